@@ -1,0 +1,185 @@
+package dev.vecnorm;
+
+import dev.vecnorm.internal.VectorizationProvider;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Batch-normalization kernels over caller-owned buffers, with Keras semantics.
+ *
+ * <p>A tensor is a {@code float[]} at an element offset or a little-endian float32
+ * {@link MemorySegment} at a byte offset, viewed through a {@link NormShape}
+ * {@code [outer, channels, inner]}. Per-channel arrays ({@code gamma}, {@code beta}, statistics,
+ * gradients) are {@code float[channels]}.
+ *
+ * <ul>
+ *   <li>Training: {@code mean = E[x]}, {@code var = E[(x - mean)^2]} (biased), per channel over
+ *       {@code outer * inner} elements; {@code invStd = 1 / sqrt(var + epsilon)};
+ *       {@code y = gamma * (x - mean) * invStd + beta}.</li>
+ *   <li>Inference: the same with the moving mean and variance.</li>
+ *   <li>{@code gamma == null} means Keras {@code scale=False} (gamma = 1), {@code beta == null} means
+ *       {@code center=False} (beta = 0).</li>
+ *   <li>In place: {@code y} may be {@code x} at the same offset, {@code dx} may be {@code dy}.</li>
+ * </ul>
+ *
+ * <p>Every argument is checked before any output is written: a bad call throws
+ * {@link IllegalArgumentException} (or {@link NullPointerException} for a missing required argument)
+ * naming the argument and what was expected, and leaves every output as it was. NaN and infinity in
+ * the data propagate per IEEE 754.
+ *
+ * <p>The vector kernels need {@code --add-modules jdk.incubator.vector}; without it the same
+ * operations run on a scalar path and a warning says how to enable the fast one.
+ */
+public final class BatchNorm {
+
+  private BatchNorm() {}
+
+  /** "panama" or "scalar": the implementation this JVM uses. */
+  public static String implementationName() {
+    return VectorizationProvider.get().name();
+  }
+
+  /**
+   * Training forward: writes the batch mean, the biased batch variance and {@code invStd}, and
+   * {@code y = gamma * (x - mean) * invStd + beta}.
+   */
+  public static void forwardTraining(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
+                                     float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
+    Kernels.DEFAULT.forwardTraining(s, x, xOffset, gamma, beta, epsilon, y, yOffset, batchMean, batchVariance, invStd);
+  }
+
+  /** {@link #forwardTraining(NormShape, float[], int, float[], float[], float, float[], int, float[], float[], float[])} on segments; offsets in bytes. */
+  public static void forwardTraining(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon,
+                                     MemorySegment y, long yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
+    Kernels.DEFAULT.forwardTraining(s, x, xOffset, gamma, beta, epsilon, y, yOffset, batchMean, batchVariance, invStd);
+  }
+
+  /** Inference forward: {@code y = gamma * (x - movingMean) / sqrt(movingVariance + epsilon) + beta}. */
+  public static void forwardInference(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta,
+                                      float[] movingMean, float[] movingVariance, float epsilon, float[] y, int yOffset) {
+    Kernels.DEFAULT.forwardInference(s, x, xOffset, gamma, beta, movingMean, movingVariance, epsilon, y, yOffset);
+  }
+
+  /** {@link #forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)} on segments; offsets in bytes. */
+  public static void forwardInference(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta,
+                                      float[] movingMean, float[] movingVariance, float epsilon, MemorySegment y, long yOffset) {
+    Kernels.DEFAULT.forwardInference(s, x, xOffset, gamma, beta, movingMean, movingVariance, epsilon, y, yOffset);
+  }
+
+  /**
+   * Backward of training-mode batch norm given the forward's {@code batchMean} and {@code invStd}:
+   * {@code dBeta = sum(dy)}, {@code dGamma = sum(dy * xhat)},
+   * {@code dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat))} with
+   * {@code xhat = (x - mean) * invStd}. {@code dGamma} and {@code dBeta} may be null when not wanted
+   * (the call then allocates two per-channel temporaries).
+   */
+  public static void backward(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma,
+                              float[] batchMean, float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
+    Kernels.DEFAULT.backward(s, x, xOffset, dy, dyOffset, gamma, batchMean, invStd, dx, dxOffset, dGamma, dBeta);
+  }
+
+  /** {@link #backward(NormShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])} on segments; offsets in bytes. */
+  public static void backward(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+                              float[] batchMean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
+    Kernels.DEFAULT.backward(s, x, xOffset, dy, dyOffset, gamma, batchMean, invStd, dx, dxOffset, dGamma, dBeta);
+  }
+
+  /**
+   * Keras's update: {@code moving = moving * momentum + batch * (1 - momentum)}, for the mean and the
+   * biased batch variance.
+   */
+  public static void updateMovingStatistics(float momentum, float[] batchMean, float[] batchVariance,
+                                            float[] movingMean, float[] movingVariance) {
+    checkUpdate(momentum, batchMean, batchVariance, movingMean, movingVariance);
+    update(momentum, batchMean, batchVariance, 1f, movingMean, movingVariance);
+  }
+
+  /**
+   * The update with a choice of variance: {@link MovingVariance#UNBIASED} feeds
+   * {@code batchVariance * count / (count - 1)} into the moving variance, as PyTorch's running_var;
+   * {@code count} is the number of elements per channel the batch statistics covered.
+   */
+  public static void updateMovingStatistics(float momentum, float[] batchMean, float[] batchVariance,
+                                            float[] movingMean, float[] movingVariance, long count, MovingVariance mode) {
+    checkUpdate(momentum, batchMean, batchVariance, movingMean, movingVariance);
+    java.util.Objects.requireNonNull(mode, "mode");
+    Checks.count("count", count, mode == MovingVariance.UNBIASED ? 2 : 1);
+    float correction = mode == MovingVariance.UNBIASED ? (float) ((double) count / (count - 1)) : 1f;
+    update(momentum, batchMean, batchVariance, correction, movingMean, movingVariance);
+  }
+
+  private static void checkUpdate(float momentum, float[] batchMean, float[] batchVariance, float[] movingMean,
+                                  float[] movingVariance) {
+    Checks.momentum(momentum);
+    java.util.Objects.requireNonNull(batchMean, "batchMean");
+    int channels = batchMean.length;
+    Checks.perChannel("batchVariance", batchVariance, channels, false);
+    Checks.perChannel("movingMean", movingMean, channels, false);
+    Checks.perChannel("movingVariance", movingVariance, channels, false);
+    Checks.distinct("movingMean", movingMean, "movingVariance", movingVariance);
+  }
+
+  private static void update(float momentum, float[] batchMean, float[] batchVariance, float varianceCorrection,
+                             float[] movingMean, float[] movingVariance) {
+    float keep = momentum, take = 1f - momentum;
+    for (int c = 0; c < batchMean.length; c++) {
+      movingMean[c] = movingMean[c] * keep + batchMean[c] * take;
+      movingVariance[c] = movingVariance[c] * keep + batchVariance[c] * varianceCorrection * take;
+    }
+  }
+
+  // ------------------------------------------------------------ phases of synchronized batch norm
+
+  /** Local moments of this tensor (replacing the content of {@code out}); merge replicas' with {@link Moments#merge}. */
+  public static void moments(NormShape s, float[] x, int xOffset, Moments out) {
+    Kernels.DEFAULT.moments(s, x, xOffset, out);
+  }
+
+  /** {@link #moments(NormShape, float[], int, Moments)} on a segment; offset in bytes. */
+  public static void moments(NormShape s, MemorySegment x, long xOffset, Moments out) {
+    Kernels.DEFAULT.moments(s, x, xOffset, out);
+  }
+
+  /** {@code y = gamma * (x - mean) * invStd + beta} with given (for example global) statistics. */
+  public static void normalize(NormShape s, float[] x, int xOffset, float[] mean, float[] invStd, float[] gamma,
+                               float[] beta, float[] y, int yOffset) {
+    Kernels.DEFAULT.normalize(s, x, xOffset, mean, invStd, gamma, beta, y, yOffset);
+  }
+
+  /** {@link #normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)} on segments; offsets in bytes. */
+  public static void normalize(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] invStd, float[] gamma,
+                               float[] beta, MemorySegment y, long yOffset) {
+    Kernels.DEFAULT.normalize(s, x, xOffset, mean, invStd, gamma, beta, y, yOffset);
+  }
+
+  /**
+   * Local backward sums: {@code sumDy = sum(dy)}, {@code sumDyXhat = sum(dy * (x - mean) * invStd)} per
+   * channel. All-reduce them (add) across replicas, then call {@link #backwardApply}.
+   */
+  public static void backwardReduce(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] mean,
+                                    float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    Kernels.DEFAULT.backwardReduce(s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat);
+  }
+
+  /** {@link #backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])} on segments; offsets in bytes. */
+  public static void backwardReduce(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
+                                    float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    Kernels.DEFAULT.backwardReduce(s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat);
+  }
+
+  /**
+   * {@code dx = gamma * invStd * (dy - sumDy/globalCount - xhat * sumDyXhat/globalCount)} from the
+   * all-reduced sums; {@code globalCount} is the element count per channel across all replicas.
+   */
+  public static void backwardApply(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma,
+                                   float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount,
+                                   float[] dx, int dxOffset) {
+    Kernels.DEFAULT.backwardApply(s, x, xOffset, dy, dyOffset, gamma, mean, invStd, sumDy, sumDyXhat, globalCount, dx, dxOffset);
+  }
+
+  /** {@link #backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)} on segments; offsets in bytes. */
+  public static void backwardApply(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
+                                   float[] gamma, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat,
+                                   long globalCount, MemorySegment dx, long dxOffset) {
+    Kernels.DEFAULT.backwardApply(s, x, xOffset, dy, dyOffset, gamma, mean, invStd, sumDy, sumDyXhat, globalCount, dx, dxOffset);
+  }
+}

@@ -1,0 +1,114 @@
+package dev.vecnorm.internal;
+
+import java.lang.System.Logger.Level;
+import java.util.Optional;
+
+/**
+ * Chooses the kernel implementation once, as Lucene's {@code VectorizationProvider} does: a chain of
+ * guards, each of which logs one warning naming the fix and falls back to scalar; success logs one
+ * line with the vector shape. The Panama class is loaded by name so that the rest of the library
+ * never links against {@code jdk.incubator.vector}.
+ *
+ * <p>System property {@value #FORCE_SCALAR_PROPERTY}{@code =true} forces the scalar implementation
+ * (tests, benchmarks, debugging).
+ */
+public final class VectorizationProvider {
+
+  public static final String FORCE_SCALAR_PROPERTY = "vecnorm.forceScalar";
+  static final String PANAMA_CLASS = "dev.vecnorm.internal.PanamaBatchNormSupport";
+  private static final String VECTOR_MODULE = "jdk.incubator.vector";
+  private static final System.Logger LOG = System.getLogger("dev.vecnorm");
+
+  private static final BatchNormSupport INSTANCE = lookup();
+
+  private VectorizationProvider() {}
+
+  /** The implementation the public facade uses. */
+  public static BatchNormSupport get() {
+    return INSTANCE;
+  }
+
+  public static BatchNormSupport scalar() {
+    return ScalarBatchNormSupport.INSTANCE;
+  }
+
+  /** The Vector API implementation if this JVM can run it, regardless of {@value #FORCE_SCALAR_PROPERTY}. */
+  public static Optional<BatchNormSupport> panama() {
+    if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return Optional.empty();
+    try {
+      return Optional.of(loadPanama());
+    } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+      return Optional.empty();
+    }
+  }
+
+  private static BatchNormSupport lookup() {
+    if (Boolean.getBoolean(FORCE_SCALAR_PROPERTY)) {
+      LOG.log(Level.INFO, "vecnorm: scalar kernels forced by -D" + FORCE_SCALAR_PROPERTY + "=true");
+      return scalar();
+    }
+    Optional<Module> vectorModule = ModuleLayer.boot().findModule(VECTOR_MODULE);
+    if (vectorModule.isEmpty()) {
+      LOG.log(Level.WARNING, "vecnorm: Java Vector API is not enabled, using the slower scalar kernels. "
+          + "Add --add-modules " + VECTOR_MODULE + " to the java command line to enable the vectorized kernels.");
+      return scalar();
+    }
+    // On the module path our module reads the incubator module only if it was resolved; make it so.
+    VectorizationProvider.class.getModule().addReads(vectorModule.get());
+    if (!isC2Enabled()) {
+      LOG.log(Level.WARNING, "vecnorm: the C2 JIT compiler is disabled (-XX:TieredStopAtLevel < 4 or -Xint), "
+          + "so the Vector API would be slower than scalar code; using the scalar kernels. Remove that JVM flag to enable them.");
+      return scalar();
+    }
+    try {
+      BatchNormSupport panama = loadPanama();
+      LOG.log(Level.INFO, "vecnorm: Java Vector API enabled (" + describePanama() + ")");
+      return panama;
+    } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+      LOG.log(Level.WARNING, "vecnorm: Java Vector API is present but unusable here (" + rootMessage(e)
+          + "); using the scalar kernels. Run on a CPU/JVM with 128-bit or wider float vectors (C2, x86 AVX or ARM NEON).");
+      return scalar();
+    }
+  }
+
+  private static BatchNormSupport loadPanama() throws ReflectiveOperationException {
+    Class<?> c = Class.forName(PANAMA_CLASS, true, VectorizationProvider.class.getClassLoader());
+    var ctor = c.getDeclaredConstructor();
+    return (BatchNormSupport) ctor.newInstance();
+  }
+
+  private static String describePanama() {
+    try {
+      return (String) Class.forName(PANAMA_CLASS).getDeclaredMethod("describe").invoke(null);
+    } catch (ReflectiveOperationException e) {
+      return "details unavailable";
+    }
+  }
+
+  private static String rootMessage(Throwable e) {
+    while (e.getCause() != null) e = e.getCause();
+    return e.getClass().getSimpleName() + ": " + e.getMessage();
+  }
+
+  /** Hardware FMA: without it {@code Vector.fma} is emulated exactly and very slowly. */
+  static boolean hasFastFma() {
+    String v = vmOption("UseFMA");
+    return v == null || Boolean.parseBoolean(v);
+  }
+
+  private static boolean isC2Enabled() {
+    String level = vmOption("TieredStopAtLevel");
+    if (level != null && Integer.parseInt(level) < 4) return false;
+    return !"interpreted mode".equals(System.getProperty("java.vm.info"));
+  }
+
+  /** A HotSpot VM option, or null when java.management or the option is unavailable. */
+  private static String vmOption(String name) {
+    try {
+      var bean = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+      return bean == null ? null : bean.getVMOption(name).getValue();
+    } catch (LinkageError | RuntimeException e) {
+      return null;
+    }
+  }
+}
