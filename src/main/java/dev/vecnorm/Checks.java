@@ -53,6 +53,15 @@ final class Checks {
     }
   }
 
+  static void noPartialOverlap(String outName, float[] out, int outOffset, String inName, float[] in, int inOffset,
+                               NormShape shape) {
+    long size = shape.size();
+    if (out == in && outOffset != inOffset && outOffset < inOffset + size && inOffset < outOffset + size) {
+      throw new IllegalArgumentException(outName + " overlaps " + inName + " at a different offset; pass the same array and offset "
+          + "for in-place use, or disjoint memory");
+    }
+  }
+
   /** A per-channel array: exactly {@code channels} floats; null allowed only when optional. */
   static void perChannel(String name, float[] a, int channels, boolean optional) {
     if (a == null) {

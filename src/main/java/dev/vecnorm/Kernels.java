@@ -3,19 +3,20 @@ package dev.vecnorm;
 import dev.vecnorm.internal.BatchNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
+import java.util.Objects;
 
 /**
  * Validation and orchestration of the batch-norm operations over one implementation. {@link BatchNorm}
  * delegates to {@link #DEFAULT}; tests build one per implementation to run the same cases through both.
  * A record, so that C2 trusts {@code impl} as a constant once the instance is.
+ *
+ * <p>Each operation has a {@code float[]} and a {@code MemorySegment} entry; both validate everything,
+ * then run the array kernels: directly on the array behind a heap segment, or through
+ * {@link Staging} for other segments.
  */
 record Kernels(BatchNormSupport impl) {
 
   static final Kernels DEFAULT = new Kernels(VectorizationProvider.get());
-
-  private static MemorySegment wrap(float[] a) {
-    return a == null ? null : MemorySegment.ofArray(a);
-  }
 
   // ---------------------------------------------------------------- training forward
 
@@ -24,15 +25,30 @@ record Kernels(BatchNormSupport impl) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
     Checks.tensor("y", y, yOffset, s);
-    forwardTraining(s, wrap(x), xOffset * 4L, gamma, beta, epsilon, wrap(y), yOffset * 4L, batchMean, batchVariance, invStd);
+    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+    checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    impl.moments(x, xOffset, s.outer(), s.channels(), s.inner(), batchMean, batchVariance);
+    finishStatistics(s, epsilon, batchVariance, invStd);
+    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd, false, epsilon, gamma, beta);
   }
 
   void forwardTraining(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon,
                        MemorySegment y, long yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
-    Checks.shape(s);
-    Checks.tensor("x", x, xOffset, s, false);
-    Checks.tensor("y", y, yOffset, s, true);
-    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+    checkSegments(s, x, xOffset, y, yOffset);
+    checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    float[] xa = Staging.backingArray(x, xOffset), ya = Staging.backingArray(y, yOffset);
+    if (xa != null && ya != null) {
+      forwardTraining(s, xa, Staging.elementOffset(x, xOffset), gamma, beta, epsilon, ya, Staging.elementOffset(y, yOffset),
+          batchMean, batchVariance, invStd);
+      return;
+    }
+    Staging.moments(impl, s, x, xOffset, batchMean, batchVariance);
+    finishStatistics(s, epsilon, batchVariance, invStd);
+    Staging.normalize(impl, s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
+  }
+
+  private static void checkTraining(NormShape s, float[] gamma, float[] beta, float epsilon, float[] batchMean,
+                                    float[] batchVariance, float[] invStd) {
     checkAffine(s, gamma, beta);
     Checks.epsilon(epsilon);
     Checks.perChannel("batchMean", batchMean, s.channels(), false);
@@ -41,87 +57,114 @@ record Kernels(BatchNormSupport impl) {
     Checks.distinct("batchMean", batchMean, "batchVariance", batchVariance);
     Checks.distinct("batchMean", batchMean, "invStd", invStd);
     Checks.distinct("batchVariance", batchVariance, "invStd", invStd);
+  }
 
-    impl.moments(x, xOffset, s.outer(), s.channels(), s.inner(), batchMean, batchVariance);
+  /** M2 in {@code batchVariance} becomes the biased variance; invStd = 1/sqrt(var + eps) in double. */
+  private static void finishStatistics(NormShape s, float epsilon, float[] batchVariance, float[] invStd) {
     double count = s.countPerChannel();
     for (int c = 0; c < s.channels(); c++) {
       double variance = batchVariance[c] / count;
       batchVariance[c] = (float) variance;
       invStd[c] = (float) (1.0 / Math.sqrt(variance + epsilon));
     }
-    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd, false, epsilon, gamma, beta);
   }
 
-  // ---------------------------------------------------------------- inference forward
+  // ---------------------------------------------------------------- inference forward and normalize
 
   void forwardInference(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta, float[] movingMean,
                         float[] movingVariance, float epsilon, float[] y, int yOffset) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
     Checks.tensor("y", y, yOffset, s);
-    forwardInference(s, wrap(x), xOffset * 4L, gamma, beta, movingMean, movingVariance, epsilon, wrap(y), yOffset * 4L);
+    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+    checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
+    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), movingMean, movingVariance, true, epsilon, gamma, beta);
   }
 
   void forwardInference(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float[] movingMean,
                         float[] movingVariance, float epsilon, MemorySegment y, long yOffset) {
-    Checks.shape(s);
-    Checks.tensor("x", x, xOffset, s, false);
-    Checks.tensor("y", y, yOffset, s, true);
-    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+    checkSegments(s, x, xOffset, y, yOffset);
+    checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
+    normalizeSegments(s, x, xOffset, y, yOffset, movingMean, movingVariance, true, epsilon, gamma, beta);
+  }
+
+  private static void checkInference(NormShape s, float[] gamma, float[] beta, float[] movingMean, float[] movingVariance,
+                                     float epsilon) {
     checkAffine(s, gamma, beta);
     Checks.perChannel("movingMean", movingMean, s.channels(), false);
     Checks.perChannel("movingVariance", movingVariance, s.channels(), false);
     Checks.epsilon(epsilon);
-    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), movingMean, movingVariance, true, epsilon, gamma, beta);
   }
-
-  // ---------------------------------------------------------------- normalize with given statistics
 
   void normalize(NormShape s, float[] x, int xOffset, float[] mean, float[] invStd, float[] gamma, float[] beta,
                  float[] y, int yOffset) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
     Checks.tensor("y", y, yOffset, s);
-    normalize(s, wrap(x), xOffset * 4L, mean, invStd, gamma, beta, wrap(y), yOffset * 4L);
+    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+    checkGiven(s, mean, invStd, gamma, beta);
+    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), mean, invStd, false, 1f, gamma, beta);
   }
 
   void normalize(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] invStd, float[] gamma, float[] beta,
                  MemorySegment y, long yOffset) {
-    Checks.shape(s);
-    Checks.tensor("x", x, xOffset, s, false);
-    Checks.tensor("y", y, yOffset, s, true);
-    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+    checkSegments(s, x, xOffset, y, yOffset);
+    checkGiven(s, mean, invStd, gamma, beta);
+    normalizeSegments(s, x, xOffset, y, yOffset, mean, invStd, false, 1f, gamma, beta);
+  }
+
+  private static void checkGiven(NormShape s, float[] mean, float[] invStd, float[] gamma, float[] beta) {
     checkAffine(s, gamma, beta);
     Checks.perChannel("mean", mean, s.channels(), false);
     Checks.perChannel("invStd", invStd, s.channels(), false);
-    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), mean, invStd, false, 1f, gamma, beta);
+  }
+
+  private void normalizeSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset, float[] mean,
+                                 float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
+    float[] xa = Staging.backingArray(x, xOffset), ya = Staging.backingArray(y, yOffset);
+    if (xa != null && ya != null) {
+      impl.normalize(xa, Staging.elementOffset(x, xOffset), ya, Staging.elementOffset(y, yOffset), s.outer(), s.channels(),
+          s.inner(), mean, scale, fromVariance, epsilon, gamma, beta);
+    } else {
+      Staging.normalize(impl, s, x, xOffset, y, yOffset, mean, scale, fromVariance, epsilon, gamma, beta);
+    }
   }
 
   // ---------------------------------------------------------------- backward
 
   void backward(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] batchMean,
                 float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
-    Checks.shape(s);
-    Checks.tensor("x", x, xOffset, s);
-    Checks.tensor("dy", dy, dyOffset, s);
-    Checks.tensor("dx", dx, dxOffset, s);
-    backward(s, wrap(x), xOffset * 4L, wrap(dy), dyOffset * 4L, gamma, batchMean, invStd, wrap(dx), dxOffset * 4L, dGamma, dBeta);
+    checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
+    float[] sumDy = orTemporary(dBeta, s), sumDyXhat = orTemporary(dGamma, s);
+    impl.backwardReduce(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd, sumDy, sumDyXhat);
+    impl.backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
+        gamma, sumDy, sumDyXhat, s.countPerChannel());
   }
 
   void backward(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
                 float[] batchMean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
-    checkBackwardTensors(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
+    float[] sumDy = orTemporary(dBeta, s), sumDyXhat = orTemporary(dGamma, s);
+    reduceSegments(s, x, xOffset, dy, dyOffset, batchMean, invStd, sumDy, sumDyXhat);
+    applySegments(s, x, xOffset, dy, dyOffset, gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel(), dx, dxOffset);
+  }
+
+  private static void checkBackward(NormShape s, float[] gamma, float[] batchMean, float[] invStd, float[] dGamma,
+                                    float[] dBeta) {
     checkStatistics(s, gamma, "batchMean", batchMean, invStd);
     Checks.perChannel("dGamma", dGamma, s.channels(), true);
     Checks.perChannel("dBeta", dBeta, s.channels(), true);
     Checks.distinct("dGamma", dGamma, "dBeta", dBeta);
-    // Without caller arrays for the parameter gradients the sums still need a home; pass dGamma and
-    // dBeta (the layer API always does) to keep this call allocation-free.
-    float[] sumDy = dBeta != null ? dBeta : new float[s.channels()];
-    float[] sumDyXhat = dGamma != null ? dGamma : new float[s.channels()];
-    impl.backwardReduce(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd, sumDy, sumDyXhat);
-    impl.backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
-        gamma, sumDy, sumDyXhat, s.countPerChannel());
+  }
+
+  /**
+   * Without caller arrays for the parameter gradients the sums still need a home; pass dGamma and
+   * dBeta (the layer API always does) to keep the call allocation-free.
+   */
+  private static float[] orTemporary(float[] a, NormShape s) {
+    return a != null ? a : new float[s.channels()];
   }
 
   void backwardReduce(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] mean, float[] invStd,
@@ -129,7 +172,8 @@ record Kernels(BatchNormSupport impl) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
     Checks.tensor("dy", dy, dyOffset, s);
-    backwardReduce(s, wrap(x), xOffset * 4L, wrap(dy), dyOffset * 4L, mean, invStd, sumDy, sumDyXhat);
+    checkReduce(s, mean, invStd, sumDy, sumDyXhat);
+    impl.backwardReduce(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), mean, invStd, sumDy, sumDyXhat);
   }
 
   void backwardReduce(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
@@ -137,33 +181,62 @@ record Kernels(BatchNormSupport impl) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s, false);
     Checks.tensor("dy", dy, dyOffset, s, false);
+    checkReduce(s, mean, invStd, sumDy, sumDyXhat);
+    reduceSegments(s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat);
+  }
+
+  private static void checkReduce(NormShape s, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
     checkStatistics(s, null, "mean", mean, invStd);
     Checks.perChannel("sumDy", sumDy, s.channels(), false);
     Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
     Checks.distinct("sumDy", sumDy, "sumDyXhat", sumDyXhat);
-    impl.backwardReduce(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), mean, invStd, sumDy, sumDyXhat);
+  }
+
+  private void reduceSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
+                              float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset);
+    if (xa != null && ga != null) {
+      impl.backwardReduce(xa, Staging.elementOffset(x, xOffset), ga, Staging.elementOffset(dy, dyOffset), s.outer(),
+          s.channels(), s.inner(), mean, invStd, sumDy, sumDyXhat);
+    } else {
+      Staging.backwardReduce(impl, s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat);
+    }
   }
 
   void backwardApply(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] mean,
                      float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount, float[] dx, int dxOffset) {
-    Checks.shape(s);
-    Checks.tensor("x", x, xOffset, s);
-    Checks.tensor("dy", dy, dyOffset, s);
-    Checks.tensor("dx", dx, dxOffset, s);
-    backwardApply(s, wrap(x), xOffset * 4L, wrap(dy), dyOffset * 4L, gamma, mean, invStd, sumDy, sumDyXhat, globalCount,
-        wrap(dx), dxOffset * 4L);
+    checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    checkApply(s, gamma, mean, invStd, sumDy, sumDyXhat, globalCount);
+    impl.backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), mean, invStd, gamma,
+        sumDy, sumDyXhat, globalCount);
   }
 
   void backwardApply(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
                      float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount,
                      MemorySegment dx, long dxOffset) {
-    checkBackwardTensors(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    checkApply(s, gamma, mean, invStd, sumDy, sumDyXhat, globalCount);
+    applySegments(s, x, xOffset, dy, dyOffset, gamma, mean, invStd, sumDy, sumDyXhat, globalCount, dx, dxOffset);
+  }
+
+  private static void checkApply(NormShape s, float[] gamma, float[] mean, float[] invStd, float[] sumDy,
+                                 float[] sumDyXhat, long globalCount) {
     checkStatistics(s, gamma, "mean", mean, invStd);
     Checks.perChannel("sumDy", sumDy, s.channels(), false);
     Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
     Checks.count("globalCount", globalCount, s.countPerChannel());
-    impl.backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), mean, invStd, gamma,
-        sumDy, sumDyXhat, globalCount);
+  }
+
+  private void applySegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+                             float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long count,
+                             MemorySegment dx, long dxOffset) {
+    float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset), da = Staging.backingArray(dx, dxOffset);
+    if (xa != null && ga != null && da != null) {
+      impl.backwardApply(xa, Staging.elementOffset(x, xOffset), ga, Staging.elementOffset(dy, dyOffset), da,
+          Staging.elementOffset(dx, dxOffset), s.outer(), s.channels(), s.inner(), mean, invStd, gamma, sumDy, sumDyXhat, count);
+    } else {
+      Staging.backwardApply(impl, s, x, xOffset, dy, dyOffset, dx, dxOffset, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    }
   }
 
   // ---------------------------------------------------------------- moments
@@ -171,18 +244,29 @@ record Kernels(BatchNormSupport impl) {
   void moments(NormShape s, float[] x, int xOffset, Moments out) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
-    moments(s, wrap(x), xOffset * 4L, out);
+    checkMoments(s, out);
+    impl.moments(x, xOffset, s.outer(), s.channels(), s.inner(), out.scratchMean, out.scratchM2);
+    out.setFromScratch(s.countPerChannel());
   }
 
   void moments(NormShape s, MemorySegment x, long xOffset, Moments out) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s, false);
-    java.util.Objects.requireNonNull(out, "out");
+    checkMoments(s, out);
+    float[] xa = Staging.backingArray(x, xOffset);
+    if (xa != null) {
+      impl.moments(xa, Staging.elementOffset(x, xOffset), s.outer(), s.channels(), s.inner(), out.scratchMean, out.scratchM2);
+    } else {
+      Staging.moments(impl, s, x, xOffset, out.scratchMean, out.scratchM2);
+    }
+    out.setFromScratch(s.countPerChannel());
+  }
+
+  private static void checkMoments(NormShape s, Moments out) {
+    Objects.requireNonNull(out, "out");
     if (out.channels() != s.channels()) {
       throw new IllegalArgumentException("out must have channels = " + s.channels() + ", got " + out.channels());
     }
-    impl.moments(x, xOffset, s.outer(), s.channels(), s.inner(), out.scratchMean, out.scratchM2);
-    out.setFromScratch(s.countPerChannel());
   }
 
   // ---------------------------------------------------------------- checks shared by several operations
@@ -198,8 +282,25 @@ record Kernels(BatchNormSupport impl) {
     Checks.perChannel("invStd", invStd, s.channels(), false);
   }
 
-  private static void checkBackwardTensors(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
-                                           MemorySegment dx, long dxOffset) {
+  private static void checkSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset) {
+    Checks.shape(s);
+    Checks.tensor("x", x, xOffset, s, false);
+    Checks.tensor("y", y, yOffset, s, true);
+    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+  }
+
+  private static void checkBackwardArrays(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] dx,
+                                          int dxOffset) {
+    Checks.shape(s);
+    Checks.tensor("x", x, xOffset, s);
+    Checks.tensor("dy", dy, dyOffset, s);
+    Checks.tensor("dx", dx, dxOffset, s);
+    Checks.noPartialOverlap("dx", dx, dxOffset, "dy", dy, dyOffset, s);
+    Checks.noPartialOverlap("dx", dx, dxOffset, "x", x, xOffset, s);
+  }
+
+  private static void checkBackwardSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
+                                            MemorySegment dx, long dxOffset) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s, false);
     Checks.tensor("dy", dy, dyOffset, s, false);

@@ -17,7 +17,7 @@ final class Blocking {
   /** At least this many rows per channels-last block, so per-channel overhead amortizes for huge C. */
   static final int MIN_BLOCK_ROWS = 8;
 
-  static long rowsPerBlock(int channels) {
+  static int rowsPerBlock(int channels) {
     return Math.max(MIN_BLOCK_ROWS, BLOCK_FLOATS / channels);
   }
 

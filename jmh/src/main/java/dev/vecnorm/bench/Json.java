@@ -1,0 +1,214 @@
+package dev.vecnorm.bench;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Just enough JSON for JMH result files: parse to {@code Map}/{@code List}/{@code Double}/{@code String}/
+ * {@code Boolean}/{@code null}, and write the same back. Keeps the suite free of dependencies beyond JMH.
+ */
+public final class Json {
+  private final String text;
+  private int pos;
+
+  private Json(String text) {
+    this.text = text;
+  }
+
+  /** Thrown for malformed input, with the position where parsing failed. */
+  public static final class ParseException extends RuntimeException {
+    ParseException(String message) {
+      super(message);
+    }
+  }
+
+  public static Object parse(String text) {
+    Json p = new Json(text);
+    p.skipSpace();
+    Object value = p.value();
+    p.skipSpace();
+    if (p.pos != text.length()) throw p.error("unexpected trailing content");
+    return value;
+  }
+
+  private ParseException error(String what) {
+    int line = 1, col = 1;
+    for (int i = 0; i < Math.min(pos, text.length()); i++) {
+      if (text.charAt(i) == '\n') {
+        line++;
+        col = 1;
+      } else {
+        col++;
+      }
+    }
+    return new ParseException(what + " at line " + line + ", column " + col);
+  }
+
+  private void skipSpace() {
+    while (pos < text.length() && Character.isWhitespace(text.charAt(pos))) pos++;
+  }
+
+  private Object value() {
+    if (pos >= text.length()) throw error("unexpected end of input");
+    char c = text.charAt(pos);
+    switch (c) {
+      case '{': return object();
+      case '[': return array();
+      case '"': return string();
+      case 't': return literal("true", Boolean.TRUE);
+      case 'f': return literal("false", Boolean.FALSE);
+      case 'n': return literal("null", null);
+      case 'N': return literal("NaN", Double.NaN); // JMH writes NaN for undefined errors
+      default:
+        if (c == '-' || (c >= '0' && c <= '9')) return number();
+        throw error("unexpected character '" + c + "'");
+    }
+  }
+
+  private Object literal(String word, Object value) {
+    if (!text.startsWith(word, pos)) throw error("expected " + word);
+    pos += word.length();
+    return value;
+  }
+
+  private Map<String, Object> object() {
+    Map<String, Object> map = new LinkedHashMap<>();
+    pos++;
+    skipSpace();
+    if (peek('}')) return map;
+    while (true) {
+      skipSpace();
+      if (pos >= text.length() || text.charAt(pos) != '"') throw error("expected a string key");
+      String key = string();
+      skipSpace();
+      expect(':');
+      skipSpace();
+      map.put(key, value());
+      skipSpace();
+      if (peek('}')) return map;
+      expect(',');
+    }
+  }
+
+  private List<Object> array() {
+    List<Object> list = new ArrayList<>();
+    pos++;
+    skipSpace();
+    if (peek(']')) return list;
+    while (true) {
+      skipSpace();
+      list.add(value());
+      skipSpace();
+      if (peek(']')) return list;
+      expect(',');
+    }
+  }
+
+  private boolean peek(char c) {
+    if (pos < text.length() && text.charAt(pos) == c) {
+      pos++;
+      return true;
+    }
+    return false;
+  }
+
+  private void expect(char c) {
+    if (!peek(c)) throw error("expected '" + c + "'");
+  }
+
+  private String string() {
+    StringBuilder sb = new StringBuilder();
+    pos++;
+    while (true) {
+      if (pos >= text.length()) throw error("unterminated string");
+      char c = text.charAt(pos++);
+      if (c == '"') return sb.toString();
+      if (c != '\\') {
+        sb.append(c);
+        continue;
+      }
+      if (pos >= text.length()) throw error("unterminated escape");
+      char e = text.charAt(pos++);
+      switch (e) {
+        case 'n' -> sb.append('\n');
+        case 't' -> sb.append('\t');
+        case 'r' -> sb.append('\r');
+        case 'b' -> sb.append('\b');
+        case 'f' -> sb.append('\f');
+        case 'u' -> {
+          if (pos + 4 > text.length()) throw error("bad unicode escape");
+          sb.append((char) Integer.parseInt(text.substring(pos, pos + 4), 16));
+          pos += 4;
+        }
+        default -> sb.append(e);
+      }
+    }
+  }
+
+  private Double number() {
+    int start = pos;
+    while (pos < text.length() && "+-0123456789.eE".indexOf(text.charAt(pos)) >= 0) pos++;
+    try {
+      return Double.parseDouble(text.substring(start, pos));
+    } catch (NumberFormatException e) {
+      pos = start;
+      throw error("bad number");
+    }
+  }
+
+  public static String write(Object value) {
+    StringBuilder sb = new StringBuilder();
+    write(value, sb, "");
+    return sb.toString();
+  }
+
+  private static void write(Object v, StringBuilder sb, String indent) {
+    if (v == null) {
+      sb.append("null");
+    } else if (v instanceof String s) {
+      sb.append('"');
+      for (char c : s.toCharArray()) {
+        switch (c) {
+          case '"' -> sb.append("\\\"");
+          case '\\' -> sb.append("\\\\");
+          case '\n' -> sb.append("\\n");
+          case '\t' -> sb.append("\\t");
+          default -> {
+            if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
+            else sb.append(c);
+          }
+        }
+      }
+      sb.append('"');
+    } else if (v instanceof Double d) {
+      if (d.isNaN()) sb.append("NaN");
+      else if (d == Math.rint(d) && Math.abs(d) < 1e15) sb.append(d.longValue());
+      else sb.append(d);
+    } else if (v instanceof Number || v instanceof Boolean) {
+      sb.append(v);
+    } else if (v instanceof Map<?, ?> m) {
+      sb.append("{\n");
+      int i = 0;
+      for (Map.Entry<?, ?> e : m.entrySet()) {
+        sb.append(indent).append("  ");
+        write(String.valueOf(e.getKey()), sb, indent);
+        sb.append(" : ");
+        write(e.getValue(), sb, indent + "  ");
+        sb.append(++i < m.size() ? ",\n" : "\n");
+      }
+      sb.append(indent).append('}');
+    } else if (v instanceof List<?> l) {
+      sb.append("[\n");
+      for (int i = 0; i < l.size(); i++) {
+        sb.append(indent).append("  ");
+        write(l.get(i), sb, indent + "  ");
+        sb.append(i + 1 < l.size() ? ",\n" : "\n");
+      }
+      sb.append(indent).append(']');
+    } else {
+      throw new IllegalArgumentException("cannot write " + v.getClass());
+    }
+  }
+}
