@@ -31,11 +31,12 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
       finishLast(x, xOffset, channels, 0, mean);
       return;
     }
-    for (int c = 0; c < channels; c++) {
-      // Running (count, mean, M2) in double locals: no allocation, and no float drift across blocks.
-      double count = 0, runMean = 0, runM2 = 0;
-      for (int o = 0; o < outer; o++) {
+    // Outer slices first, channels inside: memory is read in order, so the prefetcher keeps up even
+    // when slices are short (channel-major order stalls on a cache miss per slice).
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
         int slice = xOffset + (o * channels + c) * inner;
+        float pivot = x[xOffset + c * inner];
         for (int i0 = 0; i0 < inner; i0 += Blocking.BLOCK_FLOATS) {
           int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0), base = slice + i0;
           float sum = 0;
@@ -47,18 +48,11 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
             sumD += d;
             sumD2 += d * d;
           }
-          double blockMean = center + (double) sumD / n;
-          double blockM2 = Math.max(0.0, sumD2 - (double) sumD * sumD / n);
-          double total = count + n;
-          double delta = blockMean - runMean;
-          runMean += delta * (n / total);
-          runM2 += blockM2 + delta * delta * (count * n / total);
-          count = total;
+          mergeBlock(mean, m2, c, (center - pivot) + sumD / n, Math.max(0f, sumD2 - sumD * sumD / n), n, o * inner + i0);
         }
       }
-      mean[c] = (float) runMean;
-      m2[c] = (float) runM2;
     }
+    for (int c = 0; c < channels; c++) mean[c] += x[xOffset + c * inner];
   }
 
   /**
@@ -79,17 +73,23 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
       sumD2 += d * d;
     }
     // The correction terms undo the rounding of center: exact in exact arithmetic (corrected two-pass).
-    float blockMean = (center - pivot) + sumD / n;
-    float blockM2 = Math.max(0f, sumD2 - sumD * sumD / n);
+    mergeBlock(mean, m2, c, (center - pivot) + sumD / n, Math.max(0f, sumD2 - sumD * sumD / n), n, done);
+  }
+
+  /**
+   * Chan's merge of a block's (n, mean - pivot, M2) into channel c's running (done, mean - pivot, M2).
+   * Means stay relative to a pivot inside the data, so float merges keep digits under large offsets.
+   */
+  static void mergeBlock(float[] mean, float[] m2, int c, float blockMean, float blockM2, int n, int done) {
     if (done == 0) {
       mean[c] = blockMean;
       m2[c] = blockM2;
-    } else {
-      float total = (float) done + n;
-      float delta = blockMean - mean[c];
-      mean[c] += delta * (n / total);
-      m2[c] += blockM2 + delta * delta * ((float) done * n / total);
+      return;
     }
+    float total = (float) done + n;
+    float delta = blockMean - mean[c];
+    mean[c] += delta * (n / total);
+    m2[c] += blockM2 + delta * delta * ((float) done * n / total);
   }
 
   /** Adds the pivots back: running means were kept relative to each channel's first element. */
@@ -114,12 +114,11 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
       }
       return;
     }
-    for (int c = 0; c < channels; c++) {
-      float alpha = alpha(scale, fromVariance, epsilon, gamma, c);
-      float shift = beta == null ? 0f : beta[c];
-      for (int o = 0; o < outer; o++) {
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
         int off = (o * channels + c) * inner;
-        normalizeStrided(x, xOffset + off, y, yOffset + off, 1, inner, mean[c], alpha, shift);
+        normalizeStrided(x, xOffset + off, y, yOffset + off, 1, inner, mean[c], alpha(scale, fromVariance, epsilon, gamma, c),
+            beta == null ? 0f : beta[c]);
       }
     }
   }
@@ -161,8 +160,8 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
         }
       }
     } else {
-      for (int c = 0; c < channels; c++) {
-        for (int o = 0; o < outer; o++) {
+      for (int o = 0; o < outer; o++) {
+        for (int c = 0; c < channels; c++) {
           int off = (o * channels + c) * inner;
           reduceStrided(x, xOffset + off, dy, dyOffset + off, 1, inner, mean[c], sumDy, sumDyXhat, c, o == 0);
         }
@@ -205,8 +204,8 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
       }
       return;
     }
-    for (int c = 0; c < channels; c++) {
-      for (int o = 0; o < outer; o++) {
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
         int off = (o * channels + c) * inner;
         applyStrided(x, xOffset + off, dy, dyOffset + off, dx, dxOffset + off, 1, inner,
             mean, invStd, gamma, sumDy, sumDyXhat, count, c);
