@@ -16,16 +16,42 @@ public final class VectorizationProvider {
 
   public static final String FORCE_SCALAR_PROPERTY = "vecnorm.forceScalar";
   static final String PANAMA_CLASS = "dev.vecnorm.internal.PanamaBatchNormSupport";
+  static final String PANAMA_MATMUL_CLASS = "dev.vecnorm.internal.PanamaMatMul";
   private static final String VECTOR_MODULE = "jdk.incubator.vector";
   private static final System.Logger LOG = System.getLogger("dev.vecnorm");
 
   private static final BatchNormSupport INSTANCE = lookup();
+  private static final MatMulSupport MATMUL = lookupMatMul();
 
   private VectorizationProvider() {}
 
   /** The implementation the public facade uses. */
   public static BatchNormSupport get() {
     return INSTANCE;
+  }
+
+  /** The matrix multiply the Dense layer uses: Panama exactly when the batch-norm kernels are. */
+  public static MatMulSupport matMul() {
+    return MATMUL;
+  }
+
+  public static MatMulSupport scalarMatMul() {
+    return ScalarMatMul.INSTANCE;
+  }
+
+  /** The Vector API matrix multiply if this JVM can run it. */
+  public static Optional<MatMulSupport> panamaMatMul() {
+    if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return Optional.empty();
+    try {
+      return Optional.of((MatMulSupport) newInstance(PANAMA_MATMUL_CLASS));
+    } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+      return Optional.empty();
+    }
+  }
+
+  private static MatMulSupport lookupMatMul() {
+    if (INSTANCE == scalar()) return ScalarMatMul.INSTANCE;
+    return panamaMatMul().orElse(ScalarMatMul.INSTANCE);
   }
 
   public static BatchNormSupport scalar() {
@@ -72,9 +98,12 @@ public final class VectorizationProvider {
   }
 
   private static BatchNormSupport loadPanama() throws ReflectiveOperationException {
-    Class<?> c = Class.forName(PANAMA_CLASS, true, VectorizationProvider.class.getClassLoader());
-    var ctor = c.getDeclaredConstructor();
-    return (BatchNormSupport) ctor.newInstance();
+    return (BatchNormSupport) newInstance(PANAMA_CLASS);
+  }
+
+  private static Object newInstance(String className) throws ReflectiveOperationException {
+    Class<?> c = Class.forName(className, true, VectorizationProvider.class.getClassLoader());
+    return c.getDeclaredConstructor().newInstance();
   }
 
   private static String describePanama() {

@@ -1,5 +1,7 @@
 package dev.vecnorm.bench;
 
+import dev.vecnorm.io.Json;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package dev.vecnorm.bench;
+package dev.vecnorm.io;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -6,8 +6,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Just enough JSON for JMH result files: parse to {@code Map}/{@code List}/{@code Double}/{@code String}/
- * {@code Boolean}/{@code null}, and write the same back. Keeps the suite free of dependencies beyond JMH.
+ * Just enough JSON for model configs and JMH result files: parse to {@code Map}/{@code List}/{@code Double}/{@code String}/
+ * {@code Boolean}/{@code null}, and write the same back. Keeps the library free of dependencies.
  */
 public final class Json {
   private final String text;

@@ -1,0 +1,82 @@
+package dev.vecnorm.layers;
+
+import dev.vecnorm.Moments;
+import java.util.concurrent.BrokenBarrierException;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Synchronized batch norm for N replicas running on threads of one JVM. Each replica takes its own
+ * {@link #replica(int)} handle. Contributions are combined in replica order, so every replica gets
+ * the same bits whatever the thread timing.
+ */
+public final class InProcessStatisticsReducer {
+  private final int replicas;
+  private final CyclicBarrier barrier;
+  private final Moments[] moments;
+  private final float[][] sumDy, sumDyXhat;
+  private final long timeoutSeconds;
+
+  public InProcessStatisticsReducer(int replicas) {
+    this(replicas, 60);
+  }
+
+  /** {@code timeoutSeconds}: how long a replica waits for the others before failing (never hangs forever). */
+  public InProcessStatisticsReducer(int replicas, long timeoutSeconds) {
+    if (replicas < 1) throw new IllegalArgumentException("replicas must be >= 1, got " + replicas);
+    this.replicas = replicas;
+    this.barrier = new CyclicBarrier(replicas);
+    this.moments = new Moments[replicas];
+    this.sumDy = new float[replicas][];
+    this.sumDyXhat = new float[replicas][];
+    this.timeoutSeconds = timeoutSeconds;
+  }
+
+  public int replicas() {
+    return replicas;
+  }
+
+  /** The handle replica {@code index} passes to its layer. */
+  public StatisticsReducer replica(int index) {
+    if (index < 0 || index >= replicas) throw new IllegalArgumentException("index must be in [0, " + replicas + "), got " + index);
+    return new StatisticsReducer() {
+      @Override
+      public Moments allGatherMoments(Moments local) {
+        moments[index] = local;
+        await();
+        Moments global = new Moments(local.channels());
+        for (Moments m : moments) global.merge(m);
+        await(); // nobody overwrites a slot until everyone has read all of them
+        return global;
+      }
+
+      @Override
+      public void allReduceSum(float[] dy, float[] dyXhat) {
+        sumDy[index] = dy.clone();
+        sumDyXhat[index] = dyXhat.clone();
+        await();
+        java.util.Arrays.fill(dy, 0);
+        java.util.Arrays.fill(dyXhat, 0);
+        for (int r = 0; r < replicas; r++) {
+          for (int c = 0; c < dy.length; c++) {
+            dy[c] += sumDy[r][c];
+            dyXhat[c] += sumDyXhat[r][c];
+          }
+        }
+        await();
+      }
+    };
+  }
+
+  private void await() {
+    try {
+      barrier.await(timeoutSeconds, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the other replicas", e);
+    } catch (BrokenBarrierException | TimeoutException e) {
+      throw new IllegalStateException("replicas did not all arrive within " + timeoutSeconds + " s", e);
+    }
+  }
+}

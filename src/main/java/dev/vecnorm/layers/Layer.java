@@ -1,0 +1,139 @@
+package dev.vecnorm.layers;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A layer as in Keras 3: the constructor stores configuration, {@link #build(int[])} creates the weights
+ * for an input shape (batch dimension first, any size), {@link #call(Tensor, boolean)} computes, and
+ * {@link #backward(Tensor)} returns the input gradient of the most recent training call while adding
+ * to the gradients of its parameters. {@link #getConfig()} returns Keras's config keys.
+ */
+public abstract class Layer {
+  private final String name;
+  protected boolean trainable = true;
+  private int[] builtShape;
+
+  protected Layer(String name) {
+    this.name = Objects.requireNonNull(name, "name");
+  }
+
+  public String name() {
+    return name;
+  }
+
+  public boolean isTrainable() {
+    return trainable;
+  }
+
+  /** Keras's {@code layer.trainable = False}: frozen weights; for BatchNormalization also inference mode. */
+  public void setTrainable(boolean trainable) {
+    this.trainable = trainable;
+  }
+
+  public boolean isBuilt() {
+    return builtShape != null;
+  }
+
+  /** Creates the weights for inputs of this shape (batch dimension first). */
+  public final void build(int[] inputShape) {
+    Objects.requireNonNull(inputShape, "inputShape");
+    if (builtShape != null) {
+      checkCompatible(inputShape);
+      return;
+    }
+    doBuild(inputShape.clone());
+    builtShape = inputShape.clone();
+  }
+
+  /** Shape of the input this layer was built for (batch dimension as first seen). */
+  protected int[] builtShape() {
+    return builtShape.clone();
+  }
+
+  protected abstract void doBuild(int[] inputShape);
+
+  /** A rebuild with another shape: layers with weights reject incompatible ones, naming both sizes. */
+  protected void checkCompatible(int[] inputShape) {}
+
+  /** Forward pass; builds on first use. {@code training} selects batch statistics, dropout and so on. */
+  public final Tensor call(Tensor input, boolean training) {
+    Objects.requireNonNull(input, "input");
+    build(input.shape());
+    return forward(input, training);
+  }
+
+  protected abstract Tensor forward(Tensor input, boolean training);
+
+  /** Input gradient of the last {@code call(input, true)}; parameter gradients are added to {@link Parameter#grad()}. */
+  public abstract Tensor backward(Tensor gradOutput);
+
+  public int[] computeOutputShape(int[] inputShape) {
+    return inputShape.clone();
+  }
+
+  /** All weights, trainable and not, in Keras's order. */
+  public List<Parameter> parameters() {
+    return List.of();
+  }
+
+  public List<Parameter> trainableParameters() {
+    List<Parameter> out = new ArrayList<>();
+    if (!trainable) return out;
+    for (Parameter p : parameters()) if (p.trainable()) out.add(p);
+    return out;
+  }
+
+  /** Copies of the weights, in Keras's {@code get_weights()} order. */
+  public List<float[]> getWeights() {
+    List<float[]> out = new ArrayList<>();
+    for (Parameter p : parameters()) out.add(p.value().clone());
+    return out;
+  }
+
+  /** Sets every weight; wrong count or sizes throw and change nothing. */
+  public void setWeights(List<float[]> weights) {
+    Objects.requireNonNull(weights, "weights");
+    List<Parameter> params = parameters();
+    if (weights.size() != params.size()) {
+      throw new IllegalArgumentException(name + ": expected " + params.size() + " weight arrays " + names(params) + ", got " + weights.size());
+    }
+    for (int i = 0; i < params.size(); i++) {
+      float[] w = Objects.requireNonNull(weights.get(i), "weights[" + i + "]");
+      if (w.length != params.get(i).value().length) {
+        throw new IllegalArgumentException(name + ": weight " + params.get(i).name() + " must have length "
+            + params.get(i).value().length + ", got " + w.length);
+      }
+    }
+    for (int i = 0; i < params.size(); i++) System.arraycopy(weights.get(i), 0, params.get(i).value(), 0, weights.get(i).length);
+  }
+
+  private static List<String> names(List<Parameter> params) {
+    List<String> n = new ArrayList<>();
+    for (Parameter p : params) n.add(p.name());
+    return n;
+  }
+
+  /** Keras's {@code get_config()}: every constructor argument under Keras's key names. */
+  public Map<String, Object> getConfig() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("name", name);
+    m.put("trainable", trainable);
+    m.put("dtype", "float32");
+    return m;
+  }
+
+  /** Keras class name used in saved configs. */
+  public String className() {
+    return getClass().getSimpleName();
+  }
+
+  @Override
+  public String toString() {
+    return className() + "(" + name + (builtShape == null ? "" : ", built for " + Arrays.toString(builtShape)) + ")";
+  }
+}

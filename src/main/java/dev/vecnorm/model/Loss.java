@@ -1,0 +1,75 @@
+package dev.vecnorm.model;
+
+import dev.vecnorm.layers.Tensor;
+
+/** A loss over a batch: its mean value and the gradient with respect to the predictions. */
+public sealed interface Loss {
+
+  /** Mean loss of the batch; writes d(mean loss)/d(prediction) into {@code grad}. */
+  double compute(Tensor predictions, Tensor targets, float[] grad);
+
+  String name();
+
+  /** Keras's {@code SparseCategoricalCrossentropy(from_logits)}: targets are class indices. */
+  static Loss sparseCategoricalCrossentropy(boolean fromLogits) {
+    return new SparseCategoricalCrossentropy(fromLogits);
+  }
+
+  static Loss meanSquaredError() {
+    return new MeanSquaredError();
+  }
+
+  record SparseCategoricalCrossentropy(boolean fromLogits) implements Loss {
+    /** Keras clips probabilities to [eps, 1 - eps] with its backend epsilon. */
+    static final double EPS = 1e-7;
+
+    @Override
+    public double compute(Tensor predictions, Tensor targets, float[] grad) {
+      int n = predictions.dim(0), k = predictions.size() / n;
+      float[] p = predictions.data(), t = targets.data();
+      double total = 0;
+      float[] row = new float[k];
+      for (int i = 0; i < n; i++) {
+        int label = (int) t[i];
+        if (fromLogits) {
+          float max = Float.NEGATIVE_INFINITY;
+          for (int j = 0; j < k; j++) max = Math.max(max, p[i * k + j]);
+          double sum = 0;
+          for (int j = 0; j < k; j++) sum += (row[j] = (float) Math.exp(p[i * k + j] - max));
+          total += -(p[i * k + label] - max - Math.log(sum));
+          for (int j = 0; j < k; j++) grad[i * k + j] = (float) ((row[j] / sum - (j == label ? 1 : 0)) / n);
+        } else {
+          double q = Math.min(1 - EPS, Math.max(EPS, p[i * k + label]));
+          total += -Math.log(q);
+          for (int j = 0; j < k; j++) grad[i * k + j] = 0;
+          grad[i * k + label] = (float) (-1 / q / n);
+        }
+      }
+      return total / n;
+    }
+
+    @Override
+    public String name() {
+      return "sparse_categorical_crossentropy";
+    }
+  }
+
+  record MeanSquaredError() implements Loss {
+    @Override
+    public double compute(Tensor predictions, Tensor targets, float[] grad) {
+      float[] p = predictions.data(), t = targets.data();
+      double total = 0;
+      for (int i = 0; i < p.length; i++) {
+        double d = p[i] - t[i];
+        total += d * d;
+        grad[i] = (float) (2 * d / p.length);
+      }
+      return total / p.length;
+    }
+
+    @Override
+    public String name() {
+      return "mean_squared_error";
+    }
+  }
+}
