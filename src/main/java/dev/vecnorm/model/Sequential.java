@@ -167,7 +167,7 @@ public final class Sequential {
     for (int epoch = 0; epoch < options.epochs; epoch++) {
       for (Callback c : options.callbacks) c.onEpochBegin(epoch);
       if (options.shuffle) shuffle(order, random);
-      long start = System.nanoTime();
+      long start = System.nanoTime(), lastDraw = start;
       double lossSum = 0;
       long correct = 0, seen = 0;
       if (options.verbose == 1) out.printf("Epoch %d/%d%n", epoch + 1, options.epochs);
@@ -181,7 +181,11 @@ public final class Sequential {
         if (!metrics.isEmpty()) correct += countCorrect(pred[0], by);
         Map<String, Double> logs = logs(lossSum / seen, (double) correct / seen);
         for (Callback c : options.callbacks) c.onBatchEnd(b, logs);
-        if (options.verbose == 1) progress(out, b + 1, steps, System.nanoTime() - start, logs, false);
+        // Redraw at most every 100 ms, as Keras's progress bar does, so logs are not flooded.
+        if (options.verbose == 1 && System.nanoTime() - lastDraw > 100_000_000L) {
+          progress(out, b + 1, steps, System.nanoTime() - start, logs, false);
+          lastDraw = System.nanoTime();
+        }
       }
       Map<String, Double> logs = logs(lossSum / seen, (double) correct / seen);
       if (valX != null) {
