@@ -47,7 +47,7 @@ record Kernels(BatchNormSupport impl) {
     Staging.normalize(impl, s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
   }
 
-  private static void checkTraining(NormShape s, float[] gamma, float[] beta, float epsilon, float[] batchMean,
+  static void checkTraining(NormShape s, float[] gamma, float[] beta, float epsilon, float[] batchMean,
                                     float[] batchVariance, float[] invStd) {
     checkAffine(s, gamma, beta);
     Checks.epsilon(epsilon);
@@ -60,7 +60,7 @@ record Kernels(BatchNormSupport impl) {
   }
 
   /** M2 in {@code batchVariance} becomes the biased variance; invStd = 1/sqrt(var + eps) in double. */
-  private static void finishStatistics(NormShape s, float epsilon, float[] batchVariance, float[] invStd) {
+  static void finishStatistics(NormShape s, float epsilon, float[] batchVariance, float[] invStd) {
     double count = s.countPerChannel();
     for (int c = 0; c < s.channels(); c++) {
       double variance = batchVariance[c] / count;
@@ -88,7 +88,7 @@ record Kernels(BatchNormSupport impl) {
     normalizeSegments(s, x, xOffset, y, yOffset, movingMean, movingVariance, true, epsilon, gamma, beta);
   }
 
-  private static void checkInference(NormShape s, float[] gamma, float[] beta, float[] movingMean, float[] movingVariance,
+  static void checkInference(NormShape s, float[] gamma, float[] beta, float[] movingMean, float[] movingVariance,
                                      float epsilon) {
     checkAffine(s, gamma, beta);
     Checks.perChannel("movingMean", movingMean, s.channels(), false);
@@ -151,7 +151,7 @@ record Kernels(BatchNormSupport impl) {
     applySegments(s, x, xOffset, dy, dyOffset, gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel(), dx, dxOffset);
   }
 
-  private static void checkBackward(NormShape s, float[] gamma, float[] batchMean, float[] invStd, float[] dGamma,
+  static void checkBackward(NormShape s, float[] gamma, float[] batchMean, float[] invStd, float[] dGamma,
                                     float[] dBeta) {
     checkStatistics(s, gamma, "batchMean", batchMean, invStd);
     Checks.perChannel("dGamma", dGamma, s.channels(), true);
@@ -271,7 +271,7 @@ record Kernels(BatchNormSupport impl) {
 
   // ---------------------------------------------------------------- checks shared by several operations
 
-  private static void checkAffine(NormShape s, float[] gamma, float[] beta) {
+  static void checkAffine(NormShape s, float[] gamma, float[] beta) {
     Checks.perChannel("gamma", gamma, s.channels(), true);
     Checks.perChannel("beta", beta, s.channels(), true);
   }
@@ -289,7 +289,7 @@ record Kernels(BatchNormSupport impl) {
     Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
   }
 
-  private static void checkBackwardArrays(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] dx,
+  static void checkBackwardArrays(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] dx,
                                           int dxOffset) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);

@@ -64,18 +64,23 @@ final class Staging {
       int oc = Math.min(p.slabsPerChunk(), p.outer() - o0), floats = oc * p.slab();
       copyIn(x, xOffset + (long) o0 * p.slab() * 4, stage, floats);
       impl.moments(stage, 0, oc, C, s.inner(), chunkMean, chunkM2);
-      double n = (double) oc * s.inner(), total = count + n;
-      for (int c = 0; c < C; c++) {
-        double delta = chunkMean[c] - runMean[c];
-        runMean[c] += delta * (n / total);
-        runM2[c] += chunkM2[c] + delta * delta * (count * n / total);
-      }
-      count = total;
+      count = mergeChunk(runMean, runM2, count, chunkMean, chunkM2, (double) oc * s.inner());
     }
     for (int c = 0; c < C; c++) {
       mean[c] = (float) runMean[c];
       m2[c] = (float) runM2[c];
     }
+  }
+
+  /** Chan's merge of a chunk's per-channel (n, mean, M2) into running double ones; returns the new count. */
+  static double mergeChunk(double[] runMean, double[] runM2, double count, float[] chunkMean, float[] chunkM2, double n) {
+    double total = count + n;
+    for (int c = 0; c < runMean.length; c++) {
+      double delta = chunkMean[c] - runMean[c];
+      runMean[c] += delta * (n / total);
+      runM2[c] += chunkM2[c] + delta * delta * (count * n / total);
+    }
+    return total;
   }
 
   static void normalize(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset,

@@ -80,9 +80,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     int blockRows = Blocking.rowsPerBlock(channels);
     int tileBound = channels - channels % (2 * LANES);
     int vectorBound = SPECIES.loopBound(channels);
-    // Rows wider than one register tile: walking tiles down the block would read memory in strided
+    // Rows of four vectors or more: walking tiles down the block would read memory in strided
     // passes (3x slower than a plain read on NHWC 64x56x56x64), so sweep rows in order instead.
-    float[] scratch = channels > 2 * LANES ? new float[3 * vectorBound] : null;
+    float[] scratch = channels >= 4 * LANES ? new float[3 * vectorBound] : null;
     for (int r0 = 0; r0 < rows; r0 += blockRows) {
       int n = Math.min(blockRows, rows - r0);
       int blockStart = xOffset + r0 * channels;
@@ -357,8 +357,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void reduceChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels,
                                          float[] mean, float[] sumDy, float[] sumDyXhat) {
     int vectorBound = SPECIES.loopBound(channels);
-    if (channels > 2 * LANES) {
-      // Wide rows: accumulate into the (L1-resident) output arrays row by row, memory read in order.
+    if (channels >= 4 * LANES) {
+      // Rows of four vectors or more: accumulate into the (L1-resident) output arrays row by row, in
+      // memory order. Narrower rows keep register tiles: a load-add-store chain per row would stall.
       java.util.Arrays.fill(sumDy, 0f);
       java.util.Arrays.fill(sumDyXhat, 0f);
       for (int r = 0; r < outer; r++) {
@@ -479,13 +480,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void applyChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                                         int outer, int channels, float[] mean, float[] invStd, float[] gamma,
                                         float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = new float[3 * channels];
-    for (int c = 0; c < channels; c++) {
-      float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
-      coef[c] = a;
-      coef[channels + c] = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
-      coef[2 * channels + c] = (float) (-a * (double) sumDy[c] / count);
-    }
+    float[] coef = BackwardCoefficients.fold(channels, invStd, gamma, sumDy, sumDyXhat, count);
     int vectorBound = SPECIES.loopBound(channels);
     for (int r = 0; r < outer; r++) {
       int row = r * channels;

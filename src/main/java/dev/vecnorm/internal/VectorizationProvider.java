@@ -17,11 +17,13 @@ public final class VectorizationProvider {
   public static final String FORCE_SCALAR_PROPERTY = "vecnorm.forceScalar";
   static final String PANAMA_CLASS = "dev.vecnorm.internal.PanamaBatchNormSupport";
   static final String PANAMA_MATMUL_CLASS = "dev.vecnorm.internal.PanamaMatMul";
+  static final String PANAMA_FUSED_CLASS = "dev.vecnorm.internal.PanamaFusedRelu";
   private static final String VECTOR_MODULE = "jdk.incubator.vector";
   private static final System.Logger LOG = System.getLogger("dev.vecnorm");
 
   private static final BatchNormSupport INSTANCE = lookup();
   private static final MatMulSupport MATMUL = lookupMatMul();
+  private static final FusedReluSupport FUSED = lookupFused();
 
   private VectorizationProvider() {}
 
@@ -52,6 +54,29 @@ public final class VectorizationProvider {
   private static MatMulSupport lookupMatMul() {
     if (INSTANCE == scalar()) return ScalarMatMul.INSTANCE;
     return panamaMatMul().orElse(ScalarMatMul.INSTANCE);
+  }
+
+  /** Fused BN + ReLU kernels: Panama exactly when the batch-norm kernels are. */
+  public static FusedReluSupport fusedRelu() {
+    return FUSED;
+  }
+
+  public static FusedReluSupport scalarFusedRelu() {
+    return ScalarFusedRelu.INSTANCE;
+  }
+
+  public static Optional<FusedReluSupport> panamaFusedRelu() {
+    if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return Optional.empty();
+    try {
+      return Optional.of((FusedReluSupport) newInstance(PANAMA_FUSED_CLASS));
+    } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+      return Optional.empty();
+    }
+  }
+
+  private static FusedReluSupport lookupFused() {
+    if (INSTANCE == scalar()) return ScalarFusedRelu.INSTANCE;
+    return panamaFusedRelu().orElse(ScalarFusedRelu.INSTANCE);
   }
 
   public static BatchNormSupport scalar() {

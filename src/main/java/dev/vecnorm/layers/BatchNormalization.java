@@ -1,6 +1,7 @@
 package dev.vecnorm.layers;
 
 import dev.vecnorm.BatchNorm;
+import dev.vecnorm.BatchNormRelu;
 import dev.vecnorm.Moments;
 import dev.vecnorm.MovingVariance;
 import dev.vecnorm.NormShape;
@@ -53,6 +54,7 @@ public final class BatchNormalization extends Layer {
   private final float renormMomentum;
   private final boolean isSynchronized;
   private final MovingVariance movingVarianceMode;
+  private final boolean relu;
   private StatisticsReducer reducer;
 
   private int channels = -1;
@@ -60,6 +62,7 @@ public final class BatchNormalization extends Layer {
 
   // Cached by the last call for backward.
   private Tensor lastInput;
+  private float[] lastOutput;
   private NormShape lastShape;
   private boolean lastUsedBatchStatistics;
   private boolean[] lastMask;
@@ -89,6 +92,7 @@ public final class BatchNormalization extends Layer {
     this.renormMomentum = b.renormMomentum;
     this.isSynchronized = b.isSynchronized;
     this.movingVarianceMode = b.movingVarianceMode;
+    this.relu = b.relu;
     this.reducer = b.reducer;
     this.trainable = b.trainable;
   }
@@ -120,6 +124,7 @@ public final class BatchNormalization extends Layer {
     private MovingVariance movingVarianceMode = MovingVariance.BIASED;
     private StatisticsReducer reducer;
     private boolean trainable = true;
+    private boolean relu;
     private String dtype = "float32";
 
     private Builder() {}
@@ -148,6 +153,18 @@ public final class BatchNormalization extends Layer {
     public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
     public Builder name(String name) { this.name = name; return this; }
     public Builder dtype(String dtype) { this.dtype = dtype; return this; }
+    /**
+     * vecnorm extension: {@code "relu"} fuses a ReLU after the normalization (one pass forward and
+     * backward, see {@link dev.vecnorm.BatchNormRelu}); {@code "linear"} (default) is plain Keras.
+     */
+    public Builder activation(String activation) {
+      this.relu = switch (activation) {
+        case "relu" -> true;
+        case "linear" -> false;
+        default -> throw new IllegalArgumentException("activation must be \"relu\" or \"linear\", got " + activation);
+      };
+      return this;
+    }
 
     public BatchNormalization build() {
       if (!(momentum >= 0 && momentum <= 1)) throw new IllegalArgumentException("momentum must be in [0, 1], got " + momentum);
@@ -287,7 +304,12 @@ public final class BatchNormalization extends Layer {
     lastMask = useBatch ? mask : null;
     lastUsedBatchStatistics = useBatch;
     if (!useBatch) {
-      BatchNorm.forwardInference(s, x, 0, g, b, movingMean.value(), movingVariance.value(), epsilon, y, 0);
+      if (relu) {
+        BatchNormRelu.forwardInference(s, x, 0, null, 0, g, b, movingMean.value(), movingVariance.value(), epsilon, y, 0);
+      } else {
+        BatchNorm.forwardInference(s, x, 0, g, b, movingMean.value(), movingVariance.value(), epsilon, y, 0);
+      }
+      lastOutput = y;
       return new Tensor(input.shape(), y);
     }
     if (mask != null) {
@@ -300,10 +322,15 @@ public final class BatchNormalization extends Layer {
       global.invStdTo(epsilon, invStd);
       lastCount = global.count();
     } else if (!renorm) {
-      BatchNorm.forwardTraining(s, x, 0, g, b, epsilon, y, 0, mean, variance, invStd);
+      if (relu) {
+        BatchNormRelu.forwardTraining(s, x, 0, null, 0, g, b, epsilon, y, 0, mean, variance, invStd);
+      } else {
+        BatchNorm.forwardTraining(s, x, 0, g, b, epsilon, y, 0, mean, variance, invStd);
+      }
       lastCount = s.countPerChannel();
       effectiveGamma(g);
       updateMovingStatistics();
+      lastOutput = y;
       return new Tensor(input.shape(), y);
     } else {
       BatchNorm.moments(s, x, 0, localMoments);
@@ -315,7 +342,9 @@ public final class BatchNormalization extends Layer {
     float[] shift = renorm ? renormCorrection(g, b) : b;
     effectiveGamma(g);
     BatchNorm.normalize(s, x, 0, mean, invStd, effGamma, shift, y, 0);
+    if (relu) for (int i = 0; i < y.length; i++) y[i] = Math.max(y[i], 0f); // masked, synchronized, renorm: unfused
     if (lastCount > 0) updateMovingStatistics();
+    lastOutput = y;
     return new Tensor(input.shape(), y);
   }
 
@@ -389,7 +418,15 @@ public final class BatchNormalization extends Layer {
     }
     NormShape s = lastShape;
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length];
-    if (!lastUsedBatchStatistics) {
+    boolean fusedPath = relu && lastUsedBatchStatistics && lastMask == null && !isSynchronized && !renorm;
+    if (relu && !fusedPath) {
+      float[] masked = new float[dy.length];
+      for (int i = 0; i < dy.length; i++) masked[i] = lastOutput[i] > 0 ? dy[i] : 0f;
+      dy = masked;
+    }
+    if (fusedPath) {
+      BatchNormRelu.backward(s, x, 0, lastOutput, 0, dy, 0, effGamma, mean, invStd, dx, 0, null, 0, sumDyXhat, sumDy);
+    } else if (!lastUsedBatchStatistics) {
       // Inference mode: statistics are constants, dx = dy * gamma / sqrt(movingVariance + eps).
       for (int c = 0; c < channels; c++) invStd[c] = (float) (1 / Math.sqrt((double) movingVariance.value()[c] + epsilon));
       BatchNorm.forwardInference(s, dy, 0, gamma == null ? null : gamma.value(), null, new float[channels],
@@ -483,6 +520,7 @@ public final class BatchNormalization extends Layer {
     m.put("renorm_clipping", clipping);
     m.put("renorm_momentum", (double) renormMomentum);
     m.put("moving_variance_mode", movingVarianceMode.name().toLowerCase(java.util.Locale.ROOT));
+    m.put("activation", relu ? "relu" : "linear");
     return m;
   }
 
@@ -492,7 +530,7 @@ public final class BatchNormalization extends Layer {
     java.util.Set<String> known = new java.util.HashSet<>(List.of("name", "trainable", "dtype", "axis", "momentum", "epsilon",
         "center", "scale", "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
         "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", "renorm",
-        "renorm_clipping", "renorm_momentum", "moving_variance_mode"));
+        "renorm_clipping", "renorm_momentum", "moving_variance_mode", "activation"));
     for (String k : config.keySet()) {
       if (!known.contains(k)) throw new IllegalArgumentException("unknown BatchNormalization config key '" + k + "'");
     }
@@ -508,6 +546,7 @@ public final class BatchNormalization extends Layer {
         .isSynchronized(Configs.bool(config, "synchronized", false))
         .renorm(Configs.bool(config, "renorm", false))
         .renormMomentum(Configs.num(config, "renorm_momentum", 0.99))
+        .activation(Configs.str(config, "activation", "linear"))
         .movingVariance(MovingVariance.valueOf(Configs.str(config, "moving_variance_mode", "biased").toUpperCase(java.util.Locale.ROOT)));
     if (config.get("beta_initializer") != null) b.betaInitializer(Initializer.fromConfig(config.get("beta_initializer")));
     if (config.get("gamma_initializer") != null) b.gammaInitializer(Initializer.fromConfig(config.get("gamma_initializer")));

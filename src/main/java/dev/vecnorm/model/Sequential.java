@@ -2,6 +2,7 @@ package dev.vecnorm.model;
 
 import dev.vecnorm.layers.BatchNormalization;
 import dev.vecnorm.layers.Dense;
+import dev.vecnorm.layers.Initializer;
 import dev.vecnorm.layers.Layer;
 import dev.vecnorm.layers.Parameter;
 import dev.vecnorm.layers.Tensor;
@@ -332,6 +333,50 @@ public final class Sequential {
       a[i] = a[j];
       a[j] = t;
     }
+  }
+
+  /**
+   * An inference copy in which every {@code Dense} directly followed by a {@code BatchNormalization}
+   * over its units (axis -1) becomes one {@code Dense}: with {@code alpha = gamma / sqrt(movingVariance + eps)},
+   * {@code W'[i][j] = W[i][j] * alpha[j]} and {@code b'[j] = (b[j] - movingMean[j]) * alpha[j] + beta[j]}.
+   * The copy's predictions equal this model's in inference mode up to float rounding; this model is untouched.
+   */
+  public Sequential foldBatchNormForInference() {
+    if (inputShape == null) throw new IllegalStateException("build or fit the model before folding it");
+    Sequential folded = new Sequential();
+    List<List<float[]>> weights = new ArrayList<>();
+    for (int i = 0; i < layers.size(); i++) {
+      Layer layer = layers.get(i);
+      if (layer instanceof Dense dense && i + 1 < layers.size() && layers.get(i + 1) instanceof BatchNormalization bn
+          && (bn.axis() == -1 || bn.axis() == 1)) {
+        folded.add(new Dense(dense.units(), true, Initializer.zeros(), Initializer.zeros(), null, dense.name() + "_folded"));
+        weights.add(foldedWeights(dense, bn));
+        i++;
+      } else {
+        folded.add(ModelIO.layerFromConfig(layer.className(), new LinkedHashMap<>(layer.getConfig())));
+        weights.add(layer.getWeights());
+      }
+    }
+    folded.build(inputShape);
+    folded.setWeights(weights);
+    folded.optimizer = optimizer;
+    folded.loss = loss;
+    folded.metrics = metrics;
+    return folded;
+  }
+
+  private static List<float[]> foldedWeights(Dense dense, BatchNormalization bn) {
+    List<float[]> w = dense.getWeights();
+    float[] kernel = w.get(0);
+    int units = dense.units(), in = kernel.length / units;
+    float[] bias = w.size() > 1 ? w.get(1) : new float[units];
+    float[] gamma = bn.gamma(), beta = bn.beta(), mean = bn.movingMean(), var = bn.movingVariance();
+    for (int j = 0; j < units; j++) {
+      double alpha = (gamma == null ? 1 : gamma[j]) / Math.sqrt((double) var[j] + bn.epsilon());
+      for (int i = 0; i < in; i++) kernel[i * units + j] = (float) (kernel[i * units + j] * alpha);
+      bias[j] = (float) ((bias[j] - (double) mean[j]) * alpha + (beta == null ? 0 : beta[j]));
+    }
+    return List.of(kernel, bias);
   }
 
   /** Every layer's weights, in layer order. */

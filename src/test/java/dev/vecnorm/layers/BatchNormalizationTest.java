@@ -319,6 +319,27 @@ class BatchNormalizationTest {
     }
   }
 
+  /** activation("relu") fuses BN and ReLU; it must equal BN followed by a separate ReLU layer. */
+  @Test
+  void fusedReluOptionEqualsBatchNormThenRelu() {
+    int[] dims = {16, 7};
+    float[] x = LayerReference.random(112, 0.3, 1.2, 31), dy = LayerReference.random(112, 0, 1, 32);
+    BatchNormalization fused = BatchNormalization.builder().activation("relu").build();
+    BatchNormalization plain = BatchNormalization.create();
+    Activation relu = Activation.relu();
+    for (boolean training : new boolean[] {true, false}) {
+      Tensor yf = fused.call(new Tensor(dims, x), training);
+      Tensor yp = relu.call(plain.call(new Tensor(dims, x), training), training);
+      assertArrayEquals(yp.data(), yf.data(), 1e-6f, "forward, training=" + training);
+      Tensor dxf = fused.backward(new Tensor(dims, dy));
+      Tensor dxp = plain.backward(relu.backward(new Tensor(dims, dy)));
+      assertArrayEquals(dxp.data(), dxf.data(), 1e-5f, "backward, training=" + training);
+    }
+    assertArrayEquals(plain.trainableParameters().get(0).grad(), fused.trainableParameters().get(0).grad(), 1e-4f);
+    assertEquals("relu", fused.getConfig().get("activation"));
+    assertThrows(IllegalArgumentException.class, () -> BatchNormalization.builder().activation("gelu"));
+  }
+
   @Test
   void regularizersAndConstraintsFollowKeras() {
     float[] w = {3, -4};

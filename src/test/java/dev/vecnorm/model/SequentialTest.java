@@ -106,6 +106,19 @@ class SequentialTest {
   }
 
   @Test
+  void foldingBatchNormIntoDenseKeepsPredictions() {
+    Tensor[] data = blobs(150, 13);
+    Sequential m = model();
+    m.compile(Optimizer.sgd(0.1), Loss.sparseCategoricalCrossentropy(true), List.of("accuracy"));
+    m.fit(data[0], data[1], FitOptions.defaults().epochs(3).verbose(0));
+    Sequential folded = m.foldBatchNormForInference();
+    assertEquals(m.layers().size() - 1, folded.layers().size(), "Dense + BN became one Dense");
+    float[] expected = m.predict(data[0], 64).data(), actual = folded.predict(data[0], 64).data();
+    for (int i = 0; i < expected.length; i++) assertEquals(expected[i], actual[i], 1e-4 * (1 + Math.abs(expected[i])), "logit " + i);
+    assertArrayEquals(expected, m.predict(data[0], 64).data(), "the original model is untouched");
+  }
+
+  @Test
   void fitRejectsBadArgumentsClearly() {
     Sequential m = model();
     m.compile(Optimizer.sgd(0.1), Loss.sparseCategoricalCrossentropy(true), List.of("accuracy"));

@@ -70,6 +70,19 @@ public final class Report {
           bytes > 0 ? String.format(Locale.ROOT, "%.1f", bytes / seconds / 1e9) : "-",
           bytes > 0 && probe != null ? String.format(Locale.ROOT, "%.0f%%", 100 * probe.score() / vec.score()) : "-"));
     }
+    List<Result> matmul = results.stream().filter(r -> r.benchmark().endsWith("MatMulVector.multiply")).toList();
+    if (!matmul.isEmpty()) {
+      sb.append("\n| matmul MxKxN | vector µs | GFLOP/s | vs scalar |\n| --- | ---: | ---: | ---: |\n");
+      for (Result v : matmul) {
+        String dims = v.params().get("dims");
+        String[] p = dims.split("x");
+        double flops = 2.0 * Long.parseLong(p[0]) * Long.parseLong(p[1]) * Long.parseLong(p[2]);
+        Result scalar = results.stream().filter(r -> r.benchmark().endsWith("MatMulScalar.multiply") && dims.equals(r.params().get("dims")))
+            .findFirst().orElse(null);
+        sb.append(String.format(Locale.ROOT, "| %s | %.1f ± %.1f | %.1f | %s |%n", dims, v.score() / 1e3, v.error() / 1e3,
+            flops / v.score(), ratio(scalar, v)));
+      }
+    }
     return sb.toString();
   }
 

@@ -1,0 +1,95 @@
+package dev.vecnorm.bench;
+
+import dev.vecnorm.BatchNorm;
+import dev.vecnorm.BatchNormRelu;
+import dev.vecnorm.ParallelBatchNorm;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Training-throughput features side by side: {@link ParallelBatchNorm} at 1 and 2 threads, and BN+ReLU
+ * fused in one pass against BN then a separate ReLU pass (forward) and a mask pass then BN backward.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xms4g", "-Xmx4g", "-XX:+AlwaysPreTouch"})
+public class ThroughputBenchmark {
+  @Param({"NHWC:64x56x56x64", "NCHW:64x56x56x64", "NC:256x1024"})
+  public String shape;
+
+  @Param({"1", "2"})
+  public int threads;
+
+  Workload w;
+  ParallelBatchNorm parallel;
+  float[] masked;
+
+  @Setup(Level.Trial)
+  public void setUp() {
+    w = new Workload(shape);
+    parallel = new ParallelBatchNorm(threads);
+    masked = new float[w.dy.length];
+    BatchNormRelu.forwardTraining(w.shape, w.x, 0, null, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+  }
+
+  @TearDown(Level.Trial)
+  public void tearDown() {
+    parallel.close();
+  }
+
+  @Benchmark
+  public Object parallelTrainingForward() {
+    parallel.forwardTraining(w.shape, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+    return w.y;
+  }
+
+  @Benchmark
+  public Object parallelBackward() {
+    parallel.backward(w.shape, w.x, 0, w.dy, 0, w.gamma, w.mean, w.invStd, w.dx, 0, w.dGamma, w.dBeta);
+    return w.dx;
+  }
+
+  /** Single-threaded; measured once per threads value, compare with threads=1. */
+  @Benchmark
+  public Object fusedReluForward() {
+    BatchNormRelu.forwardTraining(w.shape, w.x, 0, null, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+    return w.y;
+  }
+
+  @Benchmark
+  public Object unfusedReluForward() {
+    BatchNorm.forwardTraining(w.shape, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+    float[] y = w.y;
+    for (int i = 0; i < y.length; i++) y[i] = Math.max(y[i], 0f);
+    return y;
+  }
+
+  @Benchmark
+  public Object fusedReluBackward() {
+    BatchNormRelu.backward(w.shape, w.x, 0, w.y, 0, w.dy, 0, w.gamma, w.mean, w.invStd, w.dx, 0, null, 0, w.dGamma, w.dBeta);
+    return w.dx;
+  }
+
+  @Benchmark
+  public Object unfusedReluBackward() {
+    float[] y = w.y, dy = w.dy, g = masked;
+    for (int i = 0; i < g.length; i++) g[i] = y[i] > 0 ? dy[i] : 0f;
+    BatchNorm.backward(w.shape, w.x, 0, g, 0, w.gamma, w.mean, w.invStd, w.dx, 0, w.dGamma, w.dBeta);
+    return w.dx;
+  }
+}

@@ -1,0 +1,97 @@
+package dev.vecnorm;
+
+import dev.vecnorm.internal.FusedReluSupport;
+import dev.vecnorm.internal.VectorizationProvider;
+
+/**
+ * Batch norm fused with ReLU, and with a residual add before the ReLU (the ResNet block:
+ * {@code y = max(0, BN(x) + residual)}), each direction in one pass over memory, as oneDNN's
+ * {@code fuse_norm_relu}. The ReLU mask is recomputed from the forward output {@code y} instead of a
+ * workspace, so backward needs {@code x} and {@code y}: do not run the forward in place when you will
+ * run the backward. Conventions and argument checks as {@link BatchNorm}; {@code residual} and
+ * {@code dResidual} may be null.
+ */
+public final class BatchNormRelu {
+  private static final FusedReluSupport FUSED = VectorizationProvider.fusedRelu();
+
+  private BatchNormRelu() {}
+
+  /** Training: batch statistics as {@link BatchNorm#forwardTraining}, then {@code y = max(0, BN(x) + residual)}. */
+  public static void forwardTraining(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset,
+                                     float[] gamma, float[] beta, float epsilon, float[] y, int yOffset,
+                                     float[] batchMean, float[] batchVariance, float[] invStd) {
+    forwardTraining(Kernels.DEFAULT, FUSED, s, x, xOffset, residual, residualOffset, gamma, beta, epsilon, y, yOffset,
+        batchMean, batchVariance, invStd);
+  }
+
+  static void forwardTraining(Kernels k, FusedReluSupport fused, NormShape s, float[] x, int xOffset, float[] residual,
+                              int residualOffset, float[] gamma, float[] beta, float epsilon, float[] y, int yOffset,
+                              float[] batchMean, float[] batchVariance, float[] invStd) {
+    checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
+    Kernels.checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    k.impl().moments(x, xOffset, s.outer(), s.channels(), s.inner(), batchMean, batchVariance);
+    Kernels.finishStatistics(s, epsilon, batchVariance, invStd);
+    fused.normalizeRelu(x, xOffset, residual, residualOffset, y, yOffset, s.outer(), s.channels(), s.inner(), batchMean,
+        invStd, gamma, beta);
+  }
+
+  /** Inference: {@code y = max(0, gamma*(x - movingMean)/sqrt(movingVariance + eps) + beta + residual)}. */
+  public static void forwardInference(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset,
+                                      float[] gamma, float[] beta, float[] movingMean, float[] movingVariance, float epsilon,
+                                      float[] y, int yOffset) {
+    forwardInference(FUSED, s, x, xOffset, residual, residualOffset, gamma, beta, movingMean, movingVariance, epsilon, y, yOffset);
+  }
+
+  static void forwardInference(FusedReluSupport fused, NormShape s, float[] x, int xOffset, float[] residual,
+                               int residualOffset, float[] gamma, float[] beta, float[] movingMean, float[] movingVariance,
+                               float epsilon, float[] y, int yOffset) {
+    checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
+    Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
+    float[] invStd = new float[s.channels()];
+    for (int c = 0; c < invStd.length; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) movingVariance[c] + epsilon));
+    fused.normalizeRelu(x, xOffset, residual, residualOffset, y, yOffset, s.outer(), s.channels(), s.inner(), movingMean,
+        invStd, gamma, beta);
+  }
+
+  /**
+   * Backward of {@link #forwardTraining}: with {@code g = dy * [y > 0]}, {@code dResidual = g},
+   * {@code dBeta = sum g}, {@code dGamma = sum g*xhat}, and {@code dx} the batch-norm backward of {@code g}.
+   */
+  public static void backward(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset,
+                              float[] gamma, float[] batchMean, float[] invStd, float[] dx, int dxOffset,
+                              float[] dResidual, int dResidualOffset, float[] dGamma, float[] dBeta) {
+    backward(FUSED, s, x, xOffset, y, yOffset, dy, dyOffset, gamma, batchMean, invStd, dx, dxOffset, dResidual,
+        dResidualOffset, dGamma, dBeta);
+  }
+
+  static void backward(FusedReluSupport fused, NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy,
+                       int dyOffset, float[] gamma, float[] batchMean, float[] invStd, float[] dx, int dxOffset,
+                       float[] dResidual, int dResidualOffset, float[] dGamma, float[] dBeta) {
+    Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    Checks.tensor("y", y, yOffset, s);
+    if (dResidual != null) {
+      Checks.tensor("dResidual", dResidual, dResidualOffset, s);
+      Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "dy", dy, dyOffset, s);
+      if (dResidual == dx && dResidualOffset == dxOffset) throw new IllegalArgumentException("dResidual and dx must be different memory");
+    }
+    Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
+    float[] sumDy = dBeta != null ? dBeta : new float[s.channels()];
+    float[] sumDyXhat = dGamma != null ? dGamma : new float[s.channels()];
+    fused.backwardReduceRelu(x, xOffset, y, yOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
+        sumDy, sumDyXhat);
+    fused.backwardApplyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, s.outer(),
+        s.channels(), s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat, s.countPerChannel());
+  }
+
+  private static void checkForward(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset,
+                                   float[] y, int yOffset) {
+    Checks.shape(s);
+    Checks.tensor("x", x, xOffset, s);
+    Checks.tensor("y", y, yOffset, s);
+    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+    if (residual != null) {
+      Checks.tensor("residual", residual, residualOffset, s);
+      Checks.noPartialOverlap("y", y, yOffset, "residual", residual, residualOffset, s);
+    }
+  }
+}

@@ -1,0 +1,75 @@
+package dev.vecnorm;
+
+import static dev.vecnorm.KernelsTest.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.vecnorm.internal.FusedReluSupport;
+import dev.vecnorm.internal.VectorizationProvider;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Fused BN + (add) + ReLU against the unfused composition in double: forward within 2e-4 of the
+ * magnitude of its terms; backward with the mask taken from the fused output, within 2e-4 as
+ * {@link KernelsTest}.
+ */
+class BatchNormReluTest {
+  static final float EPS = 1e-3f;
+
+  static Stream<Arguments> cases() {
+    List<FusedReluSupport> impls = new ArrayList<>(List.of(VectorizationProvider.scalarFusedRelu()));
+    VectorizationProvider.panamaFusedRelu().ifPresent(impls::add);
+    List<Arguments> out = new ArrayList<>();
+    for (FusedReluSupport f : impls) {
+      for (NormShape s : new NormShape[] {NormShape.channelsLast(37, 19), NormShape.channelsLast(5, 64), NormShape.channelsFirst(3, 5, 53),
+          NormShape.channelsFirst(2, 4, 1)}) {
+        for (boolean residual : new boolean[] {false, true}) out.add(Arguments.of(f.getClass().getSimpleName(), f, s, residual));
+      }
+    }
+    return out.stream();
+  }
+
+  @ParameterizedTest(name = "{0} {2} residual={3}")
+  @MethodSource("cases")
+  void fusedEqualsComposition(String name, FusedReluSupport fused, NormShape s, boolean withResidual) {
+    int n = (int) s.size(), C = s.channels();
+    Kernels k = new Kernels(VectorizationProvider.scalar());
+    float[] x = Reference.data(s, 0, 21), res = withResidual ? Reference.data(s, 0, 22) : null, dy = Reference.data(s, 0, 23);
+    float[] gamma = Reference.perChannel(C, 1, 0.5, 24), beta = Reference.perChannel(C, 0, 1, 25);
+    float[] y = new float[n], mean = new float[C], var = new float[C], inv = new float[C];
+    BatchNormRelu.forwardTraining(k, fused, s, x, 0, res, 0, gamma, beta, EPS, y, 0, mean, var, inv);
+    double[][] st = Reference.moments(s, x, 0);
+    double[] bn = Reference.normalize(s, x, 0, st[0], st[1], EPS, gamma, beta);
+    for (int i = 0; i < n; i++) {
+      double expected = Math.max(0, bn[i] + (res == null ? 0 : res[i]));
+      assertClose("y[" + i + "]", expected, y[i], 2e-4 * (1 + Math.abs(bn[i]) + (res == null ? 0 : Math.abs(res[i]))));
+    }
+    float[] dx = new float[n], dRes = withResidual ? new float[n] : null, dGamma = new float[C], dBeta = new float[C];
+    BatchNormRelu.backward(fused, s, x, 0, y, 0, dy, 0, gamma, mean, inv, dx, 0, dRes, 0, dGamma, dBeta);
+    float[] g = new float[n];
+    for (int i = 0; i < n; i++) g[i] = y[i] > 0 ? dy[i] : 0f;
+    if (withResidual) assertArrayEquals(g, dRes, "dResidual is the masked gradient");
+    double[][] ref = Reference.backward(s, x, 0, g, 0, gamma, EPS);
+    double scale = 0;
+    for (double v : ref[0]) scale = Math.max(scale, Math.abs(v));
+    for (int i = 0; i < n; i++) assertClose("dx[" + i + "]", ref[0][i], dx[i], 2e-4 * (1 + scale));
+    for (int c = 0; c < C; c++) {
+      assertClose("dGamma[" + c + "]", ref[1][c], dGamma[c], 2e-4 * (1 + Math.abs(ref[1][c])) * Math.sqrt(s.countPerChannel()));
+      assertClose("dBeta[" + c + "]", ref[2][c], dBeta[c], 2e-4 * (1 + Math.abs(ref[2][c])) * Math.sqrt(s.countPerChannel()));
+    }
+    float[] yInf = new float[n], movingVar = Reference.perChannel(C, 2, 0.3, 26);
+    for (int c = 0; c < C; c++) movingVar[c] = Math.abs(movingVar[c]);
+    BatchNormRelu.forwardInference(fused, s, x, 0, res, 0, gamma, beta, mean, movingVar, EPS, yInf, 0);
+    double[] bnInf = Reference.normalize(s, x, 0, KernelsTest.toDouble(mean), KernelsTest.toDouble(movingVar), EPS, gamma, beta);
+    for (int i = 0; i < n; i++) {
+      assertClose("inference y[" + i + "]", Math.max(0, bnInf[i] + (res == null ? 0 : res[i])), yInf[i], 2e-4 * (1 + Math.abs(bnInf[i])));
+    }
+    assertThrows(IllegalArgumentException.class,
+        () -> BatchNormRelu.backward(fused, s, x, 0, y, 0, dy, 0, gamma, mean, inv, dx, 0, dx, 0, dGamma, dBeta));
+  }
+}
