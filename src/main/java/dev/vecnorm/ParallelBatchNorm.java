@@ -1,6 +1,7 @@
 package dev.vecnorm;
 
 import dev.vecnorm.internal.BatchNormSupport;
+import dev.vecnorm.internal.FusedReluSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,6 +28,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
   static final int CHUNK_FLOATS = 1 << 18;
 
   private final BatchNormSupport impl;
+  private final FusedReluSupport fused = VectorizationProvider.fusedRelu();
   private final ExecutorService executor;
   private final boolean ownsExecutor;
   private final int threads;
@@ -120,34 +122,78 @@ public final class ParallelBatchNorm implements AutoCloseable {
                               float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
     checkArrays(s, x, xOffset, y, yOffset);
     Kernels.checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
-    int C = s.channels();
     List<Chunk> chunks = partition(s);
-    List<Callable<float[]>> tasks = new ArrayList<>();
-    for (Chunk ch : chunks) {
-      tasks.add(() -> {
-        float[] out = new float[2 * C];
-        float[] mean = new float[C], m2 = new float[C];
-        impl.moments(x, xOffset + ch.offset(), ch.outerCount(), C, s.inner(), mean, m2);
-        System.arraycopy(mean, 0, out, 0, C);
-        System.arraycopy(m2, 0, out, C, C);
-        return out;
-      });
-    }
-    List<float[]> partial = run(tasks);
-    double[] runMean = new double[C], runM2 = new double[C];
-    double count = 0;
-    float[] chunkMean = new float[C], chunkM2 = new float[C];
-    for (int i = 0; i < chunks.size(); i++) {
-      System.arraycopy(partial.get(i), 0, chunkMean, 0, C);
-      System.arraycopy(partial.get(i), C, chunkM2, 0, C);
-      count = Staging.mergeChunk(runMean, runM2, count, chunkMean, chunkM2, (double) chunks.get(i).outerCount() * s.inner());
-    }
-    for (int c = 0; c < C; c++) {
-      batchMean[c] = (float) runMean[c];
-      batchVariance[c] = (float) runM2[c]; // M2; finishStatistics divides by the count
-    }
+    chunkedMoments(s, x, xOffset, chunks, batchMean, batchVariance);
     Kernels.finishStatistics(s, epsilon, batchVariance, invStd);
     normalizeChunks(s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta, chunks);
+  }
+
+  /** Chunk moments in parallel, merged in chunk order (double): writes mean and M2. */
+  private void chunkedMoments(NormShape s, float[] x, int xOffset, List<Chunk> chunks, float[] mean, float[] m2) {
+    int C = s.channels();
+    List<Callable<float[][]>> tasks = new ArrayList<>();
+    for (Chunk ch : chunks) {
+      tasks.add(() -> {
+        float[] chunkMean = new float[C], chunkM2 = new float[C];
+        impl.moments(x, xOffset + ch.offset(), ch.outerCount(), C, s.inner(), chunkMean, chunkM2);
+        return new float[][] {chunkMean, chunkM2};
+      });
+    }
+    List<float[][]> partial = run(tasks);
+    double[] runMean = new double[C], runM2 = new double[C];
+    double count = 0;
+    for (int i = 0; i < chunks.size(); i++) {
+      count = Staging.mergeChunk(runMean, runM2, count, partial.get(i)[0], partial.get(i)[1], (double) chunks.get(i).outerCount() * s.inner());
+    }
+    for (int c = 0; c < C; c++) {
+      mean[c] = (float) runMean[c];
+      m2[c] = (float) runM2[c];
+    }
+  }
+
+  /** As {@link BatchNorm#moments(NormShape, float[], int, Moments)}: local moments for synchronized batch norm. */
+  public void moments(NormShape s, float[] x, int xOffset, Moments out) {
+    Checks.shape(s);
+    Checks.tensor("x", x, xOffset, s);
+    Objects.requireNonNull(out, "out");
+    if (out.channels() != s.channels()) throw new IllegalArgumentException("out must have channels = " + s.channels() + ", got " + out.channels());
+    chunkedMoments(s, x, xOffset, partition(s), out.scratchMean, out.scratchM2);
+    out.setFromScratch(s.countPerChannel());
+  }
+
+  /** As {@link BatchNorm#normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)}. */
+  public void normalize(NormShape s, float[] x, int xOffset, float[] mean, float[] invStd, float[] gamma, float[] beta,
+                        float[] y, int yOffset) {
+    checkArrays(s, x, xOffset, y, yOffset);
+    Kernels.checkAffine(s, gamma, beta);
+    Checks.perChannel("mean", mean, s.channels(), false);
+    Checks.perChannel("invStd", invStd, s.channels(), false);
+    normalizeChunks(s, x, xOffset, y, yOffset, mean, invStd, false, 1f, gamma, beta, partition(s));
+  }
+
+  /** As {@link BatchNorm#backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])}. */
+  public void backwardReduce(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] mean, float[] invStd,
+                             float[] sumDy, float[] sumDyXhat) {
+    Checks.shape(s);
+    Checks.tensor("x", x, xOffset, s);
+    Checks.tensor("dy", dy, dyOffset, s);
+    Checks.perChannel("mean", mean, s.channels(), false);
+    Checks.perChannel("invStd", invStd, s.channels(), false);
+    Checks.perChannel("sumDy", sumDy, s.channels(), false);
+    Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
+    Checks.distinct("sumDy", sumDy, "sumDyXhat", sumDyXhat);
+    chunkedReduce(s, x, xOffset, dy, dyOffset, mean, invStd, partition(s), sumDy, sumDyXhat);
+  }
+
+  /** As {@link BatchNorm#backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)}. */
+  public void backwardApply(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] mean,
+                            float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount, float[] dx, int dxOffset) {
+    Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    Kernels.checkBackward(s, gamma, mean, invStd, null, null);
+    Checks.perChannel("sumDy", sumDy, s.channels(), false);
+    Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
+    Checks.count("globalCount", globalCount, s.countPerChannel());
+    chunkedApply(s, x, xOffset, dy, dyOffset, dx, dxOffset, gamma, mean, invStd, sumDy, sumDyXhat, globalCount, partition(s));
   }
 
   /** As {@link BatchNorm#forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)}. */
@@ -176,38 +222,127 @@ public final class ParallelBatchNorm implements AutoCloseable {
                        float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
     Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
     Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
-    int C = s.channels();
     List<Chunk> chunks = partition(s);
-    List<Callable<float[]>> reduce = new ArrayList<>();
+    float[] sumDy = dBeta != null ? dBeta : new float[s.channels()], sumDyXhat = dGamma != null ? dGamma : new float[s.channels()];
+    chunkedReduce(s, x, xOffset, dy, dyOffset, batchMean, invStd, chunks, sumDy, sumDyXhat);
+    chunkedApply(s, x, xOffset, dy, dyOffset, dx, dxOffset, gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel(), chunks);
+  }
+
+  /** Chunk sums in parallel, added in chunk order (double): the same sums for any thread count. */
+  private void chunkedReduce(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] mean, float[] invStd,
+                             List<Chunk> chunks, float[] sumDy, float[] sumDyXhat) {
+    int C = s.channels();
+    List<Callable<float[][]>> reduce = new ArrayList<>();
     for (Chunk ch : chunks) {
       reduce.add(() -> {
-        float[] sumDy = new float[C], sumDyXhat = new float[C];
-        impl.backwardReduce(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(), C, s.inner(), batchMean, invStd,
-            sumDy, sumDyXhat);
-        float[] out = new float[2 * C];
-        System.arraycopy(sumDy, 0, out, 0, C);
-        System.arraycopy(sumDyXhat, 0, out, C, C);
-        return out;
+        float[] chunkDy = new float[C], chunkDyXhat = new float[C];
+        impl.backwardReduce(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(), C, s.inner(), mean, invStd,
+            chunkDy, chunkDyXhat);
+        return new float[][] {chunkDy, chunkDyXhat};
       });
     }
-    List<float[]> partial = run(reduce);
-    double[] sumDy = new double[C], sumDyXhat = new double[C];
-    for (float[] p : partial) { // chunk order: the same sums for any thread count
+    double[] accDy = new double[C], accDyXhat = new double[C];
+    for (float[][] p : run(reduce)) {
       for (int c = 0; c < C; c++) {
-        sumDy[c] += p[c];
-        sumDyXhat[c] += p[C + c];
+        accDy[c] += p[0][c];
+        accDyXhat[c] += p[1][c];
       }
     }
-    float[] fDy = dBeta != null ? dBeta : new float[C], fDyXhat = dGamma != null ? dGamma : new float[C];
     for (int c = 0; c < C; c++) {
-      fDy[c] = (float) sumDy[c];
-      fDyXhat[c] = (float) sumDyXhat[c];
+      sumDy[c] = (float) accDy[c];
+      sumDyXhat[c] = (float) accDyXhat[c];
+    }
+  }
+
+  private void chunkedApply(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, float[] gamma,
+                            float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, double count, List<Chunk> chunks) {
+    List<Callable<Void>> apply = new ArrayList<>();
+    for (Chunk ch : chunks) {
+      apply.add(() -> {
+        impl.backwardApply(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), dx, dxOffset + ch.offset(), ch.outerCount(),
+            s.channels(), s.inner(), mean, invStd, gamma, sumDy, sumDyXhat, count);
+        return null;
+      });
+    }
+    run(apply);
+  }
+
+  // ------------------------------------------------------------------ fused BN (+ residual) + ReLU
+
+  /** As {@link BatchNormRelu#forwardTraining}. */
+  public void forwardTrainingRelu(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] gamma,
+                                  float[] beta, float epsilon, float[] y, int yOffset, float[] batchMean, float[] batchVariance,
+                                  float[] invStd) {
+    checkArrays(s, x, xOffset, y, yOffset);
+    if (residual != null) Checks.tensor("residual", residual, residualOffset, s);
+    Kernels.checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    List<Chunk> chunks = partition(s);
+    chunkedMoments(s, x, xOffset, chunks, batchMean, batchVariance);
+    Kernels.finishStatistics(s, epsilon, batchVariance, invStd);
+    reluChunks(s, x, xOffset, residual, residualOffset, y, yOffset, batchMean, invStd, gamma, beta, chunks);
+  }
+
+  /** As {@link BatchNormRelu#forwardInference}. */
+  public void forwardInferenceRelu(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] gamma,
+                                   float[] beta, float[] movingMean, float[] movingVariance, float epsilon, float[] y, int yOffset) {
+    checkArrays(s, x, xOffset, y, yOffset);
+    if (residual != null) Checks.tensor("residual", residual, residualOffset, s);
+    Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
+    float[] invStd = new float[s.channels()];
+    for (int c = 0; c < invStd.length; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) movingVariance[c] + epsilon));
+    reluChunks(s, x, xOffset, residual, residualOffset, y, yOffset, movingMean, invStd, gamma, beta, partition(s));
+  }
+
+  private void reluChunks(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset,
+                          float[] mean, float[] invStd, float[] gamma, float[] beta, List<Chunk> chunks) {
+    List<Callable<Void>> tasks = new ArrayList<>();
+    for (Chunk ch : chunks) {
+      tasks.add(() -> {
+        fused.normalizeRelu(x, xOffset + ch.offset(), residual, residualOffset + ch.offset(), y, yOffset + ch.offset(),
+            ch.outerCount(), s.channels(), s.inner(), mean, invStd, gamma, beta);
+        return null;
+      });
+    }
+    run(tasks);
+  }
+
+  /** As {@link BatchNormRelu#backward}. */
+  public void backwardRelu(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] gamma,
+                           float[] batchMean, float[] invStd, float[] dx, int dxOffset, float[] dResidual, int dResidualOffset,
+                           float[] dGamma, float[] dBeta) {
+    Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    Checks.tensor("y", y, yOffset, s);
+    if (dResidual != null) Checks.tensor("dResidual", dResidual, dResidualOffset, s);
+    Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
+    int C = s.channels();
+    List<Chunk> chunks = partition(s);
+    List<Callable<float[][]>> reduce = new ArrayList<>();
+    for (Chunk ch : chunks) {
+      reduce.add(() -> {
+        float[] chunkDy = new float[C], chunkDyXhat = new float[C];
+        fused.backwardReduceRelu(x, xOffset + ch.offset(), y, yOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(), C,
+            s.inner(), batchMean, invStd, chunkDy, chunkDyXhat);
+        return new float[][] {chunkDy, chunkDyXhat};
+      });
+    }
+    double[] accDy = new double[C], accDyXhat = new double[C];
+    for (float[][] p : run(reduce)) {
+      for (int c = 0; c < C; c++) {
+        accDy[c] += p[0][c];
+        accDyXhat[c] += p[1][c];
+      }
+    }
+    float[] sumDy = dBeta != null ? dBeta : new float[C], sumDyXhat = dGamma != null ? dGamma : new float[C];
+    for (int c = 0; c < C; c++) {
+      sumDy[c] = (float) accDy[c];
+      sumDyXhat[c] = (float) accDyXhat[c];
     }
     List<Callable<Void>> apply = new ArrayList<>();
     for (Chunk ch : chunks) {
       apply.add(() -> {
-        impl.backwardApply(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), dx, dxOffset + ch.offset(), ch.outerCount(), C,
-            s.inner(), batchMean, invStd, gamma, fDy, fDyXhat, s.countPerChannel());
+        fused.backwardApplyRelu(x, xOffset + ch.offset(), y, yOffset + ch.offset(), dy, dyOffset + ch.offset(), dx, dxOffset + ch.offset(),
+            dResidual, dResidualOffset + ch.offset(), ch.outerCount(), C, s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat,
+            s.countPerChannel());
         return null;
       });
     }

@@ -9,9 +9,8 @@ package dev.vecnorm.internal;
 final class BackwardCoefficients {
   private BackwardCoefficients() {}
 
-  /** {@code [a_0..a_{C-1} | b_0.. | k_0..]}. */
-  static float[] fold(int channels, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = new float[3 * channels];
+  /** Writes {@code [a_0..a_{C-1} | b_0.. | k_0..]} into {@code coef} (at least 3C floats) and returns it. */
+  static float[] fold(float[] coef, int channels, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
     for (int c = 0; c < channels; c++) {
       float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
       coef[c] = a;

@@ -82,7 +82,21 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     int vectorBound = SPECIES.loopBound(channels);
     // Rows of four vectors or more: walking tiles down the block would read memory in strided
     // passes (3x slower than a plain read on NHWC 64x56x56x64), so sweep rows in order instead.
-    float[] scratch = channels >= 4 * LANES ? new float[3 * vectorBound] : null;
+    float[] scratch = channels >= 4 * LANES ? Scratch.borrow(3 * vectorBound) : null;
+    try {
+      momentsBlocks(x, xOffset, rows, channels, mean, m2, scratch, blockRows, tileBound, vectorBound);
+    } finally {
+      if (scratch != null) Scratch.release(scratch);
+    }
+    int c = 0;
+    for (; c < vectorBound; c += LANES) {
+      FloatVector.fromArray(SPECIES, x, xOffset + c).add(FloatVector.fromArray(SPECIES, mean, c)).intoArray(mean, c);
+    }
+    ScalarBatchNormSupport.finishLast(x, xOffset, channels, c, mean);
+  }
+
+  private static void momentsBlocks(float[] x, int xOffset, int rows, int channels, float[] mean, float[] m2, float[] scratch,
+                                    int blockRows, int tileBound, int vectorBound) {
     for (int r0 = 0; r0 < rows; r0 += blockRows) {
       int n = Math.min(blockRows, rows - r0);
       int blockStart = xOffset + r0 * channels;
@@ -97,11 +111,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         ScalarBatchNormSupport.momentsLastBlock(x, xOffset, blockStart + c, channels, n, r0, c, mean, m2);
       }
     }
-    int c = 0;
-    for (; c < vectorBound; c += LANES) {
-      FloatVector.fromArray(SPECIES, x, xOffset + c).add(FloatVector.fromArray(SPECIES, mean, c)).intoArray(mean, c);
-    }
-    ScalarBatchNormSupport.finishLast(x, xOffset, channels, c, mean);
   }
 
   /**
@@ -110,7 +119,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   private static void momentsRowMajor(float[] x, int xOffset, int blockStart, int stride, int width, int n, int done,
                                       float[] mean, float[] m2, float[] scratch) {
-    java.util.Arrays.fill(scratch, 0f);
+    java.util.Arrays.fill(scratch, 0, 3 * width, 0f);
     for (int r = 0, p = blockStart; r < n; r++, p += stride) {
       for (int c = 0; c < width; c += LANES) {
         FloatVector.fromArray(SPECIES, x, p + c).sub(FloatVector.fromArray(SPECIES, x, xOffset + c))
@@ -294,26 +303,37 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
-   * Row by row, in memory order: the per-channel scale is folded once into {@code alpha} (C floats, the
-   * only allocation of the call) so that each vector costs a subtract and an FMA with coefficients
+   * Row by row, in memory order: the per-channel scale and shift are folded once into pooled scratch
+   * ({@link Scratch}) so that each vector costs a subtract and an FMA with coefficients
    * read from L1. Walking channel tiles down a block of rows instead ran at ~60% of a plain copy's
    * bandwidth on NHWC 64x56x56x64; this order runs at copy speed.
    */
   private static void normalizeChannelsLast(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels,
                                             float[] mean, float[] scale, boolean fromVariance, float epsilon,
                                             float[] gamma, float[] beta) {
-    float[] alpha = new float[channels];
-    for (int c = 0; c < channels; c++) alpha[c] = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
-    float[] shift = beta != null ? beta : new float[channels];
+    float[] coef = Scratch.borrow(2 * channels); // [alpha | shift]
+    try {
+      for (int c = 0; c < channels; c++) {
+        coef[c] = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
+        coef[channels + c] = beta == null ? 0f : beta[c];
+      }
+      normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
+    } finally {
+      Scratch.release(coef);
+    }
+  }
+
+  private static void normalizeRows(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels, float[] mean,
+                                    float[] coef) {
     int vectorBound = SPECIES.loopBound(channels);
     for (int r = 0; r < outer; r++) {
       int xs = xOffset + r * channels, ys = yOffset + r * channels;
       int c = 0;
       for (; c < vectorBound; c += LANES) {
         FloatVector.fromArray(SPECIES, x, xs + c).sub(FloatVector.fromArray(SPECIES, mean, c))
-            .fma(FloatVector.fromArray(SPECIES, alpha, c), FloatVector.fromArray(SPECIES, shift, c)).intoArray(y, ys + c);
+            .fma(FloatVector.fromArray(SPECIES, coef, c), FloatVector.fromArray(SPECIES, coef, channels + c)).intoArray(y, ys + c);
       }
-      for (; c < channels; c++) y[ys + c] = Math.fma(x[xs + c] - mean[c], alpha[c], shift[c]); // scalar tail
+      for (; c < channels; c++) y[ys + c] = Math.fma(x[xs + c] - mean[c], coef[c], coef[channels + c]); // scalar tail
     }
   }
 
@@ -474,13 +494,22 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
-   * Row by row with per-channel {@code a, b, k} folded into three C-float arrays first (as normalize):
+   * Row by row with per-channel {@code a, b, k} folded into pooled scratch first (as normalize):
    * {@code dx = a*dy + b*(x - mean) + k}, two FMAs per element, memory read in order.
    */
   private static void applyChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                                         int outer, int channels, float[] mean, float[] invStd, float[] gamma,
                                         float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = BackwardCoefficients.fold(channels, invStd, gamma, sumDy, sumDyXhat, count);
+    float[] coef = BackwardCoefficients.fold(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
+    try {
+      applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
+    } finally {
+      Scratch.release(coef);
+    }
+  }
+
+  private static void applyRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
+                                int channels, float[] mean, float[] coef) {
     int vectorBound = SPECIES.loopBound(channels);
     for (int r = 0; r < outer; r++) {
       int row = r * channels;

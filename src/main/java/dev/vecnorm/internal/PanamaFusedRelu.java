@@ -19,7 +19,7 @@ final class PanamaFusedRelu implements FusedReluSupport {
 
   /** Per-channel {alpha | shift} (or {a | b | k} for backward) for channels-last rows. */
   private static float[] forwardCoefficients(int channels, float[] invStd, float[] gamma, float[] beta) {
-    float[] coef = new float[2 * channels];
+    float[] coef = Scratch.borrow(2 * channels);
     for (int c = 0; c < channels; c++) {
       coef[c] = gamma == null ? invStd[c] : gamma[c] * invStd[c];
       coef[channels + c] = beta == null ? 0f : beta[c];
@@ -32,6 +32,19 @@ final class PanamaFusedRelu implements FusedReluSupport {
                             int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] beta) {
     if (inner == 1) {
       float[] coef = forwardCoefficients(channels, invStd, gamma, beta);
+      try {
+        reluRows(x, xOffset, residual, residualOffset, y, yOffset, outer, channels, mean, coef);
+      } finally {
+        Scratch.release(coef);
+      }
+      return;
+    }
+    reluSlices(x, xOffset, residual, residualOffset, y, yOffset, outer, channels, inner, mean, invStd, gamma, beta);
+  }
+
+  private static void reluRows(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset, int outer,
+                               int channels, float[] mean, float[] coef) {
+    {
       int bound = SPECIES.loopBound(channels);
       for (int r = 0; r < outer; r++) {
         int row = r * channels;
@@ -48,8 +61,11 @@ final class PanamaFusedRelu implements FusedReluSupport {
           y[yOffset + row + c] = Math.max(v, 0f);
         }
       }
-      return;
     }
+  }
+
+  private static void reluSlices(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset, int outer,
+                                 int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] beta) {
     int bound = SPECIES.loopBound(inner);
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
@@ -132,7 +148,17 @@ final class PanamaFusedRelu implements FusedReluSupport {
   public void backwardApplyRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx,
                                 int dxOffset, float[] dResidual, int dResidualOffset, int outer, int channels, int inner,
                                 float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = BackwardCoefficients.fold(channels, invStd, gamma, sumDy, sumDyXhat, count);
+    float[] coef = BackwardCoefficients.fold(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
+    try {
+      applyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, outer, channels, inner, mean, coef);
+    } finally {
+      Scratch.release(coef);
+    }
+  }
+
+  private static void applyRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
+                                float[] dResidual, int dResidualOffset, int outer, int channels, int inner, float[] mean,
+                                float[] coef) {
     if (inner == 1) {
       int bound = SPECIES.loopBound(channels);
       for (int r = 0; r < outer; r++) {

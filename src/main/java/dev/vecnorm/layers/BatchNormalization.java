@@ -5,6 +5,7 @@ import dev.vecnorm.BatchNormRelu;
 import dev.vecnorm.Moments;
 import dev.vecnorm.MovingVariance;
 import dev.vecnorm.NormShape;
+import dev.vecnorm.ParallelBatchNorm;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -55,6 +56,7 @@ public final class BatchNormalization extends Layer {
   private final boolean isSynchronized;
   private final MovingVariance movingVarianceMode;
   private final boolean relu;
+  private final ParallelBatchNorm parallel;
   private StatisticsReducer reducer;
 
   private int channels = -1;
@@ -93,6 +95,7 @@ public final class BatchNormalization extends Layer {
     this.isSynchronized = b.isSynchronized;
     this.movingVarianceMode = b.movingVarianceMode;
     this.relu = b.relu;
+    this.parallel = b.parallel;
     this.reducer = b.reducer;
     this.trainable = b.trainable;
   }
@@ -125,6 +128,7 @@ public final class BatchNormalization extends Layer {
     private StatisticsReducer reducer;
     private boolean trainable = true;
     private boolean relu;
+    private ParallelBatchNorm parallel;
     private String dtype = "float32";
 
     private Builder() {}
@@ -153,6 +157,11 @@ public final class BatchNormalization extends Layer {
     public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
     public Builder name(String name) { this.name = name; return this; }
     public Builder dtype(String dtype) { this.dtype = dtype; return this; }
+    /**
+     * Runs this layer's kernels on {@code parallel}'s threads (training and inference forward, backward;
+     * results do not depend on the thread count). Not part of the config: set it again after fromConfig.
+     */
+    public Builder parallel(ParallelBatchNorm parallel) { this.parallel = parallel; return this; }
     /**
      * vecnorm extension: {@code "relu"} fuses a ReLU after the normalization (one pass forward and
      * backward, see {@link dev.vecnorm.BatchNormRelu}); {@code "linear"} (default) is plain Keras.
@@ -304,11 +313,11 @@ public final class BatchNormalization extends Layer {
     lastMask = useBatch ? mask : null;
     lastUsedBatchStatistics = useBatch;
     if (!useBatch) {
-      if (relu) {
-        BatchNormRelu.forwardInference(s, x, 0, null, 0, g, b, movingMean.value(), movingVariance.value(), epsilon, y, 0);
-      } else {
-        BatchNorm.forwardInference(s, x, 0, g, b, movingMean.value(), movingVariance.value(), epsilon, y, 0);
-      }
+      float[] mm = movingMean.value(), mv = movingVariance.value();
+      if (parallel != null && relu) parallel.forwardInferenceRelu(s, x, 0, null, 0, g, b, mm, mv, epsilon, y, 0);
+      else if (parallel != null) parallel.forwardInference(s, x, 0, g, b, mm, mv, epsilon, y, 0);
+      else if (relu) BatchNormRelu.forwardInference(s, x, 0, null, 0, g, b, mm, mv, epsilon, y, 0);
+      else BatchNorm.forwardInference(s, x, 0, g, b, mm, mv, epsilon, y, 0);
       lastOutput = y;
       return new Tensor(input.shape(), y);
     }
@@ -322,11 +331,10 @@ public final class BatchNormalization extends Layer {
       global.invStdTo(epsilon, invStd);
       lastCount = global.count();
     } else if (!renorm) {
-      if (relu) {
-        BatchNormRelu.forwardTraining(s, x, 0, null, 0, g, b, epsilon, y, 0, mean, variance, invStd);
-      } else {
-        BatchNorm.forwardTraining(s, x, 0, g, b, epsilon, y, 0, mean, variance, invStd);
-      }
+      if (parallel != null && relu) parallel.forwardTrainingRelu(s, x, 0, null, 0, g, b, epsilon, y, 0, mean, variance, invStd);
+      else if (parallel != null) parallel.forwardTraining(s, x, 0, g, b, epsilon, y, 0, mean, variance, invStd);
+      else if (relu) BatchNormRelu.forwardTraining(s, x, 0, null, 0, g, b, epsilon, y, 0, mean, variance, invStd);
+      else BatchNorm.forwardTraining(s, x, 0, g, b, epsilon, y, 0, mean, variance, invStd);
       lastCount = s.countPerChannel();
       effectiveGamma(g);
       updateMovingStatistics();
@@ -424,7 +432,9 @@ public final class BatchNormalization extends Layer {
       for (int i = 0; i < dy.length; i++) masked[i] = lastOutput[i] > 0 ? dy[i] : 0f;
       dy = masked;
     }
-    if (fusedPath) {
+    if (fusedPath && parallel != null) {
+      parallel.backwardRelu(s, x, 0, lastOutput, 0, dy, 0, effGamma, mean, invStd, dx, 0, null, 0, sumDyXhat, sumDy);
+    } else if (fusedPath) {
       BatchNormRelu.backward(s, x, 0, lastOutput, 0, dy, 0, effGamma, mean, invStd, dx, 0, null, 0, sumDyXhat, sumDy);
     } else if (!lastUsedBatchStatistics) {
       // Inference mode: statistics are constants, dx = dy * gamma / sqrt(movingVariance + eps).
@@ -439,6 +449,8 @@ public final class BatchNormalization extends Layer {
       float[] globalDy = sumDy.clone(), globalDyXhat = sumDyXhat.clone();
       reducer.allReduceSum(globalDy, globalDyXhat);
       BatchNorm.backwardApply(s, x, 0, dy, 0, effGamma, mean, invStd, globalDy, globalDyXhat, lastCount, dx, 0);
+    } else if (parallel != null) {
+      parallel.backward(s, x, 0, dy, 0, effGamma, mean, invStd, dx, 0, sumDyXhat, sumDy);
     } else {
       BatchNorm.backward(s, x, 0, dy, 0, effGamma, mean, invStd, dx, 0, sumDyXhat, sumDy);
     }

@@ -340,6 +340,29 @@ class BatchNormalizationTest {
     assertThrows(IllegalArgumentException.class, () -> BatchNormalization.builder().activation("gelu"));
   }
 
+  /** A layer on 1 or 3 threads gives the same bits. */
+  @Test
+  void parallelLayerIsThreadCountIndependent() {
+    int[] dims = {4000, 70};
+    float[] x = LayerReference.random(dims[0] * dims[1], 1, 2, 41), dy = LayerReference.random(x.length, 0, 1, 42);
+    float[][] outputs = new float[2][];
+    int i = 0;
+    for (int threads : new int[] {1, 3}) {
+      try (dev.vecnorm.ParallelBatchNorm p = new dev.vecnorm.ParallelBatchNorm(threads)) {
+        BatchNormalization bn = BatchNormalization.builder().activation("relu").parallel(p).build();
+        float[] y = bn.call(new Tensor(dims, x), true).data();
+        float[] dx = bn.backward(new Tensor(dims, dy)).data();
+        float[] yInf = bn.call(new Tensor(dims, x), false).data();
+        float[] all = new float[3 * x.length];
+        System.arraycopy(y, 0, all, 0, x.length);
+        System.arraycopy(dx, 0, all, x.length, x.length);
+        System.arraycopy(yInf, 0, all, 2 * x.length, x.length);
+        outputs[i++] = all;
+      }
+    }
+    assertArrayEquals(outputs[0], outputs[1]);
+  }
+
   @Test
   void regularizersAndConstraintsFollowKeras() {
     float[] w = {3, -4};

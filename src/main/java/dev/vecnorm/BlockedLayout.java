@@ -1,0 +1,226 @@
+package dev.vecnorm;
+
+import java.util.Objects;
+
+/**
+ * Conversions between NCHW / NHWC and the blocked layout, and batch norm on blocked tensors.
+ *
+ * <p>Each {@code (n, cb)} slab of a blocked tensor is a contiguous {@code [spatial, block]}
+ * channels-last matrix, so the kernels run per slab with the vector width spanning the block: channel
+ * statistics of the slabs merge with Chan's formula in batch order, and normalization and the backward
+ * apply run slab by slab on per-block coefficient slices. Per call this allocates a few
+ * {@code block}- and {@code channels}-sized arrays.
+ */
+public final class BlockedLayout {
+  private BlockedLayout() {}
+
+  static int preferredBlock() {
+    return LanesHolder.LANES;
+  }
+
+  /** Lane count, read once; 8 (AVX2's floats) when the vector module is absent. */
+  private static final class LanesHolder {
+    static final int LANES = lanes();
+
+    private static int lanes() {
+      try {
+        Class<?> c = Class.forName("jdk.incubator.vector.FloatVector");
+        Object species = c.getField("SPECIES_PREFERRED").get(null);
+        return (int) Class.forName("jdk.incubator.vector.VectorSpecies").getMethod("length").invoke(species);
+      } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
+        return 8;
+      }
+    }
+  }
+
+  private static void check(BlockedShape s, String name, float[] a, int offset, int size) {
+    Objects.requireNonNull(s, "shape");
+    Objects.requireNonNull(a, name);
+    if (offset < 0 || (long) offset + size > a.length) {
+      throw new IllegalArgumentException(name + " must hold " + name + "Offset + " + size + " floats for " + s + ", has " + a.length
+          + " from offset " + offset);
+    }
+  }
+
+  private static int plain(BlockedShape s) {
+    return s.batch() * s.channels() * s.spatial();
+  }
+
+  /** NCHW ({@code [N, C, S]}) to blocked; padding channels become 0. */
+  public static void fromNchw(BlockedShape s, float[] nchw, int offset, float[] blocked, int blockedOffset) {
+    check(s, "nchw", nchw, offset, plain(s));
+    check(s, "blocked", blocked, blockedOffset, s.size());
+    int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
+    for (int n = 0; n < s.batch(); n++) {
+      for (int cb = 0; cb < CB; cb++) {
+        int slab = blockedOffset + (n * CB + cb) * S * L;
+        for (int l = 0; l < L; l++) {
+          int c = cb * L + l;
+          if (c >= C) {
+            for (int sp = 0; sp < S; sp++) blocked[slab + sp * L + l] = 0f;
+            continue;
+          }
+          int src = offset + (n * C + c) * S;
+          for (int sp = 0; sp < S; sp++) blocked[slab + sp * L + l] = nchw[src + sp];
+        }
+      }
+    }
+  }
+
+  /** Blocked to NCHW; padding is dropped. */
+  public static void toNchw(BlockedShape s, float[] blocked, int blockedOffset, float[] nchw, int offset) {
+    check(s, "blocked", blocked, blockedOffset, s.size());
+    check(s, "nchw", nchw, offset, plain(s));
+    int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
+    for (int n = 0; n < s.batch(); n++) {
+      for (int c = 0; c < C; c++) {
+        int slab = blockedOffset + (n * CB + c / L) * S * L + c % L, dst = offset + (n * C + c) * S;
+        for (int sp = 0; sp < S; sp++) nchw[dst + sp] = blocked[slab + sp * L];
+      }
+    }
+  }
+
+  /** NHWC ({@code [N, S, C]}) to blocked; padding channels become 0. */
+  public static void fromNhwc(BlockedShape s, float[] nhwc, int offset, float[] blocked, int blockedOffset) {
+    check(s, "nhwc", nhwc, offset, plain(s));
+    check(s, "blocked", blocked, blockedOffset, s.size());
+    int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
+    for (int n = 0; n < s.batch(); n++) {
+      for (int cb = 0; cb < CB; cb++) {
+        int width = Math.min(L, C - cb * L), slab = blockedOffset + (n * CB + cb) * S * L;
+        for (int sp = 0; sp < S; sp++) {
+          System.arraycopy(nhwc, offset + (n * S + sp) * C + cb * L, blocked, slab + sp * L, width);
+          for (int l = width; l < L; l++) blocked[slab + sp * L + l] = 0f;
+        }
+      }
+    }
+  }
+
+  /** Blocked to NHWC; padding is dropped. */
+  public static void toNhwc(BlockedShape s, float[] blocked, int blockedOffset, float[] nhwc, int offset) {
+    check(s, "blocked", blocked, blockedOffset, s.size());
+    check(s, "nhwc", nhwc, offset, plain(s));
+    int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
+    for (int n = 0; n < s.batch(); n++) {
+      for (int cb = 0; cb < CB; cb++) {
+        int width = Math.min(L, C - cb * L), slab = blockedOffset + (n * CB + cb) * S * L;
+        for (int sp = 0; sp < S; sp++) System.arraycopy(blocked, slab + sp * L, nhwc, offset + (n * S + sp) * C + cb * L, width);
+      }
+    }
+  }
+
+  /** Training forward on a blocked tensor; statistics as {@link BatchNorm#forwardTraining}. Padding of y is 0. */
+  public static void forwardTraining(BlockedShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
+                                     float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
+    forwardTraining(Kernels.DEFAULT, s, x, xOffset, gamma, beta, epsilon, y, yOffset, batchMean, batchVariance, invStd);
+  }
+
+  static void forwardTraining(Kernels k, BlockedShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
+                              float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
+    checkTensors(s, x, xOffset, y, yOffset);
+    NormShape perChannel = NormShape.channelsLast(1, s.channels()); // for the per-channel checks only
+    Kernels.checkTraining(perChannel, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
+    float[] slabMean = new float[L], slabM2 = new float[L];
+    double[] runMean = new double[L], runM2 = new double[L];
+    for (int cb = 0; cb < CB; cb++) {
+      java.util.Arrays.fill(runMean, 0);
+      java.util.Arrays.fill(runM2, 0);
+      double count = 0;
+      for (int n = 0; n < s.batch(); n++) {
+        k.impl().moments(x, xOffset + (n * CB + cb) * S * L, S, L, 1, slabMean, slabM2);
+        count = Staging.mergeChunk(runMean, runM2, count, slabMean, slabM2, S);
+      }
+      for (int l = 0; l < L && cb * L + l < C; l++) {
+        batchMean[cb * L + l] = (float) runMean[l];
+        batchVariance[cb * L + l] = (float) runM2[l]; // M2; finishStatistics divides
+      }
+    }
+    Kernels.finishStatistics(NormShape.channelsFirst(s.batch(), C, S), epsilon, batchVariance, invStd);
+    normalizeSlabs(k, s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
+  }
+
+  /** Inference forward on a blocked tensor. */
+  public static void forwardInference(BlockedShape s, float[] x, int xOffset, float[] gamma, float[] beta, float[] movingMean,
+                                      float[] movingVariance, float epsilon, float[] y, int yOffset) {
+    checkTensors(s, x, xOffset, y, yOffset);
+    Kernels.checkInference(NormShape.channelsLast(1, s.channels()), gamma, beta, movingMean, movingVariance, epsilon);
+    normalizeSlabs(Kernels.DEFAULT, s, x, xOffset, y, yOffset, movingMean, movingVariance, true, epsilon, gamma, beta);
+  }
+
+  /** Per-block slice of a per-channel array, padded with {@code pad}; null stays null. */
+  private static float[] slice(float[] a, int from, int block, float pad, float[] into) {
+    if (a == null) return null;
+    for (int l = 0; l < block; l++) into[l] = from + l < a.length ? a[from + l] : pad;
+    return into;
+  }
+
+  private static void normalizeSlabs(Kernels k, BlockedShape s, float[] x, int xOffset, float[] y, int yOffset, float[] mean,
+                                     float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
+    int L = s.block(), S = s.spatial(), CB = s.channelBlocks();
+    float[] m = new float[L], sc = new float[L], g = new float[L], b = new float[L];
+    for (int cb = 0; cb < CB; cb++) {
+      slice(mean, cb * L, L, 0f, m);
+      slice(scale, cb * L, L, 1f, sc);
+      // Padding lanes get gamma 0 (and beta 0), so padded outputs are exactly 0.
+      float[] gs = gamma == null ? fill(g, cb * L, s.channels(), L) : slice(gamma, cb * L, L, 0f, g);
+      float[] bs = slice(beta, cb * L, L, 0f, b);
+      for (int n = 0; n < s.batch(); n++) {
+        int at = (n * CB + cb) * S * L;
+        k.impl().normalize(x, xOffset + at, y, yOffset + at, S, L, 1, m, sc, fromVariance, epsilon, gs, bs);
+      }
+    }
+  }
+
+  private static float[] fill(float[] g, int from, int channels, int block) {
+    for (int l = 0; l < block; l++) g[l] = from + l < channels ? 1f : 0f;
+    return g;
+  }
+
+  /** Backward on blocked tensors, as {@link BatchNorm#backward}; padding of dx is 0. */
+  public static void backward(BlockedShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] batchMean,
+                              float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
+    checkTensors(s, x, xOffset, dx, dxOffset);
+    check(s, "dy", dy, dyOffset, s.size());
+    Kernels.checkBackward(NormShape.channelsLast(1, s.channels()), gamma, batchMean, invStd, dGamma, dBeta);
+    Kernels k = Kernels.DEFAULT;
+    int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
+    float[] m = new float[L], inv = new float[L], g = new float[L], slabDy = new float[L], slabDyXhat = new float[L];
+    float[] sumDy = new float[L], sumDyXhat = new float[L];
+    double count = s.countPerChannel();
+    for (int cb = 0; cb < CB; cb++) {
+      slice(batchMean, cb * L, L, 0f, m);
+      slice(invStd, cb * L, L, 1f, inv);
+      float[] gs = gamma == null ? fill(g, cb * L, C, L) : slice(gamma, cb * L, L, 0f, g);
+      double[] accDy = new double[L], accDyXhat = new double[L];
+      for (int n = 0; n < s.batch(); n++) {
+        int at = (n * CB + cb) * S * L;
+        k.impl().backwardReduce(x, xOffset + at, dy, dyOffset + at, S, L, 1, m, inv, slabDy, slabDyXhat);
+        for (int l = 0; l < L; l++) {
+          accDy[l] += slabDy[l];
+          accDyXhat[l] += slabDyXhat[l];
+        }
+      }
+      for (int l = 0; l < L; l++) {
+        sumDy[l] = (float) accDy[l];
+        sumDyXhat[l] = (float) accDyXhat[l];
+        if (cb * L + l < C) {
+          if (dBeta != null) dBeta[cb * L + l] = sumDy[l];
+          if (dGamma != null) dGamma[cb * L + l] = sumDyXhat[l];
+        }
+      }
+      for (int n = 0; n < s.batch(); n++) {
+        int at = (n * CB + cb) * S * L;
+        k.impl().backwardApply(x, xOffset + at, dy, dyOffset + at, dx, dxOffset + at, S, L, 1, m, inv, gs, sumDy, sumDyXhat, count);
+      }
+    }
+  }
+
+  private static void checkTensors(BlockedShape s, float[] x, int xOffset, float[] y, int yOffset) {
+    check(s, "x", x, xOffset, s.size());
+    check(s, "y", y, yOffset, s.size());
+    if (x == y && xOffset != yOffset && Math.abs(xOffset - yOffset) < s.size()) {
+      throw new IllegalArgumentException("y overlaps x at a different offset; use the same offset for in-place use");
+    }
+  }
+}
