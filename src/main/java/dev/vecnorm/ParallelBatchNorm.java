@@ -241,8 +241,14 @@ public final class ParallelBatchNorm implements AutoCloseable {
         return new float[][] {chunkDy, chunkDyXhat};
       });
     }
+    addInChunkOrder(run(reduce), sumDy, sumDyXhat);
+  }
+
+  /** Adds per-chunk {sumDy, sumDyXhat} in chunk order, in double: the same sums for any thread count. */
+  private static void addInChunkOrder(List<float[][]> partial, float[] sumDy, float[] sumDyXhat) {
+    int C = sumDy.length;
     double[] accDy = new double[C], accDyXhat = new double[C];
-    for (float[][] p : run(reduce)) {
+    for (float[][] p : partial) {
       for (int c = 0; c < C; c++) {
         accDy[c] += p[0][c];
         accDyXhat[c] += p[1][c];
@@ -325,18 +331,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
         return new float[][] {chunkDy, chunkDyXhat};
       });
     }
-    double[] accDy = new double[C], accDyXhat = new double[C];
-    for (float[][] p : run(reduce)) {
-      for (int c = 0; c < C; c++) {
-        accDy[c] += p[0][c];
-        accDyXhat[c] += p[1][c];
-      }
-    }
     float[] sumDy = dBeta != null ? dBeta : new float[C], sumDyXhat = dGamma != null ? dGamma : new float[C];
-    for (int c = 0; c < C; c++) {
-      sumDy[c] = (float) accDy[c];
-      sumDyXhat[c] = (float) accDyXhat[c];
-    }
+    addInChunkOrder(run(reduce), sumDy, sumDyXhat);
     List<Callable<Void>> apply = new ArrayList<>();
     for (Chunk ch : chunks) {
       apply.add(() -> {
