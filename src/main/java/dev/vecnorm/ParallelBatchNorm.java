@@ -14,8 +14,9 @@ import java.util.concurrent.Future;
 
 /**
  * The {@link BatchNorm} training and inference operations on several threads, with results that are
- * bitwise identical for any thread count: the tensor is cut into a fixed partition of chunks of whole
- * outer slabs (about 1 MiB each, chosen from the shape only), chunk statistics and backward sums are
+ * bitwise identical for any thread count: the tensor is cut into a fixed partition of chunks (about
+ * 1 MiB each, chosen from the shape only: blocks of rows for channels-last, of whole slabs or of
+ * channels within a slab for channels-first), chunk statistics and backward sums are
  * merged in chunk order on the calling thread, and normalization chunks are independent. (They equal
  * {@link BatchNorm}'s single-pass results to float rounding, not to the bit: the merge order differs.)
  *
@@ -79,15 +80,35 @@ public final class ParallelBatchNorm implements AutoCloseable {
     Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
   }
 
-  private record Chunk(int outerFrom, int outerCount, int offset) {}
+  /** Outer slabs {@code [outerFrom, +outerCount)} restricted to channels {@code [channelFrom, +channelCount)}: contiguous. */
+  private record Chunk(int outerFrom, int outerCount, int channelFrom, int channelCount, int offset) {
+    /** The chunk's part of a per-channel array (the array itself when the chunk has every channel). */
+    float[] slice(float[] perChannel) {
+      if (perChannel == null || (channelFrom == 0 && channelCount == perChannel.length)) return perChannel;
+      return java.util.Arrays.copyOfRange(perChannel, channelFrom, channelFrom + channelCount);
+    }
+  }
 
+  /**
+   * Channels-last: blocks of rows. Channels-first: blocks of whole [channels, inner] slabs, or, when
+   * one slab is larger than a chunk, blocks of channels within each slab. Depends on the shape only.
+   */
   private static List<Chunk> partition(NormShape s) {
-    long slab = (long) s.channels() * s.inner();
-    int perChunk = (int) Math.max(1, Math.min(s.outer(), CHUNK_FLOATS / slab));
+    int C = s.channels(), inner = s.inner();
+    long slab = (long) C * inner;
     List<Chunk> chunks = new ArrayList<>();
+    if (inner > 1 && slab > CHUNK_FLOATS) {
+      int perChunk = Math.max(1, CHUNK_FLOATS / inner);
+      for (int o = 0; o < s.outer(); o++) {
+        for (int c = 0; c < C; c += perChunk) {
+          chunks.add(new Chunk(o, 1, c, Math.min(perChunk, C - c), (int) (o * slab + (long) c * inner)));
+        }
+      }
+      return chunks;
+    }
+    int perChunk = (int) Math.max(1, Math.min(s.outer(), CHUNK_FLOATS / slab));
     for (int o = 0; o < s.outer(); o += perChunk) {
-      int count = Math.min(perChunk, s.outer() - o);
-      chunks.add(new Chunk(o, count, (int) (o * slab)));
+      chunks.add(new Chunk(o, Math.min(perChunk, s.outer() - o), 0, C, (int) (o * slab)));
     }
     return chunks;
   }
@@ -134,16 +155,23 @@ public final class ParallelBatchNorm implements AutoCloseable {
     List<Callable<float[][]>> tasks = new ArrayList<>();
     for (Chunk ch : chunks) {
       tasks.add(() -> {
-        float[] chunkMean = new float[C], chunkM2 = new float[C];
-        impl.moments(x, xOffset + ch.offset(), ch.outerCount(), C, s.inner(), chunkMean, chunkM2);
+        float[] chunkMean = new float[ch.channelCount()], chunkM2 = new float[ch.channelCount()];
+        impl.moments(x, xOffset + ch.offset(), ch.outerCount(), ch.channelCount(), s.inner(), chunkMean, chunkM2);
         return new float[][] {chunkMean, chunkM2};
       });
     }
     List<float[][]> partial = run(tasks);
-    double[] runMean = new double[C], runM2 = new double[C];
-    double count = 0;
-    for (int i = 0; i < chunks.size(); i++) {
-      count = Staging.mergeChunk(runMean, runM2, count, partial.get(i)[0], partial.get(i)[1], (double) chunks.get(i).outerCount() * s.inner());
+    double[] runMean = new double[C], runM2 = new double[C], count = new double[C];
+    for (int i = 0; i < chunks.size(); i++) { // chunk order: Chan's merge per channel
+      Chunk ch = chunks.get(i);
+      double n = (double) ch.outerCount() * s.inner();
+      for (int k = 0; k < ch.channelCount(); k++) {
+        int c = ch.channelFrom() + k;
+        double total = count[c] + n, delta = partial.get(i)[0][k] - runMean[c];
+        runMean[c] += delta * (n / total);
+        runM2[c] += partial.get(i)[1][k] + delta * delta * (count[c] * n / total);
+        count[c] = total;
+      }
     }
     for (int c = 0; c < C; c++) {
       mean[c] = (float) runMean[c];
@@ -209,8 +237,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
     List<Callable<Void>> tasks = new ArrayList<>();
     for (Chunk ch : chunks) {
       tasks.add(() -> {
-        impl.normalize(x, xOffset + ch.offset(), y, yOffset + ch.offset(), ch.outerCount(), s.channels(), s.inner(), mean, scale,
-            fromVariance, epsilon, gamma, beta);
+        impl.normalize(x, xOffset + ch.offset(), y, yOffset + ch.offset(), ch.outerCount(), ch.channelCount(), s.inner(),
+            ch.slice(mean), ch.slice(scale), fromVariance, epsilon, ch.slice(gamma), ch.slice(beta));
         return null;
       });
     }
@@ -235,23 +263,24 @@ public final class ParallelBatchNorm implements AutoCloseable {
     List<Callable<float[][]>> reduce = new ArrayList<>();
     for (Chunk ch : chunks) {
       reduce.add(() -> {
-        float[] chunkDy = new float[C], chunkDyXhat = new float[C];
-        impl.backwardReduce(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(), C, s.inner(), mean, invStd,
-            chunkDy, chunkDyXhat);
+        float[] chunkDy = new float[ch.channelCount()], chunkDyXhat = new float[ch.channelCount()];
+        impl.backwardReduce(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(), ch.channelCount(), s.inner(),
+            ch.slice(mean), ch.slice(invStd), chunkDy, chunkDyXhat);
         return new float[][] {chunkDy, chunkDyXhat};
       });
     }
-    addInChunkOrder(run(reduce), sumDy, sumDyXhat);
+    addInChunkOrder(chunks, run(reduce), sumDy, sumDyXhat);
   }
 
   /** Adds per-chunk {sumDy, sumDyXhat} in chunk order, in double: the same sums for any thread count. */
-  private static void addInChunkOrder(List<float[][]> partial, float[] sumDy, float[] sumDyXhat) {
+  private static void addInChunkOrder(List<Chunk> chunks, List<float[][]> partial, float[] sumDy, float[] sumDyXhat) {
     int C = sumDy.length;
     double[] accDy = new double[C], accDyXhat = new double[C];
-    for (float[][] p : partial) {
-      for (int c = 0; c < C; c++) {
-        accDy[c] += p[0][c];
-        accDyXhat[c] += p[1][c];
+    for (int i = 0; i < chunks.size(); i++) {
+      Chunk ch = chunks.get(i);
+      for (int k = 0; k < ch.channelCount(); k++) {
+        accDy[ch.channelFrom() + k] += partial.get(i)[0][k];
+        accDyXhat[ch.channelFrom() + k] += partial.get(i)[1][k];
       }
     }
     for (int c = 0; c < C; c++) {
@@ -266,7 +295,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     for (Chunk ch : chunks) {
       apply.add(() -> {
         impl.backwardApply(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), dx, dxOffset + ch.offset(), ch.outerCount(),
-            s.channels(), s.inner(), mean, invStd, gamma, sumDy, sumDyXhat, count);
+            ch.channelCount(), s.inner(), ch.slice(mean), ch.slice(invStd), ch.slice(gamma), ch.slice(sumDy), ch.slice(sumDyXhat), count);
         return null;
       });
     }
@@ -305,7 +334,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     for (Chunk ch : chunks) {
       tasks.add(() -> {
         fused.normalizeRelu(x, xOffset + ch.offset(), residual, residualOffset + ch.offset(), y, yOffset + ch.offset(),
-            ch.outerCount(), s.channels(), s.inner(), mean, invStd, gamma, beta);
+            ch.outerCount(), ch.channelCount(), s.inner(), ch.slice(mean), ch.slice(invStd), ch.slice(gamma), ch.slice(beta));
         return null;
       });
     }
@@ -325,20 +354,20 @@ public final class ParallelBatchNorm implements AutoCloseable {
     List<Callable<float[][]>> reduce = new ArrayList<>();
     for (Chunk ch : chunks) {
       reduce.add(() -> {
-        float[] chunkDy = new float[C], chunkDyXhat = new float[C];
-        fused.backwardReduceRelu(x, xOffset + ch.offset(), y, yOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(), C,
-            s.inner(), batchMean, invStd, chunkDy, chunkDyXhat);
+        float[] chunkDy = new float[ch.channelCount()], chunkDyXhat = new float[ch.channelCount()];
+        fused.backwardReduceRelu(x, xOffset + ch.offset(), y, yOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(),
+            ch.channelCount(), s.inner(), ch.slice(batchMean), ch.slice(invStd), chunkDy, chunkDyXhat);
         return new float[][] {chunkDy, chunkDyXhat};
       });
     }
     float[] sumDy = dBeta != null ? dBeta : new float[C], sumDyXhat = dGamma != null ? dGamma : new float[C];
-    addInChunkOrder(run(reduce), sumDy, sumDyXhat);
+    addInChunkOrder(chunks, run(reduce), sumDy, sumDyXhat);
     List<Callable<Void>> apply = new ArrayList<>();
     for (Chunk ch : chunks) {
       apply.add(() -> {
         fused.backwardApplyRelu(x, xOffset + ch.offset(), y, yOffset + ch.offset(), dy, dyOffset + ch.offset(), dx, dxOffset + ch.offset(),
-            dResidual, dResidualOffset + ch.offset(), ch.outerCount(), C, s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat,
-            s.countPerChannel());
+            dResidual, dResidualOffset + ch.offset(), ch.outerCount(), ch.channelCount(), s.inner(), ch.slice(batchMean),
+            ch.slice(invStd), ch.slice(gamma), ch.slice(sumDy), ch.slice(sumDyXhat), s.countPerChannel());
         return null;
       });
     }
