@@ -47,8 +47,7 @@ public final class BatchNormRelu {
                                float epsilon, float[] y, int yOffset) {
     checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
     Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
-    float[] invStd = new float[s.channels()];
-    for (int c = 0; c < invStd.length; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) movingVariance[c] + epsilon));
+    float[] invStd = invStdOf(movingVariance, epsilon);
     fused.normalizeRelu(x, xOffset, residual, residualOffset, y, yOffset, s.outer(), s.channels(), s.inner(), movingMean,
         invStd, gamma, beta);
   }
@@ -75,12 +74,18 @@ public final class BatchNormRelu {
       if (dResidual == dx && dResidualOffset == dxOffset) throw new IllegalArgumentException("dResidual and dx must be different memory");
     }
     Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
-    float[] sumDy = dBeta != null ? dBeta : new float[s.channels()];
-    float[] sumDyXhat = dGamma != null ? dGamma : new float[s.channels()];
+    float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
     fused.backwardReduceRelu(x, xOffset, y, yOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
         sumDy, sumDyXhat);
     fused.backwardApplyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, s.outer(),
         s.channels(), s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat, s.countPerChannel());
+  }
+
+  /** {@code 1 / sqrt(variance + epsilon)} per channel, in double. */
+  static float[] invStdOf(float[] variance, float epsilon) {
+    float[] invStd = new float[variance.length];
+    for (int c = 0; c < invStd.length; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) variance[c] + epsilon));
+    return invStd;
   }
 
   private static void checkForward(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset,

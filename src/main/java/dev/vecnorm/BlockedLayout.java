@@ -122,14 +122,14 @@ public final class BlockedLayout {
     Kernels.checkTraining(perChannel, gamma, beta, epsilon, batchMean, batchVariance, invStd);
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
     float[] slabMean = new float[L], slabM2 = new float[L];
-    double[] runMean = new double[L], runM2 = new double[L];
+    double[] runMean = new double[L], runM2 = new double[L], count = new double[L];
     for (int cb = 0; cb < CB; cb++) {
       java.util.Arrays.fill(runMean, 0);
       java.util.Arrays.fill(runM2, 0);
-      double count = 0;
+      java.util.Arrays.fill(count, 0);
       for (int n = 0; n < s.batch(); n++) {
         k.impl().moments(x, xOffset + (n * CB + cb) * S * L, S, L, 1, slabMean, slabM2);
-        count = Staging.mergeChunk(runMean, runM2, count, slabMean, slabM2, S);
+        Staging.mergeChunk(count, runMean, runM2, 0, slabMean, slabM2, S);
       }
       for (int l = 0; l < L && cb * L + l < C; l++) {
         batchMean[cb * L + l] = (float) runMean[l];

@@ -163,7 +163,7 @@ record Kernels(BatchNormSupport impl) {
    * Without caller arrays for the parameter gradients the sums still need a home; pass dGamma and
    * dBeta (the layer API always does) to keep the call allocation-free.
    */
-  private static float[] orTemporary(float[] a, NormShape s) {
+  static float[] orTemporary(float[] a, NormShape s) {
     return a != null ? a : new float[s.channels()];
   }
 

@@ -162,16 +162,10 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
     List<float[][]> partial = run(tasks);
     double[] runMean = new double[C], runM2 = new double[C], count = new double[C];
-    for (int i = 0; i < chunks.size(); i++) { // chunk order: Chan's merge per channel
+    for (int i = 0; i < chunks.size(); i++) { // chunk order: the same merge for any thread count
       Chunk ch = chunks.get(i);
-      double n = (double) ch.outerCount() * s.inner();
-      for (int k = 0; k < ch.channelCount(); k++) {
-        int c = ch.channelFrom() + k;
-        double total = count[c] + n, delta = partial.get(i)[0][k] - runMean[c];
-        runMean[c] += delta * (n / total);
-        runM2[c] += partial.get(i)[1][k] + delta * delta * (count[c] * n / total);
-        count[c] = total;
-      }
+      Staging.mergeChunk(count, runMean, runM2, ch.channelFrom(), partial.get(i)[0], partial.get(i)[1],
+          (double) ch.outerCount() * s.inner());
     }
     for (int c = 0; c < C; c++) {
       mean[c] = (float) runMean[c];
@@ -251,7 +245,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
     Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
     List<Chunk> chunks = partition(s);
-    float[] sumDy = dBeta != null ? dBeta : new float[s.channels()], sumDyXhat = dGamma != null ? dGamma : new float[s.channels()];
+    float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
     chunkedReduce(s, x, xOffset, dy, dyOffset, batchMean, invStd, chunks, sumDy, sumDyXhat);
     chunkedApply(s, x, xOffset, dy, dyOffset, dx, dxOffset, gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel(), chunks);
   }
@@ -323,8 +317,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     checkArrays(s, x, xOffset, y, yOffset);
     if (residual != null) Checks.tensor("residual", residual, residualOffset, s);
     Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
-    float[] invStd = new float[s.channels()];
-    for (int c = 0; c < invStd.length; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) movingVariance[c] + epsilon));
+    float[] invStd = BatchNormRelu.invStdOf(movingVariance, epsilon);
     reluChunks(s, x, xOffset, residual, residualOffset, y, yOffset, movingMean, invStd, gamma, beta, partition(s));
   }
 
@@ -360,7 +353,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
         return new float[][] {chunkDy, chunkDyXhat};
       });
     }
-    float[] sumDy = dBeta != null ? dBeta : new float[C], sumDyXhat = dGamma != null ? dGamma : new float[C];
+    float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
     addInChunkOrder(chunks, run(reduce), sumDy, sumDyXhat);
     List<Callable<Void>> apply = new ArrayList<>();
     for (Chunk ch : chunks) {

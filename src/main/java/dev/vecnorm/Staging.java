@@ -58,13 +58,12 @@ final class Staging {
     Plan p = plan(s);
     int C = s.channels();
     float[] stage = new float[p.chunkFloats()], chunkMean = new float[C], chunkM2 = new float[C];
-    double[] runMean = new double[C], runM2 = new double[C];
-    double count = 0;
+    double[] runMean = new double[C], runM2 = new double[C], count = new double[C];
     for (int o0 = 0; o0 < p.outer(); o0 += p.slabsPerChunk()) {
       int oc = Math.min(p.slabsPerChunk(), p.outer() - o0), floats = oc * p.slab();
       copyIn(x, xOffset + (long) o0 * p.slab() * 4, stage, floats);
       impl.moments(stage, 0, oc, C, s.inner(), chunkMean, chunkM2);
-      count = mergeChunk(runMean, runM2, count, chunkMean, chunkM2, (double) oc * s.inner());
+      mergeChunk(count, runMean, runM2, 0, chunkMean, chunkM2, (double) oc * s.inner());
     }
     for (int c = 0; c < C; c++) {
       mean[c] = (float) runMean[c];
@@ -72,15 +71,18 @@ final class Staging {
     }
   }
 
-  /** Chan's merge of a chunk's per-channel (n, mean, M2) into running double ones; returns the new count. */
-  static double mergeChunk(double[] runMean, double[] runM2, double count, float[] chunkMean, float[] chunkM2, double n) {
-    double total = count + n;
-    for (int c = 0; c < runMean.length; c++) {
-      double delta = chunkMean[c] - runMean[c];
+  /**
+   * Chan's merge, in double, of a chunk's (n, mean, M2) for channels {@code [from, from + chunkMean.length)}
+   * into the running per-channel (count, mean, M2).
+   */
+  static void mergeChunk(double[] count, double[] runMean, double[] runM2, int from, float[] chunkMean, float[] chunkM2, double n) {
+    for (int k = 0; k < chunkMean.length; k++) {
+      int c = from + k;
+      double total = count[c] + n, delta = chunkMean[k] - runMean[c];
       runMean[c] += delta * (n / total);
-      runM2[c] += chunkM2[c] + delta * delta * (count * n / total);
+      runM2[c] += chunkM2[k] + delta * delta * (count[c] * n / total);
+      count[c] = total;
     }
-    return total;
   }
 
   static void normalize(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset,

@@ -60,11 +60,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     return v.lane(0);
   }
 
-  private static FloatVector loadOr(float[] a, int c, FloatVector absent) {
-    return a == null ? absent : FloatVector.fromArray(SPECIES, a, c);
-  }
-
-
   // ---------------------------------------------------------------- moments
 
   @Override
@@ -311,12 +306,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void normalizeChannelsLast(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels,
                                             float[] mean, float[] scale, boolean fromVariance, float epsilon,
                                             float[] gamma, float[] beta) {
-    float[] coef = Scratch.borrow(2 * channels); // [alpha | shift]
+    float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, scale, fromVariance, epsilon, gamma, beta);
     try {
-      for (int c = 0; c < channels; c++) {
-        coef[c] = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
-        coef[channels + c] = beta == null ? 0f : beta[c];
-      }
       normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
     } finally {
       Scratch.release(coef);
@@ -500,7 +491,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void applyChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                                         int outer, int channels, float[] mean, float[] invStd, float[] gamma,
                                         float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = BackwardCoefficients.fold(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
+    float[] coef = Coefficients.backward(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
     try {
       applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
     } finally {

@@ -17,21 +17,11 @@ final class PanamaFusedRelu implements FusedReluSupport {
     if (SPECIES.vectorBitSize() < 128) throw new UnsupportedOperationException("vectors narrower than 128 bits");
   }
 
-  /** Per-channel {alpha | shift} (or {a | b | k} for backward) for channels-last rows. */
-  private static float[] forwardCoefficients(int channels, float[] invStd, float[] gamma, float[] beta) {
-    float[] coef = Scratch.borrow(2 * channels);
-    for (int c = 0; c < channels; c++) {
-      coef[c] = gamma == null ? invStd[c] : gamma[c] * invStd[c];
-      coef[channels + c] = beta == null ? 0f : beta[c];
-    }
-    return coef;
-  }
-
   @Override
   public void normalizeRelu(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset,
                             int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] beta) {
     if (inner == 1) {
-      float[] coef = forwardCoefficients(channels, invStd, gamma, beta);
+      float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, invStd, false, 1f, gamma, beta);
       try {
         reluRows(x, xOffset, residual, residualOffset, y, yOffset, outer, channels, mean, coef);
       } finally {
@@ -148,7 +138,7 @@ final class PanamaFusedRelu implements FusedReluSupport {
   public void backwardApplyRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx,
                                 int dxOffset, float[] dResidual, int dResidualOffset, int outer, int channels, int inner,
                                 float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = BackwardCoefficients.fold(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
+    float[] coef = Coefficients.backward(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
     try {
       applyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, outer, channels, inner, mean, coef);
     } finally {

@@ -47,7 +47,7 @@ public final class ScalarFusedRelu implements FusedReluSupport {
   public void backwardApplyRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx,
                                 int dxOffset, float[] dResidual, int dResidualOffset, int outer, int channels, int inner,
                                 float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = BackwardCoefficients.fold(new float[3 * channels], channels, invStd, gamma, sumDy, sumDyXhat, count);
+    float[] coef = Coefficients.backward(new float[3 * channels], channels, invStd, gamma, sumDy, sumDyXhat, count);
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
         float a = coef[c], b = coef[channels + c], k = coef[2 * channels + c], m = mean[c];

@@ -43,12 +43,7 @@ public final class VectorizationProvider {
 
   /** The Vector API matrix multiply if this JVM can run it. */
   public static Optional<MatMulSupport> panamaMatMul() {
-    if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return Optional.empty();
-    try {
-      return Optional.of((MatMulSupport) newInstance(PANAMA_MATMUL_CLASS));
-    } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
-      return Optional.empty();
-    }
+    return loadIfUsable(PANAMA_MATMUL_CLASS, MatMulSupport.class);
   }
 
   private static MatMulSupport lookupMatMul() {
@@ -66,12 +61,7 @@ public final class VectorizationProvider {
   }
 
   public static Optional<FusedReluSupport> panamaFusedRelu() {
-    if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return Optional.empty();
-    try {
-      return Optional.of((FusedReluSupport) newInstance(PANAMA_FUSED_CLASS));
-    } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
-      return Optional.empty();
-    }
+    return loadIfUsable(PANAMA_FUSED_CLASS, FusedReluSupport.class);
   }
 
   private static FusedReluSupport lookupFused() {
@@ -85,9 +75,14 @@ public final class VectorizationProvider {
 
   /** The Vector API implementation if this JVM can run it, regardless of {@value #FORCE_SCALAR_PROPERTY}. */
   public static Optional<BatchNormSupport> panama() {
+    return loadIfUsable(PANAMA_CLASS, BatchNormSupport.class);
+  }
+
+  /** A Panama class by name when the vector module is present and the class constructs here; else empty. */
+  private static <T> Optional<T> loadIfUsable(String className, Class<T> type) {
     if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return Optional.empty();
     try {
-      return Optional.of(loadPanama());
+      return Optional.of(type.cast(newInstance(className)));
     } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
       return Optional.empty();
     }
