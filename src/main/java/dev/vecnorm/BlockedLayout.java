@@ -133,7 +133,7 @@ public final class BlockedLayout {
       }
       for (int l = 0; l < L && cb * L + l < C; l++) {
         batchMean[cb * L + l] = (float) runMean[l];
-        batchVariance[cb * L + l] = (float) runM2[l]; // M2; finishStatistics divides
+        batchVariance[cb * L + l] = (float) (runM2[l] / count[l]);
       }
     }
     Kernels.finishStatistics(NormShape.channelsFirst(s.batch(), C, S), epsilon, batchVariance, invStd);

@@ -59,13 +59,10 @@ record Kernels(BatchNormSupport impl) {
     Checks.distinct("batchVariance", batchVariance, "invStd", invStd);
   }
 
-  /** M2 in {@code batchVariance} becomes the biased variance; invStd = 1/sqrt(var + eps) in double. */
+  /** invStd = 1/sqrt(var + eps) in double from the biased variance the kernels wrote. */
   static void finishStatistics(NormShape s, float epsilon, float[] batchVariance, float[] invStd) {
-    double count = s.countPerChannel();
     for (int c = 0; c < s.channels(); c++) {
-      double variance = batchVariance[c] / count;
-      batchVariance[c] = (float) variance;
-      invStd[c] = (float) (1.0 / Math.sqrt(variance + epsilon));
+      invStd[c] = (float) (1.0 / Math.sqrt((double) batchVariance[c] + epsilon));
     }
   }
 

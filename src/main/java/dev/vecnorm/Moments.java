@@ -52,7 +52,7 @@ public final class Moments {
     count = newCount;
     for (int c = 0; c < channels; c++) {
       mean[c] = scratchMean[c];
-      m2[c] = scratchM2[c];
+      m2[c] = (double) scratchM2[c] * newCount; // the kernels write the variance
     }
   }
 

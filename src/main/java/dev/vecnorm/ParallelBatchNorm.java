@@ -149,7 +149,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     normalizeChunks(s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta, chunks);
   }
 
-  /** Chunk moments in parallel, merged in chunk order (double): writes mean and M2. */
+  /** Chunk moments in parallel, merged in chunk order (double): writes mean and biased variance. */
   private void chunkedMoments(NormShape s, float[] x, int xOffset, List<Chunk> chunks, float[] mean, float[] m2) {
     int C = s.channels();
     List<Callable<float[][]>> tasks = new ArrayList<>();
@@ -169,7 +169,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
     for (int c = 0; c < C; c++) {
       mean[c] = (float) runMean[c];
-      m2[c] = (float) runM2[c];
+      m2[c] = (float) (runM2[c] / count[c]);
     }
   }
 

@@ -67,20 +67,20 @@ final class Staging {
     }
     for (int c = 0; c < C; c++) {
       mean[c] = (float) runMean[c];
-      m2[c] = (float) runM2[c];
+      m2[c] = (float) (runM2[c] / count[c]);
     }
   }
 
   /**
-   * Chan's merge, in double, of a chunk's (n, mean, M2) for channels {@code [from, from + chunkMean.length)}
-   * into the running per-channel (count, mean, M2).
+   * Chan's merge, in double, of a chunk's (n, mean, variance) for channels
+   * {@code [from, from + chunkMean.length)} into the running per-channel (count, mean, M2).
    */
-  static void mergeChunk(double[] count, double[] runMean, double[] runM2, int from, float[] chunkMean, float[] chunkM2, double n) {
+  static void mergeChunk(double[] count, double[] runMean, double[] runM2, int from, float[] chunkMean, float[] chunkVariance, double n) {
     for (int k = 0; k < chunkMean.length; k++) {
       int c = from + k;
       double total = count[c] + n, delta = chunkMean[k] - runMean[c];
       runMean[c] += delta * (n / total);
-      runM2[c] += chunkM2[k] + delta * delta * (count[c] * n / total);
+      runM2[c] += (double) chunkVariance[k] * n + delta * delta * (count[c] * n / total);
       count[c] = total;
     }
   }

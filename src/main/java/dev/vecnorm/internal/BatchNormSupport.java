@@ -19,10 +19,12 @@ public interface BatchNormSupport {
   String name();
 
   /**
-   * Per-channel mean and M2 (sum of squared deviations from the mean) over {@code outer * inner}
-   * elements, computed by cache blocks, each two-pass, merged with Chan's formula.
+   * Per-channel mean and biased variance ({@code M2 / n}) over {@code n = outer * inner} elements,
+   * computed by cache blocks, each two-pass, merged with Chan's formula. The variance, not M2, crosses
+   * this interface: M2 = n * var overflows float long before var does (N(0, 1e18) over 1000 rows), and
+   * callers that merge chunks multiply back by n in double.
    */
-  void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] m2);
+  void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance);
 
   /**
    * {@code y = (x - mean) * gamma * invStd + beta}. When {@code fromVariance} is true the array

@@ -63,12 +63,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   // ---------------------------------------------------------------- moments
 
   @Override
-  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] m2) {
+  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
     if (inner == 1) {
-      momentsChannelsLast(x, xOffset, outer, channels, mean, m2);
+      momentsChannelsLast(x, xOffset, outer, channels, mean, variance);
     } else {
-      momentsChannelsFirst(x, xOffset, outer, channels, inner, mean, m2);
+      momentsChannelsFirst(x, xOffset, outer, channels, inner, mean, variance);
     }
+    ScalarBatchNormSupport.toVariance(variance, channels, (double) outer * inner);
   }
 
   private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] m2) {

@@ -19,7 +19,17 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
   // ---------------------------------------------------------------- moments
 
   @Override
-  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] m2) {
+  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
+    momentsM2(x, xOffset, outer, channels, inner, mean, variance);
+    toVariance(variance, channels, (double) outer * inner);
+  }
+
+  /** M2 to the biased variance, in double. */
+  static void toVariance(float[] m2, int channels, double count) {
+    for (int c = 0; c < channels; c++) m2[c] = (float) (m2[c] / count);
+  }
+
+  private static void momentsM2(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] m2) {
     if (inner == 1) {
       int blockRows = Blocking.rowsPerBlock(channels);
       for (int r0 = 0; r0 < outer; r0 += blockRows) {
