@@ -66,13 +66,7 @@ public final class BatchNormRelu {
   static void backward(FusedReluSupport fused, NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy,
                        int dyOffset, float[] gamma, float[] batchMean, float[] invStd, float[] dx, int dxOffset,
                        float[] dResidual, int dResidualOffset, float[] dGamma, float[] dBeta) {
-    Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
-    Checks.tensor("y", y, yOffset, s);
-    if (dResidual != null) {
-      Checks.tensor("dResidual", dResidual, dResidualOffset, s);
-      Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "dy", dy, dyOffset, s);
-      if (dResidual == dx && dResidualOffset == dxOffset) throw new IllegalArgumentException("dResidual and dx must be different memory");
-    }
+    checkBackwardTensors(s, x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset);
     Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
     float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
     fused.backwardReduceRelu(x, xOffset, y, yOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
@@ -88,8 +82,21 @@ public final class BatchNormRelu {
     return invStd;
   }
 
-  private static void checkForward(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset,
-                                   float[] y, int yOffset) {
+  /** The tensor checks of the backward, shared with {@link ParallelBatchNorm#backwardRelu}. */
+  static void checkBackwardTensors(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset,
+                                   float[] dx, int dxOffset, float[] dResidual, int dResidualOffset) {
+    Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    Checks.tensor("y", y, yOffset, s);
+    if (dResidual != null) {
+      Checks.tensor("dResidual", dResidual, dResidualOffset, s);
+      Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "dy", dy, dyOffset, s);
+      if (dResidual == dx && dResidualOffset == dxOffset) throw new IllegalArgumentException("dResidual and dx must be different memory");
+    }
+  }
+
+  /** The tensor checks of both forwards, shared with {@link ParallelBatchNorm}'s ReLU operations. */
+  static void checkForward(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset,
+                           float[] y, int yOffset) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
     Checks.tensor("y", y, yOffset, s);

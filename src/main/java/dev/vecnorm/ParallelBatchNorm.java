@@ -302,8 +302,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
   public void forwardTrainingRelu(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] gamma,
                                   float[] beta, float epsilon, float[] y, int yOffset, float[] batchMean, float[] batchVariance,
                                   float[] invStd) {
-    checkArrays(s, x, xOffset, y, yOffset);
-    if (residual != null) Checks.tensor("residual", residual, residualOffset, s);
+    BatchNormRelu.checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
     Kernels.checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
     List<Chunk> chunks = partition(s);
     chunkedMoments(s, x, xOffset, chunks, batchMean, batchVariance);
@@ -314,8 +313,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /** As {@link BatchNormRelu#forwardInference}. */
   public void forwardInferenceRelu(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] gamma,
                                    float[] beta, float[] movingMean, float[] movingVariance, float epsilon, float[] y, int yOffset) {
-    checkArrays(s, x, xOffset, y, yOffset);
-    if (residual != null) Checks.tensor("residual", residual, residualOffset, s);
+    BatchNormRelu.checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
     Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
     float[] invStd = BatchNormRelu.invStdOf(movingVariance, epsilon);
     reluChunks(s, x, xOffset, residual, residualOffset, y, yOffset, movingMean, invStd, gamma, beta, partition(s));
@@ -338,9 +336,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
   public void backwardRelu(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] gamma,
                            float[] batchMean, float[] invStd, float[] dx, int dxOffset, float[] dResidual, int dResidualOffset,
                            float[] dGamma, float[] dBeta) {
-    Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
-    Checks.tensor("y", y, yOffset, s);
-    if (dResidual != null) Checks.tensor("dResidual", dResidual, dResidualOffset, s);
+    BatchNormRelu.checkBackwardTensors(s, x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset);
     Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
     int C = s.channels();
     List<Chunk> chunks = partition(s);
