@@ -1,12 +1,30 @@
 package dev.vecnorm.layers;
 
+import java.util.Map;
+
 /** Keras's {@code Flatten()}: {@code [batch, d1, d2, ...]} to {@code [batch, d1*d2*...]}, sharing the data. */
 public final class Flatten extends Layer {
   private static int counter;
   private int[] lastShape;
 
   public Flatten() {
-    super("flatten" + (counter++ == 0 ? "" : "_" + (counter - 1)));
+    this("flatten" + (counter++ == 0 ? "" : "_" + (counter - 1)));
+  }
+
+  public Flatten(String name) {
+    super(name);
+  }
+
+  /** Keras's config; {@code data_format} may only be {@code channels_last} (the layout here). */
+  public static Flatten fromConfig(Map<String, ?> c) {
+    Configs.checkKeys(c, "Flatten", Configs.keys(Configs.BASE_KEYS, "data_format"));
+    Configs.checkDtype(c);
+    String format = Configs.str(c, "data_format", "channels_last");
+    if (!format.equals("channels_last")) throw new IllegalArgumentException("Flatten: data_format must be channels_last, got " + format);
+    String name = Configs.str(c, "name", null);
+    Flatten f = name == null ? new Flatten() : new Flatten(name);
+    f.setTrainable(Configs.bool(c, "trainable", true));
+    return f;
   }
 
   @Override

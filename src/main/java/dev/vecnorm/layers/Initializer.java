@@ -107,17 +107,26 @@ public sealed interface Initializer {
       }));
     }
     Map<?, ?> m = Configs.map(o, "initializer");
+    Configs.checkKeys(m, "initializer", java.util.List.of("class_name", "config"));
     Map<?, ?> c = m.get("config") == null ? Map.of() : Configs.map(m.get("config"), "initializer config");
-    long seed = (long) Configs.num(c, "seed", 0);
-    return switch (String.valueOf(m.get("class_name"))) {
+    String cls = String.valueOf(m.get("class_name"));
+    java.util.List<String> keys = switch (cls) {
+      case "Zeros", "Ones" -> java.util.List.of();
+      case "Constant" -> java.util.List.of("value");
+      case "RandomNormal" -> java.util.List.of("mean", "stddev", "seed");
+      case "GlorotUniform", "HeNormal" -> java.util.List.of("seed");
+      default -> throw new IllegalArgumentException("unknown initializer " + m.get("class_name")
+          + " (expected Zeros, Ones, Constant, RandomNormal, GlorotUniform or HeNormal)");
+    };
+    Configs.checkKeys(c, cls + " initializer", keys);
+    long seed = Configs.seed(c, "seed", 0);
+    return switch (cls) {
       case "Zeros" -> zeros();
       case "Ones" -> ones();
       case "Constant" -> constant(Configs.num(c, "value", 0));
       case "RandomNormal" -> randomNormal(Configs.num(c, "mean", 0), Configs.num(c, "stddev", 0.05), seed);
       case "GlorotUniform" -> glorotUniform(seed);
-      case "HeNormal" -> heNormal(seed);
-      default -> throw new IllegalArgumentException("unknown initializer " + m.get("class_name")
-          + " (expected Zeros, Ones, Constant, RandomNormal, GlorotUniform or HeNormal)");
+      default -> heNormal(seed);
     };
   }
 }
