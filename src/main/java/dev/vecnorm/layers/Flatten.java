@@ -41,6 +41,25 @@ public final class Flatten extends Layer {
     return gradOutput.reshape(lastShape);
   }
 
+  /** The flattened width must fit an int (and so an array row): checked whether built or not. */
+  @Override
+  protected void checkBuildable(int[] inputShape) {
+    if (inputShape.length < 1) throw new IllegalArgumentException(name() + ": Flatten needs a batch dimension, got a scalar");
+    long width = 1;
+    for (int i = 1; i < inputShape.length; i++) {
+      width *= inputShape[i];
+      if (width > Integer.MAX_VALUE) {
+        throw new IllegalArgumentException(name() + ": flattening " + java.util.Arrays.toString(inputShape) + " gives more than "
+            + Integer.MAX_VALUE + " features");
+      }
+    }
+  }
+
+  @Override
+  protected void checkCompatible(int[] inputShape) {
+    checkBuildable(inputShape);
+  }
+
   @Override
   public int[] computeOutputShape(int[] s) {
     int f = 1;

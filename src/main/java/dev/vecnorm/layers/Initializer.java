@@ -37,6 +37,10 @@ public sealed interface Initializer {
   }
 
   record Constant(double value) implements Initializer {
+    public Constant {
+      if (!Double.isFinite(value)) throw new IllegalArgumentException("Constant initializer value must be finite, got " + value);
+    }
+
     public void fill(float[] w, int fanIn, int fanOut) {
       java.util.Arrays.fill(w, (float) value);
     }
@@ -49,6 +53,12 @@ public sealed interface Initializer {
   }
 
   record RandomNormal(double mean, double stddev, long seed) implements Initializer {
+    public RandomNormal {
+      if (!Double.isFinite(mean) || !(stddev >= 0) || Double.isInfinite(stddev)) {
+        throw new IllegalArgumentException("RandomNormal needs a finite mean and a finite stddev >= 0, got " + mean + ", " + stddev);
+      }
+    }
+
     public void fill(float[] w, int fanIn, int fanOut) {
       SplittableRandom r = new SplittableRandom(seed);
       for (int i = 0; i < w.length; i++) w[i] = (float) (mean + stddev * r.nextGaussian());
