@@ -124,7 +124,7 @@ public final class Activation extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
-    if (lastOutput == null) throw new IllegalStateException(name() + ": backward before call");
+    checkGradient(lastOutput == null ? null : lastOutput.shape(), gradOutput);
     float[] dy = gradOutput.data(), y = lastOutput.data(), x = lastInput.data(), dx = new float[dy.length];
     switch (kind) {
       case RELU -> { for (int i = 0; i < dy.length; i++) dx[i] = x[i] > 0 ? dy[i] : 0f; }

@@ -438,12 +438,7 @@ public final class BatchNormalization extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
-    Objects.requireNonNull(gradOutput, "gradOutput");
-    if (lastInput == null) throw new IllegalStateException(name() + ": backward before any call");
-    if (gradOutput.size() != lastInput.size()) {
-      throw new IllegalArgumentException(name() + ": gradOutput must have shape " + Arrays.toString(lastInput.shape())
-          + ", got " + Arrays.toString(gradOutput.shape()));
-    }
+    checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     NormShape s = lastShape;
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length];
     boolean fusedPath = relu && lastUsedBatchStatistics && lastMask == null && !isSynchronized && !renorm;

@@ -191,12 +191,8 @@ public final class Dense extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
-    Objects.requireNonNull(gradOutput, "gradOutput");
-    if (lastInput == null) throw new IllegalStateException(name() + ": backward before call");
+    checkGradient(lastInput == null ? null : new int[] {lastInput.dim(0), units}, gradOutput);
     int n = lastInput.dim(0);
-    if (gradOutput.size() != n * units) {
-      throw new IllegalArgumentException(name() + ": gradOutput must be [" + n + ", " + units + "], got " + gradOutput);
-    }
     float[] dy = activation == null ? gradOutput.data() : activation.backward(gradOutput).data();
     ensureScratch(Math.max(n * inputDim, inputDim * units));
     if (trainable) {

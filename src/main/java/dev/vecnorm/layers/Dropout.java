@@ -11,6 +11,7 @@ public final class Dropout extends Layer {
   private final long seed;
   private final SplittableRandom random;
   private float[] lastScale;
+  private int[] lastShape;
 
   public Dropout(double rate, long seed) {
     this(rate, seed, "dropout" + (counter++ == 0 ? "" : "_" + (counter - 1)));
@@ -31,6 +32,7 @@ public final class Dropout extends Layer {
   protected Tensor forward(Tensor input, boolean training) {
     float[] x = input.data(), y = new float[x.length];
     lastScale = new float[x.length];
+    lastShape = input.shape();
     float keep = (float) (1 / (1 - rate));
     for (int i = 0; i < x.length; i++) {
       lastScale[i] = !training || random.nextDouble() >= rate ? (training ? keep : 1f) : 0f;
@@ -41,6 +43,7 @@ public final class Dropout extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
+    checkGradient(lastShape, gradOutput);
     float[] dy = gradOutput.data(), dx = new float[dy.length];
     for (int i = 0; i < dy.length; i++) dx[i] = dy[i] * lastScale[i];
     return new Tensor(gradOutput.shape(), dx);

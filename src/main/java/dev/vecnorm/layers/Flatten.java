@@ -38,6 +38,7 @@ public final class Flatten extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
+    checkGradient(lastShape == null ? null : computeOutputShape(lastShape), gradOutput);
     return gradOutput.reshape(lastShape);
   }
 

@@ -88,8 +88,22 @@ public abstract class Layer {
 
   protected abstract Tensor forward(Tensor input, boolean training);
 
-  /** Input gradient of the last {@code call(input, true)}; parameter gradients are added to {@link Parameter#grad()}. */
+  /**
+   * Input gradient of the last {@code call(input, true)}; parameter gradients are added to {@link Parameter#grad()}.
+   * Before any call it throws {@code IllegalStateException}; a gradient of another shape than that
+   * call's output throws {@code IllegalArgumentException} before anything is written.
+   */
   public abstract Tensor backward(Tensor gradOutput);
+
+  /** backward's argument check: a prior call ({@code outputShape} not null) and a gradient of its output's shape. */
+  protected final void checkGradient(int[] outputShape, Tensor gradOutput) {
+    Objects.requireNonNull(gradOutput, "gradOutput");
+    if (outputShape == null) throw new IllegalStateException(name + ": backward before any call");
+    if (!Arrays.equals(outputShape, gradOutput.shape())) {
+      throw new IllegalArgumentException(name + ": gradOutput must have the shape of the last output " + Arrays.toString(outputShape)
+          + ", got " + Arrays.toString(gradOutput.shape()));
+    }
+  }
 
   public int[] computeOutputShape(int[] inputShape) {
     return inputShape.clone();

@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,6 +35,10 @@ public final class ModelIO {
 
   private ModelIO() {}
 
+  /**
+   * Writes config.json and weights.bin into {@code dir} (created if needed). Both are written to
+   * temporaries and then moved into place, so a save that throws leaves an earlier save there intact.
+   */
   public static void save(Sequential model, Path dir) throws IOException {
     if (model.inputShape() == null) throw new IllegalStateException("build or fit the model before saving it");
     Files.createDirectories(dir);
@@ -55,18 +60,43 @@ public final class ModelIO {
     Map<String, Object> root = new LinkedHashMap<>();
     root.put("class_name", "Sequential");
     root.put("config", config);
-    Files.writeString(dir.resolve("config.json"), Json.write(root) + "\n");
-    try (DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(Files.newOutputStream(dir.resolve("weights.bin"))))) {
+    // Both files go to temporaries first: a save that fails (disk full, a bad path) replaces nothing,
+    // so an earlier save in the same directory stays loadable.
+    Path configTmp = dir.resolve("config.json.tmp"), weightsTmp = dir.resolve("weights.bin.tmp");
+    try {
+      Files.writeString(configTmp, Json.write(root) + "\n");
+      writeWeights(model, weightsTmp);
+      Files.move(weightsTmp, dir.resolve("weights.bin"), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      Files.move(configTmp, dir.resolve("config.json"), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException | RuntimeException e) {
+      for (Path tmp : List.of(configTmp, weightsTmp)) {
+        try {
+          Files.deleteIfExists(tmp);
+        } catch (IOException cleanup) {
+          e.addSuppressed(cleanup);
+        }
+      }
+      throw e;
+    }
+  }
+
+  private static void writeWeights(Sequential model, Path file) throws IOException {
+    try (DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(Files.newOutputStream(file)))) {
       out.write(MAGIC);
       out.writeInt(model.layers().size());
+      ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
       for (Layer l : model.layers()) {
         List<float[]> weights = l.getWeights();
         out.writeInt(weights.size());
         for (float[] w : weights) {
           out.writeInt(w.length);
-          ByteBuffer buf = ByteBuffer.allocate(w.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-          buf.asFloatBuffer().put(w);
-          out.write(buf.array());
+          // In slices: 4 * length overflows int past 512M elements.
+          for (int from = 0; from < w.length; from += chunk.capacity() / 4) {
+            int k = Math.min(chunk.capacity() / 4, w.length - from);
+            chunk.clear();
+            chunk.asFloatBuffer().put(w, from, k);
+            out.write(chunk.array(), 0, 4 * k);
+          }
         }
       }
     }

@@ -187,4 +187,16 @@ class ModelIOTest {
       assertEquals(a.getConfig().toString(), b.getConfig().toString());
     }
   }
+
+  @Test
+  void aFailedSaveLeavesTheEarlierSaveLoadable() throws IOException {
+    float[] before = ModelIO.load(saved).predict(data[0], 8).data();
+    Sequential other = SequentialTest.model();
+    other.build(1, 2);
+    Path blocker = Files.createDirectories(saved.resolve("weights.bin.tmp").resolve("x")); // the temporary cannot be written
+    assertThrows(IOException.class, () -> ModelIO.save(other, saved));
+    Files.delete(blocker);
+    assertArrayEquals(before, ModelIO.load(saved).predict(data[0], 8).data());
+    assertTrue(Files.notExists(saved.resolve("config.json.tmp")));
+  }
 }

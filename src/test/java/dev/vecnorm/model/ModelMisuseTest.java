@@ -211,4 +211,30 @@ class ModelMisuseTest {
     float[] expected = m.predict(data[0], 16).data(), actual = folded.predict(data[0], 16).data();
     for (int i = 0; i < expected.length; i++) assertEquals(expected[i], actual[i], 1e-4 * (1 + Math.abs(expected[i])), "logit " + i);
   }
+
+  @Test
+  void lossesCheckTheirArgumentsBeforeWritingTheGradient() {
+    Tensor logits = new Tensor(new int[] {2, 3}, new float[] {1, 2, 3, 4, 5, 6});
+    float[] grad = {9, 9, 9, 9, 9, 9};
+    Loss sparse = Loss.sparseCategoricalCrossentropy(true);
+    assertThrows(IllegalArgumentException.class, () -> sparse.compute(logits, labels(0, 3), grad));
+    assertThrows(IllegalArgumentException.class, () -> sparse.compute(logits, labels(0), grad));
+    assertThrows(IllegalArgumentException.class, () -> sparse.compute(logits, labels(0, 1), new float[5]));
+    assertThrows(IllegalArgumentException.class, () -> Loss.meanSquaredError().compute(logits, labels(0, 1), grad));
+    assertArrayEquals(new float[] {9, 9, 9, 9, 9, 9}, grad);
+  }
+
+  @Test
+  void backwardChecksTheGradientShape() {
+    for (dev.vecnorm.layers.Layer l : List.of(new Dense(3), BatchNormalization.create(), dev.vecnorm.layers.Activation.tanh(),
+        new dev.vecnorm.layers.Dropout(0.5, 1), new dev.vecnorm.layers.Flatten())) {
+      assertThrows(IllegalStateException.class, () -> l.backward(new Tensor(new int[] {2, 4}, new float[8])), l.name());
+      Tensor out = l.call(new Tensor(new int[] {2, 4}, new float[] {1, 2, 3, 4, 5, 6, 7, 9}), true);
+      int[] s = out.shape();
+      Tensor wrong = new Tensor(new int[] {s[1], s[0]}, new float[out.size()]);
+      if (s[0] != s[1]) assertThrows(IllegalArgumentException.class, () -> l.backward(wrong), l.name());
+      assertThrows(IllegalArgumentException.class, () -> l.backward(new Tensor(new int[] {1, s[1]}, new float[s[1]])), l.name());
+      assertArrayEquals(new int[] {2, 4}, l.backward(new Tensor(s, new float[out.size()])).shape(), l.name());
+    }
+  }
 }
