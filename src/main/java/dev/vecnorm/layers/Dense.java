@@ -249,13 +249,13 @@ public final class Dense extends Layer {
 
   private static final List<String> CONFIG_KEYS = Configs.keys(Configs.BASE_KEYS, "units", "activation", "use_bias",
       "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint",
-      "activity_regularizer", "lora_rank");
+      "activity_regularizer", "lora_rank", "quantization_config");
 
   /** Inverse of {@link #getConfig()}: every key is honoured or rejected by name; {@code units} must be an integer. */
   public static Dense fromConfig(Map<String, ?> c) {
     Objects.requireNonNull(c, "config");
     Configs.checkKeys(c, "Dense", CONFIG_KEYS);
-    Configs.requireNull(c, "Dense", "activity_regularizer", "lora_rank");
+    Configs.requireNull(c, "Dense", "activity_regularizer", "lora_rank", "quantization_config");
     Configs.checkDtype(c);
     Builder b = builder((int) Configs.integer(c, "units", 1, Integer.MAX_VALUE))
         .activation(Configs.str(c, "activation", "linear"))

@@ -19,6 +19,14 @@ import java.util.SplittableRandom;
 /**
  * Keras's {@code Sequential}: a stack of layers with {@code compile}, {@code fit}, {@code evaluate} and
  * {@code predict}. Training is deterministic given the seeds of the layers and of {@link FitOptions}.
+ *
+ * <p>Bad arguments throw {@code IllegalArgumentException} naming the argument and what was expected,
+ * before any layer runs: x's shape is walked through every layer, targets are checked against the
+ * loss (class indices in range for sparse categorical cross-entropy, one finite target per output for
+ * mean squared error), validation data against x. So a rejected {@code fit}, {@code trainOnBatch},
+ * {@code evaluate}, {@code predict} or {@code setWeights} leaves every weight and moving statistic as
+ * it was. Not thread-safe: layers keep the last call for backward, so use one model from one thread at
+ * a time (or one copy per thread).
  */
 public final class Sequential {
   private final List<Layer> layers = new ArrayList<>();
