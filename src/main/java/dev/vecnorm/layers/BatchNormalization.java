@@ -259,7 +259,9 @@ public final class BatchNormalization extends Layer {
 
   @Override
   protected void checkBuildable(int[] inputShape) {
-    shapeOf(inputShape);
+    // Weights, gradients and per-channel scratch: about 20 arrays of one float per channel.
+    int c = shapeOf(inputShape).channels();
+    checkAllocation(c + " channels", c, 20);
   }
 
   @Override

@@ -23,9 +23,6 @@ import java.util.Objects;
  */
 public final class Dense extends Layer {
   private static int counter;
-  /** The largest Java array the JVMs in use allocate. */
-  static final long MAX_ARRAY_LENGTH = Integer.MAX_VALUE - 8;
-
   private final int units;
   private final boolean useBias;
   private final Initializer kernelInitializer, biasInitializer;
@@ -135,17 +132,8 @@ public final class Dense extends Layer {
       throw new IllegalArgumentException(name() + ": Dense takes [batch, features] input, got rank " + inputShape.length
           + " " + Arrays.toString(inputShape));
     }
-    long elements = (long) inputShape[1] * units; // both < 2^31: no long overflow
-    if (elements > MAX_ARRAY_LENGTH) {
-      throw new IllegalArgumentException(name() + ": a kernel of " + inputShape[1] + " x " + units + " = " + elements
-          + " elements is larger than a Java array (" + MAX_ARRAY_LENGTH + ")");
-    }
-    long bytes = 4 * (elements + units) * 2; // weights and their gradients
-    long heap = Runtime.getRuntime().maxMemory();
-    if (bytes > heap) {
-      throw new IllegalArgumentException(name() + ": a kernel of " + inputShape[1] + " x " + units + " needs " + bytes
-          + " bytes with its gradient, more than the JVM's maximum heap (" + heap + " bytes)");
-    }
+    // Both factors < 2^31: the long product cannot overflow. The kernel and its gradient.
+    checkAllocation("a kernel of " + inputShape[1] + " x " + units, (long) inputShape[1] * units, 2);
   }
 
   @Override

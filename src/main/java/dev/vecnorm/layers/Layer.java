@@ -70,6 +70,25 @@ public abstract class Layer {
     return builtShape.clone();
   }
 
+  /** The largest Java array the JVMs in use allocate. */
+  static final long MAX_ARRAY_LENGTH = Integer.MAX_VALUE - 8;
+
+  /**
+   * For checkBuildable: {@code arrays} float arrays of {@code length} elements each must fit a Java
+   * array and, together, the JVM's maximum heap; else a clear error instead of an OutOfMemoryError
+   * or a NegativeArraySizeException half-way through building.
+   */
+  final void checkAllocation(String what, long length, int arrays) {
+    if (length > MAX_ARRAY_LENGTH) {
+      throw new IllegalArgumentException(name + ": " + what + " has " + length + " elements, more than a Java array holds (" + MAX_ARRAY_LENGTH + ")");
+    }
+    long bytes = 4 * length * arrays, heap = Runtime.getRuntime().maxMemory();
+    if (bytes > heap) {
+      throw new IllegalArgumentException(name + ": " + what + " needs " + bytes + " bytes for its " + arrays + " arrays, more than the JVM's"
+          + " maximum heap (" + heap + " bytes)");
+    }
+  }
+
   /** Creates the weights; {@link #checkBuildable(int[])} has accepted the shape. */
   protected abstract void doBuild(int[] inputShape);
 

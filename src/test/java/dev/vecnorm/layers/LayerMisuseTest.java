@@ -31,6 +31,12 @@ class LayerMisuseTest {
     Dense d = new Dense(4);
     assertThrows(IllegalArgumentException.class, () -> d.build(new int[] {2, 3, 4}));
     assertFalse(d.isBuilt(), "a rejected build allocates nothing");
+    for (int channels : new int[] {Integer.MAX_VALUE, 100_000_000}) {
+      BatchNormalization bn = BatchNormalization.create();
+      e = assertThrows(IllegalArgumentException.class, () -> bn.build(new int[] {1, channels}));
+      assertTrue(e.getMessage().contains(channels + " channels"), e.getMessage());
+      assertFalse(bn.isBuilt());
+    }
   }
 
   private static Map<String, Object> denseConfig(Consumer<Map<String, Object>> edit) {
