@@ -58,6 +58,7 @@ public final class Sequential {
     Objects.requireNonNull(inputShape, "inputShape");
     int[] shape = inputShape.clone();
     checkShapes(shape, "inputShape");
+    if (shape.length > 0 && shape[0] == 0) shape[0] = 1; // as checked: the batch size does not shape any weight
     for (Layer l : layers) {
       l.build(shape);
       shape = l.computeOutputShape(shape);
@@ -205,8 +206,7 @@ public final class Sequential {
       valX = options.validationData[0];
       valY = options.validationData[1];
       checkData(valX, valY, "validationData x", "validationData y");
-      checkSameSampleShape(x, valX, "x", "validationData x");
-      checkSameSampleShape(y, valY, "y", "validationData y");
+      checkSameSampleShape(x, valX, "x", "validationData x"); // valY was checked against the loss and the outputs
     } else if (options.validationSplit > 0) {
       // Keras: the validation split is the last fraction of the data, taken before any shuffling.
       int nVal = (int) (n * options.validationSplit);

@@ -123,6 +123,9 @@ class ModelMisuseTest {
     built.build(5, 2);
     assertArrayEquals(new int[] {0, 3}, built.predict(empty, 8).shape());
     assertThrows(IllegalArgumentException.class, () -> built.predict(new Tensor(new int[] {0, 5}, new float[0]), 8));
+    Sequential zeroBatch = SequentialTest.model();
+    zeroBatch.build(0, 2); // Keras's batch None: builds, and every layer is built
+    assertTrue(zeroBatch.layers().stream().allMatch(dev.vecnorm.layers.Layer::isBuilt));
   }
 
   @Test
