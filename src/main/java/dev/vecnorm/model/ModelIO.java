@@ -29,6 +29,9 @@ import java.util.Map;
  *       little-endian, in Keras's {@code get_weights()} order.</li>
  * </ul>
  * Loading rebuilds the layers from the config and sets the weights, so predictions are bit-identical.
+ * Loading is strict: every key is honoured or rejected by name (a Dense {@code activation} is computed,
+ * {@code units} 3.7 is an error, not 3), sizes are checked before anything is allocated, and a damaged
+ * file is an {@code IOException} naming the file, the layer and weight, and the bytes expected and found.
  */
 public final class ModelIO {
   private static final byte[] MAGIC = "VECNORM1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
@@ -133,6 +136,9 @@ public final class ModelIO {
       if (!"Sequential".equals(root.get("class_name"))) throw new IllegalArgumentException("class_name must be Sequential, got " + root.get("class_name"));
       Map<?, ?> config = map(root.get("config"), "config");
       keys(config, "config", "name", "layers", "build_input_shape");
+      if (config.get("name") != null && !(config.get("name") instanceof String)) {
+        throw new IllegalArgumentException("config.name must be a string, got " + config.get("name")); // the model's name: not used for computing
+      }
       if (!(config.get("layers") instanceof List<?> layerList)) throw new IllegalArgumentException("config.layers must be a JSON array, got " + config.get("layers"));
       Sequential model = new Sequential();
       for (int i = 0; i < layerList.size(); i++) {
