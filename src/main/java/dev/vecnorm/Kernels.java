@@ -57,6 +57,13 @@ record Kernels(BatchNormSupport impl) {
     Checks.distinct("batchMean", batchMean, "batchVariance", batchVariance);
     Checks.distinct("batchMean", batchMean, "invStd", invStd);
     Checks.distinct("batchVariance", batchVariance, "invStd", invStd);
+    // The statistics are written before gamma and beta are read (normalization comes last).
+    Checks.distinct("batchMean", batchMean, "gamma", gamma);
+    Checks.distinct("batchMean", batchMean, "beta", beta);
+    Checks.distinct("batchVariance", batchVariance, "gamma", gamma);
+    Checks.distinct("batchVariance", batchVariance, "beta", beta);
+    Checks.distinct("invStd", invStd, "gamma", gamma);
+    Checks.distinct("invStd", invStd, "beta", beta);
   }
 
   /** invStd = 1/sqrt(var + eps) in double from the biased variance the kernels wrote. */
@@ -154,6 +161,13 @@ record Kernels(BatchNormSupport impl) {
     Checks.perChannel("dGamma", dGamma, s.channels(), true);
     Checks.perChannel("dBeta", dBeta, s.channels(), true);
     Checks.distinct("dGamma", dGamma, "dBeta", dBeta);
+    // The sums are written between the reduce and the apply pass, which still reads gamma and the statistics.
+    Checks.distinct("dGamma", dGamma, "gamma", gamma);
+    Checks.distinct("dGamma", dGamma, "batchMean", batchMean);
+    Checks.distinct("dGamma", dGamma, "invStd", invStd);
+    Checks.distinct("dBeta", dBeta, "gamma", gamma);
+    Checks.distinct("dBeta", dBeta, "batchMean", batchMean);
+    Checks.distinct("dBeta", dBeta, "invStd", invStd);
   }
 
   /**
@@ -187,6 +201,10 @@ record Kernels(BatchNormSupport impl) {
     Checks.perChannel("sumDy", sumDy, s.channels(), false);
     Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
     Checks.distinct("sumDy", sumDy, "sumDyXhat", sumDyXhat);
+    Checks.distinct("sumDy", sumDy, "mean", mean);
+    Checks.distinct("sumDy", sumDy, "invStd", invStd);
+    Checks.distinct("sumDyXhat", sumDyXhat, "mean", mean);
+    Checks.distinct("sumDyXhat", sumDyXhat, "invStd", invStd);
   }
 
   private void reduceSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
