@@ -131,10 +131,8 @@ public final class BatchNorm {
     Checks.perChannel("movingVariance", movingVariance, channels, false);
     Checks.distinct("movingMean", movingMean, "movingVariance", movingVariance);
     // Channel by channel the mean is updated before the variance is read.
-    Checks.distinct("movingMean", movingMean, "batchMean", batchMean);
-    Checks.distinct("movingMean", movingMean, "batchVariance", batchVariance);
-    Checks.distinct("movingVariance", movingVariance, "batchMean", batchMean);
-    Checks.distinct("movingVariance", movingVariance, "batchVariance", batchVariance);
+    Checks.notAnInput("movingMean", movingMean, "batchMean", batchMean, "batchVariance", batchVariance, null, null);
+    Checks.notAnInput("movingVariance", movingVariance, "batchMean", batchMean, "batchVariance", batchVariance, null, null);
   }
 
   private static void update(float momentum, float[] batchMean, float[] batchVariance, float varianceCorrection,

@@ -130,6 +130,20 @@ final class Checks {
     }
   }
 
+  /** Per-channel outputs {@code a}, {@code b}, {@code c} (null: absent) are pairwise different arrays. */
+  static void distinctOutputs(String aName, float[] a, String bName, float[] b, String cName, float[] c) {
+    distinct(aName, a, bName, b);
+    distinct(aName, a, cName, c);
+    distinct(bName, b, cName, c);
+  }
+
+  /** A per-channel output is none of up to three per-channel inputs (null: absent), which it would overwrite while they are read. */
+  static void notAnInput(String outName, float[] out, String aName, float[] a, String bName, float[] b, String cName, float[] c) {
+    distinct(outName, out, aName, a);
+    distinct(outName, out, bName, b);
+    distinct(outName, out, cName, c);
+  }
+
   static void epsilon(float epsilon) {
     if (!(epsilon > 0) || Float.isInfinite(epsilon)) {
       throw new IllegalArgumentException("epsilon must be finite and > 0, got " + epsilon);
