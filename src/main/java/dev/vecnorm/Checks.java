@@ -67,23 +67,31 @@ final class Checks {
    */
   static void noPartialOverlap(String outName, MemorySegment out, long outOffset, String inName, MemorySegment in,
                                long inOffset, NormShape shape) {
-    long bytes = byteSize(shape);
-    boolean partial;
-    if (out.isNative() && in.isNative()) { // absolute addresses: compare them, allocation-free
-      long a = out.address() + outOffset, b = in.address() + inOffset;
-      partial = a != b && a < b + bytes && b < a + bytes;
-    } else if (out.isNative() || in.isNative()) {
-      partial = false; // heap and native memory never overlap
-    } else { // heap: heapBase() hides the array of a read-only view, the slices' own comparison does not
-      MemorySegment o = out.asSlice(outOffset, bytes), i = in.asSlice(inOffset, bytes);
-      // Both slices are `bytes` long, so they overlap fully exactly when they start at the same address.
-      java.util.Optional<MemorySegment> overlap = o.asOverlappingSlice(i);
-      partial = overlap.isPresent() && overlap.get().byteSize() != bytes;
-    }
-    if (partial) {
+    long bytes = byteSize(shape), shared = sharedBytes(out, outOffset, in, inOffset, bytes);
+    if (shared != 0 && shared != bytes) { // equal lengths: sharing all bytes means starting at the same address
       throw new IllegalArgumentException(outName + " overlaps " + inName + " at a different offset; pass the same memory and offset "
           + "for in-place use, or disjoint memory");
     }
+  }
+
+  /** The segment form of {@link #disjoint(String, float[], long, long, String, float[], long, long)}: no shared byte at all. */
+  static void disjoint(String outName, MemorySegment out, long outOffset, String otherName, MemorySegment other, long otherOffset,
+                       NormShape shape) {
+    if (sharedBytes(out, outOffset, other, otherOffset, byteSize(shape)) != 0) {
+      throw new IllegalArgumentException(outName + " overlaps " + otherName + "; this operation cannot run in place on them: "
+          + "pass disjoint memory");
+    }
+  }
+
+  /** How many bytes {@code [aOffset, +bytes)} of {@code a} and {@code [bOffset, +bytes)} of {@code b} share. */
+  private static long sharedBytes(MemorySegment a, long aOffset, MemorySegment b, long bOffset, long bytes) {
+    if (a.isNative() && b.isNative()) { // absolute addresses: compare them, allocation-free
+      long from = a.address() + aOffset, to = b.address() + bOffset;
+      return Math.max(0, Math.min(from, to) + bytes - Math.max(from, to));
+    }
+    if (a.isNative() || b.isNative()) return 0; // heap and native memory never overlap
+    // Heap: heapBase() hides the array of a read-only view; the slices' own comparison does not.
+    return a.asSlice(aOffset, bytes).asOverlappingSlice(b.asSlice(bOffset, bytes)).map(MemorySegment::byteSize).orElse(0L);
   }
 
   static void noPartialOverlap(String outName, float[] out, int outOffset, String inName, float[] in, int inOffset,

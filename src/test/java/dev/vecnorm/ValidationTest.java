@@ -282,6 +282,24 @@ class ValidationTest {
     }
   }
 
+  /** The segment check for outputs that may not even be in place (ParallelBatchNorm's fused backward on segments). */
+  @Test
+  void segmentDisjointFindsAnySharedByte() {
+    NormShape s = NormShape.channelsLast(2, 3); // 24 bytes
+    MemorySegment heap = MemorySegment.ofArray(new float[20]);
+    assertThrows(IllegalArgumentException.class, () -> Checks.disjoint("dResidual", heap, 0, "x", heap.asReadOnly(), 0, s));
+    assertThrows(IllegalArgumentException.class, () -> Checks.disjoint("dResidual", heap, 20, "x", heap, 0, s));
+    Checks.disjoint("dResidual", heap, 24, "x", heap, 0, s);
+    Checks.disjoint("dResidual", heap, 0, "x", MemorySegment.ofArray(new float[20]), 0, s);
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment nat = arena.allocate(100, 4);
+      assertThrows(IllegalArgumentException.class, () -> Checks.disjoint("dResidual", nat.asSlice(8), 0, "y", nat, 28, s));
+      Checks.disjoint("dResidual", nat.asSlice(8), 0, "y", nat, 32, s);
+      Checks.noPartialOverlap("dx", nat.asSlice(8), 0, "y", nat, 8, s);
+      assertThrows(IllegalArgumentException.class, () -> Checks.noPartialOverlap("dx", nat.asSlice(8), 0, "y", nat, 12, s));
+    }
+  }
+
   /** A segment of a confined arena owned by another thread is rejected before the statistics are written. */
   @Test
   void segmentOfAnotherThreadIsRejectedBeforeWriting() throws Exception {
