@@ -6,7 +6,8 @@ import java.util.Objects;
 /**
  * Argument checks for the public facade: every message names the argument and what was expected.
  * They run before an operation writes anything, so a rejected call leaves every output as it was.
- * They allocate nothing for {@code float[]} tensors and native segments (the layer API calls them per batch).
+ * They allocate nothing for {@code float[]} tensors and native segments (the layer API calls them per
+ * batch); the overlap check of two heap segments makes a few slices.
  */
 final class Checks {
   private Checks() {}
@@ -44,8 +45,8 @@ final class Checks {
     }
     if (!s.scope().isAlive()) throw new IllegalArgumentException(name + " belongs to a closed arena");
     if (!s.isAccessibleBy(Thread.currentThread())) {
-      throw new IllegalArgumentException(name + " belongs to a confined arena owned by another thread than the calling thread "
-          + Thread.currentThread().getName());
+      throw new IllegalArgumentException(name + " is confined to another thread than the calling thread (" + Thread.currentThread().getName()
+          + "); call from the thread that owns its arena, or allocate it from a shared arena");
     }
     if (written && s.isReadOnly()) throw new IllegalArgumentException(name + " is read-only but is written to");
   }
