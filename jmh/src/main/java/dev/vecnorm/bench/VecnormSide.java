@@ -1,0 +1,152 @@
+package dev.vecnorm.bench;
+
+import dev.vecnorm.BatchNorm;
+import dev.vecnorm.NormShape;
+import dev.vecnorm.ParallelBatchNorm;
+import dev.vecnorm.bench.PeersReport.Case;
+import dev.vecnorm.bench.PeersReport.Reply;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The vecnorm side of {@link Peers}, in the driver's own JVM: the same tensors, data, timing and
+ * checksum as the oneDNN and PyTorch workers ({@code jmh/peers/onednn_bn.cpp}, {@code torch_bn.py}).
+ * One thread is {@link BatchNorm}, more is {@link ParallelBatchNorm}, as a user would call them.
+ */
+final class VecnormSide implements AutoCloseable {
+  static final float EPSILON = 1e-3f;
+
+  private final Map<Integer, ParallelBatchNorm> pools = new HashMap<>();
+  private NormShape s;
+  private float[] x, xin, y, dy, dx;
+  private float[] gamma, beta, mean, variance, invStd, movingMean, movingVariance, dGamma, dBeta;
+
+  /** The shared deterministic data: a uint32 hash of the memory index, in [0, 1) (as hash_unit in the workers). */
+  static float hashUnit(int i) {
+    int h = i * 0x9E3779B1;
+    h ^= h >>> 15;
+    h *= 0x85EBCA77;
+    h ^= h >>> 13;
+    return (h >>> 8) * 0x1p-24f;
+  }
+
+  void shape(String label) {
+    s = Workload.parse(label);
+    int n = Math.toIntExact(s.size()), c = s.channels();
+    x = null; xin = null; y = null; dy = null; dx = null; // let the old shape's tensors go before allocating
+    x = new float[n];
+    xin = new float[n];
+    y = new float[n];
+    dy = new float[n];
+    dx = new float[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = hashUnit(i) * 4 - 1;
+      dy[i] = hashUnit(i ^ 0x5BD1E995) * 2 - 1;
+    }
+    gamma = new float[c];
+    beta = new float[c];
+    mean = new float[c];
+    variance = new float[c];
+    invStd = new float[c];
+    movingMean = new float[c];
+    movingVariance = new float[c];
+    dGamma = new float[c];
+    dBeta = new float[c];
+    for (int k = 0; k < c; k++) {
+      gamma[k] = 1f + 0.01f * (k % 7);
+      beta[k] = 0.1f * (k % 5);
+      // Inference statistics that make y = x up to rounding, so repeated in-place calls neither blow
+      // up nor sink into denormals: mean = beta, variance = gamma^2 - epsilon.
+      movingMean[k] = beta[k];
+      movingVariance[k] = gamma[k] * gamma[k] - EPSILON;
+    }
+    System.gc(); // now, not inside a measurement
+  }
+
+  Reply run(Case c, double warmMs, double measureMs) {
+    if (c.inPlace() && c.op().equals("backward")) return Reply.error("backward runs out of place only");
+    System.arraycopy(x, 0, xin, 0, x.length); // in place starts from fresh data
+    float[] in = c.inPlace() ? xin : x, out = c.inPlace() ? xin : y;
+    ParallelBatchNorm pool = c.threads() == 1 ? null : pools.computeIfAbsent(c.threads(), ParallelBatchNorm::new);
+    Runnable call;
+    switch (c.op()) {
+      case "trainingForward" -> call = pool == null
+          ? () -> BatchNorm.forwardTraining(s, in, 0, gamma, beta, EPSILON, out, 0, mean, variance, invStd)
+          : () -> pool.forwardTraining(s, in, 0, gamma, beta, EPSILON, out, 0, mean, variance, invStd);
+      case "inferenceForward" -> call = pool == null
+          ? () -> BatchNorm.forwardInference(s, in, 0, gamma, beta, movingMean, movingVariance, EPSILON, out, 0)
+          : () -> pool.forwardInference(s, in, 0, gamma, beta, movingMean, movingVariance, EPSILON, out, 0);
+      case "backward" -> {
+        // The statistics backward needs come from a real training forward, as in training.
+        BatchNorm.forwardTraining(s, x, 0, gamma, beta, EPSILON, y, 0, mean, variance, invStd);
+        call = pool == null
+            ? () -> BatchNorm.backward(s, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta)
+            : () -> pool.backward(s, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
+      }
+      default -> {
+        return Reply.error("unknown op " + c.op());
+      }
+    }
+    call.run();
+    double checksum = switch (c.op()) { // after exactly one call on fresh data, as in the other workers
+      case "trainingForward" -> sumAbs(out) + sum(mean);
+      case "inferenceForward" -> sumAbs(out);
+      default -> sumAbs(dx) + sum(dGamma) + sum(dBeta);
+    };
+    double ns = medianNs(call, warmMs, measureMs);
+    return new Reply(true, false, ns, checksum, c.threads() == 1 ? "BatchNorm" : "ParallelBatchNorm(" + c.threads() + ")");
+  }
+
+  /**
+   * The timing all three sides share: warm up for {@code warmMs} (at least 3 calls), then batches of
+   * calls of at least 20 µs each until {@code measureMs} has passed (at least 7 batches); the median of
+   * the per-call times of the batches, in nanoseconds.
+   */
+  static double medianNs(Runnable call, double warmMs, double measureMs) {
+    long start = System.nanoTime(), t;
+    long calls = 0;
+    do {
+      call.run();
+      calls++;
+      t = System.nanoTime();
+    } while (calls < 3 || t - start < warmMs * 1e6);
+    double perCall = (double) (t - start) / calls;
+    long batch = Math.max(1, (long) Math.ceil(20_000.0 / perCall));
+    double[] samples = new double[16];
+    int count = 0;
+    long begin = System.nanoTime();
+    do {
+      long s0 = System.nanoTime();
+      for (long i = 0; i < batch; i++) call.run();
+      long e = System.nanoTime();
+      if (count == samples.length) samples = Arrays.copyOf(samples, 2 * count);
+      samples[count++] = (double) (e - s0) / batch;
+    } while (count < 7 || System.nanoTime() - begin < measureMs * 1e6);
+    return median(Arrays.copyOf(samples, count));
+  }
+
+  static double median(double[] samples) {
+    double[] sorted = samples.clone();
+    Arrays.sort(sorted);
+    int m = sorted.length;
+    return m % 2 == 1 ? sorted[m / 2] : 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]);
+  }
+
+  private static double sumAbs(float[] a) {
+    double s = 0;
+    for (float f : a) s += Math.abs(f);
+    return s;
+  }
+
+  private static double sum(float[] a) {
+    double s = 0;
+    for (float f : a) s += f;
+    return s;
+  }
+
+  @Override
+  public void close() {
+    pools.values().forEach(ParallelBatchNorm::close);
+  }
+}
