@@ -15,12 +15,11 @@ import java.util.Map;
  * One thread is {@link BatchNorm}, more is {@link ParallelBatchNorm}, as a user would call them.
  */
 final class VecnormSide implements AutoCloseable {
-  static final float EPSILON = 1e-3f;
+  static final float EPSILON = Workload.EPSILON; // 1e-3, as in the workers
 
   private final Map<Integer, ParallelBatchNorm> pools = new HashMap<>();
-  private NormShape s;
-  private float[] x, xin, y, dy, dx;
-  private float[] gamma, beta, mean, variance, invStd, movingMean, movingVariance, dGamma, dBeta;
+  private Workload w;
+  private float[] xin;
 
   /** The shared deterministic data: a uint32 hash of the memory index, in [0, 1) (as hash_unit in the workers). */
   static float hashUnit(int i) {
@@ -31,41 +30,33 @@ final class VecnormSide implements AutoCloseable {
     return (h >>> 8) * 0x1p-24f;
   }
 
+  /** The suite's tensors for this shape, refilled with the data all three sides share. */
   void shape(String label) {
-    s = Workload.parse(label);
-    int n = Math.toIntExact(s.size()), c = s.channels();
-    x = null; xin = null; y = null; dy = null; dx = null; // let the old shape's tensors go before allocating
-    x = new float[n];
+    w = null;
+    xin = null; // let the old shape's tensors go before allocating
+    w = new Workload(label);
+    int n = w.x.length;
     xin = new float[n];
-    y = new float[n];
-    dy = new float[n];
-    dx = new float[n];
     for (int i = 0; i < n; i++) {
-      x[i] = hashUnit(i) * 4 - 1;
-      dy[i] = hashUnit(i ^ 0x5BD1E995) * 2 - 1;
+      w.x[i] = hashUnit(i) * 4 - 1;
+      w.dy[i] = hashUnit(i ^ 0x5BD1E995) * 2 - 1;
     }
-    gamma = new float[c];
-    beta = new float[c];
-    mean = new float[c];
-    variance = new float[c];
-    invStd = new float[c];
-    movingMean = new float[c];
-    movingVariance = new float[c];
-    dGamma = new float[c];
-    dBeta = new float[c];
-    for (int k = 0; k < c; k++) {
-      gamma[k] = 1f + 0.01f * (k % 7);
-      beta[k] = 0.1f * (k % 5);
+    for (int k = 0; k < w.gamma.length; k++) {
+      w.gamma[k] = 1f + 0.01f * (k % 7);
+      w.beta[k] = 0.1f * (k % 5);
       // Inference statistics that make y = x up to rounding, so repeated in-place calls neither blow
       // up nor sink into denormals: mean = beta, variance = gamma^2 - epsilon.
-      movingMean[k] = beta[k];
-      movingVariance[k] = gamma[k] * gamma[k] - EPSILON;
+      w.movingMean[k] = w.beta[k];
+      w.movingVariance[k] = w.gamma[k] * w.gamma[k] - EPSILON;
     }
     System.gc(); // now, not inside a measurement
   }
 
   Reply run(Case c, double warmMs, double measureMs) {
     if (c.inPlace() && c.op().equals("backward")) return Reply.error("backward runs out of place only");
+    NormShape s = w.shape;
+    float[] x = w.x, y = w.y, dy = w.dy, dx = w.dx, gamma = w.gamma, beta = w.beta, mean = w.mean, variance = w.variance;
+    float[] invStd = w.invStd, movingMean = w.movingMean, movingVariance = w.movingVariance, dGamma = w.dGamma, dBeta = w.dBeta;
     System.arraycopy(x, 0, xin, 0, x.length); // in place starts from fresh data
     float[] in = c.inPlace() ? xin : x, out = c.inPlace() ? xin : y;
     ParallelBatchNorm pool = c.threads() == 1 ? null : pools.computeIfAbsent(c.threads(), ParallelBatchNorm::new);
