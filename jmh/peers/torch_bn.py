@@ -177,7 +177,7 @@ def run(op, in_place, threads, warm_ms, measure_ms):
 
 def main():
     global T
-    print("ready PyTorch %s threads=%d" % (torch.__version__, torch.get_num_threads()), flush=True)
+    print("ready PyTorch %s" % torch.__version__, flush=True)
     for line in sys.stdin:
         parts = line.split()
         if not parts:

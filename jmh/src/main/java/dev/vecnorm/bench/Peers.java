@@ -30,7 +30,8 @@ import java.util.Map;
  * runs on the three sides back to back, in an order that rotates so that no side always goes first.
  * A side's time for a case is the median over batched calls after a warm-up, the same loop in all
  * three languages; its score is the best median over the rounds. Each side also returns a checksum of
- * its outputs after one call on fresh data, and a peer that disagrees with vecnorm is reported, not ranked.
+ * its outputs after one call on fresh data; a side more than 1e-3 away from the float64 reference
+ * ({@link VecnormSide#reference()}) computes something else, and is reported, not ranked.
  *
  * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
  *       [--measure-ms 150] [--shapes S1,S2,...] [--threads 1,2]</pre>
@@ -144,9 +145,10 @@ public final class Peers {
           String ok = w.request("shape " + shape);
           if (!"ok".equals(ok)) throw new IOException(w.name + " could not allocate " + shape + ": " + ok);
         }
+        Map<String, Double> reference = vecnorm.reference();
         List<Case> cases = cases(shape, threads);
         Map<Case, Row> byCase = new LinkedHashMap<>();
-        for (Case c : cases) byCase.put(c, new Row(c));
+        for (Case c : cases) byCase.put(c, new Row(c, reference.get(c.op())));
         for (int round = 0; round < rounds; round++) {
           for (int k = 0; k < cases.size(); k++) {
             Case c = cases.get(k);
@@ -176,8 +178,10 @@ public final class Peers {
     if (parent != null) Files.createDirectories(parent);
     Files.writeString(Path.of(prefix + ".json"), PeersReport.json(header, rows));
     Files.writeString(Path.of(prefix + ".csv"), PeersReport.csv(rows));
-    String md = String.format(Locale.ROOT, "Environment: %s; %s; %s; %s%n%n%s", Environment.describe().get("cpu"),
-        header.get("vecnorm") + " on JDK " + Runtime.version(), header.get("oneDNN"), header.get("PyTorch"), table);
+    Map<String, Object> env = Environment.describe();
+    String md = String.format(Locale.ROOT, "Environment: %s, %.0f cores, %s, %.0f float lanes; %s on JDK %s; %s; %s%n%n%s",
+        env.get("cpu"), (Double) env.get("cores"), env.get("isa"), (Double) env.get("floatLanes"), header.get("vecnorm"), Runtime.version(),
+        header.get("oneDNN"), header.get("PyTorch"), table);
     Files.writeString(Path.of(prefix + ".md"), md);
     System.out.print(md);
     System.out.printf(Locale.ROOT, "%nresults: %s.{md,json,csv} (%.0f s)%n", prefix, (System.nanoTime() - started) / 1e9);

@@ -90,6 +90,57 @@ final class VecnormSide implements AutoCloseable {
   }
 
   /**
+   * The checksums every side should return for this shape, by operation, computed in double from the
+   * same float inputs: training forward with two-pass mean and biased variance, inference forward from
+   * the moving statistics, backward from the double statistics. Independent of the kernels under test.
+   */
+  Map<String, Double> reference() {
+    NormShape s = w.shape;
+    int channels = s.channels(), outer = s.outer(), inner = s.inner();
+    double count = (double) outer * inner, eps = EPSILON;
+    double[] mean = new double[channels], var = new double[channels], sumDy = new double[channels], sumDyXhat = new double[channels];
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        for (int i = 0, at = (o * channels + c) * inner; i < inner; i++) mean[c] += w.x[at + i];
+      }
+    }
+    for (int c = 0; c < channels; c++) mean[c] /= count;
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        for (int i = 0, at = (o * channels + c) * inner; i < inner; i++) var[c] += (w.x[at + i] - mean[c]) * (w.x[at + i] - mean[c]);
+      }
+    }
+    double training = 0, inference = 0, backward = 0;
+    for (int c = 0; c < channels; c++) {
+      var[c] /= count;
+      training += mean[c];
+    }
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        double invStd = 1 / Math.sqrt(var[c] + eps), movingInvStd = 1 / Math.sqrt((double) w.movingVariance[c] + eps);
+        for (int i = 0, at = (o * channels + c) * inner; i < inner; i++) {
+          double x = w.x[at + i], xhat = (x - mean[c]) * invStd;
+          training += Math.abs(w.gamma[c] * xhat + w.beta[c]);
+          inference += Math.abs(w.gamma[c] * (x - w.movingMean[c]) * movingInvStd + w.beta[c]);
+          sumDy[c] += w.dy[at + i];
+          sumDyXhat[c] += w.dy[at + i] * xhat;
+        }
+      }
+    }
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        double invStd = 1 / Math.sqrt(var[c] + eps);
+        for (int i = 0, at = (o * channels + c) * inner; i < inner; i++) {
+          double xhat = (w.x[at + i] - mean[c]) * invStd;
+          backward += Math.abs(w.gamma[c] * invStd * (w.dy[at + i] - sumDy[c] / count - xhat * sumDyXhat[c] / count));
+        }
+      }
+    }
+    for (int c = 0; c < channels; c++) backward += sumDy[c] + sumDyXhat[c];
+    return Map.of("trainingForward", training, "inferenceForward", inference, "backward", backward);
+  }
+
+  /**
    * The timing all three sides share: warm up for {@code warmMs} (at least 3 calls), then batches of
    * calls of at least 20 µs each until {@code measureMs} has passed (at least 7 batches); the median of
    * the per-call times of the batches, in nanoseconds.

@@ -18,8 +18,9 @@ class PeersReportTest {
 
   static final Case NC_TRAIN = new Case("NC:256x1024", "trainingForward", false, 1);
 
+  /** A row whose sides all return checksum 100, the reference. */
   static Row row(Case c, double vecnormNs, double onednnNs, double torchNs) {
-    Row r = new Row(c);
+    Row r = new Row(c, 100.0);
     r.side(PeersReport.VECNORM).add(new Reply(true, false, vecnormNs, 100.0, "BatchNorm"));
     if (onednnNs > 0) r.side(PeersReport.ONEDNN).add(new Reply(true, false, onednnNs, 100.0, "nhwc"));
     if (torchNs > 0) r.side(PeersReport.PYTORCH).add(new Reply(true, false, torchNs, 100.0, "default"));
@@ -55,7 +56,7 @@ class PeersReportTest {
 
   @Test
   void keepsTheBestMedianOverRounds() {
-    Row r = new Row(NC_TRAIN);
+    Row r = new Row(NC_TRAIN, Double.NaN);
     PeersReport.Best b = r.side(PeersReport.ONEDNN);
     b.add(new Reply(true, false, 300, 1, "nc"));
     b.add(new Reply(true, false, 200, 1, "nhwc"));
@@ -79,14 +80,45 @@ class PeersReportTest {
   @Test
   void aPeerWithADifferentResultIsNotRanked() {
     Row r = row(NC_TRAIN, 100, 150, 0);
-    r.side(PeersReport.PYTORCH).add(new Reply(true, false, 10, 100.1, "default")); // 1e-3 off: wrong
+    r.side(PeersReport.PYTORCH).add(new Reply(true, false, 10, 101, "default")); // 1e-2 off the reference: wrong
     assertFalse(r.checksumAgrees(PeersReport.PYTORCH));
     assertTrue(r.checksumAgrees(PeersReport.ONEDNN));
     assertEquals(PeersReport.ONEDNN, r.bestPeer());
     assertEquals(1.5, r.ratio(), 1e-12);
     String table = PeersReport.render(List.of(r));
     assertTrue(table.contains("(wrong result)"), table);
-    assertTrue(table.contains("PyTorch disagrees with vecnorm on NC:256x1024 training fwd"), table);
+    assertTrue(table.contains("PyTorch computes a wrong result on NC:256x1024 training fwd, 1 thread(s): checksum 101.000000, 1.0e-02 off the float64 reference"), table);
+    assertTrue(table.contains("largest relative distance: vecnorm 0.0e+00 (NC:256x1024 training fwd), oneDNN 0.0e+00"), table);
+  }
+
+  /** Float rounding is not a wrong result: 2e-4 from the reference (as oneDNN and PyTorch at 800k values per channel) still ranks. */
+  @Test
+  void roundingIsNotAWrongResult() {
+    Row r = new Row(NC_TRAIN, 1000.0);
+    r.side(PeersReport.VECNORM).add(new Reply(true, false, 100, 1000.001, "BatchNorm"));
+    r.side(PeersReport.ONEDNN).add(new Reply(true, false, 80, 1000.2, "nhwc"));
+    assertTrue(r.checksumAgrees(PeersReport.ONEDNN));
+    assertEquals(0.8, r.ratio(), 1e-12);
+    assertEquals(2e-4, r.deviation(PeersReport.ONEDNN), 1e-9);
+  }
+
+  @Test
+  void aWrongVecnormHasNoRatio() {
+    Row r = new Row(NC_TRAIN, 1000.0);
+    r.side(PeersReport.VECNORM).add(new Reply(true, false, 100, 990, "BatchNorm"));
+    r.side(PeersReport.ONEDNN).add(new Reply(true, false, 80, 1000, "nhwc"));
+    assertTrue(Double.isNaN(r.ratio()));
+    assertTrue(PeersReport.render(List.of(r)).contains("vecnorm computes a wrong result"));
+  }
+
+  @Test
+  void withoutAReferencePeersAreCheckedAgainstVecnorm() {
+    Row r = new Row(NC_TRAIN, Double.NaN);
+    r.side(PeersReport.VECNORM).add(new Reply(true, false, 100, 1000, "BatchNorm"));
+    r.side(PeersReport.ONEDNN).add(new Reply(true, false, 80, 1100, "nhwc"));
+    assertFalse(r.checksumAgrees(PeersReport.ONEDNN));
+    assertTrue(r.checksumAgrees(PeersReport.VECNORM));
+    assertTrue(PeersReport.render(List.of(r)).contains("off vecnorm's"));
   }
 
   @Test
@@ -130,6 +162,7 @@ class PeersReportTest {
     Row b = back.get(0);
     assertEquals(r.c(), b.c());
     assertEquals(1234.5, b.side(PeersReport.VECNORM).ns);
+    assertEquals(100.0, b.reference());
     assertEquals(1900, b.side(PeersReport.ONEDNN).ns);
     assertEquals(List.of(2000.0, 1900.0), b.side(PeersReport.ONEDNN).rounds);
     assertEquals(PeersReport.render(List.of(r)), PeersReport.render(back));
@@ -142,7 +175,7 @@ class PeersReportTest {
     String csv = PeersReport.csv(List.of(row(NC_TRAIN, 100, 150, 0)));
     String[] lines = csv.split("\n");
     assertEquals(3, lines.length);
-    assertEquals("NC:256x1024,NC,trainingForward,false,1,oneDNN,ok,150.0,150.0,100.000000,\"nhwc\"", lines[2]);
+    assertEquals("NC:256x1024,NC,trainingForward,false,1,oneDNN,ok,150.0,150.0,100.000000,100.000000,\"nhwc\"", lines[2]);
   }
 
   /** The data hash against a reference in 64-bit arithmetic masked to 32 bits, as C++ and NumPy compute it. */
@@ -159,6 +192,23 @@ class PeersReportTest {
     assertEquals(0f, VecnormSide.hashUnit(0));
   }
 
+  /** vecnorm's outputs, checksummed as every side does, land on the float64 reference on awkward shapes of each layout. */
+  @Test
+  void vecnormMatchesTheFloat64Reference() {
+    try (VecnormSide side = new VecnormSide()) {
+      for (String shape : List.of("NHWC:3x5x7x13", "NCHW:3x5x7x13", "NC:37x19")) {
+        side.shape(shape);
+        Map<String, Double> reference = side.reference();
+        for (Case c : Peers.cases(shape, new int[] {1, 2})) {
+          Reply r = side.run(c, 0, 0);
+          assertTrue(r.ok(), c + ": " + r.detail());
+          double expected = reference.get(c.op());
+          assertEquals(expected, r.checksum(), 1e-5 * Math.abs(expected), c.toString());
+        }
+      }
+    }
+  }
+
   @Test
   void medianOfOddAndEvenCounts() {
     assertEquals(3, VecnormSide.median(new double[] {5, 1, 3}));
@@ -171,6 +221,6 @@ class PeersReportTest {
     assertEquals(10, cases.size());
     assertTrue(cases.contains(new Case("NC:8x4", "inferenceForward", true, 2)));
     assertFalse(cases.contains(new Case("NC:8x4", "backward", true, 1)));
-    assertNull(new Row(NC_TRAIN).bestPeer());
+    assertNull(new Row(NC_TRAIN, Double.NaN).bestPeer());
   }
 }
