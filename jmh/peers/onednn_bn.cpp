@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,11 +38,33 @@ static float hash_unit(uint32_t i) {
   return (float)(h >> 8) * 0x1p-24f;
 }
 
+// Page-aligned storage, as oneDNN's own allocations and PyTorch's are (64 bytes or more). A plain
+// std::vector of a large size comes from mmap at 16 bytes past a page: with that, oneDNN's forward
+// fails its `dst % vlen == 0` test and falls back from streaming stores to ordinary ones.
+template <class T>
+struct PageAligned {
+  using value_type = T;
+  PageAligned() = default;
+  template <class U>
+  PageAligned(const PageAligned<U>&) {}
+  T* allocate(size_t n) {
+    void* p = nullptr;
+    if (posix_memalign(&p, 4096, std::max<size_t>(n, 1) * sizeof(T)) != 0) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) { free(p); }
+  template <class U>
+  bool operator==(const PageAligned<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const PageAligned<U>&) const { return false; }
+};
+using Buffer = std::vector<float, PageAligned<float>>;
+
 struct Tensors {
   std::string layout;
   long n = 0, c = 0, h = 1, w = 1;
-  std::vector<float> x, xin, y, dy, dx;
-  std::vector<float> gamma, beta, mean, var, dgamma, dbeta, mmean, mvar;
+  Buffer x, xin, y, dy, dx;
+  Buffer gamma, beta, mean, var, dgamma, dbeta, mmean, mvar;
   size_t size() const { return (size_t)n * c * h * w; }
 };
 
@@ -104,13 +127,13 @@ static double median_ns(F call, double warm_ms, double measure_ms) {
   return m % 2 ? samples[m / 2] : 0.5 * (samples[m / 2 - 1] + samples[m / 2]);
 }
 
-static double sum_abs(const std::vector<float>& v) {
+static double sum_abs(const Buffer& v) {
   double s = 0;
   for (float f : v) s += std::fabs((double)f);
   return s;
 }
 
-static double sum_plain(const std::vector<float>& v) {
+static double sum_plain(const Buffer& v) {
   double s = 0;
   for (float f : v) s += f;
   return s;
@@ -138,7 +161,7 @@ static Prepared prepare(const std::string& op, bool in_place, const Format& f) {
   memory src(data_md, eng, in_place ? T.xin.data() : T.x.data());
   memory dst(data_md, eng, in_place ? T.xin.data() : T.y.data());
   memory scale(chan_md, eng, T.gamma.data()), shift(chan_md, eng, T.beta.data());
-  std::vector<float>* out = in_place ? &T.xin : &T.y;
+  Buffer* out = in_place ? &T.xin : &T.y;
   Prepared p;
   if (op == "trainingForward" || op == "inferenceForward") {
     bool training = op == "trainingForward";

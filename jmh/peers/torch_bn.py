@@ -49,7 +49,10 @@ class Tensors:
         dy = hash_unit(i ^ np.uint32(0x5BD1E995)) * np.float32(2) - np.float32(1)
 
         def view(a):
-            t = torch.from_numpy(a.reshape(shape))
+            # Copied into memory PyTorch allocates (64-byte aligned): a large NumPy array sits 16 bytes
+            # past a page, and every AVX-512 load from it would straddle two cache lines.
+            t = torch.empty(shape)
+            t.copy_(torch.from_numpy(a.reshape(shape)))
             return t.permute(0, 3, 1, 2) if layout == "NHWC" else t  # channels_last NCHW view
 
         self.x, self.dy = view(x), view(dy)
