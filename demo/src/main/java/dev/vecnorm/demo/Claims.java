@@ -95,26 +95,20 @@ final class Claims {
   }
 
   double initSpread(boolean bn) {
-    double min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
-    for (double s : Demo.INIT_SCALES) {
-      double a = init(bn, s).finalValidationAccuracy();
-      min = Math.min(min, a);
-      max = Math.max(max, a);
-    }
-    return max - min;
+    double[] acc = finalAccuracies(bn, Demo.INIT_SCALES, this::init);
+    return java.util.Arrays.stream(acc).max().orElse(Double.NaN) - java.util.Arrays.stream(acc).min().orElse(Double.NaN);
   }
 
   /** The largest swept learning rate whose final accuracy is within {@link Demo#USABLE} of the net's best over the sweep. */
   double largestUsableLr(boolean bn) {
+    double[] acc = finalAccuracies(bn, Demo.LR_SWEEP, this::lr);
     double best = bestLrAccuracy(bn), largest = Double.NaN;
-    for (double lr : Demo.LR_SWEEP) if (lr(bn, lr).finalValidationAccuracy() >= best - Demo.USABLE) largest = lr;
+    for (int i = 0; i < acc.length; i++) if (acc[i] >= best - Demo.USABLE) largest = Demo.LR_SWEEP[i];
     return largest;
   }
 
   double bestLrAccuracy(boolean bn) {
-    double best = 0;
-    for (double lr : Demo.LR_SWEEP) best = Math.max(best, lr(bn, lr).finalValidationAccuracy());
-    return best;
+    return java.util.Arrays.stream(finalAccuracies(bn, Demo.LR_SWEEP, this::lr)).max().orElse(Double.NaN);
   }
 
   // ---- the table ----
@@ -219,6 +213,27 @@ final class Claims {
     return sb.toString();
   }
 
+  /** The run of a sweep: with or without BN, at one value of the swept setting. */
+  interface Sweep {
+    Training.Result run(boolean bn, double value);
+  }
+
+  double[] finalAccuracies(boolean bn, double[] values, Sweep sweep) {
+    double[] acc = new double[values.length];
+    for (int i = 0; i < acc.length; i++) acc[i] = sweep.run(bn, values[i]).finalValidationAccuracy();
+    return acc;
+  }
+
+  private void sweepDetails(StringBuilder sb, String title, String prefix, double[] values, Sweep sweep) {
+    sb.append(title).append('\n');
+    for (boolean bn : new boolean[] {false, true}) {
+      sb.append(String.format(Locale.ROOT, "  %-6s", bn ? "BN" : "no BN"));
+      double[] acc = finalAccuracies(bn, values, sweep);
+      for (int i = 0; i < values.length; i++) sb.append(String.format(Locale.ROOT, "  %s%s: %s", prefix, Fmt.number(values[i]), Fmt.accuracy(acc[i])));
+      sb.append('\n');
+    }
+  }
+
   /** The numbers behind each row. */
   String details() {
     StringBuilder sb = new StringBuilder();
@@ -249,22 +264,8 @@ final class Claims {
         }
       }
     }
-    if (has(Experiment.INIT)) {
-      sb.append("init: final validation accuracy by initial-weight scale\n");
-      for (boolean bn : new boolean[] {false, true}) {
-        sb.append(String.format(Locale.ROOT, "  %-6s", bn ? "BN" : "no BN"));
-        for (double s : Demo.INIT_SCALES) sb.append(String.format(Locale.ROOT, "  x%s: %s", Fmt.number(s), Fmt.accuracy(init(bn, s).finalValidationAccuracy())));
-        sb.append('\n');
-      }
-    }
-    if (has(Experiment.LR)) {
-      sb.append("lr: final validation accuracy by SGD learning rate\n");
-      for (boolean bn : new boolean[] {false, true}) {
-        sb.append(String.format(Locale.ROOT, "  %-6s", bn ? "BN" : "no BN"));
-        for (double lr : Demo.LR_SWEEP) sb.append(String.format(Locale.ROOT, "  %s: %s", Fmt.number(lr), Fmt.accuracy(lr(bn, lr).finalValidationAccuracy())));
-        sb.append('\n');
-      }
-    }
+    if (has(Experiment.INIT)) sweepDetails(sb, "init: final validation accuracy by initial-weight scale", "x", Demo.INIT_SCALES, this::init);
+    if (has(Experiment.LR)) sweepDetails(sb, "lr: final validation accuracy by SGD learning rate", "", Demo.LR_SWEEP, this::lr);
     return sb.toString();
   }
 }

@@ -138,32 +138,15 @@ final class Figure {
       panels.add(bars);
     }
     if (c.has(Experiment.INIT)) {
-      XYChart init = xy("4. Initialization: weights scaled at start", "initial-weight scale (log scale)",
-          "validation accuracy, epochs " + lastEpochs(c, Experiment.INIT));
-      init.getStyler().setXAxisLogarithmic(true);
-      init.getStyler().setXAxisDecimalPattern("0.#");
-      for (boolean bn : new boolean[] {false, true}) {
-        double[] acc = new double[Demo.INIT_SCALES.length];
-        for (int i = 0; i < acc.length; i++) acc[i] = c.init(bn, Demo.INIT_SCALES[i]).finalValidationAccuracy();
-        line(init, bn ? "with BN" : "without BN", Demo.INIT_SCALES, acc, bn);
-      }
-      accuracyAxis(init);
+      XYChart init = sweep(c, "4. Initialization: weights scaled at start", "initial-weight scale (log scale)", Experiment.INIT,
+          Demo.INIT_SCALES, c::init);
       init.getStyler().setXAxisMin(0.08);
       init.getStyler().setXAxisMax(12.0);
       panels.add(init);
     }
     if (c.has(Experiment.LR)) {
-      XYChart lr = xy("5. Learning rate: final accuracy across an SGD sweep", "learning rate (log scale)",
-          "validation accuracy, epochs " + lastEpochs(c, Experiment.LR));
-      lr.getStyler().setXAxisLogarithmic(true);
-      lr.getStyler().setXAxisDecimalPattern("0.##");
-      for (boolean bn : new boolean[] {false, true}) {
-        double[] acc = new double[Demo.LR_SWEEP.length];
-        for (int i = 0; i < acc.length; i++) acc[i] = c.lr(bn, Demo.LR_SWEEP[i]).finalValidationAccuracy();
-        line(lr, bn ? "with BN" : "without BN", Demo.LR_SWEEP, acc, bn);
-      }
-      accuracyAxis(lr);
-      panels.add(lr);
+      panels.add(sweep(c, "5. Learning rate: final accuracy across an SGD sweep", "learning rate (log scale)", Experiment.LR,
+          Demo.LR_SWEEP, c::lr));
     }
     return panels;
   }
@@ -172,6 +155,16 @@ final class Figure {
   private static String lastEpochs(Claims c, Experiment e) {
     int n = c.options.epochsFor(e), from = Math.max(1, n - Training.FINAL_EPOCHS + 1);
     return from == n ? String.valueOf(n) : from + "-" + n + " (mean)";
+  }
+
+  /** Final validation accuracy against a swept setting on a log axis, with and without BN. */
+  private static XYChart sweep(Claims c, String title, String xTitle, Experiment e, double[] xs, Claims.Sweep runs) {
+    XYChart chart = xy(title, xTitle, "validation accuracy, epochs " + lastEpochs(c, e));
+    chart.getStyler().setXAxisLogarithmic(true);
+    chart.getStyler().setXAxisDecimalPattern("0.##");
+    for (boolean bn : new boolean[] {false, true}) line(chart, bn ? "with BN" : "without BN", xs, c.finalAccuracies(bn, xs, runs), bn);
+    accuracyAxis(chart);
+    return chart;
   }
 
   private static XYChart xy(String title, String xTitle, String yTitle) {

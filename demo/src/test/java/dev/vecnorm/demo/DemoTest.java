@@ -70,7 +70,8 @@ class DemoTest {
 
   @Test
   void oneExperimentAtATime() throws Exception {
-    Run r = demo(false, "--experiment", "init", "--epochs", "1", "--limit", "200", "--out", dir.toString(), "--verbose", "0");
+    Run r = demo(false, "--experiment", "init", "--epochs", "1", "--limit", "200", "--out", dir.toString(), "--verbose", "0",
+        "--threads", "2");
     assertEquals(0, r.code(), r.out());
     assertTrue(r.out().contains("| 4. less sensitive to init |"), r.out());
     assertFalse(r.out().contains("| 1. faster convergence |"), r.out());
@@ -78,6 +79,16 @@ class DemoTest {
     assertEquals(6, count(r.out(), "(?m)^\\[init\\] "), r.out());
     BufferedImage img = ImageIO.read(dir.resolve("batchnorm-claims.png").toFile());
     assertEquals(Figure.PANEL_WIDTH, img.getWidth());
+
+    // Seeded runs: the same numbers whether they train one at a time or concurrently.
+    Run serial = demo(false, "--experiment", "init", "--epochs", "1", "--limit", "200", "--out", dir.toString(), "--verbose", "0",
+        "--threads", "1");
+    assertEquals(table(r.out()), table(serial.out()));
+  }
+
+  /** The printed table and the numbers behind it: everything after the last run's log. */
+  private static String table(String out) {
+    return out.substring(out.indexOf("| claim |"), out.indexOf("figure: "));
   }
 
   @Test
