@@ -168,12 +168,26 @@ public final class Demo {
       Path probe = Files.createTempFile(dir, ".vecnorm-demo-", ".probe");
       Files.delete(probe);
     } catch (FileSystemException e) {
-      String reason = e.getReason() != null ? e.getReason() : e.getClass().getSimpleName();
-      String where = e.getFile() != null && !e.getFile().equals(dir.toString()) ? " (" + e.getFile() + ")" : "";
-      throw new IOException("--out " + dir + " is not a writable folder: " + reason + where, e);
+      throw new IOException("--out " + dir + " is not a writable folder: " + reason(e) + " (" + nearestExisting(dir) + ")", e);
     } catch (IOException | SecurityException e) {
       throw new IOException("--out " + dir + " is not a writable folder: " + e, e);
     }
+  }
+
+  /** The OS's words when it gave them; NIO leaves them out of some exceptions (e.g. mkdir in /proc). */
+  private static String reason(FileSystemException e) {
+    if (e.getReason() != null) return e.getReason().toLowerCase(Locale.ROOT);
+    if (e instanceof java.nio.file.NoSuchFileException) return "the file system refused to create " + e.getFile();
+    if (e instanceof java.nio.file.AccessDeniedException) return "permission denied on " + e.getFile();
+    return e.getClass().getSimpleName() + " on " + e.getFile();
+  }
+
+  /** Where the path stops existing, to point at the folder that refused. */
+  private static String nearestExisting(Path dir) {
+    Path p = dir.toAbsolutePath().normalize();
+    while (p != null && !Files.exists(p)) p = p.getParent();
+    if (p == null) return "no part of the path exists";
+    return "nearest existing: " + p + (Files.isDirectory(p) ? (Files.isWritable(p) ? ", a folder" : ", a read-only folder") : ", a file");
   }
 
   /** Every run the chosen experiments need, each once: runs shared by two experiments (same net, lr, scale) train once. */
