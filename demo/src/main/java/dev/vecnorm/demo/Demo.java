@@ -89,7 +89,7 @@ public final class Demo {
     int code;
     try {
       code = run(args, System.out, stdoutIsTerminal());
-    } catch (IllegalArgumentException e) {
+    } catch (UsageException e) {
       System.err.println("vecnorm demo: " + e.getMessage() + " (see --help)");
       code = 2;
     } catch (IOException e) {
@@ -97,6 +97,15 @@ public final class Demo {
       code = 1;
     }
     System.exit(code);
+  }
+
+  /** A bad command line: reported in one line with a pointer to --help, exit status 2. */
+  static final class UsageException extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+
+    UsageException(String message) {
+      super(message);
+    }
   }
 
   /** A progress bar redrawn with \r belongs on a terminal only; a log gets one line per epoch. */
@@ -139,7 +148,7 @@ public final class Demo {
   static Data load(Options o) throws IOException {
     FashionMnist.Split train, validation, test;
     if (o.data() != null) {
-      if (!Files.isDirectory(o.data())) throw new IllegalArgumentException("--data " + o.data() + " is not a directory");
+      if (!Files.isDirectory(o.data())) throw new UsageException("--data " + o.data() + " is not a directory");
       FashionMnist.Split full = FashionMnist.fromDirectory(o.data(), "train");
       int nVal = full.size() / 12;
       train = full.rows(0, full.size() - nVal);
@@ -260,7 +269,7 @@ public final class Demo {
     return results;
   }
 
-  /** Null for --help. Throws IllegalArgumentException with a one-line message for bad flags. */
+  /** Null for --help. Throws {@link UsageException} with a one-line message for bad flags. */
   static Options parse(String[] args, boolean terminal) {
     Set<Experiment> experiments = EnumSet.allOf(Experiment.class);
     int epochs = 0, batchSize = 64, threads = Math.min(2, Runtime.getRuntime().availableProcessors()), limit = 0, verbose = -1;
@@ -269,14 +278,14 @@ public final class Demo {
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       if (a.equals("--help") || a.equals("-h")) return null;
-      if (!a.startsWith("--")) throw new IllegalArgumentException("unexpected argument '" + a + "'");
+      if (!a.startsWith("--")) throw new UsageException("unexpected argument '" + a + "'");
       String name = a, value;
       int eq = a.indexOf('=');
       if (eq > 0) {
         name = a.substring(0, eq);
         value = a.substring(eq + 1);
       } else {
-        if (i + 1 >= args.length) throw new IllegalArgumentException(a + " needs a value");
+        if (i + 1 >= args.length) throw new UsageException(a + " needs a value");
         value = args[++i];
       }
       switch (name) {
@@ -288,15 +297,15 @@ public final class Demo {
         case "--lr" -> lr = positiveDouble(name, value);
         case "--target" -> {
           target = positiveDouble(name, value);
-          if (target > 1) throw new IllegalArgumentException("--target must be in (0, 1], got " + value);
+          if (target > 1) throw new UsageException("--target must be in (0, 1], got " + value);
         }
         case "--verbose" -> {
-          if (!value.matches("[012]")) throw new IllegalArgumentException("--verbose must be 0, 1 or 2, got '" + value + "'");
+          if (!value.matches("[012]")) throw new UsageException("--verbose must be 0, 1 or 2, got '" + value + "'");
           verbose = Integer.parseInt(value);
         }
         case "--data" -> data = Path.of(value);
         case "--out" -> out = Path.of(value);
-        default -> throw new IllegalArgumentException("unknown option " + name);
+        default -> throw new UsageException("unknown option " + name);
       }
     }
     if (verbose < 0) verbose = terminal && threads == 1 ? 1 : 2;
@@ -314,7 +323,7 @@ public final class Demo {
       Experiment found = null;
       for (Experiment e : Experiment.values()) if (e.flag.equals(p)) found = e;
       if (found == null) {
-        throw new IllegalArgumentException("--experiment must be convergence, stability, regularization, init, lr or all, got '" + p + "'");
+        throw new UsageException("--experiment must be convergence, stability, regularization, init, lr or all, got '" + p + "'");
       }
       set.add(found);
     }
@@ -327,7 +336,7 @@ public final class Demo {
       if (v < 1) throw new NumberFormatException();
       return v;
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(name + " must be a positive integer, got '" + value + "'");
+      throw new UsageException(name + " must be a positive integer, got '" + value + "'");
     }
   }
 
@@ -337,7 +346,7 @@ public final class Demo {
       if (!(v > 0) || Double.isInfinite(v)) throw new NumberFormatException();
       return v;
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(name + " must be a positive number, got '" + value + "'");
+      throw new UsageException(name + " must be a positive number, got '" + value + "'");
     }
   }
 }

@@ -53,17 +53,30 @@ final class Figure {
     g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
     g.setColor(Color.WHITE);
     g.fillRect(0, 0, img.getWidth(), img.getHeight());
+    String claims = c.options.experiments().size() == Experiment.values().length ? "Batch normalization's five claims"
+        : "Batch normalization, " + String.join(" + ", c.options.experiments().stream().map(e -> e.flag).toList());
+    String where = String.format(Locale.ROOT, "measured on Fashion-MNIST (%d training, %d validation images)",
+        c.data.train().size(), c.data.validation().size());
     g.setColor(Color.BLACK);
     g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
-    String title = String.format(Locale.ROOT, "Batch normalization's five claims, measured on Fashion-MNIST (%d training, %d validation images)",
-        c.data.train().size(), c.data.validation().size());
-    g.drawString(title, (img.getWidth() - g.getFontMetrics().stringWidth(title)) / 2, 29);
+    String title = claims + ", " + where;
+    if (g.getFontMetrics().stringWidth(title) <= img.getWidth() - 20) {
+      centered(g, title, img.getWidth(), 29);
+    } else { // one panel is narrower than the title: two smaller lines
+      g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
+      centered(g, claims + ",", img.getWidth(), 18);
+      centered(g, where, img.getWidth(), 37);
+    }
     for (int i = 0; i < panels.size(); i++) {
       BufferedImage panel = BitmapEncoder.getBufferedImage(panels.get(i));
       g.drawImage(panel, (i % columns) * PANEL_WIDTH, TITLE_HEIGHT + (i / columns) * PANEL_HEIGHT, null);
     }
     g.dispose();
     return img;
+  }
+
+  private static void centered(Graphics2D g, String text, int width, int baseline) {
+    g.drawString(text, (width - g.getFontMetrics().stringWidth(text)) / 2, baseline);
   }
 
   static List<Chart<?, ?>> panels(Claims c) {
@@ -151,15 +164,15 @@ final class Figure {
     return panels;
   }
 
-  /** The epochs {@link Training.Result#finalValidationAccuracy()} averages, as an axis label: "8-10 (mean)". */
+  /** The epochs {@link Training.Result#finalValidationAccuracy()} averages, as an axis label. */
   private static String lastEpochs(Claims c, Experiment e) {
     int n = c.options.epochsFor(e), from = Math.max(1, n - Training.FINAL_EPOCHS + 1);
-    return from == n ? String.valueOf(n) : from + "-" + n + " (mean)";
+    return from == n ? "after epoch " + n : "mean of epochs " + from + "-" + n;
   }
 
   /** Final validation accuracy against a swept setting on a log axis, with and without BN. */
   private static XYChart sweep(Claims c, String title, String xTitle, Experiment e, double[] xs, Claims.Sweep runs) {
-    XYChart chart = xy(title, xTitle, "validation accuracy, epochs " + lastEpochs(c, e));
+    XYChart chart = xy(title, xTitle, "validation accuracy, " + lastEpochs(c, e));
     chart.getStyler().setXAxisLogarithmic(true);
     chart.getStyler().setXAxisDecimalPattern("0.##");
     for (boolean bn : new boolean[] {false, true}) line(chart, bn ? "with BN" : "without BN", xs, c.finalAccuracies(bn, xs, runs), bn);
@@ -219,11 +232,16 @@ final class Figure {
     chart.getStyler().setYAxisDecimalPattern("0.0");
   }
 
-  /** Whole epochs only: 1, 2, ... (or every other one past 12). */
+  /** Whole epochs only: 1, 2, ..., when there are enough of them. */
   private static void integerXAxis(XYChart chart, int epochs) {
-    chart.getStyler().setXAxisDecimalPattern("0");
     chart.getStyler().setXAxisMax((double) epochs);
-    chart.getStyler().setxAxisTickLabelsFormattingFunction(v -> Math.abs(v - Math.rint(v)) < 1e-9 ? String.valueOf((long) Math.rint(v)) : "");
+    if (epochs < 3) {
+      chart.getStyler().setXAxisDecimalPattern("0.0"); // too few whole epochs for a scale: label fractions
+      return;
+    }
+    chart.getStyler().setXAxisDecimalPattern("0");
+    // XChart cannot lay out an empty label, so a fractional tick gets a blank one.
+    chart.getStyler().setxAxisTickLabelsFormattingFunction(v -> Math.abs(v - Math.rint(v)) < 1e-9 ? String.valueOf((long) Math.rint(v)) : " ");
   }
 
   private static double[] epochs(int n) {

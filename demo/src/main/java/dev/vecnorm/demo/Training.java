@@ -50,7 +50,7 @@ final class Training {
   /**
    * What to train. {@code initScale} multiplies every Dense kernel after the Glorot initialization;
    * {@code adam} selects Adam instead of plain SGD; {@code gradientNorms} records each Dense kernel's
-   * gradient norm every few steps.
+   * gradient norm about 20 times per epoch.
    */
   record Spec(String experiment, Net net, boolean batchNorm, double dropout, double lr, boolean adam, double initScale,
               int epochs, int trainSize, boolean gradientNorms) {
@@ -103,8 +103,8 @@ final class Training {
   /** "Final accuracy" averages this many last epochs. */
   static final int FINAL_EPOCHS = 3;
 
-  /** Gradient norms are sampled every this many steps: enough points for a curve, little overhead. */
-  static final int GRADIENT_SAMPLE_STEPS = 5;
+  /** Gradient norms are sampled about this many times per epoch: enough points for a curve, little overhead. */
+  static final int GRADIENT_SAMPLES_PER_EPOCH = 20;
 
   private Training() {}
 
@@ -172,7 +172,7 @@ final class Training {
    */
   private static final class GradientRecorder implements Callback {
     private final List<Dense> dense;
-    private final int stepsPerEpoch;
+    private final int stepsPerEpoch, every;
     private final List<double[]> samples = new ArrayList<>();
     private final List<Double> epochs = new ArrayList<>();
     private int epoch;
@@ -180,6 +180,7 @@ final class Training {
     GradientRecorder(List<Dense> dense, int stepsPerEpoch) {
       this.dense = dense;
       this.stepsPerEpoch = stepsPerEpoch;
+      this.every = Math.max(1, stepsPerEpoch / GRADIENT_SAMPLES_PER_EPOCH);
     }
 
     @Override
@@ -189,7 +190,7 @@ final class Training {
 
     @Override
     public void onBatchEnd(int batch, Map<String, Double> logs) {
-      if (batch % GRADIENT_SAMPLE_STEPS != 0) return;
+      if (batch % every != 0) return;
       double[] norms = new double[dense.size()];
       for (int l = 0; l < norms.length; l++) {
         double sum = 0;
