@@ -8,7 +8,6 @@ module dev.vecnorm {
   requires static jdk.incubator.vector;
   requires static java.management;
   requires static jdk.management;
-  requires static java.desktop; // the demo's PNG chart only
 
   exports dev.vecnorm;
   exports dev.vecnorm.io;

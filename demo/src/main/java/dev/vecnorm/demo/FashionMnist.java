@@ -23,13 +23,23 @@ final class FashionMnist {
 
   private FashionMnist() {}
 
-  /** The 10k test set shipped inside the jar (see data/README.md for the licence). */
-  static Split bundledTestSet() throws IOException {
-    return load(open("t10k-images-idx3-ubyte.gz"), open("t10k-labels-idx1-ubyte.gz"), "bundled t10k");
+  private static Split bundled;
+
+  /** The 10k test set shipped inside the demo jar (see data/README.md for the licence); decoded once per JVM. */
+  static synchronized Split bundledTestSet() throws IOException {
+    if (bundled == null) bundled = decodeBundled();
+    return bundled;
+  }
+
+  private static Split decodeBundled() throws IOException {
+    String images = "t10k-images-idx3-ubyte.gz", labels = "t10k-labels-idx1-ubyte.gz";
+    try (InputStream i = open(images); InputStream l = open(labels)) {
+      return load(i, "bundled " + images, l, "bundled " + labels);
+    }
   }
 
   private static InputStream open(String name) throws IOException {
-    InputStream in = FashionMnist.class.getResourceAsStream("/dev/vecnorm/data/" + name);
+    InputStream in = FashionMnist.class.getResourceAsStream("/dev/vecnorm/demo/data/" + name);
     if (in == null) throw new IOException("bundled data " + name + " is missing from the class path");
     return in;
   }
@@ -38,7 +48,7 @@ final class FashionMnist {
   static Split fromDirectory(Path dir, String prefix) throws IOException {
     Path images = find(dir, prefix + "-images-idx3-ubyte"), labels = find(dir, prefix + "-labels-idx1-ubyte");
     try (InputStream i = Files.newInputStream(images); InputStream l = Files.newInputStream(labels)) {
-      return load(i, l, images.toString());
+      return load(i, images.toString(), l, labels.toString());
     }
   }
 
@@ -50,11 +60,18 @@ final class FashionMnist {
     throw new IOException("no " + base + "[.gz] in " + dir);
   }
 
-  private static Split load(InputStream imagesIn, InputStream labelsIn, String source) throws IOException {
-    Idx.Data images = Idx.read(imagesIn, source + " images"), labels = Idx.read(labelsIn, source + " labels");
-    if (images.dims().length != 3 || labels.dims().length != 1 || images.count() != labels.count()) {
-      throw new IOException(source + ": expected N x 28 x 28 images and N labels, got " + java.util.Arrays.toString(images.dims())
-          + " and " + java.util.Arrays.toString(labels.dims()));
+  /** Each file's errors name that file: a damaged labels file is reported as the labels file. */
+  private static Split load(InputStream imagesIn, String imagesName, InputStream labelsIn, String labelsName) throws IOException {
+    Idx.Data images = Idx.read(imagesIn, imagesName);
+    if (images.dims().length != 3 || images.dims()[1] != 28 || images.dims()[2] != 28) {
+      throw new IOException(imagesName + ": expected N x 28 x 28 images, got dimensions " + java.util.Arrays.toString(images.dims()));
+    }
+    Idx.Data labels = Idx.read(labelsIn, labelsName);
+    if (labels.dims().length != 1) {
+      throw new IOException(labelsName + ": expected a 1-D list of labels, got dimensions " + java.util.Arrays.toString(labels.dims()));
+    }
+    if (images.count() != labels.count()) {
+      throw new IOException(labelsName + " has " + labels.count() + " labels but " + imagesName + " has " + images.count() + " images");
     }
     int n = images.count(), pixels = images.dims()[1] * images.dims()[2];
     float[] x = new float[n * pixels];
@@ -63,7 +80,7 @@ final class FashionMnist {
     float[] y = new float[n];
     for (int i = 0; i < n; i++) {
       int label = labels.values()[i] & 0xff;
-      if (label > 9) throw new IOException(source + ": label " + label + " at " + i + " is not in 0..9");
+      if (label > 9) throw new IOException(labelsName + ": label " + label + " at index " + i + " is not a class in 0..9");
       y[i] = label;
     }
     return new Split(new Tensor(new int[] {n, pixels}, x), new Tensor(new int[] {n}, y));
