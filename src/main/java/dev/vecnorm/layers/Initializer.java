@@ -116,16 +116,15 @@ public sealed interface Initializer {
         default -> s;
       }));
     }
-    Map<?, ?> m = Configs.map(o, "initializer");
-    Configs.checkKeys(m, "initializer", java.util.List.of("class_name", "config"));
-    Map<?, ?> c = m.get("config") == null ? Map.of() : Configs.map(m.get("config"), "initializer config");
-    String cls = String.valueOf(m.get("class_name"));
+    Configs.Serialized m = Configs.serialized(o, "initializer");
+    Map<?, ?> c = m.config();
+    String cls = m.className();
     java.util.List<String> keys = switch (cls) {
       case "Zeros", "Ones" -> java.util.List.of();
       case "Constant" -> java.util.List.of("value");
       case "RandomNormal" -> java.util.List.of("mean", "stddev", "seed");
       case "GlorotUniform", "HeNormal" -> java.util.List.of("seed");
-      default -> throw new IllegalArgumentException("unknown initializer " + m.get("class_name")
+      default -> throw new IllegalArgumentException("unknown initializer " + cls
           + " (expected Zeros, Ones, Constant, RandomNormal, GlorotUniform or HeNormal)");
     };
     Configs.checkKeys(c, cls + " initializer", keys);

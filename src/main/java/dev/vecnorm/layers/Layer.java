@@ -182,6 +182,14 @@ public abstract class Layer {
     return m;
   }
 
+  /**
+   * The config to write into a Keras file: {@link #getConfig()}, unless this layer uses a vecnorm-only
+   * feature Keras lacks, which throws {@code IllegalStateException} naming it.
+   */
+  public Map<String, Object> kerasConfig() {
+    return getConfig();
+  }
+
   /** Keras class name used in saved configs. */
   public String className() {
     return getClass().getSimpleName();
