@@ -270,9 +270,9 @@ public final class ModelIO {
 
   /**
    * A layer from its Keras class name and config; every key is honoured or rejected by name
-   * ({@code IllegalArgumentException}).
+   * ({@code IllegalArgumentException}). Public for readers of Keras's own files (the keras module).
    */
-  static Layer layerFromConfig(String className, Map<String, Object> c) {
+  public static Layer layerFromConfig(String className, Map<String, Object> c) {
     return switch (className) {
       case "Dense" -> Dense.fromConfig(c);
       case "BatchNormalization" -> BatchNormalization.fromConfig(c);

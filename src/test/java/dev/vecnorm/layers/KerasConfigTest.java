@@ -156,4 +156,26 @@ class KerasConfigTest {
     c.put("activity_regularizer", Map.of("class_name", "L2", "config", Map.of("l2", 0.1)));
     assertTrue(assertThrows(IllegalArgumentException.class, () -> BatchNormalization.fromConfig(c)).getMessage().contains("activity_regularizer"));
   }
+
+  @Test
+  void keras2VarianceScalingInitializersFillWithTheirStatedSpread() {
+    // Keras 2 writes glorot_uniform as VarianceScaling(1, fan_avg, uniform), with "dtype" inside (tf.keras 2.1).
+    Object config = Json.parse("""
+        {"class_name": "VarianceScaling", "config": {"dtype": "float32", "mode": "fan_avg", "scale": 1.0, "seed": null,
+         "distribution": "uniform"}}""");
+    Initializer init = Initializer.fromConfig(config);
+    float[] w = new float[200 * 100];
+    init.fill(w, 200, 100);
+    double limit = Math.sqrt(3.0 / 150), max = 0, sq = 0;
+    for (float v : w) {
+      max = Math.max(max, Math.abs(v));
+      sq += (double) v * v;
+    }
+    assertTrue(max <= limit && max > 0.99 * limit, "uniform in +-sqrt(3/150): max |w| " + max);
+    // Variance of U(-l, l) is l^2/3: scale / n = 1/150; 20000 draws put the estimate within a few percent.
+    assertEquals(1.0 / 150, sq / w.length, 0.05 / 150);
+    assertEquals(init, Initializer.fromConfig(init.toConfig()));
+    Object bad = Json.parse("{\"class_name\": \"VarianceScaling\", \"config\": {\"mode\": \"fan_sum\"}}");
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Initializer.fromConfig(bad)).getMessage().contains("fan_sum"));
+  }
 }
