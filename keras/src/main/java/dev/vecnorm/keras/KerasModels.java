@@ -210,9 +210,10 @@ public final class KerasModels {
    * Writes a {@code .keras} file Keras 3 loads with {@code keras.models.load_model}: {@code config.json}
    * (Keras 3's Sequential config, with an InputLayer and each layer's {@link Layer#kerasConfig()}),
    * {@code metadata.json}, and {@code model.weights.h5} with {@code layers/<name>/vars/<i>} (a Dense
-   * kernel as {@code [inputDim, units]}) and the empty {@code vars} groups Keras writes for weightless
-   * layers and for the model itself. No optimizer state: the model loads uncompiled. A layer with a
-   * vecnorm-only feature (a fused ReLU in BatchNormalization) throws before anything is written.
+   * kernel as {@code [inputDim, units]}). Not the empty {@code vars} groups Keras writes for weightless
+   * layers and for the model itself, which jhdf 0.9.4 cannot write beside the others (see writeWeights)
+   * and which Keras reads, when absent, as no variables. No optimizer state: the model loads uncompiled.
+   * A layer with a vecnorm-only feature (a fused ReLU in BatchNormalization) throws before anything is written.
    */
   public static void save(Sequential model, Path file) throws IOException {
     int[] in = model.inputShape();
@@ -260,7 +261,8 @@ public final class KerasModels {
     layers.add(entry("InputLayer", input, null));
     int[] shape = in.clone();
     for (Layer l : model.layers()) {
-      layers.add(entry(l.className(), l.kerasConfig(), shape));
+      // Keras records build_config only for layers that build weights (not Dropout, Flatten, Activation).
+      layers.add(entry(l.className(), l.kerasConfig(), l.parameters().isEmpty() ? null : shape));
       shape = l.computeOutputShape(shape);
     }
     Map<String, Object> c = new LinkedHashMap<>();
@@ -298,6 +300,7 @@ public final class KerasModels {
     try (io.jhdf.WritableHdfFile h5 = HdfFile.write(file)) {
       io.jhdf.api.WritableGroup layers = h5.putGroup("layers");
       for (Layer l : model.layers()) {
+        if (l.parameters().isEmpty()) continue; // see below: jhdf 0.9.4 cannot write the empty group
         io.jhdf.api.WritableGroup vars = layers.putGroup(l.name()).putGroup("vars");
         vars.putAttribute("name", l.name());
         List<Parameter> params = l.parameters();
@@ -313,7 +316,13 @@ public final class KerasModels {
           vars.putDataset(String.valueOf(i), data);
         }
       }
-      h5.putGroup("vars").putAttribute("name", "sequential");
+      // Keras 3 also writes empty "vars" groups: layers/<name>/vars for weightless layers (Dropout,
+      // Flatten, Activation) and the root "vars" (the Sequential's own variables: none). jhdf 0.9.4
+      // cannot write them: sibling groups of which some hold a dataset somewhere below and some hold
+      // none give a file that neither jhdf ("Object header v2 signature not matched") nor HDF5's own
+      // h5dump ("internal error") reads. Keras reads a missing group as no variables (saving_lib's
+      // H5Entry falls back to an empty store, and a layer without variables expects none), so they are
+      // left out.
     }
   }
 
