@@ -69,6 +69,8 @@ public final class BatchNormalization extends Layer {
   private float[] lastOutput;
   private NormShape lastShape;
   private boolean lastUsedBatchStatistics;
+  /** The last call was {@link #callAddRelu}: only {@link #backwardAddRelu} may follow. */
+  private boolean lastAddRelu;
   private boolean[] lastMask;
   private long lastCount;
   private float[] mean, variance, invStd, effGamma, renormR, renormD, sumDy, sumDyXhat;
@@ -345,6 +347,7 @@ public final class BatchNormalization extends Layer {
     float[] g = gamma == null ? null : gamma.value(), b = beta == null ? null : beta.value();
     lastInput = input;
     lastShape = s;
+    lastAddRelu = false;
     lastMask = useBatch ? mask : null;
     lastUsedBatchStatistics = useBatch;
     if (!useBatch) {
@@ -452,8 +455,76 @@ public final class BatchNormalization extends Layer {
     return count;
   }
 
+  /**
+   * Whether {@link #callAddRelu} can run this layer: no fused ReLU of its own, no renormalization, not
+   * synchronized (the fused kernel takes plain batch statistics).
+   */
+  public boolean fusesAddRelu() {
+    return !relu && !renorm && !isSynchronized;
+  }
+
+  /**
+   * The ResNet block tail in one pass, {@code y = max(0, BN(x) + residual)}, on
+   * {@link BatchNormRelu}'s fused kernels (Keras's {@code ReLU()(Add()([BatchNormalization()(x), residual]))}):
+   * the same statistics, moving-statistic update and outputs as the three layers, one pass over memory
+   * instead of three. The gradients come from {@link #backwardAddRelu(Tensor)}.
+   */
+  public Tensor callAddRelu(Tensor input, Tensor residual, boolean training) {
+    Objects.requireNonNull(input, "input");
+    Objects.requireNonNull(residual, "residual");
+    if (!fusesAddRelu()) throw new IllegalStateException(name() + ": callAddRelu needs a layer without fused ReLU, renorm or synchronization");
+    if (!Arrays.equals(input.shape(), residual.shape())) {
+      throw new IllegalArgumentException(name() + ": residual must have the input's shape " + Arrays.toString(input.shape()) + ", got "
+          + Arrays.toString(residual.shape()));
+    }
+    build(input.shape());
+    NormShape s = shapeOf(input.shape());
+    boolean useBatch = training && trainable;
+    float[] x = input.data(), r = residual.data(), y = new float[x.length];
+    float[] g = gamma == null ? null : gamma.value(), b = beta == null ? null : beta.value();
+    lastInput = input;
+    lastShape = s;
+    lastMask = null;
+    lastUsedBatchStatistics = useBatch;
+    lastAddRelu = true;
+    if (!useBatch) {
+      float[] mm = movingMean.value(), mv = movingVariance.value();
+      if (parallel != null) parallel.forwardInferenceRelu(s, x, 0, r, 0, g, b, mm, mv, epsilonF, y, 0);
+      else BatchNormRelu.forwardInference(s, x, 0, r, 0, g, b, mm, mv, epsilonF, y, 0);
+    } else {
+      if (parallel != null) parallel.forwardTrainingRelu(s, x, 0, r, 0, g, b, epsilonF, y, 0, mean, variance, invStd);
+      else BatchNormRelu.forwardTraining(s, x, 0, r, 0, g, b, epsilonF, y, 0, mean, variance, invStd);
+      lastCount = s.countPerChannel();
+      effectiveGamma(g);
+      updateMovingStatistics();
+    }
+    lastOutput = y;
+    return new Tensor(input.shape(), y);
+  }
+
+  /** Gradients of the last {@link #callAddRelu}: {@code {dx, dResidual}}; gamma and beta gradients are added. */
+  public Tensor[] backwardAddRelu(Tensor gradOutput) {
+    checkGradient(lastInput == null || !lastAddRelu ? null : lastInput.shape(), gradOutput);
+    float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length], dRes = new float[x.length];
+    if (lastUsedBatchStatistics) {
+      if (parallel != null) parallel.backwardRelu(lastShape, x, 0, lastOutput, 0, dy, 0, effGamma, mean, invStd, dx, 0, dRes, 0, sumDyXhat, sumDy);
+      else BatchNormRelu.backward(lastShape, x, 0, lastOutput, 0, dy, 0, effGamma, mean, invStd, dx, 0, dRes, 0, sumDyXhat, sumDy);
+      if (trainable) accumulateParameterGradients();
+      return new Tensor[] {new Tensor(lastInput.shape(), dx), new Tensor(lastInput.shape(), dRes)};
+    }
+    // Inference statistics: the ReLU's mask, then the plain inference backward.
+    for (int i = 0; i < dy.length; i++) dRes[i] = lastOutput[i] > 0 ? dy[i] : 0f;
+    lastAddRelu = false;
+    try {
+      return new Tensor[] {backward(new Tensor(lastInput.shape(), dRes.clone())), new Tensor(lastInput.shape(), dRes)};
+    } finally {
+      lastAddRelu = true;
+    }
+  }
+
   @Override
   public Tensor backward(Tensor gradOutput) {
+    if (lastAddRelu) throw new IllegalStateException(name() + ": the last call was callAddRelu; use backwardAddRelu");
     checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     NormShape s = lastShape;
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length];

@@ -279,8 +279,10 @@ public final class ModelIO {
       case "ReLU", "Softmax", "Activation" -> Activation.fromConfig(className, c);
       case "Dropout" -> Dropout.fromConfig(c);
       case "Flatten" -> Flatten.fromConfig(c);
+      case "Add" -> dev.vecnorm.layers.Add.fromConfig(c);
+      case "Concatenate" -> dev.vecnorm.layers.Concatenate.fromConfig(c);
       default -> throw new IllegalArgumentException("unknown layer class " + className
-          + " (expected Dense, BatchNormalization, ReLU, Softmax, Activation, Dropout or Flatten)");
+          + " (expected Dense, BatchNormalization, ReLU, Softmax, Activation, Dropout, Flatten, Add or Concatenate)");
     };
   }
 

@@ -12,6 +12,7 @@ import dev.vecnorm.layers.BatchNormalization;
 import dev.vecnorm.layers.Dense;
 import dev.vecnorm.layers.Dropout;
 import dev.vecnorm.layers.Tensor;
+import dev.vecnorm.model.Model;
 import dev.vecnorm.model.Sequential;
 import io.jhdf.HdfFile;
 import io.jhdf.api.Dataset;
@@ -51,7 +52,7 @@ class KerasSaveTest {
     Sequential m = mlp();
     Path f = dir.resolve("m.keras");
     KerasModels.save(m, f);
-    Sequential back = KerasModels.load(f);
+    Model back = KerasModels.load(f);
     float[] x = new float[4 * 5];
     for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i);
     Tensor in = new Tensor(new int[] {4, 5}, x);
@@ -99,7 +100,7 @@ class KerasSaveTest {
   void layoutMatchesTheRealKeras3FileForTheSameArchitecture() throws IOException {
     Path real = KerasModelsTest.model("keras3.11.3_");
     // Same architecture, same names: the real model read in and written out again.
-    Sequential m = KerasModels.load(real);
+    Model m = KerasModels.load(real);
     Path ours = dir.resolve("ours.keras");
     KerasModels.save(m, ours);
     Map<String, String> expected = layout(extract(real, dir.resolve("real.h5"))), actual = layout(extract(ours, dir.resolve("ours.h5")));
@@ -144,5 +145,29 @@ class KerasSaveTest {
     IllegalStateException e = assertThrows(IllegalStateException.class, () -> KerasModels.save(m, f));
     assertTrue(e.getMessage().contains("bn"), e.getMessage());
     assertFalse(Files.exists(f));
+  }
+
+  @Test
+  void functionalResidualModelRoundTripsThroughDotKeras() throws IOException {
+    dev.vecnorm.layers.SymbolicTensor x = dev.vecnorm.layers.Input.shape(6);
+    dev.vecnorm.layers.SymbolicTensor h = BatchNormalization.builder().name("bn_r").build()
+        .apply(Dense.builder(6).name("d_r").kernelInitializer(dev.vecnorm.layers.Initializer.glorotUniform(3)).build().apply(x));
+    dev.vecnorm.layers.SymbolicTensor y = new Activation(Activation.Kind.RELU, "relu_r").apply(new dev.vecnorm.layers.Add("add_r").apply(h, x));
+    dev.vecnorm.layers.SymbolicTensor c = new dev.vecnorm.layers.Concatenate("cat_r").apply(y, x);
+    Model m = new Model(x, Dense.builder(2).activation("softmax").name("out_r").build().apply(c));
+    SplittableRandom r = new SplittableRandom(9);
+    for (var l : m.layers()) for (var p : l.parameters()) for (int i = 0; i < p.value().length; i++) p.value()[i] = (float) (0.5 + r.nextDouble());
+    Path f = dir.resolve("f.keras");
+    KerasModels.save(m, f);
+    Model back = KerasModels.load(f);
+    assertEquals(1, back.fusedBlocks(), "the residual tail is fused again after loading");
+    float[] data = new float[3 * 6];
+    for (int i = 0; i < data.length; i++) data[i] = (float) Math.cos(i);
+    Tensor in = new Tensor(new int[] {3, 6}, data);
+    assertArrayEquals(m.predict(in, 3).data(), back.predict(in, 3).data(), 0f);
+    try (ZipFile zip = new ZipFile(f.toFile())) {
+      Map<?, ?> root = (Map<?, ?>) Json.parse(new String(zip.getInputStream(zip.getEntry("config.json")).readAllBytes()));
+      assertEquals("Functional", root.get("class_name"));
+    }
   }
 }
