@@ -32,7 +32,10 @@ import java.util.Objects;
  *       surprises many users.</li>
  *   <li>Mask (rank = input rank - 1, the input shape without the channel axis, true = keep): statistics
  *       over unmasked positions only; every position is normalized; a mask that keeps nothing leaves
- *       the moving statistics unchanged (and normalizes with mean 0, variance 0, as Keras computes).</li>
+ *       the moving statistics unchanged (and normalizes with mean 0, variance 0, as Keras computes).
+ *       Keras 3 differs there: it moves the moving statistics toward mean 0 and variance 0
+ *       ({@code *= momentum}), which an empty batch says nothing about, and a run of padding-only batches
+ *       drives the moving variance toward 0, so {@code 1/sqrt(var + eps)} blows up at inference.</li>
  *   <li>Batch renormalization (Ioffe 2017, Keras's {@code renorm=True}): {@code r = clip(std / renormStd,
  *       rmin, rmax)}, {@code d = clip((mean - renormMean) / renormStd, -dmax, dmax)}, no gradient through
  *       r and d, {@code y = gamma * (r * xhat + d) + beta}; renorm mean and stddev move with

@@ -156,4 +156,19 @@ class FunctionalModelTest {
     assertTrue(e.getMessage().contains("bad") && e.getMessage().contains("[1, 5]"), e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> Dense.builder(2).build().apply(Input.shape(2, 3)));
   }
+
+  @Test
+  void functionalModelSavesAndLoadsWithModelIO(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+    Block a = Block.create("_io");
+    Model model = a.model();
+    SplittableRandom r = new SplittableRandom(12);
+    for (Layer l : a.layers()) for (Parameter p : l.parameters()) for (int i = 0; i < p.value().length; i++) p.value()[i] = (float) (0.5 + r.nextDouble());
+    ModelIO.save(model, dir);
+    Model back = ModelIO.loadModel(dir);
+    assertEquals(1, back.fusedBlocks());
+    Tensor x = random(3, 4, 8);
+    assertArrayEquals(model.predict(x, 4).data(), back.predict(x, 4).data(), 0f);
+    java.io.IOException e = assertThrows(java.io.IOException.class, () -> ModelIO.load(dir));
+    assertTrue(e.getMessage().contains("loadModel"), e.getMessage());
+  }
 }

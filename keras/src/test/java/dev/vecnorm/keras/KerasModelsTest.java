@@ -162,7 +162,7 @@ class KerasModelsTest {
         {"class_name": "Sequential", "config": {"name": "s", "layers": [
           {"class_name": "InputLayer", "config": {"batch_shape": [null, 4], "name": "in"}},
           {"class_name": "LeakyReLU", "config": {"name": "leaky", "negative_slope": 0.3}}]}}""");
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KerasModels.fromConfig(config));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dev.vecnorm.model.KerasConfig.fromConfig(config));
     assertTrue(e.getMessage().contains("'leaky'") && e.getMessage().contains("LeakyReLU"), e.getMessage());
   }
 
@@ -171,7 +171,7 @@ class KerasModelsTest {
     Object nodes = Json.parse("""
         [{"args": [{"class_name": "__keras_tensor__", "config": {"shape": [null, 4], "dtype": "float32",
           "keras_history": ["dense", 0, 0]}}], "kwargs": {"training": false}}]""");
-    assertEquals(List.of("dense"), KerasModels.inboundNames(nodes));
-    assertEquals(List.of("a", "b"), KerasModels.inboundNames(Json.parse("[[[\"a\", 0, 0, {}], [\"b\", 0, 0, {}]]]")));
+    assertEquals(List.of("dense"), dev.vecnorm.model.KerasConfig.inboundNames(nodes));
+    assertEquals(List.of("a", "b"), dev.vecnorm.model.KerasConfig.inboundNames(Json.parse("[[[\"a\", 0, 0, {}], [\"b\", 0, 0, {}]]]")));
   }
 }
