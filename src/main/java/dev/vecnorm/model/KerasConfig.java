@@ -102,9 +102,10 @@ public final class KerasConfig {
       layers.add(e);
       inputLayers.add(List.of(name, 0.0, 0.0));
     }
+    Map<Layer, SymbolicTensor> nodeOf = new java.util.IdentityHashMap<>();
+    for (SymbolicTensor t : nodesOf(model)) nodeOf.put(t.layer(), t);
     for (Layer l : model.layers()) {
-      SymbolicTensor node = null;
-      for (SymbolicTensor t : nodesOf(model)) if (t.layer() == l) node = t;
+      SymbolicTensor node = nodeOf.get(l);
       names.put(node, l.name());
       List<Object> args = new ArrayList<>();
       for (SymbolicTensor in : node.inputs()) {

@@ -12,8 +12,6 @@ import dev.vecnorm.layers.Tensor;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -208,10 +206,8 @@ public class Model {
     return forwardGraph(xs, training);
   }
 
-  private final Map<SymbolicTensor, Tensor> values = new IdentityHashMap<>();
-
   private List<Tensor> forwardGraph(List<Tensor> xs, boolean training) {
-    values.clear();
+    Map<SymbolicTensor, Tensor> values = new IdentityHashMap<>();
     for (int i = 0; i < inputs.size(); i++) values.put(inputs.get(i), xs.get(i));
     for (SymbolicTensor n : nodes) {
       if (inFusedBlock.contains(n)) continue; // computed by the block's ReLU node

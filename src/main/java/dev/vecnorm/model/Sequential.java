@@ -4,21 +4,17 @@ import dev.vecnorm.layers.BatchNormalization;
 import dev.vecnorm.layers.Dense;
 import dev.vecnorm.layers.Initializer;
 import dev.vecnorm.layers.Layer;
-import dev.vecnorm.layers.Parameter;
 import dev.vecnorm.layers.Tensor;
-import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
-import java.util.SplittableRandom;
 
 /**
- * Keras's {@code Sequential}: the {@link Model} whose graph is a stack of layers, with {@code compile}, {@code fit}, {@code evaluate} and
- * {@code predict}. Training is deterministic given the seeds of the layers and of {@link FitOptions}.
+ * Keras's {@code Sequential}: the {@link Model} whose graph is a stack of layers, with {@code compile},
+ * {@code fit}, {@code evaluate} and {@code predict} (inherited from Model). Training is deterministic given
+ * the seeds of the layers and of {@link FitOptions}.
  *
  * <p>Bad arguments throw {@code IllegalArgumentException} naming the argument and what was expected,
  * before any layer runs: x's shape is walked through every layer, targets are checked against the
@@ -27,7 +23,8 @@ import java.util.SplittableRandom;
  * {@code evaluate}, {@code predict} or {@code setWeights} leaves every weight and moving statistic as
  * it was. Not thread-safe: layers keep the last call for backward, so use one model from one thread at
  * a time (or one copy per thread).
- */public final class Sequential extends Model {
+ */
+public final class Sequential extends Model {
   private final List<Layer> layers = new ArrayList<>();
 
   public Sequential(Layer... layers) {
