@@ -170,4 +170,13 @@ class KerasSaveTest {
       assertEquals("Functional", root.get("class_name"));
     }
   }
+
+  @Test
+  void weightsLiveUnderTheClassNameNotTheLayerName() {
+    // Keras 3's saving_lib: snake case of the class, numbered per class in layer order.
+    Map<String, String> paths = KerasModels.weightPaths(List.of(new String[] {"in", "InputLayer"}, new String[] {"fc1", "Dense"},
+        new String[] {"bn", "BatchNormalization"}, new String[] {"fc2", "Dense"}, new String[] {"act", "ReLU"}, new String[] {"fc3", "Dense"}));
+    assertEquals(Map.of("in", "layers/input_layer", "fc1", "layers/dense", "bn", "layers/batch_normalization", "fc2", "layers/dense_1",
+        "act", "layers/re_lu", "fc3", "layers/dense_2"), paths);
+  }
 }
