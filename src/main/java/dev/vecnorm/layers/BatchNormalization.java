@@ -32,7 +32,10 @@ import java.util.Objects;
  *       surprises many users.</li>
  *   <li>Mask (rank = input rank - 1, the input shape without the channel axis, true = keep): statistics
  *       over unmasked positions only; every position is normalized; a mask that keeps nothing leaves
- *       the moving statistics unchanged (and normalizes with mean 0, variance 0, as Keras computes).</li>
+ *       the moving statistics unchanged (and normalizes with mean 0, variance 0, as Keras computes).
+ *       Keras 3 differs there: it moves the moving statistics toward mean 0 and variance 0
+ *       ({@code *= momentum}), which an empty batch says nothing about, and a run of padding-only batches
+ *       drives the moving variance toward 0, so {@code 1/sqrt(var + eps)} blows up at inference.</li>
  *   <li>Batch renormalization (Ioffe 2017, Keras's {@code renorm=True}): {@code r = clip(std / renormStd,
  *       rmin, rmax)}, {@code d = clip((mean - renormMean) / renormStd, -dmax, dmax)}, no gradient through
  *       r and d, {@code y = gamma * (r * xhat + d) + beta}; renorm mean and stddev move with
@@ -45,14 +48,16 @@ import java.util.Objects;
 public final class BatchNormalization extends Layer {
 
   private final int axis;
-  private final float momentum, epsilon;
+  /** As configured (0.99 stays 0.99 in the config); the kernels take {@link #epsilonF} and float momenta. */
+  private final double momentum, epsilon;
+  private final float epsilonF;
   private final boolean center, scale;
   private final Initializer betaInitializer, gammaInitializer, movingMeanInitializer, movingVarianceInitializer;
   private final Regularizer betaRegularizer, gammaRegularizer;
   private final Constraint betaConstraint, gammaConstraint;
   private final boolean renorm;
   private final Double rmax, rmin, dmax;
-  private final float renormMomentum;
+  private final double renormMomentum;
   private final boolean isSynchronized;
   private final MovingVariance movingVarianceMode;
   private final boolean relu;
@@ -67,6 +72,8 @@ public final class BatchNormalization extends Layer {
   private float[] lastOutput;
   private NormShape lastShape;
   private boolean lastUsedBatchStatistics;
+  /** The last call was {@link #callAddRelu}: only {@link #backwardAddRelu} may follow. */
+  private boolean lastAddRelu;
   private boolean[] lastMask;
   private long lastCount;
   private float[] mean, variance, invStd, effGamma, renormR, renormD, sumDy, sumDyXhat;
@@ -77,6 +84,7 @@ public final class BatchNormalization extends Layer {
     this.axis = b.axis;
     this.momentum = b.momentum;
     this.epsilon = b.epsilon;
+    this.epsilonF = (float) b.epsilon;
     this.center = b.center;
     this.scale = b.scale;
     this.betaInitializer = b.betaInitializer;
@@ -114,7 +122,7 @@ public final class BatchNormalization extends Layer {
     private static int counter;
     private String name;
     private int axis = -1;
-    private float momentum = 0.99f, epsilon = 1e-3f;
+    private double momentum = 0.99, epsilon = 1e-3;
     private boolean center = true, scale = true;
     private Initializer betaInitializer = Initializer.zeros(), gammaInitializer = Initializer.ones();
     private Initializer movingMeanInitializer = Initializer.zeros(), movingVarianceInitializer = Initializer.ones();
@@ -122,7 +130,7 @@ public final class BatchNormalization extends Layer {
     private Constraint betaConstraint, gammaConstraint;
     private boolean renorm;
     private Double rmax, rmin, dmax;
-    private float renormMomentum = 0.99f;
+    private double renormMomentum = 0.99;
     private boolean isSynchronized;
     private MovingVariance movingVarianceMode = MovingVariance.BIASED;
     private StatisticsReducer reducer;
@@ -134,8 +142,8 @@ public final class BatchNormalization extends Layer {
     private Builder() {}
 
     public Builder axis(int axis) { this.axis = axis; return this; }
-    public Builder momentum(double momentum) { this.momentum = (float) momentum; return this; }
-    public Builder epsilon(double epsilon) { this.epsilon = (float) epsilon; return this; }
+    public Builder momentum(double momentum) { this.momentum = momentum; return this; }
+    public Builder epsilon(double epsilon) { this.epsilon = epsilon; return this; }
     public Builder center(boolean center) { this.center = center; return this; }
     public Builder scale(boolean scale) { this.scale = scale; return this; }
     public Builder betaInitializer(Initializer i) { this.betaInitializer = Objects.requireNonNull(i, "betaInitializer"); return this; }
@@ -149,7 +157,7 @@ public final class BatchNormalization extends Layer {
     public Builder renorm(boolean renorm) { this.renorm = renorm; return this; }
     /** Keras's {@code renorm_clipping={'rmax':..,'rmin':..,'dmax':..}}; null leaves that bound off. */
     public Builder renormClipping(Double rmax, Double rmin, Double dmax) { this.rmax = rmax; this.rmin = rmin; this.dmax = dmax; return this; }
-    public Builder renormMomentum(double m) { this.renormMomentum = (float) m; return this; }
+    public Builder renormMomentum(double m) { this.renormMomentum = m; return this; }
     /** Keras's {@code synchronized=True}; the layer needs a reducer before its first training call. */
     public Builder synchronizedWith(StatisticsReducer reducer) { this.isSynchronized = true; this.reducer = Objects.requireNonNull(reducer, "reducer"); return this; }
     public Builder isSynchronized(boolean s) { this.isSynchronized = s; return this; }
@@ -177,7 +185,10 @@ public final class BatchNormalization extends Layer {
 
     public BatchNormalization build() {
       if (!(momentum >= 0 && momentum <= 1)) throw new IllegalArgumentException("momentum must be in [0, 1], got " + momentum);
-      if (!(epsilon > 0) || Float.isInfinite(epsilon)) throw new IllegalArgumentException("epsilon must be finite and > 0, got " + epsilon);
+      // As a float too: the kernels compute in float, and an epsilon that rounds to 0 would divide by 0.
+      if (!(epsilon > 0) || !((float) epsilon > 0) || Float.isInfinite((float) epsilon)) {
+        throw new IllegalArgumentException("epsilon must be > 0 and finite as a float32, got " + epsilon);
+      }
       if (!(renormMomentum >= 0 && renormMomentum <= 1)) {
         throw new IllegalArgumentException("renormMomentum must be in [0, 1], got " + renormMomentum);
       }
@@ -201,12 +212,19 @@ public final class BatchNormalization extends Layer {
     return axis;
   }
 
-  public float momentum() {
+  /** The momentum as configured (a double: 0.99 is written back as 0.99). */
+  public double momentum() {
     return momentum;
   }
 
-  public float epsilon() {
+  /** Epsilon as configured; the kernels add {@code (float) epsilon}. */
+  public double epsilon() {
     return epsilon;
+  }
+
+  /** The normalized axis as configured (negative counts from the end). */
+  public int axisConfig() {
+    return axis;
   }
 
   /** {@code "relu"} when a ReLU is fused after the normalization, else {@code "linear"}. */
@@ -332,14 +350,15 @@ public final class BatchNormalization extends Layer {
     float[] g = gamma == null ? null : gamma.value(), b = beta == null ? null : beta.value();
     lastInput = input;
     lastShape = s;
+    lastAddRelu = false;
     lastMask = useBatch ? mask : null;
     lastUsedBatchStatistics = useBatch;
     if (!useBatch) {
       float[] mm = movingMean.value(), mv = movingVariance.value();
-      if (parallel != null && relu) parallel.forwardInferenceRelu(s, x, 0, null, 0, g, b, mm, mv, epsilon, y, 0);
-      else if (parallel != null) parallel.forwardInference(s, x, 0, g, b, mm, mv, epsilon, y, 0);
-      else if (relu) BatchNormRelu.forwardInference(s, x, 0, null, 0, g, b, mm, mv, epsilon, y, 0);
-      else BatchNorm.forwardInference(s, x, 0, g, b, mm, mv, epsilon, y, 0);
+      if (parallel != null && relu) parallel.forwardInferenceRelu(s, x, 0, null, 0, g, b, mm, mv, epsilonF, y, 0);
+      else if (parallel != null) parallel.forwardInference(s, x, 0, g, b, mm, mv, epsilonF, y, 0);
+      else if (relu) BatchNormRelu.forwardInference(s, x, 0, null, 0, g, b, mm, mv, epsilonF, y, 0);
+      else BatchNorm.forwardInference(s, x, 0, g, b, mm, mv, epsilonF, y, 0);
       lastOutput = y;
       return new Tensor(input.shape(), y);
     }
@@ -350,13 +369,13 @@ public final class BatchNormalization extends Layer {
       Moments global = reducer.allGatherMoments(localMoments);
       global.meanTo(mean);
       global.varianceTo(variance);
-      global.invStdTo(epsilon, invStd);
+      global.invStdTo(epsilonF, invStd);
       lastCount = global.count();
     } else if (!renorm) {
-      if (parallel != null && relu) parallel.forwardTrainingRelu(s, x, 0, null, 0, g, b, epsilon, y, 0, mean, variance, invStd);
-      else if (parallel != null) parallel.forwardTraining(s, x, 0, g, b, epsilon, y, 0, mean, variance, invStd);
-      else if (relu) BatchNormRelu.forwardTraining(s, x, 0, null, 0, g, b, epsilon, y, 0, mean, variance, invStd);
-      else BatchNorm.forwardTraining(s, x, 0, g, b, epsilon, y, 0, mean, variance, invStd);
+      if (parallel != null && relu) parallel.forwardTrainingRelu(s, x, 0, null, 0, g, b, epsilonF, y, 0, mean, variance, invStd);
+      else if (parallel != null) parallel.forwardTraining(s, x, 0, g, b, epsilonF, y, 0, mean, variance, invStd);
+      else if (relu) BatchNormRelu.forwardTraining(s, x, 0, null, 0, g, b, epsilonF, y, 0, mean, variance, invStd);
+      else BatchNorm.forwardTraining(s, x, 0, g, b, epsilonF, y, 0, mean, variance, invStd);
       lastCount = s.countPerChannel();
       effectiveGamma(g);
       updateMovingStatistics();
@@ -366,7 +385,7 @@ public final class BatchNormalization extends Layer {
       BatchNorm.moments(s, x, 0, localMoments);
       localMoments.meanTo(mean);
       localMoments.varianceTo(variance);
-      localMoments.invStdTo(epsilon, invStd);
+      localMoments.invStdTo(epsilonF, invStd);
       lastCount = s.countPerChannel();
     }
     float[] shift = renorm ? renormCorrection(g, b) : b;
@@ -387,9 +406,9 @@ public final class BatchNormalization extends Layer {
   private float[] renormCorrection(float[] g, float[] b) {
     float[] shift = new float[channels];
     float[] rm = renormMean.value(), rs = renormStddev.value();
-    float floor = (float) Math.sqrt(epsilon);
+    float floor = (float) Math.sqrt(epsilonF);
     for (int c = 0; c < channels; c++) {
-      double std = Math.sqrt((double) variance[c] + epsilon);
+      double std = Math.sqrt((double) variance[c] + epsilonF);
       double renormStd = Math.max(rs[c], floor);
       double r = std / renormStd, d = (mean[c] - rm[c]) / renormStd;
       if (rmax != null) r = Math.min(r, rmax);
@@ -398,18 +417,19 @@ public final class BatchNormalization extends Layer {
       renormR[c] = (float) r;
       renormD[c] = (float) d;
       shift[c] = (b == null ? 0f : b[c]) + (g == null ? 1f : g[c]) * renormD[c];
-      rm[c] = rm[c] * renormMomentum + mean[c] * (1 - renormMomentum);
-      rs[c] = (float) (rs[c] * renormMomentum + std * (1 - renormMomentum));
+      float rmom = (float) renormMomentum;
+      rm[c] = rm[c] * rmom + mean[c] * (1 - rmom);
+      rs[c] = (float) (rs[c] * rmom + std * (1 - rmom));
     }
     return shift;
   }
 
   private void updateMovingStatistics() {
     if (movingVarianceMode == MovingVariance.UNBIASED && lastCount >= 2) {
-      BatchNorm.updateMovingStatistics(momentum, mean, variance, movingMean.value(), movingVariance.value(), lastCount,
+      BatchNorm.updateMovingStatistics((float) momentum, mean, variance, movingMean.value(), movingVariance.value(), lastCount,
           MovingVariance.UNBIASED);
     } else {
-      BatchNorm.updateMovingStatistics(momentum, mean, variance, movingMean.value(), movingVariance.value());
+      BatchNorm.updateMovingStatistics((float) momentum, mean, variance, movingMean.value(), movingVariance.value());
     }
   }
 
@@ -433,13 +453,81 @@ public final class BatchNormalization extends Layer {
       }
       mean[c] = (float) m;
       variance[c] = count == 0 ? 0f : (float) (sq / count);
-      invStd[c] = (float) (1 / Math.sqrt(variance[c] + (double) epsilon));
+      invStd[c] = (float) (1 / Math.sqrt(variance[c] + (double) epsilonF));
     }
     return count;
   }
 
+  /**
+   * Whether {@link #callAddRelu} can run this layer: no fused ReLU of its own, no renormalization, not
+   * synchronized (the fused kernel takes plain batch statistics).
+   */
+  public boolean fusesAddRelu() {
+    return !relu && !renorm && !isSynchronized;
+  }
+
+  /**
+   * The ResNet block tail in one pass, {@code y = max(0, BN(x) + residual)}, on
+   * {@link BatchNormRelu}'s fused kernels (Keras's {@code ReLU()(Add()([BatchNormalization()(x), residual]))}):
+   * the same statistics, moving-statistic update and outputs as the three layers, one pass over memory
+   * instead of three. The gradients come from {@link #backwardAddRelu(Tensor)}.
+   */
+  public Tensor callAddRelu(Tensor input, Tensor residual, boolean training) {
+    Objects.requireNonNull(input, "input");
+    Objects.requireNonNull(residual, "residual");
+    if (!fusesAddRelu()) throw new IllegalStateException(name() + ": callAddRelu needs a layer without fused ReLU, renorm or synchronization");
+    if (!Arrays.equals(input.shape(), residual.shape())) {
+      throw new IllegalArgumentException(name() + ": residual must have the input's shape " + Arrays.toString(input.shape()) + ", got "
+          + Arrays.toString(residual.shape()));
+    }
+    build(input.shape());
+    NormShape s = shapeOf(input.shape());
+    boolean useBatch = training && trainable;
+    float[] x = input.data(), r = residual.data(), y = new float[x.length];
+    float[] g = gamma == null ? null : gamma.value(), b = beta == null ? null : beta.value();
+    lastInput = input;
+    lastShape = s;
+    lastMask = null;
+    lastUsedBatchStatistics = useBatch;
+    lastAddRelu = true;
+    if (!useBatch) {
+      float[] mm = movingMean.value(), mv = movingVariance.value();
+      if (parallel != null) parallel.forwardInferenceRelu(s, x, 0, r, 0, g, b, mm, mv, epsilonF, y, 0);
+      else BatchNormRelu.forwardInference(s, x, 0, r, 0, g, b, mm, mv, epsilonF, y, 0);
+    } else {
+      if (parallel != null) parallel.forwardTrainingRelu(s, x, 0, r, 0, g, b, epsilonF, y, 0, mean, variance, invStd);
+      else BatchNormRelu.forwardTraining(s, x, 0, r, 0, g, b, epsilonF, y, 0, mean, variance, invStd);
+      lastCount = s.countPerChannel();
+      effectiveGamma(g);
+      updateMovingStatistics();
+    }
+    lastOutput = y;
+    return new Tensor(input.shape(), y);
+  }
+
+  /** Gradients of the last {@link #callAddRelu}: {@code {dx, dResidual}}; gamma and beta gradients are added. */
+  public Tensor[] backwardAddRelu(Tensor gradOutput) {
+    checkGradient(lastInput == null || !lastAddRelu ? null : lastInput.shape(), gradOutput);
+    float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length], dRes = new float[x.length];
+    if (lastUsedBatchStatistics) {
+      if (parallel != null) parallel.backwardRelu(lastShape, x, 0, lastOutput, 0, dy, 0, effGamma, mean, invStd, dx, 0, dRes, 0, sumDyXhat, sumDy);
+      else BatchNormRelu.backward(lastShape, x, 0, lastOutput, 0, dy, 0, effGamma, mean, invStd, dx, 0, dRes, 0, sumDyXhat, sumDy);
+      if (trainable) accumulateParameterGradients();
+      return new Tensor[] {new Tensor(lastInput.shape(), dx), new Tensor(lastInput.shape(), dRes)};
+    }
+    // Inference statistics: the ReLU's mask, then the plain inference backward.
+    for (int i = 0; i < dy.length; i++) dRes[i] = lastOutput[i] > 0 ? dy[i] : 0f;
+    lastAddRelu = false;
+    try {
+      return new Tensor[] {backward(new Tensor(lastInput.shape(), dRes.clone())), new Tensor(lastInput.shape(), dRes)};
+    } finally {
+      lastAddRelu = true;
+    }
+  }
+
   @Override
   public Tensor backward(Tensor gradOutput) {
+    if (lastAddRelu) throw new IllegalStateException(name() + ": the last call was callAddRelu; use backwardAddRelu");
     checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     NormShape s = lastShape;
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length];
@@ -455,9 +543,9 @@ public final class BatchNormalization extends Layer {
       BatchNormRelu.backward(s, x, 0, lastOutput, 0, dy, 0, effGamma, mean, invStd, dx, 0, null, 0, sumDyXhat, sumDy);
     } else if (!lastUsedBatchStatistics) {
       // Inference mode: statistics are constants, dx = dy * gamma / sqrt(movingVariance + eps).
-      for (int c = 0; c < channels; c++) invStd[c] = (float) (1 / Math.sqrt((double) movingVariance.value()[c] + epsilon));
+      for (int c = 0; c < channels; c++) invStd[c] = (float) (1 / Math.sqrt((double) movingVariance.value()[c] + epsilonF));
       BatchNorm.forwardInference(s, dy, 0, gamma == null ? null : gamma.value(), null, new float[channels],
-          movingVariance.value(), epsilon, dx, 0);
+          movingVariance.value(), epsilonF, dx, 0);
       BatchNorm.backwardReduce(s, x, 0, dy, 0, movingMean.value(), invStd, sumDy, sumDyXhat);
     } else if (lastMask != null) {
       maskedBackward(s, x, dy, dx);
@@ -521,12 +609,19 @@ public final class BatchNormalization extends Layer {
     return loss;
   }
 
+  /**
+   * Keras 3's config keys, which Keras 3 accepts back ({@code cls(**config)}): the renorm keys only
+   * with {@code renorm=true} (Keras before 3.14 has no renorm and refuses them), and the vecnorm-only
+   * keys {@code moving_variance_mode} and {@code activation} only when not at their defaults, so the
+   * config of a plain layer is exactly what Keras writes. Hyper-parameters are the configured doubles.
+   * {@link #kerasConfig()} refuses a layer whose vecnorm-only keys would make Keras refuse the config.
+   */
   @Override
   public Map<String, Object> getConfig() {
     Map<String, Object> m = new LinkedHashMap<>(super.getConfig());
     m.put("axis", (double) axis);
-    m.put("momentum", (double) momentum);
-    m.put("epsilon", (double) epsilon);
+    m.put("momentum", momentum);
+    m.put("epsilon", epsilon);
     m.put("center", center);
     m.put("scale", scale);
     m.put("beta_initializer", betaInitializer.toConfig());
@@ -538,19 +633,39 @@ public final class BatchNormalization extends Layer {
     m.put("beta_constraint", betaConstraint == null ? null : betaConstraint.toConfig());
     m.put("gamma_constraint", gammaConstraint == null ? null : gammaConstraint.toConfig());
     m.put("synchronized", isSynchronized);
-    m.put("renorm", renorm);
-    Map<String, Object> clipping = null;
-    if (rmax != null || rmin != null || dmax != null) {
-      clipping = new LinkedHashMap<>();
-      if (rmax != null) clipping.put("rmax", rmax);
-      if (rmin != null) clipping.put("rmin", rmin);
-      if (dmax != null) clipping.put("dmax", dmax);
+    if (renorm) {
+      m.put("renorm", true);
+      Map<String, Object> clipping = null;
+      if (rmax != null || rmin != null || dmax != null) {
+        clipping = new LinkedHashMap<>();
+        if (rmax != null) clipping.put("rmax", rmax);
+        if (rmin != null) clipping.put("rmin", rmin);
+        if (dmax != null) clipping.put("dmax", dmax);
+      }
+      m.put("renorm_clipping", clipping);
+      m.put("renorm_momentum", renormMomentum);
     }
-    m.put("renorm_clipping", clipping);
-    m.put("renorm_momentum", (double) renormMomentum);
-    m.put("moving_variance_mode", movingVarianceMode.name().toLowerCase(java.util.Locale.ROOT));
-    m.put("activation", relu ? "relu" : "linear");
+    if (movingVarianceMode != MovingVariance.BIASED) m.put("moving_variance_mode", movingVarianceMode.name().toLowerCase(java.util.Locale.ROOT));
+    if (relu) m.put("activation", "relu");
     return m;
+  }
+
+  /**
+   * {@link #getConfig()} for a Keras file; a layer using a feature Keras's BatchNormalization lacks
+   * throws {@code IllegalStateException} naming it and the Keras equivalent, instead of writing a
+   * config Keras refuses ("Unrecognized keyword arguments"). Renormalization needs Keras 3.14 or later.
+   */
+  @Override
+  public Map<String, Object> kerasConfig() {
+    if (relu) {
+      throw new IllegalStateException(name() + ": the fused ReLU (activation=\"relu\") has no Keras BatchNormalization equivalent;"
+          + " export BatchNormalization followed by Activation(\"relu\") (same outputs)");
+    }
+    if (movingVarianceMode != MovingVariance.BIASED) {
+      throw new IllegalStateException(name() + ": moving_variance_mode=" + movingVarianceMode.name().toLowerCase(java.util.Locale.ROOT)
+          + " (PyTorch's unbiased moving variance) has no Keras equivalent; Keras always moves the biased batch variance");
+    }
+    return getConfig();
   }
 
   private static MovingVariance movingVarianceMode(String name) {
@@ -558,19 +673,27 @@ public final class BatchNormalization extends Layer {
     throw new IllegalArgumentException("config key 'moving_variance_mode' must be biased or unbiased, got " + name);
   }
 
-  /** Inverse of {@link #getConfig()} (unknown keys are rejected, so typos do not pass silently). */
+  private static final List<String> CONFIG_KEYS = List.of("name", "trainable", "dtype", "axis", "momentum", "epsilon",
+      "center", "scale", "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
+      "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", "renorm",
+      "renorm_clipping", "renorm_momentum", "activity_regularizer", "moving_variance_mode", "activation");
+
+  /**
+   * Inverse of {@link #getConfig()}, and reads every form Keras 2.2 to 3.14 write: {@code dtype} as a
+   * string or a {@code DTypePolicy} object, {@code axis} as an int or a one-element list, initializer,
+   * regularizer and constraint objects with or without {@code module} / {@code registered_name},
+   * {@code renorm*} and {@code synchronized} present or absent. Unknown keys are rejected by name, so
+   * typos do not pass silently; {@code activity_regularizer} only as null.
+   */
   public static BatchNormalization fromConfig(Map<String, ?> config) {
     Objects.requireNonNull(config, "config");
-    List<String> known = List.of("name", "trainable", "dtype", "axis", "momentum", "epsilon",
-        "center", "scale", "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
-        "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", "renorm",
-        "renorm_clipping", "renorm_momentum", "moving_variance_mode", "activation");
-    Configs.checkKeys(config, "BatchNormalization", known);
+    Configs.checkKeys(config, "BatchNormalization", CONFIG_KEYS);
+    Configs.requireNull(config, "BatchNormalization", "activity_regularizer");
     Builder b = builder()
         .name(Configs.str(config, "name", null))
         .trainable(Configs.bool(config, "trainable", true))
-        .dtype(Configs.str(config, "dtype", "float32"))
-        .axis((int) Configs.integer(config, "axis", Integer.MIN_VALUE, Integer.MAX_VALUE, -1))
+        .dtype(Configs.dtype(config))
+        .axis(Configs.axis(config, "axis", -1))
         .momentum(Configs.num(config, "momentum", 0.99))
         .epsilon(Configs.num(config, "epsilon", 1e-3))
         .center(Configs.bool(config, "center", true))

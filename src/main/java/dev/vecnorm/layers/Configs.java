@@ -86,8 +86,62 @@ final class Configs {
   static final List<String> BASE_KEYS = List.of("name", "trainable", "dtype");
 
   static void checkDtype(Map<?, ?> m) {
-    String dtype = str(m, "dtype", "float32");
+    String dtype = dtype(m);
     if (!"float32".equals(dtype)) throw new IllegalArgumentException("config key 'dtype' must be float32, got " + dtype);
+  }
+
+  /**
+   * The dtype's name: Keras 2 and tf.keras write a string ({@code "float32"}); Keras 3 writes a policy
+   * object ({@code {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+   * "registered_name": null, "shared_object_id": ...}}), and tf.keras's mixed precision a {@code Policy}.
+   */
+  static String dtype(Map<?, ?> m) {
+    Object v = m.get("dtype");
+    if (v == null) return "float32";
+    if (v instanceof String s) return s;
+    Serialized p = serialized(v, "config key 'dtype'");
+    if (!List.of("DTypePolicy", "FloatDTypePolicy", "Policy").contains(p.className())) {
+      throw new IllegalArgumentException("config key 'dtype' must be a string or a DTypePolicy, got class " + p.className());
+    }
+    checkKeys(p.config(), "dtype policy", List.of("name"));
+    return str(p.config(), "name", "float32");
+  }
+
+  /** A Keras-serialized object: its class name and config (an empty map when absent or null). */
+  record Serialized(String className, Map<?, ?> config) {}
+
+  /**
+   * Reads {@code {"class_name", "config"}} as every Keras writes it: tf.keras 2.15 and Keras 3 add
+   * {@code module} and {@code registered_name}, Keras 3 a {@code shared_object_id} on shared objects.
+   * Only built-in objects exist here, so {@code registered_name} must be null or the class name itself
+   * (a custom object, {@code "package>Name"}, is rejected by name).
+   */
+  static Serialized serialized(Object o, String what) {
+    Map<?, ?> m = map(o, what);
+    checkKeys(m, what, List.of("class_name", "config", "module", "registered_name", "shared_object_id"));
+    if (!(m.get("class_name") instanceof String cls)) throw new IllegalArgumentException(what + ": class_name must be a string, got " + m.get("class_name"));
+    Object module = m.get("module");
+    if (module != null && !(module instanceof String)) throw new IllegalArgumentException(what + ": module must be a string, got " + module);
+    Object registered = m.get("registered_name");
+    if (registered != null && !cls.equals(registered)) {
+      throw new IllegalArgumentException(what + ": registered_name " + registered + " is a custom object, not supported (only Keras's built-in "
+          + cls + ")");
+    }
+    return new Serialized(cls, m.get("config") == null ? Map.of() : map(m.get("config"), what + " config"));
+  }
+
+  /**
+   * A normalization axis: an int, or a list of exactly one int as tf.keras 2 writes it ({@code [3]}).
+   * Several axes (Keras normalizes over their product) are not supported and rejected by name.
+   */
+  static int axis(Map<?, ?> m, String key, int absent) {
+    Object v = m.get(key);
+    if (v == null) return absent;
+    if (v instanceof List<?> l) {
+      if (l.size() != 1) throw new IllegalArgumentException("config key '" + key + "' = " + v + ": only one axis is supported");
+      return (int) integer(Map.of(key, l.get(0)), key, Integer.MIN_VALUE, Integer.MAX_VALUE);
+    }
+    return (int) integer(m, key, Integer.MIN_VALUE, Integer.MAX_VALUE);
   }
 
   static List<String> keys(List<String> base, String... more) {

@@ -112,16 +112,15 @@ public sealed interface Constraint {
    */
   static Constraint fromConfig(Object o) {
     if (o == null) return null;
-    Map<?, ?> m = Configs.map(o, "constraint");
-    Configs.checkKeys(m, "constraint", java.util.List.of("class_name", "config"));
-    Map<?, ?> c = m.get("config") == null ? Map.of() : Configs.map(m.get("config"), "constraint config");
-    String cls = String.valueOf(m.get("class_name"));
+    Configs.Serialized m = Configs.serialized(o, "constraint");
+    Map<?, ?> c = m.config();
+    String cls = m.className();
     java.util.List<String> keys = switch (cls) {
       case "NonNeg" -> java.util.List.of();
       case "MaxNorm" -> java.util.List.of("max_value", "axis");
       case "MinMaxNorm" -> java.util.List.of("min_value", "max_value", "rate", "axis");
       case "UnitNorm" -> java.util.List.of("axis");
-      default -> throw new IllegalArgumentException("unknown constraint " + m.get("class_name")
+      default -> throw new IllegalArgumentException("unknown constraint " + cls
           + " (expected NonNeg, MaxNorm, MinMaxNorm or UnitNorm)");
     };
     Configs.checkKeys(c, cls + " constraint", keys);

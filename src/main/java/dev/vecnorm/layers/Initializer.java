@@ -99,6 +99,49 @@ public sealed interface Initializer {
     }
   }
 
+  /**
+   * Keras's {@code VarianceScaling} (how Keras 2 writes Glorot, He and LeCun): {@code n} = fan_in, fan_out
+   * or their mean; {@code uniform} in {@code ±sqrt(3 scale / n)}; {@code truncated_normal} with stddev
+   * {@code sqrt(scale / n) / 0.8796} cut at two stddevs; {@code untruncated_normal} (or {@code normal})
+   * with stddev {@code sqrt(scale / n)}.
+   */
+  record VarianceScaling(double scale, String mode, String distribution, long seed) implements Initializer {
+    public VarianceScaling {
+      if (!(scale > 0) || Double.isInfinite(scale)) throw new IllegalArgumentException("VarianceScaling scale must be finite and > 0, got " + scale);
+      if (!java.util.List.of("fan_in", "fan_out", "fan_avg").contains(mode)) {
+        throw new IllegalArgumentException("VarianceScaling mode must be fan_in, fan_out or fan_avg, got " + mode);
+      }
+      if (!java.util.List.of("uniform", "truncated_normal", "untruncated_normal", "normal").contains(distribution)) {
+        throw new IllegalArgumentException("VarianceScaling distribution must be uniform, truncated_normal or untruncated_normal, got " + distribution);
+      }
+    }
+
+    public void fill(float[] w, int fanIn, int fanOut) {
+      double n = Math.max(1.0, switch (mode) {
+        case "fan_in" -> fanIn;
+        case "fan_out" -> fanOut;
+        default -> (fanIn + fanOut) / 2.0;
+      });
+      SplittableRandom r = new SplittableRandom(seed);
+      if (distribution.equals("uniform")) {
+        double limit = Math.sqrt(3 * scale / n);
+        for (int i = 0; i < w.length; i++) w[i] = (float) ((r.nextDouble() * 2 - 1) * limit);
+        return;
+      }
+      boolean truncated = distribution.equals("truncated_normal");
+      double std = Math.sqrt(scale / n) / (truncated ? 0.87962566103423978 : 1);
+      for (int i = 0; i < w.length; i++) {
+        double g;
+        do g = r.nextGaussian(); while (truncated && Math.abs(g) > 2);
+        w[i] = (float) (g * std);
+      }
+    }
+
+    public Map<String, Object> toConfig() {
+      return serialized("VarianceScaling", Map.of("scale", scale, "mode", mode, "distribution", distribution, "seed", (double) seed));
+    }
+  }
+
   private static Map<String, Object> serialized(String cls, Map<String, Object> config) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("class_name", cls);
@@ -116,19 +159,20 @@ public sealed interface Initializer {
         default -> s;
       }));
     }
-    Map<?, ?> m = Configs.map(o, "initializer");
-    Configs.checkKeys(m, "initializer", java.util.List.of("class_name", "config"));
-    Map<?, ?> c = m.get("config") == null ? Map.of() : Configs.map(m.get("config"), "initializer config");
-    String cls = String.valueOf(m.get("class_name"));
+    Configs.Serialized m = Configs.serialized(o, "initializer");
+    Map<?, ?> c = m.config();
+    String cls = m.className();
     java.util.List<String> keys = switch (cls) {
-      case "Zeros", "Ones" -> java.util.List.of();
-      case "Constant" -> java.util.List.of("value");
-      case "RandomNormal" -> java.util.List.of("mean", "stddev", "seed");
-      case "GlorotUniform", "HeNormal" -> java.util.List.of("seed");
-      default -> throw new IllegalArgumentException("unknown initializer " + m.get("class_name")
-          + " (expected Zeros, Ones, Constant, RandomNormal, GlorotUniform or HeNormal)");
+      case "Zeros", "Ones" -> java.util.List.of("dtype");
+      case "Constant" -> java.util.List.of("value", "dtype");
+      case "RandomNormal" -> java.util.List.of("mean", "stddev", "seed", "dtype");
+      case "GlorotUniform", "HeNormal" -> java.util.List.of("seed", "dtype");
+      case "VarianceScaling" -> java.util.List.of("scale", "mode", "distribution", "seed", "dtype");
+      default -> throw new IllegalArgumentException("unknown initializer " + cls
+          + " (expected Zeros, Ones, Constant, RandomNormal, GlorotUniform, HeNormal or VarianceScaling)");
     };
     Configs.checkKeys(c, cls + " initializer", keys);
+    Configs.checkDtype(c); // tf.keras 2.1 writes "dtype": "float32" inside initializer configs
     long seed = Configs.seed(c, "seed", 0);
     return switch (cls) {
       case "Zeros" -> zeros();
@@ -136,6 +180,8 @@ public sealed interface Initializer {
       case "Constant" -> constant(Configs.num(c, "value", 0));
       case "RandomNormal" -> randomNormal(Configs.num(c, "mean", 0), Configs.num(c, "stddev", 0.05), seed);
       case "GlorotUniform" -> glorotUniform(seed);
+      case "VarianceScaling" -> new VarianceScaling(Configs.num(c, "scale", 1), Configs.str(c, "mode", "fan_in"),
+          Configs.str(c, "distribution", "truncated_normal"), seed);
       default -> heNormal(seed);
     };
   }

@@ -98,6 +98,18 @@ public abstract class Layer {
   /** A rebuild with another shape: layers with weights reject incompatible ones, naming both sizes. */
   protected void checkCompatible(int[] inputShape) {}
 
+  /**
+   * Keras's {@code layer(x)} on a symbolic tensor: builds this layer for x's shape (Keras builds on
+   * the first symbolic call) and returns the symbolic output, for a functional
+   * {@link dev.vecnorm.model.Model}. A shape this layer cannot take throws here, naming it.
+   */
+  public SymbolicTensor apply(SymbolicTensor x) {
+    Objects.requireNonNull(x, "x");
+    int[] s = x.batchShape();
+    build(s);
+    return new SymbolicTensor(this, List.of(x), computeOutputShape(s));
+  }
+
   /** Forward pass; builds on first use. {@code training} selects batch statistics, dropout and so on. */
   public final Tensor call(Tensor input, boolean training) {
     Objects.requireNonNull(input, "input");
@@ -180,6 +192,14 @@ public abstract class Layer {
     m.put("trainable", trainable);
     m.put("dtype", "float32");
     return m;
+  }
+
+  /**
+   * The config to write into a Keras file: {@link #getConfig()}, unless this layer uses a vecnorm-only
+   * feature Keras lacks, which throws {@code IllegalStateException} naming it.
+   */
+  public Map<String, Object> kerasConfig() {
+    return getConfig();
   }
 
   /** Keras class name used in saved configs. */

@@ -10,7 +10,7 @@ public final class EarlyStopping implements Callback {
   private final int patience;
   private final boolean restoreBestWeights;
   private final boolean higherIsBetter;
-  private Sequential model;
+  private Model model;
   private double best;
   private int wait;
   private boolean stop;
@@ -31,7 +31,7 @@ public final class EarlyStopping implements Callback {
     return monitor;
   }
 
-  void attach(Sequential model) {
+  void attach(Model model) {
     this.model = model;
   }
 

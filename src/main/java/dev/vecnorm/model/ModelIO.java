@@ -20,7 +20,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Saves a {@link Sequential} as a directory of two files:
+ * Saves a {@link Sequential} or a functional {@link Model} as a directory of two files (a functional model's
+ * config.json is Keras 3's Functional config, see {@link KerasConfig}; {@link #loadModel} reads both kinds):
  * <ul>
  *   <li>{@code config.json}: {@code {"class_name": "Sequential", "config": {"name", "layers": [{"class_name",
  *       "config"}...], "build_input_shape": [null, ...]}}} with Keras's layer key names;</li>
@@ -42,27 +43,10 @@ public final class ModelIO {
    * Writes config.json and weights.bin into {@code dir} (created if needed). Both are written to
    * temporaries and then moved into place, so a save that throws leaves an earlier save there intact.
    */
-  public static void save(Sequential model, Path dir) throws IOException {
+  public static void save(Model model, Path dir) throws IOException {
     if (model.inputShape() == null) throw new IllegalStateException("build or fit the model before saving it");
+    Map<String, Object> root = model instanceof Sequential seq ? sequentialConfig(seq) : KerasConfig.functionalConfig(model, false);
     Files.createDirectories(dir);
-    List<Object> layers = new ArrayList<>();
-    for (Layer l : model.layers()) {
-      Map<String, Object> entry = new LinkedHashMap<>();
-      entry.put("class_name", l.className());
-      entry.put("config", l.getConfig());
-      layers.add(entry);
-    }
-    List<Object> shape = new ArrayList<>();
-    shape.add(null);
-    int[] s = model.inputShape();
-    for (int i = 1; i < s.length; i++) shape.add((double) s[i]);
-    Map<String, Object> config = new LinkedHashMap<>();
-    config.put("name", "sequential");
-    config.put("layers", layers);
-    config.put("build_input_shape", shape);
-    Map<String, Object> root = new LinkedHashMap<>();
-    root.put("class_name", "Sequential");
-    root.put("config", config);
     // Both files go to temporaries first: a save that fails (disk full, a bad path) replaces nothing,
     // so an earlier save in the same directory stays loadable.
     Path configTmp = dir.resolve("config.json.tmp"), weightsTmp = dir.resolve("weights.bin.tmp");
@@ -83,7 +67,29 @@ public final class ModelIO {
     }
   }
 
-  private static void writeWeights(Sequential model, Path file) throws IOException {
+  private static Map<String, Object> sequentialConfig(Sequential model) {
+    List<Object> layers = new ArrayList<>();
+    for (Layer l : model.layers()) {
+      Map<String, Object> entry = new LinkedHashMap<>();
+      entry.put("class_name", l.className());
+      entry.put("config", l.getConfig());
+      layers.add(entry);
+    }
+    List<Object> shape = new ArrayList<>();
+    shape.add(null);
+    int[] s = model.inputShape();
+    for (int i = 1; i < s.length; i++) shape.add((double) s[i]);
+    Map<String, Object> config = new LinkedHashMap<>();
+    config.put("name", "sequential");
+    config.put("layers", layers);
+    config.put("build_input_shape", shape);
+    Map<String, Object> root = new LinkedHashMap<>();
+    root.put("class_name", "Sequential");
+    root.put("config", config);
+    return root;
+  }
+
+  private static void writeWeights(Model model, Path file) throws IOException {
     try (DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(Files.newOutputStream(file)))) {
       out.write(MAGIC);
       out.writeInt(model.layers().size());
@@ -115,13 +121,23 @@ public final class ModelIO {
    * the weight and the bytes expected and found); no model is returned, so nothing half-built escapes.
    */
   public static Sequential load(Path dir) throws IOException {
+    Model model = loadModel(dir);
+    if (model instanceof Sequential s) return s;
+    throw new IOException(dir.resolve("config.json") + ": a functional model; load it with loadModel");
+  }
+
+  /**
+   * {@link #load}, for Sequential and functional models alike: a functional model's config.json is
+   * Keras 3's Functional config ({@link KerasConfig}), read with the same strictness.
+   */
+  public static Model loadModel(Path dir) throws IOException {
     Path configFile = dir.resolve("config.json"), weightsFile = dir.resolve("weights.bin");
-    Sequential model = fromConfig(configFile);
+    Model model = fromConfig(configFile);
     readWeights(weightsFile, model);
     return model;
   }
 
-  private static Sequential fromConfig(Path file) throws IOException {
+  private static Model fromConfig(Path file) throws IOException {
     long size = Files.size(file);
     if (size > MAX_CONFIG_BYTES) throw new IOException(file + ": " + size + " bytes, more than the " + MAX_CONFIG_BYTES + " a model config may have");
     Object parsed;
@@ -131,6 +147,7 @@ public final class ModelIO {
       throw new IOException(file + ": not valid JSON: " + e.getMessage(), e);
     }
     try {
+      if (parsed instanceof Map<?, ?> m && "Functional".equals(m.get("class_name"))) return KerasConfig.fromConfig(parsed);
       Map<?, ?> root = map(parsed, "the top level");
       keys(root, "the top level", "class_name", "config");
       if (!"Sequential".equals(root.get("class_name"))) throw new IllegalArgumentException("class_name must be Sequential, got " + root.get("class_name"));
@@ -184,7 +201,7 @@ public final class ModelIO {
    * Reads weights.bin into the built model, checking every count against the config before reading
    * the data it announces, so a damaged file never drives an allocation.
    */
-  private static void readWeights(Path file, Sequential model) throws IOException {
+  private static void readWeights(Path file, Model model) throws IOException {
     try (WeightsReader in = new WeightsReader(file)) {
       byte[] magic = in.bytes(MAGIC.length, "the magic " + new String(MAGIC, java.nio.charset.StandardCharsets.US_ASCII));
       if (!java.util.Arrays.equals(magic, MAGIC)) throw new IOException(file + ": not a vecnorm weights file (no VECNORM1 magic)");
@@ -270,17 +287,19 @@ public final class ModelIO {
 
   /**
    * A layer from its Keras class name and config; every key is honoured or rejected by name
-   * ({@code IllegalArgumentException}).
+   * ({@code IllegalArgumentException}). Public for readers of Keras's own files (the keras module).
    */
-  static Layer layerFromConfig(String className, Map<String, Object> c) {
+  public static Layer layerFromConfig(String className, Map<String, Object> c) {
     return switch (className) {
       case "Dense" -> Dense.fromConfig(c);
       case "BatchNormalization" -> BatchNormalization.fromConfig(c);
       case "ReLU", "Softmax", "Activation" -> Activation.fromConfig(className, c);
       case "Dropout" -> Dropout.fromConfig(c);
       case "Flatten" -> Flatten.fromConfig(c);
+      case "Add" -> dev.vecnorm.layers.Add.fromConfig(c);
+      case "Concatenate" -> dev.vecnorm.layers.Concatenate.fromConfig(c);
       default -> throw new IllegalArgumentException("unknown layer class " + className
-          + " (expected Dense, BatchNormalization, ReLU, Softmax, Activation, Dropout or Flatten)");
+          + " (expected Dense, BatchNormalization, ReLU, Softmax, Activation, Dropout, Flatten, Add or Concatenate)");
     };
   }
 
