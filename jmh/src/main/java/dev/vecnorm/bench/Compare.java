@@ -232,10 +232,39 @@ public final class Compare {
           s != null ? fmtP(s.pAdjusted()) : "-", label(r));
     }
     out.println();
+    for (Row r : rows) {
+      for (Result res : new Result[] {r.baseline(), r.candidate()}) {
+        double drift = res == null ? 1 : warmupDrift(res);
+        if (drift > WARMUP_DRIFT) {
+          out.printf(Locale.ROOT, "warning: %s, %s: warm-up not over, a fork's first iterations are %.1fx slower than its last"
+              + " (raise -wi/-w; the verdict includes them)%n", r.key(), res == r.baseline() ? "baseline" : "candidate", drift);
+        }
+      }
+    }
     List<String> summary = new ArrayList<>();
     summary.add(regressions == 0 ? "no regression" : regressions + " regression(s)");
     if (inconclusive > 0) summary.add(inconclusive + " inconclusive (exit " + EXIT_INCONCLUSIVE + " unless a regression was found)");
     out.println(String.join("; ", summary));
+  }
+
+  /** A fork whose first half is this much slower than its second half was still warming up (JIT, caches, heap growth). */
+  static final double WARMUP_DRIFT = 1.3;
+
+  /**
+   * The largest ratio, over forks, of the median of the first half of its iterations to that of the second half, in the
+   * "bigger is slower" sense. JMH forks have equal iteration counts, so samples split evenly by fork. 1 when unknown.
+   */
+  static double warmupDrift(Result r) {
+    int forks = r.forks(), n = r.samples().length;
+    if (forks < 1 || n % forks != 0 || n / forks < 4) return 1;
+    int per = n / forks, half = per / 2;
+    double worst = 1;
+    for (int f = 0; f < forks; f++) {
+      double first = Stats.median(java.util.Arrays.copyOfRange(r.samples(), f * per, f * per + half));
+      double last = Stats.median(java.util.Arrays.copyOfRange(r.samples(), f * per + per - half, f * per + per));
+      worst = Math.max(worst, r.lowerIsBetter() ? first / last : last / first);
+    }
+    return worst;
   }
 
   private static String samplesLine(List<Result> rs) {

@@ -233,6 +233,17 @@ class CompareTest {
   }
 
   @Test
+  void forksStillWarmingUpAreFlagged() throws IOException {
+    double[] steady = {100, 101, 99, 100, 102, 98, 100, 101};
+    double[] warming = {400, 300, 200, 100, 101, 99, 100, 100}; // first half median 250, second 100
+    Path base = file("a.json", entry(B, "NC:256x1024", "avgt", "us/op", "25.0.3", steady, steady));
+    Path cand = file("b.json", entry(B, "NC:256x1024", "avgt", "us/op", "25.0.3", steady, warming));
+    Run r = run(base.toString(), cand.toString());
+    assertTrue(r.out().contains("candidate: warm-up not over, a fork's first iterations are 2.5x slower"), r.out());
+    assertFalse(run(base.toString(), base.toString()).out().contains("warm-up"));
+  }
+
+  @Test
   void verdictsAreReproducibleFromTheFiles() throws IOException {
     Path base = file("a.json", entry(B, "NC:256x1024", "avgt", "us/op", 100, 0.2, 10, 1));
     Path cand = file("b.json", entry(B, "NC:256x1024", "avgt", "us/op", 110, 0.2, 10, 2));
