@@ -10,9 +10,10 @@ import java.util.Locale;
 
 /**
  * {@code ab BASE.jar CAND.jar [--rounds N] [--out DIR] [--threshold 10%] [--alpha 0.01] [--cand-jvm-arg ARG]... [JMH ARGS...]}:
- * the A/B mode for CI. Runs the two benchmark jars one fork at a time, alternating in ABBA order
- * (A B, B A, A B, ...) so that drift of a shared machine (other jobs, thermal, page cache) lands on
- * both sides alike, merges each side's forks into {@code DIR/base.json} and {@code DIR/cand.json}
+ * the A/B mode for CI. Runs the two benchmark jars one fork at a time, per benchmark and parameter
+ * combination, base and candidate back to back in alternating order (A B, B A, ... over rounds and
+ * benchmarks), so that drift of a shared machine (other jobs, thermal, page cache) lands on both sides
+ * alike, merges each side's forks into {@code DIR/base.json} and {@code DIR/cand.json}
  * (JMH JSON, environment annotated) and runs {@link Compare} on them: the Markdown table on stdout,
  * and Compare's exit status (0 pass, 1 regression, 3 inconclusive, 2 error).
  *
@@ -38,32 +39,58 @@ public final class AbRun {
     }
     Files.createDirectories(o.out);
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Split split = Split.of(o.jmhArgs);
+    try {
+      split.paramCombinations();
+    } catch (IllegalArgumentException e) {
+      System.err.println("ab: " + e.getMessage());
+      return Compare.EXIT_USAGE;
+    }
+    List<String> inBase = list(java, o.baseJar, split), inCand = list(java, o.candJar, split);
+    List<String> names = new ArrayList<>(inBase);
+    for (String n : inCand) if (!names.contains(n)) names.add(n);
+    if (names.isEmpty()) {
+      System.err.println("ab: no benchmark matches " + split.includes() + " in either jar");
+      return Compare.EXIT_USAGE;
+    }
+    // The unit of interleaving is one benchmark with one parameter combination: its base and candidate forks run
+    // back to back, seconds apart, so the load of a shared machine at that moment hits both.
+    List<List<String>> units = new ArrayList<>();
+    for (String name : names) for (List<String> params : split.paramCombinations()) {
+      List<String> unit = new ArrayList<>(List.of("^" + name.replace(".", "\\.") + "$"));
+      for (String kv : params) unit.addAll(List.of("-p", kv));
+      units.add(unit);
+    }
     List<Path> base = new ArrayList<>(), cand = new ArrayList<>();
     long start = System.nanoTime();
     for (int round = 1; round <= o.rounds; round++) {
-      boolean baseFirst = round % 2 == 1; // ABBA: a linear drift adds the same to both sides over each pair of rounds
-      StringBuilder progress = new StringBuilder(String.format(Locale.ROOT, "ab: round %d/%d:", round, o.rounds));
-      for (int k = 0; k < 2; k++) {
-        boolean isBase = (k == 0) == baseFirst;
-        String side = isBase ? "base" : "cand";
-        Path json = o.out.resolve(side + "-" + round + ".json"), log = o.out.resolve(side + "-" + round + ".log");
-        List<String> cmd = new ArrayList<>(List.of(java, "-jar", (isBase ? o.baseJar : o.candJar).toString()));
-        cmd.addAll(o.jmhArgs);
-        if (!isBase && !o.candJvmArgs.isEmpty()) cmd.addAll(List.of("-jvmArgsPrepend", String.join(" ", o.candJvmArgs)));
-        cmd.addAll(List.of("-f", "1", "-rf", "json", "-rff", json.toString()));
-        long t0 = System.nanoTime();
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        int rc = p.waitFor();
-        if (rc != 0 || !Files.exists(json)) {
-          System.err.println("ab: " + side + " round " + round + " failed (exit " + rc + "): " + String.join(" ", cmd));
-          List<String> lines = Files.readAllLines(log);
-          lines.subList(Math.max(0, lines.size() - 15), lines.size()).forEach(l -> System.err.println("  " + l));
-          return Compare.EXIT_USAGE;
+      long roundStart = System.nanoTime();
+      for (int u = 0; u < units.size(); u++) {
+        String name = names.get(u / split.paramCombinations().size());
+        boolean baseFirst = (round + u) % 2 == 1; // ABBA over rounds, alternating between units too
+        for (int k = 0; k < 2; k++) {
+          boolean isBase = (k == 0) == baseFirst;
+          if (!(isBase ? inBase : inCand).contains(name)) continue; // compare reports it as only on one side
+          String side = isBase ? "base" : "cand", id = side + "-" + round + "-" + (u + 1);
+          Path json = o.out.resolve(id + ".json"), log = o.out.resolve(id + ".log");
+          List<String> cmd = new ArrayList<>(List.of(java, "-jar", (isBase ? o.baseJar : o.candJar).toString()));
+          cmd.addAll(units.get(u));
+          cmd.addAll(split.options());
+          if (!isBase && !o.candJvmArgs.isEmpty()) cmd.addAll(List.of("-jvmArgsPrepend", String.join(" ", o.candJvmArgs)));
+          cmd.addAll(List.of("-f", "1", "-rf", "json", "-rff", json.toString()));
+          Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+          int rc = p.waitFor();
+          if (rc != 0 || !Files.exists(json)) {
+            System.err.println("ab: " + id + " failed (exit " + rc + "): " + String.join(" ", cmd));
+            List<String> lines = Files.readAllLines(log);
+            lines.subList(Math.max(0, lines.size() - 15), lines.size()).forEach(l -> System.err.println("  " + l));
+            return Compare.EXIT_USAGE;
+          }
+          (isBase ? base : cand).add(json);
         }
-        (isBase ? base : cand).add(json);
-        progress.append(String.format(Locale.ROOT, " %s %.0f s", side, (System.nanoTime() - t0) / 1e9));
       }
-      System.err.println(progress);
+      System.err.printf(Locale.ROOT, "ab: round %d/%d: %d benchmarks x 2 sides in %.0f s%n", round, o.rounds, units.size(),
+          (System.nanoTime() - roundStart) / 1e9);
     }
     System.err.printf(Locale.ROOT, "ab: %d rounds in %.0f s; results in %s%n", o.rounds, (System.nanoTime() - start) / 1e9, o.out);
     Path baseJson = o.out.resolve("base.json"), candJson = o.out.resolve("cand.json");
@@ -72,6 +99,67 @@ public final class AbRun {
     List<String> cargs = new ArrayList<>(List.of(baseJson.toString(), candJson.toString()));
     cargs.addAll(o.compareArgs);
     return Compare.run(cargs.toArray(String[]::new), System.out, System.err);
+  }
+
+  /** Benchmark names a jar's JMH selects for the include patterns ({@code -l}). */
+  private static List<String> list(String java, Path jar, Split split) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(List.of(java, "-jar", jar.toString(), "-l"));
+    cmd.addAll(split.includes());
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    List<String> out = new ArrayList<>(), names = new ArrayList<>();
+    try (var r = p.inputReader()) {
+      r.lines().forEach(out::add);
+    }
+    p.waitFor();
+    boolean listing = false;
+    for (String line : out) {
+      if (line.startsWith("Benchmarks:")) listing = true;
+      else if (listing && !line.isBlank() && !line.startsWith(" ")) names.add(line.trim());
+    }
+    return names;
+  }
+
+  /**
+   * JMH arguments split into include patterns (positional), {@code -p name=v1,v2} parameters and the other
+   * options (with their values). JMH options all take one value except the listing and help flags.
+   */
+  record Split(List<String> includes, List<String> params, List<String> options) {
+    static final List<String> FLAGS = List.of("-l", "-lp", "-lprof", "-lrf", "-h");
+
+    static Split of(List<String> args) {
+      List<String> includes = new ArrayList<>(), params = new ArrayList<>(), options = new ArrayList<>();
+      for (int i = 0; i < args.size(); i++) {
+        String a = args.get(i);
+        if (a.equals("-p") && i + 1 < args.size()) {
+          params.add(args.get(++i));
+        } else if (a.startsWith("-") && !FLAGS.contains(a)) {
+          options.add(a);
+          if (i + 1 < args.size()) options.add(args.get(++i));
+        } else if (a.startsWith("-")) {
+          options.add(a);
+        } else {
+          includes.add(a);
+        }
+      }
+      return new Split(includes, params, options);
+    }
+
+    /** Every combination of the -p values, each as a list of "name=value"; one empty combination without -p. */
+    List<List<String>> paramCombinations() {
+      List<List<String>> combos = new ArrayList<>(List.of(List.of()));
+      for (String p : params) {
+        int eq = p.indexOf('=');
+        if (eq < 0) throw new IllegalArgumentException("-p needs name=value[,value...], got " + p);
+        List<List<String>> next = new ArrayList<>();
+        for (List<String> c : combos) for (String v : p.substring(eq + 1).split(",")) {
+          List<String> n = new ArrayList<>(c);
+          n.add(p.substring(0, eq + 1) + v);
+          next.add(n);
+        }
+        combos = next;
+      }
+      return combos;
+    }
   }
 
   private static void write(Path file, Object root) throws IOException {

@@ -16,12 +16,13 @@ import java.util.Map;
  * iteration of every fork), not from JMH's error bars:
  * <ul>
  *   <li>the change is the ratio of medians, in the "bigger is slower" sense (candidate / baseline for
- *       time per op, baseline / candidate for throughput), with a 99% percentile-bootstrap interval
- *       (5000 resamples, seeded from the benchmark's name so the same files always give the same verdict);
+ *       time per op, baseline / candidate for throughput), with a 99% percentile-bootstrap interval that
+ *       resamples forks, then iterations within them (5000 resamples, seeded from the benchmark's name so
+ *       the same files always give the same verdict);
  *   <li>significance is a two-sided Mann-Whitney U test, its p-values Holm-corrected across all compared
  *       benchmarks, so a 40-benchmark suite keeps a family-wise false-alarm rate of at most alpha;
- *   <li>REGRESSION: significant and the ratio above 1 + threshold. IMPROVEMENT: significant and below
- *       1 / (1 + threshold). SAME: the interval lies within [1 / (1 + threshold), 1 + threshold], or the
+ *   <li>REGRESSION: significant, the ratio above 1 + threshold and its interval above 1. IMPROVEMENT:
+ *       significant, below 1 / (1 + threshold) and the interval below 1. SAME: the interval lies within [1 / (1 + threshold), 1 + threshold], or the
  *       change is significant but its ratio within them. Otherwise INCONCLUSIVE, with an estimate of how many
  *       more samples per side would decide it.
  * </ul>
@@ -184,7 +185,9 @@ public final class Compare {
     Stats.MannWhitney mw = Stats.mannWhitney(worse, better);
     double ratio = Stats.median(worse) / Stats.median(better);
     // Seeded from the key (String.hashCode is specified), so a verdict is reproducible from the files alone.
-    Stats.Interval ci = Stats.bootstrapRatioOfMedians(worse, better, LEVEL, RESAMPLES, 0x5EEDL * 31 + key.hashCode());
+    int worseForks = lower ? now.forks() : old.forks(), betterForks = lower ? old.forks() : now.forks();
+    Stats.Interval ci = Stats.bootstrapRatioOfMedians(worse, worseForks, better, betterForks, LEVEL, RESAMPLES,
+        0x5EEDL * 31 + key.hashCode());
     return new Stat(old.samples().length, now.samples().length, ratio, ci.lo(), ci.hi(), mw.p(), mw.p(),
         mw.u() / ((double) worse.length * better.length), 0);
   }
@@ -192,8 +195,10 @@ public final class Compare {
   static Verdict verdict(Stat s, double threshold, double alpha) {
     double bandHi = 1 + threshold, bandLo = 1 / (1 + threshold);
     boolean significant = s.pAdjusted() < alpha;
-    if (significant && s.ratio() > bandHi && s.worseShare() > 0.5) return Verdict.REGRESSION;
-    if (significant && s.ratio() < bandLo && s.worseShare() < 0.5) return Verdict.IMPROVEMENT;
+    // The rank test treats iterations as independent; the fork-aware interval must also exclude "no change",
+    // so that two forks that happened to meet different machine load cannot raise an alarm on their own.
+    if (significant && s.ratio() > bandHi && s.worseShare() > 0.5 && s.lo() > 1) return Verdict.REGRESSION;
+    if (significant && s.ratio() < bandLo && s.worseShare() < 0.5 && s.hi() < 1) return Verdict.IMPROVEMENT;
     boolean inside = s.ratio() >= bandLo && s.ratio() <= bandHi;
     if (inside && (significant || (s.lo() >= bandLo && s.hi() <= bandHi))) return Verdict.SAME;
     return Verdict.INCONCLUSIVE;
@@ -217,8 +222,8 @@ public final class Compare {
     String jdkA = a.isEmpty() ? "" : a.get(0).jdk(), jdkB = b.isEmpty() ? "" : b.get(0).jdk();
     if (!jdkA.equals(jdkB)) out.println("note: cross-JDK comparison (" + jdkA + " vs " + jdkB + ")");
     if (!cpu(a).equals(cpu(b))) out.println("note: cross-machine comparison (" + cpu(a) + " vs " + cpu(b) + ")");
-    out.printf(Locale.ROOT, "gate: regression = ratio of medians > %.3f and Mann-Whitney p < %s after Holm correction over %d benchmarks;"
-        + " ratio with 99%% bootstrap interval%n%n", 1 + threshold, fmtP(alpha), rows.stream().filter(r -> r.stat() != null).count());
+    out.printf(Locale.ROOT, "gate: regression = ratio of medians > %.3f and Mann-Whitney p < %s after Holm correction over %d benchmarks,"
+        + " and its 99%% bootstrap interval (forks, then iterations) above 1%n%n", 1 + threshold, fmtP(alpha), rows.stream().filter(r -> r.stat() != null).count());
     out.println("| benchmark | baseline median | candidate median | ratio [99% CI] | p (Holm) | verdict |");
     out.println("| --- | ---: | ---: | ---: | ---: | --- |");
     int regressions = 0, inconclusive = 0;

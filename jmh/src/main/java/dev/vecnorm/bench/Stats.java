@@ -176,17 +176,24 @@ public final class Stats {
   public record Interval(double lo, double hi) {}
 
   /**
-   * Percentile bootstrap confidence interval of median(num) / median(den), resampling each side
-   * with replacement. The seed is fixed by the caller, so the same data always gives the same interval.
+   * Percentile bootstrap confidence interval of median(num) / median(den). The seed is fixed by the caller,
+   * so the same data always gives the same interval.
+   *
+   * <p>Samples come in forks (JVMs) of equal size, and iterations of one fork share its JIT decisions, memory
+   * layout and the machine's load at that moment: they are not independent. So each side is resampled in two
+   * stages, forks with replacement and then iterations within each drawn fork (a hierarchical bootstrap); the
+   * interval then widens when forks disagree. With one fork, or sizes that do not split evenly, it is the
+   * plain bootstrap of the iterations.
    */
-  public static Interval bootstrapRatioOfMedians(double[] num, double[] den, double level, int resamples, long seed) {
+  public static Interval bootstrapRatioOfMedians(double[] num, int numForks, double[] den, int denForks, double level,
+                                                 int resamples, long seed) {
     if (num.length == 0 || den.length == 0) throw new IllegalArgumentException("bootstrap needs samples on both sides");
     SplittableRandom rnd = new SplittableRandom(seed);
     double[] ratios = new double[resamples];
     double[] a = new double[num.length], b = new double[den.length];
     for (int r = 0; r < resamples; r++) {
-      for (int i = 0; i < a.length; i++) a[i] = num[rnd.nextInt(num.length)];
-      for (int i = 0; i < b.length; i++) b[i] = den[rnd.nextInt(den.length)];
+      resample(num, numForks, rnd, a);
+      resample(den, denForks, rnd, b);
       Arrays.sort(a);
       Arrays.sort(b);
       ratios[r] = sortedQuantile(a, 0.5) / sortedQuantile(b, 0.5);
@@ -194,6 +201,23 @@ public final class Stats {
     Arrays.sort(ratios);
     double tail = (1 - level) / 2;
     return new Interval(sortedQuantile(ratios, tail), sortedQuantile(ratios, 1 - tail));
+  }
+
+  /** The plain bootstrap of independent samples. */
+  public static Interval bootstrapRatioOfMedians(double[] num, double[] den, double level, int resamples, long seed) {
+    return bootstrapRatioOfMedians(num, 1, den, 1, level, resamples, seed);
+  }
+
+  private static void resample(double[] x, int forks, SplittableRandom rnd, double[] out) {
+    if (forks < 2 || x.length % forks != 0) {
+      for (int i = 0; i < out.length; i++) out[i] = x[rnd.nextInt(x.length)];
+      return;
+    }
+    int per = x.length / forks;
+    for (int f = 0; f < forks; f++) {
+      int from = rnd.nextInt(forks) * per;
+      for (int i = 0; i < per; i++) out[f * per + i] = x[from + rnd.nextInt(per)];
+    }
   }
 
   /** Samples per side beyond which we stop estimating: the change sits on the threshold. */
