@@ -45,6 +45,15 @@ public final class Stats {
   static final int EXACT_MAX = 25;
 
   public static MannWhitney mannWhitney(double[] x, double[] y) {
+    return mannWhitney(x, y, 1);
+  }
+
+  /**
+   * Mann-Whitney with the variance of U multiplied by a design effect {@code deff} >= 1 (see {@link #designEffect}):
+   * for samples that come in correlated clusters (forks) the null variance is larger than for independent ones.
+   * With deff > 1 the p-value is always the normal approximation.
+   */
+  public static MannWhitney mannWhitney(double[] x, double[] y, double deff) {
     int n1 = x.length, n2 = y.length;
     if (n1 == 0 || n2 == 0) throw new IllegalArgumentException("mannWhitney needs at least one sample on each side, got " + n1 + " and " + n2);
     int n = n1 + n2;
@@ -68,14 +77,14 @@ public final class Stats {
       i = j + 1;
     }
     double u = rankSumX - n1 * (n1 + 1) / 2.0;
-    if (tieTerm == 0 && n1 <= EXACT_MAX && n2 <= EXACT_MAX) {
+    if (tieTerm == 0 && n1 <= EXACT_MAX && n2 <= EXACT_MAX && deff <= 1) {
       double[] cdf = exactCdf(n1, n2);
       int ui = (int) Math.round(u);
       double lower = cdf[ui], upper = 1 - (ui > 0 ? cdf[ui - 1] : 0);
       return new MannWhitney(u, Math.min(1, 2 * Math.min(lower, upper)), true);
     }
     double mean = n1 * (double) n2 / 2;
-    double var = n1 * (double) n2 / 12 * ((n + 1) - tieTerm / (n * (double) (n - 1)));
+    double var = Math.max(1, deff) * n1 * (double) n2 / 12 * ((n + 1) - tieTerm / (n * (double) (n - 1)));
     if (var <= 0) return new MannWhitney(u, 1, false); // every value tied: no evidence either way
     double z = Math.max(0, Math.abs(u - mean) - 0.5) / Math.sqrt(var); // with continuity correction
     return new MannWhitney(u, Math.min(1, 2 * normalCdf(-z)), false);
@@ -115,6 +124,42 @@ public final class Stats {
       cdf[u] = run / total;
     }
     return cdf;
+  }
+
+  /**
+   * The design effect 1 + (m - 1) ICC of samples in equal-size clusters (JMH forks of m iterations), pooled over
+   * both sides: ICC is the intraclass correlation of log(sample) from a one-way analysis of variance with forks
+   * as groups, each side around its own mean (so a real difference between the sides does not count).
+   * 1 when a side has one fork or uneven forks; at most m, when forks differ and iterations within them do not.
+   */
+  public static double designEffect(double[] a, int forksA, double[] b, int forksB) {
+    double ssBetween = 0, ssWithin = 0;
+    int groups = 0, n = 0, sides = 0, m = 0;
+    for (Object[] side : new Object[][] {{a, forksA}, {b, forksB}}) {
+      double[] x = (double[]) side[0];
+      int forks = (Integer) side[1];
+      if (forks < 2 || x.length % forks != 0 || x.length / forks < 2) return 1;
+      int per = x.length / forks;
+      if (m != 0 && per != m) return 1;
+      m = per;
+      double grand = 0;
+      for (double v : x) grand += Math.log(v);
+      grand /= x.length;
+      for (int f = 0; f < forks; f++) {
+        double mean = 0;
+        for (int i = 0; i < per; i++) mean += Math.log(x[f * per + i]);
+        mean /= per;
+        ssBetween += per * (mean - grand) * (mean - grand);
+        for (int i = 0; i < per; i++) ssWithin += (Math.log(x[f * per + i]) - mean) * (Math.log(x[f * per + i]) - mean);
+      }
+      groups += forks;
+      n += x.length;
+      sides++;
+    }
+    double msb = ssBetween / (groups - sides), msw = ssWithin / (n - groups);
+    if (!(msb > msw)) return 1; // forks agree as well as iterations do: no clustering to correct for
+    double icc = (msb - msw) / (msb + (m - 1) * msw);
+    return 1 + (m - 1) * icc;
   }
 
   /** Standard normal CDF, through erfc (absolute error below 1.2e-7). */
@@ -187,6 +232,13 @@ public final class Stats {
    */
   public static Interval bootstrapRatioOfMedians(double[] num, int numForks, double[] den, int denForks, double level,
                                                  int resamples, long seed) {
+    double[] ratios = bootstrapRatios(num, numForks, den, denForks, resamples, seed);
+    double tail = (1 - level) / 2;
+    return new Interval(sortedQuantile(ratios, tail), sortedQuantile(ratios, 1 - tail));
+  }
+
+  /** The sorted bootstrap distribution behind {@link #bootstrapRatioOfMedians(double[], int, double[], int, double, int, long)}. */
+  public static double[] bootstrapRatios(double[] num, int numForks, double[] den, int denForks, int resamples, long seed) {
     if (num.length == 0 || den.length == 0) throw new IllegalArgumentException("bootstrap needs samples on both sides");
     SplittableRandom rnd = new SplittableRandom(seed);
     double[] ratios = new double[resamples];
@@ -199,8 +251,7 @@ public final class Stats {
       ratios[r] = sortedQuantile(a, 0.5) / sortedQuantile(b, 0.5);
     }
     Arrays.sort(ratios);
-    double tail = (1 - level) / 2;
-    return new Interval(sortedQuantile(ratios, tail), sortedQuantile(ratios, 1 - tail));
+    return ratios;
   }
 
   /** The plain bootstrap of independent samples. */

@@ -57,6 +57,23 @@ class StatsTest {
   }
 
   @Test
+  void designEffectByHand() {
+    // logs: side A forks {0, .2} {1, 1.2}, side B forks {0, .2} {0, .2}; m = 2.
+    // Between forks, around each side's mean: A 2 * (0.5^2 + 0.5^2) = 1, B 0; MSB = 1 / (4 forks - 2 sides) = 0.5.
+    // Within: 8 deviations of 0.1, SS 0.08, MSW = 0.08 / (8 - 4) = 0.02. ICC = (0.5 - 0.02) / (0.5 + 0.02) = 0.923077.
+    double e = Math.E;
+    double[] a = {1, Math.exp(0.2), e, Math.exp(1.2)}, b = {1, Math.exp(0.2), 1, Math.exp(0.2)};
+    assertEquals(1 + 0.48 / 0.52, Stats.designEffect(a, 2, b, 2), 1e-12);
+    assertEquals(1.0, Stats.designEffect(a, 1, b, 2)); // one fork: nothing to estimate
+    assertEquals(1.0, Stats.designEffect(b, 2, b, 2)); // forks agree
+    // The variance of U grows by the design effect: z shrinks by its square root.
+    double[] x = {1, 2, 3, 4, 5, 6, 7, 8}, y = {5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 11.5, 12.5};
+    Stats.MannWhitney plain = Stats.mannWhitney(x, y, 1.0001), inflated = Stats.mannWhitney(x, y, 4);
+    double zPlain = -Stats.normalQuantile(plain.p() / 2), zInflated = -Stats.normalQuantile(inflated.p() / 2);
+    assertEquals(zPlain / 2, zInflated, 1e-3 * zPlain);
+  }
+
+  @Test
   void normalFunctionsAgainstTables() {
     assertEquals(0.975, Stats.normalCdf(1.959963984540054), 2e-7);
     assertEquals(0.006209665325776132, Stats.normalCdf(-2.5), 2e-7);
