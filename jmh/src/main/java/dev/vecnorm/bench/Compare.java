@@ -232,9 +232,17 @@ public final class Compare {
   static Stat withMore(Stat s, double threshold, double perTest) {
     int n = Math.min(s.nBaseline(), s.nCandidate());
     double bandHi = 1 + threshold, bandLo = 1 / (1 + threshold);
-    int total = s.ratio() > bandHi || s.ratio() < bandLo
-        ? (int) Math.min(Stats.MORE_CAP, Math.ceil(s.deff() * Stats.samplesForSignificance(s.worseShare(), perTest))) // forks: fewer effective samples
-        : Stats.samplesForInterval(n, s.ratio(), s.lo(), s.hi(), bandLo, bandHi);
+    int total;
+    if (s.ratio() > bandHi || s.ratio() < bandLo) {
+      // Significance (forks make samples count less), and the fork-aware interval clear of 1 on the change's side.
+      int forSignificance = (int) Math.min(Stats.MORE_CAP, Math.ceil(s.deff() * Stats.samplesForSignificance(s.worseShare(), perTest)));
+      int forInterval = s.ratio() > 1
+          ? Stats.samplesForInterval(n, s.ratio(), s.lo(), s.hi(), 1, Double.POSITIVE_INFINITY)
+          : Stats.samplesForInterval(n, s.ratio(), s.lo(), s.hi(), 0, 1);
+      total = Math.max(forSignificance, forInterval);
+    } else {
+      total = Stats.samplesForInterval(n, s.ratio(), s.lo(), s.hi(), bandLo, bandHi);
+    }
     int more = Math.max(total - n, Math.max(1, n / 2)); // the estimate is rough: never suggest a token amount
     return new Stat(s.nBaseline(), s.nCandidate(), s.ratio(), s.lo(), s.hi(), s.p(), s.pAdjusted(), s.worseShare(),
         s.deff(), s.strictLo(), s.strictHi(), Math.min(more, Stats.MORE_CAP));
