@@ -24,8 +24,8 @@ import java.util.Map;
  *       one fork are correlated (same JIT, layout and machine load), so the variance of U is multiplied by the
  *       forks' design effect 1 + (m - 1) ICC;
  *   <li>REGRESSION: the ratio above 1 + threshold, and either significant with the interval above 1, or the
- *       bootstrap's alpha / k quantile above 1 + threshold (a change so large that no resampling of forks and
- *       iterations explains it). IMPROVEMENT: the mirror image. SAME: the interval lies within [1 / (1 + threshold), 1 + threshold], or the
+ *       bootstrap's alpha / k quantile above 1 + threshold with 3 or more forks a side (a change so large that no
+ *       resampling of forks and iterations explains it). IMPROVEMENT: the mirror image. SAME: the interval lies within [1 / (1 + threshold), 1 + threshold], or the
  *       change is significant but its ratio within them. Otherwise INCONCLUSIVE, with an estimate of how many
  *       more samples per side would decide it.
  * </ul>
@@ -37,7 +37,7 @@ public final class Compare {
   public static final int EXIT_REGRESSION = 1, EXIT_USAGE = 2, EXIT_INCONCLUSIVE = 3;
   static final int RESAMPLES = 5000;
   static final double LEVEL = 0.99;
-  static final int STRICT_MIN_SAMPLES = 10;
+  static final int STRICT_MIN_SAMPLES = 10, STRICT_MIN_FORKS = 3;
 
   public enum Verdict { REGRESSION, IMPROVEMENT, SAME, INCONCLUSIVE, MODE_MISMATCH, ONLY_BASELINE, ONLY_CANDIDATE }
 
@@ -53,10 +53,11 @@ public final class Compare {
    * @param deff       design effect of the forks (1: iterations behave as independent samples)
    * @param strictLo   bootstrap quantile alpha / k of the ratio (k compared benchmarks): Bonferroni-strict lower bound
    * @param strictHi   quantile 1 - alpha / k
+   * @param minForks   the fewer forks of the two sides
    * @param more       estimated extra samples per side to decide an inconclusive pair (0 otherwise)
    */
   public record Stat(int nBaseline, int nCandidate, double ratio, double lo, double hi, double p, double pAdjusted,
-                     double worseShare, double deff, double strictLo, double strictHi, int more) {}
+                     double worseShare, double deff, double strictLo, double strictHi, int minForks, int more) {}
 
   public record Row(String key, Result baseline, Result candidate, Verdict verdict, Stat stat) {
     /** Ratio of medians in the "bigger is slower" sense: > 1 means the candidate is worse. */
@@ -162,7 +163,7 @@ public final class Compare {
       Stat s = e.getValue();
       double[] ratios = boot.get(e.getKey());
       decided.put(e.getKey(), new Stat(s.nBaseline(), s.nCandidate(), s.ratio(), s.lo(), s.hi(), s.p(), adjusted[i++], s.worseShare(),
-          s.deff(), Stats.sortedQuantile(ratios, perTest), Stats.sortedQuantile(ratios, 1 - perTest), 0));
+          s.deff(), Stats.sortedQuantile(ratios, perTest), Stats.sortedQuantile(ratios, 1 - perTest), s.minForks(), 0));
     }
     for (String k : keys) {
       Result x = a.get(k), y = b.get(k);
@@ -207,7 +208,7 @@ public final class Compare {
     double ratio = Stats.median(worse) / Stats.median(better), tail = (1 - LEVEL) / 2;
     return new Stat(old.samples().length, now.samples().length, ratio, Stats.sortedQuantile(ratios, tail),
         Stats.sortedQuantile(ratios, 1 - tail), mw.p(), mw.p(), mw.u() / ((double) worse.length * better.length), deff,
-        Double.NaN, Double.NaN, 0);
+        Double.NaN, Double.NaN, Math.min(old.forks(), now.forks()), 0);
   }
 
   static Verdict verdict(Stat s, double threshold, double alpha) {
@@ -218,9 +219,10 @@ public final class Compare {
     // Either path suffices: the rank test (fork design effect applied, Holm-corrected) with the interval above 1,
     // or a change so large that even the Bonferroni-strict end of the fork-aware bootstrap is beyond the threshold
     // (rank tests cap the evidence of complete separation; a 40x slowdown seen in two forks a side is still certain).
-    // The bootstrap says little about a handful of samples (3 values cannot show their own spread): that path
-    // needs STRICT_MIN_SAMPLES a side.
-    boolean enough = Math.min(s.nBaseline(), s.nCandidate()) >= STRICT_MIN_SAMPLES;
+    // The bootstrap says little about a handful of samples (3 values cannot show their own spread), nor about fork
+    // noise from two forks (simulated: 4 false alarms in 30 same-code suites at 10% fork-to-fork spread with 2 forks
+    // a side, none with 4 forks of half the iterations): that path needs STRICT_MIN_SAMPLES and STRICT_MIN_FORKS a side.
+    boolean enough = Math.min(s.nBaseline(), s.nCandidate()) >= STRICT_MIN_SAMPLES && s.minForks() >= STRICT_MIN_FORKS;
     if (s.ratio() > bandHi && s.worseShare() > 0.5 && ((significant && s.lo() > 1) || (enough && s.strictLo() > bandHi))) return Verdict.REGRESSION;
     if (s.ratio() < bandLo && s.worseShare() < 0.5 && ((significant && s.hi() < 1) || (enough && s.strictHi() < bandLo))) return Verdict.IMPROVEMENT;
     boolean inside = s.ratio() >= bandLo && s.ratio() <= bandHi;
@@ -245,7 +247,7 @@ public final class Compare {
     }
     int more = Math.max(total - n, Math.max(1, n / 2)); // the estimate is rough: never suggest a token amount
     return new Stat(s.nBaseline(), s.nCandidate(), s.ratio(), s.lo(), s.hi(), s.p(), s.pAdjusted(), s.worseShare(),
-        s.deff(), s.strictLo(), s.strictHi(), Math.min(more, Stats.MORE_CAP));
+        s.deff(), s.strictLo(), s.strictHi(), s.minForks(), Math.min(more, Stats.MORE_CAP));
   }
 
   static void print(List<Row> rows, List<Result> a, List<Result> b, double threshold, double alpha, PrintStream out) {
@@ -256,7 +258,7 @@ public final class Compare {
     if (!cpu(a).equals(cpu(b))) out.println("note: cross-machine comparison (" + cpu(a) + " vs " + cpu(b) + ")");
     long k = rows.stream().filter(r -> r.stat() != null).count();
     out.printf(Locale.ROOT, "gate: regression = ratio of medians > %.3f and either Mann-Whitney p < %s (Holm over %d benchmarks, forks'"
-        + " design effect applied) with the 99%% interval above 1, or the bootstrap's %s quantile above %.3f."
+        + " design effect applied) with the 99%% interval above 1, or (3+ forks a side) the bootstrap's %s quantile above %.3f."
         + " Intervals resample forks, then iterations%n%n", 1 + threshold, fmtP(alpha), k, fmtP(alpha / Math.max(1, k)), 1 + threshold);
     out.println("| benchmark | baseline median | candidate median | ratio [99% CI] | p (Holm) | verdict |");
     out.println("| --- | ---: | ---: | ---: | ---: | --- |");

@@ -254,16 +254,20 @@ class CompareTest {
   @Test
   void aHugeSlowdownIsFlaggedEvenWhenForksDisagree() throws IOException {
     // Forced-scalar-like: 5x slower, but forks of each side differ by 30% (a busy machine). The rank test over
-    // forks cannot reach significance with 2 forks a side; the size of the change decides.
+    // forks cannot reach significance with 4 forks a side; the size of the change decides.
     double[] f100 = {100, 102, 98, 101, 99, 100, 103, 97, 100, 101};
     double[] f130 = {130, 132, 128, 131, 129, 130, 133, 127, 130, 131};
     double[] f500 = {500, 510, 490, 505, 495, 500, 515, 485, 500, 505};
     double[] f650 = {650, 660, 640, 655, 645, 650, 665, 635, 650, 655};
-    Path base = file("a.json", entry(B, "NC:256x1024", "avgt", "us/op", "25.0.3", f100, f130));
-    Path cand = file("b.json", entry(B, "NC:256x1024", "avgt", "us/op", "25.0.3", f500, f650));
+    Path base = file("a.json", entry(B, "NC:256x1024", "avgt", "us/op", "25.0.3", f100, f130, f130, f100));
+    Path cand = file("b.json", entry(B, "NC:256x1024", "avgt", "us/op", "25.0.3", f500, f650, f500, f650));
     Compare.Row row = Compare.compare(Results.load(base), Results.load(cand), 0.10).get(0);
     assertTrue(row.stat().pAdjusted() > 0.01 && row.stat().strictLo() > 3, row.toString());
     assertEquals(Verdict.REGRESSION, row.verdict());
+    // The same with two forks a side: two forks cannot show how much forks vary, so only the rank test may decide.
+    base = file("c.json", entry(B, "NC:256x1024", "avgt", "us/op", "25.0.3", f100, f130));
+    cand = file("d.json", entry(B, "NC:256x1024", "avgt", "us/op", "25.0.3", f500, f650));
+    assertEquals(Verdict.INCONCLUSIVE, verdictOf(base, cand, 0.10));
   }
 
   @Test
