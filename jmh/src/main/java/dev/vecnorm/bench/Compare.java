@@ -24,8 +24,8 @@ import java.util.Map;
  *       one fork are correlated (same JIT, layout and machine load), so the variance of U is multiplied by the
  *       forks' design effect 1 + (m - 1) ICC;
  *   <li>REGRESSION: the ratio above 1 + threshold, and either significant with the interval above 1, or the
- *       bootstrap's alpha / k quantile above 1 + threshold with 3 or more forks a side (a change so large that no
- *       resampling of forks and iterations explains it). IMPROVEMENT: the mirror image. SAME: the interval lies within [1 / (1 + threshold), 1 + threshold], or the
+ *       fork-level Welch t-test (each fork one sample, the log of its median; 3 or more forks a side) at
+ *       alpha / k one-sided showing the ratio above 1 + threshold. IMPROVEMENT: the mirror image. SAME: the interval lies within [1 / (1 + threshold), 1 + threshold], or the
  *       change is significant but its ratio within them. Otherwise INCONCLUSIVE, with an estimate of how many
  *       more samples per side would decide it.
  * </ul>
@@ -51,8 +51,8 @@ public final class Compare {
    * @param pAdjusted  Holm-adjusted over all compared benchmarks
    * @param worseShare U / (n1 n2) oriented so that > 0.5 means candidate samples tend to be worse
    * @param deff       design effect of the forks (1: iterations behave as independent samples)
-   * @param strictLo   bootstrap quantile alpha / k of the ratio (k compared benchmarks): Bonferroni-strict lower bound
-   * @param strictHi   quantile 1 - alpha / k
+   * @param strictLo   lower end of the fork-level Welch interval of the ratio, one-sided alpha / k (k compared benchmarks)
+   * @param strictHi   its upper end
    * @param minForks   the fewer forks of the two sides
    * @param more       estimated extra samples per side to decide an inconclusive pair (0 otherwise)
    */
@@ -144,12 +144,10 @@ public final class Compare {
 
     // First pass: the per-pair tests; the Holm correction needs every p-value of the family.
     Map<String, Stat> raw = new LinkedHashMap<>();
-    Map<String, double[]> boot = new LinkedHashMap<>();
     for (String k : keys) {
       Result x = a.get(k), y = b.get(k);
       if (x == null || y == null || !x.mode().equals(y.mode()) || x.samples().length < 2 || y.samples().length < 2) continue;
       double[] ratios = bootstrap(k, x, y);
-      boot.put(k, ratios);
       raw.put(k, test(x, y, ratios));
     }
     double[] p = raw.values().stream().mapToDouble(Stat::p).toArray();
@@ -161,9 +159,12 @@ public final class Compare {
     Map<String, Stat> decided = new LinkedHashMap<>();
     for (var e : raw.entrySet()) {
       Stat s = e.getValue();
-      double[] ratios = boot.get(e.getKey());
+      Result x = a.get(e.getKey()), y = b.get(e.getKey());
+      boolean lower = x.lowerIsBetter();
+      Result worse = lower ? y : x, better = lower ? x : y;
+      Stats.Interval strict = Stats.forkInterval(worse.samples(), worse.forks(), better.samples(), better.forks(), perTest);
       decided.put(e.getKey(), new Stat(s.nBaseline(), s.nCandidate(), s.ratio(), s.lo(), s.hi(), s.p(), adjusted[i++], s.worseShare(),
-          s.deff(), Stats.sortedQuantile(ratios, perTest), Stats.sortedQuantile(ratios, 1 - perTest), s.minForks(), 0));
+          s.deff(), strict == null ? Double.NaN : strict.lo(), strict == null ? Double.NaN : strict.hi(), s.minForks(), 0));
     }
     for (String k : keys) {
       Result x = a.get(k), y = b.get(k);
@@ -217,11 +218,12 @@ public final class Compare {
     // The rank test treats iterations as independent; the fork-aware interval must also exclude "no change",
     // so that two forks that happened to meet different machine load cannot raise an alarm on their own.
     // Either path suffices: the rank test (fork design effect applied, Holm-corrected) with the interval above 1,
-    // or a change so large that even the Bonferroni-strict end of the fork-aware bootstrap is beyond the threshold
-    // (rank tests cap the evidence of complete separation; a 40x slowdown seen in two forks a side is still certain).
-    // The bootstrap says little about a handful of samples (3 values cannot show their own spread), nor about fork
-    // noise from two forks (simulated: 4 false alarms in 30 same-code suites at 10% fork-to-fork spread with 2 forks
-    // a side, none with 4 forks of half the iterations): that path needs STRICT_MIN_SAMPLES and STRICT_MIN_FORKS a side.
+    // or the size path: one fork = one sample (log of its median), Welch's t at a Bonferroni level alpha / k
+    // shows the ratio beyond the threshold. Rank tests cap the evidence of complete separation; the size path
+    // lets a 5x slowdown in 4 forks a side decide, with fork noise fully counted.
+    // Simulated with the bootstrap's alpha / k quantile as size path: 5 false alarms in 40 same-code 12-benchmark
+    // suites at 10% fork-to-fork spread (4 forks a side); a percentile bootstrap over 4 forks underestimates their
+    // spread. Welch needs STRICT_MIN_FORKS a side to have any power at that level.
     boolean enough = Math.min(s.nBaseline(), s.nCandidate()) >= STRICT_MIN_SAMPLES && s.minForks() >= STRICT_MIN_FORKS;
     if (s.ratio() > bandHi && s.worseShare() > 0.5 && ((significant && s.lo() > 1) || (enough && s.strictLo() > bandHi))) return Verdict.REGRESSION;
     if (s.ratio() < bandLo && s.worseShare() < 0.5 && ((significant && s.hi() < 1) || (enough && s.strictHi() < bandLo))) return Verdict.IMPROVEMENT;
@@ -258,8 +260,9 @@ public final class Compare {
     if (!cpu(a).equals(cpu(b))) out.println("note: cross-machine comparison (" + cpu(a) + " vs " + cpu(b) + ")");
     long k = rows.stream().filter(r -> r.stat() != null).count();
     out.printf(Locale.ROOT, "gate: regression = ratio of medians > %.3f and either Mann-Whitney p < %s (Holm over %d benchmarks, forks'"
-        + " design effect applied) with the 99%% interval above 1, or (3+ forks a side) the bootstrap's %s quantile above %.3f."
-        + " Intervals resample forks, then iterations%n%n", 1 + threshold, fmtP(alpha), k, fmtP(alpha / Math.max(1, k)), 1 + threshold);
+        + " design effect applied) with the 99%% interval above 1, or (3+ forks a side) a Welch t-test on fork medians, one-sided"
+        + " at %s, of ratio > %.3f. The 99%% interval resamples forks, then iterations%n%n", 1 + threshold, fmtP(alpha), k,
+        fmtP(alpha / Math.max(1, k)), 1 + threshold);
     out.println("| benchmark | baseline median | candidate median | ratio [99% CI] | p (Holm) | verdict |");
     out.println("| --- | ---: | ---: | ---: | ---: | --- |");
     int regressions = 0, inconclusive = 0;

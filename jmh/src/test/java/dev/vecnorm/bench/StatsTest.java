@@ -79,10 +79,28 @@ class StatsTest {
     assertEquals(0.006209665325776132, Stats.normalCdf(-2.5), 2e-7);
     assertEquals(2.5758293035489004, Stats.normalQuantile(0.995), 1e-8);
     assertEquals(-1.6448536269514729, Stats.normalQuantile(0.05), 1e-8);
-    // Student t 99.95% quantiles (tables): df 10 -> 4.587, df 29 -> 3.659, df 100 -> 3.390.
-    assertEquals(4.587, Stats.tQuantile(0.9995, 10), 0.05);
-    assertEquals(3.659, Stats.tQuantile(0.9995, 29), 0.01);
-    assertEquals(3.390, Stats.tQuantile(0.9995, 100), 0.005);
+    // Student t quantiles (tables): 99.95% at df 2 -> 31.599 (the 31.6 standard errors), df 4 -> 8.610,
+    // df 10 -> 4.587, df 29 -> 3.659, df 100 -> 3.390; 97.5% at df 2 -> 4.303, 99% at df 6 -> 3.143.
+    assertEquals(31.599, Stats.tQuantile(0.9995, 2), 1e-3);
+    assertEquals(8.610, Stats.tQuantile(0.9995, 4), 1e-3);
+    assertEquals(4.587, Stats.tQuantile(0.9995, 10), 1e-3);
+    assertEquals(3.659, Stats.tQuantile(0.9995, 29), 1e-3);
+    assertEquals(3.390, Stats.tQuantile(0.9995, 100), 1e-3);
+    assertEquals(4.303, Stats.tQuantile(0.975, 2), 1e-3);
+    assertEquals(3.143, Stats.tQuantile(0.99, 6), 1e-3);
+    assertEquals(-3.143, Stats.tQuantile(0.01, 6), 1e-3);
+  }
+
+  @Test
+  void forkIntervalIsWelchOnForkMediansByHand() {
+    // Fork log-medians: numerator 1 and 1.2, denominator 0 and 0.2. Means 1.1 and 0.1, variances 0.02 each;
+    // se = sqrt(0.02/2 + 0.02/2) = sqrt(0.02); Welch df = 0.02^2 / (0.01^2 + 0.01^2) = 2; t(0.975, 2) = 4.302653.
+    double e1 = Math.E, e12 = Math.exp(1.2), e02 = Math.exp(0.2);
+    Stats.Interval ci = Stats.forkInterval(new double[] {e1, e1, e12, e12}, 2, new double[] {1, 1, e02, e02}, 2, 0.025);
+    double half = 4.302652729749464 * Math.sqrt(0.02);
+    assertEquals(Math.exp(1 - half), ci.lo(), 1e-6);
+    assertEquals(Math.exp(1 + half), ci.hi(), 1e-6);
+    assertEquals(null, Stats.forkInterval(new double[] {1, 2, 3}, 1, new double[] {1, 2}, 2, 0.025)); // one fork: no fork-level spread
   }
 
   @Test
