@@ -1,0 +1,105 @@
+package dev.vecnorm.internal;
+
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One parallel loop over chunks {@code 0 .. count-1}: the calling thread and any number of helpers
+ * claim chunk indices from one counter, so the caller never waits for a helper that has not started
+ * (it runs the chunks itself, as OpenMP runtimes let the master thread work), and a helper that starts
+ * after the loop is over does nothing.
+ *
+ * <p>Lifecycle, owned by one caller at a time: {@link #open} publishes the body; helpers run
+ * {@link #help}; the caller runs {@link #runAsCaller}, then {@link #finish}, which waits until every
+ * helper that entered has left and bars late ones. Only then may the body's data change, so a call
+ * that returns (or throws) leaves nothing of it running.
+ */
+public final class ChunkJob {
+
+  /** The work of one chunk; must not block on other chunks. */
+  public interface Body {
+    void run(int chunk);
+  }
+
+  /** {@link #active} while no loop is open: {@link #help} cannot enter. */
+  private static final int CLOSED = Integer.MIN_VALUE;
+
+  private final AtomicInteger next = new AtomicInteger();
+  /** Helpers inside the loop, or CLOSED. Fields below are read only while inside. */
+  private final AtomicInteger active = new AtomicInteger(CLOSED);
+  private Body body;
+  private int count;
+  private volatile Throwable failure;
+
+  /** Runs {@link #help}; allocated once so submitting to an executor needs no lambda per call. */
+  public final Runnable helper = this::help;
+
+  /** Publishes a loop; the caller must own this job (no other loop open). */
+  public void open(Body body, int count) {
+    this.body = body;
+    this.count = count;
+    this.failure = null;
+    next.set(0);
+    active.set(0); // volatile write: helpers that enter after it see the fields above
+  }
+
+  /** Runs chunks of the open loop, if any; returns at once when the loop is over or closed. */
+  public void help() {
+    for (int a; (a = active.get()) >= 0; ) {
+      if (active.compareAndSet(a, a + 1)) {
+        try {
+          runChunks();
+        } finally {
+          active.decrementAndGet();
+        }
+        return;
+      }
+    }
+  }
+
+  /** True when a loop is open and has chunks nobody has claimed yet: worth waking for. */
+  public boolean hasUnclaimed() {
+    return active.get() >= 0 && next.get() < count;
+  }
+
+  public void runAsCaller() {
+    runChunks();
+  }
+
+  private void runChunks() {
+    Body b = body;
+    int n = count;
+    for (int i; (i = next.getAndIncrement()) < n; ) {
+      if (failure != null) return; // another chunk failed: the call will throw, skip the rest
+      try {
+        b.run(i);
+      } catch (Throwable t) {
+        synchronized (this) {
+          if (failure == null) failure = t;
+        }
+      }
+    }
+  }
+
+  /**
+   * Waits (without being interruptible: chunks are bounded work) until every helper has left, closes
+   * the loop, then rethrows the first chunk failure. After it returns nothing touches the body's data.
+   */
+  public void finish() {
+    for (int spins = 0; !active.compareAndSet(0, CLOSED); spins++) {
+      // A helper is finishing its last chunk: spin briefly, then yield so it can run on a busy core.
+      if (spins < 1_000) Thread.onSpinWait();
+      else Thread.yield();
+    }
+    body = null;
+    Throwable t = failure;
+    failure = null;
+    if (t instanceof RuntimeException re) throw re;
+    if (t instanceof Error e) throw e;
+    if (t != null) throw new IllegalStateException(t);
+  }
+
+  /** Runs the whole loop on the calling thread (one chunk, or no helpers available). */
+  public static void runInline(Body body, int count) {
+    for (int i = 0; i < count; i++) body.run(i);
+  }
+}
