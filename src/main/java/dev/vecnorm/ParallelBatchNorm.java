@@ -154,18 +154,17 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /** Chunk moments on the threads, merged in chunk order in double: writes mean and biased variance. */
   private void chunkedMoments(Work w, float[] mean, float[] variance) {
     loop(w, MOMENTS);
-    Plan p = w.plan;
-    double[] count = w.accCount, runMean = w.accA, runM2 = w.accB;
-    Arrays.fill(count, 0);
-    Arrays.fill(runMean, 0);
-    Arrays.fill(runM2, 0);
-    for (int i = 0; i < p.count(); i++) { // chunk order: the same merge for any thread count
-      Staging.mergeChunk(count, runMean, runM2, p.channelFrom()[i], w.partA[i], w.partB[i],
-          (double) p.outerCount()[i] * p.shape().inner());
-    }
-    for (int c = 0; c < mean.length; c++) {
-      mean[c] = (float) runMean[c];
-      variance[c] = (float) (runM2[c] / count[c]);
+    w.mean = mean;
+    w.variance = variance;
+    Arrays.fill(w.accCount, 0);
+    Arrays.fill(w.accA, 0);
+    Arrays.fill(w.accB, 0);
+    if (w.mergeRanges > 1) {
+      // Chan's merge costs two double divisions per channel and chunk: tens of µs for wide layers, so
+      // channel ranges merge on the threads (each channel still merges its chunks in chunk order).
+      loop(w, MERGE, w.mergeRanges);
+    } else {
+      w.merge(0, mean.length);
     }
   }
 
@@ -543,8 +542,11 @@ public final class ParallelBatchNorm implements AutoCloseable {
   // ------------------------------------------------------------------ running chunk loops
 
   private void loop(Work w, int op) {
+    loop(w, op, w.plan.count());
+  }
+
+  private void loop(Work w, int op, int n) {
     w.op = op;
-    int n = w.plan.count();
     if (n <= 1 || w.confined) {
       ChunkJob.runInline(w, n); // one chunk, or a segment only this thread may touch
     } else if (pool != null) {
@@ -648,8 +650,11 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /** Tensor slots. */
   private static final int X = 0, Y = 1, DY = 2, DX = 3, RES = 4, DRES = 5;
-  /** Chunk operations. */
-  private static final int MOMENTS = 0, NORMALIZE = 1, REDUCE = 2, APPLY = 3, RELU_NORMALIZE = 4, RELU_REDUCE = 5, RELU_APPLY = 6;
+  /** Chunk operations (MERGE: one range of MERGE_CHANNELS channels per index). */
+  private static final int MOMENTS = 0, NORMALIZE = 1, REDUCE = 2, APPLY = 3, RELU_NORMALIZE = 4, RELU_REDUCE = 5, RELU_APPLY = 6,
+      MERGE = 7;
+  /** Channels per parallel merge range. */
+  static final int MERGE_CHANNELS = 256;
   /** Per-channel argument slots. */
   private static final int MEAN = 0, SCALE = 1, GAMMA = 2, BETA = 3, SUM_DY = 4, SUM_DYXHAT = 5;
 
@@ -666,6 +671,10 @@ public final class ParallelBatchNorm implements AutoCloseable {
     /** [slot][block]: the block's part of a per-channel argument (channel-blocked plans only). */
     final float[][][] slices;
     final NormShape[] chunkShapes;
+    /** Parallel merge ranges (1: merge on the caller) and each range's copy of one chunk's partials. */
+    final int mergeRanges;
+    final float[][] rangeA, rangeB;
+    float[] mean, variance;
     final ChunkJob job = new ChunkJob();
     final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
     Future<?>[] futures = new Future<?>[0];
@@ -695,6 +704,15 @@ public final class ParallelBatchNorm implements AutoCloseable {
       accB = new double[C];
       accCount = new double[C];
       chunkShapes = new NormShape[n];
+      // Only when every chunk has every channel (channels-last and whole-slab chunks).
+      mergeRanges = plan.blocks() == 1 && n > 1 ? Math.ceilDiv(C, MERGE_CHANNELS) : 1;
+      rangeA = new float[mergeRanges][];
+      rangeB = new float[mergeRanges][];
+      for (int r = 0; r < mergeRanges && mergeRanges > 1; r++) {
+        int len = Math.min(MERGE_CHANNELS, C - r * MERGE_CHANNELS);
+        rangeA[r] = new float[len];
+        rangeB[r] = new float[len];
+      }
       if (plan.blocks() > 1) {
         slices = new float[6][plan.blocks()][];
         for (int i = 0; i < plan.blocks(); i++) { // chunks 0 .. blocks-1 are the blocks of slab 0
@@ -731,6 +749,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       Arrays.fill(arrays, null);
       Arrays.fill(segs, null);
       Arrays.fill(perChannel, null);
+      mean = variance = null;
       segments = false;
       confined = false;
     }
@@ -770,8 +789,32 @@ public final class ParallelBatchNorm implements AutoCloseable {
       return slices == null || a == null ? a : slices[slot][plan.block()[i]];
     }
 
+    /** Merges every chunk's partial moments, in chunk order, into channels [from, to), then writes them out. */
+    void merge(int from, int to) {
+      double inner = plan.shape().inner();
+      for (int i = 0; i < plan.count(); i++) {
+        double n = plan.outerCount()[i] * inner;
+        if (from == 0 && to == plan.shape().channels()) {
+          Staging.mergeChunk(accCount, accA, accB, plan.channelFrom()[i], partA[i], partB[i], n);
+        } else { // mergeChunk takes a chunk's whole arrays: hand it this range's part
+          int r = from / MERGE_CHANNELS;
+          System.arraycopy(partA[i], from, rangeA[r], 0, to - from);
+          System.arraycopy(partB[i], from, rangeB[r], 0, to - from);
+          Staging.mergeChunk(accCount, accA, accB, from, rangeA[r], rangeB[r], n);
+        }
+      }
+      for (int c = from; c < to; c++) {
+        mean[c] = (float) accA[c];
+        variance[c] = (float) (accB[c] / accCount[c]);
+      }
+    }
+
     @Override
     public void run(int i) {
+      if (op == MERGE) {
+        merge(i * MERGE_CHANNELS, Math.min(plan.shape().channels(), (i + 1) * MERGE_CHANNELS));
+        return;
+      }
       if (segments) {
         runSegments(i);
         return;

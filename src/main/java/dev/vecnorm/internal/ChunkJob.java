@@ -1,6 +1,7 @@
 package dev.vecnorm.internal;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One parallel loop over chunks {@code 0 .. count-1}: the calling thread and any number of helpers
@@ -29,6 +30,8 @@ public final class ChunkJob {
   private Body body;
   private int count;
   private volatile Throwable failure;
+  /** The caller parked in {@link #finish}, for the last helper to wake. */
+  private volatile Thread waiter;
 
   /** Runs {@link #help}; allocated once so submitting to an executor needs no lambda per call. */
   public final Runnable helper = this::help;
@@ -49,7 +52,11 @@ public final class ChunkJob {
         try {
           runChunks();
         } finally {
-          active.decrementAndGet();
+          // Dekker with finish(): it publishes waiter, then re-reads active; we write active, then read waiter.
+          if (active.decrementAndGet() == 0) {
+            Thread w = waiter;
+            if (w != null) LockSupport.unpark(w);
+          }
         }
         return;
       }
@@ -85,11 +92,24 @@ public final class ChunkJob {
    * the loop, then rethrows the first chunk failure. After it returns nothing touches the body's data.
    */
   public void finish() {
-    for (int spins = 0; !active.compareAndSet(0, CLOSED); spins++) {
-      // A helper is finishing its last chunk: spin briefly, then yield so it can run on a busy core.
-      if (spins < 1_000) Thread.onSpinWait();
-      else Thread.yield();
+    // A helper is finishing its last chunk: spin briefly (it is usually running), then park so that a
+    // helper preempted on a busy machine gets this core instead of a spinning caller.
+    for (int spins = 0; spins < 2_000; spins++) {
+      if (active.compareAndSet(0, CLOSED)) {
+        done();
+        return;
+      }
+      Thread.onSpinWait();
     }
+    boolean interrupted = Thread.interrupted(); // park returns at once while interrupted: clear, restore below
+    waiter = Thread.currentThread();
+    while (!active.compareAndSet(0, CLOSED)) LockSupport.park(this);
+    waiter = null;
+    if (interrupted) Thread.currentThread().interrupt();
+    done();
+  }
+
+  private void done() {
     body = null;
     Throwable t = failure;
     failure = null;

@@ -19,6 +19,8 @@ public final class SpinPool implements AutoCloseable {
   static final long SPIN_NANOS = Long.getLong("vecnorm.spinMicros", 100) * 1_000;
 
   private final Thread[] workers;
+  /** SPIN_NANOS, or 0 when caller and workers outnumber the processors: spinning would then steal their time. */
+  private final long spinNanos;
   private final ChunkJob job = new ChunkJob();
   private final AtomicBoolean busy = new AtomicBoolean();
   private volatile long epoch;
@@ -28,6 +30,7 @@ public final class SpinPool implements AutoCloseable {
   public SpinPool(int workerCount, String name) {
     if (workerCount > 31) throw new IllegalArgumentException("at most 31 workers, got " + workerCount);
     workers = new Thread[workerCount];
+    spinNanos = workerCount + 1 <= Runtime.getRuntime().availableProcessors() ? SPIN_NANOS : 0;
     for (int w = 0; w < workerCount; w++) {
       int id = w;
       workers[w] = Thread.ofPlatform().daemon().name(name + "-" + w).unstarted(() -> work(id));
@@ -80,7 +83,7 @@ public final class SpinPool implements AutoCloseable {
       }
       // Idle: poll for the next loop, then park. Dekker with run(): set the parked bit, re-read
       // epoch; run() writes epoch, then reads the bits, so one of the two sees the other.
-      long deadline = System.nanoTime() + SPIN_NANOS;
+      long deadline = System.nanoTime() + spinNanos;
       for (int i = 1; epoch == seen && !shutdown; i++) {
         Thread.onSpinWait();
         if ((i & 63) == 0 && System.nanoTime() > deadline) break; // the clock costs more than a pause
