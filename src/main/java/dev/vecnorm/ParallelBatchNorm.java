@@ -513,7 +513,11 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** The segment form of {@link BatchNormRelu#checkBackwardTensors}. */
+  /**
+   * The segment form of {@link BatchNormRelu#checkBackwardTensors}: dx may be dy, x or y exactly;
+   * dResidual may be dy exactly and must not overlap dx, x or y at all (it is stored before x is read,
+   * and both gradients are results).
+   */
   private static void checkReluBackward(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset,
                                         MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
                                         MemorySegment dResidual, long dResidualOffset) {
@@ -523,20 +527,19 @@ public final class ParallelBatchNorm implements AutoCloseable {
     if (dResidual != null) {
       Checks.tensor("dResidual", dResidual, dResidualOffset, s, true);
       Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "dy", dy, dyOffset, s);
-      Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "x", x, xOffset, s);
-      Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "y", y, yOffset, s);
-      if (sameMemory(dResidual, dResidualOffset, dx, dxOffset, s)) {
-        throw new IllegalArgumentException("dResidual and dx must be different memory (both are written)");
-      }
+      disjoint("dResidual", dResidual, dResidualOffset, "dx", dx, dxOffset, s);
+      disjoint("dResidual", dResidual, dResidualOffset, "x", x, xOffset, s);
+      disjoint("dResidual", dResidual, dResidualOffset, "y", y, yOffset, s);
     }
   }
 
-  /** Whether two tensors share any byte (full or partial overlap). */
-  private static boolean sameMemory(MemorySegment a, long aOffset, MemorySegment b, long bOffset, NormShape s) {
-    if (a.isNative() != b.isNative()) return false;
-    if (!a.isNative() && a.heapBase().orElse(null) != b.heapBase().orElse(null)) return false;
-    long pa = a.address() + aOffset, pb = b.address() + bOffset, bytes = s.size() * Float.BYTES;
-    return pa < pb + bytes && pb < pa + bytes;
+  /** No shared byte at all; compared by slices, so read-only views and other views of one array count as the same memory. */
+  private static void disjoint(String outName, MemorySegment out, long outOffset, String otherName, MemorySegment other,
+                               long otherOffset, NormShape s) {
+    long bytes = s.size() * Float.BYTES;
+    if (out.asSlice(outOffset, bytes).asOverlappingSlice(other.asSlice(otherOffset, bytes)).isPresent()) {
+      throw new IllegalArgumentException(outName + " overlaps " + otherName + "; this operation cannot run in place: pass disjoint memory");
+    }
   }
 
   // ------------------------------------------------------------------ running chunk loops
