@@ -23,14 +23,16 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * normalization chunks are independent. Results equal {@link BatchNorm}'s single-pass ones to float
  * rounding, not to the bit: the merge order differs.
  *
- * <p><b>Threads.</b> {@link #ParallelBatchNorm(int)} owns {@code threads - 1} workers that spin about
- * 100 µs after a call before parking, so back-to-back calls (a training step) hand chunks over in
- * about a microsecond instead of the ~60 µs a parked thread takes to wake; the calling thread runs
- * chunks too. {@link #ParallelBatchNorm(ExecutorService)} uses the caller's executor instead: the
- * caller submits helpers and runs chunks itself, so it never waits for a helper that has not started.
- * That makes calls from tasks of the very executor they use safe (no deadlock on a saturated pool),
- * and when the executor rejects a helper the caller runs its chunks. Tensors of one chunk, and
- * segments confined to the calling thread, run on the calling thread.
+ * <p><b>Threads.</b> {@link #ParallelBatchNorm(int)} owns {@code threads - 1} workers that spin for
+ * about 100 µs after a loop before parking, so the loops of one call, and back-to-back calls (a
+ * training step), find them awake instead of paying the ~60 µs a parked thread takes to wake here;
+ * workers never spin when the pool has more threads than the machine has processors. The calling
+ * thread runs chunks too, so a tensor of 1 MiB already splits (chunks of 128 KiB and up, at most
+ * {@value #MAX_CHUNKS} per tensor). {@link #ParallelBatchNorm(ExecutorService)} uses the caller's
+ * executor instead: the caller submits helpers and runs chunks itself, so it never waits for a helper
+ * that has not started. That makes calls from tasks of the very executor they use safe (no deadlock
+ * on a saturated pool), and when the executor rejects a helper the caller runs its chunks. Tensors
+ * of one chunk, and native segments confined to the calling thread, run on the calling thread.
  *
  * <p><b>Guarantees.</b>
  * <ul>
@@ -43,8 +45,11 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *   <li>After {@link #close()} every operation throws {@link IllegalStateException}.</li>
  *   <li>Arguments are checked as by {@link BatchNorm} and {@link BatchNormRelu}, before anything is written.</li>
  * </ul>
- * Steady-state calls on {@code float[]} with an owned pool allocate nothing: chunk state is kept per
- * shape and reused. An executor costs one {@link Future} per helper per call.
+ * Steady-state calls on {@code float[]} with an owned pool allocate nothing (chunk state is kept per
+ * shape and reused), except where {@link BatchNorm} and {@link BatchNormRelu} do too (a backward
+ * without dGamma/dBeta, the fused inference's invStd). An executor costs one {@link Future} per helper
+ * per call. Native segments run each chunk through the library's segment path (the fused ReLU
+ * operations stage each chunk into a pooled array, as BatchNormRelu has no segment path).
  */
 public final class ParallelBatchNorm implements AutoCloseable {
   /** Smallest chunk, in floats (128 KiB): about 10 µs of work, far above a spinning hand-off. */
@@ -67,7 +72,10 @@ public final class ParallelBatchNorm implements AutoCloseable {
   private final AtomicReferenceArray<Work> idle = new AtomicReferenceArray<>(8);
   private volatile boolean closed;
 
-  /** {@code threads} threads in all: the caller and {@code threads - 1} owned daemon workers ({@link #close()} stops them). */
+  /**
+   * {@code threads} threads in all (1 to 32): the caller and {@code threads - 1} owned daemon workers
+   * ({@link #close()} stops them).
+   */
   public ParallelBatchNorm(int threads) {
     this(VectorizationProvider.get(), threads);
   }
