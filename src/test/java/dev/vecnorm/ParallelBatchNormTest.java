@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vecnorm.internal.BatchNormSupport;
+import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -355,6 +357,55 @@ class ParallelBatchNormTest {
     } finally {
       release.countDown();
       delegate.shutdownNow();
+    }
+  }
+
+  /**
+   * A chunk that fails: the call rethrows its exception only after every other started chunk has
+   * finished (none is running when the call has thrown), and the instance keeps working.
+   */
+  @Test
+  void aFailingChunkThrowsAfterEveryStartedChunkHasFinished() {
+    BatchNormSupport real = VectorizationProvider.get();
+    AtomicInteger running = new AtomicInteger(), calls = new AtomicInteger();
+    BatchNormSupport failing = new BatchNormSupport() {
+      @Override public String name() { return "failing"; }
+      @Override public void moments(float[] x, int xo, int outer, int channels, int inner, float[] mean, float[] variance) {
+        real.moments(x, xo, outer, channels, inner, mean, variance);
+      }
+      @Override public void normalize(float[] x, int xo, float[] y, int yo, int outer, int channels, int inner, float[] mean,
+                                      float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
+        running.incrementAndGet();
+        try {
+          if (calls.incrementAndGet() == 3) throw new IllegalStateException("chunk failed");
+          java.util.concurrent.locks.LockSupport.parkNanos(2_000_000); // slow chunks: others are mid-chunk at the failure
+          real.normalize(x, xo, y, yo, outer, channels, inner, mean, scale, fromVariance, epsilon, gamma, beta);
+        } finally {
+          running.decrementAndGet();
+        }
+      }
+      @Override public void backwardReduce(float[] x, int xo, float[] dy, int dyo, int outer, int channels, int inner,
+                                           float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
+        real.backwardReduce(x, xo, dy, dyo, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+      }
+      @Override public void backwardApply(float[] x, int xo, float[] dy, int dyo, float[] dx, int dxo, int outer, int channels,
+                                          int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat,
+                                          double count) {
+        real.backwardApply(x, xo, dy, dyo, dx, dxo, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
+      }
+    };
+    float[] x = Reference.data(LARGE, 0, 14);
+    try (ParallelBatchNorm p = new ParallelBatchNorm(failing, 3)) {
+      assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> trainingForward(p, x));
+        assertEquals("chunk failed", e.getMessage());
+        assertEquals(0, running.get(), "no chunk still running when the call has thrown");
+        calls.set(100);
+        float[][] again = trainingForward(p, x);
+        try (ParallelBatchNorm one = new ParallelBatchNorm(1)) {
+          assertArrayEquals(trainingForward(one, x)[0], again[0], "the instance still works");
+        }
+      });
     }
   }
 
