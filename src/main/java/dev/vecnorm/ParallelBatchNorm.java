@@ -686,7 +686,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final int mergeRanges;
     final float[][] rangeA, rangeB;
     float[] mean, variance;
-    final ChunkJob job = new ChunkJob();
+    final ChunkJob job;
     final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
     Future<?>[] futures = new Future<?>[0];
 
@@ -704,6 +704,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     Work(Plan plan, ParallelBatchNorm owner) {
       this.plan = plan;
       this.owner = owner;
+      this.job = new ChunkJob(owner.threads);
       int n = plan.count(), C = plan.shape().channels();
       partA = new float[n][];
       partB = new float[n][];

@@ -21,7 +21,7 @@ public final class SpinPool implements AutoCloseable {
   private final Thread[] workers;
   /** SPIN_NANOS, or 0 when caller and workers outnumber the processors: spinning would then steal their time. */
   private final long spinNanos;
-  private final ChunkJob job = new ChunkJob();
+  private final ChunkJob job;
   private final AtomicBoolean busy = new AtomicBoolean();
   private volatile long epoch;
   private volatile int parked; // bit w: worker w is parked or about to park
@@ -30,6 +30,7 @@ public final class SpinPool implements AutoCloseable {
   public SpinPool(int workerCount, String name) {
     if (workerCount > 31) throw new IllegalArgumentException("at most 31 workers, got " + workerCount);
     workers = new Thread[workerCount];
+    job = new ChunkJob(workerCount + 1);
     spinNanos = workerCount + 1 <= Runtime.getRuntime().availableProcessors() ? SPIN_NANOS : 0;
     for (int w = 0; w < workerCount; w++) {
       int id = w;
@@ -78,7 +79,7 @@ public final class SpinPool implements AutoCloseable {
       long e = epoch;
       if (e != seen) {
         seen = e;
-        job.help();
+        job.help(id + 1); // the caller is participant 0
         continue;
       }
       // Idle: poll for the next loop, then park. Dekker with run(): set the parked bit, re-read
