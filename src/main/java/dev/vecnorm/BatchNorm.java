@@ -18,12 +18,26 @@ import java.lang.foreign.MemorySegment;
  *   <li>Inference: the same with the moving mean and variance.</li>
  *   <li>{@code gamma == null} means Keras {@code scale=False} (gamma = 1), {@code beta == null} means
  *       {@code center=False} (beta = 0).</li>
- *   <li>In place: {@code y} may be {@code x} at the same offset, {@code dx} may be {@code dy}.</li>
  * </ul>
+ *
+ * <p><b>What may alias what.</b> Aliasing that would compute a wrong result is rejected, never computed:
+ * <ul>
+ *   <li>A tensor output may be a tensor input in place: the same array and offset, or for segments the
+ *       same memory at the same address, whichever segment objects view it ({@code y} may be {@code x};
+ *       {@code dx} may be {@code dy} or {@code x}). Any other overlap of an output with an input
+ *       (a shifted, partial overlap) is rejected; inputs may overlap each other freely.</li>
+ *   <li>A per-channel output ({@code batchMean}, {@code batchVariance}, {@code invStd}, {@code dGamma},
+ *       {@code dBeta}, {@code sumDy}, {@code sumDyXhat}, {@code movingMean}, {@code movingVariance}) must
+ *       be an array of its own: the same array as any per-channel input ({@code gamma}, {@code beta},
+ *       the statistics read) or as another output is rejected. Per-channel inputs may be shared.</li>
+ * </ul>
+ * A rejected alias throws {@link IllegalArgumentException} naming both arguments.
  *
  * <p>Every argument is checked before any output is written: a bad call throws
  * {@link IllegalArgumentException} (or {@link NullPointerException} for a missing required argument)
- * naming the argument and what was expected, and leaves every output as it was. NaN and infinity in
+ * naming the argument and what was expected, and leaves every output as it was. Segments are checked
+ * for bounds, read-only outputs, a closed arena and an arena confined to another thread before
+ * anything is written. Shapes whose size overflows are rejected when constructed. NaN and infinity in
  * the data propagate per IEEE 754.
  *
  * <p>The vector kernels need {@code --add-modules jdk.incubator.vector}; without it the same
@@ -116,6 +130,9 @@ public final class BatchNorm {
     Checks.perChannel("movingMean", movingMean, channels, false);
     Checks.perChannel("movingVariance", movingVariance, channels, false);
     Checks.distinct("movingMean", movingMean, "movingVariance", movingVariance);
+    // Channel by channel the mean is updated before the variance is read.
+    Checks.notAnInput("movingMean", movingMean, "batchMean", batchMean, "batchVariance", batchVariance, null, null);
+    Checks.notAnInput("movingVariance", movingVariance, "batchMean", batchMean, "batchVariance", batchVariance, null, null);
   }
 
   private static void update(float momentum, float[] batchMean, float[] batchVariance, float varianceCorrection,

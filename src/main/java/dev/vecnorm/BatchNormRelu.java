@@ -8,8 +8,11 @@ import dev.vecnorm.internal.VectorizationProvider;
  * {@code y = max(0, BN(x) + residual)}), each direction in one pass over memory, as oneDNN's
  * {@code fuse_norm_relu}. The ReLU mask is recomputed from the forward output {@code y} instead of a
  * workspace, so backward needs {@code x} and {@code y}: do not run the forward in place when you will
- * run the backward. Conventions and argument checks as {@link BatchNorm}; {@code residual} and
- * {@code dResidual} may be null.
+ * run the backward. Conventions, argument checks and aliasing rules as {@link BatchNorm};
+ * {@code residual} and {@code dResidual} may be null. In place: {@code y} may be {@code x} or
+ * {@code residual}; {@code dx} may be {@code dy}, {@code x} or {@code y}; {@code dResidual} may be
+ * {@code dy}, and must not overlap {@code dx}, {@code x} or {@code y} at all (it is stored before
+ * {@code x} is read, and both gradients are results).
  */
 public final class BatchNormRelu {
   private static final FusedReluSupport FUSED = VectorizationProvider.fusedRelu();
@@ -87,10 +90,17 @@ public final class BatchNormRelu {
                                    float[] dx, int dxOffset, float[] dResidual, int dResidualOffset) {
     Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
     Checks.tensor("y", y, yOffset, s);
+    // Each dx element is written after its y is read, so dx may be y in place, but not shifted against it.
+    Checks.noPartialOverlap("dx", dx, dxOffset, "y", y, yOffset, s);
     if (dResidual != null) {
       Checks.tensor("dResidual", dResidual, dResidualOffset, s);
+      // dResidual = dy * [y > 0] is stored before x is read for dx, and both outputs are wanted: it may
+      // replace dy (in place), nothing else.
       Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "dy", dy, dyOffset, s);
-      if (dResidual == dx && dResidualOffset == dxOffset) throw new IllegalArgumentException("dResidual and dx must be different memory");
+      long size = s.size();
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, size, "dx", dx, dxOffset, size);
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, size, "x", x, xOffset, size);
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, size, "y", y, yOffset, size);
     }
   }
 

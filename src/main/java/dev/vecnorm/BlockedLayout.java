@@ -10,6 +10,10 @@ import java.util.Objects;
  * statistics of the slabs merge with Chan's formula in batch order, and normalization and the backward
  * apply run slab by slab on per-block coefficient slices. Per call this allocates a few
  * {@code block}- and {@code channels}-sized arrays.
+ *
+ * <p>Aliasing as {@link BatchNorm}: {@code y} may be {@code x} and {@code dx} may be {@code dy} or
+ * {@code x} at the same offset, per-channel outputs must be arrays of their own. The conversions move
+ * every element, so their source and destination must not overlap at all.
  */
 public final class BlockedLayout {
   private BlockedLayout() {}
@@ -46,10 +50,20 @@ public final class BlockedLayout {
     return s.batch() * s.channels() * s.spatial();
   }
 
+  /**
+   * Checks a conversion's source and destination. Conversions move every element to another index, so
+   * they cannot run in place: any overlap of the two ranges is rejected.
+   */
+  private static void checkConversion(BlockedShape s, String srcName, float[] src, int srcOffset, int srcSize,
+                                      String dstName, float[] dst, int dstOffset, int dstSize) {
+    check(s, srcName, src, srcOffset, srcSize);
+    check(s, dstName, dst, dstOffset, dstSize);
+    Checks.disjoint(dstName, dst, dstOffset, dstSize, srcName, src, srcOffset, srcSize);
+  }
+
   /** NCHW ({@code [N, C, S]}) to blocked; padding channels become 0. */
   public static void fromNchw(BlockedShape s, float[] nchw, int offset, float[] blocked, int blockedOffset) {
-    check(s, "nchw", nchw, offset, plain(s));
-    check(s, "blocked", blocked, blockedOffset, s.size());
+    checkConversion(s, "nchw", nchw, offset, plain(s), "blocked", blocked, blockedOffset, s.size());
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
     for (int n = 0; n < s.batch(); n++) {
       for (int cb = 0; cb < CB; cb++) {
@@ -69,8 +83,7 @@ public final class BlockedLayout {
 
   /** Blocked to NCHW; padding is dropped. */
   public static void toNchw(BlockedShape s, float[] blocked, int blockedOffset, float[] nchw, int offset) {
-    check(s, "blocked", blocked, blockedOffset, s.size());
-    check(s, "nchw", nchw, offset, plain(s));
+    checkConversion(s, "blocked", blocked, blockedOffset, s.size(), "nchw", nchw, offset, plain(s));
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
     for (int n = 0; n < s.batch(); n++) {
       for (int c = 0; c < C; c++) {
@@ -82,8 +95,7 @@ public final class BlockedLayout {
 
   /** NHWC ({@code [N, S, C]}) to blocked; padding channels become 0. */
   public static void fromNhwc(BlockedShape s, float[] nhwc, int offset, float[] blocked, int blockedOffset) {
-    check(s, "nhwc", nhwc, offset, plain(s));
-    check(s, "blocked", blocked, blockedOffset, s.size());
+    checkConversion(s, "nhwc", nhwc, offset, plain(s), "blocked", blocked, blockedOffset, s.size());
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
     for (int n = 0; n < s.batch(); n++) {
       for (int cb = 0; cb < CB; cb++) {
@@ -98,8 +110,7 @@ public final class BlockedLayout {
 
   /** Blocked to NHWC; padding is dropped. */
   public static void toNhwc(BlockedShape s, float[] blocked, int blockedOffset, float[] nhwc, int offset) {
-    check(s, "blocked", blocked, blockedOffset, s.size());
-    check(s, "nhwc", nhwc, offset, plain(s));
+    checkConversion(s, "blocked", blocked, blockedOffset, s.size(), "nhwc", nhwc, offset, plain(s));
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
     for (int n = 0; n < s.batch(); n++) {
       for (int cb = 0; cb < CB; cb++) {
@@ -117,7 +128,7 @@ public final class BlockedLayout {
 
   static void forwardTraining(Kernels k, BlockedShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
                               float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
-    checkTensors(s, x, xOffset, y, yOffset);
+    checkTensors(s, x, xOffset, "y", y, yOffset);
     NormShape perChannel = NormShape.channelsLast(1, s.channels()); // for the per-channel checks only
     Kernels.checkTraining(perChannel, gamma, beta, epsilon, batchMean, batchVariance, invStd);
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
@@ -143,7 +154,7 @@ public final class BlockedLayout {
   /** Inference forward on a blocked tensor. */
   public static void forwardInference(BlockedShape s, float[] x, int xOffset, float[] gamma, float[] beta, float[] movingMean,
                                       float[] movingVariance, float epsilon, float[] y, int yOffset) {
-    checkTensors(s, x, xOffset, y, yOffset);
+    checkTensors(s, x, xOffset, "y", y, yOffset);
     Kernels.checkInference(NormShape.channelsLast(1, s.channels()), gamma, beta, movingMean, movingVariance, epsilon);
     normalizeSlabs(Kernels.DEFAULT, s, x, xOffset, y, yOffset, movingMean, movingVariance, true, epsilon, gamma, beta);
   }
@@ -180,8 +191,9 @@ public final class BlockedLayout {
   /** Backward on blocked tensors, as {@link BatchNorm#backward}; padding of dx is 0. */
   public static void backward(BlockedShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] batchMean,
                               float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
-    checkTensors(s, x, xOffset, dx, dxOffset);
+    checkTensors(s, x, xOffset, "dx", dx, dxOffset);
     check(s, "dy", dy, dyOffset, s.size());
+    Checks.noPartialOverlap("dx", dx, dxOffset, "dy", dy, dyOffset, perElement(s));
     Kernels.checkBackward(NormShape.channelsLast(1, s.channels()), gamma, batchMean, invStd, dGamma, dBeta);
     Kernels k = Kernels.DEFAULT;
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
@@ -216,11 +228,15 @@ public final class BlockedLayout {
     }
   }
 
-  private static void checkTensors(BlockedShape s, float[] x, int xOffset, float[] y, int yOffset) {
+  /** x and an output of the same blocked size: the output may be x in place, not shifted against it. */
+  private static void checkTensors(BlockedShape s, float[] x, int xOffset, String outName, float[] out, int outOffset) {
     check(s, "x", x, xOffset, s.size());
-    check(s, "y", y, yOffset, s.size());
-    if (x == y && xOffset != yOffset && Math.abs(xOffset - yOffset) < s.size()) {
-      throw new IllegalArgumentException("y overlaps x at a different offset; use the same offset for in-place use");
-    }
+    check(s, outName, out, outOffset, s.size());
+    Checks.noPartialOverlap(outName, out, outOffset, "x", x, xOffset, perElement(s));
+  }
+
+  /** The blocked tensor as a flat {@code [1, size, 1]} shape, for the element-range checks. */
+  private static NormShape perElement(BlockedShape s) {
+    return NormShape.channelsLast(1, s.size());
   }
 }

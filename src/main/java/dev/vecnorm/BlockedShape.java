@@ -16,9 +16,18 @@ public record BlockedShape(int batch, int channels, int spatial, int block) {
     if (channels < 1) throw new IllegalArgumentException("channels must be >= 1, got " + channels);
     if (spatial < 1) throw new IllegalArgumentException("spatial must be >= 1, got " + spatial);
     if (block < 1) throw new IllegalArgumentException("block must be >= 1, got " + block);
-    if ((long) batch * ((channels + block - 1) / block) * spatial * block > Integer.MAX_VALUE) {
+    // In long, overflow-checked: channels + block - 1 alone wraps an int for channels near Integer.MAX_VALUE,
+    // and a wrapped product would pass a size check and give a negative size().
+    long padded = (channels + (long) block - 1) / block * block;
+    long floats;
+    try {
+      floats = Math.multiplyExact(Math.multiplyExact((long) batch, padded), (long) spatial);
+    } catch (ArithmeticException e) {
+      floats = Long.MAX_VALUE;
+    }
+    if (floats > Integer.MAX_VALUE) {
       throw new IllegalArgumentException("blocked tensor of " + batch + "x" + channels + "x" + spatial + " with block " + block
-          + " exceeds Integer.MAX_VALUE floats");
+          + " (channels padded to " + padded + ") exceeds Integer.MAX_VALUE floats, the most a float[] holds");
     }
   }
 
@@ -28,7 +37,7 @@ public record BlockedShape(int batch, int channels, int spatial, int block) {
   }
 
   public int channelBlocks() {
-    return (channels + block - 1) / block;
+    return (int) ((channels + (long) block - 1) / block); // long: channels + block - 1 may pass Integer.MAX_VALUE
   }
 
   /** Floats in the blocked tensor, padding included. */

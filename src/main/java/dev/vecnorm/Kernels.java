@@ -54,9 +54,11 @@ record Kernels(BatchNormSupport impl) {
     Checks.perChannel("batchMean", batchMean, s.channels(), false);
     Checks.perChannel("batchVariance", batchVariance, s.channels(), false);
     Checks.perChannel("invStd", invStd, s.channels(), false);
-    Checks.distinct("batchMean", batchMean, "batchVariance", batchVariance);
-    Checks.distinct("batchMean", batchMean, "invStd", invStd);
-    Checks.distinct("batchVariance", batchVariance, "invStd", invStd);
+    Checks.distinctOutputs("batchMean", batchMean, "batchVariance", batchVariance, "invStd", invStd);
+    // The statistics are written before gamma and beta are read (normalization comes last).
+    Checks.notAnInput("batchMean", batchMean, "gamma", gamma, "beta", beta, null, null);
+    Checks.notAnInput("batchVariance", batchVariance, "gamma", gamma, "beta", beta, null, null);
+    Checks.notAnInput("invStd", invStd, "gamma", gamma, "beta", beta, null, null);
   }
 
   /** invStd = 1/sqrt(var + eps) in double from the biased variance the kernels wrote. */
@@ -154,6 +156,9 @@ record Kernels(BatchNormSupport impl) {
     Checks.perChannel("dGamma", dGamma, s.channels(), true);
     Checks.perChannel("dBeta", dBeta, s.channels(), true);
     Checks.distinct("dGamma", dGamma, "dBeta", dBeta);
+    // The sums are written between the reduce and the apply pass, which still reads gamma and the statistics.
+    Checks.notAnInput("dGamma", dGamma, "gamma", gamma, "batchMean", batchMean, "invStd", invStd);
+    Checks.notAnInput("dBeta", dBeta, "gamma", gamma, "batchMean", batchMean, "invStd", invStd);
   }
 
   /**
@@ -187,6 +192,8 @@ record Kernels(BatchNormSupport impl) {
     Checks.perChannel("sumDy", sumDy, s.channels(), false);
     Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
     Checks.distinct("sumDy", sumDy, "sumDyXhat", sumDyXhat);
+    Checks.notAnInput("sumDy", sumDy, "mean", mean, "invStd", invStd, null, null);
+    Checks.notAnInput("sumDyXhat", sumDyXhat, "mean", mean, "invStd", invStd, null, null);
   }
 
   void reduceSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,

@@ -19,9 +19,13 @@ public record NormShape(int outer, int channels, int inner) {
     if (outer < 1) throw new IllegalArgumentException("outer must be >= 1, got " + outer);
     if (channels < 1) throw new IllegalArgumentException("channels must be >= 1, got " + channels);
     if (inner < 1) throw new IllegalArgumentException("inner must be >= 1, got " + inner);
-    // outer * channels * inner can pass Long.MAX_VALUE; reject it here so size() never wraps.
-    if (Math.multiplyHigh((long) outer * channels, inner) != 0 || (long) outer * channels * inner < 0) {
-      throw new IllegalArgumentException("outer*channels*inner overflows a long: " + outer + "*" + channels + "*" + inner);
+    // Reject shapes whose float32 byte size, 4 * outer * channels * inner, passes Long.MAX_VALUE: no
+    // memory can hold them, and size checks computed in long would wrap and pass.
+    try {
+      Math.multiplyExact(Math.multiplyExact((long) outer * channels, (long) inner), (long) Float.BYTES);
+    } catch (ArithmeticException e) {
+      throw new IllegalArgumentException("outer*channels*inner = " + outer + "*" + channels + "*" + inner
+          + " floats take more than Long.MAX_VALUE bytes", e);
     }
   }
 

@@ -5,9 +5,11 @@ import java.util.Optional;
 
 /**
  * Chooses the kernel implementation once, as Lucene's {@code VectorizationProvider} does: a chain of
- * guards, each of which logs one warning naming the fix and falls back to scalar; success logs one
- * line with the vector shape. The Panama class is loaded by name so that the rest of the library
- * never links against {@code jdk.incubator.vector}.
+ * guards, each of which logs one {@code WARNING} naming the fix and falls back to scalar. What was
+ * chosen (the vector shape, or scalar forced by a property) is logged at {@code DEBUG} (JUL
+ * {@code FINE}), so a correctly configured run prints nothing; {@code -D}{@value #VERBOSE_PROPERTY}{@code =true}
+ * also prints it as one line on standard error. The Panama class is loaded by name so that the rest
+ * of the library never links against {@code jdk.incubator.vector}.
  *
  * <p>System property {@value #FORCE_SCALAR_PROPERTY}{@code =true} forces the scalar implementation
  * (tests, benchmarks, debugging).
@@ -15,6 +17,8 @@ import java.util.Optional;
 public final class VectorizationProvider {
 
   public static final String FORCE_SCALAR_PROPERTY = "vecnorm.forceScalar";
+  /** {@code -Dvecnorm.verbose=true}: print the implementation choice as one line on standard error. */
+  public static final String VERBOSE_PROPERTY = "vecnorm.verbose";
   static final String PANAMA_CLASS = "dev.vecnorm.internal.PanamaBatchNormSupport";
   static final String PANAMA_MATMUL_CLASS = "dev.vecnorm.internal.PanamaMatMul";
   static final String PANAMA_FUSED_CLASS = "dev.vecnorm.internal.PanamaFusedRelu";
@@ -90,7 +94,7 @@ public final class VectorizationProvider {
 
   private static BatchNormSupport lookup() {
     if (Boolean.getBoolean(FORCE_SCALAR_PROPERTY)) {
-      LOG.log(Level.INFO, "vecnorm: scalar kernels forced by -D" + FORCE_SCALAR_PROPERTY + "=true");
+      announce("vecnorm: scalar kernels forced by -D" + FORCE_SCALAR_PROPERTY + "=true");
       return scalar();
     }
     Optional<Module> vectorModule = ModuleLayer.boot().findModule(VECTOR_MODULE);
@@ -108,13 +112,22 @@ public final class VectorizationProvider {
     }
     try {
       BatchNormSupport panama = loadPanama();
-      LOG.log(Level.INFO, "vecnorm: Java Vector API enabled (" + describePanama() + ")");
+      announce("vecnorm: Java Vector API enabled (" + describePanama() + ")");
       return panama;
     } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
       LOG.log(Level.WARNING, "vecnorm: Java Vector API is present but unusable here (" + rootMessage(e)
           + "); using the scalar kernels. Run on a CPU/JVM with 128-bit or wider float vectors (C2, x86 AVX or ARM NEON).");
       return scalar();
     }
+  }
+
+  /**
+   * The choice, when nothing is wrong: debug level, as every run would otherwise print it (and JUL's
+   * default format spends two lines per record). One stderr line on request.
+   */
+  private static void announce(String message) {
+    LOG.log(Level.DEBUG, message);
+    if (Boolean.getBoolean(VERBOSE_PROPERTY)) System.err.println(message);
   }
 
   private static BatchNormSupport loadPanama() throws ReflectiveOperationException {

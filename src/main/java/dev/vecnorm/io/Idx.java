@@ -50,11 +50,14 @@ public final class Idx {
         size *= dims[i];
       }
       if (size > Integer.MAX_VALUE) throw new IOException(source + ": " + size + " values is too large");
-      byte[] values = new byte[(int) size];
-      data.readFully(values);
+      // readNBytes grows with what arrives: a damaged header cannot make us allocate what the file does not hold.
+      byte[] values = data.readNBytes((int) size);
+      if (values.length < size) {
+        throw new IOException(source + " is truncated: the header announces " + size + " bytes of values, found " + values.length);
+      }
       return new Data(dims, values);
     } catch (EOFException e) {
-      throw new IOException(source + " is truncated", e);
+      throw new IOException(source + " is truncated in its header", e);
     }
   }
 }

@@ -8,10 +8,20 @@ import java.util.Map;
 /**
  * Just enough JSON for model configs and JMH result files: parse to {@code Map}/{@code List}/{@code Double}/{@code String}/
  * {@code Boolean}/{@code null}, and write the same back. Keeps the library free of dependencies.
+ *
+ * <p>The parser is strict RFC 8259 with three extensions that Python's {@code json} (and so Keras) and
+ * JMH write: {@code NaN}, {@code Infinity} and {@code -Infinity}. Everything else malformed throws
+ * {@link ParseException} with the line and column: trailing content, unknown escapes, raw control
+ * characters in strings, duplicate keys (which one would win is not defined), numbers outside the
+ * double range, and nesting deeper than {@value #MAX_DEPTH} (instead of a {@code StackOverflowError}).
  */
 public final class Json {
+  /** Arrays and objects nested deeper than this are rejected; model configs nest fewer than ten levels. */
+  public static final int MAX_DEPTH = 512;
+
   private final String text;
   private int pos;
+  private int depth;
 
   private Json(String text) {
     this.text = text;
@@ -25,6 +35,7 @@ public final class Json {
   }
 
   public static Object parse(String text) {
+    java.util.Objects.requireNonNull(text, "text");
     Json p = new Json(text);
     p.skipSpace();
     Object value = p.value();
@@ -61,7 +72,9 @@ public final class Json {
       case 'f': return literal("false", Boolean.FALSE);
       case 'n': return literal("null", null);
       case 'N': return literal("NaN", Double.NaN); // JMH writes NaN for undefined errors
+      case 'I': return literal("Infinity", Double.POSITIVE_INFINITY); // Python's json writes float('inf') so
       default:
+        if (text.startsWith("-Infinity", pos)) return literal("-Infinity", Double.NEGATIVE_INFINITY);
         if (c == '-' || (c >= '0' && c <= '9')) return number();
         throw error("unexpected character '" + c + "'");
     }
@@ -73,35 +86,58 @@ public final class Json {
     return value;
   }
 
+  private void enter() {
+    if (++depth > MAX_DEPTH) throw error("nesting deeper than " + MAX_DEPTH + " levels");
+  }
+
   private Map<String, Object> object() {
+    enter();
     Map<String, Object> map = new LinkedHashMap<>();
     pos++;
     skipSpace();
-    if (peek('}')) return map;
+    if (peek('}')) {
+      depth--;
+      return map;
+    }
     while (true) {
       skipSpace();
       if (pos >= text.length() || text.charAt(pos) != '"') throw error("expected a string key");
+      int keyAt = pos;
       String key = string();
+      if (map.containsKey(key)) {
+        pos = keyAt;
+        throw error("duplicate key \"" + key + "\"");
+      }
       skipSpace();
       expect(':');
       skipSpace();
       map.put(key, value());
       skipSpace();
-      if (peek('}')) return map;
+      if (peek('}')) {
+        depth--;
+        return map;
+      }
       expect(',');
     }
   }
 
   private List<Object> array() {
+    enter();
     List<Object> list = new ArrayList<>();
     pos++;
     skipSpace();
-    if (peek(']')) return list;
+    if (peek(']')) {
+      depth--;
+      return list;
+    }
     while (true) {
       skipSpace();
       list.add(value());
       skipSpace();
-      if (peek(']')) return list;
+      if (peek(']')) {
+        depth--;
+        return list;
+      }
       expect(',');
     }
   }
@@ -125,6 +161,10 @@ public final class Json {
       if (pos >= text.length()) throw error("unterminated string");
       char c = text.charAt(pos++);
       if (c == '"') return sb.toString();
+      if (c < 0x20) {
+        pos--;
+        throw error("raw control character U+" + String.format("%04X", (int) c) + " in a string (escape it)");
+      }
       if (c != '\\') {
         sb.append(c);
         continue;
@@ -137,25 +177,54 @@ public final class Json {
         case 'r' -> sb.append('\r');
         case 'b' -> sb.append('\b');
         case 'f' -> sb.append('\f');
+        case '"', '\\', '/' -> sb.append(e);
         case 'u' -> {
-          if (pos + 4 > text.length()) throw error("bad unicode escape");
-          sb.append((char) Integer.parseInt(text.substring(pos, pos + 4), 16));
+          int code = 0;
+          for (int i = 0; i < 4; i++) {
+            int digit = pos + i < text.length() ? Character.digit(text.charAt(pos + i), 16) : -1;
+            if (digit < 0) throw error("bad unicode escape (expected four hex digits after \\u)");
+            code = code * 16 + digit;
+          }
+          sb.append((char) code);
           pos += 4;
         }
-        default -> sb.append(e);
+        default -> {
+          pos -= 2;
+          throw error("unknown escape '\\" + e + "'");
+        }
       }
     }
   }
 
+  /** JSON's grammar: {@code -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?}, and within the double range. */
   private Double number() {
     int start = pos;
-    while (pos < text.length() && "+-0123456789.eE".indexOf(text.charAt(pos)) >= 0) pos++;
-    try {
-      return Double.parseDouble(text.substring(start, pos));
-    } catch (NumberFormatException e) {
-      pos = start;
-      throw error("bad number");
+    peek('-');
+    if (!peek('0')) {
+      if (digits() == 0) throw numberError(start);
     }
+    if (peek('.') && digits() == 0) throw numberError(start);
+    if (peek('e') || peek('E')) {
+      if (!peek('+')) peek('-');
+      if (digits() == 0) throw numberError(start);
+    }
+    double v = Double.parseDouble(text.substring(start, pos));
+    if (Double.isInfinite(v)) {
+      pos = start;
+      throw error("number " + text.substring(start, Math.min(text.length(), start + 40)) + " is outside the double range");
+    }
+    return v;
+  }
+
+  private int digits() {
+    int start = pos;
+    while (pos < text.length() && text.charAt(pos) >= '0' && text.charAt(pos) <= '9') pos++;
+    return pos - start;
+  }
+
+  private ParseException numberError(int start) {
+    pos = start;
+    return error("bad number");
   }
 
   public static String write(Object value) {
@@ -184,7 +253,8 @@ public final class Json {
       sb.append('"');
     } else if (v instanceof Double d) {
       if (d.isNaN()) sb.append("NaN");
-      else if (d == Math.rint(d) && Math.abs(d) < 1e15) sb.append(d.longValue());
+      else if (d.isInfinite()) sb.append(d > 0 ? "Infinity" : "-Infinity");
+      else if (d == Math.rint(d) && Math.abs(d) < 1e15 && !d.equals(-0.0)) sb.append(d.longValue());
       else sb.append(d);
     } else if (v instanceof Number || v instanceof Boolean) {
       sb.append(v);

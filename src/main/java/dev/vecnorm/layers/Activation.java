@@ -1,7 +1,10 @@
 package dev.vecnorm.layers;
 
 import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * Element-wise activations as Keras's {@code Activation(name)} / {@code ReLU()} / {@code Softmax()}:
@@ -43,6 +46,53 @@ public final class Activation extends Layer {
     return kind;
   }
 
+  /** The kind for Keras's activation name ({@code relu}, {@code sigmoid}, {@code tanh}, {@code softmax}). */
+  public static Kind kindOf(String name) {
+    Objects.requireNonNull(name, "activation");
+    for (Kind k : Kind.values()) if (k.name().toLowerCase(Locale.ROOT).equals(name)) return k;
+    throw new IllegalArgumentException("unknown activation '" + name + "' (expected linear, relu, sigmoid, tanh or softmax)");
+  }
+
+  private static final List<String> ACTIVATION_KEYS = Configs.keys(Configs.BASE_KEYS, "activation");
+  private static final List<String> RELU_KEYS = Configs.keys(Configs.BASE_KEYS, "max_value", "negative_slope", "threshold");
+  private static final List<String> SOFTMAX_KEYS = Configs.keys(Configs.BASE_KEYS, "axis");
+
+  /**
+   * Inverse of {@link #className()} and {@link #getConfig()} for {@code Activation}, {@code ReLU} and
+   * {@code Softmax}; options this layer does not implement (a ReLU's max_value, negative_slope or
+   * threshold, a softmax axis other than -1) are rejected by name unless at Keras's default.
+   */
+  public static Activation fromConfig(String className, Map<String, ?> c) {
+    Objects.requireNonNull(c, "config");
+    Kind kind;
+    switch (className) {
+      case "Activation" -> {
+        Configs.checkKeys(c, "Activation", ACTIVATION_KEYS);
+        kind = kindOf(Configs.str(c, "activation", null));
+      }
+      case "ReLU" -> {
+        Configs.checkKeys(c, "ReLU", RELU_KEYS);
+        Configs.requireNull(c, "ReLU", "max_value");
+        if (Configs.num(c, "negative_slope", 0) != 0 || Configs.num(c, "threshold", 0) != 0) {
+          throw new IllegalArgumentException("ReLU: only negative_slope = 0 and threshold = 0 are supported, got "
+              + c.get("negative_slope") + " and " + c.get("threshold"));
+        }
+        kind = Kind.RELU;
+      }
+      case "Softmax" -> {
+        Configs.checkKeys(c, "Softmax", SOFTMAX_KEYS);
+        if (Configs.integer(c, "axis", -1, -1, -1) != -1) throw new IllegalArgumentException("Softmax: only axis -1 is supported");
+        kind = Kind.SOFTMAX;
+      }
+      default -> throw new IllegalArgumentException("not an activation layer class: " + className);
+    }
+    Configs.checkDtype(c);
+    String name = Configs.str(c, "name", null);
+    Activation a = name == null ? new Activation(kind) : new Activation(kind, name);
+    a.setTrainable(Configs.bool(c, "trainable", true));
+    return a;
+  }
+
   @Override
   protected void doBuild(int[] inputShape) {}
 
@@ -74,7 +124,7 @@ public final class Activation extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
-    if (lastOutput == null) throw new IllegalStateException(name() + ": backward before call");
+    checkGradient(lastOutput == null ? null : lastOutput.shape(), gradOutput);
     float[] dy = gradOutput.data(), y = lastOutput.data(), x = lastInput.data(), dx = new float[dy.length];
     switch (kind) {
       case RELU -> { for (int i = 0; i < dy.length; i++) dx[i] = x[i] > 0 ? dy[i] : 0f; }

@@ -209,6 +209,11 @@ public final class BatchNormalization extends Layer {
     return epsilon;
   }
 
+  /** {@code "relu"} when a ReLU is fused after the normalization, else {@code "linear"}. */
+  public String activation() {
+    return relu ? "relu" : "linear";
+  }
+
   public int channels() {
     return channels;
   }
@@ -244,13 +249,30 @@ public final class BatchNormalization extends Layer {
   }
 
   private NormShape shapeOf(int[] inputShape) {
-    if (inputShape.length < 1) throw new IllegalArgumentException(name() + ": input must have rank >= 1");
+    int rank = inputShape.length;
+    if (rank < 1) throw new IllegalArgumentException(name() + ": input must have rank >= 1");
+    if (axis < -rank || axis >= rank) {
+      throw new IllegalArgumentException(name() + ": axis " + axis + " is out of range for input rank " + rank + " " + Arrays.toString(inputShape));
+    }
     return NormShape.of(inputShape, axis);
+  }
+
+  @Override
+  protected void checkBuildable(int[] inputShape) {
+    // Weights, gradients and per-channel scratch: about 20 arrays of one float per channel.
+    int c = shapeOf(inputShape).channels();
+    checkAllocation(c + " channels", c, 20);
   }
 
   @Override
   protected void checkCompatible(int[] inputShape) {
     int rank = inputShape.length;
+    int builtRank = builtShape().length;
+    if (rank != builtRank) {
+      // Keras's InputSpec: "expected ndim=2, found ndim=3".
+      throw new IllegalArgumentException(name() + " was built for inputs of rank " + builtRank + ", expected ndim=" + builtRank
+          + ", found ndim=" + rank + " (shape " + Arrays.toString(inputShape) + ")");
+    }
     if (axis < -rank || axis >= rank) {
       throw new IllegalArgumentException(name() + ": axis " + axis + " is out of range for input rank " + rank);
     }
@@ -418,12 +440,7 @@ public final class BatchNormalization extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
-    Objects.requireNonNull(gradOutput, "gradOutput");
-    if (lastInput == null) throw new IllegalStateException(name() + ": backward before any call");
-    if (gradOutput.size() != lastInput.size()) {
-      throw new IllegalArgumentException(name() + ": gradOutput must have shape " + Arrays.toString(lastInput.shape())
-          + ", got " + Arrays.toString(gradOutput.shape()));
-    }
+    checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     NormShape s = lastShape;
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length];
     boolean fusedPath = relu && lastUsedBatchStatistics && lastMask == null && !isSynchronized && !renorm;
@@ -536,21 +553,24 @@ public final class BatchNormalization extends Layer {
     return m;
   }
 
+  private static MovingVariance movingVarianceMode(String name) {
+    for (MovingVariance m : MovingVariance.values()) if (m.name().toLowerCase(java.util.Locale.ROOT).equals(name)) return m;
+    throw new IllegalArgumentException("config key 'moving_variance_mode' must be biased or unbiased, got " + name);
+  }
+
   /** Inverse of {@link #getConfig()} (unknown keys are rejected, so typos do not pass silently). */
   public static BatchNormalization fromConfig(Map<String, ?> config) {
     Objects.requireNonNull(config, "config");
-    java.util.Set<String> known = new java.util.HashSet<>(List.of("name", "trainable", "dtype", "axis", "momentum", "epsilon",
+    List<String> known = List.of("name", "trainable", "dtype", "axis", "momentum", "epsilon",
         "center", "scale", "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
         "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", "renorm",
-        "renorm_clipping", "renorm_momentum", "moving_variance_mode", "activation"));
-    for (String k : config.keySet()) {
-      if (!known.contains(k)) throw new IllegalArgumentException("unknown BatchNormalization config key '" + k + "'");
-    }
+        "renorm_clipping", "renorm_momentum", "moving_variance_mode", "activation");
+    Configs.checkKeys(config, "BatchNormalization", known);
     Builder b = builder()
         .name(Configs.str(config, "name", null))
         .trainable(Configs.bool(config, "trainable", true))
         .dtype(Configs.str(config, "dtype", "float32"))
-        .axis((int) Configs.num(config, "axis", -1))
+        .axis((int) Configs.integer(config, "axis", Integer.MIN_VALUE, Integer.MAX_VALUE, -1))
         .momentum(Configs.num(config, "momentum", 0.99))
         .epsilon(Configs.num(config, "epsilon", 1e-3))
         .center(Configs.bool(config, "center", true))
@@ -559,7 +579,7 @@ public final class BatchNormalization extends Layer {
         .renorm(Configs.bool(config, "renorm", false))
         .renormMomentum(Configs.num(config, "renorm_momentum", 0.99))
         .activation(Configs.str(config, "activation", "linear"))
-        .movingVariance(MovingVariance.valueOf(Configs.str(config, "moving_variance_mode", "biased").toUpperCase(java.util.Locale.ROOT)));
+        .movingVariance(movingVarianceMode(Configs.str(config, "moving_variance_mode", "biased")));
     if (config.get("beta_initializer") != null) b.betaInitializer(Initializer.fromConfig(config.get("beta_initializer")));
     if (config.get("gamma_initializer") != null) b.gammaInitializer(Initializer.fromConfig(config.get("gamma_initializer")));
     if (config.get("moving_mean_initializer") != null) b.movingMeanInitializer(Initializer.fromConfig(config.get("moving_mean_initializer")));

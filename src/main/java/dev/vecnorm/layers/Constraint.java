@@ -106,17 +106,31 @@ public sealed interface Constraint {
     return m;
   }
 
+  /**
+   * Inverse of {@link #toConfig()}; unknown classes and keys are rejected by name, and so is an
+   * {@code axis} other than 0 (the norm of the whole weight vector, all that is implemented).
+   */
   static Constraint fromConfig(Object o) {
     if (o == null) return null;
     Map<?, ?> m = Configs.map(o, "constraint");
+    Configs.checkKeys(m, "constraint", java.util.List.of("class_name", "config"));
     Map<?, ?> c = m.get("config") == null ? Map.of() : Configs.map(m.get("config"), "constraint config");
-    return switch (String.valueOf(m.get("class_name"))) {
+    String cls = String.valueOf(m.get("class_name"));
+    java.util.List<String> keys = switch (cls) {
+      case "NonNeg" -> java.util.List.of();
+      case "MaxNorm" -> java.util.List.of("max_value", "axis");
+      case "MinMaxNorm" -> java.util.List.of("min_value", "max_value", "rate", "axis");
+      case "UnitNorm" -> java.util.List.of("axis");
+      default -> throw new IllegalArgumentException("unknown constraint " + m.get("class_name")
+          + " (expected NonNeg, MaxNorm, MinMaxNorm or UnitNorm)");
+    };
+    Configs.checkKeys(c, cls + " constraint", keys);
+    if (Configs.integer(c, "axis", 0, 0, 0) != 0) throw new IllegalArgumentException(cls + ": only axis 0 is supported");
+    return switch (cls) {
       case "NonNeg" -> nonNeg();
       case "MaxNorm" -> maxNorm(Configs.num(c, "max_value", 2));
       case "MinMaxNorm" -> minMaxNorm(Configs.num(c, "min_value", 0), Configs.num(c, "max_value", 1), Configs.num(c, "rate", 1));
-      case "UnitNorm" -> unitNorm();
-      default -> throw new IllegalArgumentException("unknown constraint " + m.get("class_name")
-          + " (expected NonNeg, MaxNorm, MinMaxNorm or UnitNorm)");
+      default -> unitNorm();
     };
   }
 }

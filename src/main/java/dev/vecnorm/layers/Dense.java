@@ -2,40 +2,63 @@ package dev.vecnorm.layers;
 
 import dev.vecnorm.MatMul;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
 /**
- * Keras's {@code Dense(units)} on 2-D inputs {@code [batch, inputDim]}: {@code y = x W + b}, W of shape
- * {@code [inputDim, units]} (Keras's kernel layout). The matrix products run on the vectorized,
- * cache-blocked {@link MatMul}; backward uses {@code dW = xᵀ dy}, {@code dx = dy Wᵀ}, {@code db = sum dy}.
+ * Keras's {@code Dense(units, activation)} on 2-D inputs {@code [batch, inputDim]}: {@code y = act(x W + b)},
+ * W of shape {@code [inputDim, units]} (Keras's kernel layout), {@code act} one of {@code linear} (the
+ * default), {@code relu}, {@code sigmoid}, {@code tanh}, {@code softmax} (computed as {@link Activation}).
+ * The matrix products run on the vectorized, cache-blocked {@link MatMul}; backward uses
+ * {@code dW = xᵀ dy}, {@code dx = dy Wᵀ}, {@code db = sum dy} on the activation's input gradient.
+ *
+ * <p>Defaults as Keras: {@code use_bias=true}, Glorot-uniform kernel, zero bias, no regularizers, no
+ * constraints. Constraints: {@code NonNeg} on kernel and bias; the norm constraints only on the bias
+ * (on the kernel Keras takes norms per unit column, which the flat {@link Constraint} does not).
+ * A kernel of more elements than a Java array holds, or than the JVM's maximum heap, is rejected
+ * when building, before anything is allocated.
  */
 public final class Dense extends Layer {
   private static int counter;
   private final int units;
   private final boolean useBias;
   private final Initializer kernelInitializer, biasInitializer;
-  private final Regularizer kernelRegularizer;
+  private final Regularizer kernelRegularizer, biasRegularizer;
+  private final Constraint kernelConstraint, biasConstraint;
+  private final String activationName;
+  /** The activation after the affine map, or null for linear. */
+  private final Activation activation;
   private Parameter kernel, bias;
   private int inputDim;
   private Tensor lastInput;
   private float[] transposeScratch = new float[0];
 
   public Dense(int units) {
-    this(units, true, Initializer.glorotUniform(counter), Initializer.zeros(), null, "dense" + (counter++ == 0 ? "" : "_" + (counter - 1)));
+    this(builder(units).kernelInitializer(Initializer.glorotUniform(counter)));
   }
 
   public Dense(int units, boolean useBias, Initializer kernelInitializer, Initializer biasInitializer,
                Regularizer kernelRegularizer, String name) {
-    super(name);
-    if (units < 1) throw new IllegalArgumentException("units must be >= 1, got " + units);
-    this.units = units;
-    this.useBias = useBias;
-    this.kernelInitializer = Objects.requireNonNull(kernelInitializer, "kernelInitializer");
-    this.biasInitializer = Objects.requireNonNull(biasInitializer, "biasInitializer");
-    this.kernelRegularizer = kernelRegularizer;
+    this(builder(units).useBias(useBias).kernelInitializer(kernelInitializer).biasInitializer(biasInitializer)
+        .kernelRegularizer(kernelRegularizer).name(Objects.requireNonNull(name, "name")));
+  }
+
+  private Dense(Builder b) {
+    super(b.name != null ? b.name : "dense" + (counter++ == 0 ? "" : "_" + (counter - 1)));
+    this.units = b.units;
+    this.useBias = b.useBias;
+    this.kernelInitializer = b.kernelInitializer != null ? b.kernelInitializer : Initializer.glorotUniform(0);
+    this.biasInitializer = b.biasInitializer;
+    this.kernelRegularizer = b.kernelRegularizer;
+    this.biasRegularizer = b.biasRegularizer;
+    this.kernelConstraint = b.kernelConstraint;
+    this.biasConstraint = b.biasConstraint;
+    this.activationName = b.activation;
+    this.activation = b.activation.equals("linear") ? null : new Activation(Activation.kindOf(b.activation), name() + "_activation");
+    this.trainable = b.trainable;
   }
 
   /** Dense with a seeded Glorot-uniform kernel, for reproducible models. */
@@ -43,49 +66,122 @@ public final class Dense extends Layer {
     return new Dense(units, true, Initializer.glorotUniform(seed), Initializer.zeros(), null, "dense_" + seed + "_" + units);
   }
 
+  public static Builder builder(int units) {
+    return new Builder(units);
+  }
+
+  /** Keras's arguments by name; {@link #build()} validates them all. */
+  public static final class Builder {
+    private final int units;
+    private boolean useBias = true, trainable = true;
+    private String activation = "linear", name;
+    private Initializer kernelInitializer, biasInitializer = Initializer.zeros();
+    private Regularizer kernelRegularizer, biasRegularizer;
+    private Constraint kernelConstraint, biasConstraint;
+
+    private Builder(int units) {
+      if (units < 1) throw new IllegalArgumentException("units must be >= 1, got " + units);
+      this.units = units;
+    }
+
+    /** {@code linear} (default), {@code relu}, {@code sigmoid}, {@code tanh} or {@code softmax}. */
+    public Builder activation(String activation) {
+      Objects.requireNonNull(activation, "activation");
+      if (!activation.equals("linear")) Activation.kindOf(activation);
+      this.activation = activation;
+      return this;
+    }
+
+    public Builder useBias(boolean useBias) { this.useBias = useBias; return this; }
+    public Builder kernelInitializer(Initializer i) { this.kernelInitializer = Objects.requireNonNull(i, "kernelInitializer"); return this; }
+    public Builder biasInitializer(Initializer i) { this.biasInitializer = Objects.requireNonNull(i, "biasInitializer"); return this; }
+    public Builder kernelRegularizer(Regularizer r) { this.kernelRegularizer = r; return this; }
+    public Builder biasRegularizer(Regularizer r) { this.biasRegularizer = r; return this; }
+
+    /** Only {@link Constraint#nonNeg()}: Keras's norm constraints on a kernel work per unit column. */
+    public Builder kernelConstraint(Constraint c) {
+      if (c != null && !(c instanceof Constraint.NonNeg)) {
+        throw new IllegalArgumentException("kernelConstraint " + c + " is not supported on a Dense kernel (Keras takes its norms per unit"
+            + " column); only NonNeg");
+      }
+      this.kernelConstraint = c;
+      return this;
+    }
+
+    public Builder biasConstraint(Constraint c) { this.biasConstraint = c; return this; }
+    public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
+    public Builder name(String name) { this.name = name; return this; }
+
+    public Dense build() {
+      return new Dense(this);
+    }
+  }
+
   public int units() {
     return units;
   }
 
+  /** Keras's activation name: {@code linear}, {@code relu}, {@code sigmoid}, {@code tanh} or {@code softmax}. */
+  public String activation() {
+    return activationName;
+  }
+
+  @Override
+  protected void checkBuildable(int[] inputShape) {
+    if (inputShape.length != 2) {
+      throw new IllegalArgumentException(name() + ": Dense takes [batch, features] input, got rank " + inputShape.length
+          + " " + Arrays.toString(inputShape));
+    }
+    // Both factors < 2^31: the long product cannot overflow. The kernel and its gradient.
+    checkAllocation("a kernel of " + inputShape[1] + " x " + units, (long) inputShape[1] * units, 2);
+  }
+
   @Override
   protected void doBuild(int[] inputShape) {
-    if (inputShape.length != 2) throw new IllegalArgumentException(name() + ": Dense takes [batch, features] input, got rank " + inputShape.length);
     inputDim = inputShape[1];
     float[] w = new float[inputDim * units];
     kernelInitializer.fill(w, inputDim, units);
-    kernel = new Parameter("kernel", w, true, kernelRegularizer, null);
+    kernel = new Parameter("kernel", w, true, kernelRegularizer, kernelConstraint);
     if (useBias) {
       float[] b = new float[units];
       biasInitializer.fill(b, inputDim, units);
-      bias = new Parameter("bias", b, true, null, null);
+      bias = new Parameter("bias", b, true, biasRegularizer, biasConstraint);
     }
   }
 
   @Override
   protected void checkCompatible(int[] inputShape) {
     if (inputShape.length != 2 || inputShape[1] != inputDim) {
-      throw new IllegalArgumentException(name() + " was built for " + inputDim + " input features, got shape " + java.util.Arrays.toString(inputShape));
+      throw new IllegalArgumentException(name() + " was built for [batch, " + inputDim + "] input (ndim=2), got shape "
+          + Arrays.toString(inputShape));
     }
+  }
+
+  /** rows * width as an array length, or a clear error. */
+  private int elements(int rows, int width, String what) {
+    long n = (long) rows * width;
+    if (n > MAX_ARRAY_LENGTH) throw new IllegalArgumentException(name() + ": " + what + " of " + rows + " x " + width + " is larger than a Java array");
+    return (int) n;
   }
 
   @Override
   protected Tensor forward(Tensor input, boolean training) {
     int n = input.dim(0);
-    float[] y = new float[n * units];
+    float[] y = new float[elements(n, units, "the output")];
     if (useBias) {
       for (int i = 0; i < n; i++) System.arraycopy(bias.value(), 0, y, i * units, units);
     }
     MatMul.multiply(input.data(), kernel.value(), y, n, inputDim, units, useBias);
     lastInput = input;
-    return new Tensor(new int[] {n, units}, y);
+    Tensor out = new Tensor(new int[] {n, units}, y);
+    return activation == null ? out : activation.forward(out, training);
   }
 
   @Override
   public Tensor backward(Tensor gradOutput) {
-    if (lastInput == null) throw new IllegalStateException(name() + ": backward before call");
+    checkGradient(lastInput == null ? null : new int[] {lastInput.dim(0), units}, gradOutput);
     int n = lastInput.dim(0);
-    float[] dy = gradOutput.data();
-    if (dy.length != n * units) throw new IllegalArgumentException(name() + ": gradOutput must be [" + n + ", " + units + "]");
+    float[] dy = activation == null ? gradOutput.data() : activation.backward(gradOutput).data();
     ensureScratch(Math.max(n * inputDim, inputDim * units));
     if (trainable) {
       MatMul.transpose(lastInput.data(), n, inputDim, transposeScratch);               // xᵀ: [in, n]
@@ -118,28 +214,48 @@ public final class Dense extends Layer {
     return p;
   }
 
+  /** Kernel and bias regularization losses, with their gradients added. */
   public double regularizationLoss() {
-    return trainable && kernel != null ? kernel.addRegularization() : 0;
+    if (!trainable) return 0;
+    return (kernel != null ? kernel.addRegularization() : 0) + (bias != null ? bias.addRegularization() : 0);
   }
 
   @Override
   public Map<String, Object> getConfig() {
     Map<String, Object> m = new LinkedHashMap<>(super.getConfig());
     m.put("units", (double) units);
-    m.put("activation", "linear");
+    m.put("activation", activationName);
     m.put("use_bias", useBias);
     m.put("kernel_initializer", kernelInitializer.toConfig());
     m.put("bias_initializer", biasInitializer.toConfig());
     m.put("kernel_regularizer", kernelRegularizer == null ? null : kernelRegularizer.toConfig());
+    m.put("bias_regularizer", biasRegularizer == null ? null : biasRegularizer.toConfig());
+    m.put("kernel_constraint", kernelConstraint == null ? null : kernelConstraint.toConfig());
+    m.put("bias_constraint", biasConstraint == null ? null : biasConstraint.toConfig());
     return m;
   }
 
+  private static final List<String> CONFIG_KEYS = Configs.keys(Configs.BASE_KEYS, "units", "activation", "use_bias",
+      "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint",
+      "activity_regularizer", "lora_rank", "quantization_config");
+
+  /** Inverse of {@link #getConfig()}: every key is honoured or rejected by name; {@code units} must be an integer. */
   public static Dense fromConfig(Map<String, ?> c) {
-    Dense d = new Dense((int) Configs.num(c, "units"), Configs.bool(c, "use_bias", true),
-        c.get("kernel_initializer") == null ? Initializer.glorotUniform(0) : Initializer.fromConfig(c.get("kernel_initializer")),
-        c.get("bias_initializer") == null ? Initializer.zeros() : Initializer.fromConfig(c.get("bias_initializer")),
-        Regularizer.fromConfig(c.get("kernel_regularizer")), Configs.str(c, "name", "dense"));
-    d.setTrainable(Configs.bool(c, "trainable", true));
-    return d;
+    Objects.requireNonNull(c, "config");
+    Configs.checkKeys(c, "Dense", CONFIG_KEYS);
+    Configs.requireNull(c, "Dense", "activity_regularizer", "lora_rank", "quantization_config");
+    Configs.checkDtype(c);
+    Builder b = builder((int) Configs.integer(c, "units", 1, Integer.MAX_VALUE))
+        .activation(Configs.str(c, "activation", "linear"))
+        .useBias(Configs.bool(c, "use_bias", true))
+        .kernelRegularizer(Regularizer.fromConfig(c.get("kernel_regularizer")))
+        .biasRegularizer(Regularizer.fromConfig(c.get("bias_regularizer")))
+        .kernelConstraint(Constraint.fromConfig(c.get("kernel_constraint")))
+        .biasConstraint(Constraint.fromConfig(c.get("bias_constraint")))
+        .trainable(Configs.bool(c, "trainable", true))
+        .name(Configs.str(c, "name", null));
+    if (c.get("kernel_initializer") != null) b.kernelInitializer(Initializer.fromConfig(c.get("kernel_initializer")));
+    if (c.get("bias_initializer") != null) b.biasInitializer(Initializer.fromConfig(c.get("bias_initializer")));
+    return b.build();
   }
 }

@@ -11,9 +11,14 @@ public final class Dropout extends Layer {
   private final long seed;
   private final SplittableRandom random;
   private float[] lastScale;
+  private int[] lastShape;
 
   public Dropout(double rate, long seed) {
-    super("dropout" + (counter++ == 0 ? "" : "_" + (counter - 1)));
+    this(rate, seed, "dropout" + (counter++ == 0 ? "" : "_" + (counter - 1)));
+  }
+
+  public Dropout(double rate, long seed, String name) {
+    super(name);
     if (!(rate >= 0 && rate < 1)) throw new IllegalArgumentException("rate must be in [0, 1), got " + rate);
     this.rate = rate;
     this.seed = seed;
@@ -27,6 +32,7 @@ public final class Dropout extends Layer {
   protected Tensor forward(Tensor input, boolean training) {
     float[] x = input.data(), y = new float[x.length];
     lastScale = new float[x.length];
+    lastShape = input.shape();
     float keep = (float) (1 / (1 - rate));
     for (int i = 0; i < x.length; i++) {
       lastScale[i] = !training || random.nextDouble() >= rate ? (training ? keep : 1f) : 0f;
@@ -37,9 +43,23 @@ public final class Dropout extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
+    checkGradient(lastShape, gradOutput);
     float[] dy = gradOutput.data(), dx = new float[dy.length];
     for (int i = 0; i < dy.length; i++) dx[i] = dy[i] * lastScale[i];
     return new Tensor(gradOutput.shape(), dx);
+  }
+
+  /** Keras's config; {@code noise_shape} may only be null (one mask element per input element). */
+  public static Dropout fromConfig(Map<String, ?> c) {
+    Configs.checkKeys(c, "Dropout", Configs.keys(Configs.BASE_KEYS, "rate", "seed", "noise_shape"));
+    Configs.requireNull(c, "Dropout", "noise_shape");
+    Configs.checkDtype(c);
+    double rate = Configs.num(c, "rate");
+    long seed = Configs.seed(c, "seed", 0);
+    String name = Configs.str(c, "name", null);
+    Dropout d = name == null ? new Dropout(rate, seed) : new Dropout(rate, seed, name);
+    d.setTrainable(Configs.bool(c, "trainable", true));
+    return d;
   }
 
   @Override

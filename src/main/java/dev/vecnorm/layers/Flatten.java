@@ -1,12 +1,30 @@
 package dev.vecnorm.layers;
 
+import java.util.Map;
+
 /** Keras's {@code Flatten()}: {@code [batch, d1, d2, ...]} to {@code [batch, d1*d2*...]}, sharing the data. */
 public final class Flatten extends Layer {
   private static int counter;
   private int[] lastShape;
 
   public Flatten() {
-    super("flatten" + (counter++ == 0 ? "" : "_" + (counter - 1)));
+    this("flatten" + (counter++ == 0 ? "" : "_" + (counter - 1)));
+  }
+
+  public Flatten(String name) {
+    super(name);
+  }
+
+  /** Keras's config; {@code data_format} may only be {@code channels_last} (the layout here). */
+  public static Flatten fromConfig(Map<String, ?> c) {
+    Configs.checkKeys(c, "Flatten", Configs.keys(Configs.BASE_KEYS, "data_format"));
+    Configs.checkDtype(c);
+    String format = Configs.str(c, "data_format", "channels_last");
+    if (!format.equals("channels_last")) throw new IllegalArgumentException("Flatten: data_format must be channels_last, got " + format);
+    String name = Configs.str(c, "name", null);
+    Flatten f = name == null ? new Flatten() : new Flatten(name);
+    f.setTrainable(Configs.bool(c, "trainable", true));
+    return f;
   }
 
   @Override
@@ -20,7 +38,27 @@ public final class Flatten extends Layer {
 
   @Override
   public Tensor backward(Tensor gradOutput) {
+    checkGradient(lastShape == null ? null : computeOutputShape(lastShape), gradOutput);
     return gradOutput.reshape(lastShape);
+  }
+
+  /** The flattened width must fit an int (and so an array row): checked whether built or not. */
+  @Override
+  protected void checkBuildable(int[] inputShape) {
+    if (inputShape.length < 1) throw new IllegalArgumentException(name() + ": Flatten needs a batch dimension, got a scalar");
+    long width = 1;
+    for (int i = 1; i < inputShape.length; i++) {
+      width *= inputShape[i];
+      if (width > Integer.MAX_VALUE) {
+        throw new IllegalArgumentException(name() + ": flattening " + java.util.Arrays.toString(inputShape) + " gives more than "
+            + Integer.MAX_VALUE + " features");
+      }
+    }
+  }
+
+  @Override
+  protected void checkCompatible(int[] inputShape) {
+    checkBuildable(inputShape);
   }
 
   @Override

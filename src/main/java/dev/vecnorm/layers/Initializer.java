@@ -37,6 +37,10 @@ public sealed interface Initializer {
   }
 
   record Constant(double value) implements Initializer {
+    public Constant {
+      if (!Double.isFinite(value)) throw new IllegalArgumentException("Constant initializer value must be finite, got " + value);
+    }
+
     public void fill(float[] w, int fanIn, int fanOut) {
       java.util.Arrays.fill(w, (float) value);
     }
@@ -49,6 +53,12 @@ public sealed interface Initializer {
   }
 
   record RandomNormal(double mean, double stddev, long seed) implements Initializer {
+    public RandomNormal {
+      if (!Double.isFinite(mean) || !(stddev >= 0) || Double.isInfinite(stddev)) {
+        throw new IllegalArgumentException("RandomNormal needs a finite mean and a finite stddev >= 0, got " + mean + ", " + stddev);
+      }
+    }
+
     public void fill(float[] w, int fanIn, int fanOut) {
       SplittableRandom r = new SplittableRandom(seed);
       for (int i = 0; i < w.length; i++) w[i] = (float) (mean + stddev * r.nextGaussian());
@@ -107,17 +117,26 @@ public sealed interface Initializer {
       }));
     }
     Map<?, ?> m = Configs.map(o, "initializer");
+    Configs.checkKeys(m, "initializer", java.util.List.of("class_name", "config"));
     Map<?, ?> c = m.get("config") == null ? Map.of() : Configs.map(m.get("config"), "initializer config");
-    long seed = (long) Configs.num(c, "seed", 0);
-    return switch (String.valueOf(m.get("class_name"))) {
+    String cls = String.valueOf(m.get("class_name"));
+    java.util.List<String> keys = switch (cls) {
+      case "Zeros", "Ones" -> java.util.List.of();
+      case "Constant" -> java.util.List.of("value");
+      case "RandomNormal" -> java.util.List.of("mean", "stddev", "seed");
+      case "GlorotUniform", "HeNormal" -> java.util.List.of("seed");
+      default -> throw new IllegalArgumentException("unknown initializer " + m.get("class_name")
+          + " (expected Zeros, Ones, Constant, RandomNormal, GlorotUniform or HeNormal)");
+    };
+    Configs.checkKeys(c, cls + " initializer", keys);
+    long seed = Configs.seed(c, "seed", 0);
+    return switch (cls) {
       case "Zeros" -> zeros();
       case "Ones" -> ones();
       case "Constant" -> constant(Configs.num(c, "value", 0));
       case "RandomNormal" -> randomNormal(Configs.num(c, "mean", 0), Configs.num(c, "stddev", 0.05), seed);
       case "GlorotUniform" -> glorotUniform(seed);
-      case "HeNormal" -> heNormal(seed);
-      default -> throw new IllegalArgumentException("unknown initializer " + m.get("class_name")
-          + " (expected Zeros, Ones, Constant, RandomNormal, GlorotUniform or HeNormal)");
+      default -> heNormal(seed);
     };
   }
 }

@@ -39,15 +39,30 @@ public abstract class Layer {
     return builtShape != null;
   }
 
-  /** Creates the weights for inputs of this shape (batch dimension first). */
+  /**
+   * Creates the weights for inputs of this shape (batch dimension first). A built layer only checks
+   * that the shape is compatible; a shape this layer cannot take throws before anything is allocated.
+   */
   public final void build(int[] inputShape) {
-    Objects.requireNonNull(inputShape, "inputShape");
-    if (builtShape != null) {
-      checkCompatible(inputShape);
-      return;
-    }
+    checkInputShape(inputShape);
+    if (builtShape != null) return;
     doBuild(inputShape.clone());
     builtShape = inputShape.clone();
+  }
+
+  /**
+   * Throws {@code IllegalArgumentException} naming the problem if this layer cannot take inputs of
+   * this shape: for a built layer, a rank or feature size other than it was built for (Keras's
+   * "expected ndim=..."); for an unbuilt one, a shape it could not build for (wrong rank, weights too
+   * large to allocate). Allocates and changes nothing, so a model can check its whole stack first.
+   */
+  public final void checkInputShape(int[] inputShape) {
+    Objects.requireNonNull(inputShape, "inputShape");
+    for (int i = 0; i < inputShape.length; i++) {
+      if (inputShape[i] < 0) throw new IllegalArgumentException(name + ": inputShape[" + i + "] must be >= 0, got " + Arrays.toString(inputShape));
+    }
+    if (builtShape != null) checkCompatible(inputShape);
+    else checkBuildable(inputShape);
   }
 
   /** Shape of the input this layer was built for (batch dimension as first seen). */
@@ -55,7 +70,30 @@ public abstract class Layer {
     return builtShape.clone();
   }
 
+  /** The largest Java array the JVMs in use allocate. */
+  static final long MAX_ARRAY_LENGTH = Integer.MAX_VALUE - 8;
+
+  /**
+   * For checkBuildable: {@code arrays} float arrays of {@code length} elements each must fit a Java
+   * array and, together, the JVM's maximum heap; else a clear error instead of an OutOfMemoryError
+   * or a NegativeArraySizeException half-way through building.
+   */
+  final void checkAllocation(String what, long length, int arrays) {
+    if (length > MAX_ARRAY_LENGTH) {
+      throw new IllegalArgumentException(name + ": " + what + " has " + length + " elements, more than a Java array holds (" + MAX_ARRAY_LENGTH + ")");
+    }
+    long bytes = 4 * length * arrays, heap = Runtime.getRuntime().maxMemory();
+    if (bytes > heap) {
+      throw new IllegalArgumentException(name + ": " + what + " needs " + bytes + " bytes for its " + arrays + " arrays, more than the JVM's"
+          + " maximum heap (" + heap + " bytes)");
+    }
+  }
+
+  /** Creates the weights; {@link #checkBuildable(int[])} has accepted the shape. */
   protected abstract void doBuild(int[] inputShape);
+
+  /** Before the first build: reject shapes this layer cannot build for, without allocating. */
+  protected void checkBuildable(int[] inputShape) {}
 
   /** A rebuild with another shape: layers with weights reject incompatible ones, naming both sizes. */
   protected void checkCompatible(int[] inputShape) {}
@@ -69,8 +107,22 @@ public abstract class Layer {
 
   protected abstract Tensor forward(Tensor input, boolean training);
 
-  /** Input gradient of the last {@code call(input, true)}; parameter gradients are added to {@link Parameter#grad()}. */
+  /**
+   * Input gradient of the last {@code call(input, true)}; parameter gradients are added to {@link Parameter#grad()}.
+   * Before any call it throws {@code IllegalStateException}; a gradient of another shape than that
+   * call's output throws {@code IllegalArgumentException} before anything is written.
+   */
   public abstract Tensor backward(Tensor gradOutput);
+
+  /** backward's argument check: a prior call ({@code outputShape} not null) and a gradient of its output's shape. */
+  protected final void checkGradient(int[] outputShape, Tensor gradOutput) {
+    Objects.requireNonNull(gradOutput, "gradOutput");
+    if (outputShape == null) throw new IllegalStateException(name + ": backward before any call");
+    if (!Arrays.equals(outputShape, gradOutput.shape())) {
+      throw new IllegalArgumentException(name + ": gradOutput must have the shape of the last output " + Arrays.toString(outputShape)
+          + ", got " + Arrays.toString(gradOutput.shape()));
+    }
+  }
 
   public int[] computeOutputShape(int[] inputShape) {
     return inputShape.clone();
@@ -95,10 +147,13 @@ public abstract class Layer {
     return out;
   }
 
-  /** Sets every weight; wrong count or sizes throw and change nothing. */
+  /** Sets every weight; an unbuilt layer, a wrong count or wrong sizes throw and change nothing. */
   public void setWeights(List<float[]> weights) {
     Objects.requireNonNull(weights, "weights");
     List<Parameter> params = parameters();
+    if (!isBuilt() && !weights.isEmpty()) {
+      throw new IllegalArgumentException(name + " is not built yet, so it has no weights to set; build it (or its model) first");
+    }
     if (weights.size() != params.size()) {
       throw new IllegalArgumentException(name + ": expected " + params.size() + " weight arrays " + names(params) + ", got " + weights.size());
     }

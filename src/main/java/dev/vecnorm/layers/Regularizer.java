@@ -61,15 +61,19 @@ public record Regularizer(double l1, double l2) {
     return m;
   }
 
+  /** Inverse of {@link #toConfig()}; unknown classes and keys are rejected by name. */
   public static Regularizer fromConfig(Object o) {
     if (o == null) return null;
     Map<?, ?> m = Configs.map(o, "regularizer");
+    Configs.checkKeys(m, "regularizer", java.util.List.of("class_name", "config"));
     Map<?, ?> c = Configs.map(m.get("config"), "regularizer config");
-    return switch (String.valueOf(m.get("class_name"))) {
-      case "L1" -> l1(Configs.num(c, "l1"));
-      case "L2" -> l2(Configs.num(c, "l2"));
-      case "L1L2" -> l1l2(Configs.num(c, "l1"), Configs.num(c, "l2"));
+    String cls = String.valueOf(m.get("class_name"));
+    switch (cls) {
+      case "L1" -> Configs.checkKeys(c, "L1 regularizer", java.util.List.of("l1"));
+      case "L2" -> Configs.checkKeys(c, "L2 regularizer", java.util.List.of("l2"));
+      case "L1L2" -> Configs.checkKeys(c, "L1L2 regularizer", java.util.List.of("l1", "l2"));
       default -> throw new IllegalArgumentException("unknown regularizer " + m.get("class_name") + " (expected L1, L2 or L1L2)");
-    };
+    }
+    return new Regularizer(Configs.num(c, "l1", 0), Configs.num(c, "l2", 0));
   }
 }

@@ -9,13 +9,8 @@ public final class Tensor {
   private final float[] data;
 
   public Tensor(int[] shape, float[] data) {
-    Objects.requireNonNull(shape, "shape");
     Objects.requireNonNull(data, "data");
-    long size = 1;
-    for (int i = 0; i < shape.length; i++) {
-      if (shape[i] < 0) throw new IllegalArgumentException("shape[" + i + "] must be >= 0, got " + shape[i]);
-      size *= shape[i];
-    }
+    long size = size(shape);
     if (size != data.length) {
       throw new IllegalArgumentException("data must have " + size + " elements for shape " + Arrays.toString(shape) + ", got " + data.length);
     }
@@ -24,9 +19,23 @@ public final class Tensor {
   }
 
   public static Tensor zeros(int... shape) {
+    long size = size(shape);
+    if (size > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has " + size + " elements, more than a Java array holds");
+    }
+    return new Tensor(shape, new float[(int) size]);
+  }
+
+  /** The element count, checked: dimensions >= 0 and no long overflow (a product past 2^31 fits no array anyway). */
+  private static long size(int[] shape) {
+    Objects.requireNonNull(shape, "shape");
     long size = 1;
-    for (int d : shape) size *= d;
-    return new Tensor(shape, new float[Math.toIntExact(size)]);
+    for (int i = 0; i < shape.length; i++) {
+      if (shape[i] < 0) throw new IllegalArgumentException("shape[" + i + "] must be >= 0, got " + Arrays.toString(shape));
+      size *= shape[i];
+      if (size > Integer.MAX_VALUE) size = Integer.MAX_VALUE + 1L; // saturate: stays "too large" without overflowing
+    }
+    return size;
   }
 
   public int[] shape() {

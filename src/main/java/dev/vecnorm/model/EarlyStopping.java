@@ -27,6 +27,10 @@ public final class EarlyStopping implements Callback {
     this.best = higherIsBetter ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
   }
 
+  String monitor() {
+    return monitor;
+  }
+
   void attach(Sequential model) {
     this.model = model;
   }

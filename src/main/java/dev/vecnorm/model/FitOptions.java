@@ -43,7 +43,7 @@ public final class FitOptions {
   }
 
   public FitOptions validationData(Tensor x, Tensor y) {
-    this.validationData = new Tensor[] {x, y};
+    this.validationData = new Tensor[] {java.util.Objects.requireNonNull(x, "validationData x"), java.util.Objects.requireNonNull(y, "validationData y")};
     return this;
   }
 

@@ -5,8 +5,25 @@ import dev.vecnorm.layers.Tensor;
 /** A loss over a batch: its mean value and the gradient with respect to the predictions. */
 public sealed interface Loss {
 
-  /** Mean loss of the batch; writes d(mean loss)/d(prediction) into {@code grad}. */
+  /**
+   * Mean loss of the batch; writes d(mean loss)/d(prediction) into {@code grad}. Targets that do not
+   * fit the predictions (count, class index range) and a {@code grad} of another length throw
+   * {@code IllegalArgumentException} before {@code grad} is written.
+   */
   double compute(Tensor predictions, Tensor targets, float[] grad);
+
+  private static void checkSizes(Tensor predictions, Tensor targets, float[] grad, long targetCount) {
+    java.util.Objects.requireNonNull(predictions, "predictions");
+    java.util.Objects.requireNonNull(targets, "targets");
+    java.util.Objects.requireNonNull(grad, "grad");
+    if (predictions.rank() < 1 || predictions.dim(0) == 0) throw new IllegalArgumentException("predictions must have >= 1 rows, got " + predictions);
+    if (targets.size() != targetCount) {
+      throw new IllegalArgumentException("targets must have " + targetCount + " elements for predictions " + predictions + ", got " + targets);
+    }
+    if (grad.length != predictions.size()) {
+      throw new IllegalArgumentException("grad must have " + predictions.size() + " elements, got " + grad.length);
+    }
+  }
 
   String name();
 
@@ -25,8 +42,14 @@ public sealed interface Loss {
 
     @Override
     public double compute(Tensor predictions, Tensor targets, float[] grad) {
+      Loss.checkSizes(predictions, targets, grad, predictions.rank() < 1 ? 1 : predictions.dim(0));
       int n = predictions.dim(0), k = predictions.size() / n;
       float[] p = predictions.data(), t = targets.data();
+      for (int i = 0; i < n; i++) {
+        if (t[i] != Math.rint(t[i]) || t[i] < 0 || t[i] >= k) {
+          throw new IllegalArgumentException("targets[" + i + "] = " + t[i] + " is not a class index in [0, " + k + ")");
+        }
+      }
       double total = 0;
       float[] row = new float[k];
       for (int i = 0; i < n; i++) {
@@ -57,6 +80,7 @@ public sealed interface Loss {
   record MeanSquaredError() implements Loss {
     @Override
     public double compute(Tensor predictions, Tensor targets, float[] grad) {
+      Loss.checkSizes(predictions, targets, grad, predictions.size());
       float[] p = predictions.data(), t = targets.data();
       double total = 0;
       for (int i = 0; i < p.length; i++) {

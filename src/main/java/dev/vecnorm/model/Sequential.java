@@ -19,6 +19,14 @@ import java.util.SplittableRandom;
 /**
  * Keras's {@code Sequential}: a stack of layers with {@code compile}, {@code fit}, {@code evaluate} and
  * {@code predict}. Training is deterministic given the seeds of the layers and of {@link FitOptions}.
+ *
+ * <p>Bad arguments throw {@code IllegalArgumentException} naming the argument and what was expected,
+ * before any layer runs: x's shape is walked through every layer, targets are checked against the
+ * loss (class indices in range for sparse categorical cross-entropy, one finite target per output for
+ * mean squared error), validation data against x. So a rejected {@code fit}, {@code trainOnBatch},
+ * {@code evaluate}, {@code predict} or {@code setWeights} leaves every weight and moving statistic as
+ * it was. Not thread-safe: layers keep the last call for backward, so use one model from one thread at
+ * a time (or one copy per thread).
  */
 public final class Sequential {
   private final List<Layer> layers = new ArrayList<>();
@@ -42,33 +50,75 @@ public final class Sequential {
     return List.copyOf(layers);
   }
 
-  /** Builds every layer for inputs of this shape (batch dimension first, any size). */
+  /**
+   * Builds every layer for inputs of this shape (batch dimension first, any size). The whole stack is
+   * checked first, so a shape some layer rejects leaves every layer as it was.
+   */
   public void build(int... inputShape) {
+    Objects.requireNonNull(inputShape, "inputShape");
     int[] shape = inputShape.clone();
-    this.inputShape = shape.clone();
+    checkShapes(shape, "inputShape");
+    if (shape.length > 0 && shape[0] == 0) shape[0] = 1; // as checked: the batch size does not shape any weight
     for (Layer l : layers) {
       l.build(shape);
       shape = l.computeOutputShape(shape);
     }
+    this.inputShape = inputShape.clone();
+  }
+
+  /**
+   * Walks the shape through every layer without allocating or changing anything; returns the output
+   * shape. Throws {@code IllegalArgumentException} naming {@code what} and the first layer that rejects it.
+   */
+  private int[] checkShapes(int[] shape, String what) {
+    int[] s = shape.clone();
+    if (s.length > 0 && s[0] == 0) s[0] = 1; // an empty batch fits wherever one sample does
+    for (Layer l : layers) {
+      try {
+        l.checkInputShape(s);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(what + " " + Arrays.toString(shape) + " does not fit the model: " + e.getMessage(), e);
+      }
+      s = l.computeOutputShape(s);
+    }
+    if (s.length > 0 && shape.length > 0) s[0] = shape[0];
+    return s;
   }
 
   public int[] inputShape() {
     return inputShape == null ? null : inputShape.clone();
   }
 
-  /** Metrics: "accuracy" or "sparse_categorical_accuracy" (argmax equals the class index). */
+  /**
+   * Metrics: "accuracy" or "sparse_categorical_accuracy" (argmax equals the class index), both only
+   * with sparse categorical cross-entropy, whose targets are class indices.
+   */
   public void compile(Optimizer optimizer, Loss loss, List<String> metrics) {
-    this.optimizer = Objects.requireNonNull(optimizer, "optimizer");
-    this.loss = Objects.requireNonNull(loss, "loss");
+    Objects.requireNonNull(optimizer, "optimizer");
+    Objects.requireNonNull(loss, "loss");
+    Objects.requireNonNull(metrics, "metrics");
     for (String m : metrics) {
-      if (!m.equals("accuracy") && !m.equals("sparse_categorical_accuracy")) {
+      if (!"accuracy".equals(m) && !"sparse_categorical_accuracy".equals(m)) {
         throw new IllegalArgumentException("unknown metric '" + m + "' (expected accuracy or sparse_categorical_accuracy)");
       }
+      if (!(loss instanceof Loss.SparseCategoricalCrossentropy)) {
+        throw new IllegalArgumentException("metric '" + m + "' compares the argmax with class indices; it needs loss "
+            + "sparse_categorical_crossentropy, got " + loss.name());
+      }
     }
+    this.optimizer = optimizer;
+    this.loss = loss;
     this.metrics = List.copyOf(metrics);
   }
 
+  /** The model's output for {@code x}; the whole stack checks x's shape before any layer runs. */
   public Tensor forward(Tensor x, boolean training) {
+    Objects.requireNonNull(x, "x");
+    checkShapes(x.shape(), "x");
+    return run(x, training);
+  }
+
+  private Tensor run(Tensor x, boolean training) {
     if (inputShape == null) build(x.shape());
     Tensor t = x;
     for (Layer l : layers) {
@@ -111,10 +161,20 @@ public final class Sequential {
     return r;
   }
 
-  /** One optimizer step on a batch; returns the loss including regularization. */
+  /**
+   * One optimizer step on a batch; returns the loss including regularization. x and y are checked as
+   * in {@link #fit} before anything runs. {@code predictionsOut}, if not null, receives the batch's
+   * predictions in element 0.
+   */
   public double trainOnBatch(Tensor x, Tensor y, float[][] predictionsOut) {
     requireCompiled();
-    Tensor out = forward(x, true);
+    if (predictionsOut != null && predictionsOut.length < 1) throw new IllegalArgumentException("predictionsOut must have length >= 1, got 0");
+    checkData(x, y, "x", "y");
+    return step(x, y, predictionsOut);
+  }
+
+  private double step(Tensor x, Tensor y, float[][] predictionsOut) {
+    Tensor out = run(x, true);
     float[] grad = new float[out.size()];
     double value = loss.compute(out, y, grad);
     List<Parameter> params = trainableParameters();
@@ -130,7 +190,12 @@ public final class Sequential {
     if (optimizer == null) throw new IllegalStateException("compile the model before fit/evaluate");
   }
 
-  /** Keras's {@code fit}; see {@link FitOptions} for the arguments and their defaults. */
+  /**
+   * Keras's {@code fit}; see {@link FitOptions} for the arguments and their defaults. Everything is
+   * checked before the first step (x and y sample counts, x's shape against every layer, targets against
+   * the loss and the output width, validation data against x, callbacks' monitored values), so a call
+   * that throws {@code IllegalArgumentException} has changed no weight and no moving statistic.
+   */
   public History fit(Tensor x, Tensor y, FitOptions options) {
     requireCompiled();
     Objects.requireNonNull(options, "options");
@@ -141,6 +206,7 @@ public final class Sequential {
       valX = options.validationData[0];
       valY = options.validationData[1];
       checkData(valX, valY, "validationData x", "validationData y");
+      checkSameSampleShape(x, valX, "x", "validationData x"); // valY was checked against the loss and the outputs
     } else if (options.validationSplit > 0) {
       // Keras: the validation split is the last fraction of the data, taken before any shuffling.
       int nVal = (int) (n * options.validationSplit);
@@ -153,6 +219,9 @@ public final class Sequential {
       valY = rows(y, n - nVal, n);
     }
     int nTrain = trainX.dim(0);
+    for (Callback c : options.callbacks) {
+      if (c instanceof EarlyStopping es) checkMonitor(es.monitor(), valX != null);
+    }
     if (inputShape == null) {
       int[] s = x.shape();
       s[0] = Math.min(options.batchSize, nTrain);
@@ -176,7 +245,7 @@ public final class Sequential {
         int from = b * options.batchSize, to = Math.min(nTrain, from + options.batchSize);
         Tensor bx = gather(trainX, order, from, to), by = gather(trainY, order, from, to);
         float[][] pred = new float[1][];
-        double batchLoss = trainOnBatch(bx, by, pred);
+        double batchLoss = step(bx, by, pred);
         lossSum += batchLoss * (to - from);
         seen += to - from;
         if (!metrics.isEmpty()) correct += countCorrect(pred[0], by);
@@ -208,6 +277,26 @@ public final class Sequential {
     return history;
   }
 
+  private void checkMonitor(String monitor, boolean validation) {
+    List<String> keys = new ArrayList<>(List.of("loss"));
+    keys.addAll(metrics);
+    if (validation) for (String k : List.copyOf(keys)) keys.add("val_" + k);
+    if (!keys.contains(monitor)) {
+      throw new IllegalArgumentException("EarlyStopping monitors '" + monitor + "', but this fit logs only " + keys
+          + (monitor.startsWith("val_") && !validation ? " (no validationSplit or validationData)" : ""));
+    }
+  }
+
+  private static void checkSameSampleShape(Tensor a, Tensor b, String aName, String bName) {
+    int[] sa = a.shape(), sb = b.shape();
+    sa[0] = 0;
+    sb[0] = 0;
+    if (!Arrays.equals(sa, sb)) {
+      throw new IllegalArgumentException(bName + " has shape " + Arrays.toString(b.shape()) + ", but " + aName + " has "
+          + Arrays.toString(a.shape()) + ": the sample shapes (all but the first dimension) must be equal");
+    }
+  }
+
   private Map<String, Double> logs(double lossValue, double accuracy) {
     Map<String, Double> logs = new LinkedHashMap<>();
     logs.put("loss", lossValue);
@@ -233,36 +322,40 @@ public final class Sequential {
     out.flush();
   }
 
-  /** Loss and metrics over a data set, in inference mode. */
+  /** Loss and metrics over a data set, in inference mode; x and y are checked as in {@link #fit}. */
   public Map<String, Double> evaluate(Tensor x, Tensor y, int batchSize) {
     requireCompiled();
-    checkData(x, y, "x", "y");
     if (batchSize < 1) throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
+    checkData(x, y, "x", "y");
     int n = x.dim(0);
     double lossSum = 0;
     long correct = 0;
     for (int from = 0; from < n; from += batchSize) {
       int to = Math.min(n, from + batchSize);
       Tensor bx = rows(x, from, to), by = rows(y, from, to);
-      Tensor out = forward(bx, false);
+      Tensor out = run(bx, false);
       lossSum += loss.compute(out, by, new float[out.size()]) * (to - from);
       if (!metrics.isEmpty()) correct += countCorrect(out.data(), by);
     }
     return logs(lossSum / n, (double) correct / n);
   }
 
+  /** Outputs for every row of x, in inference mode; 0 rows give an empty result of shape {@code [0, ...]} as Keras. */
   public Tensor predict(Tensor x, int batchSize) {
+    Objects.requireNonNull(x, "x");
     if (batchSize < 1) throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
+    if (x.rank() < 1) throw new IllegalArgumentException("x must have a batch dimension, got a scalar");
+    int[] outShape = checkShapes(x.shape(), "x");
     int n = x.dim(0);
+    if (n == 0) return Tensor.zeros(outShape);
     List<float[]> parts = new ArrayList<>();
-    int[] outShape = null;
     for (int from = 0; from < n; from += batchSize) {
-      Tensor out = forward(rows(x, from, Math.min(n, from + batchSize)), false);
+      Tensor out = run(rows(x, from, Math.min(n, from + batchSize)), false);
       parts.add(out.data());
       outShape = out.shape();
     }
     int per = parts.get(0).length / Math.min(n, batchSize);
-    float[] all = new float[n * per];
+    float[] all = new float[Math.toIntExact((long) n * per)];
     int at = 0;
     for (float[] p : parts) {
       System.arraycopy(p, 0, all, at, p.length);
@@ -272,32 +365,48 @@ public final class Sequential {
     return new Tensor(outShape, all);
   }
 
+  /**
+   * x and y: not null, the same number (>= 1) of samples, x fits every layer, and y fits the loss:
+   * for sparse categorical cross-entropy one integral class index in [0, output width) per sample
+   * (shape [n] or [n, 1]; one-hot rows are rejected), for mean squared error one finite target per output.
+   */
   private void checkData(Tensor x, Tensor y, String xName, String yName) {
     Objects.requireNonNull(x, xName);
     Objects.requireNonNull(y, yName);
-    if (x.rank() < 1 || x.dim(0) == 0) throw new IllegalArgumentException(xName + " is empty");
+    if (x.rank() < 1 || x.dim(0) == 0) throw new IllegalArgumentException(xName + " is empty (shape " + Arrays.toString(x.shape()) + ")");
     if (y.rank() < 1 || y.dim(0) != x.dim(0)) {
       throw new IllegalArgumentException(xName + " has " + x.dim(0) + " samples but " + yName + " has " + (y.rank() < 1 ? 0 : y.dim(0)));
     }
+    int[] out = checkShapes(x.shape(), xName);
+    int n = x.dim(0), perSample = y.size() / n;
+    long outPerSample = 1;
+    for (int i = 1; i < out.length; i++) outPerSample *= out[i];
+    float[] t = y.data();
     if (loss instanceof Loss.SparseCategoricalCrossentropy) {
-      int classes = layers.isEmpty() ? Integer.MAX_VALUE : outputClasses(x);
-      float[] t = y.data();
+      int classes = out[out.length - 1];
+      if (perSample != 1) {
+        throw new IllegalArgumentException(yName + " has shape " + Arrays.toString(y.shape()) + ", but sparse_categorical_crossentropy "
+            + "takes one class index per sample (shape [" + n + "] or [" + n + ", 1])"
+            + (perSample == classes ? "; this looks one-hot: pass the argmax of each row" : ""));
+      }
+      if (outPerSample != classes) {
+        throw new IllegalArgumentException("sparse_categorical_crossentropy needs [batch, classes] outputs, the model gives "
+            + Arrays.toString(out));
+      }
       for (int i = 0; i < t.length; i++) {
         if (t[i] != Math.rint(t[i]) || t[i] < 0 || t[i] >= classes) {
           throw new IllegalArgumentException(yName + "[" + i + "] = " + t[i] + " is not a class index in [0, " + classes + ")");
         }
       }
+    } else {
+      if (perSample != outPerSample) {
+        throw new IllegalArgumentException(yName + " has shape " + Arrays.toString(y.shape()) + ", but " + loss.name()
+            + " needs one target per model output " + Arrays.toString(out));
+      }
+      for (int i = 0; i < t.length; i++) {
+        if (!Float.isFinite(t[i])) throw new IllegalArgumentException(yName + "[" + i + "] = " + t[i] + " is not a finite target");
+      }
     }
-  }
-
-  private int outputClasses(Tensor x) {
-    int[] s = x.shape();
-    s[0] = 1;
-    for (Layer l : layers) {
-      if (!l.isBuilt()) return Integer.MAX_VALUE;
-      s = l.computeOutputShape(s);
-    }
-    return s[s.length - 1];
   }
 
   private int countCorrect(float[] pred, Tensor y) {
@@ -336,8 +445,8 @@ public final class Sequential {
   }
 
   /**
-   * An inference copy in which every {@code Dense} directly followed by a {@code BatchNormalization}
-   * over its units (axis -1) becomes one {@code Dense}: with {@code alpha = gamma / sqrt(movingVariance + eps)},
+   * An inference copy in which every linear {@code Dense} directly followed by a {@code BatchNormalization}
+   * over its units (axis -1) becomes one {@code Dense} (with the BN's fused ReLU, if any, as its activation): with {@code alpha = gamma / sqrt(movingVariance + eps)},
    * {@code W'[i][j] = W[i][j] * alpha[j]} and {@code b'[j] = (b[j] - movingMean[j]) * alpha[j] + beta[j]}.
    * The copy's predictions equal this model's in inference mode up to float rounding; this model is untouched.
    */
@@ -347,9 +456,11 @@ public final class Sequential {
     List<List<float[]>> weights = new ArrayList<>();
     for (int i = 0; i < layers.size(); i++) {
       Layer layer = layers.get(i);
-      if (layer instanceof Dense dense && i + 1 < layers.size() && layers.get(i + 1) instanceof BatchNormalization bn
-          && (bn.axis() == -1 || bn.axis() == 1)) {
-        folded.add(new Dense(dense.units(), true, Initializer.zeros(), Initializer.zeros(), null, dense.name() + "_folded"));
+      // Only a linear Dense folds (BN must see x W + b itself); a BN's fused ReLU moves onto the folded Dense.
+      if (layer instanceof Dense dense && dense.activation().equals("linear") && i + 1 < layers.size()
+          && layers.get(i + 1) instanceof BatchNormalization bn && (bn.axis() == -1 || bn.axis() == 1)) {
+        folded.add(Dense.builder(dense.units()).activation(bn.activation()).kernelInitializer(Initializer.zeros())
+            .name(dense.name() + "_folded").build());
         weights.add(foldedWeights(dense, bn));
         i++;
       } else {
@@ -386,8 +497,17 @@ public final class Sequential {
     return w;
   }
 
+  /** Sets every layer's weights; any wrong count or size throws and leaves every layer's weights as they were. */
   public void setWeights(List<List<float[]>> weights) {
+    Objects.requireNonNull(weights, "weights");
     if (weights.size() != layers.size()) throw new IllegalArgumentException("expected weights for " + layers.size() + " layers, got " + weights.size());
-    for (int i = 0; i < layers.size(); i++) layers.get(i).setWeights(weights.get(i));
+    List<List<float[]>> before = getWeights();
+    int i = 0;
+    try {
+      for (; i < layers.size(); i++) layers.get(i).setWeights(weights.get(i));
+    } catch (RuntimeException e) {
+      for (int j = 0; j < i; j++) layers.get(j).setWeights(before.get(j)); // same sizes: cannot fail
+      throw e;
+    }
   }
 }
