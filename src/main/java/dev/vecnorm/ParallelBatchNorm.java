@@ -535,18 +535,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
     if (dResidual != null) {
       Checks.tensor("dResidual", dResidual, dResidualOffset, s, true);
       Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "dy", dy, dyOffset, s);
-      disjoint("dResidual", dResidual, dResidualOffset, "dx", dx, dxOffset, s);
-      disjoint("dResidual", dResidual, dResidualOffset, "x", x, xOffset, s);
-      disjoint("dResidual", dResidual, dResidualOffset, "y", y, yOffset, s);
-    }
-  }
-
-  /** No shared byte at all; compared by slices, so read-only views and other views of one array count as the same memory. */
-  private static void disjoint(String outName, MemorySegment out, long outOffset, String otherName, MemorySegment other,
-                               long otherOffset, NormShape s) {
-    long bytes = s.size() * Float.BYTES;
-    if (out.asSlice(outOffset, bytes).asOverlappingSlice(other.asSlice(otherOffset, bytes)).isPresent()) {
-      throw new IllegalArgumentException(outName + " overlaps " + otherName + "; this operation cannot run in place: pass disjoint memory");
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, "dx", dx, dxOffset, s);
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, "x", x, xOffset, s);
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, "y", y, yOffset, s);
     }
   }
 
