@@ -112,13 +112,13 @@ record Kernels(BatchNormSupport impl) {
     normalizeSegments(s, x, xOffset, y, yOffset, mean, invStd, false, 1f, gamma, beta);
   }
 
-  private static void checkGiven(NormShape s, float[] mean, float[] invStd, float[] gamma, float[] beta) {
+  static void checkGiven(NormShape s, float[] mean, float[] invStd, float[] gamma, float[] beta) {
     checkAffine(s, gamma, beta);
     Checks.perChannel("mean", mean, s.channels(), false);
     Checks.perChannel("invStd", invStd, s.channels(), false);
   }
 
-  private void normalizeSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset, float[] mean,
+  void normalizeSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset, float[] mean,
                                  float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
     float[] xa = Staging.backingArray(x, xOffset), ya = Staging.backingArray(y, yOffset);
     if (xa != null && ya != null) {
@@ -187,7 +187,7 @@ record Kernels(BatchNormSupport impl) {
     reduceSegments(s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat);
   }
 
-  private static void checkReduce(NormShape s, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
+  static void checkReduce(NormShape s, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
     checkStatistics(s, null, "mean", mean, invStd);
     Checks.perChannel("sumDy", sumDy, s.channels(), false);
     Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
@@ -196,7 +196,7 @@ record Kernels(BatchNormSupport impl) {
     Checks.notAnInput("sumDyXhat", sumDyXhat, "mean", mean, "invStd", invStd, null, null);
   }
 
-  private void reduceSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
+  void reduceSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
                               float[] invStd, float[] sumDy, float[] sumDyXhat) {
     float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset);
     if (xa != null && ga != null) {
@@ -223,7 +223,7 @@ record Kernels(BatchNormSupport impl) {
     applySegments(s, x, xOffset, dy, dyOffset, gamma, mean, invStd, sumDy, sumDyXhat, globalCount, dx, dxOffset);
   }
 
-  private static void checkApply(NormShape s, float[] gamma, float[] mean, float[] invStd, float[] sumDy,
+  static void checkApply(NormShape s, float[] gamma, float[] mean, float[] invStd, float[] sumDy,
                                  float[] sumDyXhat, long globalCount) {
     checkStatistics(s, gamma, "mean", mean, invStd);
     Checks.perChannel("sumDy", sumDy, s.channels(), false);
@@ -231,7 +231,7 @@ record Kernels(BatchNormSupport impl) {
     Checks.count("globalCount", globalCount, s.countPerChannel());
   }
 
-  private void applySegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+  void applySegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
                              float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long count,
                              MemorySegment dx, long dxOffset) {
     float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset), da = Staging.backingArray(dx, dxOffset);
@@ -257,16 +257,21 @@ record Kernels(BatchNormSupport impl) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s, false);
     checkMoments(s, out);
-    float[] xa = Staging.backingArray(x, xOffset);
-    if (xa != null) {
-      impl.moments(xa, Staging.elementOffset(x, xOffset), s.outer(), s.channels(), s.inner(), out.scratchMean, out.scratchM2);
-    } else {
-      Staging.moments(impl, s, x, xOffset, out.scratchMean, out.scratchM2);
-    }
+    momentsSegments(s, x, xOffset, out.scratchMean, out.scratchM2);
     out.setFromScratch(s.countPerChannel());
   }
 
-  private static void checkMoments(NormShape s, Moments out) {
+  /** Mean and biased variance of a validated segment: on the array behind a heap segment, else staged. */
+  void momentsSegments(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] variance) {
+    float[] xa = Staging.backingArray(x, xOffset);
+    if (xa != null) {
+      impl.moments(xa, Staging.elementOffset(x, xOffset), s.outer(), s.channels(), s.inner(), mean, variance);
+    } else {
+      Staging.moments(impl, s, x, xOffset, mean, variance);
+    }
+  }
+
+  static void checkMoments(NormShape s, Moments out) {
     Objects.requireNonNull(out, "out");
     if (out.channels() != s.channels()) {
       throw new IllegalArgumentException("out must have channels = " + s.channels() + ", got " + out.channels());
@@ -286,7 +291,7 @@ record Kernels(BatchNormSupport impl) {
     Checks.perChannel("invStd", invStd, s.channels(), false);
   }
 
-  private static void checkSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset) {
+  static void checkSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s, false);
     Checks.tensor("y", y, yOffset, s, true);
@@ -303,7 +308,7 @@ record Kernels(BatchNormSupport impl) {
     Checks.noPartialOverlap("dx", dx, dxOffset, "x", x, xOffset, s);
   }
 
-  private static void checkBackwardSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
+  static void checkBackwardSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
                                             MemorySegment dx, long dxOffset) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s, false);

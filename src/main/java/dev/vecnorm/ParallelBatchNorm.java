@@ -1,299 +1,398 @@
 package dev.vecnorm;
 
 import dev.vecnorm.internal.BatchNormSupport;
+import dev.vecnorm.internal.ChunkJob;
 import dev.vecnorm.internal.FusedReluSupport;
+import dev.vecnorm.internal.SpinPool;
 import dev.vecnorm.internal.VectorizationProvider;
-import java.util.ArrayList;
-import java.util.List;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Objects;
-import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * The {@link BatchNorm} training and inference operations on several threads, with results that are
- * bitwise identical for any thread count: the tensor is cut into a fixed partition of chunks (about
- * 1 MiB each, chosen from the shape only: blocks of rows for channels-last, of whole slabs or of
- * channels within a slab for channels-first), chunk statistics and backward sums are
- * merged in chunk order on the calling thread, and normalization chunks are independent. (They equal
- * {@link BatchNorm}'s single-pass results to float rounding, not to the bit: the merge order differs.)
+ * The {@link BatchNorm} and {@link BatchNormRelu} operations on several threads, over {@code float[]}
+ * or {@link MemorySegment} tensors, with results that are bitwise identical for any thread count.
  *
- * <p>Threads come from a pool this instance owns ({@link #ParallelBatchNorm(int)}; {@link #close()} it)
- * or from the caller's {@link ExecutorService}, as host libraries manage their own. A tensor of one
- * chunk runs on the calling thread. Per call it allocates the chunk tasks and C floats per chunk.
+ * <p><b>Determinism.</b> The tensor is cut into a fixed partition of chunks chosen from the shape only
+ * (blocks of rows for channels-last; blocks of whole slabs, or of channels within a slab, for
+ * channels-first); chunk statistics and backward sums are merged in chunk order, in double, and
+ * normalization chunks are independent. Results equal {@link BatchNorm}'s single-pass ones to float
+ * rounding, not to the bit: the merge order differs.
+ *
+ * <p><b>Threads.</b> {@link #ParallelBatchNorm(int)} owns {@code threads - 1} workers that spin for
+ * about 100 µs after a loop before parking, so the loops of one call, and back-to-back calls (a
+ * training step), find them awake instead of paying the ~60 µs a parked thread takes to wake here;
+ * workers never spin when the pool has more threads than the machine has processors. The calling
+ * thread runs chunks too, so a tensor of 1 MiB already splits (chunks of 128 KiB and up, at most
+ * {@value #MAX_CHUNKS} per tensor). {@link #ParallelBatchNorm(ExecutorService)} uses the caller's
+ * executor instead: the caller submits helpers and runs chunks itself, so it never waits for a helper
+ * that has not started. That makes calls from tasks of the very executor they use safe (no deadlock
+ * on a saturated pool), and when the executor rejects a helper the caller runs its chunks. Tensors
+ * of one chunk, and native segments confined to the calling thread, run on the calling thread.
+ *
+ * <p><b>Guarantees.</b>
+ * <ul>
+ *   <li>When a call returns or throws, no chunk it started is still running or writing.</li>
+ *   <li>Interrupting the caller does not abort a call (it is bounded computation, and stopping half
+ *       way would leave half-written outputs); the call completes and the interrupt status stays set.</li>
+ *   <li>One instance may be used by several threads at once: each call uses its own chunk state. Calls
+ *       that find the owned workers busy with another thread's call run on their own thread; the bits
+ *       are the same either way.</li>
+ *   <li>After {@link #close()} every operation throws {@link IllegalStateException}.</li>
+ *   <li>Arguments are checked as by {@link BatchNorm} and {@link BatchNormRelu}, before anything is written.</li>
+ * </ul>
+ * Steady-state calls on {@code float[]} with an owned pool allocate nothing (chunk state is kept per
+ * shape and reused), except where {@link BatchNorm} and {@link BatchNormRelu} do too (a backward
+ * without dGamma/dBeta, the fused inference's invStd). An executor costs one {@link Future} per helper
+ * per call. Native segments run each chunk through the library's segment path (the fused ReLU
+ * operations stage each chunk into a pooled array, as BatchNormRelu has no segment path).
  */
 public final class ParallelBatchNorm implements AutoCloseable {
-  /** Floats per chunk: big enough that forking pays off, small enough to balance 2-16 threads. */
-  static final int CHUNK_FLOATS = 1 << 18;
+  /** Smallest chunk, in floats (128 KiB): about 10 µs of work, far above a spinning hand-off. */
+  static final int CHUNK_FLOATS = 1 << 15;
+  /** At most this many chunks (larger tensors get larger chunks): bounds the per-chunk partial sums. */
+  static final int MAX_CHUNKS = 256;
+  /** Channels-last chunks have at least this many rows, so their partial sums stay small against the data. */
+  static final int MIN_ROWS = 8;
+
+  /** Never started: a segment it may access is not confined to one thread. */
+  private static final Thread ANOTHER_THREAD = Thread.ofPlatform().unstarted(() -> {});
 
   private final BatchNormSupport impl;
+  private final Kernels kernels;
   private final FusedReluSupport fused = VectorizationProvider.fusedRelu();
+  private final SpinPool pool; // owned workers, or null with an executor
   private final ExecutorService executor;
-  private final boolean ownsExecutor;
   private final int threads;
+  /** Chunk state of recent shapes, taken by one call at a time. */
+  private final AtomicReferenceArray<Work> idle = new AtomicReferenceArray<>(8);
+  private volatile boolean closed;
 
-  /** {@code threads} worker threads owned by this instance (daemon; close() stops them). */
+  /**
+   * {@code threads} threads in all (1 to 32): the caller and {@code threads - 1} owned daemon workers
+   * ({@link #close()} stops them).
+   */
   public ParallelBatchNorm(int threads) {
     this(VectorizationProvider.get(), threads);
   }
 
   ParallelBatchNorm(BatchNormSupport impl, int threads) {
-    if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    if (threads < 1 || threads > 32) throw new IllegalArgumentException("threads must be in [1, 32], got " + threads);
     this.impl = impl;
+    this.kernels = new Kernels(impl);
     this.threads = threads;
-    this.ownsExecutor = true;
-    this.executor = Executors.newFixedThreadPool(threads, r -> {
-      Thread t = new Thread(r, "vecnorm-worker");
-      t.setDaemon(true);
-      return t;
-    });
+    this.pool = new SpinPool(threads - 1, "vecnorm-worker");
+    this.executor = null;
   }
 
-  /** Runs on the caller's executor (not shut down by {@link #close()}). */
+  /** Runs on the caller's executor (not shut down by {@link #close()}), with up to {@code availableProcessors()} threads. */
   public ParallelBatchNorm(ExecutorService executor) {
     this.impl = VectorizationProvider.get();
+    this.kernels = new Kernels(impl);
     this.executor = Objects.requireNonNull(executor, "executor");
-    this.ownsExecutor = false;
+    this.pool = null;
     this.threads = Runtime.getRuntime().availableProcessors();
   }
 
   /** A pool of {@code availableProcessors()} threads. */
   public static ParallelBatchNorm withAvailableProcessors() {
-    return new ParallelBatchNorm(Runtime.getRuntime().availableProcessors());
+    return new ParallelBatchNorm(Math.min(32, Runtime.getRuntime().availableProcessors()));
   }
 
   public int threads() {
     return threads;
   }
 
+  /** Stops the owned workers (a caller's executor is left running); later calls throw. Idempotent. */
   @Override
   public void close() {
-    if (ownsExecutor) executor.shutdownNow();
+    closed = true;
+    if (pool != null) pool.close();
   }
 
-  private static void checkArrays(NormShape s, float[] x, int xOffset, float[] y, int yOffset) {
-    Checks.shape(s);
-    Checks.tensor("x", x, xOffset, s);
-    Checks.tensor("y", y, yOffset, s);
-    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+  private void ensureOpen() {
+    if (closed) throw new IllegalStateException("this ParallelBatchNorm is closed");
   }
 
-  /** Outer slabs {@code [outerFrom, +outerCount)} restricted to channels {@code [channelFrom, +channelCount)}: contiguous. */
-  private record Chunk(int outerFrom, int outerCount, int channelFrom, int channelCount, int offset) {
-    /** The chunk's part of a per-channel array (the array itself when the chunk has every channel). */
-    float[] slice(float[] perChannel) {
-      if (perChannel == null || (channelFrom == 0 && channelCount == perChannel.length)) return perChannel;
-      return java.util.Arrays.copyOfRange(perChannel, channelFrom, channelFrom + channelCount);
-    }
-  }
-
-  /**
-   * Channels-last: blocks of rows. Channels-first: blocks of whole [channels, inner] slabs, or, when
-   * one slab is larger than a chunk, blocks of channels within each slab. Depends on the shape only.
-   */
-  private static List<Chunk> partition(NormShape s) {
-    int C = s.channels(), inner = s.inner();
-    long slab = (long) C * inner;
-    List<Chunk> chunks = new ArrayList<>();
-    if (inner > 1 && slab > CHUNK_FLOATS) {
-      int perChunk = Math.max(1, CHUNK_FLOATS / inner);
-      for (int o = 0; o < s.outer(); o++) {
-        for (int c = 0; c < C; c += perChunk) {
-          chunks.add(new Chunk(o, 1, c, Math.min(perChunk, C - c), (int) (o * slab + (long) c * inner)));
-        }
-      }
-      return chunks;
-    }
-    int perChunk = (int) Math.max(1, Math.min(s.outer(), CHUNK_FLOATS / slab));
-    for (int o = 0; o < s.outer(); o += perChunk) {
-      chunks.add(new Chunk(o, Math.min(perChunk, s.outer() - o), 0, C, (int) (o * slab)));
-    }
-    return chunks;
-  }
-
-  private <T> List<T> run(List<Callable<T>> tasks) {
-    if (tasks.size() == 1) { // one chunk: stay on the calling thread
-      try {
-        return java.util.Collections.singletonList(tasks.get(0).call());
-      } catch (RuntimeException e) {
-        throw e;
-      } catch (Exception e) {
-        throw new IllegalStateException(e);
-      }
-    }
-    List<Future<T>> futures = new ArrayList<>();
-    for (Callable<T> t : tasks) futures.add(executor.submit(t));
-    List<T> results = new ArrayList<>();
-    try {
-      for (Future<T> f : futures) results.add(f.get());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted", e);
-    } catch (ExecutionException e) {
-      if (e.getCause() instanceof RuntimeException re) throw re;
-      throw new IllegalStateException(e.getCause());
-    }
-    return results;
-  }
+  // ------------------------------------------------------------------ training and inference forward
 
   /** As {@link BatchNorm#forwardTraining(NormShape, float[], int, float[], float[], float, float[], int, float[], float[], float[])}. */
   public void forwardTraining(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
                               float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
+    ensureOpen();
     checkArrays(s, x, xOffset, y, yOffset);
     Kernels.checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
-    List<Chunk> chunks = partition(s);
-    chunkedMoments(s, x, xOffset, chunks, batchMean, batchVariance);
-    Kernels.finishStatistics(s, epsilon, batchVariance, invStd);
-    normalizeChunks(s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta, chunks);
+    Work w = take(s);
+    try {
+      w.array(X, x, xOffset).array(Y, y, yOffset);
+      training(w, false, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    } finally {
+      release(w);
+    }
   }
 
-  /** Chunk moments in parallel, merged in chunk order (double): writes mean and biased variance. */
-  private void chunkedMoments(NormShape s, float[] x, int xOffset, List<Chunk> chunks, float[] mean, float[] m2) {
-    int C = s.channels();
-    List<Callable<float[][]>> tasks = new ArrayList<>();
-    for (Chunk ch : chunks) {
-      tasks.add(() -> {
-        float[] chunkMean = new float[ch.channelCount()], chunkM2 = new float[ch.channelCount()];
-        impl.moments(x, xOffset + ch.offset(), ch.outerCount(), ch.channelCount(), s.inner(), chunkMean, chunkM2);
-        return new float[][] {chunkMean, chunkM2};
-      });
-    }
-    List<float[][]> partial = run(tasks);
-    double[] runMean = new double[C], runM2 = new double[C], count = new double[C];
-    for (int i = 0; i < chunks.size(); i++) { // chunk order: the same merge for any thread count
-      Chunk ch = chunks.get(i);
-      Staging.mergeChunk(count, runMean, runM2, ch.channelFrom(), partial.get(i)[0], partial.get(i)[1],
-          (double) ch.outerCount() * s.inner());
-    }
-    for (int c = 0; c < C; c++) {
-      mean[c] = (float) runMean[c];
-      m2[c] = (float) (runM2[c] / count[c]);
+  /** As {@link BatchNorm#forwardTraining(NormShape, MemorySegment, long, float[], float[], float, MemorySegment, long, float[], float[], float[])}; offsets in bytes. */
+  public void forwardTraining(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon,
+                              MemorySegment y, long yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
+    ensureOpen();
+    Kernels.checkSegments(s, x, xOffset, y, yOffset);
+    Kernels.checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    Work w = take(s);
+    try {
+      w.segment(X, x, xOffset).segment(Y, y, yOffset);
+      training(w, false, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    } finally {
+      release(w);
     }
   }
+
+  /** Moments, statistics, then plain or fused normalization: the body of every training forward. */
+  private void training(Work w, boolean relu, float[] gamma, float[] beta, float epsilon, float[] batchMean,
+                        float[] batchVariance, float[] invStd) {
+    chunkedMoments(w, batchMean, batchVariance);
+    Kernels.finishStatistics(w.plan.shape, epsilon, batchVariance, invStd);
+    w.perChannel(batchMean, invStd, false, epsilon, gamma, beta);
+    loop(w, relu ? RELU_NORMALIZE : NORMALIZE);
+  }
+
+  /** Chunk moments on the threads, merged in chunk order in double: writes mean and biased variance. */
+  private void chunkedMoments(Work w, float[] mean, float[] variance) {
+    loop(w, MOMENTS);
+    w.mean = mean;
+    w.variance = variance;
+    Arrays.fill(w.accCount, 0);
+    Arrays.fill(w.accA, 0);
+    Arrays.fill(w.accB, 0);
+    if (w.mergeRanges > 1) {
+      // Chan's merge costs two double divisions per channel and chunk: tens of µs for wide layers, so
+      // channel ranges merge on the threads (each channel still merges its chunks in chunk order).
+      loop(w, MERGE, w.mergeRanges);
+    } else {
+      w.merge(0, mean.length);
+    }
+  }
+
+  /** As {@link BatchNorm#forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)}. */
+  public void forwardInference(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta, float[] movingMean,
+                               float[] movingVariance, float epsilon, float[] y, int yOffset) {
+    ensureOpen();
+    checkArrays(s, x, xOffset, y, yOffset);
+    Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
+    Work w = take(s);
+    try {
+      w.array(X, x, xOffset).array(Y, y, yOffset).perChannel(movingMean, movingVariance, true, epsilon, gamma, beta);
+      loop(w, NORMALIZE);
+    } finally {
+      release(w);
+    }
+  }
+
+  /** As {@link BatchNorm#forwardInference(NormShape, MemorySegment, long, float[], float[], float[], float[], float, MemorySegment, long)}; offsets in bytes. */
+  public void forwardInference(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float[] movingMean,
+                               float[] movingVariance, float epsilon, MemorySegment y, long yOffset) {
+    ensureOpen();
+    Kernels.checkSegments(s, x, xOffset, y, yOffset);
+    Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
+    Work w = take(s);
+    try {
+      w.segment(X, x, xOffset).segment(Y, y, yOffset).perChannel(movingMean, movingVariance, true, epsilon, gamma, beta);
+      loop(w, NORMALIZE);
+    } finally {
+      release(w);
+    }
+  }
+
+  // ------------------------------------------------------------------ phases of synchronized batch norm
 
   /** As {@link BatchNorm#moments(NormShape, float[], int, Moments)}: local moments for synchronized batch norm. */
   public void moments(NormShape s, float[] x, int xOffset, Moments out) {
+    ensureOpen();
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
-    Objects.requireNonNull(out, "out");
-    if (out.channels() != s.channels()) throw new IllegalArgumentException("out must have channels = " + s.channels() + ", got " + out.channels());
-    chunkedMoments(s, x, xOffset, partition(s), out.scratchMean, out.scratchM2);
+    Kernels.checkMoments(s, out);
+    Work w = take(s);
+    try {
+      chunkedMoments(w.array(X, x, xOffset), out.scratchMean, out.scratchM2);
+    } finally {
+      release(w);
+    }
+    out.setFromScratch(s.countPerChannel());
+  }
+
+  /** As {@link BatchNorm#moments(NormShape, MemorySegment, long, Moments)}; offset in bytes. */
+  public void moments(NormShape s, MemorySegment x, long xOffset, Moments out) {
+    ensureOpen();
+    Checks.shape(s);
+    Checks.tensor("x", x, xOffset, s, false);
+    Kernels.checkMoments(s, out);
+    Work w = take(s);
+    try {
+      chunkedMoments(w.segment(X, x, xOffset), out.scratchMean, out.scratchM2);
+    } finally {
+      release(w);
+    }
     out.setFromScratch(s.countPerChannel());
   }
 
   /** As {@link BatchNorm#normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)}. */
   public void normalize(NormShape s, float[] x, int xOffset, float[] mean, float[] invStd, float[] gamma, float[] beta,
                         float[] y, int yOffset) {
+    ensureOpen();
     checkArrays(s, x, xOffset, y, yOffset);
-    Kernels.checkAffine(s, gamma, beta);
-    Checks.perChannel("mean", mean, s.channels(), false);
-    Checks.perChannel("invStd", invStd, s.channels(), false);
-    normalizeChunks(s, x, xOffset, y, yOffset, mean, invStd, false, 1f, gamma, beta, partition(s));
+    Kernels.checkGiven(s, mean, invStd, gamma, beta);
+    Work w = take(s);
+    try {
+      w.array(X, x, xOffset).array(Y, y, yOffset).perChannel(mean, invStd, false, 1f, gamma, beta);
+      loop(w, NORMALIZE);
+    } finally {
+      release(w);
+    }
+  }
+
+  /** As {@link BatchNorm#normalize(NormShape, MemorySegment, long, float[], float[], float[], float[], MemorySegment, long)}; offsets in bytes. */
+  public void normalize(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] invStd, float[] gamma,
+                        float[] beta, MemorySegment y, long yOffset) {
+    ensureOpen();
+    Kernels.checkSegments(s, x, xOffset, y, yOffset);
+    Kernels.checkGiven(s, mean, invStd, gamma, beta);
+    Work w = take(s);
+    try {
+      w.segment(X, x, xOffset).segment(Y, y, yOffset).perChannel(mean, invStd, false, 1f, gamma, beta);
+      loop(w, NORMALIZE);
+    } finally {
+      release(w);
+    }
   }
 
   /** As {@link BatchNorm#backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])}. */
   public void backwardReduce(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] mean, float[] invStd,
                              float[] sumDy, float[] sumDyXhat) {
+    ensureOpen();
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
     Checks.tensor("dy", dy, dyOffset, s);
-    Checks.perChannel("mean", mean, s.channels(), false);
-    Checks.perChannel("invStd", invStd, s.channels(), false);
-    Checks.perChannel("sumDy", sumDy, s.channels(), false);
-    Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
-    Checks.distinct("sumDy", sumDy, "sumDyXhat", sumDyXhat);
-    chunkedReduce(s, x, xOffset, dy, dyOffset, mean, invStd, partition(s), sumDy, sumDyXhat);
+    Kernels.checkReduce(s, mean, invStd, sumDy, sumDyXhat);
+    Work w = take(s);
+    try {
+      chunkedReduce(w.array(X, x, xOffset).array(DY, dy, dyOffset), REDUCE, mean, invStd, sumDy, sumDyXhat);
+    } finally {
+      release(w);
+    }
+  }
+
+  /** As {@link BatchNorm#backwardReduce(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], float[])}; offsets in bytes. */
+  public void backwardReduce(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
+                             float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    ensureOpen();
+    Checks.shape(s);
+    Checks.tensor("x", x, xOffset, s, false);
+    Checks.tensor("dy", dy, dyOffset, s, false);
+    Kernels.checkReduce(s, mean, invStd, sumDy, sumDyXhat);
+    Work w = take(s);
+    try {
+      chunkedReduce(w.segment(X, x, xOffset).segment(DY, dy, dyOffset), REDUCE, mean, invStd, sumDy, sumDyXhat);
+    } finally {
+      release(w);
+    }
   }
 
   /** As {@link BatchNorm#backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)}. */
   public void backwardApply(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] mean,
                             float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount, float[] dx, int dxOffset) {
+    ensureOpen();
     Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
-    Kernels.checkBackward(s, gamma, mean, invStd, null, null);
-    Checks.perChannel("sumDy", sumDy, s.channels(), false);
-    Checks.perChannel("sumDyXhat", sumDyXhat, s.channels(), false);
-    Checks.count("globalCount", globalCount, s.countPerChannel());
-    chunkedApply(s, x, xOffset, dy, dyOffset, dx, dxOffset, gamma, mean, invStd, sumDy, sumDyXhat, globalCount, partition(s));
-  }
-
-  /** As {@link BatchNorm#forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)}. */
-  public void forwardInference(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta, float[] movingMean,
-                               float[] movingVariance, float epsilon, float[] y, int yOffset) {
-    checkArrays(s, x, xOffset, y, yOffset);
-    Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
-    normalizeChunks(s, x, xOffset, y, yOffset, movingMean, movingVariance, true, epsilon, gamma, beta, partition(s));
-  }
-
-  private void normalizeChunks(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] mean, float[] scale,
-                               boolean fromVariance, float epsilon, float[] gamma, float[] beta, List<Chunk> chunks) {
-    List<Callable<Void>> tasks = new ArrayList<>();
-    for (Chunk ch : chunks) {
-      tasks.add(() -> {
-        impl.normalize(x, xOffset + ch.offset(), y, yOffset + ch.offset(), ch.outerCount(), ch.channelCount(), s.inner(),
-            ch.slice(mean), ch.slice(scale), fromVariance, epsilon, ch.slice(gamma), ch.slice(beta));
-        return null;
-      });
+    Kernels.checkApply(s, gamma, mean, invStd, sumDy, sumDyXhat, globalCount);
+    Work w = take(s);
+    try {
+      w.array(X, x, xOffset).array(DY, dy, dyOffset).array(DX, dx, dxOffset).sums(gamma, mean, invStd, sumDy, sumDyXhat, globalCount);
+      loop(w, APPLY);
+    } finally {
+      release(w);
     }
-    run(tasks);
   }
+
+  /** As {@link BatchNorm#backwardApply(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], float[], float[], long, MemorySegment, long)}; offsets in bytes. */
+  public void backwardApply(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+                            float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount,
+                            MemorySegment dx, long dxOffset) {
+    ensureOpen();
+    Kernels.checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    Kernels.checkApply(s, gamma, mean, invStd, sumDy, sumDyXhat, globalCount);
+    Work w = take(s);
+    try {
+      w.segment(X, x, xOffset).segment(DY, dy, dyOffset).segment(DX, dx, dxOffset)
+          .sums(gamma, mean, invStd, sumDy, sumDyXhat, globalCount);
+      loop(w, APPLY);
+    } finally {
+      release(w);
+    }
+  }
+
+  // ------------------------------------------------------------------ backward
 
   /** As {@link BatchNorm#backward(NormShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])}. */
   public void backward(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] batchMean,
                        float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
+    ensureOpen();
     Kernels.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
     Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
-    List<Chunk> chunks = partition(s);
-    float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
-    chunkedReduce(s, x, xOffset, dy, dyOffset, batchMean, invStd, chunks, sumDy, sumDyXhat);
-    chunkedApply(s, x, xOffset, dy, dyOffset, dx, dxOffset, gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel(), chunks);
-  }
-
-  /** Chunk sums in parallel, added in chunk order (double): the same sums for any thread count. */
-  private void chunkedReduce(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] mean, float[] invStd,
-                             List<Chunk> chunks, float[] sumDy, float[] sumDyXhat) {
-    int C = s.channels();
-    List<Callable<float[][]>> reduce = new ArrayList<>();
-    for (Chunk ch : chunks) {
-      reduce.add(() -> {
-        float[] chunkDy = new float[ch.channelCount()], chunkDyXhat = new float[ch.channelCount()];
-        impl.backwardReduce(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(), ch.channelCount(), s.inner(),
-            ch.slice(mean), ch.slice(invStd), chunkDy, chunkDyXhat);
-        return new float[][] {chunkDy, chunkDyXhat};
-      });
+    Work w = take(s);
+    try {
+      w.array(X, x, xOffset).array(DY, dy, dyOffset).array(DX, dx, dxOffset);
+      backward(w, false, gamma, batchMean, invStd, dGamma, dBeta);
+    } finally {
+      release(w);
     }
-    addInChunkOrder(chunks, run(reduce), sumDy, sumDyXhat);
   }
 
-  /** Adds per-chunk {sumDy, sumDyXhat} in chunk order, in double: the same sums for any thread count. */
-  private static void addInChunkOrder(List<Chunk> chunks, List<float[][]> partial, float[] sumDy, float[] sumDyXhat) {
-    int C = sumDy.length;
-    double[] accDy = new double[C], accDyXhat = new double[C];
-    for (int i = 0; i < chunks.size(); i++) {
-      Chunk ch = chunks.get(i);
-      for (int k = 0; k < ch.channelCount(); k++) {
-        accDy[ch.channelFrom() + k] += partial.get(i)[0][k];
-        accDyXhat[ch.channelFrom() + k] += partial.get(i)[1][k];
+  /** As {@link BatchNorm#backward(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], MemorySegment, long, float[], float[])}; offsets in bytes. */
+  public void backward(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+                       float[] batchMean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
+    ensureOpen();
+    Kernels.checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
+    Work w = take(s);
+    try {
+      w.segment(X, x, xOffset).segment(DY, dy, dyOffset).segment(DX, dx, dxOffset);
+      backward(w, false, gamma, batchMean, invStd, dGamma, dBeta);
+    } finally {
+      release(w);
+    }
+  }
+
+  /** Reduce, then apply: the body of every backward, plain or fused. */
+  private void backward(Work w, boolean relu, float[] gamma, float[] batchMean, float[] invStd, float[] dGamma, float[] dBeta) {
+    NormShape s = w.plan.shape();
+    float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
+    chunkedReduce(w, relu ? RELU_REDUCE : REDUCE, batchMean, invStd, sumDy, sumDyXhat);
+    w.sums(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
+    loop(w, relu ? RELU_APPLY : APPLY);
+  }
+
+  /** Chunk sums on the threads, added in chunk order in double: the same sums for any thread count. */
+  private void chunkedReduce(Work w, int op, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    w.perChannel(mean, invStd, false, 1f, null, null);
+    loop(w, op);
+    Plan p = w.plan;
+    double[] accDy = w.accA, accDyXhat = w.accB;
+    Arrays.fill(accDy, 0);
+    Arrays.fill(accDyXhat, 0);
+    for (int i = 0; i < p.count(); i++) {
+      float[] chunkDy = w.partA[i], chunkDyXhat = w.partB[i];
+      int from = p.channelFrom()[i];
+      for (int k = 0; k < chunkDy.length; k++) {
+        accDy[from + k] += chunkDy[k];
+        accDyXhat[from + k] += chunkDyXhat[k];
       }
     }
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; c < sumDy.length; c++) {
       sumDy[c] = (float) accDy[c];
       sumDyXhat[c] = (float) accDyXhat[c];
     }
-  }
-
-  private void chunkedApply(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, float[] gamma,
-                            float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, double count, List<Chunk> chunks) {
-    List<Callable<Void>> apply = new ArrayList<>();
-    for (Chunk ch : chunks) {
-      apply.add(() -> {
-        impl.backwardApply(x, xOffset + ch.offset(), dy, dyOffset + ch.offset(), dx, dxOffset + ch.offset(), ch.outerCount(),
-            ch.channelCount(), s.inner(), ch.slice(mean), ch.slice(invStd), ch.slice(gamma), ch.slice(sumDy), ch.slice(sumDyXhat), count);
-        return null;
-      });
-    }
-    run(apply);
   }
 
   // ------------------------------------------------------------------ fused BN (+ residual) + ReLU
@@ -302,64 +401,530 @@ public final class ParallelBatchNorm implements AutoCloseable {
   public void forwardTrainingRelu(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] gamma,
                                   float[] beta, float epsilon, float[] y, int yOffset, float[] batchMean, float[] batchVariance,
                                   float[] invStd) {
+    ensureOpen();
     BatchNormRelu.checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
     Kernels.checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
-    List<Chunk> chunks = partition(s);
-    chunkedMoments(s, x, xOffset, chunks, batchMean, batchVariance);
-    Kernels.finishStatistics(s, epsilon, batchVariance, invStd);
-    reluChunks(s, x, xOffset, residual, residualOffset, y, yOffset, batchMean, invStd, gamma, beta, chunks);
+    Work w = take(s);
+    try {
+      w.array(X, x, xOffset).array(RES, residual, residualOffset).array(Y, y, yOffset);
+      training(w, true, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    } finally {
+      release(w);
+    }
+  }
+
+  /** {@link #forwardTrainingRelu(NormShape, float[], int, float[], int, float[], float[], float, float[], int, float[], float[], float[])} on segments (residual may be null); offsets in bytes. */
+  public void forwardTrainingRelu(NormShape s, MemorySegment x, long xOffset, MemorySegment residual, long residualOffset,
+                                  float[] gamma, float[] beta, float epsilon, MemorySegment y, long yOffset, float[] batchMean,
+                                  float[] batchVariance, float[] invStd) {
+    ensureOpen();
+    checkReluForward(s, x, xOffset, residual, residualOffset, y, yOffset);
+    Kernels.checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    Work w = take(s);
+    try {
+      w.segment(X, x, xOffset).segment(RES, residual, residualOffset).segment(Y, y, yOffset);
+      training(w, true, gamma, beta, epsilon, batchMean, batchVariance, invStd);
+    } finally {
+      release(w);
+    }
   }
 
   /** As {@link BatchNormRelu#forwardInference}. */
   public void forwardInferenceRelu(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] gamma,
                                    float[] beta, float[] movingMean, float[] movingVariance, float epsilon, float[] y, int yOffset) {
+    ensureOpen();
     BatchNormRelu.checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
     Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
-    float[] invStd = BatchNormRelu.invStdOf(movingVariance, epsilon);
-    reluChunks(s, x, xOffset, residual, residualOffset, y, yOffset, movingMean, invStd, gamma, beta, partition(s));
+    Work w = take(s);
+    try {
+      w.array(X, x, xOffset).array(RES, residual, residualOffset).array(Y, y, yOffset);
+      inferenceRelu(w, gamma, beta, movingMean, movingVariance, epsilon);
+    } finally {
+      release(w);
+    }
   }
 
-  private void reluChunks(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset,
-                          float[] mean, float[] invStd, float[] gamma, float[] beta, List<Chunk> chunks) {
-    List<Callable<Void>> tasks = new ArrayList<>();
-    for (Chunk ch : chunks) {
-      tasks.add(() -> {
-        fused.normalizeRelu(x, xOffset + ch.offset(), residual, residualOffset + ch.offset(), y, yOffset + ch.offset(),
-            ch.outerCount(), ch.channelCount(), s.inner(), ch.slice(mean), ch.slice(invStd), ch.slice(gamma), ch.slice(beta));
-        return null;
-      });
+  /** {@link #forwardInferenceRelu(NormShape, float[], int, float[], int, float[], float[], float[], float[], float, float[], int)} on segments (residual may be null); offsets in bytes. */
+  public void forwardInferenceRelu(NormShape s, MemorySegment x, long xOffset, MemorySegment residual, long residualOffset,
+                                   float[] gamma, float[] beta, float[] movingMean, float[] movingVariance, float epsilon,
+                                   MemorySegment y, long yOffset) {
+    ensureOpen();
+    checkReluForward(s, x, xOffset, residual, residualOffset, y, yOffset);
+    Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
+    Work w = take(s);
+    try {
+      w.segment(X, x, xOffset).segment(RES, residual, residualOffset).segment(Y, y, yOffset);
+      inferenceRelu(w, gamma, beta, movingMean, movingVariance, epsilon);
+    } finally {
+      release(w);
     }
-    run(tasks);
+  }
+
+  private void inferenceRelu(Work w, float[] gamma, float[] beta, float[] movingMean, float[] movingVariance, float epsilon) {
+    // The fused kernel takes invStd; it is derived in double once per call, as BatchNormRelu does.
+    w.perChannel(movingMean, BatchNormRelu.invStdOf(movingVariance, epsilon), false, epsilon, gamma, beta);
+    loop(w, RELU_NORMALIZE);
   }
 
   /** As {@link BatchNormRelu#backward}. */
   public void backwardRelu(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] gamma,
                            float[] batchMean, float[] invStd, float[] dx, int dxOffset, float[] dResidual, int dResidualOffset,
                            float[] dGamma, float[] dBeta) {
+    ensureOpen();
     BatchNormRelu.checkBackwardTensors(s, x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset);
     Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
-    int C = s.channels();
-    List<Chunk> chunks = partition(s);
-    List<Callable<float[][]>> reduce = new ArrayList<>();
-    for (Chunk ch : chunks) {
-      reduce.add(() -> {
-        float[] chunkDy = new float[ch.channelCount()], chunkDyXhat = new float[ch.channelCount()];
-        fused.backwardReduceRelu(x, xOffset + ch.offset(), y, yOffset + ch.offset(), dy, dyOffset + ch.offset(), ch.outerCount(),
-            ch.channelCount(), s.inner(), ch.slice(batchMean), ch.slice(invStd), chunkDy, chunkDyXhat);
-        return new float[][] {chunkDy, chunkDyXhat};
-      });
+    Work w = take(s);
+    try {
+      w.array(X, x, xOffset).array(Y, y, yOffset).array(DY, dy, dyOffset).array(DX, dx, dxOffset).array(DRES, dResidual, dResidualOffset);
+      backward(w, true, gamma, batchMean, invStd, dGamma, dBeta);
+    } finally {
+      release(w);
     }
-    float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
-    addInChunkOrder(chunks, run(reduce), sumDy, sumDyXhat);
-    List<Callable<Void>> apply = new ArrayList<>();
-    for (Chunk ch : chunks) {
-      apply.add(() -> {
-        fused.backwardApplyRelu(x, xOffset + ch.offset(), y, yOffset + ch.offset(), dy, dyOffset + ch.offset(), dx, dxOffset + ch.offset(),
-            dResidual, dResidualOffset + ch.offset(), ch.outerCount(), ch.channelCount(), s.inner(), ch.slice(batchMean),
-            ch.slice(invStd), ch.slice(gamma), ch.slice(sumDy), ch.slice(sumDyXhat), s.countPerChannel());
-        return null;
-      });
+  }
+
+  /** {@link #backwardRelu(NormShape, float[], int, float[], int, float[], int, float[], float[], float[], float[], int, float[], int, float[], float[])} on segments (dResidual may be null); offsets in bytes. */
+  public void backwardRelu(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset, MemorySegment dy,
+                           long dyOffset, float[] gamma, float[] batchMean, float[] invStd, MemorySegment dx, long dxOffset,
+                           MemorySegment dResidual, long dResidualOffset, float[] dGamma, float[] dBeta) {
+    ensureOpen();
+    checkReluBackward(s, x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset);
+    Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
+    Work w = take(s);
+    try {
+      w.segment(X, x, xOffset).segment(Y, y, yOffset).segment(DY, dy, dyOffset).segment(DX, dx, dxOffset)
+          .segment(DRES, dResidual, dResidualOffset);
+      backward(w, true, gamma, batchMean, invStd, dGamma, dBeta);
+    } finally {
+      release(w);
     }
-    run(apply);
+  }
+
+  // ------------------------------------------------------------------ checks
+
+  private static void checkArrays(NormShape s, float[] x, int xOffset, float[] y, int yOffset) {
+    Checks.shape(s);
+    Checks.tensor("x", x, xOffset, s);
+    Checks.tensor("y", y, yOffset, s);
+    Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
+  }
+
+  /**
+   * The segment form of {@link BatchNormRelu#checkForward} (BatchNormRelu has no segment entry points):
+   * y may be x or residual exactly, not shifted against them.
+   */
+  private static void checkReluForward(NormShape s, MemorySegment x, long xOffset, MemorySegment residual, long residualOffset,
+                                       MemorySegment y, long yOffset) {
+    Kernels.checkSegments(s, x, xOffset, y, yOffset);
+    if (residual != null) {
+      Checks.tensor("residual", residual, residualOffset, s, false);
+      Checks.noPartialOverlap("y", y, yOffset, "residual", residual, residualOffset, s);
+    }
+  }
+
+  /**
+   * The segment form of {@link BatchNormRelu#checkBackwardTensors}: dx may be dy, x or y exactly;
+   * dResidual may be dy exactly and must not overlap dx, x or y at all (it is stored before x is read,
+   * and both gradients are results).
+   */
+  private static void checkReluBackward(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset,
+                                        MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                        MemorySegment dResidual, long dResidualOffset) {
+    Kernels.checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    Checks.tensor("y", y, yOffset, s, false);
+    Checks.noPartialOverlap("dx", dx, dxOffset, "y", y, yOffset, s);
+    if (dResidual != null) {
+      Checks.tensor("dResidual", dResidual, dResidualOffset, s, true);
+      Checks.noPartialOverlap("dResidual", dResidual, dResidualOffset, "dy", dy, dyOffset, s);
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, "dx", dx, dxOffset, s);
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, "x", x, xOffset, s);
+      Checks.disjoint("dResidual", dResidual, dResidualOffset, "y", y, yOffset, s);
+    }
+  }
+
+  // ------------------------------------------------------------------ running chunk loops
+
+  private void loop(Work w, int op) {
+    loop(w, op, w.plan.count());
+  }
+
+  private void loop(Work w, int op, int n) {
+    w.op = op;
+    if (n <= 1 || w.confined) {
+      ChunkJob.runInline(w, n); // one chunk, or a segment only this thread may touch
+    } else if (pool != null) {
+      pool.run(w, n);
+    } else {
+      onExecutor(w, n);
+    }
+  }
+
+  /**
+   * The caller's executor: submit helpers, run chunks here too, then cancel the helpers that never
+   * started and wait for those that did. A rejected helper is no error: the caller runs its chunks.
+   */
+  private void onExecutor(Work w, int n) {
+    ChunkJob job = w.job;
+    job.open(w, n);
+    int helpers = Math.min(threads, n) - 1, submitted = 0;
+    if (w.futures.length < helpers) w.futures = new Future<?>[helpers];
+    try {
+      for (; submitted < helpers; submitted++) w.futures[submitted] = executor.submit(job.helper);
+    } catch (RejectedExecutionException e) {
+      // Saturated or shut down: the chunks are all still claimable by this thread.
+    }
+    try {
+      job.runAsCaller();
+    } finally {
+      for (int i = 0; i < submitted; i++) {
+        w.futures[i].cancel(false);
+        w.futures[i] = null;
+      }
+      job.finish(); // waits for helpers inside the loop; late ones find it closed
+    }
+  }
+
+  private Work take(NormShape s) {
+    for (int i = 0; i < idle.length(); i++) {
+      Work w = idle.get(i);
+      if (w != null && w.plan.shape().equals(s) && idle.compareAndSet(i, w, null)) return w;
+    }
+    return new Work(Plan.of(s), this);
+  }
+
+  private void release(Work w) {
+    w.unbind();
+    int home = Math.floorMod(w.plan.shape().hashCode(), idle.length());
+    if (!idle.compareAndSet(home, null, w)) idle.set(home, w); // a newer shape takes the slot
+  }
+
+  // ------------------------------------------------------------------ partition
+
+  /**
+   * Chunk {@code i} is outer slabs {@code [outerFrom, +outerCount)} restricted to channels
+   * {@code [channelFrom, +channelCount)}, contiguous at element {@code offset}. Channel-blocked plans
+   * (channels-first slabs larger than a chunk) number their channel blocks in {@code block}.
+   */
+  record Plan(NormShape shape, int count, int[] outerCount, int[] channelFrom, int[] channelCount, long[] offset,
+              int[] block, int blocks) {
+
+    /** Depends on the shape only, so the merge order, and so the bits, do not depend on the threads. */
+    static Plan of(NormShape s) {
+      int C = s.channels(), inner = s.inner(), outer = s.outer();
+      long slab = (long) C * inner;
+      long target = Math.max(CHUNK_FLOATS, Math.ceilDiv(s.size(), MAX_CHUNKS));
+      if (inner > 1 && slab > target) { // channel blocks within each slab
+        int perBlock = (int) Math.max(1, target / inner), blocks = Math.ceilDiv(C, perBlock);
+        int n = Math.toIntExact((long) outer * blocks);
+        Plan p = new Plan(s, n, new int[n], new int[n], new int[n], new long[n], new int[n], blocks);
+        for (int o = 0, i = 0; o < outer; o++) {
+          for (int b = 0; b < blocks; b++, i++) {
+            int c = b * perBlock;
+            p.set(i, 1, c, Math.min(perBlock, C - c), o * slab + (long) c * inner, b);
+          }
+        }
+        return p;
+      }
+      long perChunk = Math.max(1, Math.min(outer, target / slab));
+      if (inner == 1 && perChunk < MIN_ROWS) perChunk = Math.min(outer, MIN_ROWS);
+      int n = (int) Math.ceilDiv(outer, perChunk);
+      Plan p = new Plan(s, n, new int[n], new int[n], new int[n], new long[n], new int[n], 1);
+      for (int i = 0; i < n; i++) {
+        long o = i * perChunk;
+        p.set(i, (int) Math.min(perChunk, outer - o), 0, C, o * slab, 0);
+      }
+      return p;
+    }
+
+    private void set(int i, int outers, int channelStart, int channels, long at, int blockIndex) {
+      outerCount[i] = outers;
+      channelFrom[i] = channelStart;
+      channelCount[i] = channels;
+      offset[i] = at;
+      block[i] = blockIndex;
+    }
+
+    NormShape chunkShape(int i) {
+      return new NormShape(outerCount[i], channelCount[i], shape.inner());
+    }
+  }
+
+  // ------------------------------------------------------------------ one call's chunk state
+
+  /** Tensor slots. */
+  private static final int X = 0, Y = 1, DY = 2, DX = 3, RES = 4, DRES = 5;
+  /** Chunk operations (MERGE: one range of MERGE_CHANNELS channels per index). */
+  private static final int MOMENTS = 0, NORMALIZE = 1, REDUCE = 2, APPLY = 3, RELU_NORMALIZE = 4, RELU_REDUCE = 5, RELU_APPLY = 6,
+      MERGE = 7;
+  /** Channels per parallel merge range. */
+  static final int MERGE_CHANNELS = 256;
+  /** Per-channel argument slots. */
+  private static final int MEAN = 0, SCALE = 1, GAMMA = 2, BETA = 3, SUM_DY = 4, SUM_DYXHAT = 5;
+
+  /**
+   * Everything one call's chunks need, kept per shape and reused so steady calls allocate nothing:
+   * the plan, per-chunk partial results, merge accumulators, per-block slices of the per-channel
+   * arguments, and the call's tensors. Owned by one call at a time ({@link #take}).
+   */
+  private static final class Work implements ChunkJob.Body {
+    final Plan plan;
+    final ParallelBatchNorm owner;
+    final float[][] partA, partB;
+    final double[] accA, accB, accCount;
+    /** [slot][block]: the block's part of a per-channel argument (channel-blocked plans only). */
+    final float[][][] slices;
+    final NormShape[] chunkShapes;
+    /** Parallel merge ranges (1: merge on the caller) and each range's copy of one chunk's partials. */
+    final int mergeRanges;
+    final float[][] rangeA, rangeB;
+    float[] mean, variance;
+    final ChunkJob job;
+    final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
+    Future<?>[] futures = new Future<?>[0];
+
+    int op;
+    boolean segments, confined;
+    final float[][] arrays = new float[6][];
+    final int[] arrayOffsets = new int[6];
+    final MemorySegment[] segs = new MemorySegment[6];
+    final long[] segOffsets = new long[6];
+    final float[][] perChannel = new float[6][];
+    boolean fromVariance;
+    float epsilon;
+    long count;
+
+    Work(Plan plan, ParallelBatchNorm owner) {
+      this.plan = plan;
+      this.owner = owner;
+      this.job = new ChunkJob(owner.threads);
+      int n = plan.count(), C = plan.shape().channels();
+      partA = new float[n][];
+      partB = new float[n][];
+      for (int i = 0; i < n; i++) {
+        partA[i] = new float[plan.channelCount()[i]];
+        partB[i] = new float[plan.channelCount()[i]];
+      }
+      accA = new double[C];
+      accB = new double[C];
+      accCount = new double[C];
+      chunkShapes = new NormShape[n];
+      // Only when every chunk has every channel (channels-last and whole-slab chunks).
+      mergeRanges = plan.blocks() == 1 && n > 1 ? Math.ceilDiv(C, MERGE_CHANNELS) : 1;
+      rangeA = new float[mergeRanges][];
+      rangeB = new float[mergeRanges][];
+      for (int r = 0; r < mergeRanges && mergeRanges > 1; r++) {
+        int len = Math.min(MERGE_CHANNELS, C - r * MERGE_CHANNELS);
+        rangeA[r] = new float[len];
+        rangeB[r] = new float[len];
+      }
+      if (plan.blocks() > 1) {
+        slices = new float[6][plan.blocks()][];
+        for (int i = 0; i < plan.blocks(); i++) { // chunks 0 .. blocks-1 are the blocks of slab 0
+          for (float[][] slot : slices) slot[i] = new float[plan.channelCount()[i]];
+        }
+      } else {
+        slices = null;
+      }
+    }
+
+    Work array(int slot, float[] a, int offset) {
+      arrays[slot] = a;
+      arrayOffsets[slot] = offset;
+      return this;
+    }
+
+    /** Binds a segment: its backing float[] when it has one, else the segment path for the whole call. */
+    Work segment(int slot, MemorySegment s, long offset) {
+      segs[slot] = s;
+      segOffsets[slot] = offset;
+      if (s == null) return this;
+      float[] a = Staging.backingArray(s, offset);
+      if (a != null) {
+        array(slot, a, Staging.elementOffset(s, offset));
+      } else {
+        segments = true;
+        if (!s.isAccessibleBy(ANOTHER_THREAD)) confined = true;
+      }
+      return this;
+    }
+
+    /** Drops the call's references so an idle Work holds no caller data. */
+    void unbind() {
+      Arrays.fill(arrays, null);
+      Arrays.fill(segs, null);
+      Arrays.fill(perChannel, null);
+      mean = variance = null;
+      segments = false;
+      confined = false;
+    }
+
+    Work perChannel(float[] mean, float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
+      setPerChannel(MEAN, mean);
+      setPerChannel(SCALE, scale);
+      setPerChannel(GAMMA, gamma);
+      setPerChannel(BETA, beta);
+      this.fromVariance = fromVariance;
+      this.epsilon = epsilon;
+      return this;
+    }
+
+    Work sums(float[] gamma, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long count) {
+      setPerChannel(MEAN, mean);
+      setPerChannel(SCALE, invStd);
+      setPerChannel(GAMMA, gamma);
+      setPerChannel(SUM_DY, sumDy);
+      setPerChannel(SUM_DYXHAT, sumDyXhat);
+      this.count = count;
+      return this;
+    }
+
+    /** Stores a per-channel argument and, for channel-blocked plans, copies its block slices once per call. */
+    private void setPerChannel(int slot, float[] a) {
+      perChannel[slot] = a;
+      if (slices == null || a == null) return;
+      for (int b = 0; b < plan.blocks(); b++) {
+        System.arraycopy(a, plan.channelFrom()[b], slices[slot][b], 0, slices[slot][b].length);
+      }
+    }
+
+    /** The chunk's part of a per-channel argument (the array itself when the chunk has every channel). */
+    private float[] pc(int slot, int i) {
+      float[] a = perChannel[slot];
+      return slices == null || a == null ? a : slices[slot][plan.block()[i]];
+    }
+
+    /** Merges every chunk's partial moments, in chunk order, into channels [from, to), then writes them out. */
+    void merge(int from, int to) {
+      double inner = plan.shape().inner();
+      for (int i = 0; i < plan.count(); i++) {
+        double n = plan.outerCount()[i] * inner;
+        if (from == 0 && to == plan.shape().channels()) {
+          Staging.mergeChunk(accCount, accA, accB, plan.channelFrom()[i], partA[i], partB[i], n);
+        } else { // mergeChunk takes a chunk's whole arrays: hand it this range's part
+          int r = from / MERGE_CHANNELS;
+          System.arraycopy(partA[i], from, rangeA[r], 0, to - from);
+          System.arraycopy(partB[i], from, rangeB[r], 0, to - from);
+          Staging.mergeChunk(accCount, accA, accB, from, rangeA[r], rangeB[r], n);
+        }
+      }
+      for (int c = from; c < to; c++) {
+        mean[c] = (float) accA[c];
+        variance[c] = (float) (accB[c] / accCount[c]);
+      }
+    }
+
+    @Override
+    public void run(int i) {
+      if (op == MERGE) {
+        merge(i * MERGE_CHANNELS, Math.min(plan.shape().channels(), (i + 1) * MERGE_CHANNELS));
+        return;
+      }
+      if (segments) {
+        runSegments(i);
+        return;
+      }
+      int oc = plan.outerCount()[i], cc = plan.channelCount()[i], inner = plan.shape().inner();
+      int e = (int) plan.offset()[i];
+      float[][] t = arrays;
+      int[] o = arrayOffsets;
+      BatchNormSupport impl = owner.impl;
+      switch (op) {
+        case MOMENTS -> impl.moments(t[X], o[X] + e, oc, cc, inner, partA[i], partB[i]);
+        case NORMALIZE -> impl.normalize(t[X], o[X] + e, t[Y], o[Y] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i), fromVariance,
+            epsilon, pc(GAMMA, i), pc(BETA, i));
+        case REDUCE -> impl.backwardReduce(t[X], o[X] + e, t[DY], o[DY] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i),
+            partA[i], partB[i]);
+        case APPLY -> impl.backwardApply(t[X], o[X] + e, t[DY], o[DY] + e, t[DX], o[DX] + e, oc, cc, inner, pc(MEAN, i),
+            pc(SCALE, i), pc(GAMMA, i), pc(SUM_DY, i), pc(SUM_DYXHAT, i), count);
+        case RELU_NORMALIZE -> owner.fused.normalizeRelu(t[X], o[X] + e, t[RES], o[RES] + e, t[Y], o[Y] + e, oc, cc, inner,
+            pc(MEAN, i), pc(SCALE, i), pc(GAMMA, i), pc(BETA, i));
+        case RELU_REDUCE -> owner.fused.backwardReduceRelu(t[X], o[X] + e, t[Y], o[Y] + e, t[DY], o[DY] + e, oc, cc, inner,
+            pc(MEAN, i), pc(SCALE, i), partA[i], partB[i]);
+        case RELU_APPLY -> owner.fused.backwardApplyRelu(t[X], o[X] + e, t[Y], o[Y] + e, t[DY], o[DY] + e, t[DX], o[DX] + e,
+            t[DRES], o[DRES] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i), pc(GAMMA, i), pc(SUM_DY, i), pc(SUM_DYXHAT, i), count);
+        default -> throw new AssertionError(op);
+      }
+    }
+
+    /** A chunk of a call with native (or otherwise not float[]-backed) segments: the library's segment path per chunk. */
+    private void runSegments(int i) {
+      NormShape cs = chunkShapes[i];
+      if (cs == null) cs = chunkShapes[i] = plan.chunkShape(i); // benign race: equal records
+      long b = plan.offset()[i] * Float.BYTES;
+      MemorySegment[] t = segs;
+      long[] o = segOffsets;
+      Kernels k = owner.kernels;
+      switch (op) {
+        case MOMENTS -> k.momentsSegments(cs, t[X], o[X] + b, partA[i], partB[i]);
+        case NORMALIZE -> k.normalizeSegments(cs, t[X], o[X] + b, t[Y], o[Y] + b, pc(MEAN, i), pc(SCALE, i), fromVariance,
+            epsilon, pc(GAMMA, i), pc(BETA, i));
+        case REDUCE -> k.reduceSegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(MEAN, i), pc(SCALE, i), partA[i], partB[i]);
+        case APPLY -> k.applySegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(GAMMA, i), pc(MEAN, i), pc(SCALE, i),
+            pc(SUM_DY, i), pc(SUM_DYXHAT, i), count, t[DX], o[DX] + b);
+        default -> fusedStaged(i, cs, b);
+      }
+    }
+
+    /**
+     * The fused ReLU kernels take arrays only, and BatchNormRelu has no segment path to call: stage
+     * the chunk's tensors into one pooled array (slots of the chunk's size), compute there, copy out.
+     */
+    private void fusedStaged(int i, NormShape cs, long b) {
+      int n = (int) cs.size(), oc = cs.outer(), cc = cs.channels(), inner = cs.inner();
+      float[] st = borrowStage(5 * n);
+      try {
+        MemorySegment[] t = segs;
+        long[] o = segOffsets;
+        FusedReluSupport f = owner.fused;
+        switch (op) {
+          case RELU_NORMALIZE -> {
+            copyIn(t[X], o[X] + b, st, 0, n);
+            boolean residual = t[RES] != null;
+            if (residual) copyIn(t[RES], o[RES] + b, st, n, n);
+            f.normalizeRelu(st, 0, residual ? st : null, n, st, 2 * n, oc, cc, inner, pc(MEAN, i), pc(SCALE, i), pc(GAMMA, i),
+                pc(BETA, i));
+            copyOut(st, 2 * n, t[Y], o[Y] + b, n);
+          }
+          case RELU_REDUCE -> {
+            copyIn(t[X], o[X] + b, st, 0, n);
+            copyIn(t[Y], o[Y] + b, st, n, n);
+            copyIn(t[DY], o[DY] + b, st, 2 * n, n);
+            f.backwardReduceRelu(st, 0, st, n, st, 2 * n, oc, cc, inner, pc(MEAN, i), pc(SCALE, i), partA[i], partB[i]);
+          }
+          case RELU_APPLY -> {
+            copyIn(t[X], o[X] + b, st, 0, n);
+            copyIn(t[Y], o[Y] + b, st, n, n);
+            copyIn(t[DY], o[DY] + b, st, 2 * n, n);
+            boolean dResidual = t[DRES] != null;
+            f.backwardApplyRelu(st, 0, st, n, st, 2 * n, st, 3 * n, dResidual ? st : null, 4 * n, oc, cc, inner, pc(MEAN, i),
+                pc(SCALE, i), pc(GAMMA, i), pc(SUM_DY, i), pc(SUM_DYXHAT, i), count);
+            copyOut(st, 3 * n, t[DX], o[DX] + b, n);
+            if (dResidual) copyOut(st, 4 * n, t[DRES], o[DRES] + b, n);
+          }
+          default -> throw new AssertionError(op);
+        }
+      } finally {
+        releaseStage(st);
+      }
+    }
+
+    private static void copyIn(MemorySegment src, long byteOffset, float[] dst, int at, int floats) {
+      MemorySegment.copy(src, Staging.FLOAT_LE, byteOffset, dst, at, floats);
+    }
+
+    private static void copyOut(float[] src, int at, MemorySegment dst, long byteOffset, int floats) {
+      MemorySegment.copy(src, at, dst, Staging.FLOAT_LE, byteOffset, floats);
+    }
+
+    private float[] borrowStage(int floats) {
+      for (int k = 0; k < stages.length(); k++) {
+        float[] a = stages.getAndSet(k, null);
+        if (a != null && a.length >= floats) return a;
+      }
+      return new float[floats];
+    }
+
+    private void releaseStage(float[] a) {
+      for (int k = 0; k < stages.length(); k++) if (stages.compareAndSet(k, null, a)) return;
+    }
   }
 }

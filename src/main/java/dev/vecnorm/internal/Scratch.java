@@ -1,25 +1,32 @@
 package dev.vecnorm.internal;
 
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * A one-slot pool of float scratch for the per-channel coefficient and accumulator arrays of the
+ * A few slots of float scratch for the per-channel coefficient and accumulator arrays of the
  * channels-last kernels, so a steady stream of calls allocates nothing (JMH {@code -prof gc}) without
- * a ThreadLocal. A call takes the slot's array (or allocates when the slot is empty or too small, as
- * when two threads call at once) and puts it back when done; the contents are never shared.
+ * a ThreadLocal. A call takes a slot's array (or allocates when every slot is empty or too small) and
+ * puts it back when done; the contents are never shared. Several slots, because ParallelBatchNorm runs
+ * kernels on several threads at once: with one slot every concurrent chunk but one allocated.
  */
 final class Scratch {
-  private static final AtomicReference<float[]> FREE = new AtomicReference<>();
+  private static final AtomicReferenceArray<float[]> FREE = new AtomicReferenceArray<>(8);
 
   private Scratch() {}
 
   static float[] borrow(int floats) {
-    float[] a = FREE.getAndSet(null);
-    return a != null && a.length >= floats ? a : new float[Math.max(floats, 256)];
+    for (int i = 0; i < FREE.length(); i++) {
+      float[] a = FREE.get(i);
+      if (a != null && a.length >= floats && FREE.compareAndSet(i, a, null)) return a;
+    }
+    return new float[Math.max(floats, 256)];
   }
 
   static void release(float[] a) {
-    float[] held = FREE.get();
-    if (held == null || held.length <= a.length) FREE.set(a); // keep the larger, so wide layers stop allocating
+    for (int i = 0; i < FREE.length(); i++) {
+      float[] held = FREE.get(i);
+      // keep the larger, so wide layers stop allocating
+      if ((held == null || held.length < a.length) && FREE.compareAndSet(i, held, a)) return;
+    }
   }
 }

@@ -3,6 +3,8 @@ package dev.vecnorm.bench;
 import dev.vecnorm.BatchNorm;
 import dev.vecnorm.BatchNormRelu;
 import dev.vecnorm.ParallelBatchNorm;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -24,7 +26,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Training-throughput features side by side: {@link ParallelBatchNorm} at 1 and 2 threads, and BN+ReLU
  * fused in one pass against BN then a separate (vectorized) ReLU pass, and a (vectorized) mask pass
- * then BN backward.
+ * then BN backward; and the parallel operations on native {@link MemorySegment}s against the same
+ * data in {@code float[]} ({@code parallel*Segment}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -42,18 +45,30 @@ public class ThroughputBenchmark {
   Workload w;
   ParallelBatchNorm parallel;
   float[] masked;
+  Arena arena;
+  MemorySegment xSeg, ySeg, dySeg, dxSeg;
 
   @Setup(Level.Trial)
   public void setUp() {
     w = new Workload(shape);
     parallel = new ParallelBatchNorm(threads);
     masked = new float[w.dy.length];
+    arena = Arena.ofShared();
+    xSeg = nativeCopy(w.x);
+    ySeg = nativeCopy(w.y);
+    dySeg = nativeCopy(w.dy);
+    dxSeg = nativeCopy(w.dx);
     BatchNormRelu.forwardTraining(w.shape, w.x, 0, null, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
   }
 
   @TearDown(Level.Trial)
   public void tearDown() {
     parallel.close();
+    arena.close();
+  }
+
+  private MemorySegment nativeCopy(float[] a) {
+    return arena.allocate((long) a.length * Float.BYTES, 64).copyFrom(MemorySegment.ofArray(a));
   }
 
   @Benchmark
@@ -66,6 +81,18 @@ public class ThroughputBenchmark {
   public Object parallelBackward() {
     parallel.backward(w.shape, w.x, 0, w.dy, 0, w.gamma, w.mean, w.invStd, w.dx, 0, w.dGamma, w.dBeta);
     return w.dx;
+  }
+
+  @Benchmark
+  public Object parallelTrainingForwardSegment() {
+    parallel.forwardTraining(w.shape, xSeg, 0, w.gamma, w.beta, Workload.EPSILON, ySeg, 0, w.mean, w.variance, w.invStd);
+    return ySeg;
+  }
+
+  @Benchmark
+  public Object parallelBackwardSegment() {
+    parallel.backward(w.shape, xSeg, 0, dySeg, 0, w.gamma, w.mean, w.invStd, dxSeg, 0, w.dGamma, w.dBeta);
+    return dxSeg;
   }
 
   /** Single-threaded; measured once per threads value, compare with threads=1. */
