@@ -125,6 +125,13 @@ class SegmentTest {
     float[] perChannel() {
       return new float[channels];
     }
+
+    /** The array path's training forward: {y, mean, variance, invStd}. */
+    float[][] forward(Kernels k) {
+      float[] y = new float[size], mean = perChannel(), var = perChannel(), inv = perChannel();
+      k.forwardTraining(s, x, 0, gamma, beta, EPS, y, 0, mean, var, inv);
+      return new float[][] {y, mean, var, inv};
+    }
   }
 
   static void assertSameOrNear(Memory m, float[] expected, float[] actual, double rel) {
@@ -136,8 +143,8 @@ class SegmentTest {
   @MethodSource("cases")
   void forwardTrainingMatchesArrays(String name, Kernels k, NormShape s, Memory m) {
     Data d = data(s);
-    float[] y = new float[d.size], mean = d.perChannel(), var = d.perChannel(), inv = d.perChannel();
-    k.forwardTraining(s, d.x, 0, d.gamma, d.beta, EPS, y, 0, mean, var, inv);
+    float[][] f = d.forward(k);
+    float[] y = f[0], mean = f[1], var = f[2], inv = f[3];
 
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment xs = m.hold(arena, d.x, true), ys = m.hold(arena, new float[d.size], false);
@@ -210,8 +217,8 @@ class SegmentTest {
   @MethodSource("cases")
   void backwardMatchesArrays(String name, Kernels k, NormShape s, Memory m) {
     Data d = data(s);
-    float[] y = new float[d.size], mean = d.perChannel(), var = d.perChannel(), inv = d.perChannel();
-    k.forwardTraining(s, d.x, 0, d.gamma, d.beta, EPS, y, 0, mean, var, inv);
+    float[][] f = d.forward(k);
+    float[] mean = f[1], inv = f[3];
     float[] dx = new float[d.size], dGamma = d.perChannel(), dBeta = d.perChannel();
     k.backward(s, d.x, 0, d.dy, 0, d.gamma, mean, inv, dx, 0, dGamma, dBeta);
     float[] sumDy = d.perChannel(), sumDyXhat = d.perChannel(), dxSplit = new float[d.size];
