@@ -113,7 +113,7 @@ public final class SegmentCheck {
       op.apply(ops, w);
       first[i] = (now() - t0) / 1e3;
     }
-    long until = now() + 5_000_000_000L;
+    long until = now() + 2_000_000_000L;
     while (now() < until) op.apply(ops, w);
     double[] steady = new double[51];
     for (int i = 0; i < steady.length; i++) {
