@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Runs the array kernels over segments that are not plain {@code float[]} views (native memory,
@@ -30,8 +30,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * What staging cannot remove is the copy itself: a tile is read from the segment, written to the
  * stage, and (for outputs) read from the stage and written to the segment. When the tensor sits in
  * cache the kernels run at cache bandwidth too, so those copies cost about as much as the kernel
- * (README: measured ratios). Stages and per-channel temporaries come from a one-slot pool, so a steady
- * stream of calls allocates nothing. Tile statistics merge with Chan's formula in double, as cache
+ * (README: measured ratios). Stages and per-channel temporaries come from a pool with a slot per
+ * processor, so a steady stream of calls, from one thread or several, allocates nothing. Tile statistics merge with Chan's formula in double, as cache
  * blocks do inside the kernels.
  */
 final class Staging {
@@ -225,16 +225,26 @@ final class Staging {
     }
   }
 
-  private static final AtomicReference<Workspace> FREE = new AtomicReference<>();
+  /**
+   * One slot per processor: threads staging at once (a thread pool running segment operations)
+   * each find a workspace after their first call instead of allocating megabytes per call.
+   */
+  private static final AtomicReferenceArray<Workspace> FREE = new AtomicReferenceArray<>(Runtime.getRuntime().availableProcessors());
 
-  /** The pooled workspace, or a new one when another thread holds it (then that one is kept if the slot is empty). */
+  /** A pooled workspace, or a new one when every slot is taken. */
   private static Workspace borrow() {
-    Workspace w = FREE.getAndSet(null);
-    return w != null ? w : new Workspace();
+    for (int i = 0; i < FREE.length(); i++) {
+      Workspace w = FREE.getAndSet(i, null);
+      if (w != null) return w;
+    }
+    return new Workspace();
   }
 
+  /** Back to the first empty slot; dropped when all are full. */
   private static void release(Workspace w) {
-    FREE.compareAndSet(null, w);
+    for (int i = 0; i < FREE.length(); i++) {
+      if (FREE.compareAndSet(i, null, w)) return;
+    }
   }
 
   // ---------------------------------------------------------------- operations

@@ -250,6 +250,32 @@ class SegmentTest {
     }
   }
 
+  /** Threads staging at once each get their own workspace: every thread's results equal a lone call's, bit for bit. */
+  @Test
+  void concurrentCallsDoNotShareStages() throws Exception {
+    Kernels k = Implementations.all().getLast();
+    NormShape s = SHAPES.get(3); // two passes over streamed tiles: the stage holds data between kernel calls
+    Data d = data(s);
+    try (Arena arena = Arena.ofShared(); var pool = java.util.concurrent.Executors.newFixedThreadPool(4)) {
+      MemorySegment x = Memory.NATIVE.hold(arena, d.x, true);
+      float[] mean = d.perChannel(), var = d.perChannel(), inv = d.perChannel();
+      MemorySegment y = Memory.NATIVE.hold(arena, new float[d.size], false);
+      k.forwardTraining(s, x, 64, d.gamma, d.beta, EPS, y, 64, mean, var, inv);
+      float[] expected = read(y, 64, d.size);
+      List<java.util.concurrent.Future<float[]>> results = new ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        results.add(pool.submit(() -> {
+          MemorySegment out = Memory.NATIVE.hold(arena, new float[d.size], false);
+          float[] m = d.perChannel(), v = d.perChannel(), i = d.perChannel();
+          for (int r = 0; r < 10; r++) k.forwardTraining(s, x, 64, d.gamma, d.beta, EPS, out, 64, m, v, i);
+          assertArrayEquals(mean, m);
+          return read(out, 64, d.size);
+        }));
+      }
+      for (var r : results) assertArrayEquals(expected, r.get());
+    }
+  }
+
   /**
    * Staging allocates nothing per call once its pooled workspace exists: stages, tile walk and
    * per-channel temporaries are reused (the old path allocated a 64 KiB stage per call). Measured on
