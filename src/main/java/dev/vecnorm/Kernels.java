@@ -42,9 +42,7 @@ record Kernels(BatchNormSupport impl) {
           batchMean, batchVariance, invStd);
       return;
     }
-    Staging.moments(impl, s, x, xOffset, batchMean, batchVariance);
-    finishStatistics(s, epsilon, batchVariance, invStd);
-    Staging.normalize(impl, s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
+    Staging.forwardTraining(impl, s, x, xOffset, gamma, beta, epsilon, y, yOffset, batchMean, batchVariance, invStd);
   }
 
   static void checkTraining(NormShape s, float[] gamma, float[] beta, float epsilon, float[] batchMean,
@@ -145,9 +143,15 @@ record Kernels(BatchNormSupport impl) {
                 float[] batchMean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
     checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
     checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
-    float[] sumDy = orTemporary(dBeta, s), sumDyXhat = orTemporary(dGamma, s);
-    reduceSegments(s, x, xOffset, dy, dyOffset, batchMean, invStd, sumDy, sumDyXhat);
-    applySegments(s, x, xOffset, dy, dyOffset, gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel(), dx, dxOffset);
+    float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset), da = Staging.backingArray(dx, dxOffset);
+    if (xa != null && ga != null && da != null) {
+      backward(s, xa, Staging.elementOffset(x, xOffset), ga, Staging.elementOffset(dy, dyOffset), gamma, batchMean, invStd,
+          da, Staging.elementOffset(dx, dxOffset), dGamma, dBeta);
+      return;
+    }
+    // One staged pass over x and dy when tiles hold whole channels (see Staging), else reduce then apply.
+    Staging.backward(impl, s, x, xOffset, dy, dyOffset, batchMean, invStd, gamma, orTemporary(dBeta, s), orTemporary(dGamma, s),
+        true, dx, dxOffset);
   }
 
   static void checkBackward(NormShape s, float[] gamma, float[] batchMean, float[] invStd, float[] dGamma,
@@ -203,7 +207,7 @@ record Kernels(BatchNormSupport impl) {
       impl.backwardReduce(xa, Staging.elementOffset(x, xOffset), ga, Staging.elementOffset(dy, dyOffset), s.outer(),
           s.channels(), s.inner(), mean, invStd, sumDy, sumDyXhat);
     } else {
-      Staging.backwardReduce(impl, s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat);
+      Staging.backward(impl, s, x, xOffset, dy, dyOffset, mean, invStd, null, sumDy, sumDyXhat, false, null, 0);
     }
   }
 

@@ -4,21 +4,57 @@ import dev.vecnorm.internal.BatchNormSupport;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Runs the array kernels over segments that are not plain {@code float[]} views (native memory,
- * read-only or byte-backed heap segments): whole {@code [.., channels, inner]} slabs are copied through
- * an L2-sized on-heap stage, computed there, and copied back. On JDK 25 this is faster than Vector API
- * loads straight from native segments (see the README), and it keeps one kernel implementation.
- * Statistics of the chunks merge with Chan's formula in double, as blocks do inside the kernels.
+ * read-only or byte-backed heap segments) by copying tiles of the tensor into reused on-heap stage
+ * arrays, computing there, and copying results out. On JDK 25 this is faster than Vector API loads
+ * straight from native segments (see the README), and it keeps one kernel implementation.
+ *
+ * <p>Copies are the whole cost of staging, so each operation copies as little as it can:
+ * <ul>
+ *   <li>Statistics, training forward and backward take a tensor of at most {@link #STAGE_FLOATS} as one
+ *       tile: x (and dy) are copied in once, both kernel passes run on the stage, y (dx) is copied out
+ *       once. No tensor is cut into pieces smaller than it needs.</li>
+ *   <li>They take a larger channels-first tensor whose single channel {@code [outer, inner]} fits the
+ *       stage in <em>channel-complete</em> tiles: blocks of channels gathered from every slab. Each tile
+ *       holds all of its channels' data, so x (and dy) are read once, where the {@code float[]}
+ *       kernels read them twice.</li>
+ *   <li>Everything else (inference, channels-last tensors over the stage) streams contiguous tiles of
+ *       about {@link #CHUNK_FLOATS}: whole slabs, or channel blocks of one slab, or pieces of one
+ *       channel's {@code inner} extent, so a huge slab never needs a huge stage. Statistics then take
+ *       one pass over x and normalization a second, as the array kernels do.</li>
+ * </ul>
+ * What staging cannot remove is the copy itself: a tile is read from the segment, written to the
+ * stage, and (for outputs) read from the stage and written to the segment. When the tensor sits in
+ * cache the kernels run at cache bandwidth too, so those copies cost about as much as the kernel
+ * (README: measured ratios). Stages and per-channel temporaries come from a pool with a slot per
+ * processor, so a steady stream of calls, from one thread or several, allocates nothing. Tile statistics merge with Chan's formula in double, as cache
+ * blocks do inside the kernels.
  */
 final class Staging {
   private Staging() {}
 
   static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-  /** Target stage size in floats (64 KiB); a single slab larger than this is staged on its own. */
-  static final int STAGE_FLOATS = 16 * 1024;
+  /**
+   * Capacity of one stage in floats (1 MiB): tensors or channel-complete tiles up to this size are
+   * computed in one read. Backward holds two stages (x and dy), half of a 4 MiB L2 pair here and within
+   * the 1-2 MiB L2 of current x86 cores for the forward.
+   */
+  static final int STAGE_FLOATS = 256 * 1024;
+
+  /**
+   * Target tile of the streaming passes in floats (256 KiB): in L2 while the kernel reads it, and tall
+   * enough (256 rows of 256 channels) that the per-tile fold of coefficients and the double merge of
+   * statistics, both O(channels), stay a small fraction of the O(rows * channels) work.
+   */
+  static final int CHUNK_FLOATS = 64 * 1024;
+
+  /** Channel-complete tiles gather one run per slab; runs shorter than this (4 KiB) make copies call-bound. */
+  static final int MIN_RUN_FLOATS = 1024;
 
   /** The float[] behind a heap segment at a float-aligned offset, or null (then stage). */
   static float[] backingArray(MemorySegment s, long byteOffset) {
@@ -30,45 +66,209 @@ final class Staging {
     return (int) ((s.address() + byteOffset) >>> 2);
   }
 
-  private record Plan(int slabsPerChunk, int slab, int outer) {
-    int chunkFloats() {
-      return slabsPerChunk * slab;
+  // ---------------------------------------------------------------- tiles
+
+  /**
+   * A walk over the tensor {@code [outer, channels, inner]} in tiles of {@code [tileOuter, tileChannels,
+   * tileInner]}, each staged densely, so the kernels see it as a tensor of shape {@code [on, cn, in]}.
+   * A tile is either slabs of all channels, or channels of all slabs (channel-complete), or a channel
+   * block of one slab, or a piece of one channel's inner extent ({@code tileInner < inner} only with
+   * one slab and one channel): every tile is one or {@code on} contiguous runs.
+   */
+  static final class Tiles {
+    private int outer, channels, inner, tileOuter, tileChannels, tileInner;
+    int o0, c0, i0, on, cn, in;
+
+    private Tiles plan(NormShape s, boolean channelComplete) {
+      outer = s.outer();
+      channels = s.channels();
+      inner = s.inner();
+      long slab = (long) channels * inner, column = (long) outer * inner;
+      if (channelComplete && s.size() <= STAGE_FLOATS) {
+        set(outer, channels, inner);
+      } else if (channelComplete && inner > 1 && column <= STAGE_FLOATS
+          && (long) Math.min(channels, STAGE_FLOATS / column) * inner >= MIN_RUN_FLOATS) {
+        set(outer, (int) (STAGE_FLOATS / column), inner);
+      } else if (slab <= CHUNK_FLOATS) {
+        set((int) (CHUNK_FLOATS / slab), channels, inner);
+      } else if (inner <= CHUNK_FLOATS) {
+        set(1, CHUNK_FLOATS / inner, inner);
+      } else {
+        set(1, 1, CHUNK_FLOATS);
+      }
+      o0 = 0;
+      c0 = 0;
+      i0 = -tileInner; // next() moves to the first tile
+      return this;
+    }
+
+    private void set(int tileOuter, int tileChannels, int tileInner) {
+      this.tileOuter = tileOuter;
+      this.tileChannels = tileChannels;
+      this.tileInner = tileInner;
+    }
+
+    /** True when every tile holds all the data of its channels: one pass suffices for statistics and normalization. */
+    boolean channelComplete() {
+      return tileOuter >= outer && tileInner == inner;
+    }
+
+    /** Advances to the next tile in memory order (slabs, then channels, then inner); false after the last. */
+    boolean next() {
+      i0 += tileInner;
+      if (i0 >= inner) {
+        i0 = 0;
+        c0 += tileChannels;
+        if (c0 >= channels) {
+          c0 = 0;
+          o0 += tileOuter;
+          if (o0 >= outer) return false;
+        }
+      }
+      on = Math.min(tileOuter, outer - o0);
+      cn = Math.min(tileChannels, channels - c0);
+      in = Math.min(tileInner, inner - i0);
+      return true;
+    }
+
+    /** Elements per channel in this tile: the count its statistics stand for. */
+    double count() {
+      return (double) on * in;
+    }
+
+    /** Copies this tile of the tensor at {@code byteOffset} into {@code stage} as a dense {@code [on, cn, in]}. */
+    void gather(MemorySegment src, long byteOffset, float[] stage) {
+      int run = runLength(), runs = on * cn * in / run;
+      for (int k = 0; k < runs; k++) MemorySegment.copy(src, FLOAT_LE, byteOffset + 4 * runStart(k), stage, k * run, run);
+    }
+
+    /** The inverse of {@link #gather}. */
+    void scatter(float[] stage, MemorySegment dst, long byteOffset) {
+      int run = runLength(), runs = on * cn * in / run;
+      for (int k = 0; k < runs; k++) MemorySegment.copy(stage, k * run, dst, FLOAT_LE, byteOffset + 4 * runStart(k), run);
+    }
+
+    /** Tiles of whole slabs are one run (one copy, not one per row); other tiles have one run per slab. */
+    private int runLength() {
+      return cn == channels && in == inner ? on * cn * in : cn * in;
+    }
+
+    /** Element index of the tile's run in slab {@code o0 + o}: its channels (or its piece of one channel) are contiguous. */
+    private long runStart(int o) {
+      return ((long) (o0 + o) * channels + c0) * inner + i0;
     }
   }
 
-  private static Plan plan(NormShape s) {
-    long slab = (long) s.channels() * s.inner();
-    if (slab > Integer.MAX_VALUE - 16) {
-      throw new IllegalArgumentException("shape " + s + ": one [channels, inner] slab of " + slab + " floats is too large to stage; "
-          + "pass a float[]-backed segment or split the tensor");
+  // ---------------------------------------------------------------- the pooled workspace
+
+  /**
+   * Stages, tile walk and per-channel temporaries of one call. Kernel calls on a tile take per-channel
+   * arrays of exactly the tile's channel count, so temporaries are kept per slot and per length (a full
+   * channel block and the last, shorter one) and survive across calls.
+   */
+  private static final class Workspace {
+    final Tiles tiles = new Tiles();
+    final float[] stage = new float[STAGE_FLOATS];
+    private float[] second;
+    private final float[][] exact = new float[2 * 8][];
+    private double[] runMean = new double[0], runM2 = runMean, count = runMean;
+    private float[] alpha = new float[0];
+
+    float[] secondStage() {
+      if (second == null) second = new float[STAGE_FLOATS];
+      return second;
     }
-    int perChunk = (int) Math.max(1, Math.min(s.outer(), STAGE_FLOATS / slab));
-    return new Plan(perChunk, (int) slab, s.outer());
+
+    /** A temporary of exactly {@code tiles.cn} floats for {@code slot} (contents unspecified). */
+    float[] temporary(int slot) {
+      int length = tiles.cn, at = 2 * slot + (length == tiles.tileChannels ? 0 : 1);
+      float[] a = exact[at];
+      if (a == null || a.length != length) exact[at] = a = new float[length];
+      return a;
+    }
+
+    /** The tile's channels of a per-channel input: the caller's array itself when the tile has every channel. */
+    float[] slice(int slot, float[] perChannel) {
+      if (perChannel == null || tiles.cn == tiles.channels) return perChannel;
+      float[] a = temporary(slot);
+      System.arraycopy(perChannel, tiles.c0, a, 0, tiles.cn);
+      return a;
+    }
+
+    /** Per-channel coefficients of a whole call, at least {@code channels} long. */
+    float[] alpha(int channels) {
+      if (alpha.length < channels) alpha = new float[channels];
+      return alpha;
+    }
+
+    /** Zeroed running (count, mean, M2) for Chan's merge over {@code channels}. */
+    void startMerge(int channels) {
+      if (runMean.length < channels) {
+        runMean = new double[channels];
+        runM2 = new double[channels];
+        count = new double[channels];
+      }
+      Arrays.fill(runMean, 0, channels, 0);
+      Arrays.fill(runM2, 0, channels, 0);
+      Arrays.fill(count, 0, channels, 0);
+    }
+
+    void merge(float[] tileMean, float[] tileVariance) {
+      mergeChunk(count, runMean, runM2, tiles.c0, tileMean, tileVariance, tiles.count());
+    }
+
+    void finishMerge(int channels, float[] mean, float[] variance) {
+      for (int c = 0; c < channels; c++) {
+        mean[c] = (float) runMean[c];
+        variance[c] = (float) (runM2[c] / count[c]);
+      }
+    }
   }
 
-  private static void copyIn(MemorySegment src, long byteOffset, float[] stage, int floats) {
-    MemorySegment.copy(src, FLOAT_LE, byteOffset, stage, 0, floats);
+  /**
+   * One slot per processor: threads staging at once (a thread pool running segment operations)
+   * each find a workspace after their first call instead of allocating megabytes per call.
+   */
+  private static final AtomicReferenceArray<Workspace> FREE = new AtomicReferenceArray<>(Runtime.getRuntime().availableProcessors());
+
+  /** A pooled workspace, or a new one when every slot is taken. */
+  private static Workspace borrow() {
+    for (int i = 0; i < FREE.length(); i++) {
+      Workspace w = FREE.getAndSet(i, null);
+      if (w != null) return w;
+    }
+    return new Workspace();
   }
 
-  private static void copyOut(float[] stage, MemorySegment dst, long byteOffset, int floats) {
-    MemorySegment.copy(stage, 0, dst, FLOAT_LE, byteOffset, floats);
+  /** Back to the first empty slot; dropped when all are full. */
+  private static void release(Workspace w) {
+    for (int i = 0; i < FREE.length(); i++) {
+      if (FREE.compareAndSet(i, null, w)) return;
+    }
   }
 
-  static void moments(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, float[] mean, float[] m2) {
-    Plan p = plan(s);
-    int C = s.channels();
-    float[] stage = new float[p.chunkFloats()], chunkMean = new float[C], chunkM2 = new float[C];
-    double[] runMean = new double[C], runM2 = new double[C], count = new double[C];
-    for (int o0 = 0; o0 < p.outer(); o0 += p.slabsPerChunk()) {
-      int oc = Math.min(p.slabsPerChunk(), p.outer() - o0), floats = oc * p.slab();
-      copyIn(x, xOffset + (long) o0 * p.slab() * 4, stage, floats);
-      impl.moments(stage, 0, oc, C, s.inner(), chunkMean, chunkM2);
-      mergeChunk(count, runMean, runM2, 0, chunkMean, chunkM2, (double) oc * s.inner());
+  // ---------------------------------------------------------------- operations
+
+  static void moments(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, float[] mean, float[] variance) {
+    Workspace w = borrow();
+    try {
+      momentsPass(impl, w, w.tiles.plan(s, true), s, x, xOffset, mean, variance);
+    } finally {
+      release(w);
     }
-    for (int c = 0; c < C; c++) {
-      mean[c] = (float) runMean[c];
-      m2[c] = (float) (runM2[c] / count[c]);
+  }
+
+  /** One pass of tiles: kernel moments per tile, merged in double. */
+  private static void momentsPass(BatchNormSupport impl, Workspace w, Tiles t, NormShape s, MemorySegment x, long xOffset,
+                                  float[] mean, float[] variance) {
+    w.startMerge(s.channels());
+    while (t.next()) {
+      t.gather(x, xOffset, w.stage);
+      float[] tileMean = w.temporary(0), tileVariance = w.temporary(1);
+      impl.moments(w.stage, 0, t.on, t.cn, t.in, tileMean, tileVariance);
+      w.merge(tileMean, tileVariance);
     }
+    w.finishMerge(s.channels(), mean, variance);
   }
 
   /**
@@ -85,53 +285,131 @@ final class Staging {
     }
   }
 
-  static void normalize(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset,
-                        float[] mean, float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
-    Plan p = plan(s);
-    float[] stage = new float[p.chunkFloats()];
-    for (int o0 = 0; o0 < p.outer(); o0 += p.slabsPerChunk()) {
-      int oc = Math.min(p.slabsPerChunk(), p.outer() - o0), floats = oc * p.slab();
-      long at = (long) o0 * p.slab() * 4;
-      copyIn(x, xOffset + at, stage, floats);
-      impl.normalize(stage, 0, stage, 0, oc, s.channels(), s.inner(), mean, scale, fromVariance, epsilon, gamma, beta);
-      copyOut(stage, y, yOffset + at, floats);
+  /**
+   * Training forward. Channel-complete tiles are read once: moments, then normalization with
+   * {@code invStd} derived from the tile's variance exactly as {@link Kernels#finishStatistics} derives
+   * it, then the tile is written out. Otherwise a statistics pass, then a normalization pass.
+   */
+  static void forwardTraining(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta,
+                              float epsilon, MemorySegment y, long yOffset, float[] batchMean, float[] batchVariance,
+                              float[] invStd) {
+    Workspace w = borrow();
+    try {
+      Tiles t = w.tiles.plan(s, true);
+      if (t.channelComplete()) {
+        w.startMerge(s.channels());
+        while (t.next()) {
+          t.gather(x, xOffset, w.stage);
+          float[] tileMean = w.temporary(0), tileVariance = w.temporary(1);
+          impl.moments(w.stage, 0, t.on, t.cn, t.in, tileMean, tileVariance);
+          impl.normalize(w.stage, 0, w.stage, 0, t.on, t.cn, t.in, tileMean, tileVariance, true, epsilon,
+              w.slice(2, gamma), w.slice(3, beta));
+          t.scatter(w.stage, y, yOffset);
+          w.merge(tileMean, tileVariance);
+        }
+        w.finishMerge(s.channels(), batchMean, batchVariance);
+        Kernels.finishStatistics(s, epsilon, batchVariance, invStd);
+      } else {
+        momentsPass(impl, w, t, s, x, xOffset, batchMean, batchVariance);
+        Kernels.finishStatistics(s, epsilon, batchVariance, invStd);
+        normalizePass(impl, w, s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
+      }
+    } finally {
+      release(w);
     }
   }
 
-  static void backwardReduce(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment dy,
-                             long dyOffset, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
-    Plan p = plan(s);
-    int C = s.channels();
-    float[] stageX = new float[p.chunkFloats()], stageDy = new float[p.chunkFloats()];
-    float[] chunkDy = new float[C], chunkDyXhat = new float[C];
-    java.util.Arrays.fill(sumDy, 0);
-    java.util.Arrays.fill(sumDyXhat, 0);
-    for (int o0 = 0; o0 < p.outer(); o0 += p.slabsPerChunk()) {
-      int oc = Math.min(p.slabsPerChunk(), p.outer() - o0), floats = oc * p.slab();
-      long at = (long) o0 * p.slab() * 4;
-      copyIn(x, xOffset + at, stageX, floats);
-      copyIn(dy, dyOffset + at, stageDy, floats);
-      impl.backwardReduce(stageX, 0, stageDy, 0, oc, C, s.inner(), mean, invStd, chunkDy, chunkDyXhat);
-      for (int c = 0; c < C; c++) {
-        sumDy[c] += chunkDy[c];
-        sumDyXhat[c] += chunkDyXhat[c];
+  static void normalize(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset,
+                        float[] mean, float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
+    Workspace w = borrow();
+    try {
+      normalizePass(impl, w, s, x, xOffset, y, yOffset, mean, scale, fromVariance, epsilon, gamma, beta);
+    } finally {
+      release(w);
+    }
+  }
+
+  /**
+   * One streaming pass: each tile is copied in, normalized in place on the stage, and copied out.
+   * {@code alpha = gamma * invStd} is folded once here, not per tile: from a variance that is a square
+   * root and a division per channel, which on short tiles of wide rows would cost more than the tile.
+   * The kernels then get {@code alpha} as invStd and no gamma, and compute the same product.
+   */
+  private static void normalizePass(BatchNormSupport impl, Workspace w, NormShape s, MemorySegment x, long xOffset,
+                                    MemorySegment y, long yOffset, float[] mean, float[] scale, boolean fromVariance,
+                                    float epsilon, float[] gamma, float[] beta) {
+    float[] alpha = w.alpha(s.channels());
+    if (fromVariance) Kernels.finishStatistics(s, epsilon, scale, alpha);
+    else System.arraycopy(scale, 0, alpha, 0, s.channels());
+    if (gamma != null) for (int c = 0; c < s.channels(); c++) alpha[c] *= gamma[c];
+    Tiles t = w.tiles.plan(s, false);
+    while (t.next()) {
+      t.gather(x, xOffset, w.stage);
+      impl.normalize(w.stage, 0, w.stage, 0, t.on, t.cn, t.in, w.slice(0, mean), w.slice(1, alpha), false, epsilon, null,
+          w.slice(3, beta));
+      t.scatter(w.stage, y, yOffset);
+    }
+  }
+
+  /**
+   * Backward ({@code apply == true}) or its reduction alone. Channel-complete tiles read x and dy once
+   * for both the sums and dx; otherwise a reduction pass, then an apply pass.
+   */
+  static void backward(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
+                       float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, boolean apply,
+                       MemorySegment dx, long dxOffset) {
+    Workspace w = borrow();
+    try {
+      Tiles t = w.tiles.plan(s, true);
+      float[] stageX = w.stage, stageDy = w.secondStage();
+      Arrays.fill(sumDy, 0);
+      Arrays.fill(sumDyXhat, 0);
+      boolean onePass = apply && t.channelComplete();
+      while (t.next()) {
+        t.gather(x, xOffset, stageX);
+        t.gather(dy, dyOffset, stageDy);
+        float[] tileMean = w.slice(0, mean), tileInvStd = w.slice(1, invStd);
+        float[] tileDy = w.temporary(2), tileDyXhat = w.temporary(3);
+        impl.backwardReduce(stageX, 0, stageDy, 0, t.on, t.cn, t.in, tileMean, tileInvStd, tileDy, tileDyXhat);
+        for (int k = 0; k < t.cn; k++) {
+          sumDy[t.c0 + k] += tileDy[k];
+          sumDyXhat[t.c0 + k] += tileDyXhat[k];
+        }
+        if (onePass) {
+          impl.backwardApply(stageX, 0, stageDy, 0, stageDy, 0, t.on, t.cn, t.in, tileMean, tileInvStd, w.slice(4, gamma),
+              tileDy, tileDyXhat, s.countPerChannel());
+          t.scatter(stageDy, dx, dxOffset);
+        }
       }
+      if (apply && !onePass) applyPass(impl, w, s, x, xOffset, dy, dyOffset, dx, dxOffset, mean, invStd, gamma, sumDy, sumDyXhat,
+          s.countPerChannel());
+    } finally {
+      release(w);
     }
   }
 
   static void backwardApply(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment dy,
                             long dyOffset, MemorySegment dx, long dxOffset, float[] mean, float[] invStd, float[] gamma,
                             float[] sumDy, float[] sumDyXhat, double count) {
-    Plan p = plan(s);
-    float[] stageX = new float[p.chunkFloats()], stageDy = new float[p.chunkFloats()];
-    for (int o0 = 0; o0 < p.outer(); o0 += p.slabsPerChunk()) {
-      int oc = Math.min(p.slabsPerChunk(), p.outer() - o0), floats = oc * p.slab();
-      long at = (long) o0 * p.slab() * 4;
-      copyIn(x, xOffset + at, stageX, floats);
-      copyIn(dy, dyOffset + at, stageDy, floats);
-      impl.backwardApply(stageX, 0, stageDy, 0, stageDy, 0, oc, s.channels(), s.inner(), mean, invStd, gamma,
-          sumDy, sumDyXhat, count);
-      copyOut(stageDy, dx, dxOffset + at, floats);
+    Workspace w = borrow();
+    try {
+      applyPass(impl, w, s, x, xOffset, dy, dyOffset, dx, dxOffset, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    } finally {
+      release(w);
+    }
+  }
+
+  private static void applyPass(BatchNormSupport impl, Workspace w, NormShape s, MemorySegment x, long xOffset, MemorySegment dy,
+                                long dyOffset, MemorySegment dx, long dxOffset, float[] mean, float[] invStd, float[] gamma,
+                                float[] sumDy, float[] sumDyXhat, double count) {
+    Tiles t = w.tiles.plan(s, false);
+    float[] stageX = w.stage, stageDy = w.secondStage();
+    while (t.next()) {
+      t.gather(x, xOffset, stageX);
+      t.gather(dy, dyOffset, stageDy);
+      impl.backwardApply(stageX, 0, stageDy, 0, stageDy, 0, t.on, t.cn, t.in, w.slice(0, mean), w.slice(1, invStd),
+          w.slice(2, gamma), w.slice(3, sumDy), w.slice(4, sumDyXhat), count);
+      t.scatter(stageDy, dx, dxOffset);
     }
   }
 }

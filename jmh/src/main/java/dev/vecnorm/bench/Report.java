@@ -70,6 +70,7 @@ public final class Report {
           bytes > 0 ? String.format(Locale.ROOT, "%.1f", bytes / seconds / 1e9) : "-",
           bytes > 0 && probe != null ? String.format(Locale.ROOT, "%.0f%%", 100 * probe.score() / vec.score()) : "-"));
     }
+    segmentTable(byCell, sb);
     List<Result> matmul = results.stream().filter(r -> r.benchmark().endsWith("MatMulVector.multiply")).toList();
     if (!matmul.isEmpty()) {
       sb.append("\n| matmul MxKxN | vector µs | GFLOP/s | vs scalar |\n| --- | ---: | ---: | ---: |\n");
@@ -84,6 +85,25 @@ public final class Report {
       }
     }
     return sb.toString();
+  }
+
+  /**
+   * The {@code MemorySegment} entry points ({@code Segment}: native, {@code HeapSegment}: a float[]'s
+   * segment) as time relative to the {@code float[]} entry point ({@code Vector}): 1.00x is array speed.
+   */
+  private static void segmentTable(Map<String, Map<String, Result>> byCell, StringBuilder sb) {
+    StringBuilder rows = new StringBuilder();
+    for (var e : byCell.entrySet()) {
+      Result vec = e.getValue().get("Vector"), nat = e.getValue().get("Segment"), heap = e.getValue().get("HeapSegment");
+      if (vec == null || (nat == null && heap == null)) continue;
+      String[] k = e.getKey().split("\\|");
+      rows.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %s | %s | %s | %s |%n", k[0], k[1], vec.score() / 1e3,
+          nat == null ? "-" : String.format(Locale.ROOT, "%.1f", nat.score() / 1e3), ratio(nat, vec),
+          heap == null ? "-" : String.format(Locale.ROOT, "%.1f", heap.score() / 1e3), ratio(heap, vec)));
+    }
+    if (rows.isEmpty()) return;
+    sb.append("\n| shape | operation | float[] µs | native segment µs | time vs float[] | heap segment µs | time vs float[] |\n");
+    sb.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n").append(rows);
   }
 
   private static String ratio(Result slower, Result vec) {

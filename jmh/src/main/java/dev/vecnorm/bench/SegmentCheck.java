@@ -1,0 +1,179 @@
+package dev.vecnorm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.BiFunction;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Native segment vs {@code float[]} in one JVM, outside JMH, for two questions JMH answers poorly on a
+ * shared machine:
+ * <ul>
+ *   <li>{@code ratio SHAPE...}: steady-state segment/array time per shape and operation, from rounds
+ *       that alternate the two (order flipped each round) so both see the same noise; the figure is the
+ *       median of the per-round ratios.</li>
+ *   <li>{@code loops FLOATS}: why the kernels are not written on segments: one plain Vector API loop
+ *       {@code y = (x - m) * a + b} over a 64-byte aligned native segment vs over a {@code float[]},
+ *       first while the loop has only seen native segments, then after it has also run on a heap
+ *       segment (as a library kernel would, called with both).</li>
+ *   <li>{@code warmup SHAPE OP segment|array}: in a fresh JVM, each of the first 50 calls timed alone,
+ *       then the steady state; prints calls 1, 10, 20, 30, 40, 50 and the worst of calls 41–50 relative
+ *       to the steady-state median.</li>
+ * </ul>
+ * Run: {@code java --add-modules jdk.incubator.vector -Xms4g -Xmx4g -cp jmh/target/benchmarks.jar
+ * dev.vecnorm.bench.SegmentCheck ratio NC:256x1024 NCHW:7x13x13x17}.
+ */
+public final class SegmentCheck {
+  private SegmentCheck() {}
+
+  /** Thread CPU time, not wall time: on a shared, oversubscribed machine it leaves out the time other processes run. */
+  private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
+
+  private static long now() {
+    return CPU.getCurrentThreadCpuTime();
+  }
+
+  private static final List<String> OPS = List.of(System.getProperty("ops", "trainingForward,inferenceForward,backward").split(","));
+
+  static BiFunction<Ops, Workload, Object> op(String name) {
+    return switch (name) {
+      case "trainingForward" -> Ops::trainingForward;
+      case "inferenceForward" -> Ops::inferenceForward;
+      case "backward" -> Ops::backward;
+      case "statistics" -> Ops::statistics;
+      default -> throw new IllegalArgumentException("op must be one of " + OPS + " or statistics, got " + name);
+    };
+  }
+
+  public static void main(String[] args) {
+    if (args.length >= 2 && args[0].equals("ratio")) {
+      System.out.println("| shape | operation | array µs | segment µs | segment/array (median of rounds) |");
+      System.out.println("| --- | --- | ---: | ---: | ---: |");
+      for (int i = 1; i < args.length; i++) for (String op : OPS) ratio(args[i], op);
+    } else if (args.length == 2 && args[0].equals("loops")) {
+      loops(Integer.parseInt(args[1]));
+    } else if (args.length == 4 && args[0].equals("warmup")) {
+      warmup(args[1], args[2], args[3].equals("segment"));
+    } else {
+      System.err.println("usage: SegmentCheck ratio SHAPE... | loops FLOATS | warmup SHAPE OP segment|array");
+      System.exit(2);
+    }
+  }
+
+  private static void ratio(String shape, String opName) {
+    Workload w = new Workload(shape);
+    Ops array = new LibraryOps(), segment = new SegmentOps(true);
+    BiFunction<Ops, Workload, Object> op = op(opName);
+    array.trainingForward(w); // statistics for inference and backward come from a real forward
+    segment.trainingForward(w);
+    long until = now() + 1_500_000_000L;
+    int calls = 0;
+    while (now() < until) {
+      op.apply(array, w);
+      op.apply(segment, w);
+      calls++;
+    }
+    int batch = Math.max(1, calls / 150); // ~20 ms per timed batch
+    int rounds = 21;
+    double[] a = new double[rounds], s = new double[rounds], r = new double[rounds];
+    for (int k = 0; k < rounds; k++) {
+      boolean arrayFirst = (k & 1) == 0;
+      double t1 = time(arrayFirst ? array : segment, w, op, batch), t2 = time(arrayFirst ? segment : array, w, op, batch);
+      a[k] = arrayFirst ? t1 : t2;
+      s[k] = arrayFirst ? t2 : t1;
+      r[k] = s[k] / a[k];
+    }
+    System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.3f |%n", shape, opName, median(a), median(s), median(r));
+  }
+
+  private static double time(Ops ops, Workload w, BiFunction<Ops, Workload, Object> op, int batch) {
+    long t0 = now();
+    for (int i = 0; i < batch; i++) op.apply(ops, w);
+    return (now() - t0) / 1e3 / batch;
+  }
+
+  private static void warmup(String shape, String opName, boolean onSegment) {
+    Workload w = new Workload(shape);
+    Ops ops = onSegment ? new SegmentOps(true) : new LibraryOps();
+    BiFunction<Ops, Workload, Object> op = op(opName);
+    if (!opName.equals("trainingForward")) {
+      // Inference and backward need statistics: one forward on the same path, counted as call 0.
+      ops.trainingForward(w);
+    }
+    double[] first = new double[50];
+    for (int i = 0; i < first.length; i++) {
+      long t0 = now();
+      op.apply(ops, w);
+      first[i] = (now() - t0) / 1e3;
+    }
+    long until = now() + 2_000_000_000L;
+    while (now() < until) op.apply(ops, w);
+    double[] steady = new double[51];
+    for (int i = 0; i < steady.length; i++) {
+      long t0 = now();
+      op.apply(ops, w);
+      steady[i] = (now() - t0) / 1e3;
+    }
+    double base = median(steady);
+    List<String> cells = new ArrayList<>();
+    for (int i : new int[] {1, 10, 20, 30, 40, 50}) cells.add(String.format(Locale.ROOT, "%.2f", first[i - 1] / base));
+    double worstLate = Arrays.stream(first, 40, 50).max().orElseThrow() / base;
+    System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %s | %.2f |%n", shape, opName, onSegment ? "segment" : "array", base,
+        String.join(" ", cells), worstLate);
+  }
+
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+
+  private static void loopArray(float[] x, float[] y, int n, float m, float a, float b) {
+    int i = 0;
+    for (int upperBound = SPECIES.loopBound(n); i < upperBound; i += SPECIES.length()) {
+      FloatVector.fromArray(SPECIES, x, i).sub(m).fma(a, b).intoArray(y, i);
+    }
+    for (; i < n; i++) y[i] = (x[i] - m) * a + b; // scalar tail
+  }
+
+  private static void loopSegment(MemorySegment x, MemorySegment y, long n, float m, float a, float b) {
+    long i = 0;
+    for (long upperBound = SPECIES.loopBound(n); i < upperBound; i += SPECIES.length()) {
+      FloatVector.fromMemorySegment(SPECIES, x, 4 * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+          .intoMemorySegment(y, 4 * i, ByteOrder.LITTLE_ENDIAN);
+    }
+    for (; i < n; i++) { // scalar tail
+      y.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (x.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i) - m) * a + b);
+    }
+  }
+
+  private static void loops(int n) {
+    float[] x = new float[n], y = new float[n];
+    MemorySegment xs = Arena.global().allocate(4L * n, 64), ys = Arena.global().allocate(4L * n, 64);
+    int reps = Math.max(1, 100_000_000 / n);
+    for (int phase = 0; phase < 2; phase++) {
+      if (phase == 1) {
+        for (int i = 0; i < reps; i++) loopSegment(MemorySegment.ofArray(x), MemorySegment.ofArray(y), n, 0.5f, 2f, 1f);
+      }
+      double[] ratios = new double[15];
+      for (int r = 0; r < ratios.length; r++) {
+        long t0 = now();
+        for (int i = 0; i < reps; i++) loopArray(x, y, n, 0.5f, 2f, 1f);
+        long t1 = now();
+        for (int i = 0; i < reps; i++) loopSegment(xs, ys, n, 0.5f, 2f, 1f);
+        ratios[r] = (double) (now() - t1) / (t1 - t0);
+      }
+      System.out.printf(Locale.ROOT, "%d floats, %s: native segment loop / float[] loop = %.2f (median of %d rounds; the first rounds include JIT)%n",
+          n, phase == 0 ? "loop has seen native segments only" : "after one heap-segment run", median(ratios), ratios.length);
+    }
+  }
+
+  private static double median(double[] v) {
+    double[] c = v.clone();
+    Arrays.sort(c);
+    return c[c.length / 2];
+  }
+}
