@@ -3,6 +3,7 @@ package dev.vecnorm.dl4j;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.vecnorm.dl4j.VecnormBatchNormHelperTest.assertClose;
 
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
@@ -83,17 +84,6 @@ class FitTest {
       for (int i = 0; i < 6; i++) labels.putScalar(i, (i + step) % 3, 1f);
     }
     return new DataSet(features, labels);
-  }
-
-  static void assertClose(INDArray expected, INDArray actual, double tol, String what) {
-    double[] e = expected.castTo(DataType.DOUBLE).dup('c').data().asDouble();
-    double[] a = actual.castTo(DataType.DOUBLE).dup('c').data().asDouble();
-    assertEquals(e.length, a.length, what);
-    for (int i = 0; i < e.length; i++) {
-      if (!(Math.abs(e[i] - a[i]) <= tol * (1 + Math.abs(e[i])))) {
-        throw new AssertionError(what + "[" + i + "]: expected " + e[i] + " (DL4J built-in), got " + a[i]);
-      }
-    }
   }
 
   @ParameterizedTest

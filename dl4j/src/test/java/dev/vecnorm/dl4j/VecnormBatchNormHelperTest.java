@@ -96,12 +96,17 @@ class VecnormBatchNormHelperTest {
   }
 
   static void assertClose(INDArray expected, INDArray actual, String what) {
+    assertClose(expected, actual, TOL, what);
+  }
+
+  /** Element-wise {@code |actual - expected| <= tol * (1 + |expected|)}, with the same shape. */
+  static void assertClose(INDArray expected, INDArray actual, double tol, String what) {
     assertNotNull(actual, what);
     assertEquals(java.util.Arrays.toString(expected.shape()), java.util.Arrays.toString(actual.shape()), what + " shape");
     double[] e = expected.castTo(DataType.DOUBLE).dup('c').data().asDouble();
     double[] a = actual.castTo(DataType.DOUBLE).dup('c').data().asDouble();
     for (int i = 0; i < e.length; i++) {
-      if (!(Math.abs(e[i] - a[i]) <= TOL * (1 + Math.abs(e[i])))) {
+      if (!(Math.abs(e[i] - a[i]) <= tol * (1 + Math.abs(e[i])))) {
         throw new AssertionError(what + "[" + i + "]: expected " + e[i] + " (DL4J built-in), got " + a[i]);
       }
     }
