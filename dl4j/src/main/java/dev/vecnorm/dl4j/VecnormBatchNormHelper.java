@@ -98,9 +98,8 @@ public final class VecnormBatchNormHelper implements BatchNormalizationHelper {
     if (s == null) return null;
     MemorySegment xs = NdSegments.denseFloats(x);
     if (xs == null) return null;
-    if (!training && (mean == null || var == null || mean.length() != s.channels() || var.length() != s.channels())) {
-      return null;
-    }
+    if (!perChannelFits(gamma, s) || !perChannelFits(beta, s)) return null;
+    if (!training && (mean == null || var == null || !perChannelFits(mean, s) || !perChannelFits(var, s))) return null;
     ensureChannels(s.channels());
     float[] g = perChannel(gamma, lockedGamma, this.gamma);
     float[] b = perChannel(beta, lockedBeta, this.beta);
@@ -138,6 +137,7 @@ public final class VecnormBatchNormHelper implements BatchNormalizationHelper {
       epsilon = epsilon.dup('c');
       dys = NdSegments.denseFloats(epsilon);
     }
+    if (!perChannelFits(gamma, s)) return null;
     ensureChannels(s.channels());
     if (!statisticsValid || statisticsAddress != xs.address() || !s.equals(statisticsShape)) {
       recomputeStatistics(s, xs, (float) eps);
@@ -217,8 +217,13 @@ public final class VecnormBatchNormHelper implements BatchNormalizationHelper {
     statisticsShape = s;
   }
 
+  /** Null (absent) or one value per channel, in a type this helper reads. */
+  private static boolean perChannelFits(INDArray values, NormShape s) {
+    return values == null || values.length() == s.channels() && values.dataType() == DataType.FLOAT;
+  }
+
   private float[] perChannel(INDArray values, float locked, float[] buffer) {
-    if (values != null && values.length() == buffer.length) return NdSegments.toFloats(values, buffer);
+    if (values != null) return NdSegments.toFloats(values, buffer);
     if (lockGammaBeta) {
       Arrays.fill(buffer, locked);
       return buffer;
