@@ -59,6 +59,8 @@ public class Dl4jBatchNormBenchmark {
   /** Named so it sorts last: JMH orders parameters by name, and A/B should alternate per shape and layout. */
   @Param({"dl4j", "vecnorm"})
   public String variant;
+  // "onednn": DL4J's MKLDNNBatchNormHelper put in the layer by hand. M2.1 never enables it on its own (its
+  // check looks up a class that no longer exists); run with -p variant=onednn, inference and trainingForward only.
 
   private Layer layer;
   private INDArray epsilon;
@@ -89,12 +91,25 @@ public class Dl4jBatchNormBenchmark {
     if (variant.equals("vecnorm")) {
       VecnormHelpers.install(single);
       VecnormHelpers.install(fitNet);
+    } else if (variant.equals("onednn")) {
+      forceOneDnn(single.getLayer(0));
+      forceOneDnn(fitNet.getLayer(0));
     }
     layer = single.getLayer(0);
     layer.setInput(x, mgr);
     INDArray labels = Nd4j.zeros(DataType.FLOAT, n, 10);
     for (int i = 0; i < n; i++) labels.putScalar(i, i % 10, 1f);
     batch = new DataSet(x, labels);
+  }
+
+  private static void forceOneDnn(Layer layer) {
+    try {
+      java.lang.reflect.Field f = org.deeplearning4j.nn.layers.normalization.BatchNormalization.class.getDeclaredField("helper");
+      f.setAccessible(true);
+      f.set(layer, new org.deeplearning4j.nn.layers.mkldnn.MKLDNNBatchNormHelper(DataType.FLOAT));
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   @Benchmark
