@@ -167,6 +167,33 @@ class VecnormBatchNormHelperTest {
   }
 
   @Test
+  void backwardWithoutItsForwardRecomputesTheBatchStatistics() {
+    // DL4J may call backward on a helper whose forward did not run (e.g. installed between the two):
+    // the helper must then take the statistics from the input, not from stale or empty buffers.
+    Case c = Case.NHWC;
+    LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+    long[] shape = {1, c.channels};
+    INDArray gamma = Nd4j.rand(DataType.FLOAT, c.channels).addi(0.5);
+    INDArray beta = Nd4j.rand(DataType.FLOAT, c.channels);
+    INDArray x = input(c, 3, 7);
+    INDArray dy = input(c, 3, 8);
+    VecnormBatchNormHelper withForward = new VecnormBatchNormHelper();
+    assertNotNull(withForward.preOutput(x, true, shape, gamma, beta, null, null, 0.9, 1e-3, c.format, mgr));
+    INDArray dg1 = Nd4j.zeros(DataType.FLOAT, c.channels), db1 = Nd4j.zeros(DataType.FLOAT, c.channels);
+    INDArray dx1 = withForward.backpropGradient(x, dy, shape, gamma, beta, dg1, db1, 1e-3, c.format, mgr).getSecond();
+
+    VecnormBatchNormHelper fresh = new VecnormBatchNormHelper();
+    INDArray dg2 = Nd4j.zeros(DataType.FLOAT, c.channels), db2 = Nd4j.zeros(DataType.FLOAT, c.channels);
+    INDArray dx2 = fresh.backpropGradient(x, dy, shape, gamma, beta, dg2, db2, 1e-3, c.format, mgr).getSecond();
+    assertClose(dx1, dx2, "dx");
+    assertClose(dg1, dg2, "dGamma");
+    assertClose(db1, db2, "dBeta");
+    assertClose(withForward.getMeanCache(DataType.FLOAT), fresh.getMeanCache(DataType.FLOAT), "batch mean");
+    assertClose(withForward.getVarCache(DataType.FLOAT), fresh.getVarCache(DataType.FLOAT), "batch variance");
+    assertFalse(dg1.equalsWithEps(Nd4j.zeros(DataType.FLOAT, c.channels), 1e-6), "dGamma must be written into the view");
+  }
+
+  @Test
   void doubleAndFOrderFallBack() {
     Case c = Case.NCHW;
     VecnormBatchNormHelper helper = new VecnormBatchNormHelper();
