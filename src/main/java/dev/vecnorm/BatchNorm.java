@@ -49,6 +49,7 @@ public final class BatchNorm {
 
   /**
    * "panama" or "scalar": the implementation this JVM uses.
+   *
    * @return {@code "panama"} or {@code "scalar"}
    */
   public static String implementationName() {
@@ -58,6 +59,7 @@ public final class BatchNorm {
   /**
    * Training forward: writes the batch mean, the biased batch variance and {@code invStd}, and
    * {@code y = gamma * (x - mean) * invStd + beta}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -77,6 +79,7 @@ public final class BatchNorm {
 
   /**
    * {@link #forwardTraining(NormShape, float[], int, float[], float[], float, float[], int, float[], float[], float[])} on segments; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -96,6 +99,7 @@ public final class BatchNorm {
 
   /**
    * Inference forward: {@code y = gamma * (x - movingMean) / sqrt(movingVariance + epsilon) + beta}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -114,6 +118,7 @@ public final class BatchNorm {
 
   /**
    * {@link #forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)} on segments; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -136,6 +141,7 @@ public final class BatchNorm {
    * {@code dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat))} with
    * {@code xhat = (x - mean) * invStd}. {@code dGamma} and {@code dBeta} may be null when not wanted
    * (the call then allocates two per-channel temporaries).
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -156,6 +162,7 @@ public final class BatchNorm {
 
   /**
    * {@link #backward(NormShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])} on segments; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -177,6 +184,7 @@ public final class BatchNorm {
   /**
    * Keras's update: {@code moving = moving * momentum + batch * (1 - momentum)}, for the mean and the
    * biased batch variance.
+   *
    * @param momentum weight of the old moving value, in [0, 1]
    * @param batchMean per-channel batch mean, {@code float[channels]}
    * @param batchVariance per-channel biased batch variance, {@code float[channels]}
@@ -193,6 +201,7 @@ public final class BatchNorm {
    * The update with a choice of variance: {@link MovingVariance#UNBIASED} feeds
    * {@code batchVariance * count / (count - 1)} into the moving variance, as PyTorch's running_var;
    * {@code count} is the number of elements per channel the batch statistics covered.
+   *
    * @param momentum weight of the old moving value, in [0, 1]
    * @param batchMean per-channel batch mean, {@code float[channels]}
    * @param batchVariance per-channel biased batch variance, {@code float[channels]}
@@ -237,6 +246,7 @@ public final class BatchNorm {
 
   /**
    * Local moments of this tensor (replacing the content of {@code out}); merge replicas' with {@link Moments#merge}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -248,6 +258,7 @@ public final class BatchNorm {
 
   /**
    * {@link #moments(NormShape, float[], int, Moments)} on a segment; offset in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -259,6 +270,7 @@ public final class BatchNorm {
 
   /**
    * {@code y = gamma * (x - mean) * invStd + beta} with given (for example global) statistics.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -276,6 +288,7 @@ public final class BatchNorm {
 
   /**
    * {@link #normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)} on segments; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -294,6 +307,7 @@ public final class BatchNorm {
   /**
    * Local backward sums: {@code sumDy = sum(dy)}, {@code sumDyXhat = sum(dy * (x - mean) * invStd)} per
    * channel. All-reduce them (add) across replicas, then call {@link #backwardApply}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -311,6 +325,7 @@ public final class BatchNorm {
 
   /**
    * {@link #backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])} on segments; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -329,6 +344,7 @@ public final class BatchNorm {
   /**
    * {@code dx = gamma * invStd * (dy - sumDy/globalCount - xhat * sumDyXhat/globalCount)} from the
    * all-reduced sums; {@code globalCount} is the element count per channel across all replicas.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -351,6 +367,7 @@ public final class BatchNorm {
 
   /**
    * {@link #backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)} on segments; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0

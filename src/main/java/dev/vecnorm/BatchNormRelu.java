@@ -21,6 +21,7 @@ public final class BatchNormRelu {
 
   /**
    * Training: batch statistics as {@link BatchNorm#forwardTraining}, then {@code y = max(0, BN(x) + residual)}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -55,6 +56,7 @@ public final class BatchNormRelu {
 
   /**
    * Inference: {@code y = max(0, gamma*(x - movingMean)/sqrt(movingVariance + eps) + beta + residual)}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -87,6 +89,7 @@ public final class BatchNormRelu {
   /**
    * Backward of {@link #forwardTraining}: with {@code g = dy * [y > 0]}, {@code dResidual = g},
    * {@code dBeta = sum g}, {@code dGamma = sum g*xhat}, and {@code dx} the batch-norm backward of {@code g}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0

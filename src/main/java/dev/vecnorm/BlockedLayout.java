@@ -63,6 +63,7 @@ public final class BlockedLayout {
 
   /**
    * NCHW ({@code [N, C, S]}) to blocked; padding channels become 0.
+   *
    * @param s the blocked tensor's shape and block size; not null
    * @param nchw the plain NCHW tensor: {@code batch * channels * spatial} floats from element offset {@code offset}; must not overlap {@code blocked}
    * @param offset element offset of the plain tensor's first float, at least 0
@@ -90,6 +91,7 @@ public final class BlockedLayout {
 
   /**
    * Blocked to NCHW; padding is dropped.
+   *
    * @param s the blocked tensor's shape and block size; not null
    * @param blocked the blocked tensor: {@code s.size()} floats (padding included) from element offset {@code blockedOffset}
    * @param blockedOffset element offset of the blocked tensor's first float, at least 0
@@ -109,6 +111,7 @@ public final class BlockedLayout {
 
   /**
    * NHWC ({@code [N, S, C]}) to blocked; padding channels become 0.
+   *
    * @param s the blocked tensor's shape and block size; not null
    * @param nhwc the plain NHWC tensor: {@code batch * spatial * channels} floats from element offset {@code offset}; must not overlap {@code blocked}
    * @param offset element offset of the plain tensor's first float, at least 0
@@ -131,6 +134,7 @@ public final class BlockedLayout {
 
   /**
    * Blocked to NHWC; padding is dropped.
+   *
    * @param s the blocked tensor's shape and block size; not null
    * @param blocked the blocked tensor: {@code s.size()} floats (padding included) from element offset {@code blockedOffset}
    * @param blockedOffset element offset of the blocked tensor's first float, at least 0
@@ -150,6 +154,7 @@ public final class BlockedLayout {
 
   /**
    * Training forward on a blocked tensor; statistics as {@link BatchNorm#forwardTraining}. Padding of y is 0.
+   *
    * @param s the blocked tensor's shape and block size; not null
    * @param x input blocked tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -194,6 +199,7 @@ public final class BlockedLayout {
 
   /**
    * Inference forward on a blocked tensor.
+   *
    * @param s the blocked tensor's shape and block size; not null
    * @param x input blocked tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -243,6 +249,7 @@ public final class BlockedLayout {
 
   /**
    * Backward on blocked tensors, as {@link BatchNorm#backward}; padding of dx is 0.
+   *
    * @param s the blocked tensor's shape and block size; not null
    * @param x input blocked tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0

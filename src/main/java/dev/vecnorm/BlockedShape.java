@@ -8,6 +8,7 @@ package dev.vecnorm;
  *
  * <p>A separate record rather than a fourth {@link NormShape} field, because {@code NormShape}'s
  * components are a published contract that other libraries construct directly.
+ *
  * @param batch batch size {@code N}, at least 1
  * @param channels number of channels, at least 1
  * @param spatial product of the spatial dimensions ({@code H*W}), at least 1
@@ -43,6 +44,7 @@ public record BlockedShape(int batch, int channels, int spatial, int block) {
 
   /**
    * Block = the float lanes of this JVM's vector kernels (8 on AVX2, 16 on AVX-512): nChw8c / nChw16c.
+   *
    * @param batch batch size {@code N}, at least 1
    * @param channels number of channels, at least 1
    * @param spatial product of the spatial dimensions ({@code H*W}), at least 1
@@ -63,6 +65,7 @@ public record BlockedShape(int batch, int channels, int spatial, int block) {
 
   /**
    * Floats in the blocked tensor, padding included.
+   *
    * @return {@code batch * channelBlocks() * block * spatial}
    */
   public int size() {
@@ -71,6 +74,7 @@ public record BlockedShape(int batch, int channels, int spatial, int block) {
 
   /**
    * Elements per channel that statistics run over.
+   *
    * @return {@code batch * spatial}
    */
   public long countPerChannel() {

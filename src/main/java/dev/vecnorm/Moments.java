@@ -25,6 +25,7 @@ public final class Moments {
 
   /**
    * Empty moments (count 0) for {@code channels} channels.
+   *
    * @param channels number of channels, at least 1
    */
   public Moments(int channels) {
@@ -38,6 +39,7 @@ public final class Moments {
 
   /**
    * Moments from explicit values (copied).
+   *
    * @param count elements per channel the moments cover, at least 0
    * @param mean per-channel means, {@code double[channels]}, copied
    * @param m2 per-channel sums of squared deviations from the mean, same length as {@code mean}, copied
@@ -76,6 +78,7 @@ public final class Moments {
 
   /**
    * Elements per channel these moments cover.
+   *
    * @return elements per channel, 0 when empty
    */
   public long count() {
@@ -104,6 +107,7 @@ public final class Moments {
 
   /**
    * Folds {@code other} into this (Chan's merge, double precision); returns this.
+   *
    * @param other moments of another part of the batch, same channel count; not modified
    * @return this instance, now covering both parts
    */
@@ -139,6 +143,7 @@ public final class Moments {
 
   /**
    * Per-channel means, rounded to float, into {@code out}.
+   *
    * @param out destination, {@code float[channels]}
    */
   public void meanTo(float[] out) {
@@ -148,6 +153,7 @@ public final class Moments {
 
   /**
    * Biased variance {@code M2 / count} (what batch norm normalizes with), into {@code out}.
+   *
    * @param out destination, {@code float[channels]}
    */
   public void varianceTo(float[] out) {
@@ -158,6 +164,7 @@ public final class Moments {
 
   /**
    * Unbiased variance {@code M2 / (count - 1)}, into {@code out}; needs count >= 2.
+   *
    * @param out destination, {@code float[channels]}
    */
   public void unbiasedVarianceTo(float[] out) {
@@ -168,6 +175,7 @@ public final class Moments {
 
   /**
    * {@code 1 / sqrt(M2/count + epsilon)}, into {@code out}.
+   *
    * @param epsilon added to the variance before the square root; finite and greater than 0
    * @param out destination, {@code float[channels]}
    */
@@ -184,6 +192,7 @@ public final class Moments {
 
   /**
    * {@code [count, mean_0..mean_{C-1}, m2_0..m2_{C-1}]}, for an all-gather between replicas.
+   *
    * @return a new array of length {@code 1 + 2 * channels()}
    */
   public double[] pack() {
@@ -196,6 +205,7 @@ public final class Moments {
 
   /**
    * Inverse of {@link #pack()}.
+   *
    * @param packed the array {@link #pack()} returned (length {@code 1 + 2 * channels})
    * @return new moments equal to those packed
    */

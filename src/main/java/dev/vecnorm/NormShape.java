@@ -37,6 +37,7 @@ public record NormShape(int outer, int channels, int inner) {
 
   /**
    * {@code [rows, channels]}: NC, NWC, NHWC with {@code rows = N*H*W}.
+   *
    * @param rows product of every dimension but the channel one ({@code N*H*W}), at least 1
    * @param channels number of channels, at least 1
    * @return the shape {@code [rows, channels, 1]}
@@ -48,6 +49,7 @@ public record NormShape(int outer, int channels, int inner) {
 
   /**
    * {@code [batch, channels, spatial]}: NCW, NCHW with {@code spatial = H*W}.
+   *
    * @param batch batch size {@code N}, at least 1
    * @param channels number of channels, at least 1
    * @param spatial product of the spatial dimensions ({@code H*W}), at least 1
@@ -62,6 +64,7 @@ public record NormShape(int outer, int channels, int inner) {
   /**
    * The shape for normalizing a row-major tensor of {@code dims} over every axis but {@code axis},
    * as Keras's {@code BatchNormalization(axis=...)}. A negative axis counts from the end.
+   *
    * @param dims the row-major tensor's dimensions, each at least 1
    * @param axis the channel axis; negative counts from the end
    * @return the shape {@code [product of dims before axis, dims[axis], product of dims after axis]}
@@ -88,6 +91,7 @@ public record NormShape(int outer, int channels, int inner) {
 
   /**
    * Number of elements, {@code outer * channels * inner}.
+   *
    * @return {@code outer * channels * inner}
    */
   public long size() {
@@ -96,6 +100,7 @@ public record NormShape(int outer, int channels, int inner) {
 
   /**
    * Elements per channel that statistics run over, {@code outer * inner}.
+   *
    * @return {@code outer * inner}
    */
   public long countPerChannel() {
@@ -104,6 +109,7 @@ public record NormShape(int outer, int channels, int inner) {
 
   /**
    * True when channels are the fastest-varying dimension ({@code inner == 1}).
+   *
    * @return whether {@code inner == 1}
    */
   public boolean isChannelsLast() {

@@ -75,7 +75,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /**
    * {@code threads} threads in all (1 to 32): the caller and {@code threads - 1} owned daemon workers
    * ({@link #close()} stops them).
-   * @param threads number of worker threads this instance owns, at least 1
+   *
+   * @param threads threads per call, the caller included: 1 to 32
    */
   public ParallelBatchNorm(int threads) {
     this(VectorizationProvider.get(), threads);
@@ -92,7 +93,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * Runs on the caller's executor (not shut down by {@link #close()}), with up to {@code availableProcessors()} threads.
-   * @param executor runs the chunks; not null, and not shut down by {@link #close()}
+   *
+   * @param executor runs the helper chunks; not null
    */
   public ParallelBatchNorm(ExecutorService executor) {
     this.impl = VectorizationProvider.get();
@@ -104,6 +106,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * A pool of {@code availableProcessors()} threads.
+   *
    * @return a new instance owning its threads; close it when done
    */
   public static ParallelBatchNorm withAvailableProcessors() {
@@ -134,6 +137,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#forwardTraining(NormShape, float[], int, float[], float[], float, float[], int, float[], float[], float[])}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -162,6 +166,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#forwardTraining(NormShape, MemorySegment, long, float[], float[], float, MemorySegment, long, float[], float[], float[])}; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -216,6 +221,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -243,6 +249,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#forwardInference(NormShape, MemorySegment, long, float[], float[], float[], float[], float, MemorySegment, long)}; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -272,6 +279,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#moments(NormShape, float[], int, Moments)}: local moments for synchronized batch norm.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -293,6 +301,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#moments(NormShape, MemorySegment, long, Moments)}; offset in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -314,6 +323,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -340,6 +350,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#normalize(NormShape, MemorySegment, long, float[], float[], float[], float[], MemorySegment, long)}; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -366,6 +377,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -393,6 +405,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#backwardReduce(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], float[])}; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -420,6 +433,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -450,6 +464,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#backwardApply(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], float[], float[], long, MemorySegment, long)}; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -484,6 +499,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#backward(NormShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -513,6 +529,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNorm#backward(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], MemorySegment, long, float[], float[])}; offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -575,6 +592,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNormRelu#forwardTraining}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -606,6 +624,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * {@link #forwardTrainingRelu(NormShape, float[], int, float[], int, float[], float[], float, float[], int, float[], float[], float[])} on segments (residual may be null); offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -637,6 +656,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNormRelu#forwardInference}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -666,6 +686,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * {@link #forwardInferenceRelu(NormShape, float[], int, float[], int, float[], float[], float[], float[], float, float[], int)} on segments (residual may be null); offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
@@ -702,6 +723,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * As {@link BatchNormRelu#backward}.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
    * @param xOffset element offset of {@code x}'s first float in the array, at least 0
@@ -736,6 +758,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /**
    * {@link #backwardRelu(NormShape, float[], int, float[], int, float[], int, float[], float[], float[], float[], int, float[], int, float[], float[])} on segments (dResidual may be null); offsets in bytes.
+   *
    * @param s the tensors' {@code [outer, channels, inner]} view; not null
    * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
    * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0

@@ -18,6 +18,7 @@ public final class Idx {
 
   /**
    * An IDX tensor of unsigned bytes.
+   *
    * @param dims the tensor's dimensions, outermost first (for images {@code [count, rows, cols]})
    * @param values the elements, row-major, one unsigned byte each (read with {@code & 0xff})
    */
@@ -47,6 +48,7 @@ public final class Idx {
 
   /**
    * Reads from a stream; gzip is detected by its magic bytes. {@code source} names the input in errors.
+   *
    * @param raw the IDX bytes, gzipped or not; not closed
    * @param source names the input in error messages (for example the file name)
    * @return the dimensions and bytes read

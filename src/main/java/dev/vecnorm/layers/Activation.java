@@ -94,6 +94,7 @@ public final class Activation extends Layer {
 
   /**
    * The kind for Keras's activation name ({@code relu}, {@code sigmoid}, {@code tanh}, {@code softmax}).
+   *
    * @param name the Keras activation name; not null
    * @return the kind
    */
@@ -111,6 +112,7 @@ public final class Activation extends Layer {
    * Inverse of {@link #className()} and {@link #getConfig()} for {@code Activation}, {@code ReLU} and
    * {@code Softmax}; options this layer does not implement (a ReLU's max_value, negative_slope or
    * threshold, a softmax axis other than -1) are rejected by name unless at Keras's default.
+   *
    * @param className {@code "Activation"}, {@code "ReLU"} or {@code "Softmax"}
    * @param c the layer's Keras config; not null
    * @return the layer

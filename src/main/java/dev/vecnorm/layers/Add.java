@@ -52,6 +52,7 @@ public final class Add extends Merge {
 
   /**
    * Keras's config: only the base keys.
+   *
    * @param c the layer's Keras config
    * @return the layer
    */

@@ -119,6 +119,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * A layer with every Keras default.
+   *
    * @return a new, unbuilt layer
    */
   public static BatchNormalization create() {
@@ -249,6 +250,7 @@ public final class BatchNormalization extends Layer {
     public Builder renorm(boolean renorm) { this.renorm = renorm; return this; }
     /**
      * Keras's {@code renorm_clipping={'rmax':..,'rmin':..,'dmax':..}}; null leaves that bound off.
+     *
      * @param rmax upper bound of {@code r}, at least 1, or null for none
      * @param rmin lower bound of {@code r}, in (0, 1], or null for none
      * @param dmax bound of {@code |d|}, at least 0, or null for none
@@ -264,6 +266,7 @@ public final class BatchNormalization extends Layer {
     public Builder renormMomentum(double m) { this.renormMomentum = m; return this; }
     /**
      * Keras's {@code synchronized=True}; the layer needs a reducer before its first training call.
+     *
      * @param reducer this replica's reducer; not null
      * @return this builder
      */
@@ -306,6 +309,7 @@ public final class BatchNormalization extends Layer {
     /**
      * Runs this layer's kernels on {@code parallel}'s threads (training and inference forward, backward;
      * results do not depend on the thread count). Not part of the config: set it again after fromConfig.
+     *
      * @param parallel the thread pool to run on, or null to run on the caller's thread
      * @return this builder
      */
@@ -313,6 +317,7 @@ public final class BatchNormalization extends Layer {
     /**
      * vecnorm extension: {@code "relu"} fuses a ReLU after the normalization (one pass forward and
      * backward, see {@link dev.vecnorm.BatchNormRelu}); {@code "linear"} (default) is plain Keras.
+     *
      * @param activation {@code "relu"} or {@code "linear"}
      * @return {@code "relu"} or {@code "linear"}
      */
@@ -353,6 +358,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * For layers built from a config: attach the reducer of this replica.
+   *
    * @param reducer this replica's reducer, or null for a layer that is not synchronized
    */
   public void setStatisticsReducer(StatisticsReducer reducer) {
@@ -370,6 +376,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * The momentum as configured (a double: 0.99 is written back as 0.99).
+   *
    * @return the momentum
    */
   public double momentum() {
@@ -378,6 +385,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * Epsilon as configured; the kernels add {@code (float) epsilon}.
+   *
    * @return epsilon
    */
   public double epsilon() {
@@ -386,6 +394,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * The normalized axis as configured (negative counts from the end).
+   *
    * @return the axis
    */
   public int axisConfig() {
@@ -394,6 +403,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * {@code "relu"} when a ReLU is fused after the normalization, else {@code "linear"}.
+   *
    * @return {@code "relu"} or {@code "linear"}
    */
   public String activation() {
@@ -518,6 +528,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * {@code call(input, training, mask)}: see the class comment for mask semantics.
+   *
    * @param input the input batch; not null
    * @param training true for batch statistics (and a moving-statistic update), false for the moving ones
    * @param mask one flag per sample (true: the sample counts in the batch statistics), or null for all
@@ -660,6 +671,7 @@ public final class BatchNormalization extends Layer {
   /**
    * Whether {@link #callAddRelu} can run this layer: no fused ReLU of its own, no renormalization, not
    * synchronized (the fused kernel takes plain batch statistics).
+   *
    * @return whether {@link #callAddRelu} may be used
    */
   public boolean fusesAddRelu() {
@@ -671,6 +683,7 @@ public final class BatchNormalization extends Layer {
    * {@link BatchNormRelu}'s fused kernels (Keras's {@code ReLU()(Add()([BatchNormalization()(x), residual]))}):
    * the same statistics, moving-statistic update and outputs as the three layers, one pass over memory
    * instead of three. The gradients come from {@link #backwardAddRelu(Tensor)}.
+   *
    * @param input the batch to normalize; not null
    * @param residual added after the normalization, of the input's shape; not null
    * @param training true for batch statistics (and a moving-statistic update), false for the moving ones
@@ -711,6 +724,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * Gradients of the last {@link #callAddRelu}: {@code {dx, dResidual}}; gamma and beta gradients are added.
+   *
    * @param gradOutput gradient of the loss with respect to the last output, of that output's shape
    * @return {@code {dx, dResidual}}, each of the input's shape
    */
@@ -810,6 +824,7 @@ public final class BatchNormalization extends Layer {
 
   /**
    * Regularization losses of gamma and beta, with their gradients added.
+   *
    * @return the sum of the penalties, 0 when frozen or unregularized
    */
   public double regularizationLoss() {
@@ -895,6 +910,7 @@ public final class BatchNormalization extends Layer {
    * regularizer and constraint objects with or without {@code module} / {@code registered_name},
    * {@code renorm*} and {@code synchronized} present or absent. Unknown keys are rejected by name, so
    * typos do not pass silently; {@code activity_regularizer} only as null.
+   *
    * @param config the layer's Keras config; not null
    * @return the layer, not built
    */

@@ -89,6 +89,7 @@ public final class Concatenate extends Merge {
 
   /**
    * Keras's config; only {@code axis} -1 (the last axis) is supported.
+   *
    * @param c the layer's Keras config
    * @return the layer
    */

@@ -78,6 +78,7 @@ public sealed interface Constraint {
 
   /**
    * {@code w * clip(norm, 0, maxValue) / (eps + norm)}.
+   *
    * @param maxValue highest norm, at least 0
    */
   record MaxNorm(double maxValue) implements Constraint {
@@ -102,6 +103,7 @@ public sealed interface Constraint {
 
   /**
    * {@code w * (rate * clip(norm, min, max) + (1 - rate) * norm) / (eps + norm)}.
+   *
    * @param minValue lowest norm, at least 0
    * @param maxValue highest norm, at least {@code minValue}
    * @param rate how far to move the norm into the range per application, in [0, 1]
@@ -161,6 +163,7 @@ public sealed interface Constraint {
   /**
    * Inverse of {@link #toConfig()}; unknown classes and keys are rejected by name, and so is an
    * {@code axis} other than 0 (the norm of the whole weight vector, all that is implemented).
+   *
    * @param o a Keras-serialized constraint ({@code class_name} and {@code config}), or null
    * @return the constraint, or null for null
    */

@@ -78,6 +78,7 @@ public final class Dense extends Layer {
 
   /**
    * Dense with a seeded Glorot-uniform kernel, for reproducible models.
+   *
    * @param units output width, at least 1
    * @param seed seed of the kernel's initializer
    * @return a new, unbuilt layer named {@code dense_<seed>_<units>}
@@ -112,6 +113,7 @@ public final class Dense extends Layer {
 
     /**
      * {@code linear} (default), {@code relu}, {@code sigmoid}, {@code tanh} or {@code softmax}.
+     *
      * @param activation the activation name; not null
      * @return this builder
      */
@@ -160,6 +162,7 @@ public final class Dense extends Layer {
 
     /**
      * Only {@link Constraint#nonNeg()}: Keras's norm constraints on a kernel work per unit column.
+     *
      * @param c {@link Constraint#nonNeg()} or null for none
      * @return this builder
      */
@@ -215,6 +218,7 @@ public final class Dense extends Layer {
 
   /**
    * Keras's activation name: {@code linear}, {@code relu}, {@code sigmoid}, {@code tanh} or {@code softmax}.
+   *
    * @return the name; {@code linear} when none
    */
   public String activation() {
@@ -311,6 +315,7 @@ public final class Dense extends Layer {
 
   /**
    * Kernel and bias regularization losses, with their gradients added.
+   *
    * @return the sum of the penalties, 0 when frozen or unregularized
    */
   public double regularizationLoss() {
@@ -339,6 +344,7 @@ public final class Dense extends Layer {
 
   /**
    * Inverse of {@link #getConfig()}: every key is honoured or rejected by name; {@code units} must be an integer.
+   *
    * @param c the layer's Keras config; not null
    * @return the layer, not built
    */

@@ -64,6 +64,7 @@ public final class Dropout extends Layer {
 
   /**
    * Keras's config; {@code noise_shape} may only be null (one mask element per input element).
+   *
    * @param c the layer's Keras config
    * @return the layer
    */

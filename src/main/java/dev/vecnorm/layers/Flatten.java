@@ -23,6 +23,7 @@ public final class Flatten extends Layer {
 
   /**
    * Keras's config; {@code data_format} may only be {@code channels_last} (the layout here).
+   *
    * @param c the layer's Keras config
    * @return the layer
    */

@@ -29,6 +29,7 @@ public final class InProcessStatisticsReducer {
 
   /**
    * {@code timeoutSeconds}: how long a replica waits for the others before failing (never hangs forever).
+   *
    * @param replicas number of replicas, at least 1
    * @param timeoutSeconds how long a replica waits for the others, in seconds
    */
@@ -53,6 +54,7 @@ public final class InProcessStatisticsReducer {
 
   /**
    * The handle replica {@code index} passes to its layer.
+   *
    * @param index the replica, from 0 to {@code replicas() - 1}
    * @return the replica's handle
    */

@@ -9,6 +9,7 @@ public sealed interface Initializer {
 
   /**
    * Fills {@code w}; {@code fanIn}/{@code fanOut} matter only for the Glorot and He families.
+   *
    * @param w the weight to fill, all of it
    * @param fanIn inputs per unit (rows of a Dense kernel)
    * @param fanOut outputs per input (columns of a Dense kernel)
@@ -139,6 +140,7 @@ public sealed interface Initializer {
 
   /**
    * Uniform in {@code ±sqrt(6 / (fanIn + fanOut))}.
+   *
    * @param seed seed of the random values: same seed, same weights
    */
   record GlorotUniform(long seed) implements Initializer {
@@ -155,6 +157,7 @@ public sealed interface Initializer {
 
   /**
    * Normal with {@code stddev = sqrt(2 / fanIn)}, truncated at two standard deviations as Keras.
+   *
    * @param seed seed of the random values: same seed, same weights
    */
   record HeNormal(long seed) implements Initializer {
@@ -178,6 +181,7 @@ public sealed interface Initializer {
    * or their mean; {@code uniform} in {@code ±sqrt(3 scale / n)}; {@code truncated_normal} with stddev
    * {@code sqrt(scale / n) / 0.8796} cut at two stddevs; {@code untruncated_normal} (or {@code normal})
    * with stddev {@code sqrt(scale / n)}.
+   *
    * @param scale the variance scale, Keras's {@code scale}: finite and greater than 0
    * @param mode which fan the variance divides by: Keras's {@code fan_in}, {@code fan_out} or {@code fan_avg}
    * @param distribution Keras's {@code truncated_normal}, {@code untruncated_normal} (or {@code normal}) or {@code uniform}

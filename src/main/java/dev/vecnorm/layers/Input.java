@@ -10,6 +10,7 @@ public final class Input {
 
   /**
    * A symbolic input whose samples have this shape (the batch dimension is left open, as Keras's None).
+   *
    * @param dims the sample shape, at least one dimension, each at least 1
    * @return the symbolic input
    */

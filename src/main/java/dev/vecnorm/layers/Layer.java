@@ -48,6 +48,7 @@ public abstract class Layer {
 
   /**
    * Keras's {@code layer.trainable = False}: frozen weights; for BatchNormalization also inference mode.
+   *
    * @param trainable false to freeze the weights
    */
   public void setTrainable(boolean trainable) {
@@ -66,6 +67,7 @@ public abstract class Layer {
   /**
    * Creates the weights for inputs of this shape (batch dimension first). A built layer only checks
    * that the shape is compatible; a shape this layer cannot take throws before anything is allocated.
+   *
    * @param inputShape an input shape, batch dimension first, each dimension at least 0; not null
    */
   public final void build(int[] inputShape) {
@@ -80,6 +82,7 @@ public abstract class Layer {
    * this shape: for a built layer, a rank or feature size other than it was built for (Keras's
    * "expected ndim=..."); for an unbuilt one, a shape it could not build for (wrong rank, weights too
    * large to allocate). Allocates and changes nothing, so a model can check its whole stack first.
+   *
    * @param inputShape an input shape, batch dimension first, each dimension at least 0; not null
    */
   public final void checkInputShape(int[] inputShape) {
@@ -93,6 +96,7 @@ public abstract class Layer {
 
   /**
    * Shape of the input this layer was built for (batch dimension as first seen).
+   *
    * @return a copy of the shape
    */
   protected int[] builtShape() {
@@ -120,18 +124,21 @@ public abstract class Layer {
 
   /**
    * Creates the weights; {@link #checkBuildable(int[])} has accepted the shape.
+   *
    * @param inputShape an input shape, batch dimension first, each dimension at least 0 (a copy the layer may keep)
    */
   protected abstract void doBuild(int[] inputShape);
 
   /**
    * Before the first build: reject shapes this layer cannot build for, without allocating.
+   *
    * @param inputShape an input shape, batch dimension first, each dimension at least 0
    */
   protected void checkBuildable(int[] inputShape) {}
 
   /**
    * A rebuild with another shape: layers with weights reject incompatible ones, naming both sizes.
+   *
    * @param inputShape an input shape, batch dimension first, each dimension at least 0
    */
   protected void checkCompatible(int[] inputShape) {}
@@ -140,6 +147,7 @@ public abstract class Layer {
    * Keras's {@code layer(x)} on a symbolic tensor: builds this layer for x's shape (Keras builds on
    * the first symbolic call) and returns the symbolic output, for a functional
    * {@link dev.vecnorm.model.Model}. A shape this layer cannot take throws here, naming it.
+   *
    * @param x the symbolic input; not null
    * @return the symbolic output
    */
@@ -152,6 +160,7 @@ public abstract class Layer {
 
   /**
    * Forward pass; builds on first use. {@code training} selects batch statistics, dropout and so on.
+   *
    * @param input the input batch; not null
    * @param training true for training mode (batch statistics, dropout active), false for inference
    * @return the output batch
@@ -175,6 +184,7 @@ public abstract class Layer {
    * Input gradient of the last {@code call(input, true)}; parameter gradients are added to {@link Parameter#grad()}.
    * Before any call it throws {@code IllegalStateException}; a gradient of another shape than that
    * call's output throws {@code IllegalArgumentException} before anything is written.
+   *
    * @param gradOutput gradient of the loss with respect to the last output, of that output's shape
    * @return gradient of the loss with respect to the last input
    */
@@ -182,6 +192,7 @@ public abstract class Layer {
 
   /**
    * backward's argument check: a prior call ({@code outputShape} not null) and a gradient of its output's shape.
+   *
    * @param outputShape shape of the last call's output, or null if there was none
    * @param gradOutput the gradient backward received
    */
@@ -206,6 +217,7 @@ public abstract class Layer {
 
   /**
    * All weights, trainable and not, in Keras's order.
+   *
    * @return the parameters; empty for layers without weights
    */
   public List<Parameter> parameters() {
@@ -226,6 +238,7 @@ public abstract class Layer {
 
   /**
    * Copies of the weights, in Keras's {@code get_weights()} order.
+   *
    * @return one new array per weight
    */
   public List<float[]> getWeights() {
@@ -236,6 +249,7 @@ public abstract class Layer {
 
   /**
    * Sets every weight; an unbuilt layer, a wrong count or wrong sizes throw and change nothing.
+   *
    * @param weights one array per weight, in {@link #getWeights()} order and lengths; not null
    */
   public void setWeights(List<float[]> weights) {
@@ -265,6 +279,7 @@ public abstract class Layer {
 
   /**
    * Keras's {@code get_config()}: every constructor argument under Keras's key names.
+   *
    * @return a new map from Keras key to value
    */
   public Map<String, Object> getConfig() {
@@ -278,6 +293,7 @@ public abstract class Layer {
   /**
    * The config to write into a Keras file: {@link #getConfig()}, unless this layer uses a vecnorm-only
    * feature Keras lacks, which throws {@code IllegalStateException} naming it.
+   *
    * @return the Keras config
    */
   public Map<String, Object> kerasConfig() {
@@ -286,6 +302,7 @@ public abstract class Layer {
 
   /**
    * Keras class name used in saved configs.
+   *
    * @return for example {@code "Dense"}
    */
   public String className() {

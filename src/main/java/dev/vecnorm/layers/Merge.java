@@ -23,6 +23,7 @@ public abstract class Merge extends Layer {
 
   /**
    * The output shape for these input shapes; throws {@code IllegalArgumentException} naming a mismatch.
+   *
    * @param inputShapes one shape per input, batch dimension first
    * @return the output shape, batch dimension first
    */
@@ -30,6 +31,7 @@ public abstract class Merge extends Layer {
 
   /**
    * The merged tensor; every input must have the batch size of the first.
+   *
    * @param inputs at least two tensors; not null
    * @param training unused by merge layers; kept for the shape of Keras's call
    * @return the merged batch
@@ -54,6 +56,7 @@ public abstract class Merge extends Layer {
 
   /**
    * The gradient of each input of the last call.
+   *
    * @param gradOutput gradient of the loss with respect to the last output, of that output's shape
    * @return one gradient per input, in input order
    */
@@ -73,6 +76,7 @@ public abstract class Merge extends Layer {
 
   /**
    * Keras's {@code Add()([a, b])}.
+   *
    * @param inputs at least two symbolic tensors
    * @return the symbolic output
    */

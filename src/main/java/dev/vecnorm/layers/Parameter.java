@@ -86,6 +86,7 @@ public final class Parameter {
 
   /**
    * The regularization penalty of this weight, with its gradient added to {@link #grad()}.
+   *
    * @return the penalty, 0 without a regularizer
    */
   public double addRegularization() {

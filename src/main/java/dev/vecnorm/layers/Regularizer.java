@@ -6,6 +6,7 @@ import java.util.Map;
 /**
  * Keras's {@code L1}, {@code L2} and {@code L1L2}: {@code loss = l1 * sum|w| + l2 * sum w^2} (no 1/2,
  * as Keras), added to the training loss; its gradient is added to the weight's gradient.
+ *
  * @param l1 weight of {@code sum|w|}, finite and at least 0
  * @param l2 weight of {@code sum w^2}, finite and at least 0
  */
@@ -80,6 +81,7 @@ public record Regularizer(double l1, double l2) {
 
   /**
    * Keras serialization: {@code {"class_name": "L1L2", "config": {"l1": .., "l2": ..}}} (or L1 / L2).
+   *
    * @return the Keras-serialized form
    */
   public Map<String, Object> toConfig() {
@@ -104,6 +106,7 @@ public record Regularizer(double l1, double l2) {
 
   /**
    * Inverse of {@link #toConfig()}; unknown classes and keys are rejected by name.
+   *
    * @param o a Keras-serialized regularizer ({@code class_name} and {@code config}), or null
    * @return the regularizer, or null for null
    */

@@ -11,6 +11,7 @@ public interface StatisticsReducer {
 
   /**
    * All-gather of local (count, mean, M2) per channel, merged: the moments of the global batch.
+   *
    * @param local this replica's moments; not modified
    * @return the merged moments, the same on every replica
    */
@@ -18,6 +19,7 @@ public interface StatisticsReducer {
 
   /**
    * All-reduce (sum) of the local backward sums, in place.
+   *
    * @param sumDy this replica's per-channel {@code sum(dy)}, replaced by the sum over replicas
    * @param sumDyXhat this replica's per-channel {@code sum(dy * xhat)}, replaced by the sum over replicas
    */

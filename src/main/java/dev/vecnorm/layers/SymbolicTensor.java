@@ -22,6 +22,7 @@ public final class SymbolicTensor {
 
   /**
    * The layer computing this tensor, or null for an {@link Input}.
+   *
    * @return the producing layer, or null
    */
   public Layer layer() {
@@ -30,6 +31,7 @@ public final class SymbolicTensor {
 
   /**
    * The tensors the layer takes (empty for an Input).
+   *
    * @return the input tensors, unmodifiable
    */
   public List<SymbolicTensor> inputs() {
@@ -38,6 +40,7 @@ public final class SymbolicTensor {
 
   /**
    * The shape of one sample (without the batch dimension), as Keras's {@code shape[1:]}.
+   *
    * @return a copy of the sample shape
    */
   public int[] shape() {

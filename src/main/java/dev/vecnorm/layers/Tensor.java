@@ -98,6 +98,7 @@ public final class Tensor {
 
   /**
    * Same data, another shape of the same size.
+   *
    * @param newShape the new shape, with the same element count
    * @return a tensor sharing this one's data
    */

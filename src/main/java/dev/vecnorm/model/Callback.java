@@ -21,6 +21,7 @@ public interface Callback {
 
   /**
    * Logs hold the epoch's loss and metrics, and val_ ones when validating.
+   *
    * @param epoch index of the epoch that ended, from 0
    * @param logs the epoch's loss and metrics by Keras name ({@code loss}, {@code accuracy}, {@code val_loss}, ...)
    */
@@ -28,6 +29,7 @@ public interface Callback {
 
   /**
    * True asks fit to stop after this epoch.
+   *
    * @return true to stop after the current epoch; false by default
    */
   default boolean stopTraining() {
@@ -36,6 +38,7 @@ public interface Callback {
 
   /**
    * Keras's {@code EarlyStopping(monitor, min_delta, patience, restore_best_weights)}; lower is better unless the name has "acc".
+   *
    * @param monitor the log to watch, for example {@code "val_loss"} or {@code "val_accuracy"}; not null
    * @param minDelta smallest change that counts as an improvement (its absolute value is used)
    * @param patience epochs without improvement before stopping, at least 0

@@ -104,6 +104,7 @@ public final class FitOptions {
 
   /**
    * 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+   *
    * @param verbose 0, 1 or 2
    * @return this
    */

@@ -41,6 +41,7 @@ public final class KerasConfig {
    * Keras 3's {@code model.get_config()} wrapped as in {@code config.json}: a {@code Sequential} (InputLayer
    * first) for a Sequential, a {@code Functional} with every layer's {@code inbound_nodes} for a functional
    * Model. Layer configs come from {@link Layer#kerasConfig()}, so a vecnorm-only feature throws here.
+   *
    * @param model the model to describe; not null
    * @return the config as nested maps and lists, ready for {@link dev.vecnorm.io.Json#write}
    */
@@ -189,6 +190,7 @@ public final class KerasConfig {
   /**
    * A model from a parsed Keras model config ({@code config.json}, or a legacy {@code model_config}): a
    * {@link Sequential}, or a functional {@link Model} of the same graph. Built, with initial weights.
+   *
    * @param parsed the config as {@link dev.vecnorm.io.Json#parse} returns it
    * @return the built model
    */
@@ -364,6 +366,7 @@ public final class KerasConfig {
   /**
    * Names of the layers feeding this one. Keras 2: {@code [[["name", node, tensor, {}], ...]]}; Keras 3:
    * {@code [{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": ["name", node, tensor]}}], "kwargs": {}}]}.
+   *
    * @param nodes a layer's parsed {@code inbound_nodes} value, in Keras 2 or Keras 3 form
    * @return the names of the feeding layers, in argument order
    */

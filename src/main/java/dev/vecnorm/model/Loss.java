@@ -9,6 +9,7 @@ public sealed interface Loss {
    * Mean loss of the batch; writes d(mean loss)/d(prediction) into {@code grad}. Targets that do not
    * fit the predictions (count, class index range) and a {@code grad} of another length throw
    * {@code IllegalArgumentException} before {@code grad} is written.
+   *
    * @param predictions the model's output, {@code [batch, outputs]}
    * @param targets class indices ({@code [batch]}) for cross-entropy, or one value per prediction for mean squared error
    * @param grad output: receives d(mean loss)/d(prediction), {@code predictions.size()} floats
@@ -38,6 +39,7 @@ public sealed interface Loss {
 
   /**
    * Keras's {@code SparseCategoricalCrossentropy(from_logits)}: targets are class indices.
+   *
    * @param fromLogits true when predictions are logits (softmax is applied here), false when they are probabilities
    * @return the loss
    */

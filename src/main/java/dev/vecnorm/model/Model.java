@@ -79,6 +79,7 @@ public class Model {
    * The graph from {@code inputs} to {@code outputs}. Every layer may appear once (a shared layer keeps one
    * call for backward, so it is rejected by name), and every path from an output must end at one of
    * {@code inputs}.
+   *
    * @param inputs the graph's symbolic inputs, from {@link dev.vecnorm.layers.Input}; not null
    * @param outputs the graph's symbolic outputs; not null
    */
@@ -143,6 +144,7 @@ public class Model {
 
   /**
    * How many BN+Add+ReLU blocks of the graph run as one fused kernel (0 for a Sequential).
+   *
    * @return the number of fused blocks
    */
   public int fusedBlocks() {
@@ -151,6 +153,7 @@ public class Model {
 
   /**
    * Every layer, each after the layers it takes its inputs from.
+   *
    * @return the layers, in an order valid for a forward pass
    */
   public List<Layer> layers() {
@@ -159,6 +162,7 @@ public class Model {
 
   /**
    * The model's symbolic inputs (empty for a Sequential).
+   *
    * @return the symbolic inputs, in the order the model was built with
    */
   public List<SymbolicTensor> inputs() {
@@ -167,6 +171,7 @@ public class Model {
 
   /**
    * The model's symbolic outputs (empty for a Sequential).
+   *
    * @return the symbolic outputs, in the order the model was built with
    */
   public List<SymbolicTensor> outputs() {
@@ -175,6 +180,7 @@ public class Model {
 
   /**
    * A functional model is built when its layers are applied; this only checks that the shape fits.
+   *
    * @param inputShape shape of one sample, without the batch dimension
    */
   public void build(int... inputShape) {
@@ -213,6 +219,7 @@ public class Model {
   /**
    * Keras's {@code model([x1, x2], training=...)}: one tensor per input, in the order of {@code inputs}; returns
    * one per output. With {@code training} true the layers keep what {@link #backward} needs.
+   *
    * @param xs one batch tensor per input, in the order of {@link #inputs()}; not null
    * @param training true for training mode (batch statistics, Dropout active), false for inference
    * @return one output tensor per output, in the order of {@link #outputs()}
@@ -314,6 +321,7 @@ public class Model {
   /**
    * Metrics: "accuracy" or "sparse_categorical_accuracy" (argmax equals the class index), both only
    * with sparse categorical cross-entropy, whose targets are class indices.
+   *
    * @param optimizer updates the trainable parameters; not null
    * @param loss the loss to minimize; not null
    * @param metrics metric names to report besides the loss, possibly empty; not null
@@ -338,6 +346,7 @@ public class Model {
 
   /**
    * The model's output for {@code x}; the whole stack checks x's shape before any layer runs.
+   *
    * @param x a batch, {@code [batch, ...inputShape]}; not null
    * @param training true for training mode (batch statistics, Dropout active), false for inference
    * @return the output batch
@@ -381,6 +390,7 @@ public class Model {
    * One optimizer step on a batch; returns the loss including regularization. x and y are checked as
    * in {@link #fit} before anything runs. {@code predictionsOut}, if not null, receives the batch's
    * predictions in element 0.
+   *
    * @param x the batch's inputs, {@code [batch, ...inputShape]}
    * @param y the batch's targets (class indices for sparse categorical cross-entropy)
    * @param predictionsOut null, or an array of at least one element that receives the predictions in element 0
@@ -415,6 +425,7 @@ public class Model {
    * checked before the first step (x and y sample counts, x's shape against every layer, targets against
    * the loss and the output width, validation data against x, callbacks' monitored values), so a call
    * that throws {@code IllegalArgumentException} has changed no weight and no moving statistic.
+   *
    * @param x training inputs, {@code [samples, ...inputShape]}
    * @param y training targets, one row per sample
    * @param options batch size, epochs, validation, shuffling, output and callbacks; not null
@@ -548,6 +559,7 @@ public class Model {
 
   /**
    * Loss and metrics over a data set, in inference mode; x and y are checked as in {@link #fit}.
+   *
    * @param x inputs, {@code [samples, ...inputShape]}
    * @param y targets, one row per sample
    * @param batchSize samples per forward pass, at least 1
@@ -572,6 +584,7 @@ public class Model {
 
   /**
    * Outputs for every row of x, in inference mode; 0 rows give an empty result of shape {@code [0, ...]} as Keras.
+   *
    * @param x inputs, {@code [samples, ...inputShape]}
    * @param batchSize samples per forward pass, at least 1
    * @return the outputs, one row per sample
@@ -681,6 +694,7 @@ public class Model {
 
   /**
    * Every layer's weights, in layer order.
+   *
    * @return per layer, that layer's weights (copies)
    */
   public List<List<float[]>> getWeights() {
@@ -691,6 +705,7 @@ public class Model {
 
   /**
    * Sets every layer's weights; any wrong count or size throws and leaves every layer's weights as they were.
+   *
    * @param weights per layer, in {@link #layers()} order, that layer's weights as {@link #getWeights()} returns them; not null
    */
   public void setWeights(List<List<float[]>> weights) {

@@ -53,6 +53,7 @@ public abstract sealed class Optimizer {
 
   /**
    * SGD with optional momentum and Nesterov, Keras's update rule: {@code v = m*v - lr*g; w += v} (Nesterov: {@code w += m*v - lr*g}).
+   *
    * @param learningRate step size, finite and greater than 0
    * @return plain SGD without momentum
    */
@@ -74,6 +75,7 @@ public abstract sealed class Optimizer {
 
   /**
    * Adam with Keras's defaults {@code beta1=0.9, beta2=0.999, epsilon=1e-7}.
+   *
    * @param learningRate step size, finite and greater than 0
    * @return the optimizer
    */

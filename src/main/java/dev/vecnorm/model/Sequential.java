@@ -116,6 +116,7 @@ public final class Sequential extends Model {
    * over its units (axis -1) becomes one {@code Dense} (with the BN's fused ReLU, if any, as its activation): with {@code alpha = gamma / sqrt(movingVariance + eps)},
    * {@code W'[i][j] = W[i][j] * alpha[j]} and {@code b'[j] = (b[j] - movingMean[j]) * alpha[j] + beta[j]}.
    * The copy's predictions equal this model's in inference mode up to float rounding; this model is untouched.
+   *
    * @return a new, built model; this one is unchanged
    */
   public Sequential foldBatchNormForInference() {
