@@ -531,7 +531,8 @@ public final class BatchNormalization extends Layer {
    *
    * @param input the input batch; not null
    * @param training true for batch statistics (and a moving-statistic update), false for the moving ones
-   * @param mask one flag per sample (true: the sample counts in the batch statistics), or null for all
+   * @param mask one flag per position of the input without the channel axis, row-major (true: the
+   *     position counts in the batch statistics), or null to count every position
    * @return the normalized batch
    */
   public Tensor call(Tensor input, boolean training, boolean[] mask) {
