@@ -47,7 +47,11 @@ public final class BatchNorm {
 
   private BatchNorm() {}
 
-  /** "panama" or "scalar": the implementation this JVM uses. */
+  /**
+   * "panama" or "scalar": the implementation this JVM uses.
+   *
+   * @return {@code "panama"} or {@code "scalar"}
+   */
   public static String implementationName() {
     return VectorizationProvider.get().name();
   }
@@ -55,25 +59,77 @@ public final class BatchNorm {
   /**
    * Training forward: writes the batch mean, the biased batch variance and {@code invStd}, and
    * {@code y = gamma * (x - mean) * invStd + beta}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param batchMean output: per-channel batch mean, {@code float[channels]}
+   * @param batchVariance output: per-channel biased batch variance, {@code float[channels]}
+   * @param invStd output: per-channel {@code 1 / sqrt(batchVariance + epsilon)}, {@code float[channels]}
    */
   public static void forwardTraining(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
                                      float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
     Kernels.DEFAULT.forwardTraining(s, x, xOffset, gamma, beta, epsilon, y, yOffset, batchMean, batchVariance, invStd);
   }
 
-  /** {@link #forwardTraining(NormShape, float[], int, float[], float[], float, float[], int, float[], float[], float[])} on segments; offsets in bytes. */
+  /**
+   * {@link #forwardTraining(NormShape, float[], int, float[], float[], float, float[], int, float[], float[], float[])} on segments; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   * @param batchMean output: per-channel batch mean, {@code float[channels]}
+   * @param batchVariance output: per-channel biased batch variance, {@code float[channels]}
+   * @param invStd output: per-channel {@code 1 / sqrt(batchVariance + epsilon)}, {@code float[channels]}
+   */
   public static void forwardTraining(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon,
                                      MemorySegment y, long yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
     Kernels.DEFAULT.forwardTraining(s, x, xOffset, gamma, beta, epsilon, y, yOffset, batchMean, batchVariance, invStd);
   }
 
-  /** Inference forward: {@code y = gamma * (x - movingMean) / sqrt(movingVariance + epsilon) + beta}. */
+  /**
+   * Inference forward: {@code y = gamma * (x - movingMean) / sqrt(movingVariance + epsilon) + beta}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param movingMean per-channel moving mean, {@code float[channels]}
+   * @param movingVariance per-channel moving variance, {@code float[channels]}
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   */
   public static void forwardInference(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta,
                                       float[] movingMean, float[] movingVariance, float epsilon, float[] y, int yOffset) {
     Kernels.DEFAULT.forwardInference(s, x, xOffset, gamma, beta, movingMean, movingVariance, epsilon, y, yOffset);
   }
 
-  /** {@link #forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)} on segments; offsets in bytes. */
+  /**
+   * {@link #forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)} on segments; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param movingMean per-channel moving mean, {@code float[channels]}
+   * @param movingVariance per-channel moving variance, {@code float[channels]}
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   */
   public static void forwardInference(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta,
                                       float[] movingMean, float[] movingVariance, float epsilon, MemorySegment y, long yOffset) {
     Kernels.DEFAULT.forwardInference(s, x, xOffset, gamma, beta, movingMean, movingVariance, epsilon, y, yOffset);
@@ -85,13 +141,41 @@ public final class BatchNorm {
    * {@code dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat))} with
    * {@code xhat = (x - mean) * invStd}. {@code dGamma} and {@code dBeta} may be null when not wanted
    * (the call then allocates two per-channel temporaries).
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param batchMean per-channel batch mean the forward wrote, {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param dx output: gradient of the loss with respect to {@code x}: {@code s.size()} floats from element offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
+   * @param dGamma output: per-channel gradient with respect to {@code gamma}, {@code float[channels]}, or null when not wanted
+   * @param dBeta output: per-channel gradient with respect to {@code beta}, {@code float[channels]}, or null when not wanted
    */
   public static void backward(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma,
                               float[] batchMean, float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
     Kernels.DEFAULT.backward(s, x, xOffset, dy, dyOffset, gamma, batchMean, invStd, dx, dxOffset, dGamma, dBeta);
   }
 
-  /** {@link #backward(NormShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])} on segments; offsets in bytes. */
+  /**
+   * {@link #backward(NormShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])} on segments; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param batchMean per-channel batch mean the forward wrote, {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param dx output: gradient of the loss with respect to {@code x}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset byte offset of {@code dx}'s first element in the segment, at least 0
+   * @param dGamma output: per-channel gradient with respect to {@code gamma}, {@code float[channels]}, or null when not wanted
+   * @param dBeta output: per-channel gradient with respect to {@code beta}, {@code float[channels]}, or null when not wanted
+   */
   public static void backward(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
                               float[] batchMean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
     Kernels.DEFAULT.backward(s, x, xOffset, dy, dyOffset, gamma, batchMean, invStd, dx, dxOffset, dGamma, dBeta);
@@ -100,6 +184,12 @@ public final class BatchNorm {
   /**
    * Keras's update: {@code moving = moving * momentum + batch * (1 - momentum)}, for the mean and the
    * biased batch variance.
+   *
+   * @param momentum weight of the old moving value, in [0, 1]
+   * @param batchMean per-channel batch mean, {@code float[channels]}
+   * @param batchVariance per-channel biased batch variance, {@code float[channels]}
+   * @param movingMean per-channel moving mean, {@code float[channels]}, updated in place
+   * @param movingVariance per-channel moving variance, {@code float[channels]}, updated in place
    */
   public static void updateMovingStatistics(float momentum, float[] batchMean, float[] batchVariance,
                                             float[] movingMean, float[] movingVariance) {
@@ -111,6 +201,14 @@ public final class BatchNorm {
    * The update with a choice of variance: {@link MovingVariance#UNBIASED} feeds
    * {@code batchVariance * count / (count - 1)} into the moving variance, as PyTorch's running_var;
    * {@code count} is the number of elements per channel the batch statistics covered.
+   *
+   * @param momentum weight of the old moving value, in [0, 1]
+   * @param batchMean per-channel batch mean, {@code float[channels]}
+   * @param batchVariance per-channel biased batch variance, {@code float[channels]}
+   * @param movingMean per-channel moving mean, {@code float[channels]}, updated in place
+   * @param movingVariance per-channel moving variance, {@code float[channels]}, updated in place
+   * @param count elements per channel the batch statistics covered (at least 2 for {@link MovingVariance#UNBIASED})
+   * @param mode which batch variance feeds the moving variance; not null
    */
   public static void updateMovingStatistics(float momentum, float[] batchMean, float[] batchVariance,
                                             float[] movingMean, float[] movingVariance, long count, MovingVariance mode) {
@@ -146,23 +244,61 @@ public final class BatchNorm {
 
   // ------------------------------------------------------------ phases of synchronized batch norm
 
-  /** Local moments of this tensor (replacing the content of {@code out}); merge replicas' with {@link Moments#merge}. */
+  /**
+   * Local moments of this tensor (replacing the content of {@code out}); merge replicas' with {@link Moments#merge}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param out receives this tensor's per-channel moments (its content is replaced); channel count {@code s.channels()}
+   */
   public static void moments(NormShape s, float[] x, int xOffset, Moments out) {
     Kernels.DEFAULT.moments(s, x, xOffset, out);
   }
 
-  /** {@link #moments(NormShape, float[], int, Moments)} on a segment; offset in bytes. */
+  /**
+   * {@link #moments(NormShape, float[], int, Moments)} on a segment; offset in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param out receives this tensor's per-channel moments (its content is replaced); channel count {@code s.channels()}
+   */
   public static void moments(NormShape s, MemorySegment x, long xOffset, Moments out) {
     Kernels.DEFAULT.moments(s, x, xOffset, out);
   }
 
-  /** {@code y = gamma * (x - mean) * invStd + beta} with given (for example global) statistics. */
+  /**
+   * {@code y = gamma * (x - mean) * invStd + beta} with given (for example global) statistics.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   */
   public static void normalize(NormShape s, float[] x, int xOffset, float[] mean, float[] invStd, float[] gamma,
                                float[] beta, float[] y, int yOffset) {
     Kernels.DEFAULT.normalize(s, x, xOffset, mean, invStd, gamma, beta, y, yOffset);
   }
 
-  /** {@link #normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)} on segments; offsets in bytes. */
+  /**
+   * {@link #normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)} on segments; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param y output tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   */
   public static void normalize(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] invStd, float[] gamma,
                                float[] beta, MemorySegment y, long yOffset) {
     Kernels.DEFAULT.normalize(s, x, xOffset, mean, invStd, gamma, beta, y, yOffset);
@@ -171,13 +307,35 @@ public final class BatchNorm {
   /**
    * Local backward sums: {@code sumDy = sum(dy)}, {@code sumDyXhat = sum(dy * (x - mean) * invStd)} per
    * channel. All-reduce them (add) across replicas, then call {@link #backwardApply}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param sumDy output: per-channel local {@code sum(dy)}, {@code float[channels]}
+   * @param sumDyXhat output: per-channel local {@code sum(dy * xhat)}, {@code float[channels]}
    */
   public static void backwardReduce(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] mean,
                                     float[] invStd, float[] sumDy, float[] sumDyXhat) {
     Kernels.DEFAULT.backwardReduce(s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat);
   }
 
-  /** {@link #backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])} on segments; offsets in bytes. */
+  /**
+   * {@link #backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])} on segments; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param sumDy output: per-channel local {@code sum(dy)}, {@code float[channels]}
+   * @param sumDyXhat output: per-channel local {@code sum(dy * xhat)}, {@code float[channels]}
+   */
   public static void backwardReduce(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
                                     float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
     Kernels.DEFAULT.backwardReduce(s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat);
@@ -186,6 +344,20 @@ public final class BatchNorm {
   /**
    * {@code dx = gamma * invStd * (dy - sumDy/globalCount - xhat * sumDyXhat/globalCount)} from the
    * all-reduced sums; {@code globalCount} is the element count per channel across all replicas.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param sumDy per-channel {@code sum(dy)} all-reduced across replicas, {@code float[channels]}
+   * @param sumDyXhat per-channel {@code sum(dy * xhat)} all-reduced across replicas, {@code float[channels]}
+   * @param globalCount elements per channel across all replicas, at least 1
+   * @param dx output: gradient of the loss with respect to {@code x}: {@code s.size()} floats from element offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
    */
   public static void backwardApply(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma,
                                    float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount,
@@ -193,7 +365,23 @@ public final class BatchNorm {
     Kernels.DEFAULT.backwardApply(s, x, xOffset, dy, dyOffset, gamma, mean, invStd, sumDy, sumDyXhat, globalCount, dx, dxOffset);
   }
 
-  /** {@link #backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)} on segments; offsets in bytes. */
+  /**
+   * {@link #backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)} on segments; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param sumDy per-channel {@code sum(dy)} all-reduced across replicas, {@code float[channels]}
+   * @param sumDyXhat per-channel {@code sum(dy * xhat)} all-reduced across replicas, {@code float[channels]}
+   * @param globalCount elements per channel across all replicas, at least 1
+   * @param dx output: gradient of the loss with respect to {@code x}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset byte offset of {@code dx}'s first element in the segment, at least 0
+   */
   public static void backwardApply(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
                                    float[] gamma, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat,
                                    long globalCount, MemorySegment dx, long dxOffset) {

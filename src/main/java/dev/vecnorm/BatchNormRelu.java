@@ -19,7 +19,23 @@ public final class BatchNormRelu {
 
   private BatchNormRelu() {}
 
-  /** Training: batch statistics as {@link BatchNorm#forwardTraining}, then {@code y = max(0, BN(x) + residual)}. */
+  /**
+   * Training: batch statistics as {@link BatchNorm#forwardTraining}, then {@code y = max(0, BN(x) + residual)}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param residual tensor added before the ReLU: {@code s.size()} floats from element offset {@code residualOffset}, or null for none; may be {@code y} at the same offset
+   * @param residualOffset element offset of {@code residual}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} or {@code residual} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param batchMean output: per-channel batch mean, {@code float[channels]}
+   * @param batchVariance output: per-channel biased batch variance, {@code float[channels]}
+   * @param invStd output: per-channel {@code 1 / sqrt(batchVariance + epsilon)}, {@code float[channels]}
+   */
   public static void forwardTraining(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset,
                                      float[] gamma, float[] beta, float epsilon, float[] y, int yOffset,
                                      float[] batchMean, float[] batchVariance, float[] invStd) {
@@ -38,7 +54,22 @@ public final class BatchNormRelu {
         invStd, gamma, beta);
   }
 
-  /** Inference: {@code y = max(0, gamma*(x - movingMean)/sqrt(movingVariance + eps) + beta + residual)}. */
+  /**
+   * Inference: {@code y = max(0, gamma*(x - movingMean)/sqrt(movingVariance + eps) + beta + residual)}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param residual tensor added before the ReLU: {@code s.size()} floats from element offset {@code residualOffset}, or null for none; may be {@code y} at the same offset
+   * @param residualOffset element offset of {@code residual}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param movingMean per-channel moving mean, {@code float[channels]}
+   * @param movingVariance per-channel moving variance, {@code float[channels]}
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} or {@code residual} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   */
   public static void forwardInference(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset,
                                       float[] gamma, float[] beta, float[] movingMean, float[] movingVariance, float epsilon,
                                       float[] y, int yOffset) {
@@ -58,6 +89,23 @@ public final class BatchNormRelu {
   /**
    * Backward of {@link #forwardTraining}: with {@code g = dy * [y > 0]}, {@code dResidual = g},
    * {@code dBeta = sum g}, {@code dGamma = sum g*xhat}, and {@code dx} the batch-norm backward of {@code g}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param y the forward's output (its sign gives the ReLU mask): {@code s.size()} floats from element offset {@code yOffset}
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param batchMean per-channel batch mean the forward wrote, {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param dx output: gradient of the loss with respect to {@code x}: {@code s.size()} floats from element offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset (or {@code y})
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
+   * @param dResidual output: gradient of the loss with respect to {@code residual}: {@code s.size()} floats from element offset {@code dResidualOffset}, or null when not wanted; may be {@code dy}, must not overlap {@code dx}, {@code x} or {@code y}
+   * @param dResidualOffset element offset of {@code dResidual}'s first float in the array, at least 0
+   * @param dGamma output: per-channel gradient with respect to {@code gamma}, {@code float[channels]}, or null when not wanted
+   * @param dBeta output: per-channel gradient with respect to {@code beta}, {@code float[channels]}, or null when not wanted
    */
   public static void backward(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset,
                               float[] gamma, float[] batchMean, float[] invStd, float[] dx, int dxOffset,

@@ -61,7 +61,15 @@ public final class BlockedLayout {
     Checks.disjoint(dstName, dst, dstOffset, dstSize, srcName, src, srcOffset, srcSize);
   }
 
-  /** NCHW ({@code [N, C, S]}) to blocked; padding channels become 0. */
+  /**
+   * NCHW ({@code [N, C, S]}) to blocked; padding channels become 0.
+   *
+   * @param s the blocked tensor's shape and block size; not null
+   * @param nchw the plain NCHW tensor: {@code batch * channels * spatial} floats from element offset {@code offset}; must not overlap {@code blocked}
+   * @param offset element offset of the plain tensor's first float, at least 0
+   * @param blocked output: the blocked tensor: {@code s.size()} floats (padding included) from element offset {@code blockedOffset}
+   * @param blockedOffset element offset of the blocked tensor's first float, at least 0
+   */
   public static void fromNchw(BlockedShape s, float[] nchw, int offset, float[] blocked, int blockedOffset) {
     checkConversion(s, "nchw", nchw, offset, plain(s), "blocked", blocked, blockedOffset, s.size());
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
@@ -81,7 +89,15 @@ public final class BlockedLayout {
     }
   }
 
-  /** Blocked to NCHW; padding is dropped. */
+  /**
+   * Blocked to NCHW; padding is dropped.
+   *
+   * @param s the blocked tensor's shape and block size; not null
+   * @param blocked the blocked tensor: {@code s.size()} floats (padding included) from element offset {@code blockedOffset}
+   * @param blockedOffset element offset of the blocked tensor's first float, at least 0
+   * @param nchw output: the plain NCHW tensor: {@code batch * channels * spatial} floats from element offset {@code offset}; must not overlap {@code blocked}
+   * @param offset element offset of the plain tensor's first float, at least 0
+   */
   public static void toNchw(BlockedShape s, float[] blocked, int blockedOffset, float[] nchw, int offset) {
     checkConversion(s, "blocked", blocked, blockedOffset, s.size(), "nchw", nchw, offset, plain(s));
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
@@ -93,7 +109,15 @@ public final class BlockedLayout {
     }
   }
 
-  /** NHWC ({@code [N, S, C]}) to blocked; padding channels become 0. */
+  /**
+   * NHWC ({@code [N, S, C]}) to blocked; padding channels become 0.
+   *
+   * @param s the blocked tensor's shape and block size; not null
+   * @param nhwc the plain NHWC tensor: {@code batch * spatial * channels} floats from element offset {@code offset}; must not overlap {@code blocked}
+   * @param offset element offset of the plain tensor's first float, at least 0
+   * @param blocked output: the blocked tensor: {@code s.size()} floats (padding included) from element offset {@code blockedOffset}
+   * @param blockedOffset element offset of the blocked tensor's first float, at least 0
+   */
   public static void fromNhwc(BlockedShape s, float[] nhwc, int offset, float[] blocked, int blockedOffset) {
     checkConversion(s, "nhwc", nhwc, offset, plain(s), "blocked", blocked, blockedOffset, s.size());
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
@@ -108,7 +132,15 @@ public final class BlockedLayout {
     }
   }
 
-  /** Blocked to NHWC; padding is dropped. */
+  /**
+   * Blocked to NHWC; padding is dropped.
+   *
+   * @param s the blocked tensor's shape and block size; not null
+   * @param blocked the blocked tensor: {@code s.size()} floats (padding included) from element offset {@code blockedOffset}
+   * @param blockedOffset element offset of the blocked tensor's first float, at least 0
+   * @param nhwc output: the plain NHWC tensor: {@code batch * spatial * channels} floats from element offset {@code offset}; must not overlap {@code blocked}
+   * @param offset element offset of the plain tensor's first float, at least 0
+   */
   public static void toNhwc(BlockedShape s, float[] blocked, int blockedOffset, float[] nhwc, int offset) {
     checkConversion(s, "blocked", blocked, blockedOffset, s.size(), "nhwc", nhwc, offset, plain(s));
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
@@ -120,7 +152,21 @@ public final class BlockedLayout {
     }
   }
 
-  /** Training forward on a blocked tensor; statistics as {@link BatchNorm#forwardTraining}. Padding of y is 0. */
+  /**
+   * Training forward on a blocked tensor; statistics as {@link BatchNorm#forwardTraining}. Padding of y is 0.
+   *
+   * @param s the blocked tensor's shape and block size; not null
+   * @param x input blocked tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output blocked tensor, same layout as {@code x}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param batchMean output: per-channel batch mean, {@code float[channels]}
+   * @param batchVariance output: per-channel biased batch variance, {@code float[channels]}
+   * @param invStd output: per-channel {@code 1 / sqrt(batchVariance + epsilon)}, {@code float[channels]}
+   */
   public static void forwardTraining(BlockedShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
                                      float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
     forwardTraining(Kernels.DEFAULT, s, x, xOffset, gamma, beta, epsilon, y, yOffset, batchMean, batchVariance, invStd);
@@ -151,7 +197,20 @@ public final class BlockedLayout {
     normalizeSlabs(k, s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
   }
 
-  /** Inference forward on a blocked tensor. */
+  /**
+   * Inference forward on a blocked tensor.
+   *
+   * @param s the blocked tensor's shape and block size; not null
+   * @param x input blocked tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param movingMean per-channel moving mean, {@code float[channels]}
+   * @param movingVariance per-channel moving variance, {@code float[channels]}
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output blocked tensor, same layout as {@code x}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   */
   public static void forwardInference(BlockedShape s, float[] x, int xOffset, float[] gamma, float[] beta, float[] movingMean,
                                       float[] movingVariance, float epsilon, float[] y, int yOffset) {
     checkTensors(s, x, xOffset, "y", y, yOffset);
@@ -188,7 +247,22 @@ public final class BlockedLayout {
     return g;
   }
 
-  /** Backward on blocked tensors, as {@link BatchNorm#backward}; padding of dx is 0. */
+  /**
+   * Backward on blocked tensors, as {@link BatchNorm#backward}; padding of dx is 0.
+   *
+   * @param s the blocked tensor's shape and block size; not null
+   * @param x input blocked tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to {@code y}, blocked as {@code x}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param batchMean per-channel batch mean the forward wrote, {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param dx output: gradient of the loss with respect to {@code x}, blocked as {@code x}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
+   * @param dGamma output: per-channel gradient with respect to {@code gamma}, {@code float[channels]}, or null when not wanted
+   * @param dBeta output: per-channel gradient with respect to {@code beta}, {@code float[channels]}, or null when not wanted
+   */
   public static void backward(BlockedShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] batchMean,
                               float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
     checkTensors(s, x, xOffset, "dx", dx, dxOffset);

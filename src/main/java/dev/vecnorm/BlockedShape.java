@@ -8,9 +8,20 @@ package dev.vecnorm;
  *
  * <p>A separate record rather than a fourth {@link NormShape} field, because {@code NormShape}'s
  * components are a published contract that other libraries construct directly.
+ *
+ * @param batch batch size {@code N}, at least 1
+ * @param channels number of channels, at least 1
+ * @param spatial product of the spatial dimensions ({@code H*W}), at least 1
+ * @param block channels per block, the innermost dimension of the blocked layout, at least 1
  */
 public record BlockedShape(int batch, int channels, int spatial, int block) {
 
+  /**
+   * Checks the dimensions.
+   *
+   * @throws IllegalArgumentException if a dimension is below 1, or the padded tensor exceeds
+   *     {@code Integer.MAX_VALUE} floats
+   */
   public BlockedShape {
     if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
     if (channels < 1) throw new IllegalArgumentException("channels must be >= 1, got " + channels);
@@ -31,21 +42,41 @@ public record BlockedShape(int batch, int channels, int spatial, int block) {
     }
   }
 
-  /** Block = the float lanes of this JVM's vector kernels (8 on AVX2, 16 on AVX-512): nChw8c / nChw16c. */
+  /**
+   * Block = the float lanes of this JVM's vector kernels (8 on AVX2, 16 on AVX-512): nChw8c / nChw16c.
+   *
+   * @param batch batch size {@code N}, at least 1
+   * @param channels number of channels, at least 1
+   * @param spatial product of the spatial dimensions ({@code H*W}), at least 1
+   * @return the shape with {@code block} = this JVM's float lane count
+   */
   public static BlockedShape of(int batch, int channels, int spatial) {
     return new BlockedShape(batch, channels, spatial, BlockedLayout.preferredBlock());
   }
 
+  /**
+   * Channel blocks per batch item; the last one is padded when {@code block} does not divide {@code channels}.
+   *
+   * @return {@code ceil(channels / block)}
+   */
   public int channelBlocks() {
     return (int) ((channels + (long) block - 1) / block); // long: channels + block - 1 may pass Integer.MAX_VALUE
   }
 
-  /** Floats in the blocked tensor, padding included. */
+  /**
+   * Floats in the blocked tensor, padding included.
+   *
+   * @return {@code batch * channelBlocks() * block * spatial}
+   */
   public int size() {
     return batch * channelBlocks() * spatial * block;
   }
 
-  /** Elements per channel that statistics run over. */
+  /**
+   * Elements per channel that statistics run over.
+   *
+   * @return {@code batch * spatial}
+   */
   public long countPerChannel() {
     return (long) batch * spatial;
   }

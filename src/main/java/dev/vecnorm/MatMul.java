@@ -10,7 +10,17 @@ public final class MatMul {
 
   private MatMul() {}
 
-  /** {@code c[m][n] = a[m][k] * b[k][n]}, or {@code +=} when {@code accumulate}. */
+  /**
+   * {@code c[m][n] = a[m][k] * b[k][n]}, or {@code +=} when {@code accumulate}.
+   *
+   * @param a left matrix, row-major {@code m x k}: at least {@code m * k} floats from index 0
+   * @param b right matrix, row-major {@code k x n}: at least {@code k * n} floats from index 0
+   * @param c output (and with {@code accumulate}, input) matrix, row-major {@code m x n}: at least {@code m * n} floats; must not be {@code a} or {@code b}
+   * @param m rows of {@code a} and {@code c}, at least 1
+   * @param k columns of {@code a} and rows of {@code b}, at least 1
+   * @param n columns of {@code b} and {@code c}, at least 1
+   * @param accumulate true to add the product to {@code c}, false to overwrite {@code c}
+   */
   public static void multiply(float[] a, float[] b, float[] c, int m, int k, int n, boolean accumulate) {
     multiply(IMPL, a, b, c, m, k, n, accumulate);
   }
@@ -27,7 +37,14 @@ public final class MatMul {
     impl.multiply(a, b, c, m, k, n, accumulate);
   }
 
-  /** {@code dst[cols][rows] = src[rows][cols]ᵀ}, in tiles so both sides stay in cache. */
+  /**
+   * {@code dst[cols][rows] = src[rows][cols]ᵀ}, in tiles so both sides stay in cache.
+   *
+   * @param src source matrix, row-major {@code rows x cols}: at least {@code rows * cols} floats from index 0
+   * @param rows rows of {@code src}, at least 0
+   * @param cols columns of {@code src}, at least 0
+   * @param dst output matrix, row-major {@code cols x rows}: at least {@code rows * cols} floats; must not overlap {@code src}
+   */
   public static void transpose(float[] src, int rows, int cols, float[] dst) {
     Objects.requireNonNull(src, "src");
     Objects.requireNonNull(dst, "dst");

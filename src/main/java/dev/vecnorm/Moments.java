@@ -23,7 +23,11 @@ public final class Moments {
   final float[] scratchMean;
   final float[] scratchM2;
 
-  /** Empty moments (count 0) for {@code channels} channels. */
+  /**
+   * Empty moments (count 0) for {@code channels} channels.
+   *
+   * @param channels number of channels, at least 1
+   */
   public Moments(int channels) {
     if (channels < 1) throw new IllegalArgumentException("channels must be >= 1, got " + channels);
     this.channels = channels;
@@ -33,7 +37,14 @@ public final class Moments {
     this.scratchM2 = new float[channels];
   }
 
-  /** Moments from explicit values (copied). */
+  /**
+   * Moments from explicit values (copied).
+   *
+   * @param count elements per channel the moments cover, at least 0
+   * @param mean per-channel means, {@code double[channels]}, copied
+   * @param m2 per-channel sums of squared deviations from the mean, same length as {@code mean}, copied
+   * @return new moments holding copies of the arrays
+   */
   public static Moments of(long count, double[] mean, double[] m2) {
     Objects.requireNonNull(mean, "mean");
     Objects.requireNonNull(m2, "m2");
@@ -56,24 +67,50 @@ public final class Moments {
     }
   }
 
+  /**
+   * Channels these moments cover.
+   *
+   * @return the number of channels
+   */
   public int channels() {
     return channels;
   }
 
-  /** Elements per channel these moments cover. */
+  /**
+   * Elements per channel these moments cover.
+   *
+   * @return elements per channel, 0 when empty
+   */
   public long count() {
     return count;
   }
 
+  /**
+   * Mean of one channel.
+   *
+   * @param channel channel index, from 0 to {@code channels() - 1}
+   * @return the channel's mean, in double (0 when empty)
+   */
   public double mean(int channel) {
     return mean[channel];
   }
 
+  /**
+   * Sum of squared deviations from the mean of one channel: {@code variance * count}.
+   *
+   * @param channel channel index, from 0 to {@code channels() - 1}
+   * @return the channel's M2, in double (0 when empty)
+   */
   public double m2(int channel) {
     return m2[channel];
   }
 
-  /** Folds {@code other} into this (Chan's merge, double precision); returns this. */
+  /**
+   * Folds {@code other} into this (Chan's merge, double precision); returns this.
+   *
+   * @param other moments of another part of the batch, same channel count; not modified
+   * @return this instance, now covering both parts
+   */
   public Moments merge(Moments other) {
     Objects.requireNonNull(other, "other");
     if (other.channels != channels) {
@@ -104,27 +141,44 @@ public final class Moments {
     Arrays.fill(m2, 0);
   }
 
-  /** Per-channel means, rounded to float, into {@code out}. */
+  /**
+   * Per-channel means, rounded to float, into {@code out}.
+   *
+   * @param out destination, {@code float[channels]}
+   */
   public void meanTo(float[] out) {
     Checks.perChannel("out", out, channels, false);
     for (int c = 0; c < channels; c++) out[c] = (float) mean[c];
   }
 
-  /** Biased variance {@code M2 / count} (what batch norm normalizes with), into {@code out}. */
+  /**
+   * Biased variance {@code M2 / count} (what batch norm normalizes with), into {@code out}.
+   *
+   * @param out destination, {@code float[channels]}
+   */
   public void varianceTo(float[] out) {
     Checks.perChannel("out", out, channels, false);
     requireCount(1);
     for (int c = 0; c < channels; c++) out[c] = (float) (m2[c] / count);
   }
 
-  /** Unbiased variance {@code M2 / (count - 1)}, into {@code out}; needs count >= 2. */
+  /**
+   * Unbiased variance {@code M2 / (count - 1)}, into {@code out}; needs count >= 2.
+   *
+   * @param out destination, {@code float[channels]}
+   */
   public void unbiasedVarianceTo(float[] out) {
     Checks.perChannel("out", out, channels, false);
     requireCount(2);
     for (int c = 0; c < channels; c++) out[c] = (float) (m2[c] / (count - 1));
   }
 
-  /** {@code 1 / sqrt(M2/count + epsilon)}, into {@code out}. */
+  /**
+   * {@code 1 / sqrt(M2/count + epsilon)}, into {@code out}.
+   *
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param out destination, {@code float[channels]}
+   */
   public void invStdTo(float epsilon, float[] out) {
     Checks.epsilon(epsilon);
     Checks.perChannel("out", out, channels, false);
@@ -136,7 +190,11 @@ public final class Moments {
     if (count < atLeast) throw new IllegalStateException("moments cover " + count + " elements per channel; need at least " + atLeast);
   }
 
-  /** {@code [count, mean_0..mean_{C-1}, m2_0..m2_{C-1}]}, for an all-gather between replicas. */
+  /**
+   * {@code [count, mean_0..mean_{C-1}, m2_0..m2_{C-1}]}, for an all-gather between replicas.
+   *
+   * @return a new array of length {@code 1 + 2 * channels()}
+   */
   public double[] pack() {
     double[] packed = new double[1 + 2 * channels];
     packed[0] = count;
@@ -145,7 +203,12 @@ public final class Moments {
     return packed;
   }
 
-  /** Inverse of {@link #pack()}. */
+  /**
+   * Inverse of {@link #pack()}.
+   *
+   * @param packed the array {@link #pack()} returned (length {@code 1 + 2 * channels})
+   * @return new moments equal to those packed
+   */
   public static Moments unpack(double[] packed) {
     Objects.requireNonNull(packed, "packed");
     if (packed.length < 3 || packed.length % 2 == 0) {

@@ -15,6 +15,12 @@ package dev.vecnorm;
  */
 public record NormShape(int outer, int channels, int inner) {
 
+  /**
+   * Checks the dimensions.
+   *
+   * @throws IllegalArgumentException if a dimension is below 1, or the tensor's float32 byte size
+   *     exceeds {@code Long.MAX_VALUE}
+   */
   public NormShape {
     if (outer < 1) throw new IllegalArgumentException("outer must be >= 1, got " + outer);
     if (channels < 1) throw new IllegalArgumentException("channels must be >= 1, got " + channels);
@@ -29,13 +35,26 @@ public record NormShape(int outer, int channels, int inner) {
     }
   }
 
-  /** {@code [rows, channels]}: NC, NWC, NHWC with {@code rows = N*H*W}. */
+  /**
+   * {@code [rows, channels]}: NC, NWC, NHWC with {@code rows = N*H*W}.
+   *
+   * @param rows product of every dimension but the channel one ({@code N*H*W}), at least 1
+   * @param channels number of channels, at least 1
+   * @return the shape {@code [rows, channels, 1]}
+   */
   public static NormShape channelsLast(int rows, int channels) {
     if (rows < 1) throw new IllegalArgumentException("rows must be >= 1, got " + rows);
     return new NormShape(rows, channels, 1);
   }
 
-  /** {@code [batch, channels, spatial]}: NCW, NCHW with {@code spatial = H*W}. */
+  /**
+   * {@code [batch, channels, spatial]}: NCW, NCHW with {@code spatial = H*W}.
+   *
+   * @param batch batch size {@code N}, at least 1
+   * @param channels number of channels, at least 1
+   * @param spatial product of the spatial dimensions ({@code H*W}), at least 1
+   * @return the shape {@code [batch, channels, spatial]}
+   */
   public static NormShape channelsFirst(int batch, int channels, int spatial) {
     if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
     if (spatial < 1) throw new IllegalArgumentException("spatial must be >= 1, got " + spatial);
@@ -45,6 +64,10 @@ public record NormShape(int outer, int channels, int inner) {
   /**
    * The shape for normalizing a row-major tensor of {@code dims} over every axis but {@code axis},
    * as Keras's {@code BatchNormalization(axis=...)}. A negative axis counts from the end.
+   *
+   * @param dims the row-major tensor's dimensions, each at least 1
+   * @param axis the channel axis; negative counts from the end
+   * @return the shape {@code [product of dims before axis, dims[axis], product of dims after axis]}
    */
   public static NormShape of(int[] dims, int axis) {
     if (dims == null) throw new NullPointerException("dims");
@@ -66,17 +89,29 @@ public record NormShape(int outer, int channels, int inner) {
     return new NormShape((int) outer, dims[a], (int) inner);
   }
 
-  /** Number of elements, {@code outer * channels * inner}. */
+  /**
+   * Number of elements, {@code outer * channels * inner}.
+   *
+   * @return {@code outer * channels * inner}
+   */
   public long size() {
     return (long) outer * channels * inner;
   }
 
-  /** Elements per channel that statistics run over, {@code outer * inner}. */
+  /**
+   * Elements per channel that statistics run over, {@code outer * inner}.
+   *
+   * @return {@code outer * inner}
+   */
   public long countPerChannel() {
     return (long) outer * inner;
   }
 
-  /** True when channels are the fastest-varying dimension ({@code inner == 1}). */
+  /**
+   * True when channels are the fastest-varying dimension ({@code inner == 1}).
+   *
+   * @return whether {@code inner == 1}
+   */
   public boolean isChannelsLast() {
     return inner == 1;
   }

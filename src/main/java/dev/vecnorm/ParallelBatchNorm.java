@@ -75,6 +75,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /**
    * {@code threads} threads in all (1 to 32): the caller and {@code threads - 1} owned daemon workers
    * ({@link #close()} stops them).
+   *
+   * @param threads threads per call, the caller included: 1 to 32
    */
   public ParallelBatchNorm(int threads) {
     this(VectorizationProvider.get(), threads);
@@ -89,7 +91,11 @@ public final class ParallelBatchNorm implements AutoCloseable {
     this.executor = null;
   }
 
-  /** Runs on the caller's executor (not shut down by {@link #close()}), with up to {@code availableProcessors()} threads. */
+  /**
+   * Runs on the caller's executor (not shut down by {@link #close()}), with up to {@code availableProcessors()} threads.
+   *
+   * @param executor runs the helper chunks; not null
+   */
   public ParallelBatchNorm(ExecutorService executor) {
     this.impl = VectorizationProvider.get();
     this.kernels = new Kernels(impl);
@@ -98,11 +104,20 @@ public final class ParallelBatchNorm implements AutoCloseable {
     this.threads = Runtime.getRuntime().availableProcessors();
   }
 
-  /** A pool of {@code availableProcessors()} threads. */
+  /**
+   * A pool of {@code availableProcessors()} threads.
+   *
+   * @return a new instance owning its threads; close it when done
+   */
   public static ParallelBatchNorm withAvailableProcessors() {
     return new ParallelBatchNorm(Math.min(32, Runtime.getRuntime().availableProcessors()));
   }
 
+  /**
+   * Parallelism of this instance.
+   *
+   * @return the number of threads chunks run on
+   */
   public int threads() {
     return threads;
   }
@@ -120,7 +135,21 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   // ------------------------------------------------------------------ training and inference forward
 
-  /** As {@link BatchNorm#forwardTraining(NormShape, float[], int, float[], float[], float, float[], int, float[], float[], float[])}. */
+  /**
+   * As {@link BatchNorm#forwardTraining(NormShape, float[], int, float[], float[], float, float[], int, float[], float[], float[])}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param batchMean output: per-channel batch mean, {@code float[channels]}
+   * @param batchVariance output: per-channel biased batch variance, {@code float[channels]}
+   * @param invStd output: per-channel {@code 1 / sqrt(batchVariance + epsilon)}, {@code float[channels]}
+   */
   public void forwardTraining(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
                               float[] y, int yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
     ensureOpen();
@@ -135,7 +164,21 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#forwardTraining(NormShape, MemorySegment, long, float[], float[], float, MemorySegment, long, float[], float[], float[])}; offsets in bytes. */
+  /**
+   * As {@link BatchNorm#forwardTraining(NormShape, MemorySegment, long, float[], float[], float, MemorySegment, long, float[], float[], float[])}; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   * @param batchMean output: per-channel batch mean, {@code float[channels]}
+   * @param batchVariance output: per-channel biased batch variance, {@code float[channels]}
+   * @param invStd output: per-channel {@code 1 / sqrt(batchVariance + epsilon)}, {@code float[channels]}
+   */
   public void forwardTraining(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon,
                               MemorySegment y, long yOffset, float[] batchMean, float[] batchVariance, float[] invStd) {
     ensureOpen();
@@ -176,7 +219,20 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)}. */
+  /**
+   * As {@link BatchNorm#forwardInference(NormShape, float[], int, float[], float[], float[], float[], float, float[], int)}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param movingMean per-channel moving mean, {@code float[channels]}
+   * @param movingVariance per-channel moving variance, {@code float[channels]}
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   */
   public void forwardInference(NormShape s, float[] x, int xOffset, float[] gamma, float[] beta, float[] movingMean,
                                float[] movingVariance, float epsilon, float[] y, int yOffset) {
     ensureOpen();
@@ -191,7 +247,20 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#forwardInference(NormShape, MemorySegment, long, float[], float[], float[], float[], float, MemorySegment, long)}; offsets in bytes. */
+  /**
+   * As {@link BatchNorm#forwardInference(NormShape, MemorySegment, long, float[], float[], float[], float[], float, MemorySegment, long)}; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param movingMean per-channel moving mean, {@code float[channels]}
+   * @param movingVariance per-channel moving variance, {@code float[channels]}
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   */
   public void forwardInference(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float[] movingMean,
                                float[] movingVariance, float epsilon, MemorySegment y, long yOffset) {
     ensureOpen();
@@ -208,7 +277,14 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   // ------------------------------------------------------------------ phases of synchronized batch norm
 
-  /** As {@link BatchNorm#moments(NormShape, float[], int, Moments)}: local moments for synchronized batch norm. */
+  /**
+   * As {@link BatchNorm#moments(NormShape, float[], int, Moments)}: local moments for synchronized batch norm.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param out receives this tensor's per-channel moments (its content is replaced); channel count {@code s.channels()}
+   */
   public void moments(NormShape s, float[] x, int xOffset, Moments out) {
     ensureOpen();
     Checks.shape(s);
@@ -223,7 +299,14 @@ public final class ParallelBatchNorm implements AutoCloseable {
     out.setFromScratch(s.countPerChannel());
   }
 
-  /** As {@link BatchNorm#moments(NormShape, MemorySegment, long, Moments)}; offset in bytes. */
+  /**
+   * As {@link BatchNorm#moments(NormShape, MemorySegment, long, Moments)}; offset in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param out receives this tensor's per-channel moments (its content is replaced); channel count {@code s.channels()}
+   */
   public void moments(NormShape s, MemorySegment x, long xOffset, Moments out) {
     ensureOpen();
     Checks.shape(s);
@@ -238,7 +321,19 @@ public final class ParallelBatchNorm implements AutoCloseable {
     out.setFromScratch(s.countPerChannel());
   }
 
-  /** As {@link BatchNorm#normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)}. */
+  /**
+   * As {@link BatchNorm#normalize(NormShape, float[], int, float[], float[], float[], float[], float[], int)}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   */
   public void normalize(NormShape s, float[] x, int xOffset, float[] mean, float[] invStd, float[] gamma, float[] beta,
                         float[] y, int yOffset) {
     ensureOpen();
@@ -253,7 +348,19 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#normalize(NormShape, MemorySegment, long, float[], float[], float[], float[], MemorySegment, long)}; offsets in bytes. */
+  /**
+   * As {@link BatchNorm#normalize(NormShape, MemorySegment, long, float[], float[], float[], float[], MemorySegment, long)}; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param y output tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   */
   public void normalize(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] invStd, float[] gamma,
                         float[] beta, MemorySegment y, long yOffset) {
     ensureOpen();
@@ -268,7 +375,19 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])}. */
+  /**
+   * As {@link BatchNorm#backwardReduce(NormShape, float[], int, float[], int, float[], float[], float[], float[])}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param sumDy output: per-channel local {@code sum(dy)}, {@code float[channels]}
+   * @param sumDyXhat output: per-channel local {@code sum(dy * xhat)}, {@code float[channels]}
+   */
   public void backwardReduce(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] mean, float[] invStd,
                              float[] sumDy, float[] sumDyXhat) {
     ensureOpen();
@@ -284,7 +403,19 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#backwardReduce(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], float[])}; offsets in bytes. */
+  /**
+   * As {@link BatchNorm#backwardReduce(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], float[])}; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param sumDy output: per-channel local {@code sum(dy)}, {@code float[channels]}
+   * @param sumDyXhat output: per-channel local {@code sum(dy * xhat)}, {@code float[channels]}
+   */
   public void backwardReduce(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
                              float[] invStd, float[] sumDy, float[] sumDyXhat) {
     ensureOpen();
@@ -300,7 +431,23 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)}. */
+  /**
+   * As {@link BatchNorm#backwardApply(NormShape, float[], int, float[], int, float[], float[], float[], float[], float[], long, float[], int)}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param sumDy per-channel {@code sum(dy)} all-reduced across replicas, {@code float[channels]}
+   * @param sumDyXhat per-channel {@code sum(dy * xhat)} all-reduced across replicas, {@code float[channels]}
+   * @param globalCount elements per channel across all replicas, at least 1
+   * @param dx output: gradient of the loss with respect to {@code x}: {@code s.size()} floats from element offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
+   */
   public void backwardApply(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] mean,
                             float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount, float[] dx, int dxOffset) {
     ensureOpen();
@@ -315,7 +462,23 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#backwardApply(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], float[], float[], long, MemorySegment, long)}; offsets in bytes. */
+  /**
+   * As {@link BatchNorm#backwardApply(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], float[], float[], long, MemorySegment, long)}; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param mean per-channel mean to normalize with (for example the global batch mean), {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param sumDy per-channel {@code sum(dy)} all-reduced across replicas, {@code float[channels]}
+   * @param sumDyXhat per-channel {@code sum(dy * xhat)} all-reduced across replicas, {@code float[channels]}
+   * @param globalCount elements per channel across all replicas, at least 1
+   * @param dx output: gradient of the loss with respect to {@code x}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset byte offset of {@code dx}'s first element in the segment, at least 0
+   */
   public void backwardApply(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
                             float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long globalCount,
                             MemorySegment dx, long dxOffset) {
@@ -334,7 +497,22 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   // ------------------------------------------------------------------ backward
 
-  /** As {@link BatchNorm#backward(NormShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])}. */
+  /**
+   * As {@link BatchNorm#backward(NormShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param batchMean per-channel batch mean the forward wrote, {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param dx output: gradient of the loss with respect to {@code x}: {@code s.size()} floats from element offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
+   * @param dGamma output: per-channel gradient with respect to {@code gamma}, {@code float[channels]}, or null when not wanted
+   * @param dBeta output: per-channel gradient with respect to {@code beta}, {@code float[channels]}, or null when not wanted
+   */
   public void backward(NormShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] batchMean,
                        float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
     ensureOpen();
@@ -349,7 +527,22 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNorm#backward(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], MemorySegment, long, float[], float[])}; offsets in bytes. */
+  /**
+   * As {@link BatchNorm#backward(NormShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], MemorySegment, long, float[], float[])}; offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param batchMean per-channel batch mean the forward wrote, {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param dx output: gradient of the loss with respect to {@code x}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset byte offset of {@code dx}'s first element in the segment, at least 0
+   * @param dGamma output: per-channel gradient with respect to {@code gamma}, {@code float[channels]}, or null when not wanted
+   * @param dBeta output: per-channel gradient with respect to {@code beta}, {@code float[channels]}, or null when not wanted
+   */
   public void backward(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
                        float[] batchMean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
     ensureOpen();
@@ -397,7 +590,23 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   // ------------------------------------------------------------------ fused BN (+ residual) + ReLU
 
-  /** As {@link BatchNormRelu#forwardTraining}. */
+  /**
+   * As {@link BatchNormRelu#forwardTraining}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param residual tensor added before the ReLU: {@code s.size()} floats from element offset {@code residualOffset}, or null for none; may be {@code y} at the same offset
+   * @param residualOffset element offset of {@code residual}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} or {@code residual} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param batchMean output: per-channel batch mean, {@code float[channels]}
+   * @param batchVariance output: per-channel biased batch variance, {@code float[channels]}
+   * @param invStd output: per-channel {@code 1 / sqrt(batchVariance + epsilon)}, {@code float[channels]}
+   */
   public void forwardTrainingRelu(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] gamma,
                                   float[] beta, float epsilon, float[] y, int yOffset, float[] batchMean, float[] batchVariance,
                                   float[] invStd) {
@@ -413,7 +622,23 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** {@link #forwardTrainingRelu(NormShape, float[], int, float[], int, float[], float[], float, float[], int, float[], float[], float[])} on segments (residual may be null); offsets in bytes. */
+  /**
+   * {@link #forwardTrainingRelu(NormShape, float[], int, float[], int, float[], float[], float, float[], int, float[], float[], float[])} on segments (residual may be null); offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param residual tensor added before the ReLU: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code residualOffset}, or null for none; may be {@code y} at the same offset
+   * @param residualOffset byte offset of {@code residual}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}; may be {@code x} or {@code residual} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   * @param batchMean output: per-channel batch mean, {@code float[channels]}
+   * @param batchVariance output: per-channel biased batch variance, {@code float[channels]}
+   * @param invStd output: per-channel {@code 1 / sqrt(batchVariance + epsilon)}, {@code float[channels]}
+   */
   public void forwardTrainingRelu(NormShape s, MemorySegment x, long xOffset, MemorySegment residual, long residualOffset,
                                   float[] gamma, float[] beta, float epsilon, MemorySegment y, long yOffset, float[] batchMean,
                                   float[] batchVariance, float[] invStd) {
@@ -429,7 +654,22 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** As {@link BatchNormRelu#forwardInference}. */
+  /**
+   * As {@link BatchNormRelu#forwardInference}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param residual tensor added before the ReLU: {@code s.size()} floats from element offset {@code residualOffset}, or null for none; may be {@code y} at the same offset
+   * @param residualOffset element offset of {@code residual}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param movingMean per-channel moving mean, {@code float[channels]}
+   * @param movingVariance per-channel moving variance, {@code float[channels]}
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code s.size()} floats from element offset {@code yOffset}; may be {@code x} or {@code residual} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   */
   public void forwardInferenceRelu(NormShape s, float[] x, int xOffset, float[] residual, int residualOffset, float[] gamma,
                                    float[] beta, float[] movingMean, float[] movingVariance, float epsilon, float[] y, int yOffset) {
     ensureOpen();
@@ -444,7 +684,22 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** {@link #forwardInferenceRelu(NormShape, float[], int, float[], int, float[], float[], float[], float[], float, float[], int)} on segments (residual may be null); offsets in bytes. */
+  /**
+   * {@link #forwardInferenceRelu(NormShape, float[], int, float[], int, float[], float[], float[], float[], float, float[], int)} on segments (residual may be null); offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param residual tensor added before the ReLU: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code residualOffset}, or null for none; may be {@code y} at the same offset
+   * @param residualOffset byte offset of {@code residual}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-channel offset, {@code float[channels]}; null means beta = 0 (Keras {@code center=False})
+   * @param movingMean per-channel moving mean, {@code float[channels]}
+   * @param movingVariance per-channel moving variance, {@code float[channels]}
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}; may be {@code x} or {@code residual} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   */
   public void forwardInferenceRelu(NormShape s, MemorySegment x, long xOffset, MemorySegment residual, long residualOffset,
                                    float[] gamma, float[] beta, float[] movingMean, float[] movingVariance, float epsilon,
                                    MemorySegment y, long yOffset) {
@@ -466,7 +721,26 @@ public final class ParallelBatchNorm implements AutoCloseable {
     loop(w, RELU_NORMALIZE);
   }
 
-  /** As {@link BatchNormRelu#backward}. */
+  /**
+   * As {@link BatchNormRelu#backward}.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param y the forward's output (its sign gives the ReLU mask): {@code s.size()} floats from element offset {@code yOffset}
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: {@code s.size()} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param batchMean per-channel batch mean the forward wrote, {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param dx output: gradient of the loss with respect to {@code x}: {@code s.size()} floats from element offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset (or {@code y})
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
+   * @param dResidual output: gradient of the loss with respect to {@code residual}: {@code s.size()} floats from element offset {@code dResidualOffset}, or null when not wanted; may be {@code dy}, must not overlap {@code dx}, {@code x} or {@code y}
+   * @param dResidualOffset element offset of {@code dResidual}'s first float in the array, at least 0
+   * @param dGamma output: per-channel gradient with respect to {@code gamma}, {@code float[channels]}, or null when not wanted
+   * @param dBeta output: per-channel gradient with respect to {@code beta}, {@code float[channels]}, or null when not wanted
+   */
   public void backwardRelu(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] gamma,
                            float[] batchMean, float[] invStd, float[] dx, int dxOffset, float[] dResidual, int dResidualOffset,
                            float[] dGamma, float[] dBeta) {
@@ -482,7 +756,26 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** {@link #backwardRelu(NormShape, float[], int, float[], int, float[], int, float[], float[], float[], float[], int, float[], int, float[], float[])} on segments (dResidual may be null); offsets in bytes. */
+  /**
+   * {@link #backwardRelu(NormShape, float[], int, float[], int, float[], int, float[], float[], float[], float[], int, float[], int, float[], float[])} on segments (dResidual may be null); offsets in bytes.
+   *
+   * @param s the tensors' {@code [outer, channels, inner]} view; not null
+   * @param x input tensor: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param y the forward's output (its sign gives the ReLU mask): little-endian float32 segment holding {@code s.size()} floats from byte offset {@code yOffset}
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   * @param dy gradient of the loss with respect to the output {@code y}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param batchMean per-channel batch mean the forward wrote, {@code float[channels]}
+   * @param invStd per-channel {@code 1 / sqrt(variance + epsilon)} (as the training forward wrote it), {@code float[channels]}
+   * @param dx output: gradient of the loss with respect to {@code x}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset (or {@code y})
+   * @param dxOffset byte offset of {@code dx}'s first element in the segment, at least 0
+   * @param dResidual output: gradient of the loss with respect to {@code residual}: little-endian float32 segment holding {@code s.size()} floats from byte offset {@code dResidualOffset}, or null when not wanted; may be {@code dy}, must not overlap {@code dx}, {@code x} or {@code y}
+   * @param dResidualOffset byte offset of {@code dResidual}'s first element in the segment, at least 0
+   * @param dGamma output: per-channel gradient with respect to {@code gamma}, {@code float[channels]}, or null when not wanted
+   * @param dBeta output: per-channel gradient with respect to {@code beta}, {@code float[channels]}, or null when not wanted
+   */
   public void backwardRelu(NormShape s, MemorySegment x, long xOffset, MemorySegment y, long yOffset, MemorySegment dy,
                            long dyOffset, float[] gamma, float[] batchMean, float[] invStd, MemorySegment dx, long dxOffset,
                            MemorySegment dResidual, long dResidualOffset, float[] dGamma, float[] dBeta) {

@@ -16,20 +16,44 @@ import java.util.zip.GZIPInputStream;
 public final class Idx {
   private Idx() {}
 
-  /** An IDX tensor of unsigned bytes. */
+  /**
+   * An IDX tensor of unsigned bytes.
+   *
+   * @param dims the tensor's dimensions, outermost first (for images {@code [count, rows, cols]})
+   * @param values the elements, row-major, one unsigned byte each (read with {@code & 0xff})
+   */
   public record Data(int[] dims, byte[] values) {
+    /**
+     * Number of samples: the first dimension.
+     *
+     * @return {@code dims[0]}
+     */
     public int count() {
       return dims[0];
     }
   }
 
+  /**
+   * Reads an IDX file, gzipped or not.
+   *
+   * @param file the file
+   * @return the dimensions and bytes read
+   * @throws IOException if the file cannot be read or is not a well-formed IDX file of unsigned bytes
+   */
   public static Data read(Path file) throws IOException {
     try (InputStream in = Files.newInputStream(file)) {
       return read(in, file.toString());
     }
   }
 
-  /** Reads from a stream; gzip is detected by its magic bytes. {@code source} names the input in errors. */
+  /**
+   * Reads from a stream; gzip is detected by its magic bytes. {@code source} names the input in errors.
+   *
+   * @param raw the IDX bytes, gzipped or not; not closed
+   * @param source names the input in error messages (for example the file name)
+   * @return the dimensions and bytes read
+   * @throws IOException if the stream cannot be read, or is not a well-formed IDX file of unsigned bytes
+   */
   public static Data read(InputStream raw, String source) throws IOException {
     BufferedInputStream buffered = new BufferedInputStream(raw, 1 << 16);
     buffered.mark(2);

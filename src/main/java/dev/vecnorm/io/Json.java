@@ -34,6 +34,14 @@ public final class Json {
     }
   }
 
+  /**
+   * Parses one JSON value.
+   *
+   * @param text the JSON text; not null
+   * @return a {@code Map<String, Object>} (in key order), {@code List<Object>}, {@code Double}, {@code String},
+   *     {@code Boolean}, or null for JSON {@code null}
+   * @throws ParseException if {@code text} is not one well-formed JSON value, with the line and column
+   */
   public static Object parse(String text) {
     java.util.Objects.requireNonNull(text, "text");
     Json p = new Json(text);
@@ -227,6 +235,12 @@ public final class Json {
     return error("bad number");
   }
 
+  /**
+   * Writes a value back as JSON: a {@code Map} with string keys, {@code List}, {@code String}, {@code Number}, {@code Boolean} or null, nested.
+   *
+   * @param value the value, possibly null
+   * @return the JSON text
+   */
   public static String write(Object value) {
     StringBuilder sb = new StringBuilder();
     write(value, sb, "");

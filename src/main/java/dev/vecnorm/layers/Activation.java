@@ -11,42 +11,93 @@ import java.util.Objects;
  * {@code relu}, {@code sigmoid}, {@code tanh}, and {@code softmax} over the last axis.
  */
 public final class Activation extends Layer {
-  public enum Kind { RELU, SIGMOID, TANH, SOFTMAX }
+  /** The activation function. */
+  public enum Kind {
+    /** {@code max(0, x)}. */
+    RELU,
+    /** {@code 1 / (1 + exp(-x))}. */
+    SIGMOID,
+    /** {@code tanh(x)}. */
+    TANH,
+    /** {@code exp(x) / sum(exp(x))} over the last axis. */
+    SOFTMAX
+  }
 
   private static int counter;
   private final Kind kind;
   private Tensor lastOutput, lastInput;
 
+  /**
+   * An activation layer with a generated name ({@code relu}, {@code relu_1}, ...).
+   *
+   * @param kind the function; not null
+   */
   public Activation(Kind kind) {
     this(kind, kind.name().toLowerCase(java.util.Locale.ROOT) + (counter++ == 0 ? "" : "_" + (counter - 1)));
   }
 
+  /**
+   * An activation layer.
+   *
+   * @param kind the function; not null
+   * @param name the layer name; not null
+   */
   public Activation(Kind kind, String name) {
     super(name);
     this.kind = java.util.Objects.requireNonNull(kind, "kind");
   }
 
+  /**
+   * Keras's {@code ReLU()}: {@code max(0, x)}.
+   *
+   * @return a new layer
+   */
   public static Activation relu() {
     return new Activation(Kind.RELU);
   }
 
+  /**
+   * Keras's {@code Activation("sigmoid")}: {@code 1 / (1 + exp(-x))}.
+   *
+   * @return a new layer
+   */
   public static Activation sigmoid() {
     return new Activation(Kind.SIGMOID);
   }
 
+  /**
+   * Keras's {@code Activation("tanh")}.
+   *
+   * @return a new layer
+   */
   public static Activation tanh() {
     return new Activation(Kind.TANH);
   }
 
+  /**
+   * Keras's {@code Softmax()} over the last axis.
+   *
+   * @return a new layer
+   */
   public static Activation softmax() {
     return new Activation(Kind.SOFTMAX);
   }
 
+  /**
+   * The function this layer applies.
+   *
+   * @return the kind
+   */
   public Kind kind() {
     return kind;
   }
 
-  /** The kind for Keras's activation name ({@code relu}, {@code sigmoid}, {@code tanh}, {@code softmax}). */
+  /**
+   * The kind for Keras's activation name ({@code relu}, {@code sigmoid}, {@code tanh}, {@code softmax}).
+   *
+   * @param name the Keras activation name; not null
+   * @return the kind
+   */
   public static Kind kindOf(String name) {
     Objects.requireNonNull(name, "activation");
     for (Kind k : Kind.values()) if (k.name().toLowerCase(Locale.ROOT).equals(name)) return k;
@@ -61,6 +112,10 @@ public final class Activation extends Layer {
    * Inverse of {@link #className()} and {@link #getConfig()} for {@code Activation}, {@code ReLU} and
    * {@code Softmax}; options this layer does not implement (a ReLU's max_value, negative_slope or
    * threshold, a softmax axis other than -1) are rejected by name unless at Keras's default.
+   *
+   * @param className {@code "Activation"}, {@code "ReLU"} or {@code "Softmax"}
+   * @param c the layer's Keras config; not null
+   * @return the layer
    */
   public static Activation fromConfig(String className, Map<String, ?> c) {
     Objects.requireNonNull(c, "config");

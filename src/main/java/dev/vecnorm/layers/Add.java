@@ -9,10 +9,16 @@ import java.util.Map;
 public final class Add extends Merge {
   private static int counter;
 
+  /** An {@code Add} layer with a generated name ({@code add}, {@code add_1}, ...). */
   public Add() {
     this("add" + (counter++ == 0 ? "" : "_" + (counter - 1)));
   }
 
+  /**
+   * An {@code Add} layer.
+   *
+   * @param name the layer name; not null
+   */
   public Add(String name) {
     super(name);
   }
@@ -44,7 +50,12 @@ public final class Add extends Merge {
     return out;
   }
 
-  /** Keras's config: only the base keys. */
+  /**
+   * Keras's config: only the base keys.
+   *
+   * @param c the layer's Keras config
+   * @return the layer
+   */
   public static Add fromConfig(Map<String, ?> c) {
     Configs.checkKeys(c, "Add", Configs.BASE_KEYS);
     Configs.checkDtype(c);

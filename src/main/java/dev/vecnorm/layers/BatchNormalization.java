@@ -108,11 +108,20 @@ public final class BatchNormalization extends Layer {
     this.trainable = b.trainable;
   }
 
+  /**
+   * A builder with Keras's defaults.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
 
-  /** A layer with every Keras default. */
+  /**
+   * A layer with every Keras default.
+   *
+   * @return a new, unbuilt layer
+   */
   public static BatchNormalization create() {
     return builder().build();
   }
@@ -141,38 +150,176 @@ public final class BatchNormalization extends Layer {
 
     private Builder() {}
 
+    /**
+     * Keras's {@code axis}, the channel axis
+     *
+     * @param axis the axis of the input, negative counts from the end; default -1
+     * @return this builder
+     */
     public Builder axis(int axis) { this.axis = axis; return this; }
+    /**
+     * Keras's {@code momentum} of the moving statistics
+     *
+     * @param momentum in [0, 1]; default 0.99
+     * @return this builder
+     */
     public Builder momentum(double momentum) { this.momentum = momentum; return this; }
+    /**
+     * Keras's {@code epsilon}
+     *
+     * @param epsilon added to the variance, greater than 0 and finite as a float; default 1e-3
+     * @return this builder
+     */
     public Builder epsilon(double epsilon) { this.epsilon = epsilon; return this; }
+    /**
+     * Keras's {@code center}
+     *
+     * @param center false to drop beta (beta = 0); default true
+     * @return this builder
+     */
     public Builder center(boolean center) { this.center = center; return this; }
+    /**
+     * Keras's {@code scale}
+     *
+     * @param scale false to drop gamma (gamma = 1); default true
+     * @return this builder
+     */
     public Builder scale(boolean scale) { this.scale = scale; return this; }
+    /**
+     * Keras's {@code beta_initializer}
+     *
+     * @param i not null; default zeros
+     * @return this builder
+     */
     public Builder betaInitializer(Initializer i) { this.betaInitializer = Objects.requireNonNull(i, "betaInitializer"); return this; }
+    /**
+     * Keras's {@code gamma_initializer}
+     *
+     * @param i not null; default ones
+     * @return this builder
+     */
     public Builder gammaInitializer(Initializer i) { this.gammaInitializer = Objects.requireNonNull(i, "gammaInitializer"); return this; }
+    /**
+     * Keras's {@code moving_mean_initializer}
+     *
+     * @param i not null; default zeros
+     * @return this builder
+     */
     public Builder movingMeanInitializer(Initializer i) { this.movingMeanInitializer = Objects.requireNonNull(i, "movingMeanInitializer"); return this; }
+    /**
+     * Keras's {@code moving_variance_initializer}
+     *
+     * @param i not null; default ones
+     * @return this builder
+     */
     public Builder movingVarianceInitializer(Initializer i) { this.movingVarianceInitializer = Objects.requireNonNull(i, "movingVarianceInitializer"); return this; }
+    /**
+     * Keras's {@code beta_regularizer}
+     *
+     * @param r the penalty on beta, or null for none
+     * @return this builder
+     */
     public Builder betaRegularizer(Regularizer r) { this.betaRegularizer = r; return this; }
+    /**
+     * Keras's {@code gamma_regularizer}
+     *
+     * @param r the penalty on gamma, or null for none
+     * @return this builder
+     */
     public Builder gammaRegularizer(Regularizer r) { this.gammaRegularizer = r; return this; }
+    /**
+     * Keras's {@code beta_constraint}
+     *
+     * @param c applied to beta after each update, or null for none
+     * @return this builder
+     */
     public Builder betaConstraint(Constraint c) { this.betaConstraint = c; return this; }
+    /**
+     * Keras's {@code gamma_constraint}
+     *
+     * @param c applied to gamma after each update, or null for none
+     * @return this builder
+     */
     public Builder gammaConstraint(Constraint c) { this.gammaConstraint = c; return this; }
+    /**
+     * Keras's {@code renorm} (batch renormalization)
+     *
+     * @param renorm true to use batch renormalization; default false
+     * @return this builder
+     */
     public Builder renorm(boolean renorm) { this.renorm = renorm; return this; }
-    /** Keras's {@code renorm_clipping={'rmax':..,'rmin':..,'dmax':..}}; null leaves that bound off. */
+    /**
+     * Keras's {@code renorm_clipping={'rmax':..,'rmin':..,'dmax':..}}; null leaves that bound off.
+     *
+     * @param rmax upper bound of {@code r}, at least 1, or null for none
+     * @param rmin lower bound of {@code r}, in (0, 1], or null for none
+     * @param dmax bound of {@code |d|}, at least 0, or null for none
+     * @return this builder
+     */
     public Builder renormClipping(Double rmax, Double rmin, Double dmax) { this.rmax = rmax; this.rmin = rmin; this.dmax = dmax; return this; }
+    /**
+     * Keras's {@code renorm_momentum}
+     *
+     * @param m in [0, 1]; default 0.99
+     * @return this builder
+     */
     public Builder renormMomentum(double m) { this.renormMomentum = m; return this; }
-    /** Keras's {@code synchronized=True}; the layer needs a reducer before its first training call. */
+    /**
+     * Keras's {@code synchronized=True}; the layer needs a reducer before its first training call.
+     *
+     * @param reducer this replica's reducer; not null
+     * @return this builder
+     */
     public Builder synchronizedWith(StatisticsReducer reducer) { this.isSynchronized = true; this.reducer = Objects.requireNonNull(reducer, "reducer"); return this; }
+    /**
+     * Keras's {@code synchronized}; a synchronized layer needs {@link BatchNormalization#setStatisticsReducer} before training
+     *
+     * @param s true for cross-replica statistics; default false
+     * @return this builder
+     */
     public Builder isSynchronized(boolean s) { this.isSynchronized = s; return this; }
+    /**
+     * vecnorm extension: which batch variance feeds the moving variance (Keras: biased)
+     *
+     * @param mode not null; default {@link MovingVariance#BIASED}
+     * @return this builder
+     */
     public Builder movingVariance(MovingVariance mode) { this.movingVarianceMode = Objects.requireNonNull(mode, "movingVariance"); return this; }
+    /**
+     * Keras's {@code trainable}
+     *
+     * @param trainable false to freeze the weights (for BatchNormalization also inference mode); default true
+     * @return this builder
+     */
     public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
+    /**
+     * The layer name
+     *
+     * @param name the name, or null for a generated one
+     * @return this builder
+     */
     public Builder name(String name) { this.name = name; return this; }
+    /**
+     * Keras's {@code dtype}
+     *
+     * @param dtype only {@code "float32"} is accepted by {@link #build()}
+     * @return this builder
+     */
     public Builder dtype(String dtype) { this.dtype = dtype; return this; }
     /**
      * Runs this layer's kernels on {@code parallel}'s threads (training and inference forward, backward;
      * results do not depend on the thread count). Not part of the config: set it again after fromConfig.
+     *
+     * @param parallel the thread pool to run on, or null to run on the caller's thread
+     * @return this builder
      */
     public Builder parallel(ParallelBatchNorm parallel) { this.parallel = parallel; return this; }
     /**
      * vecnorm extension: {@code "relu"} fuses a ReLU after the normalization (one pass forward and
      * backward, see {@link dev.vecnorm.BatchNormRelu}); {@code "linear"} (default) is plain Keras.
+     *
+     * @param activation {@code "relu"} or {@code "linear"}
+     * @return {@code "relu"} or {@code "linear"}
      */
     public Builder activation(String activation) {
       this.relu = switch (activation) {
@@ -183,6 +330,12 @@ public final class BatchNormalization extends Layer {
       return this;
     }
 
+    /**
+     * Validates every argument and builds the layer (its weights are created on the first build or call).
+     *
+     * @return the layer
+     * @throws IllegalArgumentException naming the first invalid argument
+     */
     public BatchNormalization build() {
       if (!(momentum >= 0 && momentum <= 1)) throw new IllegalArgumentException("momentum must be in [0, 1], got " + momentum);
       // As a float too: the kernels compute in float, and an epsilon that rounds to 0 would divide by 0.
@@ -203,35 +356,65 @@ public final class BatchNormalization extends Layer {
     }
   }
 
-  /** For layers built from a config: attach the reducer of this replica. */
+  /**
+   * For layers built from a config: attach the reducer of this replica.
+   *
+   * @param reducer this replica's reducer, or null for a layer that is not synchronized
+   */
   public void setStatisticsReducer(StatisticsReducer reducer) {
     this.reducer = reducer;
   }
 
+  /**
+   * The normalized axis as configured (negative counts from the end); same as {@link #axisConfig()}.
+   *
+   * @return the axis
+   */
   public int axis() {
     return axis;
   }
 
-  /** The momentum as configured (a double: 0.99 is written back as 0.99). */
+  /**
+   * The momentum as configured (a double: 0.99 is written back as 0.99).
+   *
+   * @return the momentum
+   */
   public double momentum() {
     return momentum;
   }
 
-  /** Epsilon as configured; the kernels add {@code (float) epsilon}. */
+  /**
+   * Epsilon as configured; the kernels add {@code (float) epsilon}.
+   *
+   * @return epsilon
+   */
   public double epsilon() {
     return epsilon;
   }
 
-  /** The normalized axis as configured (negative counts from the end). */
+  /**
+   * The normalized axis as configured (negative counts from the end).
+   *
+   * @return the axis
+   */
   public int axisConfig() {
     return axis;
   }
 
-  /** {@code "relu"} when a ReLU is fused after the normalization, else {@code "linear"}. */
+  /**
+   * {@code "relu"} when a ReLU is fused after the normalization, else {@code "linear"}.
+   *
+   * @return {@code "relu"} or {@code "linear"}
+   */
   public String activation() {
     return relu ? "relu" : "linear";
   }
 
+  /**
+   * Size of the normalized axis.
+   *
+   * @return the channel count, 0 before build
+   */
   public int channels() {
     return channels;
   }
@@ -313,9 +496,29 @@ public final class BatchNormalization extends Layer {
     return p;
   }
 
+  /**
+   * The live scale weight.
+   *
+   * @return {@code float[channels]}, or null before build or with {@code scale=false}
+   */
   public float[] gamma() { return gamma == null ? null : gamma.value(); }
+  /**
+   * The live offset weight.
+   *
+   * @return {@code float[channels]}, or null before build or with {@code center=false}
+   */
   public float[] beta() { return beta == null ? null : beta.value(); }
+  /**
+   * The live moving mean.
+   *
+   * @return {@code float[channels]}, or null before build
+   */
   public float[] movingMean() { return movingMean == null ? null : movingMean.value(); }
+  /**
+   * The live moving variance.
+   *
+   * @return {@code float[channels]}, or null before build
+   */
   public float[] movingVariance() { return movingVariance == null ? null : movingVariance.value(); }
 
   @Override
@@ -323,7 +526,15 @@ public final class BatchNormalization extends Layer {
     return forward(input, training, null);
   }
 
-  /** {@code call(input, training, mask)}: see the class comment for mask semantics. */
+  /**
+   * {@code call(input, training, mask)}: see the class comment for mask semantics.
+   *
+   * @param input the input batch; not null
+   * @param training true for batch statistics (and a moving-statistic update), false for the moving ones
+   * @param mask one flag per position of the input without the channel axis, row-major (true: the
+   *     position counts in the batch statistics), or null to count every position
+   * @return the normalized batch
+   */
   public Tensor call(Tensor input, boolean training, boolean[] mask) {
     Objects.requireNonNull(input, "input");
     if (mask == null) return call(input, training);
@@ -461,6 +672,8 @@ public final class BatchNormalization extends Layer {
   /**
    * Whether {@link #callAddRelu} can run this layer: no fused ReLU of its own, no renormalization, not
    * synchronized (the fused kernel takes plain batch statistics).
+   *
+   * @return whether {@link #callAddRelu} may be used
    */
   public boolean fusesAddRelu() {
     return !relu && !renorm && !isSynchronized;
@@ -471,6 +684,11 @@ public final class BatchNormalization extends Layer {
    * {@link BatchNormRelu}'s fused kernels (Keras's {@code ReLU()(Add()([BatchNormalization()(x), residual]))}):
    * the same statistics, moving-statistic update and outputs as the three layers, one pass over memory
    * instead of three. The gradients come from {@link #backwardAddRelu(Tensor)}.
+   *
+   * @param input the batch to normalize; not null
+   * @param residual added after the normalization, of the input's shape; not null
+   * @param training true for batch statistics (and a moving-statistic update), false for the moving ones
+   * @return {@code max(0, BN(input) + residual)}
    */
   public Tensor callAddRelu(Tensor input, Tensor residual, boolean training) {
     Objects.requireNonNull(input, "input");
@@ -505,7 +723,12 @@ public final class BatchNormalization extends Layer {
     return new Tensor(input.shape(), y);
   }
 
-  /** Gradients of the last {@link #callAddRelu}: {@code {dx, dResidual}}; gamma and beta gradients are added. */
+  /**
+   * Gradients of the last {@link #callAddRelu}: {@code {dx, dResidual}}; gamma and beta gradients are added.
+   *
+   * @param gradOutput gradient of the loss with respect to the last output, of that output's shape
+   * @return {@code {dx, dResidual}}, each of the input's shape
+   */
   public Tensor[] backwardAddRelu(Tensor gradOutput) {
     checkGradient(lastInput == null || !lastAddRelu ? null : lastInput.shape(), gradOutput);
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length], dRes = new float[x.length];
@@ -600,7 +823,11 @@ public final class BatchNormalization extends Layer {
     }
   }
 
-  /** Regularization losses of gamma and beta, with their gradients added. */
+  /**
+   * Regularization losses of gamma and beta, with their gradients added.
+   *
+   * @return the sum of the penalties, 0 when frozen or unregularized
+   */
   public double regularizationLoss() {
     double loss = 0;
     if (!trainable) return 0;
@@ -684,6 +911,9 @@ public final class BatchNormalization extends Layer {
    * regularizer and constraint objects with or without {@code module} / {@code registered_name},
    * {@code renorm*} and {@code synchronized} present or absent. Unknown keys are rejected by name, so
    * typos do not pass silently; {@code activity_regularizer} only as null.
+   *
+   * @param config the layer's Keras config; not null
+   * @return the layer, not built
    */
   public static BatchNormalization fromConfig(Map<String, ?> config) {
     Objects.requireNonNull(config, "config");

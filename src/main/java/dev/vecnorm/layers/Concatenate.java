@@ -13,10 +13,16 @@ import java.util.Map;
 public final class Concatenate extends Merge {
   private static int counter;
 
+  /** A {@code Concatenate} layer with a generated name. */
   public Concatenate() {
     this("concatenate" + (counter++ == 0 ? "" : "_" + (counter - 1)));
   }
 
+  /**
+   * A {@code Concatenate} layer.
+   *
+   * @param name the layer name; not null
+   */
   public Concatenate(String name) {
     super(name);
   }
@@ -81,7 +87,12 @@ public final class Concatenate extends Merge {
     return m;
   }
 
-  /** Keras's config; only {@code axis} -1 (the last axis) is supported. */
+  /**
+   * Keras's config; only {@code axis} -1 (the last axis) is supported.
+   *
+   * @param c the layer's Keras config
+   * @return the layer
+   */
   public static Concatenate fromConfig(Map<String, ?> c) {
     Configs.checkKeys(c, "Concatenate", Configs.keys(Configs.BASE_KEYS, "axis"));
     Configs.checkDtype(c);

@@ -11,22 +11,56 @@ public sealed interface Constraint {
   /** Keras's backend epsilon in the norm constraints. */
   double EPSILON = 1e-7;
 
+  /**
+   * Applies the constraint to a weight, in place.
+   *
+   * @param w the weight's values
+   */
   void apply(float[] w);
 
+  /**
+   * Keras serialization: {@code {"class_name": ..., "config": {...}}}.
+   *
+   * @return the serialized form
+   */
   Map<String, Object> toConfig();
 
+  /**
+   * Keras's {@code NonNeg()}.
+   *
+   * @return the constraint
+   */
   static Constraint nonNeg() {
     return new NonNeg();
   }
 
+  /**
+   * Keras's {@code MaxNorm(max_value)}.
+   *
+   * @param maxValue highest norm, at least 0
+   * @return the constraint
+   */
   static Constraint maxNorm(double maxValue) {
     return new MaxNorm(maxValue);
   }
 
+  /**
+   * Keras's {@code MinMaxNorm(min_value, max_value, rate)}.
+   *
+   * @param minValue lowest norm, at least 0
+   * @param maxValue highest norm, at least {@code minValue}
+   * @param rate how far to move the norm into the range per application, in [0, 1]
+   * @return the constraint
+   */
   static Constraint minMaxNorm(double minValue, double maxValue, double rate) {
     return new MinMaxNorm(minValue, maxValue, rate);
   }
 
+  /**
+   * Keras's {@code UnitNorm()}.
+   *
+   * @return the constraint
+   */
   static Constraint unitNorm() {
     return new UnitNorm();
   }
@@ -42,8 +76,17 @@ public sealed interface Constraint {
     }
   }
 
-  /** {@code w * clip(norm, 0, maxValue) / (eps + norm)}. */
+  /**
+   * {@code w * clip(norm, 0, maxValue) / (eps + norm)}.
+   *
+   * @param maxValue highest norm, at least 0
+   */
   record MaxNorm(double maxValue) implements Constraint {
+    /**
+     * Checks the bound.
+     *
+     * @throws IllegalArgumentException if {@code maxValue} is negative or NaN
+     */
     public MaxNorm {
       if (!(maxValue >= 0)) throw new IllegalArgumentException("maxValue must be >= 0, got " + maxValue);
     }
@@ -58,8 +101,19 @@ public sealed interface Constraint {
     }
   }
 
-  /** {@code w * (rate * clip(norm, min, max) + (1 - rate) * norm) / (eps + norm)}. */
+  /**
+   * {@code w * (rate * clip(norm, min, max) + (1 - rate) * norm) / (eps + norm)}.
+   *
+   * @param minValue lowest norm, at least 0
+   * @param maxValue highest norm, at least {@code minValue}
+   * @param rate how far to move the norm into the range per application, in [0, 1]
+   */
   record MinMaxNorm(double minValue, double maxValue, double rate) implements Constraint {
+    /**
+     * Checks the bounds.
+     *
+     * @throws IllegalArgumentException unless {@code 0 <= minValue <= maxValue} and {@code rate} is in [0, 1]
+     */
     public MinMaxNorm {
       if (!(minValue >= 0 && minValue <= maxValue)) {
         throw new IllegalArgumentException("need 0 <= minValue <= maxValue, got " + minValue + ", " + maxValue);
@@ -109,6 +163,9 @@ public sealed interface Constraint {
   /**
    * Inverse of {@link #toConfig()}; unknown classes and keys are rejected by name, and so is an
    * {@code axis} other than 0 (the norm of the whole weight vector, all that is implemented).
+   *
+   * @param o a Keras-serialized constraint ({@code class_name} and {@code config}), or null
+   * @return the constraint, or null for null
    */
   static Constraint fromConfig(Object o) {
     if (o == null) return null;

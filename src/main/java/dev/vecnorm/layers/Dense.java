@@ -36,10 +36,25 @@ public final class Dense extends Layer {
   private Tensor lastInput;
   private float[] transposeScratch = new float[0];
 
+  /**
+   * A dense layer with Keras's defaults (bias, zeros bias) and a Glorot-uniform kernel seeded by a per-class counter.
+   *
+   * @param units output width, at least 1
+   */
   public Dense(int units) {
     this(builder(units).kernelInitializer(Initializer.glorotUniform(counter)));
   }
 
+  /**
+   * A dense layer with the most used arguments; {@link #builder(int)} takes all of them.
+   *
+   * @param units output width, at least 1
+   * @param useBias whether the layer adds a bias
+   * @param kernelInitializer fills the kernel; not null
+   * @param biasInitializer fills the bias; not null
+   * @param kernelRegularizer penalty on the kernel, or null for none
+   * @param name the layer name; not null
+   */
   public Dense(int units, boolean useBias, Initializer kernelInitializer, Initializer biasInitializer,
                Regularizer kernelRegularizer, String name) {
     this(builder(units).useBias(useBias).kernelInitializer(kernelInitializer).biasInitializer(biasInitializer)
@@ -61,11 +76,23 @@ public final class Dense extends Layer {
     this.trainable = b.trainable;
   }
 
-  /** Dense with a seeded Glorot-uniform kernel, for reproducible models. */
+  /**
+   * Dense with a seeded Glorot-uniform kernel, for reproducible models.
+   *
+   * @param units output width, at least 1
+   * @param seed seed of the kernel's initializer
+   * @return a new, unbuilt layer named {@code dense_<seed>_<units>}
+   */
   public static Dense seeded(int units, long seed) {
     return new Dense(units, true, Initializer.glorotUniform(seed), Initializer.zeros(), null, "dense_" + seed + "_" + units);
   }
 
+  /**
+   * A builder with Keras's defaults.
+   *
+   * @param units output width, at least 1
+   * @return a new builder
+   */
   public static Builder builder(int units) {
     return new Builder(units);
   }
@@ -84,7 +111,12 @@ public final class Dense extends Layer {
       this.units = units;
     }
 
-    /** {@code linear} (default), {@code relu}, {@code sigmoid}, {@code tanh} or {@code softmax}. */
+    /**
+     * {@code linear} (default), {@code relu}, {@code sigmoid}, {@code tanh} or {@code softmax}.
+     *
+     * @param activation the activation name; not null
+     * @return this builder
+     */
     public Builder activation(String activation) {
       Objects.requireNonNull(activation, "activation");
       if (!activation.equals("linear")) Activation.kindOf(activation);
@@ -92,13 +124,48 @@ public final class Dense extends Layer {
       return this;
     }
 
+    /**
+     * Keras's {@code use_bias}
+     *
+     * @param useBias false for no bias; default true
+     * @return this builder
+     */
     public Builder useBias(boolean useBias) { this.useBias = useBias; return this; }
+    /**
+     * Keras's {@code kernel_initializer}
+     *
+     * @param i not null; default Glorot uniform with seed 0
+     * @return this builder
+     */
     public Builder kernelInitializer(Initializer i) { this.kernelInitializer = Objects.requireNonNull(i, "kernelInitializer"); return this; }
+    /**
+     * Keras's {@code bias_initializer}
+     *
+     * @param i not null; default zeros
+     * @return this builder
+     */
     public Builder biasInitializer(Initializer i) { this.biasInitializer = Objects.requireNonNull(i, "biasInitializer"); return this; }
+    /**
+     * Keras's {@code kernel_regularizer}
+     *
+     * @param r the penalty on the kernel, or null for none
+     * @return this builder
+     */
     public Builder kernelRegularizer(Regularizer r) { this.kernelRegularizer = r; return this; }
+    /**
+     * Keras's {@code bias_regularizer}
+     *
+     * @param r the penalty on the bias, or null for none
+     * @return this builder
+     */
     public Builder biasRegularizer(Regularizer r) { this.biasRegularizer = r; return this; }
 
-    /** Only {@link Constraint#nonNeg()}: Keras's norm constraints on a kernel work per unit column. */
+    /**
+     * Only {@link Constraint#nonNeg()}: Keras's norm constraints on a kernel work per unit column.
+     *
+     * @param c {@link Constraint#nonNeg()} or null for none
+     * @return this builder
+     */
     public Builder kernelConstraint(Constraint c) {
       if (c != null && !(c instanceof Constraint.NonNeg)) {
         throw new IllegalArgumentException("kernelConstraint " + c + " is not supported on a Dense kernel (Keras takes its norms per unit"
@@ -108,20 +175,52 @@ public final class Dense extends Layer {
       return this;
     }
 
+    /**
+     * Keras's {@code bias_constraint}
+     *
+     * @param c applied to the bias after each update, or null for none
+     * @return this builder
+     */
     public Builder biasConstraint(Constraint c) { this.biasConstraint = c; return this; }
+    /**
+     * Keras's {@code trainable}
+     *
+     * @param trainable false to freeze the weights (for BatchNormalization also inference mode); default true
+     * @return this builder
+     */
     public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
+    /**
+     * The layer name
+     *
+     * @param name the name, or null for a generated one
+     * @return this builder
+     */
     public Builder name(String name) { this.name = name; return this; }
 
+    /**
+     * Builds the layer (its weights are created on the first build or call).
+     *
+     * @return the layer
+     */
     public Dense build() {
       return new Dense(this);
     }
   }
 
+  /**
+   * Output width.
+   *
+   * @return the number of units
+   */
   public int units() {
     return units;
   }
 
-  /** Keras's activation name: {@code linear}, {@code relu}, {@code sigmoid}, {@code tanh} or {@code softmax}. */
+  /**
+   * Keras's activation name: {@code linear}, {@code relu}, {@code sigmoid}, {@code tanh} or {@code softmax}.
+   *
+   * @return the name; {@code linear} when none
+   */
   public String activation() {
     return activationName;
   }
@@ -214,7 +313,11 @@ public final class Dense extends Layer {
     return p;
   }
 
-  /** Kernel and bias regularization losses, with their gradients added. */
+  /**
+   * Kernel and bias regularization losses, with their gradients added.
+   *
+   * @return the sum of the penalties, 0 when frozen or unregularized
+   */
   public double regularizationLoss() {
     if (!trainable) return 0;
     return (kernel != null ? kernel.addRegularization() : 0) + (bias != null ? bias.addRegularization() : 0);
@@ -239,7 +342,12 @@ public final class Dense extends Layer {
       "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint",
       "activity_regularizer", "lora_rank", "quantization_config");
 
-  /** Inverse of {@link #getConfig()}: every key is honoured or rejected by name; {@code units} must be an integer. */
+  /**
+   * Inverse of {@link #getConfig()}: every key is honoured or rejected by name; {@code units} must be an integer.
+   *
+   * @param c the layer's Keras config; not null
+   * @return the layer, not built
+   */
   public static Dense fromConfig(Map<String, ?> c) {
     Objects.requireNonNull(c, "config");
     Configs.checkKeys(c, "Dense", CONFIG_KEYS);

@@ -13,10 +13,23 @@ public final class Dropout extends Layer {
   private float[] lastScale;
   private int[] lastShape;
 
+  /**
+   * A dropout layer with a generated name.
+   *
+   * @param rate fraction of the inputs set to 0 in training, in [0, 1)
+   * @param seed seed of the dropout masks: same seed, same masks
+   */
   public Dropout(double rate, long seed) {
     this(rate, seed, "dropout" + (counter++ == 0 ? "" : "_" + (counter - 1)));
   }
 
+  /**
+   * A dropout layer.
+   *
+   * @param rate fraction of the inputs set to 0 in training, in [0, 1)
+   * @param seed seed of the dropout masks: same seed, same masks
+   * @param name the layer name; not null
+   */
   public Dropout(double rate, long seed, String name) {
     super(name);
     if (!(rate >= 0 && rate < 1)) throw new IllegalArgumentException("rate must be in [0, 1), got " + rate);
@@ -49,7 +62,12 @@ public final class Dropout extends Layer {
     return new Tensor(gradOutput.shape(), dx);
   }
 
-  /** Keras's config; {@code noise_shape} may only be null (one mask element per input element). */
+  /**
+   * Keras's config; {@code noise_shape} may only be null (one mask element per input element).
+   *
+   * @param c the layer's Keras config
+   * @return the layer
+   */
   public static Dropout fromConfig(Map<String, ?> c) {
     Configs.checkKeys(c, "Dropout", Configs.keys(Configs.BASE_KEYS, "rate", "seed", "noise_shape"));
     Configs.requireNull(c, "Dropout", "noise_shape");

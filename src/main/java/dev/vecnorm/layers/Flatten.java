@@ -7,15 +7,26 @@ public final class Flatten extends Layer {
   private static int counter;
   private int[] lastShape;
 
+  /** A {@code Flatten} layer with a generated name. */
   public Flatten() {
     this("flatten" + (counter++ == 0 ? "" : "_" + (counter - 1)));
   }
 
+  /**
+   * A {@code Flatten} layer.
+   *
+   * @param name the layer name; not null
+   */
   public Flatten(String name) {
     super(name);
   }
 
-  /** Keras's config; {@code data_format} may only be {@code channels_last} (the layout here). */
+  /**
+   * Keras's config; {@code data_format} may only be {@code channels_last} (the layout here).
+   *
+   * @param c the layer's Keras config
+   * @return the layer
+   */
   public static Flatten fromConfig(Map<String, ?> c) {
     Configs.checkKeys(c, "Flatten", Configs.keys(Configs.BASE_KEYS, "data_format"));
     Configs.checkDtype(c);

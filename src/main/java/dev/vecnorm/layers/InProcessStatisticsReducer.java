@@ -18,11 +18,21 @@ public final class InProcessStatisticsReducer {
   private final float[][] sumDy, sumDyXhat;
   private final long timeoutSeconds;
 
+  /**
+   * A reducer for {@code replicas} threads that wait up to 60 s for each other.
+   *
+   * @param replicas number of replicas, at least 1
+   */
   public InProcessStatisticsReducer(int replicas) {
     this(replicas, 60);
   }
 
-  /** {@code timeoutSeconds}: how long a replica waits for the others before failing (never hangs forever). */
+  /**
+   * {@code timeoutSeconds}: how long a replica waits for the others before failing (never hangs forever).
+   *
+   * @param replicas number of replicas, at least 1
+   * @param timeoutSeconds how long a replica waits for the others, in seconds
+   */
   public InProcessStatisticsReducer(int replicas, long timeoutSeconds) {
     if (replicas < 1) throw new IllegalArgumentException("replicas must be >= 1, got " + replicas);
     this.replicas = replicas;
@@ -33,11 +43,21 @@ public final class InProcessStatisticsReducer {
     this.timeoutSeconds = timeoutSeconds;
   }
 
+  /**
+   * Number of replicas.
+   *
+   * @return the replica count
+   */
   public int replicas() {
     return replicas;
   }
 
-  /** The handle replica {@code index} passes to its layer. */
+  /**
+   * The handle replica {@code index} passes to its layer.
+   *
+   * @param index the replica, from 0 to {@code replicas() - 1}
+   * @return the replica's handle
+   */
   public StatisticsReducer replica(int index) {
     if (index < 0 || index >= replicas) throw new IllegalArgumentException("index must be in [0, " + replicas + "), got " + index);
     return new StatisticsReducer() {

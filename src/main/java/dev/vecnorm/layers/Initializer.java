@@ -7,36 +7,93 @@ import java.util.SplittableRandom;
 /** Keras weight initializers, serialized with Keras class names. Random ones are seeded: same seed, same weights. */
 public sealed interface Initializer {
 
-  /** Fills {@code w}; {@code fanIn}/{@code fanOut} matter only for the Glorot and He families. */
+  /**
+   * Fills {@code w}; {@code fanIn}/{@code fanOut} matter only for the Glorot and He families.
+   *
+   * @param w the weight to fill, all of it
+   * @param fanIn inputs per unit (rows of a Dense kernel)
+   * @param fanOut outputs per input (columns of a Dense kernel)
+   */
   void fill(float[] w, int fanIn, int fanOut);
 
+  /**
+   * Keras serialization: {@code {"class_name": ..., "config": {...}}}.
+   *
+   * @return the serialized form
+   */
   Map<String, Object> toConfig();
 
+  /**
+   * Keras's {@code Zeros()}.
+   *
+   * @return the initializer
+   */
   static Initializer zeros() {
     return new Constant(0);
   }
 
+  /**
+   * Keras's {@code Ones()}.
+   *
+   * @return the initializer
+   */
   static Initializer ones() {
     return new Constant(1);
   }
 
+  /**
+   * Keras's {@code Constant(value)}.
+   *
+   * @param value the value of every element, finite
+   * @return the initializer
+   */
   static Initializer constant(double value) {
     return new Constant(value);
   }
 
+  /**
+   * Keras's {@code RandomNormal(mean, stddev, seed)}.
+   *
+   * @param mean mean of the values, finite
+   * @param stddev standard deviation, finite and at least 0
+   * @param seed seed of the random values
+   * @return the initializer
+   */
   static Initializer randomNormal(double mean, double stddev, long seed) {
     return new RandomNormal(mean, stddev, seed);
   }
 
+  /**
+   * Keras's {@code GlorotUniform(seed)}.
+   *
+   * @param seed seed of the random values
+   * @return the initializer
+   */
   static Initializer glorotUniform(long seed) {
     return new GlorotUniform(seed);
   }
 
+  /**
+   * Keras's {@code HeNormal(seed)}.
+   *
+   * @param seed seed of the random values
+   * @return the initializer
+   */
   static Initializer heNormal(long seed) {
     return new HeNormal(seed);
   }
 
+  /**
+   * Keras's {@code Constant(value)} (serialized as {@code Zeros} or {@code Ones} for 0 and 1).
+   *
+   * @param value the value of every element, finite
+   */
   record Constant(double value) implements Initializer {
+    /**
+     * Checks the value.
+     *
+     * @throws IllegalArgumentException if {@code value} is not finite
+     */
     public Constant {
       if (!Double.isFinite(value)) throw new IllegalArgumentException("Constant initializer value must be finite, got " + value);
     }
@@ -52,7 +109,19 @@ public sealed interface Initializer {
     }
   }
 
+  /**
+   * Keras's {@code RandomNormal(mean, stddev, seed)}.
+   *
+   * @param mean mean of the values, finite
+   * @param stddev standard deviation, finite and at least 0
+   * @param seed seed of the random values: same seed, same weights
+   */
   record RandomNormal(double mean, double stddev, long seed) implements Initializer {
+    /**
+     * Checks the arguments.
+     *
+     * @throws IllegalArgumentException unless {@code mean} is finite and {@code stddev} finite and at least 0
+     */
     public RandomNormal {
       if (!Double.isFinite(mean) || !(stddev >= 0) || Double.isInfinite(stddev)) {
         throw new IllegalArgumentException("RandomNormal needs a finite mean and a finite stddev >= 0, got " + mean + ", " + stddev);
@@ -69,7 +138,11 @@ public sealed interface Initializer {
     }
   }
 
-  /** Uniform in {@code ±sqrt(6 / (fanIn + fanOut))}. */
+  /**
+   * Uniform in {@code ±sqrt(6 / (fanIn + fanOut))}.
+   *
+   * @param seed seed of the random values: same seed, same weights
+   */
   record GlorotUniform(long seed) implements Initializer {
     public void fill(float[] w, int fanIn, int fanOut) {
       SplittableRandom r = new SplittableRandom(seed);
@@ -82,7 +155,11 @@ public sealed interface Initializer {
     }
   }
 
-  /** Normal with {@code stddev = sqrt(2 / fanIn)}, truncated at two standard deviations as Keras. */
+  /**
+   * Normal with {@code stddev = sqrt(2 / fanIn)}, truncated at two standard deviations as Keras.
+   *
+   * @param seed seed of the random values: same seed, same weights
+   */
   record HeNormal(long seed) implements Initializer {
     public void fill(float[] w, int fanIn, int fanOut) {
       SplittableRandom r = new SplittableRandom(seed);
@@ -104,8 +181,19 @@ public sealed interface Initializer {
    * or their mean; {@code uniform} in {@code ±sqrt(3 scale / n)}; {@code truncated_normal} with stddev
    * {@code sqrt(scale / n) / 0.8796} cut at two stddevs; {@code untruncated_normal} (or {@code normal})
    * with stddev {@code sqrt(scale / n)}.
+   *
+   * @param scale the variance scale, Keras's {@code scale}: finite and greater than 0
+   * @param mode which fan the variance divides by: Keras's {@code fan_in}, {@code fan_out} or {@code fan_avg}
+   * @param distribution Keras's {@code truncated_normal}, {@code untruncated_normal} (or {@code normal}) or {@code uniform}
+   * @param seed seed of the random values: same seed, same weights
    */
   record VarianceScaling(double scale, String mode, String distribution, long seed) implements Initializer {
+    /**
+     * Checks the arguments.
+     *
+     * @throws IllegalArgumentException unless {@code scale} is finite and greater than 0, and {@code mode}
+     *     and {@code distribution} are names Keras uses
+     */
     public VarianceScaling {
       if (!(scale > 0) || Double.isInfinite(scale)) throw new IllegalArgumentException("VarianceScaling scale must be finite and > 0, got " + scale);
       if (!java.util.List.of("fan_in", "fan_out", "fan_avg").contains(mode)) {
@@ -149,6 +237,12 @@ public sealed interface Initializer {
     return m;
   }
 
+  /**
+   * Inverse of {@link #toConfig()}; unknown classes and keys are rejected by name.
+   *
+   * @param o a Keras-serialized initializer ({@code class_name} and {@code config})
+   * @return the initializer
+   */
   static Initializer fromConfig(Object o) {
     if (o instanceof String s) {
       return fromConfig(Map.of("class_name", switch (s) {

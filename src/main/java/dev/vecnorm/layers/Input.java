@@ -8,7 +8,12 @@ import java.util.Objects;
 public final class Input {
   private Input() {}
 
-  /** A symbolic input whose samples have this shape (the batch dimension is left open, as Keras's None). */
+  /**
+   * A symbolic input whose samples have this shape (the batch dimension is left open, as Keras's None).
+   *
+   * @param dims the sample shape, at least one dimension, each at least 1
+   * @return the symbolic input
+   */
   public static SymbolicTensor shape(int... dims) {
     Objects.requireNonNull(dims, "dims");
     if (dims.length == 0) throw new IllegalArgumentException("Input.shape needs at least one dimension");

@@ -15,26 +15,51 @@ import java.util.Objects;
  */
 public abstract class Layer {
   private final String name;
+  /** Whether the weights are updated (Keras's {@code trainable}); see {@link #setTrainable}. */
   protected boolean trainable = true;
   private int[] builtShape;
 
+  /**
+   * A layer.
+   *
+   * @param name the layer name; not null
+   */
   protected Layer(String name) {
     this.name = Objects.requireNonNull(name, "name");
   }
 
+  /**
+   * The layer name, unique within a model.
+   *
+   * @return the name
+   */
   public String name() {
     return name;
   }
 
+  /**
+   * Keras's {@code trainable}.
+   *
+   * @return false when frozen
+   */
   public boolean isTrainable() {
     return trainable;
   }
 
-  /** Keras's {@code layer.trainable = False}: frozen weights; for BatchNormalization also inference mode. */
+  /**
+   * Keras's {@code layer.trainable = False}: frozen weights; for BatchNormalization also inference mode.
+   *
+   * @param trainable false to freeze the weights
+   */
   public void setTrainable(boolean trainable) {
     this.trainable = trainable;
   }
 
+  /**
+   * Whether {@link #build} has created the weights.
+   *
+   * @return true once built
+   */
   public boolean isBuilt() {
     return builtShape != null;
   }
@@ -42,6 +67,8 @@ public abstract class Layer {
   /**
    * Creates the weights for inputs of this shape (batch dimension first). A built layer only checks
    * that the shape is compatible; a shape this layer cannot take throws before anything is allocated.
+   *
+   * @param inputShape an input shape, batch dimension first, each dimension at least 0; not null
    */
   public final void build(int[] inputShape) {
     checkInputShape(inputShape);
@@ -55,6 +82,8 @@ public abstract class Layer {
    * this shape: for a built layer, a rank or feature size other than it was built for (Keras's
    * "expected ndim=..."); for an unbuilt one, a shape it could not build for (wrong rank, weights too
    * large to allocate). Allocates and changes nothing, so a model can check its whole stack first.
+   *
+   * @param inputShape an input shape, batch dimension first, each dimension at least 0; not null
    */
   public final void checkInputShape(int[] inputShape) {
     Objects.requireNonNull(inputShape, "inputShape");
@@ -65,7 +94,11 @@ public abstract class Layer {
     else checkBuildable(inputShape);
   }
 
-  /** Shape of the input this layer was built for (batch dimension as first seen). */
+  /**
+   * Shape of the input this layer was built for (batch dimension as first seen).
+   *
+   * @return a copy of the shape
+   */
   protected int[] builtShape() {
     return builtShape.clone();
   }
@@ -89,19 +122,34 @@ public abstract class Layer {
     }
   }
 
-  /** Creates the weights; {@link #checkBuildable(int[])} has accepted the shape. */
+  /**
+   * Creates the weights; {@link #checkBuildable(int[])} has accepted the shape.
+   *
+   * @param inputShape an input shape, batch dimension first, each dimension at least 0 (a copy the layer may keep)
+   */
   protected abstract void doBuild(int[] inputShape);
 
-  /** Before the first build: reject shapes this layer cannot build for, without allocating. */
+  /**
+   * Before the first build: reject shapes this layer cannot build for, without allocating.
+   *
+   * @param inputShape an input shape, batch dimension first, each dimension at least 0
+   */
   protected void checkBuildable(int[] inputShape) {}
 
-  /** A rebuild with another shape: layers with weights reject incompatible ones, naming both sizes. */
+  /**
+   * A rebuild with another shape: layers with weights reject incompatible ones, naming both sizes.
+   *
+   * @param inputShape an input shape, batch dimension first, each dimension at least 0
+   */
   protected void checkCompatible(int[] inputShape) {}
 
   /**
    * Keras's {@code layer(x)} on a symbolic tensor: builds this layer for x's shape (Keras builds on
    * the first symbolic call) and returns the symbolic output, for a functional
    * {@link dev.vecnorm.model.Model}. A shape this layer cannot take throws here, naming it.
+   *
+   * @param x the symbolic input; not null
+   * @return the symbolic output
    */
   public SymbolicTensor apply(SymbolicTensor x) {
     Objects.requireNonNull(x, "x");
@@ -110,23 +158,44 @@ public abstract class Layer {
     return new SymbolicTensor(this, List.of(x), computeOutputShape(s));
   }
 
-  /** Forward pass; builds on first use. {@code training} selects batch statistics, dropout and so on. */
+  /**
+   * Forward pass; builds on first use. {@code training} selects batch statistics, dropout and so on.
+   *
+   * @param input the input batch; not null
+   * @param training true for training mode (batch statistics, dropout active), false for inference
+   * @return the output batch
+   */
   public final Tensor call(Tensor input, boolean training) {
     Objects.requireNonNull(input, "input");
     build(input.shape());
     return forward(input, training);
   }
 
+  /**
+   * The computation behind {@link #call}, on a built layer and a shape it accepts.
+   *
+   * @param input the input batch
+   * @param training true for training mode
+   * @return the output batch
+   */
   protected abstract Tensor forward(Tensor input, boolean training);
 
   /**
    * Input gradient of the last {@code call(input, true)}; parameter gradients are added to {@link Parameter#grad()}.
    * Before any call it throws {@code IllegalStateException}; a gradient of another shape than that
    * call's output throws {@code IllegalArgumentException} before anything is written.
+   *
+   * @param gradOutput gradient of the loss with respect to the last output, of that output's shape
+   * @return gradient of the loss with respect to the last input
    */
   public abstract Tensor backward(Tensor gradOutput);
 
-  /** backward's argument check: a prior call ({@code outputShape} not null) and a gradient of its output's shape. */
+  /**
+   * backward's argument check: a prior call ({@code outputShape} not null) and a gradient of its output's shape.
+   *
+   * @param outputShape shape of the last call's output, or null if there was none
+   * @param gradOutput the gradient backward received
+   */
   protected final void checkGradient(int[] outputShape, Tensor gradOutput) {
     Objects.requireNonNull(gradOutput, "gradOutput");
     if (outputShape == null) throw new IllegalStateException(name + ": backward before any call");
@@ -136,15 +205,30 @@ public abstract class Layer {
     }
   }
 
+  /**
+   * The output shape for an input shape; the input shape by default.
+   *
+   * @param inputShape an input shape, batch dimension first, each dimension at least 0
+   * @return the output shape, batch dimension first
+   */
   public int[] computeOutputShape(int[] inputShape) {
     return inputShape.clone();
   }
 
-  /** All weights, trainable and not, in Keras's order. */
+  /**
+   * All weights, trainable and not, in Keras's order.
+   *
+   * @return the parameters; empty for layers without weights
+   */
   public List<Parameter> parameters() {
     return List.of();
   }
 
+  /**
+   * The parameters an optimizer updates.
+   *
+   * @return the trainable parameters, empty when this layer is frozen
+   */
   public List<Parameter> trainableParameters() {
     List<Parameter> out = new ArrayList<>();
     if (!trainable) return out;
@@ -152,14 +236,22 @@ public abstract class Layer {
     return out;
   }
 
-  /** Copies of the weights, in Keras's {@code get_weights()} order. */
+  /**
+   * Copies of the weights, in Keras's {@code get_weights()} order.
+   *
+   * @return one new array per weight
+   */
   public List<float[]> getWeights() {
     List<float[]> out = new ArrayList<>();
     for (Parameter p : parameters()) out.add(p.value().clone());
     return out;
   }
 
-  /** Sets every weight; an unbuilt layer, a wrong count or wrong sizes throw and change nothing. */
+  /**
+   * Sets every weight; an unbuilt layer, a wrong count or wrong sizes throw and change nothing.
+   *
+   * @param weights one array per weight, in {@link #getWeights()} order and lengths; not null
+   */
   public void setWeights(List<float[]> weights) {
     Objects.requireNonNull(weights, "weights");
     List<Parameter> params = parameters();
@@ -185,7 +277,11 @@ public abstract class Layer {
     return n;
   }
 
-  /** Keras's {@code get_config()}: every constructor argument under Keras's key names. */
+  /**
+   * Keras's {@code get_config()}: every constructor argument under Keras's key names.
+   *
+   * @return a new map from Keras key to value
+   */
   public Map<String, Object> getConfig() {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("name", name);
@@ -197,12 +293,18 @@ public abstract class Layer {
   /**
    * The config to write into a Keras file: {@link #getConfig()}, unless this layer uses a vecnorm-only
    * feature Keras lacks, which throws {@code IllegalStateException} naming it.
+   *
+   * @return the Keras config
    */
   public Map<String, Object> kerasConfig() {
     return getConfig();
   }
 
-  /** Keras class name used in saved configs. */
+  /**
+   * Keras class name used in saved configs.
+   *
+   * @return for example {@code "Dense"}
+   */
   public String className() {
     return getClass().getSimpleName();
   }

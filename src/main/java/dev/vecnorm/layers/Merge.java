@@ -12,14 +12,30 @@ import java.util.Objects;
 public abstract class Merge extends Layer {
   private List<int[]> lastShapes;
 
+  /**
+   * A merge layer.
+   *
+   * @param name the layer name; not null
+   */
   protected Merge(String name) {
     super(name);
   }
 
-  /** The output shape for these input shapes; throws {@code IllegalArgumentException} naming a mismatch. */
+  /**
+   * The output shape for these input shapes; throws {@code IllegalArgumentException} naming a mismatch.
+   *
+   * @param inputShapes one shape per input, batch dimension first
+   * @return the output shape, batch dimension first
+   */
   public abstract int[] computeOutputShape(List<int[]> inputShapes);
 
-  /** The merged tensor; every input must have the batch size of the first. */
+  /**
+   * The merged tensor; every input must have the batch size of the first.
+   *
+   * @param inputs at least two tensors; not null
+   * @param training unused by merge layers; kept for the shape of Keras's call
+   * @return the merged batch
+   */
   public final Tensor call(List<Tensor> inputs, boolean training) {
     Objects.requireNonNull(inputs, "inputs");
     if (inputs.size() < 2) throw new IllegalArgumentException(name() + " merges at least 2 inputs, got " + inputs.size());
@@ -30,17 +46,40 @@ public abstract class Merge extends Layer {
     return merge(inputs);
   }
 
+  /**
+   * The computation behind {@link #call(List, boolean)}, on inputs whose shapes were checked.
+   *
+   * @param inputs at least two tensors
+   * @return the merged batch
+   */
   protected abstract Tensor merge(List<Tensor> inputs);
 
-  /** The gradient of each input of the last call. */
+  /**
+   * The gradient of each input of the last call.
+   *
+   * @param gradOutput gradient of the loss with respect to the last output, of that output's shape
+   * @return one gradient per input, in input order
+   */
   public final List<Tensor> backwardAll(Tensor gradOutput) {
     checkGradient(lastShapes == null ? null : computeOutputShape(lastShapes), gradOutput);
     return split(gradOutput, lastShapes);
   }
 
+  /**
+   * The computation behind {@link #backwardAll}.
+   *
+   * @param gradOutput gradient with respect to the last output, shape checked
+   * @param inputShapes the last call's input shapes
+   * @return one gradient per input, of that input's shape
+   */
   protected abstract List<Tensor> split(Tensor gradOutput, List<int[]> inputShapes);
 
-  /** Keras's {@code Add()([a, b])}. */
+  /**
+   * Keras's {@code Add()([a, b])}.
+   *
+   * @param inputs at least two symbolic tensors
+   * @return the symbolic output
+   */
   public SymbolicTensor apply(SymbolicTensor... inputs) {
     Objects.requireNonNull(inputs, "inputs");
     List<int[]> shapes = new ArrayList<>();

@@ -9,9 +9,19 @@ import dev.vecnorm.Moments;
  */
 public interface StatisticsReducer {
 
-  /** All-gather of local (count, mean, M2) per channel, merged: the moments of the global batch. */
+  /**
+   * All-gather of local (count, mean, M2) per channel, merged: the moments of the global batch.
+   *
+   * @param local this replica's moments; not modified
+   * @return the merged moments, the same on every replica
+   */
   Moments allGatherMoments(Moments local);
 
-  /** All-reduce (sum) of the local backward sums, in place. */
+  /**
+   * All-reduce (sum) of the local backward sums, in place.
+   *
+   * @param sumDy this replica's per-channel {@code sum(dy)}, replaced by the sum over replicas
+   * @param sumDyXhat this replica's per-channel {@code sum(dy * xhat)}, replaced by the sum over replicas
+   */
   void allReduceSum(float[] sumDy, float[] sumDyXhat);
 }

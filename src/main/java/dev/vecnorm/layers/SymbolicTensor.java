@@ -20,17 +20,29 @@ public final class SymbolicTensor {
     this.batchShape = batchShape.clone();
   }
 
-  /** The layer computing this tensor, or null for an {@link Input}. */
+  /**
+   * The layer computing this tensor, or null for an {@link Input}.
+   *
+   * @return the producing layer, or null
+   */
   public Layer layer() {
     return layer;
   }
 
-  /** The tensors the layer takes (empty for an Input). */
+  /**
+   * The tensors the layer takes (empty for an Input).
+   *
+   * @return the input tensors, unmodifiable
+   */
   public List<SymbolicTensor> inputs() {
     return inputs;
   }
 
-  /** The shape of one sample (without the batch dimension), as Keras's {@code shape[1:]}. */
+  /**
+   * The shape of one sample (without the batch dimension), as Keras's {@code shape[1:]}.
+   *
+   * @return a copy of the sample shape
+   */
   public int[] shape() {
     return Arrays.copyOfRange(batchShape, 1, batchShape.length);
   }

@@ -8,6 +8,12 @@ public final class Tensor {
   private final int[] shape;
   private final float[] data;
 
+  /**
+   * A tensor over existing data.
+   *
+   * @param shape the dimensions, each at least 0 (copied)
+   * @param data row-major values, exactly the shape's element count (shared, not copied)
+   */
   public Tensor(int[] shape, float[] data) {
     Objects.requireNonNull(data, "data");
     long size = size(shape);
@@ -18,6 +24,12 @@ public final class Tensor {
     this.data = data;
   }
 
+  /**
+   * A tensor of zeros.
+   *
+   * @param shape the dimensions, each at least 0
+   * @return a new tensor
+   */
   public static Tensor zeros(int... shape) {
     long size = size(shape);
     if (size > Integer.MAX_VALUE - 8) {
@@ -38,31 +50,67 @@ public final class Tensor {
     return size;
   }
 
+  /**
+   * The dimensions.
+   *
+   * @return a copy of the shape
+   */
   public int[] shape() {
     return shape.clone();
   }
 
+  /**
+   * One dimension.
+   *
+   * @param axis the axis, negative counts from the end
+   * @return the size of that axis
+   */
   public int dim(int axis) {
     return shape[axis < 0 ? axis + shape.length : axis];
   }
 
+  /**
+   * Number of dimensions.
+   *
+   * @return the rank
+   */
   public int rank() {
     return shape.length;
   }
 
+  /**
+   * The row-major values.
+   *
+   * @return the data array (shared, not a copy)
+   */
   public float[] data() {
     return data;
   }
 
+  /**
+   * Number of elements.
+   *
+   * @return the product of the dimensions
+   */
   public int size() {
     return data.length;
   }
 
-  /** Same data, another shape of the same size. */
+  /**
+   * Same data, another shape of the same size.
+   *
+   * @param newShape the new shape, with the same element count
+   * @return a tensor sharing this one's data
+   */
   public Tensor reshape(int... newShape) {
     return new Tensor(newShape, data);
   }
 
+  /**
+   * A deep copy.
+   *
+   * @return a tensor of the same shape with a copy of the data
+   */
   public Tensor copy() {
     return new Tensor(shape, data.clone());
   }

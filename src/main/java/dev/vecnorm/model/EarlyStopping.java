@@ -35,6 +35,11 @@ public final class EarlyStopping implements Callback {
     this.model = model;
   }
 
+  /**
+   * The epoch at which this callback stopped training.
+   *
+   * @return the epoch index, from 0, or -1 if it has not stopped training
+   */
   public int stoppedEpoch() {
     return stoppedEpoch;
   }

@@ -9,18 +9,37 @@ import java.util.Map;
 public final class History {
   private final Map<String, List<Double>> values = new LinkedHashMap<>();
 
+  /** An empty history (no epochs); {@link Model#fit} fills the one it returns. */
+  public History() {}
+
   void record(Map<String, Double> logs) {
     logs.forEach((k, v) -> values.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
   }
 
+  /**
+   * Every log, as Keras's {@code History.history}.
+   *
+   * @return per log name, one value per epoch, in the order first logged
+   */
   public Map<String, List<Double>> history() {
     return values;
   }
 
+  /**
+   * The per-epoch values of one log.
+   *
+   * @param key a log name, for example {@code "loss"} or {@code "val_accuracy"}
+   * @return one value per epoch, empty if the key was never logged
+   */
   public List<Double> get(String key) {
     return values.getOrDefault(key, List.of());
   }
 
+  /**
+   * Epochs recorded.
+   *
+   * @return the number of epochs, 0 before any
+   */
   public int epochs() {
     return values.isEmpty() ? 0 : values.values().iterator().next().size();
   }

@@ -15,7 +15,7 @@ import java.util.Set;
 /**
  * Keras model configs (the JSON part of Keras's files), both ways, with no dependency: what
  * {@code config.json} of a {@code .keras} file and the {@code model_config} attribute of a legacy
- * {@code .h5} file hold. Reads Sequential models (the Keras 3 form, and the Keras <= 2.1 form whose config
+ * {@code .h5} file hold. Reads Sequential models (the Keras 3 form, and the Keras &lt;= 2.1 form whose config
  * is the bare layer list) into a {@link Sequential} and Functional ones ({@code Model} / {@code Functional},
  * Keras 2's and Keras 3's {@code inbound_nodes}) into a functional {@link Model} of the same graph, built from
  * InputLayer, Dense, BatchNormalization, Activation (ReLU, Softmax), Dropout, Flatten, Add and Concatenate.
@@ -41,6 +41,9 @@ public final class KerasConfig {
    * Keras 3's {@code model.get_config()} wrapped as in {@code config.json}: a {@code Sequential} (InputLayer
    * first) for a Sequential, a {@code Functional} with every layer's {@code inbound_nodes} for a functional
    * Model. Layer configs come from {@link Layer#kerasConfig()}, so a vecnorm-only feature throws here.
+   *
+   * @param model the model to describe; not null
+   * @return the config as nested maps and lists, ready for {@link dev.vecnorm.io.Json#write}
    */
   public static Map<String, Object> toConfig(Model model) {
     Objects.requireNonNull(model, "model");
@@ -187,6 +190,9 @@ public final class KerasConfig {
   /**
    * A model from a parsed Keras model config ({@code config.json}, or a legacy {@code model_config}): a
    * {@link Sequential}, or a functional {@link Model} of the same graph. Built, with initial weights.
+   *
+   * @param parsed the config as {@link dev.vecnorm.io.Json#parse} returns it
+   * @return the built model
    */
   public static Model fromConfig(Object parsed) {
     Map<?, ?> root = map(parsed, "the model config");
@@ -360,6 +366,9 @@ public final class KerasConfig {
   /**
    * Names of the layers feeding this one. Keras 2: {@code [[["name", node, tensor, {}], ...]]}; Keras 3:
    * {@code [{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": ["name", node, tensor]}}], "kwargs": {}}]}.
+   *
+   * @param nodes a layer's parsed {@code inbound_nodes} value, in Keras 2 or Keras 3 form
+   * @return the names of the feeding layers, in argument order
    */
   public static List<String> inboundNames(Object nodes) {
     List<String> out = new ArrayList<>();

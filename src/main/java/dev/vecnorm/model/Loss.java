@@ -9,6 +9,11 @@ public sealed interface Loss {
    * Mean loss of the batch; writes d(mean loss)/d(prediction) into {@code grad}. Targets that do not
    * fit the predictions (count, class index range) and a {@code grad} of another length throw
    * {@code IllegalArgumentException} before {@code grad} is written.
+   *
+   * @param predictions the model's output, {@code [batch, outputs]}
+   * @param targets class indices ({@code [batch]}) for cross-entropy, or one value per prediction for mean squared error
+   * @param grad output: receives d(mean loss)/d(prediction), {@code predictions.size()} floats
+   * @return the mean loss over the batch
    */
   double compute(Tensor predictions, Tensor targets, float[] grad);
 
@@ -25,17 +30,37 @@ public sealed interface Loss {
     }
   }
 
+  /**
+   * The Keras name of this loss.
+   *
+   * @return for example {@code "sparse_categorical_crossentropy"}
+   */
   String name();
 
-  /** Keras's {@code SparseCategoricalCrossentropy(from_logits)}: targets are class indices. */
+  /**
+   * Keras's {@code SparseCategoricalCrossentropy(from_logits)}: targets are class indices.
+   *
+   * @param fromLogits true when predictions are logits (softmax is applied here), false when they are probabilities
+   * @return the loss
+   */
   static Loss sparseCategoricalCrossentropy(boolean fromLogits) {
     return new SparseCategoricalCrossentropy(fromLogits);
   }
 
+  /**
+   * Keras's {@code MeanSquaredError}.
+   *
+   * @return the loss
+   */
   static Loss meanSquaredError() {
     return new MeanSquaredError();
   }
 
+  /**
+   * Cross-entropy of softmax outputs against class indices, as Keras's {@code SparseCategoricalCrossentropy}.
+   *
+   * @param fromLogits true when predictions are logits, false when they are probabilities
+   */
   record SparseCategoricalCrossentropy(boolean fromLogits) implements Loss {
     /** Keras clips probabilities to [eps, 1 - eps] with its backend epsilon. */
     static final double EPS = 1e-7;
@@ -77,6 +102,7 @@ public sealed interface Loss {
     }
   }
 
+  /** Mean of the squared differences between predictions and targets, as Keras's {@code MeanSquaredError}. */
   record MeanSquaredError() implements Loss {
     @Override
     public double compute(Tensor predictions, Tensor targets, float[] grad) {

@@ -65,6 +65,12 @@ public class Model {
     graphLayers = null;
   }
 
+  /**
+   * The graph from one input to one output, as {@link #Model(List, List)}.
+   *
+   * @param input the symbolic input; not null
+   * @param output the symbolic output; not null
+   */
   public Model(SymbolicTensor input, SymbolicTensor output) {
     this(List.of(Objects.requireNonNull(input, "input")), List.of(Objects.requireNonNull(output, "output")));
   }
@@ -73,6 +79,9 @@ public class Model {
    * The graph from {@code inputs} to {@code outputs}. Every layer may appear once (a shared layer keeps one
    * call for backward, so it is rejected by name), and every path from an output must end at one of
    * {@code inputs}.
+   *
+   * @param inputs the graph's symbolic inputs, from {@link dev.vecnorm.layers.Input}; not null
+   * @param outputs the graph's symbolic outputs; not null
    */
   public Model(List<SymbolicTensor> inputs, List<SymbolicTensor> outputs) {
     Objects.requireNonNull(inputs, "inputs");
@@ -133,27 +142,47 @@ public class Model {
     }
   }
 
-  /** How many BN+Add+ReLU blocks of the graph run as one fused kernel (0 for a Sequential). */
+  /**
+   * How many BN+Add+ReLU blocks of the graph run as one fused kernel (0 for a Sequential).
+   *
+   * @return the number of fused blocks
+   */
   public int fusedBlocks() {
     return fused.size();
   }
 
-  /** Every layer, each after the layers it takes its inputs from. */
+  /**
+   * Every layer, each after the layers it takes its inputs from.
+   *
+   * @return the layers, in an order valid for a forward pass
+   */
   public List<Layer> layers() {
     return graphLayers;
   }
 
-  /** The model's symbolic inputs (empty for a Sequential). */
+  /**
+   * The model's symbolic inputs (empty for a Sequential).
+   *
+   * @return the symbolic inputs, in the order the model was built with
+   */
   public List<SymbolicTensor> inputs() {
     return inputs == null ? List.of() : inputs;
   }
 
-  /** The model's symbolic outputs (empty for a Sequential). */
+  /**
+   * The model's symbolic outputs (empty for a Sequential).
+   *
+   * @return the symbolic outputs, in the order the model was built with
+   */
   public List<SymbolicTensor> outputs() {
     return outputs == null ? List.of() : outputs;
   }
 
-  /** A functional model is built when its layers are applied; this only checks that the shape fits. */
+  /**
+   * A functional model is built when its layers are applied; this only checks that the shape fits.
+   *
+   * @param inputShape shape of one sample, without the batch dimension
+   */
   public void build(int... inputShape) {
     checkShapes(Objects.requireNonNull(inputShape, "inputShape"), "inputShape");
   }
@@ -190,6 +219,10 @@ public class Model {
   /**
    * Keras's {@code model([x1, x2], training=...)}: one tensor per input, in the order of {@code inputs}; returns
    * one per output. With {@code training} true the layers keep what {@link #backward} needs.
+   *
+   * @param xs one batch tensor per input, in the order of {@link #inputs()}; not null
+   * @param training true for training mode (batch statistics, Dropout active), false for inference
+   * @return one output tensor per output, in the order of {@link #outputs()}
    */
   public List<Tensor> call(List<Tensor> xs, boolean training) {
     Objects.requireNonNull(xs, "xs");
@@ -276,6 +309,11 @@ public class Model {
     grads.put(t, new Tensor(before.shape(), sum));
   }
 
+  /**
+   * Shape of one sample the model was built for.
+   *
+   * @return a copy of the shape without the batch dimension, or null before it is built
+   */
   public int[] inputShape() {
     return inputShape == null ? null : inputShape.clone();
   }
@@ -283,6 +321,10 @@ public class Model {
   /**
    * Metrics: "accuracy" or "sparse_categorical_accuracy" (argmax equals the class index), both only
    * with sparse categorical cross-entropy, whose targets are class indices.
+   *
+   * @param optimizer updates the trainable parameters; not null
+   * @param loss the loss to minimize; not null
+   * @param metrics metric names to report besides the loss, possibly empty; not null
    */
   public void compile(Optimizer optimizer, Loss loss, List<String> metrics) {
     Objects.requireNonNull(optimizer, "optimizer");
@@ -302,17 +344,29 @@ public class Model {
     this.metrics = List.copyOf(metrics);
   }
 
-  /** The model's output for {@code x}; the whole stack checks x's shape before any layer runs. */
+  /**
+   * The model's output for {@code x}; the whole stack checks x's shape before any layer runs.
+   *
+   * @param x a batch, {@code [batch, ...inputShape]}; not null
+   * @param training true for training mode (batch statistics, Dropout active), false for inference
+   * @return the output batch
+   */
   public Tensor forward(Tensor x, boolean training) {
     Objects.requireNonNull(x, "x");
     checkShapes(x.shape(), "x");
     return run(x, training);
   }
 
+  /**
+   * Wall time spent in BatchNormalization layers' forward and backward since the last reset, for profiling.
+   *
+   * @return nanoseconds
+   */
   public long batchNormNanos() {
     return batchNormNanos;
   }
 
+  /** Sets {@link #batchNormNanos()} back to 0. */
   public void resetBatchNormTimer() {
     batchNormNanos = 0;
   }
@@ -336,6 +390,11 @@ public class Model {
    * One optimizer step on a batch; returns the loss including regularization. x and y are checked as
    * in {@link #fit} before anything runs. {@code predictionsOut}, if not null, receives the batch's
    * predictions in element 0.
+   *
+   * @param x the batch's inputs, {@code [batch, ...inputShape]}
+   * @param y the batch's targets (class indices for sparse categorical cross-entropy)
+   * @param predictionsOut null, or an array of at least one element that receives the predictions in element 0
+   * @return the batch's loss, regularization included, before the step
    */
   public double trainOnBatch(Tensor x, Tensor y, float[][] predictionsOut) {
     requireCompiled();
@@ -366,6 +425,11 @@ public class Model {
    * checked before the first step (x and y sample counts, x's shape against every layer, targets against
    * the loss and the output width, validation data against x, callbacks' monitored values), so a call
    * that throws {@code IllegalArgumentException} has changed no weight and no moving statistic.
+   *
+   * @param x training inputs, {@code [samples, ...inputShape]}
+   * @param y training targets, one row per sample
+   * @param options batch size, epochs, validation, shuffling, output and callbacks; not null
+   * @return the per-epoch loss and metrics
    */
   public History fit(Tensor x, Tensor y, FitOptions options) {
     requireCompiled();
@@ -493,7 +557,14 @@ public class Model {
     out.flush();
   }
 
-  /** Loss and metrics over a data set, in inference mode; x and y are checked as in {@link #fit}. */
+  /**
+   * Loss and metrics over a data set, in inference mode; x and y are checked as in {@link #fit}.
+   *
+   * @param x inputs, {@code [samples, ...inputShape]}
+   * @param y targets, one row per sample
+   * @param batchSize samples per forward pass, at least 1
+   * @return {@code loss} and each compiled metric, averaged over the samples
+   */
   public Map<String, Double> evaluate(Tensor x, Tensor y, int batchSize) {
     requireCompiled();
     if (batchSize < 1) throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
@@ -511,7 +582,13 @@ public class Model {
     return logs(lossSum / n, (double) correct / n);
   }
 
-  /** Outputs for every row of x, in inference mode; 0 rows give an empty result of shape {@code [0, ...]} as Keras. */
+  /**
+   * Outputs for every row of x, in inference mode; 0 rows give an empty result of shape {@code [0, ...]} as Keras.
+   *
+   * @param x inputs, {@code [samples, ...inputShape]}
+   * @param batchSize samples per forward pass, at least 1
+   * @return the outputs, one row per sample
+   */
   public Tensor predict(Tensor x, int batchSize) {
     Objects.requireNonNull(x, "x");
     if (batchSize < 1) throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
@@ -615,14 +692,22 @@ public class Model {
     }
   }
 
-  /** Every layer's weights, in layer order. */
+  /**
+   * Every layer's weights, in layer order.
+   *
+   * @return per layer, that layer's weights (copies)
+   */
   public List<List<float[]>> getWeights() {
     List<List<float[]>> w = new ArrayList<>();
     for (Layer l : layers()) w.add(l.getWeights());
     return w;
   }
 
-  /** Sets every layer's weights; any wrong count or size throws and leaves every layer's weights as they were. */
+  /**
+   * Sets every layer's weights; any wrong count or size throws and leaves every layer's weights as they were.
+   *
+   * @param weights per layer, in {@link #layers()} order, that layer's weights as {@link #getWeights()} returns them; not null
+   */
   public void setWeights(List<List<float[]>> weights) {
     Objects.requireNonNull(weights, "weights");
     List<Layer> layers = layers();

@@ -42,6 +42,10 @@ public final class ModelIO {
   /**
    * Writes config.json and weights.bin into {@code dir} (created if needed). Both are written to
    * temporaries and then moved into place, so a save that throws leaves an earlier save there intact.
+   *
+   * @param model a built model; not null
+   * @param dir directory to write to, created if needed
+   * @throws IOException if a file cannot be written; an earlier save in {@code dir} is then left intact
    */
   public static void save(Model model, Path dir) throws IOException {
     if (model.inputShape() == null) throw new IllegalStateException("build or fit the model before saving it");
@@ -119,6 +123,10 @@ public final class ModelIO {
    * anything is allocated; every weight's element count must match what the config builds. Anything
    * wrong with either file throws an {@code IOException} naming the file (and, for weights, the layer,
    * the weight and the bytes expected and found); no model is returned, so nothing half-built escapes.
+   *
+   * @param dir directory a {@link #save} wrote
+   * @return the model, built and with the saved weights
+   * @throws IOException if a file is missing or malformed, or holds a functional model; the message names the file
    */
   public static Sequential load(Path dir) throws IOException {
     Model model = loadModel(dir);
@@ -129,6 +137,10 @@ public final class ModelIO {
   /**
    * {@link #load}, for Sequential and functional models alike: a functional model's config.json is
    * Keras 3's Functional config ({@link KerasConfig}), read with the same strictness.
+   *
+   * @param dir directory a {@link #save} wrote
+   * @return the model, built and with the saved weights
+   * @throws IOException if a file is missing or malformed; the message names the file
    */
   public static Model loadModel(Path dir) throws IOException {
     Path configFile = dir.resolve("config.json"), weightsFile = dir.resolve("weights.bin");
@@ -288,6 +300,10 @@ public final class ModelIO {
   /**
    * A layer from its Keras class name and config; every key is honoured or rejected by name
    * ({@code IllegalArgumentException}). Public for readers of Keras's own files (the keras module).
+   *
+   * @param className Keras class name, for example {@code "Dense"}
+   * @param c the layer's Keras config, as parsed JSON
+   * @return the layer, not built
    */
   public static Layer layerFromConfig(String className, Map<String, Object> c) {
     return switch (className) {

@@ -7,8 +7,15 @@ import java.util.Map;
 
 /** Keras's optimizers: one step over the trainable parameters, then their constraints. */
 public abstract sealed class Optimizer {
+  /** Step size of the update, finite and greater than 0. */
   protected double learningRate;
 
+  /**
+   * Checks and stores the learning rate.
+   *
+   * @param learningRate step size, finite and greater than 0
+   * @throws IllegalArgumentException if {@code learningRate} is not finite and greater than 0
+   */
   protected Optimizer(double learningRate) {
     if (!(learningRate > 0) || Double.isInfinite(learningRate)) {
       throw new IllegalArgumentException("learningRate must be finite and > 0, got " + learningRate);
@@ -16,10 +23,20 @@ public abstract sealed class Optimizer {
     this.learningRate = learningRate;
   }
 
+  /**
+   * The step size.
+   *
+   * @return the learning rate
+   */
   public double learningRate() {
     return learningRate;
   }
 
+  /**
+   * One update of every parameter from its gradient, then its constraint.
+   *
+   * @param params the trainable parameters, with their gradients filled
+   */
   public void step(List<Parameter> params) {
     for (Parameter p : params) {
       update(p);
@@ -27,18 +44,41 @@ public abstract sealed class Optimizer {
     }
   }
 
+  /**
+   * Updates one parameter's values from its gradient.
+   *
+   * @param p the parameter; its values change in place
+   */
   protected abstract void update(Parameter p);
 
-  /** SGD with optional momentum and Nesterov, Keras's update rule: {@code v = m*v - lr*g; w += v} (Nesterov: {@code w += m*v - lr*g}). */
+  /**
+   * SGD with optional momentum and Nesterov, Keras's update rule: {@code v = m*v - lr*g; w += v} (Nesterov: {@code w += m*v - lr*g}).
+   *
+   * @param learningRate step size, finite and greater than 0
+   * @return plain SGD without momentum
+   */
   public static Optimizer sgd(double learningRate) {
     return new Sgd(learningRate, 0, false);
   }
 
+  /**
+   * SGD with momentum, Keras's {@code SGD(learning_rate, momentum, nesterov)}.
+   *
+   * @param learningRate step size, finite and greater than 0
+   * @param momentum velocity decay, in [0, 1)
+   * @param nesterov true for Nesterov momentum
+   * @return the optimizer
+   */
   public static Optimizer sgd(double learningRate, double momentum, boolean nesterov) {
     return new Sgd(learningRate, momentum, nesterov);
   }
 
-  /** Adam with Keras's defaults {@code beta1=0.9, beta2=0.999, epsilon=1e-7}. */
+  /**
+   * Adam with Keras's defaults {@code beta1=0.9, beta2=0.999, epsilon=1e-7}.
+   *
+   * @param learningRate step size, finite and greater than 0
+   * @return the optimizer
+   */
   public static Optimizer adam(double learningRate) {
     return new Adam(learningRate, 0.9, 0.999, 1e-7);
   }

@@ -27,10 +27,21 @@ import java.util.Objects;
 public final class Sequential extends Model {
   private final List<Layer> layers = new ArrayList<>();
 
+  /**
+   * A model of these layers in order.
+   *
+   * @param layers the layers, none null; may be empty and grown with {@link #add}
+   */
   public Sequential(Layer... layers) {
     for (Layer l : layers) add(l);
   }
 
+  /**
+   * Appends a layer.
+   *
+   * @param layer the layer; not null
+   * @return this
+   */
   public Sequential add(Layer layer) {
     layers.add(Objects.requireNonNull(layer, "layer"));
     return this;
@@ -105,6 +116,8 @@ public final class Sequential extends Model {
    * over its units (axis -1) becomes one {@code Dense} (with the BN's fused ReLU, if any, as its activation): with {@code alpha = gamma / sqrt(movingVariance + eps)},
    * {@code W'[i][j] = W[i][j] * alpha[j]} and {@code b'[j] = (b[j] - movingMean[j]) * alpha[j] + beta[j]}.
    * The copy's predictions equal this model's in inference mode up to float rounding; this model is untouched.
+   *
+   * @return a new, built model; this one is unchanged
    */
   public Sequential foldBatchNormForInference() {
     if (inputShape == null) throw new IllegalStateException("build or fit the model before folding it");
