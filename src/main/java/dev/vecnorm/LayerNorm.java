@@ -80,15 +80,8 @@ public final class LayerNorm {
           epsilon, mean, invStd, 0);
       return;
     }
-    int block = blockRows(rows, features);
-    float[] stage = new float[block * features];
-    for (int r = 0; r < rows; r += block) {
-      int n = Math.min(block, rows - r);
-      long bytes = (long) r * features * Float.BYTES;
-      MemorySegment.copy(x, LE_FLOAT, xOffset + bytes, stage, 0, n * features);
-      impl.forward(stage, 0, stage, 0, n, features, gamma, beta, epsilon, mean, invStd, r);
-      MemorySegment.copy(stage, 0, y, LE_FLOAT, yOffset + bytes, n * features);
-    }
+    staged(rows, features, x, xOffset, null, 0, y, yOffset,
+        (xs, gs, n, r) -> impl.forward(xs, 0, xs, 0, n, features, gamma, beta, epsilon, mean, invStd, r));
   }
 
   static void backward(LayerNormSupport impl, int rows, int features, float[] x, int xOffset, float[] dy, int dyOffset,
@@ -114,15 +107,31 @@ public final class LayerNorm {
           rows, features, gamma, mean, invStd, 0, dGamma, dBeta);
       return;
     }
+    staged(rows, features, x, xOffset, dy, dyOffset, dx, dxOffset,
+        (xs, gs, n, r) -> impl.backward(xs, 0, gs, 0, gs, 0, n, features, gamma, mean, invStd, r, dGamma, dBeta));
+  }
+
+  /** A kernel over {@code n} staged rows starting at row {@code firstRow}; writes its output over {@code dy}, or over {@code x} when there is no dy. */
+  interface StagedRows {
+    void run(float[] x, float[] dy, int n, int firstRow);
+  }
+
+  /**
+   * Segments not backed by a float[]: blocks of whole rows (about 64 KiB) are copied into per-call
+   * arrays, the kernel runs there in place, and the block is copied out to {@code out}. Each block is
+   * read completely before it is written, so {@code out} may be an input at the same address.
+   */
+  static void staged(int rows, int features, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment out,
+                     long outOffset, StagedRows kernel) {
     int block = blockRows(rows, features);
-    float[] xs = new float[block * features], gs = new float[block * features];
+    float[] xs = new float[block * features], gs = dy == null ? null : new float[block * features];
     for (int r = 0; r < rows; r += block) {
       int n = Math.min(block, rows - r);
       long bytes = (long) r * features * Float.BYTES;
       MemorySegment.copy(x, LE_FLOAT, xOffset + bytes, xs, 0, n * features);
-      MemorySegment.copy(dy, LE_FLOAT, dyOffset + bytes, gs, 0, n * features);
-      impl.backward(xs, 0, gs, 0, gs, 0, n, features, gamma, mean, invStd, r, dGamma, dBeta);
-      MemorySegment.copy(gs, 0, dx, LE_FLOAT, dxOffset + bytes, n * features);
+      if (dy != null) MemorySegment.copy(dy, LE_FLOAT, dyOffset + bytes, gs, 0, n * features);
+      kernel.run(xs, gs, n, r);
+      MemorySegment.copy(dy == null ? xs : gs, 0, out, LE_FLOAT, outOffset + bytes, n * features);
     }
   }
 

@@ -3,8 +3,6 @@ package dev.vecnorm;
 import dev.vecnorm.internal.LayerNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * RMS normalization over rows, as {@code torch.nn.RMSNorm}: {@code invRms = 1/sqrt(mean(x^2) + epsilon)}
@@ -12,8 +10,6 @@ import java.nio.ByteOrder;
  * none). Layout, in-place rules and argument checks are those of {@link LayerNorm}.
  */
 public final class RmsNorm {
-
-  private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   private RmsNorm() {}
 
@@ -64,15 +60,8 @@ public final class RmsNorm {
       impl.rmsForward(xa, Staging.elementOffset(x, xOffset), ya, Staging.elementOffset(y, yOffset), rows, features, gamma, epsilon, invRms, 0);
       return;
     }
-    int block = LayerNorm.blockRows(rows, features);
-    float[] stage = new float[block * features];
-    for (int r = 0; r < rows; r += block) {
-      int n = Math.min(block, rows - r);
-      long bytes = (long) r * features * Float.BYTES;
-      MemorySegment.copy(x, LE_FLOAT, xOffset + bytes, stage, 0, n * features);
-      impl.rmsForward(stage, 0, stage, 0, n, features, gamma, epsilon, invRms, r);
-      MemorySegment.copy(stage, 0, y, LE_FLOAT, yOffset + bytes, n * features);
-    }
+    LayerNorm.staged(rows, features, x, xOffset, null, 0, y, yOffset,
+        (xs, gs, n, r) -> impl.rmsForward(xs, 0, xs, 0, n, features, gamma, epsilon, invRms, r));
   }
 
   static void backward(LayerNormSupport impl, int rows, int features, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma,
@@ -96,16 +85,8 @@ public final class RmsNorm {
           rows, features, gamma, invRms, 0, dGamma);
       return;
     }
-    int block = LayerNorm.blockRows(rows, features);
-    float[] xs = new float[block * features], gs = new float[block * features];
-    for (int r = 0; r < rows; r += block) {
-      int n = Math.min(block, rows - r);
-      long bytes = (long) r * features * Float.BYTES;
-      MemorySegment.copy(x, LE_FLOAT, xOffset + bytes, xs, 0, n * features);
-      MemorySegment.copy(dy, LE_FLOAT, dyOffset + bytes, gs, 0, n * features);
-      impl.rmsBackward(xs, 0, gs, 0, gs, 0, n, features, gamma, invRms, r, dGamma);
-      MemorySegment.copy(gs, 0, dx, LE_FLOAT, dxOffset + bytes, n * features);
-    }
+    LayerNorm.staged(rows, features, x, xOffset, dy, dyOffset, dx, dxOffset,
+        (xs, gs, n, r) -> impl.rmsBackward(xs, 0, gs, 0, gs, 0, n, features, gamma, invRms, r, dGamma));
   }
 
   private static void checkForward(NormShape s, float[] gamma, float epsilon, float[] invRms) {
