@@ -147,6 +147,27 @@ class LayerNormTest {
     }
   }
 
+  /** A constant row has variance 0 and gives exactly beta (x - mean is exactly 0); a NaN stays in its own row. */
+  @ParameterizedTest(name = "{0} features={2}")
+  @MethodSource("implsAndFeatures")
+  void constantRowsGiveBetaAndNanStaysInItsRow(String name, LayerNormSupport k, int features) {
+    SplittableRandom rnd = new SplittableRandom(5);
+    int rows = 3;
+    float[] x = random(rnd, rows * features, 0, 1), gamma = random(rnd, features, 1, 1), beta = random(rnd, features, 0, 1);
+    java.util.Arrays.fill(x, 0, features, 1234.5f);
+    float[] clean = new float[x.length], y = new float[x.length], inv = new float[rows], mean = new float[rows];
+    LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, clean, 0, mean, inv);
+    for (int f = 0; f < features; f++) assertTrue(clean[f] == beta[f], "constant row: y[" + f + "] = " + clean[f] + ", beta " + beta[f]);
+    assertTrue(mean[0] == 1234.5f && inv[0] == (float) (1 / Math.sqrt(1e-3f)), "constant row statistics " + mean[0] + ", " + inv[0]);
+    x[features + features / 2] = Float.NaN;
+    LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+    for (int i = 0; i < x.length; i++) {
+      int r = i / features;
+      if (r == 1) assertTrue(Float.isNaN(y[i]), "NaN row: y[" + i + "] = " + y[i]);
+      else assertTrue(y[i] == clean[i], "other rows unchanged at " + i);
+    }
+  }
+
   @ParameterizedTest(name = "{0} features={2}")
   @MethodSource("implsAndFeatures")
   void inPlaceEqualsOutOfPlace(String name, LayerNormSupport k, int features) {
