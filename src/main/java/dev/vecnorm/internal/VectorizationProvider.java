@@ -22,12 +22,15 @@ public final class VectorizationProvider {
   static final String PANAMA_CLASS = "dev.vecnorm.internal.PanamaBatchNormSupport";
   static final String PANAMA_MATMUL_CLASS = "dev.vecnorm.internal.PanamaMatMul";
   static final String PANAMA_FUSED_CLASS = "dev.vecnorm.internal.PanamaFusedRelu";
+  static final String PANAMA_LAYER_NORM_CLASS = "dev.vecnorm.internal.PanamaLayerNormSupport";
   private static final String VECTOR_MODULE = "jdk.incubator.vector";
   private static final System.Logger LOG = System.getLogger("dev.vecnorm");
 
   private static final BatchNormSupport INSTANCE = lookup();
   private static final MatMulSupport MATMUL = lookupMatMul();
   private static final FusedReluSupport FUSED = lookupFused();
+  private static final LayerNormSupport LAYER_NORM = INSTANCE == scalar() ? ScalarLayerNormSupport.INSTANCE
+      : loadIfUsable(PANAMA_LAYER_NORM_CLASS, LayerNormSupport.class).orElse(ScalarLayerNormSupport.INSTANCE);
 
   private VectorizationProvider() {}
 
@@ -71,6 +74,19 @@ public final class VectorizationProvider {
   private static FusedReluSupport lookupFused() {
     if (INSTANCE == scalar()) return ScalarFusedRelu.INSTANCE;
     return panamaFusedRelu().orElse(ScalarFusedRelu.INSTANCE);
+  }
+
+  /** Layer-norm and RMS-norm kernels: Panama exactly when the batch-norm kernels are. */
+  public static LayerNormSupport layerNorm() {
+    return LAYER_NORM;
+  }
+
+  public static LayerNormSupport scalarLayerNorm() {
+    return ScalarLayerNormSupport.INSTANCE;
+  }
+
+  public static Optional<LayerNormSupport> panamaLayerNorm() {
+    return loadIfUsable(PANAMA_LAYER_NORM_CLASS, LayerNormSupport.class);
   }
 
   public static BatchNormSupport scalar() {

@@ -1,0 +1,198 @@
+package dev.vecnorm.bench;
+
+import dev.vecnorm.LayerNorm;
+import dev.vecnorm.RmsNorm;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * LayerNorm and RMSNorm at transformer shapes ({@code tokens x features}): forward with statistics,
+ * backward with parameter gradients. Variants as for batch norm: {@link Vector} (library, Vector API),
+ * {@link Scalar} (library, forced scalar) and {@link Naive} (textbook Java, double sums). Microseconds
+ * per call. Not measured yet (the lead runs JMH on a quiet machine).
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+public abstract class LayerNormBenchmark {
+
+  @Param({"2048x768", "512x4096", "64x17"})
+  public String shape;
+
+  protected int rows, features;
+  protected float[] x, y, dy, dx, gamma, beta, mean, invStd, dGamma, dBeta;
+
+  @Setup(Level.Trial)
+  public void setUp() {
+    String[] p = shape.split("x");
+    rows = Integer.parseInt(p[0]);
+    features = Integer.parseInt(p[1]);
+    SplittableRandom r = new SplittableRandom(42);
+    x = random(r, rows * features, 0.5, 2);
+    dy = random(r, rows * features, 0, 1);
+    gamma = random(r, features, 1, 0.2);
+    beta = random(r, features, 0, 0.2);
+    y = new float[rows * features];
+    dx = new float[rows * features];
+    mean = new float[rows];
+    invStd = new float[rows];
+    dGamma = new float[features];
+    dBeta = new float[features];
+    lnForward(); // statistics for the backward come from a real forward
+  }
+
+  private static float[] random(SplittableRandom r, int n, double center, double scale) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) a[i] = (float) (center + scale * r.nextGaussian());
+    return a;
+  }
+
+  @Benchmark
+  public float[] layerNormForward() {
+    return lnForward();
+  }
+
+  @Benchmark
+  public float[] layerNormBackward() {
+    return lnBackward();
+  }
+
+  @Benchmark
+  public float[] rmsNormForward() {
+    return rmsForward();
+  }
+
+  @Benchmark
+  public float[] rmsNormBackward() {
+    return rmsBackward();
+  }
+
+  // JMH wants each @Benchmark method once in the hierarchy, so variants implement these instead.
+  protected abstract float[] lnForward();
+
+  protected abstract float[] lnBackward();
+
+  protected abstract float[] rmsForward();
+
+  protected abstract float[] rmsBackward();
+
+  /** The library's public facade (Vector API or scalar, as the fork's flags choose). */
+  public abstract static class Library extends LayerNormBenchmark {
+    @Override
+    protected float[] lnForward() {
+      LayerNorm.forward(rows, features, x, 0, gamma, beta, 1e-5f, y, 0, mean, invStd);
+      return y;
+    }
+
+    @Override
+    protected float[] lnBackward() {
+      LayerNorm.backward(rows, features, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
+      return dx;
+    }
+
+    @Override
+    protected float[] rmsForward() {
+      RmsNorm.forward(rows, features, x, 0, gamma, 1e-6f, y, 0, invStd);
+      return y;
+    }
+
+    @Override
+    protected float[] rmsBackward() {
+      RmsNorm.backward(rows, features, x, 0, dy, 0, gamma, invStd, dx, 0, dGamma);
+      return dx;
+    }
+  }
+
+  /** The library with the Vector API kernels. */
+  @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})
+  public static class Vector extends Library {}
+
+  /** The library forced onto its scalar implementation. */
+  @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dvecnorm.forceScalar=true"})
+  public static class Scalar extends Library {}
+
+  /** Textbook Java, double sums: what a port without the library writes. */
+  @Fork(value = 1, jvmArgsAppend = {"-Xmx1g"})
+  public static class Naive extends LayerNormBenchmark {
+    @Override
+    protected float[] lnForward() {
+      for (int r = 0; r < rows; r++) {
+        int o = r * features;
+        double s = 0, q = 0;
+        for (int f = 0; f < features; f++) s += x[o + f];
+        double m = s / features;
+        for (int f = 0; f < features; f++) q += (x[o + f] - m) * (x[o + f] - m);
+        double inv = 1 / Math.sqrt(q / features + 1e-5);
+        mean[r] = (float) m;
+        invStd[r] = (float) inv;
+        for (int f = 0; f < features; f++) y[o + f] = (float) ((x[o + f] - m) * inv * gamma[f] + beta[f]);
+      }
+      return y;
+    }
+
+    @Override
+    protected float[] rmsForward() {
+      for (int r = 0; r < rows; r++) {
+        int o = r * features;
+        double q = 0;
+        for (int f = 0; f < features; f++) q += (double) x[o + f] * x[o + f];
+        double inv = 1 / Math.sqrt(q / features + 1e-6);
+        invStd[r] = (float) inv;
+        for (int f = 0; f < features; f++) y[o + f] = (float) (x[o + f] * inv * gamma[f]);
+      }
+      return y;
+    }
+
+    @Override
+    protected float[] lnBackward() {
+      java.util.Arrays.fill(dGamma, 0f);
+      java.util.Arrays.fill(dBeta, 0f);
+      for (int r = 0; r < rows; r++) {
+        int o = r * features;
+        double m = mean[r], s = invStd[r], sg = 0, sgx = 0;
+        for (int f = 0; f < features; f++) {
+          double xh = (x[o + f] - m) * s, g = dy[o + f] * gamma[f];
+          sg += g;
+          sgx += g * xh;
+          dGamma[f] += (float) (dy[o + f] * xh);
+          dBeta[f] += dy[o + f];
+        }
+        for (int f = 0; f < features; f++) {
+          double xh = (x[o + f] - m) * s, g = dy[o + f] * gamma[f];
+          dx[o + f] = (float) (s * (g - sg / features - xh * sgx / features));
+        }
+      }
+      return dx;
+    }
+
+    @Override
+    protected float[] rmsBackward() {
+      java.util.Arrays.fill(dGamma, 0f);
+      for (int r = 0; r < rows; r++) {
+        int o = r * features;
+        double s = invStd[r], sgx = 0;
+        for (int f = 0; f < features; f++) {
+          double g = dy[o + f] * gamma[f];
+          sgx += g * x[o + f];
+          dGamma[f] += (float) (dy[o + f] * x[o + f] * s);
+        }
+        for (int f = 0; f < features; f++) dx[o + f] = (float) (s * dy[o + f] * gamma[f] - x[o + f] * s * s * s * sgx / features);
+      }
+      return dx;
+    }
+  }
+}

@@ -1,0 +1,98 @@
+package dev.vecnorm;
+
+import dev.vecnorm.internal.LayerNormSupport;
+import dev.vecnorm.internal.VectorizationProvider;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * RMS normalization over rows, as {@code torch.nn.RMSNorm}: {@code invRms = 1/sqrt(mean(x^2) + epsilon)}
+ * per row of {@code features} floats, {@code y = x * invRms * gamma} (per-feature {@code gamma}, null for
+ * none). Layout, in-place rules and argument checks are those of {@link LayerNorm}.
+ */
+public final class RmsNorm {
+
+  private RmsNorm() {}
+
+  /** Forward: writes {@code y} and, when non-null, the per-row {@code invRms} ({@code float[rows]}). */
+  public static void forward(int rows, int features, float[] x, int xOffset, float[] gamma, float epsilon, float[] y, int yOffset,
+                             float[] invRms) {
+    forward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, gamma, epsilon, y, yOffset, invRms);
+  }
+
+  /** {@link #forward(int, int, float[], int, float[], float, float[], int, float[])} on segments; offsets in bytes. */
+  public static void forward(int rows, int features, MemorySegment x, long xOffset, float[] gamma, float epsilon, MemorySegment y,
+                             long yOffset, float[] invRms) {
+    forward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, gamma, epsilon, y, yOffset, invRms);
+  }
+
+  /**
+   * Backward given the forward's {@code invRms} ({@code r}): with {@code g = dy * gamma},
+   * {@code dx = r * g - x * r^3 * mean(g * x)} per row; {@code dGamma = Σ_rows dy * x * r} (overwritten; may be null).
+   */
+  public static void backward(int rows, int features, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] invRms,
+                              float[] dx, int dxOffset, float[] dGamma) {
+    backward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, dy, dyOffset, gamma, invRms, dx, dxOffset, dGamma);
+  }
+
+  /** {@link #backward(int, int, float[], int, float[], int, float[], float[], float[], int, float[])} on segments; offsets in bytes. */
+  public static void backward(int rows, int features, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+                              float[] invRms, MemorySegment dx, long dxOffset, float[] dGamma) {
+    backward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, dy, dyOffset, gamma, invRms, dx, dxOffset, dGamma);
+  }
+
+  // ---------------------------------------------------------------- per implementation (tests run both)
+
+  static void forward(LayerNormSupport impl, int rows, int features, float[] x, int xOffset, float[] gamma, float epsilon,
+                      float[] y, int yOffset, float[] invRms) {
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkArrays(s, "x", x, xOffset, "y", y, yOffset);
+    checkForward(s, gamma, epsilon, invRms);
+    impl.rmsForward(x, xOffset, y, yOffset, rows, features, gamma, epsilon, invRms, 0);
+  }
+
+  static void forward(LayerNormSupport impl, int rows, int features, MemorySegment x, long xOffset, float[] gamma, float epsilon,
+                      MemorySegment y, long yOffset, float[] invRms) {
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkSegments(s, "x", x, xOffset, "y", y, yOffset);
+    checkForward(s, gamma, epsilon, invRms);
+    float[] xa = Staging.backingArray(x, xOffset), ya = Staging.backingArray(y, yOffset);
+    if (xa != null && ya != null) {
+      impl.rmsForward(xa, Staging.elementOffset(x, xOffset), ya, Staging.elementOffset(y, yOffset), rows, features, gamma, epsilon, invRms, 0);
+      return;
+    }
+    LayerNorm.staged(rows, features, x, xOffset, null, 0, y, yOffset,
+        (xs, gs, n, r) -> impl.rmsForward(xs, 0, xs, 0, n, features, gamma, epsilon, invRms, r));
+  }
+
+  static void backward(LayerNormSupport impl, int rows, int features, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma,
+                       float[] invRms, float[] dx, int dxOffset, float[] dGamma) {
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    LayerNorm.checkBackward(s, gamma, null, null, invRms, "invRms", dGamma, null);
+    LayerNorm.zero(dGamma);
+    impl.rmsBackward(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, invRms, 0, dGamma);
+  }
+
+  static void backward(LayerNormSupport impl, int rows, int features, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
+                       float[] gamma, float[] invRms, MemorySegment dx, long dxOffset, float[] dGamma) {
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    LayerNorm.checkBackward(s, gamma, null, null, invRms, "invRms", dGamma, null);
+    LayerNorm.zero(dGamma);
+    float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset), da = Staging.backingArray(dx, dxOffset);
+    if (xa != null && ga != null && da != null) {
+      impl.rmsBackward(xa, Staging.elementOffset(x, xOffset), ga, Staging.elementOffset(dy, dyOffset), da, Staging.elementOffset(dx, dxOffset),
+          rows, features, gamma, invRms, 0, dGamma);
+      return;
+    }
+    LayerNorm.staged(rows, features, x, xOffset, dy, dyOffset, dx, dxOffset,
+        (xs, gs, n, r) -> impl.rmsBackward(xs, 0, gs, 0, gs, 0, n, features, gamma, invRms, r, dGamma));
+  }
+
+  private static void checkForward(NormShape s, float[] gamma, float epsilon, float[] invRms) {
+    Checks.perChannel("gamma", gamma, s.channels(), true);
+    Checks.epsilon(epsilon);
+    LayerNorm.perRow("invRms", invRms, s.outer(), true);
+    Checks.distinct("invRms", invRms, "gamma", gamma);
+  }
+}

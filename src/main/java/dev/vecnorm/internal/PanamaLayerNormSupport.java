@@ -1,0 +1,283 @@
+package dev.vecnorm.internal;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Layer norm and RMS norm on the Vector API, vectorized along each row's contiguous features.
+ *
+ * <p>Per row: a reduction pass (four independent accumulators over {@code 4 * LANES} floats, then one
+ * vector at a time, then a scalar tail), one lane sum per reduction, then an elementwise pass. A row of
+ * a transformer (768..8192 floats, 3..32 KiB) stays in L1/L2 between the passes, so the second read is
+ * nearly free and the variance is the exact two-pass one. Species and shuffles only in static finals;
+ * no vector is held in a static (a constant vector in a loop phi makes C2 box it). Nothing allocates.
+ */
+final class PanamaLayerNormSupport implements LayerNormSupport {
+
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+  private static final int LANES = SPECIES.length();
+  private static final int UNROLL = 4 * LANES;
+  // A fixed rotation tree for lane sums: the same order in the interpreter, C1 and C2, so a call gives
+  // the same bits before and after compilation (reduceLanes leaves the order to the implementation).
+  private static final VectorShuffle<Float> ROT_HALF = VectorShuffle.iota(SPECIES, LANES / 2, 1, true);
+  private static final VectorShuffle<Float> ROT_QUARTER = VectorShuffle.iota(SPECIES, Math.max(1, LANES / 4), 1, true);
+  private static final VectorShuffle<Float> ROT_EIGHTH = VectorShuffle.iota(SPECIES, Math.max(1, LANES / 8), 1, true);
+  private static final VectorShuffle<Float> ROT_SIXTEENTH = VectorShuffle.iota(SPECIES, Math.max(1, LANES / 16), 1, true);
+
+  PanamaLayerNormSupport() {
+    if (SPECIES.vectorBitSize() < 128) {
+      throw new UnsupportedOperationException("preferred float vector is " + SPECIES.vectorBitSize() + " bits; need >= 128");
+    }
+  }
+
+  @Override
+  public String name() {
+    return "panama";
+  }
+
+  /** Sum of all lanes through the fixed tree; every lane ends with the total, lane 0 is read. */
+  private static float laneSum(FloatVector v) {
+    v = v.add(v.rearrange(ROT_HALF));
+    if (LANES >= 4) v = v.add(v.rearrange(ROT_QUARTER));
+    if (LANES >= 8) v = v.add(v.rearrange(ROT_EIGHTH));
+    if (LANES >= 16) v = v.add(v.rearrange(ROT_SIXTEENTH));
+    return v.lane(0);
+  }
+
+  private static float rowSum(float[] a, int off, int n) {
+    FloatVector s0 = FloatVector.zero(SPECIES), s1 = FloatVector.zero(SPECIES), s2 = FloatVector.zero(SPECIES), s3 = FloatVector.zero(SPECIES);
+    int i = 0, bound = n - n % UNROLL;
+    for (; i < bound; i += UNROLL) {
+      s0 = s0.add(FloatVector.fromArray(SPECIES, a, off + i));
+      s1 = s1.add(FloatVector.fromArray(SPECIES, a, off + i + LANES));
+      s2 = s2.add(FloatVector.fromArray(SPECIES, a, off + i + 2 * LANES));
+      s3 = s3.add(FloatVector.fromArray(SPECIES, a, off + i + 3 * LANES));
+    }
+    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) s0 = s0.add(FloatVector.fromArray(SPECIES, a, off + i));
+    float sum = laneSum(s0.add(s1).add(s2.add(s3)));
+    for (; i < n; i++) sum += a[off + i];
+    return sum;
+  }
+
+  /** Biased variance about {@code m}, corrected for the rounding of {@code m}: (Σd² - (Σd)²/n) / n. */
+  private static float rowVariance(float[] a, int off, int n, float m) {
+    FloatVector vm = FloatVector.broadcast(SPECIES, m);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = FloatVector.zero(SPECIES);
+    FloatVector q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
+    int i = 0, bound = n - n % (2 * LANES);
+    for (; i < bound; i += 2 * LANES) {
+      FloatVector e0 = FloatVector.fromArray(SPECIES, a, off + i).sub(vm);
+      FloatVector e1 = FloatVector.fromArray(SPECIES, a, off + i + LANES).sub(vm);
+      d0 = d0.add(e0);
+      d1 = d1.add(e1);
+      q0 = e0.fma(e0, q0);
+      q1 = e1.fma(e1, q1);
+    }
+    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) {
+      FloatVector e = FloatVector.fromArray(SPECIES, a, off + i).sub(vm);
+      d0 = d0.add(e);
+      q0 = e.fma(e, q0);
+    }
+    float sd = laneSum(d0.add(d1)), sq = laneSum(q0.add(q1));
+    for (; i < n; i++) {
+      float e = a[off + i] - m;
+      sd += e;
+      sq = Math.fma(e, e, sq);
+    }
+    return (float) Math.max(0.0, ((double) sq - (double) sd * sd / n) / n);
+  }
+
+  private static float rowSquares(float[] a, int off, int n) {
+    FloatVector s0 = FloatVector.zero(SPECIES), s1 = FloatVector.zero(SPECIES), s2 = FloatVector.zero(SPECIES), s3 = FloatVector.zero(SPECIES);
+    int i = 0, bound = n - n % UNROLL;
+    for (; i < bound; i += UNROLL) {
+      FloatVector v0 = FloatVector.fromArray(SPECIES, a, off + i), v1 = FloatVector.fromArray(SPECIES, a, off + i + LANES);
+      FloatVector v2 = FloatVector.fromArray(SPECIES, a, off + i + 2 * LANES), v3 = FloatVector.fromArray(SPECIES, a, off + i + 3 * LANES);
+      s0 = v0.fma(v0, s0);
+      s1 = v1.fma(v1, s1);
+      s2 = v2.fma(v2, s2);
+      s3 = v3.fma(v3, s3);
+    }
+    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) {
+      FloatVector v = FloatVector.fromArray(SPECIES, a, off + i);
+      s0 = v.fma(v, s0);
+    }
+    float sum = laneSum(s0.add(s1).add(s2.add(s3)));
+    for (; i < n; i++) sum = Math.fma(a[off + i], a[off + i], sum);
+    return sum;
+  }
+
+  @Override
+  public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
+                      float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    int vb = SPECIES.loopBound(features);
+    for (int r = 0; r < rows; r++) {
+      int xo = xOffset + r * features, yo = yOffset + r * features;
+      float m = rowSum(x, xo, features) / features;
+      float var = rowVariance(x, xo, features, m);
+      float s = (float) (1.0 / Math.sqrt((double) var + epsilon));
+      if (mean != null) mean[statsOffset + r] = m;
+      if (invStd != null) invStd[statsOffset + r] = s;
+      FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+      int f = 0;
+      // x - mean first: exact for data far from 0 (Sterbenz), where folding mean into the shift is not.
+      if (gamma != null && beta != null) {
+        for (; f < vb; f += LANES) {
+          FloatVector t = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm).mul(vs);
+          t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, yo + f);
+        }
+      } else {
+        for (; f < vb; f += LANES) {
+          FloatVector t = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm).mul(vs);
+          if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+          if (beta != null) t = t.add(FloatVector.fromArray(SPECIES, beta, f));
+          t.intoArray(y, yo + f);
+        }
+      }
+      for (; f < features; f++) {
+        float v = (x[xo + f] - m) * s;
+        y[yo + f] = gamma == null ? (beta == null ? v : v + beta[f]) : (beta == null ? v * gamma[f] : Math.fma(v, gamma[f], beta[f]));
+      }
+    }
+  }
+
+  @Override
+  public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
+                       float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    for (int r = 0; r < rows; r++) {
+      int xo = xOffset + r * features, go = dyOffset + r * features, dxo = dxOffset + r * features;
+      float m = mean[statsOffset + r], s = invStd[statsOffset + r];
+      FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+      // Reduction: Σg and Σg·(x-mean), g = dy*gamma; dGamma/dBeta accumulate in the same read of dy and x.
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+      int f = 0;
+      for (; f < bound2; f += 2 * LANES) {
+        FloatVector t0 = FloatVector.fromArray(SPECIES, dy, go + f), t1 = FloatVector.fromArray(SPECIES, dy, go + f + LANES);
+        FloatVector d0 = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm), d1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES).sub(vm);
+        accumulateGradients(dGamma, dBeta, f, t0, d0, vs);
+        accumulateGradients(dGamma, dBeta, f + LANES, t1, d1, vs);
+        if (gamma != null) {
+          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
+        }
+        g0 = g0.add(t0);
+        g1 = g1.add(t1);
+        p0 = t0.fma(d0, p0);
+        p1 = t1.fma(d1, p1);
+      }
+      for (; f < vb; f += LANES) {
+        FloatVector t = FloatVector.fromArray(SPECIES, dy, go + f), d = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm);
+        accumulateGradients(dGamma, dBeta, f, t, d, vs);
+        if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        g0 = g0.add(t);
+        p0 = t.fma(d, p0);
+      }
+      float sumG = laneSum(g0.add(g1)), sumGd = laneSum(p0.add(p1));
+      for (; f < features; f++) {
+        float d = x[xo + f] - m, t = dy[go + f];
+        if (dGamma != null) dGamma[f] += t * (d * s);
+        if (dBeta != null) dBeta[f] += t;
+        float g = gamma == null ? t : t * gamma[f];
+        sumG += g;
+        sumGd = Math.fma(g, d, sumGd);
+      }
+      // dx = g*a + d*b + k with a = s, b = -s^3 Σg·d / n, k = -s Σg / n (folded in double per row).
+      float b = (float) (-(double) s * s * s * sumGd / features), k = (float) (-(double) s * sumG / features);
+      FloatVector vbv = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+      for (f = 0; f < vb; f += LANES) {
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, go + f);
+        if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        FloatVector d = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm);
+        d.fma(vbv, g.fma(vs, vk)).intoArray(dx, dxo + f);
+      }
+      for (; f < features; f++) {
+        float d = x[xo + f] - m, t = dy[go + f];
+        float g = gamma == null ? t : t * gamma[f];
+        dx[dxo + f] = Math.fma(d, b, Math.fma(g, s, k));
+      }
+    }
+  }
+
+  /** dGamma += dy * (x - mean) * invStd, dBeta += dy, at features [f, f + LANES); null ones skipped. */
+  private static void accumulateGradients(float[] dGamma, float[] dBeta, int f, FloatVector dy, FloatVector d, FloatVector s) {
+    if (dGamma != null) dy.fma(d.mul(s), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+    if (dBeta != null) dy.add(FloatVector.fromArray(SPECIES, dBeta, f)).intoArray(dBeta, f);
+  }
+
+  @Override
+  public void rmsForward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float epsilon,
+                         float[] invRms, int statsOffset) {
+    int vb = SPECIES.loopBound(features);
+    for (int r = 0; r < rows; r++) {
+      int xo = xOffset + r * features, yo = yOffset + r * features;
+      float s = (float) (1.0 / Math.sqrt((double) rowSquares(x, xo, features) / features + epsilon));
+      if (invRms != null) invRms[statsOffset + r] = s;
+      FloatVector vs = FloatVector.broadcast(SPECIES, s);
+      int f = 0;
+      if (gamma != null) {
+        for (; f < vb; f += LANES) {
+          FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f)).intoArray(y, yo + f);
+        }
+        for (; f < features; f++) y[yo + f] = x[xo + f] * s * gamma[f];
+      } else {
+        for (; f < vb; f += LANES) FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).intoArray(y, yo + f);
+        for (; f < features; f++) y[yo + f] = x[xo + f] * s;
+      }
+    }
+  }
+
+  @Override
+  public void rmsBackward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
+                          float[] gamma, float[] invRms, int statsOffset, float[] dGamma) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    for (int r = 0; r < rows; r++) {
+      int xo = xOffset + r * features, go = dyOffset + r * features, dxo = dxOffset + r * features;
+      float s = invRms[statsOffset + r];
+      FloatVector vs = FloatVector.broadcast(SPECIES, s);
+      FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+      int f = 0;
+      for (; f < bound2; f += 2 * LANES) {
+        FloatVector t0 = FloatVector.fromArray(SPECIES, dy, go + f), t1 = FloatVector.fromArray(SPECIES, dy, go + f + LANES);
+        FloatVector v0 = FloatVector.fromArray(SPECIES, x, xo + f), v1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES);
+        if (dGamma != null) {
+          t0.fma(v0.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+          t1.fma(v1.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f + LANES)).intoArray(dGamma, f + LANES);
+        }
+        if (gamma != null) {
+          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
+        }
+        p0 = t0.fma(v0, p0);
+        p1 = t1.fma(v1, p1);
+      }
+      for (; f < vb; f += LANES) {
+        FloatVector t = FloatVector.fromArray(SPECIES, dy, go + f), v = FloatVector.fromArray(SPECIES, x, xo + f);
+        if (dGamma != null) t.fma(v.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+        if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        p0 = t.fma(v, p0);
+      }
+      float sumGx = laneSum(p0.add(p1));
+      for (; f < features; f++) {
+        float v = x[xo + f], t = dy[go + f];
+        if (dGamma != null) dGamma[f] += t * (v * s);
+        float g = gamma == null ? t : t * gamma[f];
+        sumGx = Math.fma(g, v, sumGx);
+      }
+      float k = (float) (-(double) s * s * s * sumGx / features);
+      FloatVector vk = FloatVector.broadcast(SPECIES, k);
+      for (f = 0; f < vb; f += LANES) {
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, go + f);
+        if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        FloatVector.fromArray(SPECIES, x, xo + f).fma(vk, g.mul(vs)).intoArray(dx, dxo + f);
+      }
+      for (; f < features; f++) {
+        float t = dy[go + f];
+        float g = gamma == null ? t : t * gamma[f];
+        dx[dxo + f] = Math.fma(x[xo + f], k, g * s);
+      }
+    }
+  }
+}

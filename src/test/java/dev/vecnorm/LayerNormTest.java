@@ -1,0 +1,401 @@
+package dev.vecnorm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vecnorm.internal.LayerNormSupport;
+import dev.vecnorm.internal.VectorizationProvider;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * LayerNorm and RmsNorm, both implementations, against a double-precision reference written here from
+ * the definitions (not from the kernels): forward to 1e-4 (abs + rel), backward against central finite
+ * differences of the double reference, segments equal to arrays, bad arguments leave outputs untouched.
+ */
+class LayerNormTest {
+
+  static final int[] FEATURES = {1, 7, 8, 15, 16, 17, 768, 1023};
+
+  static List<LayerNormSupport> impls() {
+    List<LayerNormSupport> list = new ArrayList<>();
+    list.add(VectorizationProvider.scalarLayerNorm());
+    VectorizationProvider.panamaLayerNorm().ifPresent(list::add);
+    return list;
+  }
+
+  static Stream<Arguments> implsAndFeatures() {
+    return impls().stream().flatMap(k -> java.util.Arrays.stream(FEATURES).mapToObj(f -> Arguments.of(k.name(), k, f)));
+  }
+
+  static Stream<Arguments> implementations() {
+    return impls().stream().map(k -> Arguments.of(k.name(), k));
+  }
+
+  // ---------------------------------------------------------------- double reference
+
+  /** y of one row of layer norm (rms == false) or RMS norm (rms == true), in double; also returns invStd/invRms in out[0]. */
+  static double[] refRow(double[] x, double[] gamma, double[] beta, double eps, boolean rms, double[] stat) {
+    int n = x.length;
+    double m = 0;
+    if (!rms) {
+      for (double v : x) m += v;
+      m /= n;
+    }
+    double q = 0;
+    for (double v : x) q += (v - m) * (v - m);
+    double s = 1 / Math.sqrt(q / n + eps);
+    if (stat != null) {
+      stat[0] = m;
+      stat[1] = s;
+    }
+    double[] y = new double[n];
+    for (int f = 0; f < n; f++) y[f] = (x[f] - m) * s * (gamma == null ? 1 : gamma[f]) + (beta == null ? 0 : beta[f]);
+    return y;
+  }
+
+  static double[] row(float[] a, int off, int features, int r) {
+    double[] d = new double[features];
+    for (int f = 0; f < features; f++) d[f] = a[off + r * features + f];
+    return d;
+  }
+
+  static double[] toDouble(float[] a) {
+    if (a == null) return null;
+    double[] d = new double[a.length];
+    for (int i = 0; i < a.length; i++) d[i] = a[i];
+    return d;
+  }
+
+  static float[] random(SplittableRandom r, int n, double center, double scale) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) a[i] = (float) (center + scale * r.nextGaussian());
+    return a;
+  }
+
+  static void assertClose(String what, double expected, double actual, double tol) {
+    assertTrue(Math.abs(expected - actual) <= tol, what + ": expected " + expected + ", got " + actual + " (tolerance " + tol + ")");
+  }
+
+  // ---------------------------------------------------------------- forward
+
+  @ParameterizedTest(name = "{0} features={2}")
+  @MethodSource("implsAndFeatures")
+  void layerNormForwardMatchesDoubleReference(String name, LayerNormSupport k, int features) {
+    SplittableRandom rnd = new SplittableRandom(features);
+    int rows = 5, xOff = 3, yOff = 5;
+    float[] x = random(rnd, xOff + rows * features, 2, 3), y = new float[yOff + rows * features + 2];
+    float[] gamma = random(rnd, features, 1, 0.5), beta = random(rnd, features, 0, 1);
+    float[][] variants = {gamma, beta, null, beta, gamma, null, null, null};
+    for (int v = 0; v < variants.length; v += 2) {
+      float[] g = variants[v], b = variants[v + 1], mean = new float[rows], inv = new float[rows];
+      LayerNorm.forward(k, rows, features, x, xOff, g, b, 1e-3f, y, yOff, mean, inv);
+      for (int r = 0; r < rows; r++) {
+        double[] st = new double[2];
+        double[] ref = refRow(row(x, xOff, features, r), toDouble(g), toDouble(b), 1e-3f, false, st);
+        assertClose("mean[" + r + "]", st[0], mean[r], 1e-5 * (1 + Math.abs(st[0])));
+        assertClose("invStd[" + r + "]", st[1], inv[r], 1e-5 * st[1]);
+        for (int f = 0; f < features; f++) assertClose("y[" + r + "," + f + "]", ref[f], y[yOff + r * features + f], 1e-4 * (1 + Math.abs(ref[f])));
+      }
+    }
+    assertTrue(y[0] == 0 && y[y.length - 1] == 0, "nothing written outside y's range");
+  }
+
+  @ParameterizedTest(name = "{0} features={2}")
+  @MethodSource("implsAndFeatures")
+  void rmsNormForwardMatchesDoubleReference(String name, LayerNormSupport k, int features) {
+    SplittableRandom rnd = new SplittableRandom(100 + features);
+    int rows = 4, xOff = 1, yOff = 2;
+    float[] x = random(rnd, xOff + rows * features, 0.5, 2), y = new float[yOff + rows * features];
+    float[] gamma = random(rnd, features, 1, 0.5);
+    for (float[] g : new float[][] {gamma, null}) {
+      float[] inv = new float[rows];
+      RmsNorm.forward(k, rows, features, x, xOff, g, 1e-6f, y, yOff, inv);
+      for (int r = 0; r < rows; r++) {
+        double[] st = new double[2];
+        double[] ref = refRow(row(x, xOff, features, r), toDouble(g), null, 1e-6f, true, st);
+        assertClose("invRms[" + r + "]", st[1], inv[r], 1e-5 * st[1]);
+        for (int f = 0; f < features; f++) assertClose("y[" + r + "," + f + "]", ref[f], y[yOff + r * features + f], 1e-4 * (1 + Math.abs(ref[f])));
+      }
+    }
+  }
+
+  /** 1e4 + N(0, 0.01): a float E[x²] - E[x]² gives noise; the two-pass row variance holds 1e-3 relative. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void largeOffsetRowsKeepVarianceAccurate(String name, LayerNormSupport k) {
+    SplittableRandom rnd = new SplittableRandom(7);
+    int rows = 8, features = 4096;
+    float[] x = random(rnd, rows * features, 1e4, 0.01), y = new float[x.length], mean = new float[rows], inv = new float[rows];
+    float eps = 1e-12f;
+    LayerNorm.forward(k, rows, features, x, 0, null, null, eps, y, 0, mean, inv);
+    for (int r = 0; r < rows; r++) {
+      double[] st = new double[2];
+      refRow(row(x, 0, features, r), null, null, eps, false, st);
+      double refVar = 1 / (st[1] * st[1]) - eps, var = 1 / ((double) inv[r] * inv[r]) - eps;
+      assertClose("variance[" + r + "]", refVar, var, 1e-3 * refVar);
+    }
+  }
+
+  /** A constant row has variance 0 and gives exactly beta (x - mean is exactly 0); a NaN stays in its own row. */
+  @ParameterizedTest(name = "{0} features={2}")
+  @MethodSource("implsAndFeatures")
+  void constantRowsGiveBetaAndNanStaysInItsRow(String name, LayerNormSupport k, int features) {
+    SplittableRandom rnd = new SplittableRandom(5);
+    int rows = 3;
+    float[] x = random(rnd, rows * features, 0, 1), gamma = random(rnd, features, 1, 1), beta = random(rnd, features, 0, 1);
+    java.util.Arrays.fill(x, 0, features, 1234.5f);
+    float[] clean = new float[x.length], y = new float[x.length], inv = new float[rows], mean = new float[rows];
+    LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, clean, 0, mean, inv);
+    for (int f = 0; f < features; f++) assertTrue(clean[f] == beta[f], "constant row: y[" + f + "] = " + clean[f] + ", beta " + beta[f]);
+    assertTrue(mean[0] == 1234.5f && inv[0] == (float) (1 / Math.sqrt(1e-3f)), "constant row statistics " + mean[0] + ", " + inv[0]);
+    x[features + features / 2] = Float.NaN;
+    LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+    for (int i = 0; i < x.length; i++) {
+      int r = i / features;
+      if (r == 1) assertTrue(Float.isNaN(y[i]), "NaN row: y[" + i + "] = " + y[i]);
+      else assertTrue(y[i] == clean[i], "other rows unchanged at " + i);
+    }
+  }
+
+  @ParameterizedTest(name = "{0} features={2}")
+  @MethodSource("implsAndFeatures")
+  void inPlaceEqualsOutOfPlace(String name, LayerNormSupport k, int features) {
+    SplittableRandom rnd = new SplittableRandom(3);
+    int rows = 3;
+    float[] x = random(rnd, rows * features, 1, 2), gamma = random(rnd, features, 1, 1), beta = random(rnd, features, 0, 1);
+    float[] y = new float[x.length], mean = new float[rows], inv = new float[rows], inPlace = x.clone();
+    LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+    LayerNorm.forward(k, rows, features, inPlace, 0, gamma, beta, 1e-3f, inPlace, 0, null, null);
+    assertArrayEquals(y, inPlace);
+    float[] dy = random(rnd, x.length, 0, 1), dx = new float[x.length], dGamma = new float[features], dBeta = new float[features];
+    LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, dGamma, dBeta);
+    float[] dyInPlace = dy.clone(), xInPlace = x.clone();
+    LayerNorm.backward(k, rows, features, x, 0, dyInPlace, 0, gamma, mean, inv, dyInPlace, 0, null, null);
+    assertArrayEquals(dx, dyInPlace, "dx == dy");
+    LayerNorm.backward(k, rows, features, xInPlace, 0, dy, 0, gamma, mean, inv, xInPlace, 0, null, null);
+    assertArrayEquals(dx, xInPlace, "dx == x");
+    float[] ry = new float[x.length], rInv = new float[rows], rIn = x.clone();
+    RmsNorm.forward(k, rows, features, x, 0, gamma, 1e-5f, ry, 0, rInv);
+    RmsNorm.forward(k, rows, features, rIn, 0, gamma, 1e-5f, rIn, 0, null);
+    assertArrayEquals(ry, rIn);
+    float[] rdx = new float[x.length], rdy = dy.clone();
+    RmsNorm.backward(k, rows, features, x, 0, dy, 0, gamma, rInv, rdx, 0, null);
+    RmsNorm.backward(k, rows, features, x, 0, rdy, 0, gamma, rInv, rdy, 0, null);
+    assertArrayEquals(rdx, rdy, "rms dx == dy");
+  }
+
+  // ---------------------------------------------------------------- backward against finite differences
+
+  /** L = Σ w·y over all rows, in double from the reference forward. */
+  static double loss(double[][] xs, double[] gamma, double[] beta, double eps, boolean rms, double[][] w) {
+    double l = 0;
+    for (int r = 0; r < xs.length; r++) {
+      double[] y = refRow(xs[r], gamma, beta, eps, rms, null);
+      for (int f = 0; f < y.length; f++) l += w[r][f] * y[f];
+    }
+    return l;
+  }
+
+  static Stream<Arguments> implsAndSmallFeatures() {
+    return impls().stream().flatMap(k -> Stream.of(1, 7, 16, 17, 768).map(f -> Arguments.of(k.name(), k, f)));
+  }
+
+  @ParameterizedTest(name = "{0} features={2}")
+  @MethodSource("implsAndSmallFeatures")
+  void layerNormBackwardMatchesFiniteDifferences(String name, LayerNormSupport k, int features) {
+    backwardMatchesFiniteDifferences(k, features, false);
+  }
+
+  @ParameterizedTest(name = "{0} features={2}")
+  @MethodSource("implsAndSmallFeatures")
+  void rmsNormBackwardMatchesFiniteDifferences(String name, LayerNormSupport k, int features) {
+    backwardMatchesFiniteDifferences(k, features, true);
+  }
+
+  /**
+   * Central differences (h = 1e-5 on data of scale 1, in double: error ~1e-10) of the double reference at
+   * the same float inputs; the kernel's float gradients must match to 1e-3 of the gradient's largest
+   * magnitude (float rounding of sums over up to 768 terms is ~1e-5 of it), or 1e-6 of the terms dx is
+   * made of where it cancels to 0.
+   */
+  static void backwardMatchesFiniteDifferences(LayerNormSupport k, int features, boolean rms) {
+    SplittableRandom rnd = new SplittableRandom(features * 31L + (rms ? 1 : 0));
+    int rows = 3, xOff = 2, dyOff = 1, dxOff = 4;
+    float eps = 1e-3f;
+    float[] x = random(rnd, xOff + rows * features, 0.5, 1), dy = random(rnd, dyOff + rows * features, 0, 1);
+    float[] gamma = random(rnd, features, 1, 0.5), beta = rms ? null : random(rnd, features, 0, 1);
+    float[] stat1 = new float[rows], stat2 = new float[rows], y = new float[rows * features];
+    float[] dx = new float[dxOff + rows * features], dGamma = new float[features], dBeta = rms ? null : new float[features];
+    java.util.Arrays.fill(dGamma, 99f); // overwritten, not accumulated into
+    if (rms) {
+      RmsNorm.forward(k, rows, features, x, xOff, gamma, eps, y, 0, stat2);
+      RmsNorm.backward(k, rows, features, x, xOff, dy, dyOff, gamma, stat2, dx, dxOff, dGamma);
+    } else {
+      LayerNorm.forward(k, rows, features, x, xOff, gamma, beta, eps, y, 0, stat1, stat2);
+      java.util.Arrays.fill(dBeta, 99f);
+      LayerNorm.backward(k, rows, features, x, xOff, dy, dyOff, gamma, stat1, stat2, dx, dxOff, dGamma, dBeta);
+    }
+    double[][] xs = new double[rows][], w = new double[rows][];
+    for (int r = 0; r < rows; r++) {
+      xs[r] = row(x, xOff, features, r);
+      w[r] = row(dy, dyOff, features, r);
+    }
+    double[] g = toDouble(gamma), b = toDouble(beta);
+    double h = 1e-5;
+    // dx: every element of small rows, 40 sampled ones of wide rows.
+    double[] fd = new double[rows * features], got = new double[rows * features];
+    // Floor: where the exact gradient is 0 (one feature) dx is a difference of terms ~|dy·gamma|·invStd.
+    double termScale = 0;
+    for (int i = 0; i < rows * features; i++) {
+      termScale = Math.max(termScale, Math.abs(dy[dyOff + i] * gamma[i % features]) * stat2[i / features]);
+    }
+    double scale = 1e-3 * termScale;
+    int samples = Math.min(rows * features, 40);
+    int[] idx = new int[samples];
+    for (int i = 0; i < samples; i++) idx[i] = samples == rows * features ? i : rnd.nextInt(rows * features);
+    for (int i : idx) {
+      int r = i / features, f = i % features;
+      double keep = xs[r][f];
+      xs[r][f] = keep + h;
+      double lp = loss(xs, g, b, eps, rms, w);
+      xs[r][f] = keep - h;
+      double lm = loss(xs, g, b, eps, rms, w);
+      xs[r][f] = keep;
+      fd[i] = (lp - lm) / (2 * h);
+      got[i] = dx[dxOff + i];
+      scale = Math.max(scale, Math.abs(fd[i]));
+    }
+    for (int i : idx) assertClose("dx[" + i + "]", fd[i], got[i], 1e-3 * scale);
+    checkParameterGradient("dGamma", g, dGamma, xs, g, b, eps, rms, w, h);
+    if (!rms) checkParameterGradient("dBeta", b, dBeta, xs, g, b, eps, rms, w, h);
+  }
+
+  private static void checkParameterGradient(String name, double[] param, float[] grad, double[][] xs, double[] g, double[] b,
+                                             double eps, boolean rms, double[][] w, double h) {
+    double[] fd = new double[param.length];
+    double scale = 1e-12;
+    for (int f = 0; f < param.length; f++) {
+      double keep = param[f];
+      param[f] = keep + h;
+      double lp = loss(xs, g, b, eps, rms, w);
+      param[f] = keep - h;
+      double lm = loss(xs, g, b, eps, rms, w);
+      param[f] = keep;
+      fd[f] = (lp - lm) / (2 * h);
+      scale = Math.max(scale, Math.abs(fd[f]));
+    }
+    for (int f = 0; f < param.length; f++) assertClose(name + "[" + f + "]", fd[f], grad[f], 1e-3 * scale);
+  }
+
+  // ---------------------------------------------------------------- segments
+
+  /** Native segments (staged in row blocks, several blocks here) and float[]-backed ones give the array path's bits. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void segmentsEqualArrays(String name, LayerNormSupport k) {
+    SplittableRandom rnd = new SplittableRandom(11);
+    int rows = 2000, features = 17, n = rows * features;
+    long off = 12; // bytes
+    float[] x = random(rnd, n, 1, 2), dy = random(rnd, n, 0, 1), gamma = random(rnd, features, 1, 1), beta = random(rnd, features, 0, 1);
+    float[] y = new float[n], mean = new float[rows], inv = new float[rows], dx = new float[n], dG = new float[features], dB = new float[features];
+    LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+    LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dB);
+    float[] ry = new float[n], rInv = new float[rows], rdx = new float[n], rdG = new float[features];
+    RmsNorm.forward(k, rows, features, x, 0, gamma, 1e-3f, ry, 0, rInv);
+    RmsNorm.backward(k, rows, features, x, 0, dy, 0, gamma, rInv, rdx, 0, rdG);
+    try (Arena arena = Arena.ofConfined()) {
+      for (boolean heap : new boolean[] {false, true}) {
+        MemorySegment xs = segment(arena, heap, x, off), gs = segment(arena, heap, dy, off), out = segment(arena, heap, new float[n], off);
+        float[] m2 = new float[rows], i2 = new float[rows], g2 = new float[features], b2 = new float[features];
+        LayerNorm.forward(k, rows, features, xs, off, gamma, beta, 1e-3f, out, off, m2, i2);
+        assertArrayEquals(y, read(out, off, n), "y heap=" + heap);
+        assertArrayEquals(mean, m2);
+        assertArrayEquals(inv, i2);
+        LayerNorm.backward(k, rows, features, xs, off, gs, off, gamma, m2, i2, out, off, g2, b2);
+        assertArrayEquals(dx, read(out, off, n), "dx heap=" + heap);
+        assertArrayEquals(dG, g2, "dGamma heap=" + heap);
+        assertArrayEquals(dB, b2, "dBeta heap=" + heap);
+        RmsNorm.forward(k, rows, features, xs, off, gamma, 1e-3f, out, off, i2);
+        assertArrayEquals(ry, read(out, off, n), "rms y heap=" + heap);
+        RmsNorm.backward(k, rows, features, xs, off, gs, off, gamma, i2, out, off, g2);
+        assertArrayEquals(rdx, read(out, off, n), "rms dx heap=" + heap);
+        assertArrayEquals(rdG, g2, "rms dGamma heap=" + heap);
+        LayerNorm.forward(k, rows, features, xs, off, gamma, beta, 1e-3f, xs, off, null, null); // in place, staged
+        assertArrayEquals(y, read(xs, off, n), "in place heap=" + heap);
+      }
+    }
+  }
+
+  static MemorySegment segment(Arena arena, boolean heap, float[] data, long off) {
+    MemorySegment s = heap ? MemorySegment.ofArray(new float[data.length + (int) off / 4]) : arena.allocate(data.length * 4L + off, 4);
+    MemorySegment.copy(data, 0, s, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), off, data.length);
+    return s;
+  }
+
+  static float[] read(MemorySegment s, long off, int n) {
+    float[] a = new float[n];
+    MemorySegment.copy(s, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), off, a, 0, n);
+    return a;
+  }
+
+  // ---------------------------------------------------------------- bad arguments
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void badArgumentsThrowNamingTheArgumentAndWriteNothing(String name, LayerNormSupport k) {
+    int rows = 3, features = 5, n = rows * features;
+    float[] x = new float[n], y = new float[n], dy = new float[n], dx = new float[n];
+    for (int i = 0; i < n; i++) x[i] = dy[i] = i;
+    float[] gamma = new float[features], beta = new float[features], mean = new float[rows], inv = new float[rows];
+    java.util.Arrays.fill(gamma, 1f);
+    java.util.Arrays.fill(inv, 1f);
+    float[] dG = new float[features], dB = new float[features];
+    float[] big = new float[2 * n];
+    List<Object[]> cases = List.of(
+        bad("gamma", () -> LayerNorm.forward(k, rows, features, x, 0, new float[4], beta, 1e-3f, y, 0, mean, inv)),
+        bad("beta", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, new float[6], 1e-3f, y, 0, mean, inv)),
+        bad("mean", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, new float[2], inv)),
+        bad("invStd", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, mean, new float[4])),
+        bad("epsilon", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 0f, y, 0, mean, inv)),
+        bad("y", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 1, mean, inv)),
+        bad("features", () -> LayerNorm.forward(k, rows, 0, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv)),
+        bad("rows", () -> RmsNorm.forward(k, 0, features, x, 0, gamma, 1e-3f, y, 0, inv)),
+        bad("overlaps", () -> LayerNorm.forward(k, rows, features, big, 0, gamma, beta, 1e-3f, big, 2, mean, inv)),
+        bad("mean", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, inv, inv)),
+        bad("dGamma", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, gamma, dB)),
+        bad("dGamma", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dG)),
+        bad("dx", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 3, dG, dB)),
+        bad("invStd", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, new float[1], dx, 0, dG, dB)),
+        bad("invRms", () -> RmsNorm.backward(k, rows, features, x, 0, dy, 0, gamma, null, dx, 0, dG)),
+        bad("dGamma", () -> RmsNorm.backward(k, rows, features, x, 0, dy, 0, gamma, inv, dx, 0, new float[3])),
+        bad("invRms", () -> RmsNorm.forward(k, rows, features, x, 0, gamma, 1e-3f, y, 0, gamma)),
+        bad("read-only", () -> LayerNorm.forward(k, rows, features, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f,
+            MemorySegment.ofArray(y).asReadOnly(), 0, mean, inv)),
+        bad("y", () -> RmsNorm.forward(k, rows, features, MemorySegment.ofArray(x), 0, gamma, 1e-3f, MemorySegment.ofArray(y), 8, inv)));
+    for (Object[] c : cases) {
+      String expected = (String) c[0];
+      Throwable t = assertThrows(RuntimeException.class, (Executable) c[1], expected);
+      assertTrue(t instanceof IllegalArgumentException || t instanceof NullPointerException, expected + ": " + t);
+      assertTrue(String.valueOf(t.getMessage()).contains(expected), "message should name " + expected + ": " + t.getMessage());
+      for (float[] out : new float[][] {y, dx, dG, dB, mean}) for (float v : out) assertTrue(v == 0, expected + ": an output was written");
+      for (float v : inv) assertTrue(v == 1f, expected + ": invStd was written");
+      for (float v : gamma) assertTrue(v == 1f, expected + ": gamma was written");
+      for (float v : big) assertTrue(v == 0, expected + ": big was written");
+    }
+  }
+
+  private static Object[] bad(String name, Executable call) {
+    return new Object[] {name, call};
+  }
+}
