@@ -70,6 +70,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       momentsChannelsFirst(x, xOffset, outer, channels, inner, mean, variance);
     }
     ScalarBatchNormSupport.toVariance(variance, channels, (double) outer * inner);
+    ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, variance);
   }
 
   private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] m2) {
@@ -209,7 +210,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                                  float[] mean, float[] m2, int c) {
     float invN = 1f / n;
     FloatVector blockMean = centerRel.add(sumD.mul(invN));
-    FloatVector blockM2 = sumD2.sub(sumD.mul(sumD).mul(invN)).max(FloatVector.zero(SPECIES));
+    FloatVector blockM2 = sumD2.sub(sumD.mul(sumD.mul(invN))).max(FloatVector.zero(SPECIES));
     if (done == 0) {
       blockMean.intoArray(mean, c);
       blockM2.intoArray(m2, c);
@@ -260,7 +261,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
             sumD2 += e * e;
           }
           ScalarBatchNormSupport.mergeBlock(mean, m2, c, (center - pivot) + sumD / n,
-              Math.max(0f, sumD2 - sumD * sumD / n), n, o * inner + i0);
+              Math.max(0f, sumD2 - sumD * (sumD / n)), n, o * inner + i0);
         }
       }
     }
