@@ -113,10 +113,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * running mean. The positions of each channel fold into its mean and variance in double at the end.
    */
   private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] variance) {
-    int lcm = channels / gcd(channels, LANES) * LANES;
-    boolean tail = channels % LANES != 0 && lcm > MAX_SUPER_FLOATS;
-    int width = tail ? SPECIES.loopBound(channels) : lcm;
-    while (!tail && width < MIN_ROW_FLOATS) width *= 2;
+    int superWidth = superWidth(channels);
+    boolean tail = superWidth < 0;
+    int width = tail ? SPECIES.loopBound(channels) : superWidth;
     int rowsPerSuper = tail ? 1 : width / channels;
     int superRows = rows / rowsPerSuper;
     int positions = width + (tail ? LANES : 0);
@@ -128,6 +127,25 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, variance);
     } finally {
       Scratch.release(s);
+    }
+  }
+
+  /**
+   * Floats of a super row: a multiple of both the lanes and {@code channels}, at least
+   * {@link #MIN_ROW_FLOATS}; -1 when that would exceed {@link #MAX_SUPER_FLOATS} (rows are then used as
+   * they are, with a channel tail).
+   */
+  static int superWidth(int channels) {
+    int width = channels / gcd(channels, LANES) * LANES;
+    if (channels % LANES != 0 && width > MAX_SUPER_FLOATS) return -1;
+    while (width < MIN_ROW_FLOATS) width *= 2;
+    return width;
+  }
+
+  /** Repeats {@code count} per-channel arrays of {@code s} (at {@code from}, {@code channels} apart) over a super row at {@code to}. */
+  private static void tilePattern(float[] s, int from, int channels, int count, int to, int width) {
+    for (int a = 0; a < count; a++) {
+      for (int j = 0; j < width; j += channels) System.arraycopy(s, from + a * channels, s, to + a * width + j, channels);
     }
   }
 
@@ -386,11 +404,45 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void normalizeChannelsLast(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels,
                                             float[] mean, float[] scale, boolean fromVariance, float epsilon,
                                             float[] gamma, float[] beta) {
-    float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, scale, fromVariance, epsilon, gamma, beta);
+    int width = superWidth(channels);
+    float[] coef = Coefficients.forward(Scratch.borrow(3 * channels + 3 * Math.max(width, 0)), channels, scale, fromVariance,
+        epsilon, gamma, beta);
     try {
-      normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
+      if (width < 0) {
+        normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
+      } else {
+        System.arraycopy(mean, 0, coef, 2 * channels, channels);
+        tilePattern(coef, 0, channels, 3, 3 * channels, width); // [alpha | shift | mean] over a super row
+        normalizeSuperRows(x, xOffset, y, yOffset, outer * channels, width, coef, 3 * channels);
+      }
     } finally {
       Scratch.release(coef);
+    }
+  }
+
+  /**
+   * The tensor as one stream of super rows ({@code width} floats, whole rows, whole vectors), with
+   * per-position coefficients {@code [alpha | shift | mean]} at {@code at}: no channel tail and no
+   * per-row loop overhead for small or ragged channel counts. The same arithmetic as the row loop, so
+   * the same bits.
+   */
+  private static void normalizeSuperRows(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
+    // Bodies written out: a helper called per vector fails C2's inlining size test at these call sites.
+    int i = 0;
+    for (; i + width <= total; i += width) {
+      int xs = xOffset + i, ys = yOffset + i;
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector.fromArray(SPECIES, x, xs + j).sub(FloatVector.fromArray(SPECIES, coef, at + 2 * width + j))
+            .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, at + width + j)).intoArray(y, ys + j);
+      }
+    }
+    int rest = total - i, j = 0; // rows that do not fill a super row: the pattern continues
+    for (; j < SPECIES.loopBound(rest); j += LANES) {
+      FloatVector.fromArray(SPECIES, x, xOffset + i + j).sub(FloatVector.fromArray(SPECIES, coef, at + 2 * width + j))
+          .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, at + width + j)).intoArray(y, yOffset + i + j);
+    }
+    for (; j < rest; j++) { // scalar tail
+      y[yOffset + i + j] = Math.fma(x[xOffset + i + j] - coef[at + 2 * width + j], coef[at + j], coef[at + width + j]);
     }
   }
 
@@ -571,11 +623,42 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void applyChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                                         int outer, int channels, float[] mean, float[] invStd, float[] gamma,
                                         float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = Coefficients.backward(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
+    int width = superWidth(channels);
+    float[] coef = Coefficients.backward(Scratch.borrow(4 * channels + 4 * Math.max(width, 0)), channels, invStd, gamma, sumDy,
+        sumDyXhat, count);
     try {
-      applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
+      if (width < 0) {
+        applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
+      } else {
+        System.arraycopy(mean, 0, coef, 3 * channels, channels);
+        tilePattern(coef, 0, channels, 4, 4 * channels, width); // [a | b | k | mean] over a super row
+        applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer * channels, width, coef, 4 * channels);
+      }
     } finally {
       Scratch.release(coef);
+    }
+  }
+
+  /** As {@link #normalizeSuperRows}, for {@code dx = a*dy + b*(x - mean) + k}. */
+  private static void applySuperRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int total,
+                                     int width, float[] coef, int at) {
+    int i = 0;
+    for (; i + width <= total; i += width) {
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector xm = FloatVector.fromArray(SPECIES, x, xOffset + i + j).sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
+        FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j), FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
+        FloatVector.fromArray(SPECIES, dy, dyOffset + i + j).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner).intoArray(dx, dxOffset + i + j);
+      }
+    }
+    int rest = total - i, j = 0; // rows that do not fill a super row: the pattern continues
+    for (; j < SPECIES.loopBound(rest); j += LANES) {
+      FloatVector xm = FloatVector.fromArray(SPECIES, x, xOffset + i + j).sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
+      FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j), FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
+      FloatVector.fromArray(SPECIES, dy, dyOffset + i + j).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner).intoArray(dx, dxOffset + i + j);
+    }
+    for (; j < rest; j++) { // scalar tail
+      int c = at + j, p = i + j;
+      dx[dxOffset + p] = Math.fma(dy[dyOffset + p], coef[c], Math.fma(x[xOffset + p] - coef[c + 3 * width], coef[c + width], coef[c + 2 * width]));
     }
   }
 
