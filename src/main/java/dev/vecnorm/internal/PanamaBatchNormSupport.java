@@ -499,6 +499,27 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   private static void reduceChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels,
                                          float[] mean, float[] sumDy, float[] sumDyXhat) {
+    int width = superWidth(channels);
+    if (width >= 0) {
+      float[] s = Scratch.borrow(3 * width);
+      try {
+        for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
+        java.util.Arrays.fill(s, width, 3 * width, 0f);
+        reduceSuperRows(x, xOffset, dy, dyOffset, outer * channels, width, s);
+        for (int c = 0; c < channels; c++) { // each channel's positions, in a fixed order
+          float g = 0, h = 0;
+          for (int pos = c; pos < width; pos += channels) {
+            g += s[width + pos];
+            h += s[2 * width + pos];
+          }
+          sumDy[c] = g;
+          sumDyXhat[c] = h;
+        }
+      } finally {
+        Scratch.release(s);
+      }
+      return;
+    }
     int vectorBound = SPECIES.loopBound(channels);
     if (channels >= 4 * LANES) {
       // Rows of four vectors or more: accumulate into the (L1-resident) output arrays row by row, in
@@ -533,6 +554,43 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         ScalarBatchNormSupport.reduceStrided(x, xOffset + block + c, dy, dyOffset + block + c, channels, n, mean[c],
             sumDy, sumDyXhat, c, r0 == 0);
       }
+    }
+  }
+
+  /**
+   * Backward sums over the tensor as one stream of super rows (see {@link #normalizeSuperRows}): per
+   * position, {@code sum dy} and {@code sum dy*(x - mean)} accumulate in scratch
+   * {@code [mean | sumDy | sumDyXmu]}, four super rows per step so each position's round trip through
+   * L1 is paid once per four vectors.
+   */
+  private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s) {
+    int i = 0;
+    for (; i + 4 * width <= total; i += 4 * width) {
+      for (int j = 0; j < width; j += LANES) {
+        int p = i + j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g0 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g1 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
+        FloatVector g2 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 2 * width), g3 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 3 * width);
+        FloatVector.fromArray(SPECIES, s, width + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, width + j);
+        FloatVector h = FloatVector.fromArray(SPECIES, s, 2 * width + j);
+        h = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), h);
+        h = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), h);
+        h = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 2 * width).sub(m), h);
+        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), h).intoArray(s, 2 * width + j);
+      }
+    }
+    // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
+    int vectorBound = SPECIES.loopBound(total), j = 0;
+    for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
+      FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + i);
+      FloatVector.fromArray(SPECIES, s, width + j).add(g).intoArray(s, width + j);
+      g.fma(FloatVector.fromArray(SPECIES, x, xOffset + i).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, 2 * width + j))
+          .intoArray(s, 2 * width + j);
+    }
+    for (; i < total; i++, j++) { // scalar tail
+      float g = dy[dyOffset + i];
+      s[width + j] += g;
+      s[2 * width + j] = Math.fma(g, x[xOffset + i] - s[j], s[2 * width + j]);
     }
   }
 
