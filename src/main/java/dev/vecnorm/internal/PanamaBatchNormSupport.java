@@ -9,10 +9,15 @@ import jdk.incubator.vector.VectorSpecies;
  * Vector API implementation. Loaded by name from {@link VectorizationProvider} so that nothing else
  * links against the incubator module.
  *
- * <p>Channels-last ({@code inner == 1}) kernels vectorize across channels: each cache block of rows is
- * walked in channel tiles of four vectors (one accumulator or coefficient register per vector), then
- * one-vector tiles, then the scalar implementation's per-channel loop for the remaining channels.
- * Channels-first kernels vectorize along the contiguous inner extent of each (outer, channel) slice.
+ * <p>Channels-last ({@code inner == 1}) kernels vectorize across channels and read memory in order.
+ * They see the tensor as a stream of super rows: {@link #superWidth} floats, a multiple of both the
+ * channel count and the lanes (lcm, widened to at least {@link #MIN_ROW_FLOATS}), so every vector
+ * position maps to fixed channels and small or ragged channel counts (1, 17, lanes - 1) need no
+ * per-row loop and no scalar channel tail. Per-position coefficients or accumulators live in pooled
+ * scratch ({@link Scratch}). Rows too wide for that ({@code lcm > MAX_SUPER_FLOATS}) are used as they
+ * are, with one tail vector (statistics) or a scalar tail. Statistics read each block once (shifted
+ * sums, see {@link #momentsChannelsLast}); channels-first kernels vectorize along the contiguous inner
+ * extent of each (outer, channel) slice.
  * Species and lane counts live only in static finals so C2 folds them. Vectors are never held in
  * static finals: a constant vector object flowing into a loop phi makes C2 box the accumulator on every
  * iteration (megabytes per call in {@code -prof gc}); {@code FloatVector.zero(SPECIES)} stays intrinsic.

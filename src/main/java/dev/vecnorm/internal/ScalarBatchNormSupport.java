@@ -2,8 +2,10 @@ package dev.vecnorm.internal;
 
 /**
  * Plain Java implementation: the fallback when the Vector API is missing, and the baseline the vector
- * kernels are tested and benchmarked against. It sweeps memory in the same blocks and order as the
- * vector implementation, which reuses its per-channel loops for channel tails.
+ * kernels are tested and benchmarked against. Its statistics are blocked two-pass in every layout;
+ * the vector implementation's channels-last statistics are one-pass shifted sums (one read of memory),
+ * so the two agree to rounding, within the accuracy contract, not to the bit. Both apply the same exact
+ * double path to channels whose float result is not finite ({@link #redoNonFinite}).
  */
 public final class ScalarBatchNormSupport implements BatchNormSupport {
 
