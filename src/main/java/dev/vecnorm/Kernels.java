@@ -59,10 +59,15 @@ record Kernels(BatchNormSupport impl) {
     Checks.notAnInput("invStd", invStd, "gamma", gamma, "beta", beta, null, null);
   }
 
-  /** invStd = 1/sqrt(var + eps) in double from the biased variance the kernels wrote. */
+  /**
+   * invStd = 1/sqrt(var + eps) in double from the biased variance the kernels wrote. A variance of +Inf
+   * (finite data spread beyond Float.MAX_VALUE) gives invStd NaN, not 0: with 0 every y of the channel
+   * would silently equal beta, while NaN makes the overflow visible in y. A NaN variance stays NaN.
+   */
   static void finishStatistics(NormShape s, float epsilon, float[] batchVariance, float[] invStd) {
     for (int c = 0; c < s.channels(); c++) {
-      invStd[c] = (float) (1.0 / Math.sqrt((double) batchVariance[c] + epsilon));
+      float v = batchVariance[c];
+      invStd[c] = v == Float.POSITIVE_INFINITY ? Float.NaN : (float) (1.0 / Math.sqrt((double) v + epsilon));
     }
   }
 

@@ -274,13 +274,24 @@ final class Staging {
   /**
    * Chan's merge, in double, of a chunk's (n, mean, variance) for channels
    * {@code [from, from + chunkMean.length)} into the running per-channel (count, mean, M2).
+   * A non-finite chunk mean follows the kernels' rule ({@link BatchNormSupport#moments}): the running
+   * mean becomes the sum of the non-finite means (as the double {@code sum(x) / n} would: +Inf stays
+   * +Inf, +Inf with -Inf or NaN gives NaN) and M2 becomes NaN, so merged chunks agree with one call.
    */
   static void mergeChunk(double[] count, double[] runMean, double[] runM2, int from, float[] chunkMean, float[] chunkVariance, double n) {
     for (int k = 0; k < chunkMean.length; k++) {
       int c = from + k;
-      double total = count[c] + n, delta = chunkMean[k] - runMean[c];
-      runMean[c] += delta * (n / total);
-      runM2[c] += (double) chunkVariance[k] * n + delta * delta * (count[c] * n / total);
+      double total = count[c] + n, m = chunkMean[k];
+      if (!Double.isFinite(m) || !Double.isFinite(runMean[c])) {
+        // Chan's delta would turn Inf - Inf into NaN; a finite running mean (0 before the first chunk) adds nothing.
+        double sum = Double.isFinite(runMean[c]) ? m : Double.isFinite(m) ? runMean[c] : runMean[c] + m;
+        runMean[c] = Double.isNaN(sum) ? Double.NaN : sum;
+        runM2[c] = Double.NaN;
+      } else {
+        double delta = m - runMean[c];
+        runMean[c] += delta * (n / total);
+        runM2[c] += (double) chunkVariance[k] * n + delta * delta * (count[c] * n / total);
+      }
       count[c] = total;
     }
   }

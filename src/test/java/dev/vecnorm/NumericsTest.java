@@ -70,6 +70,52 @@ class NumericsTest {
     }
   }
 
+  static Stream<Arguments> awkwardChannelsLast() {
+    return Implementations.all().stream().flatMap(k -> java.util.stream.IntStream.of(1, 7, 9, 15, 16, 17, 31, 33, 100, 1023)
+        .mapToObj(c -> Arguments.of(k.impl().name(), k, NormShape.channelsLast(c == 1023 ? 403 : 2003, c))));
+  }
+
+  /**
+   * The channels-last statistics sum values shifted by a pivot in one pass; that is accurate only while
+   * the pivot is near the data. Data 1e4 + N(0, 0.01) with, in turn: the first row 10^4 std above the
+   * rest; the first eight rows 100 std above (the first pivot, a mean of the first rows, then sits far
+   * from the data); nothing. In odd channels the mean also jumps by 100 std halfway (later blocks pivot
+   * on the running mean, then far from the new data). Mean and variance must match the double
+   * reference on the same float data over awkward channel counts: the variance to 3e-5 relative, far
+   * inside the 1e-3 contract (the blocked two-pass scalar kernels lose 1.4e-5 here). A one-pass that
+   * pivoted on the first row alone lost 4e-5 here; pivoting on the mean of the first rows bounds the
+   * loss to log2(1 + n/8) bits for a block of n rows, and the cancellation guard caps it at 3 bits.
+   */
+  static final double PIVOT_TOLERANCE = 3e-5;
+
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("awkwardChannelsLast")
+  void pivotFarFromTheDataKeepsMomentsAccurate(String name, Kernels k, NormShape s) {
+    int C = s.channels(), rows = s.outer();
+    for (String start : new String[] {"first row +100", "first 8 rows +1", "no outlier"}) {
+      SplittableRandom r = new SplittableRandom(s.channels());
+      float[] x = new float[(int) s.size()];
+      for (int row = 0; row < rows; row++) {
+        double offset = switch (start) {
+          case "first row +100" -> row == 0 ? 100 : 0;
+          case "first 8 rows +1" -> row < 8 ? 1 : 0;
+          default -> 0;
+        };
+        for (int c = 0; c < C; c++) {
+          double jump = c % 2 == 1 && row >= rows / 2 ? 1 : 0;
+          x[row * C + c] = (float) (1e4 + offset + jump + 0.01 * r.nextGaussian());
+        }
+      }
+      float[] mean = new float[C], var = new float[C], inv = new float[C], y = new float[x.length];
+      k.forwardTraining(s, x, 0, null, null, EPS, y, 0, mean, var, inv);
+      double[][] ref = Reference.moments(s, x, 0);
+      for (int c = 0; c < C; c++) {
+        assertClose(start + ": mean[" + c + "]", ref[0][c], mean[c], 1e-3 * Math.sqrt(ref[1][c]) + Math.ulp(1e4f));
+        assertClose(start + ": variance[" + c + "]", ref[1][c], var[c], PIVOT_TOLERANCE * ref[1][c]);
+      }
+    }
+  }
+
   static Stream<Kernels> kernels() {
     return Implementations.all().stream();
   }

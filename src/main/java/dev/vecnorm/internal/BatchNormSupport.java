@@ -23,6 +23,16 @@ public interface BatchNormSupport {
    * computed by cache blocks, each two-pass, merged with Chan's formula. The variance, not M2, crosses
    * this interface: M2 = n * var overflows float long before var does (N(0, 1e18) over 1000 rows), and
    * callers that merge chunks multiply back by n in double.
+   *
+   * <p>Overflow and non-finite data. Wherever the true mean and variance are finite floats the results
+   * are accurate, even when float sums or {@code n * var} would overflow (those channels are recomputed
+   * in double). Otherwise, per channel, the same for both implementations and every layout:
+   * <ul>
+   *   <li>data with NaN or an infinity: mean is the double {@code sum(x) / n} as a float (+Inf or -Inf
+   *       when only infinities of one sign are present, NaN for any NaN or both signs), variance NaN;</li>
+   *   <li>finite data whose variance exceeds {@code Float.MAX_VALUE}: the finite mean, variance +Inf.</li>
+   * </ul>
+   * {@code Staging.mergeChunk} merges chunk results by the same rule, so chunked calls agree with one call.
    */
   void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance);
 

@@ -1,6 +1,7 @@
 package dev.vecnorm.internal;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -8,10 +9,15 @@ import jdk.incubator.vector.VectorSpecies;
  * Vector API implementation. Loaded by name from {@link VectorizationProvider} so that nothing else
  * links against the incubator module.
  *
- * <p>Channels-last ({@code inner == 1}) kernels vectorize across channels: each cache block of rows is
- * walked in channel tiles of four vectors (one accumulator or coefficient register per vector), then
- * one-vector tiles, then the scalar implementation's per-channel loop for the remaining channels.
- * Channels-first kernels vectorize along the contiguous inner extent of each (outer, channel) slice.
+ * <p>Channels-last ({@code inner == 1}) kernels vectorize across channels and read memory in order.
+ * They see the tensor as a stream of super rows: {@link #superWidth} floats, a multiple of both the
+ * channel count and the lanes (lcm, widened to at least {@link #MIN_ROW_FLOATS}), so every vector
+ * position maps to fixed channels and small or ragged channel counts (1, 17, lanes - 1) need no
+ * per-row loop and no scalar channel tail. Per-position coefficients or accumulators live in pooled
+ * scratch ({@link Scratch}). Rows too wide for that ({@code lcm > MAX_SUPER_FLOATS}) are used as they
+ * are, with one tail vector (statistics) or a scalar tail. Statistics read each block once (shifted
+ * sums, see {@link #momentsChannelsLast}); channels-first kernels vectorize along the contiguous inner
+ * extent of each (outer, channel) slice.
  * Species and lane counts live only in static finals so C2 folds them. Vectors are never held in
  * static finals: a constant vector object flowing into a loop phi makes C2 box the accumulator on every
  * iteration (megabytes per call in {@code -prof gc}); {@code FloatVector.zero(SPECIES)} stays intrinsic.
@@ -68,159 +74,255 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       momentsChannelsLast(x, xOffset, outer, channels, mean, variance);
     } else {
       momentsChannelsFirst(x, xOffset, outer, channels, inner, mean, variance);
+      ScalarBatchNormSupport.toVariance(variance, channels, (double) outer * inner);
     }
-    ScalarBatchNormSupport.toVariance(variance, channels, (double) outer * inner);
+    ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, variance);
   }
 
-  private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] m2) {
-    int blockRows = Blocking.rowsPerBlock(channels);
-    int tileBound = channels - channels % (2 * LANES);
-    int vectorBound = SPECIES.loopBound(channels);
-    // Rows of four vectors or more: walking tiles down the block would read memory in strided
-    // passes (3x slower than a plain read on NHWC 64x56x56x64), so sweep rows in order instead.
-    float[] scratch = channels >= 4 * LANES ? Scratch.borrow(3 * vectorBound) : null;
+  /**
+   * Rows narrower than this are grouped into super rows at least this wide: each 4-row step costs every
+   * vector position a load-add-store round trip through scratch, and eight or more positions per row
+   * keep those dependency chains overlapped.
+   */
+  private static final int MIN_ROW_FLOATS = 16 * LANES;
+
+  /**
+   * When channels is not a multiple of the lanes, lcm(channels, LANES) floats (a whole number of rows)
+   * fill whole vectors, so rows of up to this many floats (4 KiB per scratch slot) need no channel tail.
+   * Wider rows with a ragged end load one extra vector ending at the row's end instead.
+   */
+  private static final int MAX_SUPER_FLOATS = 1024;
+
+  /** Floats per one-pass block: the block's shifted sums are merged once, and a redo re-reads it from L2. */
+  private static final int ONE_PASS_BLOCK_FLOATS = 32 * 1024;
+
+  /** Rows per block at least (so the per-block merge stays a small part of the work) and at most (float sums stay short). */
+  private static final int MIN_BLOCK_ROWS = 64, MAX_BLOCK_ROWS = 1024;
+
+  /**
+   * Cancellation guard. One-pass {@code M2 = S2 - S1^2/n} of values shifted by a pivot loses
+   * log2(S2 / M2) bits to cancellation; a block that would lose more than 3 is redone two-pass (from L2).
+   * The first block pivots on the mean of the first rows, later ones on the running mean, so only data
+   * whose first rows are outliers, or whose mean drifts between blocks, ever take the redo.
+   */
+  private static final float CANCELLATION_LIMIT = 8f;
+
+  /**
+   * Channels-last moments in one read of each block. A super row is {@code rowsPerSuper} rows laid end to
+   * end ({@code width} floats, a multiple of the lanes), or one row whose last {@code channels % LANES}
+   * channels come from an extra vector loaded at {@code channels - LANES} ("tail"). Every vector
+   * position of a super row keeps its own running (mean - pivot, M2) in scratch, laid out
+   * {@code [pivot0 | pivot | S1 | S2 | mean | M2]} with {@code P} floats each. Per block, rows are read in
+   * memory order, four at a time, adding {@code S1 = sum(x - pivot)} and {@code S2 = sum((x - pivot)^2)}
+   * into scratch; then the block's moments merge with Chan's formula and the pivot moves to the
+   * running mean. The positions of each channel fold into its mean and variance in double at the end.
+   */
+  private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] variance) {
+    int superWidth = superWidth(channels);
+    boolean tail = superWidth < 0;
+    int width = tail ? SPECIES.loopBound(channels) : superWidth;
+    int rowsPerSuper = tail ? 1 : width / channels;
+    int superRows = rows / rowsPerSuper;
+    int positions = width + (tail ? LANES : 0);
+    float[] s = Scratch.borrow(6 * positions);
     try {
-      momentsBlocks(x, xOffset, rows, channels, mean, m2, scratch, blockRows, tileBound, vectorBound);
+      if (superRows > 0) {
+        momentsBlocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s);
+      }
+      foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, variance);
     } finally {
-      if (scratch != null) Scratch.release(scratch);
-    }
-    int c = 0;
-    for (; c < vectorBound; c += LANES) {
-      FloatVector.fromArray(SPECIES, x, xOffset + c).add(FloatVector.fromArray(SPECIES, mean, c)).intoArray(mean, c);
-    }
-    ScalarBatchNormSupport.finishLast(x, xOffset, channels, c, mean);
-  }
-
-  private static void momentsBlocks(float[] x, int xOffset, int rows, int channels, float[] mean, float[] m2, float[] scratch,
-                                    int blockRows, int tileBound, int vectorBound) {
-    for (int r0 = 0; r0 < rows; r0 += blockRows) {
-      int n = Math.min(blockRows, rows - r0);
-      int blockStart = xOffset + r0 * channels;
-      int c = 0;
-      if (scratch != null) {
-        momentsRowMajor(x, xOffset, blockStart, channels, vectorBound, n, r0, mean, m2, scratch);
-        c = vectorBound;
-      }
-      for (; c < tileBound; c += 2 * LANES) momentsTile2(x, xOffset, blockStart + c, channels, n, r0, c, mean, m2);
-      for (; c < vectorBound; c += LANES) momentsTile1(x, xOffset, blockStart + c, channels, n, r0, c, mean, m2);
-      for (; c < channels; c++) { // scalar tail
-        ScalarBatchNormSupport.momentsLastBlock(x, xOffset, blockStart + c, channels, n, r0, c, mean, m2);
-      }
+      Scratch.release(s);
     }
   }
 
   /**
-   * The same corrected two-pass block moments as the tiles, for channels [0, width), with per-channel
-   * accumulators in {@code scratch} ([center | sumD | sumD2], L1-resident) so rows are read in order.
+   * Floats of a super row: a multiple of both the lanes and {@code channels}, at least
+   * {@link #MIN_ROW_FLOATS}; -1 when that would exceed {@link #MAX_SUPER_FLOATS} (rows are then used as
+   * they are, with a channel tail).
    */
-  private static void momentsRowMajor(float[] x, int xOffset, int blockStart, int stride, int width, int n, int done,
-                                      float[] mean, float[] m2, float[] scratch) {
-    java.util.Arrays.fill(scratch, 0, 3 * width, 0f);
-    for (int r = 0, p = blockStart; r < n; r++, p += stride) {
-      for (int c = 0; c < width; c += LANES) {
-        FloatVector.fromArray(SPECIES, x, p + c).sub(FloatVector.fromArray(SPECIES, x, xOffset + c))
-            .add(FloatVector.fromArray(SPECIES, scratch, c)).intoArray(scratch, c);
-      }
+  static int superWidth(int channels) {
+    int width = channels / gcd(channels, LANES) * LANES;
+    if (channels % LANES != 0 && width > MAX_SUPER_FLOATS) return -1;
+    while (width < MIN_ROW_FLOATS) width *= 2;
+    return width;
+  }
+
+  /** Repeats {@code count} per-channel arrays of {@code s} (at {@code from}, {@code channels} apart) over a super row at {@code to}. */
+  private static void tilePattern(float[] s, int from, int channels, int count, int to, int width) {
+    for (int a = 0; a < count; a++) {
+      for (int j = 0; j < width; j += channels) System.arraycopy(s, from + a * channels, s, to + a * width + j, channels);
     }
+  }
+
+  private static int gcd(int a, int b) {
+    while (b != 0) {
+      int t = a % b;
+      a = b;
+      b = t;
+    }
+    return a;
+  }
+
+  private static void momentsBlocks(float[] x, int xOffset, int superRows, int stride, int width, int tailAt, int positions,
+                                    float[] s) {
+    int P = positions;
+    // First pivots: the mean of the first 1, 2, 4 or 8 super rows (a power of two: exact scaling, no
+    // overflow). A single row would be 2.65 std off in some lane of a wide row nearly every time, and
+    // that lane's block would need the two-pass redo.
+    int k = Integer.highestOneBit(Math.min(8, superRows));
+    for (int c = 0; c < width; c += LANES) firstPivot(x, xOffset + c, stride, k, s, c);
+    if (tailAt >= 0) firstPivot(x, xOffset + tailAt, stride, k, s, width);
+    System.arraycopy(s, 0, s, P, P);
+    java.util.Arrays.fill(s, 2 * P, 4 * P, 0f);
+    int blockRows = Math.min(MAX_BLOCK_ROWS, Math.max(MIN_BLOCK_ROWS, ONE_PASS_BLOCK_FLOATS / width));
+    for (int b0 = 0; b0 < superRows; b0 += blockRows) {
+      int n = Math.min(blockRows, superRows - b0), base = xOffset + b0 * stride;
+      accumulateBlock(x, base, stride, n, width, tailAt, P, s);
+      blockMoments(x, base, stride, n, width, tailAt, P, s);
+      mergeBlocks(s, P, n, b0);
+    }
+  }
+
+  private static void firstPivot(float[] x, int at, int stride, int rows, float[] s, int pos) {
+    FloatVector sum = FloatVector.zero(SPECIES);
+    float scale = 1f / rows;
+    for (int r = 0; r < rows; r++) sum = FloatVector.fromArray(SPECIES, x, at + r * stride).mul(scale).add(sum);
+    sum.intoArray(s, pos);
+  }
+
+  /** The hot loop: S1 and S2 of {@code n} super rows, four rows per step, positions in memory order. */
+  private static void accumulateBlock(float[] x, int base, int stride, int n, int width, int tailAt, int P, float[] s) {
+    int r = 0, p = base;
+    for (; r + 3 < n; r += 4, p += 4 * stride) {
+      for (int c = 0; c < width; c += LANES) accumulate4(x, p + c, stride, s, c, P);
+      if (tailAt >= 0) accumulate4(x, p + tailAt, stride, s, width, P);
+    }
+    for (; r < n; r++, p += stride) { // the last rows, one at a time
+      for (int c = 0; c < width; c += LANES) accumulate1(x, p + c, s, c, P);
+      if (tailAt >= 0) accumulate1(x, p + tailAt, s, width, P);
+    }
+  }
+
+  private static void accumulate4(float[] x, int at, int stride, float[] s, int pos, int P) {
+    FloatVector k = FloatVector.fromArray(SPECIES, s, P + pos);
+    FloatVector d0 = FloatVector.fromArray(SPECIES, x, at).sub(k);
+    FloatVector d1 = FloatVector.fromArray(SPECIES, x, at + stride).sub(k);
+    FloatVector d2 = FloatVector.fromArray(SPECIES, x, at + 2 * stride).sub(k);
+    FloatVector d3 = FloatVector.fromArray(SPECIES, x, at + 3 * stride).sub(k);
+    FloatVector.fromArray(SPECIES, s, 2 * P + pos).add(d0.add(d1).add(d2.add(d3))).intoArray(s, 2 * P + pos);
+    d3.fma(d3, d2.fma(d2, d1.fma(d1, d0.fma(d0, FloatVector.fromArray(SPECIES, s, 3 * P + pos))))).intoArray(s, 3 * P + pos);
+  }
+
+  private static void accumulate1(float[] x, int at, float[] s, int pos, int P) {
+    FloatVector d = FloatVector.fromArray(SPECIES, x, at).sub(FloatVector.fromArray(SPECIES, s, P + pos));
+    FloatVector.fromArray(SPECIES, s, 2 * P + pos).add(d).intoArray(s, 2 * P + pos);
+    d.fma(d, FloatVector.fromArray(SPECIES, s, 3 * P + pos)).intoArray(s, 3 * P + pos);
+  }
+
+  /**
+   * Turns the block's S1, S2 (in place) into its mean relative to pivot0 and its M2. A vector position
+   * where some lane lost more bits to cancellation than {@link #CANCELLATION_LIMIT} allows (or whose M2
+   * went negative) is redone two-pass. {@code S1 * (S1 / n)} rather than {@code S1 * S1 / n}: the square
+   * alone may overflow while M2 does not.
+   */
+  private static void blockMoments(float[] x, int base, int stride, int n, int width, int tailAt, int P, float[] s) {
     float invN = 1f / n;
-    for (int c = 0; c < width; c += LANES) {
-      FloatVector.fromArray(SPECIES, x, xOffset + c).add(FloatVector.fromArray(SPECIES, scratch, c).mul(invN)).intoArray(scratch, c);
-    }
-    for (int r = 0, p = blockStart; r < n; r++, p += stride) {
-      for (int c = 0; c < width; c += LANES) {
-        FloatVector e = FloatVector.fromArray(SPECIES, x, p + c).sub(FloatVector.fromArray(SPECIES, scratch, c));
-        e.add(FloatVector.fromArray(SPECIES, scratch, width + c)).intoArray(scratch, width + c);
-        e.fma(e, FloatVector.fromArray(SPECIES, scratch, 2 * width + c)).intoArray(scratch, 2 * width + c);
+    for (int c = 0; c < P; c += LANES) {
+      FloatVector s1 = FloatVector.fromArray(SPECIES, s, 2 * P + c), s2 = FloatVector.fromArray(SPECIES, s, 3 * P + c);
+      FloatVector shift = s1.mul(invN);
+      FloatVector m2 = s2.sub(s1.mul(shift));
+      if (s2.compare(VectorOperators.GT, m2.mul(CANCELLATION_LIMIT)).anyTrue()) {
+        twoPassPosition(x, base + (c < width ? c : tailAt), stride, n, s, c, P);
+        continue;
       }
-    }
-    for (int c = 0; c < width; c += LANES) {
-      FloatVector centerRel = FloatVector.fromArray(SPECIES, scratch, c).sub(FloatVector.fromArray(SPECIES, x, xOffset + c));
-      mergeBlock(centerRel, FloatVector.fromArray(SPECIES, scratch, width + c), FloatVector.fromArray(SPECIES, scratch, 2 * width + c),
-          n, done, mean, m2, c);
+      FloatVector.fromArray(SPECIES, s, P + c).sub(FloatVector.fromArray(SPECIES, s, c)).add(shift).intoArray(s, 2 * P + c);
+      m2.intoArray(s, 3 * P + c);
     }
   }
 
   /**
-   * Two channel vectors of one block: pass 1 sums {@code x - pivot}, pass 2 sums the deviations from
-   * the block's center and their squares while the block is still in cache. The pivot (row 0 of the
-   * channels) keeps the running float mean small, so merges do not lose digits to a large offset.
-   * Two vectors, not four: four, with their merges, exceed C2's inlining node budget and box vectors.
+   * The cold redo of one vector position whose one-pass sums cancelled: corrected two-pass moments
+   * (center from a first pass relative to pivot0, then deviations and squares; the block is in cache),
+   * written as {@link #blockMoments} writes them.
    */
-  private static void momentsTile2(float[] x, int xOffset, int start, int stride, int n, int done, int c,
-                                   float[] mean, float[] m2) {
-    int pivotAt = xOffset + c;
-    FloatVector k0 = FloatVector.fromArray(SPECIES, x, pivotAt), k1 = FloatVector.fromArray(SPECIES, x, pivotAt + LANES);
-    FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES);
+  private static void twoPassPosition(float[] x, int start, int stride, int n, float[] s, int c, int P) {
+    float invN = 1f / n;
+    FloatVector k0 = FloatVector.fromArray(SPECIES, s, c);
+    FloatVector sum = FloatVector.zero(SPECIES);
+    for (int r = 0, p = start; r < n; r++, p += stride) sum = sum.add(FloatVector.fromArray(SPECIES, x, p).sub(k0));
+    FloatVector center = k0.add(sum.mul(invN));
+    FloatVector sumD = FloatVector.zero(SPECIES), sumD2 = FloatVector.zero(SPECIES);
     for (int r = 0, p = start; r < n; r++, p += stride) {
-      acc0 = acc0.add(FloatVector.fromArray(SPECIES, x, p).sub(k0));
-      acc1 = acc1.add(FloatVector.fromArray(SPECIES, x, p + LANES).sub(k1));
+      FloatVector d = FloatVector.fromArray(SPECIES, x, p).sub(center);
+      sumD = sumD.add(d);
+      sumD2 = d.fma(d, sumD2);
     }
-    float invN = 1f / n;
-    FloatVector c0 = k0.add(acc0.mul(invN)), c1 = k1.add(acc1.mul(invN));
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = FloatVector.zero(SPECIES);
-    FloatVector q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
-    for (int r = 0, p = start; r < n; r++, p += stride) {
-      FloatVector e0 = FloatVector.fromArray(SPECIES, x, p).sub(c0);
-      FloatVector e1 = FloatVector.fromArray(SPECIES, x, p + LANES).sub(c1);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-    }
-    mergeBlock(c0.sub(k0), d0, q0, n, done, mean, m2, c);
-    mergeBlock(c1.sub(k1), d1, q1, n, done, mean, m2, c + LANES);
+    FloatVector shift = sumD.mul(invN);
+    center.sub(k0).add(shift).intoArray(s, 2 * P + c);
+    sumD2.sub(sumD.mul(shift)).max(FloatVector.zero(SPECIES)).intoArray(s, 3 * P + c);
   }
 
-  /** One channel vector of one block; even and odd rows go to separate accumulators for ILP. */
-  private static void momentsTile1(float[] x, int xOffset, int start, int stride, int n, int done, int c,
-                                   float[] mean, float[] m2) {
-    FloatVector k = FloatVector.fromArray(SPECIES, x, xOffset + c);
-    FloatVector accEven = FloatVector.zero(SPECIES), accOdd = FloatVector.zero(SPECIES);
-    int r = 0, p = start;
-    for (; r + 1 < n; r += 2, p += 2 * stride) {
-      accEven = accEven.add(FloatVector.fromArray(SPECIES, x, p).sub(k));
-      accOdd = accOdd.add(FloatVector.fromArray(SPECIES, x, p + stride).sub(k));
+  /** Chan's merge of each position's block (mean - pivot0, M2) into its running state; pivot := running mean. */
+  private static void mergeBlocks(float[] s, int P, int n, int done) {
+    FloatVector wBlock = FloatVector.broadcast(SPECIES, n / ((float) done + n));
+    FloatVector wCross = FloatVector.broadcast(SPECIES, (float) done * n / ((float) done + n));
+    for (int c = 0; c < P; c += LANES) {
+      FloatVector blockMean = FloatVector.fromArray(SPECIES, s, 2 * P + c), blockM2 = FloatVector.fromArray(SPECIES, s, 3 * P + c);
+      FloatVector runMean, runM2;
+      if (done == 0) {
+        runMean = blockMean;
+        runM2 = blockM2;
+      } else {
+        runMean = FloatVector.fromArray(SPECIES, s, 4 * P + c);
+        FloatVector delta = blockMean.sub(runMean);
+        runMean = delta.fma(wBlock, runMean);
+        runM2 = delta.mul(delta).fma(wCross, FloatVector.fromArray(SPECIES, s, 5 * P + c).add(blockM2));
+      }
+      runMean.intoArray(s, 4 * P + c);
+      runM2.intoArray(s, 5 * P + c);
+      FloatVector.fromArray(SPECIES, s, c).add(runMean).intoArray(s, P + c);
     }
-    if (r < n) accEven = accEven.add(FloatVector.fromArray(SPECIES, x, p).sub(k));
-    FloatVector center = k.add(accEven.add(accOdd).mul(1f / n));
-    FloatVector dEven = FloatVector.zero(SPECIES), dOdd = FloatVector.zero(SPECIES), qEven = FloatVector.zero(SPECIES), qOdd = FloatVector.zero(SPECIES);
-    for (r = 0, p = start; r + 1 < n; r += 2, p += 2 * stride) {
-      FloatVector e0 = FloatVector.fromArray(SPECIES, x, p).sub(center);
-      FloatVector e1 = FloatVector.fromArray(SPECIES, x, p + stride).sub(center);
-      dEven = dEven.add(e0);
-      dOdd = dOdd.add(e1);
-      qEven = e0.fma(e0, qEven);
-      qOdd = e1.fma(e1, qOdd);
-    }
-    if (r < n) {
-      FloatVector e0 = FloatVector.fromArray(SPECIES, x, p).sub(center);
-      dEven = dEven.add(e0);
-      qEven = e0.fma(e0, qEven);
-    }
-    mergeBlock(center.sub(k), dEven.add(dOdd), qEven.add(qOdd), n, done, mean, m2, c);
+    java.util.Arrays.fill(s, 2 * P, 4 * P, 0f);
   }
 
   /**
-   * Corrected two-pass block moments ({@code mean = center + sumD/n}, {@code M2 = sumD2 - sumD^2/n},
-   * exact in exact arithmetic whatever the rounding of center), then Chan's merge into the running
-   * (mean - pivot, M2) of {@code done} earlier rows.
+   * Per channel, in double: its positions hold equal counts, so they merge without divisions (mean of
+   * the means; M2 = sum of M2 + count * sum of squared mean deviations); then the rows that do not fill
+   * a super row, two-pass, merged with Chan's formula. Writes mean and the biased variance.
    */
-  private static void mergeBlock(FloatVector centerRel, FloatVector sumD, FloatVector sumD2, int n, int done,
-                                 float[] mean, float[] m2, int c) {
-    float invN = 1f / n;
-    FloatVector blockMean = centerRel.add(sumD.mul(invN));
-    FloatVector blockM2 = sumD2.sub(sumD.mul(sumD).mul(invN)).max(FloatVector.zero(SPECIES));
-    if (done == 0) {
-      blockMean.intoArray(mean, c);
-      blockM2.intoArray(m2, c);
-      return;
+  private static void foldPositions(float[] x, int xOffset, int rows, int channels, int superRows, int rowsPerSuper, int width,
+                                    boolean tail, int P, float[] s, float[] mean, float[] variance) {
+    int perChannel = tail ? 1 : width / channels, restFrom = superRows * rowsPerSuper;
+    double perPosition = superRows, count = (double) superRows * perChannel, invPerChannel = 1.0 / perChannel, rest = rows - restFrom;
+    for (int c = 0; c < channels; c++) {
+      double m = 0, m2 = 0;
+      if (superRows > 0) {
+        int first = tail && c >= width ? width + c - (channels - LANES) : c, end = tail ? first + 1 : width;
+        for (int pos = first; pos < end; pos += channels) m += (double) s[pos] + s[4 * P + pos];
+        m *= invPerChannel;
+        double spread = 0;
+        for (int pos = first; pos < end; pos += channels) {
+          double d = (double) s[pos] + s[4 * P + pos] - m;
+          m2 += s[5 * P + pos];
+          spread += d * d;
+        }
+        m2 += perPosition * spread;
+      }
+      if (rest > 0) { // rows that do not fill a super row
+        double sum = 0, sq = 0;
+        for (int r = restFrom; r < rows; r++) sum += x[xOffset + r * channels + c];
+        double restMean = sum / rest;
+        for (int r = restFrom; r < rows; r++) {
+          double d = x[xOffset + r * channels + c] - restMean;
+          sq += d * d;
+        }
+        double total = count + rest, delta = restMean - m;
+        m += delta * (rest / total);
+        m2 += sq + delta * delta * (count * rest / total);
+      }
+      mean[c] = (float) m;
+      variance[c] = (float) (m2 / rows);
     }
-    float total = (float) done + n;
-    FloatVector runMean = FloatVector.fromArray(SPECIES, mean, c);
-    FloatVector delta = blockMean.sub(runMean);
-    runMean.add(delta.mul(n / total)).intoArray(mean, c);
-    FloatVector runM2 = FloatVector.fromArray(SPECIES, m2, c).add(blockM2);
-    delta.mul(delta).fma(FloatVector.broadcast(SPECIES, (float) done * n / total), runM2).intoArray(m2, c);
   }
 
   private static void momentsChannelsFirst(float[] x, int xOffset, int outer, int channels, int inner,
@@ -260,7 +362,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
             sumD2 += e * e;
           }
           ScalarBatchNormSupport.mergeBlock(mean, m2, c, (center - pivot) + sumD / n,
-              Math.max(0f, sumD2 - sumD * sumD / n), n, o * inner + i0);
+              Math.max(0f, sumD2 - sumD * (sumD / n)), n, o * inner + i0);
         }
       }
     }
@@ -307,11 +409,45 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void normalizeChannelsLast(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels,
                                             float[] mean, float[] scale, boolean fromVariance, float epsilon,
                                             float[] gamma, float[] beta) {
-    float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, scale, fromVariance, epsilon, gamma, beta);
+    int width = superWidth(channels);
+    float[] coef = Coefficients.forward(Scratch.borrow(3 * channels + 3 * Math.max(width, 0)), channels, scale, fromVariance,
+        epsilon, gamma, beta);
     try {
-      normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
+      if (width < 0) {
+        normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
+      } else {
+        System.arraycopy(mean, 0, coef, 2 * channels, channels);
+        tilePattern(coef, 0, channels, 3, 3 * channels, width); // [alpha | shift | mean] over a super row
+        normalizeSuperRows(x, xOffset, y, yOffset, outer * channels, width, coef, 3 * channels);
+      }
     } finally {
       Scratch.release(coef);
+    }
+  }
+
+  /**
+   * The tensor as one stream of super rows ({@code width} floats, whole rows, whole vectors), with
+   * per-position coefficients {@code [alpha | shift | mean]} at {@code at}: no channel tail and no
+   * per-row loop overhead for small or ragged channel counts. The same arithmetic as the row loop, so
+   * the same bits.
+   */
+  private static void normalizeSuperRows(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
+    // Bodies written out: a helper called per vector fails C2's inlining size test at these call sites.
+    int i = 0;
+    for (; i + width <= total; i += width) {
+      int xs = xOffset + i, ys = yOffset + i;
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector.fromArray(SPECIES, x, xs + j).sub(FloatVector.fromArray(SPECIES, coef, at + 2 * width + j))
+            .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, at + width + j)).intoArray(y, ys + j);
+      }
+    }
+    int rest = total - i, j = 0; // rows that do not fill a super row: the pattern continues
+    for (; j < SPECIES.loopBound(rest); j += LANES) {
+      FloatVector.fromArray(SPECIES, x, xOffset + i + j).sub(FloatVector.fromArray(SPECIES, coef, at + 2 * width + j))
+          .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, at + width + j)).intoArray(y, yOffset + i + j);
+    }
+    for (; j < rest; j++) { // scalar tail
+      y[yOffset + i + j] = Math.fma(x[xOffset + i + j] - coef[at + 2 * width + j], coef[at + j], coef[at + width + j]);
     }
   }
 
@@ -368,6 +504,27 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   private static void reduceChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels,
                                          float[] mean, float[] sumDy, float[] sumDyXhat) {
+    int width = superWidth(channels);
+    if (width >= 0) {
+      float[] s = Scratch.borrow(3 * width);
+      try {
+        for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
+        java.util.Arrays.fill(s, width, 3 * width, 0f);
+        reduceSuperRows(x, xOffset, dy, dyOffset, outer * channels, width, s);
+        for (int c = 0; c < channels; c++) { // each channel's positions, in a fixed order
+          float g = 0, h = 0;
+          for (int pos = c; pos < width; pos += channels) {
+            g += s[width + pos];
+            h += s[2 * width + pos];
+          }
+          sumDy[c] = g;
+          sumDyXhat[c] = h;
+        }
+      } finally {
+        Scratch.release(s);
+      }
+      return;
+    }
     int vectorBound = SPECIES.loopBound(channels);
     if (channels >= 4 * LANES) {
       // Rows of four vectors or more: accumulate into the (L1-resident) output arrays row by row, in
@@ -402,6 +559,43 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         ScalarBatchNormSupport.reduceStrided(x, xOffset + block + c, dy, dyOffset + block + c, channels, n, mean[c],
             sumDy, sumDyXhat, c, r0 == 0);
       }
+    }
+  }
+
+  /**
+   * Backward sums over the tensor as one stream of super rows (see {@link #normalizeSuperRows}): per
+   * position, {@code sum dy} and {@code sum dy*(x - mean)} accumulate in scratch
+   * {@code [mean | sumDy | sumDyXmu]}, four super rows per step so each position's round trip through
+   * L1 is paid once per four vectors.
+   */
+  private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s) {
+    int i = 0;
+    for (; i + 4 * width <= total; i += 4 * width) {
+      for (int j = 0; j < width; j += LANES) {
+        int p = i + j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g0 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g1 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
+        FloatVector g2 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 2 * width), g3 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 3 * width);
+        FloatVector.fromArray(SPECIES, s, width + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, width + j);
+        FloatVector h = FloatVector.fromArray(SPECIES, s, 2 * width + j);
+        h = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), h);
+        h = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), h);
+        h = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 2 * width).sub(m), h);
+        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), h).intoArray(s, 2 * width + j);
+      }
+    }
+    // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
+    int vectorBound = SPECIES.loopBound(total), j = 0;
+    for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
+      FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + i);
+      FloatVector.fromArray(SPECIES, s, width + j).add(g).intoArray(s, width + j);
+      g.fma(FloatVector.fromArray(SPECIES, x, xOffset + i).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, 2 * width + j))
+          .intoArray(s, 2 * width + j);
+    }
+    for (; i < total; i++, j++) { // scalar tail
+      float g = dy[dyOffset + i];
+      s[width + j] += g;
+      s[2 * width + j] = Math.fma(g, x[xOffset + i] - s[j], s[2 * width + j]);
     }
   }
 
@@ -492,11 +686,42 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void applyChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                                         int outer, int channels, float[] mean, float[] invStd, float[] gamma,
                                         float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = Coefficients.backward(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
+    int width = superWidth(channels);
+    float[] coef = Coefficients.backward(Scratch.borrow(4 * channels + 4 * Math.max(width, 0)), channels, invStd, gamma, sumDy,
+        sumDyXhat, count);
     try {
-      applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
+      if (width < 0) {
+        applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
+      } else {
+        System.arraycopy(mean, 0, coef, 3 * channels, channels);
+        tilePattern(coef, 0, channels, 4, 4 * channels, width); // [a | b | k | mean] over a super row
+        applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer * channels, width, coef, 4 * channels);
+      }
     } finally {
       Scratch.release(coef);
+    }
+  }
+
+  /** As {@link #normalizeSuperRows}, for {@code dx = a*dy + b*(x - mean) + k}. */
+  private static void applySuperRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int total,
+                                     int width, float[] coef, int at) {
+    int i = 0;
+    for (; i + width <= total; i += width) {
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector xm = FloatVector.fromArray(SPECIES, x, xOffset + i + j).sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
+        FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j), FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
+        FloatVector.fromArray(SPECIES, dy, dyOffset + i + j).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner).intoArray(dx, dxOffset + i + j);
+      }
+    }
+    int rest = total - i, j = 0; // rows that do not fill a super row: the pattern continues
+    for (; j < SPECIES.loopBound(rest); j += LANES) {
+      FloatVector xm = FloatVector.fromArray(SPECIES, x, xOffset + i + j).sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
+      FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j), FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
+      FloatVector.fromArray(SPECIES, dy, dyOffset + i + j).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner).intoArray(dx, dxOffset + i + j);
+    }
+    for (; j < rest; j++) { // scalar tail
+      int c = at + j, p = i + j;
+      dx[dxOffset + p] = Math.fma(dy[dyOffset + p], coef[c], Math.fma(x[xOffset + p] - coef[c + 3 * width], coef[c + width], coef[c + 2 * width]));
     }
   }
 

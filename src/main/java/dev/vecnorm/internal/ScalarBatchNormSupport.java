@@ -2,8 +2,10 @@ package dev.vecnorm.internal;
 
 /**
  * Plain Java implementation: the fallback when the Vector API is missing, and the baseline the vector
- * kernels are tested and benchmarked against. It sweeps memory in the same blocks and order as the
- * vector implementation, which reuses its per-channel loops for channel tails.
+ * kernels are tested and benchmarked against. Its statistics are blocked two-pass in every layout;
+ * the vector implementation's channels-last statistics are one-pass shifted sums (one read of memory),
+ * so the two agree to rounding, within the accuracy contract, not to the bit. Both apply the same exact
+ * double path to channels whose float result is not finite ({@link #redoNonFinite}).
  */
 public final class ScalarBatchNormSupport implements BatchNormSupport {
 
@@ -22,11 +24,56 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
   public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
     momentsM2(x, xOffset, outer, channels, inner, mean, variance);
     toVariance(variance, channels, (double) outer * inner);
+    redoNonFinite(x, xOffset, outer, channels, inner, mean, variance);
   }
 
   /** M2 to the biased variance, in double. */
   static void toVariance(float[] m2, int channels, double count) {
     for (int c = 0; c < channels; c++) m2[c] = (float) (m2[c] / count);
+  }
+
+  /**
+   * The float kernels either return accurate moments or overflow somewhere (a sum, a square, a shifted
+   * value), and every overflow reaches the channel's mean or variance as Inf or NaN. So a channel whose
+   * float result is not finite is recomputed exactly here, in double: a cold path that finite data of
+   * ordinary range never takes. This gives the rule of {@link BatchNormSupport#moments}, the same for
+   * every layout and both implementations.
+   */
+  static void redoNonFinite(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
+    for (int c = 0; c < channels; c++) {
+      if (!Float.isFinite(mean[c]) || !Float.isFinite(variance[c])) exactChannel(x, xOffset, outer, channels, inner, c, mean, variance);
+    }
+  }
+
+  /**
+   * Two-pass moments of channel c in double. The double sum of at most 2^31 floats cannot overflow, so it
+   * is finite exactly when the channel holds no NaN or infinity; then the mean is finite and the variance
+   * is the correctly rounded float of the double one (+Inf only when it exceeds Float.MAX_VALUE).
+   * Otherwise the mean is the double {@code sum / n} (+-Inf for infinities of one sign, NaN for a NaN or
+   * both signs) and the variance is NaN.
+   */
+  private static void exactChannel(float[] x, int xOffset, int outer, int channels, int inner, int c, float[] mean, float[] variance) {
+    double n = (double) outer * inner, sum = 0;
+    for (int o = 0; o < outer; o++) {
+      int base = xOffset + (o * channels + c) * inner;
+      for (int i = 0; i < inner; i++) sum += x[base + i];
+    }
+    double m = sum / n;
+    if (!Double.isFinite(m)) {
+      mean[c] = Double.isNaN(m) ? Float.NaN : (float) m; // canonical NaN: the same bits whatever the input payload
+      variance[c] = Float.NaN;
+      return;
+    }
+    double sq = 0;
+    for (int o = 0; o < outer; o++) {
+      int base = xOffset + (o * channels + c) * inner;
+      for (int i = 0; i < inner; i++) {
+        double d = x[base + i] - m;
+        sq += d * d;
+      }
+    }
+    mean[c] = (float) m;
+    variance[c] = (float) (sq / n);
   }
 
   private static void momentsM2(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] m2) {
@@ -58,7 +105,7 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
             sumD += d;
             sumD2 += d * d;
           }
-          mergeBlock(mean, m2, c, (center - pivot) + sumD / n, Math.max(0f, sumD2 - sumD * sumD / n), n, o * inner + i0);
+          mergeBlock(mean, m2, c, (center - pivot) + sumD / n, Math.max(0f, sumD2 - sumD * (sumD / n)), n, o * inner + i0);
         }
       }
     }
@@ -83,7 +130,7 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
       sumD2 += d * d;
     }
     // The correction terms undo the rounding of center: exact in exact arithmetic (corrected two-pass).
-    mergeBlock(mean, m2, c, (center - pivot) + sumD / n, Math.max(0f, sumD2 - sumD * sumD / n), n, done);
+    mergeBlock(mean, m2, c, (center - pivot) + sumD / n, Math.max(0f, sumD2 - sumD * (sumD / n)), n, done);
   }
 
   /**
