@@ -31,13 +31,47 @@ public final class LayerNorm {
 
   private LayerNorm() {}
 
-  /** Forward: writes {@code y} and, when non-null, the per-row {@code mean} and {@code invStd} ({@code float[rows]}). */
+  /**
+   * Forward: writes {@code y} and, when non-null, the per-row {@code mean} and {@code invStd} ({@code float[rows]}).
+   *
+   * @param rows number of rows (samples) normalized independently, at least 1
+   * @param features floats per row, normalized together, at least 1
+   * @param x input tensor: {@code rows * features} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param gamma per-feature scale, {@code float[features]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-feature offset, {@code float[features]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: {@code rows * features} floats from element offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param mean output, may be null: per-row mean, {@code float[rows]}
+   * @param invStd output, may be null: per-row {@code 1 / sqrt(var + epsilon)}, {@code float[rows]}; not the same array as {@code mean}
+   * @throws IllegalArgumentException if a length, offset, epsilon or alias is wrong (names the argument and the
+   *     expected shape); nothing is written
+   * @throws NullPointerException if a required argument is null
+   */
   public static void forward(int rows, int features, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
                              float[] y, int yOffset, float[] mean, float[] invStd) {
     forward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, gamma, beta, epsilon, y, yOffset, mean, invStd);
   }
 
-  /** {@link #forward(int, int, float[], int, float[], float[], float, float[], int, float[], float[])} on segments; offsets in bytes. */
+  /**
+   * {@link #forward(int, int, float[], int, float[], float[], float, float[], int, float[], float[])} on segments; offsets in bytes.
+   *
+   * @param rows number of rows (samples) normalized independently, at least 1
+   * @param features floats per row, normalized together, at least 1
+   * @param x input tensor: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param gamma per-feature scale, {@code float[features]}; null means gamma = 1 (Keras {@code scale=False})
+   * @param beta per-feature offset, {@code float[features]}; null means beta = 0 (Keras {@code center=False})
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   * @param mean output, may be null: per-row mean, {@code float[rows]}
+   * @param invStd output, may be null: per-row {@code 1 / sqrt(var + epsilon)}, {@code float[rows]}; not the same array as {@code mean}
+   * @throws IllegalArgumentException if a length, offset, epsilon or alias is wrong, a segment is out of bounds, an
+   *     output segment is read-only, or a segment's arena is closed or confined to another thread; nothing is written
+   * @throws NullPointerException if a required argument is null
+   */
   public static void forward(int rows, int features, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon,
                              MemorySegment y, long yOffset, float[] mean, float[] invStd) {
     forward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, gamma, beta, epsilon, y, yOffset, mean, invStd);
@@ -47,13 +81,49 @@ public final class LayerNorm {
    * Backward given the forward's {@code mean} and {@code invStd}: with {@code xhat = (x - mean) * invStd}
    * and {@code g = dy * gamma}, {@code dx = invStd * (g - mean(g) - xhat * mean(g * xhat))} per row;
    * {@code dGamma = Σ_rows dy * xhat}, {@code dBeta = Σ_rows dy} (overwritten; either may be null).
+   *
+   * @param rows number of rows (samples) normalized independently, at least 1
+   * @param features floats per row, normalized together, at least 1
+   * @param x the forward's input tensor: {@code rows * features} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy input: gradient of the loss with respect to {@code y}: {@code rows * features} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-feature scale used in the forward, {@code float[features]}; null means gamma = 1
+   * @param mean the forward's per-row mean, {@code float[rows]}; not null
+   * @param invStd the forward's per-row {@code 1 / sqrt(var + epsilon)}, {@code float[rows]}; not null
+   * @param dx output: gradient with respect to {@code x}: {@code rows * features} floats from element offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset (in place)
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
+   * @param dGamma output, may be null: per-feature {@code Σ_rows dy * xhat}, {@code float[features]}, overwritten
+   * @param dBeta output, may be null: per-feature {@code Σ_rows dy}, {@code float[features]}, overwritten
+   * @throws IllegalArgumentException if a length, offset or alias is wrong (names the argument and the
+   *     expected shape); nothing is written
+   * @throws NullPointerException if a required argument is null
    */
   public static void backward(int rows, int features, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma,
                               float[] mean, float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
     backward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, dy, dyOffset, gamma, mean, invStd, dx, dxOffset, dGamma, dBeta);
   }
 
-  /** {@link #backward(int, int, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])} on segments; offsets in bytes. */
+  /**
+   * {@link #backward(int, int, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])} on segments; offsets in bytes.
+   *
+   * @param rows number of rows (samples) normalized independently, at least 1
+   * @param features floats per row, normalized together, at least 1
+   * @param x the forward's input tensor: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param dy input: gradient of the loss with respect to {@code y}: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param gamma per-feature scale used in the forward, {@code float[features]}; null means gamma = 1
+   * @param mean the forward's per-row mean, {@code float[rows]}; not null
+   * @param invStd the forward's per-row {@code 1 / sqrt(var + epsilon)}, {@code float[rows]}; not null
+   * @param dx output: gradient with respect to {@code x}: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset (in place)
+   * @param dxOffset byte offset of {@code dx}'s first element in the segment, at least 0
+   * @param dGamma output, may be null: per-feature {@code Σ_rows dy * xhat}, {@code float[features]}, overwritten
+   * @param dBeta output, may be null: per-feature {@code Σ_rows dy}, {@code float[features]}, overwritten
+   * @throws IllegalArgumentException if a length, offset or alias is wrong, a segment is out of bounds, an
+   *     output segment is read-only, or a segment's arena is closed or confined to another thread; nothing is written
+   * @throws NullPointerException if a required argument is null
+   */
   public static void backward(int rows, int features, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
                               float[] mean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
     backward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, dy, dyOffset, gamma, mean, invStd, dx, dxOffset, dGamma, dBeta);

@@ -13,13 +13,43 @@ public final class RmsNorm {
 
   private RmsNorm() {}
 
-  /** Forward: writes {@code y} and, when non-null, the per-row {@code invRms} ({@code float[rows]}). */
+  /**
+   * Forward: writes {@code y} and, when non-null, the per-row {@code invRms} ({@code float[rows]}).
+   *
+   * @param rows number of rows (samples) normalized independently, at least 1
+   * @param features floats per row, normalized together, at least 1
+   * @param x input tensor: {@code rows * features} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param gamma per-feature scale, {@code float[features]}; null means gamma = 1
+   * @param epsilon added to {@code mean(x^2)} before the square root; finite and greater than 0
+   * @param y output tensor: {@code rows * features} floats from element offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset element offset of {@code y}'s first float in the array, at least 0
+   * @param invRms output, may be null: per-row {@code 1 / sqrt(mean(x^2) + epsilon)}, {@code float[rows]}
+   * @throws IllegalArgumentException if a length, offset, epsilon or alias is wrong (names the argument and the
+   *     expected shape); nothing is written
+   * @throws NullPointerException if a required argument is null
+   */
   public static void forward(int rows, int features, float[] x, int xOffset, float[] gamma, float epsilon, float[] y, int yOffset,
                              float[] invRms) {
     forward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, gamma, epsilon, y, yOffset, invRms);
   }
 
-  /** {@link #forward(int, int, float[], int, float[], float, float[], int, float[])} on segments; offsets in bytes. */
+  /**
+   * {@link #forward(int, int, float[], int, float[], float, float[], int, float[])} on segments; offsets in bytes.
+   *
+   * @param rows number of rows (samples) normalized independently, at least 1
+   * @param features floats per row, normalized together, at least 1
+   * @param x input tensor: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param gamma per-feature scale, {@code float[features]}; null means gamma = 1
+   * @param epsilon added to {@code mean(x^2)} before the square root; finite and greater than 0
+   * @param y output tensor: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code yOffset}; may be {@code x} at the same offset (in place)
+   * @param yOffset byte offset of {@code y}'s first element in the segment, at least 0
+   * @param invRms output, may be null: per-row {@code 1 / sqrt(mean(x^2) + epsilon)}, {@code float[rows]}
+   * @throws IllegalArgumentException if a length, offset, epsilon or alias is wrong, a segment is out of bounds, an
+   *     output segment is read-only, or a segment's arena is closed or confined to another thread; nothing is written
+   * @throws NullPointerException if a required argument is null
+   */
   public static void forward(int rows, int features, MemorySegment x, long xOffset, float[] gamma, float epsilon, MemorySegment y,
                              long yOffset, float[] invRms) {
     forward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, gamma, epsilon, y, yOffset, invRms);
@@ -28,13 +58,45 @@ public final class RmsNorm {
   /**
    * Backward given the forward's {@code invRms} ({@code r}): with {@code g = dy * gamma},
    * {@code dx = r * g - x * r^3 * mean(g * x)} per row; {@code dGamma = Σ_rows dy * x * r} (overwritten; may be null).
+   *
+   * @param rows number of rows (samples) normalized independently, at least 1
+   * @param features floats per row, normalized together, at least 1
+   * @param x the forward's input tensor: {@code rows * features} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float in the array, at least 0
+   * @param dy input: gradient of the loss with respect to {@code y}: {@code rows * features} floats from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float in the array, at least 0
+   * @param gamma per-feature scale used in the forward, {@code float[features]}; null means gamma = 1
+   * @param invRms the forward's per-row {@code 1 / sqrt(mean(x^2) + epsilon)}, {@code float[rows]}; not null
+   * @param dx output: gradient with respect to {@code x}: {@code rows * features} floats from element offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset (in place)
+   * @param dxOffset element offset of {@code dx}'s first float in the array, at least 0
+   * @param dGamma output, may be null: per-feature {@code Σ_rows dy * x * invRms}, {@code float[features]}, overwritten
+   * @throws IllegalArgumentException if a length, offset or alias is wrong (names the argument and the
+   *     expected shape); nothing is written
+   * @throws NullPointerException if a required argument is null
    */
   public static void backward(int rows, int features, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] invRms,
                               float[] dx, int dxOffset, float[] dGamma) {
     backward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, dy, dyOffset, gamma, invRms, dx, dxOffset, dGamma);
   }
 
-  /** {@link #backward(int, int, float[], int, float[], int, float[], float[], float[], int, float[])} on segments; offsets in bytes. */
+  /**
+   * {@link #backward(int, int, float[], int, float[], int, float[], float[], float[], int, float[])} on segments; offsets in bytes.
+   *
+   * @param rows number of rows (samples) normalized independently, at least 1
+   * @param features floats per row, normalized together, at least 1
+   * @param x the forward's input tensor: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element in the segment, at least 0
+   * @param dy input: gradient of the loss with respect to {@code y}: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element in the segment, at least 0
+   * @param gamma per-feature scale used in the forward, {@code float[features]}; null means gamma = 1
+   * @param invRms the forward's per-row {@code 1 / sqrt(mean(x^2) + epsilon)}, {@code float[rows]}; not null
+   * @param dx output: gradient with respect to {@code x}: little-endian float32 segment holding {@code rows * features} floats from byte offset {@code dxOffset}; may be {@code dy} or {@code x} at the same offset (in place)
+   * @param dxOffset byte offset of {@code dx}'s first element in the segment, at least 0
+   * @param dGamma output, may be null: per-feature {@code Σ_rows dy * x * invRms}, {@code float[features]}, overwritten
+   * @throws IllegalArgumentException if a length, offset or alias is wrong, a segment is out of bounds, an
+   *     output segment is read-only, or a segment's arena is closed or confined to another thread; nothing is written
+   * @throws NullPointerException if a required argument is null
+   */
   public static void backward(int rows, int features, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
                               float[] invRms, MemorySegment dx, long dxOffset, float[] dGamma) {
     backward(VectorizationProvider.layerNorm(), rows, features, x, xOffset, dy, dyOffset, gamma, invRms, dx, dxOffset, dGamma);

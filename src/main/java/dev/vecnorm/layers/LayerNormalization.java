@@ -62,14 +62,25 @@ public final class LayerNormalization extends Layer {
     this.trainable = b.trainable;
   }
 
+  /**
+   * A builder with Keras's defaults.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
 
+  /**
+   * A layer with every Keras default.
+   *
+   * @return a new, unbuilt layer
+   */
   public static LayerNormalization create() {
     return builder().build();
   }
 
+  /** Builder with Keras's argument names and defaults; {@link #build()} validates. */
   public static final class Builder {
     private static int counter;
     private String name;
@@ -85,9 +96,20 @@ public final class LayerNormalization extends Layer {
 
     private Builder() {}
 
-    /** One axis, as Keras's {@code axis=-1}. */
+    /**
+     * One axis, as Keras's {@code axis=-1}.
+     *
+     * @param axis the normalized axis, negative counting from the end; it must be the input's last axis; default -1
+     * @return this builder
+     */
     public Builder axis(int axis) { this.axes = new int[] {axis}; this.axisIsList = false; return this; }
-    /** Several axes, as Keras's {@code axis=[-2, -1]}: they must be the input's trailing axes. */
+    /**
+     * Several axes, as Keras's {@code axis=[-2, -1]}: they must be the input's trailing axes.
+     *
+     * @param axes the normalized axes, negative counting from the end; not null, at least one
+     * @return this builder
+     * @throws IllegalArgumentException if {@code axes} is empty
+     */
     public Builder axis(int... axes) {
       Objects.requireNonNull(axes, "axes");
       if (axes.length == 0) throw new IllegalArgumentException("axis must name at least one axis, got []");
@@ -95,20 +117,105 @@ public final class LayerNormalization extends Layer {
       this.axisIsList = true;
       return this;
     }
+    /**
+     * Keras's {@code epsilon}
+     *
+     * @param epsilon added to the variance (or mean square), greater than 0 and finite as a float; default 1e-3
+     * @return this builder
+     */
     public Builder epsilon(double epsilon) { this.epsilon = epsilon; return this; }
+    /**
+     * Keras's {@code center}
+     *
+     * @param center false for no beta (beta = 0); default true; ignored with {@code rmsScaling}, which has no beta
+     * @return this builder
+     */
     public Builder center(boolean center) { this.center = center; return this; }
+    /**
+     * Keras's {@code scale}
+     *
+     * @param scale false for no gamma (gamma = 1), unless {@code rmsScaling}, which always has gamma; default true
+     * @return this builder
+     */
     public Builder scale(boolean scale) { this.scale = scale; return this; }
+    /**
+     * Keras's {@code rms_scaling}
+     *
+     * @param rmsScaling true for RMS normalization ({@link RmsNorm}: no centering, no beta); default false
+     * @return this builder
+     */
     public Builder rmsScaling(boolean rmsScaling) { this.rmsScaling = rmsScaling; return this; }
+    /**
+     * Keras's {@code beta_initializer}
+     *
+     * @param i not null; default zeros
+     * @return this builder
+     */
     public Builder betaInitializer(Initializer i) { this.betaInitializer = Objects.requireNonNull(i, "betaInitializer"); return this; }
+    /**
+     * Keras's {@code gamma_initializer}
+     *
+     * @param i not null; default ones
+     * @return this builder
+     */
     public Builder gammaInitializer(Initializer i) { this.gammaInitializer = Objects.requireNonNull(i, "gammaInitializer"); return this; }
+    /**
+     * Keras's {@code beta_regularizer}
+     *
+     * @param r the penalty on beta, or null for none
+     * @return this builder
+     */
     public Builder betaRegularizer(Regularizer r) { this.betaRegularizer = r; return this; }
+    /**
+     * Keras's {@code gamma_regularizer}
+     *
+     * @param r the penalty on gamma, or null for none
+     * @return this builder
+     */
     public Builder gammaRegularizer(Regularizer r) { this.gammaRegularizer = r; return this; }
+    /**
+     * Keras's {@code beta_constraint}
+     *
+     * @param c applied to beta after each update, or null for none
+     * @return this builder
+     */
     public Builder betaConstraint(Constraint c) { this.betaConstraint = c; return this; }
+    /**
+     * Keras's {@code gamma_constraint}
+     *
+     * @param c applied to gamma after each update, or null for none
+     * @return this builder
+     */
     public Builder gammaConstraint(Constraint c) { this.gammaConstraint = c; return this; }
+    /**
+     * Keras's {@code trainable}
+     *
+     * @param trainable false to freeze gamma and beta; default true
+     * @return this builder
+     */
     public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
+    /**
+     * The layer name
+     *
+     * @param name the name, or null for a generated one
+     * @return this builder
+     */
     public Builder name(String name) { this.name = name; return this; }
+    /**
+     * Keras's {@code dtype}
+     *
+     * @param dtype only {@code "float32"} is accepted by {@link #build()}
+     * @return this builder
+     */
     public Builder dtype(String dtype) { this.dtype = dtype; return this; }
 
+    /**
+     * Validates every argument and builds the layer (its weights are created on the first build or call;
+     * the axes are checked against the input shape then).
+     *
+     * @return the layer
+     * @throws IllegalArgumentException naming the first invalid argument
+     */
     public LayerNormalization build() {
       // As a float too: the kernels compute in float, and an epsilon that rounds to 0 would divide by 0.
       if (!(epsilon > 0) || !((float) epsilon > 0) || Float.isInfinite((float) epsilon)) {
@@ -122,13 +229,41 @@ public final class LayerNormalization extends Layer {
     }
   }
 
+  /**
+   * Epsilon as configured; the kernels add {@code (float) epsilon}.
+   *
+   * @return epsilon
+   */
   public double epsilon() { return epsilon; }
+  /**
+   * Whether the layer runs RMS normalization (Keras's {@code rms_scaling}).
+   *
+   * @return {@code rms_scaling}
+   */
   public boolean rmsScaling() { return rmsScaling; }
-  /** The axes as configured (negative allowed). */
+  /**
+   * The axes as configured (negative allowed).
+   *
+   * @return a copy of the axes
+   */
   public int[] axes() { return axes.clone(); }
-  /** Elements normalized together per sample: the product of the normalized axes' sizes; -1 before build. */
+  /**
+   * Elements normalized together per sample: the product of the normalized axes' sizes.
+   *
+   * @return the feature count, or -1 before build
+   */
   public int features() { return features; }
+  /**
+   * The live scale weight, flattened over the normalized axes.
+   *
+   * @return {@code float[features()]}, or null before build or with {@code scale=false} and {@code rms_scaling=false}
+   */
   public float[] gamma() { return gamma == null ? null : gamma.value(); }
+  /**
+   * The live offset weight, flattened over the normalized axes.
+   *
+   * @return {@code float[features()]}, or null before build, with {@code center=false} or with {@code rms_scaling=true}
+   */
   public float[] beta() { return beta == null ? null : beta.value(); }
 
   /** Product of the normalized (trailing) axes; rejects axes out of range, repeated, or not the trailing block. */
@@ -246,6 +381,11 @@ public final class LayerNormalization extends Layer {
     return new Tensor(lastInput.shape(), dx);
   }
 
+  /**
+   * Regularization losses of gamma and beta, with their gradients added.
+   *
+   * @return the sum of the penalties, 0 when frozen or unregularized
+   */
   public double regularizationLoss() {
     if (!trainable) return 0;
     double loss = 0;
@@ -281,6 +421,15 @@ public final class LayerNormalization extends Layer {
       "beta_initializer", "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint",
       "activity_regularizer");
 
+  /**
+   * Inverse of {@link #getConfig()}: {@code axis} as an int or a list, {@code dtype} as a string or a
+   * {@code DTypePolicy} object, initializer, regularizer and constraint objects as Keras writes them.
+   * Unknown keys are rejected by name; {@code activity_regularizer} only as null.
+   *
+   * @param config the layer's Keras config; not null
+   * @return the layer, not built
+   * @throws IllegalArgumentException naming an unknown key or invalid value
+   */
   public static LayerNormalization fromConfig(Map<String, ?> config) {
     Objects.requireNonNull(config, "config");
     Configs.checkKeys(config, "LayerNormalization", CONFIG_KEYS);

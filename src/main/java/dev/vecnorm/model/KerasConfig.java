@@ -18,7 +18,7 @@ import java.util.Set;
  * {@code .h5} file hold. Reads Sequential models (the Keras 3 form, and the Keras &lt;= 2.1 form whose config
  * is the bare layer list) into a {@link Sequential} and Functional ones ({@code Model} / {@code Functional},
  * Keras 2's and Keras 3's {@code inbound_nodes}) into a functional {@link Model} of the same graph, built from
- * InputLayer, Dense, BatchNormalization, Activation (ReLU, Softmax), Dropout, Flatten, Add and Concatenate.
+ * InputLayer, Dense, BatchNormalization, LayerNormalization, Activation (ReLU, Softmax), Dropout, Flatten, Add and Concatenate.
  * Every layer config key is honoured or rejected by name, and an unsupported layer is named with its type.
  * Weights live elsewhere: {@link ModelIO} for vecnorm's own files, the {@code keras} module for HDF5.
  */
@@ -26,7 +26,7 @@ public final class KerasConfig {
   private KerasConfig() {}
 
   /** Layer types this reader builds (InputLayer only fixes the input shape). */
-  public static final List<String> SUPPORTED = List.of("InputLayer", "Dense", "BatchNormalization", "Activation", "ReLU", "Softmax",
+  public static final List<String> SUPPORTED = List.of("InputLayer", "Dense", "BatchNormalization", "LayerNormalization", "Activation", "ReLU", "Softmax",
       "Dropout", "Flatten", "Add", "Concatenate");
 
   /** Keys Keras puts next to a layer's class_name and config; none of them changes what the layer computes. */

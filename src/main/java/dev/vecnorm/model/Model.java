@@ -381,6 +381,7 @@ public class Model {
     double r = 0;
     for (Layer l : layers()) {
       if (l instanceof BatchNormalization bn) r += bn.regularizationLoss();
+      else if (l instanceof dev.vecnorm.layers.LayerNormalization ln) r += ln.regularizationLoss();
       else if (l instanceof Dense d) r += d.regularizationLoss();
     }
     return r;

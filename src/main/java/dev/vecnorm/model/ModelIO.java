@@ -309,13 +309,14 @@ public final class ModelIO {
     return switch (className) {
       case "Dense" -> Dense.fromConfig(c);
       case "BatchNormalization" -> BatchNormalization.fromConfig(c);
+      case "LayerNormalization" -> dev.vecnorm.layers.LayerNormalization.fromConfig(c);
       case "ReLU", "Softmax", "Activation" -> Activation.fromConfig(className, c);
       case "Dropout" -> Dropout.fromConfig(c);
       case "Flatten" -> Flatten.fromConfig(c);
       case "Add" -> dev.vecnorm.layers.Add.fromConfig(c);
       case "Concatenate" -> dev.vecnorm.layers.Concatenate.fromConfig(c);
       default -> throw new IllegalArgumentException("unknown layer class " + className
-          + " (expected Dense, BatchNormalization, ReLU, Softmax, Activation, Dropout, Flatten, Add or Concatenate)");
+          + " (expected Dense, BatchNormalization, LayerNormalization, ReLU, Softmax, Activation, Dropout, Flatten, Add or Concatenate)");
     };
   }
 
