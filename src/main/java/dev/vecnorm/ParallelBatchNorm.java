@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * about 100 µs after a loop before parking, so the loops of one call, and back-to-back calls (a
  * training step), find them awake instead of paying the ~60 µs a parked thread takes to wake here;
  * workers never spin when the pool has more threads than the machine has processors. The calling
- * thread runs chunks too, so a tensor of 1 MiB already splits (chunks of 128 KiB and up, at most
+ * thread runs chunks too, so a tensor of 1 MiB already splits (chunks of 512 KiB and up, at most
  * {@value #MAX_CHUNKS} per tensor). {@link #ParallelBatchNorm(ExecutorService)} uses the caller's
  * executor instead: the caller submits helpers and runs chunks itself, so it never waits for a helper
  * that has not started. That makes calls from tasks of the very executor they use safe (no deadlock
@@ -52,8 +52,12 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * operations stage each chunk into a pooled array, as BatchNormRelu has no segment path).
  */
 public final class ParallelBatchNorm implements AutoCloseable {
-  /** Smallest chunk, in floats (128 KiB): about 10 µs of work, far above a spinning hand-off. */
-  static final int CHUNK_FLOATS = 1 << 15;
+  /**
+   * Smallest chunk, in floats (512 KiB): tens of µs of work, far above a spinning hand-off. Not smaller:
+   * each kernel call has a fixed cost (pivot rows, per-position scratch, the fold into channels), and on
+   * NC 256x1024 eight 32-row moment calls took 2.6x one 256-row call (two 128-row calls: 1.2x).
+   */
+  static final int CHUNK_FLOATS = 1 << 17;
   /** At most this many chunks (larger tensors get larger chunks): bounds the per-chunk partial sums. */
   static final int MAX_CHUNKS = 256;
   /** Channels-last chunks have at least this many rows, so their partial sums stay small against the data. */

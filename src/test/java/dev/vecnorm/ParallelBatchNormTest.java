@@ -210,7 +210,7 @@ class ParallelBatchNormTest {
   /** Chunks tile the tensor in memory order, and a 1 MiB tensor splits (it stayed on one thread before). */
   @Test
   void partitionTilesTheTensorAndSplitsOneMebibyte() {
-    assertTrue(ParallelBatchNorm.Plan.of(NormShape.channelsLast(256, 1024)).count() >= 4, "NC 256x1024 splits");
+    assertTrue(ParallelBatchNorm.Plan.of(NormShape.channelsLast(256, 1024)).count() >= 2, "NC 256x1024 splits, one chunk per thread of two");
     for (NormShape s : new NormShape[] {NormShape.channelsLast(256, 1024), NormShape.channelsLast(7, 100_000),
         NormShape.channelsFirst(64, 64, 3136), NormShape.channelsFirst(3, 5, 70_000), NormShape.channelsLast(1, 1),
         NormShape.channelsLast(200_704, 64)}) {
