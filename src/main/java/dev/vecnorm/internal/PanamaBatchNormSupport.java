@@ -56,9 +56,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * Lane sum by a fixed tree of rotations. {@code reduceLanes(ADD)} may associate differently in the
    * interpreter and in C2, so one call could give different bits before and after JIT; this cannot,
-   * and unlike a loop over {@code lane(i)} it stays intrinsic (no boxing).
+   * and unlike a loop over {@code lane(i)} it stays intrinsic (no boxing). Shared with
+   * {@link PanamaLayerNormSupport}, which uses the same species.
    */
-  private static float sumLanes(FloatVector v) {
+  static float sumLanes(FloatVector v) {
     v = v.add(v.rearrange(ROTATE_HALF));
     if (LANES >= 4) v = v.add(v.rearrange(ROTATE_QUARTER));
     if (LANES >= 8) v = v.add(v.rearrange(ROTATE_EIGHTH));
@@ -369,8 +370,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     for (int c = 0; c < channels; c++) mean[c] += x[xOffset + c * inner];
   }
 
-  /** Sum of {@code n} contiguous floats: four accumulators, one lane reduction, scalar tail. */
-  private static float sumContiguous(float[] x, int base, int n) {
+  /** Sum of {@code n} contiguous floats: four accumulators, one lane reduction, scalar tail (also LayerNorm's row sum). */
+  static float sumContiguous(float[] x, int base, int n) {
     FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES), acc2 = FloatVector.zero(SPECIES), acc3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
     int i = 0;

@@ -1,7 +1,6 @@
 package dev.vecnorm.internal;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -18,13 +17,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
   private static final int LANES = SPECIES.length();
   private static final int UNROLL = 4 * LANES;
-  // A fixed rotation tree for lane sums: the same order in the interpreter, C1 and C2, so a call gives
-  // the same bits before and after compilation (reduceLanes leaves the order to the implementation).
-  private static final VectorShuffle<Float> ROT_HALF = VectorShuffle.iota(SPECIES, LANES / 2, 1, true);
-  private static final VectorShuffle<Float> ROT_QUARTER = VectorShuffle.iota(SPECIES, Math.max(1, LANES / 4), 1, true);
-  private static final VectorShuffle<Float> ROT_EIGHTH = VectorShuffle.iota(SPECIES, Math.max(1, LANES / 8), 1, true);
-  private static final VectorShuffle<Float> ROT_SIXTEENTH = VectorShuffle.iota(SPECIES, Math.max(1, LANES / 16), 1, true);
-
   PanamaLayerNormSupport() {
     if (SPECIES.vectorBitSize() < 128) {
       throw new UnsupportedOperationException("preferred float vector is " + SPECIES.vectorBitSize() + " bits; need >= 128");
@@ -34,30 +26,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   @Override
   public String name() {
     return "panama";
-  }
-
-  /** Sum of all lanes through the fixed tree; every lane ends with the total, lane 0 is read. */
-  private static float laneSum(FloatVector v) {
-    v = v.add(v.rearrange(ROT_HALF));
-    if (LANES >= 4) v = v.add(v.rearrange(ROT_QUARTER));
-    if (LANES >= 8) v = v.add(v.rearrange(ROT_EIGHTH));
-    if (LANES >= 16) v = v.add(v.rearrange(ROT_SIXTEENTH));
-    return v.lane(0);
-  }
-
-  private static float rowSum(float[] a, int off, int n) {
-    FloatVector s0 = FloatVector.zero(SPECIES), s1 = FloatVector.zero(SPECIES), s2 = FloatVector.zero(SPECIES), s3 = FloatVector.zero(SPECIES);
-    int i = 0, bound = n - n % UNROLL;
-    for (; i < bound; i += UNROLL) {
-      s0 = s0.add(FloatVector.fromArray(SPECIES, a, off + i));
-      s1 = s1.add(FloatVector.fromArray(SPECIES, a, off + i + LANES));
-      s2 = s2.add(FloatVector.fromArray(SPECIES, a, off + i + 2 * LANES));
-      s3 = s3.add(FloatVector.fromArray(SPECIES, a, off + i + 3 * LANES));
-    }
-    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) s0 = s0.add(FloatVector.fromArray(SPECIES, a, off + i));
-    float sum = laneSum(s0.add(s1).add(s2.add(s3)));
-    for (; i < n; i++) sum += a[off + i];
-    return sum;
   }
 
   /** Biased variance about {@code m}, corrected for the rounding of {@code m}: (Σd² - (Σd)²/n) / n. */
@@ -79,7 +47,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       d0 = d0.add(e);
       q0 = e.fma(e, q0);
     }
-    float sd = laneSum(d0.add(d1)), sq = laneSum(q0.add(q1));
+    float sd = PanamaBatchNormSupport.sumLanes(d0.add(d1)), sq = PanamaBatchNormSupport.sumLanes(q0.add(q1));
     for (; i < n; i++) {
       float e = a[off + i] - m;
       sd += e;
@@ -103,7 +71,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       FloatVector v = FloatVector.fromArray(SPECIES, a, off + i);
       s0 = v.fma(v, s0);
     }
-    float sum = laneSum(s0.add(s1).add(s2.add(s3)));
+    float sum = PanamaBatchNormSupport.sumLanes(s0.add(s1).add(s2.add(s3)));
     for (; i < n; i++) sum = Math.fma(a[off + i], a[off + i], sum);
     return sum;
   }
@@ -114,7 +82,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     int vb = SPECIES.loopBound(features);
     for (int r = 0; r < rows; r++) {
       int xo = xOffset + r * features, yo = yOffset + r * features;
-      float m = rowSum(x, xo, features) / features;
+      float m = PanamaBatchNormSupport.sumContiguous(x, xo, features) / features;
       float var = rowVariance(x, xo, features, m);
       float s = (float) (1.0 / Math.sqrt((double) var + epsilon));
       if (mean != null) mean[statsOffset + r] = m;
@@ -175,7 +143,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         g0 = g0.add(t);
         p0 = t.fma(d, p0);
       }
-      float sumG = laneSum(g0.add(g1)), sumGd = laneSum(p0.add(p1));
+      float sumG = PanamaBatchNormSupport.sumLanes(g0.add(g1)), sumGd = PanamaBatchNormSupport.sumLanes(p0.add(p1));
       for (; f < features; f++) {
         float d = x[xo + f] - m, t = dy[go + f];
         if (dGamma != null) dGamma[f] += t * (d * s);
@@ -259,7 +227,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
         p0 = t.fma(v, p0);
       }
-      float sumGx = laneSum(p0.add(p1));
+      float sumGx = PanamaBatchNormSupport.sumLanes(p0.add(p1));
       for (; f < features; f++) {
         float v = x[xo + f], t = dy[go + f];
         if (dGamma != null) dGamma[f] += t * (v * s);
