@@ -139,8 +139,7 @@ record Kernels(BatchNormSupport impl) {
     checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
     checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
     float[] sumDy = orTemporary(dBeta, s), sumDyXhat = orTemporary(dGamma, s);
-    impl.backwardReduce(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd, sumDy, sumDyXhat);
-    impl.backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
+    impl.backward(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
         gamma, sumDy, sumDyXhat, s.countPerChannel());
   }
 

@@ -55,4 +55,15 @@ public interface BatchNormSupport {
   void backwardApply(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                      int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma,
                      float[] sumDy, float[] sumDyXhat, double count);
+
+  /**
+   * The whole backward of one call: {@link #backwardReduce} then {@link #backwardApply} with the sums
+   * written to {@code sumDy} and {@code sumDyXhat}. Implementations may interleave the two per channel
+   * (same results) to read each channel's data from cache the second time.
+   */
+  default void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
+                        int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    backwardReduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+    backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
+  }
 }
