@@ -141,6 +141,40 @@ class KerasSaveTest {
     }
   }
 
+  /**
+   * The HDF5 C library's view (h5dump, skipped when absent): the real file re-saved by us dumps line for
+   * line like the real one, every value and every attribute's type and value included, once the real
+   * file's optimizer group (Adam state, which we do not write) is cut out. Also what h5ls -r lists.
+   */
+  @Test
+  void h5dumpPrintsOurFileAsItPrintsTheRealKeras3File() throws IOException {
+    Path real = KerasModelsTest.model("keras3.11.3_");
+    Path ours = dir.resolve("ours.keras");
+    KerasModels.save(KerasModels.load(real), ours);
+    Path realH5 = extract(real, dir.resolve("real.h5")), oursH5 = extract(ours, dir.resolve("ours.h5"));
+    String a = Hdf5WriterTest.h5dump(realH5), b = Hdf5WriterTest.h5dump(oursH5);
+    org.junit.jupiter.api.Assumptions.assumeTrue(a != null, "h5dump is not on the PATH (Debian: apt-get install hdf5-tools)");
+    List<String> expected = withoutGroup(a.lines().skip(1).toList(), "optimizer"), actual = b.lines().skip(1).toList();
+    assertTrue(expected.size() > 60_000, "the weights are printed: " + expected.size() + " lines");
+    assertEquals(expected, actual);
+  }
+
+  /** The dump's lines without the block {@code GROUP "name" { ... }}, found by brace depth. */
+  private static List<String> withoutGroup(List<String> lines, String name) {
+    List<String> out = new java.util.ArrayList<>();
+    int depth = 0;
+    for (String l : lines) {
+      if (depth == 0 && l.strip().equals("GROUP \"" + name + "\" {")) {
+        depth = 1;
+      } else if (depth > 0) {
+        depth += l.chars().filter(c -> c == '{').count() - l.chars().filter(c -> c == '}').count();
+      } else {
+        out.add(l);
+      }
+    }
+    return out;
+  }
+
   private static String text(ZipFile zip, String name) throws IOException {
     return new String(zip.getInputStream(zip.getEntry(name)).readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
   }
@@ -187,6 +221,12 @@ class KerasSaveTest {
       Map<?, ?> root = (Map<?, ?>) Json.parse(new String(zip.getInputStream(zip.getEntry("config.json")).readAllBytes()));
       assertEquals("Functional", root.get("class_name"));
     }
+    // Functional.layers keeps the InputLayer (Sequential.layers does not): Keras writes its empty vars.
+    Map<String, String> layout = layout(extract(f, dir.resolve("f.h5")));
+    assertEquals("{name=input_layer}", layout.get("/layers/input_layer/vars/"));
+    assertEquals("{name=functional}", layout.get("/vars/"));
+    assertEquals("[6, 6] float", layout.get("/layers/dense/vars/0"));
+    assertEquals("{name=d_r}", layout.get("/layers/dense/vars/"));
   }
 
   @Test
