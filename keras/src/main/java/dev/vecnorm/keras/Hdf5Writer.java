@@ -109,10 +109,13 @@ final class Hdf5Writer {
   private static final long UNDEFINED = -1L;
   /** Size of offsets and of lengths in this file (superblock fields). */
   private static final int O = 8;
-  private static final int SUPERBLOCK = 8 + 8 + 4 + 4 + 4 * O + SymbolEntry.SIZE;
+  /** III.C: link name offset, object header address, cache type, reserved, 16-byte scratch pad. */
+  private static final int SYMBOL_ENTRY = 2 * O + 4 + 4 + 16;
+  /** II.A version 0: signature, 8 version/size bytes, the two K, flags, 4 addresses, the root's entry. */
+  private static final int SUPERBLOCK = 8 + 8 + 4 + 4 + 4 * O + SYMBOL_ENTRY;
   /** Group Leaf Node K: an SNOD holds up to 2K entries (the library's default, as in Keras's files). */
   private static final int LEAF_K = 4;
-  private static final int SNOD_SIZE = 8 + 2 * LEAF_K * SymbolEntry.SIZE;
+  private static final int SNOD_SIZE = 8 + 2 * LEAF_K * SYMBOL_ENTRY;
   /** Object header version 1 prefix: 12 bytes, padded to 16 so messages are 8-aligned. */
   private static final int OH_PREFIX = 16;
   private static final int MSG_HEADER = 8;
@@ -126,10 +129,6 @@ final class Hdf5Writer {
   private static final int GCOL_OBJECT_HEADER = 8 + O;
   /** The HDF5 library reads a global heap collection speculatively as 4096 bytes (H5HG_MINSIZE). */
   private static final int GCOL_MIN = 4096;
-
-  private static final class SymbolEntry {
-    static final int SIZE = 2 * O + 4 + 4 + 16;
-  }
 
   private static int pad8(int n) {
     return (n + 7) & ~7;
