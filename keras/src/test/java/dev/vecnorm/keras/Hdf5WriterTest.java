@@ -170,6 +170,20 @@ class Hdf5WriterTest {
     return null;
   }
 
+  /** Runs {@code cmd} (stderr into stdout) and returns its output; fails the test on a non-zero exit or after 2 minutes. */
+  static String run(List<String> cmd) throws IOException {
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      assertTrue(p.waitFor(120, TimeUnit.SECONDS), String.join(" ", cmd) + " timed out");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException(e);
+    }
+    assertEquals(0, p.exitValue(), String.join(" ", cmd) + ":\n" + out);
+    return out;
+  }
+
   /**
    * Runs {@code h5dump args file}; its output, or null when h5dump is not installed. Fails the test on a
    * non-zero exit or an HDF5 error message (h5dump reports a corrupt file so).
@@ -180,15 +194,7 @@ class Hdf5WriterTest {
     List<String> cmd = new ArrayList<>(List.of(h5dump.toString()));
     cmd.addAll(List.of(args));
     cmd.add(file.toString());
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    try {
-      assertTrue(p.waitFor(60, TimeUnit.SECONDS), "h5dump timed out");
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException(e);
-    }
-    assertEquals(0, p.exitValue(), String.join(" ", cmd) + ":\n" + out);
+    String out = run(cmd);
     assertTrue(!out.contains("h5dump error") && !out.contains("HDF5-DIAG"), out);
     return out;
   }

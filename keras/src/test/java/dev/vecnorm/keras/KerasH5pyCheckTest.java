@@ -1,6 +1,5 @@
 package dev.vecnorm.keras;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -12,7 +11,6 @@ import dev.vecnorm.layers.Input;
 import dev.vecnorm.layers.SymbolicTensor;
 import dev.vecnorm.model.Model;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -54,15 +52,7 @@ class KerasH5pyCheckTest {
     assumeTrue(python != null, "no python3 with h5py (Debian: apt-get install python3-h5py)");
     List<String> cmd = new ArrayList<>(List.of(python, SCRIPT.toString()));
     for (Path f : files) cmd.add(f.toString());
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    try {
-      assertTrue(p.waitFor(120, TimeUnit.SECONDS), "timed out");
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException(e);
-    }
-    assertEquals(0, p.exitValue(), String.join(" ", cmd) + ":\n" + out);
+    String out = Hdf5WriterTest.run(cmd);
     assertTrue(out.strip().endsWith("OK"), out);
     return out;
   }
