@@ -167,7 +167,7 @@ class KerasSaveTest {
       if (depth == 0 && l.strip().equals("GROUP \"" + name + "\" {")) {
         depth = 1;
       } else if (depth > 0) {
-        depth += l.chars().filter(c -> c == '{').count() - l.chars().filter(c -> c == '}').count();
+        depth += (int) (l.chars().filter(c -> c == '{').count() - l.chars().filter(c -> c == '}').count());
       } else {
         out.add(l);
       }
