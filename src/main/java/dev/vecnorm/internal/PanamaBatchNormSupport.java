@@ -70,14 +70,16 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   // ---------------------------------------------------------------- moments
 
   @Override
-  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
+  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] meanResidual,
+                      float[] variance) {
     if (inner == 1) {
-      momentsChannelsLast(x, xOffset, outer, channels, mean, variance);
+      momentsChannelsLast(x, xOffset, outer, channels, mean, meanResidual, variance);
     } else {
       momentsChannelsFirst(x, xOffset, outer, channels, inner, mean, variance);
+      ScalarBatchNormSupport.addPivots(x, xOffset, channels, inner, mean, meanResidual);
       ScalarBatchNormSupport.toVariance(variance, channels, (double) outer * inner);
     }
-    ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, variance);
+    ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
   }
 
   /**
@@ -118,7 +120,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * into scratch; then the block's moments merge with Chan's formula and the pivot moves to the
    * running mean. The positions of each channel fold into its mean and variance in double at the end.
    */
-  private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] variance) {
+  private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual,
+                                          float[] variance) {
     int superWidth = superWidth(channels);
     boolean tail = superWidth < 0;
     int width = tail ? SPECIES.loopBound(channels) : superWidth;
@@ -130,7 +133,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (superRows > 0) {
         momentsBlocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s);
       }
-      foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, variance);
+      foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, meanResidual, variance);
     } finally {
       Scratch.release(s);
     }
@@ -292,8 +295,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * a super row, two-pass, merged with Chan's formula. Writes mean and the biased variance.
    */
   private static void foldPositions(float[] x, int xOffset, int rows, int channels, int superRows, int rowsPerSuper, int width,
-                                    boolean tail, int P, float[] s, float[] mean, float[] variance) {
-    if (!tail && width == channels && superRows == rows && rows < (1 << 24)) {
+                                    boolean tail, int P, float[] s, float[] mean, float[] meanResidual, float[] variance) {
+    if (!tail && width == channels && superRows == rows && rows < (1 << 24) && meanResidual == null) {
       // One vector position per channel (channels a multiple of the lanes and at least MIN_ROW_FLOATS)
       // and no leftover rows: the double fold below then reduces to mean = pivot0 + runMean and
       // variance = M2 / rows, one float + and one float / each. The double sum of two floats is exact
@@ -335,10 +338,12 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         m2 += sq + delta * delta * (count * rest / total);
       }
       mean[c] = (float) m;
+      if (meanResidual != null) meanResidual[c] = (float) (m - mean[c]);
       variance[c] = (float) (m2 / rows);
     }
   }
 
+  /** Means relative to each channel's first element (the caller adds it: {@link ScalarBatchNormSupport#addPivots}) and M2. */
   private static void momentsChannelsFirst(float[] x, int xOffset, int outer, int channels, int inner,
                                            float[] mean, float[] m2) {
     // Outer slices first, channels inside: memory is read in order, so the prefetcher keeps up even
@@ -380,7 +385,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         }
       }
     }
-    for (int c = 0; c < channels; c++) mean[c] += x[xOffset + c * inner];
   }
 
   /** Sum of {@code n} contiguous floats: four accumulators, one lane reduction, scalar tail (also LayerNorm's row sum). */
