@@ -202,7 +202,8 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
     return gamma == null ? invStd : gamma[c] * invStd;
   }
 
-  static float invStd(float variance, float epsilon) {
+  /** {@code 1 / sqrt(variance + epsilon)} as every inference path derives it (in double, rounded once). */
+  public static float invStd(float variance, float epsilon) {
     return (float) (1.0 / Math.sqrt((double) variance + epsilon));
   }
 
