@@ -7,11 +7,14 @@ import jdk.incubator.vector.VectorSpecies;
  * Weight-norm passes on the Vector API, vectorized across columns as the channels-last batch-norm
  * statistics are: a lane is a column, so a column sum never needs a lane reduction.
  *
- * <p>The reductions walk a tile of four column vectors ({@code 4 * LANES} columns, four independent
- * accumulator chains held in registers) down all rows, then one column vector at a time, then the
- * last {@code cols % LANES} columns scalar. Each row of a tile is 4 * LANES contiguous floats, whole
- * cache lines, and the row stride is constant, which the hardware prefetcher follows. The elementwise
- * pass goes row by row in memory order. Species only in static finals; nothing allocates.
+ * <p>Narrow matrices (fewer than {@code 4 * LANES} columns): the reductions walk a tile of column
+ * vectors (independent accumulator chains held in registers) down all rows, then one column vector at
+ * a time, then the last {@code cols % LANES} columns scalar. Wide matrices: row by row in memory order,
+ * each column vector's sum loaded from and stored back to the per-column array, which stays in L1
+ * (4 KiB for 1024 columns); a column walk there would jump a whole row (a page for 1024 columns) per
+ * step, where the prefetcher cannot follow, and ran 6 ms on a 4096 x 1024 kernel. Both orders add each
+ * column's rows in the same sequence, so they give the same bits. The elementwise pass goes row by row.
+ * Species only in static finals; nothing allocates.
  */
 final class PanamaWeightNormSupport implements WeightNormSupport {
 
@@ -32,6 +35,19 @@ final class PanamaWeightNormSupport implements WeightNormSupport {
 
   @Override
   public void addColumnSquares(float[] v, int vOffset, int rows, int cols, float[] sumSq) {
+    if (cols >= TILE) {
+      int vb = SPECIES.loopBound(cols);
+      for (int r = 0, p = vOffset; r < rows; r++, p += cols) {
+        int c = 0;
+        // Each column vector is its own accumulator chain: cols / LANES independent chains per row.
+        for (; c < vb; c += LANES) {
+          FloatVector x = FloatVector.fromArray(SPECIES, v, p + c);
+          x.fma(x, load(sumSq, c)).intoArray(sumSq, c);
+        }
+        for (; c < cols; c++) sumSq[c] = Math.fma(v[p + c], v[p + c], sumSq[c]); // scalar tail
+      }
+      return;
+    }
     int c = 0, tileBound = cols - cols % TILE;
     for (; c < tileBound; c += TILE) {
       FloatVector s0 = load(sumSq, c), s1 = load(sumSq, c + LANES), s2 = load(sumSq, c + 2 * LANES), s3 = load(sumSq, c + 3 * LANES);
@@ -65,6 +81,22 @@ final class PanamaWeightNormSupport implements WeightNormSupport {
 
   @Override
   public void addColumnSquaresAndDots(float[] v, int vOffset, float[] dw, int dwOffset, int rows, int cols, float[] sumSq, float[] dot) {
+    if (cols >= TILE) {
+      int vb = SPECIES.loopBound(cols);
+      for (int r = 0, p = vOffset, q = dwOffset; r < rows; r++, p += cols, q += cols) {
+        int c = 0;
+        for (; c < vb; c += LANES) {
+          FloatVector x = FloatVector.fromArray(SPECIES, v, p + c);
+          x.fma(x, load(sumSq, c)).intoArray(sumSq, c);
+          FloatVector.fromArray(SPECIES, dw, q + c).fma(x, load(dot, c)).intoArray(dot, c);
+        }
+        for (; c < cols; c++) { // scalar tail
+          sumSq[c] = Math.fma(v[p + c], v[p + c], sumSq[c]);
+          dot[c] = Math.fma(dw[q + c], v[p + c], dot[c]);
+        }
+      }
+      return;
+    }
     int c = 0, tileBound = cols - cols % (2 * LANES);
     // Two column vectors per tile: four accumulator chains (squares and dots of each), as many
     // registers as the four-vector tile of addColumnSquares.

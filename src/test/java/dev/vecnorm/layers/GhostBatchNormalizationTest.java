@@ -42,30 +42,7 @@ class GhostBatchNormalizationTest {
   }
 
   /** tf.keras 2's ghost statistics: {mean[groups][C], var[groups][C]}, sample b in virtual batch b % groups. */
-  static double[][][] reference(float[] x, int[] dims, int axis, int v) {
-    int a = axis < 0 ? axis + dims.length : axis, batch = dims[0], groups = batch / v, C = dims[a];
-    int inner = 1, perSample = 1;
-    for (int i = a + 1; i < dims.length; i++) inner *= dims[i];
-    for (int i = 1; i < dims.length; i++) perSample *= dims[i];
-    double[][] sum = new double[groups][C], count = new double[groups][C], mean = new double[groups][C], var = new double[groups][C];
-    for (int k = 0; k < x.length; k++) {
-      int j = (k / perSample) % groups, c = (k / inner) % C;
-      sum[j][c] += x[k];
-      count[j][c]++;
-    }
-    for (int j = 0; j < groups; j++) for (int c = 0; c < C; c++) mean[j][c] = sum[j][c] / count[j][c];
-    for (int k = 0; k < x.length; k++) {
-      int j = (k / perSample) % groups, c = (k / inner) % C;
-      double d = x[k] - mean[j][c];
-      var[j][c] += d * d / count[j][c];
-    }
-    return new double[][][] {mean, var};
-  }
-
-  static double[] referenceForward(double[] x, int[] dims, int axis, int v, double[] gamma, double[] beta, double eps) {
-    float[] xf = new float[x.length];
-    for (int i = 0; i < x.length; i++) xf[i] = (float) x[i];
-    // Moments in double from the double input (finite differences perturb x in double).
+  static double[][][] reference(double[] x, int[] dims, int axis, int v) {
     int a = axis < 0 ? axis + dims.length : axis, groups = dims[0] / v, C = dims[a];
     int inner = 1, perSample = 1;
     for (int i = a + 1; i < dims.length; i++) inner *= dims[i];
@@ -81,10 +58,20 @@ class GhostBatchNormalizationTest {
       int j = (k / perSample) % groups, c = (k / inner) % C;
       var[j][c] += (x[k] - mean[j][c]) * (x[k] - mean[j][c]) / n[j][c];
     }
+    return new double[][][] {mean, var};
+  }
+
+  /** The training output: each element normalized with its virtual batch's statistics (finite differences perturb x in double). */
+  static double[] referenceForward(double[] x, int[] dims, int axis, int v, double[] gamma, double[] beta, double eps) {
+    int a = axis < 0 ? axis + dims.length : axis, groups = dims[0] / v, C = dims[a];
+    int inner = 1, perSample = 1;
+    for (int i = a + 1; i < dims.length; i++) inner *= dims[i];
+    for (int i = 1; i < dims.length; i++) perSample *= dims[i];
+    double[][][] st = reference(x, dims, axis, v);
     double[] y = new double[x.length];
     for (int k = 0; k < x.length; k++) {
       int j = (k / perSample) % groups, c = (k / inner) % C;
-      y[k] = gamma[c] * (x[k] - mean[j][c]) / Math.sqrt(var[j][c] + eps) + beta[c];
+      y[k] = gamma[c] * (x[k] - st[0][j][c]) / Math.sqrt(st[1][j][c] + eps) + beta[c];
     }
     return y;
   }
@@ -119,7 +106,7 @@ class GhostBatchNormalizationTest {
       double[] expected = referenceForward(LayerReference.toDouble(x), dims, axis, v, LayerReference.toDouble(bn.gamma()),
           LayerReference.toDouble(bn.beta()), (float) 1e-3);
       for (int k = 0; k < n; k++) assertClose(expected[k], y.data()[k], 1e-4, "y[" + k + "] at step " + step);
-      double[][][] st = reference(x, dims, axis, v);
+      double[][][] st = reference(LayerReference.toDouble(x), dims, axis, v);
       int groups = dims[0] / v;
       for (int c = 0; c < C; c++) {
         double m = 0, var = 0;
