@@ -833,7 +833,7 @@ public final class BatchNormalization extends Layer {
           movingVariance.value(), epsilonF, dx, 0);
       BatchNorm.backwardReduce(s, x, 0, dy, 0, movingMean.value(), invStd, sumDy, sumDyXhat);
     } else if (ghost != null) {
-      ghost.backward(x, dy, gamma == null ? null : effGamma, parallel, dx, sumDy, sumDyXhat);
+      ghost.backward(s, x, dy, gamma == null ? null : effGamma, parallel, dx, sumDy, sumDyXhat);
     } else if (lastMask != null) {
       maskedBackward(s, x, dy, dx);
     } else if (isSynchronized) {

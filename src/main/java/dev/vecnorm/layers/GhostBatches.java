@@ -27,6 +27,7 @@ import java.util.Arrays;
  *       normalized at its offset; backward sums per sample with {@link BatchNorm#backwardReduce}, then
  *       {@link BatchNorm#backwardApply} per sample with its virtual batch's sums.</li>
  * </ul>
+ * A single virtual batch ({@code size == B}) is plain batch norm: one call on the layer's own tensor.
  * The per-virtual-batch statistics are kept for backward as {@code float[groups * C]}, virtual batch
  * major.
  */
@@ -67,9 +68,8 @@ final class GhostBatches {
   long forward(int[] shape, NormShape s, float[] x, float[] gamma, float[] beta, float epsilon, ParallelBatchNorm parallel,
                float[] y, float[] batchMean, float[] batchVariance) {
     layout(shape[0], s);
-    int groupChannels = groups * channels;
-    if (between == 1) {
-      NormShape view = new NormShape(size, groupChannels, inner);
+    if (oneCall()) {
+      NormShape view = view(s);
       tiledGamma = tile(gamma, tiledGamma);
       tiledBeta = tile(beta, tiledBeta);
       if (parallel != null) parallel.forwardTraining(view, x, 0, tiledGamma, tiledBeta, epsilon, y, 0, mean, variance, invStd);
@@ -112,11 +112,11 @@ final class GhostBatches {
    * and sums (a batch-norm backward per virtual batch), and the gamma/beta sums over all virtual
    * batches into {@code sumDyXhat} and {@code sumDy}. {@code gamma} is the forward's (null for 1).
    */
-  void backward(float[] x, float[] dy, float[] gamma, ParallelBatchNorm parallel, float[] dx, float[] sumDy, float[] sumDyXhat) {
+  void backward(NormShape s, float[] x, float[] dy, float[] gamma, ParallelBatchNorm parallel, float[] dx, float[] sumDy, float[] sumDyXhat) {
     Arrays.fill(sumDy, 0f);
     Arrays.fill(sumDyXhat, 0f);
-    if (between == 1) {
-      NormShape view = new NormShape(size, groups * channels, inner);
+    if (oneCall()) {
+      NormShape view = view(s);
       if (parallel != null) parallel.backward(view, x, 0, dy, 0, tiledGamma, mean, invStd, dx, 0, groupSumDyXhat, groupSumDy);
       else BatchNorm.backward(view, x, 0, dy, 0, tiledGamma, mean, invStd, dx, 0, groupSumDyXhat, groupSumDy);
       for (int j = 0; j < groups; j++) {
@@ -152,6 +152,19 @@ final class GhostBatches {
         sumDyXhat[c] += oneSumDyXhat[c];
       }
     }
+  }
+
+  /**
+   * Channel axis 1, or a single virtual batch (plain batch norm, whatever the layout): one kernel call
+   * on {@link #view}.
+   */
+  private boolean oneCall() {
+    return between == 1 || groups == 1;
+  }
+
+  /** The layer's tensor {@code s} as {@code [size, groups * C, inner]} (channel axis 1), or {@code s} itself for one virtual batch. */
+  private NormShape view(NormShape s) {
+    return groups == 1 ? s : new NormShape(size, groups * channels, inner);
   }
 
   /** Sizes the scratch for {@code batch} samples of the layer's {@code [outer, channels, inner]} view. */

@@ -37,6 +37,7 @@ class GhostBatchNormalizationTest {
         Arguments.of(new int[] {6, 17}, -1, 6),       // one virtual batch: plain batch norm
         Arguments.of(new int[] {6, 4, 3}, -1, 3),     // [B, T, C]: per-sample blocks
         Arguments.of(new int[] {4, 2, 3, 5}, -1, 2),  // NHWC
+        Arguments.of(new int[] {4, 2, 3, 5}, -1, 4),  // NHWC, one virtual batch: one call on the whole tensor
         Arguments.of(new int[] {4, 3, 2, 2}, 1, 2),   // NCHW: one kernel call on [v, groups * C, HW]
         Arguments.of(new int[] {6, 3, 4, 2}, 2, 3));  // channel axis in the middle
   }
