@@ -447,7 +447,7 @@ public final class BatchNormalization extends Layer {
    * variance: the spread between virtual-batch means is left out, as tf.keras 2 does), once per call.
    * Inference uses the moving statistics and takes any batch size (as the later tf.keras 2 releases do).
    * Not combined with masks, renorm or synchronized; the fused ReLU runs unfused; with channels on axis
-   * 2 or later the layer's {@link ParallelBatchNorm} is not used.
+   * 2 or later and more than one virtual batch, the layer's {@link ParallelBatchNorm} is not used.
    *
    * @return the virtual batch size, or null
    */
