@@ -168,6 +168,29 @@ public final class VectorizationProvider {
     return e.getClass().getSimpleName() + ": " + e.getMessage();
   }
 
+  // ---------------------------------------------------------------- weight norm
+
+  static final String PANAMA_WEIGHT_NORM_CLASS = "dev.vecnorm.internal.PanamaWeightNormSupport";
+
+  /** Resolved on first use, after {@link #INSTANCE}: Panama exactly when the batch-norm kernels are. */
+  private static final class WeightNormChoice {
+    static final WeightNormSupport IMPL = INSTANCE == scalar() ? ScalarWeightNormSupport.INSTANCE
+        : panamaWeightNorm().orElse(ScalarWeightNormSupport.INSTANCE);
+  }
+
+  /** Weight-norm passes: Panama exactly when the batch-norm kernels are. */
+  public static WeightNormSupport weightNorm() {
+    return WeightNormChoice.IMPL;
+  }
+
+  public static WeightNormSupport scalarWeightNorm() {
+    return ScalarWeightNormSupport.INSTANCE;
+  }
+
+  public static Optional<WeightNormSupport> panamaWeightNorm() {
+    return loadIfUsable(PANAMA_WEIGHT_NORM_CLASS, WeightNormSupport.class);
+  }
+
   /** Hardware FMA: without it {@code Vector.fma} is emulated exactly and very slowly. */
   static boolean hasFastFma() {
     String v = vmOption("UseFMA");

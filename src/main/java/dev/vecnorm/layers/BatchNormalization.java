@@ -43,6 +43,8 @@ import java.util.Objects;
  *   <li>Synchronized: batch statistics and backward sums go through a {@link StatisticsReducer}. Each
  *       replica's gamma/beta gradients are its local contribution; sum them across replicas, as
  *       data-parallel training does with every other gradient.</li>
+ *   <li>Ghost batch norm (tf.keras 2's {@code virtual_batch_size}, {@link Builder#virtualBatchSize}): see
+ *       {@link #virtualBatchSize()}.</li>
  * </ul>
  */
 public final class BatchNormalization extends Layer {
@@ -63,6 +65,9 @@ public final class BatchNormalization extends Layer {
   private final boolean relu;
   private final ParallelBatchNorm parallel;
   private StatisticsReducer reducer;
+  /** tf.keras 2's {@code virtual_batch_size}, or null for whole-batch statistics. */
+  private final Integer virtualBatchSize;
+  private final GhostBatches ghost;
 
   private int channels = -1;
   private Parameter gamma, beta, movingMean, movingVariance, renormMean, renormStddev;
@@ -106,6 +111,8 @@ public final class BatchNormalization extends Layer {
     this.parallel = b.parallel;
     this.reducer = b.reducer;
     this.trainable = b.trainable;
+    this.virtualBatchSize = b.virtualBatchSize;
+    this.ghost = b.virtualBatchSize == null ? null : new GhostBatches(b.virtualBatchSize);
   }
 
   /**
@@ -147,6 +154,7 @@ public final class BatchNormalization extends Layer {
     private boolean relu;
     private ParallelBatchNorm parallel;
     private String dtype = "float32";
+    private Integer virtualBatchSize;
 
     private Builder() {}
 
@@ -331,6 +339,16 @@ public final class BatchNormalization extends Layer {
     }
 
     /**
+     * tf.keras 2's {@code virtual_batch_size} (ghost batch norm): in training, statistics per virtual
+     * batch of this many samples, grouped as tf.keras 2 groups them (see
+     * {@link BatchNormalization#virtualBatchSize()}). Keras 3 has no such argument.
+     *
+     * @param virtualBatchSize at least 1, or null (default) for statistics over the whole batch
+     * @return this builder
+     */
+    public Builder virtualBatchSize(Integer virtualBatchSize) { this.virtualBatchSize = virtualBatchSize; return this; }
+
+    /**
      * Validates every argument and builds the layer (its weights are created on the first build or call).
      *
      * @return the layer
@@ -348,6 +366,12 @@ public final class BatchNormalization extends Layer {
       if (rmax != null && !(rmax >= 1)) throw new IllegalArgumentException("renormClipping rmax must be >= 1, got " + rmax);
       if (rmin != null && !(rmin > 0 && rmin <= 1)) throw new IllegalArgumentException("renormClipping rmin must be in (0, 1], got " + rmin);
       if (dmax != null && !(dmax >= 0)) throw new IllegalArgumentException("renormClipping dmax must be >= 0, got " + dmax);
+      if (virtualBatchSize != null) {
+        if (virtualBatchSize < 1) throw new IllegalArgumentException("virtualBatchSize must be a positive integer or null, got " + virtualBatchSize);
+        // tf.keras 2 takes renorm with virtual batches (r and d from the averaged statistics); not built here.
+        if (renorm) throw new IllegalArgumentException("virtualBatchSize is not supported together with renorm=true");
+        if (isSynchronized) throw new IllegalArgumentException("virtualBatchSize is not supported together with synchronized=true");
+      }
       if (!"float32".equals(dtype)) {
         throw new IllegalArgumentException("dtype must be float32, got " + dtype + " (float16/bfloat16 storage is not supported)");
       }
@@ -411,6 +435,27 @@ public final class BatchNormalization extends Layer {
   }
 
   /**
+   * tf.keras 2's {@code virtual_batch_size} (ghost batch norm), or null when statistics cover the whole
+   * batch. With a virtual batch size {@code v}, a training batch of {@code B} samples (B a positive
+   * multiple of v, else {@code IllegalArgumentException} before anything changes) is split into
+   * {@code B / v} virtual batches as tf.keras 2 splits it: its reshape to {@code [v, B / v, ...]} puts
+   * sample {@code b} in virtual batch {@code b % (B / v)}, so virtual batch {@code j} is samples
+   * {@code j, j + B/v, j + 2B/v, ...} (interleaved, not contiguous). Each virtual batch is normalized
+   * with its own mean and biased variance (shared gamma and beta), and backward is the batch-norm
+   * backward of each virtual batch. The moving mean moves toward the mean of the virtual batches' means
+   * (the batch mean), the moving variance toward the mean of their biased variances (not the batch
+   * variance: the spread between virtual-batch means is left out, as tf.keras 2 does), once per call.
+   * Inference uses the moving statistics and takes any batch size (as the later tf.keras 2 releases do).
+   * Not combined with masks, renorm or synchronized; the fused ReLU runs unfused; with channels on axis
+   * 2 or later and more than one virtual batch, the layer's {@link ParallelBatchNorm} is not used.
+   *
+   * @return the virtual batch size, or null
+   */
+  public Integer virtualBatchSize() {
+    return virtualBatchSize;
+  }
+
+  /**
    * Size of the normalized axis.
    *
    * @return the channel count, 0 before build
@@ -454,6 +499,11 @@ public final class BatchNormalization extends Layer {
     if (rank < 1) throw new IllegalArgumentException(name() + ": input must have rank >= 1");
     if (axis < -rank || axis >= rank) {
       throw new IllegalArgumentException(name() + ": axis " + axis + " is out of range for input rank " + rank + " " + Arrays.toString(inputShape));
+    }
+    if (ghost != null && (axis == 0 || axis == -rank)) {
+      // As tf.keras 2: virtual batches split axis 0, which therefore cannot be the normalized axis.
+      throw new IllegalArgumentException(name() + ": with virtualBatchSize the batch dimension is axis 0, so axis cannot be 0 (got axis="
+          + axis + " for input " + Arrays.toString(inputShape) + ")");
     }
     return NormShape.of(inputShape, axis);
   }
@@ -556,6 +606,10 @@ public final class BatchNormalization extends Layer {
     if (useBatch && isSynchronized && mask != null) {
       throw new IllegalArgumentException(name() + ": masks are not supported with synchronized=true");
     }
+    if (useBatch && ghost != null) {
+      if (mask != null) throw new IllegalArgumentException(name() + ": masks are not supported with virtualBatchSize");
+      ghost.checkBatch(name(), input.shape());
+    }
     float[] x = input.data();
     float[] y = new float[x.length];
     float[] g = gamma == null ? null : gamma.value(), b = beta == null ? null : beta.value();
@@ -570,6 +624,14 @@ public final class BatchNormalization extends Layer {
       else if (parallel != null) parallel.forwardInference(s, x, 0, g, b, mm, mv, epsilonF, y, 0);
       else if (relu) BatchNormRelu.forwardInference(s, x, 0, null, 0, g, b, mm, mv, epsilonF, y, 0);
       else BatchNorm.forwardInference(s, x, 0, g, b, mm, mv, epsilonF, y, 0);
+      lastOutput = y;
+      return new Tensor(input.shape(), y);
+    }
+    if (ghost != null) {
+      lastCount = ghost.forward(input.shape(), s, x, g, b, epsilonF, parallel, y, mean, variance);
+      effectiveGamma(g);
+      if (relu) for (int i = 0; i < y.length; i++) y[i] = Math.max(y[i], 0f); // unfused, as masked and synchronized
+      updateMovingStatistics();
       lastOutput = y;
       return new Tensor(input.shape(), y);
     }
@@ -671,12 +733,12 @@ public final class BatchNormalization extends Layer {
 
   /**
    * Whether {@link #callAddRelu} can run this layer: no fused ReLU of its own, no renormalization, not
-   * synchronized (the fused kernel takes plain batch statistics).
+   * synchronized, no virtual batches (the fused kernel takes plain batch statistics).
    *
    * @return whether {@link #callAddRelu} may be used
    */
   public boolean fusesAddRelu() {
-    return !relu && !renorm && !isSynchronized;
+    return !relu && !renorm && !isSynchronized && ghost == null;
   }
 
   /**
@@ -693,7 +755,7 @@ public final class BatchNormalization extends Layer {
   public Tensor callAddRelu(Tensor input, Tensor residual, boolean training) {
     Objects.requireNonNull(input, "input");
     Objects.requireNonNull(residual, "residual");
-    if (!fusesAddRelu()) throw new IllegalStateException(name() + ": callAddRelu needs a layer without fused ReLU, renorm or synchronization");
+    if (!fusesAddRelu()) throw new IllegalStateException(name() + ": callAddRelu needs a layer without fused ReLU, renorm, synchronization or virtualBatchSize");
     if (!Arrays.equals(input.shape(), residual.shape())) {
       throw new IllegalArgumentException(name() + ": residual must have the input's shape " + Arrays.toString(input.shape()) + ", got "
           + Arrays.toString(residual.shape()));
@@ -754,7 +816,7 @@ public final class BatchNormalization extends Layer {
     checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     NormShape s = lastShape;
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length];
-    boolean fusedPath = relu && lastUsedBatchStatistics && lastMask == null && !isSynchronized && !renorm;
+    boolean fusedPath = relu && lastUsedBatchStatistics && lastMask == null && !isSynchronized && !renorm && ghost == null;
     if (relu && !fusedPath) {
       float[] masked = new float[dy.length];
       for (int i = 0; i < dy.length; i++) masked[i] = lastOutput[i] > 0 ? dy[i] : 0f;
@@ -770,6 +832,8 @@ public final class BatchNormalization extends Layer {
       BatchNorm.forwardInference(s, dy, 0, gamma == null ? null : gamma.value(), null, new float[channels],
           movingVariance.value(), epsilonF, dx, 0);
       BatchNorm.backwardReduce(s, x, 0, dy, 0, movingMean.value(), invStd, sumDy, sumDyXhat);
+    } else if (ghost != null) {
+      ghost.backward(s, x, dy, gamma == null ? null : effGamma, parallel, dx, sumDy, sumDyXhat);
     } else if (lastMask != null) {
       maskedBackward(s, x, dy, dx);
     } else if (isSynchronized) {
@@ -874,6 +938,7 @@ public final class BatchNormalization extends Layer {
     }
     if (movingVarianceMode != MovingVariance.BIASED) m.put("moving_variance_mode", movingVarianceMode.name().toLowerCase(java.util.Locale.ROOT));
     if (relu) m.put("activation", "relu");
+    if (virtualBatchSize != null) m.put("virtual_batch_size", (double) virtualBatchSize); // only when set, as tf.keras 2 writes it
     return m;
   }
 
@@ -887,6 +952,10 @@ public final class BatchNormalization extends Layer {
     if (relu) {
       throw new IllegalStateException(name() + ": the fused ReLU (activation=\"relu\") has no Keras BatchNormalization equivalent;"
           + " export BatchNormalization followed by Activation(\"relu\") (same outputs)");
+    }
+    if (virtualBatchSize != null) {
+      throw new IllegalStateException(name() + ": virtual_batch_size=" + virtualBatchSize + " (tf.keras 2's ghost batch norm) has no Keras 3"
+          + " equivalent; Keras 3's BatchNormalization refuses the key. Save with ModelIO, or drop virtualBatchSize (inference is the same)");
     }
     if (movingVarianceMode != MovingVariance.BIASED) {
       throw new IllegalStateException(name() + ": moving_variance_mode=" + movingVarianceMode.name().toLowerCase(java.util.Locale.ROOT)
@@ -903,7 +972,7 @@ public final class BatchNormalization extends Layer {
   private static final List<String> CONFIG_KEYS = List.of("name", "trainable", "dtype", "axis", "momentum", "epsilon",
       "center", "scale", "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
       "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", "renorm",
-      "renorm_clipping", "renorm_momentum", "activity_regularizer", "moving_variance_mode", "activation");
+      "renorm_clipping", "renorm_momentum", "activity_regularizer", "moving_variance_mode", "activation", "virtual_batch_size");
 
   /**
    * Inverse of {@link #getConfig()}, and reads every form Keras 2.2 to 3.14 write: {@code dtype} as a
@@ -933,6 +1002,9 @@ public final class BatchNormalization extends Layer {
         .renormMomentum(Configs.num(config, "renorm_momentum", 0.99))
         .activation(Configs.str(config, "activation", "linear"))
         .movingVariance(movingVarianceMode(Configs.str(config, "moving_variance_mode", "biased")));
+    if (config.get("virtual_batch_size") != null) {
+      b.virtualBatchSize((int) Configs.integer(config, "virtual_batch_size", 1, Integer.MAX_VALUE));
+    }
     if (config.get("beta_initializer") != null) b.betaInitializer(Initializer.fromConfig(config.get("beta_initializer")));
     if (config.get("gamma_initializer") != null) b.gammaInitializer(Initializer.fromConfig(config.get("gamma_initializer")));
     if (config.get("moving_mean_initializer") != null) b.movingMeanInitializer(Initializer.fromConfig(config.get("moving_mean_initializer")));

@@ -35,6 +35,8 @@ public final class Dense extends Layer {
   private int inputDim;
   private Tensor lastInput;
   private float[] transposeScratch = new float[0];
+  /** Set by {@link WeightNormalization}: the kernel the products use, and where backward adds dW, instead of the kernel weight's. */
+  private float[] derivedKernel, derivedKernelGrad;
 
   /**
    * A dense layer with Keras's defaults (bias, zeros bias) and a Glorot-uniform kernel seeded by a per-class counter.
@@ -270,7 +272,7 @@ public final class Dense extends Layer {
     if (useBias) {
       for (int i = 0; i < n; i++) System.arraycopy(bias.value(), 0, y, i * units, units);
     }
-    MatMul.multiply(input.data(), kernel.value(), y, n, inputDim, units, useBias);
+    MatMul.multiply(input.data(), derivedKernel != null ? derivedKernel : kernel.value(), y, n, inputDim, units, useBias);
     lastInput = input;
     Tensor out = new Tensor(new int[] {n, units}, y);
     return activation == null ? out : activation.forward(out, training);
@@ -284,16 +286,26 @@ public final class Dense extends Layer {
     ensureScratch(Math.max(n * inputDim, inputDim * units));
     if (trainable) {
       MatMul.transpose(lastInput.data(), n, inputDim, transposeScratch);               // xᵀ: [in, n]
-      MatMul.multiply(transposeScratch, dy, kernel.grad(), inputDim, n, units, true);  // dW += xᵀ dy
+      MatMul.multiply(transposeScratch, dy, derivedKernelGrad != null ? derivedKernelGrad : kernel.grad(), inputDim, n, units, true); // dW += xᵀ dy
       if (useBias) {
         float[] db = bias.grad();
         for (int i = 0; i < n; i++) for (int j = 0; j < units; j++) db[j] += dy[i * units + j];
       }
     }
-    MatMul.transpose(kernel.value(), inputDim, units, transposeScratch);               // Wᵀ: [units, in]
+    MatMul.transpose(derivedKernel != null ? derivedKernel : kernel.value(), inputDim, units, transposeScratch); // Wᵀ: [units, in]
     float[] dx = new float[n * inputDim];
     MatMul.multiply(dy, transposeScratch, dx, n, units, inputDim, false);
     return new Tensor(new int[] {n, inputDim}, dx);
+  }
+
+  /**
+   * For {@link WeightNormalization}: compute with {@code kernel} ({@code [inputDim, units]}, refreshed by
+   * the wrapper before each call) and add backward's dW into {@code kernelGrad}; the kernel weight then
+   * holds the direction v and is not read by the products.
+   */
+  void useDerivedKernel(float[] kernel, float[] kernelGrad) {
+    this.derivedKernel = kernel;
+    this.derivedKernelGrad = kernelGrad;
   }
 
   private void ensureScratch(int size) {

@@ -29,6 +29,9 @@ public final class KerasConfig {
   public static final List<String> SUPPORTED = List.of("InputLayer", "Dense", "BatchNormalization", "LayerNormalization", "Activation", "ReLU", "Softmax",
       "Dropout", "Flatten", "Add", "Concatenate");
 
+  /** tfa's wrapper, in tf.keras 2 files under its registered name: read, never written (Keras 3 lacks it). */
+  static final List<String> ADDONS = List.of("WeightNormalization", "Addons>WeightNormalization");
+
   /** Keys Keras puts next to a layer's class_name and config; none of them changes what the layer computes. */
   private static final Set<String> ENTRY_KEYS = Set.of("class_name", "config", "module", "registered_name", "build_config", "name",
       "inbound_nodes", "shared_object_id");
@@ -236,7 +239,7 @@ public final class KerasConfig {
     Map<?, ?> raw = map(e.get("config"), "layers[" + i + "].config");
     String name = String.valueOf(raw.get("name"));
     String what = "layer '" + name + "' (" + type + ")";
-    if (!SUPPORTED.contains(type)) {
+    if (!SUPPORTED.contains(type) && !ADDONS.contains(type)) {
       throw new IllegalArgumentException(what + ": vecnorm does not implement layer type " + type + " (supported: "
           + String.join(", ", SUPPORTED) + ")");
     }

@@ -383,6 +383,7 @@ public class Model {
       if (l instanceof BatchNormalization bn) r += bn.regularizationLoss();
       else if (l instanceof dev.vecnorm.layers.LayerNormalization ln) r += ln.regularizationLoss();
       else if (l instanceof Dense d) r += d.regularizationLoss();
+      else if (l instanceof dev.vecnorm.layers.WeightNormalization wn) r += wn.regularizationLoss();
     }
     return r;
   }

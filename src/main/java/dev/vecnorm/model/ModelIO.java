@@ -315,6 +315,7 @@ public final class ModelIO {
       case "Flatten" -> Flatten.fromConfig(c);
       case "Add" -> dev.vecnorm.layers.Add.fromConfig(c);
       case "Concatenate" -> dev.vecnorm.layers.Concatenate.fromConfig(c);
+      case "WeightNormalization", "Addons>WeightNormalization" -> dev.vecnorm.layers.WeightNormalization.fromConfig(c);
       default -> throw new IllegalArgumentException("unknown layer class " + className
           + " (expected Dense, BatchNormalization, LayerNormalization, ReLU, Softmax, Activation, Dropout, Flatten, Add or Concatenate)");
     };
