@@ -345,6 +345,15 @@ public class Model {
   }
 
   /**
+   * The metrics {@link #compile} was given, for training loops outside {@link #fit} that log what fit logs.
+   *
+   * @return the metric names, empty before compile
+   */
+  public List<String> metrics() {
+    return metrics;
+  }
+
+  /**
    * The model's output for {@code x}; the whole stack checks x's shape before any layer runs.
    *
    * @param x a batch, {@code [batch, ...inputShape]}; not null
