@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vecnorm.io.Idx;
-import dev.vecnorm.layers.Activation;
 import dev.vecnorm.layers.BatchNormalization;
 import dev.vecnorm.layers.Dense;
 import dev.vecnorm.layers.InProcessStatisticsReducer;
@@ -143,19 +142,6 @@ class LocalClusterTest {
     }
   }
 
-  /** The demo's MLP (3 x 100 sigmoid, BN before each activation), with the BN layers synchronized or not. */
-  static Sequential demoMlp(boolean synchronize) {
-    Sequential m = new Sequential();
-    for (int i = 0; i < 3; i++) {
-      m.add(new Dense(100, false, Initializer.glorotUniform(100 + i), Initializer.zeros(), null, "dense_" + i));
-      m.add(BatchNormalization.builder().momentum(0.9).isSynchronized(synchronize).name("batch_normalization_" + i).build());
-      m.add(new Activation(Activation.Kind.SIGMOID, "sigmoid_" + i));
-    }
-    m.add(new Dense(10, true, Initializer.glorotUniform(200), Initializer.zeros(), null, "logits"));
-    m.compile(Optimizer.sgd(0.1, 0.9, false), Loss.sparseCategoricalCrossentropy(true), List.of("accuracy"));
-    return m;
-  }
-
   /** The first rows of the Fashion-MNIST test set the demo bundles, as [n, 784] in [0, 1] and labels. */
   static Tensor[] fashionMnist(int n) throws Exception {
     Path data = Path.of("../demo/src/main/resources/dev/vecnorm/demo/data");
@@ -167,9 +153,9 @@ class LocalClusterTest {
   }
 
   /**
-   * 2 epochs of 4 steps, global batch 64, on 2 executor JVMs with synchronized BN, against single-machine
+   * The example's model (the demo's MLP), 2 epochs of 4 steps, global batch 64, on 2 executor JVMs with synchronized BN, against single-machine
    * fit on the same global batches (replica 0's 32 rows, then replica 1's): every weight and moving
-   * statistic within 1e-4 (float rounding through 8 steps of momentum SGD; the summation order differs), the
+   * statistic within 1e-4 (float rounding through 8 steps of SGD; the summation order differs), the
    * History's loss within 1e-5 and accuracy equal.
    */
   @Test
@@ -182,7 +168,7 @@ class LocalClusterTest {
       rows.add(Sample.of(Arrays.copyOfRange(data[0].data(), i * 784, (i + 1) * 784), (int) data[1].data()[i]));
     }
     JavaRDD<Sample> rdd = LocalCluster.context().parallelize(rows, 2); // contiguous halves: rows 0-127, 128-255
-    DataParallel.Trained trained = DataParallel.fit(rdd, () -> demoMlp(true),
+    DataParallel.Trained trained = DataParallel.fit(rdd, () -> FashionMnistOnSpark.model(true),
         new DataParallel.Options().batchSize(2 * local).epochs(2).shuffle(false).timeout(Duration.ofSeconds(30)));
 
     // Single machine: global batch t is replica 0's rows [32t, 32t+32) then replica 1's.
@@ -197,7 +183,7 @@ class LocalClusterTest {
         }
       }
     }
-    Sequential single = demoMlp(false);
+    Sequential single = FashionMnistOnSpark.model(false);
     History expected = single.fit(new Tensor(data[0].shape(), x), new Tensor(data[1].shape(), y),
         FitOptions.defaults().batchSize(2 * local).epochs(2).shuffle(false).verbose(0));
 
@@ -226,7 +212,7 @@ class LocalClusterTest {
     long t0 = System.nanoTime();
     SparkException e = assertThrows(SparkException.class, () -> DataParallel.fit(rdd, () -> {
       if (TaskContext.getPartitionId() == 1) throw new IllegalStateException(FAILURE);
-      return demoMlpSmall();
+      return tinyModel();
     }, new DataParallel.Options().batchSize(8).timeout(Duration.ofSeconds(30))));
     double seconds = (System.nanoTime() - t0) / 1e9;
     assertTrue(fullMessage(e).contains(FAILURE) || fullMessage(e).contains("closed the connection"), fullMessage(e));
@@ -251,7 +237,7 @@ class LocalClusterTest {
           }
         }
       }
-      return demoMlpSmall();
+      return tinyModel();
     }, new DataParallel.Options().batchSize(8).timeout(Duration.ofSeconds(2))));
     double seconds = (System.nanoTime() - t0) / 1e9;
     assertTrue(fullMessage(e).contains("no progress for 2000 ms waiting for rank 1"), fullMessage(e));
@@ -266,7 +252,7 @@ class LocalClusterTest {
     long t0 = System.nanoTime();
     SparkException e = assertThrows(SparkException.class, () -> DataParallel.fit(rdd, () -> {
       if (TaskContext.getPartitionId() == 1) Runtime.getRuntime().halt(3);
-      return demoMlpSmall();
+      return tinyModel();
     }, new DataParallel.Options().batchSize(8).timeout(Duration.ofSeconds(30))));
     double seconds = (System.nanoTime() - t0) / 1e9;
     String message = fullMessage(e);
@@ -274,7 +260,7 @@ class LocalClusterTest {
     assertTrue(seconds < 25, "the stage took " + seconds + " s to fail");
   }
 
-  static Sequential demoMlpSmall() {
+  static Sequential tinyModel() {
     Sequential m = new Sequential(new Dense(4, false, Initializer.glorotUniform(1), Initializer.zeros(), null, "d"),
         BatchNormalization.builder().isSynchronized(true).name("bn").build(), new Dense(2, true, Initializer.glorotUniform(2), Initializer.zeros(), null, "out"));
     m.compile(Optimizer.sgd(0.1), Loss.sparseCategoricalCrossentropy(true), List.of());
