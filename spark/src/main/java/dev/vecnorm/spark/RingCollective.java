@@ -105,7 +105,7 @@ public final class RingCollective implements AutoCloseable {
 
   /**
    * Opens a listening port, exchanges {@code host:port} with every replica, connects to {@code rank + 1}
-   * and accepts {@code rank - 1}. A connecting replica sends its rank first, so a stray connection is refused.
+   * and accepts {@code rank - 1}. A connecting replica sends its rank first, so a stray connection fails the join instead of entering the ring.
    */
   static RingCollective join(int rank, int size, String host, Duration timeout, Runnable cancellationCheck, AddressExchange exchange) {
     if (size < 1) throw new IllegalArgumentException("size must be >= 1, got " + size);
