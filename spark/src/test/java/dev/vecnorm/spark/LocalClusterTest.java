@@ -204,7 +204,7 @@ class LocalClusterTest {
 
   static final String FAILURE = "replica 1 fails on purpose";
 
-  /** A replica that throws: the stage fails within seconds with that replica's error, and the other replica is released. */
+  /** A replica that throws: the stage fails within seconds, with its error or its neighbour's, and the other replica is released. */
   @Test
   @Order(3)
   void aReplicaThatThrowsFailsTheStageWithItsError() throws Exception {
@@ -215,7 +215,10 @@ class LocalClusterTest {
       return tinyModel();
     }, new DataParallel.Options().batchSize(8).timeout(Duration.ofSeconds(30))));
     double seconds = (System.nanoTime() - t0) / 1e9;
-    assertTrue(fullMessage(e).contains("java.lang.IllegalStateException: " + FAILURE), fullMessage(e));
+    // Spark reports the first failure it hears of: the thrower's own error, or its neighbour's end-of-stream.
+    String message = fullMessage(e);
+    assertTrue(message.contains("java.lang.IllegalStateException: " + FAILURE)
+        || message.contains("rank 0 of 2, all-gather round 1: rank 1 closed the connection"), message);
     assertTrue(seconds < 20, "the stage took " + seconds + " s to fail; the timeout is 30 s, so a peer's failure must not wait for it");
   }
 
