@@ -1,6 +1,7 @@
 package dev.vecnorm.layers;
 
 import dev.vecnorm.Moments;
+import java.time.Duration;
 import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
@@ -9,7 +10,8 @@ import java.util.concurrent.TimeoutException;
 /**
  * Synchronized batch norm for N replicas running on threads of one JVM. Each replica takes its own
  * {@link #replica(int)} handle. Contributions are combined in replica order, so every replica gets
- * the same bits whatever the thread timing.
+ * the same bits whatever the thread timing. {@link StatisticsReducer#abort} on any handle breaks the
+ * barrier: every replica waiting in a call, and every later call, throws at once.
  */
 public final class InProcessStatisticsReducer {
   private final int replicas;
@@ -17,6 +19,8 @@ public final class InProcessStatisticsReducer {
   private final Moments[] moments;
   private final float[][] sumDy, sumDyXhat;
   private final long timeoutSeconds;
+  private volatile Throwable abortCause;
+  private volatile boolean aborted;
 
   /**
    * A reducer for {@code replicas} threads that wait up to 60 s for each other.
@@ -86,16 +90,42 @@ public final class InProcessStatisticsReducer {
         }
         await();
       }
+
+      @Override
+      public int rank() {
+        return index;
+      }
+
+      @Override
+      public int replicas() {
+        return replicas;
+      }
+
+      @Override
+      public Duration timeout() {
+        return Duration.ofSeconds(timeoutSeconds);
+      }
+
+      @Override
+      public void abort(Throwable cause) {
+        abortCause = cause;
+        aborted = true;
+        barrier.reset(); // threads waiting in await() get BrokenBarrierException now
+      }
     };
   }
 
   private void await() {
+    if (aborted) throw new IllegalStateException("the replicas were aborted", abortCause);
     try {
       barrier.await(timeoutSeconds, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while waiting for the other replicas", e);
-    } catch (BrokenBarrierException | TimeoutException e) {
+    } catch (BrokenBarrierException e) {
+      if (aborted) throw new IllegalStateException("the replicas were aborted", abortCause);
+      throw new IllegalStateException("another replica failed or timed out", e);
+    } catch (TimeoutException e) {
       throw new IllegalStateException("replicas did not all arrive within " + timeoutSeconds + " s", e);
     }
   }

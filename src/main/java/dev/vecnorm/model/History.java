@@ -12,7 +12,13 @@ public final class History {
   /** An empty history (no epochs); {@link Model#fit} fills the one it returns. */
   public History() {}
 
-  void record(Map<String, Double> logs) {
+  /**
+   * Appends one epoch's logs, as fit does after each epoch; for training loops outside {@link Model#fit},
+   * such as data-parallel training.
+   *
+   * @param logs one value per log name for this epoch; not null
+   */
+  public void record(Map<String, Double> logs) {
     logs.forEach((k, v) -> values.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
   }
 

@@ -345,6 +345,15 @@ public class Model {
   }
 
   /**
+   * The metrics {@link #compile} was given, for training loops outside {@link #fit} that log what fit logs.
+   *
+   * @return the metric names, empty before compile
+   */
+  public List<String> metrics() {
+    return metrics;
+  }
+
+  /**
    * The model's output for {@code x}; the whole stack checks x's shape before any layer runs.
    *
    * @param x a batch, {@code [batch, ...inputShape]}; not null
@@ -405,13 +414,43 @@ public class Model {
     return step(x, y, predictionsOut);
   }
 
+  /**
+   * One step of one replica in synchronous data-parallel training. The replica's loss gradient is scaled by
+   * {@code lossWeight} (its share of the global batch, {@code localBatch / globalBatch}) before the backward
+   * pass; {@code gradients} then sums the parameter gradients over the replicas, so each replica holds the
+   * gradient of the global batch's mean loss; the regularization gradient is added once, after the sum; then
+   * the optimizer steps. With synchronized BatchNormalization layers this is the step one model would take on
+   * the global batch, up to float rounding. x and y are checked as in {@link #fit}.
+   *
+   * @param x this replica's part of the global batch, {@code [batch, ...inputShape]}
+   * @param y its targets
+   * @param lossWeight this replica's share of the global batch, in (0, 1]
+   * @param gradients sums the gradients over the replicas; not null
+   * @param predictionsOut null, or an array of at least one element that receives the local predictions in element 0
+   * @return this replica's mean loss, regularization included, before the step
+   */
+  public double trainOnBatch(Tensor x, Tensor y, double lossWeight, GradientReducer gradients, float[][] predictionsOut) {
+    requireCompiled();
+    Objects.requireNonNull(gradients, "gradients");
+    if (!(lossWeight > 0 && lossWeight <= 1)) throw new IllegalArgumentException("lossWeight must be in (0, 1], got " + lossWeight);
+    if (predictionsOut != null && predictionsOut.length < 1) throw new IllegalArgumentException("predictionsOut must have length >= 1, got 0");
+    checkData(x, y, "x", "y");
+    return step(x, y, lossWeight, gradients, predictionsOut);
+  }
+
   private double step(Tensor x, Tensor y, float[][] predictionsOut) {
+    return step(x, y, 1, null, predictionsOut);
+  }
+
+  private double step(Tensor x, Tensor y, double lossWeight, GradientReducer gradients, float[][] predictionsOut) {
     Tensor out = run(x, true);
     float[] grad = new float[out.size()];
     double value = loss.compute(out, y, grad);
+    if (lossWeight != 1) for (int i = 0; i < grad.length; i++) grad[i] = (float) (grad[i] * lossWeight);
     List<Parameter> params = trainableParameters();
     for (Parameter p : params) p.zeroGrad();
     backward(new Tensor(out.shape(), grad));
+    if (gradients != null) gradients.allReduceSum(params);
     value += regularization();
     optimizer.step(params);
     if (predictionsOut != null) predictionsOut[0] = out.data();
