@@ -58,19 +58,19 @@ public final class VecnormHelpers {
    * @throws IllegalArgumentException if {@code threads < 1}
    */
   public static int install(MultiLayerNetwork net, int threads) {
-    Objects.requireNonNull(net, "net");
-    VecnormBatchNormHelper.checkThreads(threads);
-    Layer[] layers = net.getLayers();
-    if (layers == null) throw new IllegalStateException("net has no layers yet: call net.init() before install(net)");
-    return install(threads, layers);
+    return installInitialized(Objects.requireNonNull(net, "net").getLayers(), "net", threads);
   }
 
   /** {@link #install(MultiLayerNetwork, int)} for a {@link ComputationGraph}. */
   public static int install(ComputationGraph graph, int threads) {
-    Objects.requireNonNull(graph, "graph");
+    return installInitialized(Objects.requireNonNull(graph, "graph").getLayers(), "graph", threads);
+  }
+
+  private static int installInitialized(Layer[] layers, String name, int threads) {
     VecnormBatchNormHelper.checkThreads(threads);
-    Layer[] layers = graph.getLayers();
-    if (layers == null) throw new IllegalStateException("graph has no layers yet: call graph.init() before install(graph)");
+    if (layers == null) {
+      throw new IllegalStateException(name + " has no layers yet: call " + name + ".init() before install(" + name + ")");
+    }
     return install(threads, layers);
   }
 
