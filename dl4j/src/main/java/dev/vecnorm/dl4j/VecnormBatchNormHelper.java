@@ -1,6 +1,5 @@
 package dev.vecnorm.dl4j;
 
-import dev.vecnorm.BatchNorm;
 import dev.vecnorm.Moments;
 import dev.vecnorm.NormShape;
 import java.lang.foreign.MemorySegment;
@@ -44,6 +43,11 @@ import org.nd4j.linalg.factory.Nd4j;
  *       helper for the layer for good.</li>
  * </ul>
  *
+ * <p><b>Threads.</b> When ND4J runs more than one thread ({@code Nd4j.getEnvironment().maxThreads()}, set by
+ * {@code OMP_NUM_THREADS}), tensors above 512 KiB run on {@code ParallelBatchNorm}: one pool per thread count
+ * for the whole JVM, of daemon workers that park when idle. Its results are the same bits for any thread
+ * count above 1 and equal the single-threaded kernels' to float rounding.
+ *
  * <p>One instance per layer, not thread-safe (DL4J uses a layer from one thread at a time; ParallelWrapper
  * clones the model, and the clone needs {@link VecnormHelpers#install} again).
  */
@@ -63,21 +67,50 @@ public final class VecnormBatchNormHelper implements BatchNormalizationHelper {
   private long statisticsAddress;
   private NormShape statisticsShape;
 
-  /** A helper for a layer with learned gamma and beta. */
+  /** A helper for a layer with learned gamma and beta, on as many threads as ND4J runs. */
   public VecnormBatchNormHelper() {
-    this(false, 1.0, 0.0);
+    this(false, 1.0, 0.0, SegmentKernels.forThreads(Nd4j.getEnvironment().maxThreads()));
   }
 
-  /** A helper for a layer configured as {@code conf}; reads {@code lockGammaBeta}, {@code gamma} and {@code beta}. */
+  /**
+   * A helper for a layer configured as {@code conf} (reads {@code lockGammaBeta}, {@code gamma} and
+   * {@code beta}), on as many threads as ND4J runs: {@code Nd4j.getEnvironment().maxThreads()}, read now.
+   */
   public VecnormBatchNormHelper(org.deeplearning4j.nn.conf.layers.BatchNormalization conf) {
-    this(conf.isLockGammaBeta(), conf.getGamma(), conf.getBeta());
+    this(conf, Nd4j.getEnvironment().maxThreads());
   }
 
-  private VecnormBatchNormHelper(boolean lockGammaBeta, double gamma, double beta) {
+  /**
+   * A helper for a layer configured as {@code conf} on up to {@code threads} threads: 1 runs vecnorm's
+   * single-threaded kernels; more runs tensors above 512 KiB on a JVM-wide {@code ParallelBatchNorm} of
+   * {@code min(threads, availableProcessors())} threads (smaller ones stay on the calling thread).
+   *
+   * @throws IllegalArgumentException if {@code threads < 1}
+   */
+  public VecnormBatchNormHelper(org.deeplearning4j.nn.conf.layers.BatchNormalization conf, int threads) {
+    this(conf.isLockGammaBeta(), conf.getGamma(), conf.getBeta(), SegmentKernels.forThreads(checkThreads(threads)));
+  }
+
+  /** For tests: a layer with learned gamma and beta on the given kernels. */
+  VecnormBatchNormHelper(SegmentKernels kernels) {
+    this(false, 1.0, 0.0, kernels);
+  }
+
+  private VecnormBatchNormHelper(boolean lockGammaBeta, double gamma, double beta, SegmentKernels kernels) {
     this.lockGammaBeta = lockGammaBeta;
     this.lockedGamma = (float) gamma;
     this.lockedBeta = (float) beta;
-    this.kernels = SegmentKernels.forThreads(Nd4j.getEnvironment().maxThreads());
+    this.kernels = kernels;
+  }
+
+  static int checkThreads(int threads) {
+    if (threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+    return threads;
+  }
+
+  /** How many threads one call of this helper may use (1: vecnorm's single-threaded kernels). */
+  public int threads() {
+    return kernels.threads();
   }
 
   @Override
@@ -204,7 +237,7 @@ public final class VecnormBatchNormHelper implements BatchNormalizationHelper {
   /** Backward without our forward before it (DL4J's forward ran, or another input): batch statistics from x. */
   private void recomputeStatistics(NormShape s, MemorySegment xs, float eps) {
     Moments m = new Moments(s.channels());
-    BatchNorm.moments(s, xs, 0, m);
+    kernels.moments(s, xs, m);
     double count = m.count();
     for (int c = 0; c < s.channels(); c++) {
       double variance = m.m2(c) / count;

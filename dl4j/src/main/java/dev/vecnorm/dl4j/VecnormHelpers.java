@@ -8,6 +8,7 @@ import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
 import org.deeplearning4j.nn.layers.normalization.BatchNormalizationHelper;
 import org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * One-call installer of {@link VecnormBatchNormHelper} into every batch-normalization layer of a network.
@@ -34,32 +35,56 @@ public final class VecnormHelpers {
 
   /**
    * Installs a vecnorm helper into every batch-normalization layer of {@code net}, replacing any other helper.
+   * The helpers use as many threads as ND4J runs ({@code Nd4j.getEnvironment().maxThreads()}, read now).
    *
    * @return the number of layers that got one
    * @throws IllegalStateException if {@code net.init()} has not been called
    */
   public static int install(MultiLayerNetwork net) {
     Objects.requireNonNull(net, "net");
-    Layer[] layers = net.getLayers();
-    if (layers == null) throw new IllegalStateException("net has no layers yet: call net.init() before install(net)");
-    return install(layers);
+    return install(net, Nd4j.getEnvironment().maxThreads());
   }
 
   /** {@link #install(MultiLayerNetwork)} for a {@link ComputationGraph}. */
   public static int install(ComputationGraph graph) {
     Objects.requireNonNull(graph, "graph");
-    Layer[] layers = graph.getLayers();
-    if (layers == null) throw new IllegalStateException("graph has no layers yet: call graph.init() before install(graph)");
-    return install(layers);
+    return install(graph, Nd4j.getEnvironment().maxThreads());
+  }
+
+  /**
+   * {@link #install(MultiLayerNetwork)} with the helpers on up to {@code threads} threads instead of ND4J's
+   * {@code maxThreads()} (1: vecnorm's single-threaded kernels).
+   *
+   * @throws IllegalArgumentException if {@code threads < 1}
+   */
+  public static int install(MultiLayerNetwork net, int threads) {
+    return installInitialized(Objects.requireNonNull(net, "net").getLayers(), "net", threads);
+  }
+
+  /** {@link #install(MultiLayerNetwork, int)} for a {@link ComputationGraph}. */
+  public static int install(ComputationGraph graph, int threads) {
+    return installInitialized(Objects.requireNonNull(graph, "graph").getLayers(), "graph", threads);
+  }
+
+  private static int installInitialized(Layer[] layers, String name, int threads) {
+    VecnormBatchNormHelper.checkThreads(threads);
+    if (layers == null) {
+      throw new IllegalStateException(name + " has no layers yet: call " + name + ".init() before install(" + name + ")");
+    }
+    return install(threads, layers);
   }
 
   /** Installs into each batch-normalization layer among {@code layers}, looking through wrappers such as {@code FrozenLayer}. */
   public static int install(Layer... layers) {
+    return install(Nd4j.getEnvironment().maxThreads(), layers);
+  }
+
+  private static int install(int threads, Layer[] layers) {
     int installed = 0;
     for (Layer layer : layers) {
       BatchNormalization bn = batchNorm(layer);
       if (bn == null) continue;
-      set(bn, new VecnormBatchNormHelper(bn.layerConf()));
+      set(bn, new VecnormBatchNormHelper(bn.layerConf(), threads));
       installed++;
     }
     return installed;

@@ -11,9 +11,16 @@ import org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.ResetPolicy;
+import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
@@ -37,7 +44,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * disabled) against the same layer with {@link VecnormHelpers#install}: training forward, inference,
  * training forward + backward (DL4J's built-in backward needs the forward's xHat, so backward alone cannot
  * be timed on its path), and one {@code fit} step of BN -> global average pooling -> softmax.
- * ND4J keeps its default thread count (2 here); vecnorm runs single-threaded.
+ * ND4J keeps its default thread count (2 here, {@code OMP_NUM_THREADS} changes it).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -56,17 +63,29 @@ public class Dl4jBatchNormBenchmark {
   @Param({"NHWC", "NCHW"})
   public CNN2DFormat layout;
 
-  /** Named so it sorts last: JMH orders parameters by name, and A/B should alternate per shape and layout. */
-  @Param({"dl4j", "vecnorm"})
+  /**
+   * Named so it sorts last: JMH orders parameters by name, and A/B should alternate per shape and layout.
+   * {@code dl4j}: as shipped. {@code vecnorm1}: {@code VecnormHelpers.install(net, 1)}, the single-threaded
+   * kernels. {@code vecnorm}: {@code VecnormHelpers.install(net)}, as many threads as ND4J runs.
+   * {@code onednn} (run with {@code -p variant=onednn,...}): DL4J's {@code MKLDNNBatchNormHelper} put in the
+   * layer by hand, as M2.1 never enables it (its check looks up a class that no longer exists); it runs
+   * libnd4j's {@code batchnorm} op, which is oneDNN's only with the oneDNN build of the natives
+   * ({@code ./bench --onednn}).
+   */
+  @Param({"dl4j", "vecnorm1", "vecnorm"})
   public String variant;
-  // "onednn": DL4J's MKLDNNBatchNormHelper put in the layer by hand. M2.1 never enables it on its own (its
-  // check looks up a class that no longer exists); run with -p variant=onednn, inference and trainingForward only.
 
   private Layer layer;
   private INDArray epsilon;
   private MultiLayerNetwork fitNet;
   private DataSet batch;
   private final LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+  /** Activations in a workspace configured as DL4J's output() configures its WS_LAYER_ACT workspaces. */
+  private final LayerWorkspaceMgr workspaceMgr = LayerWorkspaceMgr.builder().defaultNoWorkspace()
+      .with(ArrayType.ACTIVATIONS, "BENCH_LAYER_ACT", WorkspaceConfiguration.builder().initialSize(0).overallocationLimit(0.02)
+          .policyLearning(LearningPolicy.FIRST_LOOP).policyReset(ResetPolicy.BLOCK_LEFT).policySpill(SpillPolicy.REALLOCATE)
+          .policyAllocation(AllocationPolicy.OVERALLOCATE).build())
+      .build();
 
   @Setup(Level.Trial)
   public void setup() {
@@ -88,13 +107,30 @@ public class Dl4jBatchNormBenchmark {
         .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build())
         .setInputType(InputType.convolutional(h, w, c, layout)).build());
     fitNet.init();
-    if (variant.equals("vecnorm")) {
-      VecnormHelpers.install(single);
-      VecnormHelpers.install(fitNet);
-    } else if (variant.equals("onednn")) {
-      forceOneDnn(single.getLayer(0));
-      forceOneDnn(fitNet.getLayer(0));
+    switch (variant) {
+      case "dl4j" -> { }
+      case "vecnorm1" -> {
+        VecnormHelpers.install(single, 1);
+        VecnormHelpers.install(fitNet, 1);
+      }
+      case "vecnorm" -> {
+        VecnormHelpers.install(single);
+        VecnormHelpers.install(fitNet);
+      }
+      case "onednn" -> {
+        forceOneDnn(single.getLayer(0));
+        forceOneDnn(fitNet.getLayer(0));
+      }
+      default -> throw new IllegalArgumentException("variant must be dl4j, vecnorm1, vecnorm or onednn, got " + variant);
     }
+    System.out.println("# ND4J maxThreads " + Nd4j.getEnvironment().maxThreads() + ", natives "
+        + System.getProperty("org.bytedeco.javacpp.platform.extension", "(default)")
+        + (org.nd4j.nativeblas.NativeOpsHolder.getInstance().getDeviceNativeOps().buildInfo().contains("HAVE_ONEDNN") ? " (HAVE_ONEDNN)" : "")
+        + ", helper "
+        + (single.getLayer(0) instanceof org.deeplearning4j.nn.layers.normalization.BatchNormalization bn && bn.getHelper() != null
+            ? bn.getHelper().getClass().getSimpleName()
+              + (bn.getHelper() instanceof dev.vecnorm.dl4j.VecnormBatchNormHelper v ? " on " + v.threads() + " thread(s)" : "")
+            : "none"));
     layer = single.getLayer(0);
     layer.setInput(x, mgr);
     INDArray labels = Nd4j.zeros(DataType.FLOAT, n, 10);
@@ -120,6 +156,18 @@ public class Dl4jBatchNormBenchmark {
   @Benchmark
   public INDArray inference() {
     return layer.activate(false, mgr);
+  }
+
+  /**
+   * Inference as {@code MultiLayerNetwork.output} runs it: the output in a workspace of DL4J's own layer-activation
+   * configuration, so its memory is reused instead of freshly allocated (and page-faulted) on every call.
+   */
+  @Benchmark
+  public float inferenceInWorkspace() {
+    try (MemoryWorkspace ignored = workspaceMgr.notifyScopeEntered(ArrayType.ACTIVATIONS)) {
+      INDArray y = layer.activate(false, workspaceMgr);
+      return y.getFloat(y.length() - 1); // the array dies with the scope: return one element of it
+    }
   }
 
   @Benchmark
