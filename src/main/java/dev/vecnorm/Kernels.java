@@ -127,6 +127,9 @@ record Kernels(BatchNormSupport impl) {
     if (xa != null && ya != null) {
       impl.normalize(xa, Staging.elementOffset(x, xOffset), ya, Staging.elementOffset(y, yOffset), s.outer(), s.channels(),
           s.inner(), mean, scale, fromVariance, epsilon, gamma, beta);
+    } else if (Staging.plainNative(x) && Staging.plainNative(y) && impl.normalizeNative(x, xOffset, y, yOffset, s.outer(),
+        s.channels(), s.inner(), mean, scale, fromVariance, epsilon, gamma, beta)) {
+      return; // straight on native memory (only plain native segments: see PanamaBatchNormSupport.normalizeNative)
     } else {
       Staging.normalize(impl, s, x, xOffset, y, yOffset, mean, scale, fromVariance, epsilon, gamma, beta);
     }

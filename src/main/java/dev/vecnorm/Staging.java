@@ -62,6 +62,11 @@ final class Staging {
     return s.heapBase().orElse(null) instanceof float[] a ? a : null;
   }
 
+  /** Native and not memory-mapped (a mapped segment is another class, which would pollute the native kernels' type profile). */
+  static boolean plainNative(MemorySegment s) {
+    return s.isNative() && !s.isMapped();
+  }
+
   static int elementOffset(MemorySegment s, long byteOffset) {
     return (int) ((s.address() + byteOffset) >>> 2);
   }

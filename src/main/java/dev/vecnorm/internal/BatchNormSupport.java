@@ -69,6 +69,17 @@ public interface BatchNormSupport {
                      float[] sumDy, float[] sumDyXhat, double count);
 
   /**
+   * {@link #normalize} straight on native memory ({@code MemorySegment.isNative()}, not mapped), byte
+   * offsets, when the implementation has such a kernel; returns false (having written nothing) when it
+   * has not, and the caller stages the tensor through arrays.
+   */
+  default boolean normalizeNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment y,
+                                  long yOffset, int outer, int channels, int inner, float[] mean, float[] scale,
+                                  boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
+    return false;
+  }
+
+  /**
    * The whole backward of one call: {@link #backwardReduce} then {@link #backwardApply} with the sums
    * written to {@code sumDy} and {@code sumDyXhat}. Implementations may interleave the two per channel
    * (same results) to read each channel's data from cache the second time.

@@ -1,5 +1,8 @@
 package dev.vecnorm.internal;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -508,6 +511,99 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
         // scalar tail
         ScalarBatchNormSupport.normalizeStrided(x, xs + i, y, ys + i, 1, inner - i, mean[c], alpha, shift);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- normalize on native memory
+
+  private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+  /**
+   * Inference reads x once and writes y once, so staging native memory through arrays (a copy in and a
+   * copy out per tile) cost 1.3-1.9x the float[] time, and more than oneDNN inside DL4J. Here the vector
+   * loads and stores go straight to the segments. Only native segments ever reach these loops (float[]
+   * segments run on their arrays, others are staged): C2 compiles segment access well only while its
+   * type profile has seen one segment class, and a loop that had also seen heap segments ran 1.6x
+   * slower (README, "Why not Vector API loads straight from the segment"). Same arithmetic as the array
+   * kernels, so the same bits.
+   */
+  @Override
+  public boolean normalizeNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer, int channels,
+                                 int inner, float[] mean, float[] scale, boolean fromVariance, float epsilon, float[] gamma,
+                                 float[] beta) {
+    if (inner > 1) {
+      normalizeChannelsFirstNative(x, xOffset, y, yOffset, outer, channels, inner, mean, scale, fromVariance, epsilon, gamma, beta);
+      return true;
+    }
+    int width = superWidth(channels);
+    if (width < 0) return false; // wide rows with a ragged channel tail: staged
+    float[] coef = Coefficients.forward(Scratch.borrow(6 * channels + 3 * width), channels, scale, fromVariance, epsilon,
+        gamma, beta);
+    try {
+      System.arraycopy(mean, 0, coef, 2 * channels, channels);
+      tilePattern(coef, 0, channels, 3, 3 * channels, width);
+      normalizeSuperRowsNative(x, xOffset, y, yOffset, (long) outer * channels, width, coef, 3 * channels);
+    } finally {
+      Scratch.release(coef);
+    }
+    return true;
+  }
+
+  /** {@link #normalizeSuperRows} on native memory; {@code total} floats, offsets in bytes. */
+  private static void normalizeSuperRowsNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total,
+                                               int width, float[] coef, int at) {
+    long i = 0;
+    for (; i + width <= total; i += width) {
+      long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, ByteOrder.LITTLE_ENDIAN)
+            .sub(FloatVector.fromArray(SPECIES, coef, at + 2 * width + j))
+            .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, at + width + j))
+            .intoMemorySegment(y, ys + 4L * j, ByteOrder.LITTLE_ENDIAN);
+      }
+    }
+    int rest = (int) (total - i), j = 0; // rows that do not fill a super row: the pattern continues
+    long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
+    for (; j < SPECIES.loopBound(rest); j += LANES) {
+      FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, ByteOrder.LITTLE_ENDIAN)
+          .sub(FloatVector.fromArray(SPECIES, coef, at + 2 * width + j))
+          .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, at + width + j))
+          .intoMemorySegment(y, ys + 4L * j, ByteOrder.LITTLE_ENDIAN);
+    }
+    for (; j < rest; j++) { // scalar tail
+      float v = x.get(FLOAT_LE, xs + 4L * j);
+      y.set(FLOAT_LE, ys + 4L * j, Math.fma(v - coef[at + 2 * width + j], coef[at + j], coef[at + width + j]));
+    }
+  }
+
+  /** {@link #normalizeChannelsFirst} on native memory (offsets in bytes), with the same overlapping last vector. */
+  private static void normalizeChannelsFirstNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
+                                                   int channels, int inner, float[] mean, float[] scale, boolean fromVariance,
+                                                   float epsilon, float[] gamma, float[] beta) {
+    int vectorBound = SPECIES.loopBound(inner);
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        float alpha = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
+        float shift = beta == null ? 0f : beta[c];
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        FloatVector a = FloatVector.broadcast(SPECIES, alpha);
+        FloatVector b = FloatVector.broadcast(SPECIES, shift);
+        long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, ys = yOffset + plane;
+        boolean overlap = vectorBound != inner && inner > LANES;
+        FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
+        int i = 0;
+        for (; i < vectorBound; i += LANES) {
+          FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+              .intoMemorySegment(y, ys + 4L * i, ByteOrder.LITTLE_ENDIAN);
+        }
+        if (overlap) {
+          last.sub(m).fma(a, b).intoMemorySegment(y, ys + 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN);
+          continue;
+        }
+        for (; i < inner; i++) { // scalar tail
+          y.set(FLOAT_LE, ys + 4L * i, Math.fma(x.get(FLOAT_LE, xs + 4L * i) - mean[c], alpha, shift));
+        }
       }
     }
   }
