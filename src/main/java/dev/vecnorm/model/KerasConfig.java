@@ -27,6 +27,7 @@ public final class KerasConfig {
 
   /** Layer types this reader builds (InputLayer only fixes the input shape). */
   public static final List<String> SUPPORTED = List.of("InputLayer", "Dense", "BatchNormalization", "LayerNormalization", "Activation", "ReLU", "Softmax",
+      "GroupNormalization",
       "Dropout", "Flatten", "Add", "Concatenate");
 
   /** Keys Keras puts next to a layer's class_name and config; none of them changes what the layer computes. */

@@ -382,6 +382,7 @@ public class Model {
     for (Layer l : layers()) {
       if (l instanceof BatchNormalization bn) r += bn.regularizationLoss();
       else if (l instanceof dev.vecnorm.layers.LayerNormalization ln) r += ln.regularizationLoss();
+      else if (l instanceof dev.vecnorm.layers.GroupNormalization gn) r += gn.regularizationLoss();
       else if (l instanceof Dense d) r += d.regularizationLoss();
     }
     return r;
