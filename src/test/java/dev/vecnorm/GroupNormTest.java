@@ -33,11 +33,12 @@ class GroupNormTest {
 
   /**
    * {channels, groups, spatial}: channels per group 1, lanes ± 1 for 8 and 16 lanes (7, 9, 15, 17), a
-   * lane multiple, ragged channel counts (17, 1023) and spatial extents (1, 15, 17, 49, 1023).
+   * lane multiple, ragged channel counts (17, 1023), a wide row tiled as one super row (256), and spatial
+   * extents (1, 15, 17, 49, 1023).
    */
   static final int[][] SHAPES = {
       {1, 1, 1}, {1, 1, 17}, {7, 1, 9}, {9, 3, 8}, {15, 1, 16}, {16, 4, 7}, {17, 17, 15}, {32, 32, 17}, {34, 2, 5},
-      {64, 32, 49}, {48, 3, 33}, {1023, 31, 3}, {6, 2, 1023}, {64, 4, 1}};
+      {64, 32, 49}, {48, 3, 33}, {1023, 31, 3}, {6, 2, 1023}, {64, 4, 1}, {256, 32, 3}};
 
   static List<GroupNormSupport> impls() {
     List<GroupNormSupport> list = new ArrayList<>();

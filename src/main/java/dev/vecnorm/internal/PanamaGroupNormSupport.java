@@ -36,6 +36,27 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     bn = new PanamaBatchNormSupport(); // throws on the same platforms (no FMA, narrow vectors): the provider falls back
   }
 
+  /**
+   * Floats per scratch array: at least what the coefficients need ({@code [a | b | k | mean]} per channel
+   * and tiled over a super row) and what any batch-norm kernel called here borrows for these channels
+   * (6 floats per vector position of a super row at most), so every array in the pool fits every request
+   * made during a call. The pool hands out the first array large enough and drops a smaller one when a
+   * larger comes back: with per-channel requests of {@code channels} floats, the kernels' arrays were
+   * taken or dropped and they allocated on every call.
+   */
+  private static int scratchFloats(int channels) {
+    int width = Math.max(PanamaBatchNormSupport.superWidth(channels), 0);
+    return Math.max(4 * channels + 4 * width, 6 * (Math.max(width, channels) + LANES));
+  }
+
+  /**
+   * One more array of {@code floats} borrowed and returned at once, so that, from the second call on, the
+   * pool holds a free one for the batch-norm kernel running while this call holds its own.
+   */
+  private static void spareForKernel(int floats) {
+    Scratch.release(Scratch.borrow(floats));
+  }
+
   @Override
   public String name() {
     return "panama";
@@ -45,8 +66,10 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int batch, int channels, int spatial, int groups,
                       boolean channelsLast, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
     int cpg = channels / groups, sampleFloats = channels * spatial;
-    float[] chMean = Scratch.borrow(channels), chInvStd = Scratch.borrow(channels);
-    float[] m = Scratch.borrow(channels), v = Scratch.borrow(channels);
+    int floats = scratchFloats(channels);
+    float[] chMean = Scratch.borrow(floats), chInvStd = Scratch.borrow(floats);
+    float[] m = Scratch.borrow(floats), v = Scratch.borrow(floats);
+    spareForKernel(floats);
     try {
       for (int n = 0; n < batch; n++) {
         int xs = xOffset + n * sampleFloats, ys = yOffset + n * sampleFloats, at = statsOffset + n * groups;
@@ -136,9 +159,11 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
                        float[] dBeta) {
     int cpg = channels / groups, sampleFloats = channels * spatial;
     int width = channelsLast ? PanamaBatchNormSupport.superWidth(channels) : -1;
-    float[] chMean = Scratch.borrow(channels), chInvStd = Scratch.borrow(channels);
-    float[] sumDy = Scratch.borrow(channels), sumDyXhat = Scratch.borrow(channels);
-    float[] coef = Scratch.borrow(4 * channels + 4 * Math.max(width, 0)); // [a | b | k | mean] per channel, then tiled
+    int floats = scratchFloats(channels);
+    float[] coef = Scratch.borrow(floats); // [a | b | k | mean] per channel, then tiled over a super row
+    float[] chMean = Scratch.borrow(floats), chInvStd = Scratch.borrow(floats);
+    float[] sumDy = Scratch.borrow(floats), sumDyXhat = Scratch.borrow(floats);
+    spareForKernel(floats);
     try {
       double count = (double) cpg * spatial;
       for (int n = 0; n < batch; n++) {
@@ -180,11 +205,11 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
         }
       }
     } finally {
-      Scratch.release(coef);
       Scratch.release(sumDyXhat);
       Scratch.release(sumDy);
       Scratch.release(chInvStd);
       Scratch.release(chMean);
+      Scratch.release(coef);
     }
   }
 
