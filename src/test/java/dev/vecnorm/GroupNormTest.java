@@ -178,6 +178,22 @@ class GroupNormTest {
     }
   }
 
+  /** groups == 1 without gamma and beta is LayerNorm over each sample's C*H*W floats, in either layout. */
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("implsAndLayouts")
+  void oneGroupEqualsLayerNormOverTheSample(String name, GroupNormSupport k, String layout, boolean last) {
+    GroupShape s = last ? GroupShape.nhwc(3, 50, 12, 1) : GroupShape.nchw(3, 12, 50, 1);
+    float[] x = random(new SplittableRandom(17), (int) s.size(), 3, 2), y = new float[x.length], ln = new float[x.length];
+    float[] mean = new float[3], inv = new float[3], lnMean = new float[3], lnInv = new float[3];
+    GroupNorm.forward(k, s, x, 0, null, null, 1e-3f, y, 0, mean, inv);
+    LayerNorm.forward(3, 600, x, 0, null, null, 1e-3f, ln, 0, lnMean, lnInv);
+    for (int n = 0; n < 3; n++) {
+      assertClose("mean[" + n + "]", lnMean[n], mean[n], 1e-6 * (1 + Math.abs(lnMean[n])));
+      assertClose("invStd[" + n + "]", lnInv[n], inv[n], 1e-6 * lnInv[n]);
+    }
+    for (int i = 0; i < x.length; i++) assertClose("y[" + i + "]", ln[i], y[i], 1e-5 * (1 + Math.abs(ln[i])));
+  }
+
   /** A constant group has variance 0 and gives exactly beta; other groups are unaffected. */
   @ParameterizedTest(name = "{0} {2}")
   @MethodSource("implsAndLayouts")
