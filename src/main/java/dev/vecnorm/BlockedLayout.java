@@ -178,15 +178,15 @@ public final class BlockedLayout {
     NormShape perChannel = NormShape.channelsLast(1, s.channels()); // for the per-channel checks only
     Kernels.checkTraining(perChannel, gamma, beta, epsilon, batchMean, batchVariance, invStd);
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
-    float[] slabMean = new float[L], slabM2 = new float[L];
+    float[] slabMean = new float[L], slabResidual = new float[L], slabM2 = new float[L];
     double[] runMean = new double[L], runM2 = new double[L], count = new double[L];
     for (int cb = 0; cb < CB; cb++) {
       java.util.Arrays.fill(runMean, 0);
       java.util.Arrays.fill(runM2, 0);
       java.util.Arrays.fill(count, 0);
       for (int n = 0; n < s.batch(); n++) {
-        k.impl().moments(x, xOffset + (n * CB + cb) * S * L, S, L, 1, slabMean, slabM2);
-        Staging.mergeChunk(count, runMean, runM2, 0, slabMean, slabM2, S);
+        k.impl().moments(x, xOffset + (n * CB + cb) * S * L, S, L, 1, slabMean, slabResidual, slabM2);
+        Staging.mergeChunk(count, runMean, runM2, 0, slabMean, slabResidual, slabM2, S);
       }
       for (int l = 0; l < L && cb * L + l < C; l++) {
         batchMean[cb * L + l] = (float) runMean[l];

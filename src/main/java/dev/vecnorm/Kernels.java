@@ -139,8 +139,7 @@ record Kernels(BatchNormSupport impl) {
     checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
     checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
     float[] sumDy = orTemporary(dBeta, s), sumDyXhat = orTemporary(dGamma, s);
-    impl.backwardReduce(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd, sumDy, sumDyXhat);
-    impl.backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
+    impl.backward(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
         gamma, sumDy, sumDyXhat, s.countPerChannel());
   }
 
@@ -258,7 +257,7 @@ record Kernels(BatchNormSupport impl) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s);
     checkMoments(s, out);
-    impl.moments(x, xOffset, s.outer(), s.channels(), s.inner(), out.scratchMean, out.scratchM2);
+    impl.moments(x, xOffset, s.outer(), s.channels(), s.inner(), out.scratchMean, out.scratchMeanResidual, out.scratchM2);
     out.setFromScratch(s.countPerChannel());
   }
 
@@ -266,17 +265,17 @@ record Kernels(BatchNormSupport impl) {
     Checks.shape(s);
     Checks.tensor("x", x, xOffset, s, false);
     checkMoments(s, out);
-    momentsSegments(s, x, xOffset, out.scratchMean, out.scratchM2);
+    momentsSegments(s, x, xOffset, out.scratchMean, out.scratchMeanResidual, out.scratchM2);
     out.setFromScratch(s.countPerChannel());
   }
 
   /** Mean and biased variance of a validated segment: on the array behind a heap segment, else staged. */
-  void momentsSegments(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] variance) {
+  void momentsSegments(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] meanResidual, float[] variance) {
     float[] xa = Staging.backingArray(x, xOffset);
     if (xa != null) {
-      impl.moments(xa, Staging.elementOffset(x, xOffset), s.outer(), s.channels(), s.inner(), mean, variance);
+      impl.moments(xa, Staging.elementOffset(x, xOffset), s.outer(), s.channels(), s.inner(), mean, meanResidual, variance);
     } else {
-      Staging.moments(impl, s, x, xOffset, mean, variance);
+      Staging.moments(impl, s, x, xOffset, mean, meanResidual, variance);
     }
   }
 

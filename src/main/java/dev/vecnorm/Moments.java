@@ -22,6 +22,8 @@ public final class Moments {
   // Kernels write float; kept here so computing local moments allocates nothing after construction.
   final float[] scratchMean;
   final float[] scratchM2;
+  /** The float means' rounding errors: replicas' moments merge with Chan's formula, which needs the mean to better than a float. */
+  final float[] scratchMeanResidual;
 
   /**
    * Empty moments (count 0) for {@code channels} channels.
@@ -35,6 +37,7 @@ public final class Moments {
     this.m2 = new double[channels];
     this.scratchMean = new float[channels];
     this.scratchM2 = new float[channels];
+    this.scratchMeanResidual = new float[channels];
   }
 
   /**
@@ -62,7 +65,7 @@ public final class Moments {
   void setFromScratch(long newCount) {
     count = newCount;
     for (int c = 0; c < channels; c++) {
-      mean[c] = scratchMean[c];
+      mean[c] = Float.isFinite(scratchMean[c]) ? (double) scratchMean[c] + scratchMeanResidual[c] : scratchMean[c];
       m2[c] = (double) scratchM2[c] * newCount; // the kernels write the variance
     }
   }

@@ -200,16 +200,20 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /** Moments, statistics, then plain or fused normalization: the body of every training forward. */
   private void training(Work w, boolean relu, float[] gamma, float[] beta, float epsilon, float[] batchMean,
                         float[] batchVariance, float[] invStd) {
-    chunkedMoments(w, batchMean, batchVariance);
+    chunkedMoments(w, batchMean, null, batchVariance);
     Kernels.finishStatistics(w.plan.shape, epsilon, batchVariance, invStd);
     w.perChannel(batchMean, invStd, false, epsilon, gamma, beta);
     loop(w, relu ? RELU_NORMALIZE : NORMALIZE);
   }
 
-  /** Chunk moments on the threads, merged in chunk order in double: writes mean and biased variance. */
-  private void chunkedMoments(Work w, float[] mean, float[] variance) {
+  /**
+   * Chunk moments on the threads, merged in chunk order in double: writes mean, biased variance and,
+   * when {@code meanResidual} is not null, the float means' rounding errors (for {@link Moments}).
+   */
+  private void chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
     loop(w, MOMENTS);
     w.mean = mean;
+    w.meanResidual = meanResidual;
     w.variance = variance;
     Arrays.fill(w.accCount, 0);
     Arrays.fill(w.accA, 0);
@@ -296,7 +300,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     Kernels.checkMoments(s, out);
     Work w = take(s);
     try {
-      chunkedMoments(w.array(X, x, xOffset), out.scratchMean, out.scratchM2);
+      chunkedMoments(w.array(X, x, xOffset), out.scratchMean, out.scratchMeanResidual, out.scratchM2);
     } finally {
       release(w);
     }
@@ -318,7 +322,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     Kernels.checkMoments(s, out);
     Work w = take(s);
     try {
-      chunkedMoments(w.segment(X, x, xOffset), out.scratchMean, out.scratchM2);
+      chunkedMoments(w.segment(X, x, xOffset), out.scratchMean, out.scratchMeanResidual, out.scratchM2);
     } finally {
       release(w);
     }
@@ -966,14 +970,16 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final Plan plan;
     final ParallelBatchNorm owner;
     final float[][] partA, partB;
+    /** Per chunk, the rounding error of its float means (see {@link Staging#mergeChunk}). */
+    final float[][] partR;
     final double[] accA, accB, accCount;
     /** [slot][block]: the block's part of a per-channel argument (channel-blocked plans only). */
     final float[][][] slices;
     final NormShape[] chunkShapes;
     /** Parallel merge ranges (1: merge on the caller) and each range's copy of one chunk's partials. */
     final int mergeRanges;
-    final float[][] rangeA, rangeB;
-    float[] mean, variance;
+    final float[][] rangeA, rangeB, rangeR;
+    float[] mean, meanResidual, variance;
     final ChunkJob job;
     final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
     Future<?>[] futures = new Future<?>[0];
@@ -996,9 +1002,11 @@ public final class ParallelBatchNorm implements AutoCloseable {
       int n = plan.count(), C = plan.shape().channels();
       partA = new float[n][];
       partB = new float[n][];
+      partR = new float[n][];
       for (int i = 0; i < n; i++) {
         partA[i] = new float[plan.channelCount()[i]];
         partB[i] = new float[plan.channelCount()[i]];
+        partR[i] = new float[plan.channelCount()[i]];
       }
       accA = new double[C];
       accB = new double[C];
@@ -1008,10 +1016,12 @@ public final class ParallelBatchNorm implements AutoCloseable {
       mergeRanges = plan.blocks() == 1 && n > 1 ? Math.ceilDiv(C, MERGE_CHANNELS) : 1;
       rangeA = new float[mergeRanges][];
       rangeB = new float[mergeRanges][];
+      rangeR = new float[mergeRanges][];
       for (int r = 0; r < mergeRanges && mergeRanges > 1; r++) {
         int len = Math.min(MERGE_CHANNELS, C - r * MERGE_CHANNELS);
         rangeA[r] = new float[len];
         rangeB[r] = new float[len];
+        rangeR[r] = new float[len];
       }
       if (plan.blocks() > 1) {
         slices = new float[6][plan.blocks()][];
@@ -1095,16 +1105,18 @@ public final class ParallelBatchNorm implements AutoCloseable {
       for (int i = 0; i < plan.count(); i++) {
         double n = plan.outerCount()[i] * inner;
         if (from == 0 && to == plan.shape().channels()) {
-          Staging.mergeChunk(accCount, accA, accB, plan.channelFrom()[i], partA[i], partB[i], n);
+          Staging.mergeChunk(accCount, accA, accB, plan.channelFrom()[i], partA[i], partR[i], partB[i], n);
         } else { // mergeChunk takes a chunk's whole arrays: hand it this range's part
           int r = from / MERGE_CHANNELS;
           System.arraycopy(partA[i], from, rangeA[r], 0, to - from);
           System.arraycopy(partB[i], from, rangeB[r], 0, to - from);
-          Staging.mergeChunk(accCount, accA, accB, from, rangeA[r], rangeB[r], n);
+          System.arraycopy(partR[i], from, rangeR[r], 0, to - from);
+          Staging.mergeChunk(accCount, accA, accB, from, rangeA[r], rangeR[r], rangeB[r], n);
         }
       }
       for (int c = from; c < to; c++) {
         mean[c] = (float) accA[c];
+        if (meanResidual != null) meanResidual[c] = Double.isFinite(accA[c]) ? (float) (accA[c] - mean[c]) : 0f;
         variance[c] = (float) (accB[c] / accCount[c]);
       }
     }
@@ -1125,7 +1137,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       int[] o = arrayOffsets;
       BatchNormSupport impl = owner.impl;
       switch (op) {
-        case MOMENTS -> impl.moments(t[X], o[X] + e, oc, cc, inner, partA[i], partB[i]);
+        case MOMENTS -> impl.moments(t[X], o[X] + e, oc, cc, inner, partA[i], partR[i], partB[i]);
         case NORMALIZE -> impl.normalize(t[X], o[X] + e, t[Y], o[Y] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i), fromVariance,
             epsilon, pc(GAMMA, i), pc(BETA, i));
         case REDUCE -> impl.backwardReduce(t[X], o[X] + e, t[DY], o[DY] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i),
@@ -1151,7 +1163,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       long[] o = segOffsets;
       Kernels k = owner.kernels;
       switch (op) {
-        case MOMENTS -> k.momentsSegments(cs, t[X], o[X] + b, partA[i], partB[i]);
+        case MOMENTS -> k.momentsSegments(cs, t[X], o[X] + b, partA[i], partR[i], partB[i]);
         case NORMALIZE -> k.normalizeSegments(cs, t[X], o[X] + b, t[Y], o[Y] + b, pc(MEAN, i), pc(SCALE, i), fromVariance,
             epsilon, pc(GAMMA, i), pc(BETA, i));
         case REDUCE -> k.reduceSegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(MEAN, i), pc(SCALE, i), partA[i], partB[i]);

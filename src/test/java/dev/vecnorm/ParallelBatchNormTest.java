@@ -370,8 +370,9 @@ class ParallelBatchNormTest {
     AtomicInteger running = new AtomicInteger(), calls = new AtomicInteger();
     BatchNormSupport failing = new BatchNormSupport() {
       @Override public String name() { return "failing"; }
-      @Override public void moments(float[] x, int xo, int outer, int channels, int inner, float[] mean, float[] variance) {
-        real.moments(x, xo, outer, channels, inner, mean, variance);
+      @Override public void moments(float[] x, int xo, int outer, int channels, int inner, float[] mean, float[] residual,
+                                    float[] variance) {
+        real.moments(x, xo, outer, channels, inner, mean, residual, variance);
       }
       @Override public void normalize(float[] x, int xo, float[] y, int yo, int outer, int channels, int inner, float[] mean,
                                       float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {

@@ -134,9 +134,9 @@ class StatisticsOverflowTest {
     int[] cuts = {0, s.outer() / 3, s.outer() / 3 + s.outer() / 2, s.outer()};
     for (int part = 0; part < 3; part++) {
       int outer = cuts[part + 1] - cuts[part];
-      float[] chunkMean = new float[C], chunkVar = new float[C];
-      k.impl().moments(x, cuts[part] * slab, outer, C, s.inner(), chunkMean, chunkVar);
-      Staging.mergeChunk(count, runMean, runM2, 0, chunkMean, chunkVar, (double) outer * s.inner());
+      float[] chunkMean = new float[C], chunkResidual = new float[C], chunkVar = new float[C];
+      k.impl().moments(x, cuts[part] * slab, outer, C, s.inner(), chunkMean, chunkResidual, chunkVar);
+      Staging.mergeChunk(count, runMean, runM2, 0, chunkMean, chunkResidual, chunkVar, (double) outer * s.inner());
     }
     float[] mean = new float[C], var = new float[C];
     for (int c = 0; c < C; c++) {

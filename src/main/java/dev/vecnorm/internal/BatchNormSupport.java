@@ -34,7 +34,19 @@ public interface BatchNormSupport {
    * </ul>
    * {@code Staging.mergeChunk} merges chunk results by the same rule, so chunked calls agree with one call.
    */
-  void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance);
+  default void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
+    moments(x, xOffset, outer, channels, inner, mean, null, variance);
+  }
+
+  /**
+   * {@link #moments(float[], int, int, int, int, float[], float[])}, and, when {@code meanResidual} is
+   * not null, the float mean's rounding error: {@code mean[c] + (double) meanResidual[c]} is the
+   * kernel's mean to about 2^-48 relative. Callers that merge several calls' moments need it: a mean
+   * rounded to float is off by up to half an ulp of |mean| (5e-4 at 1e4, 5% of a 0.01 std), and Chan's
+   * between-chunk term {@code delta^2 * n1 * n2 / n} turns that into ~0.1% of the variance.
+   */
+  void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] meanResidual,
+               float[] variance);
 
   /**
    * {@code y = (x - mean) * gamma * invStd + beta}. When {@code fromVariance} is true the array
@@ -55,4 +67,15 @@ public interface BatchNormSupport {
   void backwardApply(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                      int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma,
                      float[] sumDy, float[] sumDyXhat, double count);
+
+  /**
+   * The whole backward of one call: {@link #backwardReduce} then {@link #backwardApply} with the sums
+   * written to {@code sumDy} and {@code sumDyXhat}. Implementations may interleave the two per channel
+   * (same results) to read each channel's data from cache the second time.
+   */
+  default void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
+                        int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    backwardReduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+    backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
+  }
 }

@@ -70,14 +70,16 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   // ---------------------------------------------------------------- moments
 
   @Override
-  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
+  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] meanResidual,
+                      float[] variance) {
     if (inner == 1) {
-      momentsChannelsLast(x, xOffset, outer, channels, mean, variance);
+      momentsChannelsLast(x, xOffset, outer, channels, mean, meanResidual, variance);
     } else {
       momentsChannelsFirst(x, xOffset, outer, channels, inner, mean, variance);
+      ScalarBatchNormSupport.addPivots(x, xOffset, channels, inner, mean, meanResidual);
       ScalarBatchNormSupport.toVariance(variance, channels, (double) outer * inner);
     }
-    ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, variance);
+    ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
   }
 
   /**
@@ -118,7 +120,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * into scratch; then the block's moments merge with Chan's formula and the pivot moves to the
    * running mean. The positions of each channel fold into its mean and variance in double at the end.
    */
-  private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] variance) {
+  private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual,
+                                          float[] variance) {
     int superWidth = superWidth(channels);
     boolean tail = superWidth < 0;
     int width = tail ? SPECIES.loopBound(channels) : superWidth;
@@ -130,7 +133,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (superRows > 0) {
         momentsBlocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s);
       }
-      foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, variance);
+      foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, meanResidual, variance);
     } finally {
       Scratch.release(s);
     }
@@ -292,7 +295,20 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * a super row, two-pass, merged with Chan's formula. Writes mean and the biased variance.
    */
   private static void foldPositions(float[] x, int xOffset, int rows, int channels, int superRows, int rowsPerSuper, int width,
-                                    boolean tail, int P, float[] s, float[] mean, float[] variance) {
+                                    boolean tail, int P, float[] s, float[] mean, float[] meanResidual, float[] variance) {
+    if (!tail && width == channels && superRows == rows && rows < (1 << 24) && meanResidual == null) {
+      // One vector position per channel (channels a multiple of the lanes and at least MIN_ROW_FLOATS)
+      // and no leftover rows: the double fold below then reduces to mean = pivot0 + runMean and
+      // variance = M2 / rows, one float + and one float / each. The double sum of two floats is exact
+      // (or off far below half a float ulp), and rounding through double is innocuous for + and / of
+      // floats, so this vector form gives the same bits. It matters for short calls (a 32-row chunk of
+      // 1024 channels): the scalar per-channel fold was a large part of their fixed cost.
+      for (int c = 0; c < channels; c += LANES) {
+        FloatVector.fromArray(SPECIES, s, c).add(FloatVector.fromArray(SPECIES, s, 4 * P + c)).intoArray(mean, c);
+        FloatVector.fromArray(SPECIES, s, 5 * P + c).div((float) rows).intoArray(variance, c);
+      }
+      return;
+    }
     int perChannel = tail ? 1 : width / channels, restFrom = superRows * rowsPerSuper;
     double perPosition = superRows, count = (double) superRows * perChannel, invPerChannel = 1.0 / perChannel, rest = rows - restFrom;
     for (int c = 0; c < channels; c++) {
@@ -322,10 +338,12 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         m2 += sq + delta * delta * (count * rest / total);
       }
       mean[c] = (float) m;
+      if (meanResidual != null) meanResidual[c] = (float) (m - mean[c]);
       variance[c] = (float) (m2 / rows);
     }
   }
 
+  /** Means relative to each channel's first element (the caller adds it: {@link ScalarBatchNormSupport#addPivots}) and M2. */
   private static void momentsChannelsFirst(float[] x, int xOffset, int outer, int channels, int inner,
                                            float[] mean, float[] m2) {
     // Outer slices first, channels inside: memory is read in order, so the prefetcher keeps up even
@@ -367,7 +385,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         }
       }
     }
-    for (int c = 0; c < channels; c++) mean[c] += x[xOffset + c * inner];
   }
 
   /** Sum of {@code n} contiguous floats: four accumulators, one lane reduction, scalar tail (also LayerNorm's row sum). */
@@ -479,6 +496,15 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         FloatVector b = FloatVector.broadcast(SPECIES, shift);
         int xs = xOffset + (o * channels + c) * inner, ys = yOffset + (o * channels + c) * inner;
         int i = 0;
+        if (vectorBound != inner && inner > LANES) {
+          // Ragged plane (NCHW 14x14: 196 = 12 * 16 + 4): one vector ending at the plane's end instead of
+          // a scalar tail, which cost a tenth of the time on such shapes. It overlaps elements already
+          // written, so it is loaded before any store to this plane (y may be x) and rewrites the same values.
+          FloatVector last = FloatVector.fromArray(SPECIES, x, xs + inner - LANES);
+          for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
+          last.sub(m).fma(a, b).intoArray(y, ys + inner - LANES);
+          continue;
+        }
         for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
         // scalar tail
         ScalarBatchNormSupport.normalizeStrided(x, xs + i, y, ys + i, 1, inner - i, mean[c], alpha, shift);
@@ -602,39 +628,43 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   private static void reduceChannelsFirst(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels,
                                           int inner, float[] mean, float[] sumDy, float[] sumDyXhat) {
+    for (int c = 0; c < channels; c++) reduceChannel(x, xOffset, dy, dyOffset, outer, channels, inner, c, mean, sumDy, sumDyXhat);
+  }
+
+  /** Channel c's sums over its {@code outer} planes, added in plane order (so any channel order gives the same bits). */
+  private static void reduceChannel(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels, int inner,
+                                    int c, float[] mean, float[] sumDy, float[] sumDyXhat) {
     int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
     for (int o = 0; o < outer; o++) {
-      for (int c = 0; c < channels; c++) {
-        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-        int xs = xOffset + (o * channels + c) * inner, gs = dyOffset + (o * channels + c) * inner;
-        FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
-        FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
-        int i = 0;
-        for (; i < upperBound; i += 2 * LANES) {
-          FloatVector dy0 = FloatVector.fromArray(SPECIES, dy, gs + i), dy1 = FloatVector.fromArray(SPECIES, dy, gs + i + LANES);
-          g0 = g0.add(dy0);
-          g1 = g1.add(dy1);
-          h0 = dy0.fma(FloatVector.fromArray(SPECIES, x, xs + i).sub(m), h0);
-          h1 = dy1.fma(FloatVector.fromArray(SPECIES, x, xs + i + LANES).sub(m), h1);
-        }
-        for (; i < vectorBound; i += LANES) {
-          FloatVector dy0 = FloatVector.fromArray(SPECIES, dy, gs + i);
-          g0 = g0.add(dy0);
-          h0 = dy0.fma(FloatVector.fromArray(SPECIES, x, xs + i).sub(m), h0);
-        }
-        float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
-        for (; i < inner; i++) { // scalar tail
-          float g = dy[gs + i];
-          sDy += g;
-          sDyX = Math.fma(g, x[xs + i] - mean[c], sDyX);
-        }
-        if (o == 0) {
-          sumDy[c] = sDy;
-          sumDyXhat[c] = sDyX;
-        } else {
-          sumDy[c] += sDy;
-          sumDyXhat[c] += sDyX;
-        }
+      int xs = xOffset + (o * channels + c) * inner, gs = dyOffset + (o * channels + c) * inner;
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+      int i = 0;
+      for (; i < upperBound; i += 2 * LANES) {
+        FloatVector dy0 = FloatVector.fromArray(SPECIES, dy, gs + i), dy1 = FloatVector.fromArray(SPECIES, dy, gs + i + LANES);
+        g0 = g0.add(dy0);
+        g1 = g1.add(dy1);
+        h0 = dy0.fma(FloatVector.fromArray(SPECIES, x, xs + i).sub(m), h0);
+        h1 = dy1.fma(FloatVector.fromArray(SPECIES, x, xs + i + LANES).sub(m), h1);
+      }
+      for (; i < vectorBound; i += LANES) {
+        FloatVector dy0 = FloatVector.fromArray(SPECIES, dy, gs + i);
+        g0 = g0.add(dy0);
+        h0 = dy0.fma(FloatVector.fromArray(SPECIES, x, xs + i).sub(m), h0);
+      }
+      float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+      for (; i < inner; i++) { // scalar tail
+        float g = dy[gs + i];
+        sDy += g;
+        sDyX = Math.fma(g, x[xs + i] - mean[c], sDyX);
+      }
+      if (o == 0) {
+        sumDy[c] = sDy;
+        sumDyXhat[c] = sDyX;
+      } else {
+        sumDy[c] += sDy;
+        sumDyXhat[c] += sDyX;
       }
     }
   }
@@ -748,25 +778,65 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void applyChannelsFirst(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                                          int outer, int channels, int inner, float[] mean, float[] invStd,
                                          float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    for (int c = 0; c < channels; c++) {
+      applyChannel(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    }
+  }
+
+  private static void applyChannel(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
+                                   int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
+                                   float[] sumDy, float[] sumDyXhat, double count) {
     int vectorBound = SPECIES.loopBound(inner);
+    float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
+    FloatVector va = FloatVector.broadcast(SPECIES, a);
+    FloatVector vb = FloatVector.broadcast(SPECIES, (float) (-a * (double) invStd[c] * sumDyXhat[c] / count));
+    FloatVector vk = FloatVector.broadcast(SPECIES, (float) (-a * (double) sumDy[c] / count));
+    FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+    boolean overlapTail = vectorBound != inner && inner > LANES;
     for (int o = 0; o < outer; o++) {
-      for (int c = 0; c < channels; c++) {
-        float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
-        FloatVector va = FloatVector.broadcast(SPECIES, a);
-        FloatVector vb = FloatVector.broadcast(SPECIES, (float) (-a * (double) invStd[c] * sumDyXhat[c] / count));
-        FloatVector vk = FloatVector.broadcast(SPECIES, (float) (-a * (double) sumDy[c] / count));
-        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-        int off = (o * channels + c) * inner;
-        int i = 0;
+      int off = (o * channels + c) * inner;
+      int i = 0;
+      if (overlapTail) { // as in normalizeChannelsFirst: a last vector ending at the plane's end, loaded first (dx may be x or dy)
+        int t = off + inner - LANES;
+        FloatVector lastDy = FloatVector.fromArray(SPECIES, dy, dyOffset + t), lastX = FloatVector.fromArray(SPECIES, x, xOffset + t);
         for (; i < vectorBound; i += LANES) {
           int p = off + i;
           FloatVector.fromArray(SPECIES, dy, dyOffset + p)
               .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m).fma(vb, vk)).intoArray(dx, dxOffset + p);
         }
-        int p = off + i; // scalar tail
-        ScalarBatchNormSupport.applyStrided(x, xOffset + p, dy, dyOffset + p, dx, dxOffset + p, 1, inner - i,
-            mean, invStd, gamma, sumDy, sumDyXhat, count, c);
+        lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoArray(dx, dxOffset + t);
+        continue;
       }
+      for (; i < vectorBound; i += LANES) {
+        int p = off + i;
+        FloatVector.fromArray(SPECIES, dy, dyOffset + p)
+            .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m).fma(vb, vk)).intoArray(dx, dxOffset + p);
+      }
+      int p = off + i; // scalar tail
+      ScalarBatchNormSupport.applyStrided(x, xOffset + p, dy, dyOffset + p, dx, dxOffset + p, 1, inner - i,
+          mean, invStd, gamma, sumDy, sumDyXhat, count, c);
+    }
+  }
+
+  /**
+   * Channels-first: reduce and apply one channel at a time, as ATen's contiguous backward does. A
+   * channel's planes (x and dy, {@code 2 * outer * inner} floats) are read by the reduce and read
+   * again by the apply right after, from L2 while they fit there, instead of from L3 or memory after a
+   * sweep over the whole tensor (NCHW 8x3x224x224: 3.2 MB per channel, 14 MB tensors). The same
+   * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
+   */
+  @Override
+  public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
+                       int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    if (inner == 1) {
+      BatchNormSupport.super.backward(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma,
+          sumDy, sumDyXhat, count);
+      return;
+    }
+    for (int c = 0; c < channels; c++) {
+      reduceChannel(x, xOffset, dy, dyOffset, outer, channels, inner, c, mean, sumDy, sumDyXhat);
+      sumDyXhat[c] *= invStd[c];
+      applyChannel(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
     }
   }
 }

@@ -21,10 +21,11 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
   // ---------------------------------------------------------------- moments
 
   @Override
-  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
-    momentsM2(x, xOffset, outer, channels, inner, mean, variance);
+  public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] meanResidual,
+                      float[] variance) {
+    momentsM2(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
     toVariance(variance, channels, (double) outer * inner);
-    redoNonFinite(x, xOffset, outer, channels, inner, mean, variance);
+    redoNonFinite(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
   }
 
   /** M2 to the biased variance, in double. */
@@ -39,9 +40,27 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
    * ordinary range never takes. This gives the rule of {@link BatchNormSupport#moments}, the same for
    * every layout and both implementations.
    */
-  static void redoNonFinite(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] variance) {
+  static void redoNonFinite(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] meanResidual,
+                            float[] variance) {
     for (int c = 0; c < channels; c++) {
-      if (!Float.isFinite(mean[c]) || !Float.isFinite(variance[c])) exactChannel(x, xOffset, outer, channels, inner, c, mean, variance);
+      if (!Float.isFinite(mean[c]) || !Float.isFinite(variance[c])) {
+        exactChannel(x, xOffset, outer, channels, inner, c, mean, variance);
+        if (meanResidual != null) meanResidual[c] = 0; // the exact path's mean error is far below the variance's
+      }
+    }
+  }
+
+  /**
+   * {@code mean[c] += pivot} for channels whose mean was accumulated relative to their first element
+   * ({@code x[xOffset + c * stride]}), keeping the rounding error of that last add in
+   * {@code meanResidual[c]} when asked. The double sum of two floats is exact (or off far below half a
+   * float ulp), so {@code mean[c]} has the same bits as the float add.
+   */
+  static void addPivots(float[] x, int xOffset, int channels, int stride, float[] mean, float[] meanResidual) {
+    for (int c = 0; c < channels; c++) {
+      double m = (double) mean[c] + x[xOffset + c * stride];
+      mean[c] = (float) m;
+      if (meanResidual != null) meanResidual[c] = (float) (m - mean[c]);
     }
   }
 
@@ -76,7 +95,8 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
     variance[c] = (float) (sq / n);
   }
 
-  private static void momentsM2(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] m2) {
+  private static void momentsM2(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] meanResidual,
+                                float[] m2) {
     if (inner == 1) {
       int blockRows = Blocking.rowsPerBlock(channels);
       for (int r0 = 0; r0 < outer; r0 += blockRows) {
@@ -85,7 +105,7 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
           momentsLastBlock(x, xOffset, xOffset + r0 * channels + c, channels, n, r0, c, mean, m2);
         }
       }
-      finishLast(x, xOffset, channels, 0, mean);
+      addPivots(x, xOffset, channels, 1, mean, meanResidual);
       return;
     }
     // Outer slices first, channels inside: memory is read in order, so the prefetcher keeps up even
@@ -109,7 +129,7 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
         }
       }
     }
-    for (int c = 0; c < channels; c++) mean[c] += x[xOffset + c * inner];
+    addPivots(x, xOffset, channels, inner, mean, meanResidual);
   }
 
   /**
@@ -150,10 +170,6 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
   }
 
   /** Adds the pivots back: running means were kept relative to each channel's first element. */
-  static void finishLast(float[] x, int xOffset, int channels, int fromChannel, float[] mean) {
-    for (int c = fromChannel; c < channels; c++) mean[c] += x[xOffset + c];
-  }
-
   // ---------------------------------------------------------------- normalize
 
   @Override

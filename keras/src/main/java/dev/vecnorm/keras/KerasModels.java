@@ -14,6 +14,7 @@ import io.jhdf.api.Group;
 import io.jhdf.api.Node;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -41,6 +42,9 @@ import java.util.zip.ZipFile;
  * by name, an unsupported layer is named with its type, and every weight's shape is compared with what
  * the config builds before it is set. Optimizer state and training config are not read (inference and
  * further training start from the weights).
+ *
+ * <p>{@link #save} writes Keras 3's {@code .keras} layout, its HDF5 part with {@link Hdf5Writer} (jhdf's
+ * writer cannot write the empty groups Keras needs).
  */
 public final class KerasModels {
   private KerasModels() {}
@@ -129,12 +133,6 @@ public final class KerasModels {
       Map<?, ?> m = (Map<?, ?>) e;
       out.add(new String[] {String.valueOf(((Map<?, ?>) m.get("config")).get("name")), String.valueOf(m.get("class_name"))});
     }
-    return out;
-  }
-
-  private static List<String[]> modelOrder(Model model) {
-    List<String[]> out = new ArrayList<>();
-    for (Layer l : model.layers()) out.add(new String[] {l.name(), l.className()});
     return out;
   }
 
@@ -240,39 +238,61 @@ public final class KerasModels {
   public static final String KERAS_FORMAT_VERSION = "3.11.3";
 
   /**
-   * Writes a {@code .keras} file in Keras 3's layout: {@code config.json} (Keras 3's Sequential or
-   * Functional config, each layer's {@link Layer#kerasConfig()}), {@code metadata.json}, and
-   * {@code model.weights.h5} with {@code layers/<class in snake case>[_k]/vars/<i>} (see
-   * {@link #weightPaths}; a Dense kernel as {@code [inputDim, units]}). Not the empty {@code vars} groups
-   * Keras writes for weightless layers and for the model itself, which jhdf 0.9.4 cannot write beside the
-   * others (see writeWeights); without the root one Keras 3's loader is expected to fail, so these files
-   * are read back by {@link #load} but not yet loadable by Keras. No optimizer state.
-   * A layer with a vecnorm-only feature (a fused ReLU in BatchNormalization) throws before anything is written.
+   * Writes a {@code .keras} file in Keras 3's layout, as {@code saving_lib.save_model} does: a zip with
+   * stored (uncompressed) entries {@code metadata.json}, {@code config.json} (Keras 3's Sequential or
+   * Functional config, each layer's {@link Layer#kerasConfig()}) and {@code model.weights.h5}. The
+   * weights file holds {@code layers/<class in snake case>[_k]/vars/<i>} for every layer Keras tracks
+   * (see {@link #weightPaths}; a Dense kernel as {@code [inputDim, units]}), an empty {@code vars} group for
+   * each weightless one, and the model's own (empty) root {@code vars}; every {@code vars} group has the
+   * attribute {@code name} (the layer's or the model's name), a variable-length UTF-8 string, as Keras
+   * writes it. It is written by {@link Hdf5Writer}. No optimizer state and no {@code compile_config}: Keras
+   * loads the model uncompiled. A layer with a vecnorm-only feature (a fused ReLU in BatchNormalization)
+   * throws before anything is written.
    */
   public static void save(Model model, Path file) throws IOException {
     int[] in = model.inputShape();
     if (in == null) throw new IllegalStateException("build or fit the model before saving it");
     Map<String, Object> config = KerasConfig.toConfig(model);
-    Path weights = Files.createTempFile(file.toAbsolutePath().getParent(), "model.weights", ".h5.tmp");
-    Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), file.getFileName().toString(), ".tmp");
+    Hdf5Writer.Group weights = weightsTree(model, config);
+    Path dir = file.toAbsolutePath().getParent();
+    Path h5 = Files.createTempFile(dir, "model.weights", ".h5.tmp");
+    Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".tmp");
     try {
-      writeWeights(model, weights);
+      java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+      long size;
+      try (OutputStream out = new java.util.zip.CheckedOutputStream(new java.io.BufferedOutputStream(Files.newOutputStream(h5), 1 << 16), crc)) {
+        size = Hdf5Writer.write(weights, out);
+      }
       try (java.util.zip.ZipOutputStream zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(tmp))) {
         put(zip, "metadata.json", Json.write(metadata()).getBytes(java.nio.charset.StandardCharsets.UTF_8));
         put(zip, "config.json", Json.write(config).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        put(zip, "model.weights.h5", Files.readAllBytes(weights));
+        zip.putNextEntry(stored("model.weights.h5", size, crc.getValue()));
+        Files.copy(h5, zip);
+        zip.closeEntry();
       }
       Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     } finally {
-      Files.deleteIfExists(weights);
+      Files.deleteIfExists(h5);
       Files.deleteIfExists(tmp);
     }
   }
 
+  /** Keras's zip entries are stored, not deflated: h5py then reads the weights with cheap seeks. */
   private static void put(java.util.zip.ZipOutputStream zip, String name, byte[] data) throws IOException {
-    zip.putNextEntry(new ZipEntry(name));
+    java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+    crc.update(data);
+    zip.putNextEntry(stored(name, data.length, crc.getValue()));
     zip.write(data);
     zip.closeEntry();
+  }
+
+  private static ZipEntry stored(String name, long size, long crc) {
+    ZipEntry e = new ZipEntry(name);
+    e.setMethod(ZipEntry.STORED);
+    e.setSize(size);
+    e.setCompressedSize(size);
+    e.setCrc(crc);
+    return e;
   }
 
   private static Map<String, Object> metadata() {
@@ -283,37 +303,33 @@ public final class KerasModels {
     return m;
   }
 
-  private static void writeWeights(Model model, Path file) throws IOException {
-    try (io.jhdf.WritableHdfFile h5 = HdfFile.write(file)) {
-      io.jhdf.api.WritableGroup layers = h5.putGroup("layers");
-      Map<String, String> paths = weightPaths(modelOrder(model));
-      for (Layer l : model.layers()) {
-        if (l.parameters().isEmpty()) continue; // see below: jhdf 0.9.4 cannot write the empty group
-        io.jhdf.api.WritableGroup vars = layers.putGroup(paths.get(l.name()).substring("layers/".length())).putGroup("vars");
-        vars.putAttribute("name", l.name());
-        List<Parameter> params = l.parameters();
-        for (int i = 0; i < params.size(); i++) {
-          float[] w = params.get(i).value();
-          int[] shape = kerasShape(l, i);
-          Object data = w;
-          if (shape.length == 2) {
-            float[][] rows = new float[shape[0]][];
-            for (int r = 0; r < shape[0]; r++) rows[r] = Arrays.copyOfRange(w, r * shape[1], (r + 1) * shape[1]);
-            data = rows;
-          }
-          vars.putDataset(String.valueOf(i), data);
-        }
-      }
-      // Keras 3 also writes empty "vars" groups: layers/<name>/vars for weightless layers (Dropout,
-      // Flatten, Activation) and the root "vars" (the Sequential's own variables: none). jhdf 0.9.4
-      // cannot write them: sibling groups of which some hold a dataset somewhere below and some hold
-      // none give a file that neither jhdf ("Object header v2 signature not matched") nor HDF5's own
-      // h5dump ("internal error") reads (an empty group that sorts before the others is fine, after them
-      // not). So they are left out. For a weightless layer Keras reads a missing group as no variables
-      // (saving_lib's H5Entry falls back to an empty store); for the model's own root "vars" the
-      // saving_lib read (h5_file["vars"], unguarded) fails, so Keras 3 is expected to refuse these files
-      // until the root group can be written: not checked here, there is no Python Keras on this machine.
+  /**
+   * The groups and datasets of {@code model.weights.h5}, as {@code saving_lib._save_state} visits the
+   * model: first its own variables (none: the root {@code vars}), then {@code model.layers}, each layer
+   * keyed by its class (numbered per class in that list's order) with its variables in {@code vars}.
+   * {@code Sequential.layers} leaves out the InputLayer, {@code Functional.layers} keeps its InputLayers
+   * (empty {@code vars} each). The order is the config's own, which Keras builds from the same list.
+   */
+  static Hdf5Writer.Group weightsTree(Model model, Map<String, Object> config) {
+    List<String[]> order = configOrder(config);
+    if ("Sequential".equals(config.get("class_name")) && !order.isEmpty() && order.get(0)[1].equals("InputLayer")) {
+      order = order.subList(1, order.size());
     }
+    Map<String, Layer> byName = new java.util.HashMap<>();
+    for (Layer l : model.layers()) byName.put(l.name(), l);
+    Hdf5Writer.Group root = new Hdf5Writer.Group();
+    Hdf5Writer.Group layers = root.group("layers");
+    Map<String, String> paths = weightPaths(order);
+    for (String[] nameAndClass : order) {
+      Hdf5Writer.Group vars = layers.group(paths.get(nameAndClass[0]).substring("layers/".length())).group("vars");
+      vars.attribute("name", nameAndClass[0]);
+      Layer l = byName.get(nameAndClass[0]);
+      if (l == null) continue; // an InputLayer: no variables
+      List<Parameter> params = l.parameters();
+      for (int i = 0; i < params.size(); i++) vars.dataset(String.valueOf(i), kerasShape(l, i), params.get(i).value());
+    }
+    Object modelName = ((Map<?, ?>) config.get("config")).get("name");
+    root.group("vars").attribute("name", String.valueOf(modelName));
+    return root;
   }
-
 }
