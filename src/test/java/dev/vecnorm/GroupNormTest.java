@@ -151,7 +151,7 @@ class GroupNormTest {
     float[] inPlace = x.clone(), gamma = random(rnd, s.channels(), 1, 1), beta = random(rnd, s.channels(), 0, 1);
     GroupNorm.forward(k, s, x, 0, gamma, beta, eps, y, 0, null, null);
     GroupNorm.forward(k, s, inPlace, 0, gamma, beta, eps, inPlace, 0, null, null);
-    assertArrayEquals(y, inPlace, "in place"); // the channels-last shifted redo writes y before its last read of it
+    assertArrayEquals(y, inPlace, "in place");
   }
 
   /** InstanceNorm is groups == channels: per sample and channel over the positions. */

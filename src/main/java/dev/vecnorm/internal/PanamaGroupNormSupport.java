@@ -14,7 +14,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       along when {@code cpg} is small. The sample is {@code [spatial, channels]}: per-channel moments
  *       vectorize along the rows (super rows for small or ragged C, shifted sums with a cancellation
  *       guard), then merge per group in double: {@code mean = avg(mean_c)},
- *       {@code var = avg(var_c) + avg((mean_c - mean)^2)} (equal counts per channel).</li>
+ *       {@code var = avg(var_c) + avg((mean_c - mean)^2)} (equal counts per channel; each mean_c with the
+ *       float rounding error the kernel reports, so data far from 0 keeps its variance).</li>
  * </ul>
  * The group statistics are then spread per channel ({@code mean_c = mean_g}, {@code invStd_c = invStd_g})
  * and the batch-norm normalize / backward-reduce kernels run unchanged on the sample. Only the input
@@ -68,47 +69,31 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     int cpg = channels / groups, sampleFloats = channels * spatial;
     int floats = scratchFloats(channels);
     float[] chMean = Scratch.borrow(floats), chInvStd = Scratch.borrow(floats);
-    float[] m = Scratch.borrow(floats), v = Scratch.borrow(floats);
+    float[] m = Scratch.borrow(floats), residual = Scratch.borrow(floats), v = Scratch.borrow(floats);
     spareForKernel(floats);
     try {
       for (int n = 0; n < batch; n++) {
         int xs = xOffset + n * sampleFloats, ys = yOffset + n * sampleFloats, at = statsOffset + n * groups;
-        float[] src = x;
-        int so = xs;
-        boolean shifted = false;
         if (channelsLast) {
-          bn.moments(x, xs, spatial, channels, 1, m, v);
-          if (mergeGroups(m, v, groups, cpg)) {
-            // Cold path: the channel means' float rounding could swamp the spread between them (|mean| >> std).
-            // Shift the sample by its group means into y (x - mean is exact near the mean) and take the
-            // moments again: the shifted channel means are small, so their rounding is negligible.
-            for (int g = 0; g < groups; g++) {
-              java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, m[g]);
-              java.util.Arrays.fill(chInvStd, g * cpg, (g + 1) * cpg, 1f);
-            }
-            bn.normalize(x, xs, y, ys, spatial, channels, 1, chMean, chInvStd, false, epsilon, null, null);
-            bn.moments(y, ys, spatial, channels, 1, m, v);
-            mergeGroups(m, v, groups, cpg);
-            src = y;
-            so = ys;
-            shifted = true;
-          }
+          bn.moments(x, xs, spatial, channels, 1, m, residual, v);
+          for (int g = 0; g < groups; g++) mergeChannels(m, residual, v, g * cpg, cpg, g);
         } else {
           bn.moments(x, xs, 1, groups, cpg * spatial, m, v);
         }
         for (int g = 0; g < groups; g++) {
           float s = ScalarBatchNormSupport.invStd(v[g], epsilon);
-          if (mean != null) mean[at + g] = shifted ? chMean[g * cpg] + m[g] : m[g];
+          if (mean != null) mean[at + g] = m[g];
           if (invStd != null) invStd[at + g] = s;
-          java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, m[g]); // the group's center in src
+          java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, m[g]);
           java.util.Arrays.fill(chInvStd, g * cpg, (g + 1) * cpg, s);
         }
         // y = (x - mean_c) * gamma_c * invStd_c + beta_c: batch norm's kernel with group statistics per channel.
-        if (channelsLast) bn.normalize(src, so, y, ys, spatial, channels, 1, chMean, chInvStd, false, epsilon, gamma, beta);
+        if (channelsLast) bn.normalize(x, xs, y, ys, spatial, channels, 1, chMean, chInvStd, false, epsilon, gamma, beta);
         else bn.normalize(x, xs, y, ys, 1, channels, spatial, chMean, chInvStd, false, epsilon, gamma, beta);
       }
     } finally {
       Scratch.release(v);
+      Scratch.release(residual);
       Scratch.release(m);
       Scratch.release(chInvStd);
       Scratch.release(chMean);
@@ -116,41 +101,24 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   }
 
   /**
-   * Merges every group's channel moments ({@link #mergeChannels}); true when some group's variance may
-   * be swamped by the rounding of its channel means.
-   */
-  private static boolean mergeGroups(float[] m, float[] v, int groups, int cpg) {
-    boolean roundingMatters = false;
-    for (int g = 0; g < groups; g++) roundingMatters |= mergeChannels(m, v, g * cpg, cpg, g);
-    return roundingMatters;
-  }
-
-  /**
    * Group g's mean and biased variance from its {@code cpg} channels' (equal-count) moments at
    * {@code from}, in double, written to {@code m[g]}, {@code v[g]} ({@code g <= from}, so nothing unread
-   * is overwritten): {@code mean = avg(mean_c)}, {@code var = avg(var_c) + avg((mean_c - mean)^2)}. A
-   * non-finite channel makes the group non-finite, as batch norm's rule does.
-   *
-   * <p>Returns true when the spread term may be wrong by more than 2^-20 of the variance: each mean_c
-   * is a float, off by up to half an ulp {@code u/2}, which moves the spread term by up to
-   * {@code u*(u/4 + rms spread)} (data like {@code 1e4 + N(0, 0.01)}: u = 1e-3 against var = 1e-4).
+   * is overwritten): {@code mean = avg(mean_c)}, {@code var = avg(var_c) + avg((mean_c - mean)^2)}, with
+   * {@code mean_c = m[c] + residual[c]}. The residual matters: a float mean_c is off by up to half an ulp
+   * (5e-4 at 1e4), which alone would add ~0.1% to the variance of {@code 1e4 + N(0, 0.01)} through the
+   * spread term. A non-finite channel makes the group non-finite, as batch norm's rule does.
    */
-  private static boolean mergeChannels(float[] m, float[] v, int from, int cpg, int g) {
-    double sum = 0, u = 0;
-    for (int c = from; c < from + cpg; c++) {
-      sum += m[c];
-      u = Math.max(u, Math.ulp(m[c]));
-    }
+  private static void mergeChannels(float[] m, float[] residual, float[] v, int from, int cpg, int g) {
+    double sum = 0;
+    for (int c = from; c < from + cpg; c++) sum += m[c] + (double) residual[c];
     double gm = sum / cpg, spread = 0, within = 0;
     for (int c = from; c < from + cpg; c++) {
-      double d = m[c] - gm;
+      double d = m[c] + (double) residual[c] - gm;
       spread += d * d;
       within += v[c];
     }
-    double var = (within + spread) / cpg;
     m[g] = (float) gm;
-    v[g] = (float) var;
-    return cpg > 1 && u * (u / 4 + Math.sqrt(spread / cpg)) > 0x1p-20 * var;
+    v[g] = (float) ((within + spread) / cpg);
   }
 
   @Override
