@@ -66,30 +66,19 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int batch, int channels, int spatial, int groups,
                       boolean channelsLast, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    int cpg = channels / groups, sampleFloats = channels * spatial;
     int floats = scratchFloats(channels);
     float[] chMean = Scratch.borrow(floats), chInvStd = Scratch.borrow(floats);
     float[] m = Scratch.borrow(floats), residual = Scratch.borrow(floats), v = Scratch.borrow(floats);
     spareForKernel(floats);
     try {
-      for (int n = 0; n < batch; n++) {
-        int xs = xOffset + n * sampleFloats, ys = yOffset + n * sampleFloats, at = statsOffset + n * groups;
-        if (channelsLast) {
-          bn.moments(x, xs, spatial, channels, 1, m, residual, v);
-          for (int g = 0; g < groups; g++) mergeChannels(m, residual, v, g * cpg, cpg, g);
-        } else {
-          bn.moments(x, xs, 1, groups, cpg * spatial, m, v);
-        }
-        for (int g = 0; g < groups; g++) {
-          float s = ScalarBatchNormSupport.invStd(v[g], epsilon);
-          if (mean != null) mean[at + g] = m[g];
-          if (invStd != null) invStd[at + g] = s;
-          java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, m[g]);
-          java.util.Arrays.fill(chInvStd, g * cpg, (g + 1) * cpg, s);
-        }
-        // y = (x - mean_c) * gamma_c * invStd_c + beta_c: batch norm's kernel with group statistics per channel.
-        if (channelsLast) bn.normalize(x, xs, y, ys, spatial, channels, 1, chMean, chInvStd, false, epsilon, gamma, beta);
-        else bn.normalize(x, xs, y, ys, 1, channels, spatial, chMean, chInvStd, false, epsilon, gamma, beta);
+      // One method per layout, as batch norm does: both inlined into one compiled method exceed C2's
+      // inlining node budget, and the vectors of the kernels inlined last get boxed.
+      if (channelsLast) {
+        forwardChannelsLast(x, xOffset, y, yOffset, batch, channels, spatial, groups, gamma, beta, epsilon, mean, invStd, statsOffset,
+            chMean, chInvStd, m, residual, v);
+      } else {
+        forwardChannelsFirst(x, xOffset, y, yOffset, batch, channels, spatial, groups, gamma, beta, epsilon, mean, invStd, statsOffset,
+            chMean, chInvStd, m, v);
       }
     } finally {
       Scratch.release(v);
@@ -97,6 +86,44 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       Scratch.release(m);
       Scratch.release(chInvStd);
       Scratch.release(chMean);
+    }
+  }
+
+  private void forwardChannelsLast(float[] x, int xOffset, float[] y, int yOffset, int batch, int channels, int spatial, int groups,
+                                   float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset,
+                                   float[] chMean, float[] chInvStd, float[] m, float[] residual, float[] v) {
+    int cpg = channels / groups, sampleFloats = channels * spatial;
+    for (int n = 0; n < batch; n++) {
+      int xs = xOffset + n * sampleFloats, ys = yOffset + n * sampleFloats;
+      bn.moments(x, xs, spatial, channels, 1, m, residual, v);
+      for (int g = 0; g < groups; g++) mergeChannels(m, residual, v, g * cpg, cpg, g);
+      spread(m, v, groups, cpg, epsilon, mean, invStd, statsOffset + n * groups, chMean, chInvStd);
+      // y = (x - mean_c) * gamma_c * invStd_c + beta_c: batch norm's kernel with group statistics per channel.
+      bn.normalize(x, xs, y, ys, spatial, channels, 1, chMean, chInvStd, false, epsilon, gamma, beta);
+    }
+  }
+
+  private void forwardChannelsFirst(float[] x, int xOffset, float[] y, int yOffset, int batch, int channels, int spatial, int groups,
+                                    float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset,
+                                    float[] chMean, float[] chInvStd, float[] m, float[] v) {
+    int cpg = channels / groups, sampleFloats = channels * spatial;
+    for (int n = 0; n < batch; n++) {
+      int xs = xOffset + n * sampleFloats, ys = yOffset + n * sampleFloats;
+      bn.moments(x, xs, 1, groups, cpg * spatial, m, v); // a group is one contiguous block: a batch-norm "channel"
+      spread(m, v, groups, cpg, epsilon, mean, invStd, statsOffset + n * groups, chMean, chInvStd);
+      bn.normalize(x, xs, y, ys, 1, channels, spatial, chMean, chInvStd, false, epsilon, gamma, beta);
+    }
+  }
+
+  /** Writes the groups' statistics (when asked) at {@code at} and spreads mean and invStd over each group's channels. */
+  private static void spread(float[] m, float[] v, int groups, int cpg, float epsilon, float[] mean, float[] invStd, int at,
+                             float[] chMean, float[] chInvStd) {
+    for (int g = 0; g < groups; g++) {
+      float s = ScalarBatchNormSupport.invStd(v[g], epsilon);
+      if (mean != null) mean[at + g] = m[g];
+      if (invStd != null) invStd[at + g] = s;
+      java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, m[g]);
+      java.util.Arrays.fill(chInvStd, g * cpg, (g + 1) * cpg, s);
     }
   }
 
