@@ -27,6 +27,7 @@ public final class KerasConfig {
 
   /** Layer types this reader builds (InputLayer only fixes the input shape). */
   public static final List<String> SUPPORTED = List.of("InputLayer", "Dense", "BatchNormalization", "LayerNormalization", "Activation", "ReLU", "Softmax",
+      "GroupNormalization",
       "Dropout", "Flatten", "Add", "Concatenate");
 
   /** tfa's wrapper, in tf.keras 2 files under its registered name: read, never written (Keras 3 lacks it). */

@@ -391,6 +391,7 @@ public class Model {
     for (Layer l : layers()) {
       if (l instanceof BatchNormalization bn) r += bn.regularizationLoss();
       else if (l instanceof dev.vecnorm.layers.LayerNormalization ln) r += ln.regularizationLoss();
+      else if (l instanceof dev.vecnorm.layers.GroupNormalization gn) r += gn.regularizationLoss();
       else if (l instanceof Dense d) r += d.regularizationLoss();
       else if (l instanceof dev.vecnorm.layers.WeightNormalization wn) r += wn.regularizationLoss();
     }

@@ -310,6 +310,7 @@ public final class ModelIO {
       case "Dense" -> Dense.fromConfig(c);
       case "BatchNormalization" -> BatchNormalization.fromConfig(c);
       case "LayerNormalization" -> dev.vecnorm.layers.LayerNormalization.fromConfig(c);
+      case "GroupNormalization" -> dev.vecnorm.layers.GroupNormalization.fromConfig(c);
       case "ReLU", "Softmax", "Activation" -> Activation.fromConfig(className, c);
       case "Dropout" -> Dropout.fromConfig(c);
       case "Flatten" -> Flatten.fromConfig(c);

@@ -1,0 +1,448 @@
+package dev.vecnorm.layers;
+
+import dev.vecnorm.GroupNorm;
+import dev.vecnorm.GroupShape;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Keras 3's {@code keras.layers.GroupNormalization}: the channels on {@code axis} split into
+ * {@code groups} groups of consecutive channels; per sample and group, over those channels at every
+ * other non-batch position, {@code y = (x - mean) / sqrt(var + epsilon) * gamma[c] + beta[c]}, the same in
+ * training and inference (no moving statistics). Defaults as Keras: {@code groups=32}, {@code axis=-1},
+ * {@code epsilon=1e-3}, {@code center=True}, {@code scale=True}, gamma ones, beta zeros; gamma and beta
+ * have one value per channel. {@code groups=-1} means one group per channel (InstanceNorm) and, as in
+ * Keras, becomes the channel count when the layer is built; {@code groups=1} normalizes each sample
+ * over all its elements.
+ *
+ * <p>{@code axis} is the channel axis: {@code -1} (or the last index; channels-last, NHWC) or {@code 1}
+ * (channels-first, NCHW), for inputs of rank 2 or more; the kernel is {@link GroupNorm} on
+ * {@link GroupShape#nhwc} or {@link GroupShape#nchw}. Other axes are rejected by name when the layer is
+ * built, as is a channel count that {@code groups} does not divide.
+ */
+public final class GroupNormalization extends Layer {
+
+  private int groups;
+  private final int axis;
+  private final double epsilon;
+  private final float epsilonF;
+  private final boolean center, scale;
+  private final Initializer betaInitializer, gammaInitializer;
+  private final Regularizer betaRegularizer, gammaRegularizer;
+  private final Constraint betaConstraint, gammaConstraint;
+
+  private int channels = -1;
+  private Parameter gamma, beta;
+
+  // The last call, for backward.
+  private Tensor lastInput;
+  private GroupShape lastShape;
+  private float[] mean, invStd, dGamma, dBeta;
+
+  private GroupNormalization(Builder b) {
+    super(b.name);
+    this.groups = b.groups;
+    this.axis = b.axis;
+    this.epsilon = b.epsilon;
+    this.epsilonF = (float) b.epsilon;
+    this.center = b.center;
+    this.scale = b.scale;
+    this.betaInitializer = b.betaInitializer;
+    this.gammaInitializer = b.gammaInitializer;
+    this.betaRegularizer = b.betaRegularizer;
+    this.gammaRegularizer = b.gammaRegularizer;
+    this.betaConstraint = b.betaConstraint;
+    this.gammaConstraint = b.gammaConstraint;
+    this.trainable = b.trainable;
+  }
+
+  /**
+   * A builder with Keras's defaults.
+   *
+   * @return a new builder
+   */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * A layer with every Keras default ({@code groups=32, axis=-1, epsilon=1e-3}).
+   *
+   * @return a new, unbuilt layer
+   */
+  public static GroupNormalization create() {
+    return builder().build();
+  }
+
+  /**
+   * InstanceNorm as Keras spells it: {@code GroupNormalization(groups=-1)}, one group per channel.
+   *
+   * @param axis the channel axis: -1 (channels-last) or 1 (channels-first)
+   * @return a new, unbuilt layer
+   */
+  public static GroupNormalization instanceNormalization(int axis) {
+    return builder().groups(-1).axis(axis).build();
+  }
+
+  /** Builder with Keras's argument names and defaults; {@link #build()} validates. */
+  public static final class Builder {
+    private static int counter;
+    private String name;
+    private int groups = 32;
+    private int axis = -1;
+    private double epsilon = 1e-3;
+    private boolean center = true, scale = true;
+    private Initializer betaInitializer = Initializer.zeros(), gammaInitializer = Initializer.ones();
+    private Regularizer betaRegularizer, gammaRegularizer;
+    private Constraint betaConstraint, gammaConstraint;
+    private boolean trainable = true;
+    private String dtype = "float32";
+
+    private Builder() {}
+
+    /**
+     * Keras's {@code groups}
+     *
+     * @param groups number of channel groups, at least 1 and dividing the channel count, or -1 for one group per channel; default 32
+     * @return this builder
+     */
+    public Builder groups(int groups) { this.groups = groups; return this; }
+    /**
+     * Keras's {@code axis}
+     *
+     * @param axis the channel axis: -1 or the last index (channels-last) or 1 (channels-first); default -1
+     * @return this builder
+     */
+    public Builder axis(int axis) { this.axis = axis; return this; }
+    /**
+     * Keras's {@code epsilon}
+     *
+     * @param epsilon added to the variance, greater than 0 and finite as a float; default 1e-3
+     * @return this builder
+     */
+    public Builder epsilon(double epsilon) { this.epsilon = epsilon; return this; }
+    /**
+     * Keras's {@code center}
+     *
+     * @param center false for no beta (beta = 0); default true
+     * @return this builder
+     */
+    public Builder center(boolean center) { this.center = center; return this; }
+    /**
+     * Keras's {@code scale}
+     *
+     * @param scale false for no gamma (gamma = 1); default true
+     * @return this builder
+     */
+    public Builder scale(boolean scale) { this.scale = scale; return this; }
+    /**
+     * Keras's {@code beta_initializer}
+     *
+     * @param i not null; default zeros
+     * @return this builder
+     */
+    public Builder betaInitializer(Initializer i) { this.betaInitializer = Objects.requireNonNull(i, "betaInitializer"); return this; }
+    /**
+     * Keras's {@code gamma_initializer}
+     *
+     * @param i not null; default ones
+     * @return this builder
+     */
+    public Builder gammaInitializer(Initializer i) { this.gammaInitializer = Objects.requireNonNull(i, "gammaInitializer"); return this; }
+    /**
+     * Keras's {@code beta_regularizer}
+     *
+     * @param r the penalty on beta, or null for none
+     * @return this builder
+     */
+    public Builder betaRegularizer(Regularizer r) { this.betaRegularizer = r; return this; }
+    /**
+     * Keras's {@code gamma_regularizer}
+     *
+     * @param r the penalty on gamma, or null for none
+     * @return this builder
+     */
+    public Builder gammaRegularizer(Regularizer r) { this.gammaRegularizer = r; return this; }
+    /**
+     * Keras's {@code beta_constraint}
+     *
+     * @param c applied to beta after each update, or null for none
+     * @return this builder
+     */
+    public Builder betaConstraint(Constraint c) { this.betaConstraint = c; return this; }
+    /**
+     * Keras's {@code gamma_constraint}
+     *
+     * @param c applied to gamma after each update, or null for none
+     * @return this builder
+     */
+    public Builder gammaConstraint(Constraint c) { this.gammaConstraint = c; return this; }
+    /**
+     * Keras's {@code trainable}
+     *
+     * @param trainable false to freeze gamma and beta; default true
+     * @return this builder
+     */
+    public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
+    /**
+     * The layer name
+     *
+     * @param name the name, or null for a generated one
+     * @return this builder
+     */
+    public Builder name(String name) { this.name = name; return this; }
+    /**
+     * Keras's {@code dtype}
+     *
+     * @param dtype only {@code "float32"} is accepted by {@link #build()}
+     * @return this builder
+     */
+    public Builder dtype(String dtype) { this.dtype = dtype; return this; }
+
+    /**
+     * Validates every argument and builds the layer (its weights are created on the first build or call;
+     * the axis and the groups are checked against the input shape then).
+     *
+     * @return the layer
+     * @throws IllegalArgumentException naming the first invalid argument
+     */
+    public GroupNormalization build() {
+      if (groups < 1 && groups != -1) throw new IllegalArgumentException("groups must be >= 1, or -1 for one group per channel, got " + groups);
+      // As a float too: the kernels compute in float, and an epsilon that rounds to 0 would divide by 0.
+      if (!(epsilon > 0) || !((float) epsilon > 0) || Float.isInfinite((float) epsilon)) {
+        throw new IllegalArgumentException("epsilon must be > 0 and finite as a float32, got " + epsilon);
+      }
+      if (!"float32".equals(dtype)) {
+        throw new IllegalArgumentException("dtype must be float32, got " + dtype + " (float16/bfloat16 storage is not supported)");
+      }
+      if (name == null) name = "group_normalization" + (counter++ == 0 ? "" : "_" + (counter - 1));
+      return new GroupNormalization(this);
+    }
+  }
+
+  /**
+   * Groups: as configured, or the channel count once built with {@code groups=-1} (as Keras).
+   *
+   * @return the number of groups
+   */
+  public int groups() { return groups; }
+  /**
+   * The channel axis as configured (negative allowed).
+   *
+   * @return the axis
+   */
+  public int axis() { return axis; }
+  /**
+   * Epsilon as configured; the kernel adds {@code (float) epsilon}.
+   *
+   * @return epsilon
+   */
+  public double epsilon() { return epsilon; }
+  /**
+   * Size of the channel axis.
+   *
+   * @return the channel count, or -1 before build
+   */
+  public int channels() { return channels; }
+  /**
+   * The live scale weight.
+   *
+   * @return {@code float[channels()]}, or null before build or with {@code scale=false}
+   */
+  public float[] gamma() { return gamma == null ? null : gamma.value(); }
+  /**
+   * The live offset weight.
+   *
+   * @return {@code float[channels()]}, or null before build or with {@code center=false}
+   */
+  public float[] beta() { return beta == null ? null : beta.value(); }
+
+  /** The resolved channel axis: the last one (channels-last) or 1 (channels-first); rejects others by name. */
+  private int channelAxis(int[] inputShape) {
+    int rank = inputShape.length;
+    if (rank < 2) throw new IllegalArgumentException(name() + ": input must have rank >= 2 (batch and channels), got " + Arrays.toString(inputShape));
+    if (axis < -rank || axis >= rank) {
+      throw new IllegalArgumentException(name() + ": axis " + axis + " is out of range for input rank " + rank + " " + Arrays.toString(inputShape));
+    }
+    int a = axis < 0 ? axis + rank : axis;
+    if (a == 0) throw new IllegalArgumentException(name() + ": axis " + axis + " is the batch axis; the channel axis is -1 or 1");
+    if (a != rank - 1 && a != 1) {
+      throw new IllegalArgumentException(name() + ": axis " + axis + " is not supported for input rank " + rank
+          + ": the channel axis must be the last (-1, channels-last) or 1 (channels-first)");
+    }
+    return a;
+  }
+
+  /** The kernel's view of an input: channels on the resolved axis, every other non-batch axis spatial. */
+  private GroupShape groupShape(int[] inputShape, int groupCount) {
+    int a = channelAxis(inputShape);
+    int c = inputShape[a];
+    int g = groupCount == -1 ? c : groupCount;
+    if (c < 1) throw new IllegalArgumentException(name() + ": the channel axis " + axis + " of " + Arrays.toString(inputShape) + " is empty");
+    if (g > c) {
+      throw new IllegalArgumentException(name() + ": groups = " + g + " cannot be more than the number of channels (" + c + " on axis "
+          + axis + " of " + Arrays.toString(inputShape) + ")");
+    }
+    if (c % g != 0) {
+      throw new IllegalArgumentException(name() + ": groups = " + g + " must divide the number of channels, but " + c + " channels (axis "
+          + axis + " of " + Arrays.toString(inputShape) + ") is not a multiple of " + g);
+    }
+    long spatial = 1;
+    for (int i = 1; i < inputShape.length; i++) if (i != a) spatial *= inputShape[i];
+    if (spatial > Integer.MAX_VALUE) throw new IllegalArgumentException(name() + ": " + spatial + " positions per channel exceed an array");
+    int batch = Math.max(1, inputShape[0]), positions = (int) Math.max(1, spatial);
+    // Rank 2 ([N, C]): axis 1 is also the last, and both layouts are the same memory.
+    return a == inputShape.length - 1 ? GroupShape.nhwc(batch, positions, c, g) : GroupShape.nchw(batch, c, positions, g);
+  }
+
+  @Override
+  protected void checkBuildable(int[] inputShape) {
+    GroupShape s = groupShape(inputShape, groups);
+    checkAllocation(s.channels() + " channels", s.channels(), 4); // gamma, beta and their gradients
+  }
+
+  @Override
+  protected void checkCompatible(int[] inputShape) {
+    int builtRank = builtShape().length;
+    if (inputShape.length != builtRank) {
+      throw new IllegalArgumentException(name() + " was built for inputs of rank " + builtRank + ", expected ndim=" + builtRank
+          + ", found ndim=" + inputShape.length + " (shape " + Arrays.toString(inputShape) + ")");
+    }
+    int c = inputShape[channelAxis(inputShape)];
+    if (c != channels) {
+      throw new IllegalArgumentException(name() + " was built for " + channels + " channels on axis " + axis + ", but the input "
+          + Arrays.toString(inputShape) + " has " + c);
+    }
+  }
+
+  @Override
+  protected void doBuild(int[] inputShape) {
+    GroupShape s = groupShape(inputShape, groups);
+    channels = s.channels();
+    groups = s.groups(); // -1 becomes the channel count, as Keras's build does
+    // Keras 3: gamma first, then beta, each of shape (channels,).
+    if (scale) gamma = param("gamma", gammaInitializer, gammaRegularizer, gammaConstraint);
+    if (center) beta = param("beta", betaInitializer, betaRegularizer, betaConstraint);
+    dGamma = new float[channels];
+    dBeta = new float[channels];
+  }
+
+  private Parameter param(String name, Initializer init, Regularizer r, Constraint c) {
+    float[] w = new float[channels];
+    init.fill(w, channels, channels);
+    return new Parameter(name, w, true, r, c);
+  }
+
+  @Override
+  public List<Parameter> parameters() {
+    List<Parameter> p = new ArrayList<>();
+    if (gamma != null) p.add(gamma);
+    if (beta != null) p.add(beta);
+    return p;
+  }
+
+  /** Same computation in training and inference (no moving statistics), as Keras. */
+  @Override
+  protected Tensor forward(Tensor input, boolean training) {
+    checkCompatible(input.shape());
+    float[] x = input.data(), y = new float[x.length];
+    lastInput = input;
+    if (x.length == 0) { // an empty batch: nothing to normalize
+      lastShape = null;
+      return new Tensor(input.shape(), y);
+    }
+    GroupShape s = groupShape(input.shape(), groups);
+    if (invStd == null || invStd.length != s.statistics()) {
+      mean = new float[s.statistics()];
+      invStd = new float[s.statistics()];
+    }
+    GroupNorm.forward(s, x, 0, gamma == null ? null : gamma.value(), beta == null ? null : beta.value(), epsilonF, y, 0, mean, invStd);
+    lastShape = s;
+    return new Tensor(input.shape(), y);
+  }
+
+  @Override
+  public Tensor backward(Tensor gradOutput) {
+    checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
+    float[] x = lastInput.data(), dx = new float[x.length];
+    if (lastShape == null) return new Tensor(lastInput.shape(), dx);
+    GroupNorm.backward(lastShape, x, 0, gradOutput.data(), 0, gamma == null ? null : gamma.value(), mean, invStd, dx, 0, dGamma, dBeta);
+    if (trainable) {
+      for (int c = 0; c < channels; c++) {
+        if (gamma != null) gamma.grad()[c] += dGamma[c];
+        if (beta != null) beta.grad()[c] += dBeta[c];
+      }
+    }
+    return new Tensor(lastInput.shape(), dx);
+  }
+
+  /**
+   * Regularization losses of gamma and beta, with their gradients added.
+   *
+   * @return the sum of the penalties, 0 when frozen or unregularized
+   */
+  public double regularizationLoss() {
+    if (!trainable) return 0;
+    double loss = 0;
+    if (gamma != null) loss += gamma.addRegularization();
+    if (beta != null) loss += beta.addRegularization();
+    return loss;
+  }
+
+  @Override
+  public Map<String, Object> getConfig() {
+    Map<String, Object> m = new LinkedHashMap<>(super.getConfig());
+    m.put("groups", (double) groups);
+    m.put("axis", (double) axis);
+    m.put("epsilon", epsilon);
+    m.put("center", center);
+    m.put("scale", scale);
+    m.put("beta_initializer", betaInitializer.toConfig());
+    m.put("gamma_initializer", gammaInitializer.toConfig());
+    m.put("beta_regularizer", betaRegularizer == null ? null : betaRegularizer.toConfig());
+    m.put("gamma_regularizer", gammaRegularizer == null ? null : gammaRegularizer.toConfig());
+    m.put("beta_constraint", betaConstraint == null ? null : betaConstraint.toConfig());
+    m.put("gamma_constraint", gammaConstraint == null ? null : gammaConstraint.toConfig());
+    return m;
+  }
+
+  private static final List<String> CONFIG_KEYS = Configs.keys(Configs.BASE_KEYS, "groups", "axis", "epsilon", "center", "scale",
+      "beta_initializer", "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint",
+      "activity_regularizer");
+
+  /**
+   * Inverse of {@link #getConfig()}: Keras 3's keys ({@code groups, axis, epsilon, center, scale} and the
+   * initializers, regularizers and constraints of beta and gamma), {@code dtype} as a string or a
+   * {@code DTypePolicy} object, {@code axis} as an int or a one-element list. Unknown keys are rejected by
+   * name; {@code activity_regularizer} only as null.
+   *
+   * @param config the layer's Keras config; not null
+   * @return the layer, not built
+   * @throws IllegalArgumentException naming an unknown key or invalid value
+   */
+  public static GroupNormalization fromConfig(Map<String, ?> config) {
+    Objects.requireNonNull(config, "config");
+    Configs.checkKeys(config, "GroupNormalization", CONFIG_KEYS);
+    Configs.requireNull(config, "GroupNormalization", "activity_regularizer");
+    Builder b = builder()
+        .name(Configs.str(config, "name", null))
+        .trainable(Configs.bool(config, "trainable", true))
+        .dtype(Configs.dtype(config))
+        .groups((int) Configs.integer(config, "groups", -1, Integer.MAX_VALUE, 32))
+        .axis(Configs.axis(config, "axis", -1))
+        .epsilon(Configs.num(config, "epsilon", 1e-3))
+        .center(Configs.bool(config, "center", true))
+        .scale(Configs.bool(config, "scale", true));
+    if (config.get("beta_initializer") != null) b.betaInitializer(Initializer.fromConfig(config.get("beta_initializer")));
+    if (config.get("gamma_initializer") != null) b.gammaInitializer(Initializer.fromConfig(config.get("gamma_initializer")));
+    b.betaRegularizer(Regularizer.fromConfig(config.get("beta_regularizer")));
+    b.gammaRegularizer(Regularizer.fromConfig(config.get("gamma_regularizer")));
+    b.betaConstraint(Constraint.fromConfig(config.get("beta_constraint")));
+    b.gammaConstraint(Constraint.fromConfig(config.get("gamma_constraint")));
+    return b.build();
+  }
+}
