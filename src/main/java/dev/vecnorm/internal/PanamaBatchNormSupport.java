@@ -149,7 +149,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /** Repeats {@code count} per-channel arrays of {@code s} (at {@code from}, {@code channels} apart) over a super row at {@code to}. */
-  private static void tilePattern(float[] s, int from, int channels, int count, int to, int width) {
+  static void tilePattern(float[] s, int from, int channels, int count, int to, int width) {
     for (int a = 0; a < count; a++) {
       for (int j = 0; j < width; j += channels) System.arraycopy(s, from + a * channels, s, to + a * width + j, channels);
     }
@@ -704,7 +704,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /** As {@link #normalizeSuperRows}, for {@code dx = a*dy + b*(x - mean) + k}. */
-  private static void applySuperRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int total,
+  static void applySuperRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int total,
                                      int width, float[] coef, int at) {
     int i = 0;
     for (; i + width <= total; i += width) {
@@ -726,7 +726,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  private static void applyRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
+  static void applyRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
                                 int channels, float[] mean, float[] coef) {
     int vectorBound = SPECIES.loopBound(channels);
     for (int r = 0; r < outer; r++) {

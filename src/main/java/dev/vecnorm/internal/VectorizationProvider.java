@@ -23,6 +23,7 @@ public final class VectorizationProvider {
   static final String PANAMA_MATMUL_CLASS = "dev.vecnorm.internal.PanamaMatMul";
   static final String PANAMA_FUSED_CLASS = "dev.vecnorm.internal.PanamaFusedRelu";
   static final String PANAMA_LAYER_NORM_CLASS = "dev.vecnorm.internal.PanamaLayerNormSupport";
+  static final String PANAMA_GROUP_NORM_CLASS = "dev.vecnorm.internal.PanamaGroupNormSupport";
   private static final String VECTOR_MODULE = "jdk.incubator.vector";
   private static final System.Logger LOG = System.getLogger("dev.vecnorm");
 
@@ -31,6 +32,8 @@ public final class VectorizationProvider {
   private static final FusedReluSupport FUSED = lookupFused();
   private static final LayerNormSupport LAYER_NORM = INSTANCE == scalar() ? ScalarLayerNormSupport.INSTANCE
       : loadIfUsable(PANAMA_LAYER_NORM_CLASS, LayerNormSupport.class).orElse(ScalarLayerNormSupport.INSTANCE);
+  private static final GroupNormSupport GROUP_NORM = INSTANCE == scalar() ? ScalarGroupNormSupport.INSTANCE
+      : loadIfUsable(PANAMA_GROUP_NORM_CLASS, GroupNormSupport.class).orElse(ScalarGroupNormSupport.INSTANCE);
 
   private VectorizationProvider() {}
 
@@ -87,6 +90,19 @@ public final class VectorizationProvider {
 
   public static Optional<LayerNormSupport> panamaLayerNorm() {
     return loadIfUsable(PANAMA_LAYER_NORM_CLASS, LayerNormSupport.class);
+  }
+
+  /** Group-norm kernels: Panama exactly when the batch-norm kernels are. */
+  public static GroupNormSupport groupNorm() {
+    return GROUP_NORM;
+  }
+
+  public static GroupNormSupport scalarGroupNorm() {
+    return ScalarGroupNormSupport.INSTANCE;
+  }
+
+  public static Optional<GroupNormSupport> panamaGroupNorm() {
+    return loadIfUsable(PANAMA_GROUP_NORM_CLASS, GroupNormSupport.class);
   }
 
   public static BatchNormSupport scalar() {

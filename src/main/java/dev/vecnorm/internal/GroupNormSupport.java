@@ -1,0 +1,38 @@
+package dev.vecnorm.internal;
+
+/**
+ * The kernels behind {@code dev.vecnorm.GroupNorm}, one scalar and one Vector API implementation,
+ * chosen by {@link VectorizationProvider#groupNorm()}.
+ *
+ * <p>A tensor is {@code batch} samples of {@code channels * spatial} floats at an element offset,
+ * channels-last ({@code (n*spatial + p)*channels + c}) or channels-first ({@code (n*channels + c)*spatial + p}).
+ * Each sample's channels form {@code groups} groups of {@code cpg = channels / groups} consecutive
+ * channels, normalized over {@code cpg * spatial} elements. Per-channel arrays ({@code gamma},
+ * {@code beta}, {@code dGamma}, {@code dBeta}) have {@code channels} elements; statistics are read and
+ * written at {@code stats[statsOffset + n*groups + g]} (the facade stages segments in blocks of samples).
+ * The facade has validated everything; {@code gamma == null} means scale 1, {@code beta == null} shift 0,
+ * a null statistics or gradient array is not written. An output may be the same array and offset as an
+ * input: each sample is read completely before any element of it is written.
+ */
+public interface GroupNormSupport {
+
+  /** "scalar" or "panama". */
+  String name();
+
+  /**
+   * Per sample and group: {@code mean}, biased {@code var} (two-pass or shifted, never
+   * {@code E[x²] - E[x]²}), {@code invStd = 1/sqrt(var + epsilon)},
+   * {@code y = (x - mean) * invStd * gamma[c] + beta[c]}.
+   */
+  void forward(float[] x, int xOffset, float[] y, int yOffset, int batch, int channels, int spatial, int groups,
+               boolean channelsLast, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset);
+
+  /**
+   * Per sample and group, with {@code xhat = (x - mean) * invStd}, {@code g = dy * gamma[c]} and
+   * {@code n = cpg * spatial}: {@code dx = invStd * (g - Σg/n - xhat * Σ(g*xhat)/n)}; <em>adds</em>
+   * {@code dy * xhat} into {@code dGamma[c]} and {@code dy} into {@code dBeta[c]} (the caller zeroes them once per call).
+   */
+  void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch, int channels, int spatial,
+                int groups, boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
+                float[] dBeta);
+}

@@ -1,0 +1,402 @@
+package dev.vecnorm;
+
+import static dev.vecnorm.LayerNormTest.assertClose;
+import static dev.vecnorm.LayerNormTest.random;
+import static dev.vecnorm.LayerNormTest.read;
+import static dev.vecnorm.LayerNormTest.segment;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vecnorm.internal.GroupNormSupport;
+import dev.vecnorm.internal.VectorizationProvider;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * GroupNorm (and InstanceNorm, groups == channels), both implementations and both layouts, against a
+ * double-precision reference written here from the definition: forward to 1e-4 (abs + rel) and
+ * statistics to 1e-5, backward against central finite differences of the double reference, segments
+ * equal to arrays, in place equal to out of place, bad arguments leave every output untouched.
+ */
+class GroupNormTest {
+
+  /**
+   * {channels, groups, spatial}: channels per group 1, lanes ± 1 for 8 and 16 lanes (7, 9, 15, 17), a
+   * lane multiple, ragged channel counts (17, 1023) and spatial extents (1, 15, 17, 49, 1023).
+   */
+  static final int[][] SHAPES = {
+      {1, 1, 1}, {1, 1, 17}, {7, 1, 9}, {9, 3, 8}, {15, 1, 16}, {16, 4, 7}, {17, 17, 15}, {32, 32, 17}, {34, 2, 5},
+      {64, 32, 49}, {48, 3, 33}, {1023, 31, 3}, {6, 2, 1023}, {64, 4, 1}};
+
+  static List<GroupNormSupport> impls() {
+    List<GroupNormSupport> list = new ArrayList<>();
+    list.add(VectorizationProvider.scalarGroupNorm());
+    VectorizationProvider.panamaGroupNorm().ifPresent(list::add);
+    return list;
+  }
+
+  static Stream<Arguments> implsLayoutsShapes() {
+    return impls().stream().flatMap(k -> Stream.of(true, false).flatMap(last -> Stream.of(SHAPES)
+        .map(d -> Arguments.of(k.name(), k, last ? "NHWC" : "NCHW", shape(2, d, last)))));
+  }
+
+  static Stream<Arguments> implsAndLayouts() {
+    return impls().stream().flatMap(k -> Stream.of(true, false).map(last -> Arguments.of(k.name(), k, last ? "NHWC" : "NCHW", last)));
+  }
+
+  static Stream<Arguments> implementations() {
+    return impls().stream().map(k -> Arguments.of(k.name(), k));
+  }
+
+  static GroupShape shape(int batch, int[] d, boolean channelsLast) {
+    return channelsLast ? GroupShape.nhwc(batch, d[2], d[0], d[1]) : GroupShape.nchw(batch, d[0], d[2], d[1]);
+  }
+
+  // ---------------------------------------------------------------- double reference
+
+  static int index(GroupShape s, int n, int c, int p) {
+    return s.channelsLast() ? (n * s.spatial() + p) * s.channels() + c : (n * s.channels() + c) * s.spatial() + p;
+  }
+
+  /** y (same layout as x, no offset) and, in stats, [mean | invStd] per (n, g), all in double from the definition. */
+  static double[] reference(GroupShape s, double[] x, double[] gamma, double[] beta, double eps, double[] stats) {
+    int cpg = s.channelsPerGroup(), k = s.statistics();
+    double[] y = new double[x.length];
+    for (int n = 0; n < s.batch(); n++) {
+      for (int g = 0; g < s.groups(); g++) {
+        double sum = 0, sq = 0, count = (double) cpg * s.spatial();
+        for (int c = g * cpg; c < (g + 1) * cpg; c++) for (int p = 0; p < s.spatial(); p++) sum += x[index(s, n, c, p)];
+        double m = sum / count;
+        for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+          for (int p = 0; p < s.spatial(); p++) sq += (x[index(s, n, c, p)] - m) * (x[index(s, n, c, p)] - m);
+        }
+        double inv = 1 / Math.sqrt(sq / count + eps);
+        if (stats != null) {
+          stats[n * s.groups() + g] = m;
+          stats[k + n * s.groups() + g] = inv;
+        }
+        for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+          for (int p = 0; p < s.spatial(); p++) {
+            int i = index(s, n, c, p);
+            y[i] = (x[i] - m) * inv * (gamma == null ? 1 : gamma[c]) + (beta == null ? 0 : beta[c]);
+          }
+        }
+      }
+    }
+    return y;
+  }
+
+  static double[] slice(float[] a, int off, int n) {
+    double[] d = new double[n];
+    for (int i = 0; i < n; i++) d[i] = a[off + i];
+    return d;
+  }
+
+  // ---------------------------------------------------------------- forward
+
+  @ParameterizedTest(name = "{0} {2} {3}")
+  @MethodSource("implsLayoutsShapes")
+  void forwardMatchesDoubleReference(String name, GroupNormSupport k, String layout, GroupShape s) {
+    SplittableRandom rnd = new SplittableRandom(s.hashCode());
+    int size = (int) s.size(), xOff = 3, yOff = 5, st = s.statistics();
+    float[] x = random(rnd, xOff + size, 2, 3), y = new float[yOff + size + 2];
+    float[] gamma = random(rnd, s.channels(), 1, 0.5), beta = random(rnd, s.channels(), 0, 1);
+    float[][] variants = {gamma, beta, null, beta, gamma, null, null, null};
+    for (int v = 0; v < variants.length; v += 2) {
+      float[] g = variants[v], b = variants[v + 1], mean = new float[st], inv = new float[st];
+      GroupNorm.forward(k, s, x, xOff, g, b, 1e-3f, y, yOff, mean, inv);
+      double[] stats = new double[2 * st];
+      double[] ref = reference(s, slice(x, xOff, size), LayerNormTest.toDouble(g), LayerNormTest.toDouble(b), 1e-3f, stats);
+      for (int i = 0; i < st; i++) {
+        assertClose("mean[" + i + "]", stats[i], mean[i], 1e-5 * (1 + Math.abs(stats[i])));
+        assertClose("invStd[" + i + "]", stats[st + i], inv[i], 1e-5 * stats[st + i]);
+      }
+      for (int i = 0; i < size; i++) assertClose("y[" + i + "]", ref[i], y[yOff + i], 1e-4 * (1 + Math.abs(ref[i])));
+    }
+    assertTrue(y[0] == 0 && y[yOff - 1] == 0 && y[y.length - 1] == 0 && y[y.length - 2] == 0, "nothing written outside y's range");
+  }
+
+  /**
+   * 1e4 + N(0, 0.01): float E[x²] - E[x]² would give noise (1e8 against 1e-4). Groups of 8192 (NHWC: 8
+   * channels x 1024 positions) and 65536 floats (NCHW: several cache blocks) keep the variance to 1e-3.
+   */
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("implsAndLayouts")
+  void largeOffsetGroupsKeepVarianceAccurate(String name, GroupNormSupport k, String layout, boolean last) {
+    SplittableRandom rnd = new SplittableRandom(7);
+    GroupShape s = last ? GroupShape.nhwc(2, 1024, 32, 4) : GroupShape.nchw(2, 16, 4096, 1);
+    int size = (int) s.size(), st = s.statistics();
+    float[] x = random(rnd, size, 1e4, 0.01), y = new float[size], mean = new float[st], inv = new float[st];
+    float eps = 1e-12f;
+    GroupNorm.forward(k, s, x, 0, null, null, eps, y, 0, mean, inv);
+    double[] stats = new double[2 * st];
+    reference(s, slice(x, 0, size), null, null, eps, stats);
+    for (int i = 0; i < st; i++) {
+      double refVar = 1 / (stats[st + i] * stats[st + i]) - eps, var = 1 / ((double) inv[i] * inv[i]) - eps;
+      assertClose("variance[" + i + "]", refVar, var, 1e-3 * refVar);
+      assertClose("mean[" + i + "]", stats[i], mean[i], 1e-7 * stats[i]);
+    }
+    float[] inPlace = x.clone(), gamma = random(rnd, s.channels(), 1, 1), beta = random(rnd, s.channels(), 0, 1);
+    GroupNorm.forward(k, s, x, 0, gamma, beta, eps, y, 0, null, null);
+    GroupNorm.forward(k, s, inPlace, 0, gamma, beta, eps, inPlace, 0, null, null);
+    assertArrayEquals(y, inPlace, "in place"); // the channels-last shifted redo writes y before its last read of it
+  }
+
+  /** InstanceNorm is groups == channels: per sample and channel over the positions. */
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("implsAndLayouts")
+  void instanceNormNormalizesEachChannelOfEachSample(String name, GroupNormSupport k, String layout, boolean last) {
+    int batch = 3, channels = 5, spatial = 40;
+    GroupShape s = last ? GroupShape.instanceNhwc(batch, spatial, channels) : GroupShape.instanceNchw(batch, channels, spatial);
+    assertEquals(channels, s.groups());
+    SplittableRandom rnd = new SplittableRandom(13);
+    float[] x = random(rnd, (int) s.size(), -3, 2), y = new float[x.length];
+    GroupNorm.forward(k, s, x, 0, null, null, 1e-5f, y, 0, null, null);
+    for (int n = 0; n < batch; n++) {
+      for (int c = 0; c < channels; c++) {
+        double sum = 0, sq = 0;
+        for (int p = 0; p < spatial; p++) sum += y[index(s, n, c, p)];
+        for (int p = 0; p < spatial; p++) sq += y[index(s, n, c, p)] * (double) y[index(s, n, c, p)];
+        assertClose("mean of y (n=" + n + ", c=" + c + ")", 0, sum / spatial, 1e-5);
+        double varX = 0, mx = 0;
+        for (int p = 0; p < spatial; p++) mx += x[index(s, n, c, p)] / (double) spatial;
+        for (int p = 0; p < spatial; p++) varX += Math.pow(x[index(s, n, c, p)] - mx, 2) / spatial;
+        assertClose("variance of y (n=" + n + ", c=" + c + ")", varX / (varX + 1e-5f), sq / spatial, 1e-4);
+      }
+    }
+  }
+
+  /** A constant group has variance 0 and gives exactly beta; other groups are unaffected. */
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("implsAndLayouts")
+  void constantGroupGivesBeta(String name, GroupNormSupport k, String layout, boolean last) {
+    GroupShape s = last ? GroupShape.nhwc(2, 33, 12, 3) : GroupShape.nchw(2, 12, 33, 3);
+    SplittableRandom rnd = new SplittableRandom(5);
+    float[] x = random(rnd, (int) s.size(), 0, 1), gamma = random(rnd, 12, 1, 1), beta = random(rnd, 12, 0, 1), y = new float[x.length];
+    for (int c = 4; c < 8; c++) for (int p = 0; p < 33; p++) x[index(s, 1, c, p)] = 1234.5f; // sample 1, group 1
+    float[] mean = new float[6], inv = new float[6];
+    GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+    assertTrue(mean[4] == 1234.5f && inv[4] == (float) (1 / Math.sqrt(1e-3f)), "constant group statistics " + mean[4] + ", " + inv[4]);
+    for (int c = 4; c < 8; c++) for (int p = 0; p < 33; p++) assertTrue(y[index(s, 1, c, p)] == beta[c], "y = beta at c=" + c + ", p=" + p);
+  }
+
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("implsAndLayouts")
+  void inPlaceEqualsOutOfPlace(String name, GroupNormSupport k, String layout, boolean last) {
+    for (int[] d : new int[][] {{17, 17, 15}, {64, 32, 49}, {6, 2, 1023}}) {
+      GroupShape s = shape(3, d, last);
+      SplittableRandom rnd = new SplittableRandom(3);
+      int size = (int) s.size(), st = s.statistics();
+      float[] x = random(rnd, size, 1, 2), gamma = random(rnd, s.channels(), 1, 1), beta = random(rnd, s.channels(), 0, 1);
+      float[] y = new float[size], mean = new float[st], inv = new float[st], inPlace = x.clone();
+      GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+      GroupNorm.forward(k, s, inPlace, 0, gamma, beta, 1e-3f, inPlace, 0, null, null);
+      assertArrayEquals(y, inPlace, "y == x " + s);
+      float[] dy = random(rnd, size, 0, 1), dx = new float[size], dGamma = new float[s.channels()], dBeta = new float[s.channels()];
+      GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dGamma, dBeta);
+      float[] dyInPlace = dy.clone(), xInPlace = x.clone(), dG2 = new float[s.channels()], dB2 = new float[s.channels()];
+      GroupNorm.backward(k, s, x, 0, dyInPlace, 0, gamma, mean, inv, dyInPlace, 0, dG2, dB2);
+      assertArrayEquals(dx, dyInPlace, "dx == dy " + s);
+      assertArrayEquals(dGamma, dG2, "dGamma with dx == dy " + s);
+      assertArrayEquals(dBeta, dB2, "dBeta with dx == dy " + s);
+      GroupNorm.backward(k, s, xInPlace, 0, dy, 0, gamma, mean, inv, xInPlace, 0, null, null);
+      assertArrayEquals(dx, xInPlace, "dx == x " + s);
+    }
+  }
+
+  // ---------------------------------------------------------------- backward against finite differences
+
+  static Stream<Arguments> implsLayoutsSmallShapes() {
+    int[][] small = {{4, 2, 5}, {17, 17, 3}, {16, 4, 9}, {6, 3, 17}, {9, 1, 4}};
+    return impls().stream().flatMap(k -> Stream.of(true, false).flatMap(last -> Stream.of(small)
+        .map(d -> Arguments.of(k.name(), k, last ? "NHWC" : "NCHW", shape(2, d, last)))));
+  }
+
+  /** L = Σ w·y, in double from the reference forward. */
+  static double loss(GroupShape s, double[] x, double[] gamma, double[] beta, double eps, double[] w) {
+    double[] y = reference(s, x, gamma, beta, eps, null);
+    double l = 0;
+    for (int i = 0; i < y.length; i++) l += w[i] * y[i];
+    return l;
+  }
+
+  /**
+   * Central differences (h = 1e-5 on data of scale 1, in double: error ~1e-10) of the double reference at
+   * the same float inputs; float gradients must match to 1e-3 of the largest gradient magnitude (float
+   * rounding of sums over at most a few hundred terms is ~1e-5 of it), with a floor of 1e-3 of the terms
+   * dx is made of, where it cancels to ~0 (one element per group).
+   */
+  @ParameterizedTest(name = "{0} {2} {3}")
+  @MethodSource("implsLayoutsSmallShapes")
+  void backwardMatchesFiniteDifferences(String name, GroupNormSupport k, String layout, GroupShape s) {
+    SplittableRandom rnd = new SplittableRandom(s.hashCode() * 31L);
+    int size = (int) s.size(), st = s.statistics(), xOff = 2, dyOff = 1, dxOff = 4;
+    float eps = 1e-3f;
+    float[] x = random(rnd, xOff + size, 0.5, 1), dy = random(rnd, dyOff + size, 0, 1);
+    float[] gamma = random(rnd, s.channels(), 1, 0.5), beta = random(rnd, s.channels(), 0, 1);
+    float[] mean = new float[st], inv = new float[st], y = new float[size], dx = new float[dxOff + size];
+    float[] dGamma = new float[s.channels()], dBeta = new float[s.channels()];
+    java.util.Arrays.fill(dGamma, 99f); // overwritten, not accumulated into
+    java.util.Arrays.fill(dBeta, 99f);
+    GroupNorm.forward(k, s, x, xOff, gamma, beta, eps, y, 0, mean, inv);
+    GroupNorm.backward(k, s, x, xOff, dy, dyOff, gamma, mean, inv, dx, dxOff, dGamma, dBeta);
+    double[] xs = slice(x, xOff, size), w = slice(dy, dyOff, size), g = LayerNormTest.toDouble(gamma), b = LayerNormTest.toDouble(beta);
+    double h = 1e-5, termScale = 0;
+    for (int n = 0; n < s.batch(); n++) {
+      for (int c = 0; c < s.channels(); c++) {
+        for (int p = 0; p < s.spatial(); p++) {
+          termScale = Math.max(termScale, Math.abs(w[index(s, n, c, p)] * gamma[c]) * inv[n * s.groups() + c / s.channelsPerGroup()]);
+        }
+      }
+    }
+    double[] fd = new double[size];
+    double scale = 1e-3 * termScale;
+    for (int i = 0; i < size; i++) {
+      double keep = xs[i];
+      xs[i] = keep + h;
+      double lp = loss(s, xs, g, b, eps, w);
+      xs[i] = keep - h;
+      double lm = loss(s, xs, g, b, eps, w);
+      xs[i] = keep;
+      fd[i] = (lp - lm) / (2 * h);
+      scale = Math.max(scale, Math.abs(fd[i]));
+    }
+    for (int i = 0; i < size; i++) assertClose("dx[" + i + "]", fd[i], dx[dxOff + i], 1e-3 * scale);
+    checkParameterGradient("dGamma", g, dGamma, s, xs, g, b, eps, w, h);
+    checkParameterGradient("dBeta", b, dBeta, s, xs, g, b, eps, w, h);
+  }
+
+  private static void checkParameterGradient(String name, double[] param, float[] grad, GroupShape s, double[] xs, double[] g,
+                                             double[] b, double eps, double[] w, double h) {
+    double[] fd = new double[param.length];
+    double scale = 1e-12;
+    for (int c = 0; c < param.length; c++) {
+      double keep = param[c];
+      param[c] = keep + h;
+      double lp = loss(s, xs, g, b, eps, w);
+      param[c] = keep - h;
+      double lm = loss(s, xs, g, b, eps, w);
+      param[c] = keep;
+      fd[c] = (lp - lm) / (2 * h);
+      scale = Math.max(scale, Math.abs(fd[c]));
+    }
+    for (int c = 0; c < param.length; c++) assertClose(name + "[" + c + "]", fd[c], grad[c], 1e-3 * scale);
+  }
+
+  // ---------------------------------------------------------------- segments
+
+  /**
+   * Native segments (staged in blocks of whole samples: several blocks for small samples, one sample
+   * per block when a sample exceeds the block) and float[]-backed ones give the array path's bits.
+   */
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("implsAndLayouts")
+  void segmentsEqualArrays(String name, GroupNormSupport k, String layout, boolean last) {
+    for (GroupShape s : new GroupShape[] {
+        last ? GroupShape.nhwc(40, 100, 12, 3) : GroupShape.nchw(40, 12, 100, 3),
+        last ? GroupShape.nhwc(3, 3000, 8, 2) : GroupShape.nchw(3, 8, 3000, 2)}) {
+      SplittableRandom rnd = new SplittableRandom(11);
+      int n = (int) s.size(), st = s.statistics(), c = s.channels();
+      long off = 12; // bytes
+      float[] x = random(rnd, n, 1, 2), dy = random(rnd, n, 0, 1), gamma = random(rnd, c, 1, 1), beta = random(rnd, c, 0, 1);
+      float[] y = new float[n], mean = new float[st], inv = new float[st], dx = new float[n], dG = new float[c], dB = new float[c];
+      GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+      GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dB);
+      try (Arena arena = Arena.ofConfined()) {
+        for (boolean heap : new boolean[] {false, true}) {
+          MemorySegment xs = segment(arena, heap, x, off), gs = segment(arena, heap, dy, off), out = segment(arena, heap, new float[n], off);
+          float[] m2 = new float[st], i2 = new float[st], g2 = new float[c], b2 = new float[c];
+          GroupNorm.forward(k, s, xs, off, gamma, beta, 1e-3f, out, off, m2, i2);
+          assertArrayEquals(y, read(out, off, n), "y heap=" + heap + " " + s);
+          assertArrayEquals(mean, m2);
+          assertArrayEquals(inv, i2);
+          GroupNorm.backward(k, s, xs, off, gs, off, gamma, m2, i2, out, off, g2, b2);
+          assertArrayEquals(dx, read(out, off, n), "dx heap=" + heap + " " + s);
+          assertArrayEquals(dG, g2, "dGamma heap=" + heap);
+          assertArrayEquals(dB, b2, "dBeta heap=" + heap);
+          GroupNorm.forward(k, s, xs, off, gamma, beta, 1e-3f, xs, off, null, null); // in place, staged
+          assertArrayEquals(y, read(xs, off, n), "in place heap=" + heap);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- shapes and bad arguments
+
+  @Test
+  void shapeRejectsGroupsThatDoNotDivideChannelsAndSizesBelowOne() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GroupShape.nhwc(2, 4, 6, 4));
+    assertTrue(e.getMessage().contains("groups") && e.getMessage().contains("channels = 6"), e.getMessage());
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> GroupShape.nchw(0, 4, 4, 1)).getMessage().contains("batch"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> GroupShape.nchw(1, 4, 0, 1)).getMessage().contains("spatial"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> GroupShape.nchw(1, 4, 4, 0)).getMessage().contains("groups"));
+    GroupShape s = GroupShape.instanceNchw(2, 6, 10);
+    assertEquals(new GroupShape(2, 6, 10, 6, false), s);
+    assertEquals(1, s.channelsPerGroup());
+    assertEquals(12, s.statistics());
+    assertEquals(120L, s.size());
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void badArgumentsThrowNamingTheArgumentAndWriteNothing(String name, GroupNormSupport k) {
+    GroupShape s = GroupShape.nhwc(3, 4, 6, 2);
+    int n = (int) s.size(), st = s.statistics(), c = s.channels();
+    float[] x = new float[n], y = new float[n], dy = new float[n], dx = new float[n];
+    for (int i = 0; i < n; i++) x[i] = dy[i] = i;
+    float[] gamma = new float[c], beta = new float[c], mean = new float[st], inv = new float[st];
+    java.util.Arrays.fill(gamma, 1f);
+    java.util.Arrays.fill(inv, 1f);
+    float[] dG = new float[c], dB = new float[c], big = new float[2 * n];
+    List<Object[]> cases = List.of(
+        bad("gamma", () -> GroupNorm.forward(k, s, x, 0, new float[4], beta, 1e-3f, y, 0, mean, inv)),
+        bad("beta", () -> GroupNorm.forward(k, s, x, 0, gamma, new float[7], 1e-3f, y, 0, mean, inv)),
+        bad("mean must have length batch*groups = 3*2 = 6", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, new float[3], inv)),
+        bad("invStd", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, new float[7])),
+        bad("epsilon", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, Float.NaN, y, 0, mean, inv)),
+        bad("y", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 1, mean, inv)),
+        bad("xOffset", () -> GroupNorm.forward(k, s, x, -1, gamma, beta, 1e-3f, y, 0, mean, inv)),
+        bad("shape", () -> GroupNorm.forward(k, null, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv)),
+        bad("overlaps", () -> GroupNorm.forward(k, s, big, 0, gamma, beta, 1e-3f, big, 2, mean, inv)),
+        bad("mean", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, inv, inv)),
+        bad("mean", () -> GroupNorm.forward(k, GroupShape.nhwc(1, 1, 6, 6), x, 0, gamma, beta, 1e-3f, y, 0, x, null)),
+        bad("dGamma", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, gamma, dB)),
+        bad("dGamma", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dG)),
+        bad("dBeta", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, new float[5])),
+        bad("dx", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 3, dG, dB)),
+        bad("dy", () -> GroupNorm.backward(k, s, x, 0, new float[n - 1], 0, gamma, mean, inv, dx, 0, dG, dB)),
+        bad("invStd", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, new float[1], dx, 0, dG, dB)),
+        bad("mean", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, null, inv, dx, 0, dG, dB)),
+        bad("read-only", () -> GroupNorm.forward(k, s, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f,
+            MemorySegment.ofArray(y).asReadOnly(), 0, mean, inv)),
+        bad("y", () -> GroupNorm.forward(k, s, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f, MemorySegment.ofArray(y), 8, mean, inv)),
+        bad("dx", () -> GroupNorm.backward(k, s, MemorySegment.ofArray(x), 0, MemorySegment.ofArray(dy), 0, gamma, mean, inv,
+            MemorySegment.ofArray(dx), 4, dG, dB)));
+    for (Object[] cs : cases) {
+      String expected = (String) cs[0];
+      Throwable t = assertThrows(RuntimeException.class, (Executable) cs[1], expected);
+      assertTrue(t instanceof IllegalArgumentException || t instanceof NullPointerException, expected + ": " + t);
+      assertTrue(String.valueOf(t.getMessage()).contains(expected), "message should name " + expected + ": " + t.getMessage());
+      for (float[] out : new float[][] {y, dx, dG, dB, mean}) for (float v : out) assertTrue(v == 0, expected + ": an output was written");
+      for (float v : inv) assertTrue(v == 1f, expected + ": invStd was written");
+      for (float v : gamma) assertTrue(v == 1f, expected + ": gamma was written");
+      for (float v : big) assertTrue(v == 0, expected + ": big was written");
+      for (int i = 0; i < n; i++) assertTrue(x[i] == i && dy[i] == i, expected + ": an input was written");
+    }
+  }
+
+  private static Object[] bad(String name, Executable call) {
+    return new Object[] {name, call};
+  }
+}
