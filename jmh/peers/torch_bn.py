@@ -137,9 +137,12 @@ def prepare_norm(family, op):
             return call, lambda: sum_abs(t.y) + total(t.mean)
         if op == "backward":
             _, mean, rstd = aten.native_group_norm(t.x, t.gamma, t.beta, n, c, hw, g, EPSILON)
+            # 1.13's native_group_norm_backward reads channels_last tensors as if contiguous (wrong dx,
+            # dgamma, dbeta); autograd gets it right by passing contiguous copies, so NHWC pays for them here too.
+            fix = (lambda a: a.contiguous()) if t.layout == "NHWC" else (lambda a: a)
 
             def call():
-                t.dx, t.dgamma, t.dbeta = aten.native_group_norm_backward(t.dy, t.x, mean, rstd, t.gamma, n, c, hw, g, mask)
+                t.dx, t.dgamma, t.dbeta = aten.native_group_norm_backward(fix(t.dy), fix(t.x), mean, rstd, t.gamma, n, c, hw, g, mask)
             return call, lambda: sum_abs(t.dx) + total(t.dgamma) + total(t.dbeta)
     raise ValueError("bad op %s.%s" % (family, op))
 

@@ -34,7 +34,8 @@ import java.util.Map;
  * ({@link VecnormSide#reference()}) computes something else, and is reported, not ranked.
  *
  * <p>{@code --norms} runs the rest of the normalization family instead of batch norm, through the same
- * workers, loop and table: layer norm and RMS norm over the rows of NC tensors ({@link NormsSide}).
+ * workers, loop and table: layer norm and RMS norm over the rows of NC tensors, group norm on the
+ * suite's NHWC and NCHW tensors ({@link NormsSide}).
  *
  * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
  *       [--measure-ms 150] [--shapes S1,S2,...] [--threads 1,2]</pre>
@@ -205,7 +206,7 @@ public final class Peers {
 
   /** C2 compiles vecnorm's kernels before the first measurement, as the native peers need no JIT. */
   private static void warmUp(VecnormSide vecnorm, int[] threads, boolean norms) {
-    List<String> shapes = norms ? List.of("NC:256x1024", "NC:64x17")
+    List<String> shapes = norms ? List.of("NC:256x1024", "NC:64x17", "NHWC:32x14x14x256", "NCHW:32x14x14x256", "NHWC:7x13x13x17")
         : List.of("NC:256x1024", "NHWC:32x14x14x256", "NCHW:32x14x14x256", "NHWC:7x13x13x17");
     for (String shape : shapes) {
       vecnorm.shape(shape);
@@ -213,7 +214,7 @@ public final class Peers {
     }
   }
 
-  private static List<String> concat(List<String> a, List<String> b) {
+  static List<String> concat(List<String> a, List<String> b) {
     List<String> all = new ArrayList<>(a);
     all.addAll(b);
     return all;

@@ -20,6 +20,7 @@ final class VecnormSide implements AutoCloseable {
   private final Map<Integer, ParallelBatchNorm> pools = new HashMap<>();
   private final NormsSide norms = new NormsSide();
   private Workload w;
+  private String label;
   private float[] xin;
 
   /** The shared deterministic data: a uint32 hash of the memory index, in [0, 1) (as hash_unit in the workers). */
@@ -36,6 +37,7 @@ final class VecnormSide implements AutoCloseable {
     w = null;
     xin = null; // let the old shape's tensors go before allocating
     w = new Workload(label);
+    this.label = label;
     int n = w.x.length;
     xin = new float[n];
     for (int i = 0; i < n; i++) {
@@ -144,7 +146,7 @@ final class VecnormSide implements AutoCloseable {
 
   /** {@link #reference()} for the {@code --norms} operations ({@link NormsSide#reference}). */
   Map<String, Double> normsReference() {
-    return NormsSide.reference(w);
+    return NormsSide.reference(w, label);
   }
 
   /**
