@@ -150,6 +150,21 @@ struct Prepared {
   std::function<double()> checksum;
 };
 
+// A batch- or layer-norm backward primitive's call on dy -> dx, dgamma, dbeta, and its checksum.
+template <class Primitive>
+static void backward_call(Prepared& p, std::shared_ptr<Primitive> prim, const memory::desc& data_md, const memory::desc& chan_md,
+                          const memory& src, const memory& scale, const memory& shift, const memory& mean, const memory& var) {
+  memory diff_dst(data_md, eng, T.dy.data()), diff_src(data_md, eng, T.dx.data());
+  memory dscale(chan_md, eng, T.dgamma.data()), dshift(chan_md, eng, T.dbeta.data());
+  // oneDNN 2.6 refuses to execute a use_shift backward without DNNL_ARG_SHIFT, though it does not read it.
+  auto args = std::make_shared<std::unordered_map<int, memory>>(std::unordered_map<int, memory>{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift},
+      {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}, {DNNL_ARG_DIFF_SRC, diff_src},
+      {DNNL_ARG_DIFF_SCALE, dscale}, {DNNL_ARG_DIFF_SHIFT, dshift}});
+  p.call = [prim, args] { prim->execute(strm, *args); strm.wait(); };
+  p.checksum = [] { return sum_abs(T.dx) + sum_plain(T.dgamma) + sum_plain(T.dbeta); };
+}
+
 // A case this library does not offer: the driver shows it as n/a.
 struct Unsupported : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -194,14 +209,7 @@ static Prepared prepare_norm(const std::string& family, const std::string& op, b
     layer_normalization_backward::primitive_desc pd(
         layer_normalization_backward::desc(prop_kind::backward, data_md, data_md, stat_md, EPSILON, flags), eng, fwd_pd);
     auto prim = std::make_shared<layer_normalization_backward>(pd);
-    memory diff_dst(data_md, eng, T.dy.data()), diff_src(data_md, eng, T.dx.data());
-    memory dscale(chan_md, eng, T.dgamma.data()), dshift(chan_md, eng, T.dbeta.data());
-    auto args = std::make_shared<std::unordered_map<int, memory>>(std::unordered_map<int, memory>{
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift},
-        {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}, {DNNL_ARG_DIFF_SRC, diff_src},
-        {DNNL_ARG_DIFF_SCALE, dscale}, {DNNL_ARG_DIFF_SHIFT, dshift}});
-    p.call = [prim, args] { prim->execute(strm, *args); strm.wait(); };
-    p.checksum = [] { return sum_abs(T.dx) + sum_plain(T.dgamma) + sum_plain(T.dbeta); };
+    backward_call(p, prim, data_md, chan_md, src, scale, shift, mean, var);
   } else {
     throw std::runtime_error("bad op " + family + "." + op);
   }
@@ -252,15 +260,7 @@ static Prepared prepare(const std::string& op, bool in_place, const Format& f) {
     batch_normalization_backward::primitive_desc pd(
         batch_normalization_backward::desc(prop_kind::backward, data_md, data_md, EPSILON, flags), eng, fwd_pd);
     auto prim = std::make_shared<batch_normalization_backward>(pd);
-    memory diff_dst(data_md, eng, T.dy.data()), diff_src(data_md, eng, T.dx.data());
-    memory dscale(chan_md, eng, T.dgamma.data()), dshift(chan_md, eng, T.dbeta.data());
-    // oneDNN 2.6 refuses to execute a use_shift backward without DNNL_ARG_SHIFT, though it does not read it.
-    auto args = std::make_shared<std::unordered_map<int, memory>>(std::unordered_map<int, memory>{
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift},
-        {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}, {DNNL_ARG_DIFF_SRC, diff_src},
-        {DNNL_ARG_DIFF_SCALE, dscale}, {DNNL_ARG_DIFF_SHIFT, dshift}});
-    p.call = [prim, args] { prim->execute(strm, *args); strm.wait(); };
-    p.checksum = [] { return sum_abs(T.dx) + sum_plain(T.dgamma) + sum_plain(T.dbeta); };
+    backward_call(p, prim, data_md, chan_md, src, scale, shift, mean, var);
   } else {
     throw std::runtime_error("bad op " + op);
   }

@@ -30,34 +30,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     return "panama";
   }
 
-  /** Biased variance about {@code m}, corrected for the rounding of {@code m}: (Σd² - (Σd)²/n) / n. */
-  private static float rowVariance(float[] a, int off, int n, float m) {
-    FloatVector vm = FloatVector.broadcast(SPECIES, m);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = FloatVector.zero(SPECIES);
-    FloatVector q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
-    int i = 0, bound = n - n % (2 * LANES);
-    for (; i < bound; i += 2 * LANES) {
-      FloatVector e0 = FloatVector.fromArray(SPECIES, a, off + i).sub(vm);
-      FloatVector e1 = FloatVector.fromArray(SPECIES, a, off + i + LANES).sub(vm);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-    }
-    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) {
-      FloatVector e = FloatVector.fromArray(SPECIES, a, off + i).sub(vm);
-      d0 = d0.add(e);
-      q0 = e.fma(e, q0);
-    }
-    float sd = PanamaBatchNormSupport.sumLanes(d0.add(d1)), sq = PanamaBatchNormSupport.sumLanes(q0.add(q1));
-    for (; i < n; i++) {
-      float e = a[off + i] - m;
-      sd += e;
-      sq = Math.fma(e, e, sq);
-    }
-    return (float) Math.max(0.0, ((double) sq - (double) sd * sd / n) / n);
-  }
-
   private static float rowSquares(float[] a, int off, int n) {
     FloatVector s0 = FloatVector.zero(SPECIES), s1 = FloatVector.zero(SPECIES), s2 = FloatVector.zero(SPECIES), s3 = FloatVector.zero(SPECIES);
     int i = 0, bound = n - n % UNROLL;
@@ -126,8 +98,12 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     double sd = Float.intBitsToFloat((int) (sums >>> 32)), sq = Float.intBitsToFloat((int) sums);
     double shifted = sd * sd / features, centered = sq - shifted;
     float m = (float) (x0 + sd / features);
-    double var = shifted > 8 * centered ? rowVariance(x, xo, features, m) : Math.max(0.0, centered / features);
-    float s = (float) (1.0 / Math.sqrt(var + epsilon));
+    if (shifted > 8 * centered) { // the same sums about the mean; their (Σd)² term corrects m's rounding
+      sums = shiftedSums(x, xo, features, m);
+      sd = Float.intBitsToFloat((int) (sums >>> 32));
+      centered = Float.intBitsToFloat((int) sums) - sd * sd / features;
+    }
+    float s = (float) (1.0 / Math.sqrt(Math.max(0.0, centered / features) + epsilon));
     return (long) Float.floatToRawIntBits(m) << 32 | Float.floatToRawIntBits(s) & 0xFFFF_FFFFL;
   }
 
