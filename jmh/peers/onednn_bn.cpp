@@ -2,7 +2,10 @@
 // driver (dev.vecnorm.bench.Peers) asks for. Line protocol on stdin/stdout, one reply line per command:
 //   shape LAYOUT:DIMS                       allocate and fill the tensors once        -> "ok"
 //   run OP PLACE THREADS WARM_MS MEASURE_MS  time one case                             -> "result NS CHECKSUM DETAIL"
-// OP is trainingForward | inferenceForward | backward, PLACE is out | in (y = x; forward only).
+// OP is trainingForward | inferenceForward | backward, PLACE is out | in (y = x; forward only). For
+// `--norms`, OP is FAMILY.OP: layerNorm.{trainingForward,inferenceForward,backward} over the rows of an NC
+// tensor (layer_normalization_forward/backward, use_scale | use_shift, out of place); rmsNorm.* and
+// groupNormG.* answer "unsupported" (oneDNN 2.6 has neither an RMS flag nor group normalization).
 // Timing, data and checksum are the same in all three workers (see Peers.java): a warm-up, then
 // batches of calls of at least 20 µs each, and the median of the per-call times of the batches.
 // The input layout is the caller's, so only formats that match it are tried: NC as `nc` and as
@@ -65,6 +68,7 @@ struct Tensors {
   long n = 0, c = 0, h = 1, w = 1;
   Buffer x, xin, y, dy, dx;
   Buffer gamma, beta, mean, var, dgamma, dbeta, mmean, mvar;
+  Buffer row_mean, row_var; // layer norm: per-row statistics of an NC tensor
   size_t size() const { return (size_t)n * c * h * w; }
 };
 
@@ -92,6 +96,7 @@ static void set_shape(const std::string& label) {
   long C = T.c;
   T.gamma.resize(C); T.beta.resize(C); T.mean.resize(C); T.var.resize(C);
   T.dgamma.resize(C); T.dbeta.resize(C); T.mmean.resize(C); T.mvar.resize(C);
+  T.row_mean.resize(T.n); T.row_var.resize(T.n);
   for (long k = 0; k < C; k++) {
     T.gamma[k] = 1.0f + 0.01f * (float)(k % 7);
     T.beta[k] = 0.1f * (float)(k % 5);
@@ -145,6 +150,72 @@ struct Prepared {
   std::function<double()> checksum;
 };
 
+// A batch- or layer-norm backward primitive's call on dy -> dx, dgamma, dbeta, and its checksum.
+template <class Primitive>
+static void backward_call(Prepared& p, std::shared_ptr<Primitive> prim, const memory::desc& data_md, const memory::desc& chan_md,
+                          const memory& src, const memory& scale, const memory& shift, const memory& mean, const memory& var) {
+  memory diff_dst(data_md, eng, T.dy.data()), diff_src(data_md, eng, T.dx.data());
+  memory dscale(chan_md, eng, T.dgamma.data()), dshift(chan_md, eng, T.dbeta.data());
+  // oneDNN 2.6 refuses to execute a use_shift backward without DNNL_ARG_SHIFT, though it does not read it.
+  auto args = std::make_shared<std::unordered_map<int, memory>>(std::unordered_map<int, memory>{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift},
+      {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}, {DNNL_ARG_DIFF_SRC, diff_src},
+      {DNNL_ARG_DIFF_SCALE, dscale}, {DNNL_ARG_DIFF_SHIFT, dshift}});
+  p.call = [prim, args] { prim->execute(strm, *args); strm.wait(); };
+  p.checksum = [] { return sum_abs(T.dx) + sum_plain(T.dgamma) + sum_plain(T.dbeta); };
+}
+
+// A case this library does not offer: the driver shows it as n/a.
+struct Unsupported : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// `--norms`: FAMILY.OP. Layer norm over each row of the NC tensor (dims {rows, features}, format `nc`:
+// the normalized axis is the last, contiguous one), with the per-row statistics in row_mean / row_var.
+// The checksums are the batch-norm ones with per-row statistics (see Peers.java).
+static Prepared prepare_norm(const std::string& family, const std::string& op, bool in_place) {
+  if (family == "rmsNorm") throw Unsupported("oneDNN 2.6 has no RMS normalization (no rms flag before 3.1)");
+  if (family.rfind("groupNorm", 0) == 0) throw Unsupported("oneDNN 2.6 has no group normalization (3.3 added it)");
+  if (family != "layerNorm") throw std::runtime_error("bad op " + family + "." + op);
+  if (T.layout != "NC") throw std::runtime_error("layer norm runs on NC tensors (rows x features)");
+  if (in_place) throw Unsupported("the --norms cases run out of place only");
+  memory::desc data_md({T.n, T.c}, memory::data_type::f32, tag::nc);
+  memory::desc stat_md({T.n}, memory::data_type::f32, tag::a);
+  memory::desc chan_md({T.c}, memory::data_type::f32, tag::a);
+  auto flags = normalization_flags::use_scale | normalization_flags::use_shift;
+  memory src(data_md, eng, T.x.data()), dst(data_md, eng, T.y.data());
+  memory scale(chan_md, eng, T.gamma.data()), shift(chan_md, eng, T.beta.data());
+  memory mean(stat_md, eng, T.row_mean.data()), var(stat_md, eng, T.row_var.data());
+  Prepared p;
+  if (op == "trainingForward" || op == "inferenceForward") {
+    bool training = op == "trainingForward";
+    layer_normalization_forward::primitive_desc pd(
+        layer_normalization_forward::desc(training ? prop_kind::forward_training : prop_kind::forward_inference,
+                                          data_md, stat_md, EPSILON, flags), eng);
+    auto prim = std::make_shared<layer_normalization_forward>(pd);
+    std::unordered_map<int, memory> a{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift}};
+    if (training) { a[DNNL_ARG_MEAN] = mean; a[DNNL_ARG_VARIANCE] = var; }
+    auto args = std::make_shared<std::unordered_map<int, memory>>(a);
+    p.call = [prim, args] { prim->execute(strm, *args); strm.wait(); };
+    if (training) p.checksum = [] { return sum_abs(T.y) + sum_plain(T.row_mean); };
+    else p.checksum = [] { return sum_abs(T.y); };
+  } else if (op == "backward") {
+    layer_normalization_forward::primitive_desc fwd_pd(
+        layer_normalization_forward::desc(prop_kind::forward_training, data_md, stat_md, EPSILON, flags), eng);
+    // The statistics backward needs come from a real training forward, as in training.
+    layer_normalization_forward(fwd_pd).execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale},
+        {DNNL_ARG_SHIFT, shift}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}});
+    strm.wait();
+    layer_normalization_backward::primitive_desc pd(
+        layer_normalization_backward::desc(prop_kind::backward, data_md, data_md, stat_md, EPSILON, flags), eng, fwd_pd);
+    auto prim = std::make_shared<layer_normalization_backward>(pd);
+    backward_call(p, prim, data_md, chan_md, src, scale, shift, mean, var);
+  } else {
+    throw std::runtime_error("bad op " + family + "." + op);
+  }
+  return p;
+}
+
 // A format to try: its name, its tag, and the dims that describe the caller's memory with it.
 enum class Dims { nc, nchw, rows_as_h };
 struct Format { std::string name; tag fmt; Dims dims; };
@@ -189,15 +260,7 @@ static Prepared prepare(const std::string& op, bool in_place, const Format& f) {
     batch_normalization_backward::primitive_desc pd(
         batch_normalization_backward::desc(prop_kind::backward, data_md, data_md, EPSILON, flags), eng, fwd_pd);
     auto prim = std::make_shared<batch_normalization_backward>(pd);
-    memory diff_dst(data_md, eng, T.dy.data()), diff_src(data_md, eng, T.dx.data());
-    memory dscale(chan_md, eng, T.dgamma.data()), dshift(chan_md, eng, T.dbeta.data());
-    // oneDNN 2.6 refuses to execute a use_shift backward without DNNL_ARG_SHIFT, though it does not read it.
-    auto args = std::make_shared<std::unordered_map<int, memory>>(std::unordered_map<int, memory>{
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift},
-        {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}, {DNNL_ARG_DIFF_SRC, diff_src},
-        {DNNL_ARG_DIFF_SCALE, dscale}, {DNNL_ARG_DIFF_SHIFT, dshift}});
-    p.call = [prim, args] { prim->execute(strm, *args); strm.wait(); };
-    p.checksum = [] { return sum_abs(T.dx) + sum_plain(T.dgamma) + sum_plain(T.dbeta); };
+    backward_call(p, prim, data_md, chan_md, src, scale, shift, mean, var);
   } else {
     throw std::runtime_error("bad op " + op);
   }
@@ -221,7 +284,10 @@ static std::map<std::string, std::string> chosen;
 
 static std::string run(const std::string& op, bool in_place, int threads, double warm_ms, double measure_ms) {
   omp_set_num_threads(threads); // before the primitives are created: they size their partitions by it
-  std::vector<Format> formats = formats_for_layout();
+  // Batch norm tries the formats that describe the caller's memory; a --norms case (FAMILY.OP) has one.
+  size_t dot = op.find('.');
+  std::vector<Format> formats = dot == std::string::npos ? formats_for_layout()
+      : std::vector<Format>{{"layer_normalization nc", tag::nc, Dims::nc}};
   std::string key = op + (in_place ? " in " : " out ") + std::to_string(threads);
   Format pick = formats[0];
   if (formats.size() > 1) {
@@ -244,7 +310,7 @@ static std::string run(const std::string& op, bool in_place, int threads, double
       chosen[key] = pick.name;
     }
   }
-  Prepared p = prepare(op, in_place, pick);
+  Prepared p = dot == std::string::npos ? prepare(op, in_place, pick) : prepare_norm(op.substr(0, dot), op.substr(dot + 1), in_place);
   p.call();
   double checksum = p.checksum(); // after exactly one call on fresh data, as in the other workers
   double ns = median_ns(p.call, warm_ms, measure_ms);
@@ -280,6 +346,8 @@ int main() {
       } else {
         std::cout << "error unknown command " << cmd << std::endl;
       }
+    } catch (const Unsupported& e) {
+      std::cout << "unsupported " << e.what() << std::endl;
     } catch (const std::exception& e) {
       std::cout << "error " << e.what() << std::endl;
     }

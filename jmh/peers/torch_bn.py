@@ -1,21 +1,24 @@
-"""PyTorch side of `jmh/bench peers`: a worker that times ATen's CPU batch norm on the tensors the driver
-(dev.vecnorm.bench.Peers) asks for. Run it with Debian's /usr/bin/python3 and python3-torch.
+"""PyTorch side of `jmh/bench peers`: a worker that times ATen's CPU batch norm (and, for `--norms`, layer,
+RMS and group norm) on the tensors the driver (dev.vecnorm.bench.Peers) asks for. Run it with Debian's
+/usr/bin/python3 and python3-torch.
 
 Line protocol on stdin/stdout, one reply line per command (the same as onednn_bn.cpp):
   shape LAYOUT:DIMS                        allocate and fill the tensors once        -> "ok"
   run OP PLACE THREADS WARM_MS MEASURE_MS  time one case                             -> "result NS CHECKSUM DETAIL"
 
-NHWC tensors are channels_last NCHW views of N x H x W x C memory; NC tensors are 2-D. The calls are
-
-inference with running statistics) and native_batch_norm_backward. Each is tried in its allocating
-form and its `out=` form writing into tensors allocated once; a short probe keeps the faster. In place
-means out = x (forward only).
+NHWC tensors are channels_last NCHW views of N x H x W x C memory; NC tensors are 2-D. The batch-norm calls are
+aten.native_batch_norm (training, or inference with running statistics) and native_batch_norm_backward.
+Each is tried in its allocating form and its `out=` form writing into tensors allocated once; a short
+probe keeps the faster. In place means out = x (forward only). The `--norms` ops are FAMILY.OP
+(see prepare_norm): native_layer_norm / F.layer_norm / native_layer_norm_backward, an RMS expression
+and its autograd backward, native_group_norm / native_group_norm_backward; out of place only.
 """
 import sys
 import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 EPSILON = 1e-3
 aten = torch.ops.aten
@@ -84,9 +87,73 @@ class Unsupported(Exception):
     pass
 
 
+def prepare_norm(family, op):
+    """(call, checksum) for `--norms`: FAMILY.OP with FAMILY layerNorm (rows of an NC tensor), rmsNorm, or
+    groupNormG (G groups of an NCHW tensor, or of its channels_last view for NHWC). The checksums are the
+    batch-norm ones with per-row or per-group statistics: training forward sum|y| + sum(mean), inference
+    forward (and RMS forward) sum|y|, backward sum|dx| + sum(dgamma) + sum(dbeta)."""
+    t = T
+    c = t.gamma.numel()
+    mask = [True, True, True]
+    if family == "layerNorm":
+        if op == "trainingForward":  # what autograd runs and saves for the backward
+            def call():
+                t.y, t.mean, t.invstd = aten.native_layer_norm(t.x, [c], t.gamma, t.beta, EPSILON)
+            return call, lambda: sum_abs(t.y) + total(t.mean)
+        if op == "inferenceForward":
+            def call():
+                t.y = F.layer_norm(t.x, (c,), t.gamma, t.beta, EPSILON)
+            return call, lambda: sum_abs(t.y)
+        if op == "backward":
+            _, mean, rstd = aten.native_layer_norm(t.x, [c], t.gamma, t.beta, EPSILON)
+
+            def call():
+                t.dx, t.dgamma, t.dbeta = aten.native_layer_norm_backward(t.dy, t.x, [c], mean, rstd, t.gamma, t.beta, mask)
+            return call, lambda: sum_abs(t.dx) + total(t.dgamma) + total(t.dbeta)
+    if family == "rmsNorm":
+        # PyTorch 1.13 has no rms_norm: the expression a model writes (torch.nn.RMSNorm arrived in 2.4).
+        def expression(x, w):
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPSILON) * w
+        if op == "forward":
+            def call():
+                with torch.no_grad():
+                    t.y = expression(t.x, t.gamma)
+            return call, lambda: sum_abs(t.y)
+        if op == "backward":
+            # Autograd's backward through the expression's saved graph (retained so it can run again).
+            x = t.x.detach().requires_grad_()
+            w = t.gamma.detach().requires_grad_()
+            y = expression(x, w)
+
+            def call():
+                t.dx, t.dgamma = torch.autograd.grad(y, (x, w), t.dy, retain_graph=True)
+            return call, lambda: sum_abs(t.dx) + total(t.dgamma)
+    if family.startswith("groupNorm"):
+        g = int(family[len("groupNorm"):])
+        n, hw = t.x.shape[0], t.x.numel() // (t.x.shape[0] * c)
+        if op == "trainingForward":
+            def call():
+                t.y, t.mean, t.invstd = aten.native_group_norm(t.x, t.gamma, t.beta, n, c, hw, g, EPSILON)
+            return call, lambda: sum_abs(t.y) + total(t.mean)
+        if op == "backward":
+            _, mean, rstd = aten.native_group_norm(t.x, t.gamma, t.beta, n, c, hw, g, EPSILON)
+            # 1.13's native_group_norm_backward reads channels_last tensors as if contiguous (wrong dx,
+            # dgamma, dbeta); autograd gets it right by passing contiguous copies, so NHWC pays for them here too.
+            fix = (lambda a: a.contiguous()) if t.layout == "NHWC" else (lambda a: a)
+
+            def call():
+                t.dx, t.dgamma, t.dbeta = aten.native_group_norm_backward(fix(t.dy), fix(t.x), mean, rstd, t.gamma, n, c, hw, g, mask)
+            return call, lambda: sum_abs(t.dx) + total(t.dgamma) + total(t.dbeta)
+    raise ValueError("bad op %s.%s" % (family, op))
+
+
 def prepare(op, in_place, form):
     """(call, checksum) for one case in one form ('default' allocates its outputs, 'out' does not)."""
     t = T
+    if "." in op:
+        if in_place:
+            raise Unsupported("the --norms cases run out of place only")
+        return prepare_norm(*op.split(".", 1))
     if in_place:
         raise Unsupported("PyTorch 1.13 has no in-place batch norm (no CPU kernel for native_batch_norm.out)")
     if op in ("trainingForward", "inferenceForward"):
@@ -154,7 +221,7 @@ chosen = {}
 def run(op, in_place, threads, warm_ms, measure_ms):
     torch.set_num_threads(threads)
     key = (op, in_place, threads)
-    forms = ["default", "out"] if op == "backward" else ["default"]
+    forms = ["default", "out"] if op == "backward" else ["default"]  # norms' "FAMILY.backward": default only
     if key not in chosen:
         best = None
         for form in forms:

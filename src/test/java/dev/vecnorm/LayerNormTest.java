@@ -147,6 +147,27 @@ class LayerNormTest {
     }
   }
 
+  /**
+   * A first feature far from the rest: the Panama forward's one-read statistics are shifted by it and
+   * would cancel digits, so such rows must take its two-pass path and hold the main test's tolerances.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void outlierFirstFeatureKeepsStatisticsAccurate(String name, LayerNormSupport k) {
+    SplittableRandom rnd = new SplittableRandom(11);
+    int rows = 4, features = 4096;
+    float[] x = random(rnd, rows * features, 1e4, 0.01), y = new float[x.length], mean = new float[rows], inv = new float[rows];
+    for (int r = 0; r < rows; r++) x[r * features] = 1e4f + 2 * (r + 1); // 200 to 800 standard deviations out
+    LayerNorm.forward(k, rows, features, x, 0, null, null, 1e-12f, y, 0, mean, inv);
+    for (int r = 0; r < rows; r++) {
+      double[] st = new double[2];
+      refRow(row(x, 0, features, r), null, null, 1e-12f, false, st);
+      // Statistics only: y's error here is the float mean's rounding (ulp(1e4) ~ 1e-3) times invStd, in any kernel.
+      assertClose("mean[" + r + "]", st[0], mean[r], 1e-5 * (1 + Math.abs(st[0])));
+      assertClose("invStd[" + r + "]", st[1], inv[r], 1e-5 * st[1]);
+    }
+  }
+
   /** A constant row has variance 0 and gives exactly beta (x - mean is exactly 0); a NaN stays in its own row. */
   @ParameterizedTest(name = "{0} features={2}")
   @MethodSource("implsAndFeatures")

@@ -18,10 +18,13 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * LayerNorm and RMSNorm at transformer shapes ({@code tokens x features}): forward with statistics,
- * backward with parameter gradients. Variants as for batch norm: {@link Vector} (library, Vector API),
- * {@link Scalar} (library, forced scalar) and {@link Naive} (textbook Java, double sums). Microseconds
- * per call. Not measured yet (the lead runs JMH on a quiet machine).
+ * LayerNorm and RMSNorm at transformer shapes ({@code tokens x features}, written {@code NC:rows x features}
+ * so that {@code jmh/bench report} reads them): forward with statistics, backward with parameter gradients.
+ * Variants as for batch norm: {@link Vector} (library, Vector API), {@link Scalar} (library, forced
+ * scalar), {@link Naive} (textbook Java, double sums) and {@link Bandwidth} (the streaming probe of
+ * {@link BandwidthOps} moving the compulsory bytes: forward 1 read + 1 write, backward 2 reads + 1 write;
+ * a row fits in L1/L2, so a kernel's second read of it is not memory traffic). Also awkward widths: 17
+ * (one vector and a scalar tail), 1000 (a one-vector tail and 8 scalar floats at 16 lanes) and 4095.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -30,7 +33,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 public abstract class LayerNormBenchmark {
 
-  @Param({"2048x768", "512x4096", "64x17"})
+  @Param({"NC:2048x768", "NC:512x4096", "NC:64x17", "NC:1024x1000", "NC:512x4095"})
   public String shape;
 
   protected int rows, features;
@@ -38,7 +41,7 @@ public abstract class LayerNormBenchmark {
 
   @Setup(Level.Trial)
   public void setUp() {
-    String[] p = shape.split("x");
+    String[] p = shape.substring(shape.indexOf(':') + 1).split("x");
     rows = Integer.parseInt(p[0]);
     features = Integer.parseInt(p[1]);
     SplittableRandom r = new SplittableRandom(42);
@@ -124,6 +127,32 @@ public abstract class LayerNormBenchmark {
   /** The library forced onto its scalar implementation. */
   @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dvecnorm.forceScalar=true"})
   public static class Scalar extends Library {}
+
+  /** The streaming probe: the compulsory traffic with trivial arithmetic, this machine's ceiling per operation. */
+  @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})
+  public static class Bandwidth extends LayerNormBenchmark {
+    @Override
+    protected float[] lnForward() {
+      BandwidthOps.copy(x, y, 0.5f);
+      return y;
+    }
+
+    @Override
+    protected float[] lnBackward() {
+      BandwidthOps.combine(x, dy, dx, 0.5f);
+      return dx;
+    }
+
+    @Override
+    protected float[] rmsForward() {
+      return lnForward();
+    }
+
+    @Override
+    protected float[] rmsBackward() {
+      return lnBackward();
+    }
+  }
 
   /** Textbook Java, double sums: what a port without the library writes. */
   @Fork(value = 1, jvmArgsAppend = {"-Xmx1g"})

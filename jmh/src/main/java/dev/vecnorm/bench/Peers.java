@@ -33,7 +33,11 @@ import java.util.Map;
  * its outputs after one call on fresh data; a side more than 1e-3 away from the float64 reference
  * ({@link VecnormSide#reference()}) computes something else, and is reported, not ranked.
  *
- * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
+ * <p>{@code --norms} runs the rest of the normalization family instead of batch norm, through the same
+ * workers, loop and table: layer norm and RMS norm over the rows of NC tensors, group norm on the
+ * suite's NHWC and NCHW tensors ({@link NormsSide}).
+ *
+ * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
  *       [--measure-ms 150] [--shapes S1,S2,...] [--threads 1,2]</pre>
  */
 public final class Peers {
@@ -46,6 +50,12 @@ public final class Peers {
   /** Shapes outside the suite: small C channels-last, a small dense layer, an ImageNet input batch. */
   static final List<String> OUTSIDE = List.of("NHWC:32x56x56x32", "NC:1000x100", "NCHW:8x3x224x224");
   static final List<String> QUICK = List.of("NC:256x1024", "NHWC:32x14x14x256", "NCHW:32x14x14x256");
+
+  /** The cases of one shape: batch norm's, or with {@code norms} those of {@link NormsSide#cases}. */
+  static List<Case> cases(String shape, int[] threads, boolean norms) {
+    Workload.parse(shape);
+    return norms ? NormsSide.cases(shape, threads) : cases(shape, threads);
+  }
 
   /** The cases of one shape: forward out of place and in place (y = x), backward out of place. */
   static List<Case> cases(String shape, int[] threads) {
@@ -96,6 +106,7 @@ public final class Peers {
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--quick" -> opt.put("quick", "true");
+        case "--norms" -> opt.put("norms", "true");
         case "--torch" -> {
           torch.add(args[++i]);
           torch.add(args[++i]);
@@ -108,13 +119,15 @@ public final class Peers {
       }
     }
     if (!opt.containsKey("onednn") || torch.isEmpty()) {
-      System.err.println("usage: Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--out PREFIX] [--rounds N] [--warm-ms MS] [--measure-ms MS] [--shapes A,B] [--threads 1,2]");
+      System.err.println("usage: Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--out PREFIX] [--rounds N] [--warm-ms MS] [--measure-ms MS] [--shapes A,B] [--threads 1,2]");
       System.exit(2);
     }
+    boolean norms = opt.containsKey("norms");
     List<String> shapes = opt.containsKey("shapes") ? List.of(opt.get("shapes").split(","))
+        : norms ? (opt.containsKey("quick") ? NormsSide.QUICK : NormsSide.SHAPES)
         : opt.containsKey("quick") ? QUICK : concat(SUITE, OUTSIDE);
-    for (String s : shapes) Workload.parse(s); // a bad label fails here, not after minutes of measuring
     int[] threads = Arrays.stream(opt.getOrDefault("threads", "1,2").split(",")).mapToInt(Integer::parseInt).toArray();
+    for (String s : shapes) cases(s, threads, norms); // a bad label fails here, not after minutes of measuring
     int rounds = Integer.parseInt(opt.getOrDefault("rounds", opt.containsKey("quick") ? "2" : "3"));
     double warmMs = Double.parseDouble(opt.getOrDefault("warm-ms", "60"));
     double measureMs = Double.parseDouble(opt.getOrDefault("measure-ms", "150"));
@@ -136,17 +149,17 @@ public final class Peers {
           "timing", "median of per-call times over batches of >= 20 us after the warm-up; best median over rounds"));
       System.err.printf(Locale.ROOT, "peers: %d shapes, %d rounds; %s; %s; %s%n", shapes.size(), rounds,
           header.get("vecnorm"), onednn.version, pytorch.version);
-      warmUp(vecnorm, threads);
+      warmUp(vecnorm, threads, norms);
       int done = 0, total = 0;
-      for (String shape : shapes) total += cases(shape, threads).size() * rounds;
+      for (String shape : shapes) total += cases(shape, threads, norms).size() * rounds;
       for (String shape : shapes) {
         vecnorm.shape(shape);
         for (Worker w : List.of(onednn, pytorch)) {
           String ok = w.request("shape " + shape);
           if (!"ok".equals(ok)) throw new IOException(w.name + " could not allocate " + shape + ": " + ok);
         }
-        Map<String, Double> reference = vecnorm.reference();
-        List<Case> cases = cases(shape, threads);
+        Map<String, Double> reference = norms ? vecnorm.normsReference() : vecnorm.reference();
+        List<Case> cases = cases(shape, threads, norms);
         Map<Case, Row> byCase = new LinkedHashMap<>();
         for (Case c : cases) byCase.put(c, new Row(c, reference.get(c.op())));
         for (int round = 0; round < rounds; round++) {
@@ -192,14 +205,16 @@ public final class Peers {
   }
 
   /** C2 compiles vecnorm's kernels before the first measurement, as the native peers need no JIT. */
-  private static void warmUp(VecnormSide vecnorm, int[] threads) {
-    for (String shape : List.of("NC:256x1024", "NHWC:32x14x14x256", "NCHW:32x14x14x256", "NHWC:7x13x13x17")) {
+  private static void warmUp(VecnormSide vecnorm, int[] threads, boolean norms) {
+    List<String> shapes = norms ? List.of("NC:256x1024", "NC:64x17", "NHWC:32x14x14x256", "NCHW:32x14x14x256", "NHWC:7x13x13x17")
+        : List.of("NC:256x1024", "NHWC:32x14x14x256", "NCHW:32x14x14x256", "NHWC:7x13x13x17");
+    for (String shape : shapes) {
       vecnorm.shape(shape);
-      for (Case c : cases(shape, threads)) vecnorm.run(c, 60, 0);
+      for (Case c : cases(shape, threads, norms)) vecnorm.run(c, 60, 0);
     }
   }
 
-  private static List<String> concat(List<String> a, List<String> b) {
+  static List<String> concat(List<String> a, List<String> b) {
     List<String> all = new ArrayList<>(a);
     all.addAll(b);
     return all;

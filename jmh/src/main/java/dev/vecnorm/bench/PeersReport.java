@@ -43,17 +43,37 @@ public final class PeersReport {
       return Workload.parse(shape).size();
     }
 
-    /** Compulsory tensor bytes: the bandwidth probe's model (training forward 2 reads + 1 write, inference 1 + 1, backward 4 + 1). */
+    /** The normalization of a {@code --norms} case ({@code layerNorm}, {@code rmsNorm}, {@code groupNorm32}: before the dot), or null for batch norm. */
+    String family() {
+      int dot = op.indexOf('.');
+      return dot < 0 ? null : op.substring(0, dot);
+    }
+
+    /**
+     * Compulsory tensor bytes: the bandwidth probe's model (training forward 2 reads + 1 write, inference
+     * 1 + 1, backward 4 + 1). A {@code --norms} case normalizes a row or a sample's group that stays in
+     * cache between its passes: forward 1 read + 1 write, backward 2 reads + 1 write.
+     */
     double bytes() {
-      return Report.passes(op) * elements() * 4.0;
+      int passes = family() == null ? Report.passes(op) : op.endsWith(".backward") ? 3 : 2;
+      return passes * elements() * 4.0;
     }
 
     String label() {
-      String name = switch (op) {
+      String family = family();
+      String name = switch (family == null ? op : op.substring(family.length() + 1)) {
         case "trainingForward" -> "training fwd";
         case "inferenceForward" -> "inference fwd";
-        default -> op;
+        case "forward" -> "fwd";
+        default -> family == null ? op : "bwd";
       };
+      if (family != null) {
+        name = switch (family) {
+          case "layerNorm" -> "layer_norm ";
+          case "rmsNorm" -> "rms_norm ";
+          default -> "group_norm G=" + family.substring("groupNorm".length()) + " ";
+        } + name;
+      }
       return inPlace ? name + ", y = x" : name;
     }
   }

@@ -21,7 +21,8 @@ public final class Report {
     return switch (operation) {
       case "statistics" -> 1;
       case "trainingForward" -> 3;
-      case "inferenceForward" -> 2;
+      case "inferenceForward", "layerNormForward", "rmsNormForward" -> 2; // LayerNormBenchmark: a row stays in cache
+      case "layerNormBackward", "rmsNormBackward" -> 3;
       case "backward" -> 5;
       case "trainingStep" -> 8;
       default -> 0;

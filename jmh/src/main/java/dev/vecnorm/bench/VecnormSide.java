@@ -18,7 +18,9 @@ final class VecnormSide implements AutoCloseable {
   static final float EPSILON = Workload.EPSILON; // 1e-3, as in the workers
 
   private final Map<Integer, ParallelBatchNorm> pools = new HashMap<>();
+  private final NormsSide norms = new NormsSide();
   private Workload w;
+  private String label;
   private float[] xin;
 
   /** The shared deterministic data: a uint32 hash of the memory index, in [0, 1) (as hash_unit in the workers). */
@@ -35,6 +37,7 @@ final class VecnormSide implements AutoCloseable {
     w = null;
     xin = null; // let the old shape's tensors go before allocating
     w = new Workload(label);
+    this.label = label;
     int n = w.x.length;
     xin = new float[n];
     for (int i = 0; i < n; i++) {
@@ -53,6 +56,7 @@ final class VecnormSide implements AutoCloseable {
   }
 
   Reply run(Case c, double warmMs, double measureMs) {
+    if (c.family() != null) return norms.run(w, c, warmMs, measureMs);
     if (c.inPlace() && c.op().equals("backward")) return Reply.error("backward runs out of place only");
     NormShape s = w.shape;
     float[] x = w.x, y = w.y, dy = w.dy, dx = w.dx, gamma = w.gamma, beta = w.beta, mean = w.mean, variance = w.variance;
@@ -140,6 +144,11 @@ final class VecnormSide implements AutoCloseable {
     return Map.of("trainingForward", training, "inferenceForward", inference, "backward", backward);
   }
 
+  /** {@link #reference()} for the {@code --norms} operations ({@link NormsSide#reference}). */
+  Map<String, Double> normsReference() {
+    return NormsSide.reference(w, label);
+  }
+
   /**
    * The timing all three sides share: warm up for {@code warmMs} (at least 3 calls), then batches of
    * calls of at least 20 µs each until {@code measureMs} has passed (at least 7 batches); the median of
@@ -175,13 +184,13 @@ final class VecnormSide implements AutoCloseable {
     return m % 2 == 1 ? sorted[m / 2] : 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]);
   }
 
-  private static double sumAbs(float[] a) {
+  static double sumAbs(float[] a) {
     double s = 0;
     for (float f : a) s += Math.abs(f);
     return s;
   }
 
-  private static double sum(float[] a) {
+  static double sum(float[] a) {
     double s = 0;
     for (float f : a) s += f;
     return s;

@@ -1,0 +1,209 @@
+package dev.vecnorm.bench;
+
+import dev.vecnorm.GroupNorm;
+import dev.vecnorm.GroupShape;
+import dev.vecnorm.LayerNorm;
+import dev.vecnorm.RmsNorm;
+import dev.vecnorm.bench.PeersReport.Case;
+import dev.vecnorm.bench.PeersReport.Reply;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntBinaryOperator;
+
+/**
+ * The vecnorm side of {@code Peers --norms}: {@link LayerNorm} and {@link RmsNorm} over the rows of an
+ * NC tensor ({@code rows x features}), {@link GroupNorm} on the suite's NHWC and NCHW tensors, on the
+ * tensors, data, timing and checksums of {@link VecnormSide} (whose {@link Workload} it borrows).
+ * Operations are {@code FAMILY.OP}; the checksums are batch norm's with per-row or per-group
+ * statistics: training forward {@code Σ|y| + Σmean}, inference forward and RMS forward {@code Σ|y|},
+ * backward {@code Σ|dx| + ΣdGamma + ΣdBeta}. One thread only: the library has no multi-threaded entry
+ * point for these yet, so a case with more threads is reported as not offered.
+ */
+final class NormsSide {
+  private static final float EPSILON = VecnormSide.EPSILON;
+
+  /** Transformer shapes ({@code tokens x features}) and one awkward width (a one-vector tail and 8 scalar floats at 16 lanes). */
+  static final List<String> LAYER_SHAPES = List.of("NC:2048x768", "NC:512x4096", "NC:1024x1000");
+  /** Then group norm on the 4-D shapes of {@link Peers#SUITE}. */
+  static final List<String> SHAPES = Peers.concat(LAYER_SHAPES, Peers.SUITE.stream().filter(s -> !s.startsWith("NC:")).toList());
+  static final List<String> QUICK = List.of("NC:2048x768", "NC:512x4096", "NHWC:32x14x14x256", "NCHW:32x14x14x256");
+
+  private float[] statMean = new float[0], statInvStd = new float[0];
+
+  /**
+   * The cases of one shape: on NC, layer norm (training and inference forward, backward) and RMS norm
+   * (forward, backward) over rows; on NHWC and NCHW, group norm (forward, backward: training and inference
+   * are the same computation) with {@link #groups} groups.
+   */
+  static List<Case> cases(String shape, int[] threads) {
+    List<String> ops = shape.startsWith("NC:")
+        ? List.of("layerNorm.trainingForward", "layerNorm.inferenceForward", "layerNorm.backward", "rmsNorm.forward", "rmsNorm.backward")
+        : List.of("groupNorm" + groups(shape) + ".trainingForward", "groupNorm" + groups(shape) + ".backward");
+    List<Case> cases = new ArrayList<>();
+    for (String op : ops) {
+      for (int t : threads) cases.add(new Case(shape, op, false, t));
+    }
+    return cases;
+  }
+
+  /** Keras' default of 32 groups where it divides the channels, else one group per channel (InstanceNorm). */
+  static int groups(String shape) {
+    int channels = dims(shape)[3];
+    return channels % 32 == 0 ? 32 : channels;
+  }
+
+  /** A 4-D label's {@code N, H, W, C} (the order of both NHWC and NCHW labels, as {@link Workload#parse}). */
+  private static int[] dims(String shape) {
+    String[] p = shape.substring(shape.indexOf(':') + 1).split("x");
+    if (p.length != 4) throw new IllegalArgumentException("group norm needs an NHWC or NCHW shape, got " + shape);
+    return new int[] {Integer.parseInt(p[0]), Integer.parseInt(p[1]), Integer.parseInt(p[2]), Integer.parseInt(p[3])};
+  }
+
+  static GroupShape groupShape(String shape) {
+    int[] d = dims(shape);
+    return shape.startsWith("NHWC:") ? GroupShape.nhwc(d[0], d[1] * d[2], d[3], groups(shape))
+        : GroupShape.nchw(d[0], d[3], d[1] * d[2], groups(shape));
+  }
+
+  Reply run(Workload w, Case c, double warmMs, double measureMs) {
+    if (c.threads() != 1) return new Reply(false, true, Double.NaN, Double.NaN, "vecnorm has no multi-threaded " + c.family() + " yet");
+    if (c.inPlace()) return Reply.error("the --norms cases run out of place only");
+    int rows = w.shape.outer() * w.shape.inner(), features = w.shape.channels();
+    GroupShape g = c.family().startsWith("groupNorm") ? groupShape(c.shape()) : null;
+    int statistics = g == null ? rows : g.statistics();
+    if (statMean.length != statistics) { // per-row or per-group statistics, sized once per shape
+      statMean = new float[statistics];
+      statInvStd = new float[statistics];
+    }
+    float[] x = w.x, y = w.y, dy = w.dy, dx = w.dx, gamma = w.gamma, beta = w.beta, dGamma = w.dGamma, dBeta = w.dBeta;
+    float[] mean = statMean, invStd = statInvStd;
+    Runnable call;
+    String detail;
+    switch (g == null ? c.op() : "groupNorm" + c.op().substring(c.family().length())) {
+      case "layerNorm.trainingForward" -> {
+        call = () -> LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
+        detail = "LayerNorm.forward";
+      }
+      case "layerNorm.inferenceForward" -> {
+        call = () -> LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, null, null);
+        detail = "LayerNorm.forward, no statistics";
+      }
+      case "layerNorm.backward" -> {
+        // The statistics backward needs come from a real training forward, as in training.
+        LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
+        call = () -> LayerNorm.backward(rows, features, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
+        detail = "LayerNorm.backward";
+      }
+      case "rmsNorm.forward" -> {
+        call = () -> RmsNorm.forward(rows, features, x, 0, gamma, EPSILON, y, 0, invStd);
+        detail = "RmsNorm.forward";
+      }
+      case "rmsNorm.backward" -> {
+        RmsNorm.forward(rows, features, x, 0, gamma, EPSILON, y, 0, invStd);
+        call = () -> RmsNorm.backward(rows, features, x, 0, dy, 0, gamma, invStd, dx, 0, dGamma);
+        detail = "RmsNorm.backward";
+      }
+      case "groupNorm.trainingForward" -> {
+        call = () -> GroupNorm.forward(g, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
+        detail = "GroupNorm.forward";
+      }
+      case "groupNorm.backward" -> {
+        GroupNorm.forward(g, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
+        call = () -> GroupNorm.backward(g, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
+        detail = "GroupNorm.backward";
+      }
+      default -> {
+        return Reply.error("unknown op " + c.op());
+      }
+    }
+    call.run();
+    String op = c.op().substring(c.family().length() + 1);
+    double checksum = switch (op) { // after exactly one call on fresh data, as in the other workers
+      case "trainingForward" -> VecnormSide.sumAbs(y) + VecnormSide.sum(mean);
+      case "inferenceForward", "forward" -> VecnormSide.sumAbs(y);
+      default -> VecnormSide.sumAbs(dx) + VecnormSide.sum(dGamma) + (c.family().equals("rmsNorm") ? 0 : VecnormSide.sum(dBeta));
+    };
+    return new Reply(true, false, VecnormSide.medianNs(call, warmMs, measureMs), checksum, detail);
+  }
+
+  /**
+   * The checksums every side should return, by operation, computed in double from the same float inputs
+   * and independent of the kernels: per row or group the two-pass mean and biased variance, then the
+   * formulas of {@link LayerNorm}, {@link RmsNorm} and {@link GroupNorm} (also those of PyTorch's
+   * {@code layer_norm}, {@code group_norm} and of the RMS expression).
+   */
+  static Map<String, Double> reference(Workload w, String shape) {
+    Map<String, Double> m = new HashMap<>();
+    if (!shape.startsWith("NC:")) {
+      GroupShape g = groupShape(shape);
+      int channels = g.channels(), spatial = g.spatial(), groups = g.groups(), perGroup = g.channelsPerGroup();
+      // Element j of group k (= n * groups + group): its channel and its memory index in the layout.
+      IntBinaryOperator channel = g.channelsLast() ? (k, j) -> k % groups * perGroup + j % perGroup : (k, j) -> k % groups * perGroup + j / spatial;
+      IntBinaryOperator at = g.channelsLast()
+          ? (k, j) -> (k / groups * spatial + j / perGroup) * channels + channel.applyAsInt(k, j)
+          : (k, j) -> (k / groups * channels + channel.applyAsInt(k, j)) * spatial + j % spatial;
+      double[] sums = normalized(w, g.statistics(), perGroup * spatial, at, channel);
+      String family = "groupNorm" + groups;
+      m.put(family + ".trainingForward", sums[0] + sums[1]);
+      m.put(family + ".backward", sums[2]);
+      return m;
+    }
+    int rows = w.shape.outer(), features = w.shape.channels();
+    double[] sums = normalized(w, rows, features, (k, j) -> k * features + j, (k, j) -> j);
+    m.put("layerNorm.trainingForward", sums[0] + sums[1]);
+    m.put("layerNorm.inferenceForward", sums[1]);
+    m.put("layerNorm.backward", sums[2]);
+    double rmsForward = 0, rmsBackward = 0, eps = EPSILON;
+    for (int r = 0, o = 0; r < rows; r++, o += features) {
+      double squares = 0, sumGX = 0;
+      for (int f = 0; f < features; f++) {
+        squares += (double) w.x[o + f] * w.x[o + f];
+        sumGX += (double) w.dy[o + f] * w.gamma[f] * w.x[o + f];
+      }
+      double invRms = 1 / Math.sqrt(squares / features + eps);
+      for (int f = 0; f < features; f++) {
+        double x = w.x[o + f], g = (double) w.dy[o + f] * w.gamma[f];
+        rmsForward += Math.abs(x * invRms * w.gamma[f]);
+        rmsBackward += Math.abs(invRms * g - x * invRms * invRms * invRms * sumGX / features) + w.dy[o + f] * x * invRms; // |dx| + dGamma
+      }
+    }
+    m.put("rmsNorm.forward", rmsForward);
+    m.put("rmsNorm.backward", rmsBackward);
+    return m;
+  }
+
+  /**
+   * Layer or group normalization in double over {@code sets} sets of {@code size} elements, element j of
+   * set k at {@code at(k, j)} with parameter index {@code param(k, j)}: {Σmean, Σ|y|, Σ|dx| + ΣdGamma + ΣdBeta}.
+   */
+  private static double[] normalized(Workload w, int sets, int size, IntBinaryOperator at, IntBinaryOperator param) {
+    double eps = EPSILON, means = 0, outputs = 0, backward = 0;
+    for (int k = 0; k < sets; k++) {
+      double sum = 0, var = 0;
+      for (int j = 0; j < size; j++) sum += w.x[at.applyAsInt(k, j)];
+      double mean = sum / size;
+      for (int j = 0; j < size; j++) {
+        double d = w.x[at.applyAsInt(k, j)] - mean;
+        var += d * d;
+      }
+      double invStd = 1 / Math.sqrt(var / size + eps), sumG = 0, sumGXhat = 0;
+      for (int j = 0; j < size; j++) {
+        int i = at.applyAsInt(k, j), p = param.applyAsInt(k, j);
+        double dy = w.dy[i], g = dy * w.gamma[p], xhat = (w.x[i] - mean) * invStd;
+        outputs += Math.abs(w.gamma[p] * xhat + w.beta[p]);
+        sumG += g;
+        sumGXhat += g * xhat;
+        backward += dy + dy * xhat; // Σ dBeta + Σ dGamma
+      }
+      for (int j = 0; j < size; j++) {
+        int i = at.applyAsInt(k, j), p = param.applyAsInt(k, j);
+        double g = (double) w.dy[i] * w.gamma[p], xhat = (w.x[i] - mean) * invStd;
+        backward += Math.abs(invStd * (g - sumG / size - xhat * sumGXhat / size));
+      }
+      means += mean;
+    }
+    return new double[] {means, outputs, backward};
+  }
+}
