@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * {@code ab BASE.jar CAND.jar [--rounds N] [--budget 5m] [--out DIR] [--threshold 10%] [--alpha 0.01] [--cand-jvm-arg ARG]... [JMH ARGS...]}:
+ * {@code ab BASE.jar CAND.jar [--rounds N] [--budget 5m] [--out DIR] [--threshold 10%] [--alpha 0.01] [--estimator samples|fork-min] [--cand-jvm-arg ARG]... [JMH ARGS...]}:
  * the A/B mode for CI. Runs the two benchmark jars one fork at a time, per benchmark and parameter
  * combination, base and candidate back to back in alternating order (A B, B A, ... over rounds and
  * benchmarks), so that drift of a shared machine (other jobs, thermal, page cache) lands on both sides
@@ -182,7 +182,7 @@ public final class AbRun {
 
   record Options(Path baseJar, Path candJar, int rounds, double budgetSeconds, Path out, List<String> compareArgs, List<String> candJvmArgs, List<String> jmhArgs) {
     static Options parse(String[] args) {
-      String usage = "usage: ab BASE.jar CAND.jar [--rounds N] [--budget 5m] [--out DIR] [--threshold 10%] [--alpha 0.01] [--cand-jvm-arg ARG]... [JMH ARGS...]";
+      String usage = "usage: ab BASE.jar CAND.jar [--rounds N] [--budget 5m] [--out DIR] [--threshold 10%] [--alpha 0.01] [--estimator samples|fork-min] [--cand-jvm-arg ARG]... [JMH ARGS...]";
       if (args.length < 2) throw new IllegalArgumentException(usage);
       Path a = Path.of(args[0]), b = Path.of(args[1]);
       for (Path jar : List.of(a, b)) if (!Files.isRegularFile(jar)) throw new IllegalArgumentException("no such jar: " + jar + " (" + usage + ")");
@@ -200,13 +200,13 @@ public final class AbRun {
           case "--rounds" -> rounds = positive(s, value(args, i++));
           case "--budget" -> budget = duration(s, value(args, i++));
           case "--out" -> out = Path.of(value(args, i++));
-          case "--threshold", "--alpha" -> compare.addAll(List.of(s, value(args, i++)));
+          case "--threshold", "--alpha", "--estimator" -> compare.addAll(List.of(s, value(args, i++)));
           case "--cand-jvm-arg" -> candJvm.add(value(args, i++));
           case "-f" -> forks = positive(s, value(args, i++));
           case "-rf", "-rff", "-o" -> throw new IllegalArgumentException(s + " is set by the A/B mode: use --out DIR");
           default -> {
             if (s.startsWith("-f") && s.length() > 2 && s.substring(2).chars().allMatch(Character::isDigit)) forks = positive("-f", s.substring(2));
-            else if (s.startsWith("--threshold=") || s.startsWith("--alpha=")) compare.add(s);
+            else if (s.startsWith("--threshold=") || s.startsWith("--alpha=") || s.startsWith("--estimator=")) compare.add(s);
             else jmh.add(s);
           }
         }
