@@ -18,7 +18,7 @@ import java.util.Locale;
  * and Compare's exit status (0 pass, 1 regression, 3 inconclusive, 2 error).
  *
  * <p>A {@code -f N} among the JMH arguments sets the number of rounds (forks per side) unless
- * {@code --rounds} is given. {@code --budget DURATION} (e.g. {@code 300s}, {@code 5m}) instead runs rounds while the
+ * {@code --rounds} or {@code --budget} is given. {@code --budget DURATION} (e.g. {@code 300s}, {@code 5m}) instead runs rounds while the
  * next one, at the mean duration of those so far, still ends within the budget: at least {@value #MIN_ROUNDS} rounds (the
  * fork-level test needs 3 forks a side), at most {@code --rounds} when both are given. Forks are what decide on a noisy
  * machine, so a CI job should give the gate a time budget rather than a fork count. The stopping rule looks at the
