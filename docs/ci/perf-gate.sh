@@ -6,8 +6,8 @@
 #   0 no regression, 1 regression, 2 error, 3 inconclusive (only if PERF_INCONCLUSIVE=fail; default: warn, exit 0).
 # Environment (all optional):
 #   PERF_WORK=DIR            scratch: checkouts, jars, JMH logs and results (default: a new temp dir)
-#   PERF_AB_ARGS="..."       extra arguments for 'jmh/bench ab': --threshold 10%, --alpha 0.01, --rounds N, or a
-#                            JMH selection (default: the quick gate selection, ~20 samples per benchmark and side)
+#   PERF_AB_ARGS="..."       extra arguments for 'jmh/bench ab': --threshold 10%, --alpha 0.01, --budget 5m, --rounds N,
+#                            --estimator fork-min, or a JMH selection (default: 6 Vector benchmarks, rounds for 5 minutes)
 #   PERF_HISTORY=FILE.jsonl  append the candidate's results to this JSON-lines history ...
 #   PERF_TRENDS=DIR          ... and draw one trend PNG per benchmark into DIR
 #   PERF_INCONCLUSIVE=warn|fail

@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * {@code ab BASE.jar CAND.jar [--rounds N] [--out DIR] [--threshold 10%] [--alpha 0.01] [--cand-jvm-arg ARG]... [JMH ARGS...]}:
+ * {@code ab BASE.jar CAND.jar [--rounds N] [--budget 5m] [--out DIR] [--threshold 10%] [--alpha 0.01] [--estimator samples|fork-min] [--cand-jvm-arg ARG]... [JMH ARGS...]}:
  * the A/B mode for CI. Runs the two benchmark jars one fork at a time, per benchmark and parameter
  * combination, base and candidate back to back in alternating order (A B, B A, ... over rounds and
  * benchmarks), so that drift of a shared machine (other jobs, thermal, page cache) lands on both sides
@@ -18,12 +18,18 @@ import java.util.Locale;
  * and Compare's exit status (0 pass, 1 regression, 3 inconclusive, 2 error).
  *
  * <p>A {@code -f N} among the JMH arguments sets the number of rounds (forks per side) unless
- * {@code --rounds} is given. Each jar's JMH log goes to {@code DIR/<side>-<round>.log}; progress to stderr.
+ * {@code --rounds} or {@code --budget} is given. {@code --budget DURATION} (e.g. {@code 300s}, {@code 5m}) instead runs rounds while the
+ * next one, at the mean duration of those so far, still ends within the budget: at least {@value #MIN_ROUNDS} rounds (the
+ * fork-level test needs 3 forks a side), at most {@code --rounds} when both are given. Forks are what decide on a noisy
+ * machine, so a CI job should give the gate a time budget rather than a fork count. The stopping rule looks at the
+ * clock only, never at the results, so it does not inflate the false-alarm rate. Each jar's JMH log goes to {@code DIR/<side>-<round>.log}; progress to stderr.
  * Arguments after {@code --defaults} (jmh/bench passes the quick preset there) are used only when no
  * JMH argument came before it. {@code --cand-jvm-arg} adds a JVM argument to the candidate's forks only (e.g. a system property).
  */
 public final class AbRun {
   private AbRun() {}
+
+  static final int MIN_ROUNDS = 3;
 
   public static void main(String[] args) throws IOException, InterruptedException {
     System.exit(run(args));
@@ -63,7 +69,13 @@ public final class AbRun {
     }
     List<Path> base = new ArrayList<>(), cand = new ArrayList<>();
     long start = System.nanoTime();
+    int rounds = 0;
     for (int round = 1; round <= o.rounds; round++) {
+      if (o.budgetSeconds > 0 && round > MIN_ROUNDS) {
+        double spent = (System.nanoTime() - start) / 1e9, perRound = spent / (round - 1);
+        if (spent + perRound > o.budgetSeconds) break;
+      }
+      rounds = round;
       long roundStart = System.nanoTime();
       for (int u = 0; u < units.size(); u++) {
         String name = names.get(u / split.paramCombinations().size());
@@ -89,10 +101,11 @@ public final class AbRun {
           (isBase ? base : cand).add(json);
         }
       }
-      System.err.printf(Locale.ROOT, "ab: round %d/%d: %d benchmarks x 2 sides in %.0f s%n", round, o.rounds, units.size(),
+      System.err.printf(Locale.ROOT, "ab: round %d%s: %d benchmarks x 2 sides in %.0f s%n", round,
+          o.budgetSeconds > 0 ? String.format(Locale.ROOT, " (budget %.0f s)", o.budgetSeconds) : "/" + o.rounds, units.size(),
           (System.nanoTime() - roundStart) / 1e9);
     }
-    System.err.printf(Locale.ROOT, "ab: %d rounds in %.0f s; results in %s%n", o.rounds, (System.nanoTime() - start) / 1e9, o.out);
+    System.err.printf(Locale.ROOT, "ab: %d rounds in %.0f s; results in %s%n", rounds, (System.nanoTime() - start) / 1e9, o.out);
     Path baseJson = o.out.resolve("base.json"), candJson = o.out.resolve("cand.json");
     write(baseJson, Results.merge(base));
     write(candJson, Results.merge(cand));
@@ -167,13 +180,14 @@ public final class AbRun {
     Environment.main(new String[] {"--annotate", file.toString()});
   }
 
-  record Options(Path baseJar, Path candJar, int rounds, Path out, List<String> compareArgs, List<String> candJvmArgs, List<String> jmhArgs) {
+  record Options(Path baseJar, Path candJar, int rounds, double budgetSeconds, Path out, List<String> compareArgs, List<String> candJvmArgs, List<String> jmhArgs) {
     static Options parse(String[] args) {
-      String usage = "usage: ab BASE.jar CAND.jar [--rounds N] [--out DIR] [--threshold 10%] [--alpha 0.01] [--cand-jvm-arg ARG]... [JMH ARGS...]";
+      String usage = "usage: ab BASE.jar CAND.jar [--rounds N] [--budget 5m] [--out DIR] [--threshold 10%] [--alpha 0.01] [--estimator samples|fork-min] [--cand-jvm-arg ARG]... [JMH ARGS...]";
       if (args.length < 2) throw new IllegalArgumentException(usage);
       Path a = Path.of(args[0]), b = Path.of(args[1]);
       for (Path jar : List.of(a, b)) if (!Files.isRegularFile(jar)) throw new IllegalArgumentException("no such jar: " + jar + " (" + usage + ")");
       Integer rounds = null, forks = null;
+      double budget = 0;
       Path out = Path.of("ab-results");
       List<String> compare = new ArrayList<>(), candJvm = new ArrayList<>(), jmh = new ArrayList<>();
       for (int i = 2; i < args.length; i++) {
@@ -184,26 +198,41 @@ public final class AbRun {
         }
         switch (s) {
           case "--rounds" -> rounds = positive(s, value(args, i++));
+          case "--budget" -> budget = duration(s, value(args, i++));
           case "--out" -> out = Path.of(value(args, i++));
-          case "--threshold", "--alpha" -> compare.addAll(List.of(s, value(args, i++)));
+          case "--threshold", "--alpha", "--estimator" -> compare.addAll(List.of(s, value(args, i++)));
           case "--cand-jvm-arg" -> candJvm.add(value(args, i++));
           case "-f" -> forks = positive(s, value(args, i++));
           case "-rf", "-rff", "-o" -> throw new IllegalArgumentException(s + " is set by the A/B mode: use --out DIR");
           default -> {
             if (s.startsWith("-f") && s.length() > 2 && s.substring(2).chars().allMatch(Character::isDigit)) forks = positive("-f", s.substring(2));
-            else if (s.startsWith("--threshold=") || s.startsWith("--alpha=")) compare.add(s);
+            else if (s.startsWith("--threshold=") || s.startsWith("--alpha=") || s.startsWith("--estimator=")) compare.add(s);
             else jmh.add(s);
           }
         }
       }
       if (jmh.isEmpty()) throw new IllegalArgumentException("no JMH selection given (jmh/bench ab uses the quick preset's)");
-      int n = rounds != null ? rounds : forks != null ? forks : 2;
-      return new Options(a, b, n, out, compare, candJvm, jmh);
+      // A budget without --rounds runs as many rounds as fit; a budget never overrides an explicit --rounds.
+      int n = rounds != null ? rounds : budget > 0 ? 1000 : forks != null ? forks : 2;
+      return new Options(a, b, n, budget, out, compare, candJvm, jmh);
     }
 
     private static String value(String[] args, int i) {
       if (i + 1 >= args.length) throw new IllegalArgumentException(args[i] + " needs a value");
       return args[i + 1];
+    }
+
+    /** A duration such as 300, 300s, 5m or 1.5m, in seconds. */
+    static double duration(String name, String v) {
+      String t = v.trim();
+      double unit = t.endsWith("m") ? 60 : 1;
+      try {
+        double d = Double.parseDouble(t.endsWith("m") || t.endsWith("s") ? t.substring(0, t.length() - 1) : t) * unit;
+        if (!(d > 0) || Double.isInfinite(d)) throw new NumberFormatException();
+        return d;
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException(name + " needs a positive duration such as 300s or 5m, got " + v);
+      }
     }
 
     private static int positive(String name, String v) {
