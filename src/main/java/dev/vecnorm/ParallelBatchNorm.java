@@ -1130,7 +1130,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       }
       for (int c = from; c < to; c++) {
         mean[c] = (float) accA[c];
-        if (meanResidual != null) meanResidual[c] = Double.isFinite(accA[c]) ? (float) (accA[c] - mean[c]) : 0f;
+        if (meanResidual != null) meanResidual[c] = Staging.meanResidual(accA[c], mean[c]);
         variance[c] = (float) (accB[c] / accCount[c]);
       }
     }

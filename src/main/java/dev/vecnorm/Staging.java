@@ -226,7 +226,7 @@ final class Staging {
     void finishMerge(int channels, float[] mean, float[] meanResidual, float[] variance) {
       for (int c = 0; c < channels; c++) {
         mean[c] = (float) runMean[c];
-        if (meanResidual != null) meanResidual[c] = Double.isFinite(runMean[c]) ? (float) (runMean[c] - mean[c]) : 0f;
+        if (meanResidual != null) meanResidual[c] = meanResidual(runMean[c], mean[c]);
         variance[c] = (float) (runM2[c] / count[c]);
       }
     }
@@ -277,6 +277,11 @@ final class Staging {
       w.merge(tileMean, tileResidual, tileVariance);
     }
     w.finishMerge(s.channels(), mean, meanResidual, variance);
+  }
+
+  /** What a merged double mean loses when rounded to {@code rounded}, as the kernels report it (0 for a non-finite mean). */
+  static float meanResidual(double mean, float rounded) {
+    return Double.isFinite(mean) ? (float) (mean - rounded) : 0f;
   }
 
   /**
