@@ -47,16 +47,12 @@ import java.util.Objects;
  *       {@link #virtualBatchSize()}.</li>
  * </ul>
  */
-public final class BatchNormalization extends Layer {
+public final class BatchNormalization extends AffineNormalization {
 
   private final int axis;
-  /** As configured (0.99 stays 0.99 in the config); the kernels take {@link #epsilonF} and float momenta. */
-  private final double momentum, epsilon;
-  private final float epsilonF;
-  private final boolean center, scale;
-  private final Initializer betaInitializer, gammaInitializer, movingMeanInitializer, movingVarianceInitializer;
-  private final Regularizer betaRegularizer, gammaRegularizer;
-  private final Constraint betaConstraint, gammaConstraint;
+  /** As configured (0.99 stays 0.99 in the config); the kernels take float momenta. */
+  private final double momentum;
+  private final Initializer movingMeanInitializer, movingVarianceInitializer;
   private final boolean renorm;
   private final Double rmax, rmin, dmax;
   private final double renormMomentum;
@@ -70,7 +66,7 @@ public final class BatchNormalization extends Layer {
   private final GhostBatches ghost;
 
   private int channels = -1;
-  private Parameter gamma, beta, movingMean, movingVariance, renormMean, renormStddev;
+  private Parameter movingMean, movingVariance, renormMean, renormStddev;
 
   // Cached by the last call for backward.
   private Tensor lastInput;
@@ -85,21 +81,11 @@ public final class BatchNormalization extends Layer {
   private Moments localMoments;
 
   private BatchNormalization(Builder b) {
-    super(b.name);
+    super(b);
     this.axis = b.axis;
     this.momentum = b.momentum;
-    this.epsilon = b.epsilon;
-    this.epsilonF = (float) b.epsilon;
-    this.center = b.center;
-    this.scale = b.scale;
-    this.betaInitializer = b.betaInitializer;
-    this.gammaInitializer = b.gammaInitializer;
     this.movingMeanInitializer = b.movingMeanInitializer;
     this.movingVarianceInitializer = b.movingVarianceInitializer;
-    this.betaRegularizer = b.betaRegularizer;
-    this.gammaRegularizer = b.gammaRegularizer;
-    this.betaConstraint = b.betaConstraint;
-    this.gammaConstraint = b.gammaConstraint;
     this.renorm = b.renorm;
     this.rmax = b.rmax;
     this.rmin = b.rmin;
@@ -110,7 +96,6 @@ public final class BatchNormalization extends Layer {
     this.relu = b.relu;
     this.parallel = b.parallel;
     this.reducer = b.reducer;
-    this.trainable = b.trainable;
     this.virtualBatchSize = b.virtualBatchSize;
     this.ghost = b.virtualBatchSize == null ? null : new GhostBatches(b.virtualBatchSize);
   }
@@ -134,29 +119,25 @@ public final class BatchNormalization extends Layer {
   }
 
   /** Builder with Keras's argument names and defaults; {@link #build()} validates. */
-  public static final class Builder {
+  public static final class Builder extends AffineBuilder<Builder> {
     private static int counter;
-    private String name;
     private int axis = -1;
-    private double momentum = 0.99, epsilon = 1e-3;
-    private boolean center = true, scale = true;
-    private Initializer betaInitializer = Initializer.zeros(), gammaInitializer = Initializer.ones();
+    private double momentum = 0.99;
     private Initializer movingMeanInitializer = Initializer.zeros(), movingVarianceInitializer = Initializer.ones();
-    private Regularizer betaRegularizer, gammaRegularizer;
-    private Constraint betaConstraint, gammaConstraint;
     private boolean renorm;
     private Double rmax, rmin, dmax;
     private double renormMomentum = 0.99;
     private boolean isSynchronized;
     private MovingVariance movingVarianceMode = MovingVariance.BIASED;
     private StatisticsReducer reducer;
-    private boolean trainable = true;
     private boolean relu;
     private ParallelBatchNorm parallel;
-    private String dtype = "float32";
     private Integer virtualBatchSize;
 
     private Builder() {}
+
+    @Override
+    Builder self() { return this; }
 
     /**
      * Keras's {@code axis}, the channel axis
@@ -173,41 +154,6 @@ public final class BatchNormalization extends Layer {
      */
     public Builder momentum(double momentum) { this.momentum = momentum; return this; }
     /**
-     * Keras's {@code epsilon}
-     *
-     * @param epsilon added to the variance, greater than 0 and finite as a float; default 1e-3
-     * @return this builder
-     */
-    public Builder epsilon(double epsilon) { this.epsilon = epsilon; return this; }
-    /**
-     * Keras's {@code center}
-     *
-     * @param center false to drop beta (beta = 0); default true
-     * @return this builder
-     */
-    public Builder center(boolean center) { this.center = center; return this; }
-    /**
-     * Keras's {@code scale}
-     *
-     * @param scale false to drop gamma (gamma = 1); default true
-     * @return this builder
-     */
-    public Builder scale(boolean scale) { this.scale = scale; return this; }
-    /**
-     * Keras's {@code beta_initializer}
-     *
-     * @param i not null; default zeros
-     * @return this builder
-     */
-    public Builder betaInitializer(Initializer i) { this.betaInitializer = Objects.requireNonNull(i, "betaInitializer"); return this; }
-    /**
-     * Keras's {@code gamma_initializer}
-     *
-     * @param i not null; default ones
-     * @return this builder
-     */
-    public Builder gammaInitializer(Initializer i) { this.gammaInitializer = Objects.requireNonNull(i, "gammaInitializer"); return this; }
-    /**
      * Keras's {@code moving_mean_initializer}
      *
      * @param i not null; default zeros
@@ -221,34 +167,6 @@ public final class BatchNormalization extends Layer {
      * @return this builder
      */
     public Builder movingVarianceInitializer(Initializer i) { this.movingVarianceInitializer = Objects.requireNonNull(i, "movingVarianceInitializer"); return this; }
-    /**
-     * Keras's {@code beta_regularizer}
-     *
-     * @param r the penalty on beta, or null for none
-     * @return this builder
-     */
-    public Builder betaRegularizer(Regularizer r) { this.betaRegularizer = r; return this; }
-    /**
-     * Keras's {@code gamma_regularizer}
-     *
-     * @param r the penalty on gamma, or null for none
-     * @return this builder
-     */
-    public Builder gammaRegularizer(Regularizer r) { this.gammaRegularizer = r; return this; }
-    /**
-     * Keras's {@code beta_constraint}
-     *
-     * @param c applied to beta after each update, or null for none
-     * @return this builder
-     */
-    public Builder betaConstraint(Constraint c) { this.betaConstraint = c; return this; }
-    /**
-     * Keras's {@code gamma_constraint}
-     *
-     * @param c applied to gamma after each update, or null for none
-     * @return this builder
-     */
-    public Builder gammaConstraint(Constraint c) { this.gammaConstraint = c; return this; }
     /**
      * Keras's {@code renorm} (batch renormalization)
      *
@@ -294,27 +212,6 @@ public final class BatchNormalization extends Layer {
      */
     public Builder movingVariance(MovingVariance mode) { this.movingVarianceMode = Objects.requireNonNull(mode, "movingVariance"); return this; }
     /**
-     * Keras's {@code trainable}
-     *
-     * @param trainable false to freeze the weights (for BatchNormalization also inference mode); default true
-     * @return this builder
-     */
-    public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
-    /**
-     * The layer name
-     *
-     * @param name the name, or null for a generated one
-     * @return this builder
-     */
-    public Builder name(String name) { this.name = name; return this; }
-    /**
-     * Keras's {@code dtype}
-     *
-     * @param dtype only {@code "float32"} is accepted by {@link #build()}
-     * @return this builder
-     */
-    public Builder dtype(String dtype) { this.dtype = dtype; return this; }
-    /**
      * Runs this layer's kernels on {@code parallel}'s threads (training and inference forward, backward;
      * results do not depend on the thread count). Not part of the config: set it again after fromConfig.
      *
@@ -356,10 +253,7 @@ public final class BatchNormalization extends Layer {
      */
     public BatchNormalization build() {
       if (!(momentum >= 0 && momentum <= 1)) throw new IllegalArgumentException("momentum must be in [0, 1], got " + momentum);
-      // As a float too: the kernels compute in float, and an epsilon that rounds to 0 would divide by 0.
-      if (!(epsilon > 0) || !((float) epsilon > 0) || Float.isInfinite((float) epsilon)) {
-        throw new IllegalArgumentException("epsilon must be > 0 and finite as a float32, got " + epsilon);
-      }
+      checkOptions();
       if (!(renormMomentum >= 0 && renormMomentum <= 1)) {
         throw new IllegalArgumentException("renormMomentum must be in [0, 1], got " + renormMomentum);
       }
@@ -371,9 +265,6 @@ public final class BatchNormalization extends Layer {
         // tf.keras 2 takes renorm with virtual batches (r and d from the averaged statistics); not built here.
         if (renorm) throw new IllegalArgumentException("virtualBatchSize is not supported together with renorm=true");
         if (isSynchronized) throw new IllegalArgumentException("virtualBatchSize is not supported together with synchronized=true");
-      }
-      if (!"float32".equals(dtype)) {
-        throw new IllegalArgumentException("dtype must be float32, got " + dtype + " (float16/bfloat16 storage is not supported)");
       }
       if (name == null) name = "batch_normalization" + (counter++ == 0 ? "" : "_" + (counter - 1));
       return new BatchNormalization(this);
@@ -405,15 +296,6 @@ public final class BatchNormalization extends Layer {
    */
   public double momentum() {
     return momentum;
-  }
-
-  /**
-   * Epsilon as configured; the kernels add {@code (float) epsilon}.
-   *
-   * @return epsilon
-   */
-  public double epsilon() {
-    return epsilon;
   }
 
   /**
@@ -469,13 +351,12 @@ public final class BatchNormalization extends Layer {
     NormShape s = shapeOf(inputShape);
     channels = s.channels();
     int C = channels;
-    if (scale) gamma = param("gamma", C, gammaInitializer, true, gammaRegularizer, gammaConstraint);
-    if (center) beta = param("beta", C, betaInitializer, true, betaRegularizer, betaConstraint);
-    movingMean = param("moving_mean", C, movingMeanInitializer, false, null, null);
-    movingVariance = param("moving_variance", C, movingVarianceInitializer, false, null, null);
+    buildAffine(C, affine.scale(), affine.center());
+    movingMean = param("moving_mean", C, movingMeanInitializer);
+    movingVariance = param("moving_variance", C, movingVarianceInitializer);
     if (renorm) {
-      renormMean = param("renorm_mean", C, Initializer.zeros(), false, null, null);
-      renormStddev = param("renorm_stddev", C, Initializer.ones(), false, null, null);
+      renormMean = param("renorm_mean", C, Initializer.zeros());
+      renormStddev = param("renorm_stddev", C, Initializer.ones());
     }
     mean = new float[C];
     variance = new float[C];
@@ -488,10 +369,9 @@ public final class BatchNormalization extends Layer {
     localMoments = new Moments(C);
   }
 
-  private static Parameter param(String name, int n, Initializer init, boolean trainable, Regularizer r, Constraint c) {
-    float[] w = new float[n];
-    init.fill(w, n, n);
-    return new Parameter(name, w, trainable, r, c);
+  /** A statistic: not trained, regularized or constrained. */
+  private static Parameter param(String name, int n, Initializer init) {
+    return AffineOptions.weight(name, n, init, false, null, null);
   }
 
   private NormShape shapeOf(int[] inputShape) {
@@ -536,9 +416,7 @@ public final class BatchNormalization extends Layer {
 
   @Override
   public List<Parameter> parameters() {
-    List<Parameter> p = new ArrayList<>();
-    if (gamma != null) p.add(gamma);
-    if (beta != null) p.add(beta);
+    List<Parameter> p = super.parameters();
     if (movingMean != null) p.add(movingMean);
     if (movingVariance != null) p.add(movingVariance);
     if (renormMean != null) p.add(renormMean);
@@ -546,18 +424,6 @@ public final class BatchNormalization extends Layer {
     return p;
   }
 
-  /**
-   * The live scale weight.
-   *
-   * @return {@code float[channels]}, or null before build or with {@code scale=false}
-   */
-  public float[] gamma() { return gamma == null ? null : gamma.value(); }
-  /**
-   * The live offset weight.
-   *
-   * @return {@code float[channels]}, or null before build or with {@code center=false}
-   */
-  public float[] beta() { return beta == null ? null : beta.value(); }
   /**
    * The live moving mean.
    *
@@ -612,7 +478,7 @@ public final class BatchNormalization extends Layer {
     }
     float[] x = input.data();
     float[] y = new float[x.length];
-    float[] g = gamma == null ? null : gamma.value(), b = beta == null ? null : beta.value();
+    float[] g = gamma(), b = beta();
     lastInput = input;
     lastShape = s;
     lastAddRelu = false;
@@ -764,7 +630,7 @@ public final class BatchNormalization extends Layer {
     NormShape s = shapeOf(input.shape());
     boolean useBatch = training && trainable;
     float[] x = input.data(), r = residual.data(), y = new float[x.length];
-    float[] g = gamma == null ? null : gamma.value(), b = beta == null ? null : beta.value();
+    float[] g = gamma(), b = beta();
     lastInput = input;
     lastShape = s;
     lastMask = null;
@@ -829,7 +695,7 @@ public final class BatchNormalization extends Layer {
     } else if (!lastUsedBatchStatistics) {
       // Inference mode: statistics are constants, dx = dy * gamma / sqrt(movingVariance + eps).
       for (int c = 0; c < channels; c++) invStd[c] = (float) (1 / Math.sqrt((double) movingVariance.value()[c] + epsilonF));
-      BatchNorm.forwardInference(s, dy, 0, gamma == null ? null : gamma.value(), null, new float[channels],
+      BatchNorm.forwardInference(s, dy, 0, gamma(), null, new float[channels],
           movingVariance.value(), epsilonF, dx, 0);
       BatchNorm.backwardReduce(s, x, 0, dy, 0, movingMean.value(), invStd, sumDy, sumDyXhat);
     } else if (ghost != null) {
@@ -888,19 +754,6 @@ public final class BatchNormalization extends Layer {
   }
 
   /**
-   * Regularization losses of gamma and beta, with their gradients added.
-   *
-   * @return the sum of the penalties, 0 when frozen or unregularized
-   */
-  public double regularizationLoss() {
-    double loss = 0;
-    if (!trainable) return 0;
-    if (gamma != null) loss += gamma.addRegularization();
-    if (beta != null) loss += beta.addRegularization();
-    return loss;
-  }
-
-  /**
    * Keras 3's config keys, which Keras 3 accepts back ({@code cls(**config)}): the renorm keys only
    * with {@code renorm=true} (Keras before 3.14 has no renorm and refuses them), and the vecnorm-only
    * keys {@code moving_variance_mode} and {@code activation} only when not at their defaults, so the
@@ -912,17 +765,11 @@ public final class BatchNormalization extends Layer {
     Map<String, Object> m = new LinkedHashMap<>(super.getConfig());
     m.put("axis", (double) axis);
     m.put("momentum", momentum);
-    m.put("epsilon", epsilon);
-    m.put("center", center);
-    m.put("scale", scale);
-    m.put("beta_initializer", betaInitializer.toConfig());
-    m.put("gamma_initializer", gammaInitializer.toConfig());
-    m.put("moving_mean_initializer", movingMeanInitializer.toConfig());
+    affine.putHead(m);
+    affine.putInitializers(m);
+    m.put("moving_mean_initializer", movingMeanInitializer.toConfig()); // where Keras writes them
     m.put("moving_variance_initializer", movingVarianceInitializer.toConfig());
-    m.put("beta_regularizer", betaRegularizer == null ? null : betaRegularizer.toConfig());
-    m.put("gamma_regularizer", gammaRegularizer == null ? null : gammaRegularizer.toConfig());
-    m.put("beta_constraint", betaConstraint == null ? null : betaConstraint.toConfig());
-    m.put("gamma_constraint", gammaConstraint == null ? null : gammaConstraint.toConfig());
+    affine.putTail(m);
     m.put("synchronized", isSynchronized);
     if (renorm) {
       m.put("renorm", true);
@@ -969,10 +816,8 @@ public final class BatchNormalization extends Layer {
     throw new IllegalArgumentException("config key 'moving_variance_mode' must be biased or unbiased, got " + name);
   }
 
-  private static final List<String> CONFIG_KEYS = List.of("name", "trainable", "dtype", "axis", "momentum", "epsilon",
-      "center", "scale", "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
-      "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", "renorm",
-      "renorm_clipping", "renorm_momentum", "activity_regularizer", "moving_variance_mode", "activation", "virtual_batch_size");
+  private static final List<String> CONFIG_KEYS = Configs.keys(List.of("name", "trainable", "dtype", "axis", "momentum"), AffineOptions.KEYS,
+      "moving_mean_initializer", "moving_variance_initializer", "synchronized", "renorm", "renorm_clipping", "renorm_momentum", "activity_regularizer", "moving_variance_mode", "activation", "virtual_batch_size");
 
   /**
    * Inverse of {@link #getConfig()}, and reads every form Keras 2.2 to 3.14 write: {@code dtype} as a
@@ -988,15 +833,9 @@ public final class BatchNormalization extends Layer {
     Objects.requireNonNull(config, "config");
     Configs.checkKeys(config, "BatchNormalization", CONFIG_KEYS);
     Configs.requireNull(config, "BatchNormalization", "activity_regularizer");
-    Builder b = builder()
-        .name(Configs.str(config, "name", null))
-        .trainable(Configs.bool(config, "trainable", true))
-        .dtype(Configs.dtype(config))
+    Builder b = builder().readConfig(config)
         .axis(Configs.axis(config, "axis", -1))
         .momentum(Configs.num(config, "momentum", 0.99))
-        .epsilon(Configs.num(config, "epsilon", 1e-3))
-        .center(Configs.bool(config, "center", true))
-        .scale(Configs.bool(config, "scale", true))
         .isSynchronized(Configs.bool(config, "synchronized", false))
         .renorm(Configs.bool(config, "renorm", false))
         .renormMomentum(Configs.num(config, "renorm_momentum", 0.99))
@@ -1005,16 +844,10 @@ public final class BatchNormalization extends Layer {
     if (config.get("virtual_batch_size") != null) {
       b.virtualBatchSize((int) Configs.integer(config, "virtual_batch_size", 1, Integer.MAX_VALUE));
     }
-    if (config.get("beta_initializer") != null) b.betaInitializer(Initializer.fromConfig(config.get("beta_initializer")));
-    if (config.get("gamma_initializer") != null) b.gammaInitializer(Initializer.fromConfig(config.get("gamma_initializer")));
     if (config.get("moving_mean_initializer") != null) b.movingMeanInitializer(Initializer.fromConfig(config.get("moving_mean_initializer")));
     if (config.get("moving_variance_initializer") != null) {
       b.movingVarianceInitializer(Initializer.fromConfig(config.get("moving_variance_initializer")));
     }
-    b.betaRegularizer(Regularizer.fromConfig(config.get("beta_regularizer")));
-    b.gammaRegularizer(Regularizer.fromConfig(config.get("gamma_regularizer")));
-    b.betaConstraint(Constraint.fromConfig(config.get("beta_constraint")));
-    b.gammaConstraint(Constraint.fromConfig(config.get("gamma_constraint")));
     if (config.get("renorm_clipping") != null) {
       Map<?, ?> c = Configs.map(config.get("renorm_clipping"), "renorm_clipping");
       for (Object k : c.keySet()) {

@@ -145,7 +145,13 @@ final class Configs {
   }
 
   static List<String> keys(List<String> base, String... more) {
+    return keys(base, List.of(), more);
+  }
+
+  /** {@code base}, then {@code shared} (for example {@link AffineOptions#KEYS}), then {@code more}. */
+  static List<String> keys(List<String> base, List<String> shared, String... more) {
     List<String> all = new ArrayList<>(base);
+    all.addAll(shared);
     all.addAll(List.of(more));
     return all;
   }

@@ -24,19 +24,11 @@ import java.util.Objects;
  * {@link GroupShape#nhwc} or {@link GroupShape#nchw}. Other axes are rejected by name when the layer is
  * built, as is a channel count that {@code groups} does not divide.
  */
-public final class GroupNormalization extends Layer {
+public final class GroupNormalization extends AffineNormalization {
 
   private int groups;
   private final int axis;
-  private final double epsilon;
-  private final float epsilonF;
-  private final boolean center, scale;
-  private final Initializer betaInitializer, gammaInitializer;
-  private final Regularizer betaRegularizer, gammaRegularizer;
-  private final Constraint betaConstraint, gammaConstraint;
-
   private int channels = -1;
-  private Parameter gamma, beta;
 
   // The last call, for backward.
   private Tensor lastInput;
@@ -44,20 +36,9 @@ public final class GroupNormalization extends Layer {
   private float[] mean, invStd, dGamma, dBeta;
 
   private GroupNormalization(Builder b) {
-    super(b.name);
+    super(b);
     this.groups = b.groups;
     this.axis = b.axis;
-    this.epsilon = b.epsilon;
-    this.epsilonF = (float) b.epsilon;
-    this.center = b.center;
-    this.scale = b.scale;
-    this.betaInitializer = b.betaInitializer;
-    this.gammaInitializer = b.gammaInitializer;
-    this.betaRegularizer = b.betaRegularizer;
-    this.gammaRegularizer = b.gammaRegularizer;
-    this.betaConstraint = b.betaConstraint;
-    this.gammaConstraint = b.gammaConstraint;
-    this.trainable = b.trainable;
   }
 
   /**
@@ -89,20 +70,15 @@ public final class GroupNormalization extends Layer {
   }
 
   /** Builder with Keras's argument names and defaults; {@link #build()} validates. */
-  public static final class Builder {
+  public static final class Builder extends AffineBuilder<Builder> {
     private static int counter;
-    private String name;
     private int groups = 32;
     private int axis = -1;
-    private double epsilon = 1e-3;
-    private boolean center = true, scale = true;
-    private Initializer betaInitializer = Initializer.zeros(), gammaInitializer = Initializer.ones();
-    private Regularizer betaRegularizer, gammaRegularizer;
-    private Constraint betaConstraint, gammaConstraint;
-    private boolean trainable = true;
-    private String dtype = "float32";
 
     private Builder() {}
+
+    @Override
+    Builder self() { return this; }
 
     /**
      * Keras's {@code groups}
@@ -119,91 +95,6 @@ public final class GroupNormalization extends Layer {
      */
     public Builder axis(int axis) { this.axis = axis; return this; }
     /**
-     * Keras's {@code epsilon}
-     *
-     * @param epsilon added to the variance, greater than 0 and finite as a float; default 1e-3
-     * @return this builder
-     */
-    public Builder epsilon(double epsilon) { this.epsilon = epsilon; return this; }
-    /**
-     * Keras's {@code center}
-     *
-     * @param center false for no beta (beta = 0); default true
-     * @return this builder
-     */
-    public Builder center(boolean center) { this.center = center; return this; }
-    /**
-     * Keras's {@code scale}
-     *
-     * @param scale false for no gamma (gamma = 1); default true
-     * @return this builder
-     */
-    public Builder scale(boolean scale) { this.scale = scale; return this; }
-    /**
-     * Keras's {@code beta_initializer}
-     *
-     * @param i not null; default zeros
-     * @return this builder
-     */
-    public Builder betaInitializer(Initializer i) { this.betaInitializer = Objects.requireNonNull(i, "betaInitializer"); return this; }
-    /**
-     * Keras's {@code gamma_initializer}
-     *
-     * @param i not null; default ones
-     * @return this builder
-     */
-    public Builder gammaInitializer(Initializer i) { this.gammaInitializer = Objects.requireNonNull(i, "gammaInitializer"); return this; }
-    /**
-     * Keras's {@code beta_regularizer}
-     *
-     * @param r the penalty on beta, or null for none
-     * @return this builder
-     */
-    public Builder betaRegularizer(Regularizer r) { this.betaRegularizer = r; return this; }
-    /**
-     * Keras's {@code gamma_regularizer}
-     *
-     * @param r the penalty on gamma, or null for none
-     * @return this builder
-     */
-    public Builder gammaRegularizer(Regularizer r) { this.gammaRegularizer = r; return this; }
-    /**
-     * Keras's {@code beta_constraint}
-     *
-     * @param c applied to beta after each update, or null for none
-     * @return this builder
-     */
-    public Builder betaConstraint(Constraint c) { this.betaConstraint = c; return this; }
-    /**
-     * Keras's {@code gamma_constraint}
-     *
-     * @param c applied to gamma after each update, or null for none
-     * @return this builder
-     */
-    public Builder gammaConstraint(Constraint c) { this.gammaConstraint = c; return this; }
-    /**
-     * Keras's {@code trainable}
-     *
-     * @param trainable false to freeze gamma and beta; default true
-     * @return this builder
-     */
-    public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
-    /**
-     * The layer name
-     *
-     * @param name the name, or null for a generated one
-     * @return this builder
-     */
-    public Builder name(String name) { this.name = name; return this; }
-    /**
-     * Keras's {@code dtype}
-     *
-     * @param dtype only {@code "float32"} is accepted by {@link #build()}
-     * @return this builder
-     */
-    public Builder dtype(String dtype) { this.dtype = dtype; return this; }
-
-    /**
      * Validates every argument and builds the layer (its weights are created on the first build or call;
      * the axis and the groups are checked against the input shape then).
      *
@@ -212,13 +103,7 @@ public final class GroupNormalization extends Layer {
      */
     public GroupNormalization build() {
       if (groups < 1 && groups != -1) throw new IllegalArgumentException("groups must be >= 1, or -1 for one group per channel, got " + groups);
-      // As a float too: the kernels compute in float, and an epsilon that rounds to 0 would divide by 0.
-      if (!(epsilon > 0) || !((float) epsilon > 0) || Float.isInfinite((float) epsilon)) {
-        throw new IllegalArgumentException("epsilon must be > 0 and finite as a float32, got " + epsilon);
-      }
-      if (!"float32".equals(dtype)) {
-        throw new IllegalArgumentException("dtype must be float32, got " + dtype + " (float16/bfloat16 storage is not supported)");
-      }
+      checkOptions();
       if (name == null) name = "group_normalization" + (counter++ == 0 ? "" : "_" + (counter - 1));
       return new GroupNormalization(this);
     }
@@ -237,30 +122,11 @@ public final class GroupNormalization extends Layer {
    */
   public int axis() { return axis; }
   /**
-   * Epsilon as configured; the kernel adds {@code (float) epsilon}.
-   *
-   * @return epsilon
-   */
-  public double epsilon() { return epsilon; }
-  /**
    * Size of the channel axis.
    *
    * @return the channel count, or -1 before build
    */
   public int channels() { return channels; }
-  /**
-   * The live scale weight.
-   *
-   * @return {@code float[channels()]}, or null before build or with {@code scale=false}
-   */
-  public float[] gamma() { return gamma == null ? null : gamma.value(); }
-  /**
-   * The live offset weight.
-   *
-   * @return {@code float[channels()]}, or null before build or with {@code center=false}
-   */
-  public float[] beta() { return beta == null ? null : beta.value(); }
-
   /** The resolved channel axis: the last one (channels-last) or 1 (channels-first); rejects others by name. */
   private int channelAxis(int[] inputShape) {
     int rank = inputShape.length;
@@ -325,24 +191,9 @@ public final class GroupNormalization extends Layer {
     channels = s.channels();
     groups = s.groups(); // -1 becomes the channel count, as Keras's build does
     // Keras 3: gamma first, then beta, each of shape (channels,).
-    if (scale) gamma = param("gamma", gammaInitializer, gammaRegularizer, gammaConstraint);
-    if (center) beta = param("beta", betaInitializer, betaRegularizer, betaConstraint);
+    buildAffine(channels, affine.scale(), affine.center());
     dGamma = new float[channels];
     dBeta = new float[channels];
-  }
-
-  private Parameter param(String name, Initializer init, Regularizer r, Constraint c) {
-    float[] w = new float[channels];
-    init.fill(w, channels, channels);
-    return new Parameter(name, w, true, r, c);
-  }
-
-  @Override
-  public List<Parameter> parameters() {
-    List<Parameter> p = new ArrayList<>();
-    if (gamma != null) p.add(gamma);
-    if (beta != null) p.add(beta);
-    return p;
   }
 
   /** Same computation in training and inference (no moving statistics), as Keras. */
@@ -360,7 +211,7 @@ public final class GroupNormalization extends Layer {
       mean = new float[s.statistics()];
       invStd = new float[s.statistics()];
     }
-    GroupNorm.forward(s, x, 0, gamma == null ? null : gamma.value(), beta == null ? null : beta.value(), epsilonF, y, 0, mean, invStd);
+    GroupNorm.forward(s, x, 0, gamma(), beta(), epsilonF, y, 0, mean, invStd);
     lastShape = s;
     return new Tensor(input.shape(), y);
   }
@@ -370,27 +221,9 @@ public final class GroupNormalization extends Layer {
     checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     float[] x = lastInput.data(), dx = new float[x.length];
     if (lastShape == null) return new Tensor(lastInput.shape(), dx);
-    GroupNorm.backward(lastShape, x, 0, gradOutput.data(), 0, gamma == null ? null : gamma.value(), mean, invStd, dx, 0, dGamma, dBeta);
-    if (trainable) {
-      for (int c = 0; c < channels; c++) {
-        if (gamma != null) gamma.grad()[c] += dGamma[c];
-        if (beta != null) beta.grad()[c] += dBeta[c];
-      }
-    }
+    GroupNorm.backward(lastShape, x, 0, gradOutput.data(), 0, gamma(), mean, invStd, dx, 0, dGamma, dBeta);
+    addAffineGradients(channels, dGamma, dBeta);
     return new Tensor(lastInput.shape(), dx);
-  }
-
-  /**
-   * Regularization losses of gamma and beta, with their gradients added.
-   *
-   * @return the sum of the penalties, 0 when frozen or unregularized
-   */
-  public double regularizationLoss() {
-    if (!trainable) return 0;
-    double loss = 0;
-    if (gamma != null) loss += gamma.addRegularization();
-    if (beta != null) loss += beta.addRegularization();
-    return loss;
   }
 
   @Override
@@ -398,20 +231,11 @@ public final class GroupNormalization extends Layer {
     Map<String, Object> m = new LinkedHashMap<>(super.getConfig());
     m.put("groups", (double) groups);
     m.put("axis", (double) axis);
-    m.put("epsilon", epsilon);
-    m.put("center", center);
-    m.put("scale", scale);
-    m.put("beta_initializer", betaInitializer.toConfig());
-    m.put("gamma_initializer", gammaInitializer.toConfig());
-    m.put("beta_regularizer", betaRegularizer == null ? null : betaRegularizer.toConfig());
-    m.put("gamma_regularizer", gammaRegularizer == null ? null : gammaRegularizer.toConfig());
-    m.put("beta_constraint", betaConstraint == null ? null : betaConstraint.toConfig());
-    m.put("gamma_constraint", gammaConstraint == null ? null : gammaConstraint.toConfig());
+    affine.putAll(m);
     return m;
   }
 
-  private static final List<String> CONFIG_KEYS = Configs.keys(Configs.BASE_KEYS, "groups", "axis", "epsilon", "center", "scale",
-      "beta_initializer", "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint",
+  private static final List<String> CONFIG_KEYS = Configs.keys(List.of("name", "trainable", "dtype", "groups", "axis"), AffineOptions.KEYS,
       "activity_regularizer");
 
   /**
@@ -428,21 +252,9 @@ public final class GroupNormalization extends Layer {
     Objects.requireNonNull(config, "config");
     Configs.checkKeys(config, "GroupNormalization", CONFIG_KEYS);
     Configs.requireNull(config, "GroupNormalization", "activity_regularizer");
-    Builder b = builder()
-        .name(Configs.str(config, "name", null))
-        .trainable(Configs.bool(config, "trainable", true))
-        .dtype(Configs.dtype(config))
+    return builder().readConfig(config)
         .groups((int) Configs.integer(config, "groups", -1, Integer.MAX_VALUE, 32))
         .axis(Configs.axis(config, "axis", -1))
-        .epsilon(Configs.num(config, "epsilon", 1e-3))
-        .center(Configs.bool(config, "center", true))
-        .scale(Configs.bool(config, "scale", true));
-    if (config.get("beta_initializer") != null) b.betaInitializer(Initializer.fromConfig(config.get("beta_initializer")));
-    if (config.get("gamma_initializer") != null) b.gammaInitializer(Initializer.fromConfig(config.get("gamma_initializer")));
-    b.betaRegularizer(Regularizer.fromConfig(config.get("beta_regularizer")));
-    b.gammaRegularizer(Regularizer.fromConfig(config.get("gamma_regularizer")));
-    b.betaConstraint(Constraint.fromConfig(config.get("beta_constraint")));
-    b.gammaConstraint(Constraint.fromConfig(config.get("gamma_constraint")));
-    return b.build();
+        .build();
   }
 }

@@ -25,19 +25,13 @@ import java.util.Objects;
  * as {@code torch.nn.RMSNorm} and Keras ≥ 3.9 ({@code ops.rms_normalization}); it has gamma and no beta,
  * as in Keras. (Keras 3.0–3.8 divided by the centered variance there instead.)
  */
-public final class LayerNormalization extends Layer {
+public final class LayerNormalization extends AffineNormalization {
 
   private final int[] axes;
   private final boolean axisIsList;
-  private final double epsilon;
-  private final float epsilonF;
-  private final boolean center, scale, rmsScaling;
-  private final Initializer betaInitializer, gammaInitializer;
-  private final Regularizer betaRegularizer, gammaRegularizer;
-  private final Constraint betaConstraint, gammaConstraint;
+  private final boolean rmsScaling;
 
   private int features = -1;
-  private Parameter gamma, beta;
 
   // The last call, for backward.
   private Tensor lastInput;
@@ -45,21 +39,10 @@ public final class LayerNormalization extends Layer {
   private float[] mean, invStd, dGamma, dBeta;
 
   private LayerNormalization(Builder b) {
-    super(b.name);
+    super(b);
     this.axes = b.axes.clone();
     this.axisIsList = b.axisIsList;
-    this.epsilon = b.epsilon;
-    this.epsilonF = (float) b.epsilon;
-    this.center = b.center;
-    this.scale = b.scale;
     this.rmsScaling = b.rmsScaling;
-    this.betaInitializer = b.betaInitializer;
-    this.gammaInitializer = b.gammaInitializer;
-    this.betaRegularizer = b.betaRegularizer;
-    this.gammaRegularizer = b.gammaRegularizer;
-    this.betaConstraint = b.betaConstraint;
-    this.gammaConstraint = b.gammaConstraint;
-    this.trainable = b.trainable;
   }
 
   /**
@@ -81,20 +64,16 @@ public final class LayerNormalization extends Layer {
   }
 
   /** Builder with Keras's argument names and defaults; {@link #build()} validates. */
-  public static final class Builder {
+  public static final class Builder extends AffineBuilder<Builder> {
     private static int counter;
-    private String name;
     private int[] axes = {-1};
     private boolean axisIsList;
-    private double epsilon = 1e-3;
-    private boolean center = true, scale = true, rmsScaling;
-    private Initializer betaInitializer = Initializer.zeros(), gammaInitializer = Initializer.ones();
-    private Regularizer betaRegularizer, gammaRegularizer;
-    private Constraint betaConstraint, gammaConstraint;
-    private boolean trainable = true;
-    private String dtype = "float32";
+    private boolean rmsScaling;
 
     private Builder() {}
+
+    @Override
+    Builder self() { return this; }
 
     /**
      * One axis, as Keras's {@code axis=-1}.
@@ -118,30 +97,10 @@ public final class LayerNormalization extends Layer {
       return this;
     }
     /**
-     * Keras's {@code epsilon}
-     *
-     * @param epsilon added to the variance (or mean square), greater than 0 and finite as a float; default 1e-3
-     * @return this builder
-     */
-    public Builder epsilon(double epsilon) { this.epsilon = epsilon; return this; }
-    /**
-     * Keras's {@code center}
-     *
-     * @param center false for no beta (beta = 0); default true; ignored with {@code rmsScaling}, which has no beta
-     * @return this builder
-     */
-    public Builder center(boolean center) { this.center = center; return this; }
-    /**
-     * Keras's {@code scale}
-     *
-     * @param scale false for no gamma (gamma = 1), unless {@code rmsScaling}, which always has gamma; default true
-     * @return this builder
-     */
-    public Builder scale(boolean scale) { this.scale = scale; return this; }
-    /**
      * Keras's {@code rms_scaling}
      *
-     * @param rmsScaling true for RMS normalization ({@link RmsNorm}: no centering, no beta); default false
+     * @param rmsScaling true for RMS normalization ({@link RmsNorm}: no centering; always gamma, never beta, whatever
+     *     {@code scale} and {@code center} say); default false
      * @return this builder
      */
     public Builder rmsScaling(boolean rmsScaling) { this.rmsScaling = rmsScaling; return this; }
@@ -188,28 +147,6 @@ public final class LayerNormalization extends Layer {
      */
     public Builder gammaConstraint(Constraint c) { this.gammaConstraint = c; return this; }
     /**
-     * Keras's {@code trainable}
-     *
-     * @param trainable false to freeze gamma and beta; default true
-     * @return this builder
-     */
-    public Builder trainable(boolean trainable) { this.trainable = trainable; return this; }
-    /**
-     * The layer name
-     *
-     * @param name the name, or null for a generated one
-     * @return this builder
-     */
-    public Builder name(String name) { this.name = name; return this; }
-    /**
-     * Keras's {@code dtype}
-     *
-     * @param dtype only {@code "float32"} is accepted by {@link #build()}
-     * @return this builder
-     */
-    public Builder dtype(String dtype) { this.dtype = dtype; return this; }
-
-    /**
      * Validates every argument and builds the layer (its weights are created on the first build or call;
      * the axes are checked against the input shape then).
      *
@@ -217,24 +154,12 @@ public final class LayerNormalization extends Layer {
      * @throws IllegalArgumentException naming the first invalid argument
      */
     public LayerNormalization build() {
-      // As a float too: the kernels compute in float, and an epsilon that rounds to 0 would divide by 0.
-      if (!(epsilon > 0) || !((float) epsilon > 0) || Float.isInfinite((float) epsilon)) {
-        throw new IllegalArgumentException("epsilon must be > 0 and finite as a float32, got " + epsilon);
-      }
-      if (!"float32".equals(dtype)) {
-        throw new IllegalArgumentException("dtype must be float32, got " + dtype + " (float16/bfloat16 storage is not supported)");
-      }
+      checkOptions();
       if (name == null) name = "layer_normalization" + (counter++ == 0 ? "" : "_" + (counter - 1));
       return new LayerNormalization(this);
     }
   }
 
-  /**
-   * Epsilon as configured; the kernels add {@code (float) epsilon}.
-   *
-   * @return epsilon
-   */
-  public double epsilon() { return epsilon; }
   /**
    * Whether the layer runs RMS normalization (Keras's {@code rms_scaling}).
    *
@@ -253,19 +178,6 @@ public final class LayerNormalization extends Layer {
    * @return the feature count, or -1 before build
    */
   public int features() { return features; }
-  /**
-   * The live scale weight, flattened over the normalized axes.
-   *
-   * @return {@code float[features()]}, or null before build or with {@code scale=false} and {@code rms_scaling=false}
-   */
-  public float[] gamma() { return gamma == null ? null : gamma.value(); }
-  /**
-   * The live offset weight, flattened over the normalized axes.
-   *
-   * @return {@code float[features()]}, or null before build, with {@code center=false} or with {@code rms_scaling=true}
-   */
-  public float[] beta() { return beta == null ? null : beta.value(); }
-
   /** Product of the normalized (trailing) axes; rejects axes out of range, repeated, or not the trailing block. */
   private int featuresOf(int[] inputShape) {
     int rank = inputShape.length;
@@ -321,24 +233,9 @@ public final class LayerNormalization extends Layer {
   protected void doBuild(int[] inputShape) {
     features = featuresOf(inputShape);
     // Keras 3: gamma when scale or rms_scaling, beta when center and not rms_scaling; gamma first.
-    if (scale || rmsScaling) gamma = param("gamma", gammaInitializer, gammaRegularizer, gammaConstraint);
-    if (center && !rmsScaling) beta = param("beta", betaInitializer, betaRegularizer, betaConstraint);
+    buildAffine(features, affine.scale() || rmsScaling, affine.center() && !rmsScaling);
     dGamma = new float[features];
     dBeta = new float[features];
-  }
-
-  private Parameter param(String name, Initializer init, Regularizer r, Constraint c) {
-    float[] w = new float[features];
-    init.fill(w, features, features);
-    return new Parameter(name, w, true, r, c);
-  }
-
-  @Override
-  public List<Parameter> parameters() {
-    List<Parameter> p = new ArrayList<>();
-    if (gamma != null) p.add(gamma);
-    if (beta != null) p.add(beta);
-    return p;
   }
 
   /** Same computation in training and inference (no moving statistics), as Keras. */
@@ -356,9 +253,8 @@ public final class LayerNormalization extends Layer {
       invStd = new float[rows];
       mean = rmsScaling ? null : new float[rows];
     }
-    float[] g = gamma == null ? null : gamma.value();
-    if (rmsScaling) RmsNorm.forward(rows, features, x, 0, g, epsilonF, y, 0, invStd);
-    else LayerNorm.forward(rows, features, x, 0, g, beta == null ? null : beta.value(), epsilonF, y, 0, mean, invStd);
+    if (rmsScaling) RmsNorm.forward(rows, features, x, 0, gamma(), epsilonF, y, 0, invStd);
+    else LayerNorm.forward(rows, features, x, 0, gamma(), beta(), epsilonF, y, 0, mean, invStd);
     lastInput = input;
     lastRows = rows;
     return new Tensor(input.shape(), y);
@@ -369,29 +265,10 @@ public final class LayerNormalization extends Layer {
     checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length];
     if (lastRows == 0) return new Tensor(lastInput.shape(), dx);
-    float[] g = gamma == null ? null : gamma.value();
-    if (rmsScaling) RmsNorm.backward(lastRows, features, x, 0, dy, 0, g, invStd, dx, 0, dGamma);
-    else LayerNorm.backward(lastRows, features, x, 0, dy, 0, g, mean, invStd, dx, 0, dGamma, dBeta);
-    if (trainable) {
-      for (int f = 0; f < features; f++) {
-        if (gamma != null) gamma.grad()[f] += dGamma[f];
-        if (beta != null) beta.grad()[f] += dBeta[f];
-      }
-    }
+    if (rmsScaling) RmsNorm.backward(lastRows, features, x, 0, dy, 0, gamma(), invStd, dx, 0, dGamma);
+    else LayerNorm.backward(lastRows, features, x, 0, dy, 0, gamma(), mean, invStd, dx, 0, dGamma, dBeta);
+    addAffineGradients(features, dGamma, dBeta);
     return new Tensor(lastInput.shape(), dx);
-  }
-
-  /**
-   * Regularization losses of gamma and beta, with their gradients added.
-   *
-   * @return the sum of the penalties, 0 when frozen or unregularized
-   */
-  public double regularizationLoss() {
-    if (!trainable) return 0;
-    double loss = 0;
-    if (gamma != null) loss += gamma.addRegularization();
-    if (beta != null) loss += beta.addRegularization();
-    return loss;
   }
 
   @Override
@@ -404,21 +281,14 @@ public final class LayerNormalization extends Layer {
     } else {
       m.put("axis", (double) axes[0]);
     }
-    m.put("epsilon", epsilon);
-    m.put("center", center);
-    m.put("scale", scale);
-    m.put("rms_scaling", rmsScaling);
-    m.put("beta_initializer", betaInitializer.toConfig());
-    m.put("gamma_initializer", gammaInitializer.toConfig());
-    m.put("beta_regularizer", betaRegularizer == null ? null : betaRegularizer.toConfig());
-    m.put("gamma_regularizer", gammaRegularizer == null ? null : gammaRegularizer.toConfig());
-    m.put("beta_constraint", betaConstraint == null ? null : betaConstraint.toConfig());
-    m.put("gamma_constraint", gammaConstraint == null ? null : gammaConstraint.toConfig());
+    affine.putHead(m);
+    m.put("rms_scaling", rmsScaling); // where Keras writes it
+    affine.putInitializers(m);
+    affine.putTail(m);
     return m;
   }
 
-  private static final List<String> CONFIG_KEYS = Configs.keys(Configs.BASE_KEYS, "axis", "epsilon", "center", "scale", "rms_scaling",
-      "beta_initializer", "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint",
+  private static final List<String> CONFIG_KEYS = Configs.keys(List.of("name", "trainable", "dtype", "axis"), AffineOptions.KEYS, "rms_scaling",
       "activity_regularizer");
 
   /**
@@ -434,13 +304,7 @@ public final class LayerNormalization extends Layer {
     Objects.requireNonNull(config, "config");
     Configs.checkKeys(config, "LayerNormalization", CONFIG_KEYS);
     Configs.requireNull(config, "LayerNormalization", "activity_regularizer");
-    Builder b = builder()
-        .name(Configs.str(config, "name", null))
-        .trainable(Configs.bool(config, "trainable", true))
-        .dtype(Configs.dtype(config))
-        .epsilon(Configs.num(config, "epsilon", 1e-3))
-        .center(Configs.bool(config, "center", true))
-        .scale(Configs.bool(config, "scale", true))
+    Builder b = builder().readConfig(config)
         .rmsScaling(Configs.bool(config, "rms_scaling", false));
     Object axis = config.get("axis");
     if (axis instanceof List<?> l) {
@@ -450,12 +314,6 @@ public final class LayerNormalization extends Layer {
     } else {
       b.axis((int) Configs.integer(config, "axis", Integer.MIN_VALUE, Integer.MAX_VALUE, -1));
     }
-    if (config.get("beta_initializer") != null) b.betaInitializer(Initializer.fromConfig(config.get("beta_initializer")));
-    if (config.get("gamma_initializer") != null) b.gammaInitializer(Initializer.fromConfig(config.get("gamma_initializer")));
-    b.betaRegularizer(Regularizer.fromConfig(config.get("beta_regularizer")));
-    b.gammaRegularizer(Regularizer.fromConfig(config.get("gamma_regularizer")));
-    b.betaConstraint(Constraint.fromConfig(config.get("beta_constraint")));
-    b.gammaConstraint(Constraint.fromConfig(config.get("gamma_constraint")));
     return b.build();
   }
 }
