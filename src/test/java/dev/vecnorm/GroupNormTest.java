@@ -1,14 +1,22 @@
 package dev.vecnorm;
 
-import static dev.vecnorm.LayerNormTest.assertClose;
-import static dev.vecnorm.LayerNormTest.random;
-import static dev.vecnorm.LayerNormTest.read;
-import static dev.vecnorm.LayerNormTest.segment;
+import static dev.vecnorm.NormTesting.assertClose;
+import static dev.vecnorm.NormTesting.assertGradient;
+import static dev.vecnorm.NormTesting.assertRejectedBeforeWriting;
+import static dev.vecnorm.NormTesting.centralDifferences;
+import static dev.vecnorm.NormTesting.normalized;
+import static dev.vecnorm.NormTesting.random;
+import static dev.vecnorm.NormTesting.read;
+import static dev.vecnorm.NormTesting.segment;
+import static dev.vecnorm.NormTesting.slice;
+import static dev.vecnorm.NormTesting.toDouble;
+import static dev.vecnorm.NormTesting.weightedSum;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vecnorm.NormTesting.BadCall;
 import dev.vecnorm.internal.GroupNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.Arena;
@@ -16,9 +24,9 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.DoubleSupplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -73,35 +81,23 @@ class GroupNormTest {
   /** y (same layout as x, no offset) and, in stats, [mean | invStd] per (n, g), all in double from the definition. */
   static double[] reference(GroupShape s, double[] x, double[] gamma, double[] beta, double eps, double[] stats) {
     int cpg = s.channelsPerGroup(), k = s.statistics();
-    double[] y = new double[x.length];
+    double[] y = new double[x.length], group = new double[cpg * s.spatial()], stat = new double[2];
     for (int n = 0; n < s.batch(); n++) {
       for (int g = 0; g < s.groups(); g++) {
-        double sum = 0, sq = 0, count = (double) cpg * s.spatial();
-        for (int c = g * cpg; c < (g + 1) * cpg; c++) for (int p = 0; p < s.spatial(); p++) sum += x[index(s, n, c, p)];
-        double m = sum / count;
-        for (int c = g * cpg; c < (g + 1) * cpg; c++) {
-          for (int p = 0; p < s.spatial(); p++) sq += (x[index(s, n, c, p)] - m) * (x[index(s, n, c, p)] - m);
-        }
-        double inv = 1 / Math.sqrt(sq / count + eps);
+        for (int c = 0; c < cpg; c++) for (int p = 0; p < s.spatial(); p++) group[c * s.spatial() + p] = x[index(s, n, g * cpg + c, p)];
+        double[] xhat = normalized(group, eps, false, stat);
         if (stats != null) {
-          stats[n * s.groups() + g] = m;
-          stats[k + n * s.groups() + g] = inv;
+          stats[n * s.groups() + g] = stat[0];
+          stats[k + n * s.groups() + g] = stat[1];
         }
         for (int c = g * cpg; c < (g + 1) * cpg; c++) {
           for (int p = 0; p < s.spatial(); p++) {
-            int i = index(s, n, c, p);
-            y[i] = (x[i] - m) * inv * (gamma == null ? 1 : gamma[c]) + (beta == null ? 0 : beta[c]);
+            y[index(s, n, c, p)] = xhat[(c - g * cpg) * s.spatial() + p] * (gamma == null ? 1 : gamma[c]) + (beta == null ? 0 : beta[c]);
           }
         }
       }
     }
     return y;
-  }
-
-  static double[] slice(float[] a, int off, int n) {
-    double[] d = new double[n];
-    for (int i = 0; i < n; i++) d[i] = a[off + i];
-    return d;
   }
 
   // ---------------------------------------------------------------- forward
@@ -118,7 +114,7 @@ class GroupNormTest {
       float[] g = variants[v], b = variants[v + 1], mean = new float[st], inv = new float[st];
       GroupNorm.forward(k, s, x, xOff, g, b, 1e-3f, y, yOff, mean, inv);
       double[] stats = new double[2 * st];
-      double[] ref = reference(s, slice(x, xOff, size), LayerNormTest.toDouble(g), LayerNormTest.toDouble(b), 1e-3f, stats);
+      double[] ref = reference(s, slice(x, xOff, size), toDouble(g), toDouble(b), 1e-3f, stats);
       for (int i = 0; i < st; i++) {
         assertClose("mean[" + i + "]", stats[i], mean[i], 1e-5 * (1 + Math.abs(stats[i])));
         assertClose("invStd[" + i + "]", stats[st + i], inv[i], 1e-5 * stats[st + i]);
@@ -242,10 +238,7 @@ class GroupNormTest {
 
   /** L = Σ w·y, in double from the reference forward. */
   static double loss(GroupShape s, double[] x, double[] gamma, double[] beta, double eps, double[] w) {
-    double[] y = reference(s, x, gamma, beta, eps, null);
-    double l = 0;
-    for (int i = 0; i < y.length; i++) l += w[i] * y[i];
-    return l;
+    return weightedSum(w, reference(s, x, gamma, beta, eps, null));
   }
 
   /**
@@ -268,7 +261,7 @@ class GroupNormTest {
     java.util.Arrays.fill(dBeta, 99f);
     GroupNorm.forward(k, s, x, xOff, gamma, beta, eps, y, 0, mean, inv);
     GroupNorm.backward(k, s, x, xOff, dy, dyOff, gamma, mean, inv, dx, dxOff, dGamma, dBeta);
-    double[] xs = slice(x, xOff, size), w = slice(dy, dyOff, size), g = LayerNormTest.toDouble(gamma), b = LayerNormTest.toDouble(beta);
+    double[] xs = slice(x, xOff, size), w = slice(dy, dyOff, size), g = toDouble(gamma), b = toDouble(beta);
     double h = 1e-5, termScale = 0;
     for (int n = 0; n < s.batch(); n++) {
       for (int c = 0; c < s.channels(); c++) {
@@ -277,38 +270,10 @@ class GroupNormTest {
         }
       }
     }
-    double[] fd = new double[size];
-    double scale = 1e-3 * termScale;
-    for (int i = 0; i < size; i++) {
-      double keep = xs[i];
-      xs[i] = keep + h;
-      double lp = loss(s, xs, g, b, eps, w);
-      xs[i] = keep - h;
-      double lm = loss(s, xs, g, b, eps, w);
-      xs[i] = keep;
-      fd[i] = (lp - lm) / (2 * h);
-      scale = Math.max(scale, Math.abs(fd[i]));
-    }
-    for (int i = 0; i < size; i++) assertClose("dx[" + i + "]", fd[i], dx[dxOff + i], 1e-3 * scale);
-    checkParameterGradient("dGamma", g, dGamma, s, xs, g, b, eps, w, h);
-    checkParameterGradient("dBeta", b, dBeta, s, xs, g, b, eps, w, h);
-  }
-
-  private static void checkParameterGradient(String name, double[] param, float[] grad, GroupShape s, double[] xs, double[] g,
-                                             double[] b, double eps, double[] w, double h) {
-    double[] fd = new double[param.length];
-    double scale = 1e-12;
-    for (int c = 0; c < param.length; c++) {
-      double keep = param[c];
-      param[c] = keep + h;
-      double lp = loss(s, xs, g, b, eps, w);
-      param[c] = keep - h;
-      double lm = loss(s, xs, g, b, eps, w);
-      param[c] = keep;
-      fd[c] = (lp - lm) / (2 * h);
-      scale = Math.max(scale, Math.abs(fd[c]));
-    }
-    for (int c = 0; c < param.length; c++) assertClose(name + "[" + c + "]", fd[c], grad[c], 1e-3 * scale);
+    DoubleSupplier l = () -> loss(s, xs, g, b, eps, w);
+    assertGradient("dx", centralDifferences(xs, null, h, l), dx, dxOff, null, 1e-3, 1e-3 * termScale);
+    assertGradient("dGamma", centralDifferences(g, null, h, l), dGamma, 0, null, 1e-3, 1e-12);
+    assertGradient("dBeta", centralDifferences(b, null, h, l), dBeta, 0, null, 1e-3, 1e-12);
   }
 
   // ---------------------------------------------------------------- segments
@@ -376,44 +341,30 @@ class GroupNormTest {
     java.util.Arrays.fill(gamma, 1f);
     java.util.Arrays.fill(inv, 1f);
     float[] dG = new float[c], dB = new float[c], big = new float[2 * n];
-    List<Object[]> cases = List.of(
-        bad("gamma", () -> GroupNorm.forward(k, s, x, 0, new float[4], beta, 1e-3f, y, 0, mean, inv)),
-        bad("beta", () -> GroupNorm.forward(k, s, x, 0, gamma, new float[7], 1e-3f, y, 0, mean, inv)),
-        bad("mean must have length batch*groups = 3*2 = 6", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, new float[3], inv)),
-        bad("invStd", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, new float[7])),
-        bad("epsilon", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, Float.NaN, y, 0, mean, inv)),
-        bad("y", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 1, mean, inv)),
-        bad("xOffset", () -> GroupNorm.forward(k, s, x, -1, gamma, beta, 1e-3f, y, 0, mean, inv)),
-        bad("shape", () -> GroupNorm.forward(k, null, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv)),
-        bad("overlaps", () -> GroupNorm.forward(k, s, big, 0, gamma, beta, 1e-3f, big, 2, mean, inv)),
-        bad("mean", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, inv, inv)),
-        bad("mean", () -> GroupNorm.forward(k, GroupShape.nhwc(1, 1, 6, 6), x, 0, gamma, beta, 1e-3f, y, 0, x, null)),
-        bad("dGamma", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, gamma, dB)),
-        bad("dGamma", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dG)),
-        bad("dBeta", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, new float[5])),
-        bad("dx", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 3, dG, dB)),
-        bad("dy", () -> GroupNorm.backward(k, s, x, 0, new float[n - 1], 0, gamma, mean, inv, dx, 0, dG, dB)),
-        bad("invStd", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, new float[1], dx, 0, dG, dB)),
-        bad("mean", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, null, inv, dx, 0, dG, dB)),
-        bad("read-only", () -> GroupNorm.forward(k, s, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f,
+    List<BadCall> cases = List.of(
+        new BadCall("gamma", () -> GroupNorm.forward(k, s, x, 0, new float[4], beta, 1e-3f, y, 0, mean, inv)),
+        new BadCall("beta", () -> GroupNorm.forward(k, s, x, 0, gamma, new float[7], 1e-3f, y, 0, mean, inv)),
+        new BadCall("mean must have length batch*groups = 3*2 = 6", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, new float[3], inv)),
+        new BadCall("invStd", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, new float[7])),
+        new BadCall("epsilon", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, Float.NaN, y, 0, mean, inv)),
+        new BadCall("y", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 1, mean, inv)),
+        new BadCall("xOffset", () -> GroupNorm.forward(k, s, x, -1, gamma, beta, 1e-3f, y, 0, mean, inv)),
+        new BadCall("shape", () -> GroupNorm.forward(k, null, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv)),
+        new BadCall("overlaps", () -> GroupNorm.forward(k, s, big, 0, gamma, beta, 1e-3f, big, 2, mean, inv)),
+        new BadCall("mean", () -> GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, inv, inv)),
+        new BadCall("mean", () -> GroupNorm.forward(k, GroupShape.nhwc(1, 1, 6, 6), x, 0, gamma, beta, 1e-3f, y, 0, x, null)),
+        new BadCall("dGamma", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, gamma, dB)),
+        new BadCall("dGamma", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dG)),
+        new BadCall("dBeta", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, new float[5])),
+        new BadCall("dx", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 3, dG, dB)),
+        new BadCall("dy", () -> GroupNorm.backward(k, s, x, 0, new float[n - 1], 0, gamma, mean, inv, dx, 0, dG, dB)),
+        new BadCall("invStd", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, new float[1], dx, 0, dG, dB)),
+        new BadCall("mean", () -> GroupNorm.backward(k, s, x, 0, dy, 0, gamma, null, inv, dx, 0, dG, dB)),
+        new BadCall("read-only", () -> GroupNorm.forward(k, s, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f,
             MemorySegment.ofArray(y).asReadOnly(), 0, mean, inv)),
-        bad("y", () -> GroupNorm.forward(k, s, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f, MemorySegment.ofArray(y), 8, mean, inv)),
-        bad("dx", () -> GroupNorm.backward(k, s, MemorySegment.ofArray(x), 0, MemorySegment.ofArray(dy), 0, gamma, mean, inv,
+        new BadCall("y", () -> GroupNorm.forward(k, s, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f, MemorySegment.ofArray(y), 8, mean, inv)),
+        new BadCall("dx", () -> GroupNorm.backward(k, s, MemorySegment.ofArray(x), 0, MemorySegment.ofArray(dy), 0, gamma, mean, inv,
             MemorySegment.ofArray(dx), 4, dG, dB)));
-    for (Object[] cs : cases) {
-      String expected = (String) cs[0];
-      Throwable t = assertThrows(RuntimeException.class, (Executable) cs[1], expected);
-      assertTrue(t instanceof IllegalArgumentException || t instanceof NullPointerException, expected + ": " + t);
-      assertTrue(String.valueOf(t.getMessage()).contains(expected), "message should name " + expected + ": " + t.getMessage());
-      for (float[] out : new float[][] {y, dx, dG, dB, mean}) for (float v : out) assertTrue(v == 0, expected + ": an output was written");
-      for (float v : inv) assertTrue(v == 1f, expected + ": invStd was written");
-      for (float v : gamma) assertTrue(v == 1f, expected + ": gamma was written");
-      for (float v : big) assertTrue(v == 0, expected + ": big was written");
-      for (int i = 0; i < n; i++) assertTrue(x[i] == i && dy[i] == i, expected + ": an input was written");
-    }
-  }
-
-  private static Object[] bad(String name, Executable call) {
-    return new Object[] {name, call};
+    assertRejectedBeforeWriting(cases, x, y, dy, dx, gamma, beta, mean, inv, dG, dB, big);
   }
 }

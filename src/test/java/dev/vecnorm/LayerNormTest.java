@@ -1,19 +1,30 @@
 package dev.vecnorm;
 
+import static dev.vecnorm.NormTesting.assertClose;
+import static dev.vecnorm.NormTesting.assertGradient;
+import static dev.vecnorm.NormTesting.assertRejectedBeforeWriting;
+import static dev.vecnorm.NormTesting.centralDifferences;
+import static dev.vecnorm.NormTesting.normalized;
+import static dev.vecnorm.NormTesting.random;
+import static dev.vecnorm.NormTesting.read;
+import static dev.vecnorm.NormTesting.segment;
+import static dev.vecnorm.NormTesting.slice;
+import static dev.vecnorm.NormTesting.toDouble;
+import static dev.vecnorm.NormTesting.weightedSum;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vecnorm.NormTesting.BadCall;
 
 import dev.vecnorm.internal.LayerNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.DoubleSupplier;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -44,47 +55,16 @@ class LayerNormTest {
 
   // ---------------------------------------------------------------- double reference
 
-  /** y of one row of layer norm (rms == false) or RMS norm (rms == true), in double; also returns invStd/invRms in out[0]. */
+  /** y of one row of layer norm (rms == false) or RMS norm (rms == true), in double; stat receives mean and invStd (invRms). */
   static double[] refRow(double[] x, double[] gamma, double[] beta, double eps, boolean rms, double[] stat) {
-    int n = x.length;
-    double m = 0;
-    if (!rms) {
-      for (double v : x) m += v;
-      m /= n;
-    }
-    double q = 0;
-    for (double v : x) q += (v - m) * (v - m);
-    double s = 1 / Math.sqrt(q / n + eps);
-    if (stat != null) {
-      stat[0] = m;
-      stat[1] = s;
-    }
-    double[] y = new double[n];
-    for (int f = 0; f < n; f++) y[f] = (x[f] - m) * s * (gamma == null ? 1 : gamma[f]) + (beta == null ? 0 : beta[f]);
+    double[] y = normalized(x, eps, rms, stat);
+    for (int f = 0; f < y.length; f++) y[f] = y[f] * (gamma == null ? 1 : gamma[f]) + (beta == null ? 0 : beta[f]);
     return y;
   }
 
+  /** Row r of a rows x features block at off, in double. */
   static double[] row(float[] a, int off, int features, int r) {
-    double[] d = new double[features];
-    for (int f = 0; f < features; f++) d[f] = a[off + r * features + f];
-    return d;
-  }
-
-  static double[] toDouble(float[] a) {
-    if (a == null) return null;
-    double[] d = new double[a.length];
-    for (int i = 0; i < a.length; i++) d[i] = a[i];
-    return d;
-  }
-
-  static float[] random(SplittableRandom r, int n, double center, double scale) {
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) a[i] = (float) (center + scale * r.nextGaussian());
-    return a;
-  }
-
-  static void assertClose(String what, double expected, double actual, double tol) {
-    assertTrue(Math.abs(expected - actual) <= tol, what + ": expected " + expected + ", got " + actual + " (tolerance " + tol + ")");
+    return slice(a, off + r * features, features);
   }
 
   // ---------------------------------------------------------------- forward
@@ -218,12 +198,12 @@ class LayerNormTest {
 
   // ---------------------------------------------------------------- backward against finite differences
 
-  /** L = Σ w·y over all rows, in double from the reference forward. */
-  static double loss(double[][] xs, double[] gamma, double[] beta, double eps, boolean rms, double[][] w) {
+  /** L = Σ w·y over all rows (x and w rows x features, flat), in double from the reference forward. */
+  static double loss(double[] x, int features, double[] gamma, double[] beta, double eps, boolean rms, double[] w) {
     double l = 0;
-    for (int r = 0; r < xs.length; r++) {
-      double[] y = refRow(xs[r], gamma, beta, eps, rms, null);
-      for (int f = 0; f < y.length; f++) l += w[r][f] * y[f];
+    for (int r = 0; r < x.length / features; r++) {
+      double[] y = refRow(java.util.Arrays.copyOfRange(x, r * features, (r + 1) * features), gamma, beta, eps, rms, null);
+      l += weightedSum(java.util.Arrays.copyOfRange(w, r * features, (r + 1) * features), y);
     }
     return l;
   }
@@ -267,56 +247,22 @@ class LayerNormTest {
       java.util.Arrays.fill(dBeta, 99f);
       LayerNorm.backward(k, rows, features, x, xOff, dy, dyOff, gamma, stat1, stat2, dx, dxOff, dGamma, dBeta);
     }
-    double[][] xs = new double[rows][], w = new double[rows][];
-    for (int r = 0; r < rows; r++) {
-      xs[r] = row(x, xOff, features, r);
-      w[r] = row(dy, dyOff, features, r);
-    }
+    double[] xs = slice(x, xOff, rows * features), w = slice(dy, dyOff, rows * features);
     double[] g = toDouble(gamma), b = toDouble(beta);
     double h = 1e-5;
-    // dx: every element of small rows, 40 sampled ones of wide rows.
-    double[] fd = new double[rows * features], got = new double[rows * features];
     // Floor: where the exact gradient is 0 (one feature) dx is a difference of terms ~|dy·gamma|·invStd.
     double termScale = 0;
     for (int i = 0; i < rows * features; i++) {
       termScale = Math.max(termScale, Math.abs(dy[dyOff + i] * gamma[i % features]) * stat2[i / features]);
     }
-    double scale = 1e-3 * termScale;
+    // dx: every element of small rows, 40 sampled ones of wide rows.
     int samples = Math.min(rows * features, 40);
     int[] idx = new int[samples];
     for (int i = 0; i < samples; i++) idx[i] = samples == rows * features ? i : rnd.nextInt(rows * features);
-    for (int i : idx) {
-      int r = i / features, f = i % features;
-      double keep = xs[r][f];
-      xs[r][f] = keep + h;
-      double lp = loss(xs, g, b, eps, rms, w);
-      xs[r][f] = keep - h;
-      double lm = loss(xs, g, b, eps, rms, w);
-      xs[r][f] = keep;
-      fd[i] = (lp - lm) / (2 * h);
-      got[i] = dx[dxOff + i];
-      scale = Math.max(scale, Math.abs(fd[i]));
-    }
-    for (int i : idx) assertClose("dx[" + i + "]", fd[i], got[i], 1e-3 * scale);
-    checkParameterGradient("dGamma", g, dGamma, xs, g, b, eps, rms, w, h);
-    if (!rms) checkParameterGradient("dBeta", b, dBeta, xs, g, b, eps, rms, w, h);
-  }
-
-  private static void checkParameterGradient(String name, double[] param, float[] grad, double[][] xs, double[] g, double[] b,
-                                             double eps, boolean rms, double[][] w, double h) {
-    double[] fd = new double[param.length];
-    double scale = 1e-12;
-    for (int f = 0; f < param.length; f++) {
-      double keep = param[f];
-      param[f] = keep + h;
-      double lp = loss(xs, g, b, eps, rms, w);
-      param[f] = keep - h;
-      double lm = loss(xs, g, b, eps, rms, w);
-      param[f] = keep;
-      fd[f] = (lp - lm) / (2 * h);
-      scale = Math.max(scale, Math.abs(fd[f]));
-    }
-    for (int f = 0; f < param.length; f++) assertClose(name + "[" + f + "]", fd[f], grad[f], 1e-3 * scale);
+    DoubleSupplier l = () -> loss(xs, features, g, b, eps, rms, w);
+    assertGradient("dx", centralDifferences(xs, idx, h, l), dx, dxOff, idx, 1e-3, 1e-3 * termScale);
+    assertGradient("dGamma", centralDifferences(g, null, h, l), dGamma, 0, null, 1e-3, 1e-12);
+    if (!rms) assertGradient("dBeta", centralDifferences(b, null, h, l), dBeta, 0, null, 1e-3, 1e-12);
   }
 
   // ---------------------------------------------------------------- segments
@@ -358,18 +304,6 @@ class LayerNormTest {
     }
   }
 
-  static MemorySegment segment(Arena arena, boolean heap, float[] data, long off) {
-    MemorySegment s = heap ? MemorySegment.ofArray(new float[data.length + (int) off / 4]) : arena.allocate(data.length * 4L + off, 4);
-    MemorySegment.copy(data, 0, s, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), off, data.length);
-    return s;
-  }
-
-  static float[] read(MemorySegment s, long off, int n) {
-    float[] a = new float[n];
-    MemorySegment.copy(s, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), off, a, 0, n);
-    return a;
-  }
-
   // ---------------------------------------------------------------- bad arguments
 
   @ParameterizedTest(name = "{0}")
@@ -383,40 +317,27 @@ class LayerNormTest {
     java.util.Arrays.fill(inv, 1f);
     float[] dG = new float[features], dB = new float[features];
     float[] big = new float[2 * n];
-    List<Object[]> cases = List.of(
-        bad("gamma", () -> LayerNorm.forward(k, rows, features, x, 0, new float[4], beta, 1e-3f, y, 0, mean, inv)),
-        bad("beta", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, new float[6], 1e-3f, y, 0, mean, inv)),
-        bad("mean", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, new float[2], inv)),
-        bad("invStd", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, mean, new float[4])),
-        bad("epsilon", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 0f, y, 0, mean, inv)),
-        bad("y", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 1, mean, inv)),
-        bad("features", () -> LayerNorm.forward(k, rows, 0, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv)),
-        bad("rows", () -> RmsNorm.forward(k, 0, features, x, 0, gamma, 1e-3f, y, 0, inv)),
-        bad("overlaps", () -> LayerNorm.forward(k, rows, features, big, 0, gamma, beta, 1e-3f, big, 2, mean, inv)),
-        bad("mean", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, inv, inv)),
-        bad("dGamma", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, gamma, dB)),
-        bad("dGamma", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dG)),
-        bad("dx", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 3, dG, dB)),
-        bad("invStd", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, new float[1], dx, 0, dG, dB)),
-        bad("invRms", () -> RmsNorm.backward(k, rows, features, x, 0, dy, 0, gamma, null, dx, 0, dG)),
-        bad("dGamma", () -> RmsNorm.backward(k, rows, features, x, 0, dy, 0, gamma, inv, dx, 0, new float[3])),
-        bad("invRms", () -> RmsNorm.forward(k, rows, features, x, 0, gamma, 1e-3f, y, 0, gamma)),
-        bad("read-only", () -> LayerNorm.forward(k, rows, features, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f,
+    List<BadCall> cases = List.of(
+        new BadCall("gamma", () -> LayerNorm.forward(k, rows, features, x, 0, new float[4], beta, 1e-3f, y, 0, mean, inv)),
+        new BadCall("beta", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, new float[6], 1e-3f, y, 0, mean, inv)),
+        new BadCall("mean", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, new float[2], inv)),
+        new BadCall("invStd", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, mean, new float[4])),
+        new BadCall("epsilon", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 0f, y, 0, mean, inv)),
+        new BadCall("y", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 1, mean, inv)),
+        new BadCall("features", () -> LayerNorm.forward(k, rows, 0, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv)),
+        new BadCall("rows", () -> RmsNorm.forward(k, 0, features, x, 0, gamma, 1e-3f, y, 0, inv)),
+        new BadCall("overlaps", () -> LayerNorm.forward(k, rows, features, big, 0, gamma, beta, 1e-3f, big, 2, mean, inv)),
+        new BadCall("mean", () -> LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, inv, inv)),
+        new BadCall("dGamma", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, gamma, dB)),
+        new BadCall("dGamma", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dG)),
+        new BadCall("dx", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 3, dG, dB)),
+        new BadCall("invStd", () -> LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, new float[1], dx, 0, dG, dB)),
+        new BadCall("invRms", () -> RmsNorm.backward(k, rows, features, x, 0, dy, 0, gamma, null, dx, 0, dG)),
+        new BadCall("dGamma", () -> RmsNorm.backward(k, rows, features, x, 0, dy, 0, gamma, inv, dx, 0, new float[3])),
+        new BadCall("invRms", () -> RmsNorm.forward(k, rows, features, x, 0, gamma, 1e-3f, y, 0, gamma)),
+        new BadCall("read-only", () -> LayerNorm.forward(k, rows, features, MemorySegment.ofArray(x), 0, gamma, beta, 1e-3f,
             MemorySegment.ofArray(y).asReadOnly(), 0, mean, inv)),
-        bad("y", () -> RmsNorm.forward(k, rows, features, MemorySegment.ofArray(x), 0, gamma, 1e-3f, MemorySegment.ofArray(y), 8, inv)));
-    for (Object[] c : cases) {
-      String expected = (String) c[0];
-      Throwable t = assertThrows(RuntimeException.class, (Executable) c[1], expected);
-      assertTrue(t instanceof IllegalArgumentException || t instanceof NullPointerException, expected + ": " + t);
-      assertTrue(String.valueOf(t.getMessage()).contains(expected), "message should name " + expected + ": " + t.getMessage());
-      for (float[] out : new float[][] {y, dx, dG, dB, mean}) for (float v : out) assertTrue(v == 0, expected + ": an output was written");
-      for (float v : inv) assertTrue(v == 1f, expected + ": invStd was written");
-      for (float v : gamma) assertTrue(v == 1f, expected + ": gamma was written");
-      for (float v : big) assertTrue(v == 0, expected + ": big was written");
-    }
-  }
-
-  private static Object[] bad(String name, Executable call) {
-    return new Object[] {name, call};
+        new BadCall("y", () -> RmsNorm.forward(k, rows, features, MemorySegment.ofArray(x), 0, gamma, 1e-3f, MemorySegment.ofArray(y), 8, inv)));
+    assertRejectedBeforeWriting(cases, x, y, dy, dx, gamma, beta, mean, inv, dG, dB, big);
   }
 }
