@@ -1,6 +1,7 @@
 package dev.vecnorm.layers;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -21,6 +22,15 @@ abstract class AffineNormalization extends Layer {
     this.affine = b.options();
     this.epsilonF = (float) affine.epsilon();
     this.trainable = b.trainable;
+  }
+
+  /** Rejects an input whose rank differs from the built one, as Keras's InputSpec does ("expected ndim=2, found ndim=3"). */
+  final void checkBuiltRank(int[] inputShape) {
+    int builtRank = builtShape().length;
+    if (inputShape.length != builtRank) {
+      throw new IllegalArgumentException(name() + " was built for inputs of rank " + builtRank + ", expected ndim=" + builtRank
+          + ", found ndim=" + inputShape.length + " (shape " + Arrays.toString(inputShape) + ")");
+    }
   }
 
   /** Creates gamma (first, as Keras 3) and beta of {@code n} values, each only when asked for. */

@@ -398,12 +398,7 @@ public final class BatchNormalization extends AffineNormalization {
   @Override
   protected void checkCompatible(int[] inputShape) {
     int rank = inputShape.length;
-    int builtRank = builtShape().length;
-    if (rank != builtRank) {
-      // Keras's InputSpec: "expected ndim=2, found ndim=3".
-      throw new IllegalArgumentException(name() + " was built for inputs of rank " + builtRank + ", expected ndim=" + builtRank
-          + ", found ndim=" + rank + " (shape " + Arrays.toString(inputShape) + ")");
-    }
+    checkBuiltRank(inputShape);
     if (axis < -rank || axis >= rank) {
       throw new IllegalArgumentException(name() + ": axis " + axis + " is out of range for input rank " + rank);
     }

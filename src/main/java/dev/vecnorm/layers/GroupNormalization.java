@@ -173,11 +173,7 @@ public final class GroupNormalization extends AffineNormalization {
 
   @Override
   protected void checkCompatible(int[] inputShape) {
-    int builtRank = builtShape().length;
-    if (inputShape.length != builtRank) {
-      throw new IllegalArgumentException(name() + " was built for inputs of rank " + builtRank + ", expected ndim=" + builtRank
-          + ", found ndim=" + inputShape.length + " (shape " + Arrays.toString(inputShape) + ")");
-    }
+    checkBuiltRank(inputShape);
     int c = inputShape[channelAxis(inputShape)];
     if (c != channels) {
       throw new IllegalArgumentException(name() + " was built for " + channels + " channels on axis " + axis + ", but the input "

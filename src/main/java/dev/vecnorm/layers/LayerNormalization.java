@@ -217,11 +217,7 @@ public final class LayerNormalization extends AffineNormalization {
 
   @Override
   protected void checkCompatible(int[] inputShape) {
-    int builtRank = builtShape().length;
-    if (inputShape.length != builtRank) {
-      throw new IllegalArgumentException(name() + " was built for inputs of rank " + builtRank + ", expected ndim=" + builtRank
-          + ", found ndim=" + inputShape.length + " (shape " + Arrays.toString(inputShape) + ")");
-    }
+    checkBuiltRank(inputShape);
     int f = featuresOf(inputShape);
     if (f != features) {
       throw new IllegalArgumentException(name() + " was built for " + features + " normalized elements per sample, but the input "
