@@ -5,6 +5,7 @@ import static dev.vecnorm.NormTesting.assertGradient;
 import static dev.vecnorm.NormTesting.assertRejectedBeforeWriting;
 import static dev.vecnorm.NormTesting.centralDifferences;
 import static dev.vecnorm.NormTesting.normalized;
+import static dev.vecnorm.NormTesting.normalizedRows;
 import static dev.vecnorm.NormTesting.random;
 import static dev.vecnorm.NormTesting.read;
 import static dev.vecnorm.NormTesting.segment;
@@ -200,12 +201,7 @@ class LayerNormTest {
 
   /** L = Σ w·y over all rows (x and w rows x features, flat), in double from the reference forward. */
   static double loss(double[] x, int features, double[] gamma, double[] beta, double eps, boolean rms, double[] w) {
-    double l = 0;
-    for (int r = 0; r < x.length / features; r++) {
-      double[] y = refRow(java.util.Arrays.copyOfRange(x, r * features, (r + 1) * features), gamma, beta, eps, rms, null);
-      l += weightedSum(java.util.Arrays.copyOfRange(w, r * features, (r + 1) * features), y);
-    }
-    return l;
+    return weightedSum(w, normalizedRows(x, features, gamma, beta, eps, rms));
   }
 
   static Stream<Arguments> implsAndSmallFeatures() {

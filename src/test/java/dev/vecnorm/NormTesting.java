@@ -93,6 +93,27 @@ public final class NormTesting {
   }
 
   /**
+   * Layer norm (or RMS norm) of every row of {@code features} values, then {@code y * gamma[f] + beta[f]},
+   * in double from the definition.
+   *
+   * @param x rows x features values, row-major
+   * @param features the row length
+   * @param gamma the scale per feature, or null for 1
+   * @param beta the offset per feature, or null for 0
+   * @param eps added to the variance (mean square)
+   * @param rms true for RMS norm
+   * @return y, as x
+   */
+  public static double[] normalizedRows(double[] x, int features, double[] gamma, double[] beta, double eps, boolean rms) {
+    double[] y = new double[x.length];
+    for (int r = 0; r < x.length / features; r++) {
+      double[] xhat = normalized(java.util.Arrays.copyOfRange(x, r * features, (r + 1) * features), eps, rms, null);
+      for (int f = 0; f < features; f++) y[r * features + f] = xhat[f] * (gamma == null ? 1 : gamma[f]) + (beta == null ? 0 : beta[f]);
+    }
+    return y;
+  }
+
+  /**
    * {@code Σ w[i] * y[i]}, the loss whose gradient with respect to y is w.
    *
    * @param w the weights (the upstream gradient)

@@ -1,5 +1,10 @@
 package dev.vecnorm.layers;
 
+import static dev.vecnorm.NormTesting.assertGradient;
+import static dev.vecnorm.NormTesting.centralDifferences;
+import static dev.vecnorm.NormTesting.normalized;
+import static dev.vecnorm.NormTesting.toDouble;
+import static dev.vecnorm.NormTesting.weightedSum;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.vecnorm.io.Json;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoubleSupplier;
 import org.junit.jupiter.api.Test;
 
 /** Keras 3 semantics of GroupNormalization against a double reference written from the definition. */
@@ -21,22 +27,19 @@ class GroupNormalizationTest {
     int a = axis < 0 ? axis + dims.length : axis, c = dims[a], cpg = c / groups, mid = 1, inner = 1;
     for (int i = 1; i < a; i++) mid *= dims[i];
     for (int i = a + 1; i < dims.length; i++) inner *= dims[i];
-    double[] y = new double[x.length];
+    double[] y = new double[x.length], group = new double[cpg * mid * inner];
+    int[] at = new int[group.length];
     for (int n = 0; n < dims[0]; n++) {
       for (int g = 0; g < groups; g++) {
-        double sum = 0, sq = 0, count = (double) cpg * mid * inner;
-        for (int pass = 0; pass < 3; pass++) {
-          double m = sum / count, inv = 1 / Math.sqrt(sq / count + eps);
-          for (int k = 0; k < mid; k++) {
-            for (int ch = g * cpg; ch < (g + 1) * cpg; ch++) {
-              for (int i = 0; i < inner; i++) {
-                int at = ((n * mid + k) * c + ch) * inner + i;
-                if (pass == 0) sum += x[at];
-                else if (pass == 1) sq += (x[at] - m) * (x[at] - m);
-                else y[at] = (x[at] - m) * inv * (gamma == null ? 1 : gamma[ch]) + (beta == null ? 0 : beta[ch]);
-              }
-            }
-          }
+        int j = 0;
+        for (int k = 0; k < mid; k++) {
+          for (int ch = g * cpg; ch < (g + 1) * cpg; ch++) for (int i = 0; i < inner; i++) at[j++] = ((n * mid + k) * c + ch) * inner + i;
+        }
+        for (j = 0; j < group.length; j++) group[j] = x[at[j]];
+        double[] xhat = normalized(group, eps, false, null);
+        for (j = 0; j < group.length; j++) {
+          int ch = at[j] / inner % c;
+          y[at[j]] = xhat[j] * (gamma == null ? 1 : gamma[ch]) + (beta == null ? 0 : beta[ch]);
         }
       }
     }
@@ -77,7 +80,7 @@ class GroupNormalizationTest {
       GroupNormalization gn = GroupNormalization.builder().groups(groups).axis(axis).epsilon(1e-4).build();
       gn.build(dims);
       gn.setWeights(List.of(g, b));
-      double[] ref = reference(LayerReference.toDouble(x), dims, axis, groups, LayerReference.toDouble(g), LayerReference.toDouble(b), 1e-4);
+      double[] ref = reference(toDouble(x), dims, axis, groups, toDouble(g), toDouble(b), 1e-4);
       for (boolean training : new boolean[] {true, false}) {
         float[] y = gn.call(new Tensor(dims, x), training).data();
         for (int i = 0; i < y.length; i++) {
@@ -97,7 +100,7 @@ class GroupNormalizationTest {
     float[] y = gn.call(new Tensor(dims, x), true).data();
     assertEquals(5, gn.groups(), "as Keras's build: groups = channels");
     assertEquals(5.0, gn.getConfig().get("groups"));
-    double[] ref = reference(LayerReference.toDouble(x), dims, 1, 5, null, null, 1e-3);
+    double[] ref = reference(toDouble(x), dims, 1, 5, null, null, 1e-3);
     for (int i = 0; i < y.length; i++) assertTrue(Math.abs(ref[i] - y[i]) <= 1e-4 * (1 + Math.abs(ref[i])), "y[" + i + "]");
   }
 
@@ -114,43 +117,13 @@ class GroupNormalizationTest {
       gn.setWeights(List.of(g, be));
       gn.call(new Tensor(dims, x), true);
       float[] dx = gn.backward(new Tensor(dims, w)).data();
-      double[] xd = LayerReference.toDouble(x), gd = LayerReference.toDouble(g), bd = LayerReference.toDouble(be);
+      double[] xd = toDouble(x), gd = toDouble(g), bd = toDouble(be);
       double h = 1e-5;
-      double[] fdx = new double[size], fdg = new double[channels], fdb = new double[channels];
-      for (int i = 0; i < size; i++) fdx[i] = central(xd, i, h, () -> loss(xd, dims, axis, groups, gd, bd, w));
-      for (int c = 0; c < channels; c++) {
-        fdg[c] = central(gd, c, h, () -> loss(xd, dims, axis, groups, gd, bd, w));
-        fdb[c] = central(bd, c, h, () -> loss(xd, dims, axis, groups, gd, bd, w));
-      }
-      assertClose("dx axis " + axis, fdx, dx);
-      assertClose("dGamma axis " + axis, fdg, gn.parameters().get(0).grad());
-      assertClose("dBeta axis " + axis, fdb, gn.parameters().get(1).grad());
-    }
-  }
-
-  private static double central(double[] v, int i, double h, java.util.function.DoubleSupplier f) {
-    double keep = v[i];
-    v[i] = keep + h;
-    double lp = f.getAsDouble();
-    v[i] = keep - h;
-    double lm = f.getAsDouble();
-    v[i] = keep;
-    return (lp - lm) / (2 * h);
-  }
-
-  /** L = Σ w·y with y from the double reference at epsilon 1e-3 (the layer's default). */
-  private static double loss(double[] x, int[] dims, int axis, int groups, double[] g, double[] b, float[] w) {
-    double[] y = reference(x, dims, axis, groups, g, b, 1e-3);
-    double l = 0;
-    for (int i = 0; i < y.length; i++) l += w[i] * y[i];
-    return l;
-  }
-
-  private static void assertClose(String what, double[] expected, float[] actual) {
-    double scale = 1e-9;
-    for (double e : expected) scale = Math.max(scale, Math.abs(e));
-    for (int i = 0; i < expected.length; i++) {
-      assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-3 * scale, what + "[" + i + "]: expected " + expected[i] + ", got " + actual[i]);
+      // L = Σ w·y with y from the double reference at epsilon 1e-3 (the layer's default).
+      DoubleSupplier loss = () -> weightedSum(toDouble(w), reference(xd, dims, axis, groups, gd, bd, 1e-3));
+      assertGradient("dx axis " + axis, centralDifferences(xd, null, h, loss), dx, 0, null, 1e-3, 1e-9);
+      assertGradient("dGamma axis " + axis, centralDifferences(gd, null, h, loss), gn.parameters().get(0).grad(), 0, null, 1e-3, 1e-9);
+      assertGradient("dBeta axis " + axis, centralDifferences(bd, null, h, loss), gn.parameters().get(1).grad(), 0, null, 1e-3, 1e-9);
     }
   }
 

@@ -1,5 +1,10 @@
 package dev.vecnorm.layers;
 
+import static dev.vecnorm.NormTesting.assertGradient;
+import static dev.vecnorm.NormTesting.centralDifferences;
+import static dev.vecnorm.NormTesting.normalizedRows;
+import static dev.vecnorm.NormTesting.toDouble;
+import static dev.vecnorm.NormTesting.weightedSum;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -10,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.vecnorm.io.Json;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoubleSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -19,20 +25,7 @@ class LayerNormalizationTest {
 
   /** Reference: per sample over the trailing {@code features} elements; rms: no centering. */
   static double[] reference(double[] x, int features, double[] gamma, double[] beta, double eps, boolean rms) {
-    double[] y = new double[x.length];
-    for (int r = 0; r < x.length / features; r++) {
-      double m = 0, q = 0;
-      if (!rms) {
-        for (int f = 0; f < features; f++) m += x[r * features + f];
-        m /= features;
-      }
-      for (int f = 0; f < features; f++) q += (x[r * features + f] - m) * (x[r * features + f] - m);
-      double s = 1 / Math.sqrt(q / features + eps);
-      for (int f = 0; f < features; f++) {
-        y[r * features + f] = (x[r * features + f] - m) * s * (gamma == null ? 1 : gamma[f]) + (beta == null ? 0 : beta[f]);
-      }
-    }
-    return y;
+    return normalizedRows(x, features, gamma, beta, eps, rms);
   }
 
   @Test
@@ -71,7 +64,7 @@ class LayerNormalizationTest {
       assertEquals(axis instanceof Integer ? 9 : 36, features);
       float[] g = LayerReference.random(features, 1, 0.5, 6), be = LayerReference.random(features, 0, 1, 7);
       ln.setWeights(rms ? List.of(g) : List.of(g, be));
-      double[] ref = reference(LayerReference.toDouble(x), features, LayerReference.toDouble(g), rms ? null : LayerReference.toDouble(be), 1e-4, rms);
+      double[] ref = reference(toDouble(x), features, toDouble(g), rms ? null : toDouble(be), 1e-4, rms);
       for (boolean training : new boolean[] {true, false}) {
         float[] y = ln.call(new Tensor(dims, x), training).data();
         for (int i = 0; i < y.length; i++) {
@@ -94,61 +87,15 @@ class LayerNormalizationTest {
     ln.setWeights(rms ? List.of(g) : List.of(g, be));
     ln.call(new Tensor(dims, x), true);
     float[] dx = ln.backward(new Tensor(dims, w)).data();
-    double[] gd = LayerReference.toDouble(g), bd = rms ? null : LayerReference.toDouble(be);
+    double[] gd = toDouble(g), bd = rms ? null : toDouble(be);
     double h = 1e-5;
-    double[] xd = LayerReference.toDouble(x);
+    double[] xd = toDouble(x);
     float[] xs = x.clone();
-    double[] fdx = new double[40];
-    for (int i = 0; i < 40; i++) {
-      fdx[i] = (lossAt(xd, i, h, features, gd, bd, rms, w) - lossAt(xd, i, -h, features, gd, bd, rms, w)) / (2 * h);
-    }
-    assertClose("dx", fdx, dx);
-    double[] fdg = new double[features], fdb = new double[features];
-    for (int f = 0; f < features; f++) {
-      double keep = gd[f];
-      gd[f] = keep + h;
-      double lp = loss(xd, features, gd, bd, rms, w);
-      gd[f] = keep - h;
-      double lm = loss(xd, features, gd, bd, rms, w);
-      gd[f] = keep;
-      fdg[f] = (lp - lm) / (2 * h);
-      if (!rms) {
-        keep = bd[f];
-        bd[f] = keep + h;
-        lp = loss(xd, features, gd, bd, rms, w);
-        bd[f] = keep - h;
-        lm = loss(xd, features, gd, bd, rms, w);
-        bd[f] = keep;
-        fdb[f] = (lp - lm) / (2 * h);
-      }
-    }
-    assertClose("dGamma", fdg, ln.parameters().get(0).grad());
-    if (!rms) assertClose("dBeta", fdb, ln.parameters().get(1).grad());
+    DoubleSupplier loss = () -> weightedSum(toDouble(w), reference(xd, features, gd, bd, 1e-3, rms)); // the layer's default epsilon
+    assertGradient("dx", centralDifferences(xd, null, h, loss), dx, 0, null, 1e-3, 1e-9);
+    assertGradient("dGamma", centralDifferences(gd, null, h, loss), ln.parameters().get(0).grad(), 0, null, 1e-3, 1e-9);
+    if (!rms) assertGradient("dBeta", centralDifferences(bd, null, h, loss), ln.parameters().get(1).grad(), 0, null, 1e-3, 1e-9);
     assertArrayEquals(xs, x, "input unchanged");
-  }
-
-  private static double lossAt(double[] x, int i, double h, int features, double[] g, double[] b, boolean rms, float[] w) {
-    double keep = x[i];
-    x[i] = keep + h;
-    double l = loss(x, features, g, b, rms, w);
-    x[i] = keep;
-    return l;
-  }
-
-  /** L = Σ w·y with y from the double reference at epsilon 1e-3 (the layer's default). */
-  private static double loss(double[] x, int features, double[] g, double[] b, boolean rms, float[] w) {
-    double[] y = reference(x, features, g, b, 1e-3, rms);
-    double l = 0;
-    for (int i = 0; i < y.length; i++) l += w[i] * y[i];
-    return l;
-  }
-
-  private static void assertClose(String what, double[] expected, float[] actual) {
-    double scale = 1e-9;
-    for (double e : expected) scale = Math.max(scale, Math.abs(e));
-    for (int i = 0; i < expected.length; i++) {
-      assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-3 * scale, what + "[" + i + "]: expected " + expected[i] + ", got " + actual[i]);
-    }
   }
 
   @Test

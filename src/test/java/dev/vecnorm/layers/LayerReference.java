@@ -61,15 +61,10 @@ final class LayerReference {
   }
 
   static float[] random(int n, double mean, double std, long seed) {
-    SplittableRandom r = new SplittableRandom(seed);
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) a[i] = (float) (mean + std * r.nextGaussian());
-    return a;
+    return dev.vecnorm.NormTesting.random(new SplittableRandom(seed), n, mean, std);
   }
 
   static double[] toDouble(float[] a) {
-    double[] d = new double[a.length];
-    for (int i = 0; i < a.length; i++) d[i] = a[i];
-    return d;
+    return dev.vecnorm.NormTesting.toDouble(a);
   }
 }
