@@ -141,11 +141,7 @@ public final class Activation extends Layer {
       }
       default -> throw new IllegalArgumentException("not an activation layer class: " + className);
     }
-    Configs.checkDtype(c);
-    String name = Configs.str(c, "name", null);
-    Activation a = name == null ? new Activation(kind) : new Activation(kind, name);
-    a.setTrainable(Configs.bool(c, "trainable", true));
-    return a;
+    return Configs.layer(c, () -> new Activation(kind), name -> new Activation(kind, name));
   }
 
   @Override

@@ -58,8 +58,6 @@ public final class Add extends Merge {
    */
   public static Add fromConfig(Map<String, ?> c) {
     Configs.checkKeys(c, "Add", Configs.BASE_KEYS);
-    Configs.checkDtype(c);
-    String name = Configs.str(c, "name", null);
-    return name == null ? new Add() : new Add(name);
+    return Configs.layer(c, Add::new, Add::new);
   }
 }

@@ -95,9 +95,7 @@ public final class Concatenate extends Merge {
    */
   public static Concatenate fromConfig(Map<String, ?> c) {
     Configs.checkKeys(c, "Concatenate", Configs.keys(Configs.BASE_KEYS, "axis"));
-    Configs.checkDtype(c);
     if (Configs.integer(c, "axis", -1, -1, -1) != -1) throw new IllegalArgumentException("Concatenate: only axis -1 is supported, got " + c.get("axis"));
-    String name = Configs.str(c, "name", null);
-    return name == null ? new Concatenate() : new Concatenate(name);
+    return Configs.layer(c, Concatenate::new, Concatenate::new);
   }
 }

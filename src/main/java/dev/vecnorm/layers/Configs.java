@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * Reading values out of parsed JSON configs, with errors that name the key. Every reader is strict:
@@ -142,6 +144,19 @@ final class Configs {
       return (int) integer(Map.of(key, l.get(0)), key, Integer.MIN_VALUE, Integer.MAX_VALUE);
     }
     return (int) integer(m, key, Integer.MIN_VALUE, Integer.MAX_VALUE);
+  }
+
+  /**
+   * The layer a config describes, for layers configured by their constructor: checks {@code dtype}, then
+   * builds it with the config's {@code name} ({@code named}) or a generated one ({@code unnamed}) and
+   * sets {@code trainable}.
+   */
+  static <L extends Layer> L layer(Map<?, ?> c, Supplier<L> unnamed, Function<String, L> named) {
+    checkDtype(c);
+    String name = str(c, "name", null);
+    L layer = name == null ? unnamed.get() : named.apply(name);
+    layer.setTrainable(bool(c, "trainable", true));
+    return layer;
   }
 
   static List<String> keys(List<String> base, String... more) {

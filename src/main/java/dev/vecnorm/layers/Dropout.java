@@ -71,13 +71,9 @@ public final class Dropout extends Layer {
   public static Dropout fromConfig(Map<String, ?> c) {
     Configs.checkKeys(c, "Dropout", Configs.keys(Configs.BASE_KEYS, "rate", "seed", "noise_shape"));
     Configs.requireNull(c, "Dropout", "noise_shape");
-    Configs.checkDtype(c);
     double rate = Configs.num(c, "rate");
     long seed = Configs.seed(c, "seed", 0);
-    String name = Configs.str(c, "name", null);
-    Dropout d = name == null ? new Dropout(rate, seed) : new Dropout(rate, seed, name);
-    d.setTrainable(Configs.bool(c, "trainable", true));
-    return d;
+    return Configs.layer(c, () -> new Dropout(rate, seed), name -> new Dropout(rate, seed, name));
   }
 
   @Override

@@ -29,13 +29,9 @@ public final class Flatten extends Layer {
    */
   public static Flatten fromConfig(Map<String, ?> c) {
     Configs.checkKeys(c, "Flatten", Configs.keys(Configs.BASE_KEYS, "data_format"));
-    Configs.checkDtype(c);
     String format = Configs.str(c, "data_format", "channels_last");
     if (!format.equals("channels_last")) throw new IllegalArgumentException("Flatten: data_format must be channels_last, got " + format);
-    String name = Configs.str(c, "name", null);
-    Flatten f = name == null ? new Flatten() : new Flatten(name);
-    f.setTrainable(Configs.bool(c, "trainable", true));
-    return f;
+    return Configs.layer(c, Flatten::new, Flatten::new);
   }
 
   @Override
