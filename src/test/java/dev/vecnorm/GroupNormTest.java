@@ -21,7 +21,6 @@ import dev.vecnorm.internal.GroupNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.DoubleSupplier;
@@ -49,10 +48,7 @@ class GroupNormTest {
       {64, 32, 49}, {48, 3, 33}, {1023, 31, 3}, {6, 2, 1023}, {64, 4, 1}, {256, 32, 3}};
 
   static List<GroupNormSupport> impls() {
-    List<GroupNormSupport> list = new ArrayList<>();
-    list.add(VectorizationProvider.scalarGroupNorm());
-    VectorizationProvider.panamaGroupNorm().ifPresent(list::add);
-    return list;
+    return NormTesting.implementations(VectorizationProvider.scalarGroupNorm(), VectorizationProvider.panamaGroupNorm());
   }
 
   static Stream<Arguments> implsLayoutsShapes() {

@@ -21,7 +21,6 @@ import dev.vecnorm.internal.LayerNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.DoubleSupplier;
@@ -40,10 +39,7 @@ class LayerNormTest {
   static final int[] FEATURES = {1, 7, 8, 15, 16, 17, 768, 1023};
 
   static List<LayerNormSupport> impls() {
-    List<LayerNormSupport> list = new ArrayList<>();
-    list.add(VectorizationProvider.scalarLayerNorm());
-    VectorizationProvider.panamaLayerNorm().ifPresent(list::add);
-    return list;
+    return NormTesting.implementations(VectorizationProvider.scalarLayerNorm(), VectorizationProvider.panamaLayerNorm());
   }
 
   static Stream<Arguments> implsAndFeatures() {

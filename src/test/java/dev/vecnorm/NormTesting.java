@@ -24,6 +24,21 @@ public final class NormTesting {
   private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   /**
+   * The implementations to test: the scalar one, and the Panama one where this JVM has it.
+   *
+   * @param scalar the scalar implementation
+   * @param panama the Panama implementation, if available
+   * @param <K> the support interface
+   * @return one or two implementations
+   */
+  public static <K> List<K> implementations(K scalar, java.util.Optional<K> panama) {
+    List<K> list = new java.util.ArrayList<>();
+    list.add(scalar);
+    panama.ifPresent(list::add);
+    return list;
+  }
+
+  /**
    * {@code center + scale * N(0, 1)} in float.
    *
    * @param r the random source
@@ -221,7 +236,7 @@ public final class NormTesting {
    * @param expected the argument's name or the expected shape
    * @param call the call
    */
-  public record BadCall(String expected, Executable call) {}
+  record BadCall(String expected, Executable call) {}
 
   /**
    * Each call must throw {@code IllegalArgumentException} (or {@code NullPointerException} for a null
@@ -231,7 +246,7 @@ public final class NormTesting {
    * @param calls the bad calls
    * @param watched every array the calls read or could write
    */
-  public static void assertRejectedBeforeWriting(List<BadCall> calls, float[]... watched) {
+  static void assertRejectedBeforeWriting(List<BadCall> calls, float[]... watched) {
     float[][] before = new float[watched.length][];
     for (int a = 0; a < watched.length; a++) before[a] = watched[a].clone();
     for (BadCall c : calls) {
