@@ -12,7 +12,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.vecnorm.io.Json;
 import java.util.List;
 import java.util.Map;
 import java.util.function.DoubleSupplier;
@@ -122,16 +121,9 @@ class LayerNormalizationTest {
         LayerNormalization.builder().axis(-2, -1).epsilon(1e-5).center(false).gammaRegularizer(Regularizer.l2(0.1))
             .betaConstraint(Constraint.nonNeg()).gammaInitializer(Initializer.constant(2)).name("ln_a").build(),
         LayerNormalization.builder().axis(2).rmsScaling(true).trainable(false).name("ln_b").build())) {
-      Map<String, Object> config = ln.getConfig();
-      for (String key : List.of("axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer", "gamma_initializer",
-          "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "trainable", "name", "dtype")) {
-        assertTrue(config.containsKey(key), "config has Keras key " + key);
-      }
-      String json = Json.write(config);
-      @SuppressWarnings("unchecked")
-      Map<String, Object> parsed = (Map<String, Object>) Json.parse(json);
-      LayerNormalization copy = LayerNormalization.fromConfig(parsed);
-      assertEquals(json, Json.write(copy.getConfig()));
+      LayerNormalization copy = LayerReference.assertConfigRoundTrip(ln, LayerNormalization::fromConfig, List.of("axis", "epsilon",
+          "center", "scale", "rms_scaling", "beta_initializer", "gamma_initializer", "beta_regularizer", "gamma_regularizer",
+          "beta_constraint", "gamma_constraint", "trainable", "name", "dtype"));
       assertEquals(ln.rmsScaling(), copy.rmsScaling());
       assertArrayEquals(ln.axes(), copy.axes());
     }

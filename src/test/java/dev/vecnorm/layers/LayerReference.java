@@ -1,6 +1,13 @@
 package dev.vecnorm.layers;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vecnorm.io.Json;
+import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 /**
  * Keras's BatchNormalization formulas in double, written from the Keras documentation and the
@@ -58,6 +65,23 @@ final class LayerReference {
       }
     }
     return y;
+  }
+
+  /**
+   * Checks that the layer's config has every one of {@code kerasKeys}, survives JSON and
+   * {@code fromConfig}, and writes the same JSON again.
+   *
+   * @return the layer read back
+   */
+  static <L extends Layer> L assertConfigRoundTrip(L layer, Function<Map<String, Object>, L> fromConfig, List<String> kerasKeys) {
+    Map<String, Object> config = layer.getConfig();
+    for (String key : kerasKeys) assertTrue(config.containsKey(key), "config has Keras key " + key);
+    String json = Json.write(config);
+    @SuppressWarnings("unchecked")
+    Map<String, Object> parsed = (Map<String, Object>) Json.parse(json);
+    L copy = fromConfig.apply(parsed);
+    assertEquals(json, Json.write(copy.getConfig()));
+    return copy;
   }
 
   static float[] random(int n, double mean, double std, long seed) {
