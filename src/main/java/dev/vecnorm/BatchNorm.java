@@ -57,6 +57,33 @@ public final class BatchNorm {
   }
 
   /**
+   * Compiles the kernels for one shape before its first real call, as creating a oneDNN primitive does:
+   * runs training forward, inference and backward on private {@code float[]} and native-segment
+   * buffers of that shape (or of a stand-in with fewer outer slabs when it holds over 1 Mi floats)
+   * until their per-call time stops falling, for at most 3 seconds. Without it the first calls of a
+   * shape run in HotSpot's interpreter and C1 code, where vector operations are objects: call 1 takes
+   * ~1000x the steady-state time and call 50 still 10–100x on in-cache shapes (README, "Warm-up").
+   * Optional; results never depend on it. Call it once per shape (and layout) a program will run.
+   *
+   * @param shape the {@code [outer, channels, inner]} view the program will use; not null
+   * @return the time spent
+   */
+  public static java.time.Duration warmUp(NormShape shape) {
+    return WarmUp.run(Kernels.DEFAULT, shape, java.time.Duration.ofSeconds(3));
+  }
+
+  /**
+   * {@link #warmUp(NormShape)} with a time limit.
+   *
+   * @param shape the {@code [outer, channels, inner]} view the program will use; not null
+   * @param budget the most time to spend; positive
+   * @return the time spent (at most about {@code budget} plus one call)
+   */
+  public static java.time.Duration warmUp(NormShape shape, java.time.Duration budget) {
+    return WarmUp.run(Kernels.DEFAULT, shape, budget);
+  }
+
+  /**
    * Training forward: writes the batch mean, the biased batch variance and {@code invStd}, and
    * {@code y = gamma * (x - mean) * invStd + beta}.
    *

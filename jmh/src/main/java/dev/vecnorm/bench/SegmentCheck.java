@@ -23,8 +23,9 @@ import jdk.incubator.vector.VectorSpecies;
  *       {@code y = (x - m) * a + b} over a 64-byte aligned native segment vs over a {@code float[]},
  *       first while the loop has only seen native segments, then after it has also run on a heap
  *       segment (as a library kernel would, called with both).</li>
- *   <li>{@code warmup SHAPE OP segment|array}: in a fresh JVM, each of the first 50 calls timed alone,
- *       then the steady state; prints calls 1, 10, 20, 30, 40, 50 and the worst of calls 41–50 relative
+ *   <li>{@code warmup SHAPE OP segment|array}: in a fresh JVM (after {@code BatchNorm.warmUp(shape)} with
+ *       {@code -Dwarm=true}), each of the first 50 calls timed alone,
+ *       then the steady state; prints calls 1, 2, 3, 5, 10, 20, 30, 40, 50 and the worst of calls 41–50 relative
  *       to the steady-state median.</li>
  * </ul>
  * Run: {@code java --add-modules jdk.incubator.vector -Xms4g -Xmx4g -cp jmh/target/benchmarks.jar
@@ -103,6 +104,9 @@ public final class SegmentCheck {
     Workload w = new Workload(shape);
     Ops ops = onSegment ? new SegmentOps(true) : new LibraryOps();
     BiFunction<Ops, Workload, Object> op = op(opName);
+    if (Boolean.getBoolean("warm")) { // -Dwarm=true: BatchNorm.warmUp on this shape first (wall time, printed to stderr)
+      System.err.printf(Locale.ROOT, "warmUp(%s): %d ms%n", shape, dev.vecnorm.BatchNorm.warmUp(w.shape).toMillis());
+    }
     if (!opName.equals("trainingForward")) {
       // Inference and backward need statistics: one forward on the same path, counted as call 0.
       ops.trainingForward(w);
@@ -123,7 +127,7 @@ public final class SegmentCheck {
     }
     double base = median(steady);
     List<String> cells = new ArrayList<>();
-    for (int i : new int[] {1, 10, 20, 30, 40, 50}) cells.add(String.format(Locale.ROOT, "%.2f", first[i - 1] / base));
+    for (int i : new int[] {1, 2, 3, 5, 10, 20, 30, 40, 50}) cells.add(String.format(Locale.ROOT, "%.2f", first[i - 1] / base));
     double worstLate = Arrays.stream(first, 40, 50).max().orElseThrow() / base;
     System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %s | %.2f |%n", shape, opName, onSegment ? "segment" : "array", base,
         String.join(" ", cells), worstLate);

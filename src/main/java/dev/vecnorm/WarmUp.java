@@ -1,0 +1,123 @@
+package dev.vecnorm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Runs the batch-norm operations of one shape on private buffers until C2 has compiled them: the
+ * JIT analogue of oneDNN creating a primitive before its first execution.
+ *
+ * <p>Why a library needs this. HotSpot compiles a method with C2 only after about 600 invocations
+ * (Tier4MinInvocationThreshold) with many loop iterations, or 5000 without. Until then the kernels run
+ * in the interpreter or in C1 code, where the Vector API is not intrinsified and every vector is an
+ * object: the first call of an in-cache shape took ~1000x its steady-state time, and call 50 still
+ * 13x (NC 256x1024) to 90x (NCHW 7x13x13x17). A warm-up on the caller's own shape compiles the kernels
+ * with that shape's branch profile, so its first calls do not deoptimize into the slow tiers again;
+ * a warm-up on a tiny stand-in shape would leave the main loops' paths unprofiled.
+ *
+ * <p>Every operation is run on {@code float[]} and on a native segment (the two have separate kernel
+ * bodies), out of place, on random data. A tensor larger than {@link #CAP_FLOATS} is warmed on a
+ * stand-in with fewer outer slabs and the same channels and inner size, which takes the same kernel
+ * paths. Each operation runs until its per-call time has stopped falling for {@link #STABLE_WINDOWS}
+ * windows after at least {@link #MIN_CALLS} calls, or the budget is spent.
+ */
+final class WarmUp {
+
+  private WarmUp() {}
+
+  /** 1 Mi floats (4 MiB): the stand-in for a larger tensor; calls in the slow tiers scale with size. */
+  static final long CAP_FLOATS = 1L << 20;
+
+  /** Enough invocations for C2's invocation threshold (600 with loops) plus its compile-queue delay. */
+  static final int MIN_CALLS = 800;
+
+  /** Calls per timed window; the window's median is compared with the best so far. */
+  static final int WINDOW = 32;
+
+  /** Windows in a row without a 5% improvement that count as "compiled". */
+  static final int STABLE_WINDOWS = 4;
+
+  /** One operation on one memory kind, run once per call. */
+  private interface Op {
+    void run();
+  }
+
+  static Duration run(Kernels k, NormShape shape, Duration budget) {
+    if (shape == null) throw new NullPointerException("shape must not be null");
+    if (budget == null || budget.isNegative() || budget.isZero()) {
+      throw new IllegalArgumentException("budget must be a positive duration, got " + budget);
+    }
+    long start = System.nanoTime(), deadline = start + budget.toNanos();
+    NormShape s = standIn(shape);
+    int n = Math.toIntExact(s.size()), c = s.channels();
+    SplittableRandom random = new SplittableRandom(42);
+    float[] x = new float[n], dy = new float[n], y = new float[n], dx = new float[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) random.nextGaussian(1, 2);
+      dy[i] = (float) random.nextGaussian();
+    }
+    float[] gamma = new float[c], beta = new float[c], mean = new float[c], variance = new float[c], invStd = new float[c];
+    float[] dGamma = new float[c], dBeta = new float[c];
+    Arrays.fill(gamma, 1.5f);
+    Arrays.fill(beta, 0.25f);
+    float eps = 1e-3f;
+    k.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd); // statistics for inference and backward
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment xs = arena.allocate(ValueLayout.JAVA_FLOAT, n), dys = arena.allocate(ValueLayout.JAVA_FLOAT, n);
+      MemorySegment ys = arena.allocate(ValueLayout.JAVA_FLOAT, n), dxs = arena.allocate(ValueLayout.JAVA_FLOAT, n);
+      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, n);
+      MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, n);
+      float[] m2 = mean.clone(), v2 = variance.clone(), i2 = invStd.clone();
+      Op[] ops = {
+          () -> k.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd),
+          () -> k.forwardInference(s, x, 0, gamma, beta, m2, v2, eps, y, 0),
+          () -> k.backward(s, x, 0, dy, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
+          () -> k.forwardTraining(s, xs, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
+          () -> k.forwardInference(s, xs, 0, gamma, beta, m2, v2, eps, ys, 0),
+          () -> k.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
+      };
+      // Round-robin in windows, so every operation gets its share of a short budget.
+      long[] best = new long[ops.length];
+      int[] calls = new int[ops.length], stale = new int[ops.length];
+      Arrays.fill(best, Long.MAX_VALUE);
+      long[] times = new long[WINDOW];
+      boolean pending = true;
+      while (pending && System.nanoTime() < deadline) {
+        pending = false;
+        for (int o = 0; o < ops.length; o++) {
+          if (calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS) continue;
+          pending = true;
+          for (int i = 0; i < WINDOW; i++) {
+            long t0 = System.nanoTime();
+            ops[o].run();
+            times[i] = System.nanoTime() - t0;
+          }
+          calls[o] += WINDOW;
+          Arrays.sort(times);
+          long median = times[WINDOW / 2];
+          if (median < best[o] - best[o] / 20) {
+            best[o] = median;
+            stale[o] = 0;
+          } else {
+            stale[o]++;
+          }
+          if (System.nanoTime() >= deadline) break;
+        }
+      }
+    }
+    return Duration.ofNanos(System.nanoTime() - start);
+  }
+
+  /** The shape itself, or one with fewer outer slabs (same channels and inner) when it is over the cap. */
+  static NormShape standIn(NormShape s) {
+    if (s.size() <= CAP_FLOATS) return s;
+    long slab = (long) s.channels() * s.inner();
+    int outer = (int) Math.max(1, Math.min(s.outer(), CAP_FLOATS / slab));
+    if (slab > Integer.MAX_VALUE / 2) throw new IllegalArgumentException("shape " + s + ": one slab of channels x inner is too large to warm up");
+    return new NormShape(outer, s.channels(), s.inner());
+  }
+}
