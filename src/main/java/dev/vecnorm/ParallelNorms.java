@@ -13,10 +13,11 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@link LayerNorm}, {@link RmsNorm} and {@link GroupNorm} on several threads, over {@code float[]} or
  * {@link MemorySegment} tensors, with results that are bitwise identical for any thread count.
  *
- * <p><b>Partition.</b> Rows (layer and RMS norm) and samples (group norm; a sample holds all its groups)
- * are normalized independently, so the tensor is cut into chunks of whole rows or samples, of
- * {@code 512 KiB} and up (at most 256 chunks), chosen from the shape alone, as {@link ParallelBatchNorm}
- * does. Forward chunks run the single-threaded kernels on their rows, so forward outputs and statistics
+ * <p><b>Partition.</b> Rows (layer and RMS norm) and (sample, group) pairs (group norm) are normalized
+ * independently, so the tensor is cut into chunks of {@code 512 KiB} and up (at most 256 chunks), chosen
+ * from the shape alone, as {@link ParallelBatchNorm} does: whole rows, whole samples, or, channels-first
+ * when a sample is larger than a chunk, blocks of consecutive groups of one sample (contiguous there;
+ * channels-last groups interleave in every pixel row, so a channels-last sample stays one unit). Forward chunks run the single-threaded kernels on their rows, so forward outputs and statistics
  * equal the facades' bit for bit. Backward's {@code dGamma}/{@code dBeta} are sums over rows: each chunk
  * sums its own rows into its own partial, and the partials are added in chunk order, in double, so the
  * bits do not depend on the thread count; they equal the facades' to float rounding (another summation
@@ -448,6 +449,13 @@ public final class ParallelNorms implements AutoCloseable {
     final LayerNormSupport layer;
     final GroupNormSupport group;
     int op, units, perChunk, count;
+    /**
+     * Channels-first group norm with samples larger than a chunk: each sample is {@code blocks} chunks of
+     * {@code groupsPerBlock} consecutive groups (contiguous in memory); 0 otherwise (chunks of whole units).
+     */
+    int blocks, groupsPerBlock;
+    /** [block]: the block's part of gamma and beta, for kernels that index parameters from the block's first channel. */
+    float[][] gammaSlices = new float[0][], betaSlices = new float[0][];
     /** Floats per unit: a row's features or a sample's channels * spatial. */
     long unitFloats;
     int features;
@@ -473,6 +481,7 @@ public final class ParallelNorms implements AutoCloseable {
 
     Work rows(int op, int rows, int features) {
       this.shape = null;
+      this.blocks = 0;
       this.features = features;
       this.statsPerUnit = 1;
       return partition(op, rows, features);
@@ -482,7 +491,24 @@ public final class ParallelNorms implements AutoCloseable {
       this.shape = s;
       this.features = s.channels();
       this.statsPerUnit = s.groups();
-      return partition(op, s.batch(), (long) s.channels() * s.spatial());
+      this.blocks = 0;
+      long sample = (long) s.channels() * s.spatial(), target = target(s.size());
+      if (!s.channelsLast() && s.groups() > 1 && sample > target) {
+        // A channels-first group is contiguous, so a sample splits into blocks of groups; channels-last
+        // groups interleave in every pixel row and stay whole samples.
+        groupsPerBlock = (int) Math.max(1, target / (sample / s.groups()));
+        blocks = Math.ceilDiv(s.groups(), groupsPerBlock);
+        this.op = op;
+        this.units = s.batch();
+        this.unitFloats = sample;
+        this.count = Math.toIntExact((long) s.batch() * blocks);
+        return this;
+      }
+      return partition(op, s.batch(), sample);
+    }
+
+    private static long target(long size) {
+      return Math.max(ParallelBatchNorm.CHUNK_FLOATS, Math.ceilDiv(size, ParallelBatchNorm.MAX_CHUNKS));
     }
 
     /** Depends on the shape only, so the gradients' merge order, and so the bits, do not depend on the threads. */
@@ -490,9 +516,7 @@ public final class ParallelNorms implements AutoCloseable {
       this.op = op;
       this.units = units;
       this.unitFloats = unitFloats;
-      long size = units * unitFloats;
-      long target = Math.max(ParallelBatchNorm.CHUNK_FLOATS, Math.ceilDiv(size, ParallelBatchNorm.MAX_CHUNKS));
-      perChunk = (int) Math.max(1, Math.min(units, target / unitFloats));
+      perChunk = (int) Math.max(1, Math.min(units, target(units * unitFloats) / unitFloats));
       count = Math.ceilDiv(units, perChunk);
       return this;
     }
@@ -539,48 +563,101 @@ public final class ParallelNorms implements AutoCloseable {
       this.dBeta = dBeta;
       if (dGamma != null) partGamma = partials(partGamma);
       if (dBeta != null) partBeta = partials(partBeta);
+      if (blocks > 0) {
+        gammaSlices = slices(gammaSlices, gamma);
+        betaSlices = slices(betaSlices, beta);
+      }
       return this;
     }
 
+    /** Channels chunk {@code i} covers, from channel {@link #chunkChannelFrom}. */
+    private int chunkChannels(int i) {
+      if (blocks == 0) return features;
+      return Math.min(groupsPerBlock, shape.groups() - i % blocks * groupsPerBlock) * shape.channelsPerGroup();
+    }
+
+    private int chunkChannelFrom(int i) {
+      return blocks == 0 ? 0 : i % blocks * groupsPerBlock * shape.channelsPerGroup();
+    }
+
+    /** One partial per chunk, as long as the chunk's channels; kept while the partition is the same. */
     private float[][] partials(float[][] p) {
-      if (p.length < count || (p.length > 0 && p[0].length != features)) {
-        p = new float[Math.max(count, p.length)][features];
+      boolean fits = p.length >= count;
+      for (int i = 0; fits && i < count; i++) fits = p[i].length == chunkChannels(i);
+      if (!fits) {
+        p = new float[count][];
+        for (int i = 0; i < count; i++) p[i] = new float[chunkChannels(i)];
       }
       return p;
     }
 
+    /** Copies the call's per-channel parameter into per-block slices (read by every sample's chunk of that block). */
+    private float[][] slices(float[][] cur, float[] param) {
+      if (param == null) return cur;
+      if (cur.length != blocks || cur[blocks - 1].length != chunkChannels(blocks - 1)) {
+        cur = new float[blocks][];
+        for (int b = 0; b < blocks; b++) cur[b] = new float[chunkChannels(b)];
+      }
+      for (int b = 0; b < blocks; b++) System.arraycopy(param, chunkChannelFrom(b), cur[b], 0, cur[b].length);
+      return cur;
+    }
+
     @Override
     public void run(int chunk) {
-      int first = chunk * perChunk, n = Math.min(perChunk, units - first);
+      int n, stats, statsStep, channels, groups;
+      long at, span; // element offset of the chunk, floats per staged unit
+      float[] g = gamma, bt = beta;
+      if (blocks == 0) {
+        int first = chunk * perChunk;
+        n = Math.min(perChunk, units - first);
+        stats = first * statsPerUnit;
+        statsStep = statsPerUnit;
+        channels = shape == null ? features : shape.channels();
+        groups = shape == null ? 1 : shape.groups();
+        at = first * unitFloats;
+        span = unitFloats;
+      } else { // groups [g0, g0 + groups) of sample `sample`: one contiguous block
+        int sample = chunk / blocks, b = chunk % blocks, g0 = b * groupsPerBlock;
+        n = 1;
+        groups = Math.min(groupsPerBlock, shape.groups() - g0);
+        channels = groups * shape.channelsPerGroup();
+        stats = sample * shape.groups() + g0;
+        statsStep = groups;
+        at = sample * unitFloats + (long) chunkChannelFrom(chunk) * shape.spatial();
+        span = (long) channels * shape.spatial();
+        if (g != null) g = gammaSlices[b];
+        if (bt != null) bt = betaSlices[b];
+      }
       float[] pg = dGamma == null ? null : partGamma[chunk], pb = dBeta == null ? null : partBeta[chunk];
       if (pg != null) Arrays.fill(pg, 0f); // the kernels add into the gradients
       if (pb != null) Arrays.fill(pb, 0f);
-      long at = first * unitFloats;
       if (!segments) {
         kernel(x, Math.toIntExact(xOffset + at), dy, dy == null ? 0 : Math.toIntExact(dyOffset + at), out,
-            Math.toIntExact(outOffset + at), n, first, pg, pb);
+            Math.toIntExact(outOffset + at), n, stats, channels, groups, g, bt, pg, pb);
         return;
       }
       // As the facades stage: blocks of whole units copied in, computed in place over dy (or x), copied out.
       long bytes = at * Float.BYTES;
       boolean backward = dySeg != null;
-      LayerNorm.staged(n, (int) unitFloats, xSeg, xSegOffset + bytes, dySeg, backward ? dySegOffset + bytes : 0, outSeg,
+      int c = channels, k = groups, first = stats, step = statsStep;
+      float[] gs0 = g, bs0 = bt;
+      LayerNorm.staged(n, Math.toIntExact(span), xSeg, xSegOffset + bytes, dySeg, backward ? dySegOffset + bytes : 0, outSeg,
           outSegOffset + bytes,
-          (xs, gs, m, r) -> kernel(xs, 0, gs, 0, backward ? gs : xs, 0, m, first + r, pg, pb));
+          (xs, gs, m, r) -> kernel(xs, 0, gs, 0, backward ? gs : xs, 0, m, first + r * step, c, k, gs0, bs0, pg, pb));
     }
 
-    /** {@code n} units from unit {@code first} (the index of their statistics). */
-    private void kernel(float[] x, int xo, float[] dy, int dyo, float[] out, int oo, int n, int first, float[] pg, float[] pb) {
-      int stats = first * statsPerUnit;
+    /** {@code n} units (rows, samples, or one block of groups) whose statistics start at index {@code stats}. */
+    private void kernel(float[] x, int xo, float[] dy, int dyo, float[] out, int oo, int n, int stats, int channels, int groups,
+                        float[] gamma, float[] beta, float[] pg, float[] pb) {
       switch (op) {
         case LN_FORWARD -> layer.forward(x, xo, out, oo, n, features, gamma, beta, epsilon, mean, invStd, stats);
         case LN_BACKWARD -> layer.backward(x, xo, dy, dyo, out, oo, n, features, gamma, mean, invStd, stats, pg, pb);
         case RMS_FORWARD -> layer.rmsForward(x, xo, out, oo, n, features, gamma, epsilon, invStd, stats);
         case RMS_BACKWARD -> layer.rmsBackward(x, xo, dy, dyo, out, oo, n, features, gamma, invStd, stats, pg);
-        case GN_FORWARD -> group.forward(x, xo, out, oo, n, shape.channels(), shape.spatial(), shape.groups(), shape.channelsLast(),
-            gamma, beta, epsilon, mean, invStd, stats);
-        case GN_BACKWARD -> group.backward(x, xo, dy, dyo, out, oo, n, shape.channels(), shape.spatial(), shape.groups(),
-            shape.channelsLast(), gamma, mean, invStd, stats, pg, pb);
+        case GN_FORWARD -> group.forward(x, xo, out, oo, n, channels, shape.spatial(), groups, shape.channelsLast(), gamma, beta,
+            epsilon, mean, invStd, stats);
+        case GN_BACKWARD -> group.backward(x, xo, dy, dyo, out, oo, n, channels, shape.spatial(), groups, shape.channelsLast(),
+            gamma, mean, invStd, stats, pg, pb);
         default -> throw new AssertionError(op);
       }
     }
@@ -594,9 +671,10 @@ public final class ParallelNorms implements AutoCloseable {
     private void merge(float[][] parts, float[] result) {
       if (sum.length != features) sum = new double[features];
       Arrays.fill(sum, 0);
-      for (int i = 0; i < count; i++) {
+      for (int i = 0; i < count; i++) { // chunk order: for each channel, its chunks in increasing index
         float[] p = parts[i];
-        for (int f = 0; f < features; f++) sum[f] += p[f];
+        int from = chunkChannelFrom(i);
+        for (int f = 0; f < p.length; f++) sum[from + f] += p[f];
       }
       for (int f = 0; f < features; f++) result[f] = (float) sum[f];
     }

@@ -70,7 +70,10 @@ class ParallelNormsTest {
       new Problem("rms", 300, 1000, null), // 3 chunks: 131, 131, 38 rows
       new Problem("group", 0, 0, GroupShape.nhwc(20, 289, 64, 32)), // 3 chunks of 7 samples (the last 6)
       new Problem("group", 0, 0, GroupShape.nchw(20, 48, 300, 6)),
-      new Problem("group", 0, 0, GroupShape.instanceNhwc(40, 169, 17)));
+      new Problem("group", 0, 0, GroupShape.instanceNhwc(40, 169, 17)),
+      new Problem("group", 0, 0, GroupShape.nchw(2, 64, 4096, 32)), // samples of 2 blocks of 16 groups: 4 chunks
+      new Problem("group", 0, 0, GroupShape.nchw(1, 60, 3000, 20)), // one sample: blocks of 14 and 6 groups
+      new Problem("group", 0, 0, GroupShape.nhwc(1, 4096, 64, 32))); // one channels-last sample: one chunk
 
   static Stream<Arguments> cases() {
     List<Arguments> list = new ArrayList<>();
