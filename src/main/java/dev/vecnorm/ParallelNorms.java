@@ -1,12 +1,16 @@
 package dev.vecnorm;
 
 import dev.vecnorm.internal.ChunkJob;
+import dev.vecnorm.internal.ExecutorLoop;
 import dev.vecnorm.internal.GroupNormSupport;
 import dev.vecnorm.internal.LayerNormSupport;
 import dev.vecnorm.internal.SpinPool;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -25,8 +29,11 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p><b>Threads.</b> {@link #ParallelNorms(int)} owns {@code threads - 1} workers of the same kind as
  * {@link ParallelBatchNorm}'s (spin about 100 µs after a loop, then park); the calling thread runs chunks
- * too. Tensors of one chunk (below 1 MiB), and native segments confined to the calling thread, run on the
- * calling thread. One instance may be used by several threads at once: a call that finds the workers busy
+ * too. {@link #ParallelNorms(ExecutorService)} uses the caller's executor instead, as
+ * {@link ParallelBatchNorm#ParallelBatchNorm(ExecutorService)} does: helpers are submitted and the caller
+ * runs chunks itself, so calls from the executor's own tasks cannot deadlock and a rejected helper only
+ * means the caller does its chunks. Tensors of one chunk (below 1 MiB), and native segments confined to
+ * the calling thread, run on the calling thread. One instance may be used by several threads at once: a call that finds the workers busy
  * runs on its own thread, with the same bits. After {@link #close()} every operation throws
  * {@link IllegalStateException}.
  *
@@ -43,7 +50,8 @@ public final class ParallelNorms implements AutoCloseable {
 
   private final LayerNormSupport layer;
   private final GroupNormSupport group;
-  private final SpinPool pool;
+  private final SpinPool pool; // owned workers, or null with an executor
+  private final ExecutorService executor;
   private final int threads;
   /** One call's chunk state, reused by the next call (steady calls on arrays allocate nothing). */
   private final AtomicReference<Work> idle = new AtomicReference<>();
@@ -65,6 +73,20 @@ public final class ParallelNorms implements AutoCloseable {
     this.group = group;
     this.threads = threads;
     this.pool = new SpinPool(threads - 1, "vecnorm-norms-worker");
+    this.executor = null;
+  }
+
+  /**
+   * Runs on the caller's executor (not shut down by {@link #close()}), with up to {@code availableProcessors()} threads.
+   *
+   * @param executor runs the helper chunks; not null
+   */
+  public ParallelNorms(ExecutorService executor) {
+    this.layer = VectorizationProvider.layerNorm();
+    this.group = VectorizationProvider.groupNorm();
+    this.executor = Objects.requireNonNull(executor, "executor");
+    this.pool = null;
+    this.threads = Math.min(32, Runtime.getRuntime().availableProcessors());
   }
 
   /**
@@ -85,11 +107,11 @@ public final class ParallelNorms implements AutoCloseable {
     return threads;
   }
 
-  /** Stops the owned workers; later calls throw. Idempotent. */
+  /** Stops the owned workers (a caller's executor is left running); later calls throw. Idempotent. */
   @Override
   public void close() {
     closed = true;
-    pool.close();
+    if (pool != null) pool.close();
   }
 
   private void ensureOpen() {
@@ -426,8 +448,15 @@ public final class ParallelNorms implements AutoCloseable {
     try {
       if (w.count <= 1 || w.confined) {
         ChunkJob.runInline(w, w.count);
-      } else {
+      } else if (pool != null) {
         pool.run(w, w.count);
+      } else {
+        int helpers = Math.min(threads, w.count) - 1;
+        if (w.job == null) {
+          w.job = new ChunkJob(threads);
+          w.futures = new Future<?>[threads - 1];
+        }
+        ExecutorLoop.run(w.job, w, w.count, executor, helpers, w.futures);
       }
       w.mergeGradients();
     } finally {
@@ -470,6 +499,9 @@ public final class ParallelNorms implements AutoCloseable {
 
     float[] gamma, beta, mean, invStd, dGamma, dBeta;
     float epsilon;
+    /** With an executor: this call's loop and its helpers' futures (created on first use). */
+    ChunkJob job;
+    Future<?>[] futures;
     /** [chunk][channel or feature]: each chunk's own sums; added in chunk order into {@link #sum}. */
     float[][] partGamma = new float[0][], partBeta = new float[0][];
     double[] sum = new double[0];

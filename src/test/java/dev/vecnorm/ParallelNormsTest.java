@@ -11,12 +11,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vecnorm.internal.GroupNormSupport;
 import dev.vecnorm.internal.LayerNormSupport;
+import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
@@ -343,6 +348,37 @@ class ParallelNormsTest {
         for (float[] one : new float[][] {inv, gInv, gamma}) for (float v : one) assertTrue(v == 1f, expected + ": an input was written");
         for (float v : read(ys, 0, n)) assertTrue(v == 0, expected + ": the y segment was written");
       }
+    }
+  }
+
+  @Test
+  void executorGivesTheOwnedPoolsBitsEvenWhenSaturatedOrShutDown() throws Exception {
+    LayerNormSupport l = VectorizationProvider.layerNorm();
+    GroupNormSupport g = VectorizationProvider.groupNorm();
+    ExecutorService one = Executors.newFixedThreadPool(1), two = Executors.newFixedThreadPool(2), dead = Executors.newSingleThreadExecutor();
+    dead.shutdown();
+    try (ParallelNorms owned = new ParallelNorms(2); ParallelNorms onTwo = new ParallelNorms(two); ParallelNorms onOne = new ParallelNorms(one);
+         ParallelNorms onDead = new ParallelNorms(dead)) {
+      for (Problem p : List.of(PROBLEMS.get(0), PROBLEMS.get(6))) { // 5 row chunks; 4 chunks of group blocks
+        Data d = new Data(p);
+        float[][] f = forward(p, d, l, g, owned, true), b = backward(p, d, l, g, owned, f[1], f[2]);
+        // From a task of a saturated one-thread executor its helper never starts: the caller runs every chunk.
+        Future<float[][]> nested = one.submit(() -> backward(p, d, l, g, onOne, f[1], f[2]));
+        for (ParallelNorms pn : new ParallelNorms[] {onTwo, onDead}) {
+          float[][] fe = forward(p, d, l, g, pn, true), be = backward(p, d, l, g, pn, f[1], f[2]);
+          for (int k = 0; k < 3; k++) {
+            assertArrayEquals(f[k], fe[k], p + " forward " + k);
+            assertArrayEquals(b[k], be[k], p + " backward " + k);
+          }
+        }
+        float[][] bn = nested.get(60, TimeUnit.SECONDS);
+        for (int k = 0; k < 3; k++) assertArrayEquals(b[k], bn[k], p + " nested backward " + k);
+      }
+    } finally {
+      // The instances are closed by now; close() leaves a caller's executor running.
+      assertTrue(!one.isShutdown() && !two.isShutdown(), "close() shut down the caller's executor");
+      one.shutdownNow();
+      two.shutdownNow();
     }
   }
 
