@@ -197,13 +197,13 @@ public final class GroupNorm {
   // ---------------------------------------------------------------- checks
 
   /** The tensor's extent for the shared tensor and overlap checks (its size does not depend on the layout). */
-  private static NormShape tensorShape(GroupShape s) {
+  static NormShape tensorShape(GroupShape s) {
     java.util.Objects.requireNonNull(s, "shape");
     return new NormShape(s.batch(), s.channels(), s.spatial());
   }
 
   /** Staging copies whole samples into a float[]: one sample must fit one. */
-  private static int sampleFloats(GroupShape s) {
+  static int sampleFloats(GroupShape s) {
     long f = (long) s.channels() * s.spatial();
     if (f > Integer.MAX_VALUE) {
       throw new IllegalArgumentException("channels*spatial = " + f + " floats per sample exceed a float[]; segments not backed by a "
@@ -212,7 +212,7 @@ public final class GroupNorm {
     return (int) f;
   }
 
-  private static void checkForward(GroupShape s, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd) {
+  static void checkForward(GroupShape s, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd) {
     Checks.perChannel("gamma", gamma, s.channels(), true);
     Checks.perChannel("beta", beta, s.channels(), true);
     Checks.epsilon(epsilon);
@@ -224,7 +224,7 @@ public final class GroupNorm {
     Checks.notAnInput("invStd", invStd, "gamma", gamma, "beta", beta, null, null);
   }
 
-  private static void checkBackward(GroupShape s, float[] gamma, float[] mean, float[] invStd, float[] dGamma, float[] dBeta) {
+  static void checkBackward(GroupShape s, float[] gamma, float[] mean, float[] invStd, float[] dGamma, float[] dBeta) {
     Checks.perChannel("gamma", gamma, s.channels(), true);
     perGroup("mean", mean, s, false);
     perGroup("invStd", invStd, s, false);
@@ -237,7 +237,7 @@ public final class GroupNorm {
   }
 
   /** Small outputs written while the tensors are read must not be a tensor's array (null: absent). */
-  private static void checkNotTensor(float[] a, String aName, float[] b, String bName, float[] t, String tName, float[] u, String uName) {
+  static void checkNotTensor(float[] a, String aName, float[] b, String bName, float[] t, String tName, float[] u, String uName) {
     Checks.notAnInput(aName, a, tName, t, uName, u, null, null);
     Checks.notAnInput(bName, b, tName, t, uName, u, null, null);
   }

@@ -239,7 +239,7 @@ public final class LayerNorm {
     Checks.noPartialOverlap("dx", dx, dxOffset, "dy", dy, dyOffset, s);
   }
 
-  private static void checkForward(NormShape s, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd) {
+  static void checkForward(NormShape s, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd) {
     Checks.perChannel("gamma", gamma, s.channels(), true);
     Checks.perChannel("beta", beta, s.channels(), true);
     Checks.epsilon(epsilon);

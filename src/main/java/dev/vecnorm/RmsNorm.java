@@ -151,7 +151,7 @@ public final class RmsNorm {
         (xs, gs, n, r) -> impl.rmsBackward(xs, 0, gs, 0, gs, 0, n, features, gamma, invRms, r, dGamma));
   }
 
-  private static void checkForward(NormShape s, float[] gamma, float epsilon, float[] invRms) {
+  static void checkForward(NormShape s, float[] gamma, float epsilon, float[] invRms) {
     Checks.perChannel("gamma", gamma, s.channels(), true);
     Checks.epsilon(epsilon);
     LayerNorm.perRow("invRms", invRms, s.outer(), true);

@@ -3,6 +3,7 @@ package dev.vecnorm.bench;
 import dev.vecnorm.GroupNorm;
 import dev.vecnorm.GroupShape;
 import dev.vecnorm.LayerNorm;
+import dev.vecnorm.ParallelNorms;
 import dev.vecnorm.RmsNorm;
 import dev.vecnorm.bench.PeersReport.Case;
 import dev.vecnorm.bench.PeersReport.Reply;
@@ -18,8 +19,8 @@ import java.util.function.IntBinaryOperator;
  * tensors, data, timing and checksums of {@link VecnormSide} (whose {@link Workload} it borrows).
  * Operations are {@code FAMILY.OP}; the checksums are batch norm's with per-row or per-group
  * statistics: training forward {@code Σ|y| + Σmean}, inference forward and RMS forward {@code Σ|y|},
- * backward {@code Σ|dx| + ΣdGamma + ΣdBeta}. One thread only: the library has no multi-threaded entry
- * point for these yet, so a case with more threads is reported as not offered.
+ * backward {@code Σ|dx| + ΣdGamma + ΣdBeta}. One thread is the single-threaded facades, more is
+ * {@link ParallelNorms} (one instance per thread count, kept for the run), as a user would call them.
  */
 final class NormsSide {
   private static final float EPSILON = VecnormSide.EPSILON;
@@ -31,6 +32,8 @@ final class NormsSide {
   static final List<String> QUICK = List.of("NC:2048x768", "NC:512x4096", "NHWC:32x14x14x256", "NCHW:32x14x14x256");
 
   private float[] statMean = new float[0], statInvStd = new float[0];
+  /** Per thread count above 1; daemon workers, left to the worker JVM's exit. */
+  private final Map<Integer, ParallelNorms> pools = new HashMap<>();
 
   /**
    * The cases of one shape: on NC, layer norm (training and inference forward, backward) and RMS norm
@@ -68,7 +71,6 @@ final class NormsSide {
   }
 
   Reply run(Workload w, Case c, double warmMs, double measureMs) {
-    if (c.threads() != 1) return new Reply(false, true, Double.NaN, Double.NaN, "vecnorm has no multi-threaded " + c.family() + " yet");
     if (c.inPlace()) return Reply.error("the --norms cases run out of place only");
     int rows = w.shape.outer() * w.shape.inner(), features = w.shape.channels();
     GroupShape g = c.family().startsWith("groupNorm") ? groupShape(c.shape()) : null;
@@ -81,38 +83,48 @@ final class NormsSide {
     float[] mean = statMean, invStd = statInvStd;
     Runnable call;
     String detail;
+    // One thread: the single-threaded facades; more: ParallelNorms, on the same arguments.
+    ParallelNorms p = c.threads() == 1 ? null : pools.computeIfAbsent(c.threads(), ParallelNorms::new);
+    String via = p == null ? "" : "ParallelNorms(" + c.threads() + ") ";
     switch (g == null ? c.op() : "groupNorm" + c.op().substring(c.family().length())) {
       case "layerNorm.trainingForward" -> {
-        call = () -> LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
-        detail = "LayerNorm.forward";
+        call = p == null ? () -> LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd)
+            : () -> p.layerNormForward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
+        detail = via + "LayerNorm.forward";
       }
       case "layerNorm.inferenceForward" -> {
-        call = () -> LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, null, null);
-        detail = "LayerNorm.forward, no statistics";
+        call = p == null ? () -> LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, null, null)
+            : () -> p.layerNormForward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, null, null);
+        detail = via + "LayerNorm.forward, no statistics";
       }
       case "layerNorm.backward" -> {
         // The statistics backward needs come from a real training forward, as in training.
         LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
-        call = () -> LayerNorm.backward(rows, features, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
-        detail = "LayerNorm.backward";
+        call = p == null ? () -> LayerNorm.backward(rows, features, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta)
+            : () -> p.layerNormBackward(rows, features, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
+        detail = via + "LayerNorm.backward";
       }
       case "rmsNorm.forward" -> {
-        call = () -> RmsNorm.forward(rows, features, x, 0, gamma, EPSILON, y, 0, invStd);
-        detail = "RmsNorm.forward";
+        call = p == null ? () -> RmsNorm.forward(rows, features, x, 0, gamma, EPSILON, y, 0, invStd)
+            : () -> p.rmsNormForward(rows, features, x, 0, gamma, EPSILON, y, 0, invStd);
+        detail = via + "RmsNorm.forward";
       }
       case "rmsNorm.backward" -> {
         RmsNorm.forward(rows, features, x, 0, gamma, EPSILON, y, 0, invStd);
-        call = () -> RmsNorm.backward(rows, features, x, 0, dy, 0, gamma, invStd, dx, 0, dGamma);
-        detail = "RmsNorm.backward";
+        call = p == null ? () -> RmsNorm.backward(rows, features, x, 0, dy, 0, gamma, invStd, dx, 0, dGamma)
+            : () -> p.rmsNormBackward(rows, features, x, 0, dy, 0, gamma, invStd, dx, 0, dGamma);
+        detail = via + "RmsNorm.backward";
       }
       case "groupNorm.trainingForward" -> {
-        call = () -> GroupNorm.forward(g, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
-        detail = "GroupNorm.forward";
+        call = p == null ? () -> GroupNorm.forward(g, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd)
+            : () -> p.groupNormForward(g, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
+        detail = via + "GroupNorm.forward";
       }
       case "groupNorm.backward" -> {
         GroupNorm.forward(g, x, 0, gamma, beta, EPSILON, y, 0, mean, invStd);
-        call = () -> GroupNorm.backward(g, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
-        detail = "GroupNorm.backward";
+        call = p == null ? () -> GroupNorm.backward(g, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta)
+            : () -> p.groupNormBackward(g, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
+        detail = via + "GroupNorm.backward";
       }
       default -> {
         return Reply.error("unknown op " + c.op());

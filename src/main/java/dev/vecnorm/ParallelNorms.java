@@ -1,0 +1,722 @@
+package dev.vecnorm;
+
+import dev.vecnorm.internal.ChunkJob;
+import dev.vecnorm.internal.ExecutorLoop;
+import dev.vecnorm.internal.GroupNormSupport;
+import dev.vecnorm.internal.LayerNormSupport;
+import dev.vecnorm.internal.SpinPool;
+import dev.vecnorm.internal.VectorizationProvider;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * {@link LayerNorm}, {@link RmsNorm} and {@link GroupNorm} on several threads, over {@code float[]} or
+ * {@link MemorySegment} tensors, with results that are bitwise identical for any thread count.
+ *
+ * <p><b>Partition.</b> Rows (layer and RMS norm) and (sample, group) pairs (group norm) are normalized
+ * independently, so the tensor is cut into chunks of {@code 512 KiB} and up (at most 256 chunks), chosen
+ * from the shape alone, as {@link ParallelBatchNorm} does: whole rows, whole samples, or, channels-first
+ * when a sample is larger than a chunk, blocks of consecutive groups of one sample (contiguous there;
+ * channels-last groups interleave in every pixel row, so a channels-last sample stays one unit). Forward chunks run the single-threaded kernels on their rows, so forward outputs and statistics
+ * equal the facades' bit for bit. Backward's {@code dGamma}/{@code dBeta} are sums over rows: each chunk
+ * sums its own rows into its own partial, and the partials are added in chunk order, in double, so the
+ * bits do not depend on the thread count; they equal the facades' to float rounding (another summation
+ * order), and bit for bit when the tensor is one chunk.
+ *
+ * <p><b>Threads.</b> {@link #ParallelNorms(int)} owns {@code threads - 1} workers of the same kind as
+ * {@link ParallelBatchNorm}'s (spin about 100 µs after a loop, then park); the calling thread runs chunks
+ * too. {@link #ParallelNorms(ExecutorService)} uses the caller's executor instead, as
+ * {@link ParallelBatchNorm#ParallelBatchNorm(ExecutorService)} does: helpers are submitted and the caller
+ * runs chunks itself, so calls from the executor's own tasks cannot deadlock and a rejected helper only
+ * means the caller does its chunks. Tensors of one chunk (below 1 MiB), and native segments confined to
+ * the calling thread, run on the calling thread. One instance may be used by several threads at once: a call that finds the workers busy
+ * runs on its own thread, with the same bits. After {@link #close()} every operation throws
+ * {@link IllegalStateException}.
+ *
+ * <p><b>Arguments</b> are checked by the facades' own checks, before anything is written. Segments backed
+ * by a {@code float[]} run on the array; other segments are staged per chunk as the facades stage them.
+ */
+public final class ParallelNorms implements AutoCloseable {
+
+  /** Never started: a segment it may access is not confined to one thread. */
+  private static final Thread ANOTHER_THREAD = Thread.ofPlatform().unstarted(() -> {});
+
+  /** Chunk operations. */
+  private static final int LN_FORWARD = 0, LN_BACKWARD = 1, RMS_FORWARD = 2, RMS_BACKWARD = 3, GN_FORWARD = 4, GN_BACKWARD = 5;
+
+  private final LayerNormSupport layer;
+  private final GroupNormSupport group;
+  private final SpinPool pool; // owned workers, or null with an executor
+  private final ExecutorService executor;
+  private final int threads;
+  /** One call's chunk state, reused by the next call (steady calls on arrays allocate nothing). */
+  private final AtomicReference<Work> idle = new AtomicReference<>();
+  private volatile boolean closed;
+
+  /**
+   * {@code threads} threads in all (1 to 32): the caller and {@code threads - 1} owned daemon workers
+   * ({@link #close()} stops them).
+   *
+   * @param threads threads per call, the caller included: 1 to 32
+   */
+  public ParallelNorms(int threads) {
+    this(VectorizationProvider.layerNorm(), VectorizationProvider.groupNorm(), threads);
+  }
+
+  ParallelNorms(LayerNormSupport layer, GroupNormSupport group, int threads) {
+    if (threads < 1 || threads > 32) throw new IllegalArgumentException("threads must be in [1, 32], got " + threads);
+    this.layer = layer;
+    this.group = group;
+    this.threads = threads;
+    this.pool = new SpinPool(threads - 1, "vecnorm-norms-worker");
+    this.executor = null;
+  }
+
+  /**
+   * Runs on the caller's executor (not shut down by {@link #close()}), with up to {@code availableProcessors()} threads.
+   *
+   * @param executor runs the helper chunks; not null
+   */
+  public ParallelNorms(ExecutorService executor) {
+    this.layer = VectorizationProvider.layerNorm();
+    this.group = VectorizationProvider.groupNorm();
+    this.executor = Objects.requireNonNull(executor, "executor");
+    this.pool = null;
+    this.threads = Math.min(32, Runtime.getRuntime().availableProcessors());
+  }
+
+  /**
+   * A pool of {@code availableProcessors()} threads.
+   *
+   * @return a new instance owning its threads; close it when done
+   */
+  public static ParallelNorms withAvailableProcessors() {
+    return new ParallelNorms(Math.min(32, Runtime.getRuntime().availableProcessors()));
+  }
+
+  /**
+   * Parallelism of this instance.
+   *
+   * @return the number of threads chunks run on, the caller included
+   */
+  public int threads() {
+    return threads;
+  }
+
+  /** Stops the owned workers (a caller's executor is left running); later calls throw. Idempotent. */
+  @Override
+  public void close() {
+    closed = true;
+    if (pool != null) pool.close();
+  }
+
+  private void ensureOpen() {
+    if (closed) throw new IllegalStateException("this ParallelNorms is closed");
+  }
+
+  // ------------------------------------------------------------------ LayerNorm
+
+  /**
+   * As {@link LayerNorm#forward(int, int, float[], int, float[], float[], float, float[], int, float[], float[])}:
+   * training forward with {@code mean} and {@code invStd}, inference forward with both null.
+   *
+   * @param rows number of rows normalized independently, at least 1
+   * @param features floats per row, at least 1
+   * @param x input tensor: {@code rows * features} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float, at least 0
+   * @param gamma per-feature scale, {@code float[features]}; null means 1
+   * @param beta per-feature offset, {@code float[features]}; null means 0
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor, may be {@code x} at the same offset
+   * @param yOffset element offset of {@code y}'s first float, at least 0
+   * @param mean output, may be null: per-row mean, {@code float[rows]}
+   * @param invStd output, may be null: per-row {@code 1 / sqrt(var + epsilon)}, {@code float[rows]}
+   */
+  public void layerNormForward(int rows, int features, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon,
+                               float[] y, int yOffset, float[] mean, float[] invStd) {
+    ensureOpen();
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkArrays(s, "x", x, xOffset, "y", y, yOffset);
+    LayerNorm.checkForward(s, gamma, beta, epsilon, mean, invStd);
+    Work w = take().rows(LN_FORWARD, rows, features).arrays(x, xOffset, null, 0, y, yOffset);
+    run(w.params(gamma, beta, epsilon, mean, invStd, null, null));
+  }
+
+  /**
+   * As {@link LayerNorm#forward(int, int, MemorySegment, long, float[], float[], float, MemorySegment, long, float[], float[])}; offsets in bytes.
+   *
+   * @param rows number of rows normalized independently, at least 1
+   * @param features floats per row, at least 1
+   * @param x input tensor: little-endian float32 segment, {@code rows * features} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element, at least 0
+   * @param gamma per-feature scale, {@code float[features]}; null means 1
+   * @param beta per-feature offset, {@code float[features]}; null means 0
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor segment, may be {@code x} at the same offset
+   * @param yOffset byte offset of {@code y}'s first element, at least 0
+   * @param mean output, may be null: per-row mean, {@code float[rows]}
+   * @param invStd output, may be null: per-row {@code 1 / sqrt(var + epsilon)}, {@code float[rows]}
+   */
+  public void layerNormForward(int rows, int features, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon,
+                               MemorySegment y, long yOffset, float[] mean, float[] invStd) {
+    ensureOpen();
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkSegments(s, "x", x, xOffset, "y", y, yOffset);
+    LayerNorm.checkForward(s, gamma, beta, epsilon, mean, invStd);
+    Work w = take().rows(LN_FORWARD, rows, features).segments(x, xOffset, null, 0, y, yOffset);
+    run(w.params(gamma, beta, epsilon, mean, invStd, null, null));
+  }
+
+  /**
+   * As {@link LayerNorm#backward(int, int, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])}.
+   *
+   * @param rows number of rows, at least 1
+   * @param features floats per row, at least 1
+   * @param x the forward's input tensor from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float, at least 0
+   * @param dy gradient with respect to {@code y}, from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float, at least 0
+   * @param gamma per-feature scale used in the forward, {@code float[features]}; null means 1
+   * @param mean the forward's per-row mean, {@code float[rows]}; not null
+   * @param invStd the forward's per-row invStd, {@code float[rows]}; not null
+   * @param dx output: gradient with respect to {@code x}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset element offset of {@code dx}'s first float, at least 0
+   * @param dGamma output, may be null: {@code Σ_rows dy * xhat}, {@code float[features]}, overwritten
+   * @param dBeta output, may be null: {@code Σ_rows dy}, {@code float[features]}, overwritten
+   */
+  public void layerNormBackward(int rows, int features, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma,
+                                float[] mean, float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
+    ensureOpen();
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    LayerNorm.checkBackward(s, gamma, mean, "mean", invStd, "invStd", dGamma, dBeta);
+    Work w = take().rows(LN_BACKWARD, rows, features).arrays(x, xOffset, dy, dyOffset, dx, dxOffset);
+    run(w.params(gamma, null, 0, mean, invStd, dGamma, dBeta));
+  }
+
+  /**
+   * As {@link LayerNorm#backward(int, int, MemorySegment, long, MemorySegment, long, float[], float[], float[], MemorySegment, long, float[], float[])}; offsets in bytes.
+   *
+   * @param rows number of rows, at least 1
+   * @param features floats per row, at least 1
+   * @param x the forward's input tensor segment from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element, at least 0
+   * @param dy gradient with respect to {@code y}, segment from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element, at least 0
+   * @param gamma per-feature scale used in the forward, {@code float[features]}; null means 1
+   * @param mean the forward's per-row mean, {@code float[rows]}; not null
+   * @param invStd the forward's per-row invStd, {@code float[rows]}; not null
+   * @param dx output segment: gradient with respect to {@code x}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset byte offset of {@code dx}'s first element, at least 0
+   * @param dGamma output, may be null: {@code Σ_rows dy * xhat}, {@code float[features]}, overwritten
+   * @param dBeta output, may be null: {@code Σ_rows dy}, {@code float[features]}, overwritten
+   */
+  public void layerNormBackward(int rows, int features, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+                                float[] mean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
+    ensureOpen();
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    LayerNorm.checkBackward(s, gamma, mean, "mean", invStd, "invStd", dGamma, dBeta);
+    Work w = take().rows(LN_BACKWARD, rows, features).segments(x, xOffset, dy, dyOffset, dx, dxOffset);
+    run(w.params(gamma, null, 0, mean, invStd, dGamma, dBeta));
+  }
+
+  // ------------------------------------------------------------------ RmsNorm
+
+  /**
+   * As {@link RmsNorm#forward(int, int, float[], int, float[], float, float[], int, float[])}.
+   *
+   * @param rows number of rows normalized independently, at least 1
+   * @param features floats per row, at least 1
+   * @param x input tensor from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float, at least 0
+   * @param gamma per-feature scale, {@code float[features]}; null means 1
+   * @param epsilon added to {@code mean(x^2)} before the square root; finite and greater than 0
+   * @param y output tensor, may be {@code x} at the same offset
+   * @param yOffset element offset of {@code y}'s first float, at least 0
+   * @param invRms output, may be null: per-row {@code 1 / sqrt(mean(x^2) + epsilon)}, {@code float[rows]}
+   */
+  public void rmsNormForward(int rows, int features, float[] x, int xOffset, float[] gamma, float epsilon, float[] y, int yOffset,
+                             float[] invRms) {
+    ensureOpen();
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkArrays(s, "x", x, xOffset, "y", y, yOffset);
+    RmsNorm.checkForward(s, gamma, epsilon, invRms);
+    Work w = take().rows(RMS_FORWARD, rows, features).arrays(x, xOffset, null, 0, y, yOffset);
+    run(w.params(gamma, null, epsilon, null, invRms, null, null));
+  }
+
+  /**
+   * As {@link RmsNorm#forward(int, int, MemorySegment, long, float[], float, MemorySegment, long, float[])}; offsets in bytes.
+   *
+   * @param rows number of rows normalized independently, at least 1
+   * @param features floats per row, at least 1
+   * @param x input tensor segment from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element, at least 0
+   * @param gamma per-feature scale, {@code float[features]}; null means 1
+   * @param epsilon added to {@code mean(x^2)} before the square root; finite and greater than 0
+   * @param y output tensor segment, may be {@code x} at the same offset
+   * @param yOffset byte offset of {@code y}'s first element, at least 0
+   * @param invRms output, may be null: per-row {@code 1 / sqrt(mean(x^2) + epsilon)}, {@code float[rows]}
+   */
+  public void rmsNormForward(int rows, int features, MemorySegment x, long xOffset, float[] gamma, float epsilon, MemorySegment y,
+                             long yOffset, float[] invRms) {
+    ensureOpen();
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkSegments(s, "x", x, xOffset, "y", y, yOffset);
+    RmsNorm.checkForward(s, gamma, epsilon, invRms);
+    Work w = take().rows(RMS_FORWARD, rows, features).segments(x, xOffset, null, 0, y, yOffset);
+    run(w.params(gamma, null, epsilon, null, invRms, null, null));
+  }
+
+  /**
+   * As {@link RmsNorm#backward(int, int, float[], int, float[], int, float[], float[], float[], int, float[])}.
+   *
+   * @param rows number of rows, at least 1
+   * @param features floats per row, at least 1
+   * @param x the forward's input tensor from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float, at least 0
+   * @param dy gradient with respect to {@code y}, from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float, at least 0
+   * @param gamma per-feature scale used in the forward, {@code float[features]}; null means 1
+   * @param invRms the forward's per-row invRms, {@code float[rows]}; not null
+   * @param dx output: gradient with respect to {@code x}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset element offset of {@code dx}'s first float, at least 0
+   * @param dGamma output, may be null: {@code Σ_rows dy * x * invRms}, {@code float[features]}, overwritten
+   */
+  public void rmsNormBackward(int rows, int features, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] invRms,
+                              float[] dx, int dxOffset, float[] dGamma) {
+    ensureOpen();
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkBackwardArrays(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    LayerNorm.checkBackward(s, gamma, null, null, invRms, "invRms", dGamma, null);
+    Work w = take().rows(RMS_BACKWARD, rows, features).arrays(x, xOffset, dy, dyOffset, dx, dxOffset);
+    run(w.params(gamma, null, 0, null, invRms, dGamma, null));
+  }
+
+  /**
+   * As {@link RmsNorm#backward(int, int, MemorySegment, long, MemorySegment, long, float[], float[], MemorySegment, long, float[])}; offsets in bytes.
+   *
+   * @param rows number of rows, at least 1
+   * @param features floats per row, at least 1
+   * @param x the forward's input tensor segment from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element, at least 0
+   * @param dy gradient with respect to {@code y}, segment from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element, at least 0
+   * @param gamma per-feature scale used in the forward, {@code float[features]}; null means 1
+   * @param invRms the forward's per-row invRms, {@code float[rows]}; not null
+   * @param dx output segment: gradient with respect to {@code x}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset byte offset of {@code dx}'s first element, at least 0
+   * @param dGamma output, may be null: {@code Σ_rows dy * x * invRms}, {@code float[features]}, overwritten
+   */
+  public void rmsNormBackward(int rows, int features, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+                              float[] invRms, MemorySegment dx, long dxOffset, float[] dGamma) {
+    ensureOpen();
+    NormShape s = LayerNorm.shape(rows, features);
+    LayerNorm.checkBackwardSegments(s, x, xOffset, dy, dyOffset, dx, dxOffset);
+    LayerNorm.checkBackward(s, gamma, null, null, invRms, "invRms", dGamma, null);
+    Work w = take().rows(RMS_BACKWARD, rows, features).segments(x, xOffset, dy, dyOffset, dx, dxOffset);
+    run(w.params(gamma, null, 0, null, invRms, dGamma, null));
+  }
+
+  // ------------------------------------------------------------------ GroupNorm
+
+  /**
+   * As {@link GroupNorm#forward(GroupShape, float[], int, float[], float[], float, float[], int, float[], float[])}.
+   *
+   * @param s the shape: batch, channels, spatial size, groups and layout; not null
+   * @param x input tensor: {@code s.size()} floats from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means 1
+   * @param beta per-channel offset, {@code float[channels]}; null means 0
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor, may be {@code x} at the same offset
+   * @param yOffset element offset of {@code y}'s first float, at least 0
+   * @param mean output, may be null: per-(sample, group) mean, {@code float[s.statistics()]}
+   * @param invStd output, may be null: per-(sample, group) invStd, {@code float[s.statistics()]}
+   */
+  public void groupNormForward(GroupShape s, float[] x, int xOffset, float[] gamma, float[] beta, float epsilon, float[] y, int yOffset,
+                               float[] mean, float[] invStd) {
+    ensureOpen();
+    NormShape t = GroupNorm.tensorShape(s);
+    LayerNorm.checkArrays(t, "x", x, xOffset, "y", y, yOffset);
+    GroupNorm.checkForward(s, gamma, beta, epsilon, mean, invStd);
+    GroupNorm.checkNotTensor(mean, "mean", invStd, "invStd", x, "x", y, "y");
+    Work w = take().samples(GN_FORWARD, s).arrays(x, xOffset, null, 0, y, yOffset);
+    run(w.params(gamma, beta, epsilon, mean, invStd, null, null));
+  }
+
+  /**
+   * As {@link GroupNorm#forward(GroupShape, MemorySegment, long, float[], float[], float, MemorySegment, long, float[], float[])}; offsets in bytes.
+   *
+   * @param s the shape: batch, channels, spatial size, groups and layout; not null
+   * @param x input tensor segment: {@code s.size()} floats from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element, at least 0
+   * @param gamma per-channel scale, {@code float[channels]}; null means 1
+   * @param beta per-channel offset, {@code float[channels]}; null means 0
+   * @param epsilon added to the variance before the square root; finite and greater than 0
+   * @param y output tensor segment, may be {@code x} at the same offset
+   * @param yOffset byte offset of {@code y}'s first element, at least 0
+   * @param mean output, may be null: per-(sample, group) mean, {@code float[s.statistics()]}
+   * @param invStd output, may be null: per-(sample, group) invStd, {@code float[s.statistics()]}
+   */
+  public void groupNormForward(GroupShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon, MemorySegment y,
+                               long yOffset, float[] mean, float[] invStd) {
+    ensureOpen();
+    NormShape t = GroupNorm.tensorShape(s);
+    LayerNorm.checkSegments(t, "x", x, xOffset, "y", y, yOffset);
+    GroupNorm.checkForward(s, gamma, beta, epsilon, mean, invStd);
+    float[] xa = Staging.backingArray(x, xOffset), ya = Staging.backingArray(y, yOffset);
+    if (xa != null && ya != null) {
+      GroupNorm.checkNotTensor(mean, "mean", invStd, "invStd", xa, "x", ya, "y");
+    } else {
+      GroupNorm.sampleFloats(s); // staging copies whole samples into a float[]
+    }
+    Work w = take().samples(GN_FORWARD, s).segments(x, xOffset, null, 0, y, yOffset);
+    run(w.params(gamma, beta, epsilon, mean, invStd, null, null));
+  }
+
+  /**
+   * As {@link GroupNorm#backward(GroupShape, float[], int, float[], int, float[], float[], float[], float[], int, float[], float[])}.
+   *
+   * @param s the shape used in the forward; not null
+   * @param x the forward's input tensor from element offset {@code xOffset}
+   * @param xOffset element offset of {@code x}'s first float, at least 0
+   * @param dy gradient with respect to {@code y}, from element offset {@code dyOffset}
+   * @param dyOffset element offset of {@code dy}'s first float, at least 0
+   * @param gamma per-channel scale used in the forward, {@code float[channels]}; null means 1
+   * @param mean the forward's per-(sample, group) mean, {@code float[s.statistics()]}; not null
+   * @param invStd the forward's per-(sample, group) invStd, {@code float[s.statistics()]}; not null
+   * @param dx output: gradient with respect to {@code x}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset element offset of {@code dx}'s first float, at least 0
+   * @param dGamma output, may be null: per-channel {@code Σ dy * xhat}, {@code float[channels]}, overwritten
+   * @param dBeta output, may be null: per-channel {@code Σ dy}, {@code float[channels]}, overwritten
+   */
+  public void groupNormBackward(GroupShape s, float[] x, int xOffset, float[] dy, int dyOffset, float[] gamma, float[] mean,
+                                float[] invStd, float[] dx, int dxOffset, float[] dGamma, float[] dBeta) {
+    ensureOpen();
+    NormShape t = GroupNorm.tensorShape(s);
+    LayerNorm.checkBackwardArrays(t, x, xOffset, dy, dyOffset, dx, dxOffset);
+    GroupNorm.checkBackward(s, gamma, mean, invStd, dGamma, dBeta);
+    GroupNorm.checkNotTensor(dGamma, "dGamma", dBeta, "dBeta", x, "x", dy, "dy");
+    GroupNorm.checkNotTensor(dGamma, "dGamma", dBeta, "dBeta", dx, "dx", null, null);
+    Work w = take().samples(GN_BACKWARD, s).arrays(x, xOffset, dy, dyOffset, dx, dxOffset);
+    run(w.params(gamma, null, 0, mean, invStd, dGamma, dBeta));
+  }
+
+  /**
+   * As {@link GroupNorm#backward(GroupShape, MemorySegment, long, MemorySegment, long, float[], float[], float[], MemorySegment, long, float[], float[])}; offsets in bytes.
+   *
+   * @param s the shape used in the forward; not null
+   * @param x the forward's input tensor segment from byte offset {@code xOffset}
+   * @param xOffset byte offset of {@code x}'s first element, at least 0
+   * @param dy gradient with respect to {@code y}, segment from byte offset {@code dyOffset}
+   * @param dyOffset byte offset of {@code dy}'s first element, at least 0
+   * @param gamma per-channel scale used in the forward, {@code float[channels]}; null means 1
+   * @param mean the forward's per-(sample, group) mean, {@code float[s.statistics()]}; not null
+   * @param invStd the forward's per-(sample, group) invStd, {@code float[s.statistics()]}; not null
+   * @param dx output segment: gradient with respect to {@code x}; may be {@code dy} or {@code x} at the same offset
+   * @param dxOffset byte offset of {@code dx}'s first element, at least 0
+   * @param dGamma output, may be null: per-channel {@code Σ dy * xhat}, {@code float[channels]}, overwritten
+   * @param dBeta output, may be null: per-channel {@code Σ dy}, {@code float[channels]}, overwritten
+   */
+  public void groupNormBackward(GroupShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] gamma,
+                                float[] mean, float[] invStd, MemorySegment dx, long dxOffset, float[] dGamma, float[] dBeta) {
+    ensureOpen();
+    NormShape t = GroupNorm.tensorShape(s);
+    LayerNorm.checkBackwardSegments(t, x, xOffset, dy, dyOffset, dx, dxOffset);
+    GroupNorm.checkBackward(s, gamma, mean, invStd, dGamma, dBeta);
+    float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset), da = Staging.backingArray(dx, dxOffset);
+    if (xa != null && ga != null && da != null) {
+      GroupNorm.checkNotTensor(dGamma, "dGamma", dBeta, "dBeta", xa, "x", ga, "dy");
+      GroupNorm.checkNotTensor(dGamma, "dGamma", dBeta, "dBeta", da, "dx", null, null);
+    } else {
+      GroupNorm.sampleFloats(s);
+    }
+    Work w = take().samples(GN_BACKWARD, s).segments(x, xOffset, dy, dyOffset, dx, dxOffset);
+    run(w.params(gamma, null, 0, mean, invStd, dGamma, dBeta));
+  }
+
+  // ------------------------------------------------------------------ running a call
+
+  /** Runs the call's chunks (on the caller alone when there is one chunk or a confined segment), then merges the gradients. */
+  private void run(Work w) {
+    try {
+      if (w.count <= 1 || w.confined) {
+        ChunkJob.runInline(w, w.count);
+      } else if (pool != null) {
+        pool.run(w, w.count);
+      } else {
+        int helpers = Math.min(threads, w.count) - 1;
+        if (w.job == null) {
+          w.job = new ChunkJob(threads);
+          w.futures = new Future<?>[threads - 1];
+        }
+        ExecutorLoop.run(w.job, w, w.count, executor, helpers, w.futures);
+      }
+      w.mergeGradients();
+    } finally {
+      w.unbind();
+      idle.set(w);
+    }
+  }
+
+  private Work take() {
+    Work w = idle.getAndSet(null);
+    return w != null ? w : new Work(layer, group);
+  }
+
+  /**
+   * One call's chunks: the partition (units of whole rows or samples, {@code perChunk} per chunk), the
+   * call's tensors and parameters, and per-chunk gradient partials kept for the next call of the same width.
+   */
+  private static final class Work implements ChunkJob.Body {
+    final LayerNormSupport layer;
+    final GroupNormSupport group;
+    int op, units, perChunk, count;
+    /**
+     * Channels-first group norm with samples larger than a chunk: each sample is {@code blocks} chunks of
+     * {@code groupsPerBlock} consecutive groups (contiguous in memory); 0 otherwise (chunks of whole units).
+     */
+    int blocks, groupsPerBlock;
+    /** [block]: the block's part of gamma and beta, for kernels that index parameters from the block's first channel. */
+    float[][] gammaSlices = new float[0][], betaSlices = new float[0][];
+    /** Floats per unit: a row's features or a sample's channels * spatial. */
+    long unitFloats;
+    int features;
+    GroupShape shape;
+    int statsPerUnit;
+
+    boolean segments, confined;
+    float[] x, dy, out;
+    int xOffset, dyOffset, outOffset;
+    MemorySegment xSeg, dySeg, outSeg;
+    long xSegOffset, dySegOffset, outSegOffset;
+
+    float[] gamma, beta, mean, invStd, dGamma, dBeta;
+    float epsilon;
+    /** With an executor: this call's loop and its helpers' futures (created on first use). */
+    ChunkJob job;
+    Future<?>[] futures;
+    /** [chunk][channel or feature]: each chunk's own sums; added in chunk order into {@link #sum}. */
+    float[][] partGamma = new float[0][], partBeta = new float[0][];
+    double[] sum = new double[0];
+
+    Work(LayerNormSupport layer, GroupNormSupport group) {
+      this.layer = layer;
+      this.group = group;
+    }
+
+    Work rows(int op, int rows, int features) {
+      this.shape = null;
+      this.blocks = 0;
+      this.features = features;
+      this.statsPerUnit = 1;
+      return partition(op, rows, features);
+    }
+
+    Work samples(int op, GroupShape s) {
+      this.shape = s;
+      this.features = s.channels();
+      this.statsPerUnit = s.groups();
+      this.blocks = 0;
+      long sample = (long) s.channels() * s.spatial(), target = target(s.size());
+      if (!s.channelsLast() && s.groups() > 1 && sample > target) {
+        // A channels-first group is contiguous, so a sample splits into blocks of groups; channels-last
+        // groups interleave in every pixel row and stay whole samples.
+        groupsPerBlock = (int) Math.max(1, target / (sample / s.groups()));
+        blocks = Math.ceilDiv(s.groups(), groupsPerBlock);
+        this.op = op;
+        this.units = s.batch();
+        this.unitFloats = sample;
+        this.count = Math.toIntExact((long) s.batch() * blocks);
+        return this;
+      }
+      return partition(op, s.batch(), sample);
+    }
+
+    private static long target(long size) {
+      return Math.max(ParallelBatchNorm.CHUNK_FLOATS, Math.ceilDiv(size, ParallelBatchNorm.MAX_CHUNKS));
+    }
+
+    /** Depends on the shape only, so the gradients' merge order, and so the bits, do not depend on the threads. */
+    private Work partition(int op, int units, long unitFloats) {
+      this.op = op;
+      this.units = units;
+      this.unitFloats = unitFloats;
+      perChunk = (int) Math.max(1, Math.min(units, target(units * unitFloats) / unitFloats));
+      count = Math.ceilDiv(units, perChunk);
+      return this;
+    }
+
+    Work arrays(float[] x, int xOffset, float[] dy, int dyOffset, float[] out, int outOffset) {
+      segments = false;
+      confined = false;
+      this.x = x;
+      this.xOffset = xOffset;
+      this.dy = dy;
+      this.dyOffset = dyOffset;
+      this.out = out;
+      this.outOffset = outOffset;
+      return this;
+    }
+
+    /** Segments all backed by float[] run as arrays, as in the facades; otherwise every chunk is staged. */
+    Work segments(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment out, long outOffset) {
+      float[] xa = Staging.backingArray(x, xOffset), oa = Staging.backingArray(out, outOffset);
+      float[] ga = dy == null ? null : Staging.backingArray(dy, dyOffset);
+      if (xa != null && oa != null && (dy == null || ga != null)) {
+        return arrays(xa, Staging.elementOffset(x, xOffset), ga, dy == null ? 0 : Staging.elementOffset(dy, dyOffset), oa,
+            Staging.elementOffset(out, outOffset));
+      }
+      segments = true;
+      confined = !x.isAccessibleBy(ANOTHER_THREAD) || !out.isAccessibleBy(ANOTHER_THREAD)
+          || (dy != null && !dy.isAccessibleBy(ANOTHER_THREAD));
+      xSeg = x;
+      xSegOffset = xOffset;
+      dySeg = dy;
+      dySegOffset = dyOffset;
+      outSeg = out;
+      outSegOffset = outOffset;
+      return this;
+    }
+
+    Work params(float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, float[] dGamma, float[] dBeta) {
+      this.gamma = gamma;
+      this.beta = beta;
+      this.epsilon = epsilon;
+      this.mean = mean;
+      this.invStd = invStd;
+      this.dGamma = dGamma;
+      this.dBeta = dBeta;
+      if (dGamma != null) partGamma = partials(partGamma);
+      if (dBeta != null) partBeta = partials(partBeta);
+      if (blocks > 0) {
+        gammaSlices = slices(gammaSlices, gamma);
+        betaSlices = slices(betaSlices, beta);
+      }
+      return this;
+    }
+
+    /** Channels chunk {@code i} covers, from channel {@link #chunkChannelFrom}. */
+    private int chunkChannels(int i) {
+      if (blocks == 0) return features;
+      return Math.min(groupsPerBlock, shape.groups() - i % blocks * groupsPerBlock) * shape.channelsPerGroup();
+    }
+
+    private int chunkChannelFrom(int i) {
+      return blocks == 0 ? 0 : i % blocks * groupsPerBlock * shape.channelsPerGroup();
+    }
+
+    /** One partial per chunk, as long as the chunk's channels; kept while the partition is the same. */
+    private float[][] partials(float[][] p) {
+      boolean fits = p.length >= count;
+      for (int i = 0; fits && i < count; i++) fits = p[i].length == chunkChannels(i);
+      if (!fits) {
+        p = new float[count][];
+        for (int i = 0; i < count; i++) p[i] = new float[chunkChannels(i)];
+      }
+      return p;
+    }
+
+    /** Copies the call's per-channel parameter into per-block slices (read by every sample's chunk of that block). */
+    private float[][] slices(float[][] cur, float[] param) {
+      if (param == null) return cur;
+      if (cur.length != blocks || cur[blocks - 1].length != chunkChannels(blocks - 1)) {
+        cur = new float[blocks][];
+        for (int b = 0; b < blocks; b++) cur[b] = new float[chunkChannels(b)];
+      }
+      for (int b = 0; b < blocks; b++) System.arraycopy(param, chunkChannelFrom(b), cur[b], 0, cur[b].length);
+      return cur;
+    }
+
+    @Override
+    public void run(int chunk) {
+      int n, stats, statsStep, channels, groups;
+      long at, span; // element offset of the chunk, floats per staged unit
+      float[] g = gamma, bt = beta;
+      if (blocks == 0) {
+        int first = chunk * perChunk;
+        n = Math.min(perChunk, units - first);
+        stats = first * statsPerUnit;
+        statsStep = statsPerUnit;
+        channels = shape == null ? features : shape.channels();
+        groups = shape == null ? 1 : shape.groups();
+        at = first * unitFloats;
+        span = unitFloats;
+      } else { // groups [g0, g0 + groups) of sample `sample`: one contiguous block
+        int sample = chunk / blocks, b = chunk % blocks, g0 = b * groupsPerBlock;
+        n = 1;
+        groups = Math.min(groupsPerBlock, shape.groups() - g0);
+        channels = groups * shape.channelsPerGroup();
+        stats = sample * shape.groups() + g0;
+        statsStep = groups;
+        at = sample * unitFloats + (long) chunkChannelFrom(chunk) * shape.spatial();
+        span = (long) channels * shape.spatial();
+        if (g != null) g = gammaSlices[b];
+        if (bt != null) bt = betaSlices[b];
+      }
+      float[] pg = dGamma == null ? null : partGamma[chunk], pb = dBeta == null ? null : partBeta[chunk];
+      if (pg != null) Arrays.fill(pg, 0f); // the kernels add into the gradients
+      if (pb != null) Arrays.fill(pb, 0f);
+      if (!segments) {
+        kernel(x, Math.toIntExact(xOffset + at), dy, dy == null ? 0 : Math.toIntExact(dyOffset + at), out,
+            Math.toIntExact(outOffset + at), n, stats, channels, groups, g, bt, pg, pb);
+        return;
+      }
+      // As the facades stage: blocks of whole units copied in, computed in place over dy (or x), copied out.
+      long bytes = at * Float.BYTES;
+      boolean backward = dySeg != null;
+      int c = channels, k = groups, first = stats, step = statsStep;
+      float[] gs0 = g, bs0 = bt;
+      LayerNorm.staged(n, Math.toIntExact(span), xSeg, xSegOffset + bytes, dySeg, backward ? dySegOffset + bytes : 0, outSeg,
+          outSegOffset + bytes,
+          (xs, gs, m, r) -> kernel(xs, 0, gs, 0, backward ? gs : xs, 0, m, first + r * step, c, k, gs0, bs0, pg, pb));
+    }
+
+    /** {@code n} units (rows, samples, or one block of groups) whose statistics start at index {@code stats}. */
+    private void kernel(float[] x, int xo, float[] dy, int dyo, float[] out, int oo, int n, int stats, int channels, int groups,
+                        float[] gamma, float[] beta, float[] pg, float[] pb) {
+      switch (op) {
+        case LN_FORWARD -> layer.forward(x, xo, out, oo, n, features, gamma, beta, epsilon, mean, invStd, stats);
+        case LN_BACKWARD -> layer.backward(x, xo, dy, dyo, out, oo, n, features, gamma, mean, invStd, stats, pg, pb);
+        case RMS_FORWARD -> layer.rmsForward(x, xo, out, oo, n, features, gamma, epsilon, invStd, stats);
+        case RMS_BACKWARD -> layer.rmsBackward(x, xo, dy, dyo, out, oo, n, features, gamma, invStd, stats, pg);
+        case GN_FORWARD -> group.forward(x, xo, out, oo, n, channels, shape.spatial(), groups, shape.channelsLast(), gamma, beta,
+            epsilon, mean, invStd, stats);
+        case GN_BACKWARD -> group.backward(x, xo, dy, dyo, out, oo, n, channels, shape.spatial(), groups, shape.channelsLast(),
+            gamma, mean, invStd, stats, pg, pb);
+        default -> throw new AssertionError(op);
+      }
+    }
+
+    /** Chunk partials added in chunk order, in double: the same bits for any thread count. */
+    void mergeGradients() {
+      if (dGamma != null) merge(partGamma, dGamma);
+      if (dBeta != null) merge(partBeta, dBeta);
+    }
+
+    private void merge(float[][] parts, float[] result) {
+      if (sum.length != features) sum = new double[features];
+      Arrays.fill(sum, 0);
+      for (int i = 0; i < count; i++) { // chunk order: for each channel, its chunks in increasing index
+        float[] p = parts[i];
+        int from = chunkChannelFrom(i);
+        for (int f = 0; f < p.length; f++) sum[from + f] += p[f];
+      }
+      for (int f = 0; f < features; f++) result[f] = (float) sum[f];
+    }
+
+    /** Drops the call's references so an idle Work keeps no tensor alive. */
+    void unbind() {
+      x = dy = out = null;
+      xSeg = dySeg = outSeg = null;
+      gamma = beta = mean = invStd = dGamma = dBeta = null;
+      shape = null;
+    }
+  }
+}
