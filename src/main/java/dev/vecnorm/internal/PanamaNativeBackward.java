@@ -163,14 +163,36 @@ final class PanamaNativeBackward {
     }
   }
 
-  // Loops written out, not calls of reducePlane, as in the array kernel (a call per short plane cost 1.16x there).
+  /**
+   * Loops written out, not calls of reducePlane, as in the array kernel (a call per short plane cost 1.16x there).
+   * A ragged plane at least a vector long takes its scalar tail from one vector ending at the plane's end,
+   * copied to scratch: element by element segment reads made the reduce 1.9x the array's on 169-float
+   * planes (NCHW 7x13x13x17). The same values in the same order, so the same bits.
+   */
   private static void reduceChannelsFirst(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer,
                                           int channels, int inner, float[] mean, float[] sumDy, float[] sumDyXhat) {
+    float[] t = Scratch.borrow(2 * LANES);
+    try {
+      reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat, t);
+    } finally {
+      Scratch.release(t);
+    }
+  }
+
+  private static void reduceChannelsFirst(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer,
+                                          int channels, int inner, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
     int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    boolean vectorTail = vectorBound != inner && inner >= LANES;
+    long tail = 4L * (inner - LANES);
+    int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
         FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
         long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane;
+        if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
+          FloatVector.fromMemorySegment(SPECIES, dy, gs + tail, LE).intoArray(t, 0);
+          FloatVector.fromMemorySegment(SPECIES, x, xs + tail, LE).intoArray(t, LANES);
+        }
         FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
         FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
         int i = 0;
@@ -188,6 +210,13 @@ final class PanamaNativeBackward {
           h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m), h0);
         }
         float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+        if (vectorTail) {
+          for (; i < inner; i++) { // scalar tail, from scratch
+            float g = t[i + shift];
+            sDy += g;
+            sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
+          }
+        }
         for (; i < inner; i++) { // scalar tail
           float g = dy.get(FLOAT_LE, gs + 4L * i);
           sDy += g;
@@ -248,16 +277,13 @@ final class PanamaNativeBackward {
                        int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
                        float[] sumDyXhat, double count) {
     if (!supported(channels, inner)) return false;
-    if (inner > 1) {
-      applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat,
-          count);
-      return true;
-    }
-    int width = superWidth(channels);
+    int width = inner > 1 ? -1 : superWidth(channels);
     float[] coef = Coefficients.backward(Scratch.borrow(4 * channels + 4 * Math.max(width, 0)), channels, invStd, gamma, sumDy,
         sumDyXhat, count);
     try {
-      if (width < 0) {
+      if (inner > 1) {
+        applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, coef);
+      } else if (width < 0) {
         applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
       } else {
         System.arraycopy(mean, 0, coef, 3 * channels, channels);
@@ -328,18 +354,18 @@ final class PanamaNativeBackward {
    * Memory order, outer slices first. A ragged plane longer than a vector ends with one vector ending at
    * the plane's end (loaded before the plane is written: dx may be x or dy) instead of the array
    * kernel's scalar tail: each element gets the same two FMAs, so the same bits, and short planes
-   * (NCHW 7x7: 49 floats) skip the per-element segment accesses.
+   * (NCHW 7x7: 49 floats) skip the per-element segment accesses. Coefficients {@code [a | b | k]} come
+   * folded once per call, not per plane as in the array kernel: two double divisions per 49-float plane
+   * were a tenth of the apply's time. Same formulas ({@link Coefficients#backward}), so the same values.
    */
   private static void applyChannelsFirst(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
-                                         long dxOffset, int outer, int channels, int inner, float[] mean, float[] invStd,
-                                         float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+                                         long dxOffset, int outer, int channels, int inner, float[] mean, float[] coef) {
     int vectorBound = SPECIES.loopBound(inner);
     boolean overlapTail = vectorBound != inner && inner > LANES;
     long tail = 4L * (inner - LANES);
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
-        float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
-        float b = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count), k = (float) (-a * (double) sumDy[c] / count);
+        float a = coef[c], b = coef[channels + c], k = coef[2 * channels + c];
         FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
         FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
         long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane, ds = dxOffset + plane;
