@@ -386,6 +386,12 @@ final class Staging {
   static void backward(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
                        float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, boolean apply,
                        MemorySegment dx, long dxOffset) {
+    if (plainNative(x) && plainNative(dy) && (apply
+        ? plainNative(dx) && impl.backwardNative(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), mean,
+            invStd, gamma, sumDy, sumDyXhat, s.countPerChannel())
+        : impl.backwardReduceNative(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), mean, invStd, sumDy, sumDyXhat))) {
+      return; // straight on native memory, as normalize (PanamaNativeBackward)
+    }
     Workspace w = borrow();
     try {
       Tiles t = w.tiles.plan(s, true);
@@ -419,6 +425,10 @@ final class Staging {
   static void backwardApply(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment dy,
                             long dyOffset, MemorySegment dx, long dxOffset, float[] mean, float[] invStd, float[] gamma,
                             float[] sumDy, float[] sumDyXhat, double count) {
+    if (plainNative(x) && plainNative(dy) && plainNative(dx) && impl.backwardApplyNative(x, xOffset, dy, dyOffset, dx, dxOffset,
+        s.outer(), s.channels(), s.inner(), mean, invStd, gamma, sumDy, sumDyXhat, count)) {
+      return;
+    }
     Workspace w = borrow();
     try {
       applyPass(impl, w, s, x, xOffset, dy, dyOffset, dx, dxOffset, mean, invStd, gamma, sumDy, sumDyXhat, count);

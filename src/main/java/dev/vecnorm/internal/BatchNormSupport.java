@@ -89,4 +89,31 @@ public interface BatchNormSupport {
     backwardReduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
     backwardApply(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
   }
+
+  /**
+   * {@link #backward} straight on native memory ({@code MemorySegment.isNative()}, not mapped), byte
+   * offsets, with the same bits as on arrays; returns false (having written nothing) when the
+   * implementation has no such kernel for this shape, and the caller stages the tensors through arrays.
+   */
+  default boolean backwardNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy,
+                                 long dyOffset, java.lang.foreign.MemorySegment dx, long dxOffset, int outer, int channels,
+                                 int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat,
+                                 double count) {
+    return false;
+  }
+
+  /** {@link #backwardReduce} on native memory, as {@link #backwardNative}; false (nothing written) when staged. */
+  default boolean backwardReduceNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy,
+                                       long dyOffset, int outer, int channels, int inner, float[] mean, float[] invStd,
+                                       float[] sumDy, float[] sumDyXhat) {
+    return false;
+  }
+
+  /** {@link #backwardApply} on native memory, as {@link #backwardNative}; false (nothing written) when staged. */
+  default boolean backwardApplyNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy,
+                                      long dyOffset, java.lang.foreign.MemorySegment dx, long dxOffset, int outer, int channels,
+                                      int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat,
+                                      double count) {
+    return false;
+  }
 }

@@ -983,7 +983,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
    */
   /** Planes at least this long (4 KiB) go channel by channel in the fused backward: long enough for the prefetcher. */
-  private static final int FUSED_MIN_INNER = 1024;
+  static final int FUSED_MIN_INNER = 1024;
 
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
@@ -1000,5 +1000,29 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       sumDyXhat[c] *= invStd[c];
       applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, 0, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
     }
+  }
+
+  // ---------------------------------------------------------------- backward on native memory (PanamaNativeBackward)
+
+  @Override
+  public boolean backwardNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
+                                float[] sumDyXhat, double count) {
+    return PanamaNativeBackward.backward(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma,
+        sumDy, sumDyXhat, count);
+  }
+
+  @Override
+  public boolean backwardReduceNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels,
+                                      int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    return PanamaNativeBackward.reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+  }
+
+  @Override
+  public boolean backwardApplyNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                     long dxOffset, int outer, int channels, int inner, float[] mean, float[] invStd,
+                                     float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    return PanamaNativeBackward.apply(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy,
+        sumDyXhat, count);
   }
 }

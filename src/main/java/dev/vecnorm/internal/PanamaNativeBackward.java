@@ -1,0 +1,434 @@
+package dev.vecnorm.internal;
+
+import static dev.vecnorm.internal.PanamaBatchNormSupport.FUSED_MIN_INNER;
+import static dev.vecnorm.internal.PanamaBatchNormSupport.sumLanes;
+import static dev.vecnorm.internal.PanamaBatchNormSupport.superWidth;
+import static dev.vecnorm.internal.PanamaBatchNormSupport.tilePattern;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The backward kernels of {@link PanamaBatchNormSupport} straight on native memory: the reduce
+ * ({@code sum dy}, {@code sum dy*(x - mean)}), the apply ({@code dx = a*dy + b*(x - mean) + k}) and the
+ * per-channel fused NCHW backward, each a second body of the array kernel with byte offsets. Staging
+ * native memory through arrays copied x and dy in and dx out, 1.3-2.1x the {@code float[]} time.
+ *
+ * <p>Why a second body and not one kernel on segments: only plain native segments ever reach these
+ * loops ({@code float[]} segments run on their arrays, other kinds are staged), so C2's type profile of
+ * the segment accesses stays monomorphic; a loop that had also seen heap segments ran 1.6x slower
+ * (README, "Why not Vector API loads straight from the segment"). Every loop does the array kernel's
+ * arithmetic in the array kernel's order (same accumulators, same lane-sum tree, same scalar tails), so
+ * results are the same bits as on {@code float[]} ({@code NativeBackwardTest}). Segments and offsets are
+ * loop-invariant and offsets {@code long}.
+ *
+ * <p>What is left of the cost: each segment access keeps its bounds check (JDK 25's C2 did not remove
+ * them from these loops). On NHWC 64x56x56x64 the reduce took 1.1-1.3x the array reduce, and 0.7x
+ * with {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} (a probe timing the two bodies, thread CPU
+ * time, AVX-512); copying L1-sized chunks into arrays for the array body instead was slower still.
+ *
+ * <p>The one case left to staging: wide channels-last rows with a ragged channel tail
+ * ({@code superWidth < 0}) narrower than four vectors, which the array kernel walks in register tiles;
+ * {@code superWidth} never returns -1 there for lane counts up to 16.
+ */
+final class PanamaNativeBackward {
+  private PanamaNativeBackward() {}
+
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+  private static final int LANES = SPECIES.length();
+  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+  private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+
+  /** False (nothing written) for the shapes these kernels leave to staging. */
+  static boolean supported(int channels, int inner) {
+    return inner > 1 || superWidth(channels) >= 0 || channels >= 4 * LANES;
+  }
+
+  // ---------------------------------------------------------------- whole backward
+
+  /** {@link BatchNormSupport#backward} on native memory (offsets in bytes); false when not {@link #supported}. */
+  static boolean backward(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                          int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
+                          float[] sumDyXhat, double count) {
+    if (!supported(channels, inner)) return false;
+    if (inner < FUSED_MIN_INNER) { // as the array kernel: reduce over the tensor, then apply
+      reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+      apply(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
+      return true;
+    }
+    // Channel by channel: the apply re-reads the channel's planes from L2 (see PanamaBatchNormSupport.backward).
+    for (int c = 0; c < channels; c++) {
+      for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat);
+      sumDyXhat[c] *= invStd[c];
+      applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- reduce
+
+  /** {@link BatchNormSupport#backwardReduce} on native memory; false when not {@link #supported}. */
+  static boolean reduce(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels, int inner,
+                        float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    if (!supported(channels, inner)) return false;
+    if (inner == 1) {
+      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat);
+    } else {
+      reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
+    }
+    for (int c = 0; c < channels; c++) sumDyXhat[c] *= invStd[c]; // elementwise: the same bits as the array kernel's vector form
+    return true;
+  }
+
+  private static void reduceChannelsLast(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer,
+                                         int channels, float[] mean, float[] sumDy, float[] sumDyXhat) {
+    int width = superWidth(channels);
+    if (width < 0) {
+      reduceRows(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat);
+      return;
+    }
+    float[] s = Scratch.borrow(3 * width);
+    try {
+      for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
+      java.util.Arrays.fill(s, width, 3 * width, 0f);
+      reduceSuperRows(x, xOffset, dy, dyOffset, (long) outer * channels, width, s);
+      for (int c = 0; c < channels; c++) { // each channel's positions, in the array kernel's order
+        float g = 0, h = 0;
+        for (int pos = c; pos < width; pos += channels) {
+          g += s[width + pos];
+          h += s[2 * width + pos];
+        }
+        sumDy[c] = g;
+        sumDyXhat[c] = h;
+      }
+    } finally {
+      Scratch.release(s);
+    }
+  }
+
+  /** {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch {@code [mean | sumDy | sumDyXmu]}. */
+  private static void reduceSuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
+                                      float[] s) {
+    long w = 4L * width; // a super row in bytes
+    long i = 0;
+    for (; i + 4L * width <= total; i += 4L * width) {
+      long xs = xOffset + 4 * i, gs = dyOffset + 4 * i;
+      for (int j = 0; j < width; j += LANES) {
+        long xp = xs + 4L * j, gp = gs + 4L * j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, dy, gp, LE), g1 = FloatVector.fromMemorySegment(SPECIES, dy, gp + w, LE);
+        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, dy, gp + 2 * w, LE);
+        FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, dy, gp + 3 * w, LE);
+        FloatVector.fromArray(SPECIES, s, width + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, width + j);
+        FloatVector h = FloatVector.fromArray(SPECIES, s, 2 * width + j);
+        h = g0.fma(FloatVector.fromMemorySegment(SPECIES, x, xp, LE).sub(m), h);
+        h = g1.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + w, LE).sub(m), h);
+        h = g2.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + 2 * w, LE).sub(m), h);
+        g3.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + 3 * w, LE).sub(m), h).intoArray(s, 2 * width + j);
+      }
+    }
+    // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
+    long vectorBound = total - total % LANES;
+    int j = 0;
+    for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
+      FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * i, LE);
+      FloatVector.fromArray(SPECIES, s, width + j).add(g).intoArray(s, width + j);
+      g.fma(FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * i, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+          FloatVector.fromArray(SPECIES, s, 2 * width + j)).intoArray(s, 2 * width + j);
+    }
+    for (; i < total; i++, j++) { // scalar tail
+      float g = dy.get(FLOAT_LE, dyOffset + 4 * i);
+      s[width + j] += g;
+      s[2 * width + j] = Math.fma(g, x.get(FLOAT_LE, xOffset + 4 * i) - s[j], s[2 * width + j]);
+    }
+  }
+
+  /** Wide rows with a ragged channel tail (at least four vectors): accumulated row by row into the L1-resident sums. */
+  private static void reduceRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels,
+                                 float[] mean, float[] sumDy, float[] sumDyXhat) {
+    int vectorBound = SPECIES.loopBound(channels);
+    java.util.Arrays.fill(sumDy, 0f);
+    java.util.Arrays.fill(sumDyXhat, 0f);
+    for (int r = 0; r < outer; r++) {
+      long row = 4L * r * channels, xs = xOffset + row, gs = dyOffset + row;
+      for (int c = 0; c < vectorBound; c += LANES) {
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * c, LE);
+        g.add(FloatVector.fromArray(SPECIES, sumDy, c)).intoArray(sumDy, c);
+        g.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * c, LE).sub(FloatVector.fromArray(SPECIES, mean, c)),
+            FloatVector.fromArray(SPECIES, sumDyXhat, c)).intoArray(sumDyXhat, c);
+      }
+      for (int c = vectorBound; c < channels; c++) { // scalar tail
+        float g = dy.get(FLOAT_LE, gs + 4L * c);
+        sumDy[c] += g;
+        sumDyXhat[c] = Math.fma(g, x.get(FLOAT_LE, xs + 4L * c) - mean[c], sumDyXhat[c]);
+      }
+    }
+  }
+
+  /**
+   * Loops written out, not calls of reducePlane, as in the array kernel (a call per short plane cost 1.16x there).
+   * A ragged plane at least a vector long takes its scalar tail from one vector ending at the plane's end,
+   * copied to scratch: element by element segment reads made the reduce 1.9x the array's on 169-float
+   * planes (NCHW 7x13x13x17). The same values in the same order, so the same bits.
+   */
+  private static void reduceChannelsFirst(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer,
+                                          int channels, int inner, float[] mean, float[] sumDy, float[] sumDyXhat) {
+    float[] t = Scratch.borrow(2 * LANES);
+    try {
+      reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat, t);
+    } finally {
+      Scratch.release(t);
+    }
+  }
+
+  private static void reduceChannelsFirst(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer,
+                                          int channels, int inner, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
+    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    boolean vectorTail = vectorBound != inner && inner >= LANES;
+    long tail = 4L * (inner - LANES);
+    int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane;
+        if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
+          FloatVector.fromMemorySegment(SPECIES, dy, gs + tail, LE).intoArray(t, 0);
+          FloatVector.fromMemorySegment(SPECIES, x, xs + tail, LE).intoArray(t, LANES);
+        }
+        FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+        FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+        int i = 0;
+        for (; i < upperBound; i += 2 * LANES) {
+          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * i, LE);
+          FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * (i + LANES), LE);
+          g0 = g0.add(dy0);
+          g1 = g1.add(dy1);
+          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m), h0);
+          h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * (i + LANES), LE).sub(m), h1);
+        }
+        for (; i < vectorBound; i += LANES) {
+          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * i, LE);
+          g0 = g0.add(dy0);
+          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m), h0);
+        }
+        float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+        if (vectorTail) {
+          for (; i < inner; i++) { // scalar tail, from scratch
+            float g = t[i + shift];
+            sDy += g;
+            sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
+          }
+        }
+        for (; i < inner; i++) { // scalar tail
+          float g = dy.get(FLOAT_LE, gs + 4L * i);
+          sDy += g;
+          sDyX = Math.fma(g, x.get(FLOAT_LE, xs + 4L * i) - mean[c], sDyX);
+        }
+        if (o == 0) {
+          sumDy[c] = sDy;
+          sumDyXhat[c] = sDyX;
+        } else {
+          sumDy[c] += sDy;
+          sumDyXhat[c] += sDyX;
+        }
+      }
+    }
+  }
+
+  /** Plane (o, c)'s sums added to channel c's (assigned for o == 0), as {@code PanamaBatchNormSupport.reducePlane}. */
+  private static void reducePlane(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
+                                  int c, float[] mean, float[] sumDy, float[] sumDyXhat) {
+    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+    long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane;
+    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+    FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+    int i = 0;
+    for (; i < upperBound; i += 2 * LANES) {
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * i, LE);
+      FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * (i + LANES), LE);
+      g0 = g0.add(dy0);
+      g1 = g1.add(dy1);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m), h0);
+      h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * (i + LANES), LE).sub(m), h1);
+    }
+    for (; i < vectorBound; i += LANES) {
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * i, LE);
+      g0 = g0.add(dy0);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m), h0);
+    }
+    float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+    for (; i < inner; i++) { // scalar tail
+      float g = dy.get(FLOAT_LE, gs + 4L * i);
+      sDy += g;
+      sDyX = Math.fma(g, x.get(FLOAT_LE, xs + 4L * i) - mean[c], sDyX);
+    }
+    if (o == 0) {
+      sumDy[c] = sDy;
+      sumDyXhat[c] = sDyX;
+    } else {
+      sumDy[c] += sDy;
+      sumDyXhat[c] += sDyX;
+    }
+  }
+
+  // ---------------------------------------------------------------- apply
+
+  /** {@link BatchNormSupport#backwardApply} on native memory; false when not {@link #supported}. dx may be x or dy. */
+  static boolean apply(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                       int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
+                       float[] sumDyXhat, double count) {
+    if (!supported(channels, inner)) return false;
+    int width = inner > 1 ? -1 : superWidth(channels);
+    float[] coef = Coefficients.backward(Scratch.borrow(4 * channels + 4 * Math.max(width, 0)), channels, invStd, gamma, sumDy,
+        sumDyXhat, count);
+    try {
+      if (inner > 1) {
+        applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, coef);
+      } else if (width < 0) {
+        applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
+      } else {
+        System.arraycopy(mean, 0, coef, 3 * channels, channels);
+        tilePattern(coef, 0, channels, 4, 4 * channels, width); // [a | b | k | mean] over a super row
+        applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, (long) outer * channels, width, coef, 4 * channels);
+      }
+    } finally {
+      Scratch.release(coef);
+    }
+    return true;
+  }
+
+  /** {@code PanamaBatchNormSupport.applySuperRows} on native memory: {@code total} floats, coefficients at {@code at}. */
+  private static void applySuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                     long dxOffset, long total, int width, float[] coef, int at) {
+    long i = 0;
+    for (; i + width <= total; i += width) {
+      long xs = xOffset + 4 * i, gs = dyOffset + 4 * i, ds = dxOffset + 4 * i;
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, LE)
+            .sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
+        FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j),
+            FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
+        FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * j, LE).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner)
+            .intoMemorySegment(dx, ds + 4L * j, LE);
+      }
+    }
+    int rest = (int) (total - i), j = 0; // rows that do not fill a super row: the pattern continues
+    long xs = xOffset + 4 * i, gs = dyOffset + 4 * i, ds = dxOffset + 4 * i;
+    for (; j < SPECIES.loopBound(rest); j += LANES) {
+      FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, LE)
+          .sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
+      FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j),
+          FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
+      FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * j, LE).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner)
+          .intoMemorySegment(dx, ds + 4L * j, LE);
+    }
+    for (; j < rest; j++) { // scalar tail
+      int c = at + j;
+      float v = Math.fma(dy.get(FLOAT_LE, gs + 4L * j), coef[c],
+          Math.fma(x.get(FLOAT_LE, xs + 4L * j) - coef[c + 3 * width], coef[c + width], coef[c + 2 * width]));
+      dx.set(FLOAT_LE, ds + 4L * j, v);
+    }
+  }
+
+  /** {@code PanamaBatchNormSupport.applyRows} on native memory, coefficients {@code [a | b | k]} per channel. */
+  private static void applyRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                int outer, int channels, float[] mean, float[] coef) {
+    int vectorBound = SPECIES.loopBound(channels);
+    for (int r = 0; r < outer; r++) {
+      long row = 4L * r * channels, xs = xOffset + row, gs = dyOffset + row, ds = dxOffset + row;
+      int c = 0;
+      for (; c < vectorBound; c += LANES) {
+        FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * c, LE).sub(FloatVector.fromArray(SPECIES, mean, c));
+        FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, channels + c), FloatVector.fromArray(SPECIES, coef, 2 * channels + c));
+        FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * c, LE).fma(FloatVector.fromArray(SPECIES, coef, c), inner)
+            .intoMemorySegment(dx, ds + 4L * c, LE);
+      }
+      for (; c < channels; c++) { // scalar tail
+        float v = Math.fma(dy.get(FLOAT_LE, gs + 4L * c), coef[c],
+            Math.fma(x.get(FLOAT_LE, xs + 4L * c) - mean[c], coef[channels + c], coef[2 * channels + c]));
+        dx.set(FLOAT_LE, ds + 4L * c, v);
+      }
+    }
+  }
+
+  /**
+   * Memory order, outer slices first. A ragged plane longer than a vector ends with one vector ending at
+   * the plane's end (loaded before the plane is written: dx may be x or dy) instead of the array
+   * kernel's scalar tail: each element gets the same two FMAs, so the same bits, and short planes
+   * (NCHW 7x7: 49 floats) skip the per-element segment accesses. Coefficients {@code [a | b | k]} come
+   * folded once per call, not per plane as in the array kernel: two double divisions per 49-float plane
+   * were a tenth of the apply's time. Same formulas ({@link Coefficients#backward}), so the same values.
+   */
+  private static void applyChannelsFirst(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                         long dxOffset, int outer, int channels, int inner, float[] mean, float[] coef) {
+    int vectorBound = SPECIES.loopBound(inner);
+    boolean overlapTail = vectorBound != inner && inner > LANES;
+    long tail = 4L * (inner - LANES);
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        float a = coef[c], b = coef[channels + c], k = coef[2 * channels + c];
+        FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
+        FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
+        long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane, ds = dxOffset + plane;
+        FloatVector lastDy = null, lastX = null;
+        if (overlapTail) {
+          lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gs + tail, LE);
+          lastX = FloatVector.fromMemorySegment(SPECIES, x, xs + tail, LE);
+        }
+        int i = 0;
+        for (; i < vectorBound; i += LANES) {
+          FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * i, LE)
+              .fma(va, FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m).fma(vb, vk))
+              .intoMemorySegment(dx, ds + 4L * i, LE);
+        }
+        if (overlapTail) {
+          lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dx, ds + tail, LE);
+          continue;
+        }
+        float mc = mean[c];
+        for (; i < inner; i++) { // scalar tail
+          dx.set(FLOAT_LE, ds + 4L * i, Math.fma(dy.get(FLOAT_LE, gs + 4L * i), a, Math.fma(x.get(FLOAT_LE, xs + 4L * i) - mc, b, k)));
+        }
+      }
+    }
+  }
+
+  /** All planes of channel c, as {@code PanamaBatchNormSupport.applyPlanes}, with the same overlapping last vector. */
+  private static void applyPlanes(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                  int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
+                                  float[] sumDy, float[] sumDyXhat, double count) {
+    int vectorBound = SPECIES.loopBound(inner);
+    float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
+    float b = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count), k = (float) (-a * (double) sumDy[c] / count);
+    FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
+    FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
+    boolean overlapTail = vectorBound != inner && inner > LANES;
+    long tail = 4L * (inner - LANES);
+    for (int o = 0; o < outer; o++) {
+      long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane, ds = dxOffset + plane;
+      FloatVector lastDy = null, lastX = null;
+      if (overlapTail) {
+        lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gs + tail, LE);
+        lastX = FloatVector.fromMemorySegment(SPECIES, x, xs + tail, LE);
+      }
+      int i = 0;
+      for (; i < vectorBound; i += LANES) {
+        FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * i, LE)
+            .fma(va, FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m).fma(vb, vk))
+            .intoMemorySegment(dx, ds + 4L * i, LE);
+      }
+      if (overlapTail) {
+        lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dx, ds + tail, LE);
+        continue;
+      }
+      float mc = mean[c];
+      for (; i < inner; i++) { // scalar tail
+        dx.set(FLOAT_LE, ds + 4L * i, Math.fma(dy.get(FLOAT_LE, gs + 4L * i), a, Math.fma(x.get(FLOAT_LE, xs + 4L * i) - mc, b, k)));
+      }
+    }
+  }
+}
