@@ -72,19 +72,19 @@ final class PanamaNativeMoments {
     int superRows = rows / rowsPerSuper;
     int positions = width + (tail ? LANES : 0);
     int restFrom = superRows * rowsPerSuper, restFloats = (rows - restFrom) * channels; // less than one super row
-    float[] s = Scratch.borrow(6 * positions);
-    float[] rest = Scratch.borrow(restFloats);
+    // One borrow (two pooled arrays per call thrashed the pool: 1 KiB allocated per call): the rows that do not
+    // fill a super row are copied after the positions' state.
+    float[] s = Scratch.borrow(6 * positions + restFloats);
     try {
       if (superRows > 0) {
         blocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s);
       }
       // The fold reads x only for the rows that do not fill a super row: hand it those, copied, at the
-      // element offset that puts row restFrom at rest[0].
-      MemorySegment.copy(x, PanamaBatchNormSupport.FLOAT_LE, xOffset + 4L * restFrom * channels, rest, 0, restFloats);
-      PanamaBatchNormSupport.foldPositions(rest, -restFrom * channels, rows, channels, superRows, rowsPerSuper, width, tail,
-          positions, s, mean, meanResidual, variance);
+      // element offset that puts row restFrom at s[6 * positions].
+      MemorySegment.copy(x, PanamaBatchNormSupport.FLOAT_LE, xOffset + 4L * restFrom * channels, s, 6 * positions, restFloats);
+      PanamaBatchNormSupport.foldPositions(s, 6 * positions - restFrom * channels, rows, channels, superRows, rowsPerSuper, width,
+          tail, positions, s, mean, meanResidual, variance);
     } finally {
-      Scratch.release(rest);
       Scratch.release(s);
     }
   }
@@ -190,44 +190,50 @@ final class PanamaNativeMoments {
     for (int o = 0; o < outer; o++) {
       int c = 0;
       if (inner < PAIR_INNER) {
-        for (; c + 1 < channels; c += 2) planePair(x, xOffset + planeBytes * ((long) o * channels + c), planeBytes, inner, c, pivots, mean, m2, o * inner, pivots, channels);
-      }
-      for (; c < channels; c++) {
-        long slice = xOffset + planeBytes * ((long) o * channels + c);
-        float pivot = pivots[c];
-        for (int i0 = 0; i0 < inner; i0 += Blocking.BLOCK_FLOATS) {
-          int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
-          long base = slice + 4L * i0;
-          float center = sumContiguous(x, base, n) / n;
-          FloatVector vCenter = FloatVector.broadcast(SPECIES, center);
-          FloatVector d0 = FloatVector.zero(SPECIES), d1 = FloatVector.zero(SPECIES);
-          FloatVector q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
-          int upperBound = n - n % (2 * LANES);
-          int i = 0;
-          for (; i < upperBound; i += 2 * LANES) {
-            FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
-            FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (i + LANES), LE).sub(vCenter);
-            d0 = d0.add(e0);
-            d1 = d1.add(e1);
-            q0 = e0.fma(e0, q0);
-            q1 = e1.fma(e1, q1);
-          }
-          for (; i < SPECIES.loopBound(n); i += LANES) {
-            FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
-            d0 = d0.add(e0);
-            q0 = e0.fma(e0, q0);
-          }
-          float sumD = PanamaBatchNormSupport.sumLanes(d0.add(d1));
-          float sumD2 = PanamaBatchNormSupport.sumLanes(q0.add(q1));
-          for (; i < n; i++) { // scalar tail
-            float e = x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i) - center;
-            sumD += e;
-            sumD2 += e * e;
-          }
-          ScalarBatchNormSupport.mergeBlock(mean, m2, c, (center - pivot) + sumD / n,
-              Math.max(0f, sumD2 - sumD * (sumD / n)), n, o * inner + i0);
+        for (; c + 1 < channels; c += 2) {
+          planePair(x, xOffset + planeBytes * ((long) o * channels + c), planeBytes, inner, c, pivots, mean, m2, o * inner, pivots, channels);
         }
       }
+      for (; c < channels; c++) plane(x, xOffset + planeBytes * ((long) o * channels + c), inner, c, pivots[c], mean, m2, o);
+    }
+  }
+
+  /**
+   * One plane, by blocks. A method of its own: inlined beside {@link #planePair}, its segment loads pushed C2
+   * past its inlining node budget and a vector was boxed per plane.
+   */
+  private static void plane(MemorySegment x, long slice, int inner, int c, float pivot, float[] mean, float[] m2, int o) {
+    for (int i0 = 0; i0 < inner; i0 += Blocking.BLOCK_FLOATS) {
+      int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
+      long base = slice + 4L * i0;
+      float center = sumContiguous(x, base, n) / n;
+      FloatVector vCenter = FloatVector.broadcast(SPECIES, center);
+      FloatVector d0 = FloatVector.zero(SPECIES), d1 = FloatVector.zero(SPECIES);
+      FloatVector q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
+      int upperBound = n - n % (2 * LANES);
+      int i = 0;
+      for (; i < upperBound; i += 2 * LANES) {
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
+        FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (i + LANES), LE).sub(vCenter);
+        d0 = d0.add(e0);
+        d1 = d1.add(e1);
+        q0 = e0.fma(e0, q0);
+        q1 = e1.fma(e1, q1);
+      }
+      for (; i < SPECIES.loopBound(n); i += LANES) {
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
+        d0 = d0.add(e0);
+        q0 = e0.fma(e0, q0);
+      }
+      float sumD = PanamaBatchNormSupport.sumLanes(d0.add(d1));
+      float sumD2 = PanamaBatchNormSupport.sumLanes(q0.add(q1));
+      for (; i < n; i++) { // scalar tail
+        float e = x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i) - center;
+        sumD += e;
+        sumD2 += e * e;
+      }
+      ScalarBatchNormSupport.mergeBlock(mean, m2, c, (center - pivot) + sumD / n,
+          Math.max(0f, sumD2 - sumD * (sumD / n)), n, o * inner + i0);
     }
   }
 
