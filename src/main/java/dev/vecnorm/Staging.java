@@ -258,6 +258,9 @@ final class Staging {
 
   static void moments(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, float[] mean, float[] meanResidual,
                       float[] variance) {
+    if (plainNative(x) && impl.momentsNative(x, xOffset, s.outer(), s.channels(), s.inner(), mean, meanResidual, variance)) {
+      return; // straight on native memory, the array kernel's bits (PanamaNativeMoments)
+    }
     Workspace w = borrow();
     try {
       momentsPass(impl, w, w.tiles.plan(s, true), s, x, xOffset, mean, meanResidual, variance);
@@ -321,6 +324,18 @@ final class Staging {
   static void forwardTraining(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta,
                               float epsilon, MemorySegment y, long yOffset, float[] batchMean, float[] batchVariance,
                               float[] invStd) {
+    if (plainNative(x) && plainNative(y)
+        && impl.momentsNative(x, xOffset, s.outer(), s.channels(), s.inner(), batchMean, null, batchVariance)) {
+      // No staging: the float[] path's moments, invStd and normalize on the memory itself, so the same bits.
+      // Moments read all of x before normalize writes y, so y == x is fine. Wide ragged rows have no
+      // native normalize: that pass alone is staged.
+      Kernels.finishStatistics(s, epsilon, batchVariance, invStd);
+      if (!impl.normalizeNative(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd, false, epsilon,
+          gamma, beta)) {
+        normalize(impl, s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
+      }
+      return;
+    }
     Workspace w = borrow();
     try {
       Tiles t = w.tiles.plan(s, true);

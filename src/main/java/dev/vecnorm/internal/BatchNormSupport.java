@@ -80,6 +80,17 @@ public interface BatchNormSupport {
   }
 
   /**
+   * {@link #moments(float[], int, int, int, int, float[], float[], float[])} straight on native memory
+   * ({@code isNative()}, not mapped), byte offsets, with the same bits as the array kernel on the same
+   * data, when the implementation has such a kernel; returns false (having written nothing) when it has
+   * not, and the caller stages the tensor through arrays.
+   */
+  default boolean momentsNative(java.lang.foreign.MemorySegment x, long xOffset, int outer, int channels, int inner,
+                                float[] mean, float[] meanResidual, float[] variance) {
+    return false;
+  }
+
+  /**
    * The whole backward of one call: {@link #backwardReduce} then {@link #backwardApply} with the sums
    * written to {@code sumDy} and {@code sumDyXhat}. Implementations may interleave the two per channel
    * (same results) to read each channel's data from cache the second time.

@@ -85,6 +85,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
   }
 
+  /** {@link #moments} on plain native memory, byte offsets: a second body of these kernels ({@link PanamaNativeMoments}). */
+  @Override
+  public boolean momentsNative(MemorySegment x, long xOffset, int outer, int channels, int inner, float[] mean,
+                               float[] meanResidual, float[] variance) {
+    return PanamaNativeMoments.moments(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
+  }
+
   /**
    * Rows narrower than this are grouped into super rows at least this wide: each 4-row step costs every
    * vector position a load-add-store round trip through scratch, and eight or more positions per row
@@ -100,10 +107,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static final int MAX_SUPER_FLOATS = 1024;
 
   /** Floats per one-pass block: the block's shifted sums are merged once, and a redo re-reads it from L2. */
-  private static final int ONE_PASS_BLOCK_FLOATS = 32 * 1024;
+  static final int ONE_PASS_BLOCK_FLOATS = 32 * 1024;
 
   /** Rows per block at least (so the per-block merge stays a small part of the work) and at most (float sums stay short). */
-  private static final int MIN_BLOCK_ROWS = 64, MAX_BLOCK_ROWS = 1024;
+  static final int MIN_BLOCK_ROWS = 64, MAX_BLOCK_ROWS = 1024;
 
   /**
    * Cancellation guard. One-pass {@code M2 = S2 - S1^2/n} of values shifted by a pivot loses
@@ -111,7 +118,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * The first block pivots on the mean of the first rows, later ones on the running mean, so only data
    * whose first rows are outliers, or whose mean drifts between blocks, ever take the redo.
    */
-  private static final float CANCELLATION_LIMIT = 8f;
+  static final float CANCELLATION_LIMIT = 8f;
 
   /**
    * Channels-last moments in one read of each block. A super row is {@code rowsPerSuper} rows laid end to
@@ -270,7 +277,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /** Chan's merge of each position's block (mean - pivot0, M2) into its running state; pivot := running mean. */
-  private static void mergeBlocks(float[] s, int P, int n, int done) {
+  static void mergeBlocks(float[] s, int P, int n, int done) {
     FloatVector wBlock = FloatVector.broadcast(SPECIES, n / ((float) done + n));
     FloatVector wCross = FloatVector.broadcast(SPECIES, (float) done * n / ((float) done + n));
     for (int c = 0; c < P; c += LANES) {
@@ -297,7 +304,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * the means; M2 = sum of M2 + count * sum of squared mean deviations); then the rows that do not fill
    * a super row, two-pass, merged with Chan's formula. Writes mean and the biased variance.
    */
-  private static void foldPositions(float[] x, int xOffset, int rows, int channels, int superRows, int rowsPerSuper, int width,
+  static void foldPositions(float[] x, int xOffset, int rows, int channels, int superRows, int rowsPerSuper, int width,
                                     boolean tail, int P, float[] s, float[] mean, float[] meanResidual, float[] variance) {
     if (!tail && width == channels && superRows == rows && rows < (1 << 24) && meanResidual == null) {
       // One vector position per channel (channels a multiple of the lanes and at least MIN_ROW_FLOATS)
@@ -529,7 +536,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   // ---------------------------------------------------------------- normalize on native memory
 
-  private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   /**
    * Inference reads x once and writes y once, so staging native memory through arrays (a copy in and a

@@ -1,0 +1,392 @@
+package dev.vecnorm.internal;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link PanamaBatchNormSupport#moments} straight on native memory: the same kernels (channels-last super
+ * rows with shifted sums against pivots, Chan's merge per block, the two-pass redo of cancelled positions,
+ * the double fold; channels-first per plane), with Vector API segment loads at byte offsets. Staging a
+ * native tensor through arrays cost 1.3-2.2x the {@code float[]} time (a copy in per tile); these read it
+ * once, as the array kernels read the array.
+ *
+ * <p>Why a second body and not the array kernels on a segment: C2 compiles segment access well only while
+ * the loop's type profile has seen one segment class, and only plain native segments
+ * ({@code isNative()}, not mapped) ever reach these loops (README, "Why not Vector API loads straight from
+ * the segment"; the same reason as {@link PanamaBatchNormSupport#normalizeNative}).
+ *
+ * <p>Same arithmetic in the same order as the array kernels, so the same bits ({@code NativeMomentsTest}):
+ * every vector operation and every scalar expression below is the array code's with {@code x[i]} read from
+ * the segment. Helpers that do not read x ({@link PanamaBatchNormSupport#mergeBlocks},
+ * {@link PanamaBatchNormSupport#foldPositions} for the super rows, Chan's scalar merge, the pivot add, the
+ * double redo of non-finite channels) are the array code's own, fed with the few floats they read copied
+ * into pooled scratch. Offsets are bytes ({@code long}); the segment and offsets are loop-invariant, so
+ * C2 hoists the segment checks out of the loops as it does the array bounds checks.
+ */
+final class PanamaNativeMoments {
+  private PanamaNativeMoments() {}
+
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+  private static final int LANES = SPECIES.length();
+  private static final int TILE = 4 * LANES;
+  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+  /**
+   * Moments of {@code [outer, channels, inner]} floats at byte offset {@code xOffset} of a native segment.
+   * Returns false, having written nothing, for tensors of 2^31 floats or more (the array kernels' index
+   * range, whose int arithmetic this mirrors): the caller stages them.
+   */
+  static boolean moments(MemorySegment x, long xOffset, int outer, int channels, int inner, float[] mean, float[] meanResidual,
+                         float[] variance) {
+    if ((long) outer * channels * inner > Integer.MAX_VALUE) return false;
+    if (inner == 1) {
+      channelsLast(x, xOffset, outer, channels, mean, meanResidual, variance);
+    } else {
+      // Each channel's first element (as the array code reads them), then planePair's accumulators at channels.
+      float[] pivots = Scratch.borrow(channels + 4 * LANES);
+      try {
+        for (int c = 0; c < channels; c++) pivots[c] = x.get(PanamaBatchNormSupport.FLOAT_LE, xOffset + 4L * c * inner);
+        channelsFirst(x, xOffset, outer, channels, inner, mean, variance, pivots);
+        ScalarBatchNormSupport.addPivots(pivots, 0, channels, 1, mean, meanResidual);
+      } finally {
+        Scratch.release(pivots);
+      }
+      ScalarBatchNormSupport.toVariance(variance, channels, (double) outer * inner);
+    }
+    redoNonFinite(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- channels-last
+
+  /** {@code PanamaBatchNormSupport.momentsChannelsLast}: scratch {@code [pivot0 | pivot | S1 | S2 | mean | M2]}. */
+  private static void channelsLast(MemorySegment x, long xOffset, int rows, int channels, float[] mean, float[] meanResidual,
+                                   float[] variance) {
+    int superWidth = PanamaBatchNormSupport.superWidth(channels);
+    boolean tail = superWidth < 0;
+    int width = tail ? SPECIES.loopBound(channels) : superWidth;
+    int rowsPerSuper = tail ? 1 : width / channels;
+    int superRows = rows / rowsPerSuper;
+    int positions = width + (tail ? LANES : 0);
+    int restFrom = superRows * rowsPerSuper, restFloats = (rows - restFrom) * channels; // less than one super row
+    // One borrow (two pooled arrays per call thrashed the pool: 1 KiB allocated per call): the rows that do not
+    // fill a super row are copied after the positions' state.
+    float[] s = Scratch.borrow(6 * positions + restFloats);
+    try {
+      if (superRows > 0) {
+        blocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s);
+      }
+      // The fold reads x only for the rows that do not fill a super row: hand it those, copied, at the
+      // element offset that puts row restFrom at s[6 * positions].
+      MemorySegment.copy(x, PanamaBatchNormSupport.FLOAT_LE, xOffset + 4L * restFrom * channels, s, 6 * positions, restFloats);
+      PanamaBatchNormSupport.foldPositions(s, 6 * positions - restFrom * channels, rows, channels, superRows, rowsPerSuper, width,
+          tail, positions, s, mean, meanResidual, variance);
+    } finally {
+      Scratch.release(s);
+    }
+  }
+
+  /** {@code momentsBlocks} with {@code stride} converted to bytes once. */
+  private static void blocks(MemorySegment x, long xOffset, int superRows, int stride, int width, int tailAt, int P, float[] s) {
+    long strideBytes = 4L * stride;
+    int k = Integer.highestOneBit(Math.min(8, superRows));
+    for (int c = 0; c < width; c += LANES) firstPivot(x, xOffset + 4L * c, strideBytes, k, s, c);
+    if (tailAt >= 0) firstPivot(x, xOffset + 4L * tailAt, strideBytes, k, s, width);
+    System.arraycopy(s, 0, s, P, P);
+    java.util.Arrays.fill(s, 2 * P, 4 * P, 0f);
+    int blockRows = Math.min(PanamaBatchNormSupport.MAX_BLOCK_ROWS,
+        Math.max(PanamaBatchNormSupport.MIN_BLOCK_ROWS, PanamaBatchNormSupport.ONE_PASS_BLOCK_FLOATS / width));
+    for (int b0 = 0; b0 < superRows; b0 += blockRows) {
+      int n = Math.min(blockRows, superRows - b0);
+      long base = xOffset + strideBytes * b0;
+      accumulateBlock(x, base, strideBytes, n, width, tailAt, P, s);
+      blockMoments(x, base, strideBytes, n, width, tailAt, P, s);
+      PanamaBatchNormSupport.mergeBlocks(s, P, n, b0);
+    }
+  }
+
+  private static void firstPivot(MemorySegment x, long at, long stride, int rows, float[] s, int pos) {
+    FloatVector sum = FloatVector.zero(SPECIES);
+    float scale = 1f / rows;
+    for (int r = 0; r < rows; r++) sum = FloatVector.fromMemorySegment(SPECIES, x, at + r * stride, LE).mul(scale).add(sum);
+    sum.intoArray(s, pos);
+  }
+
+  /** The hot loop: S1 and S2 of {@code n} super rows, four rows per step, positions in memory order (stride in bytes). */
+  private static void accumulateBlock(MemorySegment x, long base, long stride, int n, int width, int tailAt, int P, float[] s) {
+    int r = 0;
+    long p = base;
+    for (; r + 3 < n; r += 4, p += 4 * stride) {
+      for (int c = 0; c < width; c += LANES) accumulate4(x, p + 4L * c, stride, s, c, P);
+      if (tailAt >= 0) accumulate4(x, p + 4L * tailAt, stride, s, width, P);
+    }
+    for (; r < n; r++, p += stride) { // the last rows, one at a time
+      for (int c = 0; c < width; c += LANES) accumulate1(x, p + 4L * c, s, c, P);
+      if (tailAt >= 0) accumulate1(x, p + 4L * tailAt, s, width, P);
+    }
+  }
+
+  private static void accumulate4(MemorySegment x, long at, long stride, float[] s, int pos, int P) {
+    FloatVector k = FloatVector.fromArray(SPECIES, s, P + pos);
+    FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, at, LE).sub(k);
+    FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, at + stride, LE).sub(k);
+    FloatVector d2 = FloatVector.fromMemorySegment(SPECIES, x, at + 2 * stride, LE).sub(k);
+    FloatVector d3 = FloatVector.fromMemorySegment(SPECIES, x, at + 3 * stride, LE).sub(k);
+    FloatVector.fromArray(SPECIES, s, 2 * P + pos).add(d0.add(d1).add(d2.add(d3))).intoArray(s, 2 * P + pos);
+    d3.fma(d3, d2.fma(d2, d1.fma(d1, d0.fma(d0, FloatVector.fromArray(SPECIES, s, 3 * P + pos))))).intoArray(s, 3 * P + pos);
+  }
+
+  private static void accumulate1(MemorySegment x, long at, float[] s, int pos, int P) {
+    FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, at, LE).sub(FloatVector.fromArray(SPECIES, s, P + pos));
+    FloatVector.fromArray(SPECIES, s, 2 * P + pos).add(d).intoArray(s, 2 * P + pos);
+    d.fma(d, FloatVector.fromArray(SPECIES, s, 3 * P + pos)).intoArray(s, 3 * P + pos);
+  }
+
+  /** {@code PanamaBatchNormSupport.blockMoments}: the block's S1, S2 to (mean - pivot0, M2), cancelled positions redone. */
+  private static void blockMoments(MemorySegment x, long base, long stride, int n, int width, int tailAt, int P, float[] s) {
+    float invN = 1f / n;
+    for (int c = 0; c < P; c += LANES) {
+      FloatVector s1 = FloatVector.fromArray(SPECIES, s, 2 * P + c), s2 = FloatVector.fromArray(SPECIES, s, 3 * P + c);
+      FloatVector shift = s1.mul(invN);
+      FloatVector m2 = s2.sub(s1.mul(shift));
+      if (s2.compare(VectorOperators.GT, m2.mul(PanamaBatchNormSupport.CANCELLATION_LIMIT)).anyTrue()) {
+        twoPassPosition(x, base + 4L * (c < width ? c : tailAt), stride, n, s, c, P);
+        continue;
+      }
+      FloatVector.fromArray(SPECIES, s, P + c).sub(FloatVector.fromArray(SPECIES, s, c)).add(shift).intoArray(s, 2 * P + c);
+      m2.intoArray(s, 3 * P + c);
+    }
+  }
+
+  /** The cold two-pass redo of one vector position ({@code PanamaBatchNormSupport.twoPassPosition}). */
+  private static void twoPassPosition(MemorySegment x, long start, long stride, int n, float[] s, int c, int P) {
+    float invN = 1f / n;
+    FloatVector k0 = FloatVector.fromArray(SPECIES, s, c);
+    FloatVector sum = FloatVector.zero(SPECIES);
+    long p = start;
+    for (int r = 0; r < n; r++, p += stride) sum = sum.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE).sub(k0));
+    FloatVector center = k0.add(sum.mul(invN));
+    FloatVector sumD = FloatVector.zero(SPECIES), sumD2 = FloatVector.zero(SPECIES);
+    p = start;
+    for (int r = 0; r < n; r++, p += stride) {
+      FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, p, LE).sub(center);
+      sumD = sumD.add(d);
+      sumD2 = d.fma(d, sumD2);
+    }
+    FloatVector shift = sumD.mul(invN);
+    center.sub(k0).add(shift).intoArray(s, 2 * P + c);
+    sumD2.sub(sumD.mul(shift)).max(FloatVector.zero(SPECIES)).intoArray(s, 3 * P + c);
+  }
+
+  // ---------------------------------------------------------------- channels-first
+
+  /** {@code PanamaBatchNormSupport.momentsChannelsFirst}: means relative to each channel's first element, and M2. */
+  private static void channelsFirst(MemorySegment x, long xOffset, int outer, int channels, int inner, float[] mean, float[] m2,
+                                    float[] pivots) {
+    long planeBytes = 4L * inner;
+    for (int o = 0; o < outer; o++) {
+      int c = 0;
+      if (inner < PAIR_INNER) {
+        for (; c + 1 < channels; c += 2) {
+          planePair(x, xOffset + planeBytes * ((long) o * channels + c), planeBytes, inner, c, pivots, mean, m2, o * inner, pivots, channels);
+        }
+      }
+      for (; c < channels; c++) plane(x, xOffset + planeBytes * ((long) o * channels + c), inner, c, pivots[c], mean, m2, o);
+    }
+  }
+
+  /**
+   * One plane, by blocks. A method of its own: inlined beside {@link #planePair}, its segment loads pushed C2
+   * past its inlining node budget and a vector was boxed per plane.
+   */
+  private static void plane(MemorySegment x, long slice, int inner, int c, float pivot, float[] mean, float[] m2, int o) {
+    for (int i0 = 0; i0 < inner; i0 += Blocking.BLOCK_FLOATS) {
+      int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
+      long base = slice + 4L * i0;
+      float center = sumContiguous(x, base, n) / n;
+      FloatVector vCenter = FloatVector.broadcast(SPECIES, center);
+      FloatVector d0 = FloatVector.zero(SPECIES), d1 = FloatVector.zero(SPECIES);
+      FloatVector q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
+      int upperBound = n - n % (2 * LANES);
+      int i = 0;
+      for (; i < upperBound; i += 2 * LANES) {
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
+        FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (i + LANES), LE).sub(vCenter);
+        d0 = d0.add(e0);
+        d1 = d1.add(e1);
+        q0 = e0.fma(e0, q0);
+        q1 = e1.fma(e1, q1);
+      }
+      for (; i < SPECIES.loopBound(n); i += LANES) {
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
+        d0 = d0.add(e0);
+        q0 = e0.fma(e0, q0);
+      }
+      float sumD = PanamaBatchNormSupport.sumLanes(d0.add(d1));
+      float sumD2 = PanamaBatchNormSupport.sumLanes(q0.add(q1));
+      for (; i < n; i++) { // scalar tail
+        float e = x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i) - center;
+        sumD += e;
+        sumD2 += e * e;
+      }
+      ScalarBatchNormSupport.mergeBlock(mean, m2, c, (center - pivot) + sumD / n,
+          Math.max(0f, sumD2 - sumD * (sumD / n)), n, o * inner + i0);
+    }
+  }
+
+  /**
+   * Planes shorter than this go two at a time ({@link #planePair}). Each loop over a plane pays the segment
+   * checks (bounds and session) that C2 hoists out of the loop once per entry; on short planes (NCHW
+   * 32x14x14x256: 196 floats, 12 vectors) those entries, five loops per plane, cost 1.3-1.5x the
+   * {@code float[]} time. Two planes per loop halve them.
+   */
+  private static final int PAIR_INNER = 1024;
+
+  /**
+   * The planes at byte offsets {@code a} and {@code a + planeBytes} (channels c and c + 1, {@code n} floats
+   * each, one block) in the same loops: each plane keeps its own accumulators and sees exactly the
+   * single-plane arithmetic ({@link #sumContiguous}, then the deviation pass), so the same bits.
+   */
+  private static void planePair(MemorySegment x, long a, long planeBytes, int n, int c, float[] pivots, float[] mean, float[] m2,
+                                int done, float[] t, int at) {
+    // The vector loops are separate methods that leave their accumulators in t; the lane sums and scalar tails
+    // are here. In one body, or with the lane sums inside, the segment loads used up C2's inlining node budget
+    // (NodeCountInliningCutoff at sumLanes) and every vector was boxed (6 MB per call on NCHW 32x7x7x2048).
+    long b = a + planeBytes;
+    int vectorBound = SPECIES.loopBound(n);
+    pairSums(x, a, b, n, t, at);
+    float sa = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at));
+    float sb = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + LANES));
+    for (int i = vectorBound; i < n; i++) { // scalar tail
+      sa += x.get(PanamaBatchNormSupport.FLOAT_LE, a + 4L * i);
+      sb += x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i);
+    }
+    float ca = sa / n, cb = sb / n;
+    pairDeviations(x, a, b, n, ca, cb, t, at);
+    float sumDa = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at));
+    float sumD2a = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + LANES));
+    float sumDb = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + 2 * LANES));
+    float sumD2b = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + 3 * LANES));
+    for (int i = vectorBound; i < n; i++) { // scalar tail
+      float e = x.get(PanamaBatchNormSupport.FLOAT_LE, a + 4L * i) - ca;
+      sumDa += e;
+      sumD2a += e * e;
+      float f = x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i) - cb;
+      sumDb += f;
+      sumD2b += f * f;
+    }
+    ScalarBatchNormSupport.mergeBlock(mean, m2, c, (ca - pivots[c]) + sumDa / n, Math.max(0f, sumD2a - sumDa * (sumDa / n)), n, done);
+    ScalarBatchNormSupport.mergeBlock(mean, m2, c + 1, (cb - pivots[c + 1]) + sumDb / n, Math.max(0f, sumD2b - sumDb * (sumDb / n)), n,
+        done);
+  }
+
+  /** The vector part of {@link #sumContiguous} for the planes at {@code a} and {@code b}: their accumulators, combined, at t[at] and t[at + LANES]. */
+  private static void pairSums(MemorySegment x, long a, long b, int n, float[] t, int at) {
+    FloatVector a0 = FloatVector.zero(SPECIES), a1 = FloatVector.zero(SPECIES), a2 = FloatVector.zero(SPECIES), a3 = FloatVector.zero(SPECIES);
+    FloatVector b0 = FloatVector.zero(SPECIES), b1 = FloatVector.zero(SPECIES), b2 = FloatVector.zero(SPECIES), b3 = FloatVector.zero(SPECIES);
+    int upperBound = n - n % TILE;
+    int i = 0;
+    for (; i < upperBound; i += TILE) {
+      long p = 4L * i;
+      a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, a + p, LE));
+      a1 = a1.add(FloatVector.fromMemorySegment(SPECIES, x, a + p + 4L * LANES, LE));
+      a2 = a2.add(FloatVector.fromMemorySegment(SPECIES, x, a + p + 8L * LANES, LE));
+      a3 = a3.add(FloatVector.fromMemorySegment(SPECIES, x, a + p + 12L * LANES, LE));
+      b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, b + p, LE));
+      b1 = b1.add(FloatVector.fromMemorySegment(SPECIES, x, b + p + 4L * LANES, LE));
+      b2 = b2.add(FloatVector.fromMemorySegment(SPECIES, x, b + p + 8L * LANES, LE));
+      b3 = b3.add(FloatVector.fromMemorySegment(SPECIES, x, b + p + 12L * LANES, LE));
+    }
+    for (; i < SPECIES.loopBound(n); i += LANES) {
+      a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, a + 4L * i, LE));
+      b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, b + 4L * i, LE));
+    }
+    a0.add(a1).add(a2.add(a3)).intoArray(t, at);
+    b0.add(b1).add(b2.add(b3)).intoArray(t, at + LANES);
+  }
+
+  /** The vector part of {@link #channelsFirst}'s deviation pass for both planes: from t[at], [sumD a | sumD2 a | sumD b | sumD2 b], one vector each. */
+  private static void pairDeviations(MemorySegment x, long a, long b, int n, float ca, float cb, float[] t, int at) {
+    FloatVector va = FloatVector.broadcast(SPECIES, ca), vb = FloatVector.broadcast(SPECIES, cb);
+    FloatVector da0 = FloatVector.zero(SPECIES), da1 = FloatVector.zero(SPECIES), qa0 = FloatVector.zero(SPECIES), qa1 = FloatVector.zero(SPECIES);
+    FloatVector db0 = FloatVector.zero(SPECIES), db1 = FloatVector.zero(SPECIES), qb0 = FloatVector.zero(SPECIES), qb1 = FloatVector.zero(SPECIES);
+    int upperBound = n - n % (2 * LANES);
+    int i = 0;
+    for (; i < upperBound; i += 2 * LANES) {
+      long p = 4L * i;
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, a + p, LE).sub(va);
+      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, a + p + 4L * LANES, LE).sub(va);
+      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, b + p, LE).sub(vb);
+      FloatVector f1 = FloatVector.fromMemorySegment(SPECIES, x, b + p + 4L * LANES, LE).sub(vb);
+      da0 = da0.add(e0);
+      da1 = da1.add(e1);
+      qa0 = e0.fma(e0, qa0);
+      qa1 = e1.fma(e1, qa1);
+      db0 = db0.add(f0);
+      db1 = db1.add(f1);
+      qb0 = f0.fma(f0, qb0);
+      qb1 = f1.fma(f1, qb1);
+    }
+    for (; i < SPECIES.loopBound(n); i += LANES) {
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, a + 4L * i, LE).sub(va);
+      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, b + 4L * i, LE).sub(vb);
+      da0 = da0.add(e0);
+      qa0 = e0.fma(e0, qa0);
+      db0 = db0.add(f0);
+      qb0 = f0.fma(f0, qb0);
+    }
+    da0.add(da1).intoArray(t, at);
+    qa0.add(qa1).intoArray(t, at + LANES);
+    db0.add(db1).intoArray(t, at + 2 * LANES);
+    qb0.add(qb1).intoArray(t, at + 3 * LANES);
+  }
+
+  /** {@code PanamaBatchNormSupport.sumContiguous} on native memory. */
+  private static float sumContiguous(MemorySegment x, long base, int n) {
+    FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES), acc2 = FloatVector.zero(SPECIES), acc3 = FloatVector.zero(SPECIES);
+    int upperBound = n - n % TILE;
+    int i = 0;
+    for (; i < upperBound; i += TILE) {
+      long p = base + 4L * i;
+      acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
+      acc1 = acc1.add(FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE));
+      acc2 = acc2.add(FloatVector.fromMemorySegment(SPECIES, x, p + 8L * LANES, LE));
+      acc3 = acc3.add(FloatVector.fromMemorySegment(SPECIES, x, p + 12L * LANES, LE));
+    }
+    for (; i < SPECIES.loopBound(n); i += LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE));
+    float sum = PanamaBatchNormSupport.sumLanes(acc0.add(acc1).add(acc2.add(acc3)));
+    for (; i < n; i++) sum += x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i); // scalar tail
+    return sum;
+  }
+
+  // ---------------------------------------------------------------- non-finite channels
+
+  /**
+   * {@code ScalarBatchNormSupport.redoNonFinite}: a channel whose float result is not finite is recomputed
+   * in double by the array code, from the channel's data gathered into scratch as an
+   * {@code [outer, 1, inner]} tensor (the same elements in the same order, so the same double sums).
+   * A cold path: finite data of ordinary range never takes it.
+   */
+  private static void redoNonFinite(MemorySegment x, long xOffset, int outer, int channels, int inner, float[] mean,
+                                    float[] meanResidual, float[] variance) {
+    for (int c = 0; c < channels; c++) {
+      if (Float.isFinite(mean[c]) && Float.isFinite(variance[c])) continue;
+      float[] column = Scratch.borrow(outer * inner);
+      try {
+        for (int o = 0; o < outer; o++) {
+          MemorySegment.copy(x, PanamaBatchNormSupport.FLOAT_LE, xOffset + 4L * ((long) o * channels + c) * inner, column, o * inner, inner);
+        }
+        float[] m = {mean[c]}, r = {0f}, v = {variance[c]};
+        ScalarBatchNormSupport.redoNonFinite(column, 0, outer, 1, inner, m, r, v);
+        mean[c] = m[0];
+        variance[c] = v[0];
+        if (meanResidual != null) meanResidual[c] = r[0];
+      } finally {
+        Scratch.release(column);
+      }
+    }
+  }
+}
