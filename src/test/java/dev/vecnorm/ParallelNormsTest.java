@@ -1,9 +1,9 @@
 package dev.vecnorm;
 
-import static dev.vecnorm.LayerNormTest.assertClose;
-import static dev.vecnorm.LayerNormTest.random;
-import static dev.vecnorm.LayerNormTest.read;
-import static dev.vecnorm.LayerNormTest.segment;
+import static dev.vecnorm.NormTesting.assertClose;
+import static dev.vecnorm.NormTesting.random;
+import static dev.vecnorm.NormTesting.read;
+import static dev.vecnorm.NormTesting.segment;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
