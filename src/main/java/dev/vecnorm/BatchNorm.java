@@ -1,7 +1,9 @@
 package dev.vecnorm;
 
 import dev.vecnorm.internal.VectorizationProvider;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 
 /**
  * Batch-normalization kernels over caller-owned buffers, with Keras semantics.
@@ -58,29 +60,35 @@ public final class BatchNorm {
 
   /**
    * Compiles the kernels for one shape before its first real call, as creating a oneDNN primitive does:
-   * runs training forward, inference and backward on private {@code float[]} and native-segment
-   * buffers of that shape (or of a stand-in with fewer outer slabs when it holds over 1 Mi floats)
-   * until their per-call time stops falling, for at most 3 seconds. Without it the first calls of a
-   * shape run in HotSpot's interpreter and C1 code, where vector operations are objects: call 1 takes
-   * ~1000x the steady-state time and call 50 still 10–100x on in-cache shapes (README, "Warm-up").
-   * Optional; results never depend on it. Call it once per shape (and layout) a program will run.
+   * runs training forward, inference and backward on private {@code float[]} buffers of that shape (or
+   * of a stand-in with fewer outer slabs when it holds over 1 Mi floats) until their per-call time stops
+   * falling, for at most 3 seconds. Without it the first calls of a shape run in HotSpot's interpreter and
+   * C1 code, where vector operations are objects: call 1 takes ~1000x the steady-state time and call 50
+   * still 10–100x on in-cache shapes (README, "Warm-up"). Optional; results never depend on it. Call it
+   * once per shape a program will run; for tensors in native memory use {@link #warmUp(NormShape, Arena, Duration)}.
    *
    * @param shape the {@code [outer, channels, inner]} view the program will use; not null
    * @return the time spent
    */
-  public static java.time.Duration warmUp(NormShape shape) {
-    return WarmUp.run(Kernels.DEFAULT, shape, java.time.Duration.ofSeconds(3));
+  public static Duration warmUp(NormShape shape) {
+    return WarmUp.run(Kernels.DEFAULT, shape, null, Duration.ofSeconds(3));
   }
 
   /**
-   * {@link #warmUp(NormShape)} with a time limit.
+   * {@link #warmUp(NormShape)} with a time limit, and on native segments too when {@code arena} is not
+   * null. The segments (four tensors of the shape or its stand-in, at most 16 MiB) are allocated from
+   * {@code arena} and live as long as it does: pass an arena of the kind the program's tensors come
+   * from ({@code Arena.ofAuto()} frees them with the GC). A different kind would compile the segment
+   * kernels for the wrong session class, which can make later calls on the program's own segments
+   * many times slower (README, "Warm-up").
    *
    * @param shape the {@code [outer, channels, inner]} view the program will use; not null
+   * @param arena where the native warm-up tensors come from; null warms the {@code float[]} kernels only
    * @param budget the most time to spend; positive
    * @return the time spent (at most about {@code budget} plus one call)
    */
-  public static java.time.Duration warmUp(NormShape shape, java.time.Duration budget) {
-    return WarmUp.run(Kernels.DEFAULT, shape, budget);
+  public static Duration warmUp(NormShape shape, Arena arena, Duration budget) {
+    return WarmUp.run(Kernels.DEFAULT, shape, arena, budget);
   }
 
   /**

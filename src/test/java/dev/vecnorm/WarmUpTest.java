@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.Arena;
 import java.time.Duration;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -17,7 +18,7 @@ class WarmUpTest {
     assertThrows(NullPointerException.class, () -> BatchNorm.warmUp(null));
     NormShape s = NormShape.channelsLast(4, 3);
     for (Duration bad : new Duration[] {null, Duration.ZERO, Duration.ofMillis(-1)}) {
-      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BatchNorm.warmUp(s, bad));
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BatchNorm.warmUp(s, null, bad));
       assertTrue(e.getMessage().contains("budget"), e.getMessage());
     }
   }
@@ -39,7 +40,7 @@ class WarmUpTest {
   @Test
   void stopsAtItsBudget() {
     // 20 ms cannot be enough to compile anything, so the budget is what ends the warm-up.
-    Duration spent = BatchNorm.warmUp(NormShape.channelsFirst(8, 16, 4096), Duration.ofMillis(20));
+    Duration spent = BatchNorm.warmUp(NormShape.channelsFirst(8, 16, 4096), Arena.ofAuto(), Duration.ofMillis(20));
     assertTrue(spent.toMillis() < 2_000, "warm-up with a 20 ms budget took " + spent);
   }
 
@@ -48,7 +49,7 @@ class WarmUpTest {
     NormShape[] shapes = {NormShape.channelsLast(33, 17), NormShape.channelsFirst(3, 5, 1030)};
     for (NormShape s : shapes) {
       float[][] before = run(s);
-      BatchNorm.warmUp(s, Duration.ofMillis(300));
+      BatchNorm.warmUp(s, Arena.ofAuto(), Duration.ofMillis(300));
       float[][] after = run(s);
       for (int i = 0; i < before.length; i++) assertArrayEquals(before[i], after[i], s + " output " + i);
     }

@@ -105,7 +105,10 @@ public final class SegmentCheck {
     Ops ops = onSegment ? new SegmentOps(true) : new LibraryOps();
     BiFunction<Ops, Workload, Object> op = op(opName);
     if (Boolean.getBoolean("warm")) { // -Dwarm=true: BatchNorm.warmUp on this shape first (wall time, printed to stderr)
-      System.err.printf(Locale.ROOT, "warmUp(%s): %d ms%n", shape, dev.vecnorm.BatchNorm.warmUp(w.shape).toMillis());
+      // Segments come from Arena.ofAuto (SegmentOps), so the warm-up's native tensors do too.
+      java.time.Duration spent = dev.vecnorm.BatchNorm.warmUp(w.shape, onSegment ? java.lang.foreign.Arena.ofAuto() : null,
+          java.time.Duration.ofSeconds(3));
+      System.err.printf(Locale.ROOT, "warmUp(%s): %d ms%n", shape, spent.toMillis());
     }
     if (!opName.equals("trainingForward")) {
       // Inference and backward need statistics: one forward on the same path, counted as call 0.
