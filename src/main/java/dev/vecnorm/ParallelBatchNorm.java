@@ -212,6 +212,12 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * when {@code meanResidual} is not null, the float means' rounding errors (for {@link Moments}).
    */
   private void chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
+    if (w.plan.count() == 1 && !w.segments) {
+      // Too small to split, on any thread count: the kernel's own statistics, without a merge into double and back.
+      NormShape s = w.plan.shape();
+      impl.moments(w.arrays[X], w.arrayOffsets[X], s.outer(), s.channels(), s.inner(), mean, meanResidual, variance);
+      return;
+    }
     loop(w, MOMENTS);
     w.mean = mean;
     w.meanResidual = meanResidual;
@@ -566,10 +572,25 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** Reduce, then apply: the body of every backward, plain or fused. */
+  /**
+   * Reduce, then apply: the body of every backward, plain or fused. Channels-first tensors whose chunks
+   * are planes of {@value #FUSED_MIN_INNER}+ floats ({@link Work#fusable}) go channel by channel instead
+   * ({@link Work#fusedChannel}): the same bits, x and dy read from memory once.
+   */
   private void backward(Work w, boolean relu, float[] gamma, float[] batchMean, float[] invStd, float[] dGamma, float[] dBeta) {
     NormShape s = w.plan.shape();
     float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
+    if (!relu && w.plan.count() == 1 && !w.segments) {
+      // One chunk on any thread count: the single-threaded kernel, whose sums are the chunk's (a float added to 0 in double).
+      impl.backward(w.arrays[X], w.arrayOffsets[X], w.arrays[DY], w.arrayOffsets[DY], w.arrays[DX], w.arrayOffsets[DX], s.outer(),
+          s.channels(), s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat, s.countPerChannel());
+      return;
+    }
+    if (!relu && w.fusable && !w.segments) {
+      w.fused(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
+      loop(w, FUSED_BACKWARD, s.channels());
+      return;
+    }
     chunkedReduce(w, relu ? RELU_REDUCE : REDUCE, batchMean, invStd, sumDy, sumDyXhat);
     w.sums(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
     loop(w, relu ? RELU_APPLY : APPLY);
@@ -959,6 +980,14 @@ public final class ParallelBatchNorm implements AutoCloseable {
       MERGE = 7;
   /** Channels per parallel merge range. */
   static final int MERGE_CHANNELS = 256;
+  /** Backward one channel at a time (one index per channel), see {@link Work#fusedChannel}. */
+  private static final int FUSED_BACKWARD = 8;
+  /**
+   * Planes at least this long (4 KiB) make a channels-first backward go channel by channel, as in
+   * {@code PanamaBatchNormSupport.backward}: shorter planes stall on a miss per plane when one channel's
+   * planes (a slab apart) are walked in turn (NCHW 32x7x7x2048 took 2.9x longer that way, one thread).
+   */
+  static final int FUSED_MIN_INNER = 1024;
   /** Per-channel argument slots. */
   private static final int MEAN = 0, SCALE = 1, GAMMA = 2, BETA = 3, SUM_DY = 4, SUM_DYXHAT = 5;
 
@@ -983,6 +1012,13 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final int mergeRanges;
     final float[][] rangeA, rangeB, rangeR;
     float[] mean, meanResidual, variance;
+    /**
+     * Channels-first with planes of {@value ParallelBatchNorm#FUSED_MIN_INNER}+ floats and one slab per chunk, so that
+     * each chunk's part of a channel is one plane: the backward may go channel by channel.
+     */
+    final boolean fusable;
+    /** Pooled one-channel argument arrays for {@link #fusedChannel}: {mean, invStd, gamma, sumDy, sumDyXhat}. */
+    final AtomicReferenceArray<float[][]> planeArgs = new AtomicReferenceArray<>(4);
     final ChunkJob job;
     final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
     Future<?>[] futures = new Future<?>[0];
@@ -1027,6 +1063,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
         rangeB[r] = new float[len];
         rangeR[r] = new float[len];
       }
+      boolean oneSlabEach = plan.shape().inner() >= FUSED_MIN_INNER;
+      for (int i = 0; i < n && oneSlabEach; i++) oneSlabEach = plan.outerCount()[i] == 1;
+      fusable = oneSlabEach;
       if (plan.blocks() > 1) {
         slices = new float[6][plan.blocks()][];
         for (int i = 0; i < plan.blocks(); i++) { // chunks 0 .. blocks-1 are the blocks of slab 0
@@ -1098,6 +1137,71 @@ public final class ParallelBatchNorm implements AutoCloseable {
       return this;
     }
 
+    /** The fused backward's arguments: it reads them by channel, so no block slices. */
+    void fused(float[] gamma, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long count) {
+      perChannel[MEAN] = mean;
+      perChannel[SCALE] = invStd;
+      perChannel[GAMMA] = gamma;
+      perChannel[SUM_DY] = sumDy;
+      perChannel[SUM_DYXHAT] = sumDyXhat;
+      this.count = count;
+    }
+
+    /**
+     * Channel c's whole backward: its reduce over every slab, then its apply, so the apply reads the
+     * channel's planes of x and dy from cache (L2 or L3) rather than from memory after a sweep over the
+     * whole tensor, as the single-threaded kernel does per channel. Each channel runs on one thread.
+     *
+     * <p>Same bits as REDUCE, the merge in {@code chunkedReduce} and APPLY, hence for any thread
+     * count: in a {@link #fusable} plan channel c's part of chunk i is the one plane (o, c), and the
+     * kernels treat planes independently, so the kernel call restricted to that plane gives the float
+     * partial sums the chunk's call gives for c; they are added in chunk order (o ascending) in double
+     * and rounded once, and the apply of each plane uses the same per-channel arguments.
+     */
+    void fusedChannel(int c) {
+      NormShape s = plan.shape();
+      int channels = s.channels(), inner = s.inner(), outer = s.outer();
+      float[][] t = arrays;
+      int[] o = arrayOffsets;
+      BatchNormSupport impl = owner.impl;
+      float[][] a = borrowPlaneArgs();
+      try {
+        float[] mean1 = a[0], invStd1 = a[1], gamma1 = a[2], sumDy1 = a[3], sumDyXhat1 = a[4];
+        mean1[0] = perChannel[MEAN][c];
+        invStd1[0] = perChannel[SCALE][c];
+        float[] gamma = perChannel[GAMMA];
+        if (gamma != null) gamma1[0] = gamma[c];
+        double accDy = 0, accDyXhat = 0;
+        for (int k = 0; k < outer; k++) {
+          int e = (int) (((long) k * channels + c) * inner);
+          impl.backwardReduce(t[X], o[X] + e, t[DY], o[DY] + e, 1, 1, inner, mean1, invStd1, sumDy1, sumDyXhat1);
+          accDy += sumDy1[0];
+          accDyXhat += sumDyXhat1[0];
+        }
+        sumDy1[0] = perChannel[SUM_DY][c] = (float) accDy;
+        sumDyXhat1[0] = perChannel[SUM_DYXHAT][c] = (float) accDyXhat;
+        for (int k = 0; k < outer; k++) {
+          int e = (int) (((long) k * channels + c) * inner);
+          impl.backwardApply(t[X], o[X] + e, t[DY], o[DY] + e, t[DX], o[DX] + e, 1, 1, inner, mean1, invStd1,
+              gamma == null ? null : gamma1, sumDy1, sumDyXhat1, count);
+        }
+      } finally {
+        releasePlaneArgs(a);
+      }
+    }
+
+    private float[][] borrowPlaneArgs() {
+      for (int k = 0; k < planeArgs.length(); k++) {
+        float[][] a = planeArgs.getAndSet(k, null);
+        if (a != null) return a;
+      }
+      return new float[5][1];
+    }
+
+    private void releasePlaneArgs(float[][] a) {
+      for (int k = 0; k < planeArgs.length(); k++) if (planeArgs.compareAndSet(k, null, a)) return;
+    }
+
     /** Stores a per-channel argument and, for channel-blocked plans, copies its block slices once per call. */
     private void setPerChannel(int slot, float[] a) {
       perChannel[slot] = a;
@@ -1139,6 +1243,10 @@ public final class ParallelBatchNorm implements AutoCloseable {
     public void run(int i) {
       if (op == MERGE) {
         merge(i * MERGE_CHANNELS, Math.min(plan.shape().channels(), (i + 1) * MERGE_CHANNELS));
+        return;
+      }
+      if (op == FUSED_BACKWARD) {
+        fusedChannel(i);
         return;
       }
       if (segments) {
