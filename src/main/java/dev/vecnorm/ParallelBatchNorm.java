@@ -588,7 +588,19 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
     if (!relu && w.fusable && !w.segments) {
       w.fused(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
-      loop(w, FUSED_BACKWARD, s.channels());
+      if (s.channels() >= FUSED_CHANNELS_PER_THREAD * threads || s.outer() < 2) {
+        loop(w, FUSED_BACKWARD, s.channels()); // enough channels to keep every thread busy: one channel per index
+      } else {
+        // Few channels (RGB input: 3 on 2 threads would leave one thread idle a third of the time): all threads
+        // share each channel's planes, reduce then apply, each thread applying the planes it reduced (ChunkJob
+        // hands a participant the same index range in both loops), from its own L2 while they fit.
+        for (int c = 0; c < s.channels(); c++) {
+          w.channelArgs(c);
+          loop(w, REDUCE_PLANES, s.outer());
+          w.channelSums(c);
+          loop(w, APPLY_PLANES, s.outer());
+        }
+      }
       return;
     }
     chunkedReduce(w, relu ? RELU_REDUCE : REDUCE, batchMean, invStd, sumDy, sumDyXhat);
@@ -980,8 +992,13 @@ public final class ParallelBatchNorm implements AutoCloseable {
       MERGE = 7;
   /** Channels per parallel merge range. */
   static final int MERGE_CHANNELS = 256;
-  /** Backward one channel at a time (one index per channel), see {@link Work#fusedChannel}. */
-  private static final int FUSED_BACKWARD = 8;
+  /**
+   * Backward one channel at a time, see {@link Work#fusedChannel}: one index per channel (FUSED_BACKWARD),
+   * or one channel on all threads, one index per plane (REDUCE_PLANES, then APPLY_PLANES).
+   */
+  private static final int FUSED_BACKWARD = 8, REDUCE_PLANES = 9, APPLY_PLANES = 10;
+  /** The fused backward gives each thread whole channels when there are at least this many per thread (at most 1/8 idle). */
+  static final int FUSED_CHANNELS_PER_THREAD = 4;
   /**
    * Planes at least this long (4 KiB) make a channels-first backward go channel by channel, as in
    * {@code PanamaBatchNormSupport.backward}: shorter planes stall on a miss per plane when one channel's
@@ -1019,6 +1036,10 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final boolean fusable;
     /** Pooled one-channel argument arrays for {@link #fusedChannel}: {mean, invStd, gamma, sumDy, sumDyXhat}. */
     final AtomicReferenceArray<float[][]> planeArgs = new AtomicReferenceArray<>(4);
+    /** Planes shared by all threads: the channel's arguments (read-only during a loop) and its planes' partial sums. */
+    final float[][] channelArgs = new float[5][1];
+    float[] planeSums;
+    int channel;
     final ChunkJob job;
     final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
     Future<?>[] futures = new Future<?>[0];
@@ -1150,7 +1171,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
     /**
      * Channel c's whole backward: its reduce over every slab, then its apply, so the apply reads the
      * channel's planes of x and dy from cache (L2 or L3) rather than from memory after a sweep over the
-     * whole tensor, as the single-threaded kernel does per channel. Each channel runs on one thread.
+     * whole tensor, as the single-threaded kernel does per channel. Each channel runs on one thread here;
+     * with few channels per thread the same plane calls run as REDUCE_PLANES and APPLY_PLANES loops, one
+     * channel at a time on all threads, with the same merge: the schedule never changes a bit.
      *
      * <p>Same bits as REDUCE, the merge in {@code chunkedReduce} and APPLY, hence for any thread
      * count: in a {@link #fusable} plan channel c's part of chunk i is the one plane (o, c), and the
@@ -1159,34 +1182,78 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * and rounded once, and the apply of each plane uses the same per-channel arguments.
      */
     void fusedChannel(int c) {
-      NormShape s = plan.shape();
-      int channels = s.channels(), inner = s.inner(), outer = s.outer();
-      float[][] t = arrays;
-      int[] o = arrayOffsets;
-      BatchNormSupport impl = owner.impl;
       float[][] a = borrowPlaneArgs();
       try {
-        float[] mean1 = a[0], invStd1 = a[1], gamma1 = a[2], sumDy1 = a[3], sumDyXhat1 = a[4];
-        mean1[0] = perChannel[MEAN][c];
-        invStd1[0] = perChannel[SCALE][c];
-        float[] gamma = perChannel[GAMMA];
-        if (gamma != null) gamma1[0] = gamma[c];
+        setArgs(a, c);
         double accDy = 0, accDyXhat = 0;
-        for (int k = 0; k < outer; k++) {
-          int e = (int) (((long) k * channels + c) * inner);
-          impl.backwardReduce(t[X], o[X] + e, t[DY], o[DY] + e, 1, 1, inner, mean1, invStd1, sumDy1, sumDyXhat1);
-          accDy += sumDy1[0];
-          accDyXhat += sumDyXhat1[0];
+        for (int k = 0; k < plan.shape().outer(); k++) {
+          reducePlane(k, c, a[0], a[1], a[3], a[4]);
+          accDy += a[3][0];
+          accDyXhat += a[4][0];
         }
-        sumDy1[0] = perChannel[SUM_DY][c] = (float) accDy;
-        sumDyXhat1[0] = perChannel[SUM_DYXHAT][c] = (float) accDyXhat;
-        for (int k = 0; k < outer; k++) {
-          int e = (int) (((long) k * channels + c) * inner);
-          impl.backwardApply(t[X], o[X] + e, t[DY], o[DY] + e, t[DX], o[DX] + e, 1, 1, inner, mean1, invStd1,
-              gamma == null ? null : gamma1, sumDy1, sumDyXhat1, count);
-        }
+        setSums(a, c, accDy, accDyXhat);
+        for (int k = 0; k < plan.shape().outer(); k++) applyPlane(k, c, a);
       } finally {
         releasePlaneArgs(a);
+      }
+    }
+
+    /** Channel c's mean, invStd and gamma into one-element arrays (the kernels index channels from 0). */
+    private void setArgs(float[][] a, int c) {
+      a[0][0] = perChannel[MEAN][c];
+      a[1][0] = perChannel[SCALE][c];
+      if (perChannel[GAMMA] != null) a[2][0] = perChannel[GAMMA][c];
+    }
+
+    /** The channel's merged sums: written out (dBeta, dGamma) and kept for its apply. */
+    private void setSums(float[][] a, int c, double accDy, double accDyXhat) {
+      a[3][0] = perChannel[SUM_DY][c] = (float) accDy;
+      a[4][0] = perChannel[SUM_DYXHAT][c] = (float) accDyXhat;
+    }
+
+    /** Before a REDUCE_PLANES loop: channel c's arguments for every plane. */
+    void channelArgs(int c) {
+      channel = c;
+      setArgs(channelArgs, c);
+      if (planeSums == null) planeSums = new float[2 * plan.shape().outer()];
+    }
+
+    /** After it: the planes' partial sums added in chunk order (o ascending) in double, as in fusedChannel. */
+    void channelSums(int c) {
+      int outer = plan.shape().outer();
+      double accDy = 0, accDyXhat = 0;
+      for (int k = 0; k < outer; k++) {
+        accDy += planeSums[k];
+        accDyXhat += planeSums[outer + k];
+      }
+      setSums(channelArgs, c, accDy, accDyXhat);
+    }
+
+    /** Plane (k, c)'s float partial sums into sumDy1[0], sumDyXhat1[0]: the kernel call on that plane alone. */
+    private void reducePlane(int k, int c, float[] mean1, float[] invStd1, float[] sumDy1, float[] sumDyXhat1) {
+      NormShape s = plan.shape();
+      int e = (int) (((long) k * s.channels() + c) * s.inner());
+      owner.impl.backwardReduce(arrays[X], arrayOffsets[X] + e, arrays[DY], arrayOffsets[DY] + e, 1, 1, s.inner(), mean1, invStd1,
+          sumDy1, sumDyXhat1);
+    }
+
+    /** Plane (k, c)'s dx, with the channel's arguments and merged sums in {@code a}. */
+    private void applyPlane(int k, int c, float[][] a) {
+      NormShape s = plan.shape();
+      int e = (int) (((long) k * s.channels() + c) * s.inner());
+      owner.impl.backwardApply(arrays[X], arrayOffsets[X] + e, arrays[DY], arrayOffsets[DY] + e, arrays[DX], arrayOffsets[DX] + e,
+          1, 1, s.inner(), a[0], a[1], perChannel[GAMMA] == null ? null : a[2], a[3], a[4], count);
+    }
+
+    /** One plane of the shared channel's reduce (REDUCE_PLANES). */
+    private void reduceSharedPlane(int k) {
+      float[][] b = borrowPlaneArgs();
+      try {
+        reducePlane(k, channel, channelArgs[0], channelArgs[1], b[3], b[4]);
+        planeSums[k] = b[3][0];
+        planeSums[plan.shape().outer() + k] = b[4][0];
+      } finally {
+        releasePlaneArgs(b);
       }
     }
 
@@ -1245,8 +1312,12 @@ public final class ParallelBatchNorm implements AutoCloseable {
         merge(i * MERGE_CHANNELS, Math.min(plan.shape().channels(), (i + 1) * MERGE_CHANNELS));
         return;
       }
-      if (op == FUSED_BACKWARD) {
-        fusedChannel(i);
+      if (op >= FUSED_BACKWARD) {
+        switch (op) {
+          case FUSED_BACKWARD -> fusedChannel(i);
+          case REDUCE_PLANES -> reduceSharedPlane(i);
+          default -> applyPlane(i, channel, channelArgs);
+        }
         return;
       }
       if (segments) {

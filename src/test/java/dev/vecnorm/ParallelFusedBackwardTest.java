@@ -22,10 +22,13 @@ class ParallelFusedBackwardTest {
   /**
    * Channel blocks of one slab (8x64x3136: the suite's NCHW 64x56x56x64 with 8 images; 2x3x50176: the
    * 224x224 RGB planes), one plane per chunk (1x5x70000), planes of 1031 floats (a vector tail on any
-   * width) in blocks of 127 channels, and whole slabs of one image each (3x100x1024).
+   * width) in blocks of 127 channels, and whole slabs of one image each (3x100x1024). Few channels per
+   * thread (3, and 6: whole channels per thread on 1 thread, planes shared on 2 and 3) share each channel's
+   * planes among the threads; the others give each thread whole channels.
    */
   static NormShape[] fusedShapes() {
     return new NormShape[] {NormShape.channelsFirst(8, 64, 3136), NormShape.channelsFirst(2, 3, 50176),
+        NormShape.channelsFirst(3, 6, 25_000),
         NormShape.channelsFirst(1, 5, 70_000), NormShape.channelsFirst(2, 130, 1031), NormShape.channelsFirst(3, 100, 1024)};
   }
 
