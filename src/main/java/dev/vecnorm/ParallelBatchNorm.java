@@ -212,6 +212,12 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * when {@code meanResidual} is not null, the float means' rounding errors (for {@link Moments}).
    */
   private void chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
+    if (w.plan.count() == 1 && !w.segments) {
+      // Too small to split, on any thread count: the kernel's own statistics, without a merge into double and back.
+      NormShape s = w.plan.shape();
+      impl.moments(w.arrays[X], w.arrayOffsets[X], s.outer(), s.channels(), s.inner(), mean, meanResidual, variance);
+      return;
+    }
     loop(w, MOMENTS);
     w.mean = mean;
     w.meanResidual = meanResidual;
@@ -566,10 +572,37 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /** Reduce, then apply: the body of every backward, plain or fused. */
+  /**
+   * Reduce, then apply: the body of every backward, plain or fused. Channels-first tensors whose chunks
+   * are planes of {@value #FUSED_MIN_INNER}+ floats ({@link Work#fusable}) go channel by channel instead
+   * ({@link Work#fusedChannel}): the same bits, x and dy read from memory once.
+   */
   private void backward(Work w, boolean relu, float[] gamma, float[] batchMean, float[] invStd, float[] dGamma, float[] dBeta) {
     NormShape s = w.plan.shape();
     float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
+    if (!relu && w.plan.count() == 1 && !w.segments) {
+      // One chunk on any thread count: the single-threaded kernel, whose sums are the chunk's (a float added to 0 in double).
+      impl.backward(w.arrays[X], w.arrayOffsets[X], w.arrays[DY], w.arrayOffsets[DY], w.arrays[DX], w.arrayOffsets[DX], s.outer(),
+          s.channels(), s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat, s.countPerChannel());
+      return;
+    }
+    if (!relu && w.fusable && !w.segments) {
+      w.fused(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
+      if (s.channels() >= FUSED_CHANNELS_PER_THREAD * threads || s.outer() < 2) {
+        loop(w, FUSED_BACKWARD, s.channels()); // enough channels to keep every thread busy: one channel per index
+      } else {
+        // Few channels (RGB input: 3 on 2 threads would leave one thread idle a third of the time): all threads
+        // share each channel's planes, reduce then apply, each thread applying the planes it reduced (ChunkJob
+        // hands a participant the same index range in both loops), from its own L2 while they fit.
+        for (int c = 0; c < s.channels(); c++) {
+          w.channelArgs(c);
+          loop(w, REDUCE_PLANES, s.outer());
+          w.channelSums(c);
+          loop(w, APPLY_PLANES, s.outer());
+        }
+      }
+      return;
+    }
     chunkedReduce(w, relu ? RELU_REDUCE : REDUCE, batchMean, invStd, sumDy, sumDyXhat);
     w.sums(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
     loop(w, relu ? RELU_APPLY : APPLY);
@@ -959,6 +992,19 @@ public final class ParallelBatchNorm implements AutoCloseable {
       MERGE = 7;
   /** Channels per parallel merge range. */
   static final int MERGE_CHANNELS = 256;
+  /**
+   * Backward one channel at a time, see {@link Work#fusedChannel}: one index per channel (FUSED_BACKWARD),
+   * or one channel on all threads, one index per plane (REDUCE_PLANES, then APPLY_PLANES).
+   */
+  private static final int FUSED_BACKWARD = 8, REDUCE_PLANES = 9, APPLY_PLANES = 10;
+  /** The fused backward gives each thread whole channels when there are at least this many per thread (at most 1/8 idle). */
+  static final int FUSED_CHANNELS_PER_THREAD = 4;
+  /**
+   * Planes at least this long (4 KiB) make a channels-first backward go channel by channel, as in
+   * {@code PanamaBatchNormSupport.backward}: shorter planes stall on a miss per plane when one channel's
+   * planes (a slab apart) are walked in turn (NCHW 32x7x7x2048 took 2.9x longer that way, one thread).
+   */
+  static final int FUSED_MIN_INNER = 1024;
   /** Per-channel argument slots. */
   private static final int MEAN = 0, SCALE = 1, GAMMA = 2, BETA = 3, SUM_DY = 4, SUM_DYXHAT = 5;
 
@@ -983,6 +1029,17 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final int mergeRanges;
     final float[][] rangeA, rangeB, rangeR;
     float[] mean, meanResidual, variance;
+    /**
+     * Channels-first with planes of {@value ParallelBatchNorm#FUSED_MIN_INNER}+ floats and one slab per chunk, so that
+     * each chunk's part of a channel is one plane: the backward may go channel by channel.
+     */
+    final boolean fusable;
+    /** Pooled one-channel argument arrays for {@link #fusedChannel}: {mean, invStd, gamma, sumDy, sumDyXhat}. */
+    final AtomicReferenceArray<float[][]> planeArgs = new AtomicReferenceArray<>(4);
+    /** Planes shared by all threads: the channel's arguments (read-only during a loop) and its planes' partial sums. */
+    final float[][] channelArgs = new float[5][1];
+    float[] planeSums;
+    int channel;
     final ChunkJob job;
     final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
     Future<?>[] futures = new Future<?>[0];
@@ -1027,6 +1084,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
         rangeB[r] = new float[len];
         rangeR[r] = new float[len];
       }
+      boolean oneSlabEach = plan.shape().inner() >= FUSED_MIN_INNER;
+      for (int i = 0; i < n && oneSlabEach; i++) oneSlabEach = plan.outerCount()[i] == 1;
+      fusable = oneSlabEach;
       if (plan.blocks() > 1) {
         slices = new float[6][plan.blocks()][];
         for (int i = 0; i < plan.blocks(); i++) { // chunks 0 .. blocks-1 are the blocks of slab 0
@@ -1098,6 +1158,117 @@ public final class ParallelBatchNorm implements AutoCloseable {
       return this;
     }
 
+    /** The fused backward's arguments: it reads them by channel, so no block slices. */
+    void fused(float[] gamma, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long count) {
+      perChannel[MEAN] = mean;
+      perChannel[SCALE] = invStd;
+      perChannel[GAMMA] = gamma;
+      perChannel[SUM_DY] = sumDy;
+      perChannel[SUM_DYXHAT] = sumDyXhat;
+      this.count = count;
+    }
+
+    /**
+     * Channel c's whole backward: its reduce over every slab, then its apply, so the apply reads the
+     * channel's planes of x and dy from cache (L2 or L3) rather than from memory after a sweep over the
+     * whole tensor, as the single-threaded kernel does per channel. Each channel runs on one thread here;
+     * with few channels per thread the same plane calls run as REDUCE_PLANES and APPLY_PLANES loops, one
+     * channel at a time on all threads, with the same merge: the schedule never changes a bit.
+     *
+     * <p>Same bits as REDUCE, the merge in {@code chunkedReduce} and APPLY, hence for any thread
+     * count: in a {@link #fusable} plan channel c's part of chunk i is the one plane (o, c), and the
+     * kernels treat planes independently, so the kernel call restricted to that plane gives the float
+     * partial sums the chunk's call gives for c; they are added in chunk order (o ascending) in double
+     * and rounded once, and the apply of each plane uses the same per-channel arguments.
+     */
+    void fusedChannel(int c) {
+      float[][] a = borrowPlaneArgs();
+      try {
+        setArgs(a, c);
+        double accDy = 0, accDyXhat = 0;
+        for (int k = 0; k < plan.shape().outer(); k++) {
+          reducePlane(k, c, a[0], a[1], a[3], a[4]);
+          accDy += a[3][0];
+          accDyXhat += a[4][0];
+        }
+        setSums(a, c, accDy, accDyXhat);
+        for (int k = 0; k < plan.shape().outer(); k++) applyPlane(k, c, a);
+      } finally {
+        releasePlaneArgs(a);
+      }
+    }
+
+    /** Channel c's mean, invStd and gamma into one-element arrays (the kernels index channels from 0). */
+    private void setArgs(float[][] a, int c) {
+      a[0][0] = perChannel[MEAN][c];
+      a[1][0] = perChannel[SCALE][c];
+      if (perChannel[GAMMA] != null) a[2][0] = perChannel[GAMMA][c];
+    }
+
+    /** The channel's merged sums: written out (dBeta, dGamma) and kept for its apply. */
+    private void setSums(float[][] a, int c, double accDy, double accDyXhat) {
+      a[3][0] = perChannel[SUM_DY][c] = (float) accDy;
+      a[4][0] = perChannel[SUM_DYXHAT][c] = (float) accDyXhat;
+    }
+
+    /** Before a REDUCE_PLANES loop: channel c's arguments for every plane. */
+    void channelArgs(int c) {
+      channel = c;
+      setArgs(channelArgs, c);
+      if (planeSums == null) planeSums = new float[2 * plan.shape().outer()];
+    }
+
+    /** After it: the planes' partial sums added in chunk order (o ascending) in double, as in fusedChannel. */
+    void channelSums(int c) {
+      int outer = plan.shape().outer();
+      double accDy = 0, accDyXhat = 0;
+      for (int k = 0; k < outer; k++) {
+        accDy += planeSums[k];
+        accDyXhat += planeSums[outer + k];
+      }
+      setSums(channelArgs, c, accDy, accDyXhat);
+    }
+
+    /** Plane (k, c)'s float partial sums into sumDy1[0], sumDyXhat1[0]: the kernel call on that plane alone. */
+    private void reducePlane(int k, int c, float[] mean1, float[] invStd1, float[] sumDy1, float[] sumDyXhat1) {
+      NormShape s = plan.shape();
+      int e = (int) (((long) k * s.channels() + c) * s.inner());
+      owner.impl.backwardReduce(arrays[X], arrayOffsets[X] + e, arrays[DY], arrayOffsets[DY] + e, 1, 1, s.inner(), mean1, invStd1,
+          sumDy1, sumDyXhat1);
+    }
+
+    /** Plane (k, c)'s dx, with the channel's arguments and merged sums in {@code a}. */
+    private void applyPlane(int k, int c, float[][] a) {
+      NormShape s = plan.shape();
+      int e = (int) (((long) k * s.channels() + c) * s.inner());
+      owner.impl.backwardApply(arrays[X], arrayOffsets[X] + e, arrays[DY], arrayOffsets[DY] + e, arrays[DX], arrayOffsets[DX] + e,
+          1, 1, s.inner(), a[0], a[1], perChannel[GAMMA] == null ? null : a[2], a[3], a[4], count);
+    }
+
+    /** One plane of the shared channel's reduce (REDUCE_PLANES). */
+    private void reduceSharedPlane(int k) {
+      float[][] b = borrowPlaneArgs();
+      try {
+        reducePlane(k, channel, channelArgs[0], channelArgs[1], b[3], b[4]);
+        planeSums[k] = b[3][0];
+        planeSums[plan.shape().outer() + k] = b[4][0];
+      } finally {
+        releasePlaneArgs(b);
+      }
+    }
+
+    private float[][] borrowPlaneArgs() {
+      for (int k = 0; k < planeArgs.length(); k++) {
+        float[][] a = planeArgs.getAndSet(k, null);
+        if (a != null) return a;
+      }
+      return new float[5][1];
+    }
+
+    private void releasePlaneArgs(float[][] a) {
+      for (int k = 0; k < planeArgs.length(); k++) if (planeArgs.compareAndSet(k, null, a)) return;
+    }
+
     /** Stores a per-channel argument and, for channel-blocked plans, copies its block slices once per call. */
     private void setPerChannel(int slot, float[] a) {
       perChannel[slot] = a;
@@ -1139,6 +1310,14 @@ public final class ParallelBatchNorm implements AutoCloseable {
     public void run(int i) {
       if (op == MERGE) {
         merge(i * MERGE_CHANNELS, Math.min(plan.shape().channels(), (i + 1) * MERGE_CHANNELS));
+        return;
+      }
+      if (op >= FUSED_BACKWARD) {
+        switch (op) {
+          case FUSED_BACKWARD -> fusedChannel(i);
+          case REDUCE_PLANES -> reduceSharedPlane(i);
+          default -> applyPlane(i, channel, channelArgs);
+        }
         return;
       }
       if (segments) {

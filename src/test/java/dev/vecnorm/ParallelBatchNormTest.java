@@ -207,6 +207,48 @@ class ParallelBatchNormTest {
     }
   }
 
+  /**
+   * A tensor of one chunk runs the single-threaded kernels directly on any thread count (no merge into
+   * double and back): training forward, moments and backward have BatchNorm's bits exactly.
+   */
+  @Test
+  void oneChunkTensorsHaveBatchNormsBitsOnAnyThreadCount() {
+    for (NormShape s : new NormShape[] {NormShape.channelsLast(5, 3), NormShape.channelsLast(100, 1000),
+        NormShape.channelsFirst(2, 3, 16 * 16), NormShape.channelsFirst(2, 3, 4099)}) {
+      assertEquals(1, ParallelBatchNorm.Plan.of(s).count(), s + " is one chunk");
+      int n = (int) s.size(), C = s.channels();
+      float[] x = Reference.data(s, 0, 51), dy = Reference.data(s, 0, 52);
+      float[] gamma = Reference.perChannel(C, 1, 0.3, 53), beta = Reference.perChannel(C, 0, 1, 54);
+      float[] y = new float[n], mean = new float[C], var = new float[C], inv = new float[C];
+      BatchNorm.forwardTraining(s, x, 0, gamma, beta, 1e-3f, y, 0, mean, var, inv);
+      float[] dx = new float[n], dGamma = new float[C], dBeta = new float[C];
+      BatchNorm.backward(s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dGamma, dBeta);
+      Moments m = new Moments(C);
+      BatchNorm.moments(s, x, 0, m);
+      for (int threads : new int[] {1, 2, 3}) {
+        try (ParallelBatchNorm p = new ParallelBatchNorm(threads)) {
+          String what = s + ", " + threads + " threads";
+          float[] py = new float[n], pMean = new float[C], pVar = new float[C], pInv = new float[C];
+          p.forwardTraining(s, x, 0, gamma, beta, 1e-3f, py, 0, pMean, pVar, pInv);
+          assertArrayEquals(mean, pMean, what + ": mean");
+          assertArrayEquals(var, pVar, what + ": variance");
+          assertArrayEquals(y, py, what + ": y");
+          float[] pdx = new float[n], pdGamma = new float[C], pdBeta = new float[C];
+          p.backward(s, x, 0, dy, 0, gamma, mean, inv, pdx, 0, pdGamma, pdBeta);
+          assertArrayEquals(dx, pdx, what + ": dx");
+          assertArrayEquals(dGamma, pdGamma, what + ": dGamma");
+          assertArrayEquals(dBeta, pdBeta, what + ": dBeta");
+          Moments pm = new Moments(C);
+          p.moments(s, x, 0, pm);
+          for (int c = 0; c < C; c++) {
+            assertEquals(m.mean(c), pm.mean(c), what + ": moments mean " + c);
+            assertEquals(m.m2(c), pm.m2(c), what + ": moments m2 " + c);
+          }
+        }
+      }
+    }
+  }
+
   /** Chunks tile the tensor in memory order, and a 1 MiB tensor splits (it stayed on one thread before). */
   @Test
   void partitionTilesTheTensorAndSplitsOneMebibyte() {
