@@ -2,6 +2,7 @@ package dev.vecnorm;
 
 import dev.vecnorm.internal.BatchNormSupport;
 import dev.vecnorm.internal.ChunkJob;
+import dev.vecnorm.internal.ExecutorLoop;
 import dev.vecnorm.internal.FusedReluSupport;
 import dev.vecnorm.internal.ScalarBatchNormSupport;
 import dev.vecnorm.internal.SpinPool;
@@ -11,7 +12,6 @@ import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -893,29 +893,11 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /**
-   * The caller's executor: submit helpers, run chunks here too, then cancel the helpers that never
-   * started and wait for those that did. A rejected helper is no error: the caller runs its chunks.
-   */
+  /** The caller's executor ({@link ExecutorLoop}: helpers submitted, the caller runs chunks too). */
   private void onExecutor(Work w, int n) {
-    ChunkJob job = w.job;
-    job.open(w, n);
-    int helpers = Math.min(threads, n) - 1, submitted = 0;
+    int helpers = Math.min(threads, n) - 1;
     if (w.futures.length < helpers) w.futures = new Future<?>[helpers];
-    try {
-      for (; submitted < helpers; submitted++) w.futures[submitted] = executor.submit(job.helper);
-    } catch (RejectedExecutionException e) {
-      // Saturated or shut down: the chunks are all still claimable by this thread.
-    }
-    try {
-      job.runAsCaller();
-    } finally {
-      for (int i = 0; i < submitted; i++) {
-        w.futures[i].cancel(false);
-        w.futures[i] = null;
-      }
-      job.finish(); // waits for helpers inside the loop; late ones find it closed
-    }
+    ExecutorLoop.run(w.job, w, n, executor, helpers, w.futures);
   }
 
   private Work take(NormShape s) {
