@@ -52,64 +52,73 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     return sum;
   }
 
+  // A block is `runs` runs of `width` contiguous floats, `stride` floats apart: a layer-norm row is one
+  // run; a channels-last group-norm group is `spatial` runs of its `cpg` channels, `channels` apart
+  // (PanamaGroupNormSupport). One set of kernels serves both.
+
   /**
-   * Σ(x - shift) and Σ(x - shift)² over a row in one read: four independent pairs of accumulators over
-   * {@code 4 * LANES} floats, then one vector at a time, then a scalar tail; one lane sum each.
-   * Returned as one long, Σd's float bits high and Σd²'s low: two results without an allocation.
+   * Σ(x - shift) and Σ(x - shift)² over a block in one read: four independent pairs of accumulators over
+   * {@code 4 * LANES} floats of a run, then one vector at a time, then a scalar tail; one lane sum each
+   * per block. Returned as one long, Σd's float bits high and Σd²'s low: two results without an allocation.
    */
-  private static long shiftedSums(float[] a, int off, int n, float shift) {
+  static long blockSums(float[] a, int off, int runs, int stride, int width, float shift) {
     FloatVector vs = FloatVector.broadcast(SPECIES, shift);
     FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, d2 = d0, d3 = d0, q0 = d0, q1 = d0, q2 = d0, q3 = d0;
-    int i = 0, bound = n - n % UNROLL;
-    for (; i < bound; i += UNROLL) {
-      FloatVector e0 = FloatVector.fromArray(SPECIES, a, off + i).sub(vs), e1 = FloatVector.fromArray(SPECIES, a, off + i + LANES).sub(vs);
-      FloatVector e2 = FloatVector.fromArray(SPECIES, a, off + i + 2 * LANES).sub(vs), e3 = FloatVector.fromArray(SPECIES, a, off + i + 3 * LANES).sub(vs);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      d2 = d2.add(e2);
-      d3 = d3.add(e3);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-      q2 = e2.fma(e2, q2);
-      q3 = e3.fma(e3, q3);
+    int bound = width - width % UNROLL, vb = SPECIES.loopBound(width);
+    float sd = 0, sq = 0;
+    for (int p = 0, at = off; p < runs; p++, at += stride) {
+      int i = 0;
+      for (; i < bound; i += UNROLL) {
+        FloatVector e0 = FloatVector.fromArray(SPECIES, a, at + i).sub(vs), e1 = FloatVector.fromArray(SPECIES, a, at + i + LANES).sub(vs);
+        FloatVector e2 = FloatVector.fromArray(SPECIES, a, at + i + 2 * LANES).sub(vs), e3 = FloatVector.fromArray(SPECIES, a, at + i + 3 * LANES).sub(vs);
+        d0 = d0.add(e0);
+        d1 = d1.add(e1);
+        d2 = d2.add(e2);
+        d3 = d3.add(e3);
+        q0 = e0.fma(e0, q0);
+        q1 = e1.fma(e1, q1);
+        q2 = e2.fma(e2, q2);
+        q3 = e3.fma(e3, q3);
+      }
+      for (; i < vb; i += LANES) {
+        FloatVector e = FloatVector.fromArray(SPECIES, a, at + i).sub(vs);
+        d0 = d0.add(e);
+        q0 = e.fma(e, q0);
+      }
+      for (; i < width; i++) { // scalar tail
+        float e = a[at + i] - shift;
+        sd += e;
+        sq = Math.fma(e, e, sq);
+      }
     }
-    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) {
-      FloatVector e = FloatVector.fromArray(SPECIES, a, off + i).sub(vs);
-      d0 = d0.add(e);
-      q0 = e.fma(e, q0);
-    }
-    float sd = PanamaBatchNormSupport.sumLanes(d0.add(d1).add(d2.add(d3))), sq = PanamaBatchNormSupport.sumLanes(q0.add(q1).add(q2.add(q3)));
-    for (; i < n; i++) { // scalar tail
-      float e = a[off + i] - shift;
-      sd += e;
-      sq = Math.fma(e, e, sq);
-    }
+    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1).add(d2.add(d3)));
+    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1).add(q2.add(q3)));
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /**
-   * A row's mean and {@code 1/sqrt(var + epsilon)} in one read, about the row's first element (shifted
+   * A block's mean and {@code 1/sqrt(var + epsilon)} in one read, about its first element (shifted
    * sums: x - x0 is exact for data far from 0 but close together, e.g. 1e4 + N(0, 0.01), and
    * (Σd² - (Σd)²/n)/n cancels little while x0 is within a few standard deviations of the mean). Returned
-   * packed as {@link #shiftedSums} does: mean high, invStd low.
+   * packed as {@link #blockSums} does: mean high, invStd low.
    */
-  private static long rowStatistics(float[] x, int xo, int features, float epsilon) {
-    return statistics(x, xo, features, epsilon, shiftedSums(x, xo, features, x[xo]));
+  static long blockStatistics(float[] x, int at, int runs, int stride, int width, float epsilon) {
+    return statistics(x, at, runs, stride, width, epsilon, blockSums(x, at, runs, stride, width, x[at]));
   }
 
   /**
-   * Mean and invStd from a row's sums about its first element ({@link #shiftedSums}' packing). When x0 is
-   * far out, (Σd)²/n exceeds 8 times n·var and the cancellation could cost digits, so that row is summed
-   * again about its mean (two-pass). 1/n is multiplied, not divided: the divisions sat on the per-row
-   * dependency chain (lane sums, then this, then the row's writes), which weighs on short rows.
+   * Mean and invStd from a block's sums about its first element ({@link #blockSums}' packing). When x0
+   * is far out, (Σd)²/n exceeds 8 times n·var and the cancellation could cost digits, so that block is
+   * summed again about its mean (two-pass). 1/n is multiplied, not divided: the divisions sat on the
+   * per-row dependency chain (lane sums, then this, then the row's writes), which weighs on short rows.
    */
-  private static long statistics(float[] x, int xo, int features, float epsilon, long sums) {
-    double invN = 1.0 / features;
+  static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums) {
+    double invN = 1.0 / ((double) runs * width);
     double sd = Float.intBitsToFloat((int) (sums >>> 32)), sq = Float.intBitsToFloat((int) sums);
     double shifted = sd * sd * invN, centered = sq - shifted;
-    float m = (float) (x[xo] + sd * invN);
+    float m = (float) (x[at] + sd * invN);
     if (shifted > 8 * centered) { // the same sums about the mean; their (Σd)² term corrects m's rounding
-      sums = shiftedSums(x, xo, features, m);
+      sums = blockSums(x, at, runs, stride, width, m);
       sd = Float.intBitsToFloat((int) (sums >>> 32));
       centered = Float.intBitsToFloat((int) sums) - sd * sd * invN;
     }
@@ -130,66 +139,93 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
                       float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    // A null gamma or beta is read as pooled ones or zeros: one loop form (a second, with the affine
-    // step's branches, pushed the method past C2's inlining node budget and a lane sum's vector was boxed).
-    float[] g = gamma == null ? Scratch.borrow(features) : gamma, b = beta == null ? Scratch.borrow(features) : beta;
-    if (gamma == null) Arrays.fill(g, 0, features, 1f);
-    if (beta == null) Arrays.fill(b, 0, features, 0f);
+    float[] g = ones(gamma, features), b = zeros(beta, features);
     try {
-      long stats = rowStatistics(x, xOffset, features, epsilon);
+      long stats = blockStatistics(x, xOffset, 1, features, features, epsilon);
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features, yo = yOffset + r * features;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
         boolean more = r + 1 < rows;
-        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, more ? xo + features : xo);
-        if (more) stats = statistics(x, xo + features, features, epsilon, sums);
+        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, more ? xo + features : xo);
+        if (more) stats = statistics(x, xo + features, 1, features, features, epsilon, sums);
       }
     } finally {
-      if (beta == null) Scratch.release(b);
-      if (gamma == null) Scratch.release(g);
+      release(beta, b);
+      release(gamma, g);
     }
   }
 
+  // A null gamma or beta is read as pooled ones or zeros: one loop form (a second, with the affine step's
+  // branches, pushed normalizeBlock past C2's inlining node budget and a lane sum's vector was boxed).
+
+  /** {@code gamma}, or pooled scratch holding {@code n} ones when it is null (give it back with {@link #release}). */
+  static float[] ones(float[] gamma, int n) {
+    if (gamma != null) return gamma;
+    float[] a = Scratch.borrow(n);
+    Arrays.fill(a, 0, n, 1f);
+    return a;
+  }
+
+  /** {@code beta}, or pooled scratch holding {@code n} zeros when it is null (give it back with {@link #release}). */
+  static float[] zeros(float[] beta, int n) {
+    if (beta != null) return beta;
+    float[] a = Scratch.borrow(n);
+    Arrays.fill(a, 0, n, 0f);
+    return a;
+  }
+
+  /** Returns {@code used} to the pool when it stood in for a null {@code given}. */
+  static void release(float[] given, float[] used) {
+    if (given == null) Scratch.release(used);
+  }
+
   /**
-   * y = (x - m) * s * gamma + beta over one row, and in the same loop the {@link #shiftedSums} of the
-   * row at {@code next} (same packing). Two vectors a step with independent accumulators, then one
-   * vector, then a scalar tail.
+   * y = (x - m) * s * gamma + beta over a block (gamma and beta from {@code po} on, along a run), and in
+   * the same loop the {@link #blockSums} of the same-shaped block at {@code next} about its first
+   * element (same packing). Two vectors a step with independent accumulators, then one vector, then a
+   * scalar tail; one lane sum each per block.
    */
-  private static long normalizeRow(float[] x, int xo, float[] y, int yo, int features, float[] gamma, float[] beta, float m, float s,
-                                   int next) {
+  static long normalizeBlock(float[] x, int xo, float[] y, int yo, int runs, int stride, int width, float[] gamma, float[] beta,
+                             int po, float m, float s, int next) {
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
     float x0 = x[next];
     FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
     FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
-    int f = 0, vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
-    // x - mean first: exact for data far from 0 (Sterbenz), where folding mean into the shift is not.
-    for (; f < bound2; f += 2 * LANES) {
-      FloatVector e0 = FloatVector.fromArray(SPECIES, x, next + f).sub(vx0), e1 = FloatVector.fromArray(SPECIES, x, next + f + LANES).sub(vx0);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-      FloatVector t0 = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm).mul(vs);
-      t0.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, yo + f);
-      FloatVector t1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES).sub(vm).mul(vs);
-      t1.fma(FloatVector.fromArray(SPECIES, gamma, f + LANES), FloatVector.fromArray(SPECIES, beta, f + LANES)).intoArray(y, yo + f + LANES);
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    float sd = 0, sq = 0;
+    for (int p = 0, pd = 0; p < runs; p++, pd += stride) {
+      int xa = xo + pd, ya = yo + pd, na = next + pd, f = 0;
+      // x - mean first: exact for data far from 0 (Sterbenz), where folding mean into the shift is not.
+      for (; f < bound2; f += 2 * LANES) {
+        FloatVector e0 = FloatVector.fromArray(SPECIES, x, na + f).sub(vx0), e1 = FloatVector.fromArray(SPECIES, x, na + f + LANES).sub(vx0);
+        d0 = d0.add(e0);
+        d1 = d1.add(e1);
+        q0 = e0.fma(e0, q0);
+        q1 = e1.fma(e1, q1);
+        FloatVector t0 = FloatVector.fromArray(SPECIES, x, xa + f).sub(vm).mul(vs);
+        t0.fma(FloatVector.fromArray(SPECIES, gamma, po + f), FloatVector.fromArray(SPECIES, beta, po + f)).intoArray(y, ya + f);
+        FloatVector t1 = FloatVector.fromArray(SPECIES, x, xa + f + LANES).sub(vm).mul(vs);
+        t1.fma(FloatVector.fromArray(SPECIES, gamma, po + f + LANES), FloatVector.fromArray(SPECIES, beta, po + f + LANES))
+            .intoArray(y, ya + f + LANES);
+      }
+      for (; f < vb; f += LANES) {
+        FloatVector e = FloatVector.fromArray(SPECIES, x, na + f).sub(vx0);
+        d0 = d0.add(e);
+        q0 = e.fma(e, q0);
+        FloatVector t = FloatVector.fromArray(SPECIES, x, xa + f).sub(vm).mul(vs);
+        t.fma(FloatVector.fromArray(SPECIES, gamma, po + f), FloatVector.fromArray(SPECIES, beta, po + f)).intoArray(y, ya + f);
+      }
+      for (; f < width; f++) { // scalar tail
+        float e = x[na + f] - x0;
+        sd += e;
+        sq = Math.fma(e, e, sq);
+        y[ya + f] = Math.fma((x[xa + f] - m) * s, gamma[po + f], beta[po + f]);
+      }
     }
-    for (; f < vb; f += LANES) {
-      FloatVector e = FloatVector.fromArray(SPECIES, x, next + f).sub(vx0);
-      d0 = d0.add(e);
-      q0 = e.fma(e, q0);
-      FloatVector t = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm).mul(vs);
-      t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, yo + f);
-    }
-    float sd = PanamaBatchNormSupport.sumLanes(d0.add(d1)), sq = PanamaBatchNormSupport.sumLanes(q0.add(q1));
-    for (; f < features; f++) { // scalar tail
-      float e = x[next + f] - x0;
-      sd += e;
-      sq = Math.fma(e, e, sq);
-      y[yo + f] = Math.fma((x[xo + f] - m) * s, gamma[f], beta[f]);
-    }
+    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
+    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
