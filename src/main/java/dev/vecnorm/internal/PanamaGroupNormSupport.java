@@ -16,7 +16,9 @@ import jdk.incubator.vector.VectorSpecies;
  *       vectorize along the rows (super rows for small or ragged C, shifted sums with a cancellation
  *       guard), then merge per group in double: {@code mean = avg(mean_c)},
  *       {@code var = avg(var_c) + avg((mean_c - mean)^2)} (equal counts per channel; each mean_c with the
- *       float rounding error the kernel reports, so data far from 0 keeps its variance).</li>
+ *       float rounding error the kernel reports, so data far from 0 keeps its variance). The forward
+ *       with groups of two or more whole vectors takes its own memory-order route instead
+ *       ({@link #forwardRows}).</li>
  * </ul>
  * The group statistics are then spread per channel ({@code mean_c = mean_g}, {@code invStd_c = invStd_g})
  * and the batch-norm normalize / backward-reduce kernels run unchanged on the sample. Only the input
