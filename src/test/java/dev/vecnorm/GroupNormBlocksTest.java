@@ -1,7 +1,7 @@
 package dev.vecnorm;
 
-import static dev.vecnorm.LayerNormTest.assertClose;
-import static dev.vecnorm.LayerNormTest.random;
+import static dev.vecnorm.NormTesting.assertClose;
+import static dev.vecnorm.NormTesting.random;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -40,7 +40,7 @@ class GroupNormBlocksTest {
       float[] g = variants[v], b = variants[v + 1], mean = new float[st], inv = new float[st];
       GroupNorm.forward(k, s, x, xOff, g, b, 1e-3f, y, yOff, mean, inv);
       double[] stats = new double[2 * st];
-      double[] ref = GroupNormTest.reference(s, GroupNormTest.slice(x, xOff, size), LayerNormTest.toDouble(g), LayerNormTest.toDouble(b),
+      double[] ref = GroupNormTest.reference(s, NormTesting.slice(x, xOff, size), NormTesting.toDouble(g), NormTesting.toDouble(b),
           1e-3f, stats);
       for (int i = 0; i < st; i++) {
         assertClose("mean[" + i + "]", stats[i], mean[i], 1e-5 * (1 + Math.abs(stats[i])));
@@ -66,7 +66,7 @@ class GroupNormBlocksTest {
     float eps = 1e-12f;
     GroupNorm.forward(k, s, x, 0, null, null, eps, y, 0, mean, inv);
     double[] stats = new double[2 * st];
-    GroupNormTest.reference(s, GroupNormTest.slice(x, 0, size), null, null, eps, stats);
+    GroupNormTest.reference(s, NormTesting.slice(x, 0, size), null, null, eps, stats);
     for (int i = 0; i < st; i++) {
       assertClose("mean[" + i + "]", stats[i], mean[i], 1e-5 * (1 + Math.abs(stats[i])));
       assertClose("invStd[" + i + "]", stats[st + i], inv[i], 1e-5 * stats[st + i]);

@@ -57,28 +57,26 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   // (PanamaGroupNormSupport). One set of kernels serves both.
 
   /**
-   * Σ(x - shift) and Σ(x - shift)² over a block in one read: four independent pairs of accumulators over
-   * {@code 4 * LANES} floats of a run, then one vector at a time, then a scalar tail; one lane sum each
-   * per block. Returned as one long, Σd's float bits high and Σd²'s low: two results without an allocation.
+   * Σ(x - shift) and Σ(x - shift)² over a block in one read: two independent pairs of accumulators over
+   * {@code 2 * LANES} floats of a run, then one vector at a time, then a scalar tail; one lane sum each
+   * per block. Exactly the order of {@link #normalizeBlock}'s sums of the next block, so a row (or group)
+   * gets the same statistics whether it is the first of a call or summed while the previous one is
+   * written: the result cannot depend on where a caller (ParallelNorms' chunks) splits the rows.
+   * Returned as one long, Σd's float bits high and Σd²'s low: two results without an allocation.
    */
   static long blockSums(float[] a, int off, int runs, int stride, int width, float shift) {
     FloatVector vs = FloatVector.broadcast(SPECIES, shift);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, d2 = d0, d3 = d0, q0 = d0, q1 = d0, q2 = d0, q3 = d0;
-    int bound = width - width % UNROLL, vb = SPECIES.loopBound(width);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
     float sd = 0, sq = 0;
     for (int p = 0, at = off; p < runs; p++, at += stride) {
       int i = 0;
-      for (; i < bound; i += UNROLL) {
+      for (; i < bound2; i += 2 * LANES) {
         FloatVector e0 = FloatVector.fromArray(SPECIES, a, at + i).sub(vs), e1 = FloatVector.fromArray(SPECIES, a, at + i + LANES).sub(vs);
-        FloatVector e2 = FloatVector.fromArray(SPECIES, a, at + i + 2 * LANES).sub(vs), e3 = FloatVector.fromArray(SPECIES, a, at + i + 3 * LANES).sub(vs);
         d0 = d0.add(e0);
         d1 = d1.add(e1);
-        d2 = d2.add(e2);
-        d3 = d3.add(e3);
         q0 = e0.fma(e0, q0);
         q1 = e1.fma(e1, q1);
-        q2 = e2.fma(e2, q2);
-        q3 = e3.fma(e3, q3);
       }
       for (; i < vb; i += LANES) {
         FloatVector e = FloatVector.fromArray(SPECIES, a, at + i).sub(vs);
@@ -91,8 +89,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         sq = Math.fma(e, e, sq);
       }
     }
-    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1).add(d2.add(d3)));
-    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1).add(q2.add(q3)));
+    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
+    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
