@@ -23,6 +23,9 @@ import jdk.incubator.vector.VectorSpecies;
  *       {@code y = (x - m) * a + b} over a 64-byte aligned native segment vs over a {@code float[]},
  *       first while the loop has only seen native segments, then after it has also run on a heap
  *       segment (as a library kernel would, called with both).</li>
+ *   <li>{@code arenas SHAPE confined,shared,global}: native training forward on {@code Arena.ofAuto} segments,
+ *       then after 20000 calls on each other arena kind (median of 2000 calls each, wall time): how much
+ *       the JDK's JVM-wide profile of the segment's session class moves the native kernels.</li>
  *   <li>{@code warmup SHAPE OP segment|array}: in a fresh JVM (after {@code BatchNorm.warmUp(shape)} with
  *       {@code -Dwarm=true}), each of the first 50 calls timed alone,
  *       then the steady state; prints calls 1, 2, 3, 5, 10, 20, 30, 40, 50 and the worst of calls 41–50 relative
@@ -62,8 +65,10 @@ public final class SegmentCheck {
       loops(Integer.parseInt(args[1]));
     } else if (args.length == 4 && args[0].equals("warmup")) {
       warmup(args[1], args[2], args[3].equals("segment"));
+    } else if (args.length == 3 && args[0].equals("arenas")) {
+      arenas(args[1], args[2].split(","));
     } else {
-      System.err.println("usage: SegmentCheck ratio SHAPE... | loops FLOATS | warmup SHAPE OP segment|array");
+      System.err.println("usage: SegmentCheck ratio SHAPE... | loops FLOATS | warmup SHAPE OP segment|array | arenas SHAPE KIND,...");
       System.exit(2);
     }
   }
@@ -98,6 +103,43 @@ public final class SegmentCheck {
     long t0 = now();
     for (int i = 0; i < batch; i++) op.apply(ops, w);
     return (now() - t0) / 1e3 / batch;
+  }
+
+  private static void arenas(String shape, String[] kinds) {
+    Workload w = new Workload(shape);
+    MemorySegment[] auto = arenaPair(Arena.ofAuto(), w);
+    arenaTime(w, auto, 20000);
+    System.out.printf(Locale.ROOT, "%s: ofAuto only %.1f us%n", shape, arenaTime(w, auto, 2000));
+    for (String k : kinds) {
+      Arena arena = switch (k) {
+        case "confined" -> Arena.ofConfined();
+        case "shared" -> Arena.ofShared();
+        case "global" -> Arena.global();
+        default -> throw new IllegalArgumentException("arena kinds: confined, shared, global; got " + k);
+      };
+      MemorySegment[] other = arenaPair(arena, w);
+      arenaTime(w, other, 20000);
+      double t = arenaTime(w, other, 2000);
+      System.out.printf(Locale.ROOT, "%s: then %s %.1f us; ofAuto again %.1f us%n", shape, k, t, arenaTime(w, auto, 2000));
+    }
+  }
+
+  private static MemorySegment[] arenaPair(Arena arena, Workload w) {
+    MemorySegment x = arena.allocate(4L * w.x.length, 64), y = arena.allocate(4L * w.x.length, 64);
+    MemorySegment.copy(w.x, 0, x, ValueLayout.JAVA_FLOAT, 0, w.x.length);
+    return new MemorySegment[] {x, y};
+  }
+
+  /** Median wall time of {@code calls} native training forwards. */
+  private static double arenaTime(Workload w, MemorySegment[] p, int calls) {
+    long[] t = new long[calls];
+    for (int i = 0; i < calls; i++) {
+      long t0 = System.nanoTime();
+      dev.vecnorm.BatchNorm.forwardTraining(w.shape, p[0], 0, w.gamma, w.beta, Workload.EPSILON, p[1], 0, w.mean, w.variance, w.invStd);
+      t[i] = System.nanoTime() - t0;
+    }
+    Arrays.sort(t);
+    return t[calls / 2] / 1e3;
   }
 
   private static void warmup(String shape, String opName, boolean onSegment) {
