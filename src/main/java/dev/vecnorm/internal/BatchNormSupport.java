@@ -5,13 +5,17 @@ package dev.vecnorm.internal;
  *
  * <p>Tensors are {@code float[]} at an element offset, viewed as {@code [outer, channels, inner]}
  * row-major; per-channel arrays have exactly {@code channels} elements. The public facade has
- * validated every argument (and staged any off-heap segment through arrays); implementations only
- * assert. {@code gamma == null} means scale 1, {@code beta == null} means shift 0. An output may be
- * the same array and offset as an input: kernels read each element before writing it.
+ * validated every argument; implementations only assert. {@code gamma == null} means scale 1,
+ * {@code beta == null} means shift 0. An output may be the same array and offset as an input: kernels
+ * read each element before writing it.
  *
- * <p>Why arrays and not {@code MemorySegment}: on JDK 25, Vector API loads from segments cost C2 so
- * many IR nodes that unrolled kernels hit the inlining node cutoff and box every vector, and loads
- * from native segments ran ~5x slower than from arrays in the same loop (see the README).
+ * <p>Plain native segments have their own entry points ({@code momentsNative}, {@code normalizeNative},
+ * {@code backwardNative}, {@code backwardReduceNative}, {@code backwardApplyNative}): a second body of
+ * each array kernel, with the same arithmetic, that only native segments ever reach, so C2's type profile
+ * of its segment accesses stays monomorphic (one loop over both heap and native segments ran 1.6x slower
+ * on native memory; see the README). They return false when an implementation has no such body (the
+ * scalar one) or a shape is not covered, and the facade then stages the segment through arrays
+ * ({@code dev.vecnorm.Staging}), as it does for every other kind of segment.
  */
 public interface BatchNormSupport {
 
