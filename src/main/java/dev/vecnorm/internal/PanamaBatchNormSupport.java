@@ -509,29 +509,49 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                                              int inner, float[] mean, float[] scale, boolean fromVariance,
                                              float epsilon, float[] gamma, float[] beta) {
     int vectorBound = SPECIES.loopBound(inner);
-    for (int o = 0; o < outer; o++) {
-      for (int c = 0; c < channels; c++) {
-        float alpha = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
-        float shift = beta == null ? 0f : beta[c];
-        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-        FloatVector a = FloatVector.broadcast(SPECIES, alpha);
-        FloatVector b = FloatVector.broadcast(SPECIES, shift);
-        int xs = xOffset + (o * channels + c) * inner, ys = yOffset + (o * channels + c) * inner;
-        int i = 0;
-        if (vectorBound != inner && inner > LANES) {
-          // Ragged plane (NCHW 14x14: 196 = 12 * 16 + 4): one vector ending at the plane's end instead of
-          // a scalar tail, which cost a tenth of the time on such shapes. It overlaps elements already
-          // written, so it is loaded before any store to this plane (y may be x) and rewrites the same values.
-          FloatVector last = FloatVector.fromArray(SPECIES, x, xs + inner - LANES);
+    float[] coef = planeCoefficients(channels, scale, fromVariance, epsilon, gamma, beta);
+    try {
+      for (int o = 0; o < outer; o++) {
+        for (int c = 0; c < channels; c++) {
+          float alpha = coef[c], shift = coef[channels + c];
+          FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+          FloatVector a = FloatVector.broadcast(SPECIES, alpha);
+          FloatVector b = FloatVector.broadcast(SPECIES, shift);
+          int xs = xOffset + (o * channels + c) * inner, ys = yOffset + (o * channels + c) * inner;
+          int i = 0;
+          if (vectorBound != inner && inner > LANES) {
+            // Ragged plane (NCHW 14x14: 196 = 12 * 16 + 4): one vector ending at the plane's end instead of
+            // a scalar tail, which cost a tenth of the time on such shapes. It overlaps elements already
+            // written, so it is loaded before any store to this plane (y may be x) and rewrites the same values.
+            FloatVector last = FloatVector.fromArray(SPECIES, x, xs + inner - LANES);
+            for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
+            last.sub(m).fma(a, b).intoArray(y, ys + inner - LANES);
+            continue;
+          }
           for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
-          last.sub(m).fma(a, b).intoArray(y, ys + inner - LANES);
-          continue;
+          // scalar tail
+          ScalarBatchNormSupport.normalizeStrided(x, xs + i, y, ys + i, 1, inner - i, mean[c], alpha, shift);
         }
-        for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
-        // scalar tail
-        ScalarBatchNormSupport.normalizeStrided(x, xs + i, y, ys + i, 1, inner - i, mean[c], alpha, shift);
       }
+    } finally {
+      Scratch.release(coef);
     }
+  }
+
+  /**
+   * Per-channel {@code alpha} at {@code [0, channels)} and {@code shift} at {@code [channels, 2 * channels)}
+   * in pooled scratch (give it back with {@link Scratch#release}): the channels-first loops visit each
+   * channel once per outer slab, and with short planes (49 floats: 4 vectors) deriving alpha there (a
+   * double square root and division for inference) cost as much as the plane itself. Same values as
+   * {@link ScalarBatchNormSupport#alpha}, so the same bits.
+   */
+  static float[] planeCoefficients(int channels, float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
+    float[] coef = Scratch.borrow(2 * channels);
+    for (int c = 0; c < channels; c++) {
+      coef[c] = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
+      coef[channels + c] = beta == null ? 0f : beta[c];
+    }
+    return coef;
   }
 
   // ---------------------------------------------------------------- normalize on native memory
@@ -598,29 +618,33 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                                                    int channels, int inner, float[] mean, float[] scale, boolean fromVariance,
                                                    float epsilon, float[] gamma, float[] beta) {
     int vectorBound = SPECIES.loopBound(inner);
-    for (int o = 0; o < outer; o++) {
-      for (int c = 0; c < channels; c++) {
-        float alpha = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
-        float shift = beta == null ? 0f : beta[c];
-        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-        FloatVector a = FloatVector.broadcast(SPECIES, alpha);
-        FloatVector b = FloatVector.broadcast(SPECIES, shift);
-        long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, ys = yOffset + plane;
-        boolean overlap = vectorBound != inner && inner > LANES;
-        FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
-        int i = 0;
-        for (; i < vectorBound; i += LANES) {
-          FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
-              .intoMemorySegment(y, ys + 4L * i, ByteOrder.LITTLE_ENDIAN);
-        }
-        if (overlap) {
-          last.sub(m).fma(a, b).intoMemorySegment(y, ys + 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN);
-          continue;
-        }
-        for (; i < inner; i++) { // scalar tail
-          y.set(FLOAT_LE, ys + 4L * i, Math.fma(x.get(FLOAT_LE, xs + 4L * i) - mean[c], alpha, shift));
+    float[] coef = planeCoefficients(channels, scale, fromVariance, epsilon, gamma, beta);
+    try {
+      for (int o = 0; o < outer; o++) {
+        for (int c = 0; c < channels; c++) {
+          float alpha = coef[c], shift = coef[channels + c];
+          FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+          FloatVector a = FloatVector.broadcast(SPECIES, alpha);
+          FloatVector b = FloatVector.broadcast(SPECIES, shift);
+          long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, ys = yOffset + plane;
+          boolean overlap = vectorBound != inner && inner > LANES;
+          FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
+          int i = 0;
+          for (; i < vectorBound; i += LANES) {
+            FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+                .intoMemorySegment(y, ys + 4L * i, ByteOrder.LITTLE_ENDIAN);
+          }
+          if (overlap) {
+            last.sub(m).fma(a, b).intoMemorySegment(y, ys + 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN);
+            continue;
+          }
+          for (; i < inner; i++) { // scalar tail
+            y.set(FLOAT_LE, ys + 4L * i, Math.fma(x.get(FLOAT_LE, xs + 4L * i) - mean[c], alpha, shift));
+          }
         }
       }
+    } finally {
+      Scratch.release(coef);
     }
   }
 
