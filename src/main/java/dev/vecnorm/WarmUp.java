@@ -124,12 +124,19 @@ final class WarmUp {
     }
   }
 
-  /** The shape itself, or one with fewer outer slabs (same channels and inner) when it is over the cap. */
+  /**
+   * The shape itself, or one with fewer outer slabs (same channels and inner) when it is over the cap.
+   * When one slab alone is over the cap, a channels-first stand-in keeps the channels and a shorter plane
+   * of the same length modulo 64 floats, at least 1088 floats when the plane is 1024 or more: the same
+   * vector tail and the same per-channel backward choice, so the same kernel paths.
+   */
   static NormShape standIn(NormShape s) {
     if (s.size() <= CAP_FLOATS) return s;
     long slab = (long) s.channels() * s.inner();
-    int outer = (int) Math.max(1, Math.min(s.outer(), CAP_FLOATS / slab));
-    if (slab > Integer.MAX_VALUE / 2) throw new IllegalArgumentException("shape " + s + ": one slab of channels x inner is too large to warm up");
-    return new NormShape(outer, s.channels(), s.inner());
+    if (slab <= CAP_FLOATS) return new NormShape((int) Math.min(s.outer(), CAP_FLOATS / slab), s.channels(), s.inner());
+    if (s.inner() == 1) return new NormShape(1, s.channels(), 1);
+    long target = Math.max(CAP_FLOATS / s.channels(), Math.min(s.inner(), 1024 + 64));
+    int inner = (int) (s.inner() - (s.inner() - target) / 64 * 64);
+    return new NormShape(1, s.channels(), inner);
   }
 }

@@ -32,9 +32,15 @@ class WarmUpTest {
     assertEquals(64, s.channels());
     assertEquals(1, s.inner());
     assertTrue(s.size() <= WarmUp.CAP_FLOATS && s.size() > WarmUp.CAP_FLOATS / 2, s.toString());
-    // One slab over the cap: one slab, not zero.
-    NormShape huge = NormShape.channelsFirst(2, 3, 1 << 20);
-    assertEquals(new NormShape(1, 3, 1 << 20), WarmUp.standIn(huge));
+    // One slab over the cap: one slab of shorter planes, the same length modulo 64 floats.
+    NormShape huge = WarmUp.standIn(NormShape.channelsFirst(2, 3, (1 << 20) + 7));
+    assertEquals(1, huge.outer());
+    assertEquals(3, huge.channels());
+    assertEquals(7, huge.inner() % 64);
+    assertTrue(huge.size() <= WarmUp.CAP_FLOATS + 3 * 64 && huge.size() >= WarmUp.CAP_FLOATS - 3, huge.toString());
+    // Planes of 1024+ floats stay 1024+ (the per-channel backward), whatever the channel count.
+    NormShape wide = WarmUp.standIn(NormShape.channelsFirst(1, 4096, 1030));
+    assertTrue(wide.inner() >= 1024 && wide.inner() % 64 == 1030 % 64, wide.toString());
   }
 
   @Test
