@@ -45,6 +45,9 @@ final class WarmUp {
   /** Windows in a row without a 5% improvement that count as "compiled". */
   static final int STABLE_WINDOWS = 4;
 
+  /** How long no compilation may finish before the JIT counts as done with these kernels (a C2 compile of one takes 10-100 ms). */
+  static final long QUIET_NANOS = 300_000_000L;
+
   /** One operation on one memory kind, run once per call. */
   private interface Op {
     void run();
@@ -93,18 +96,24 @@ final class WarmUp {
     return Duration.ofNanos(System.nanoTime() - start);
   }
 
-  /** Runs the operations round-robin in windows, so each gets its share of a short budget, until each is stable. */
+  /**
+   * Runs the operations round-robin in windows, so each gets its share of a short budget, until each has
+   * stopped getting faster and no compilation has finished for {@link #QUIET_NANOS}. The second condition matters: C1
+   * code is slow but steady, so per-call times alone looked "stable" while C2 still had the kernels in
+   * its queue (NCHW 7x13x13x17 native training forward then ran ~5x its steady state for the next 50
+   * calls). HotSpot's total compilation time only grows when a compilation finishes.
+   */
   private static void runUntilStable(Op[] ops, long deadline) {
+    java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+    boolean jitTimed = jit != null && jit.isCompilationTimeMonitoringSupported();
     long[] best = new long[ops.length];
     int[] calls = new int[ops.length], stale = new int[ops.length];
     Arrays.fill(best, Long.MAX_VALUE);
     long[] times = new long[WINDOW];
-    boolean pending = true;
-    while (pending && System.nanoTime() < deadline) {
-      pending = false;
-      for (int o = 0; o < ops.length; o++) {
-        if (calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS) continue;
-        pending = true;
+    long lastJit = -1, jitChanged = System.nanoTime();
+    while (System.nanoTime() < deadline) {
+      boolean settled = true;
+      for (int o = 0; o < ops.length && System.nanoTime() < deadline; o++) {
         for (int i = 0; i < WINDOW; i++) {
           long t0 = System.nanoTime();
           ops[o].run();
@@ -119,8 +128,12 @@ final class WarmUp {
         } else {
           stale[o]++;
         }
-        if (System.nanoTime() >= deadline) break;
+        settled &= calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS;
       }
+      long jitNow = jitTimed ? jit.getTotalCompilationTime() : 0, now = System.nanoTime();
+      if (jitNow != lastJit) jitChanged = now;
+      lastJit = jitNow;
+      if (settled && now - jitChanged >= QUIET_NANOS) return;
     }
   }
 
