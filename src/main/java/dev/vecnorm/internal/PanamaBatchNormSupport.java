@@ -509,7 +509,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                                              int inner, float[] mean, float[] scale, boolean fromVariance,
                                              float epsilon, float[] gamma, float[] beta) {
     int vectorBound = SPECIES.loopBound(inner);
-    float[] coef = planeCoefficients(channels, scale, fromVariance, epsilon, gamma, beta);
+    // [alpha | shift] once per call, not per plane: with 49-float planes (4 vectors), inference's double
+    // square root and division per plane cost as much as the plane itself. Same values, so the same bits.
+    float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, scale, fromVariance, epsilon, gamma, beta);
     try {
       for (int o = 0; o < outer; o++) {
         for (int c = 0; c < channels; c++) {
@@ -538,21 +540,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  /**
-   * Per-channel {@code alpha} at {@code [0, channels)} and {@code shift} at {@code [channels, 2 * channels)}
-   * in pooled scratch (give it back with {@link Scratch#release}): the channels-first loops visit each
-   * channel once per outer slab, and with short planes (49 floats: 4 vectors) deriving alpha there (a
-   * double square root and division for inference) cost as much as the plane itself. Same values as
-   * {@link ScalarBatchNormSupport#alpha}, so the same bits.
-   */
-  static float[] planeCoefficients(int channels, float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
-    float[] coef = Scratch.borrow(2 * channels);
-    for (int c = 0; c < channels; c++) {
-      coef[c] = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
-      coef[channels + c] = beta == null ? 0f : beta[c];
-    }
-    return coef;
-  }
 
   // ---------------------------------------------------------------- normalize on native memory
 
@@ -618,7 +605,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                                                    int channels, int inner, float[] mean, float[] scale, boolean fromVariance,
                                                    float epsilon, float[] gamma, float[] beta) {
     int vectorBound = SPECIES.loopBound(inner);
-    float[] coef = planeCoefficients(channels, scale, fromVariance, epsilon, gamma, beta);
+    // [alpha | shift] once per call, as in normalizeChannelsFirst.
+    float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, scale, fromVariance, epsilon, gamma, beta);
     try {
       for (int o = 0; o < outer; o++) {
         for (int c = 0; c < channels; c++) {
