@@ -25,11 +25,26 @@ final class Coefficients {
   /** Writes {@code [a_0..a_{C-1} | b_0.. | k_0..]} into {@code coef} (at least 3C floats) and returns it. */
   static float[] backward(float[] coef, int channels, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
     for (int c = 0; c < channels; c++) {
-      float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
+      float a = backwardA(invStd, gamma, c);
       coef[c] = a;
-      coef[channels + c] = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
-      coef[2 * channels + c] = (float) (-a * (double) sumDy[c] / count);
+      coef[channels + c] = backwardB(a, invStd, sumDyXhat, count, c);
+      coef[2 * channels + c] = backwardK(a, sumDy, count, c);
     }
     return coef;
+  }
+
+  /** Channel c's {@code a = gamma * invStd}: for loops that fold one channel at a time (after that channel's reduce). */
+  static float backwardA(float[] invStd, float[] gamma, int c) {
+    return gamma == null ? invStd[c] : gamma[c] * invStd[c];
+  }
+
+  /** Channel c's {@code b = -a * invStd * sumDyXhat / count}, in double, rounded once. */
+  static float backwardB(float a, float[] invStd, float[] sumDyXhat, double count, int c) {
+    return (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
+  }
+
+  /** Channel c's {@code k = -a * sumDy / count}, in double, rounded once. */
+  static float backwardK(float a, float[] sumDy, double count, int c) {
+    return (float) (-a * (double) sumDy[c] / count);
   }
 }

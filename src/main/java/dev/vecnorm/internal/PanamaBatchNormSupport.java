@@ -939,10 +939,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     int vectorBound = SPECIES.loopBound(inner);
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
-        float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
+        float a = Coefficients.backwardA(invStd, gamma, c);
         FloatVector va = FloatVector.broadcast(SPECIES, a);
-        FloatVector vb = FloatVector.broadcast(SPECIES, (float) (-a * (double) invStd[c] * sumDyXhat[c] / count));
-        FloatVector vk = FloatVector.broadcast(SPECIES, (float) (-a * (double) sumDy[c] / count));
+        FloatVector vb = FloatVector.broadcast(SPECIES, Coefficients.backwardB(a, invStd, sumDyXhat, count, c));
+        FloatVector vk = FloatVector.broadcast(SPECIES, Coefficients.backwardK(a, sumDy, count, c));
         FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
         int off = (o * channels + c) * inner;
         int i = 0;
@@ -963,10 +963,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                                   int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
                                   float[] sumDy, float[] sumDyXhat, double count) {
     int vectorBound = SPECIES.loopBound(inner);
-    float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
+    float a = Coefficients.backwardA(invStd, gamma, c);
     FloatVector va = FloatVector.broadcast(SPECIES, a);
-    FloatVector vb = FloatVector.broadcast(SPECIES, (float) (-a * (double) invStd[c] * sumDyXhat[c] / count));
-    FloatVector vk = FloatVector.broadcast(SPECIES, (float) (-a * (double) sumDy[c] / count));
+    FloatVector vb = FloatVector.broadcast(SPECIES, Coefficients.backwardB(a, invStd, sumDyXhat, count, c));
+    FloatVector vk = FloatVector.broadcast(SPECIES, Coefficients.backwardK(a, sumDy, count, c));
     FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
     boolean overlapTail = vectorBound != inner && inner > LANES;
     for (int o = from; o < to; o++) {

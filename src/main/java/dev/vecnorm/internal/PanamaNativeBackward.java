@@ -402,8 +402,8 @@ final class PanamaNativeBackward {
                                   int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
                                   float[] sumDy, float[] sumDyXhat, double count) {
     int vectorBound = SPECIES.loopBound(inner);
-    float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
-    float b = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count), k = (float) (-a * (double) sumDy[c] / count);
+    float a = Coefficients.backwardA(invStd, gamma, c);
+    float b = Coefficients.backwardB(a, invStd, sumDyXhat, count, c), k = Coefficients.backwardK(a, sumDy, count, c);
     FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
     FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
     boolean overlapTail = vectorBound != inner && inner > LANES;

@@ -295,9 +295,8 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
   static void applyStrided(float[] x, int xStart, float[] dy, int dyStart, float[] dx, int dxStart, int stride, int n,
                            float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat,
                            double count, int c) {
-    float a = gamma == null ? invStd[c] : gamma[c] * invStd[c];
-    float b = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
-    float k = (float) (-a * (double) sumDy[c] / count);
+    float a = Coefficients.backwardA(invStd, gamma, c);
+    float b = Coefficients.backwardB(a, invStd, sumDyXhat, count, c), k = Coefficients.backwardK(a, sumDy, count, c);
     float m = mean[c];
     for (int i = 0, p = xStart, q = dyStart, r = dxStart; i < n; i++, p += stride, q += stride, r += stride) {
       dx[r] = Math.fma(dy[q], a, Math.fma(x[p] - m, b, k));
