@@ -884,20 +884,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   private void loop(Work w, int op, int n) {
     w.op = op;
-    if (n <= 1 || w.confined) {
-      ChunkJob.runInline(w, n); // one chunk, or a segment only this thread may touch
-    } else if (pool != null) {
-      pool.run(w, n);
-    } else {
-      onExecutor(w, n);
-    }
-  }
-
-  /** The caller's executor ({@link ExecutorLoop}: helpers submitted, the caller runs chunks too). */
-  private void onExecutor(Work w, int n) {
-    int helpers = Math.min(threads, n) - 1;
-    if (w.futures.length < helpers) w.futures = new Future<?>[helpers];
-    ExecutorLoop.run(w.job, w, n, executor, helpers, w.futures);
+    // One chunk, or a segment only this thread may touch: the caller alone.
+    ExecutorLoop.run(w, n, w.confined, pool, w.loop);
   }
 
   private Work take(NormShape s) {
@@ -1022,9 +1010,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final float[][] channelArgs = new float[5][1];
     float[] planeSums;
     int channel;
-    final ChunkJob job;
+    /** With an executor: this call's loop on it; null with owned workers. */
+    final ExecutorLoop loop;
     final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
-    Future<?>[] futures = new Future<?>[0];
 
     int op;
     boolean segments, confined;
@@ -1040,7 +1028,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     Work(Plan plan, ParallelBatchNorm owner) {
       this.plan = plan;
       this.owner = owner;
-      this.job = new ChunkJob(owner.threads);
+      this.loop = owner.executor == null ? null : new ExecutorLoop(owner.executor, owner.threads);
       int n = plan.count(), C = plan.shape().channels();
       partA = new float[n][];
       partB = new float[n][];

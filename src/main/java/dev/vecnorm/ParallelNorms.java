@@ -10,7 +10,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -446,18 +445,7 @@ public final class ParallelNorms implements AutoCloseable {
   /** Runs the call's chunks (on the caller alone when there is one chunk or a confined segment), then merges the gradients. */
   private void run(Work w) {
     try {
-      if (w.count <= 1 || w.confined) {
-        ChunkJob.runInline(w, w.count);
-      } else if (pool != null) {
-        pool.run(w, w.count);
-      } else {
-        int helpers = Math.min(threads, w.count) - 1;
-        if (w.job == null) {
-          w.job = new ChunkJob(threads);
-          w.futures = new Future<?>[threads - 1];
-        }
-        ExecutorLoop.run(w.job, w, w.count, executor, helpers, w.futures);
-      }
+      ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
       w.mergeGradients();
     } finally {
       w.unbind();
@@ -467,7 +455,7 @@ public final class ParallelNorms implements AutoCloseable {
 
   private Work take() {
     Work w = idle.getAndSet(null);
-    return w != null ? w : new Work(layer, group);
+    return w != null ? w : new Work(layer, group, executor == null ? null : new ExecutorLoop(executor, threads));
   }
 
   /**
@@ -499,16 +487,16 @@ public final class ParallelNorms implements AutoCloseable {
 
     float[] gamma, beta, mean, invStd, dGamma, dBeta;
     float epsilon;
-    /** With an executor: this call's loop and its helpers' futures (created on first use). */
-    ChunkJob job;
-    Future<?>[] futures;
+    /** With an executor: this call's loop on it; null with owned workers. */
+    final ExecutorLoop loop;
     /** [chunk][channel or feature]: each chunk's own sums; added in chunk order into {@link #sum}. */
     float[][] partGamma = new float[0][], partBeta = new float[0][];
     double[] sum = new double[0];
 
-    Work(LayerNormSupport layer, GroupNormSupport group) {
+    Work(LayerNormSupport layer, GroupNormSupport group, ExecutorLoop loop) {
       this.layer = layer;
       this.group = group;
+      this.loop = loop;
     }
 
     Work rows(int op, int rows, int features) {
