@@ -150,6 +150,10 @@ public final class LayerNorm {
           epsilon, mean, invStd, 0);
       return;
     }
+    if (Staging.plainNative(x) && Staging.plainNative(y)
+        && impl.forwardNative(x, xOffset, y, yOffset, rows, features, gamma, beta, epsilon, mean, invStd, 0)) {
+      return; // straight on native memory, the array kernel's bits (PanamaNativeLayerNorm)
+    }
     staged(rows, features, x, xOffset, null, 0, y, yOffset,
         (xs, gs, n, r) -> impl.forward(xs, 0, xs, 0, n, features, gamma, beta, epsilon, mean, invStd, r));
   }
@@ -177,6 +181,10 @@ public final class LayerNorm {
           rows, features, gamma, mean, invStd, 0, dGamma, dBeta);
       return;
     }
+    if (Staging.plainNative(x) && Staging.plainNative(dy) && Staging.plainNative(dx)
+        && impl.backwardNative(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, mean, invStd, 0, dGamma, dBeta)) {
+      return;
+    }
     staged(rows, features, x, xOffset, dy, dyOffset, dx, dxOffset,
         (xs, gs, n, r) -> impl.backward(xs, 0, gs, 0, gs, 0, n, features, gamma, mean, invStd, r, dGamma, dBeta));
   }
@@ -187,7 +195,8 @@ public final class LayerNorm {
   }
 
   /**
-   * Segments not backed by a float[]: blocks of whole rows (about 64 KiB) are copied into per-call
+   * Segments neither backed by a float[] nor plain native (mapped files, or every segment with the scalar
+   * implementation): blocks of whole rows (about 64 KiB) are copied into per-call
    * arrays, the kernel runs there in place, and the block is copied out to {@code out}. Each block is
    * read completely before it is written, so {@code out} may be an input at the same address.
    */

@@ -122,6 +122,10 @@ public final class RmsNorm {
       impl.rmsForward(xa, Staging.elementOffset(x, xOffset), ya, Staging.elementOffset(y, yOffset), rows, features, gamma, epsilon, invRms, 0);
       return;
     }
+    if (Staging.plainNative(x) && Staging.plainNative(y)
+        && impl.rmsForwardNative(x, xOffset, y, yOffset, rows, features, gamma, epsilon, invRms, 0)) {
+      return; // straight on native memory, the array kernel's bits (PanamaNativeLayerNorm)
+    }
     LayerNorm.staged(rows, features, x, xOffset, null, 0, y, yOffset,
         (xs, gs, n, r) -> impl.rmsForward(xs, 0, xs, 0, n, features, gamma, epsilon, invRms, r));
   }
@@ -145,6 +149,10 @@ public final class RmsNorm {
     if (xa != null && ga != null && da != null) {
       impl.rmsBackward(xa, Staging.elementOffset(x, xOffset), ga, Staging.elementOffset(dy, dyOffset), da, Staging.elementOffset(dx, dxOffset),
           rows, features, gamma, invRms, 0, dGamma);
+      return;
+    }
+    if (Staging.plainNative(x) && Staging.plainNative(dy) && Staging.plainNative(dx)
+        && impl.rmsBackwardNative(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, invRms, 0, dGamma)) {
       return;
     }
     LayerNorm.staged(rows, features, x, xOffset, dy, dyOffset, dx, dxOffset,

@@ -259,7 +259,7 @@ class LayerNormTest {
 
   // ---------------------------------------------------------------- segments
 
-  /** Native segments (staged in row blocks, several blocks here) and float[]-backed ones give the array path's bits. */
+  /** Native segments (the native body, or staged in row blocks for the scalar implementation) and float[]-backed ones give the array path's bits. */
   @ParameterizedTest(name = "{0}")
   @MethodSource("implementations")
   void segmentsEqualArrays(String name, LayerNormSupport k) {
@@ -290,7 +290,7 @@ class LayerNormTest {
         RmsNorm.backward(k, rows, features, xs, off, gs, off, gamma, i2, out, off, g2);
         assertArrayEquals(rdx, read(out, off, n), "rms dx heap=" + heap);
         assertArrayEquals(rdG, g2, "rms dGamma heap=" + heap);
-        LayerNorm.forward(k, rows, features, xs, off, gamma, beta, 1e-3f, xs, off, null, null); // in place, staged
+        LayerNorm.forward(k, rows, features, xs, off, gamma, beta, 1e-3f, xs, off, null, null); // in place
         assertArrayEquals(y, read(xs, off, n), "in place heap=" + heap);
       }
     }

@@ -1,5 +1,7 @@
 package dev.vecnorm.internal;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * The kernels behind {@code dev.vecnorm.LayerNorm} and {@code dev.vecnorm.RmsNorm}, one scalar and one
  * Vector API implementation, chosen by {@link VectorizationProvider#layerNorm()}.
@@ -11,6 +13,9 @@ package dev.vecnorm.internal;
  * facade has validated everything; {@code gamma == null} means scale 1, {@code beta == null} shift 0,
  * a null statistics or gradient array is not written. An output may be the same array and offset as an
  * input: each row is read completely before any element of it is written.
+ *
+ * <p>Plain native segments have their own entry points ({@code forwardNative} ...), which the Vector API
+ * implementation serves with a second body of its kernels ({@code PanamaNativeLayerNorm}).
  */
 public interface LayerNormSupport {
 
@@ -42,4 +47,32 @@ public interface LayerNormSupport {
    */
   void rmsBackward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
                    float[] gamma, float[] invRms, int statsOffset, float[] dGamma);
+
+  // Plain native segments (isNative(), not mapped), byte offsets: the same bits as the array kernels on the same
+  // data, without staging. False, having written nothing, where an implementation has no such body (the caller stages).
+
+  /** {@link #forward} on native segments at byte offsets; false if not supported. */
+  default boolean forwardNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
+                                float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    return false;
+  }
+
+  /** {@link #backward} on native segments at byte offsets; false if not supported. */
+  default boolean backwardNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                 int rows, int features, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
+                                 float[] dBeta) {
+    return false;
+  }
+
+  /** {@link #rmsForward} on native segments at byte offsets; false if not supported. */
+  default boolean rmsForwardNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
+                                   float epsilon, float[] invRms, int statsOffset) {
+    return false;
+  }
+
+  /** {@link #rmsBackward} on native segments at byte offsets; false if not supported. */
+  default boolean rmsBackwardNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                    int rows, int features, float[] gamma, float[] invRms, int statsOffset, float[] dGamma) {
+    return false;
+  }
 }

@@ -1,5 +1,6 @@
 package dev.vecnorm.internal;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -112,14 +113,28 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    */
   static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums) {
     double invN = 1.0 / ((double) runs * width);
+    float m = shiftedMean(x[at], sums, invN);
+    if (cancels(sums, invN)) sums = blockSums(x, at, runs, stride, width, m); // about the mean: (Σd)² corrects m's rounding
+    return meanInvStd(m, sums, invN, epsilon);
+  }
+
+  // statistics in three steps, shared with the native body (PanamaNativeLayerNorm), which only reads x differently.
+
+  /** The block's mean from its sums about {@code x0}: {@code x0 + Σd / n}. */
+  static float shiftedMean(float x0, long sums, double invN) {
+    return (float) (x0 + Float.intBitsToFloat((int) (sums >>> 32)) * invN);
+  }
+
+  /** True when (Σd)²/n exceeds 8 times Σd² - (Σd)²/n: x0 is far out and the block is summed again about its mean. */
+  static boolean cancels(long sums, double invN) {
     double sd = Float.intBitsToFloat((int) (sums >>> 32)), sq = Float.intBitsToFloat((int) sums);
-    double shifted = sd * sd * invN, centered = sq - shifted;
-    float m = (float) (x[at] + sd * invN);
-    if (shifted > 8 * centered) { // the same sums about the mean; their (Σd)² term corrects m's rounding
-      sums = blockSums(x, at, runs, stride, width, m);
-      sd = Float.intBitsToFloat((int) (sums >>> 32));
-      centered = Float.intBitsToFloat((int) sums) - sd * sd * invN;
-    }
+    double shifted = sd * sd * invN;
+    return shifted > 8 * (sq - shifted);
+  }
+
+  /** Packs {@code m} (high) with {@code 1/sqrt((Σd² - (Σd)²/n)/n + epsilon)} from {@code sums} (low). */
+  static long meanInvStd(float m, long sums, double invN, float epsilon) {
+    double sd = Float.intBitsToFloat((int) (sums >>> 32)), centered = Float.intBitsToFloat((int) sums) - sd * sd * invN;
     float s = (float) (1.0 / Math.sqrt(Math.max(0.0, centered * invN) + epsilon));
     return (long) Float.floatToRawIntBits(m) << 32 | Float.floatToRawIntBits(s) & 0xFFFF_FFFFL;
   }
@@ -287,7 +302,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /** dGamma += dy * (x - mean) * invStd, dBeta += dy, at features [f, f + LANES); null ones skipped. */
-  private static void accumulateGradients(float[] dGamma, float[] dBeta, int f, FloatVector dy, FloatVector d, FloatVector s) {
+  static void accumulateGradients(float[] dGamma, float[] dBeta, int f, FloatVector dy, FloatVector d, FloatVector s) {
     if (dGamma != null) dy.fma(d.mul(s), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
     if (dBeta != null) dy.add(FloatVector.fromArray(SPECIES, dBeta, f)).intoArray(dBeta, f);
   }
@@ -364,5 +379,37 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         dx[dxo + f] = Math.fma(x[xo + f], k, g * s);
       }
     }
+  }
+
+  // ---------------------------------------------------------------- native segments (PanamaNativeLayerNorm)
+
+  @Override
+  public boolean forwardNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
+                               float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    PanamaNativeLayerNorm.forward(x, xOffset, y, yOffset, rows, features, gamma, beta, epsilon, mean, invStd, statsOffset);
+    return true;
+  }
+
+  @Override
+  public boolean backwardNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                int rows, int features, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
+                                float[] dBeta) {
+    PanamaNativeLayerNorm.backward(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, mean, invStd, statsOffset, dGamma,
+        dBeta);
+    return true;
+  }
+
+  @Override
+  public boolean rmsForwardNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
+                                  float epsilon, float[] invRms, int statsOffset) {
+    PanamaNativeLayerNorm.rmsForward(x, xOffset, y, yOffset, rows, features, gamma, epsilon, invRms, statsOffset);
+    return true;
+  }
+
+  @Override
+  public boolean rmsBackwardNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                   int rows, int features, float[] gamma, float[] invRms, int statsOffset, float[] dGamma) {
+    PanamaNativeLayerNorm.rmsBackward(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, invRms, statsOffset, dGamma);
+    return true;
   }
 }

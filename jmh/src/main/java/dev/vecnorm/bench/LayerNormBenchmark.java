@@ -2,6 +2,9 @@ package dev.vecnorm.bench;
 
 import dev.vecnorm.LayerNorm;
 import dev.vecnorm.RmsNorm;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -25,6 +28,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@link BandwidthOps} moving the compulsory bytes: forward 1 read + 1 write, backward 2 reads + 1 write;
  * a row fits in L1/L2, so a kernel's second read of it is not memory traffic). Also awkward widths: 17
  * (one vector and a scalar tail), 1000 (a one-vector tail and 8 scalar floats at 16 lanes) and 4095.
+ * {@link Segment} runs the library on native {@code MemorySegment}s.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -55,6 +59,7 @@ public abstract class LayerNormBenchmark {
     invStd = new float[rows];
     dGamma = new float[features];
     dBeta = new float[features];
+    prepare();
     lnForward(); // statistics for the backward come from a real forward
   }
 
@@ -83,6 +88,9 @@ public abstract class LayerNormBenchmark {
   public float[] rmsNormBackward() {
     return rmsBackward();
   }
+
+  /** Called in setUp after the arrays are filled, before the first forward: variants set up their own tensors. */
+  protected void prepare() {}
 
   // JMH wants each @Benchmark method once in the hierarchy, so variants implement these instead.
   protected abstract float[] lnForward();
@@ -123,6 +131,53 @@ public abstract class LayerNormBenchmark {
   /** The library with the Vector API kernels. */
   @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})
   public static class Vector extends Library {}
+
+  /**
+   * The library's {@code MemorySegment} entry points on native segments (64-byte aligned, as native tensor
+   * libraries allocate), same JVM flags as {@link Vector}: Segment / Vector is the cost of native memory.
+   */
+  @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})
+  public static class Segment extends LayerNormBenchmark {
+    private MemorySegment xs, ys, dys, dxs;
+
+    @Override
+    protected void prepare() {
+      xs = copy(x);
+      ys = copy(y);
+      dys = copy(dy);
+      dxs = copy(dx);
+    }
+
+    private static MemorySegment copy(float[] a) {
+      MemorySegment s = Arena.ofAuto().allocate(4L * a.length, 64); // freed with the benchmark state
+      MemorySegment.copy(a, 0, s, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 0, a.length);
+      return s;
+    }
+
+    @Override
+    protected float[] lnForward() {
+      LayerNorm.forward(rows, features, xs, 0, gamma, beta, 1e-5f, ys, 0, mean, invStd);
+      return invStd;
+    }
+
+    @Override
+    protected float[] lnBackward() {
+      LayerNorm.backward(rows, features, xs, 0, dys, 0, gamma, mean, invStd, dxs, 0, dGamma, dBeta);
+      return dGamma;
+    }
+
+    @Override
+    protected float[] rmsForward() {
+      RmsNorm.forward(rows, features, xs, 0, gamma, 1e-6f, ys, 0, invStd);
+      return invStd;
+    }
+
+    @Override
+    protected float[] rmsBackward() {
+      RmsNorm.backward(rows, features, xs, 0, dys, 0, gamma, invStd, dxs, 0, dGamma);
+      return dGamma;
+    }
+  }
 
   /** The library forced onto its scalar implementation. */
   @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dvecnorm.forceScalar=true"})

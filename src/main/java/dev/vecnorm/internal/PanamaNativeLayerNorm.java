@@ -1,0 +1,318 @@
+package dev.vecnorm.internal;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link PanamaLayerNormSupport}'s layer-norm and RMS-norm kernels straight on native memory: the same
+ * loops with Vector API segment loads and stores at byte offsets. The facades staged a native tensor
+ * through ~64 KiB arrays (a copy in and a copy out per block); these read and write it once, as the
+ * array kernels read and write the array.
+ *
+ * <p>Why a second body and not the array kernels on a segment: C2 compiles segment access well only while
+ * a loop's type profile has seen one segment class, and only plain native segments ({@code isNative()},
+ * not mapped) reach these loops (the same reason as {@link PanamaNativeMoments}).
+ *
+ * <p>Same arithmetic in the same order as the array kernels, so the same bits ({@code NativeLayerNormTest}):
+ * every vector operation and scalar expression below is the array code's with {@code x[i]} read from the
+ * segment (rows are the array code's blocks of one run). What does not read the tensor is the array
+ * code's own: {@link PanamaLayerNormSupport#shiftedMean}, {@link PanamaLayerNormSupport#cancels},
+ * {@link PanamaLayerNormSupport#meanInvStd}, the pooled ones/zeros for a null gamma/beta,
+ * {@link PanamaLayerNormSupport#accumulateGradients}, the lane sums. Offsets are bytes ({@code long}), so
+ * no tensor is too large; the segments and offsets are loop-invariant and C2 hoists their checks.
+ */
+final class PanamaNativeLayerNorm {
+  private PanamaNativeLayerNorm() {}
+
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+  private static final int LANES = SPECIES.length();
+  private static final int UNROLL = 4 * LANES;
+  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+  private static final ValueLayout.OfFloat F = PanamaBatchNormSupport.FLOAT_LE;
+
+  // ---------------------------------------------------------------- layer norm forward
+
+  /** {@link PanamaLayerNormSupport#forward}: each row's sums are taken in the loop that writes the row before it. */
+  static void forward(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
+                      float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    float[] g = PanamaLayerNormSupport.ones(gamma, features), b = PanamaLayerNormSupport.zeros(beta, features);
+    try {
+      long rowBytes = 4L * features;
+      long stats = statistics(x, xOffset, features, epsilon, rowSums(x, xOffset, features, x.get(F, xOffset)));
+      for (int r = 0; r < rows; r++) {
+        long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
+        float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
+        if (mean != null) mean[statsOffset + r] = m;
+        if (invStd != null) invStd[statsOffset + r] = s;
+        boolean more = r + 1 < rows;
+        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, more ? xo + rowBytes : xo);
+        if (more) stats = statistics(x, xo + rowBytes, features, epsilon, sums);
+      }
+    } finally {
+      PanamaLayerNormSupport.release(beta, b);
+      PanamaLayerNormSupport.release(gamma, g);
+    }
+  }
+
+  /** {@link PanamaLayerNormSupport#statistics} of one row at byte offset {@code at}. */
+  private static long statistics(MemorySegment x, long at, int width, float epsilon, long sums) {
+    double invN = 1.0 / ((double) 1 * width);
+    float m = PanamaLayerNormSupport.shiftedMean(x.get(F, at), sums, invN);
+    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = rowSums(x, at, width, m);
+    return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
+  }
+
+  /** {@link PanamaLayerNormSupport#blockSums} of one run of {@code width} floats at byte offset {@code at}. */
+  private static long rowSums(MemorySegment x, long at, int width, float shift) {
+    FloatVector vs = FloatVector.broadcast(SPECIES, shift);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    float sd = 0, sq = 0;
+    int i = 0;
+    for (; i < bound2; i += 2 * LANES) {
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, at + 4L * i, LE).sub(vs);
+      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, at + 4L * (i + LANES), LE).sub(vs);
+      d0 = d0.add(e0);
+      d1 = d1.add(e1);
+      q0 = e0.fma(e0, q0);
+      q1 = e1.fma(e1, q1);
+    }
+    for (; i < vb; i += LANES) {
+      FloatVector e = FloatVector.fromMemorySegment(SPECIES, x, at + 4L * i, LE).sub(vs);
+      d0 = d0.add(e);
+      q0 = e.fma(e, q0);
+    }
+    for (; i < width; i++) { // scalar tail
+      float e = x.get(F, at + 4L * i) - shift;
+      sd += e;
+      sq = Math.fma(e, e, sq);
+    }
+    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
+    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
+  }
+
+  /** {@link PanamaLayerNormSupport#normalizeBlock} of one row (byte offsets), summing the row at {@code next}. */
+  private static long normalizeRow(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta,
+                                   float m, float s, long na) {
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    float x0 = x.get(F, na);
+    FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    float sd = 0, sq = 0;
+    int f = 0;
+    for (; f < bound2; f += 2 * LANES) {
+      long o0 = 4L * f, o1 = 4L * (f + LANES);
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, na + o0, LE).sub(vx0);
+      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, na + o1, LE).sub(vx0);
+      d0 = d0.add(e0);
+      d1 = d1.add(e1);
+      q0 = e0.fma(e0, q0);
+      q1 = e1.fma(e1, q1);
+      FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, x, xa + o0, LE).sub(vm).mul(vs);
+      t0.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(y, ya + o0, LE);
+      FloatVector t1 = FloatVector.fromMemorySegment(SPECIES, x, xa + o1, LE).sub(vm).mul(vs);
+      t1.fma(FloatVector.fromArray(SPECIES, gamma, f + LANES), FloatVector.fromArray(SPECIES, beta, f + LANES))
+          .intoMemorySegment(y, ya + o1, LE);
+    }
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector e = FloatVector.fromMemorySegment(SPECIES, x, na + o, LE).sub(vx0);
+      d0 = d0.add(e);
+      q0 = e.fma(e, q0);
+      FloatVector t = FloatVector.fromMemorySegment(SPECIES, x, xa + o, LE).sub(vm).mul(vs);
+      t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(y, ya + o, LE);
+    }
+    for (; f < width; f++) { // scalar tail
+      long o = 4L * f;
+      float e = x.get(F, na + o) - x0;
+      sd += e;
+      sq = Math.fma(e, e, sq);
+      y.set(F, ya + o, Math.fma((x.get(F, xa + o) - m) * s, gamma[f], beta[f]));
+    }
+    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
+    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
+  }
+
+  // ---------------------------------------------------------------- layer norm backward
+
+  /** {@link PanamaLayerNormSupport#backward} with byte offsets. */
+  static void backward(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
+                       int features, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    long rowBytes = 4L * features;
+    for (int r = 0; r < rows; r++) {
+      long xo = xOffset + r * rowBytes, go = dyOffset + r * rowBytes, dxo = dxOffset + r * rowBytes;
+      float m = mean[statsOffset + r], s = invStd[statsOffset + r];
+      FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+      int f = 0;
+      for (; f < bound2; f += 2 * LANES) {
+        long o0 = 4L * f, o1 = 4L * (f + LANES);
+        FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, dy, go + o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, dy, go + o1, LE);
+        FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE).sub(vm);
+        FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE).sub(vm);
+        PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t0, d0, vs);
+        PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f + LANES, t1, d1, vs);
+        if (gamma != null) {
+          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
+        }
+        g0 = g0.add(t0);
+        g1 = g1.add(t1);
+        p0 = t0.fma(d0, p0);
+        p1 = t1.fma(d1, p1);
+      }
+      for (; f < vb; f += LANES) {
+        long o = 4L * f;
+        FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+        FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
+        PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t, d, vs);
+        if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        g0 = g0.add(t);
+        p0 = t.fma(d, p0);
+      }
+      float sumG = PanamaBatchNormSupport.sumLanes(g0.add(g1)), sumGd = PanamaBatchNormSupport.sumLanes(p0.add(p1));
+      for (; f < features; f++) {
+        long o = 4L * f;
+        float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
+        if (dGamma != null) dGamma[f] += t * (d * s);
+        if (dBeta != null) dBeta[f] += t;
+        float g = gamma == null ? t : t * gamma[f];
+        sumG += g;
+        sumGd = Math.fma(g, d, sumGd);
+      }
+      float b = (float) (-(double) s * s * s * sumGd / features), k = (float) (-(double) s * sumG / features);
+      FloatVector vbv = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+      for (f = 0; f < vb; f += LANES) {
+        long o = 4L * f;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+        if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
+        d.fma(vbv, g.fma(vs, vk)).intoMemorySegment(dx, dxo + o, LE);
+      }
+      for (; f < features; f++) {
+        long o = 4L * f;
+        float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
+        float g = gamma == null ? t : t * gamma[f];
+        dx.set(F, dxo + o, Math.fma(d, b, Math.fma(g, s, k)));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- RMS norm
+
+  /** {@link PanamaLayerNormSupport#rmsForward} with byte offsets. */
+  static void rmsForward(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
+                         float epsilon, float[] invRms, int statsOffset) {
+    int vb = SPECIES.loopBound(features);
+    long rowBytes = 4L * features;
+    for (int r = 0; r < rows; r++) {
+      long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
+      float s = (float) (1.0 / Math.sqrt((double) rowSquares(x, xo, features) / features + epsilon));
+      if (invRms != null) invRms[statsOffset + r] = s;
+      FloatVector vs = FloatVector.broadcast(SPECIES, s);
+      int f = 0;
+      if (gamma != null) {
+        for (; f < vb; f += LANES) {
+          FloatVector.fromMemorySegment(SPECIES, x, xo + 4L * f, LE).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f))
+              .intoMemorySegment(y, yo + 4L * f, LE);
+        }
+        for (; f < features; f++) y.set(F, yo + 4L * f, x.get(F, xo + 4L * f) * s * gamma[f]);
+      } else {
+        for (; f < vb; f += LANES) FloatVector.fromMemorySegment(SPECIES, x, xo + 4L * f, LE).mul(vs).intoMemorySegment(y, yo + 4L * f, LE);
+        for (; f < features; f++) y.set(F, yo + 4L * f, x.get(F, xo + 4L * f) * s);
+      }
+    }
+  }
+
+  /** {@code PanamaLayerNormSupport.rowSquares} at byte offset {@code off}. */
+  private static float rowSquares(MemorySegment a, long off, int n) {
+    FloatVector s0 = FloatVector.zero(SPECIES), s1 = FloatVector.zero(SPECIES), s2 = FloatVector.zero(SPECIES), s3 = FloatVector.zero(SPECIES);
+    int i = 0, bound = n - n % UNROLL;
+    for (; i < bound; i += UNROLL) {
+      long o = off + 4L * i;
+      FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, a, o, LE), v1 = FloatVector.fromMemorySegment(SPECIES, a, o + 4L * LANES, LE);
+      FloatVector v2 = FloatVector.fromMemorySegment(SPECIES, a, o + 8L * LANES, LE);
+      FloatVector v3 = FloatVector.fromMemorySegment(SPECIES, a, o + 12L * LANES, LE);
+      s0 = v0.fma(v0, s0);
+      s1 = v1.fma(v1, s1);
+      s2 = v2.fma(v2, s2);
+      s3 = v3.fma(v3, s3);
+    }
+    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) {
+      FloatVector v = FloatVector.fromMemorySegment(SPECIES, a, off + 4L * i, LE);
+      s0 = v.fma(v, s0);
+    }
+    float sum = PanamaBatchNormSupport.sumLanes(s0.add(s1).add(s2.add(s3)));
+    for (; i < n; i++) {
+      float v = a.get(F, off + 4L * i);
+      sum = Math.fma(v, v, sum);
+    }
+    return sum;
+  }
+
+  /** {@link PanamaLayerNormSupport#rmsBackward} with byte offsets. */
+  static void rmsBackward(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
+                          int features, float[] gamma, float[] invRms, int statsOffset, float[] dGamma) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    long rowBytes = 4L * features;
+    for (int r = 0; r < rows; r++) {
+      long xo = xOffset + r * rowBytes, go = dyOffset + r * rowBytes, dxo = dxOffset + r * rowBytes;
+      float s = invRms[statsOffset + r];
+      FloatVector vs = FloatVector.broadcast(SPECIES, s);
+      FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+      int f = 0;
+      for (; f < bound2; f += 2 * LANES) {
+        long o0 = 4L * f, o1 = 4L * (f + LANES);
+        FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, dy, go + o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, dy, go + o1, LE);
+        FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE), v1 = FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE);
+        if (dGamma != null) {
+          t0.fma(v0.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+          t1.fma(v1.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f + LANES)).intoArray(dGamma, f + LANES);
+        }
+        if (gamma != null) {
+          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
+        }
+        p0 = t0.fma(v0, p0);
+        p1 = t1.fma(v1, p1);
+      }
+      for (; f < vb; f += LANES) {
+        long o = 4L * f;
+        FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE), v = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE);
+        if (dGamma != null) t.fma(v.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+        if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        p0 = t.fma(v, p0);
+      }
+      float sumGx = PanamaBatchNormSupport.sumLanes(p0.add(p1));
+      for (; f < features; f++) {
+        long o = 4L * f;
+        float v = x.get(F, xo + o), t = dy.get(F, go + o);
+        if (dGamma != null) dGamma[f] += t * (v * s);
+        float g = gamma == null ? t : t * gamma[f];
+        sumGx = Math.fma(g, v, sumGx);
+      }
+      float k = (float) (-(double) s * s * s * sumGx / features);
+      FloatVector vk = FloatVector.broadcast(SPECIES, k);
+      for (f = 0; f < vb; f += LANES) {
+        long o = 4L * f;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+        if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).fma(vk, g.mul(vs)).intoMemorySegment(dx, dxo + o, LE);
+      }
+      for (; f < features; f++) {
+        long o = 4L * f;
+        float t = dy.get(F, go + o);
+        float g = gamma == null ? t : t * gamma[f];
+        dx.set(F, dxo + o, Math.fma(x.get(F, xo + o), k, g * s));
+      }
+    }
+  }
+}

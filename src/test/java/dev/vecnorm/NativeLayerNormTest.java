@@ -1,0 +1,168 @@
+package dev.vecnorm;
+
+import static dev.vecnorm.NormTesting.read;
+import static dev.vecnorm.NormTesting.segment;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.vecnorm.internal.LayerNormSupport;
+import dev.vecnorm.internal.VectorizationProvider;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * LayerNorm and RMSNorm straight on native memory ({@code PanamaNativeLayerNorm}, through
+ * {@link LayerNormSupport#forwardNative} and its siblings) give the same bits as the Vector API kernels on a
+ * {@code float[]} holding the same data: the native body mirrors the array kernels' arithmetic and order, so
+ * any difference is a bug and the comparison is exact ({@code assertArrayEquals} on floats compares
+ * {@code floatToIntBits}). The kernels are called directly (the facades would give the same bits by
+ * staging too, which would hide a missing native path). Accuracy against float64 is {@link LayerNormTest}'s; here a double reference only checks that
+ * the data exercised the kernels sensibly.
+ *
+ * <p>Cases: feature counts 1, lanes - 1, lanes, lanes + 1, 2 lanes + 1 (one vector of the two-vector loop
+ * and a tail), 1000 and 1023; 1 and 5 rows; byte offsets 0, 4, 70 (not float-aligned) and one past 1 MiB;
+ * out of place and in place; data 1e4 + N(0, 0.01), the same with an outlier first feature (the
+ * cancellation redo), N(0, 1) without gamma/beta, and NaN / infinities in some rows.
+ */
+class NativeLayerNormTest {
+
+  static final float EPS = 1e-3f;
+  static final int LANES = FloatVector.SPECIES_PREFERRED.length();
+
+  enum Fill { OFFSET, OUTLIER, PLAIN, SPECIAL }
+
+  static LayerNormSupport panama() {
+    var p = VectorizationProvider.panamaLayerNorm();
+    assumeTrue(p.isPresent(), "no Vector API implementation on this machine");
+    return p.get();
+  }
+
+  static Stream<Arguments> cases() {
+    List<Arguments> out = new ArrayList<>();
+    for (int f : new int[] {1, LANES - 1, LANES, LANES + 1, 2 * LANES + 1, 1000, 1023}) {
+      for (int rows : new int[] {1, 5}) {
+        for (Fill fill : Fill.values()) {
+          for (long off : new long[] {0, 4, 70}) out.add(Arguments.of(rows, f, fill, off));
+        }
+      }
+    }
+    out.add(Arguments.of(3, 1000, Fill.OFFSET, (1L << 20) + 6));
+    return out.stream();
+  }
+
+  static float[] data(int rows, int features, Fill fill, long seed) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] x = new float[rows * features];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) switch (fill) {
+        case OFFSET, OUTLIER, SPECIAL -> 1e4 + 0.01 * r.nextGaussian();
+        case PLAIN -> r.nextGaussian();
+      };
+    }
+    for (int row = 0; row < rows; row++) {
+      int at = row * features;
+      if (fill == Fill.OUTLIER) x[at] += 1f; // 100 standard deviations out: the shifted sums cancel, the row is summed again
+      if (fill == Fill.SPECIAL && row % 2 == 1) x[at + features / 2] = row % 4 == 1 ? Float.NaN : Float.POSITIVE_INFINITY;
+    }
+    return x;
+  }
+
+  static float[] param(int features, long seed, double center) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] a = new float[features];
+    for (int i = 0; i < features; i++) a[i] = (float) (center + 0.5 * r.nextGaussian());
+    return a;
+  }
+
+  @ParameterizedTest(name = "rows={0} features={1} {2} off={3}")
+  @MethodSource("cases")
+  void nativeEqualsArray(int rows, int features, Fill fill, long off) {
+    LayerNormSupport k = panama();
+    int n = rows * features, so = 2; // statistics written from index 2: the statsOffset is honoured
+    float[] x = data(rows, features, fill, 31L * features + rows), dy = data(rows, features, Fill.PLAIN, 7L * features + rows);
+    boolean affine = fill != Fill.PLAIN;
+    float[] gamma = affine ? param(features, 3, 1) : null, beta = affine ? param(features, 4, 0) : null;
+
+    // float[] kernels
+    float[] y = new float[n], mean = new float[rows + so], inv = new float[rows + so], dx = new float[n];
+    float[] dG = new float[features], dB = new float[features], ry = new float[n], rInv = new float[rows + so], rdx = new float[n];
+    float[] rdG = new float[features], yInference = new float[n];
+    k.forward(x, 0, y, 0, rows, features, gamma, beta, EPS, mean, inv, so);
+    k.forward(x, 0, yInference, 0, rows, features, gamma, beta, EPS, null, null, so);
+    k.backward(x, 0, dy, 0, dx, 0, rows, features, gamma, mean, inv, so, dG, dB);
+    k.rmsForward(x, 0, ry, 0, rows, features, gamma, EPS, rInv, so);
+    k.rmsBackward(x, 0, dy, 0, rdx, 0, rows, features, gamma, rInv, so, rdG);
+    if (fill == Fill.OFFSET) assertSensible(x, rows, features, mean, so);
+
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment xs = segment(arena, false, x, off), gs = segment(arena, false, dy, off), out = segment(arena, false, new float[n], off);
+      float[] m2 = new float[rows + so], i2 = new float[rows + so], g2 = new float[features], b2 = new float[features];
+      assertTrue(k.forwardNative(xs, off, out, off, rows, features, gamma, beta, EPS, m2, i2, so));
+      assertArrayEquals(y, read(out, off, n), "y");
+      assertArrayEquals(mean, m2, "mean");
+      assertArrayEquals(inv, i2, "invStd");
+      assertTrue(k.forwardNative(xs, off, out, off, rows, features, gamma, beta, EPS, null, null, so));
+      assertArrayEquals(yInference, read(out, off, n), "inference y");
+      assertTrue(k.backwardNative(xs, off, gs, off, out, off, rows, features, gamma, m2, i2, so, g2, b2));
+      assertArrayEquals(dx, read(out, off, n), "dx");
+      assertArrayEquals(dG, g2, "dGamma");
+      assertArrayEquals(dB, b2, "dBeta");
+      assertTrue(k.rmsForwardNative(xs, off, out, off, rows, features, gamma, EPS, i2, so));
+      assertArrayEquals(ry, read(out, off, n), "rms y");
+      assertArrayEquals(rInv, i2, "invRms");
+      java.util.Arrays.fill(g2, 0f);
+      assertTrue(k.rmsBackwardNative(xs, off, gs, off, out, off, rows, features, gamma, i2, so, g2));
+      assertArrayEquals(rdx, read(out, off, n), "rms dx");
+      assertArrayEquals(rdG, g2, "rms dGamma");
+
+      // In place: y over x, dx over dy (the backward reads x and dy of a row before writing it).
+      assertTrue(k.backwardNative(xs, off, gs, off, gs, off, rows, features, gamma, mean, inv, so, new float[features], null));
+      assertArrayEquals(dx, read(gs, off, n), "dx in place");
+      assertTrue(k.forwardNative(xs, off, xs, off, rows, features, gamma, beta, EPS, null, null, so));
+      assertArrayEquals(y, read(xs, off, n), "y in place");
+      MemorySegment.copy(x, 0, xs, Staging.FLOAT_LE, off, n);
+      assertTrue(k.rmsForwardNative(xs, off, xs, off, rows, features, gamma, EPS, null, so));
+      assertArrayEquals(ry, read(xs, off, n), "rms y in place");
+    }
+  }
+
+  /** The mean of 1e4 + N(0, 0.01) rows to 1e-6 relative of a double sum: the comparison above compared real statistics. */
+  static void assertSensible(float[] x, int rows, int features, float[] mean, int so) {
+    for (int r = 0; r < rows; r++) {
+      double sum = 0;
+      for (int f = 0; f < features; f++) sum += x[r * features + f];
+      assertEquals(sum / features, mean[so + r], 1e-6 * Math.abs(sum / features), "mean of row " + r);
+    }
+  }
+
+  /** Through the facade (native body for the Vector API implementation), and the scalar one declines native segments. */
+  @Test
+  void facadeOnNativeSegmentsEqualsArrays() {
+    LayerNormSupport k = panama();
+    int rows = 40, features = 999, n = rows * features;
+    float[] x = data(rows, features, Fill.OFFSET, 5), gamma = param(features, 6, 1), beta = param(features, 7, 0);
+    float[] y = new float[n], mean = new float[rows], inv = new float[rows];
+    k.forward(x, 0, y, 0, rows, features, gamma, beta, EPS, mean, inv, 0);
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment xs = segment(arena, false, x, 8), ys = segment(arena, false, new float[n], 8);
+      float[] m2 = new float[rows], i2 = new float[rows];
+      LayerNorm.forward(k, rows, features, xs, 8, gamma, beta, EPS, ys, 8, m2, i2);
+      assertArrayEquals(y, read(ys, 8, n));
+      assertArrayEquals(inv, i2);
+      // The scalar implementation has no native body: it says so, and the facade stages.
+      LayerNormSupport scalar = VectorizationProvider.scalarLayerNorm();
+      assertTrue(!scalar.forwardNative(xs, 8, ys, 8, rows, features, gamma, beta, EPS, m2, i2, 0));
+    }
+  }
+}
