@@ -8,12 +8,12 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Layer norm and RMS norm on the Vector API, vectorized along each row's contiguous features.
  *
- * <p>Per row: a reduction pass (four independent accumulators over {@code 4 * LANES} floats, then one
- * vector at a time, then a scalar tail), one lane sum per reduction, then an elementwise pass. A row of
- * a transformer (768..8192 floats, 3..32 KiB) stays in L1/L2 between the passes, so the second read is
- * nearly free. The forward's statistics take one read (sums shifted by the row's first element, with a
- * two-pass fallback when that shift would cancel digits; see {@link #statistics}), and that read of
- * row r + 1 shares a loop with the writes of row r (see {@link #forward}). Species and
+ * <p>Per row: a reduction pass (two independent pairs of accumulators over {@code 2 * LANES} floats, then
+ * one vector at a time, then a scalar tail), one lane sum per reduction, then an elementwise pass. A row
+ * of a transformer (768..8192 floats, 3..32 KiB) stays in L1/L2 between the passes, so the second read
+ * is nearly free. The forwards' statistics take one read (layer norm: sums shifted by the row's first
+ * element, with a two-pass fallback when that shift would cancel digits; see {@link #statistics}), and
+ * that read of row r + 2 shares a loop with the writes of row r (see {@link #forward}). Species and
  * shuffles only in static finals; no vector is held in a static (a constant vector in a loop phi makes
  * C2 box it). Nothing allocates.
  */
@@ -21,7 +21,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
 
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
   private static final int LANES = SPECIES.length();
-  private static final int UNROLL = 4 * LANES;
   PanamaLayerNormSupport() {
     if (SPECIES.vectorBitSize() < 128) {
       throw new UnsupportedOperationException("preferred float vector is " + SPECIES.vectorBitSize() + " bits; need >= 128");
@@ -31,26 +30,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   @Override
   public String name() {
     return "panama";
-  }
-
-  private static float rowSquares(float[] a, int off, int n) {
-    FloatVector s0 = FloatVector.zero(SPECIES), s1 = FloatVector.zero(SPECIES), s2 = FloatVector.zero(SPECIES), s3 = FloatVector.zero(SPECIES);
-    int i = 0, bound = n - n % UNROLL;
-    for (; i < bound; i += UNROLL) {
-      FloatVector v0 = FloatVector.fromArray(SPECIES, a, off + i), v1 = FloatVector.fromArray(SPECIES, a, off + i + LANES);
-      FloatVector v2 = FloatVector.fromArray(SPECIES, a, off + i + 2 * LANES), v3 = FloatVector.fromArray(SPECIES, a, off + i + 3 * LANES);
-      s0 = v0.fma(v0, s0);
-      s1 = v1.fma(v1, s1);
-      s2 = v2.fma(v2, s2);
-      s3 = v3.fma(v3, s3);
-    }
-    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) {
-      FloatVector v = FloatVector.fromArray(SPECIES, a, off + i);
-      s0 = v.fma(v, s0);
-    }
-    float sum = PanamaBatchNormSupport.sumLanes(s0.add(s1).add(s2.add(s3)));
-    for (; i < n; i++) sum = Math.fma(a[off + i], a[off + i], sum);
-    return sum;
   }
 
   // A block is `runs` runs of `width` contiguous floats, `stride` floats apart: a layer-norm row is one
@@ -140,14 +119,16 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * Per row: the statistics in one read, then one pass that writes y, software-pipelined: the pass that
-   * writes row r also sums row r + 1 (the next row's reads stream in while this row's writes go out,
-   * and its lane sums, square root and division overlap the next pass instead of stalling the writes).
-   * In a probe at 2048x768, 1024x1000 and 512x4096 the fused loop took 0.82x, 0.94x and 0.93x the time
-   * of statistics-then-write per row, within 5% of a plain copy at the short rows; computing row r + 1's
-   * statistics in a loop of its own before writing row r measured no gain. Row r + 1 is only read while
-   * row r is written, so y may be x (in place). The last row sums itself again, discarded: one loop for
-   * every row, and a read from L1.
+   * Per row: the statistics in one read, then one pass that writes y, software-pipelined two rows deep:
+   * the pass that writes row r also sums row r + 2, whose reads stream in while row r's writes go out.
+   * Row r + 1's statistics were finished after the previous pass, so the lane sums, square root and
+   * division of a row are a whole pass ahead of its writes and off their path: out-of-order execution
+   * overlaps them with the next pass instead of holding its stores. (One row ahead, the next pass's
+   * stores waited for that chain at every row: at 2048x768 it cost ~5% against oneDNN.) In a probe at
+   * 2048x768, 1024x1000 and 512x4096 the one-ahead fused loop took 0.82x, 0.94x and 0.93x the time of
+   * statistics-then-write per row. Row r + 2 is only read while row r is written, so y may be x (in
+   * place). The first two rows are summed by {@link #blockSums}, in the fused loop's order; the last two
+   * passes sum their own row again, discarded: one loop for every row, and a read from L1.
    */
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
@@ -155,14 +136,17 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     float[] g = ones(gamma, features), b = zeros(beta, features);
     try {
       long stats = blockStatistics(x, xOffset, 1, features, features, epsilon);
+      long following = rows > 1 ? blockStatistics(x, xOffset + features, 1, features, features, epsilon) : 0;
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features, yo = yOffset + r * features;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
-        boolean more = r + 1 < rows;
-        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, more ? xo + features : xo);
-        if (more) stats = statistics(x, xo + features, 1, features, features, epsilon, sums);
+        boolean more = r + 2 < rows;
+        int ahead = xo + 2 * features;
+        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, more ? ahead : xo);
+        stats = following;
+        if (more) following = statistics(x, ahead, 1, features, features, epsilon, sums);
       }
     } finally {
       release(beta, b);
@@ -307,26 +291,74 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     if (dBeta != null) dy.add(FloatVector.fromArray(SPECIES, dBeta, f)).intoArray(dBeta, f);
   }
 
+  /**
+   * RMS norm with {@link #forward}'s pipeline: the pass that writes row r sums the squares of row r + 2,
+   * and row r + 1's invRms was finished after the previous pass. The first two rows are summed by
+   * {@link #rowSquares}, in the fused loop's order, so a row's invRms does not depend on where the call
+   * starts. A null gamma is pooled ones: x * s * 1 is x * s exactly.
+   */
   @Override
   public void rmsForward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float epsilon,
                          float[] invRms, int statsOffset) {
-    int vb = SPECIES.loopBound(features);
-    for (int r = 0; r < rows; r++) {
-      int xo = xOffset + r * features, yo = yOffset + r * features;
-      float s = (float) (1.0 / Math.sqrt((double) rowSquares(x, xo, features) / features + epsilon));
-      if (invRms != null) invRms[statsOffset + r] = s;
-      FloatVector vs = FloatVector.broadcast(SPECIES, s);
-      int f = 0;
-      if (gamma != null) {
-        for (; f < vb; f += LANES) {
-          FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f)).intoArray(y, yo + f);
-        }
-        for (; f < features; f++) y[yo + f] = x[xo + f] * s * gamma[f];
-      } else {
-        for (; f < vb; f += LANES) FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).intoArray(y, yo + f);
-        for (; f < features; f++) y[yo + f] = x[xo + f] * s;
+    float[] g = ones(gamma, features);
+    try {
+      float s = invRms(rowSquares(x, xOffset, features), features, epsilon);
+      float following = rows > 1 ? invRms(rowSquares(x, xOffset + features, features), features, epsilon) : 0;
+      for (int r = 0; r < rows; r++) {
+        int xo = xOffset + r * features;
+        if (invRms != null) invRms[statsOffset + r] = s;
+        boolean more = r + 2 < rows;
+        int ahead = xo + 2 * features;
+        float squares = scaleRow(x, xo, y, yOffset + r * features, features, g, s, more ? ahead : xo);
+        s = following;
+        if (more) following = invRms(squares, features, epsilon);
       }
+    } finally {
+      release(gamma, g);
     }
+  }
+
+  /** {@code 1/sqrt(Σx² / n + epsilon)} in double. */
+  static float invRms(float squares, int n, float epsilon) {
+    return (float) (1.0 / Math.sqrt((double) squares / n + epsilon));
+  }
+
+  /**
+   * Σx² of a row: {@link #blockSums} about 0 (x - 0 is x), whose order {@link #scaleRow} repeats for its
+   * next row. Not a loop of its own: inlined into rmsForward, such a loop's lane sum was not, and its
+   * vector argument was boxed (192 B a call).
+   */
+  static float rowSquares(float[] a, int off, int n) {
+    return Float.intBitsToFloat((int) blockSums(a, off, 1, n, n, 0f));
+  }
+
+  /**
+   * y = x * s * gamma over a row, and in the same loop {@link #rowSquares} of the row at {@code next}: two
+   * accumulators over {@code 2 * LANES} floats, then one vector, a scalar tail, one lane sum, as blockSums.
+   */
+  static float scaleRow(float[] x, int xo, float[] y, int yo, int width, float[] gamma, float s, int next) {
+    FloatVector vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector q0 = FloatVector.zero(SPECIES), q1 = q0;
+    int f = 0, vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    for (; f < bound2; f += 2 * LANES) {
+      FloatVector v0 = FloatVector.fromArray(SPECIES, x, next + f), v1 = FloatVector.fromArray(SPECIES, x, next + f + LANES);
+      q0 = v0.fma(v0, q0);
+      q1 = v1.fma(v1, q1);
+      FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f)).intoArray(y, yo + f);
+      FloatVector.fromArray(SPECIES, x, xo + f + LANES).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f + LANES))
+          .intoArray(y, yo + f + LANES);
+    }
+    for (; f < vb; f += LANES) {
+      FloatVector v = FloatVector.fromArray(SPECIES, x, next + f);
+      q0 = v.fma(v, q0);
+      FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f)).intoArray(y, yo + f);
+    }
+    float sq = 0;
+    for (; f < width; f++) { // scalar tail
+      sq = Math.fma(x[next + f], x[next + f], sq);
+      y[yo + f] = x[xo + f] * s * gamma[f];
+    }
+    return sq + PanamaBatchNormSupport.sumLanes(q0.add(q1));
   }
 
   @Override

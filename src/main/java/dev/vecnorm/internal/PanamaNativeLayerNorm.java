@@ -29,32 +29,39 @@ final class PanamaNativeLayerNorm {
 
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
   private static final int LANES = SPECIES.length();
-  private static final int UNROLL = 4 * LANES;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfFloat F = PanamaBatchNormSupport.FLOAT_LE;
 
   // ---------------------------------------------------------------- layer norm forward
 
-  /** {@link PanamaLayerNormSupport#forward}: each row's sums are taken in the loop that writes the row before it. */
+  /** {@link PanamaLayerNormSupport#forward}: each row's sums are taken in the loop that writes the row two before it. */
   static void forward(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
                       float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
     float[] g = PanamaLayerNormSupport.ones(gamma, features), b = PanamaLayerNormSupport.zeros(beta, features);
     try {
       long rowBytes = 4L * features;
-      long stats = statistics(x, xOffset, features, epsilon, rowSums(x, xOffset, features, x.get(F, xOffset)));
+      long stats = rowStatistics(x, xOffset, features, epsilon);
+      long following = rows > 1 ? rowStatistics(x, xOffset + rowBytes, features, epsilon) : 0;
       for (int r = 0; r < rows; r++) {
         long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
-        boolean more = r + 1 < rows;
-        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, more ? xo + rowBytes : xo);
-        if (more) stats = statistics(x, xo + rowBytes, features, epsilon, sums);
+        boolean more = r + 2 < rows;
+        long ahead = xo + 2 * rowBytes;
+        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, more ? ahead : xo);
+        stats = following;
+        if (more) following = statistics(x, ahead, features, epsilon, sums);
       }
     } finally {
       PanamaLayerNormSupport.release(beta, b);
       PanamaLayerNormSupport.release(gamma, g);
     }
+  }
+
+  /** {@link PanamaLayerNormSupport#blockStatistics} of one row at byte offset {@code at}. */
+  private static long rowStatistics(MemorySegment x, long at, int width, float epsilon) {
+    return statistics(x, at, width, epsilon, rowSums(x, at, width, x.get(F, at)));
   }
 
   /** {@link PanamaLayerNormSupport#statistics} of one row at byte offset {@code at}. */
@@ -141,68 +148,88 @@ final class PanamaNativeLayerNorm {
 
   // ---------------------------------------------------------------- layer norm backward
 
-  /** {@link PanamaLayerNormSupport#backward} with byte offsets. */
+  /**
+   * {@link PanamaLayerNormSupport#backward} with byte offsets, each row's reduction and its writes in methods
+   * of their own: in one method, as the array code has it, the segment accesses' extra nodes pushed C2
+   * past its inlining budget and vectors were boxed (megabytes allocated per call at 1024x1000).
+   */
   static void backward(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
                        int features, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
-    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
     long rowBytes = 4L * features;
     for (int r = 0; r < rows; r++) {
       long xo = xOffset + r * rowBytes, go = dyOffset + r * rowBytes, dxo = dxOffset + r * rowBytes;
       float m = mean[statsOffset + r], s = invStd[statsOffset + r];
-      FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
-      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
-      FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
-      int f = 0;
-      for (; f < bound2; f += 2 * LANES) {
-        long o0 = 4L * f, o1 = 4L * (f + LANES);
-        FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, dy, go + o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, dy, go + o1, LE);
-        FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE).sub(vm);
-        FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE).sub(vm);
-        PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t0, d0, vs);
-        PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f + LANES, t1, d1, vs);
-        if (gamma != null) {
-          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
-          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
-        }
-        g0 = g0.add(t0);
-        g1 = g1.add(t1);
-        p0 = t0.fma(d0, p0);
-        p1 = t1.fma(d1, p1);
-      }
-      for (; f < vb; f += LANES) {
-        long o = 4L * f;
-        FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
-        FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
-        PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t, d, vs);
-        if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
-        g0 = g0.add(t);
-        p0 = t.fma(d, p0);
-      }
-      float sumG = PanamaBatchNormSupport.sumLanes(g0.add(g1)), sumGd = PanamaBatchNormSupport.sumLanes(p0.add(p1));
-      for (; f < features; f++) {
-        long o = 4L * f;
-        float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
-        if (dGamma != null) dGamma[f] += t * (d * s);
-        if (dBeta != null) dBeta[f] += t;
-        float g = gamma == null ? t : t * gamma[f];
-        sumG += g;
-        sumGd = Math.fma(g, d, sumGd);
-      }
+      long sums = backwardSums(x, xo, dy, go, features, gamma, m, s, dGamma, dBeta);
+      float sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGd = Float.intBitsToFloat((int) sums);
       float b = (float) (-(double) s * s * s * sumGd / features), k = (float) (-(double) s * sumG / features);
-      FloatVector vbv = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
-      for (f = 0; f < vb; f += LANES) {
-        long o = 4L * f;
-        FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
-        if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
-        FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
-        d.fma(vbv, g.fma(vs, vk)).intoMemorySegment(dx, dxo + o, LE);
+      backwardRow(x, xo, dy, go, dx, dxo, features, gamma, m, s, b, k);
+    }
+  }
+
+  /** A row's Σg and Σg·(x - m) (packed high and low), adding into dGamma and dBeta in the same read. */
+  private static long backwardSums(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m, float s,
+                                   float[] dGamma, float[] dBeta) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+    FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+    int f = 0;
+    for (; f < bound2; f += 2 * LANES) {
+      long o0 = 4L * f, o1 = 4L * (f + LANES);
+      FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, dy, go + o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, dy, go + o1, LE);
+      FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE).sub(vm);
+      FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE).sub(vm);
+      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t0, d0, vs);
+      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f + LANES, t1, d1, vs);
+      if (gamma != null) {
+        t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
       }
-      for (; f < features; f++) {
-        long o = 4L * f;
-        float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
-        float g = gamma == null ? t : t * gamma[f];
-        dx.set(F, dxo + o, Math.fma(d, b, Math.fma(g, s, k)));
-      }
+      g0 = g0.add(t0);
+      g1 = g1.add(t1);
+      p0 = t0.fma(d0, p0);
+      p1 = t1.fma(d1, p1);
+    }
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+      FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
+      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t, d, vs);
+      if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      g0 = g0.add(t);
+      p0 = t.fma(d, p0);
+    }
+    float sumG = PanamaBatchNormSupport.sumLanes(g0.add(g1)), sumGd = PanamaBatchNormSupport.sumLanes(p0.add(p1));
+    for (; f < features; f++) {
+      long o = 4L * f;
+      float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
+      if (dGamma != null) dGamma[f] += t * (d * s);
+      if (dBeta != null) dBeta[f] += t;
+      float g = gamma == null ? t : t * gamma[f];
+      sumG += g;
+      sumGd = Math.fma(g, d, sumGd);
+    }
+    return (long) Float.floatToRawIntBits(sumG) << 32 | Float.floatToRawIntBits(sumGd) & 0xFFFF_FFFFL;
+  }
+
+  /** dx = (x - m) * b + (g * s + k) over a row. */
+  private static void backwardRow(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
+                                  float[] gamma, float m, float s, float b, float k) {
+    int vb = SPECIES.loopBound(features), f = 0;
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector vbv = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+      if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
+      d.fma(vbv, g.fma(vs, vk)).intoMemorySegment(dx, dxo + o, LE);
+    }
+    for (; f < features; f++) {
+      long o = 4L * f;
+      float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
+      float g = gamma == null ? t : t * gamma[f];
+      dx.set(F, dxo + o, Math.fma(d, b, Math.fma(g, s, k)));
     }
   }
 
@@ -211,51 +238,60 @@ final class PanamaNativeLayerNorm {
   /** {@link PanamaLayerNormSupport#rmsForward} with byte offsets. */
   static void rmsForward(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
                          float epsilon, float[] invRms, int statsOffset) {
-    int vb = SPECIES.loopBound(features);
-    long rowBytes = 4L * features;
-    for (int r = 0; r < rows; r++) {
-      long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
-      float s = (float) (1.0 / Math.sqrt((double) rowSquares(x, xo, features) / features + epsilon));
-      if (invRms != null) invRms[statsOffset + r] = s;
-      FloatVector vs = FloatVector.broadcast(SPECIES, s);
-      int f = 0;
-      if (gamma != null) {
-        for (; f < vb; f += LANES) {
-          FloatVector.fromMemorySegment(SPECIES, x, xo + 4L * f, LE).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f))
-              .intoMemorySegment(y, yo + 4L * f, LE);
-        }
-        for (; f < features; f++) y.set(F, yo + 4L * f, x.get(F, xo + 4L * f) * s * gamma[f]);
-      } else {
-        for (; f < vb; f += LANES) FloatVector.fromMemorySegment(SPECIES, x, xo + 4L * f, LE).mul(vs).intoMemorySegment(y, yo + 4L * f, LE);
-        for (; f < features; f++) y.set(F, yo + 4L * f, x.get(F, xo + 4L * f) * s);
+    float[] g = PanamaLayerNormSupport.ones(gamma, features);
+    try {
+      long rowBytes = 4L * features;
+      float s = PanamaLayerNormSupport.invRms(rowSquares(x, xOffset, features), features, epsilon);
+      float following = rows > 1 ? PanamaLayerNormSupport.invRms(rowSquares(x, xOffset + rowBytes, features), features, epsilon) : 0;
+      for (int r = 0; r < rows; r++) {
+        long xo = xOffset + r * rowBytes;
+        if (invRms != null) invRms[statsOffset + r] = s;
+        boolean more = r + 2 < rows;
+        long ahead = xo + 2 * rowBytes;
+        float squares = scaleRow(x, xo, y, yOffset + r * rowBytes, features, g, s, more ? ahead : xo);
+        s = following;
+        if (more) following = PanamaLayerNormSupport.invRms(squares, features, epsilon);
       }
+    } finally {
+      PanamaLayerNormSupport.release(gamma, g);
     }
   }
 
-  /** {@code PanamaLayerNormSupport.rowSquares} at byte offset {@code off}. */
+  /** {@link PanamaLayerNormSupport#rowSquares} at byte offset {@code off}: the row's sums about 0. */
   private static float rowSquares(MemorySegment a, long off, int n) {
-    FloatVector s0 = FloatVector.zero(SPECIES), s1 = FloatVector.zero(SPECIES), s2 = FloatVector.zero(SPECIES), s3 = FloatVector.zero(SPECIES);
-    int i = 0, bound = n - n % UNROLL;
-    for (; i < bound; i += UNROLL) {
-      long o = off + 4L * i;
-      FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, a, o, LE), v1 = FloatVector.fromMemorySegment(SPECIES, a, o + 4L * LANES, LE);
-      FloatVector v2 = FloatVector.fromMemorySegment(SPECIES, a, o + 8L * LANES, LE);
-      FloatVector v3 = FloatVector.fromMemorySegment(SPECIES, a, o + 12L * LANES, LE);
-      s0 = v0.fma(v0, s0);
-      s1 = v1.fma(v1, s1);
-      s2 = v2.fma(v2, s2);
-      s3 = v3.fma(v3, s3);
+    return Float.intBitsToFloat((int) rowSums(a, off, n, 0f));
+  }
+
+  /** {@link PanamaLayerNormSupport#scaleRow} with byte offsets. */
+  private static float scaleRow(MemorySegment x, long xo, MemorySegment y, long yo, int width, float[] gamma, float s, long next) {
+    FloatVector vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector q0 = FloatVector.zero(SPECIES), q1 = q0;
+    int f = 0, vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    for (; f < bound2; f += 2 * LANES) {
+      long o0 = 4L * f, o1 = 4L * (f + LANES);
+      FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, x, next + o0, LE), v1 = FloatVector.fromMemorySegment(SPECIES, x, next + o1, LE);
+      q0 = v0.fma(v0, q0);
+      q1 = v1.fma(v1, q1);
+      FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f))
+          .intoMemorySegment(y, yo + o0, LE);
+      FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f + LANES))
+          .intoMemorySegment(y, yo + o1, LE);
     }
-    for (int vb = SPECIES.loopBound(n); i < vb; i += LANES) {
-      FloatVector v = FloatVector.fromMemorySegment(SPECIES, a, off + 4L * i, LE);
-      s0 = v.fma(v, s0);
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector v = FloatVector.fromMemorySegment(SPECIES, x, next + o, LE);
+      q0 = v.fma(v, q0);
+      FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f))
+          .intoMemorySegment(y, yo + o, LE);
     }
-    float sum = PanamaBatchNormSupport.sumLanes(s0.add(s1).add(s2.add(s3)));
-    for (; i < n; i++) {
-      float v = a.get(F, off + 4L * i);
-      sum = Math.fma(v, v, sum);
+    float sq = 0;
+    for (; f < width; f++) { // scalar tail
+      long o = 4L * f;
+      float v = x.get(F, next + o);
+      sq = Math.fma(v, v, sq);
+      y.set(F, yo + o, x.get(F, xo + o) * s * gamma[f]);
     }
-    return sum;
+    return sq + PanamaBatchNormSupport.sumLanes(q0.add(q1));
   }
 
   /** {@link PanamaLayerNormSupport#rmsBackward} with byte offsets. */
