@@ -26,7 +26,7 @@ import java.util.Arrays;
 public final class LayerNorm {
 
   private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  /** Rows staged per block for segments that are not backed by a float[]: about 64 KiB per tensor. */
+  /** Rows staged per block for segments neither backed by a float[] nor served by a native body: about 64 KiB per tensor. */
   private static final int STAGE_FLOATS = 16 * 1024;
 
   private LayerNorm() {}
