@@ -123,8 +123,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * the pass that writes row r also sums row r + 2, whose reads stream in while row r's writes go out.
    * Row r + 1's statistics were finished after the previous pass, so the lane sums, square root and
    * division of a row are a whole pass ahead of its writes and off their path: out-of-order execution
-   * overlaps them with the next pass instead of holding its stores. (One row ahead, the next pass's
-   * stores waited for that chain at every row: at 2048x768 it cost ~5% against oneDNN.) In a probe at
+   * overlaps them with the next pass instead of holding its stores (one row ahead, as before, every
+   * pass's stores depended on a chain computed just before it). In a probe at
    * 2048x768, 1024x1000 and 512x4096 the one-ahead fused loop took 0.82x, 0.94x and 0.93x the time of
    * statistics-then-write per row. Row r + 2 is only read while row r is written, so y may be x (in
    * place). The first two rows are summed by {@link #blockSums}, in the fused loop's order; the last two
