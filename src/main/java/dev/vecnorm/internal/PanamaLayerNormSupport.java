@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  * of a transformer (768..8192 floats, 3..32 KiB) stays in L1/L2 between the passes, so the second read
  * is nearly free. The forwards' statistics take one read (layer norm: sums shifted by the row's first
  * element, with a two-pass fallback when that shift would cancel digits; see {@link #statistics}), and
- * that read of row r + 2 shares a loop with the writes of row r (see {@link #forward}). Species and
+ * that read of a following row shares a loop with the writes of row r (see {@link #forward}). Species and
  * shuffles only in static finals; no vector is held in a static (a constant vector in a loop phi makes
  * C2 box it). Nothing allocates.
  */
@@ -119,16 +119,15 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * Per row: the statistics in one read, then one pass that writes y, software-pipelined two rows deep:
-   * the pass that writes row r also sums row r + 2, whose reads stream in while row r's writes go out.
-   * Row r + 1's statistics were finished after the previous pass, so the lane sums, square root and
-   * division of a row are a whole pass ahead of its writes and off their path: out-of-order execution
-   * overlaps them with the next pass instead of holding its stores (one row ahead, as before, every
-   * pass's stores depended on a chain computed just before it). In a probe at
-   * 2048x768, 1024x1000 and 512x4096 the one-ahead fused loop took 0.82x, 0.94x and 0.93x the time of
-   * statistics-then-write per row. Row r + 2 is only read while row r is written, so y may be x (in
-   * place). The first two rows are summed by {@link #blockSums}, in the fused loop's order; the last two
-   * passes sum their own row again, discarded: one loop for every row, and a read from L1.
+   * Per row: the statistics in one read, then one pass that writes y, software-pipelined: the pass that
+   * writes row r also sums row r + 1 (the next row's reads stream in while this row's writes go out,
+   * and its lane sums, square root and division overlap the next pass instead of stalling the writes).
+   * In a probe at 2048x768, 1024x1000 and 512x4096 the fused loop took 0.82x, 0.94x and 0.93x the time
+   * of statistics-then-write per row, within 5% of a plain copy at the short rows; computing row r + 1's
+   * statistics in a loop of its own before writing row r measured no gain, and neither did summing row
+   * r + 2 in the pass that writes row r (0.99x-1.00x at 768, 1000 and 4096 features, 1.05x at 256:
+   * {@code rmsForward} keeps that form). Row r + 1 is only read while row r is written, so y may be x (in
+   * place). The last row sums itself again, discarded: one loop for every row, and a read from L1.
    */
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
@@ -136,17 +135,14 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     float[] g = ones(gamma, features), b = zeros(beta, features);
     try {
       long stats = blockStatistics(x, xOffset, 1, features, features, epsilon);
-      long following = rows > 1 ? blockStatistics(x, xOffset + features, 1, features, features, epsilon) : 0;
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features, yo = yOffset + r * features;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
-        boolean more = r + 2 < rows;
-        int ahead = xo + 2 * features;
-        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, more ? ahead : xo);
-        stats = following;
-        if (more) following = statistics(x, ahead, 1, features, features, epsilon, sums);
+        boolean more = r + 1 < rows;
+        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, more ? xo + features : xo);
+        if (more) stats = statistics(x, xo + features, 1, features, features, epsilon, sums);
       }
     } finally {
       release(beta, b);
@@ -292,8 +288,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * RMS norm with {@link #forward}'s pipeline: the pass that writes row r sums the squares of row r + 2,
-   * and row r + 1's invRms was finished after the previous pass. The first two rows are summed by
+   * RMS norm in one pass a row: the pass that writes row r sums the squares of row r + 2, and row r + 1's
+   * invRms was finished after the previous pass (two rows ahead; the sum-then-write form it replaces took
+   * 1.04-1.05x the time at 2048x768 and 1024x1000 in an interleaved probe). The first two rows are summed by
    * {@link #rowSquares}, in the fused loop's order, so a row's invRms does not depend on where the call
    * starts. A null gamma is pooled ones: x * s * 1 is x * s exactly.
    */

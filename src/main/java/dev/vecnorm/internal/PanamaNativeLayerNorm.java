@@ -34,24 +34,21 @@ final class PanamaNativeLayerNorm {
 
   // ---------------------------------------------------------------- layer norm forward
 
-  /** {@link PanamaLayerNormSupport#forward}: each row's sums are taken in the loop that writes the row two before it. */
+  /** {@link PanamaLayerNormSupport#forward}: each row's sums are taken in the loop that writes the row before it. */
   static void forward(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
                       float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
     float[] g = PanamaLayerNormSupport.ones(gamma, features), b = PanamaLayerNormSupport.zeros(beta, features);
     try {
       long rowBytes = 4L * features;
       long stats = rowStatistics(x, xOffset, features, epsilon);
-      long following = rows > 1 ? rowStatistics(x, xOffset + rowBytes, features, epsilon) : 0;
       for (int r = 0; r < rows; r++) {
         long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
-        boolean more = r + 2 < rows;
-        long ahead = xo + 2 * rowBytes;
-        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, more ? ahead : xo);
-        stats = following;
-        if (more) following = statistics(x, ahead, features, epsilon, sums);
+        boolean more = r + 1 < rows;
+        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, more ? xo + rowBytes : xo);
+        if (more) stats = statistics(x, xo + rowBytes, features, epsilon, sums);
       }
     } finally {
       PanamaLayerNormSupport.release(beta, b);
