@@ -118,11 +118,15 @@ final class WarmUp {
     return Duration.ofNanos(System.nanoTime() - start);
   }
 
+  /** How often the compile queue is read once every operation has settled. */
+  static final long QUEUE_READ_NANOS = 5_000_000L;
+
   /** Longest turn of one operation while its calls are slow: every operation reaches the JIT's thresholds early in the budget. */
   static final long SLICE_NANOS = 5_000_000L;
 
   /**
-   * Runs the operations round-robin, each turn at most {@link #WINDOW} calls or {@link #SLICE_NANOS}, and
+   * Runs the operations round-robin, each turn at most {@link #WINDOW} calls or {@link #SLICE_NANOS} (one
+ * call once the operation has settled), and
    * the branch calls once per round, until each operation has stopped getting faster and the JIT has
    * nothing of the kernels' left to compile, or the deadline.
    *
@@ -143,12 +147,14 @@ final class WarmUp {
     int[] calls = new int[ops.length], stale = new int[ops.length], filled = new int[ops.length];
     Arrays.fill(best, Long.MAX_VALUE);
     long[][] times = new long[ops.length][WINDOW];
-    long lastJit = -1, jitChanged = System.nanoTime(), queueEmpty = 0;
+    long lastJit = -1, jitChanged = System.nanoTime(), queueEmpty = 0, queueRead = 0;
     JitQueue queue = null;
     while (System.nanoTime() < deadline) {
       boolean settled = true;
       for (int o = 0; o < ops.length && System.nanoTime() < deadline; o++) {
-        long turnEnd = System.nanoTime() + SLICE_NANOS;
+        // An operation that has settled gets one call a turn: the budget goes to those still compiling.
+        boolean done = calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS;
+        long turnEnd = done ? 0 : System.nanoTime() + SLICE_NANOS;
         do {
           long t0 = System.nanoTime();
           ops[o].run();
@@ -181,6 +187,8 @@ final class WarmUp {
       if (!settled) continue;
       if (queue == null) queue = JitQueue.open(); // only now: opening it costs 0.1-0.5 s of class loading
       if (queue.available()) {
+        if (now - queueRead < QUEUE_READ_NANOS) continue; // reading it builds a string of the whole queue
+        queueRead = now;
         // Empty for QUIET_NANOS / 3: a method still profiling in C1 code is queued for C2 within a few rounds.
         if (queue.hasPending()) {
           queueEmpty = 0;
