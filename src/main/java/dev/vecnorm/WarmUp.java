@@ -118,6 +118,9 @@ final class WarmUp {
     return Duration.ofNanos(System.nanoTime() - start);
   }
 
+  /** Budget that must be left to open the compile queue; with less the warm-up uses the quiet-time rule. */
+  static final long QUEUE_OPEN_NANOS = 600_000_000L;
+
   /** How often the compile queue is read once every operation has settled. */
   static final long QUEUE_READ_NANOS = 5_000_000L;
 
@@ -185,7 +188,11 @@ final class WarmUp {
       if (jitNow != lastJit) jitChanged = now;
       lastJit = jitNow;
       if (!settled) continue;
-      if (queue == null) queue = JitQueue.open(); // only now: opening it costs 0.1-0.5 s of class loading
+      if (queue == null) {
+        // Only now, and only with time left: opening it costs 0.1-0.5 s of class loading, which must not
+        // push the warm-up past its budget.
+        queue = deadline - now > QUEUE_OPEN_NANOS ? JitQueue.open() : new JitQueue(null, null);
+      }
       if (queue.available()) {
         if (now - queueRead < QUEUE_READ_NANOS) continue; // reading it builds a string of the whole queue
         queueRead = now;
