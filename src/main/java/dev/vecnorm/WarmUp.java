@@ -121,6 +121,9 @@ final class WarmUp {
   /** Budget that must be left to open the compile queue; with less the warm-up uses the quiet-time rule. */
   static final long QUEUE_OPEN_NANOS = 600_000_000L;
 
+  /** The branch calls (in place, unaligned) get at most 1/BRANCH_SHARE of the warm-up's time. */
+  static final int BRANCH_SHARE = 20;
+
   /** How often the compile queue is read once every operation has settled. */
   static final long QUEUE_READ_NANOS = 5_000_000L;
 
@@ -130,7 +133,7 @@ final class WarmUp {
   /**
    * Runs the operations round-robin, each turn at most {@link #WINDOW} calls or {@link #SLICE_NANOS} (one
  * call once the operation has settled), and
-   * the branch calls once per round, until each operation has stopped getting faster and the JIT has
+   * the branch calls once per round while they have had under 1/{@link #BRANCH_SHARE} of the time, until each operation has stopped getting faster and the JIT has
    * nothing of the kernels' left to compile, or the deadline.
    *
    * <p>Why turns end after a time slice: before C2 has compiled them a call runs the Vector API as
@@ -151,6 +154,7 @@ final class WarmUp {
     Arrays.fill(best, Long.MAX_VALUE);
     long[][] times = new long[ops.length][WINDOW];
     long lastJit = -1, jitChanged = System.nanoTime(), queueEmpty = 0, queueRead = 0;
+    long started = System.nanoTime(), branchNanos = 0;
     JitQueue queue = null;
     while (System.nanoTime() < deadline) {
       boolean settled = true;
@@ -180,9 +184,16 @@ final class WarmUp {
         } while (true);
         settled &= calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS;
       }
-      for (Op b : branches) {
-        if (System.nanoTime() >= deadline) return;
-        b.run();
+      // At most 1/BRANCH_SHARE of the time so far: in the slow tiers a branch call costs as much as an
+      // operation's whole turn, and ten of them a round took most of the budget from the operations.
+      long sinceStart = System.nanoTime() - started;
+      if (branchNanos * BRANCH_SHARE <= sinceStart) {
+        long b0 = System.nanoTime();
+        for (Op b : branches) {
+          if (System.nanoTime() >= deadline) return;
+          b.run();
+        }
+        branchNanos += System.nanoTime() - b0;
       }
       long jitNow = jitTimed ? jit.getTotalCompilationTime() : 0, now = System.nanoTime();
       if (jitNow != lastJit) jitChanged = now;
