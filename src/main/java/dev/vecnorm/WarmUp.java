@@ -19,7 +19,9 @@ import java.util.SplittableRandom;
  * a warm-up on a tiny stand-in shape would leave the main loops' paths unprofiled.
  *
  * <p>Every operation is run on {@code float[]}, and when an arena is given also on native segments from
- * it (the two have separate kernel bodies), out of place, on random data. Native segments only come
+ * it (the two have separate kernel bodies), out of place, on random data; once per round each also runs
+ * in place and at an offset of one float, so that no branch of the checks and the dispatch is left
+ * unprofiled for the caller's first call to take. Native segments only come
  * from the caller's arena: the JDK's segment access code calls the segment's session
  * ({@code Arena.ofConfined}, {@code ofShared}, {@code ofAuto} and {@code global} each have their own class)
  * and C2 compiles that call from a profile shared by the whole JVM. A warm-up on confined segments
@@ -27,7 +29,8 @@ import java.util.SplittableRandom;
  * instead of 11–19 µs (README, "Warm-up"). A tensor larger than {@link #CAP_FLOATS} is warmed on a
  * stand-in with fewer outer slabs and the same channels and inner size, which takes the same kernel
  * paths. Each operation runs until its per-call time has stopped falling for {@link #STABLE_WINDOWS}
- * windows after at least {@link #MIN_CALLS} calls, or the budget is spent.
+ * windows after at least {@link #MIN_CALLS} calls and HotSpot's compile queue holds no method of the
+ * kernels' call tree ({@link JitQueue}), or the budget is spent.
  */
 final class WarmUp {
 
@@ -62,8 +65,9 @@ final class WarmUp {
     NormShape s = standIn(shape);
     int n = Math.toIntExact(s.size()), c = s.channels();
     SplittableRandom random = new SplittableRandom(42);
-    float[] x = new float[n], dy = new float[n], y = new float[n], dx = new float[n];
-    for (int i = 0; i < n; i++) {
+    // One float more than the tensor, so that the branch calls below can start at element 1 (4 bytes: not vector-aligned).
+    float[] x = new float[n + 1], dy = new float[n + 1], y = new float[n + 1], dx = new float[n + 1];
+    for (int i = 0; i <= n; i++) {
       x[i] = (float) random.nextGaussian(1, 2);
       dy[i] = (float) random.nextGaussian();
     }
@@ -79,61 +83,200 @@ final class WarmUp {
         () -> k.forwardInference(s, x, 0, gamma, beta, m2, v2, eps, y, 0),
         () -> k.backward(s, x, 0, dy, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
     };
-    Op[] ops = arrayOps;
+    // In place and at an unaligned offset: the other paths through the checks, the dispatch and the
+    // kernels' alignment-dependent loops, so that C2 does not compile them as never taken (an uncommon
+    // trap, then a deoptimization on the caller's first such call). In place runs on y and dx, which
+    // the timed operations rewrite every round, so the data stays that of one normalization.
+    Op[] arrayBranches = {
+        () -> k.forwardTraining(s, y, 0, gamma, beta, eps, y, 0, mean, variance, invStd),
+        () -> k.forwardInference(s, y, 0, gamma, beta, m2, v2, eps, y, 0),
+        () -> k.backward(s, y, 0, dx, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
+        () -> k.forwardTraining(s, x, 1, gamma, beta, eps, y, 1, mean, variance, invStd),
+        () -> k.backward(s, x, 1, dy, 1, gamma, m2, i2, dx, 1, dGamma, dBeta),
+    };
+    Op[] ops = arrayOps, branches = arrayBranches;
     if (arena != null) {
       // The caller's arena, so that the segments' session class is the one the kernels will see.
-      MemorySegment xs = arena.allocate(ValueLayout.JAVA_FLOAT, n), dys = arena.allocate(ValueLayout.JAVA_FLOAT, n);
-      MemorySegment ys = arena.allocate(ValueLayout.JAVA_FLOAT, n), dxs = arena.allocate(ValueLayout.JAVA_FLOAT, n);
-      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, n);
-      MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, n);
+      MemorySegment xs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1), dys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
+      MemorySegment ys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1), dxs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
+      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, n + 1);
+      MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, n + 1);
       ops = new Op[] {arrayOps[0], arrayOps[1], arrayOps[2],
           () -> k.forwardTraining(s, xs, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
           () -> k.forwardInference(s, xs, 0, gamma, beta, m2, v2, eps, ys, 0),
           () -> k.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
       };
+      branches = new Op[] {arrayBranches[0], arrayBranches[1], arrayBranches[2], arrayBranches[3], arrayBranches[4],
+          () -> k.forwardTraining(s, ys, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
+          () -> k.forwardInference(s, ys, 0, gamma, beta, m2, v2, eps, ys, 0),
+          () -> k.backward(s, ys, 0, dxs, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
+          () -> k.forwardTraining(s, xs, 4, gamma, beta, eps, ys, 4, mean, variance, invStd),
+          () -> k.backward(s, xs, 4, dys, 4, gamma, m2, i2, dxs, 4, dGamma, dBeta),
+      };
     }
-    runUntilStable(ops, deadline);
+    runUntilStable(ops, branches, deadline);
     return Duration.ofNanos(System.nanoTime() - start);
   }
 
+  /** Budget that must be left to open the compile queue; with less the warm-up uses the quiet-time rule. */
+  static final long QUEUE_OPEN_NANOS = 600_000_000L;
+
+  /** The branch calls (in place, unaligned) get at most 1/BRANCH_SHARE of the warm-up's time. */
+  static final int BRANCH_SHARE = 20;
+
+  /** How often the compile queue is read once every operation has settled. */
+  static final long QUEUE_READ_NANOS = 5_000_000L;
+
+  /** Longest turn of one operation while its calls are slow: every operation reaches the JIT's thresholds early in the budget. */
+  static final long SLICE_NANOS = 5_000_000L;
+
   /**
-   * Runs the operations round-robin in windows, so each gets its share of a short budget, until each has
-   * stopped getting faster and no compilation has finished for {@link #QUIET_NANOS}. The second condition matters: C1
-   * code is slow but steady, so per-call times alone looked "stable" while C2 still had the kernels in
-   * its queue (NCHW 7x13x13x17 native training forward then ran ~5x its steady state for the next 50
-   * calls). HotSpot's total compilation time only grows when a compilation finishes.
+   * Runs the operations round-robin, each turn at most {@link #WINDOW} calls or {@link #SLICE_NANOS} (one
+ * call once the operation has settled), and
+   * the branch calls once per round while they have had under 1/{@link #BRANCH_SHARE} of the time, until each operation has stopped getting faster and the JIT has
+   * nothing of the kernels' left to compile, or the deadline.
+   *
+   * <p>Why turns end after a time slice: before C2 has compiled them a call runs the Vector API as
+   * objects, up to 1000x slower, and a fixed 32-call window of the first operation then took a large part
+   * of the budget before the last one ran at all (NCHW 7x13x13x17: the native moments were first compiled,
+   * by C1, 2 s into a 3 s warm-up; `-XX:+PrintCompilation`, README "Warm-up").
+   *
+   * <p>Why the compile queue: C1 code is slow but steady, so per-call times alone looked "stable" while C2
+   * still had the kernels in its queue (NCHW 7x13x13x17 native training forward then ran ~5x its steady
+   * state for the next 50 calls). {@link JitQueue} reads HotSpot's compile queue; where it is not available
+   * the warm-up waits until no compilation has finished for {@link #QUIET_NANOS}.
    */
-  private static void runUntilStable(Op[] ops, long deadline) {
-    java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+  private static void runUntilStable(Op[] ops, Op[] branches, long deadline) {
+    java.lang.management.CompilationMXBean jit = compilationBean();
     boolean jitTimed = jit != null && jit.isCompilationTimeMonitoringSupported();
     long[] best = new long[ops.length];
-    int[] calls = new int[ops.length], stale = new int[ops.length];
+    int[] calls = new int[ops.length], stale = new int[ops.length], filled = new int[ops.length];
     Arrays.fill(best, Long.MAX_VALUE);
-    long[] times = new long[WINDOW];
-    long lastJit = -1, jitChanged = System.nanoTime();
+    long[][] times = new long[ops.length][WINDOW];
+    long lastJit = -1, jitChanged = System.nanoTime(), queueEmpty = 0, queueRead = 0;
+    long started = System.nanoTime(), branchNanos = 0;
+    JitQueue queue = null;
     while (System.nanoTime() < deadline) {
       boolean settled = true;
       for (int o = 0; o < ops.length && System.nanoTime() < deadline; o++) {
-        for (int i = 0; i < WINDOW; i++) {
+        // An operation that has settled gets one call a turn: the budget goes to those still compiling.
+        boolean done = calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS;
+        long turnEnd = done ? 0 : System.nanoTime() + SLICE_NANOS;
+        do {
           long t0 = System.nanoTime();
           ops[o].run();
-          times[i] = System.nanoTime() - t0;
-        }
-        calls[o] += WINDOW;
-        Arrays.sort(times);
-        long median = times[WINDOW / 2];
-        if (median < best[o] - best[o] / 20) {
-          best[o] = median;
-          stale[o] = 0;
-        } else {
-          stale[o]++;
-        }
+          long t1 = System.nanoTime();
+          times[o][filled[o]++] = t1 - t0;
+          calls[o]++;
+          if (filled[o] == WINDOW) {
+            filled[o] = 0;
+            Arrays.sort(times[o]);
+            long median = times[o][WINDOW / 2];
+            if (median < best[o] - best[o] / 20) {
+              best[o] = median;
+              stale[o] = 0;
+            } else {
+              stale[o]++;
+            }
+            break;
+          }
+          if (t1 >= turnEnd) break;
+        } while (true);
         settled &= calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS;
+      }
+      // At most 1/BRANCH_SHARE of the time so far: in the slow tiers a branch call costs as much as an
+      // operation's whole turn, and ten of them a round took most of the budget from the operations.
+      long sinceStart = System.nanoTime() - started;
+      if (branchNanos * BRANCH_SHARE <= sinceStart) {
+        long b0 = System.nanoTime();
+        for (Op b : branches) {
+          if (System.nanoTime() >= deadline) return;
+          b.run();
+        }
+        branchNanos += System.nanoTime() - b0;
       }
       long jitNow = jitTimed ? jit.getTotalCompilationTime() : 0, now = System.nanoTime();
       if (jitNow != lastJit) jitChanged = now;
       lastJit = jitNow;
-      if (settled && now - jitChanged >= QUIET_NANOS) return;
+      if (!settled) continue;
+      if (queue == null) {
+        // Only now, and only with time left: opening it costs 0.1-0.5 s of class loading, which must not
+        // push the warm-up past its budget.
+        queue = deadline - now > QUEUE_OPEN_NANOS ? JitQueue.open() : new JitQueue(null, null);
+      }
+      if (queue.available()) {
+        if (now - queueRead < QUEUE_READ_NANOS) continue; // reading it builds a string of the whole queue
+        queueRead = now;
+        // Empty for QUIET_NANOS / 3: a method still profiling in C1 code is queued for C2 within a few rounds.
+        if (queue.hasPending()) {
+          queueEmpty = 0;
+        } else if (queueEmpty == 0) {
+          queueEmpty = now;
+        } else if (now - queueEmpty >= QUIET_NANOS / 3) {
+          return;
+        }
+      } else if (now - jitChanged >= QUIET_NANOS) {
+        return;
+      }
+    }
+  }
+
+  private static java.lang.management.CompilationMXBean compilationBean() {
+    try {
+      return java.lang.management.ManagementFactory.getCompilationMXBean();
+    } catch (LinkageError e) { // java.management is optional (requires static)
+      return null;
+    }
+  }
+
+  /**
+   * HotSpot's compile queues and current compilations (what {@code jcmd PID Compiler.queue} prints), through
+   * the DiagnosticCommand MBean: whether a method of the kernels' call tree (vecnorm, the Vector API, the
+   * foreign memory access code) is waiting for or in compilation.
+   */
+  static final class JitQueue {
+    private static final String[] PREFIXES = {
+        "dev.vecnorm.", "jdk.incubator.vector.", "jdk.internal.vm.vector.", "jdk.internal.foreign.",
+        "jdk.internal.misc.ScopedMemoryAccess", "java.lang.invoke.SegmentVarHandle",
+    };
+    private final Object server, name;
+
+    private JitQueue(Object server, Object name) {
+      this.server = server;
+      this.name = name;
+    }
+
+    static JitQueue open() {
+      try {
+        javax.management.MBeanServer server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+        javax.management.ObjectName name = new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand");
+        JitQueue q = new JitQueue(server, name);
+        return q.text() == null ? new JitQueue(null, null) : q;
+      } catch (LinkageError | RuntimeException | javax.management.JMException e) {
+        return new JitQueue(null, null); // no java.management, not HotSpot, or a security manager: fall back to quiet time
+      }
+    }
+
+    boolean available() {
+      return server != null;
+    }
+
+    /** The queue and current compilations as text, or null when they cannot be read. */
+    String text() {
+      try {
+        return (String) ((javax.management.MBeanServer) server).invoke((javax.management.ObjectName) name, "compilerQueue",
+            new Object[] {null}, new String[] {String[].class.getName()});
+      } catch (LinkageError | RuntimeException | javax.management.JMException e) {
+        return null;
+      }
+    }
+
+    /** Whether a method of the kernels' call tree is queued or being compiled; true when the queue cannot be read. */
+    boolean hasPending() {
+      String t = text();
+      if (t == null) return true;
+      for (String p : PREFIXES) if (t.contains(p)) return true;
+      return false;
     }
   }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.lang.foreign.Arena;
 import java.time.Duration;
@@ -48,6 +49,17 @@ class WarmUpTest {
     // 20 ms cannot be enough to compile anything, so the budget is what ends the warm-up.
     Duration spent = BatchNorm.warmUp(NormShape.channelsFirst(8, 16, 4096), Arena.ofAuto(), Duration.ofMillis(20));
     assertTrue(spent.toMillis() < 2_000, "warm-up with a 20 ms budget took " + spent);
+  }
+
+  @Test
+  void readsHotSpotsCompileQueue() {
+    // The warm-up's end condition: on HotSpot the queue must be readable, or every warm-up falls back to quiet time.
+    String vm = System.getProperty("java.vm.name", "");
+    assumeTrue(vm.contains("HotSpot") || vm.contains("OpenJDK"), "not HotSpot: " + vm);
+    WarmUp.JitQueue q = WarmUp.JitQueue.open();
+    assertTrue(q.available(), "DiagnosticCommand compilerQueue not readable");
+    String text = q.text();
+    assertTrue(text != null && text.contains("C2 compile queue"), "unexpected compilerQueue output: " + text);
   }
 
   @Test
