@@ -35,4 +35,31 @@ public interface GroupNormSupport {
   void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch, int channels, int spatial,
                 int groups, boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
                 float[] dBeta);
+  // ---------------------------------------------------------------- a channels-last sample split into row ranges
+  // (ParallelNorms): per range a pass that reduces, then GroupNormRows merges the ranges in double, in range
+  // order, then per range a pass that writes. Rows are {@code channels} floats at the array offset.
+
+  /**
+   * Per-channel moments of {@code rows} channels-last rows, overwritten: {@code mean[c]} in float,
+   * {@code meanResidual[c]} its rounding error (the exact mean minus {@code mean[c]}, to float) and the
+   * biased {@code variance[c]} about the exact mean.
+   */
+  void rowMoments(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual, float[] variance);
+
+  /** {@code y = (x - chMean[c]) * chInvStd[c] * gamma[c] + beta[c]} over {@code rows} channels-last rows. */
+  void rowNormalize(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] chMean, float[] chInvStd,
+                    float[] gamma, float[] beta);
+
+  /**
+   * Over {@code rows} channels-last rows, per channel, overwritten: {@code sumDy[c] = Σ dy} and
+   * {@code sumDyXhat[c] = Σ dy * (x - chMean[c]) * chInvStd[c]}.
+   */
+  void rowGradientSums(float[] x, int xOffset, float[] dy, int dyOffset, int rows, int channels, float[] chMean, float[] chInvStd,
+                       float[] sumDy, float[] sumDyXhat);
+
+  /**
+   * {@code dx = a[c]*dy + b[c]*(x - mean[c]) + k[c]} over {@code rows} channels-last rows, with
+   * {@code coef = [a | b | k | mean]}, {@code channels} floats each (read only: ranges of one sample share it).
+   */
+  void rowApply(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int channels, float[] coef);
 }

@@ -329,4 +329,51 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       }
     }
   }
+  // ---------------------------------------------------------------- row ranges of a channels-last sample
+
+  /** Batch norm's channels-last moments over the range's rows (each range is a batch-norm tensor of its own). */
+  @Override
+  public void rowMoments(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual, float[] variance) {
+    bn.moments(x, xOffset, rows, channels, 1, mean, meanResidual, variance);
+  }
+
+  @Override
+  public void rowNormalize(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] chMean, float[] chInvStd,
+                           float[] gamma, float[] beta) {
+    bn.normalize(x, xOffset, y, yOffset, rows, channels, 1, chMean, chInvStd, false, 0f, gamma, beta);
+  }
+
+  @Override
+  public void rowGradientSums(float[] x, int xOffset, float[] dy, int dyOffset, int rows, int channels, float[] chMean,
+                              float[] chInvStd, float[] sumDy, float[] sumDyXhat) {
+    bn.backwardReduce(x, xOffset, dy, dyOffset, rows, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
+  }
+
+  /**
+   * As {@link #backward}'s channels-last apply, on a pooled copy of the coefficients (tiled over a super
+   * row there): the ranges of one sample share {@code coef} and run at once.
+   */
+  @Override
+  public void rowApply(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int channels,
+                       float[] coef) {
+    int width = PanamaBatchNormSupport.superWidth(channels);
+    if (width < 0) { // wide ragged rows: coefficients per channel as they are, the means read from index 0
+      float[] m = Scratch.borrow(channels);
+      try {
+        System.arraycopy(coef, 3 * channels, m, 0, channels);
+        PanamaBatchNormSupport.applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows, channels, m, coef);
+      } finally {
+        Scratch.release(m);
+      }
+      return;
+    }
+    float[] s = Scratch.borrow(4 * channels + 4 * width);
+    try {
+      System.arraycopy(coef, 0, s, 0, 4 * channels);
+      PanamaBatchNormSupport.tilePattern(s, 0, channels, 4, 4 * channels, width); // a range starts on a row: the pattern's phase
+      PanamaBatchNormSupport.applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows * channels, width, s, 4 * channels);
+    } finally {
+      Scratch.release(s);
+    }
+  }
 }

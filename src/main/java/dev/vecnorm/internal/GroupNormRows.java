@@ -1,0 +1,102 @@
+package dev.vecnorm.internal;
+
+/**
+ * The merges between the two passes of a channels-last group-norm sample split into row ranges
+ * ({@code dev.vecnorm.ParallelNorms}): a channels-last group interleaves with the others in every pixel
+ * row, so one sample splits by rows, each range reducing per channel ({@link GroupNormSupport#rowMoments},
+ * {@link GroupNormSupport#rowGradientSums}), and these merge the ranges' per-channel results in double,
+ * ranges in increasing order, so the bits depend on the range partition (the shape) only, not on which
+ * thread ran which range.
+ *
+ * <p>Each range's per-channel results are one {@code float[channels]} per range and quantity, indexed
+ * {@code [first + k]} for the sample's range {@code k}.
+ */
+public final class GroupNormRows {
+
+  private GroupNormRows() {}
+
+  /**
+   * A sample's group statistics from its ranges' per-channel moments: with {@code n_k} rows in range
+   * {@code k} and {@code mu_kc = mean + meanResidual} (the residual keeps data far from 0 exact, as
+   * the single-call kernel's channel merge does), {@code mean_g = Σ n_k mu_kc / N} and
+   * {@code var_g = Σ n_k (var_kc + (mu_kc - mean_g)^2) / N}, {@code N = cpg * spatial}: the exact
+   * decomposition of the group's variance. Writes {@code mean}/{@code invStd} at {@code statsAt} (when
+   * not null) and spreads them per channel into {@code chMean}/{@code chInvStd} for the write pass.
+   *
+   * @param m per range, per-channel float means; the sample's ranges are {@code first .. first + ranges - 1}
+   * @param residual per range, the means' rounding errors
+   * @param variance per range, the per-channel biased variances
+   * @param rowsPerRange rows of every range but the last, which has the rest of {@code spatial}
+   */
+  public static void groupStatistics(float[][] m, float[][] residual, float[][] variance, int first, int ranges, int rowsPerRange, int spatial, int channels, int groups,
+                                     float epsilon, float[] mean, float[] invStd, int statsAt, float[] chMean, float[] chInvStd) {
+    int cpg = channels / groups;
+    double count = (double) cpg * spatial;
+    for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+      double sum = 0;
+      for (int k = 0; k < ranges; k++) {
+        float[] mk = m[first + k], rk = residual[first + k];
+        double rows = Math.min(rowsPerRange, spatial - k * rowsPerRange), s = 0;
+        for (int c = c0; c < c0 + cpg; c++) s += mk[c] + (double) rk[c];
+        sum += rows * s;
+      }
+      double gm = sum / count, m2 = 0;
+      for (int k = 0; k < ranges; k++) {
+        float[] mk = m[first + k], rk = residual[first + k], vk = variance[first + k];
+        double rows = Math.min(rowsPerRange, spatial - k * rowsPerRange), s = 0;
+        for (int c = c0; c < c0 + cpg; c++) {
+          double d = mk[c] + (double) rk[c] - gm;
+          s += vk[c] + d * d;
+        }
+        m2 += rows * s;
+      }
+      float gmf = (float) gm, inv = ScalarBatchNormSupport.invStd((float) (m2 / count), epsilon);
+      if (mean != null) mean[statsAt + g] = gmf;
+      if (invStd != null) invStd[statsAt + g] = inv;
+      java.util.Arrays.fill(chMean, c0, c0 + cpg, gmf);
+      java.util.Arrays.fill(chInvStd, c0, c0 + cpg, inv);
+    }
+  }
+
+  /** Spreads a sample's group statistics at {@code statsAt} per channel (the backward's reduce pass reads them per channel). */
+  public static void spread(float[] mean, float[] invStd, int statsAt, int channels, int groups, float[] chMean, float[] chInvStd) {
+    int cpg = channels / groups;
+    for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+      java.util.Arrays.fill(chMean, c0, c0 + cpg, mean[statsAt + g]);
+      java.util.Arrays.fill(chInvStd, c0, c0 + cpg, invStd[statsAt + g]);
+    }
+  }
+
+  /**
+   * A sample's input-gradient coefficients {@code coef = [a | b | k | mean]} from its ranges'
+   * {@code sumDy} and {@code sumDyXhat}, summed per channel in double in range order: with {@code g = dy*gamma},
+   * {@code s = invStd_g}, {@code N = cpg * spatial}: {@code a_c = gamma_c s}, {@code b = -s^2 Σ(g xhat)/N},
+   * {@code k = -s Σg/N} (as the single-call kernels: {@code dx = s (g - mean(g) - xhat mean(g xhat))}).
+   */
+  public static void coefficients(float[][] sumDy, float[][] sumDyXhat, int first, int ranges, int spatial, int channels, int groups, float[] gamma,
+                                  float[] mean, float[] invStd, int statsAt, float[] coef) {
+    int cpg = channels / groups;
+    double count = (double) cpg * spatial;
+    for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+      double sumG = 0, sumGXhat = 0;
+      for (int c = c0; c < c0 + cpg; c++) {
+        double dy = 0, dyXhat = 0;
+        for (int k = 0; k < ranges; k++) {
+          dy += sumDy[first + k][c];
+          dyXhat += sumDyXhat[first + k][c];
+        }
+        double gc = gamma == null ? 1 : gamma[c];
+        sumG += gc * dy;
+        sumGXhat += gc * dyXhat;
+      }
+      double s = invStd[statsAt + g];
+      float b = (float) (-s * s * sumGXhat / count), k = (float) (-s * sumG / count);
+      for (int c = c0; c < c0 + cpg; c++) {
+        coef[c] = gamma == null ? (float) s : gamma[c] * (float) s;
+        coef[channels + c] = b;
+        coef[2 * channels + c] = k;
+        coef[3 * channels + c] = mean[statsAt + g];
+      }
+    }
+  }
+}
