@@ -152,6 +152,10 @@ public final class GroupNorm {
           s.groups(), s.channelsLast(), gamma, beta, epsilon, mean, invStd, 0);
       return;
     }
+    if (Staging.plainNative(x) && Staging.plainNative(y) && impl.forwardNative(x, xOffset, y, yOffset, s.batch(), s.channels(),
+        s.spatial(), s.groups(), s.channelsLast(), gamma, beta, epsilon, mean, invStd, 0)) {
+      return; // read and written in place, no staging
+    }
     int groups = s.groups();
     LayerNorm.staged(s.batch(), sampleFloats(s), x, xOffset, null, 0, y, yOffset,
         (xs, gs, n, first) -> impl.forward(xs, 0, xs, 0, n, s.channels(), s.spatial(), groups, s.channelsLast(), gamma, beta, epsilon,
@@ -188,6 +192,10 @@ public final class GroupNorm {
     }
     LayerNorm.zero(dGamma);
     LayerNorm.zero(dBeta);
+    if (Staging.plainNative(x) && Staging.plainNative(dy) && Staging.plainNative(dx) && impl.backwardNative(x, xOffset, dy, dyOffset, dx,
+        dxOffset, s.batch(), s.channels(), s.spatial(), s.groups(), s.channelsLast(), gamma, mean, invStd, 0, dGamma, dBeta)) {
+      return; // read and written in place, no staging
+    }
     int groups = s.groups();
     LayerNorm.staged(s.batch(), sampleFloats(s), x, xOffset, dy, dyOffset, dx, dxOffset,
         (xs, gs, n, first) -> impl.backward(xs, 0, gs, 0, gs, 0, n, s.channels(), s.spatial(), groups, s.channelsLast(), gamma, mean,

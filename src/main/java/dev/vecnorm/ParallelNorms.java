@@ -43,7 +43,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@link IllegalStateException}.
  *
  * <p><b>Arguments</b> are checked by the facades' own checks, before anything is written. Segments backed
- * by a {@code float[]} run on the array; other segments are staged per chunk as the facades stage them.
+ * by a {@code float[]} run on the array; group norm on plain native segments runs on the native bodies
+ * (the facade's, unstaged) except where they stage (see {@code PanamaNativeGroupNorm}) and for channels-last
+ * row ranges; other segments are staged per chunk as the facades stage them.
  */
 public final class ParallelNorms implements AutoCloseable {
 
@@ -535,6 +537,8 @@ public final class ParallelNorms implements AutoCloseable {
     int statsPerUnit;
 
     boolean segments, confined;
+    /** Every segment of the call is plain native memory: group norm chunks run on the native bodies, unstaged. */
+    boolean plainNative;
     float[] x, dy, out;
     int xOffset, dyOffset, outOffset;
     MemorySegment xSeg, dySeg, outSeg;
@@ -630,6 +634,7 @@ public final class ParallelNorms implements AutoCloseable {
             Staging.elementOffset(out, outOffset));
       }
       segments = true;
+      plainNative = Staging.plainNative(x) && Staging.plainNative(out) && (dy == null || Staging.plainNative(dy));
       confined = !x.isAccessibleBy(ANOTHER_THREAD) || !out.isAccessibleBy(ANOTHER_THREAD)
           || (dy != null && !dy.isAccessibleBy(ANOTHER_THREAD));
       xSeg = x;
@@ -744,8 +749,9 @@ public final class ParallelNorms implements AutoCloseable {
             Math.toIntExact(outOffset + at), n, stats, channels, groups, g, bt, pg, pb);
         return;
       }
-      // As the facades stage: blocks of whole units copied in, computed in place over dy (or x), copied out.
       long bytes = at * Float.BYTES;
+      if (plainNative && nativeKernel(bytes, n, stats, channels, groups, g, bt, pg, pb)) return;
+      // As the facades stage: blocks of whole units copied in, computed in place over dy (or x), copied out.
       boolean backward = dySeg != null;
       int c = channels, k = groups, first = stats, step = statsStep;
       float[] gs0 = g, bs0 = bt;
@@ -794,6 +800,18 @@ public final class ParallelNorms implements AutoCloseable {
       if (forward) group.rowNormalize(xa, xo, oa, oo, rows, c, chMean[sample], chInvStd[sample], gamma, beta);
       else group.rowApply(xa, xo, ga, go, oa, oo, rows, c, coef[sample]);
       if (segments) MemorySegment.copy(oa, 0, outSeg, Staging.FLOAT_LE, outSegOffset + at * Float.BYTES, floats);
+    }
+
+    /** Group norm's native bodies on the chunk at byte {@code bytes}, as {@link #kernel}; false (nothing written) where they stage. */
+    private boolean nativeKernel(long bytes, int n, int stats, int channels, int groups, float[] gamma, float[] beta, float[] pg,
+                                 float[] pb) {
+      return switch (op) {
+        case GN_FORWARD -> group.forwardNative(xSeg, xSegOffset + bytes, outSeg, outSegOffset + bytes, n, channels, shape.spatial(), groups,
+            shape.channelsLast(), gamma, beta, epsilon, mean, invStd, stats);
+        case GN_BACKWARD -> group.backwardNative(xSeg, xSegOffset + bytes, dySeg, dySegOffset + bytes, outSeg, outSegOffset + bytes, n,
+            channels, shape.spatial(), groups, shape.channelsLast(), gamma, mean, invStd, stats, pg, pb);
+        default -> false;
+      };
     }
 
     /** {@code n} units (rows, samples, or one block of groups) whose statistics start at index {@code stats}. */

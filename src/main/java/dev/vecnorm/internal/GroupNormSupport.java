@@ -35,6 +35,26 @@ public interface GroupNormSupport {
   void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch, int channels, int spatial,
                 int groups, boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
                 float[] dBeta);
+  // ---------------------------------------------------------------- plain native segments
+
+  /**
+   * {@link #forward} straight on a plain native segment ({@code isNative()}, not mapped), byte offsets,
+   * with the same bits as on a {@code float[]}; false, having written nothing, where the caller stages.
+   */
+  default boolean forwardNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment y, long yOffset,
+                                int batch, int channels, int spatial, int groups, boolean channelsLast, float[] gamma, float[] beta,
+                                float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    return false;
+  }
+
+  /** {@link #backward} on plain native segments, as {@link #forwardNative}; false (nothing written) where the caller stages. */
+  default boolean backwardNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy, long dyOffset,
+                                 java.lang.foreign.MemorySegment dx, long dxOffset, int batch, int channels, int spatial, int groups,
+                                 boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
+                                 float[] dBeta) {
+    return false;
+  }
+
   // ---------------------------------------------------------------- a channels-last sample split into row ranges
   // (ParallelNorms): per range a pass that reduces, then GroupNormRows merges the ranges in double, in range
   // order, then per range a pass that writes. Rows are {@code channels} floats at the array offset.

@@ -1,5 +1,6 @@
 package dev.vecnorm.internal;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -48,7 +49,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * larger comes back: with per-channel requests of {@code channels} floats, the kernels' arrays were
    * taken or dropped and they allocated on every call.
    */
-  private static int scratchFloats(int channels) {
+  static int scratchFloats(int channels) {
     int width = Math.max(PanamaBatchNormSupport.superWidth(channels), 0);
     return Math.max(4 * channels + 4 * width, 6 * (Math.max(width, channels) + LANES));
   }
@@ -57,7 +58,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * One more array of {@code floats} borrowed and returned at once, so that, from the second call on, the
    * pool holds a free one for the batch-norm kernel running while this call holds its own.
    */
-  private static void spareForKernel(int floats) {
+  static void spareForKernel(int floats) {
     Scratch.release(Scratch.borrow(floats));
   }
 
@@ -69,11 +70,15 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   /** Floats per group up to which channels-last groups of whole vectors take {@link #forwardRows}. */
   private static final int MAX_BLOCK_FLOATS = 1 << 13;
 
+  /** Whether the forward takes {@link #forwardRows}: channels-last groups of two or more whole vectors, up to {@link #MAX_BLOCK_FLOATS}. */
+  static boolean takesRows(boolean channelsLast, int cpg, int spatial) {
+    return channelsLast && cpg % LANES == 0 && cpg >= 2 * LANES && (long) cpg * spatial <= MAX_BLOCK_FLOATS;
+  }
+
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int batch, int channels, int spatial, int groups,
                       boolean channelsLast, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    int cpg = channels / groups;
-    if (channelsLast && cpg % LANES == 0 && cpg >= 2 * LANES && (long) cpg * spatial <= MAX_BLOCK_FLOATS) {
+    if (takesRows(channelsLast, channels / groups, spatial)) {
       forwardRows(x, xOffset, y, yOffset, batch, channels, spatial, groups, gamma, beta, epsilon, mean, invStd, statsOffset);
       return;
     }
@@ -217,7 +222,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   }
 
   /** Writes the groups' statistics (when asked) at {@code at} and spreads mean and invStd over each group's channels. */
-  private static void spread(float[] m, float[] v, int groups, int cpg, float epsilon, float[] mean, float[] invStd, int at,
+  static void spread(float[] m, float[] v, int groups, int cpg, float epsilon, float[] mean, float[] invStd, int at,
                              float[] chMean, float[] chInvStd) {
     for (int g = 0; g < groups; g++) {
       float s = ScalarBatchNormSupport.invStd(v[g], epsilon);
@@ -236,7 +241,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * (5e-4 at 1e4), which alone would add ~0.1% to the variance of {@code 1e4 + N(0, 0.01)} through the
    * spread term. A non-finite channel makes the group non-finite, as batch norm's rule does.
    */
-  private static void mergeChannels(float[] m, float[] residual, float[] v, int from, int cpg, int g) {
+  static void mergeChannels(float[] m, float[] residual, float[] v, int from, int cpg, int g) {
     double sum = 0;
     for (int c = from; c < from + cpg; c++) sum += m[c] + (double) residual[c];
     double gm = sum / cpg, spread = 0, within = 0;
@@ -264,33 +269,11 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       double count = (double) cpg * spatial;
       for (int n = 0; n < batch; n++) {
         int xs = xOffset + n * sampleFloats, gs = dyOffset + n * sampleFloats, ds = dxOffset + n * sampleFloats, at = statsOffset + n * groups;
-        for (int g = 0; g < groups; g++) {
-          java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, mean[at + g]);
-          java.util.Arrays.fill(chInvStd, g * cpg, (g + 1) * cpg, invStd[at + g]);
-        }
+        GroupNormRows.spread(mean, invStd, at, channels, groups, chMean, chInvStd);
         // Per channel: Σdy and Σdy*xhat over the sample's positions, in the layout's memory order.
         if (channelsLast) bn.backwardReduce(x, xs, dy, gs, spatial, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
         else bn.backwardReduce(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat);
-        for (int g = 0; g < groups; g++) {
-          int c0 = g * cpg;
-          double sumG = 0, sumGXhat = 0;
-          for (int c = c0; c < c0 + cpg; c++) {
-            if (dGamma != null) dGamma[c] += sumDyXhat[c];
-            if (dBeta != null) dBeta[c] += sumDy[c];
-            double gc = gamma == null ? 1 : gamma[c];
-            sumG += gc * sumDy[c];
-            sumGXhat += gc * sumDyXhat[c];
-          }
-          // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n: a_c = gamma_c*s, b = -s^2 Σ(g*xhat)/n, k = -s Σg/n.
-          double s = invStd[at + g];
-          float b = (float) (-s * s * sumGXhat / count), k = (float) (-s * sumG / count);
-          for (int c = c0; c < c0 + cpg; c++) {
-            coef[c] = gamma == null ? (float) s : gamma[c] * (float) s;
-            coef[channels + c] = b;
-            coef[2 * channels + c] = k;
-            coef[3 * channels + c] = chMean[c];
-          }
-        }
+        coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);
         } else if (width < 0) {
@@ -306,6 +289,36 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       Scratch.release(chInvStd);
       Scratch.release(chMean);
       Scratch.release(coef);
+    }
+  }
+
+  /**
+   * One sample's {@code [a | b | k | mean]} per channel from its per-channel {@code sumDy},
+   * {@code sumDyXhat}, adding them into {@code dGamma}/{@code dBeta} (when not null); shared by the
+   * array and the native bodies, so both give the same bits.
+   */
+  static void coefficients(float[] sumDy, float[] sumDyXhat, int channels, int groups, float[] gamma, float[] invStd, int at,
+                           double count, float[] chMean, float[] coef, float[] dGamma, float[] dBeta) {
+    int cpg = channels / groups;
+    for (int g = 0; g < groups; g++) {
+      int c0 = g * cpg;
+      double sumG = 0, sumGXhat = 0;
+      for (int c = c0; c < c0 + cpg; c++) {
+        if (dGamma != null) dGamma[c] += sumDyXhat[c];
+        if (dBeta != null) dBeta[c] += sumDy[c];
+        double gc = gamma == null ? 1 : gamma[c];
+        sumG += gc * sumDy[c];
+        sumGXhat += gc * sumDyXhat[c];
+      }
+      // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n: a_c = gamma_c*s, b = -s^2 Σ(g*xhat)/n, k = -s Σg/n.
+      double s = invStd[at + g];
+      float b = (float) (-s * s * sumGXhat / count), k = (float) (-s * sumG / count);
+      for (int c = c0; c < c0 + cpg; c++) {
+        coef[c] = gamma == null ? (float) s : gamma[c] * (float) s;
+        coef[channels + c] = b;
+        coef[2 * channels + c] = k;
+        coef[3 * channels + c] = chMean[c];
+      }
     }
   }
 
@@ -329,6 +342,24 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       }
     }
   }
+  // ---------------------------------------------------------------- plain native segments
+
+  @Override
+  public boolean forwardNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int batch, int channels, int spatial,
+                               int groups, boolean channelsLast, float[] gamma, float[] beta, float epsilon, float[] mean,
+                               float[] invStd, int statsOffset) {
+    return PanamaNativeGroupNorm.forward(bn, x, xOffset, y, yOffset, batch, channels, spatial, groups, channelsLast, gamma, beta,
+        epsilon, mean, invStd, statsOffset);
+  }
+
+  @Override
+  public boolean backwardNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                int batch, int channels, int spatial, int groups, boolean channelsLast, float[] gamma, float[] mean,
+                                float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    return PanamaNativeGroupNorm.backward(bn, x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, channelsLast,
+        gamma, mean, invStd, statsOffset, dGamma, dBeta);
+  }
+
   // ---------------------------------------------------------------- row ranges of a channels-last sample
 
   /** Batch norm's channels-last moments over the range's rows (each range is a batch-norm tensor of its own). */
