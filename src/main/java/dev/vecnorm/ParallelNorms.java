@@ -485,8 +485,10 @@ public final class ParallelNorms implements AutoCloseable {
         GroupNormRows.groupStatistics(w.partA, w.partB, w.partC, n * w.ranges, w.ranges, w.rowsPerRange, s.spatial(), c, g,
             w.epsilon, w.mean, w.invStd, n * g, w.chMean[n], w.chInvStd[n]);
       } else {
-        GroupNormRows.coefficients(w.partA, w.partB, n * w.ranges, w.ranges, s.spatial(), c, g, w.gamma, w.mean, w.invStd, n * g,
-            w.coef[n]);
+        GroupNormRows.sumRanges(w.partA, n * w.ranges, w.ranges, c, w.sumDy);
+        GroupNormRows.sumRanges(w.partB, n * w.ranges, w.ranges, c, w.sumDyXhat);
+        GroupNormRows.coefficients(w.sumDy, w.sumDyXhat, c, g, w.gamma, w.invStd, n * g, (double) s.channelsPerGroup() * s.spatial(),
+            w.chMean[n], w.coef[n], null, null);
       }
     }
     w.phase = 2;
@@ -528,6 +530,8 @@ public final class ParallelNorms implements AutoCloseable {
     float[][] partA = new float[0][], partB = new float[0][], partC = new float[0][];
     /** [sample][channel]: group statistics spread per channel; [sample][4 * channel]: dx coefficients. */
     float[][] chMean = new float[0][], chInvStd = new float[0][], coef = new float[0][];
+    /** [channel]: one sample's Σdy and Σdy*xhat over its ranges, merged on the caller. */
+    float[] sumDy = new float[0], sumDyXhat = new float[0];
     /** [block]: the block's part of gamma and beta, for kernels that index parameters from the block's first channel. */
     float[][] gammaSlices = new float[0][], betaSlices = new float[0][];
     /** Floats per unit: a row's features or a sample's channels * spatial. */
@@ -667,6 +671,10 @@ public final class ParallelNorms implements AutoCloseable {
         chMean = perChannel(chMean, units, features);
         chInvStd = perChannel(chInvStd, units, features);
         coef = perChannel(coef, units, 4 * features);
+        if (sumDy.length != features) {
+          sumDy = new float[features];
+          sumDyXhat = new float[features];
+        }
       }
       return this;
     }

@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.vecnorm.internal.GroupNormSupport;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -34,7 +32,6 @@ class NativeGroupNormTest {
 
   private static final float EPS = 1e-3f;
   private static final long[] OFFSETS = {0, 4, 70, (1 << 20) + 4};
-  private static final ValueLayout.OfFloat LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   enum Fill { NORMAL, FAR, SPECIAL }
 
@@ -78,15 +75,11 @@ class NativeGroupNormTest {
   }
 
   private static MemorySegment copy(Arena arena, float[] a, long off) {
-    MemorySegment s = arena.allocate(a.length * 4L + off, 8);
-    MemorySegment.copy(a, 0, s, LE, off, a.length);
-    return s;
+    return NormTesting.segment(arena, false, a, off);
   }
 
   private static float[] read(MemorySegment s, long off, int n) {
-    float[] a = new float[n];
-    MemorySegment.copy(s, LE, off, a, 0, n);
-    return a;
+    return NormTesting.read(s, off, n);
   }
 
   private static void sameBits(float[] expected, float[] actual, String what) {

@@ -28,7 +28,8 @@ public final class GroupNormRows {
    * @param variance per range, the per-channel biased variances
    * @param rowsPerRange rows of every range but the last, which has the rest of {@code spatial}
    */
-  public static void groupStatistics(float[][] m, float[][] residual, float[][] variance, int first, int ranges, int rowsPerRange, int spatial, int channels, int groups,
+  public static void groupStatistics(float[][] m, float[][] residual, float[][] variance, int first, int ranges, int rowsPerRange,
+                                     int spatial, int channels, int groups,
                                      float epsilon, float[] mean, float[] invStd, int statsAt, float[] chMean, float[] chInvStd) {
     int cpg = channels / groups;
     double count = (double) cpg * spatial;
@@ -67,35 +68,42 @@ public final class GroupNormRows {
     }
   }
 
+  /** {@code out[c] = Σ parts[first + k][c]} over the sample's ranges, in double, in range order, rounded once. */
+  public static void sumRanges(float[][] parts, int first, int ranges, int channels, float[] out) {
+    for (int c = 0; c < channels; c++) {
+      double s = 0;
+      for (int k = 0; k < ranges; k++) s += parts[first + k][c];
+      out[c] = (float) s;
+    }
+  }
+
   /**
-   * A sample's input-gradient coefficients {@code coef = [a | b | k | mean]} from its ranges'
-   * {@code sumDy} and {@code sumDyXhat}, summed per channel in double in range order: with {@code g = dy*gamma},
-   * {@code s = invStd_g}, {@code N = cpg * spatial}: {@code a_c = gamma_c s}, {@code b = -s^2 Σ(g xhat)/N},
-   * {@code k = -s Σg/N} (as the single-call kernels: {@code dx = s (g - mean(g) - xhat mean(g xhat))}).
+   * One sample's {@code [a | b | k | mean]} per channel from its per-channel {@code sumDy},
+   * {@code sumDyXhat}, adding them into {@code dGamma}/{@code dBeta} (when not null); shared by the
+   * array and the native Panama bodies (so both give the same bits) and by the row ranges (with the ranges'
+   * sums from {@link #sumRanges}).
    */
-  public static void coefficients(float[][] sumDy, float[][] sumDyXhat, int first, int ranges, int spatial, int channels, int groups, float[] gamma,
-                                  float[] mean, float[] invStd, int statsAt, float[] coef) {
+  public static void coefficients(float[] sumDy, float[] sumDyXhat, int channels, int groups, float[] gamma, float[] invStd, int at,
+                                  double count, float[] chMean, float[] coef, float[] dGamma, float[] dBeta) {
     int cpg = channels / groups;
-    double count = (double) cpg * spatial;
-    for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+    for (int g = 0; g < groups; g++) {
+      int c0 = g * cpg;
       double sumG = 0, sumGXhat = 0;
       for (int c = c0; c < c0 + cpg; c++) {
-        double dy = 0, dyXhat = 0;
-        for (int k = 0; k < ranges; k++) {
-          dy += sumDy[first + k][c];
-          dyXhat += sumDyXhat[first + k][c];
-        }
+        if (dGamma != null) dGamma[c] += sumDyXhat[c];
+        if (dBeta != null) dBeta[c] += sumDy[c];
         double gc = gamma == null ? 1 : gamma[c];
-        sumG += gc * dy;
-        sumGXhat += gc * dyXhat;
+        sumG += gc * sumDy[c];
+        sumGXhat += gc * sumDyXhat[c];
       }
-      double s = invStd[statsAt + g];
+      // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n: a_c = gamma_c*s, b = -s^2 Σ(g*xhat)/n, k = -s Σg/n.
+      double s = invStd[at + g];
       float b = (float) (-s * s * sumGXhat / count), k = (float) (-s * sumG / count);
       for (int c = c0; c < c0 + cpg; c++) {
         coef[c] = gamma == null ? (float) s : gamma[c] * (float) s;
         coef[channels + c] = b;
         coef[2 * channels + c] = k;
-        coef[3 * channels + c] = mean[statsAt + g];
+        coef[3 * channels + c] = chMean[c];
       }
     }
   }

@@ -273,7 +273,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
         // Per channel: Σdy and Σdy*xhat over the sample's positions, in the layout's memory order.
         if (channelsLast) bn.backwardReduce(x, xs, dy, gs, spatial, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
         else bn.backwardReduce(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat);
-        coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
+        GroupNormRows.coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);
         } else if (width < 0) {
@@ -289,36 +289,6 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       Scratch.release(chInvStd);
       Scratch.release(chMean);
       Scratch.release(coef);
-    }
-  }
-
-  /**
-   * One sample's {@code [a | b | k | mean]} per channel from its per-channel {@code sumDy},
-   * {@code sumDyXhat}, adding them into {@code dGamma}/{@code dBeta} (when not null); shared by the
-   * array and the native bodies, so both give the same bits.
-   */
-  static void coefficients(float[] sumDy, float[] sumDyXhat, int channels, int groups, float[] gamma, float[] invStd, int at,
-                           double count, float[] chMean, float[] coef, float[] dGamma, float[] dBeta) {
-    int cpg = channels / groups;
-    for (int g = 0; g < groups; g++) {
-      int c0 = g * cpg;
-      double sumG = 0, sumGXhat = 0;
-      for (int c = c0; c < c0 + cpg; c++) {
-        if (dGamma != null) dGamma[c] += sumDyXhat[c];
-        if (dBeta != null) dBeta[c] += sumDy[c];
-        double gc = gamma == null ? 1 : gamma[c];
-        sumG += gc * sumDy[c];
-        sumGXhat += gc * sumDyXhat[c];
-      }
-      // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n: a_c = gamma_c*s, b = -s^2 Σ(g*xhat)/n, k = -s Σg/n.
-      double s = invStd[at + g];
-      float b = (float) (-s * s * sumGXhat / count), k = (float) (-s * sumG / count);
-      for (int c = c0; c < c0 + cpg; c++) {
-        coef[c] = gamma == null ? (float) s : gamma[c] * (float) s;
-        coef[channels + c] = b;
-        coef[2 * channels + c] = k;
-        coef[3 * channels + c] = chMean[c];
-      }
     }
   }
 

@@ -97,7 +97,7 @@ final class PanamaNativeGroupNorm {
         GroupNormRows.spread(mean, invStd, at, channels, groups, chMean, chInvStd);
         if (channelsLast) require(bn.backwardReduceNative(x, xs, dy, gs, spatial, channels, 1, chMean, chInvStd, sumDy, sumDyXhat));
         else require(bn.backwardReduceNative(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat));
-        PanamaGroupNormSupport.coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
+        GroupNormRows.coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);
         } else {
