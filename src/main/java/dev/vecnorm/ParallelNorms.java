@@ -44,8 +44,7 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p><b>Arguments</b> are checked by the facades' own checks, before anything is written. Segments backed
  * by a {@code float[]} run on the array; group norm on plain native segments runs on the native bodies
- * (the facade's, unstaged) except where they stage (see {@code PanamaNativeGroupNorm}) and for channels-last
- * row ranges; other segments are staged per chunk as the facades stage them.
+ * (the facade's, unstaged) except where they stage (see {@code PanamaNativeGroupNorm}); other segments are staged per chunk as the facades stage them.
  */
 public final class ParallelNorms implements AutoCloseable {
 
@@ -770,14 +769,16 @@ public final class ParallelNorms implements AutoCloseable {
 
     /**
      * Range {@code chunk % ranges} of sample {@code chunk / ranges}, phase 1 (per-channel sums into the
-     * range's partials) or 2 (the write from the sample's merged statistics or coefficients). Segments not
-     * backed by arrays are copied whole per range (a range is at most about one chunk).
+     * range's partials) or 2 (the write from the sample's merged statistics or coefficients). Plain native
+     * segments run on the native bodies where they apply; other segments not backed by arrays are copied
+     * whole per range (a range is at most about one chunk).
      */
     private void runRange(int chunk) {
       int sample = chunk / ranges, r0 = chunk % ranges * rowsPerRange, rows = Math.min(rowsPerRange, shape.spatial() - r0);
       int c = features, floats = rows * c;
       long at = sample * unitFloats + (long) r0 * c;
       boolean forward = op == GN_FORWARD;
+      if (plainNative && nativeRange(chunk, sample, at * Float.BYTES, rows, c, forward)) return;
       float[] xa = x, ga = dy, oa = out;
       int xo, go, oo;
       if (segments) {
@@ -800,8 +801,7 @@ public final class ParallelNorms implements AutoCloseable {
           group.rowMoments(xa, xo, rows, c, partA[chunk], partB[chunk], partC[chunk]);
         } else {
           group.rowGradientSums(xa, xo, ga, go, rows, c, chMean[sample], chInvStd[sample], partA[chunk], partB[chunk]);
-          if (dBeta != null) System.arraycopy(partA[chunk], 0, partBeta[chunk], 0, c);
-          if (dGamma != null) System.arraycopy(partB[chunk], 0, partGamma[chunk], 0, c);
+          gradientPartials(chunk, c);
         }
         return;
       }
@@ -820,6 +820,27 @@ public final class ParallelNorms implements AutoCloseable {
             channels, shape.spatial(), groups, shape.channelsLast(), gamma, mean, invStd, stats, pg, pb);
         default -> false;
       };
+    }
+
+    /** A range's Σdy and Σdy*xhat are also its chunk's dBeta and dGamma partials (merged in chunk order after the call). */
+    private void gradientPartials(int chunk, int c) {
+      if (dBeta != null) System.arraycopy(partA[chunk], 0, partBeta[chunk], 0, c);
+      if (dGamma != null) System.arraycopy(partB[chunk], 0, partGamma[chunk], 0, c);
+    }
+
+    /** {@link #runRange} on the native bodies, unstaged; false (nothing written) where they stage. */
+    private boolean nativeRange(int chunk, int sample, long bytes, int rows, int c, boolean forward) {
+      long xo = xSegOffset + bytes, oo = outSegOffset + bytes, go = dySegOffset + bytes;
+      if (phase == 1) {
+        if (forward) return group.rowMomentsNative(xSeg, xo, rows, c, partA[chunk], partB[chunk], partC[chunk]);
+        if (!group.rowGradientSumsNative(xSeg, xo, dySeg, go, rows, c, chMean[sample], chInvStd[sample], partA[chunk], partB[chunk])) {
+          return false;
+        }
+        gradientPartials(chunk, c);
+        return true;
+      }
+      if (forward) return group.rowNormalizeNative(xSeg, xo, outSeg, oo, rows, c, chMean[sample], chInvStd[sample], gamma, beta);
+      return group.rowApplyNative(xSeg, xo, dySeg, go, outSeg, oo, rows, c, coef[sample]);
     }
 
     /** {@code n} units (rows, samples, or one block of groups) whose statistics start at index {@code stats}. */

@@ -82,4 +82,32 @@ public interface GroupNormSupport {
    * {@code coef = [a | b | k | mean]}, {@code channels} floats each (read only: ranges of one sample share it).
    */
   void rowApply(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int channels, float[] coef);
+
+  /**
+   * The four row-range passes on plain native segments, byte offsets, with the array methods' bits; each
+   * returns false, having written nothing, where the caller stages the range.
+   */
+  default boolean rowMomentsNative(java.lang.foreign.MemorySegment x, long xOffset, int rows, int channels, float[] mean,
+                                   float[] meanResidual, float[] variance) {
+    return false;
+  }
+
+  /** {@link #rowNormalize} on plain native segments, as {@link #rowMomentsNative}. */
+  default boolean rowNormalizeNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment y, long yOffset,
+                                     int rows, int channels, float[] chMean, float[] chInvStd, float[] gamma, float[] beta) {
+    return false;
+  }
+
+  /** {@link #rowGradientSums} on plain native segments, as {@link #rowMomentsNative}. */
+  default boolean rowGradientSumsNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy,
+                                        long dyOffset, int rows, int channels, float[] chMean, float[] chInvStd, float[] sumDy,
+                                        float[] sumDyXhat) {
+    return false;
+  }
+
+  /** {@link #rowApply} on plain native segments, as {@link #rowMomentsNative}. */
+  default boolean rowApplyNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy, long dyOffset,
+                                 java.lang.foreign.MemorySegment dx, long dxOffset, int rows, int channels, float[] coef) {
+    return false;
+  }
 }

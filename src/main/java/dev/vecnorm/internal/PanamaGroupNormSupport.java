@@ -377,4 +377,39 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       Scratch.release(s);
     }
   }
+
+  @Override
+  public boolean rowMomentsNative(MemorySegment x, long xOffset, int rows, int channels, float[] mean, float[] meanResidual,
+                                  float[] variance) {
+    return bn.momentsNative(x, xOffset, rows, channels, 1, mean, meanResidual, variance);
+  }
+
+  @Override
+  public boolean rowNormalizeNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int channels, float[] chMean,
+                                    float[] chInvStd, float[] gamma, float[] beta) {
+    return bn.normalizeNative(x, xOffset, y, yOffset, rows, channels, 1, chMean, chInvStd, false, 0f, gamma, beta);
+  }
+
+  @Override
+  public boolean rowGradientSumsNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int rows, int channels,
+                                       float[] chMean, float[] chInvStd, float[] sumDy, float[] sumDyXhat) {
+    return bn.backwardReduceNative(x, xOffset, dy, dyOffset, rows, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
+  }
+
+  /** As {@link #rowApply}'s super-row branch on segments; rows too wide for super rows are staged. */
+  @Override
+  public boolean rowApplyNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
+                                int channels, float[] coef) {
+    int width = PanamaBatchNormSupport.superWidth(channels);
+    if (width < 0) return false;
+    float[] s = Scratch.borrow(4 * channels + 4 * width);
+    try {
+      System.arraycopy(coef, 0, s, 0, 4 * channels);
+      PanamaBatchNormSupport.tilePattern(s, 0, channels, 4, 4 * channels, width);
+      PanamaNativeGroupNorm.applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, (long) rows * channels, width, s, 4 * channels);
+    } finally {
+      Scratch.release(s);
+    }
+    return true;
+  }
 }

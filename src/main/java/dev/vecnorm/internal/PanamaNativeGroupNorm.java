@@ -142,7 +142,7 @@ final class PanamaNativeGroupNorm {
   }
 
   /** {@link PanamaBatchNormSupport#applySuperRows} on segments; {@code total} floats, offsets in bytes. */
-  private static void applySuperRows(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, long total,
+  static void applySuperRows(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, long total,
                                      int width, float[] coef, int at) {
     long i = 0;
     for (; i + width <= total; i += width) {
