@@ -13,7 +13,11 @@ import java.lang.foreign.MemorySegment;
  * per-(sample, group) statistics ({@code float[shape.statistics()]}, index {@code n * groups + g}) for
  * the backward. Training and inference compute the same thing (there are no moving statistics).
  * Tensors are {@code float[]} at an element offset or little-endian float32 {@link MemorySegment}s at a
- * byte offset, channels-last (NHWC) or channels-first (NCHW) as the shape says.
+ * byte offset, channels-last (NHWC) or channels-first (NCHW) as the shape says. Segments backed by a
+ * {@code float[]} run on the array; plain native segments ({@code isNative()}, not mapped) are read and
+ * written in place by native bodies with the array kernels' bits, except channels-last forwards of groups
+ * of two or more whole vectors and rows of over 1024 floats with a ragged channel tail; other segments are
+ * staged through arrays a block of samples at a time.
  *
  * <p>InstanceNorm is {@code groups == channels}: {@link GroupShape#instanceNhwc}, {@link GroupShape#instanceNchw}.
  * PyTorch's {@code F.group_norm(x, G, weight, bias, eps)} on NCHW is
