@@ -16,7 +16,8 @@ import java.lang.foreign.MemorySegment;
  * byte offset, channels-last (NHWC) or channels-first (NCHW) as the shape says. Segments backed by a
  * {@code float[]} run on the array; plain native segments ({@code isNative()}, not mapped) are read and
  * written in place by native bodies with the array kernels' bits, except channels-last forwards of groups
- * of two or more whole vectors and rows of over 1024 floats with a ragged channel tail; other segments are
+ * of two or more whole vectors, and channels-last rows whose super row (the least common multiple of the
+ * channels and the vector lanes) exceeds 1024 floats, e.g. 1023 channels; those and other segments are
  * staged through arrays a block of samples at a time.
  *
  * <p>InstanceNorm is {@code groups == channels}: {@link GroupShape#instanceNhwc}, {@link GroupShape#instanceNchw}.
