@@ -221,15 +221,21 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     }
   }
 
-  /** Writes the groups' statistics (when asked) at {@code at} and spreads mean and invStd over each group's channels. */
+  /**
+   * Writes the groups' statistics (when asked) at {@code at} and spreads mean and invStd over each group's
+   * channels. Plain stores, not {@code Arrays.fill}: groups are a few channels (one for InstanceNorm), and
+   * two fill calls per group were 1.5-5% of a small call (JMH {@code -prof stack}, NCHW 7x13x13x17).
+   */
   static void spread(float[] m, float[] v, int groups, int cpg, float epsilon, float[] mean, float[] invStd, int at,
-                             float[] chMean, float[] chInvStd) {
-    for (int g = 0; g < groups; g++) {
-      float s = ScalarBatchNormSupport.invStd(v[g], epsilon);
-      if (mean != null) mean[at + g] = m[g];
+                     float[] chMean, float[] chInvStd) {
+    for (int g = 0, c = 0; g < groups; g++) {
+      float mg = m[g], s = ScalarBatchNormSupport.invStd(v[g], epsilon);
+      if (mean != null) mean[at + g] = mg;
       if (invStd != null) invStd[at + g] = s;
-      java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, m[g]);
-      java.util.Arrays.fill(chInvStd, g * cpg, (g + 1) * cpg, s);
+      for (int end = c + cpg; c < end; c++) {
+        chMean[c] = mg;
+        chInvStd[c] = s;
+      }
     }
   }
 
