@@ -465,31 +465,24 @@ public final class ParallelNorms implements AutoCloseable {
   }
 
   /**
-   * A channels-last group norm whose samples are split into row ranges: every range reduces per channel
-   * (phase 1), the caller merges each sample's ranges in double in range order ({@link GroupNormRows}),
-   * then every range writes (phase 2). Two loops over the chunks instead of one; the ranges are fixed by
-   * the shape, so the bits do not depend on the threads.
+   * A channels-last group norm whose samples are split into row ranges. With fewer samples than threads,
+   * every range reduces per channel (phase 1), the caller merges each sample's ranges in double in range
+   * order ({@link GroupNormRows}), then every range writes (phase 2): two loops over the ranges. With at
+   * least as many samples as threads, each chunk is one sample running the same steps on its ranges in
+   * order, so the sample's second pass finds it in its thread's cache (phase 0). The ranges and the merges
+   * are the same either way, so the bits depend on the shape only.
    */
   private void runRanges(Work w) {
-    GroupShape s = w.shape;
-    int c = s.channels(), g = s.groups();
-    boolean forward = w.op == GN_FORWARD;
-    if (!forward) { // the reduce pass reads the forward's statistics per channel
-      for (int n = 0; n < s.batch(); n++) GroupNormRows.spread(w.mean, w.invStd, n * g, c, g, w.chMean[n], w.chInvStd[n]);
+    int batch = w.shape.batch();
+    if (batch >= threads) {
+      w.phase = 0;
+      ExecutorLoop.run(w, batch, w.confined, pool, w.loop);
+      return;
     }
+    if (w.op != GN_FORWARD) for (int n = 0; n < batch; n++) w.spreadStatistics(n);
     w.phase = 1;
     ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
-    for (int n = 0; n < s.batch(); n++) {
-      if (forward) {
-        GroupNormRows.groupStatistics(w.partA, w.partB, w.partC, n * w.ranges, w.ranges, w.rowsPerRange, s.spatial(), c, g,
-            w.epsilon, w.mean, w.invStd, n * g, w.chMean[n], w.chInvStd[n]);
-      } else {
-        GroupNormRows.sumRanges(w.partA, n * w.ranges, w.ranges, c, w.sumDy);
-        GroupNormRows.sumRanges(w.partB, n * w.ranges, w.ranges, c, w.sumDyXhat);
-        GroupNormRows.coefficients(w.sumDy, w.sumDyXhat, c, g, w.gamma, w.invStd, n * g, (double) s.channelsPerGroup() * s.spatial(),
-            w.chMean[n], w.coef[n], null, null);
-      }
-    }
+    for (int n = 0; n < batch; n++) w.mergeSample(n);
     w.phase = 2;
     ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
   }
@@ -522,15 +515,15 @@ public final class ParallelNorms implements AutoCloseable {
     /**
      * Channels-last group norm with fewer than {@link #RANGE_BATCH} samples larger than a chunk: each
      * sample is {@code ranges} chunks of {@code rowsPerRange} pixel rows (the last the rest), run in two
-     * phases ({@link ParallelNorms#runRanges}); 0 otherwise.
+     * phases ({@link ParallelNorms#runRanges}; {@code phase} 1 or 2, or 0: a chunk is a whole sample); 0 otherwise.
      */
     int ranges, rowsPerRange, phase;
     /** [chunk][channel]: a range's per-channel results (forward mean, residual, variance; backward Σdy, Σdy*xhat). */
     float[][] partA = new float[0][], partB = new float[0][], partC = new float[0][];
     /** [sample][channel]: group statistics spread per channel; [sample][4 * channel]: dx coefficients. */
     float[][] chMean = new float[0][], chInvStd = new float[0][], coef = new float[0][];
-    /** [channel]: one sample's Σdy and Σdy*xhat over its ranges, merged on the caller. */
-    float[] sumDy = new float[0], sumDyXhat = new float[0];
+    /** [sample][channel]: the sample's Σdy and Σdy*xhat over its ranges. */
+    float[][] sumDy = new float[0][], sumDyXhat = new float[0][];
     /** [block]: the block's part of gamma and beta, for kernels that index parameters from the block's first channel. */
     float[][] gammaSlices = new float[0][], betaSlices = new float[0][];
     /** Floats per unit: a row's features or a sample's channels * spatial. */
@@ -670,10 +663,8 @@ public final class ParallelNorms implements AutoCloseable {
         chMean = perChannel(chMean, units, features);
         chInvStd = perChannel(chInvStd, units, features);
         coef = perChannel(coef, units, 4 * features);
-        if (sumDy.length != features) {
-          sumDy = new float[features];
-          sumDyXhat = new float[features];
-        }
+        sumDy = perChannel(sumDy, units, features);
+        sumDyXhat = perChannel(sumDyXhat, units, features);
       }
       return this;
     }
@@ -721,7 +712,8 @@ public final class ParallelNorms implements AutoCloseable {
     @Override
     public void run(int chunk) {
       if (ranges > 0) {
-        runRange(chunk);
+        if (phase == 0) runSample(chunk);
+        else runRange(chunk, phase);
         return;
       }
       int n, stats, statsStep, channels, groups;
@@ -773,12 +765,12 @@ public final class ParallelNorms implements AutoCloseable {
      * segments run on the native bodies where they apply; other segments not backed by arrays are copied
      * whole per range (a range is at most about one chunk).
      */
-    private void runRange(int chunk) {
+    private void runRange(int chunk, int phase) {
       int sample = chunk / ranges, r0 = chunk % ranges * rowsPerRange, rows = Math.min(rowsPerRange, shape.spatial() - r0);
       int c = features, floats = rows * c;
       long at = sample * unitFloats + (long) r0 * c;
       boolean forward = op == GN_FORWARD;
-      if (plainNative && nativeRange(chunk, sample, at * Float.BYTES, rows, c, forward)) return;
+      if (plainNative && nativeRange(chunk, phase, sample, at * Float.BYTES, rows, c, forward)) return;
       float[] xa = x, ga = dy, oa = out;
       int xo, go, oo;
       if (segments) {
@@ -810,6 +802,33 @@ public final class ParallelNorms implements AutoCloseable {
       if (segments) MemorySegment.copy(oa, 0, outSeg, Staging.FLOAT_LE, outSegOffset + at * Float.BYTES, floats);
     }
 
+    /** Sample {@code n}'s ranges in order, phase 1, its merge, phase 2: one chunk, as {@link ParallelNorms#runRanges} does over all. */
+    private void runSample(int n) {
+      if (op != GN_FORWARD) spreadStatistics(n);
+      for (int k = 0; k < ranges; k++) runRange(n * ranges + k, 1);
+      mergeSample(n);
+      for (int k = 0; k < ranges; k++) runRange(n * ranges + k, 2);
+    }
+
+    /** The forward's statistics of sample {@code n} per channel, for the backward's reduce pass. */
+    void spreadStatistics(int n) {
+      GroupNormRows.spread(mean, invStd, n * shape.groups(), features, shape.groups(), chMean[n], chInvStd[n]);
+    }
+
+    /** Sample {@code n}'s ranges merged: group statistics (forward) or dx coefficients (backward). */
+    void mergeSample(int n) {
+      int g = shape.groups(), first = n * ranges;
+      if (op == GN_FORWARD) {
+        GroupNormRows.groupStatistics(partA, partB, partC, first, ranges, rowsPerRange, shape.spatial(), features, g, epsilon, mean,
+            invStd, n * g, chMean[n], chInvStd[n]);
+      } else {
+        GroupNormRows.sumRanges(partA, first, ranges, features, sumDy[n]);
+        GroupNormRows.sumRanges(partB, first, ranges, features, sumDyXhat[n]);
+        GroupNormRows.coefficients(sumDy[n], sumDyXhat[n], features, g, gamma, invStd, n * g,
+            (double) shape.channelsPerGroup() * shape.spatial(), chMean[n], coef[n], null, null);
+      }
+    }
+
     /** Group norm's native bodies on the chunk at byte {@code bytes}, as {@link #kernel}; false (nothing written) where they stage. */
     private boolean nativeKernel(long bytes, int n, int stats, int channels, int groups, float[] gamma, float[] beta, float[] pg,
                                  float[] pb) {
@@ -829,7 +848,7 @@ public final class ParallelNorms implements AutoCloseable {
     }
 
     /** {@link #runRange} on the native bodies, unstaged; false (nothing written) where they stage. */
-    private boolean nativeRange(int chunk, int sample, long bytes, int rows, int c, boolean forward) {
+    private boolean nativeRange(int chunk, int phase, int sample, long bytes, int rows, int c, boolean forward) {
       long xo = xSegOffset + bytes, oo = outSegOffset + bytes, go = dySegOffset + bytes;
       if (phase == 1) {
         if (forward) return group.rowMomentsNative(xSeg, xo, rows, c, partA[chunk], partB[chunk], partC[chunk]);
