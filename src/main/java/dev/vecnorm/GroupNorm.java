@@ -13,7 +13,12 @@ import java.lang.foreign.MemorySegment;
  * per-(sample, group) statistics ({@code float[shape.statistics()]}, index {@code n * groups + g}) for
  * the backward. Training and inference compute the same thing (there are no moving statistics).
  * Tensors are {@code float[]} at an element offset or little-endian float32 {@link MemorySegment}s at a
- * byte offset, channels-last (NHWC) or channels-first (NCHW) as the shape says.
+ * byte offset, channels-last (NHWC) or channels-first (NCHW) as the shape says. Segments backed by a
+ * {@code float[]} run on the array; plain native segments ({@code isNative()}, not mapped) are read and
+ * written in place by native bodies with the array kernels' bits, except channels-last forwards of groups
+ * of two or more whole vectors, and channels-last rows whose super row (the least common multiple of the
+ * channels and the vector lanes) exceeds 1024 floats, e.g. 1023 channels; those and other segments are
+ * staged through arrays a block of samples at a time.
  *
  * <p>InstanceNorm is {@code groups == channels}: {@link GroupShape#instanceNhwc}, {@link GroupShape#instanceNchw}.
  * PyTorch's {@code F.group_norm(x, G, weight, bias, eps)} on NCHW is
@@ -152,6 +157,10 @@ public final class GroupNorm {
           s.groups(), s.channelsLast(), gamma, beta, epsilon, mean, invStd, 0);
       return;
     }
+    if (Staging.plainNative(x) && Staging.plainNative(y) && impl.forwardNative(x, xOffset, y, yOffset, s.batch(), s.channels(),
+        s.spatial(), s.groups(), s.channelsLast(), gamma, beta, epsilon, mean, invStd, 0)) {
+      return; // read and written in place, no staging
+    }
     int groups = s.groups();
     LayerNorm.staged(s.batch(), sampleFloats(s), x, xOffset, null, 0, y, yOffset,
         (xs, gs, n, first) -> impl.forward(xs, 0, xs, 0, n, s.channels(), s.spatial(), groups, s.channelsLast(), gamma, beta, epsilon,
@@ -188,6 +197,10 @@ public final class GroupNorm {
     }
     LayerNorm.zero(dGamma);
     LayerNorm.zero(dBeta);
+    if (Staging.plainNative(x) && Staging.plainNative(dy) && Staging.plainNative(dx) && impl.backwardNative(x, xOffset, dy, dyOffset, dx,
+        dxOffset, s.batch(), s.channels(), s.spatial(), s.groups(), s.channelsLast(), gamma, mean, invStd, 0, dGamma, dBeta)) {
+      return; // read and written in place, no staging
+    }
     int groups = s.groups();
     LayerNorm.staged(s.batch(), sampleFloats(s), x, xOffset, dy, dyOffset, dx, dxOffset,
         (xs, gs, n, first) -> impl.backward(xs, 0, gs, 0, gs, 0, n, s.channels(), s.spatial(), groups, s.channelsLast(), gamma, mean,

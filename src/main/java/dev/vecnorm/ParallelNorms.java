@@ -2,6 +2,7 @@ package dev.vecnorm;
 
 import dev.vecnorm.internal.ChunkJob;
 import dev.vecnorm.internal.ExecutorLoop;
+import dev.vecnorm.internal.GroupNormRows;
 import dev.vecnorm.internal.GroupNormSupport;
 import dev.vecnorm.internal.LayerNormSupport;
 import dev.vecnorm.internal.SpinPool;
@@ -18,10 +19,15 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p><b>Partition.</b> Rows (layer and RMS norm) and (sample, group) pairs (group norm) are normalized
  * independently, so the tensor is cut into chunks of {@code 512 KiB} and up (at most 256 chunks), chosen
- * from the shape alone, as {@link ParallelBatchNorm} does: whole rows, whole samples, or, channels-first
- * when a sample is larger than a chunk, blocks of consecutive groups of one sample (contiguous there;
- * channels-last groups interleave in every pixel row, so a channels-last sample stays one unit). Forward chunks run the single-threaded kernels on their rows, so forward outputs and statistics
- * equal the facades' bit for bit. Backward's {@code dGamma}/{@code dBeta} are sums over rows: each chunk
+ * from the shape alone, as {@link ParallelBatchNorm} does: whole rows, whole samples, or, when a sample
+ * is larger than a chunk, parts of one sample. Channels-first, a part is a block of consecutive groups
+ * (contiguous there). Channels-last groups interleave in every pixel row, so a batch of one sample
+ * splits into ranges of pixel rows, run in two passes: each range sums per channel, the ranges'
+ * sums are merged per group in double in range order ({@code GroupNormRows}), then each range writes.
+ * Forward chunks of whole rows, samples or group blocks run the single-threaded kernels on their rows,
+ * so forward outputs and statistics equal the facades' bit for bit; row ranges give other bits than the
+ * facade (another summation order: within 2e-6 relative for the statistics and 1e-5 for y and dx in
+ * {@code ParallelNormsTest}), the same for any thread count. Backward's {@code dGamma}/{@code dBeta} are sums over rows: each chunk
  * sums its own rows into its own partial, and the partials are added in chunk order, in double, so the
  * bits do not depend on the thread count; they equal the facades' to float rounding (another summation
  * order), and bit for bit when the tensor is one chunk.
@@ -37,7 +43,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@link IllegalStateException}.
  *
  * <p><b>Arguments</b> are checked by the facades' own checks, before anything is written. Segments backed
- * by a {@code float[]} run on the array; other segments are staged per chunk as the facades stage them.
+ * by a {@code float[]} run on the array; group norm on plain native segments runs on the native bodies
+ * (the facade's, unstaged) except where they stage (see {@code PanamaNativeGroupNorm}); other segments are staged per chunk as the facades stage them.
  */
 public final class ParallelNorms implements AutoCloseable {
 
@@ -445,12 +452,39 @@ public final class ParallelNorms implements AutoCloseable {
   /** Runs the call's chunks (on the caller alone when there is one chunk or a confined segment), then merges the gradients. */
   private void run(Work w) {
     try {
-      ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
+      if (w.ranges > 0) {
+        runRanges(w);
+      } else {
+        ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
+      }
       w.mergeGradients();
     } finally {
       w.unbind();
       idle.set(w);
     }
+  }
+
+  /**
+   * A channels-last group norm whose samples are split into row ranges. With fewer samples than threads,
+   * every range reduces per channel (phase 1), the caller merges each sample's ranges in double in range
+   * order ({@link GroupNormRows}), then every range writes (phase 2): two loops over the ranges. With at
+   * least as many samples as threads, each chunk is one sample running the same steps on its ranges in
+   * order, so the sample's second pass finds it in its thread's cache (phase 0). The ranges and the merges
+   * are the same either way, so the bits depend on the shape only.
+   */
+  private void runRanges(Work w) {
+    int batch = w.shape.batch();
+    if (batch >= threads) {
+      w.phase = 0;
+      ExecutorLoop.run(w, batch, w.confined, pool, w.loop);
+      return;
+    }
+    if (w.op != GN_FORWARD) for (int n = 0; n < batch; n++) w.spreadStatistics(n);
+    w.phase = 1;
+    ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
+    for (int n = 0; n < batch; n++) w.mergeSample(n);
+    w.phase = 2;
+    ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
   }
 
   private Work take() {
@@ -463,6 +497,14 @@ public final class ParallelNorms implements AutoCloseable {
    * call's tensors and parameters, and per-chunk gradient partials kept for the next call of the same width.
    */
   private static final class Work implements ChunkJob.Body {
+    /**
+     * Batches below this many samples split channels-last samples into row ranges: a batch of one. A
+     * larger batch keeps whole samples: at 2 threads on NHWC 2x56x56x64, whole samples took 78-83 us a
+     * forward and ranges 190-227 us (even one sample per chunk), so ranges are only for a sample that
+     * would otherwise run on one thread.
+     */
+    static final int RANGE_BATCH = 2;
+
     final LayerNormSupport layer;
     final GroupNormSupport group;
     int op, units, perChunk, count;
@@ -471,6 +513,18 @@ public final class ParallelNorms implements AutoCloseable {
      * {@code groupsPerBlock} consecutive groups (contiguous in memory); 0 otherwise (chunks of whole units).
      */
     int blocks, groupsPerBlock;
+    /**
+     * Channels-last group norm with fewer than {@link #RANGE_BATCH} samples larger than a chunk: each
+     * sample is {@code ranges} chunks of {@code rowsPerRange} pixel rows (the last the rest), run in two
+     * phases ({@link ParallelNorms#runRanges}; {@code phase} 1 or 2, or 0: a chunk is a whole sample); 0 otherwise.
+     */
+    int ranges, rowsPerRange, phase;
+    /** [chunk][channel]: a range's per-channel results (forward mean, residual, variance; backward Σdy, Σdy*xhat). */
+    float[][] partA = new float[0][], partB = new float[0][], partC = new float[0][];
+    /** [sample][channel]: group statistics spread per channel; [sample][4 * channel]: dx coefficients. */
+    float[][] chMean = new float[0][], chInvStd = new float[0][], coef = new float[0][];
+    /** [sample][channel]: the sample's Σdy and Σdy*xhat over its ranges. */
+    float[][] sumDy = new float[0][], sumDyXhat = new float[0][];
     /** [block]: the block's part of gamma and beta, for kernels that index parameters from the block's first channel. */
     float[][] gammaSlices = new float[0][], betaSlices = new float[0][];
     /** Floats per unit: a row's features or a sample's channels * spatial. */
@@ -480,6 +534,8 @@ public final class ParallelNorms implements AutoCloseable {
     int statsPerUnit;
 
     boolean segments, confined;
+    /** Every segment of the call is plain native memory: group norm chunks run on the native bodies, unstaged. */
+    boolean plainNative;
     float[] x, dy, out;
     int xOffset, dyOffset, outOffset;
     MemorySegment xSeg, dySeg, outSeg;
@@ -502,6 +558,7 @@ public final class ParallelNorms implements AutoCloseable {
     Work rows(int op, int rows, int features) {
       this.shape = null;
       this.blocks = 0;
+      this.ranges = 0;
       this.features = features;
       this.statsPerUnit = 1;
       return partition(op, rows, features);
@@ -512,7 +569,19 @@ public final class ParallelNorms implements AutoCloseable {
       this.features = s.channels();
       this.statsPerUnit = s.groups();
       this.blocks = 0;
+      this.ranges = 0;
       long sample = (long) s.channels() * s.spatial(), target = target(s.size());
+      if (s.channelsLast() && s.batch() < RANGE_BATCH && sample > target && s.spatial() > 1) {
+        // Channels-last groups interleave in every pixel row: a sample splits into ranges of rows, whose
+        // per-channel sums are merged between a reduce pass and a write pass.
+        rowsPerRange = Math.ceilDiv(s.spatial(), (int) Math.min(s.spatial(), Math.ceilDiv(sample, target)));
+        ranges = Math.ceilDiv(s.spatial(), rowsPerRange);
+        this.op = op;
+        this.units = s.batch();
+        this.unitFloats = sample;
+        this.count = s.batch() * ranges;
+        return this;
+      }
       if (!s.channelsLast() && s.groups() > 1 && sample > target) {
         // A channels-first group is contiguous, so a sample splits into blocks of groups; channels-last
         // groups interleave in every pixel row and stay whole samples.
@@ -562,6 +631,7 @@ public final class ParallelNorms implements AutoCloseable {
             Staging.elementOffset(out, outOffset));
       }
       segments = true;
+      plainNative = Staging.plainNative(x) && Staging.plainNative(out) && (dy == null || Staging.plainNative(dy));
       confined = !x.isAccessibleBy(ANOTHER_THREAD) || !out.isAccessibleBy(ANOTHER_THREAD)
           || (dy != null && !dy.isAccessibleBy(ANOTHER_THREAD));
       xSeg = x;
@@ -587,6 +657,16 @@ public final class ParallelNorms implements AutoCloseable {
         gammaSlices = slices(gammaSlices, gamma);
         betaSlices = slices(betaSlices, beta);
       }
+      if (ranges > 0) {
+        partA = perChannel(partA, count, features);
+        partB = perChannel(partB, count, features);
+        partC = perChannel(partC, count, features);
+        chMean = perChannel(chMean, units, features);
+        chInvStd = perChannel(chInvStd, units, features);
+        coef = perChannel(coef, units, 4 * features);
+        sumDy = perChannel(sumDy, units, features);
+        sumDyXhat = perChannel(sumDyXhat, units, features);
+      }
       return this;
     }
 
@@ -611,6 +691,14 @@ public final class ParallelNorms implements AutoCloseable {
       return p;
     }
 
+    /** {@code count} arrays of {@code floats}, kept from the last call when they fit. */
+    private static float[][] perChannel(float[][] a, int count, int floats) {
+      if (a.length >= count && (count == 0 || a[0].length == floats)) return a;
+      a = new float[count][];
+      for (int i = 0; i < count; i++) a[i] = new float[floats];
+      return a;
+    }
+
     /** Copies the call's per-channel parameter into per-block slices (read by every sample's chunk of that block). */
     private float[][] slices(float[][] cur, float[] param) {
       if (param == null) return cur;
@@ -624,6 +712,11 @@ public final class ParallelNorms implements AutoCloseable {
 
     @Override
     public void run(int chunk) {
+      if (ranges > 0) {
+        if (phase == 0) runSample(chunk);
+        else runRange(chunk, phase);
+        return;
+      }
       int n, stats, statsStep, channels, groups;
       long at, span; // element offset of the chunk, floats per staged unit
       float[] g = gamma, bt = beta;
@@ -656,14 +749,118 @@ public final class ParallelNorms implements AutoCloseable {
             Math.toIntExact(outOffset + at), n, stats, channels, groups, g, bt, pg, pb);
         return;
       }
-      // As the facades stage: blocks of whole units copied in, computed in place over dy (or x), copied out.
       long bytes = at * Float.BYTES;
+      if (plainNative && nativeKernel(bytes, n, stats, channels, groups, g, bt, pg, pb)) return;
+      // As the facades stage: blocks of whole units copied in, computed in place over dy (or x), copied out.
       boolean backward = dySeg != null;
       int c = channels, k = groups, first = stats, step = statsStep;
       float[] gs0 = g, bs0 = bt;
       LayerNorm.staged(n, Math.toIntExact(span), xSeg, xSegOffset + bytes, dySeg, backward ? dySegOffset + bytes : 0, outSeg,
           outSegOffset + bytes,
           (xs, gs, m, r) -> kernel(xs, 0, gs, 0, backward ? gs : xs, 0, m, first + r * step, c, k, gs0, bs0, pg, pb));
+    }
+
+    /**
+     * Range {@code chunk % ranges} of sample {@code chunk / ranges}, phase 1 (per-channel sums into the
+     * range's partials) or 2 (the write from the sample's merged statistics or coefficients). Plain native
+     * segments run on the native bodies where they apply; other segments not backed by arrays are copied
+     * whole per range (a range is at most about one chunk).
+     */
+    private void runRange(int chunk, int phase) {
+      int sample = chunk / ranges, r0 = chunk % ranges * rowsPerRange, rows = Math.min(rowsPerRange, shape.spatial() - r0);
+      int c = features, floats = rows * c;
+      long at = sample * unitFloats + (long) r0 * c;
+      boolean forward = op == GN_FORWARD;
+      if (plainNative && nativeRange(chunk, phase, sample, at * Float.BYTES, rows, c, forward)) return;
+      float[] xa = x, ga = dy, oa = out;
+      int xo, go, oo;
+      if (segments) {
+        long bytes = at * Float.BYTES;
+        xa = new float[floats];
+        MemorySegment.copy(xSeg, Staging.FLOAT_LE, xSegOffset + bytes, xa, 0, floats);
+        if (!forward) {
+          ga = new float[floats];
+          MemorySegment.copy(dySeg, Staging.FLOAT_LE, dySegOffset + bytes, ga, 0, floats);
+        }
+        oa = forward ? xa : ga; // computed in place, then copied out
+        xo = go = oo = 0;
+      } else {
+        xo = Math.toIntExact(xOffset + at);
+        go = forward ? 0 : Math.toIntExact(dyOffset + at);
+        oo = Math.toIntExact(outOffset + at);
+      }
+      if (phase == 1) {
+        if (forward) {
+          group.rowMoments(xa, xo, rows, c, partA[chunk], partB[chunk], partC[chunk]);
+        } else {
+          group.rowGradientSums(xa, xo, ga, go, rows, c, chMean[sample], chInvStd[sample], partA[chunk], partB[chunk]);
+          gradientPartials(chunk, c);
+        }
+        return;
+      }
+      if (forward) group.rowNormalize(xa, xo, oa, oo, rows, c, chMean[sample], chInvStd[sample], gamma, beta);
+      else group.rowApply(xa, xo, ga, go, oa, oo, rows, c, coef[sample]);
+      if (segments) MemorySegment.copy(oa, 0, outSeg, Staging.FLOAT_LE, outSegOffset + at * Float.BYTES, floats);
+    }
+
+    /** Sample {@code n}'s ranges in order, phase 1, its merge, phase 2: one chunk, as {@link ParallelNorms#runRanges} does over all. */
+    private void runSample(int n) {
+      if (op != GN_FORWARD) spreadStatistics(n);
+      for (int k = 0; k < ranges; k++) runRange(n * ranges + k, 1);
+      mergeSample(n);
+      for (int k = 0; k < ranges; k++) runRange(n * ranges + k, 2);
+    }
+
+    /** The forward's statistics of sample {@code n} per channel, for the backward's reduce pass. */
+    void spreadStatistics(int n) {
+      GroupNormRows.spread(mean, invStd, n * shape.groups(), features, shape.groups(), chMean[n], chInvStd[n]);
+    }
+
+    /** Sample {@code n}'s ranges merged: group statistics (forward) or dx coefficients (backward). */
+    void mergeSample(int n) {
+      int g = shape.groups(), first = n * ranges;
+      if (op == GN_FORWARD) {
+        GroupNormRows.groupStatistics(partA, partB, partC, first, ranges, rowsPerRange, shape.spatial(), features, g, epsilon, mean,
+            invStd, n * g, chMean[n], chInvStd[n]);
+      } else {
+        GroupNormRows.sumRanges(partA, first, ranges, features, sumDy[n]);
+        GroupNormRows.sumRanges(partB, first, ranges, features, sumDyXhat[n]);
+        GroupNormRows.coefficients(sumDy[n], sumDyXhat[n], features, g, gamma, invStd, n * g,
+            (double) shape.channelsPerGroup() * shape.spatial(), chMean[n], coef[n], null, null);
+      }
+    }
+
+    /** Group norm's native bodies on the chunk at byte {@code bytes}, as {@link #kernel}; false (nothing written) where they stage. */
+    private boolean nativeKernel(long bytes, int n, int stats, int channels, int groups, float[] gamma, float[] beta, float[] pg,
+                                 float[] pb) {
+      return switch (op) {
+        case GN_FORWARD -> group.forwardNative(xSeg, xSegOffset + bytes, outSeg, outSegOffset + bytes, n, channels, shape.spatial(), groups,
+            shape.channelsLast(), gamma, beta, epsilon, mean, invStd, stats);
+        case GN_BACKWARD -> group.backwardNative(xSeg, xSegOffset + bytes, dySeg, dySegOffset + bytes, outSeg, outSegOffset + bytes, n,
+            channels, shape.spatial(), groups, shape.channelsLast(), gamma, mean, invStd, stats, pg, pb);
+        default -> false;
+      };
+    }
+
+    /** A range's Σdy and Σdy*xhat are also its chunk's dBeta and dGamma partials (merged in chunk order after the call). */
+    private void gradientPartials(int chunk, int c) {
+      if (dBeta != null) System.arraycopy(partA[chunk], 0, partBeta[chunk], 0, c);
+      if (dGamma != null) System.arraycopy(partB[chunk], 0, partGamma[chunk], 0, c);
+    }
+
+    /** {@link #runRange} on the native bodies, unstaged; false (nothing written) where they stage. */
+    private boolean nativeRange(int chunk, int phase, int sample, long bytes, int rows, int c, boolean forward) {
+      long xo = xSegOffset + bytes, oo = outSegOffset + bytes, go = dySegOffset + bytes;
+      if (phase == 1) {
+        if (forward) return group.rowMomentsNative(xSeg, xo, rows, c, partA[chunk], partB[chunk], partC[chunk]);
+        if (!group.rowGradientSumsNative(xSeg, xo, dySeg, go, rows, c, chMean[sample], chInvStd[sample], partA[chunk], partB[chunk])) {
+          return false;
+        }
+        gradientPartials(chunk, c);
+        return true;
+      }
+      if (forward) return group.rowNormalizeNative(xSeg, xo, outSeg, oo, rows, c, chMean[sample], chInvStd[sample], gamma, beta);
+      return group.rowApplyNative(xSeg, xo, dySeg, go, outSeg, oo, rows, c, coef[sample]);
     }
 
     /** {@code n} units (rows, samples, or one block of groups) whose statistics start at index {@code stats}. */

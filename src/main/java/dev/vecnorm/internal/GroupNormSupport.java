@@ -35,4 +35,79 @@ public interface GroupNormSupport {
   void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch, int channels, int spatial,
                 int groups, boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
                 float[] dBeta);
+  // ---------------------------------------------------------------- plain native segments
+
+  /**
+   * {@link #forward} straight on a plain native segment ({@code isNative()}, not mapped), byte offsets,
+   * with the same bits as on a {@code float[]}; false, having written nothing, where the caller stages.
+   */
+  default boolean forwardNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment y, long yOffset,
+                                int batch, int channels, int spatial, int groups, boolean channelsLast, float[] gamma, float[] beta,
+                                float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    return false;
+  }
+
+  /** {@link #backward} on plain native segments, as {@link #forwardNative}; false (nothing written) where the caller stages. */
+  default boolean backwardNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy, long dyOffset,
+                                 java.lang.foreign.MemorySegment dx, long dxOffset, int batch, int channels, int spatial, int groups,
+                                 boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
+                                 float[] dBeta) {
+    return false;
+  }
+
+  // ---------------------------------------------------------------- a channels-last sample split into row ranges
+  // (ParallelNorms): per range a pass that reduces, then GroupNormRows merges the ranges in double, in range
+  // order, then per range a pass that writes. Rows are {@code channels} floats at the array offset.
+
+  /**
+   * Per-channel moments of {@code rows} channels-last rows, overwritten: {@code mean[c]} in float,
+   * {@code meanResidual[c]} its rounding error (the exact mean minus {@code mean[c]}, to float) and the
+   * biased {@code variance[c]} about the exact mean.
+   */
+  void rowMoments(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual, float[] variance);
+
+  /** {@code y = (x - chMean[c]) * chInvStd[c] * gamma[c] + beta[c]} over {@code rows} channels-last rows. */
+  void rowNormalize(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] chMean, float[] chInvStd,
+                    float[] gamma, float[] beta);
+
+  /**
+   * Over {@code rows} channels-last rows, per channel, overwritten: {@code sumDy[c] = Σ dy} and
+   * {@code sumDyXhat[c] = Σ dy * (x - chMean[c]) * chInvStd[c]}.
+   */
+  void rowGradientSums(float[] x, int xOffset, float[] dy, int dyOffset, int rows, int channels, float[] chMean, float[] chInvStd,
+                       float[] sumDy, float[] sumDyXhat);
+
+  /**
+   * {@code dx = a[c]*dy + b[c]*(x - mean[c]) + k[c]} over {@code rows} channels-last rows, with
+   * {@code coef = [a | b | k | mean]}, {@code channels} floats each (read only: ranges of one sample share it).
+   */
+  void rowApply(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int channels, float[] coef);
+
+  /**
+   * The four row-range passes on plain native segments, byte offsets, with the array methods' bits; each
+   * returns false, having written nothing, where the caller stages the range.
+   */
+  default boolean rowMomentsNative(java.lang.foreign.MemorySegment x, long xOffset, int rows, int channels, float[] mean,
+                                   float[] meanResidual, float[] variance) {
+    return false;
+  }
+
+  /** {@link #rowNormalize} on plain native segments, as {@link #rowMomentsNative}. */
+  default boolean rowNormalizeNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment y, long yOffset,
+                                     int rows, int channels, float[] chMean, float[] chInvStd, float[] gamma, float[] beta) {
+    return false;
+  }
+
+  /** {@link #rowGradientSums} on plain native segments, as {@link #rowMomentsNative}. */
+  default boolean rowGradientSumsNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy,
+                                        long dyOffset, int rows, int channels, float[] chMean, float[] chInvStd, float[] sumDy,
+                                        float[] sumDyXhat) {
+    return false;
+  }
+
+  /** {@link #rowApply} on plain native segments, as {@link #rowMomentsNative}. */
+  default boolean rowApplyNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy, long dyOffset,
+                                 java.lang.foreign.MemorySegment dx, long dxOffset, int rows, int channels, float[] coef) {
+    return false;
+  }
 }

@@ -1,5 +1,6 @@
 package dev.vecnorm.internal;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -48,7 +49,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * larger comes back: with per-channel requests of {@code channels} floats, the kernels' arrays were
    * taken or dropped and they allocated on every call.
    */
-  private static int scratchFloats(int channels) {
+  static int scratchFloats(int channels) {
     int width = Math.max(PanamaBatchNormSupport.superWidth(channels), 0);
     return Math.max(4 * channels + 4 * width, 6 * (Math.max(width, channels) + LANES));
   }
@@ -57,7 +58,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * One more array of {@code floats} borrowed and returned at once, so that, from the second call on, the
    * pool holds a free one for the batch-norm kernel running while this call holds its own.
    */
-  private static void spareForKernel(int floats) {
+  static void spareForKernel(int floats) {
     Scratch.release(Scratch.borrow(floats));
   }
 
@@ -69,11 +70,15 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   /** Floats per group up to which channels-last groups of whole vectors take {@link #forwardRows}. */
   private static final int MAX_BLOCK_FLOATS = 1 << 13;
 
+  /** Whether the forward takes {@link #forwardRows}: channels-last groups of two or more whole vectors, up to {@link #MAX_BLOCK_FLOATS}. */
+  static boolean takesRows(boolean channelsLast, int cpg, int spatial) {
+    return channelsLast && cpg % LANES == 0 && cpg >= 2 * LANES && (long) cpg * spatial <= MAX_BLOCK_FLOATS;
+  }
+
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int batch, int channels, int spatial, int groups,
                       boolean channelsLast, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    int cpg = channels / groups;
-    if (channelsLast && cpg % LANES == 0 && cpg >= 2 * LANES && (long) cpg * spatial <= MAX_BLOCK_FLOATS) {
+    if (takesRows(channelsLast, channels / groups, spatial)) {
       forwardRows(x, xOffset, y, yOffset, batch, channels, spatial, groups, gamma, beta, epsilon, mean, invStd, statsOffset);
       return;
     }
@@ -216,15 +221,21 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     }
   }
 
-  /** Writes the groups' statistics (when asked) at {@code at} and spreads mean and invStd over each group's channels. */
-  private static void spread(float[] m, float[] v, int groups, int cpg, float epsilon, float[] mean, float[] invStd, int at,
-                             float[] chMean, float[] chInvStd) {
-    for (int g = 0; g < groups; g++) {
-      float s = ScalarBatchNormSupport.invStd(v[g], epsilon);
-      if (mean != null) mean[at + g] = m[g];
+  /**
+   * Writes the groups' statistics (when asked) at {@code at} and spreads mean and invStd over each group's
+   * channels. Plain stores, not {@code Arrays.fill}: groups are a few channels (one for InstanceNorm), and
+   * two fill calls per group were 1.5-5% of a small call (JMH {@code -prof stack}, NCHW 7x13x13x17).
+   */
+  static void spread(float[] m, float[] v, int groups, int cpg, float epsilon, float[] mean, float[] invStd, int at,
+                     float[] chMean, float[] chInvStd) {
+    for (int g = 0, c = 0; g < groups; g++) {
+      float mg = m[g], s = ScalarBatchNormSupport.invStd(v[g], epsilon);
+      if (mean != null) mean[at + g] = mg;
       if (invStd != null) invStd[at + g] = s;
-      java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, m[g]);
-      java.util.Arrays.fill(chInvStd, g * cpg, (g + 1) * cpg, s);
+      for (int end = c + cpg; c < end; c++) {
+        chMean[c] = mg;
+        chInvStd[c] = s;
+      }
     }
   }
 
@@ -236,7 +247,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * (5e-4 at 1e4), which alone would add ~0.1% to the variance of {@code 1e4 + N(0, 0.01)} through the
    * spread term. A non-finite channel makes the group non-finite, as batch norm's rule does.
    */
-  private static void mergeChannels(float[] m, float[] residual, float[] v, int from, int cpg, int g) {
+  static void mergeChannels(float[] m, float[] residual, float[] v, int from, int cpg, int g) {
     double sum = 0;
     for (int c = from; c < from + cpg; c++) sum += m[c] + (double) residual[c];
     double gm = sum / cpg, spread = 0, within = 0;
@@ -264,33 +275,11 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       double count = (double) cpg * spatial;
       for (int n = 0; n < batch; n++) {
         int xs = xOffset + n * sampleFloats, gs = dyOffset + n * sampleFloats, ds = dxOffset + n * sampleFloats, at = statsOffset + n * groups;
-        for (int g = 0; g < groups; g++) {
-          java.util.Arrays.fill(chMean, g * cpg, (g + 1) * cpg, mean[at + g]);
-          java.util.Arrays.fill(chInvStd, g * cpg, (g + 1) * cpg, invStd[at + g]);
-        }
+        GroupNormRows.spread(mean, invStd, at, channels, groups, chMean, chInvStd);
         // Per channel: Σdy and Σdy*xhat over the sample's positions, in the layout's memory order.
         if (channelsLast) bn.backwardReduce(x, xs, dy, gs, spatial, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
         else bn.backwardReduce(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat);
-        for (int g = 0; g < groups; g++) {
-          int c0 = g * cpg;
-          double sumG = 0, sumGXhat = 0;
-          for (int c = c0; c < c0 + cpg; c++) {
-            if (dGamma != null) dGamma[c] += sumDyXhat[c];
-            if (dBeta != null) dBeta[c] += sumDy[c];
-            double gc = gamma == null ? 1 : gamma[c];
-            sumG += gc * sumDy[c];
-            sumGXhat += gc * sumDyXhat[c];
-          }
-          // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n: a_c = gamma_c*s, b = -s^2 Σ(g*xhat)/n, k = -s Σg/n.
-          double s = invStd[at + g];
-          float b = (float) (-s * s * sumGXhat / count), k = (float) (-s * sumG / count);
-          for (int c = c0; c < c0 + cpg; c++) {
-            coef[c] = gamma == null ? (float) s : gamma[c] * (float) s;
-            coef[channels + c] = b;
-            coef[2 * channels + c] = k;
-            coef[3 * channels + c] = chMean[c];
-          }
-        }
+        GroupNormRows.coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);
         } else if (width < 0) {
@@ -328,5 +317,105 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
         dx[ds + p] = Math.fma(dy[gs + p], a, Math.fma(x[xs + p] - m, b, k));
       }
     }
+  }
+  // ---------------------------------------------------------------- plain native segments
+
+  @Override
+  public boolean forwardNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int batch, int channels, int spatial,
+                               int groups, boolean channelsLast, float[] gamma, float[] beta, float epsilon, float[] mean,
+                               float[] invStd, int statsOffset) {
+    return PanamaNativeGroupNorm.forward(bn, x, xOffset, y, yOffset, batch, channels, spatial, groups, channelsLast, gamma, beta,
+        epsilon, mean, invStd, statsOffset);
+  }
+
+  @Override
+  public boolean backwardNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                int batch, int channels, int spatial, int groups, boolean channelsLast, float[] gamma, float[] mean,
+                                float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    return PanamaNativeGroupNorm.backward(bn, x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, channelsLast,
+        gamma, mean, invStd, statsOffset, dGamma, dBeta);
+  }
+
+  // ---------------------------------------------------------------- row ranges of a channels-last sample
+
+  /** Batch norm's channels-last moments over the range's rows (each range is a batch-norm tensor of its own). */
+  @Override
+  public void rowMoments(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual, float[] variance) {
+    bn.moments(x, xOffset, rows, channels, 1, mean, meanResidual, variance);
+  }
+
+  @Override
+  public void rowNormalize(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] chMean, float[] chInvStd,
+                           float[] gamma, float[] beta) {
+    bn.normalize(x, xOffset, y, yOffset, rows, channels, 1, chMean, chInvStd, false, 0f, gamma, beta);
+  }
+
+  @Override
+  public void rowGradientSums(float[] x, int xOffset, float[] dy, int dyOffset, int rows, int channels, float[] chMean,
+                              float[] chInvStd, float[] sumDy, float[] sumDyXhat) {
+    bn.backwardReduce(x, xOffset, dy, dyOffset, rows, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
+  }
+
+  /**
+   * As {@link #backward}'s channels-last apply, on a pooled copy of the coefficients (tiled over a super
+   * row there): the ranges of one sample share {@code coef} and run at once.
+   */
+  @Override
+  public void rowApply(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int channels,
+                       float[] coef) {
+    int width = PanamaBatchNormSupport.superWidth(channels);
+    if (width < 0) { // wide ragged rows: coefficients per channel as they are, the means read from index 0
+      float[] m = Scratch.borrow(channels);
+      try {
+        System.arraycopy(coef, 3 * channels, m, 0, channels);
+        PanamaBatchNormSupport.applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows, channels, m, coef);
+      } finally {
+        Scratch.release(m);
+      }
+      return;
+    }
+    float[] s = Scratch.borrow(4 * channels + 4 * width);
+    try {
+      System.arraycopy(coef, 0, s, 0, 4 * channels);
+      PanamaBatchNormSupport.tilePattern(s, 0, channels, 4, 4 * channels, width); // a range starts on a row: the pattern's phase
+      PanamaBatchNormSupport.applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows * channels, width, s, 4 * channels);
+    } finally {
+      Scratch.release(s);
+    }
+  }
+
+  @Override
+  public boolean rowMomentsNative(MemorySegment x, long xOffset, int rows, int channels, float[] mean, float[] meanResidual,
+                                  float[] variance) {
+    return bn.momentsNative(x, xOffset, rows, channels, 1, mean, meanResidual, variance);
+  }
+
+  @Override
+  public boolean rowNormalizeNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int channels, float[] chMean,
+                                    float[] chInvStd, float[] gamma, float[] beta) {
+    return bn.normalizeNative(x, xOffset, y, yOffset, rows, channels, 1, chMean, chInvStd, false, 0f, gamma, beta);
+  }
+
+  @Override
+  public boolean rowGradientSumsNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int rows, int channels,
+                                       float[] chMean, float[] chInvStd, float[] sumDy, float[] sumDyXhat) {
+    return bn.backwardReduceNative(x, xOffset, dy, dyOffset, rows, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
+  }
+
+  /** As {@link #rowApply}'s super-row branch on segments; rows too wide for super rows are staged. */
+  @Override
+  public boolean rowApplyNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
+                                int channels, float[] coef) {
+    int width = PanamaBatchNormSupport.superWidth(channels);
+    if (width < 0) return false;
+    float[] s = Scratch.borrow(4 * channels + 4 * width);
+    try {
+      System.arraycopy(coef, 0, s, 0, 4 * channels);
+      PanamaBatchNormSupport.tilePattern(s, 0, channels, 4, 4 * channels, width);
+      PanamaNativeGroupNorm.applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, (long) rows * channels, width, s, 4 * channels);
+    } finally {
+      Scratch.release(s);
+    }
+    return true;
   }
 }

@@ -88,4 +88,57 @@ public final class ScalarGroupNormSupport implements GroupNormSupport {
       }
     }
   }
+  // ---------------------------------------------------------------- row ranges of a channels-last sample
+
+  /** Per channel, two passes in double: the mean, then the variance about it. */
+  @Override
+  public void rowMoments(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual, float[] variance) {
+    for (int c = 0; c < channels; c++) {
+      double sum = 0;
+      for (int r = 0, i = xOffset + c; r < rows; r++, i += channels) sum += x[i];
+      double m = sum / rows, q = 0;
+      for (int r = 0, i = xOffset + c; r < rows; r++, i += channels) q += (x[i] - m) * (x[i] - m);
+      mean[c] = (float) m;
+      meanResidual[c] = (float) (m - mean[c]);
+      variance[c] = (float) (q / rows);
+    }
+  }
+
+  @Override
+  public void rowNormalize(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] chMean, float[] chInvStd,
+                           float[] gamma, float[] beta) {
+    for (int r = 0, row = 0; r < rows; r++, row += channels) {
+      for (int c = 0; c < channels; c++) {
+        float alpha = gamma == null ? chInvStd[c] : gamma[c] * chInvStd[c], shift = beta == null ? 0f : beta[c];
+        y[yOffset + row + c] = Math.fma(x[xOffset + row + c] - chMean[c], alpha, shift);
+      }
+    }
+  }
+
+  @Override
+  public void rowGradientSums(float[] x, int xOffset, float[] dy, int dyOffset, int rows, int channels, float[] chMean,
+                              float[] chInvStd, float[] sumDy, float[] sumDyXhat) {
+    for (int c = 0; c < channels; c++) {
+      double sd = 0, sdd = 0;
+      for (int r = 0, i = c; r < rows; r++, i += channels) {
+        double t = dy[dyOffset + i];
+        sd += t;
+        sdd += t * (x[xOffset + i] - chMean[c]);
+      }
+      sumDy[c] = (float) sd;
+      sumDyXhat[c] = (float) (sdd * chInvStd[c]);
+    }
+  }
+
+  @Override
+  public void rowApply(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int channels,
+                       float[] coef) {
+    for (int r = 0, row = 0; r < rows; r++, row += channels) {
+      for (int c = 0; c < channels; c++) {
+        int i = row + c;
+        dx[dxOffset + i] = Math.fma(dy[dyOffset + i], coef[c],
+            Math.fma(x[xOffset + i] - coef[3 * channels + c], coef[channels + c], coef[2 * channels + c]));
+      }
+    }
+  }
 }

@@ -1,5 +1,6 @@
 package dev.vecnorm.layers;
 
+import dev.vecnorm.ParallelNorms;
 import java.util.Map;
 import java.util.Objects;
 
@@ -20,6 +21,8 @@ abstract class AffineBuilder<B extends AffineBuilder<B>> {
   Constraint betaConstraint, gammaConstraint;
   boolean trainable = true;
   String dtype = "float32";
+  /** LayerNormalization's and GroupNormalization's threads ({@code parallel(ParallelNorms)} on their builders); null: the caller's. */
+  ParallelNorms norms;
 
   AffineBuilder() {}
 

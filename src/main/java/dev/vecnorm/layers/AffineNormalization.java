@@ -1,5 +1,6 @@
 package dev.vecnorm.layers;
 
+import dev.vecnorm.ParallelNorms;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -14,6 +15,8 @@ abstract class AffineNormalization extends Layer {
   final AffineOptions affine;
   /** The epsilon the float kernels add. */
   final float epsilonF;
+  /** Runs layer and group norm's kernels on its threads; null runs them on the caller's (batch norm has its own). */
+  final ParallelNorms norms;
   /** The weights, null before build or when the layer has none. */
   Parameter gamma, beta;
 
@@ -22,6 +25,7 @@ abstract class AffineNormalization extends Layer {
     this.affine = b.options();
     this.epsilonF = (float) affine.epsilon();
     this.trainable = b.trainable;
+    this.norms = b.norms;
   }
 
   /** Rejects an input whose rank differs from the built one, as Keras's InputSpec does ("expected ndim=2, found ndim=3"). */

@@ -2,6 +2,7 @@ package dev.vecnorm.layers;
 
 import dev.vecnorm.GroupNorm;
 import dev.vecnorm.GroupShape;
+import dev.vecnorm.ParallelNorms;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -94,6 +95,17 @@ public final class GroupNormalization extends AffineNormalization {
      * @return this builder
      */
     public Builder axis(int axis) { this.axis = axis; return this; }
+    /**
+     * Runs this layer's kernels on {@code parallel}'s threads (forward and backward), as
+     * {@link BatchNormalization.Builder#parallel} does: y and dx as on the caller's thread (bit for bit,
+     * except channels-last group norm split into row ranges: float rounding), gradients of gamma and beta
+     * summed per chunk in double (float rounding), the same bits for any thread count. A runtime choice,
+     * not part of the config: set it again after fromConfig.
+     *
+     * @param parallel the threads to run on, or null to run on the caller's thread
+     * @return this builder
+     */
+    public Builder parallel(ParallelNorms parallel) { this.norms = parallel; return this; }
     /**
      * Validates every argument and builds the layer (its weights are created on the first build or call;
      * the axis and the groups are checked against the input shape then).
@@ -207,7 +219,8 @@ public final class GroupNormalization extends AffineNormalization {
       mean = new float[s.statistics()];
       invStd = new float[s.statistics()];
     }
-    GroupNorm.forward(s, x, 0, gamma(), beta(), epsilonF, y, 0, mean, invStd);
+    if (norms != null) norms.groupNormForward(s, x, 0, gamma(), beta(), epsilonF, y, 0, mean, invStd);
+    else GroupNorm.forward(s, x, 0, gamma(), beta(), epsilonF, y, 0, mean, invStd);
     lastShape = s;
     return new Tensor(input.shape(), y);
   }
@@ -217,7 +230,8 @@ public final class GroupNormalization extends AffineNormalization {
     checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     float[] x = lastInput.data(), dx = new float[x.length];
     if (lastShape == null) return new Tensor(lastInput.shape(), dx);
-    GroupNorm.backward(lastShape, x, 0, gradOutput.data(), 0, gamma(), mean, invStd, dx, 0, dGamma, dBeta);
+    if (norms != null) norms.groupNormBackward(lastShape, x, 0, gradOutput.data(), 0, gamma(), mean, invStd, dx, 0, dGamma, dBeta);
+    else GroupNorm.backward(lastShape, x, 0, gradOutput.data(), 0, gamma(), mean, invStd, dx, 0, dGamma, dBeta);
     addAffineGradients(channels, dGamma, dBeta);
     return new Tensor(lastInput.shape(), dx);
   }

@@ -1,6 +1,7 @@
 package dev.vecnorm.layers;
 
 import dev.vecnorm.LayerNorm;
+import dev.vecnorm.ParallelNorms;
 import dev.vecnorm.RmsNorm;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -104,6 +105,17 @@ public final class LayerNormalization extends AffineNormalization {
      * @return this builder
      */
     public Builder rmsScaling(boolean rmsScaling) { this.rmsScaling = rmsScaling; return this; }
+    /**
+     * Runs this layer's kernels on {@code parallel}'s threads (forward and backward), as
+     * {@link BatchNormalization.Builder#parallel} does: y and dx as on the caller's thread (bit for bit,
+     * except channels-last group norm split into row ranges: float rounding), gradients of gamma and beta
+     * summed per chunk in double (float rounding), the same bits for any thread count. A runtime choice,
+     * not part of the config: set it again after fromConfig.
+     *
+     * @param parallel the threads to run on, or null to run on the caller's thread
+     * @return this builder
+     */
+    public Builder parallel(ParallelNorms parallel) { this.norms = parallel; return this; }
     /**
      * Keras's {@code beta_initializer}
      *
@@ -249,7 +261,9 @@ public final class LayerNormalization extends AffineNormalization {
       invStd = new float[rows];
       mean = rmsScaling ? null : new float[rows];
     }
-    if (rmsScaling) RmsNorm.forward(rows, features, x, 0, gamma(), epsilonF, y, 0, invStd);
+    if (norms != null && rmsScaling) norms.rmsNormForward(rows, features, x, 0, gamma(), epsilonF, y, 0, invStd);
+    else if (norms != null) norms.layerNormForward(rows, features, x, 0, gamma(), beta(), epsilonF, y, 0, mean, invStd);
+    else if (rmsScaling) RmsNorm.forward(rows, features, x, 0, gamma(), epsilonF, y, 0, invStd);
     else LayerNorm.forward(rows, features, x, 0, gamma(), beta(), epsilonF, y, 0, mean, invStd);
     lastInput = input;
     lastRows = rows;
@@ -261,7 +275,9 @@ public final class LayerNormalization extends AffineNormalization {
     checkGradient(lastInput == null ? null : lastInput.shape(), gradOutput);
     float[] x = lastInput.data(), dy = gradOutput.data(), dx = new float[x.length];
     if (lastRows == 0) return new Tensor(lastInput.shape(), dx);
-    if (rmsScaling) RmsNorm.backward(lastRows, features, x, 0, dy, 0, gamma(), invStd, dx, 0, dGamma);
+    if (norms != null && rmsScaling) norms.rmsNormBackward(lastRows, features, x, 0, dy, 0, gamma(), invStd, dx, 0, dGamma);
+    else if (norms != null) norms.layerNormBackward(lastRows, features, x, 0, dy, 0, gamma(), mean, invStd, dx, 0, dGamma, dBeta);
+    else if (rmsScaling) RmsNorm.backward(lastRows, features, x, 0, dy, 0, gamma(), invStd, dx, 0, dGamma);
     else LayerNorm.backward(lastRows, features, x, 0, dy, 0, gamma(), mean, invStd, dx, 0, dGamma, dBeta);
     addAffineGradients(features, dGamma, dBeta);
     return new Tensor(lastInput.shape(), dx);

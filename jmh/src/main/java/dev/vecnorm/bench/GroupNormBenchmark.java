@@ -2,6 +2,10 @@ package dev.vecnorm.bench;
 
 import dev.vecnorm.GroupNorm;
 import dev.vecnorm.GroupShape;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -94,6 +98,44 @@ public abstract class GroupNormBenchmark {
   /** The library forced onto its scalar implementation. */
   @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dvecnorm.forceScalar=true"})
   public static class Scalar extends Library {}
+
+  /**
+   * The library on plain native segments (off-heap, 64-byte aligned, copies of the same data): the
+   * native bodies, unstaged where they apply. Its time over {@link Vector}'s is the segment cost.
+   */
+  @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})
+  public static class Native extends GroupNormBenchmark {
+    private static final ValueLayout.OfFloat LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private MemorySegment x, y, dy, dx;
+
+    private MemorySegment copy(float[] a) {
+      MemorySegment m = Arena.global().allocate(a.length * 4L, 64);
+      MemorySegment.copy(a, 0, m, LE, 0, a.length);
+      return m;
+    }
+
+    /** Allocated at the trial's first call (the base class's setup runs the first forward). */
+    private void segments() {
+      x = copy(w.x);
+      y = copy(w.y);
+      dy = copy(w.dy);
+      dx = copy(w.dx);
+    }
+
+    @Override
+    protected float[] doForward() {
+      if (x == null) segments();
+      GroupNorm.forward(s, x, 0, w.gamma, w.beta, Workload.EPSILON, y, 0, mean, invStd);
+      return invStd;
+    }
+
+    @Override
+    protected float[] doBackward() {
+      if (x == null) segments();
+      GroupNorm.backward(s, x, 0, dy, 0, w.gamma, mean, invStd, dx, 0, w.dGamma, w.dBeta);
+      return w.dGamma;
+    }
+  }
 
   /** The streaming probe: this machine's ceiling for the bytes each operation moves. */
   @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})

@@ -1,0 +1,153 @@
+package dev.vecnorm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.vecnorm.internal.GroupNormSupport;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * GroupNorm on plain native segments ({@code PanamaNativeGroupNorm}, reached through the facade and
+ * {@code GroupNormSupport.forwardNative/backwardNative}) gives the bits of the same kernels on a
+ * {@code float[]}: the native bodies are batch norm's native bodies plus the array code's own merges
+ * and apply loops with segment loads, so the comparison is exact ({@code floatToRawIntBits}) for y, the
+ * statistics, dx, dGamma and dBeta. The array path's accuracy is {@link GroupNormTest}'s.
+ *
+ * <p>Shapes: both layouts; super rows (64, 17, 48 channels), the memory-order forward's groups of two
+ * vectors (96 in 3 groups: the native forward declines, the backward runs), rows too wide for super rows
+ * (1023 channels: both decline, staged), channels-first with one position (rows to batch norm's kernels) and
+ * planes larger than a cache block. Data: N(1.5, 2); 1e4 + N(0, 0.01); NaN and infinities in some samples.
+ * Byte offsets 0, 4, 70 (not float-aligned) and 1 MiB + 4; out of place and in place.
+ */
+class NativeGroupNormTest {
+
+  private static final float EPS = 1e-3f;
+  private static final long[] OFFSETS = {0, 4, 70, (1 << 20) + 4};
+
+  enum Fill { NORMAL, FAR, SPECIAL }
+
+  /** {shape, whether the Panama native forward takes it, whether its native backward does}. */
+  static List<Object[]> shapes() {
+    List<Object[]> out = new ArrayList<>();
+    out.add(new Object[] {GroupShape.nhwc(3, 37, 64, 32), true, true});
+    out.add(new Object[] {GroupShape.instanceNhwc(3, 50, 17), true, true});
+    out.add(new Object[] {GroupShape.nhwc(3, 30, 48, 3), true, true});
+    out.add(new Object[] {GroupShape.nhwc(3, 20, 96, 3), false, true}); // groups of 32 channels: the memory-order forward
+    out.add(new Object[] {GroupShape.nhwc(2, 7, 1023, 3), false, false});
+    out.add(new Object[] {GroupShape.nhwc(3, 300, 7, 1), true, true});
+    out.add(new Object[] {GroupShape.nchw(3, 64, 37, 32), true, true});
+    out.add(new Object[] {GroupShape.instanceNchw(3, 17, 50), true, true});
+    out.add(new Object[] {GroupShape.nchw(3, 60, 1, 4), true, true}); // one position: one row to batch norm's kernels
+    out.add(new Object[] {GroupShape.nchw(2, 1023, 1, 3), false, false});
+    out.add(new Object[] {GroupShape.nchw(2, 16, 1023, 4), true, true});
+    out.add(new Object[] {GroupShape.nchw(2, 3, 20_000, 1), true, true}); // a group over several cache blocks
+    return out;
+  }
+
+  static Stream<Arguments> cases() {
+    List<Arguments> out = new ArrayList<>();
+    for (GroupNormSupport impl : GroupNormTest.impls()) {
+      for (Object[] s : shapes()) for (Fill f : Fill.values()) out.add(Arguments.of(impl.name(), impl, s[0], s[1], s[2], f));
+    }
+    return out.stream();
+  }
+
+  static float[] data(GroupShape s, Fill f, long seed) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] x = new float[(int) s.size()];
+    for (int i = 0; i < x.length; i++) x[i] = (float) (f == Fill.FAR ? 1e4 + 0.01 * r.nextGaussian() : 1.5 + 2 * r.nextGaussian());
+    if (f == Fill.SPECIAL) {
+      int sample = s.channels() * s.spatial();
+      x[sample + sample / 3] = Float.NaN; // sample 1
+      if (s.batch() > 2) x[2 * sample + 1] = Float.POSITIVE_INFINITY; // sample 2
+      x[sample / 2] = Float.NEGATIVE_INFINITY; // sample 0
+    }
+    return x;
+  }
+
+  private static MemorySegment copy(Arena arena, float[] a, long off) {
+    return NormTesting.segment(arena, false, a, off);
+  }
+
+  private static float[] read(MemorySegment s, long off, int n) {
+    return NormTesting.read(s, off, n);
+  }
+
+  private static void sameBits(float[] expected, float[] actual, String what) {
+    if (expected == null) return;
+    int[] e = new int[expected.length], a = new int[actual.length];
+    // floatToIntBits: every NaN is one value. A NaN's sign and payload depend on which operand x86
+    // propagates and on interpreted against compiled code, in the array kernels too (as NativeMomentsTest).
+    for (int i = 0; i < e.length; i++) e[i] = Float.floatToIntBits(expected[i]);
+    for (int i = 0; i < a.length; i++) a[i] = Float.floatToIntBits(actual[i]);
+    assertArrayEquals(e, a, what);
+  }
+
+  @ParameterizedTest(name = "{0} {2} {5}")
+  @MethodSource("cases")
+  void nativeSegmentsGiveTheArrayBits(String name, GroupNormSupport impl, GroupShape s, boolean forwardNative, boolean backwardNative,
+                                      Fill fill) {
+    int n = (int) s.size();
+    float[] x = data(s, fill, n), dy = data(s, Fill.NORMAL, n + 1);
+    SplittableRandom r = new SplittableRandom(3);
+    float[] gamma = NormTesting.random(r, s.channels(), 1, 0.5), beta = NormTesting.random(r, s.channels(), 0.2, 1);
+    // The float[] path: the reference bits.
+    float[] y = new float[n], mean = new float[s.statistics()], inv = new float[s.statistics()];
+    GroupNorm.forward(impl, s, x, 0, gamma, beta, EPS, y, 0, mean, inv);
+    float[] dx = new float[n], dGamma = new float[s.channels()], dBeta = new float[s.channels()];
+    GroupNorm.backward(impl, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dGamma, dBeta);
+    boolean panama = impl.name().equals("panama");
+    for (long off : OFFSETS) {
+      String what = s + " " + fill + " offset " + off;
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment xs = copy(arena, x, off), dys = copy(arena, dy, off), ys = arena.allocate(n * 4L + off, 8);
+        MemorySegment dxs = arena.allocate(n * 4L + off, 8);
+        float[] m2 = new float[s.statistics()], i2 = new float[s.statistics()], g2 = new float[s.channels()], b2 = new float[s.channels()];
+        GroupNorm.forward(impl, s, xs, off, gamma, beta, EPS, ys, off, m2, i2);
+        sameBits(y, read(ys, off, n), what + " y");
+        sameBits(mean, m2, what + " mean");
+        sameBits(inv, i2, what + " invStd");
+        GroupNorm.backward(impl, s, xs, off, dys, off, gamma, mean, inv, dxs, off, g2, b2);
+        sameBits(dx, read(dxs, off, n), what + " dx");
+        sameBits(dGamma, g2, what + " dGamma");
+        sameBits(dBeta, b2, what + " dBeta");
+        // The implementation itself: native where it says so (the facade above may have staged), same bits.
+        MemorySegment ys2 = arena.allocate(n * 4L + off, 8);
+        Arrays.fill(m2, Float.NaN);
+        assertEquals(panama && forwardNative, impl.forwardNative(xs, off, ys2, off, s.batch(), s.channels(), s.spatial(), s.groups(),
+            s.channelsLast(), gamma, beta, EPS, m2, null, 0), what + " forward native taken");
+        if (panama && forwardNative) {
+          sameBits(y, read(ys2, off, n), what + " native y");
+          sameBits(mean, m2, what + " native mean");
+        }
+        Arrays.fill(g2, 0f);
+        MemorySegment dxs2 = arena.allocate(n * 4L + off, 8);
+        assertEquals(panama && backwardNative, impl.backwardNative(xs, off, dys, off, dxs2, off, s.batch(), s.channels(), s.spatial(),
+            s.groups(), s.channelsLast(), gamma, mean, inv, 0, g2, null), what + " backward native taken");
+        if (panama && backwardNative) {
+          sameBits(dx, read(dxs2, off, n), what + " native dx");
+          sameBits(dGamma, g2, what + " native dGamma");
+        }
+        // In place: y over x, dx over dy, and dx over x.
+        MemorySegment xi = copy(arena, x, off);
+        GroupNorm.forward(impl, s, xi, off, gamma, beta, EPS, xi, off, null, null);
+        sameBits(y, read(xi, off, n), what + " in place y");
+        MemorySegment gi = copy(arena, dy, off);
+        GroupNorm.backward(impl, s, xs, off, gi, off, gamma, mean, inv, gi, off, null, null);
+        sameBits(dx, read(gi, off, n), what + " in place dx over dy");
+        MemorySegment xi2 = copy(arena, x, off);
+        GroupNorm.backward(impl, s, xi2, off, dys, off, gamma, mean, inv, xi2, off, null, null);
+        sameBits(dx, read(xi2, off, n), what + " in place dx over x");
+      }
+    }
+  }
+}
