@@ -958,7 +958,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  /** Planes (o, c) for o in [from, to). */
+  /**
+   * Planes (o, c) for o from {@code to - 1} down to {@code from}: last reduced, first applied. After a channel's
+   * reduce, L2 holds its most recently read planes (the last ones) and has evicted the first; applying in
+   * reverse reads the cached planes before the apply's own traffic (dx lines, the early planes) evicts them, where an
+   * ascending apply would evict each plane just before reaching it (LRU over a channel larger than L2). Planes
+   * are independent, so the order changes no bit.
+   */
   private static void applyPlanes(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int from, int to,
                                   int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
                                   float[] sumDy, float[] sumDyXhat, double count) {
@@ -969,7 +975,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     FloatVector vk = FloatVector.broadcast(SPECIES, Coefficients.backwardK(a, sumDy, count, c));
     FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
     boolean overlapTail = vectorBound != inner && inner > LANES;
-    for (int o = from; o < to; o++) {
+    for (int o = to - 1; o >= from; o--) {
       int off = (o * channels + c) * inner;
       int i = 0;
       if (overlapTail) { // as in normalizeChannelsFirst: a last vector ending at the plane's end, loaded first (dx may be x or dy)

@@ -397,7 +397,7 @@ final class PanamaNativeBackward {
     }
   }
 
-  /** All planes of channel c, as {@code PanamaBatchNormSupport.applyPlanes}, with the same overlapping last vector. */
+  /** All planes of channel c, as {@code PanamaBatchNormSupport.applyPlanes} (last plane first), with the same overlapping last vector. */
   private static void applyPlanes(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
                                   int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
                                   float[] sumDy, float[] sumDyXhat, double count) {
@@ -408,7 +408,7 @@ final class PanamaNativeBackward {
     FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
     boolean overlapTail = vectorBound != inner && inner > LANES;
     long tail = 4L * (inner - LANES);
-    for (int o = 0; o < outer; o++) {
+    for (int o = outer - 1; o >= 0; o--) { // last reduced, first applied: those planes are still in L2
       long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane, ds = dxOffset + plane;
       FloatVector lastDy = null, lastX = null;
       if (overlapTail) {
