@@ -13,7 +13,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The Panama channels-first fused backward ({@code backward} with planes of 1024+ floats), whose apply walks
  * each channel backwards (last plane first, each plane in 4096-float blocks from its end): the same bits as
  * {@code backwardReduce} then {@code backwardApply}, also in place (dx = x, dx = dy), and near the
- * double-precision reference. Planes here span several blocks, with and without a ragged end.
+ * double-precision reference; {@code backwardApply} on its own (which walks long planes back as well) in place.
+ * Planes here span several blocks, with and without a ragged end.
  */
 class FusedBackwardOrderTest {
 
@@ -54,6 +55,9 @@ class FusedBackwardOrderTest {
     assertArrayEquals(expected, xInPlace, s + " dx = x");
     impl.backward(x, 0, dyInPlace, 0, dyInPlace, 0, outer, C, inner, mean, invStd, gamma, fusedDy, fusedDyXhat, count);
     assertArrayEquals(expected, dyInPlace, s + " dx = dy");
+    float[] applyInPlace = dy.clone(); // backwardApply alone walks long planes back too (ParallelBatchNorm, synchronized BN)
+    impl.backwardApply(x, 0, applyInPlace, 0, applyInPlace, 0, outer, C, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    assertArrayEquals(expected, applyInPlace, s + " backwardApply dx = dy");
 
     // Near the float64 backward (tolerances as KernelsTest's: 2e-4 of the terms' magnitudes, plus 1e-6).
     double[][] ref = Reference.backward(s, x, 0, dy, 0, gamma, KernelsTest.EPS);
