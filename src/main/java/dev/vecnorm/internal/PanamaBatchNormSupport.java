@@ -1019,7 +1019,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * Channels-first: reduce and apply one channel at a time, as ATen's contiguous backward does. A
    * channel's planes (x and dy, {@code 2 * outer * inner} floats) are read by the reduce and read
    * again by the apply right after, from L2 while they fit there, instead of from L3 or memory after a
-   * sweep over the whole tensor (NCHW 8x3x224x224: 3.2 MB per channel, 14 MB tensors). The same
+   * sweep over the whole tensor (NCHW 8x3x224x224: 3.2 MB per channel, 14 MB tensors). A channel larger
+   * than L2 is applied from its end back ({@link #applyPlanes}), so its last ~2 MB still come from L2. The same
    * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
    */
   /** Planes at least this long (4 KiB) go channel by channel in the fused backward: long enough for the prefetcher. */
