@@ -862,6 +862,15 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                             float[] sumDy, float[] sumDyXhat, double count) {
     if (inner == 1) {
       applyChannelsLast(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    } else if (inner >= FUSED_MIN_INNER) {
+      // Long planes: the tensor from its end back, plane by plane (see applyPlanes). Callers reduce over the same
+      // data just before (ParallelBatchNorm's per-plane reduce then apply, synchronized batch norm), forward, so
+      // its end is what L2 still holds. Elementwise: the same bits in any order.
+      for (int o = outer - 1; o >= 0; o--) {
+        for (int c = channels - 1; c >= 0; c--) {
+          applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, o, o + 1, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+        }
+      }
     } else {
       applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy,
           sumDyXhat, count);
@@ -936,17 +945,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void applyChannelsFirst(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                                          int outer, int channels, int inner, float[] mean, float[] invStd,
                                          float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
-    if (inner >= FUSED_MIN_INNER) {
-      // Long planes: the tensor from its end back, plane by plane (see applyPlanes). Callers reduce over the same
-      // data just before (ParallelBatchNorm's per-plane reduce then apply, synchronized batch norm), forward, so
-      // its end is what L2 still holds. Elementwise: the same bits in any order.
-      for (int o = outer - 1; o >= 0; o--) {
-        for (int c = channels - 1; c >= 0; c--) {
-          applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, o, o + 1, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
-        }
-      }
-      return;
-    }
     int vectorBound = SPECIES.loopBound(inner);
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
