@@ -862,6 +862,15 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                             float[] sumDy, float[] sumDyXhat, double count) {
     if (inner == 1) {
       applyChannelsLast(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    } else if (inner >= FUSED_MIN_INNER) {
+      // Long planes: the tensor from its end back, plane by plane (see applyPlanes). Callers reduce over the same
+      // data just before (ParallelBatchNorm's per-plane reduce then apply, synchronized batch norm), forward, so
+      // its end is what L2 still holds. Elementwise: the same bits in any order.
+      for (int o = outer - 1; o >= 0; o--) {
+        for (int c = channels - 1; c >= 0; c--) {
+          applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, o, o + 1, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+        }
+      }
     } else {
       applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy,
           sumDyXhat, count);
@@ -958,7 +967,15 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  /** Planes (o, c) for o in [from, to). */
+  /**
+   * Last reduced, first applied: planes (o, c) for o from {@code to - 1} down to {@code from}, each plane's
+   * vectors in blocks of {@link #APPLY_BLOCK} from its end back to its start (ascending inside a block, for the
+   * prefetcher). After a channel's reduce, L2 holds the most recently read floats (the channel's end) and has
+   * evicted its start; walking back reads the cached floats before the apply's own traffic (dx lines, the
+   * uncached early planes) evicts them, where a forward walk would evict each line just before reaching it
+   * (LRU over a channel larger than L2: NCHW 8x3x224x224 has 3.2 MB of x and dy per channel, 2x3x512x512 4 MB,
+   * in planes of 1 MB). Elements are independent, so the order changes no bit.
+   */
   private static void applyPlanes(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int from, int to,
                                   int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
                                   float[] sumDy, float[] sumDyXhat, double count) {
@@ -969,36 +986,39 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     FloatVector vk = FloatVector.broadcast(SPECIES, Coefficients.backwardK(a, sumDy, count, c));
     FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
     boolean overlapTail = vectorBound != inner && inner > LANES;
-    for (int o = from; o < to; o++) {
-      int off = (o * channels + c) * inner;
-      int i = 0;
+    for (int o = to - 1; o >= from; o--) {
+      int off = (o * channels + c) * inner, t = off + inner - LANES;
+      FloatVector lastDy = null, lastX = null;
       if (overlapTail) { // as in normalizeChannelsFirst: a last vector ending at the plane's end, loaded first (dx may be x or dy)
-        int t = off + inner - LANES;
-        FloatVector lastDy = FloatVector.fromArray(SPECIES, dy, dyOffset + t), lastX = FloatVector.fromArray(SPECIES, x, xOffset + t);
-        for (; i < vectorBound; i += LANES) {
+        lastDy = FloatVector.fromArray(SPECIES, dy, dyOffset + t);
+        lastX = FloatVector.fromArray(SPECIES, x, xOffset + t);
+      }
+      for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) { // APPLY_BLOCK is a multiple of LANES: every block starts on a vector
+        for (int i = Math.max(0, hi - APPLY_BLOCK); i < hi; i += LANES) {
           int p = off + i;
           FloatVector.fromArray(SPECIES, dy, dyOffset + p)
               .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m).fma(vb, vk)).intoArray(dx, dxOffset + p);
         }
+      }
+      if (overlapTail) {
         lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoArray(dx, dxOffset + t);
-        continue;
+      } else { // scalar tail (planes shorter than a vector)
+        int p = off + vectorBound;
+        ScalarBatchNormSupport.applyStrided(x, xOffset + p, dy, dyOffset + p, dx, dxOffset + p, 1, inner - vectorBound,
+            mean, invStd, gamma, sumDy, sumDyXhat, count, c);
       }
-      for (; i < vectorBound; i += LANES) {
-        int p = off + i;
-        FloatVector.fromArray(SPECIES, dy, dyOffset + p)
-            .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m).fma(vb, vk)).intoArray(dx, dxOffset + p);
-      }
-      int p = off + i; // scalar tail
-      ScalarBatchNormSupport.applyStrided(x, xOffset + p, dy, dyOffset + p, dx, dxOffset + p, 1, inner - i,
-          mean, invStd, gamma, sumDy, sumDyXhat, count, c);
     }
   }
+
+  /** Floats per block of the fused backward's reverse apply (16 KiB of each array: four pages ascending, for the prefetcher). */
+  static final int APPLY_BLOCK = 4096;
 
   /**
    * Channels-first: reduce and apply one channel at a time, as ATen's contiguous backward does. A
    * channel's planes (x and dy, {@code 2 * outer * inner} floats) are read by the reduce and read
    * again by the apply right after, from L2 while they fit there, instead of from L3 or memory after a
-   * sweep over the whole tensor (NCHW 8x3x224x224: 3.2 MB per channel, 14 MB tensors). The same
+   * sweep over the whole tensor (NCHW 8x3x224x224: 3.2 MB per channel, 14 MB tensors). A channel larger
+   * than L2 is applied from its end back ({@link #applyPlanes}), so its last ~2 MB still come from L2. The same
    * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
    */
   /** Planes at least this long (4 KiB) go channel by channel in the fused backward: long enough for the prefetcher. */

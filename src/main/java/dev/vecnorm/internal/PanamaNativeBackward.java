@@ -1,5 +1,6 @@
 package dev.vecnorm.internal;
 
+import static dev.vecnorm.internal.PanamaBatchNormSupport.APPLY_BLOCK;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.FUSED_MIN_INNER;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.sumLanes;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.superWidth;
@@ -397,7 +398,7 @@ final class PanamaNativeBackward {
     }
   }
 
-  /** All planes of channel c, as {@code PanamaBatchNormSupport.applyPlanes}, with the same overlapping last vector. */
+  /** All planes of channel c, as {@code PanamaBatchNormSupport.applyPlanes} (last plane first, blocks from each plane's end back), with the same overlapping last vector. */
   private static void applyPlanes(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
                                   int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
                                   float[] sumDy, float[] sumDyXhat, double count) {
@@ -408,25 +409,26 @@ final class PanamaNativeBackward {
     FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
     boolean overlapTail = vectorBound != inner && inner > LANES;
     long tail = 4L * (inner - LANES);
-    for (int o = 0; o < outer; o++) {
+    for (int o = outer - 1; o >= 0; o--) {
       long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane, ds = dxOffset + plane;
       FloatVector lastDy = null, lastX = null;
       if (overlapTail) {
         lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gs + tail, LE);
         lastX = FloatVector.fromMemorySegment(SPECIES, x, xs + tail, LE);
       }
-      int i = 0;
-      for (; i < vectorBound; i += LANES) {
-        FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * i, LE)
-            .fma(va, FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m).fma(vb, vk))
-            .intoMemorySegment(dx, ds + 4L * i, LE);
+      for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) {
+        for (int i = Math.max(0, hi - APPLY_BLOCK); i < hi; i += LANES) {
+          FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * i, LE)
+              .fma(va, FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m).fma(vb, vk))
+              .intoMemorySegment(dx, ds + 4L * i, LE);
+        }
       }
       if (overlapTail) {
         lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dx, ds + tail, LE);
         continue;
       }
       float mc = mean[c];
-      for (; i < inner; i++) { // scalar tail
+      for (int i = vectorBound; i < inner; i++) { // scalar tail
         dx.set(FLOAT_LE, ds + 4L * i, Math.fma(dy.get(FLOAT_LE, gs + 4L * i), a, Math.fma(x.get(FLOAT_LE, xs + 4L * i) - mc, b, k)));
       }
     }

@@ -1,0 +1,84 @@
+package dev.vecnorm;
+
+import static dev.vecnorm.KernelsTest.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.vecnorm.internal.BatchNormSupport;
+import dev.vecnorm.internal.VectorizationProvider;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The Panama channels-first fused backward ({@code backward} with planes of 1024+ floats), whose apply walks
+ * each channel backwards (last plane first, each plane in 4096-float blocks from its end): the same bits as
+ * {@code backwardReduce} then {@code backwardApply}, also in place (dx = x, dx = dy), and near the
+ * double-precision reference; {@code backwardApply} on its own (which walks long planes back as well) in place.
+ * Planes here span several blocks, with and without a ragged end.
+ */
+class FusedBackwardOrderTest {
+
+  /** 2 and 3 blocks exactly (8192, 12288), ragged (9001, 4097: a one-float last block and a vector tail), one short block (5000). */
+  static NormShape[] shapes() {
+    return new NormShape[] {NormShape.channelsFirst(2, 3, 8192), NormShape.channelsFirst(3, 2, 9001),
+        NormShape.channelsFirst(1, 3, 12_288), NormShape.channelsFirst(4, 1, 4097), NormShape.channelsFirst(2, 2, 5000)};
+  }
+
+  @ParameterizedTest
+  @MethodSource("shapes")
+  void fusedBackwardHasTheBitsOfReduceThenApplyAndIsNearTheReference(NormShape s) {
+    var panama = VectorizationProvider.panama();
+    assumeTrue(panama.isPresent(), "no Panama implementation on this JVM");
+    BatchNormSupport impl = panama.get();
+    int n = (int) s.size(), C = s.channels(), outer = s.outer(), inner = s.inner();
+    float[] x = Reference.data(s, 0, 41), dy = Reference.data(s, 0, 42), gamma = Reference.perChannel(C, 1, 0.3, 43);
+    double[][] st = Reference.moments(s, x, 0);
+    float[] mean = new float[C], invStd = new float[C];
+    for (int c = 0; c < C; c++) {
+      mean[c] = (float) st[0][c];
+      invStd[c] = (float) (1 / Math.sqrt(st[1][c] + KernelsTest.EPS));
+    }
+    double count = s.countPerChannel();
+
+    float[] sumDy = new float[C], sumDyXhat = new float[C], expected = new float[n];
+    impl.backwardReduce(x, 0, dy, 0, outer, C, inner, mean, invStd, sumDy, sumDyXhat);
+    impl.backwardApply(x, 0, dy, 0, expected, 0, outer, C, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
+
+    float[] dx = new float[n], fusedDy = new float[C], fusedDyXhat = new float[C];
+    impl.backward(x, 0, dy, 0, dx, 0, outer, C, inner, mean, invStd, gamma, fusedDy, fusedDyXhat, count);
+    assertArrayEquals(expected, dx, s + " dx");
+    assertArrayEquals(sumDy, fusedDy, s + " sumDy");
+    assertArrayEquals(sumDyXhat, fusedDyXhat, s + " sumDyXhat");
+
+    float[] xInPlace = x.clone(), dyInPlace = dy.clone();
+    impl.backward(xInPlace, 0, dy, 0, xInPlace, 0, outer, C, inner, mean, invStd, gamma, fusedDy, fusedDyXhat, count);
+    assertArrayEquals(expected, xInPlace, s + " dx = x");
+    impl.backward(x, 0, dyInPlace, 0, dyInPlace, 0, outer, C, inner, mean, invStd, gamma, fusedDy, fusedDyXhat, count);
+    assertArrayEquals(expected, dyInPlace, s + " dx = dy");
+    float[] applyInPlace = dy.clone(); // backwardApply alone walks long planes back too (ParallelBatchNorm, synchronized BN)
+    impl.backwardApply(x, 0, applyInPlace, 0, applyInPlace, 0, outer, C, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    assertArrayEquals(expected, applyInPlace, s + " backwardApply dx = dy");
+
+    // Near the float64 backward (tolerances as KernelsTest's: 2e-4 of the terms' magnitudes, plus 1e-6).
+    double[][] ref = Reference.backward(s, x, 0, dy, 0, gamma, KernelsTest.EPS);
+    for (int c = 0; c < C; c++) {
+      double absDy = 0, absDyXhat = 0;
+      for (int o = 0; o < outer; o++) {
+        for (int i = 0; i < inner; i++) {
+          int k = Reference.index(s, o, c, i);
+          absDy += Math.abs(dy[k]);
+          absDyXhat += Math.abs(dy[k] * (x[k] - st[0][c]) * invStd[c]);
+        }
+      }
+      double a = Math.abs(gamma[c] * invStd[c]);
+      for (int o = 0; o < outer; o++) {
+        for (int i = 0; i < inner; i++) {
+          int k = Reference.index(s, o, c, i);
+          double xhat = Math.abs((x[k] - st[0][c]) * invStd[c]);
+          double scale = a * (Math.abs(dy[k]) + absDy / count + xhat * absDyXhat / count);
+          assertClose(s + " dx at " + k, ref[0][k], dx[k], 2e-4 * scale + 1e-6);
+        }
+      }
+    }
+  }
+}
