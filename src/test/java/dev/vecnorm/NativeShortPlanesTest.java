@@ -16,13 +16,13 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Channels-first normalize on native segments with short planes (inference and training forward) gives
  * the same bits as the {@code float[]} kernels on the same data, compared exactly ({@code floatToIntBits}).
- * The four tensors of at least 512 Ki floats (at least 4 samples, planes of at most 512 floats) take the
+ * The four tensors of at least 512 Ki floats (at least 4 samples, planes of at most 128 floats) take the
  * native route that runs one loop over a run of whole planes with per-element coefficients
  * ({@code PanamaNativeShortPlanes}); the small ones take the plane loop next to it, which serves tensors in
  * cache. {@link NativeMomentsTest} covers fewer samples.
  *
  * <p>Small plane lengths: 2, around 8 and 16 lanes (AVX2, AVX-512), 49, 169, 196 (NCHW 7x7, 13x13, 14x14),
- * 255 and 512/513 (the route's plane limit). Channel counts leave a partial last group of channels or fit
+ * 128/129, 255 and 513. Channel counts leave a partial last group of channels or fit
  * in one. Data: {@link NativeMomentsTest#data}, 1e4 + N(0, 0.01), with a drift, or with NaN and
  * infinities. Byte offsets aligned, float-aligned and not float-aligned; out of place and in place. The
  * inference result is also checked against a double reference (1e-5 * (1 + |y|)) so that the data
@@ -34,15 +34,15 @@ class NativeShortPlanesTest {
     List<Arguments> out = new ArrayList<>();
     for (int outer : new int[] {4, 9}) {
       for (int channels : new int[] {3, 17, 64}) {
-        for (int hw : new int[] {2, 7, 8, 9, 15, 16, 17, 49, 169, 196, 255, 512, 513}) {
+        for (int hw : new int[] {2, 7, 8, 9, 15, 16, 17, 49, 128, 129, 169, 196, 255, 513}) {
           for (Fill f : Fill.values()) out.add(Arguments.of(NormShape.channelsFirst(outer, channels, hw), f));
         }
       }
     }
-    // Tensors of at least 512 Ki floats: these take the run route. Planes of 15, 20, 128 and 169 floats, with a
+    // Tensors of at least 512 Ki floats with planes of at most 128: these take the run route. Planes of 15, 20, 128 and 49 floats, with a
     // partial last group of channels and ragged runs.
     for (NormShape s : new NormShape[] {NormShape.channelsFirst(4, 8739, 15), NormShape.channelsFirst(8, 3300, 20),
-        NormShape.channelsFirst(4, 1029, 128), NormShape.channelsFirst(5, 700, 169)}) {
+        NormShape.channelsFirst(4, 1029, 128), NormShape.channelsFirst(5, 5000, 49)}) {
       for (Fill f : Fill.values()) out.add(Arguments.of(s, f));
     }
     return out.stream();

@@ -7,7 +7,7 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Channels-first normalize on native memory for short planes (NCHW 7x7, 13x13, 14x14: 49-196 floats),
+ * Channels-first normalize on native memory for short planes (NCHW 7x7: 49 floats; up to {@link #MAX_INNER}),
  * with per-element coefficients so that each loop runs over many planes at once.
  *
  * <p>Why: a {@code fromMemorySegment}/{@code intoMemorySegment} loop pays the JDK's segment bounds and
@@ -39,8 +39,13 @@ final class PanamaNativeShortPlanes {
   /** Longest run of one channel group: 4 KiB of x, and 12 KiB of expanded coefficients (L1). 4096 (48 KiB, out of L1) was slower. */
   static final int RUN_FLOATS = 1024;
 
-  /** Planes up to this length take this route (at least two channels per run); longer planes enter their loop rarely enough. */
-  static final int MAX_INNER = RUN_FLOATS / 2;
+  /**
+   * Planes up to this length (8 vectors of AVX-512) take this route. Past it the plane loop's entry costs are
+   * small against the plane and the extra coefficient loads cost as much: NCHW 32x14x14x256 (196-float planes)
+   * inference was 1.01-1.10 segment/float[] here against 0.98-1.04 for the plane loop, while NCHW 32x7x7x2048
+   * (49) went from 1.02-1.69 to 0.98-1.08 (SegmentCheck ratio, alternating jars, load 3-14).
+   */
+  static final int MAX_INNER = 128;
 
   /** Fewer samples than this do not repay the expansion (three stores per element of one sample). */
   static final int MIN_OUTER = 4;
