@@ -608,6 +608,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     // [alpha | shift] once per call, as in normalizeChannelsFirst.
     float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, scale, fromVariance, epsilon, gamma, beta);
     try {
+      if (PanamaNativeShortPlanes.applies(outer, channels, inner)) { // short planes: one loop per run of planes, not per plane
+        PanamaNativeShortPlanes.normalize(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
+        return;
+      }
       for (int o = 0; o < outer; o++) {
         for (int c = 0; c < channels; c++) {
           float alpha = coef[c], shift = coef[channels + c];

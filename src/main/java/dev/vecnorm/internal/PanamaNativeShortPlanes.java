@@ -1,0 +1,130 @@
+package dev.vecnorm.internal;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Channels-first normalize on native memory for short planes (NCHW 7x7: 49 floats; up to {@link #MAX_INNER}),
+ * with per-element coefficients so that each loop runs over many planes at once.
+ *
+ * <p>Why: a {@code fromMemorySegment}/{@code intoMemorySegment} loop pays the JDK's segment bounds and
+ * liveness checks once per loop entry (C2 hoists them out of the loop, not out of the enclosing one).
+ * The plane loop of {@link PanamaBatchNormSupport#normalizeNative} enters its loop once per plane, and on
+ * planes of 3-13 vectors those entries cost 1.1-1.5x the {@code float[]} time; with
+ * {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} the same loop ran at array speed. Pairing
+ * planes and walking the slab position-major were both slower (README, "How the kernels work").
+ *
+ * <p>How: the channels are cut into groups of whole channels whose planes, contiguous in every sample,
+ * make a run of at most {@link #RUN_FLOATS} floats. For each group the per-channel {@code mean}, alpha
+ * and shift are expanded once per call into pooled scratch, {@code [mean | alpha | shift]} with one value
+ * per element of the run (3 x 4 KiB at most, so it stays in L1), and every sample's run then goes
+ * through one loop: the checks are paid once per run instead of once per plane. The expansion is
+ * {@code 3 * channels * inner} stores per call against {@code outer * channels * inner} elements
+ * streamed, so it is only taken from {@link #MIN_OUTER} samples on, and only on tensors beyond the caches
+ * ({@link #MIN_FLOATS}).
+ *
+ * <p>Bits: every element is {@code fma(x - mean, alpha, shift)} with its channel's values, exactly the
+ * plane loop's and the array kernel's arithmetic, so the same bits ({@code NativeShortPlanesTest}).
+ */
+final class PanamaNativeShortPlanes {
+  private PanamaNativeShortPlanes() {}
+
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+  private static final int LANES = SPECIES.length();
+  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+  /** Longest run of one channel group: 4 KiB of x, and 12 KiB of expanded coefficients (L1). 4096 (48 KiB, out of L1) was slower. */
+  static final int RUN_FLOATS = 1024;
+
+  /**
+   * Planes up to this length (8 vectors of AVX-512) take this route. Past it the plane loop's entry costs are
+   * small against the plane and the extra coefficient loads cost as much: NCHW 32x14x14x256 (196-float planes)
+   * inference was 1.01-1.10 segment/float[] here against 0.98-1.04 for the plane loop, while NCHW 32x7x7x2048
+   * (49) went from 1.02-1.69 to 0.98-1.08 (SegmentCheck ratio, alternating jars, load 3-14).
+   */
+  static final int MAX_INNER = 128;
+
+  /** Fewer samples than this do not repay the expansion (three stores per element of one sample). */
+  static final int MIN_OUTER = 4;
+
+  /**
+   * Smallest tensor (floats) that takes this route: 2 MiB of x, beyond L2 on the machines measured. The route
+   * loads three coefficient vectors per data vector; that is free while the loop waits for memory, but on
+   * tensors in cache it cost more than the per-plane checks it saves (NCHW 7x13x13x17 inference: 5.3-5.9 µs
+   * against 3.5-4.7 µs for the plane loop, {@code SegmentCheck ratio}, load 3-14).
+   */
+  static final long MIN_FLOATS = 512 * 1024;
+
+  /** Whether {@link #normalize} is the faster route for {@code [outer, channels, inner]}. */
+  static boolean applies(int outer, int channels, int inner) {
+    return inner <= MAX_INNER && outer >= MIN_OUTER && (long) outer * channels * inner >= MIN_FLOATS;
+  }
+
+  /**
+   * y = fma(x - mean, alpha, shift) over {@code [outer, channels, inner]} floats at byte offsets
+   * {@code xOffset}, {@code yOffset} of native segments; {@code coef} is {@code [alpha | shift]} per channel
+   * ({@link Coefficients#forward}). y may be x (same address).
+   */
+  static void normalize(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer, int channels, int inner,
+                        float[] mean, float[] coef) {
+    int group = Math.max(1, RUN_FLOATS / inner); // whole channels per run
+    int maxRun = Math.min(group, channels) * inner;
+    float[] e = Scratch.borrow(3 * maxRun);
+    try {
+      for (int c0 = 0; c0 < channels; c0 += group) {
+        int k = Math.min(group, channels - c0), n = k * inner;
+        for (int c = 0; c < k; c++) {
+          int at = c * inner;
+          fill(e, at, inner, mean[c0 + c]);
+          fill(e, maxRun + at, inner, coef[c0 + c]);
+          fill(e, 2 * maxRun + at, inner, coef[channels + c0 + c]);
+        }
+        long runBytes = 4L * channels * inner;
+        long first = 4L * c0 * inner;
+        for (int o = 0; o < outer; o++) {
+          long at = first + runBytes * o;
+          run(x, xOffset + at, y, yOffset + at, n, e, maxRun);
+        }
+      }
+    } finally {
+      Scratch.release(e);
+    }
+  }
+
+  /** {@code n} copies of v from {@code at}: vector stores, one overlapping last vector (Arrays.fill ran scalar here). */
+  private static void fill(float[] e, int at, int n, float v) {
+    FloatVector b = FloatVector.broadcast(SPECIES, v);
+    int i = 0;
+    for (; i < SPECIES.loopBound(n); i += LANES) b.intoArray(e, at + i);
+    if (i < n && n >= LANES) {
+      b.intoArray(e, at + n - LANES);
+      return;
+    }
+    for (; i < n; i++) e[at + i] = v; // scalar tail
+  }
+
+  /**
+   * One run of {@code n} floats with coefficients {@code e[i]}, {@code e[stride + i]}, {@code e[2 * stride + i]}.
+   * The ragged end is one masked vector: the unmasked lanes see the same operations, so the same bits, and
+   * only they are loaded and stored (y may be x). A nullable overlapping last vector, as in the plane loop,
+   * was boxed here.
+   */
+  private static void run(MemorySegment x, long xs, MemorySegment y, long ys, int n, float[] e, int stride) {
+    int vectorBound = SPECIES.loopBound(n);
+    int i = 0;
+    for (; i < vectorBound; i += LANES) {
+      FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(FloatVector.fromArray(SPECIES, e, i))
+          .fma(FloatVector.fromArray(SPECIES, e, stride + i), FloatVector.fromArray(SPECIES, e, 2 * stride + i))
+          .intoMemorySegment(y, ys + 4L * i, LE);
+    }
+    if (i < n) { // one masked tail vector
+      VectorMask<Float> m = SPECIES.indexInRange(i, n);
+      FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE, m).sub(FloatVector.fromArray(SPECIES, e, i, m))
+          .fma(FloatVector.fromArray(SPECIES, e, stride + i, m), FloatVector.fromArray(SPECIES, e, 2 * stride + i, m))
+          .intoMemorySegment(y, ys + 4L * i, LE, m);
+    }
+  }
+}
