@@ -83,6 +83,23 @@ public class ThroughputBenchmark {
     return w.dx;
   }
 
+  /**
+   * The single-threaded {@link BatchNorm} call on the same data: the baseline the parallel ratios are taken
+   * against, in the same run (it ignores {@code threads}; run it with one threads value).
+   */
+  @Benchmark
+  public Object singleTrainingForward() {
+    BatchNorm.forwardTraining(w.shape, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+    return w.y;
+  }
+
+  /** The single-threaded {@link BatchNorm} backward on the same data (see {@link #singleTrainingForward}). */
+  @Benchmark
+  public Object singleBackward() {
+    BatchNorm.backward(w.shape, w.x, 0, w.dy, 0, w.gamma, w.mean, w.invStd, w.dx, 0, w.dGamma, w.dBeta);
+    return w.dx;
+  }
+
   @Benchmark
   public Object parallelTrainingForwardSegment() {
     parallel.forwardTraining(w.shape, xSeg, 0, w.gamma, w.beta, Workload.EPSILON, ySeg, 0, w.mean, w.variance, w.invStd);
