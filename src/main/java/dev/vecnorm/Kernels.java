@@ -65,12 +65,7 @@ record Kernels(BatchNormSupport impl) {
    * would silently equal beta, while NaN makes the overflow visible in y. A NaN variance stays NaN.
    */
   static void finishStatistics(NormShape s, float epsilon, float[] batchVariance, float[] invStd) {
-    finishStatistics(epsilon, batchVariance, invStd, 0, s.channels());
-  }
-
-  /** As {@link #finishStatistics(NormShape, float, float[], float[])}, for channels {@code [from, to)} only. */
-  static void finishStatistics(float epsilon, float[] batchVariance, float[] invStd, int from, int to) {
-    for (int c = from; c < to; c++) {
+    for (int c = 0; c < s.channels(); c++) {
       float v = batchVariance[c];
       invStd[c] = v == Float.POSITIVE_INFINITY ? Float.NaN : (float) (1.0 / Math.sqrt((double) v + epsilon));
     }

@@ -201,19 +201,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /** Moments, statistics, then plain or fused normalization: the body of every training forward. */
   private void training(Work w, boolean relu, float[] gamma, float[] beta, float epsilon, float[] batchMean,
                         float[] batchVariance, float[] invStd) {
-    if (w.plan.count() > 1 && w.plan.blocks() == 1) {
-      // Every chunk has every channel: moments, merge with invStd, normalize as one loop of three phases, so
-      // the workers are handed the call once and go from phase to phase by themselves (a small tensor's
-      // call is tens of µs: three hand-offs and their waits were a large part of it). The same chunk
-      // work and merge order as the three loops below, so the same bits.
-      w.mean = batchMean;
-      w.meanResidual = null;
-      w.variance = batchVariance;
-      w.invStdOut = invStd;
-      w.perChannel(batchMean, invStd, false, epsilon, gamma, beta);
-      phases(w, MOMENTS, w.plan.count(), STATISTICS, w.mergeRanges, relu ? RELU_NORMALIZE : NORMALIZE, w.plan.count());
-      return;
-    }
     chunkedMoments(w, batchMean, null, batchVariance);
     Kernels.finishStatistics(w.plan.shape, epsilon, batchVariance, invStd);
     w.perChannel(batchMean, invStd, false, epsilon, gamma, beta);
@@ -235,6 +222,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
     w.mean = mean;
     w.meanResidual = meanResidual;
     w.variance = variance;
+    Arrays.fill(w.accCount, 0);
+    Arrays.fill(w.accA, 0);
+    Arrays.fill(w.accB, 0);
     if (w.mergeRanges > 1) {
       // Chan's merge costs two double divisions per channel and chunk: tens of µs for wide layers, so
       // channel ranges merge on the threads (each channel still merges its chunks in chunk order).
@@ -613,13 +603,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
       }
       return;
     }
-    if (w.plan.blocks() == 1) {
-      // Every chunk has every channel: reduce, the chunk sums added by channel range, apply as one loop of
-      // three phases (one hand-off, see training); the same chunk work and addition order, so the same bits.
-      w.sums(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
-      phases(w, relu ? RELU_REDUCE : REDUCE, w.plan.count(), SUMS, w.mergeRanges, relu ? RELU_APPLY : APPLY, w.plan.count());
-      return;
-    }
     chunkedReduce(w, relu ? RELU_REDUCE : REDUCE, batchMean, invStd, sumDy, sumDyXhat);
     w.sums(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
     loop(w, relu ? RELU_APPLY : APPLY);
@@ -629,7 +612,22 @@ public final class ParallelBatchNorm implements AutoCloseable {
   private void chunkedReduce(Work w, int op, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
     w.perChannel(mean, invStd, false, 1f, null, null);
     loop(w, op);
-    w.addChunkSums(sumDy, sumDyXhat, 0, sumDy.length);
+    Plan p = w.plan;
+    double[] accDy = w.accA, accDyXhat = w.accB;
+    Arrays.fill(accDy, 0);
+    Arrays.fill(accDyXhat, 0);
+    for (int i = 0; i < p.count(); i++) {
+      float[] chunkDy = w.partA[i], chunkDyXhat = w.partB[i];
+      int from = p.channelFrom()[i];
+      for (int k = 0; k < chunkDy.length; k++) {
+        accDy[from + k] += chunkDy[k];
+        accDyXhat[from + k] += chunkDyXhat[k];
+      }
+    }
+    for (int c = 0; c < sumDy.length; c++) {
+      sumDy[c] = (float) accDy[c];
+      sumDyXhat[c] = (float) accDyXhat[c];
+    }
   }
 
   // ------------------------------------------------------------------ fused BN (+ residual) + ReLU
@@ -890,17 +888,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
     ExecutorLoop.run(w, n, w.confined, pool, w.loop);
   }
 
-  /** Three dependent loops with one hand-off: each phase's indices all complete before the next phase's start. */
-  private void phases(Work w, int op0, int n0, int op1, int n1, int op2, int n2) {
-    w.phaseOps[0] = op0;
-    w.phaseOps[1] = op1;
-    w.phaseOps[2] = op2;
-    w.phaseCounts[0] = n0;
-    w.phaseCounts[1] = n1;
-    w.phaseCounts[2] = n2;
-    ExecutorLoop.run((ChunkJob.Phases) w, w.phaseCounts, 3, w.confined, pool, w.loop);
-  }
-
   private Work take(NormShape s) {
     for (int i = 0; i < idle.length(); i++) {
       Work w = idle.get(i);
@@ -970,14 +957,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /** Tensor slots. */
   private static final int X = 0, Y = 1, DY = 2, DX = 3, RES = 4, DRES = 5;
-  /**
-   * Chunk operations. MERGE, STATISTICS and SUMS have one range of MERGE_CHANNELS channels per index (one
-   * index for all channels when the plan has one merge range): MERGE merges moments; STATISTICS merges them
-   * and derives invStd (the middle phase of a one-hand-off training forward); SUMS adds the backward's chunk
-   * sums (the middle phase of a one-hand-off backward).
-   */
+  /** Chunk operations (MERGE: one range of MERGE_CHANNELS channels per index). */
   private static final int MOMENTS = 0, NORMALIZE = 1, REDUCE = 2, APPLY = 3, RELU_NORMALIZE = 4, RELU_REDUCE = 5, RELU_APPLY = 6,
-      MERGE = 7, STATISTICS = 11, SUMS = 12;
+      MERGE = 7;
   /** Channels per parallel merge range. */
   static final int MERGE_CHANNELS = 256;
   /**
@@ -1001,7 +983,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * the plan, per-chunk partial results, merge accumulators, per-block slices of the per-channel
    * arguments, and the call's tensors. Owned by one call at a time ({@link #take}).
    */
-  private static final class Work implements ChunkJob.Body, ChunkJob.Phases {
+  private static final class Work implements ChunkJob.Body {
     final Plan plan;
     final ParallelBatchNorm owner;
     final float[][] partA, partB;
@@ -1033,10 +1015,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final AtomicReferenceArray<float[]> stages = new AtomicReferenceArray<>(4);
 
     int op;
-    /** The operation of each phase of a {@link ParallelBatchNorm#phases} loop, and each phase's index count. */
-    final int[] phaseOps = new int[ChunkJob.MAX_PHASES], phaseCounts = new int[ChunkJob.MAX_PHASES];
-    /** STATISTICS's output: invStd from the merged variance (with {@link #epsilon}). */
-    float[] invStdOut;
     boolean segments, confined;
     final float[][] arrays = new float[6][];
     final int[] arrayOffsets = new int[6];
@@ -1115,7 +1093,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       Arrays.fill(arrays, null);
       Arrays.fill(segs, null);
       Arrays.fill(perChannel, null);
-      mean = variance = invStdOut = null;
+      mean = variance = null;
       segments = false;
       confined = false;
     }
@@ -1276,50 +1254,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
       return slices == null || a == null ? a : slices[slot][plan.block()[i]];
     }
 
-    /**
-     * STATISTICS index r: merge range r's channels (all of them when there is one range), then their invStd,
-     * so the normalize phase that follows has every per-channel argument.
-     */
-    private void statistics(int r) {
-      int C = plan.shape().channels(), from = mergeRanges == 1 ? 0 : r * MERGE_CHANNELS;
-      int to = mergeRanges == 1 ? C : Math.min(C, from + MERGE_CHANNELS);
-      merge(from, to);
-      Kernels.finishStatistics(epsilon, variance, invStdOut, from, to);
-    }
-
-    /**
-     * Channels [from, to) of the backward sums: every chunk's partial sums added in chunk order in double,
-     * rounded once into sumDy and sumDyXhat. The order per channel never depends on the threads.
-     */
-    void addChunkSums(float[] sumDy, float[] sumDyXhat, int from, int to) {
-      double[] accDy = accA, accDyXhat = accB;
-      Arrays.fill(accDy, from, to, 0);
-      Arrays.fill(accDyXhat, from, to, 0);
-      for (int i = 0; i < plan.count(); i++) {
-        float[] chunkDy = partA[i], chunkDyXhat = partB[i];
-        int at = plan.channelFrom()[i], lo = Math.max(from, at), hi = Math.min(to, at + chunkDy.length);
-        for (int c = lo; c < hi; c++) {
-          accDy[c] += chunkDy[c - at];
-          accDyXhat[c] += chunkDyXhat[c - at];
-        }
-      }
-      for (int c = from; c < to; c++) {
-        sumDy[c] = (float) accDy[c];
-        sumDyXhat[c] = (float) accDyXhat[c];
-      }
-    }
-
-    /** SUMS index r: range r's channels of the backward sums (all of them when there is one range). */
-    private void sums(int r) {
-      int C = plan.shape().channels(), from = mergeRanges == 1 ? 0 : r * MERGE_CHANNELS;
-      addChunkSums(perChannel[SUM_DY], perChannel[SUM_DYXHAT], from, mergeRanges == 1 ? C : Math.min(C, from + MERGE_CHANNELS));
-    }
-
     /** Merges every chunk's partial moments, in chunk order, into channels [from, to), then writes them out. */
     void merge(int from, int to) {
-      Arrays.fill(accCount, from, to, 0);
-      Arrays.fill(accA, from, to, 0);
-      Arrays.fill(accB, from, to, 0);
       double inner = plan.shape().inner();
       for (int i = 0; i < plan.count(); i++) {
         double n = plan.outerCount()[i] * inner;
@@ -1342,26 +1278,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
     @Override
     public void run(int i) {
-      runOp(op, i);
-    }
-
-    /** Index {@code i} of phase {@code phase} of a {@link ParallelBatchNorm#phases} loop: the phase's operation. */
-    @Override
-    public void run(int phase, int i) {
-      runOp(phaseOps[phase], i);
-    }
-
-    private void runOp(int op, int i) {
       if (op == MERGE) {
         merge(i * MERGE_CHANNELS, Math.min(plan.shape().channels(), (i + 1) * MERGE_CHANNELS));
-        return;
-      }
-      if (op == STATISTICS) {
-        statistics(i);
-        return;
-      }
-      if (op == SUMS) {
-        sums(i);
         return;
       }
       if (op >= FUSED_BACKWARD) {
@@ -1373,7 +1291,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
         return;
       }
       if (segments) {
-        runSegments(op, i);
+        runSegments(i);
         return;
       }
       int oc = plan.outerCount()[i], cc = plan.channelCount()[i], inner = plan.shape().inner();
@@ -1400,7 +1318,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
 
     /** A chunk of a call with native (or otherwise not float[]-backed) segments: the library's segment path per chunk. */
-    private void runSegments(int op, int i) {
+    private void runSegments(int i) {
       NormShape cs = chunkShapes[i];
       if (cs == null) cs = chunkShapes[i] = plan.chunkShape(i); // benign race: equal records
       long b = plan.offset()[i] * Float.BYTES;
@@ -1414,7 +1332,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
         case REDUCE -> k.reduceSegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(MEAN, i), pc(SCALE, i), partA[i], partB[i]);
         case APPLY -> k.applySegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(GAMMA, i), pc(MEAN, i), pc(SCALE, i),
             pc(SUM_DY, i), pc(SUM_DYXHAT, i), count, t[DX], o[DX] + b);
-        default -> fusedStaged(op, i, cs, b);
+        default -> fusedStaged(i, cs, b);
       }
     }
 
@@ -1422,7 +1340,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * The fused ReLU kernels take arrays only, and BatchNormRelu has no segment path to call: stage
      * the chunk's tensors into one pooled array (slots of the chunk's size), compute there, copy out.
      */
-    private void fusedStaged(int op, int i, NormShape cs, long b) {
+    private void fusedStaged(int i, NormShape cs, long b) {
       int n = (int) cs.size(), oc = cs.outer(), cc = cs.channels(), inner = cs.inner();
       float[] st = borrowStage(5 * n);
       try {

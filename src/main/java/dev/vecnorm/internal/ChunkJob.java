@@ -15,13 +15,6 @@ import java.util.concurrent.locks.LockSupport;
  * tensor (moments, then normalize) give each thread the same part again while it is still in its own
  * cache. Which thread runs a chunk never changes a result.
  *
- * <p>A loop may have several phases ({@link Phases}): every index of phase k completes before any index
- * of phase k+1 starts, and each participant goes from one phase to the next by itself (it claims the
- * next phase's indices as soon as the last index of this one is done), so an operation of dependent
- * steps (moments, their merge, normalization) costs one hand-off to the helpers instead of one per
- * step. A participant waits only for indices another participant has claimed and is running, never
- * for one that has not started: the caller can still run the whole loop alone.
- *
  * <p>Lifecycle, owned by one caller at a time: {@link #open} publishes the body; helpers run
  * {@link #help}; the caller runs {@link #runAsCaller}, then {@link #finish}, which waits until every
  * helper that entered has left and bars late ones. Only then may the body's data change, so a call
@@ -34,14 +27,6 @@ public final class ChunkJob {
     void run(int chunk);
   }
 
-  /** The work of index {@code index} of phase {@code phase}; must not block on other indices. */
-  public interface Phases {
-    void run(int phase, int index);
-  }
-
-  /** Most phases one loop may have. */
-  public static final int MAX_PHASES = 4;
-
   /** {@link #active} while no loop is open: {@link #help} cannot enter. */
   private static final int CLOSED = Integer.MIN_VALUE;
 
@@ -49,18 +34,13 @@ public final class ChunkJob {
   private static final int PAD = 16;
 
   private final int participants;
-  /** Next unclaimed index of phase k's range r at (k * participants + r) * PAD. */
+  /** Next unclaimed chunk of range r at index r * PAD. */
   private final AtomicIntegerArray cursors;
-  /** Indices of phase k completed (run or failed) at k * PAD: the phase barrier. */
-  private final AtomicIntegerArray completed = new AtomicIntegerArray(MAX_PHASES * PAD);
   private final AtomicInteger helperIds = new AtomicInteger();
   /** Helpers inside the loop, or CLOSED. Fields below are read only while inside. */
   private final AtomicInteger active = new AtomicInteger(CLOSED);
   private Body body;
-  private Phases phased;
-  private int phases;
-  /** Index count of each phase (a single-phase loop: counts[0]). */
-  private final int[] counts = new int[MAX_PHASES];
+  private int count;
   private volatile Throwable failure;
   /** The caller parked in {@link #finish}, for the last helper to wake. */
   private volatile Thread waiter;
@@ -72,44 +52,23 @@ public final class ChunkJob {
   public ChunkJob(int participants) {
     if (participants < 1) throw new IllegalArgumentException("participants must be >= 1, got " + participants);
     this.participants = participants;
-    this.cursors = new AtomicIntegerArray(MAX_PHASES * participants * PAD);
+    this.cursors = new AtomicIntegerArray(participants * PAD);
   }
 
   private int participantCount() {
     return participants;
   }
 
-  private int rangeStart(int count, int r) {
+  private int rangeStart(int r) {
     return (int) ((long) r * count / participants);
   }
 
   /** Publishes a loop; the caller must own this job (no other loop open). */
   public void open(Body body, int count) {
     this.body = body;
-    this.phased = null;
-    this.counts[0] = count;
-    publish(1);
-  }
-
-  /**
-   * Publishes a loop of {@code phases} phases, phase k having {@code counts[k]} indices (0 allowed);
-   * the caller must own this job (no other loop open).
-   */
-  public void open(Phases body, int[] counts, int phases) {
-    if (phases < 1 || phases > MAX_PHASES) throw new IllegalArgumentException("phases must be in [1, " + MAX_PHASES + "], got " + phases);
-    this.body = null;
-    this.phased = body;
-    System.arraycopy(counts, 0, this.counts, 0, phases);
-    publish(phases);
-  }
-
-  private void publish(int phases) {
-    this.phases = phases;
+    this.count = count;
     this.failure = null;
-    for (int k = 0; k < phases; k++) {
-      completed.set(k * PAD, 0);
-      for (int r = 0; r < participants; r++) cursors.set((k * participants + r) * PAD, rangeStart(counts[k], r));
-    }
+    for (int r = 0; r < participants; r++) cursors.set(r * PAD, rangeStart(r));
     active.set(0); // volatile write: helpers that enter after it see the fields above
   }
 
@@ -135,44 +94,22 @@ public final class ChunkJob {
     runChunks(0);
   }
 
-  /**
-   * Phase by phase: own range first, then the others' in turn (every index comes out of exactly one
-   * range cursor once), then, before the next phase, wait until every index of this one is complete.
-   */
+  /** Own range first, then the others' in turn; every index comes out of exactly one range cursor once. */
   private void runChunks(int id) {
     Body b = body;
-    Phases p = phased;
-    for (int phase = 0, last = phases - 1; phase <= last; phase++) {
-      int count = counts[phase];
-      for (int k = 0; k < participants; k++) {
-        int r = (id + k) % participants, end = rangeStart(count, r + 1), cursor = (phase * participants + r) * PAD;
-        for (int i; (i = cursors.getAndIncrement(cursor)) < end; ) {
-          if (failure != null) return; // another chunk failed: the call will throw, skip the rest
-          try {
-            if (p == null) b.run(i); else p.run(phase, i);
-          } catch (Throwable t) {
-            synchronized (this) {
-              if (failure == null) failure = t;
-            }
+    for (int k = 0; k < participants; k++) {
+      int r = (id + k) % participants, end = rangeStart(r + 1);
+      for (int i; (i = cursors.getAndIncrement(r * PAD)) < end; ) {
+        if (failure != null) return; // another chunk failed: the call will throw, skip the rest
+        try {
+          b.run(i);
+        } catch (Throwable t) {
+          synchronized (this) {
+            if (failure == null) failure = t;
           }
-          if (phase < last) completed.incrementAndGet(phase * PAD); // the last phase needs no barrier: finish() is one
         }
       }
-      if (phase < last && !awaitPhase(phase, count)) return;
     }
-  }
-
-  /**
-   * Waits until every index of {@code phase} is complete; false when a chunk failed instead. The indices
-   * waited for are claimed, so running (or preempted) on another participant: spin briefly, then yield
-   * the core, which on a loaded machine may be the one that participant needs.
-   */
-  private boolean awaitPhase(int phase, int count) {
-    for (int spins = 0; completed.get(phase * PAD) < count; spins++) {
-      if (failure != null) return false;
-      if (spins < 2_000) Thread.onSpinWait(); else Thread.yield();
-    }
-    return true;
   }
 
   /**
@@ -199,7 +136,6 @@ public final class ChunkJob {
 
   private void done() {
     body = null;
-    phased = null;
     Throwable t = failure;
     failure = null;
     if (t instanceof RuntimeException re) throw re;
@@ -210,12 +146,5 @@ public final class ChunkJob {
   /** Runs the whole loop on the calling thread (one chunk, or no helpers available). */
   public static void runInline(Body body, int count) {
     for (int i = 0; i < count; i++) body.run(i);
-  }
-
-  /** Runs a whole phased loop on the calling thread, phase by phase. */
-  public static void runInline(Phases body, int[] counts, int phases) {
-    for (int k = 0; k < phases; k++) {
-      for (int i = 0; i < counts[k]; i++) body.run(k, i);
-    }
   }
 }

@@ -53,31 +53,8 @@ public final class ExecutorLoop {
    * rethrowing the first chunk failure. Helpers that never started are cancelled.
    */
   void run(ChunkJob.Body body, int count) {
+    int helpers = Math.min(futures.length + 1, count) - 1, submitted = 0;
     job.open(body, count);
-    runOpenJob(count);
-  }
-
-  /**
-   * Runs a phased loop (see {@link ChunkJob.Phases}) on the caller alone when {@code callerOnly} or every
-   * phase has at most one index, else as {@link #run(ChunkJob.Body, int, boolean, SpinPool, ExecutorLoop)}
-   * chooses: one hand-off for all the phases.
-   */
-  public static void run(ChunkJob.Phases body, int[] counts, int phases, boolean callerOnly, SpinPool pool, ExecutorLoop loop) {
-    int widest = 0;
-    for (int k = 0; k < phases; k++) widest = Math.max(widest, counts[k]);
-    if (widest <= 1 || callerOnly) {
-      ChunkJob.runInline(body, counts, phases);
-    } else if (pool != null) {
-      pool.run(body, counts, phases);
-    } else {
-      loop.job.open(body, counts, phases);
-      loop.runOpenJob(widest);
-    }
-  }
-
-  /** Submits helpers (no more than a phase has indices), runs the open loop as the caller and waits for its end. */
-  private void runOpenJob(int widest) {
-    int helpers = Math.min(futures.length + 1, widest) - 1, submitted = 0;
     try {
       for (; submitted < helpers; submitted++) futures[submitted] = executor.submit(job.helper);
     } catch (RejectedExecutionException e) {

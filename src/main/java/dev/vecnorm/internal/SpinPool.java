@@ -54,49 +54,22 @@ public final class SpinPool implements AutoCloseable {
    * every chunk is done and no worker touches the body any more, rethrowing the first chunk failure.
    */
   public void run(ChunkJob.Body body, int count) {
-    if (count <= 1 || !acquire()) {
+    if (count <= 1 || workers.length == 0 || shutdown || !busy.compareAndSet(false, true)) {
       ChunkJob.runInline(body, count);
       return;
     }
     try {
       job.open(body, count);
-      runOpenJob();
+      epoch = epoch + 1; // only the busy owner writes epoch
+      int p = parked;
+      if (p != 0) {
+        for (int w = 0; w < workers.length; w++) if ((p & (1 << w)) != 0) LockSupport.unpark(workers[w]);
+      }
+      job.runAsCaller();
+      job.finish();
     } finally {
       busy.set(false);
     }
-  }
-
-  /**
-   * Runs a loop of {@code phases} phases (see {@link ChunkJob.Phases}) with one hand-off to the workers:
-   * they go from phase to phase by themselves. Returns as {@link #run(ChunkJob.Body, int)} does.
-   */
-  public void run(ChunkJob.Phases body, int[] counts, int phases) {
-    if (!acquire()) {
-      ChunkJob.runInline(body, counts, phases);
-      return;
-    }
-    try {
-      job.open(body, counts, phases);
-      runOpenJob();
-    } finally {
-      busy.set(false);
-    }
-  }
-
-  /** Takes the workers for this caller's loop: false when there are none, or they are closed or busy. */
-  private boolean acquire() {
-    return workers.length > 0 && !shutdown && busy.compareAndSet(false, true);
-  }
-
-  /** Wakes the workers for the open loop, runs it as the caller and waits for its end. */
-  private void runOpenJob() {
-    epoch = epoch + 1; // only the busy owner writes epoch
-    int p = parked;
-    if (p != 0) {
-      for (int w = 0; w < workers.length; w++) if ((p & (1 << w)) != 0) LockSupport.unpark(workers[w]);
-    }
-    job.runAsCaller();
-    job.finish();
   }
 
   private void work(int id) {
