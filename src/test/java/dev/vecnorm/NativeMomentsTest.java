@@ -46,7 +46,7 @@ class NativeMomentsTest {
         if ((long) rows * c <= 700_000) out.add(NormShape.channelsLast(rows, c));
       }
     }
-    for (int hw : new int[] {2, 7, 15, 16, 17, 49, 169, 196, 1023}) {
+    for (int hw : new int[] {2, 7, 9, 15, 16, 17, 31, 33, 49, 169, 196, 1023}) { // lanes ± 1 for 8 and 16 lanes; ragged tails
       out.add(NormShape.channelsFirst(3, 17, hw));
       out.add(NormShape.channelsFirst(2, 16, hw));
     }

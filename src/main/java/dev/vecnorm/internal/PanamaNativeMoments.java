@@ -45,8 +45,8 @@ final class PanamaNativeMoments {
     if (inner == 1) {
       channelsLast(x, xOffset, outer, channels, mean, meanResidual, variance);
     } else {
-      // Each channel's first element (as the array code reads them), then planePair's accumulators at channels.
-      float[] pivots = Scratch.borrow(channels + 4 * LANES);
+      // Each channel's first element (as the array code reads them), then planePair's accumulators and tails at channels.
+      float[] pivots = Scratch.borrow(channels + 6 * LANES);
       try {
         for (int c = 0; c < channels; c++) pivots[c] = x.get(PanamaBatchNormSupport.FLOAT_LE, xOffset + 4L * c * inner);
         channelsFirst(x, xOffset, outer, channels, inner, mean, variance, pivots);
@@ -194,7 +194,9 @@ final class PanamaNativeMoments {
           planePair(x, xOffset + planeBytes * ((long) o * channels + c), planeBytes, inner, c, pivots, mean, m2, o * inner, pivots, channels);
         }
       }
-      for (; c < channels; c++) plane(x, xOffset + planeBytes * ((long) o * channels + c), inner, c, pivots[c], mean, m2, o);
+      for (; c < channels; c++) {
+        plane(x, xOffset + planeBytes * ((long) o * channels + c), inner, c, pivots[c], mean, m2, o, pivots, channels + 4 * LANES);
+      }
     }
   }
 
@@ -202,11 +204,14 @@ final class PanamaNativeMoments {
    * One plane, by blocks. A method of its own: inlined beside {@link #planePair}, its segment loads pushed C2
    * past its inlining node budget and a vector was boxed per plane.
    */
-  private static void plane(MemorySegment x, long slice, int inner, int c, float pivot, float[] mean, float[] m2, int o) {
+  private static void plane(MemorySegment x, long slice, int inner, int c, float pivot, float[] mean, float[] m2, int o,
+                            float[] t, int tails) {
     for (int i0 = 0; i0 < inner; i0 += Blocking.BLOCK_FLOATS) {
       int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
       long base = slice + 4L * i0;
-      float center = sumContiguous(x, base, n) / n;
+      float center = sumContiguous(x, base, n, t, tails) / n;
+      boolean copied = copiesTail(n);
+      int from = tails - (n - LANES);
       FloatVector vCenter = FloatVector.broadcast(SPECIES, center);
       FloatVector d0 = FloatVector.zero(SPECIES), d1 = FloatVector.zero(SPECIES);
       FloatVector q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
@@ -228,7 +233,7 @@ final class PanamaNativeMoments {
       float sumD = PanamaBatchNormSupport.sumLanes(d0.add(d1));
       float sumD2 = PanamaBatchNormSupport.sumLanes(q0.add(q1));
       for (; i < n; i++) { // scalar tail
-        float e = x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i) - center;
+        float e = (copied ? t[from + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i)) - center;
         sumD += e;
         sumD2 += e * e;
       }
@@ -257,12 +262,19 @@ final class PanamaNativeMoments {
     // (NodeCountInliningCutoff at sumLanes) and every vector was boxed (6 MB per call on NCHW 32x7x7x2048).
     long b = a + planeBytes;
     int vectorBound = SPECIES.loopBound(n);
+    // Scalar tails from a copy of each plane's last vector (t[tails], t[tails + LANES]; copiesTail): same values, same order.
+    int tails = at + 4 * LANES, from = tails - (n - LANES);
+    boolean copied = copiesTail(n);
+    if (copied) {
+      FloatVector.fromMemorySegment(SPECIES, x, a + 4L * (n - LANES), LE).intoArray(t, tails);
+      FloatVector.fromMemorySegment(SPECIES, x, b + 4L * (n - LANES), LE).intoArray(t, tails + LANES);
+    }
     pairSums(x, a, b, n, t, at);
     float sa = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at));
     float sb = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + LANES));
     for (int i = vectorBound; i < n; i++) { // scalar tail
-      sa += x.get(PanamaBatchNormSupport.FLOAT_LE, a + 4L * i);
-      sb += x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i);
+      sa += copied ? t[from + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, a + 4L * i);
+      sb += copied ? t[from + LANES + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i);
     }
     float ca = sa / n, cb = sb / n;
     pairDeviations(x, a, b, n, ca, cb, t, at);
@@ -271,10 +283,10 @@ final class PanamaNativeMoments {
     float sumDb = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + 2 * LANES));
     float sumD2b = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + 3 * LANES));
     for (int i = vectorBound; i < n; i++) { // scalar tail
-      float e = x.get(PanamaBatchNormSupport.FLOAT_LE, a + 4L * i) - ca;
+      float e = (copied ? t[from + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, a + 4L * i)) - ca;
       sumDa += e;
       sumD2a += e * e;
-      float f = x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i) - cb;
+      float f = (copied ? t[from + LANES + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i)) - cb;
       sumDb += f;
       sumD2b += f * f;
     }
@@ -344,8 +356,20 @@ final class PanamaNativeMoments {
     qb0.add(qb1).intoArray(t, at + 3 * LANES);
   }
 
-  /** {@code PanamaBatchNormSupport.sumContiguous} on native memory. */
-  private static float sumContiguous(MemorySegment x, long base, int n) {
+  /**
+   * Whether a plane (block) of {@code n} floats reads its scalar tail from a copy of its last vector: when it
+   * has a tail and a whole vector to copy it from. Segment gets pay the bounds and session checks per element,
+   * and both passes read the tail (NCHW 13x13: 9 floats per plane).
+   */
+  private static boolean copiesTail(int n) {
+    return n > LANES && SPECIES.loopBound(n) != n;
+  }
+
+  /**
+   * {@code PanamaBatchNormSupport.sumContiguous} on native memory; a tail is read from its plane's last vector,
+   * copied to {@code t[tails]} ({@link #copiesTail}), where the caller's deviation pass reads it again.
+   */
+  private static float sumContiguous(MemorySegment x, long base, int n, float[] t, int tails) {
     FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES), acc2 = FloatVector.zero(SPECIES), acc3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
     int i = 0;
@@ -358,6 +382,10 @@ final class PanamaNativeMoments {
     }
     for (; i < SPECIES.loopBound(n); i += LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE));
     float sum = PanamaBatchNormSupport.sumLanes(acc0.add(acc1).add(acc2.add(acc3)));
+    if (copiesTail(n)) {
+      FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (n - LANES), LE).intoArray(t, tails);
+      for (int from = tails - (n - LANES); i < n; i++) sum += t[from + i]; // scalar tail
+    }
     for (; i < n; i++) sum += x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i); // scalar tail
     return sum;
   }
