@@ -358,12 +358,15 @@ final class PanamaNativeMoments {
 
   /**
    * Whether a plane (block) of {@code n} floats reads its scalar tail from a copy of its last vector: when it
-   * has a tail and a whole vector to copy it from. Segment gets pay the bounds and session checks per element,
-   * and both passes read the tail (NCHW 13x13: 9 floats per plane).
+   * has a whole vector to copy it from and a tail of at least {@link #COPIED_TAIL} floats. Segment gets pay the
+   * bounds and session checks per element, and both passes read the tail (NCHW 13x13: 9 floats per plane); for
+   * a one-float tail (7x7 planes) the vector store and reload cost more than the two gets.
    */
   private static boolean copiesTail(int n) {
-    return n > LANES && SPECIES.loopBound(n) != n;
+    return n > LANES && n % LANES >= COPIED_TAIL;
   }
+
+  private static final int COPIED_TAIL = 4;
 
   /**
    * {@code PanamaBatchNormSupport.sumContiguous} on native memory; a tail is read from its plane's last vector,
