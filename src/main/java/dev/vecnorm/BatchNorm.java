@@ -60,11 +60,13 @@ public final class BatchNorm {
 
   /**
    * Compiles the kernels for one shape before its first real call, as creating a oneDNN primitive does:
-   * runs training forward, inference and backward on private {@code float[]} buffers of that shape (or
-   * of a stand-in with fewer outer slabs when it holds over 1 Mi floats), out of place and now and then in
-   * place and at an unaligned offset, until their per-call time stops falling and HotSpot's compile queue
-   * holds none of their methods (read through the DiagnosticCommand MBean; without it, until no JIT
-   * compilation has finished for 300 ms), for at most 3 seconds. Without it the first calls of a shape run in HotSpot's interpreter and
+   * runs training forward, inference and backward through these public methods on private {@code float[]}
+   * buffers of that shape (or of a stand-in with fewer outer slabs when it holds over 1 Mi floats), out of
+   * place and now and then in place and at an unaligned offset, until their per-call time stops falling,
+   * each has had the calls C2 needs for a method without loops (about 5700), HotSpot's compile queue holds
+   * none of their methods and its code cache holds C2 code of each of these entry points (both read
+   * through the DiagnosticCommand MBean; without it, until no JIT compilation has finished for 300 ms),
+   * for at most 3 seconds. Without it the first calls of a shape run in HotSpot's interpreter and
    * C1 code, where vector operations are objects: call 1 takes ~1000x the steady-state time and call 50
    * still 10–100x on in-cache shapes (README, "Warm-up"). Optional; results never depend on it. Call it
    * once per shape a program will run; for tensors in native memory use {@link #warmUp(NormShape, Arena, Duration)}.
@@ -73,7 +75,7 @@ public final class BatchNorm {
    * @return the time spent
    */
   public static Duration warmUp(NormShape shape) {
-    return WarmUp.run(Kernels.DEFAULT, shape, null, Duration.ofSeconds(3));
+    return WarmUp.run(shape, null, Duration.ofSeconds(3));
   }
 
   /**
@@ -90,7 +92,7 @@ public final class BatchNorm {
    * @return the time spent (at most about {@code budget} plus one call)
    */
   public static Duration warmUp(NormShape shape, Arena arena, Duration budget) {
-    return WarmUp.run(Kernels.DEFAULT, shape, arena, budget);
+    return WarmUp.run(shape, arena, budget);
   }
 
   /**

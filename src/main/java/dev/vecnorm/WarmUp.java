@@ -29,8 +29,9 @@ import java.util.SplittableRandom;
  * instead of 11–19 µs (README, "Warm-up"). A tensor larger than {@link #CAP_FLOATS} is warmed on a
  * stand-in with fewer outer slabs and the same channels and inner size, which takes the same kernel
  * paths. Each operation runs until its per-call time has stopped falling for {@link #STABLE_WINDOWS}
- * windows after at least {@link #MIN_CALLS} calls and HotSpot's compile queue holds no method of the
- * kernels' call tree ({@link JitQueue}), or the budget is spent.
+ * windows after at least {@link #MIN_CALLS} calls and HotSpot's code cache holds C2 code of its entry
+ * point; then the warm-up ends once the compile queue holds no method of the kernels' call tree
+ * ({@link JitQueue}), or when the budget is spent.
  */
 final class WarmUp {
 
@@ -56,7 +57,27 @@ final class WarmUp {
     void run();
   }
 
-  static Duration run(Kernels k, NormShape shape, java.lang.foreign.Arena arena, Duration budget) {
+  /** Prefix of the {@code Compiler.codelist} name of each operation's entry point, in the order of {@code run}'s operations. */
+  static final String[] ARRAY_ENTRIES = {
+      "dev.vecnorm.BatchNorm.forwardTraining(Ldev/vecnorm/NormShape;[F",
+      "dev.vecnorm.BatchNorm.forwardInference(Ldev/vecnorm/NormShape;[F",
+      "dev.vecnorm.BatchNorm.backward(Ldev/vecnorm/NormShape;[F",
+  };
+
+  /** The same for the {@code MemorySegment} overloads. */
+  static final String[] SEGMENT_ENTRIES = {
+      "dev.vecnorm.BatchNorm.forwardTraining(Ldev/vecnorm/NormShape;Ljava/lang/foreign/MemorySegment;",
+      "dev.vecnorm.BatchNorm.forwardInference(Ldev/vecnorm/NormShape;Ljava/lang/foreign/MemorySegment;",
+      "dev.vecnorm.BatchNorm.backward(Ldev/vecnorm/NormShape;Ljava/lang/foreign/MemorySegment;",
+  };
+
+  /**
+   * Runs the warm-up. The operations are called through {@link BatchNorm}'s public methods, the entry points
+   * a program calls: their call sites are then resolved and profiled before the program's first call
+   * (until 2026-11-30 the warm-up called {@link Kernels} directly, and the program's call 1 ran
+   * {@code BatchNorm.forwardTraining} in the interpreter for the first time).
+   */
+  static Duration run(NormShape shape, java.lang.foreign.Arena arena, Duration budget) {
     if (shape == null) throw new NullPointerException("shape must not be null");
     if (budget == null || budget.isNegative() || budget.isZero()) {
       throw new IllegalArgumentException("budget must be a positive duration, got " + budget);
@@ -76,25 +97,26 @@ final class WarmUp {
     Arrays.fill(gamma, 1.5f);
     Arrays.fill(beta, 0.25f);
     float eps = 1e-3f;
-    k.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd); // statistics for inference and backward
+    BatchNorm.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd); // statistics for inference and backward
     float[] m2 = mean.clone(), v2 = variance.clone(), i2 = invStd.clone();
     Op[] arrayOps = {
-        () -> k.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd),
-        () -> k.forwardInference(s, x, 0, gamma, beta, m2, v2, eps, y, 0),
-        () -> k.backward(s, x, 0, dy, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
+        () -> BatchNorm.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd),
+        () -> BatchNorm.forwardInference(s, x, 0, gamma, beta, m2, v2, eps, y, 0),
+        () -> BatchNorm.backward(s, x, 0, dy, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
     };
     // In place and at an unaligned offset: the other paths through the checks, the dispatch and the
     // kernels' alignment-dependent loops, so that C2 does not compile them as never taken (an uncommon
     // trap, then a deoptimization on the caller's first such call). In place runs on y and dx, which
     // the timed operations rewrite every round, so the data stays that of one normalization.
     Op[] arrayBranches = {
-        () -> k.forwardTraining(s, y, 0, gamma, beta, eps, y, 0, mean, variance, invStd),
-        () -> k.forwardInference(s, y, 0, gamma, beta, m2, v2, eps, y, 0),
-        () -> k.backward(s, y, 0, dx, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
-        () -> k.forwardTraining(s, x, 1, gamma, beta, eps, y, 1, mean, variance, invStd),
-        () -> k.backward(s, x, 1, dy, 1, gamma, m2, i2, dx, 1, dGamma, dBeta),
+        () -> BatchNorm.forwardTraining(s, y, 0, gamma, beta, eps, y, 0, mean, variance, invStd),
+        () -> BatchNorm.forwardInference(s, y, 0, gamma, beta, m2, v2, eps, y, 0),
+        () -> BatchNorm.backward(s, y, 0, dx, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
+        () -> BatchNorm.forwardTraining(s, x, 1, gamma, beta, eps, y, 1, mean, variance, invStd),
+        () -> BatchNorm.backward(s, x, 1, dy, 1, gamma, m2, i2, dx, 1, dGamma, dBeta),
     };
     Op[] ops = arrayOps, branches = arrayBranches;
+    String[] entries = ARRAY_ENTRIES;
     if (arena != null) {
       // The caller's arena, so that the segments' session class is the one the kernels will see.
       MemorySegment xs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1), dys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
@@ -102,19 +124,21 @@ final class WarmUp {
       MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, n + 1);
       MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, n + 1);
       ops = new Op[] {arrayOps[0], arrayOps[1], arrayOps[2],
-          () -> k.forwardTraining(s, xs, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
-          () -> k.forwardInference(s, xs, 0, gamma, beta, m2, v2, eps, ys, 0),
-          () -> k.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
+          () -> BatchNorm.forwardTraining(s, xs, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
+          () -> BatchNorm.forwardInference(s, xs, 0, gamma, beta, m2, v2, eps, ys, 0),
+          () -> BatchNorm.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
       };
       branches = new Op[] {arrayBranches[0], arrayBranches[1], arrayBranches[2], arrayBranches[3], arrayBranches[4],
-          () -> k.forwardTraining(s, ys, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
-          () -> k.forwardInference(s, ys, 0, gamma, beta, m2, v2, eps, ys, 0),
-          () -> k.backward(s, ys, 0, dxs, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
-          () -> k.forwardTraining(s, xs, 4, gamma, beta, eps, ys, 4, mean, variance, invStd),
-          () -> k.backward(s, xs, 4, dys, 4, gamma, m2, i2, dxs, 4, dGamma, dBeta),
+          () -> BatchNorm.forwardTraining(s, ys, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
+          () -> BatchNorm.forwardInference(s, ys, 0, gamma, beta, m2, v2, eps, ys, 0),
+          () -> BatchNorm.backward(s, ys, 0, dxs, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
+          () -> BatchNorm.forwardTraining(s, xs, 4, gamma, beta, eps, ys, 4, mean, variance, invStd),
+          () -> BatchNorm.backward(s, xs, 4, dys, 4, gamma, m2, i2, dxs, 4, dGamma, dBeta),
       };
+      entries = new String[] {ARRAY_ENTRIES[0], ARRAY_ENTRIES[1], ARRAY_ENTRIES[2],
+          SEGMENT_ENTRIES[0], SEGMENT_ENTRIES[1], SEGMENT_ENTRIES[2]};
     }
-    runUntilStable(ops, branches, deadline);
+    runUntilCompiled(ops, entries, branches, deadline);
     return Duration.ofNanos(System.nanoTime() - start);
   }
 
@@ -131,36 +155,73 @@ final class WarmUp {
   static final long SLICE_NANOS = 5_000_000L;
 
   /**
+   * How often the code cache is listed while an operation's entry point may still be in C1 code. A listing
+   * formats every method in the code cache and holds the code cache lock the compiler threads need: it
+   * took 18-37 ms at load average 4 on this 2-core machine, and listing every 20 ms took a fifth of a 3 s
+   * budget from the operations and the compilers.
+   */
+  static final long LISTING_NANOS = 250_000_000L;
+
+  /**
+   * Calls after which an operation's entry point has been queued for C2: the interpreter's threshold for C1
+   * (Tier3InvocationThreshold, 200 by default) plus C2's for a method without loops
+   * (Tier4InvocationThreshold, 5000), read from the VM where it tells, plus a tenth.
+   */
+  static final int ENTRY_CALLS = (int) ((vmOption("Tier3InvocationThreshold", 200) + vmOption("Tier4InvocationThreshold", 5000)) * 1.1);
+
+  private static long vmOption(String name, long fallback) {
+    try {
+      var bean = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+      return bean == null ? fallback : Long.parseLong(bean.getVMOption(name).getValue());
+    } catch (LinkageError | RuntimeException e) { // no jdk.management, not HotSpot, or no such option
+      return fallback;
+    }
+  }
+
+  /**
    * Runs the operations round-robin, each turn at most {@link #WINDOW} calls or {@link #SLICE_NANOS} (one
- * call once the operation has settled), and
-   * the branch calls once per round while they have had under 1/{@link #BRANCH_SHARE} of the time, until each operation has stopped getting faster and the JIT has
-   * nothing of the kernels' left to compile, or the deadline.
+   * call once the operation is done), and the branch calls once per round while they have had under
+   * 1/{@link #BRANCH_SHARE} of the time, until every operation is done, the JIT has nothing of the
+   * kernels' left to compile and the code cache holds C2 code (tier 4) of every operation's entry point
+   * ({@code entries}), or the deadline. An operation is done when its per-call time has stopped falling
+   * and it has had {@link #ENTRY_CALLS} calls (more when a listing found its entry point still in C1 code).
    *
    * <p>Why turns end after a time slice: before C2 has compiled them a call runs the Vector API as
    * objects, up to 1000x slower, and a fixed 32-call window of the first operation then took a large part
    * of the budget before the last one ran at all (NCHW 7x13x13x17: the native moments were first compiled,
    * by C1, 2 s into a 3 s warm-up; `-XX:+PrintCompilation`, README "Warm-up").
    *
-   * <p>Why the compile queue: C1 code is slow but steady, so per-call times alone looked "stable" while C2
-   * still had the kernels in its queue (NCHW 7x13x13x17 native training forward then ran ~5x its steady
-   * state for the next 50 calls). {@link JitQueue} reads HotSpot's compile queue; where it is not available
-   * the warm-up waits until no compilation has finished for {@link #QUIET_NANOS}.
+   * <p>Why the entry points' calls and tier: an empty compile queue does not mean compiled. A method in
+   * profiled C1 code (tier 3) is queued for C2 only once its counters pass C2's thresholds, 5000
+   * invocations for a method without loops, and C1 code is slow but steady, so per-call times look
+   * settled. Warm-ups that ended on "settled and nothing queued" after 800 calls left
+   * {@code Kernels.forwardTraining} and {@code momentsChannelsLast} interpreted and {@code momentsBlocks},
+   * {@code blockMoments}, {@code mergeBlocks} and {@code foldPositions} (vector code, run as objects) in
+   * C1 code for NC 256x1024, and the first 50 calls then ran at 1.4-7x the steady state (SegmentCheck with
+   * {@code -Dmarks=true}, which lists the code cache before call 1 and in the steady state). The entry
+   * point, the public {@code BatchNorm} method the program calls, is the last method of an operation's call
+   * tree to reach C2 (it is called once per call and has no loop); its tier-4 code inlines
+   * {@code Kernels}' checks and dispatch, whose own C1 code then stays in the code cache unused.
+   * {@link JitQueue} reads the queue and the code cache; where they cannot be read, the warm-up ends when
+   * no compilation has finished for {@link #QUIET_NANOS}.
    */
-  private static void runUntilStable(Op[] ops, Op[] branches, long deadline) {
+  private static void runUntilCompiled(Op[] ops, String[] entries, Op[] branches, long deadline) {
     java.lang.management.CompilationMXBean jit = compilationBean();
     boolean jitTimed = jit != null && jit.isCompilationTimeMonitoringSupported();
     long[] best = new long[ops.length];
-    int[] calls = new int[ops.length], stale = new int[ops.length], filled = new int[ops.length];
+    int[] calls = new int[ops.length], stale = new int[ops.length], filled = new int[ops.length], target = new int[ops.length];
     Arrays.fill(best, Long.MAX_VALUE);
+    Arrays.fill(target, Math.max(MIN_CALLS, ENTRY_CALLS));
     long[][] times = new long[ops.length][WINDOW];
-    long lastJit = -1, jitChanged = System.nanoTime(), queueEmpty = 0, queueRead = 0;
-    long started = System.nanoTime(), branchNanos = 0;
+    long lastJit = -1, jitChanged = System.nanoTime(), queueEmpty = 0, queueRead = 0, listed = 0;
+    long started = System.nanoTime(), branchNanos = 0, listingNanos = 0;
+    int listings = 0;
     JitQueue queue = null;
     while (System.nanoTime() < deadline) {
       boolean settled = true;
       for (int o = 0; o < ops.length && System.nanoTime() < deadline; o++) {
-        // An operation that has settled gets one call a turn: the budget goes to those still compiling.
-        boolean done = calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS;
+        // An operation that is done gets one call a turn: the budget goes to those still compiling.
+        boolean done = calls[o] >= target[o] && stale[o] >= STABLE_WINDOWS;
         long turnEnd = done ? 0 : System.nanoTime() + SLICE_NANOS;
         do {
           long t0 = System.nanoTime();
@@ -182,7 +243,7 @@ final class WarmUp {
           }
           if (t1 >= turnEnd) break;
         } while (true);
-        settled &= calls[o] >= MIN_CALLS && stale[o] >= STABLE_WINDOWS;
+        settled &= calls[o] >= target[o] && stale[o] >= STABLE_WINDOWS;
       }
       // At most 1/BRANCH_SHARE of the time so far: in the slow tiers a branch call costs as much as an
       // operation's whole turn, and ten of them a round took most of the budget from the operations.
@@ -190,7 +251,7 @@ final class WarmUp {
       if (branchNanos * BRANCH_SHARE <= sinceStart) {
         long b0 = System.nanoTime();
         for (Op b : branches) {
-          if (System.nanoTime() >= deadline) return;
+          if (System.nanoTime() >= deadline) break;
           b.run();
         }
         branchNanos += System.nanoTime() - b0;
@@ -204,21 +265,52 @@ final class WarmUp {
         // push the warm-up past its budget.
         queue = deadline - now > QUEUE_OPEN_NANOS ? JitQueue.open() : new JitQueue(null, null);
       }
-      if (queue.available()) {
-        if (now - queueRead < QUEUE_READ_NANOS) continue; // reading it builds a string of the whole queue
-        queueRead = now;
-        // Empty for QUIET_NANOS / 3: a method still profiling in C1 code is queued for C2 within a few rounds.
-        if (queue.hasPending()) {
-          queueEmpty = 0;
-        } else if (queueEmpty == 0) {
-          queueEmpty = now;
-        } else if (now - queueEmpty >= QUIET_NANOS / 3) {
-          return;
-        }
-      } else if (now - jitChanged >= QUIET_NANOS) {
+      if (!queue.available()) {
+        if (now - jitChanged < QUIET_NANOS) continue;
+        trace("no compilation for 300 ms", started, calls, null, listings, listingNanos);
         return;
       }
+      if (now - queueRead < QUEUE_READ_NANOS) continue; // reading it builds a string of the whole queue
+      queueRead = now;
+      // Empty for QUIET_NANOS / 3: a method still profiling in C1 code is queued for C2 within a few rounds.
+      if (queue.hasPending()) {
+        queueEmpty = 0;
+        continue;
+      }
+      if (queueEmpty == 0) queueEmpty = now;
+      if (now - queueEmpty < QUIET_NANOS / 3 || now - listed < LISTING_NANOS) continue;
+      // Nothing queued: check that the entry points did reach C2. One whose thresholds the JIT raised
+      // while its queue was long (they scale with the queue's length) gets more calls.
+      listed = now;
+      boolean[] tier4 = queue.compiled(entries);
+      listings++;
+      listingNanos += System.nanoTime() - now;
+      boolean all = true;
+      for (int o = 0; o < ops.length; o++) {
+        // The warm-up's own caller may have inlined an entry point, whose standalone code then stops counting
+        // its calls: after four times the threshold the operation counts as compiled.
+        tier4[o] |= calls[o] >= 4 * ENTRY_CALLS;
+        if (!tier4[o]) target[o] = calls[o] + ENTRY_CALLS / 4;
+        all &= tier4[o];
+      }
+      if (all) {
+        trace("entry points compiled, compile queue empty", started, calls, tier4, listings, listingNanos);
+        return;
+      }
+      queueEmpty = 0;
     }
+    trace("budget spent", started, calls, null, listings, listingNanos);
+  }
+
+  private static final System.Logger LOG = System.getLogger("dev.vecnorm");
+
+  /** At DEBUG: why the warm-up ended, and each operation's calls and whether its entry point had reached C2. */
+  private static void trace(String reason, long started, int[] calls, boolean[] compiled, int listings, long listingNanos) {
+    if (!LOG.isLoggable(System.Logger.Level.DEBUG)) return;
+    LOG.log(System.Logger.Level.DEBUG, "warm-up: " + reason + " after " + (System.nanoTime() - started) / 1_000_000
+        + " ms; calls per operation " + Arrays.toString(calls)
+        + (compiled == null ? "" : ", entry point in C2 code " + Arrays.toString(compiled))
+        + "; " + listings + " code cache listings, " + listingNanos / 1_000_000 + " ms");
   }
 
   private static java.lang.management.CompilationMXBean compilationBean() {
@@ -263,12 +355,45 @@ final class WarmUp {
 
     /** The queue and current compilations as text, or null when they cannot be read. */
     String text() {
+      return invoke("compilerQueue");
+    }
+
+    /** The output of one diagnostic command without arguments, or null. */
+    private String invoke(String command) {
+      if (server == null) return null;
       try {
-        return (String) ((javax.management.MBeanServer) server).invoke((javax.management.ObjectName) name, "compilerQueue",
+        return (String) ((javax.management.MBeanServer) server).invoke((javax.management.ObjectName) name, command,
             new Object[] {null}, new String[] {String[].class.getName()});
       } catch (LinkageError | RuntimeException | javax.management.JMException e) {
         return null;
       }
+    }
+
+    /**
+     * For each name prefix (a method's name and the start of its descriptor, as {@code Compiler.codelist}
+     * prints them), whether the code cache holds tier-4 (C2) code of it that is in use; all false when the
+     * code cache cannot be read. A line reads {@code id tier state name(descriptor) [addresses]}, state 0
+     * being in use.
+     */
+    boolean[] compiled(String[] prefixes) {
+      return compiledIn(codelist(), prefixes);
+    }
+
+    /** {@code jcmd PID Compiler.codelist}: every method in the code cache, one line each; null when it cannot be read. */
+    String codelist() {
+      return invoke("compilerCodelist");
+    }
+
+    /** {@link #compiled} on a given listing; all false for null. */
+    static boolean[] compiledIn(String codelist, String[] prefixes) {
+      boolean[] found = new boolean[prefixes.length];
+      if (codelist == null) return found;
+      for (String line : codelist.split("\n")) {
+        String[] f = line.trim().split(" ", 5);
+        if (f.length < 4 || !f[1].equals("4") || !f[2].equals("0")) continue;
+        for (int i = 0; i < prefixes.length; i++) found[i] |= f[3].startsWith(prefixes[i]);
+      }
+      return found;
     }
 
     /** Whether a method of the kernels' call tree is queued or being compiled; true when the queue cannot be read. */

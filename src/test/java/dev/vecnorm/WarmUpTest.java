@@ -53,15 +53,65 @@ class WarmUpTest {
     assertTrue(spent.toMillis() < 2_000, "warm-up with a 20 ms budget took " + spent);
   }
 
-  @Test
-  void readsHotSpotsCompileQueue() {
-    // The warm-up's end condition: on HotSpot the queue must be readable, or every warm-up falls back to quiet time.
+  /** HotSpot's compile queue and code cache; skips the test on other VMs and fails when HotSpot's are not readable. */
+  private static WarmUp.JitQueue hotSpotQueue() {
     String vm = System.getProperty("java.vm.name", "");
     assumeTrue(vm.contains("HotSpot") || vm.contains("OpenJDK"), "not HotSpot: " + vm);
     WarmUp.JitQueue q = WarmUp.JitQueue.open();
-    assertTrue(q.available(), "DiagnosticCommand compilerQueue not readable");
+    assertTrue(q.available(), "DiagnosticCommand MBean not readable");
+    return q;
+  }
+
+  @Test
+  void readsHotSpotsCompileQueue() {
+    // The warm-up's end condition: on HotSpot the queue must be readable, or every warm-up falls back to quiet time.
+    WarmUp.JitQueue q = hotSpotQueue();
     String text = q.text();
     assertTrue(text != null && text.contains("C2 compile queue"), "unexpected compilerQueue output: " + text);
+  }
+
+  @Test
+  void listsTheEntryPointsInHotSpotsCodeCache() {
+    // The end condition looks for the entry points' C2 code by name: a renamed or re-typed BatchNorm method
+    // must fail here, not leave every warm-up running to its budget.
+    WarmUp.JitQueue q = hotSpotQueue();
+    NormShape s = NormShape.channelsFirst(2, 3, 5);
+    float[] x = new float[30], y = new float[30], dx = new float[30], c3 = new float[3], m = new float[3], v = new float[3], is = new float[3];
+    java.lang.foreign.MemorySegment xs = Arena.ofAuto().allocate(120), ys = Arena.ofAuto().allocate(120);
+    java.util.Arrays.fill(v, 1f);
+    for (int i = 0; i < 30; i++) x[i] = i % 7;
+    String[] all = new String[6];
+    System.arraycopy(WarmUp.ARRAY_ENTRIES, 0, all, 0, 3);
+    System.arraycopy(WarmUp.SEGMENT_ENTRIES, 0, all, 3, 3);
+    // Calls until every entry point has compiled code of some tier (C1 after ~200 calls, later when the
+    // compile queue is long), for at most 20 s.
+    String list = q.codelist();
+    for (long end = System.nanoTime() + 20_000_000_000L; System.nanoTime() < end && !allListed(list, all); list = q.codelist()) {
+      for (int i = 0; i < 500; i++) {
+        BatchNorm.forwardTraining(s, x, 0, null, null, 1e-3f, y, 0, m, v, is);
+        BatchNorm.forwardInference(s, x, 0, null, null, m, v, 1e-3f, y, 0);
+        BatchNorm.backward(s, x, 0, y, 0, null, m, is, dx, 0, c3, c3.clone());
+        BatchNorm.forwardTraining(s, xs, 0, null, null, 1e-3f, ys, 0, m, v, is);
+        BatchNorm.forwardInference(s, xs, 0, null, null, m, v, 1e-3f, ys, 0);
+        BatchNorm.backward(s, xs, 0, ys, 0, null, m, is, ys, 0, c3, c3.clone());
+      }
+    }
+    assertTrue(list != null && list.contains("dev.vecnorm."), "Compiler.codelist output lacks vecnorm methods");
+    for (String entry : all) assertTrue(list.contains(entry), "no code of " + entry + " in Compiler.codelist");
+    // Only in-use tier-4 lines count (a line: id tier state name(descriptor) [addresses]).
+    boolean[] tier4 = WarmUp.JitQueue.compiledIn(list, all);
+    for (int i = 0; i < all.length; i++) {
+      java.util.regex.Pattern c2 = java.util.regex.Pattern.compile("(?m)^\\s*\\d+ 4 0 " + java.util.regex.Pattern.quote(all[i]));
+      assertEquals(c2.matcher(list).find(), tier4[i], all[i]);
+    }
+    String fake = "12 3 0 " + all[0] + "I)V [0x1, 0x2 - 0x3]\n13 4 1 " + all[1] + "I)V [0x1, 0x2 - 0x3]\n14 4 0 " + all[2] + "I)V [0x1]\n";
+    assertArrayEquals(new boolean[] {false, false, true}, WarmUp.JitQueue.compiledIn(fake, new String[] {all[0], all[1], all[2]}));
+  }
+
+  private static boolean allListed(String list, String[] entries) {
+    if (list == null) return false;
+    for (String e : entries) if (!list.contains(e)) return false;
+    return true;
   }
 
   @Test

@@ -149,8 +149,9 @@ public final class SegmentCheck {
     BiFunction<Ops, Workload, Object> op = op(opName);
     if (Boolean.getBoolean("warm")) { // -Dwarm=true: BatchNorm.warmUp on this shape first (wall time, printed to stderr)
       // Segments come from Arena.ofAuto (SegmentOps), so the warm-up's native tensors do too.
+      // -DwarmBudget=MS (default 3000): a longer budget tells a warm-up cut short by the load from one that warms the wrong code.
       java.time.Duration spent = dev.vecnorm.BatchNorm.warmUp(w.shape, onSegment ? java.lang.foreign.Arena.ofAuto() : null,
-          java.time.Duration.ofSeconds(3));
+          java.time.Duration.ofMillis(Long.getLong("warmBudget", 3000)));
       System.err.printf(Locale.ROOT, "warmUp(%s): %d ms%n", shape, spent.toMillis());
     }
     // The native copies of the tensors are the harness's, not the call's: made before call 1 (until
@@ -160,7 +161,13 @@ public final class SegmentCheck {
       // Inference and backward need statistics: one forward on the same path, counted as call 0.
       ops.trainingForward(w);
     }
+    if (Boolean.getBoolean("touch")) {
+      // -Dtouch=true: read the tensors once before call 1 (no library call), so that call 1 does not pay for
+      // caches the warm-up's own buffers evicted: it tells cold data from cold code in call 1's time.
+      touched = touch(w.x) + touch(w.y) + touch(w.dy) + touch(w.dx);
+    }
     boolean marks = Boolean.getBoolean("marks"); // -Dmarks=true: delimit calls 1-50 in -XX:+PrintCompilation / -Xlog output
+    if (marks) codelist("before call 1");
     if (marks) System.out.println("#### calls 1-50 begin");
     double[] first = new double[50];
     for (int i = 0; i < first.length; i++) {
@@ -183,6 +190,7 @@ public final class SegmentCheck {
       steady[i] = (now() - t0) / 1e3;
     }
     double base = median(steady);
+    if (marks) codelist("steady state");
     List<String> cells = new ArrayList<>();
     for (int i : new int[] {1, 2, 3, 5, 10, 20, 30, 40, 50}) cells.add(String.format(Locale.ROOT, "%.2f", first[i - 1] / base));
     double worstLate = Arrays.stream(first, 40, 50).max().orElseThrow() / base;
@@ -194,6 +202,32 @@ public final class SegmentCheck {
     double median2to50 = median(Arrays.copyOfRange(first, 1, 50)) / base;
     System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %s | %.2f | %.2f | %.2f |%n", shape, opName, onSegment ? "segment" : "array", base,
         String.join(" ", cells), worstLate, median2to50, steadyP90);
+  }
+
+  /** Sink for {@link #touch}, so that the JIT keeps the reads. */
+  static float touched;
+
+  private static float touch(float[] a) {
+    float sum = 0;
+    for (int i = 0; i < a.length; i += 16) sum += a[i]; // one float per 64-byte line
+    return sum;
+  }
+
+  /**
+   * With {@code -Dmarks=true}: the library's compiled methods as {@code jcmd PID Compiler.codelist} lists them (id,
+   * tier, state, name), so that a method still in C1 code when call 1 starts shows next to its tier in the steady state.
+   */
+  private static void codelist(String when) {
+    try {
+      var server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+      var name = new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand");
+      String text = (String) server.invoke(name, "compilerCodelist", new Object[] {null}, new String[] {String[].class.getName()});
+      StringBuilder out = new StringBuilder("#### codelist, " + when + ":\n");
+      for (String line : text.split("\n")) if (line.contains("dev.vecnorm.") && !line.contains(".bench.")) out.append("####   ").append(line).append('\n');
+      System.out.print(out);
+    } catch (javax.management.JMException e) {
+      System.out.println("#### codelist unavailable: " + e);
+    }
   }
 
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
