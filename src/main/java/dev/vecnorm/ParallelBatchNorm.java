@@ -5,11 +5,10 @@ import dev.vecnorm.internal.ChunkJob;
 import dev.vecnorm.internal.ExecutorLoop;
 import dev.vecnorm.internal.FusedReluSupport;
 import dev.vecnorm.internal.ScalarBatchNormSupport;
-import dev.vecnorm.internal.SpinPool;
+import dev.vecnorm.internal.ThreadTeam;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
-import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -70,12 +69,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
   private final BatchNormSupport impl;
   private final Kernels kernels;
   private final FusedReluSupport fused = VectorizationProvider.fusedRelu();
-  private final SpinPool pool; // owned workers, or null with an executor
-  private final ExecutorService executor;
-  private final int threads;
+  private final ThreadTeam team;
   /** Chunk state of recent shapes, taken by one call at a time. */
   private final AtomicReferenceArray<Work> idle = new AtomicReferenceArray<>(8);
-  private volatile boolean closed;
 
   /**
    * {@code threads} threads in all (1 to 32): the caller and {@code threads - 1} owned daemon workers
@@ -88,12 +84,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
   }
 
   ParallelBatchNorm(BatchNormSupport impl, int threads) {
-    if (threads < 1 || threads > 32) throw new IllegalArgumentException("threads must be in [1, 32], got " + threads);
+    this.team = ThreadTeam.owned(threads, "ParallelBatchNorm", "vecnorm-worker");
     this.impl = impl;
     this.kernels = new Kernels(impl);
-    this.threads = threads;
-    this.pool = new SpinPool(threads - 1, "vecnorm-worker");
-    this.executor = null;
   }
 
   /**
@@ -102,11 +95,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * @param executor runs the helper chunks; not null
    */
   public ParallelBatchNorm(ExecutorService executor) {
+    this.team = ThreadTeam.on(executor, "ParallelBatchNorm");
     this.impl = VectorizationProvider.get();
     this.kernels = new Kernels(impl);
-    this.executor = Objects.requireNonNull(executor, "executor");
-    this.pool = null;
-    this.threads = Runtime.getRuntime().availableProcessors();
   }
 
   /**
@@ -115,7 +106,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * @return a new instance owning its threads; close it when done
    */
   public static ParallelBatchNorm withAvailableProcessors() {
-    return new ParallelBatchNorm(Math.min(32, Runtime.getRuntime().availableProcessors()));
+    return new ParallelBatchNorm(ThreadTeam.availableThreads());
   }
 
   /**
@@ -124,18 +115,17 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * @return the number of threads chunks run on
    */
   public int threads() {
-    return threads;
+    return team.threads();
   }
 
   /** Stops the owned workers (a caller's executor is left running); later calls throw. Idempotent. */
   @Override
   public void close() {
-    closed = true;
-    if (pool != null) pool.close();
+    team.close();
   }
 
   private void ensureOpen() {
-    if (closed) throw new IllegalStateException("this ParallelBatchNorm is closed");
+    team.ensureOpen();
   }
 
   // ------------------------------------------------------------------ training and inference forward
@@ -597,7 +587,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
     if (!relu && w.fusable && !w.segments) {
       w.fused(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
-      if (s.channels() >= FUSED_CHANNELS_PER_THREAD * threads || s.outer() < 2) {
+      if (s.channels() >= FUSED_CHANNELS_PER_THREAD * team.threads() || s.outer() < 2) {
         loop(w, FUSED_BACKWARD, s.channels()); // enough channels to keep every thread busy: one channel per index
       } else {
         // Few channels (RGB input: 3 on 2 threads would leave one thread idle a third of the time): all threads
@@ -894,7 +884,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
   private void loop(Work w, int op, int n) {
     w.op = op;
     // One chunk, or a segment only this thread may touch: the caller alone.
-    ExecutorLoop.run(w, n, w.confined, pool, w.loop);
+    team.run(w, n, w.confined, w.loop);
   }
 
   private Work take(NormShape s) {
@@ -1039,7 +1029,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     Work(Plan plan, ParallelBatchNorm owner) {
       this.plan = plan;
       this.owner = owner;
-      this.loop = owner.executor == null ? null : new ExecutorLoop(owner.executor, owner.threads);
+      this.loop = owner.team.newLoop();
       int n = plan.count(), C = plan.shape().channels();
       partA = new float[n][];
       partB = new float[n][];
