@@ -5,11 +5,10 @@ import dev.vecnorm.internal.ChunkJob;
 import dev.vecnorm.internal.ExecutorLoop;
 import dev.vecnorm.internal.FusedReluSupport;
 import dev.vecnorm.internal.ScalarBatchNormSupport;
-import dev.vecnorm.internal.SpinPool;
+import dev.vecnorm.internal.ThreadTeam;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
-import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -70,12 +69,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
   private final BatchNormSupport impl;
   private final Kernels kernels;
   private final FusedReluSupport fused = VectorizationProvider.fusedRelu();
-  private final SpinPool pool; // owned workers, or null with an executor
-  private final ExecutorService executor;
-  private final int threads;
+  private final ThreadTeam team;
   /** Chunk state of recent shapes, taken by one call at a time. */
   private final AtomicReferenceArray<Work> idle = new AtomicReferenceArray<>(8);
-  private volatile boolean closed;
 
   /**
    * {@code threads} threads in all (1 to 32): the caller and {@code threads - 1} owned daemon workers
@@ -88,12 +84,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
   }
 
   ParallelBatchNorm(BatchNormSupport impl, int threads) {
-    if (threads < 1 || threads > 32) throw new IllegalArgumentException("threads must be in [1, 32], got " + threads);
+    this.team = ThreadTeam.owned(threads, "ParallelBatchNorm", "vecnorm-worker");
     this.impl = impl;
     this.kernels = new Kernels(impl);
-    this.threads = threads;
-    this.pool = new SpinPool(threads - 1, "vecnorm-worker");
-    this.executor = null;
   }
 
   /**
@@ -102,11 +95,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * @param executor runs the helper chunks; not null
    */
   public ParallelBatchNorm(ExecutorService executor) {
+    this.team = ThreadTeam.on(executor, "ParallelBatchNorm");
     this.impl = VectorizationProvider.get();
     this.kernels = new Kernels(impl);
-    this.executor = Objects.requireNonNull(executor, "executor");
-    this.pool = null;
-    this.threads = Runtime.getRuntime().availableProcessors();
   }
 
   /**
@@ -115,7 +106,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * @return a new instance owning its threads; close it when done
    */
   public static ParallelBatchNorm withAvailableProcessors() {
-    return new ParallelBatchNorm(Math.min(32, Runtime.getRuntime().availableProcessors()));
+    return new ParallelBatchNorm(ThreadTeam.availableThreads());
   }
 
   /**
@@ -124,18 +115,17 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * @return the number of threads chunks run on
    */
   public int threads() {
-    return threads;
+    return team.threads();
   }
 
   /** Stops the owned workers (a caller's executor is left running); later calls throw. Idempotent. */
   @Override
   public void close() {
-    closed = true;
-    if (pool != null) pool.close();
+    team.close();
   }
 
   private void ensureOpen() {
-    if (closed) throw new IllegalStateException("this ParallelBatchNorm is closed");
+    team.ensureOpen();
   }
 
   // ------------------------------------------------------------------ training and inference forward
@@ -201,37 +191,46 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /** Moments, statistics, then plain or fused normalization: the body of every training forward. */
   private void training(Work w, boolean relu, float[] gamma, float[] beta, float epsilon, float[] batchMean,
                         float[] batchVariance, float[] invStd) {
-    chunkedMoments(w, batchMean, null, batchVariance);
-    Kernels.finishStatistics(w.plan.shape, epsilon, batchVariance, invStd);
+    if (!chunkedMoments(w, batchMean, null, batchVariance, invStd, epsilon)) {
+      Kernels.finishStatistics(w.plan.shape, epsilon, batchVariance, invStd);
+    }
     w.perChannel(batchMean, invStd, false, epsilon, gamma, beta);
     loop(w, relu ? RELU_NORMALIZE : NORMALIZE);
+  }
+
+  private void chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
+    chunkedMoments(w, mean, meanResidual, variance, null, 0f);
   }
 
   /**
    * Chunk moments on the threads, merged in chunk order in double: writes mean, biased variance and,
    * when {@code meanResidual} is not null, the float means' rounding errors (for {@link Moments}).
+   * When {@code invStd} is not null the merge also derives it as {@link Kernels#finishStatistics} does,
+   * on the threads, and this returns true; false means the caller must derive it.
    */
-  private void chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
+  private boolean chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance, float[] invStd, float epsilon) {
     if (w.plan.count() == 1 && !w.segments) {
       // Too small to split, on any thread count: the kernel's own statistics, without a merge into double and back.
       NormShape s = w.plan.shape();
       impl.moments(w.arrays[X], w.arrayOffsets[X], s.outer(), s.channels(), s.inner(), mean, meanResidual, variance);
-      return;
+      return false;
     }
     loop(w, MOMENTS);
     w.mean = mean;
     w.meanResidual = meanResidual;
     w.variance = variance;
-    Arrays.fill(w.accCount, 0);
+    w.statsInvStd = invStd;
+    w.epsilon = epsilon;
     Arrays.fill(w.accA, 0);
     Arrays.fill(w.accB, 0);
     if (w.mergeRanges > 1) {
-      // Chan's merge costs two double divisions per channel and chunk: tens of µs for wide layers, so
-      // channel ranges merge on the threads (each channel still merges its chunks in chunk order).
+      // The merge and the square roots cost a few ns per channel and chunk: microseconds for wide
+      // layers, so channel ranges merge on the threads (each channel still merges its chunks in chunk order).
       loop(w, MERGE, w.mergeRanges);
     } else {
       w.merge(0, mean.length);
     }
+    return invStd != null;
   }
 
   /**
@@ -588,7 +587,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
     if (!relu && w.fusable && !w.segments) {
       w.fused(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
-      if (s.channels() >= FUSED_CHANNELS_PER_THREAD * threads || s.outer() < 2) {
+      if (s.channels() >= FUSED_CHANNELS_PER_THREAD * team.threads() || s.outer() < 2) {
         loop(w, FUSED_BACKWARD, s.channels()); // enough channels to keep every thread busy: one channel per index
       } else {
         // Few channels (RGB input: 3 on 2 threads would leave one thread idle a third of the time): all threads
@@ -885,7 +884,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
   private void loop(Work w, int op, int n) {
     w.op = op;
     // One chunk, or a segment only this thread may touch: the caller alone.
-    ExecutorLoop.run(w, n, w.confined, pool, w.loop);
+    team.run(w, n, w.confined, w.loop);
   }
 
   private Work take(NormShape s) {
@@ -991,14 +990,16 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final float[][] partR;
     /** Inference's invStd, derived once per call ({@link #inference}). */
     final float[] invStd;
-    final double[] accA, accB, accCount;
+    final double[] accA, accB;
+    /** Per chunk, the count every one of its channels has merged before it (the plan fixes it); and the total per channel. */
+    final double[] done;
+    final double total;
     /** [slot][block]: the block's part of a per-channel argument (channel-blocked plans only). */
     final float[][][] slices;
     final NormShape[] chunkShapes;
-    /** Parallel merge ranges (1: merge on the caller) and each range's copy of one chunk's partials. */
+    /** Parallel merge ranges (1: merge on the caller). */
     final int mergeRanges;
-    final float[][] rangeA, rangeB, rangeR;
-    float[] mean, meanResidual, variance;
+    float[] mean, meanResidual, variance, statsInvStd;
     /**
      * Channels-first with planes of {@value ParallelBatchNorm#FUSED_MIN_INNER}+ floats and one slab per chunk, so that
      * each chunk's part of a channel is one plane: the backward may go channel by channel.
@@ -1028,7 +1029,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     Work(Plan plan, ParallelBatchNorm owner) {
       this.plan = plan;
       this.owner = owner;
-      this.loop = owner.executor == null ? null : new ExecutorLoop(owner.executor, owner.threads);
+      this.loop = owner.team.newLoop();
       int n = plan.count(), C = plan.shape().channels();
       partA = new float[n][];
       partB = new float[n][];
@@ -1041,19 +1042,17 @@ public final class ParallelBatchNorm implements AutoCloseable {
       invStd = new float[C];
       accA = new double[C];
       accB = new double[C];
-      accCount = new double[C];
+      done = new double[n];
+      double[] merged = new double[plan.blocks()]; // chunks of one channel block hold the same channels
+      double inner = plan.shape().inner();
+      for (int i = 0; i < n; i++) {
+        done[i] = merged[plan.block()[i]];
+        merged[plan.block()[i]] += plan.outerCount()[i] * inner;
+      }
+      total = (double) plan.shape().outer() * inner;
       chunkShapes = new NormShape[n];
       // Only when every chunk has every channel (channels-last and whole-slab chunks).
       mergeRanges = plan.blocks() == 1 && n > 1 ? Math.ceilDiv(C, MERGE_CHANNELS) : 1;
-      rangeA = new float[mergeRanges][];
-      rangeB = new float[mergeRanges][];
-      rangeR = new float[mergeRanges][];
-      for (int r = 0; r < mergeRanges && mergeRanges > 1; r++) {
-        int len = Math.min(MERGE_CHANNELS, C - r * MERGE_CHANNELS);
-        rangeA[r] = new float[len];
-        rangeB[r] = new float[len];
-        rangeR[r] = new float[len];
-      }
       boolean oneSlabEach = plan.shape().inner() >= FUSED_MIN_INNER;
       for (int i = 0; i < n && oneSlabEach; i++) oneSlabEach = plan.outerCount()[i] == 1;
       fusable = oneSlabEach;
@@ -1093,7 +1092,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       Arrays.fill(arrays, null);
       Arrays.fill(segs, null);
       Arrays.fill(perChannel, null);
-      mean = variance = null;
+      mean = meanResidual = variance = statsInvStd = null;
       segments = false;
       confined = false;
     }
@@ -1254,25 +1253,24 @@ public final class ParallelBatchNorm implements AutoCloseable {
       return slices == null || a == null ? a : slices[slot][plan.block()[i]];
     }
 
-    /** Merges every chunk's partial moments, in chunk order, into channels [from, to), then writes them out. */
+    /**
+     * Merges every chunk's partial moments, in chunk order, into channels [from, to), then writes them
+     * out (and invStd, as {@link Kernels#finishStatistics} derives it, when the call asked for it).
+     * Every channel has merged the same count before a given chunk, so Chan's weights are per chunk.
+     */
     void merge(int from, int to) {
       double inner = plan.shape().inner();
       for (int i = 0; i < plan.count(); i++) {
-        double n = plan.outerCount()[i] * inner;
-        if (from == 0 && to == plan.shape().channels()) {
-          Staging.mergeChunk(accCount, accA, accB, plan.channelFrom()[i], partA[i], partR[i], partB[i], n);
-        } else { // mergeChunk takes a chunk's whole arrays: hand it this range's part
-          int r = from / MERGE_CHANNELS;
-          System.arraycopy(partA[i], from, rangeA[r], 0, to - from);
-          System.arraycopy(partB[i], from, rangeB[r], 0, to - from);
-          System.arraycopy(partR[i], from, rangeR[r], 0, to - from);
-          Staging.mergeChunk(accCount, accA, accB, from, rangeA[r], rangeR[r], rangeB[r], n);
+        int chunkFrom = plan.channelFrom()[i], lo = Math.max(from, chunkFrom), hi = Math.min(to, chunkFrom + plan.channelCount()[i]);
+        if (lo < hi) {
+          Staging.mergeChunk(done[i], accA, accB, lo, hi, chunkFrom, partA[i], partR[i], partB[i], plan.outerCount()[i] * inner);
         }
       }
       for (int c = from; c < to; c++) {
         mean[c] = (float) accA[c];
         if (meanResidual != null) meanResidual[c] = Staging.meanResidual(accA[c], mean[c]);
-        variance[c] = (float) (accB[c] / accCount[c]);
+        float v = variance[c] = (float) (accB[c] / total);
+        if (statsInvStd != null) statsInvStd[c] = v == Float.POSITIVE_INFINITY ? Float.NaN : ScalarBatchNormSupport.invStd(v, epsilon);
       }
     }
 

@@ -5,11 +5,10 @@ import dev.vecnorm.internal.ExecutorLoop;
 import dev.vecnorm.internal.GroupNormRows;
 import dev.vecnorm.internal.GroupNormSupport;
 import dev.vecnorm.internal.LayerNormSupport;
-import dev.vecnorm.internal.SpinPool;
+import dev.vecnorm.internal.ThreadTeam;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
-import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -56,12 +55,9 @@ public final class ParallelNorms implements AutoCloseable {
 
   private final LayerNormSupport layer;
   private final GroupNormSupport group;
-  private final SpinPool pool; // owned workers, or null with an executor
-  private final ExecutorService executor;
-  private final int threads;
+  private final ThreadTeam team;
   /** One call's chunk state, reused by the next call (steady calls on arrays allocate nothing). */
   private final AtomicReference<Work> idle = new AtomicReference<>();
-  private volatile boolean closed;
 
   /**
    * {@code threads} threads in all (1 to 32): the caller and {@code threads - 1} owned daemon workers
@@ -74,12 +70,9 @@ public final class ParallelNorms implements AutoCloseable {
   }
 
   ParallelNorms(LayerNormSupport layer, GroupNormSupport group, int threads) {
-    if (threads < 1 || threads > 32) throw new IllegalArgumentException("threads must be in [1, 32], got " + threads);
+    this.team = ThreadTeam.owned(threads, "ParallelNorms", "vecnorm-norms-worker");
     this.layer = layer;
     this.group = group;
-    this.threads = threads;
-    this.pool = new SpinPool(threads - 1, "vecnorm-norms-worker");
-    this.executor = null;
   }
 
   /**
@@ -90,9 +83,7 @@ public final class ParallelNorms implements AutoCloseable {
   public ParallelNorms(ExecutorService executor) {
     this.layer = VectorizationProvider.layerNorm();
     this.group = VectorizationProvider.groupNorm();
-    this.executor = Objects.requireNonNull(executor, "executor");
-    this.pool = null;
-    this.threads = Math.min(32, Runtime.getRuntime().availableProcessors());
+    this.team = ThreadTeam.on(executor, "ParallelNorms");
   }
 
   /**
@@ -101,7 +92,7 @@ public final class ParallelNorms implements AutoCloseable {
    * @return a new instance owning its threads; close it when done
    */
   public static ParallelNorms withAvailableProcessors() {
-    return new ParallelNorms(Math.min(32, Runtime.getRuntime().availableProcessors()));
+    return new ParallelNorms(ThreadTeam.availableThreads());
   }
 
   /**
@@ -110,18 +101,17 @@ public final class ParallelNorms implements AutoCloseable {
    * @return the number of threads chunks run on, the caller included
    */
   public int threads() {
-    return threads;
+    return team.threads();
   }
 
   /** Stops the owned workers (a caller's executor is left running); later calls throw. Idempotent. */
   @Override
   public void close() {
-    closed = true;
-    if (pool != null) pool.close();
+    team.close();
   }
 
   private void ensureOpen() {
-    if (closed) throw new IllegalStateException("this ParallelNorms is closed");
+    team.ensureOpen();
   }
 
   // ------------------------------------------------------------------ LayerNorm
@@ -455,7 +445,7 @@ public final class ParallelNorms implements AutoCloseable {
       if (w.ranges > 0) {
         runRanges(w);
       } else {
-        ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
+        team.run(w, w.count, w.confined, w.loop);
       }
       w.mergeGradients();
     } finally {
@@ -474,22 +464,22 @@ public final class ParallelNorms implements AutoCloseable {
    */
   private void runRanges(Work w) {
     int batch = w.shape.batch();
-    if (batch >= threads) {
+    if (batch >= team.threads()) {
       w.phase = 0;
-      ExecutorLoop.run(w, batch, w.confined, pool, w.loop);
+      team.run(w, batch, w.confined, w.loop);
       return;
     }
     if (w.op != GN_FORWARD) for (int n = 0; n < batch; n++) w.spreadStatistics(n);
     w.phase = 1;
-    ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
+    team.run(w, w.count, w.confined, w.loop);
     for (int n = 0; n < batch; n++) w.mergeSample(n);
     w.phase = 2;
-    ExecutorLoop.run(w, w.count, w.confined, pool, w.loop);
+    team.run(w, w.count, w.confined, w.loop);
   }
 
   private Work take() {
     Work w = idle.getAndSet(null);
-    return w != null ? w : new Work(layer, group, executor == null ? null : new ExecutorLoop(executor, threads));
+    return w != null ? w : new Work(layer, group, team.newLoop());
   }
 
   /**

@@ -300,19 +300,45 @@ final class Staging {
                          float[] chunkVariance, double n) {
     for (int k = 0; k < chunkMean.length; k++) {
       int c = from + k;
-      double total = count[c] + n, m = chunkMean[k];
-      if (chunkMeanResidual != null && Double.isFinite(m)) m += chunkMeanResidual[k];
-      if (!Double.isFinite(m) || !Double.isFinite(runMean[c])) {
-        // Chan's delta would turn Inf - Inf into NaN; a finite running mean (0 before the first chunk) adds nothing.
-        double sum = Double.isFinite(runMean[c]) ? m : Double.isFinite(m) ? runMean[c] : runMean[c] + m;
-        runMean[c] = Double.isNaN(sum) ? Double.NaN : sum;
-        runM2[c] = Double.NaN;
-      } else {
-        double delta = m - runMean[c];
-        runMean[c] += delta * (n / total);
-        runM2[c] += (double) chunkVariance[k] * n + delta * delta * (count[c] * n / total);
-      }
+      double total = count[c] + n;
+      mergeChannel(runMean, runM2, c, chunkMean[k], chunkMeanResidual == null ? 0f : chunkMeanResidual[k], chunkVariance[k], n,
+          n / total, count[c] * n / total);
       count[c] = total;
+    }
+  }
+
+  /**
+   * {@link #mergeChunk(double[], double[], double[], int, float[], float[], float[], double) mergeChunk}
+   * into channels {@code [from, to)} when every one of them has merged the same count {@code done}
+   * before this chunk (a fixed chunk partition: {@code ParallelBatchNorm}): Chan's two weights are then
+   * the same for every channel, so they are computed once per chunk instead of as two double divisions
+   * per channel and chunk, from the same expressions, so with the same bits. The chunk's arrays hold
+   * channels from {@code chunkFrom} on.
+   */
+  static void mergeChunk(double done, double[] runMean, double[] runM2, int from, int to, int chunkFrom, float[] chunkMean,
+                         float[] chunkMeanResidual, float[] chunkVariance, double n) {
+    double total = done + n, wBlock = n / total, wCross = done * n / total;
+    for (int c = from; c < to; c++) {
+      int k = c - chunkFrom;
+      mergeChannel(runMean, runM2, c, chunkMean[k], chunkMeanResidual == null ? 0f : chunkMeanResidual[k], chunkVariance[k], n,
+          wBlock, wCross);
+    }
+  }
+
+  /** Chan's merge of one channel: {@code wBlock = n / total}, {@code wCross = done * n / total}. */
+  private static void mergeChannel(double[] runMean, double[] runM2, int c, float chunkMean, float residual, float chunkVariance,
+                                   double n, double wBlock, double wCross) {
+    double m = chunkMean;
+    if (Double.isFinite(m)) m += residual;
+    if (!Double.isFinite(m) || !Double.isFinite(runMean[c])) {
+      // Chan's delta would turn Inf - Inf into NaN; a finite running mean (0 before the first chunk) adds nothing.
+      double sum = Double.isFinite(runMean[c]) ? m : Double.isFinite(m) ? runMean[c] : runMean[c] + m;
+      runMean[c] = Double.isNaN(sum) ? Double.NaN : sum;
+      runM2[c] = Double.NaN;
+    } else {
+      double delta = m - runMean[c];
+      runMean[c] += delta * wBlock;
+      runM2[c] += (double) chunkVariance * n + delta * delta * wCross;
     }
   }
 

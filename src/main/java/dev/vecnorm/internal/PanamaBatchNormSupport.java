@@ -306,7 +306,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   static void foldPositions(float[] x, int xOffset, int rows, int channels, int superRows, int rowsPerSuper, int width,
                                     boolean tail, int P, float[] s, float[] mean, float[] meanResidual, float[] variance) {
-    if (!tail && width == channels && superRows == rows && rows < (1 << 24) && meanResidual == null) {
+    if (!tail && width == channels && superRows == rows && rows < (1 << 24)) {
       // One vector position per channel (channels a multiple of the lanes and at least MIN_ROW_FLOATS)
       // and no leftover rows: the double fold below then reduces to mean = pivot0 + runMean and
       // variance = M2 / rows, one float + and one float / each. The double sum of two floats is exact
@@ -316,6 +316,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       for (int c = 0; c < channels; c += LANES) {
         FloatVector.fromArray(SPECIES, s, c).add(FloatVector.fromArray(SPECIES, s, 4 * P + c)).intoArray(mean, c);
         FloatVector.fromArray(SPECIES, s, 5 * P + c).div((float) rows).intoArray(variance, c);
+      }
+      // The residual the double fold below keeps (ParallelBatchNorm's chunks ask for it): the same
+      // double sum minus its float rounding, with no division or loop per channel.
+      if (meanResidual != null) {
+        for (int c = 0; c < channels; c++) meanResidual[c] = (float) ((double) s[c] + s[4 * P + c] - mean[c]);
       }
       return;
     }

@@ -1,0 +1,129 @@
+package dev.vecnorm.bench;
+
+import dev.vecnorm.BatchNorm;
+import dev.vecnorm.Moments;
+import dev.vecnorm.NormShape;
+import dev.vecnorm.ParallelBatchNorm;
+import dev.vecnorm.internal.BatchNormSupport;
+import dev.vecnorm.internal.ChunkJob;
+import dev.vecnorm.internal.SpinPool;
+import dev.vecnorm.internal.VectorizationProvider;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Where a 2-thread training forward's time goes (issue 9, item 3): the single-threaded pieces of
+ * {@link ParallelBatchNorm}'s channels-last training forward, each on the same data, so that
+ * {@code parallel(2) - max(half moments) - merge - max(half normalize)} is what the hand-offs and the
+ * second CPU cost.
+ * <ul>
+ *   <li>{@code momentsWhole}: the kernel's moments of the whole tensor, as {@link BatchNorm} calls it
+ *       (no mean residual);</li>
+ *   <li>{@code momentsHalf}: the moments of the first half's rows with the mean residual, as one
+ *       chunk of a 2-chunk plan is computed;</li>
+ *   <li>{@code momentsSerial}: {@code ParallelBatchNorm(1).moments}: every chunk's moments on one
+ *       thread, then the merge: minus twice {@code momentsHalf} it is the merge;</li>
+ *   <li>{@code momentsParallel}: the same on 2 threads;</li>
+ *   <li>{@code normalizeWhole}, {@code normalizeHalf}: the kernel's normalize of all rows and of half;</li>
+ *   <li>{@code handOff}: one {@link SpinPool} loop of 2 empty chunks with one spinning worker: the
+ *       round trip of a hand-off when the worker is awake.</li>
+ * </ul>
+ * Channels-last shapes only (rows are split in halves).
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 5, time = 200, timeUnit = TimeUnit.MILLISECONDS)
+@Measurement(iterations = 10, time = 200, timeUnit = TimeUnit.MILLISECONDS)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xms2g", "-Xmx2g", "-XX:+AlwaysPreTouch"})
+public class ParallelBreakdownBenchmark {
+  @Param({"NC:256x1024"})
+  public String shape;
+
+  private static final ChunkJob.Body EMPTY = i -> {};
+
+  Workload w;
+  BatchNormSupport impl;
+  ParallelBatchNorm one, two;
+  SpinPool pool;
+  Moments moments;
+  float[] residual;
+  int rows, channels, half;
+
+  @Setup(Level.Trial)
+  public void setUp() {
+    w = new Workload(shape);
+    NormShape s = w.shape;
+    if (s.inner() != 1) throw new IllegalArgumentException("channels-last shapes only, got " + shape);
+    impl = VectorizationProvider.get();
+    one = new ParallelBatchNorm(1);
+    two = new ParallelBatchNorm(2);
+    pool = new SpinPool(1, "breakdown");
+    rows = s.outer();
+    channels = s.channels();
+    half = rows / 2;
+    moments = new Moments(channels);
+    residual = new float[channels];
+    BatchNorm.forwardTraining(s, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+  }
+
+  @TearDown(Level.Trial)
+  public void tearDown() {
+    one.close();
+    two.close();
+    pool.close();
+  }
+
+  @Benchmark
+  public Object momentsWhole() {
+    impl.moments(w.x, 0, rows, channels, 1, w.movingMean, null, w.movingVariance);
+    return w.movingVariance;
+  }
+
+  @Benchmark
+  public Object momentsHalf() {
+    impl.moments(w.x, 0, half, channels, 1, w.movingMean, residual, w.movingVariance);
+    return w.movingVariance;
+  }
+
+  @Benchmark
+  public Object momentsSerial() {
+    one.moments(w.shape, w.x, 0, moments);
+    return moments;
+  }
+
+  @Benchmark
+  public Object momentsParallel() {
+    two.moments(w.shape, w.x, 0, moments);
+    return moments;
+  }
+
+  @Benchmark
+  public Object normalizeWhole() {
+    impl.normalize(w.x, 0, w.y, 0, rows, channels, 1, w.mean, w.invStd, false, Workload.EPSILON, w.gamma, w.beta);
+    return w.y;
+  }
+
+  @Benchmark
+  public Object normalizeHalf() {
+    impl.normalize(w.x, 0, w.y, 0, half, channels, 1, w.mean, w.invStd, false, Workload.EPSILON, w.gamma, w.beta);
+    return w.y;
+  }
+
+  @Benchmark
+  public void handOff() {
+    pool.run(EMPTY, 2);
+  }
+}

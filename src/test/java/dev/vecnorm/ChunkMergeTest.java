@@ -1,0 +1,130 @@
+package dev.vecnorm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vecnorm.internal.BatchNormSupport;
+import dev.vecnorm.internal.VectorizationProvider;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The chunk merge of {@link ParallelBatchNorm}: Chan's weights computed once per chunk (the plan fixes
+ * every channel's count before a chunk) must give the bits of the per-channel merge, on any channel
+ * range, with non-finite chunks too; the merged statistics must match a double-precision reference; and
+ * the invStd the merge now derives on the threads must be the one derived from the returned variance.
+ */
+class ChunkMergeTest {
+
+  /** Chunk moments of 7 uneven chunks (1 to 400 rows) of 96 channels, some channels with non-finite means. */
+  @Test
+  void weightsPerChunkGiveThePerChannelMergesBits() {
+    SplittableRandom r = new SplittableRandom(9);
+    int channels = 96, chunks = 7;
+    double[] countA = new double[channels], meanA = new double[channels], m2A = new double[channels];
+    double[] meanB = new double[channels], m2B = new double[channels];
+    double done = 0;
+    for (int i = 0; i < chunks; i++) {
+      double n = 1 + r.nextInt(400);
+      float[] mean = new float[channels], residual = new float[channels], variance = new float[channels];
+      for (int c = 0; c < channels; c++) {
+        double m = 1e4 + r.nextGaussian() * (1 + c);
+        mean[c] = (float) m;
+        residual[c] = (float) (m - mean[c]);
+        variance[c] = (float) (r.nextDouble() * 3);
+      }
+      if (i == 3) mean[5] = Float.POSITIVE_INFINITY;
+      if (i == 4) mean[6] = Float.NaN;
+      if (i == 2) mean[7] = Float.NEGATIVE_INFINITY;
+      if (i == 5) mean[7] = Float.POSITIVE_INFINITY;
+      Staging.mergeChunk(countA, meanA, m2A, 0, mean, residual, variance, n);
+      // The fixed-weight form, in two ranges and from a chunk array that starts at channel 0.
+      Staging.mergeChunk(done, meanB, m2B, 0, 40, 0, mean, residual, variance, n);
+      Staging.mergeChunk(done, meanB, m2B, 40, channels, 0, mean, residual, variance, n);
+      done += n;
+    }
+    assertArrayEquals(meanA, meanB);
+    assertArrayEquals(m2A, m2B);
+    assertEquals(Double.POSITIVE_INFINITY, meanB[5]);
+    assertTrue(Double.isNaN(meanB[6]) && Double.isNaN(meanB[7]), "NaN mean and +Inf with -Inf give NaN");
+    for (int c = 0; c < channels; c++) assertEquals(done, countA[c]);
+  }
+
+  /** A chunk array holding channels from 32 on (a channel block), merged into the range [40, 50). */
+  @Test
+  void chunkArraysOffsetByTheirFirstChannel() {
+    double[] countA = new double[64], meanA = new double[64], m2A = new double[64], meanB = new double[64], m2B = new double[64];
+    float[] mean = new float[32], variance = new float[32];
+    for (int k = 0; k < 32; k++) {
+      mean[k] = 2 + k;
+      variance[k] = 0.5f * k;
+    }
+    Staging.mergeChunk(countA, meanA, m2A, 32, mean, null, variance, 10);
+    Staging.mergeChunk(countA, meanA, m2A, 32, mean, null, variance, 30);
+    Staging.mergeChunk(0, meanB, m2B, 40, 50, 32, mean, null, variance, 10);
+    Staging.mergeChunk(10, meanB, m2B, 40, 50, 32, mean, null, variance, 30);
+    for (int c = 40; c < 50; c++) {
+      assertEquals(meanA[c], meanB[c], "mean " + c);
+      assertEquals(m2A[c], m2B[c], "m2 " + c);
+      assertEquals(2 + c - 32, meanB[c], 1e-12);
+      assertEquals(40 * 0.5 * (c - 32), m2B[c], 1e-9); // equal chunk means: M2 = sum of n * variance
+    }
+    assertEquals(0, meanB[39]);
+    assertEquals(0, meanB[50]);
+  }
+
+  /**
+   * 1e4 + N(0, 0.01) on NC 256x1024 (two chunks) and NHWC-like 3000x200 (several): mean and variance
+   * against the double two-pass reference, relative 1e-5 on the variance (the accuracy contract's
+   * order; cancellation is what the mean residual is for), and invStd exactly as derived from the
+   * variance (1 / sqrt(var + eps) in double, rounded once), on 1, 2 and 3 threads.
+   */
+  @Test
+  void mergedStatisticsMatchTheDoubleReference() {
+    for (NormShape s : new NormShape[] {NormShape.channelsLast(256, 1024), NormShape.channelsLast(3000, 200)}) {
+      int n = (int) s.size(), C = s.channels();
+      SplittableRandom r = new SplittableRandom(C);
+      float[] x = new float[n];
+      for (int i = 0; i < n; i++) x[i] = (float) (1e4 + r.nextGaussian() * 0.1);
+      double[][] ref = Reference.moments(s, x, 0);
+      for (int threads = 1; threads <= 3; threads++) {
+        try (ParallelBatchNorm p = new ParallelBatchNorm(threads)) {
+          float[] y = new float[n], mean = new float[C], var = new float[C], inv = new float[C];
+          float eps = 1e-3f;
+          p.forwardTraining(s, x, 0, null, null, eps, y, 0, mean, var, inv);
+          for (int c = 0; c < C; c++) {
+            String at = s + " threads " + threads + " channel " + c;
+            assertEquals(ref[0][c], mean[c], Math.ulp((float) ref[0][c]), at);
+            assertEquals(ref[1][c], var[c], 1e-5 * ref[1][c], at);
+            assertEquals((float) (1.0 / Math.sqrt((double) var[c] + eps)), inv[c], at);
+          }
+        }
+      }
+    }
+  }
+
+  /** The channels-last kernel's moments with the mean residual: same mean and variance bits as without, and mean + residual nearer the double mean. */
+  @Test
+  void residualFoldKeepsTheBitsAndAddsPrecision() {
+    BatchNormSupport impl = VectorizationProvider.get();
+    for (int channels : new int[] {1024, 256, 200}) {
+      int rows = 128;
+      NormShape s = NormShape.channelsLast(rows, channels);
+      SplittableRandom r = new SplittableRandom(rows + channels);
+      float[] x = new float[rows * channels];
+      for (int i = 0; i < x.length; i++) x[i] = (float) (1e4 + r.nextGaussian() * 0.1);
+      float[] mean = new float[channels], var = new float[channels], mean2 = new float[channels], var2 = new float[channels];
+      float[] residual = new float[channels];
+      impl.moments(x, 0, rows, channels, 1, mean, null, var);
+      impl.moments(x, 0, rows, channels, 1, mean2, residual, var2);
+      assertArrayEquals(mean, mean2);
+      assertArrayEquals(var, var2);
+      double[][] ref = Reference.moments(s, x, 0);
+      for (int c = 0; c < channels; c++) {
+        double withResidual = Math.abs((double) mean[c] + residual[c] - ref[0][c]), without = Math.abs(mean[c] - ref[0][c]);
+        assertTrue(withResidual <= without + 1e-9 && withResidual < 1e-6, channels + " channel " + c + ": " + withResidual + " vs " + without);
+      }
+    }
+  }
+}
