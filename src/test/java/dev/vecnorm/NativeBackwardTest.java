@@ -39,7 +39,7 @@ class NativeBackwardTest {
     }
     list.add(NormShape.channelsLast(4099, 1));
     list.add(NormShape.channelsLast(3 * 13 * 13, 17));
-    for (int inner : new int[] {2, 7, 15, 16, 17, 33, 49, 169, 196, 1023}) {
+    for (int inner : new int[] {2, 7, 15, 16, 17, 33, 49, 159, 160, 169, 196, 672, 1023}) {
       list.add(NormShape.channelsFirst(3, 5, inner));
       list.add(NormShape.channelsFirst(2, 17, inner));
     }
