@@ -222,83 +222,65 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
-  /**
-   * Per row: a reduction pass ({@link #backwardSums}: Σg and Σg·(x - mean), g = dy·gamma), then a write
-   * pass ({@link #backwardRow}: dx, and dGamma/dBeta from the same reads of dy and x). dGamma and dBeta
-   * are accumulated in the write pass, not the reduction: with them in the reduction's loops (two steps
-   * of the pair loop and the one-vector tail, each with two read-modify-writes) C2 reached its inlining
-   * node budget before the lane sums whenever the one-vector tail was compiled (4095 features at 16
-   * lanes), and boxed the accumulators: 96 B a row. Same arithmetic, same order: same bits.
-   */
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
                        float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
     for (int r = 0; r < rows; r++) {
       int xo = xOffset + r * features, go = dyOffset + r * features, dxo = dxOffset + r * features;
       float m = mean[statsOffset + r], s = invStd[statsOffset + r];
-      long sums = backwardSums(x, xo, dy, go, features, gamma, m);
-      float sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGd = Float.intBitsToFloat((int) sums);
+      FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+      // Reduction: Σg and Σg·(x-mean), g = dy*gamma; dGamma/dBeta accumulate in the same read of dy and x.
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+      int f = 0;
+      for (; f < bound2; f += 2 * LANES) {
+        FloatVector t0 = FloatVector.fromArray(SPECIES, dy, go + f), t1 = FloatVector.fromArray(SPECIES, dy, go + f + LANES);
+        FloatVector d0 = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm), d1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES).sub(vm);
+        accumulateGradients(dGamma, dBeta, f, t0, d0, vs);
+        accumulateGradients(dGamma, dBeta, f + LANES, t1, d1, vs);
+        if (gamma != null) {
+          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
+        }
+        g0 = g0.add(t0);
+        g1 = g1.add(t1);
+        p0 = t0.fma(d0, p0);
+        p1 = t1.fma(d1, p1);
+      }
+      for (; f < vb; f += LANES) {
+        FloatVector t = FloatVector.fromArray(SPECIES, dy, go + f), d = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm);
+        accumulateGradients(dGamma, dBeta, f, t, d, vs);
+        if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        g0 = g0.add(t);
+        p0 = t.fma(d, p0);
+      }
+      // Both lane sums in one call: as two calls, C2's inlining node budget ran out before the second when
+      // the one-vector tail was compiled (4095 features at 16 lanes) and its vector was boxed (96 B a row).
+      long lanes = PanamaBatchNormSupport.sumLanes(g0.add(g1), p0.add(p1));
+      float sumG = Float.intBitsToFloat((int) (lanes >>> 32)), sumGd = Float.intBitsToFloat((int) lanes);
+      for (; f < features; f++) {
+        float d = x[xo + f] - m, t = dy[go + f];
+        if (dGamma != null) dGamma[f] += t * (d * s);
+        if (dBeta != null) dBeta[f] += t;
+        float g = gamma == null ? t : t * gamma[f];
+        sumG += g;
+        sumGd = Math.fma(g, d, sumGd);
+      }
       // dx = g*a + d*b + k with a = s, b = -s^3 Σg·d / n, k = -s Σg / n (folded in double per row).
       float b = (float) (-(double) s * s * s * sumGd / features), k = (float) (-(double) s * sumG / features);
-      backwardRow(x, xo, dy, go, dx, dxo, features, gamma, m, s, b, k, dGamma, dBeta);
-    }
-  }
-
-  /**
-   * A row's Σg and Σg·(x - m), g = dy·gamma, packed high and low: two independent pairs of accumulators,
-   * the one-vector tail, one lane sum each, then the scalar tail (added to the lane sums last, as before).
-   */
-  static long backwardSums(float[] x, int xo, float[] dy, int go, int features, float[] gamma, float m) {
-    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m);
-    FloatVector g0 = FloatVector.zero(SPECIES), g1 = g0, p0 = g0, p1 = g0;
-    int f = 0;
-    for (; f < bound2; f += 2 * LANES) {
-      FloatVector t0 = FloatVector.fromArray(SPECIES, dy, go + f), t1 = FloatVector.fromArray(SPECIES, dy, go + f + LANES);
-      FloatVector d0 = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm), d1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES).sub(vm);
-      if (gamma != null) {
-        t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
-        t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
+      FloatVector vbv = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+      for (f = 0; f < vb; f += LANES) {
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, go + f);
+        if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        FloatVector d = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm);
+        d.fma(vbv, g.fma(vs, vk)).intoArray(dx, dxo + f);
       }
-      g0 = g0.add(t0);
-      g1 = g1.add(t1);
-      p0 = t0.fma(d0, p0);
-      p1 = t1.fma(d1, p1);
-    }
-    for (; f < vb; f += LANES) {
-      FloatVector t = FloatVector.fromArray(SPECIES, dy, go + f), d = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm);
-      if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
-      g0 = g0.add(t);
-      p0 = t.fma(d, p0);
-    }
-    float sumG = PanamaBatchNormSupport.sumLanes(g0.add(g1)), sumGd = PanamaBatchNormSupport.sumLanes(p0.add(p1));
-    for (; f < features; f++) { // scalar tail
-      float d = x[xo + f] - m, t = dy[go + f];
-      float g = gamma == null ? t : t * gamma[f];
-      sumG += g;
-      sumGd = Math.fma(g, d, sumGd);
-    }
-    return (long) Float.floatToRawIntBits(sumG) << 32 | Float.floatToRawIntBits(sumGd) & 0xFFFF_FFFFL;
-  }
-
-  /** dx = (x - m) * b + (g * s + k) over a row, and dGamma += dy * (x - m) * s, dBeta += dy (null ones skipped). */
-  static void backwardRow(float[] x, int xo, float[] dy, int go, float[] dx, int dxo, int features, float[] gamma, float m, float s,
-                          float b, float k, float[] dGamma, float[] dBeta) {
-    int vb = SPECIES.loopBound(features), f = 0;
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
-    FloatVector vbv = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
-    for (; f < vb; f += LANES) {
-      FloatVector t = FloatVector.fromArray(SPECIES, dy, go + f), d = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm);
-      accumulateGradients(dGamma, dBeta, f, t, d, vs);
-      FloatVector g = gamma == null ? t : t.mul(FloatVector.fromArray(SPECIES, gamma, f));
-      d.fma(vbv, g.fma(vs, vk)).intoArray(dx, dxo + f);
-    }
-    for (; f < features; f++) { // scalar tail
-      float d = x[xo + f] - m, t = dy[go + f];
-      if (dGamma != null) dGamma[f] += t * (d * s);
-      if (dBeta != null) dBeta[f] += t;
-      float g = gamma == null ? t : t * gamma[f];
-      dx[dxo + f] = Math.fma(d, b, Math.fma(g, s, k));
+      for (; f < features; f++) {
+        float d = x[xo + f] - m, t = dy[go + f];
+        float g = gamma == null ? t : t * gamma[f];
+        dx[dxo + f] = Math.fma(d, b, Math.fma(g, s, k));
+      }
     }
   }
 

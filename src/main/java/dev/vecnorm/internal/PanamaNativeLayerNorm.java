@@ -150,10 +150,9 @@ final class PanamaNativeLayerNorm {
   // ---------------------------------------------------------------- layer norm backward
 
   /**
-   * {@link PanamaLayerNormSupport#backward} with byte offsets: each row's reduction and its writes in methods
-   * of their own (in one method the segment accesses' extra nodes pushed C2 past its inlining budget and
-   * vectors were boxed: megabytes per call at 1024x1000), dGamma and dBeta in the write pass (in the
-   * reduction they still pushed it past the budget when the one-vector tail was compiled: 96 B a row at 4095).
+   * {@link PanamaLayerNormSupport#backward} with byte offsets, each row's reduction and its writes in methods
+   * of their own: in one method, as the array code has it, the segment accesses' extra nodes pushed C2
+   * past its inlining budget and vectors were boxed (megabytes allocated per call at 1024x1000).
    */
   static void backward(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
                        int features, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
@@ -161,24 +160,28 @@ final class PanamaNativeLayerNorm {
     for (int r = 0; r < rows; r++) {
       long xo = xOffset + r * rowBytes, go = dyOffset + r * rowBytes, dxo = dxOffset + r * rowBytes;
       float m = mean[statsOffset + r], s = invStd[statsOffset + r];
-      long sums = backwardSums(x, xo, dy, go, features, gamma, m);
+      long sums = backwardSums(x, xo, dy, go, features, gamma, m, s, dGamma, dBeta);
       float sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGd = Float.intBitsToFloat((int) sums);
       float b = (float) (-(double) s * s * s * sumGd / features), k = (float) (-(double) s * sumG / features);
-      backwardRow(x, xo, dy, go, dx, dxo, features, gamma, m, s, b, k, dGamma, dBeta);
+      backwardRow(x, xo, dy, go, dx, dxo, features, gamma, m, s, b, k);
     }
   }
 
-  /** {@link PanamaLayerNormSupport#backwardSums} with byte offsets. */
-  private static long backwardSums(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m) {
+  /** A row's Σg and Σg·(x - m) (packed high and low), adding into dGamma and dBeta in the same read. */
+  private static long backwardSums(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m, float s,
+                                   float[] dGamma, float[] dBeta) {
     int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m);
-    FloatVector g0 = FloatVector.zero(SPECIES), g1 = g0, p0 = g0, p1 = g0;
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+    FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
     int f = 0;
     for (; f < bound2; f += 2 * LANES) {
       long o0 = 4L * f, o1 = 4L * (f + LANES);
       FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, dy, go + o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, dy, go + o1, LE);
       FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE).sub(vm);
       FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE).sub(vm);
+      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t0, d0, vs);
+      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f + LANES, t1, d1, vs);
       if (gamma != null) {
         t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
         t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
@@ -192,14 +195,17 @@ final class PanamaNativeLayerNorm {
       long o = 4L * f;
       FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
       FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
+      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t, d, vs);
       if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
       g0 = g0.add(t);
       p0 = t.fma(d, p0);
     }
     float sumG = PanamaBatchNormSupport.sumLanes(g0.add(g1)), sumGd = PanamaBatchNormSupport.sumLanes(p0.add(p1));
-    for (; f < features; f++) { // scalar tail
+    for (; f < features; f++) {
       long o = 4L * f;
       float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
+      if (dGamma != null) dGamma[f] += t * (d * s);
+      if (dBeta != null) dBeta[f] += t;
       float g = gamma == null ? t : t * gamma[f];
       sumG += g;
       sumGd = Math.fma(g, d, sumGd);
@@ -207,25 +213,22 @@ final class PanamaNativeLayerNorm {
     return (long) Float.floatToRawIntBits(sumG) << 32 | Float.floatToRawIntBits(sumGd) & 0xFFFF_FFFFL;
   }
 
-  /** {@link PanamaLayerNormSupport#backwardRow} with byte offsets. */
+  /** dx = (x - m) * b + (g * s + k) over a row. */
   private static void backwardRow(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
-                                  float[] gamma, float m, float s, float b, float k, float[] dGamma, float[] dBeta) {
+                                  float[] gamma, float m, float s, float b, float k) {
     int vb = SPECIES.loopBound(features), f = 0;
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
     FloatVector vbv = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
     for (; f < vb; f += LANES) {
       long o = 4L * f;
-      FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+      FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+      if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
       FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
-      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t, d, vs);
-      FloatVector g = gamma == null ? t : t.mul(FloatVector.fromArray(SPECIES, gamma, f));
       d.fma(vbv, g.fma(vs, vk)).intoMemorySegment(dx, dxo + o, LE);
     }
-    for (; f < features; f++) { // scalar tail
+    for (; f < features; f++) {
       long o = 4L * f;
       float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
-      if (dGamma != null) dGamma[f] += t * (d * s);
-      if (dBeta != null) dBeta[f] += t;
       float g = gamma == null ? t : t * gamma[f];
       dx.set(F, dxo + o, Math.fma(d, b, Math.fma(g, s, k)));
     }
