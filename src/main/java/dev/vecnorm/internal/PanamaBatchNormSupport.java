@@ -70,6 +70,30 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     return v.lane(0);
   }
 
+  /**
+   * {@link #sumLanes} of {@code a} and of {@code b} (same trees, same bits) in one call, packed: a's float
+   * bits high, b's low. Its body is only force-inlined vector operations, so where C2's inlining node budget
+   * ran out between two sumLanes calls (a native layer-norm row with a one-vector tail), the second lane
+   * sum's vector was boxed; one call site is inlined or not as a whole.
+   */
+  static long sumLanes(FloatVector a, FloatVector b) {
+    a = a.add(a.rearrange(ROTATE_HALF));
+    b = b.add(b.rearrange(ROTATE_HALF));
+    if (LANES >= 4) {
+      a = a.add(a.rearrange(ROTATE_QUARTER));
+      b = b.add(b.rearrange(ROTATE_QUARTER));
+    }
+    if (LANES >= 8) {
+      a = a.add(a.rearrange(ROTATE_EIGHTH));
+      b = b.add(b.rearrange(ROTATE_EIGHTH));
+    }
+    if (LANES >= 16) {
+      a = a.add(a.rearrange(ROTATE_SIXTEENTH));
+      b = b.add(b.rearrange(ROTATE_SIXTEENTH));
+    }
+    return (long) Float.floatToRawIntBits(a.lane(0)) << 32 | Float.floatToRawIntBits(b.lane(0)) & 0xFFFF_FFFFL;
+  }
+
   // ---------------------------------------------------------------- moments
 
   @Override

@@ -255,7 +255,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         g0 = g0.add(t);
         p0 = t.fma(d, p0);
       }
-      float sumG = PanamaBatchNormSupport.sumLanes(g0.add(g1)), sumGd = PanamaBatchNormSupport.sumLanes(p0.add(p1));
+      // Both lane sums in one call: as two calls, C2's inlining node budget ran out before the second when
+      // the one-vector tail was compiled (4095 features at 16 lanes) and its vector was boxed (96 B a row).
+      long lanes = PanamaBatchNormSupport.sumLanes(g0.add(g1), p0.add(p1));
+      float sumG = Float.intBitsToFloat((int) (lanes >>> 32)), sumGd = Float.intBitsToFloat((int) lanes);
       for (; f < features; f++) {
         float d = x[xo + f] - m, t = dy[go + f];
         if (dGamma != null) dGamma[f] += t * (d * s);

@@ -131,6 +131,10 @@ final class PanamaNativeLayerNorm {
       FloatVector t = FloatVector.fromMemorySegment(SPECIES, x, xa + o, LE).sub(vm).mul(vs);
       t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(y, ya + o, LE);
     }
+    // Both lane sums in one call, before the scalar tail (added after it: the same bits as the array code).
+    // Two calls after the tail's segment accesses met C2's inlining node budget when the one-vector tail
+    // was compiled (4095 features at 16 lanes), and their vectors were boxed: 192 B a row.
+    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1));
     for (; f < width; f++) { // scalar tail
       long o = 4L * f;
       float e = x.get(F, na + o) - x0;
@@ -138,8 +142,8 @@ final class PanamaNativeLayerNorm {
       sq = Math.fma(e, e, sq);
       y.set(F, ya + o, Math.fma((x.get(F, xa + o) - m) * s, gamma[f], beta[f]));
     }
-    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
-    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    sd += Float.intBitsToFloat((int) (lanes >>> 32));
+    sq += Float.intBitsToFloat((int) lanes);
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 

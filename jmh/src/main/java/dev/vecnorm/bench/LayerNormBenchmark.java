@@ -27,8 +27,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * scalar), {@link Naive} (textbook Java, double sums) and {@link Bandwidth} (the streaming probe of
  * {@link BandwidthOps} moving the compulsory bytes: forward 1 read + 1 write, backward 2 reads + 1 write;
  * a row fits in L1/L2, so a kernel's second read of it is not memory traffic). Also awkward widths: 17
- * (one vector and a scalar tail), 1000 (a one-vector tail and 8 scalar floats at 16 lanes) and 4095.
- * {@link Segment} runs the library on native {@code MemorySegment}s.
+ * (one vector and a scalar tail), 1000 (a one-vector tail and 8 scalar floats at 16 lanes) and 4095
+ * (255 vectors and 15 floats: the one-vector tail is compiled, see {@code -prof gc}), and 4096x256, the
+ * shortest transformer rows (1 KiB), where a row's fixed costs weigh most. {@link Segment} runs the library on native {@code MemorySegment}s.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -37,7 +38,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 public abstract class LayerNormBenchmark {
 
-  @Param({"NC:2048x768", "NC:512x4096", "NC:64x17", "NC:1024x1000", "NC:512x4095"})
+  @Param({"NC:2048x768", "NC:512x4096", "NC:64x17", "NC:1024x1000", "NC:512x4095", "NC:4096x256"})
   public String shape;
 
   protected int rows, features;
