@@ -157,17 +157,10 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     try {
       sampleSums(x, xOffset, xOffset, null, 0, spatial, channels, groups, cpg, g, b, acc);
       for (int n = 0; n < batch; n++) {
-        int xs = xOffset + n * sampleFloats, at = 2 * Q;
+        int xs = xOffset + n * sampleFloats;
         for (int grp = 0; grp < groups; grp++) {
-          float sd = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, grp * LANES));
-          float sq = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, Q + grp * LANES));
-          long sums = (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
-          long stats = PanamaLayerNormSupport.statistics(x, xs + grp * cpg, spatial, channels, cpg, epsilon, sums);
-          float m = Float.intBitsToFloat((int) (stats >>> 32)), sc = Float.intBitsToFloat((int) stats);
-          acc[at + groups + grp] = m;
-          acc[at + 2 * groups + grp] = sc;
-          if (mean != null) mean[statsOffset + n * groups + grp] = m;
-          if (invStd != null) invStd[statsOffset + n * groups + grp] = sc;
+          long stats = PanamaLayerNormSupport.statistics(x, xs + grp * cpg, spatial, channels, cpg, epsilon, groupSums(acc, grp, Q));
+          keepStatistics(stats, acc, Q, groups, grp, mean, invStd, statsOffset + n * groups);
         }
         // The last sample sums itself again, discarded: one loop for every sample.
         sampleSums(x, n + 1 < batch ? xs + sampleFloats : xs, xs, y, yOffset + n * sampleFloats, spatial, channels, groups, cpg, g, b, acc);
@@ -177,6 +170,22 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       PanamaLayerNormSupport.release(gamma, g);
       Scratch.release(acc);
     }
+  }
+
+  /** Group {@code grp}'s Σ(x - x0) and Σ(x - x0)² from its accumulator vectors, one lane sum each, packed as layer norm's block sums. */
+  static long groupSums(float[] acc, int grp, int Q) {
+    float sd = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, grp * LANES));
+    float sq = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, Q + grp * LANES));
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
+  }
+
+  /** Keeps group {@code grp}'s packed mean and invStd in {@code acc} for the write pass, and writes them out when asked. */
+  static void keepStatistics(long stats, float[] acc, int Q, int groups, int grp, float[] mean, float[] invStd, int statsAt) {
+    float m = Float.intBitsToFloat((int) (stats >>> 32)), sc = Float.intBitsToFloat((int) stats);
+    acc[2 * Q + groups + grp] = m;
+    acc[2 * Q + 2 * groups + grp] = sc;
+    if (mean != null) mean[statsAt + grp] = m;
+    if (invStd != null) invStd[statsAt + grp] = sc;
   }
 
   /**
@@ -393,7 +402,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   @Override
   public boolean rowNormalizeNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int channels, float[] chMean,
                                     float[] chInvStd, float[] gamma, float[] beta) {
-    return bn.normalizeNative(x, xOffset, y, yOffset, rows, channels, 1, chMean, chInvStd, false, 0f, gamma, beta);
+    PanamaNativeGroupNorm.normalize(bn, x, xOffset, y, yOffset, rows, channels, chMean, chInvStd, 0f, gamma, beta); // rows too wide for super rows included
+    return true;
   }
 
   @Override
@@ -402,12 +412,15 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     return bn.backwardReduceNative(x, xOffset, dy, dyOffset, rows, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
   }
 
-  /** As {@link #rowApply}'s super-row branch on segments; rows too wide for super rows are staged. */
+  /** As {@link #rowApply} on segments (rows too wide for super rows: the means read from the coefficients in place). */
   @Override
   public boolean rowApplyNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
                                 int channels, float[] coef) {
     int width = PanamaBatchNormSupport.superWidth(channels);
-    if (width < 0) return false;
+    if (width < 0) {
+      PanamaNativeGroupNorm.applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows, channels, coef, 3 * channels, coef);
+      return true;
+    }
     float[] s = Scratch.borrow(4 * channels + 4 * width);
     try {
       System.arraycopy(coef, 0, s, 0, 4 * channels);
