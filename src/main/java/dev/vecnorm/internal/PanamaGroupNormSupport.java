@@ -316,6 +316,21 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
       FloatVector vk = FloatVector.broadcast(SPECIES, k), vm = FloatVector.broadcast(SPECIES, m);
       int off = c * spatial, i = 0;
+      if (vectorBound != spatial && spatial > LANES) {
+        // Ragged plane (7x7 = 3 vectors + 1 at 16 lanes, 13x13 = 10 + 9): one vector ending at the plane's end
+        // instead of a scalar tail, as batch norm's normalize does. It overlaps elements the loop writes, so it is
+        // computed before any store to this plane (dx may be x or dy) and stored after, rewriting the same values:
+        // the same formula per element, so the same bits as the scalar tail.
+        int q = off + spatial - LANES;
+        FloatVector last = FloatVector.fromArray(SPECIES, dy, gs + q).fma(va, FloatVector.fromArray(SPECIES, x, xs + q).sub(vm).fma(vb, vk));
+        for (; i < vectorBound; i += LANES) {
+          int p = off + i;
+          FloatVector.fromArray(SPECIES, dy, gs + p).fma(va, FloatVector.fromArray(SPECIES, x, xs + p).sub(vm).fma(vb, vk))
+              .intoArray(dx, ds + p);
+        }
+        last.intoArray(dx, ds + q);
+        continue;
+      }
       for (; i < vectorBound; i += LANES) {
         int p = off + i;
         FloatVector.fromArray(SPECIES, dy, gs + p).fma(va, FloatVector.fromArray(SPECIES, x, xs + p).sub(vm).fma(vb, vk))

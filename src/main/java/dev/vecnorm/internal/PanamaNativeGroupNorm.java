@@ -138,6 +138,16 @@ final class PanamaNativeGroupNorm {
       FloatVector vk = FloatVector.broadcast(SPECIES, k), vm = FloatVector.broadcast(SPECIES, m);
       long off = 4L * c * spatial;
       int i = 0;
+      if (vectorBound != spatial && spatial > LANES) { // the array loop's overlapping last vector, same order
+        long q = off + 4L * (spatial - LANES);
+        FloatVector last = load(dy, gs + q).fma(va, load(x, xs + q).sub(vm).fma(vb, vk));
+        for (; i < vectorBound; i += LANES) {
+          long p = off + 4L * i;
+          load(dy, gs + p).fma(va, load(x, xs + p).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + p, LE);
+        }
+        last.intoMemorySegment(dx, ds + q, LE);
+        continue;
+      }
       for (; i < vectorBound; i += LANES) {
         long p = off + 4L * i;
         load(dy, gs + p).fma(va, load(x, xs + p).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + p, LE);
