@@ -2,6 +2,7 @@ package dev.vecnorm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vecnorm.internal.GroupNormSupport;
 import java.lang.foreign.Arena;
@@ -11,6 +12,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
+import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -23,17 +25,23 @@ import org.junit.jupiter.params.provider.MethodSource;
  * statistics, dx, dGamma and dBeta. The array path's accuracy is {@link GroupNormTest}'s.
  *
  * <p>Shapes: both layouts; super rows (64, 17, 48 channels), the memory-order forward's groups of two
- * vectors (96 in 3 groups: the native forward declines, the backward runs), rows too wide for super rows
- * (1023 channels: both decline, staged), channels-first with one position (rows to batch norm's kernels) and
- * planes larger than a cache block. Data: N(1.5, 2); 1e4 + N(0, 0.01); NaN and infinities in some samples.
- * Byte offsets 0, 4, 70 (not float-aligned) and 1 MiB + 4; out of place and in place.
+ * and four vectors (and a group just over its 8192-float limit, which takes the per-channel route), groups
+ * of lanes + 1 channels, rows too wide for super rows (1023 and 1000 channels; channels-first with one
+ * position), channels-first with one position (rows to batch norm's kernels) and planes larger than a
+ * cache block; shapes in vectors scale with the species' lanes. Every shape now runs natively: no call is
+ * staged. Data: N(1.5, 2); 1e4 + N(0, 0.01); the same with every 16th element 1 (100 sigma) out, so
+ * the groups' first elements are outliers and the memory-order forward's two-pass redo runs; NaN and
+ * infinities in some samples. Byte offsets 0, 4, 70 (not float-aligned) and 1 MiB + 4; out of place and in
+ * place. The new shapes' forward is also held to a double reference (1e-4, as {@link GroupNormTest}).
  */
 class NativeGroupNormTest {
 
   private static final float EPS = 1e-3f;
   private static final long[] OFFSETS = {0, 4, 70, (1 << 20) + 4};
 
-  enum Fill { NORMAL, FAR, SPECIAL }
+  enum Fill { NORMAL, FAR, OUTLIERS, SPECIAL }
+
+  private static final int LANES = FloatVector.SPECIES_PREFERRED.length();
 
   /** {shape, whether the Panama native forward takes it, whether its native backward does}. */
   static List<Object[]> shapes() {
@@ -41,13 +49,18 @@ class NativeGroupNormTest {
     out.add(new Object[] {GroupShape.nhwc(3, 37, 64, 32), true, true});
     out.add(new Object[] {GroupShape.instanceNhwc(3, 50, 17), true, true});
     out.add(new Object[] {GroupShape.nhwc(3, 30, 48, 3), true, true});
-    out.add(new Object[] {GroupShape.nhwc(3, 20, 96, 3), false, true}); // groups of 32 channels: the memory-order forward
-    out.add(new Object[] {GroupShape.nhwc(2, 7, 1023, 3), false, false});
+    out.add(new Object[] {GroupShape.nhwc(3, 20, 96, 3), true, true}); // groups of 32 channels: the memory-order forward
+    out.add(new Object[] {GroupShape.nhwc(3, 11, 2 * LANES * 3, 3), true, true}); // groups of two vectors
+    out.add(new Object[] {GroupShape.nhwc(3, 9, 4 * LANES * 4, 4), true, true}); // groups of four vectors
+    out.add(new Object[] {GroupShape.nhwc(2, 8192 / (2 * LANES) + 1, 4 * LANES, 2), true, true}); // over the memory-order limit
+    out.add(new Object[] {GroupShape.nhwc(3, 13, (LANES + 1) * 3, 3), true, true}); // lanes + 1 channels a group
+    out.add(new Object[] {GroupShape.nhwc(2, 7, 1023, 3), true, true}); // rows too wide for super rows, ragged
+    out.add(new Object[] {GroupShape.nhwc(2, 5, 1000, 8), true, true}); // the same, 1000 = 125 * 8
     out.add(new Object[] {GroupShape.nhwc(3, 300, 7, 1), true, true});
     out.add(new Object[] {GroupShape.nchw(3, 64, 37, 32), true, true});
     out.add(new Object[] {GroupShape.instanceNchw(3, 17, 50), true, true});
     out.add(new Object[] {GroupShape.nchw(3, 60, 1, 4), true, true}); // one position: one row to batch norm's kernels
-    out.add(new Object[] {GroupShape.nchw(2, 1023, 1, 3), false, false});
+    out.add(new Object[] {GroupShape.nchw(2, 1023, 1, 3), true, true}); // one row too wide for super rows
     out.add(new Object[] {GroupShape.nchw(2, 16, 1023, 4), true, true});
     out.add(new Object[] {GroupShape.nchw(2, 3, 20_000, 1), true, true}); // a group over several cache blocks
     return out;
@@ -64,7 +77,9 @@ class NativeGroupNormTest {
   static float[] data(GroupShape s, Fill f, long seed) {
     SplittableRandom r = new SplittableRandom(seed);
     float[] x = new float[(int) s.size()];
-    for (int i = 0; i < x.length; i++) x[i] = (float) (f == Fill.FAR ? 1e4 + 0.01 * r.nextGaussian() : 1.5 + 2 * r.nextGaussian());
+    boolean far = f == Fill.FAR || f == Fill.OUTLIERS;
+    for (int i = 0; i < x.length; i++) x[i] = (float) (far ? 1e4 + 0.01 * r.nextGaussian() : 1.5 + 2 * r.nextGaussian());
+    if (f == Fill.OUTLIERS) for (int i = 0; i < x.length; i += 16) x[i] += 1f;
     if (f == Fill.SPECIAL) {
       int sample = s.channels() * s.spatial();
       x[sample + sample / 3] = Float.NaN; // sample 1
@@ -105,6 +120,7 @@ class NativeGroupNormTest {
     GroupNorm.forward(impl, s, x, 0, gamma, beta, EPS, y, 0, mean, inv);
     float[] dx = new float[n], dGamma = new float[s.channels()], dBeta = new float[s.channels()];
     GroupNorm.backward(impl, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dGamma, dBeta);
+    if (fill != Fill.SPECIAL) nearReference(s, x, gamma, beta, fill == Fill.NORMAL ? y : null, mean, inv);
     boolean panama = impl.name().equals("panama");
     for (long off : OFFSETS) {
       String what = s + " " + fill + " offset " + off;
@@ -148,6 +164,23 @@ class NativeGroupNormTest {
         GroupNorm.backward(impl, s, xi2, off, dys, off, gamma, mean, inv, xi2, off, null, null);
         sameBits(dx, read(xi2, off, n), what + " in place dx over x");
       }
+    }
+  }
+
+  /**
+   * The float[] path (whose bits the segments must give) against {@link GroupNormTest#reference} in double:
+   * y (when given) within 1e-4 (abs + rel), mean within 1e-5 relative, invStd within 1e-3 relative
+   * (1e4 + N(0, 0.01) keeps its variance to 1e-3, as {@link GroupNormTest} asks; its y is not checked: the
+   * float mean alone is up to half an ulp at 1e4, 5% of a standard deviation, off).
+   */
+  private static void nearReference(GroupShape s, float[] x, float[] gamma, float[] beta, float[] y, float[] mean, float[] inv) {
+    int k = s.statistics();
+    double[] stats = new double[2 * k];
+    double[] ref = GroupNormTest.reference(s, NormTesting.toDouble(x), NormTesting.toDouble(gamma), NormTesting.toDouble(beta), EPS, stats);
+    for (int i = 0; y != null && i < ref.length; i++) NormTesting.assertClose(s + " y[" + i + "]", ref[i], y[i], 1e-4 * (1 + Math.abs(ref[i])));
+    for (int j = 0; j < k; j++) {
+      NormTesting.assertClose(s + " mean[" + j + "]", stats[j], mean[j], 1e-5 * Math.abs(stats[j]) + 1e-6);
+      assertTrue(Math.abs(inv[j] / stats[k + j] - 1) <= 1e-3, s + " invStd[" + j + "]: " + inv[j] + " against " + stats[k + j]);
     }
   }
 }

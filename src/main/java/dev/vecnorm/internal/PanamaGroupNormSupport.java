@@ -157,17 +157,10 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     try {
       sampleSums(x, xOffset, xOffset, null, 0, spatial, channels, groups, cpg, g, b, acc);
       for (int n = 0; n < batch; n++) {
-        int xs = xOffset + n * sampleFloats, at = 2 * Q;
+        int xs = xOffset + n * sampleFloats;
         for (int grp = 0; grp < groups; grp++) {
-          float sd = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, grp * LANES));
-          float sq = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, Q + grp * LANES));
-          long sums = (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
-          long stats = PanamaLayerNormSupport.statistics(x, xs + grp * cpg, spatial, channels, cpg, epsilon, sums);
-          float m = Float.intBitsToFloat((int) (stats >>> 32)), sc = Float.intBitsToFloat((int) stats);
-          acc[at + groups + grp] = m;
-          acc[at + 2 * groups + grp] = sc;
-          if (mean != null) mean[statsOffset + n * groups + grp] = m;
-          if (invStd != null) invStd[statsOffset + n * groups + grp] = sc;
+          long stats = PanamaLayerNormSupport.statistics(x, xs + grp * cpg, spatial, channels, cpg, epsilon, groupSums(acc, grp, Q));
+          keepStatistics(stats, acc, Q, groups, grp, mean, invStd, statsOffset + n * groups);
         }
         // The last sample sums itself again, discarded: one loop for every sample.
         sampleSums(x, n + 1 < batch ? xs + sampleFloats : xs, xs, y, yOffset + n * sampleFloats, spatial, channels, groups, cpg, g, b, acc);
@@ -177,6 +170,22 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       PanamaLayerNormSupport.release(gamma, g);
       Scratch.release(acc);
     }
+  }
+
+  /** Group {@code grp}'s Σ(x - x0) and Σ(x - x0)² from its accumulator vectors, one lane sum each, packed as layer norm's block sums. */
+  static long groupSums(float[] acc, int grp, int Q) {
+    float sd = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, grp * LANES));
+    float sq = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, Q + grp * LANES));
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
+  }
+
+  /** Keeps group {@code grp}'s packed mean and invStd in {@code acc} for the write pass, and writes them out when asked. */
+  static void keepStatistics(long stats, float[] acc, int Q, int groups, int grp, float[] mean, float[] invStd, int statsAt) {
+    float m = Float.intBitsToFloat((int) (stats >>> 32)), sc = Float.intBitsToFloat((int) stats);
+    acc[2 * Q + groups + grp] = m;
+    acc[2 * Q + 2 * groups + grp] = sc;
+    if (mean != null) mean[statsAt + grp] = m;
+    if (invStd != null) invStd[statsAt + grp] = sc;
   }
 
   /**
@@ -307,6 +316,21 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
       FloatVector vk = FloatVector.broadcast(SPECIES, k), vm = FloatVector.broadcast(SPECIES, m);
       int off = c * spatial, i = 0;
+      if (vectorBound != spatial && spatial > LANES) {
+        // Ragged plane (7x7 = 3 vectors + 1 at 16 lanes, 13x13 = 10 + 9): one vector ending at the plane's end
+        // instead of a scalar tail, as batch norm's normalize does. It overlaps elements the loop writes, so it is
+        // computed before any store to this plane (dx may be x or dy) and stored after, rewriting the same values:
+        // the same formula per element, so the same bits as the scalar tail.
+        int q = off + spatial - LANES;
+        FloatVector last = FloatVector.fromArray(SPECIES, dy, gs + q).fma(va, FloatVector.fromArray(SPECIES, x, xs + q).sub(vm).fma(vb, vk));
+        for (; i < vectorBound; i += LANES) {
+          int p = off + i;
+          FloatVector.fromArray(SPECIES, dy, gs + p).fma(va, FloatVector.fromArray(SPECIES, x, xs + p).sub(vm).fma(vb, vk))
+              .intoArray(dx, ds + p);
+        }
+        last.intoArray(dx, ds + q);
+        continue;
+      }
       for (; i < vectorBound; i += LANES) {
         int p = off + i;
         FloatVector.fromArray(SPECIES, dy, gs + p).fma(va, FloatVector.fromArray(SPECIES, x, xs + p).sub(vm).fma(vb, vk))
@@ -393,7 +417,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   @Override
   public boolean rowNormalizeNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int channels, float[] chMean,
                                     float[] chInvStd, float[] gamma, float[] beta) {
-    return bn.normalizeNative(x, xOffset, y, yOffset, rows, channels, 1, chMean, chInvStd, false, 0f, gamma, beta);
+    PanamaNativeGroupNorm.normalize(bn, x, xOffset, y, yOffset, rows, channels, chMean, chInvStd, 0f, gamma, beta); // rows too wide for super rows included
+    return true;
   }
 
   @Override
@@ -402,12 +427,15 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     return bn.backwardReduceNative(x, xOffset, dy, dyOffset, rows, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
   }
 
-  /** As {@link #rowApply}'s super-row branch on segments; rows too wide for super rows are staged. */
+  /** As {@link #rowApply} on segments (rows too wide for super rows: the means read from the coefficients in place). */
   @Override
   public boolean rowApplyNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
                                 int channels, float[] coef) {
     int width = PanamaBatchNormSupport.superWidth(channels);
-    if (width < 0) return false;
+    if (width < 0) {
+      PanamaNativeGroupNorm.applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows, channels, coef, 3 * channels, coef);
+      return true;
+    }
     float[] s = Scratch.borrow(4 * channels + 4 * width);
     try {
       System.arraycopy(coef, 0, s, 0, 4 * channels);

@@ -14,10 +14,12 @@ import jdk.incubator.vector.VectorSpecies;
  * segment loads and stores. So the bits equal the {@code float[]} path's ({@code NativeGroupNormTest}), and
  * a native tensor is read in place instead of being staged through arrays a block of samples at a time.
  *
- * <p>Left to staging (false, nothing written): tensors of 2^31 floats or more (the array kernels' int
- * index range), channels-last groups that take the memory-order forward ({@link PanamaGroupNormSupport#takesRows}),
- * and channels-last rows too wide for super rows with a ragged channel tail (batch norm's native normalize
- * stages those too).
+ * <p>The two cases batch norm's native bodies do not cover have their own segment bodies here: the
+ * memory-order forward of channels-last groups of whole vectors ({@link PanamaGroupNormSupport#takesRows}:
+ * {@link #forwardRows}) and rows too wide for super rows with a ragged channel tail ({@code superWidth < 0}:
+ * {@link #normalizeRows}, {@link #applyRows}, the array kernels' row loops), so no call is staged and none
+ * allocates. Left to staging (false, nothing written): only tensors of 2^31 floats or more (the array
+ * kernels' int index range).
  */
 final class PanamaNativeGroupNorm {
   private PanamaNativeGroupNorm() {}
@@ -33,7 +35,9 @@ final class PanamaNativeGroupNorm {
    */
   private static boolean supported(int batch, int channels, int spatial, boolean channelsLast) {
     if ((long) batch * channels * spatial > Integer.MAX_VALUE) return false;
-    return !(channelsLast || spatial == 1) || PanamaBatchNormSupport.superWidth(channels) >= 0;
+    // Rows too wide for super rows: batch norm's native reduce takes them from four vectors a row on, which
+    // superWidth < 0 implies up to 16 lanes; kept as a check so a wider species stages instead of failing.
+    return !(channelsLast || spatial == 1) || PanamaBatchNormSupport.superWidth(channels) >= 0 || channels >= 4 * LANES;
   }
 
   /** A native body that declined after {@link #supported} accepted: a bug, not a fallback (something may be written). */
@@ -45,8 +49,10 @@ final class PanamaNativeGroupNorm {
                          int spatial, int groups, boolean channelsLast, float[] gamma, float[] beta, float epsilon, float[] mean,
                          float[] invStd, int statsOffset) {
     int cpg = channels / groups;
-    if (!supported(batch, channels, spatial, channelsLast) || PanamaGroupNormSupport.takesRows(channelsLast, cpg, spatial)) {
-      return false;
+    if (!supported(batch, channels, spatial, channelsLast)) return false;
+    if (PanamaGroupNormSupport.takesRows(channelsLast, cpg, spatial)) {
+      forwardRows(x, xOffset, y, yOffset, batch, channels, spatial, groups, gamma, beta, epsilon, mean, invStd, statsOffset);
+      return true;
     }
     int floats = PanamaGroupNormSupport.scratchFloats(channels);
     float[] chMean = Scratch.borrow(floats), chInvStd = Scratch.borrow(floats);
@@ -61,11 +67,12 @@ final class PanamaNativeGroupNorm {
           require(bn.momentsNative(x, xs, spatial, channels, 1, m, residual, v));
           for (int g = 0; g < groups; g++) PanamaGroupNormSupport.mergeChannels(m, residual, v, g * cpg, cpg, g);
           PanamaGroupNormSupport.spread(m, v, groups, cpg, epsilon, mean, invStd, at, chMean, chInvStd);
-          require(bn.normalizeNative(x, xs, y, ys, spatial, channels, 1, chMean, chInvStd, false, epsilon, gamma, beta));
+          normalize(bn, x, xs, y, ys, spatial, channels, chMean, chInvStd, epsilon, gamma, beta);
         } else { // as forwardChannelsFirst: a group is one contiguous block, a batch-norm "channel"
           require(bn.momentsNative(x, xs, 1, groups, cpg * spatial, m, null, v));
           PanamaGroupNormSupport.spread(m, v, groups, cpg, epsilon, mean, invStd, at, chMean, chInvStd);
-          require(bn.normalizeNative(x, xs, y, ys, 1, channels, spatial, chMean, chInvStd, false, epsilon, gamma, beta));
+          if (spatial == 1) normalize(bn, x, xs, y, ys, 1, channels, chMean, chInvStd, epsilon, gamma, beta); // one row of channels
+          else require(bn.normalizeNative(x, xs, y, ys, 1, channels, spatial, chMean, chInvStd, false, epsilon, gamma, beta));
         }
       }
     } finally {
@@ -100,6 +107,8 @@ final class PanamaNativeGroupNorm {
         GroupNormRows.coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);
+        } else if (width < 0) {
+          applyRows(x, xs, dy, gs, dx, ds, spatial, channels, chMean, 0, coef);
         } else {
           PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
           applySuperRows(x, xs, dy, gs, dx, ds, (long) channels * spatial, width, coef, 4 * channels);
@@ -129,6 +138,16 @@ final class PanamaNativeGroupNorm {
       FloatVector vk = FloatVector.broadcast(SPECIES, k), vm = FloatVector.broadcast(SPECIES, m);
       long off = 4L * c * spatial;
       int i = 0;
+      if (vectorBound != spatial && spatial > LANES) { // the array loop's overlapping last vector, same order
+        long q = off + 4L * (spatial - LANES);
+        FloatVector last = load(dy, gs + q).fma(va, load(x, xs + q).sub(vm).fma(vb, vk));
+        for (; i < vectorBound; i += LANES) {
+          long p = off + 4L * i;
+          load(dy, gs + p).fma(va, load(x, xs + p).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + p, LE);
+        }
+        last.intoMemorySegment(dx, ds + q, LE);
+        continue;
+      }
       for (; i < vectorBound; i += LANES) {
         long p = off + 4L * i;
         load(dy, gs + p).fma(va, load(x, xs + p).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + p, LE);
@@ -166,5 +185,184 @@ final class PanamaNativeGroupNorm {
       float xv = x.get(PanamaBatchNormSupport.FLOAT_LE, xs + p), g = dy.get(PanamaBatchNormSupport.FLOAT_LE, gs + p);
       dx.set(PanamaBatchNormSupport.FLOAT_LE, ds + p, Math.fma(g, coef[c], Math.fma(xv - coef[c + 3 * width], coef[c + width], coef[c + 2 * width])));
     }
+  }
+
+  // ---------------------------------------------------------------- rows too wide for super rows
+
+  /**
+   * Batch norm's channels-last normalize ({@code PanamaBatchNormSupport.normalizeChannelsLast}) of
+   * {@code rows} rows with per-channel statistics: its native body for super rows, and for rows too wide
+   * for them (which it declines) the array kernel's row loop on segments ({@link #normalizeRows}) with
+   * the array kernel's coefficients ({@code Coefficients.forward}, from pooled scratch), so the same bits.
+   */
+  static void normalize(PanamaBatchNormSupport bn, MemorySegment x, long xs, MemorySegment y, long ys, int rows, int channels,
+                        float[] chMean, float[] chInvStd, float epsilon, float[] gamma, float[] beta) {
+    if (PanamaBatchNormSupport.superWidth(channels) >= 0) {
+      require(bn.normalizeNative(x, xs, y, ys, rows, channels, 1, chMean, chInvStd, false, epsilon, gamma, beta));
+      return;
+    }
+    float[] coef = Coefficients.forward(Scratch.borrow(3 * channels), channels, chInvStd, false, epsilon, gamma, beta); // [alpha | shift]
+    try {
+      normalizeRows(x, xs, y, ys, rows, channels, chMean, coef);
+    } finally {
+      Scratch.release(coef);
+    }
+  }
+
+  /** {@code PanamaBatchNormSupport.normalizeRows} on segments: {@code y = fma(x - mean, alpha, shift)}, vectors then a scalar tail. */
+  private static void normalizeRows(MemorySegment x, long xs, MemorySegment y, long ys, int rows, int channels, float[] mean,
+                                    float[] coef) {
+    int vectorBound = SPECIES.loopBound(channels);
+    long rowBytes = 4L * channels;
+    for (int r = 0; r < rows; r++) {
+      long xr = xs + r * rowBytes, yr = ys + r * rowBytes;
+      int c = 0;
+      for (; c < vectorBound; c += LANES) {
+        load(x, xr + 4L * c).sub(FloatVector.fromArray(SPECIES, mean, c))
+            .fma(FloatVector.fromArray(SPECIES, coef, c), FloatVector.fromArray(SPECIES, coef, channels + c)).intoMemorySegment(y, yr + 4L * c, LE);
+      }
+      for (; c < channels; c++) { // scalar tail
+        float v = x.get(PanamaBatchNormSupport.FLOAT_LE, xr + 4L * c);
+        y.set(PanamaBatchNormSupport.FLOAT_LE, yr + 4L * c, Math.fma(v - mean[c], coef[c], coef[channels + c]));
+      }
+    }
+  }
+
+  /**
+   * {@link PanamaBatchNormSupport#applyRows} on segments: {@code dx = a*dy + b*(x - mean) + k}, coefficients
+   * {@code [a | b | k]}, the means at {@code mean[meanAt + c]} (the row ranges read them from the coefficients).
+   */
+  static void applyRows(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int rows, int channels,
+                        float[] mean, int meanAt, float[] coef) {
+    int vectorBound = SPECIES.loopBound(channels);
+    long rowBytes = 4L * channels;
+    for (int r = 0; r < rows; r++) {
+      long row = r * rowBytes;
+      int c = 0;
+      for (; c < vectorBound; c += LANES) {
+        long p = row + 4L * c;
+        FloatVector xm = load(x, xs + p).sub(FloatVector.fromArray(SPECIES, mean, meanAt + c));
+        FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, channels + c), FloatVector.fromArray(SPECIES, coef, 2 * channels + c));
+        load(dy, gs + p).fma(FloatVector.fromArray(SPECIES, coef, c), inner).intoMemorySegment(dx, ds + p, LE);
+      }
+      for (; c < channels; c++) { // scalar tail
+        long p = row + 4L * c;
+        float xv = x.get(PanamaBatchNormSupport.FLOAT_LE, xs + p), g = dy.get(PanamaBatchNormSupport.FLOAT_LE, gs + p);
+        dx.set(PanamaBatchNormSupport.FLOAT_LE, ds + p, Math.fma(g, coef[c], Math.fma(xv - mean[meanAt + c], coef[channels + c], coef[2 * channels + c])));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- channels-last groups of whole vectors
+
+  /**
+   * {@link PanamaGroupNormSupport}'s memory-order forward ({@code forwardRows}) on segments, byte offsets:
+   * the same shifted sums per group in the same order ({@link #sampleSums}), the same lane sums and
+   * statistics ({@link #statistics}, with layer norm's steps), the same writes, so the same bits.
+   */
+  private static void forwardRows(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int batch, int channels, int spatial,
+                                  int groups, float[] gamma, float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    int cpg = channels / groups, Q = groups * LANES;
+    long sampleBytes = 4L * channels * spatial, stride = 4L * channels;
+    float[] acc = Scratch.borrow(2 * Q + 3 * groups); // [Σd vectors | Σd² vectors | x0 | mean | invStd] per group
+    float[] g = PanamaLayerNormSupport.ones(gamma, channels), b = PanamaLayerNormSupport.zeros(beta, channels);
+    try {
+      sampleSums(x, xOffset, xOffset, null, 0, spatial, channels, groups, cpg, g, b, acc);
+      for (int n = 0; n < batch; n++) {
+        long xs = xOffset + n * sampleBytes;
+        for (int grp = 0; grp < groups; grp++) {
+          long sums = PanamaGroupNormSupport.groupSums(acc, grp, Q);
+          PanamaGroupNormSupport.keepStatistics(statistics(x, xs + 4L * grp * cpg, spatial, stride, cpg, epsilon, sums), acc, Q, groups,
+              grp, mean, invStd, statsOffset + n * groups);
+        }
+        // The last sample sums itself again, discarded: one loop for every sample.
+        sampleSums(x, n + 1 < batch ? xs + sampleBytes : xs, xs, y, yOffset + n * sampleBytes, spatial, channels, groups, cpg, g, b, acc);
+      }
+    } finally {
+      PanamaLayerNormSupport.release(beta, b);
+      PanamaLayerNormSupport.release(gamma, g);
+      Scratch.release(acc);
+    }
+  }
+
+  /** {@code PanamaGroupNormSupport.sampleSums} on segments (byte offsets): the same operations in the same order. */
+  private static void sampleSums(MemorySegment x, long next, long cur, MemorySegment y, long yo, int spatial, int channels, int groups,
+                                 int cpg, float[] gamma, float[] beta, float[] acc) {
+    int Q = groups * LANES, at = 2 * Q, vb = SPECIES.loopBound(cpg), bound2 = cpg - cpg % (2 * LANES);
+    for (int grp = 0; grp < groups; grp++) acc[at + grp] = x.get(PanamaBatchNormSupport.FLOAT_LE, next + 4L * grp * cpg);
+    java.util.Arrays.fill(acc, 0, 2 * Q, 0f);
+    long rowBytes = 4L * channels;
+    for (int r = 0; r < spatial; r++) {
+      long off = r * rowBytes;
+      for (int grp = 0, c0 = 0; grp < groups; grp++, c0 += cpg) {
+        FloatVector shift = FloatVector.broadcast(SPECIES, acc[at + grp]);
+        FloatVector d = FloatVector.fromArray(SPECIES, acc, grp * LANES), q = FloatVector.fromArray(SPECIES, acc, Q + grp * LANES);
+        long go = next + off + 4L * c0;
+        int c = 0;
+        for (; c < bound2; c += 2 * LANES) {
+          FloatVector e0 = load(x, go + 4L * c).sub(shift), e1 = load(x, go + 4L * (c + LANES)).sub(shift);
+          d = d.add(e0.add(e1));
+          q = q.add(e0.fma(e0, e1.mul(e1)));
+        }
+        for (; c < vb; c += LANES) {
+          FloatVector e = load(x, go + 4L * c).sub(shift);
+          d = d.add(e);
+          q = e.fma(e, q);
+        }
+        d.intoArray(acc, grp * LANES);
+        q.intoArray(acc, Q + grp * LANES);
+        if (y != null) { // y = (x - mean) * invStd * gamma + beta
+          FloatVector vm = FloatVector.broadcast(SPECIES, acc[at + groups + grp]), vs = FloatVector.broadcast(SPECIES, acc[at + 2 * groups + grp]);
+          for (c = c0; c < c0 + cpg; c += LANES) {
+            load(x, cur + off + 4L * c).sub(vm).mul(vs)
+                .fma(FloatVector.fromArray(SPECIES, gamma, c), FloatVector.fromArray(SPECIES, beta, c)).intoMemorySegment(y, yo + off + 4L * c, LE);
+          }
+        }
+      }
+    }
+  }
+
+  /** {@link PanamaLayerNormSupport#statistics} of a block of {@code runs} runs {@code stride} bytes apart, on a segment. */
+  private static long statistics(MemorySegment x, long at, int runs, long stride, int width, float epsilon, long sums) {
+    double invN = 1.0 / ((double) runs * width);
+    float m = PanamaLayerNormSupport.shiftedMean(x.get(PanamaBatchNormSupport.FLOAT_LE, at), sums, invN);
+    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = blockSums(x, at, runs, stride, width, m);
+    return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
+  }
+
+  /**
+   * {@link PanamaLayerNormSupport#blockSums} on a segment (the cold two-pass redo of a group whose first
+   * element is far out): Σ(x - shift) and Σ(x - shift)² over the runs, packed as there. Written here, not
+   * in {@code PanamaNativeLayerNorm}, whose row version takes one run.
+   */
+  private static long blockSums(MemorySegment x, long at, int runs, long stride, int width, float shift) {
+    FloatVector vs = FloatVector.broadcast(SPECIES, shift);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    float sd = 0, sq = 0;
+    for (int p = 0; p < runs; p++) {
+      long run = at + p * stride;
+      int i = 0;
+      for (; i < bound2; i += 2 * LANES) {
+        FloatVector e0 = load(x, run + 4L * i).sub(vs), e1 = load(x, run + 4L * (i + LANES)).sub(vs);
+        d0 = d0.add(e0);
+        d1 = d1.add(e1);
+        q0 = e0.fma(e0, q0);
+        q1 = e1.fma(e1, q1);
+      }
+      for (; i < vb; i += LANES) {
+        FloatVector e = load(x, run + 4L * i).sub(vs);
+        d0 = d0.add(e);
+        q0 = e.fma(e, q0);
+      }
+      for (; i < width; i++) { // scalar tail
+        float e = x.get(PanamaBatchNormSupport.FLOAT_LE, run + 4L * i) - shift;
+        sd += e;
+        sq = Math.fma(e, e, sq);
+      }
+    }
+    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
+    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 }
