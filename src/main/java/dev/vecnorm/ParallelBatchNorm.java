@@ -969,11 +969,13 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /** The fused backward gives each thread whole channels when there are at least this many per thread (at most 1/8 idle). */
   static final int FUSED_CHANNELS_PER_THREAD = 4;
   /**
-   * Planes at least this long (4 KiB) make a channels-first backward go channel by channel, as in
-   * {@code PanamaBatchNormSupport.backward}: shorter planes stall on a miss per plane when one channel's
-   * planes (a slab apart) are walked in turn (NCHW 32x7x7x2048 took 2.9x longer that way, one thread).
+   * Planes at least this long (640 B) make a channels-first backward go channel by channel, the same
+   * threshold as the kernels' fused backward (one constant, so the threads keep what one
+   * thread gains: a channel's planes still in L1/L2 between its reduce and its apply). Shorter planes stall
+   * on a miss per plane when one channel's planes (a slab apart) are walked in turn (NCHW 32x7x7x2048 took
+   * 2.9x longer that way, one thread).
    */
-  static final int FUSED_MIN_INNER = 1024;
+  static final int FUSED_MIN_INNER = BatchNormSupport.FUSED_MIN_INNER;
   /** Per-channel argument slots. */
   private static final int MEAN = 0, SCALE = 1, GAMMA = 2, BETA = 3, SUM_DY = 4, SUM_DYXHAT = 5;
 

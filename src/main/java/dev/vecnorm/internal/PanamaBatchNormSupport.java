@@ -1054,14 +1054,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * than L2 is applied from its end back ({@link #applyPlanes}), so its last ~2 MB still come from L2. The same
    * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
    */
-  /**
-   * Planes at least this long (640 B, 10 cache lines) go channel by channel in the fused backward. A channel's planes
-   * then stay in L1/L2 between its reduce and its apply, where memory order reads x and dy twice from L3 or memory:
-   * NCHW N=8 C=224 planes of 672 floats 1013 -> 740 µs, 32x256x196 1441 -> 1069, 32x128x256 878 -> 661, 7x17x169
-   * (in cache) 7.6 -> 7.1 (one thread, this session's AlignProbe). 49-float planes stay in memory order: walking
-   * a channel's 3-line planes, a slab apart, took 2.9x longer (NCHW 32x2048x49).
-   */
-  static final int FUSED_MIN_INNER = 160;
 
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,

@@ -1,7 +1,7 @@
 package dev.vecnorm.internal;
 
 import static dev.vecnorm.internal.PanamaBatchNormSupport.APPLY_BLOCK;
-import static dev.vecnorm.internal.PanamaBatchNormSupport.FUSED_MIN_INNER;
+import static dev.vecnorm.internal.BatchNormSupport.FUSED_MIN_INNER;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.sumLanes;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.superWidth;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.tilePattern;
