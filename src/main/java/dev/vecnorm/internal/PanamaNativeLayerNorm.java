@@ -170,38 +170,9 @@ final class PanamaNativeLayerNorm {
   /** A row's Σg and Σg·(x - m) (packed high and low), adding into dGamma and dBeta in the same read. */
   private static long backwardSums(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m, float s,
                                    float[] dGamma, float[] dBeta) {
-    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
-    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
-    FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
-    int f = 0;
-    for (; f < bound2; f += 2 * LANES) {
-      long o0 = 4L * f, o1 = 4L * (f + LANES);
-      FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, dy, go + o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, dy, go + o1, LE);
-      FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE).sub(vm);
-      FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE).sub(vm);
-      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t0, d0, vs);
-      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f + LANES, t1, d1, vs);
-      if (gamma != null) {
-        t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
-        t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
-      }
-      g0 = g0.add(t0);
-      g1 = g1.add(t1);
-      p0 = t0.fma(d0, p0);
-      p1 = t1.fma(d1, p1);
-    }
-    for (; f < vb; f += LANES) {
-      long o = 4L * f;
-      FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
-      FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
-      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t, d, vs);
-      if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
-      g0 = g0.add(t);
-      p0 = t.fma(d, p0);
-    }
-    float sumG = PanamaBatchNormSupport.sumLanes(g0.add(g1)), sumGd = PanamaBatchNormSupport.sumLanes(p0.add(p1));
-    for (; f < features; f++) {
+    long lanes = backwardLanes(x, xo, dy, go, features, gamma, m, s, dGamma, dBeta);
+    float sumG = Float.intBitsToFloat((int) (lanes >>> 32)), sumGd = Float.intBitsToFloat((int) lanes);
+    for (int f = SPECIES.loopBound(features); f < features; f++) { // scalar tail, after the lane sums as in the array code
       long o = 4L * f;
       float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
       if (dGamma != null) dGamma[f] += t * (d * s);
@@ -211,6 +182,39 @@ final class PanamaNativeLayerNorm {
       sumGd = Math.fma(g, d, sumGd);
     }
     return (long) Float.floatToRawIntBits(sumG) << 32 | Float.floatToRawIntBits(sumGd) & 0xFFFF_FFFFL;
+  }
+
+  /**
+   * The vector part of {@link #backwardSums} over [0, loopBound), both lane sums packed. The array code's
+   * loop over pairs of vectors (accumulators g0/p0 for even vectors, g1/p1 for odd ones) and its one-vector
+   * step after it are here one loop that swaps the two accumulator pairs every vector: the same additions
+   * into the same accumulators in the same order, so the same bits, with the body parsed once. With three
+   * copies of the body (two in the pair loop, one in the step, compiled once the step is taken: 4095
+   * features at 16 lanes) C2 stopped inlining at its node budget (NodeCountInliningCutoff) before the lane
+   * sum and boxed its vectors: 96 B a row as two sumLanes calls, 192 B as one.
+   */
+  private static long backwardLanes(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m, float s,
+                                    float[] dGamma, float[] dBeta) {
+    int vb = SPECIES.loopBound(features);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    // (ga, pa) takes the next vector, then the pairs swap: (ga, pa) is always the array code's g0/p0 before
+    // an even vector and its g1/p1 before an odd one, two independent chains as in the pair loop.
+    FloatVector ga = FloatVector.zero(SPECIES), gb = ga, pa = ga, pb = ga;
+    for (int f = 0; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+      FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
+      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t, d, vs);
+      if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      FloatVector g = ga.add(t), p = t.fma(d, pa);
+      ga = gb;
+      pa = pb;
+      gb = g;
+      pb = p;
+    }
+    boolean odd = (vb / LANES & 1) != 0; // after an odd count the even vectors' sums (g0, p0) are in (gb, pb)
+    FloatVector g0 = odd ? gb : ga, g1 = odd ? ga : gb, p0 = odd ? pb : pa, p1 = odd ? pa : pb;
+    return PanamaBatchNormSupport.sumLanes(g0.add(g1), p0.add(p1));
   }
 
   /** dx = (x - m) * b + (g * s + k) over a row. */
