@@ -1,6 +1,7 @@
 package dev.vecnorm;
 
 import dev.vecnorm.internal.BatchNormSupport;
+import dev.vecnorm.internal.ScalarBatchNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -65,10 +66,12 @@ record Kernels(BatchNormSupport impl) {
    * would silently equal beta, while NaN makes the overflow visible in y. A NaN variance stays NaN.
    */
   static void finishStatistics(NormShape s, float epsilon, float[] batchVariance, float[] invStd) {
-    for (int c = 0; c < s.channels(); c++) {
-      float v = batchVariance[c];
-      invStd[c] = v == Float.POSITIVE_INFINITY ? Float.NaN : (float) (1.0 / Math.sqrt((double) v + epsilon));
-    }
+    for (int c = 0; c < s.channels(); c++) invStd[c] = statisticsInvStd(batchVariance[c], epsilon);
+  }
+
+  /** One channel of {@link #finishStatistics}: an infinite variance gives NaN, not 0. */
+  static float statisticsInvStd(float variance, float epsilon) {
+    return variance == Float.POSITIVE_INFINITY ? Float.NaN : ScalarBatchNormSupport.invStd(variance, epsilon);
   }
 
   // ---------------------------------------------------------------- inference forward and normalize

@@ -1272,7 +1272,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
         mean[c] = (float) accA[c];
         if (meanResidual != null) meanResidual[c] = Staging.meanResidual(accA[c], mean[c]);
         float v = variance[c] = (float) (accB[c] / total);
-        if (statsInvStd != null) statsInvStd[c] = v == Float.POSITIVE_INFINITY ? Float.NaN : ScalarBatchNormSupport.invStd(v, epsilon);
+        if (statsInvStd != null) statsInvStd[c] = Kernels.statisticsInvStd(v, epsilon);
       }
     }
 
