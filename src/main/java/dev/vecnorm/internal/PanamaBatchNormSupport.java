@@ -1006,8 +1006,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * prefetcher). After a channel's reduce, L2 holds the most recently read floats (the channel's end) and has
    * evicted its start; walking back reads the cached floats before the apply's own traffic (dx lines, the
    * uncached early planes) evicts them, where a forward walk would evict each line just before reaching it
-   * (LRU over a channel larger than L2: NCHW 8x3x224x224 has 3.2 MB of x and dy per channel, 2x3x512x512 4 MB,
-   * in planes of 1 MB). Elements are independent, so the order changes no bit.
+   * (LRU over a channel larger than L2: an RGB batch of 8 at 224x224, N=8 C=3, has 3.2 MB of x and dy per channel,
+   * N=2 C=3 at 512x512 4 MB, in planes of 1 MB). Elements are independent, so the order changes no bit.
    */
   private static void applyPlanes(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int from, int to,
                                   int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
@@ -1050,11 +1050,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * Channels-first: reduce and apply one channel at a time, as ATen's contiguous backward does. A
    * channel's planes (x and dy, {@code 2 * outer * inner} floats) are read by the reduce and read
    * again by the apply right after, from L2 while they fit there, instead of from L3 or memory after a
-   * sweep over the whole tensor (NCHW 8x3x224x224: 3.2 MB per channel, 14 MB tensors). A channel larger
-   * than L2 is applied from its end back ({@link #applyPlanes}), so its last ~2 MB still come from L2. The same
-   * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
+   * sweep over the whole tensor. Planes shorter than {@link BatchNormSupport#FUSED_MIN_INNER} stay in memory
+   * order. A channel larger than L2 (N=8 C=3 at 224x224: 3.2 MB) is applied from its end back
+   * ({@link #applyPlanes}), so its last ~2 MB still come from L2. The same arithmetic in the same order per
+   * channel as reduce-then-apply, so the same bits.
    */
-
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
                        int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
