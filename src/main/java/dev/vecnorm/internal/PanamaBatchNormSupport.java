@@ -592,14 +592,37 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       return true;
     }
     int width = superWidth(channels);
-    if (width < 0) return false; // wide rows with a ragged channel tail: staged
     float[] coef = forwardCoefficients(channels, width, mean, scale, fromVariance, epsilon, gamma, beta);
     try {
-      normalizeSuperRowsNative(x, xOffset, y, yOffset, (long) outer * channels, width, coef, 3 * channels);
+      if (width < 0) {
+        normalizeRowsNative(x, xOffset, y, yOffset, outer, channels, mean, coef);
+      } else {
+        normalizeSuperRowsNative(x, xOffset, y, yOffset, (long) outer * channels, width, coef, 3 * channels);
+      }
     } finally {
       Scratch.release(coef);
     }
     return true;
+  }
+
+  /** {@link #normalizeRows} on native memory (offsets in bytes): rows too wide for super rows, with a ragged channel tail. */
+  private static void normalizeRowsNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer, int channels,
+                                          float[] mean, float[] coef) {
+    int vectorBound = SPECIES.loopBound(channels);
+    long rowBytes = 4L * channels;
+    for (int r = 0; r < outer; r++) {
+      long xr = xOffset + r * rowBytes, yr = yOffset + r * rowBytes;
+      int c = 0;
+      for (; c < vectorBound; c += LANES) {
+        FloatVector.fromMemorySegment(SPECIES, x, xr + 4L * c, ByteOrder.LITTLE_ENDIAN).sub(FloatVector.fromArray(SPECIES, mean, c))
+            .fma(FloatVector.fromArray(SPECIES, coef, c), FloatVector.fromArray(SPECIES, coef, channels + c))
+            .intoMemorySegment(y, yr + 4L * c, ByteOrder.LITTLE_ENDIAN);
+      }
+      for (; c < channels; c++) { // scalar tail
+        float v = x.get(FLOAT_LE, xr + 4L * c);
+        y.set(FLOAT_LE, yr + 4L * c, Math.fma(v - mean[c], coef[c], coef[channels + c]));
+      }
+    }
   }
 
   /** {@link #normalizeSuperRows} on native memory; {@code total} floats, offsets in bytes. */

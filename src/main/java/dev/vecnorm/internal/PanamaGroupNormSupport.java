@@ -417,8 +417,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   @Override
   public boolean rowNormalizeNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int channels, float[] chMean,
                                     float[] chInvStd, float[] gamma, float[] beta) {
-    PanamaNativeGroupNorm.normalize(bn, x, xOffset, y, yOffset, rows, channels, chMean, chInvStd, 0f, gamma, beta); // rows too wide for super rows included
-    return true;
+    return bn.normalizeNative(x, xOffset, y, yOffset, rows, channels, 1, chMean, chInvStd, false, 0f, gamma, beta); // rows too wide for super rows included
   }
 
   @Override
@@ -433,7 +432,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
                                 int channels, float[] coef) {
     int width = PanamaBatchNormSupport.superWidth(channels);
     if (width < 0) {
-      PanamaNativeGroupNorm.applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows, channels, coef, 3 * channels, coef);
+      PanamaNativeBackward.applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows, channels, coef, 3 * channels, coef);
       return true;
     }
     float[] s = Scratch.borrow(4 * channels + 4 * width);

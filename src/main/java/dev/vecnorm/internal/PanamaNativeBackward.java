@@ -290,7 +290,7 @@ final class PanamaNativeBackward {
       if (inner > 1) {
         applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, coef);
       } else if (width < 0) {
-        applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
+        applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, 0, coef);
       } else {
         System.arraycopy(mean, 0, coef, 3 * channels, channels);
         tilePattern(coef, 0, channels, 4, 4 * channels, width); // [a | b | k | mean] over a super row
@@ -335,22 +335,25 @@ final class PanamaNativeBackward {
     }
   }
 
-  /** {@code PanamaBatchNormSupport.applyRows} on native memory, coefficients {@code [a | b | k]} per channel. */
-  private static void applyRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
-                                int outer, int channels, float[] mean, float[] coef) {
+  /**
+   * {@code PanamaBatchNormSupport.applyRows} on native memory, coefficients {@code [a | b | k]} per channel, the
+   * means at {@code mean[meanAt + c]} (GroupNorm's row ranges read them from the coefficients in place).
+   */
+  static void applyRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                        int outer, int channels, float[] mean, int meanAt, float[] coef) {
     int vectorBound = SPECIES.loopBound(channels);
     for (int r = 0; r < outer; r++) {
       long row = 4L * r * channels, xs = xOffset + row, gs = dyOffset + row, ds = dxOffset + row;
       int c = 0;
       for (; c < vectorBound; c += LANES) {
-        FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * c, LE).sub(FloatVector.fromArray(SPECIES, mean, c));
+        FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * c, LE).sub(FloatVector.fromArray(SPECIES, mean, meanAt + c));
         FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, channels + c), FloatVector.fromArray(SPECIES, coef, 2 * channels + c));
         FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * c, LE).fma(FloatVector.fromArray(SPECIES, coef, c), inner)
             .intoMemorySegment(dx, ds + 4L * c, LE);
       }
       for (; c < channels; c++) { // scalar tail
         float v = Math.fma(dy.get(FLOAT_LE, gs + 4L * c), coef[c],
-            Math.fma(x.get(FLOAT_LE, xs + 4L * c) - mean[c], coef[channels + c], coef[2 * channels + c]));
+            Math.fma(x.get(FLOAT_LE, xs + 4L * c) - mean[meanAt + c], coef[channels + c], coef[2 * channels + c]));
         dx.set(FLOAT_LE, ds + 4L * c, v);
       }
     }

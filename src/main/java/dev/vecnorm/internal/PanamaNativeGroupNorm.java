@@ -16,9 +16,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>The two cases batch norm's native bodies do not cover have their own segment bodies here: the
  * memory-order forward of channels-last groups of whole vectors ({@link PanamaGroupNormSupport#takesRows}:
- * {@link #forwardRows}) and rows too wide for super rows with a ragged channel tail ({@code superWidth < 0}:
- * {@link #normalizeRows}, {@link #applyRows}, the array kernels' row loops), so no call is staged and none
- * allocates. Left to staging (false, nothing written): only tensors of 2^31 floats or more (the array
+ * {@link #forwardRows}); rows too wide for super rows with a ragged channel tail ({@code superWidth < 0}) run
+ * on batch norm's native row loops ({@code PanamaBatchNormSupport.normalizeNative},
+ * {@code PanamaNativeBackward.applyRows}), so no call is staged and none allocates. Left to staging (false, nothing written): only tensors of 2^31 floats or more (the array
  * kernels' int index range).
  */
 final class PanamaNativeGroupNorm {
@@ -67,12 +67,11 @@ final class PanamaNativeGroupNorm {
           require(bn.momentsNative(x, xs, spatial, channels, 1, m, residual, v));
           for (int g = 0; g < groups; g++) PanamaGroupNormSupport.mergeChannels(m, residual, v, g * cpg, cpg, g);
           PanamaGroupNormSupport.spread(m, v, groups, cpg, epsilon, mean, invStd, at, chMean, chInvStd);
-          normalize(bn, x, xs, y, ys, spatial, channels, chMean, chInvStd, epsilon, gamma, beta);
+          require(bn.normalizeNative(x, xs, y, ys, spatial, channels, 1, chMean, chInvStd, false, epsilon, gamma, beta));
         } else { // as forwardChannelsFirst: a group is one contiguous block, a batch-norm "channel"
           require(bn.momentsNative(x, xs, 1, groups, cpg * spatial, m, null, v));
           PanamaGroupNormSupport.spread(m, v, groups, cpg, epsilon, mean, invStd, at, chMean, chInvStd);
-          if (spatial == 1) normalize(bn, x, xs, y, ys, 1, channels, chMean, chInvStd, epsilon, gamma, beta); // one row of channels
-          else require(bn.normalizeNative(x, xs, y, ys, 1, channels, spatial, chMean, chInvStd, false, epsilon, gamma, beta));
+          require(bn.normalizeNative(x, xs, y, ys, 1, channels, spatial, chMean, chInvStd, false, epsilon, gamma, beta));
         }
       }
     } finally {
@@ -108,7 +107,7 @@ final class PanamaNativeGroupNorm {
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);
         } else if (width < 0) {
-          applyRows(x, xs, dy, gs, dx, ds, spatial, channels, chMean, 0, coef);
+          PanamaNativeBackward.applyRows(x, xs, dy, gs, dx, ds, spatial, channels, chMean, 0, coef);
         } else {
           PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
           applySuperRows(x, xs, dy, gs, dx, ds, (long) channels * spatial, width, coef, 4 * channels);
@@ -188,70 +187,6 @@ final class PanamaNativeGroupNorm {
   }
 
   // ---------------------------------------------------------------- rows too wide for super rows
-
-  /**
-   * Batch norm's channels-last normalize ({@code PanamaBatchNormSupport.normalizeChannelsLast}) of
-   * {@code rows} rows with per-channel statistics: its native body for super rows, and for rows too wide
-   * for them (which it declines) the array kernel's row loop on segments ({@link #normalizeRows}) with
-   * the array kernel's coefficients ({@code Coefficients.forward}, from pooled scratch), so the same bits.
-   */
-  static void normalize(PanamaBatchNormSupport bn, MemorySegment x, long xs, MemorySegment y, long ys, int rows, int channels,
-                        float[] chMean, float[] chInvStd, float epsilon, float[] gamma, float[] beta) {
-    if (PanamaBatchNormSupport.superWidth(channels) >= 0) {
-      require(bn.normalizeNative(x, xs, y, ys, rows, channels, 1, chMean, chInvStd, false, epsilon, gamma, beta));
-      return;
-    }
-    float[] coef = Coefficients.forward(Scratch.borrow(3 * channels), channels, chInvStd, false, epsilon, gamma, beta); // [alpha | shift]
-    try {
-      normalizeRows(x, xs, y, ys, rows, channels, chMean, coef);
-    } finally {
-      Scratch.release(coef);
-    }
-  }
-
-  /** {@code PanamaBatchNormSupport.normalizeRows} on segments: {@code y = fma(x - mean, alpha, shift)}, vectors then a scalar tail. */
-  private static void normalizeRows(MemorySegment x, long xs, MemorySegment y, long ys, int rows, int channels, float[] mean,
-                                    float[] coef) {
-    int vectorBound = SPECIES.loopBound(channels);
-    long rowBytes = 4L * channels;
-    for (int r = 0; r < rows; r++) {
-      long xr = xs + r * rowBytes, yr = ys + r * rowBytes;
-      int c = 0;
-      for (; c < vectorBound; c += LANES) {
-        load(x, xr + 4L * c).sub(FloatVector.fromArray(SPECIES, mean, c))
-            .fma(FloatVector.fromArray(SPECIES, coef, c), FloatVector.fromArray(SPECIES, coef, channels + c)).intoMemorySegment(y, yr + 4L * c, LE);
-      }
-      for (; c < channels; c++) { // scalar tail
-        float v = x.get(PanamaBatchNormSupport.FLOAT_LE, xr + 4L * c);
-        y.set(PanamaBatchNormSupport.FLOAT_LE, yr + 4L * c, Math.fma(v - mean[c], coef[c], coef[channels + c]));
-      }
-    }
-  }
-
-  /**
-   * {@link PanamaBatchNormSupport#applyRows} on segments: {@code dx = a*dy + b*(x - mean) + k}, coefficients
-   * {@code [a | b | k]}, the means at {@code mean[meanAt + c]} (the row ranges read them from the coefficients).
-   */
-  static void applyRows(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int rows, int channels,
-                        float[] mean, int meanAt, float[] coef) {
-    int vectorBound = SPECIES.loopBound(channels);
-    long rowBytes = 4L * channels;
-    for (int r = 0; r < rows; r++) {
-      long row = r * rowBytes;
-      int c = 0;
-      for (; c < vectorBound; c += LANES) {
-        long p = row + 4L * c;
-        FloatVector xm = load(x, xs + p).sub(FloatVector.fromArray(SPECIES, mean, meanAt + c));
-        FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, channels + c), FloatVector.fromArray(SPECIES, coef, 2 * channels + c));
-        load(dy, gs + p).fma(FloatVector.fromArray(SPECIES, coef, c), inner).intoMemorySegment(dx, ds + p, LE);
-      }
-      for (; c < channels; c++) { // scalar tail
-        long p = row + 4L * c;
-        float xv = x.get(PanamaBatchNormSupport.FLOAT_LE, xs + p), g = dy.get(PanamaBatchNormSupport.FLOAT_LE, gs + p);
-        dx.set(PanamaBatchNormSupport.FLOAT_LE, ds + p, Math.fma(g, coef[c], Math.fma(xv - mean[meanAt + c], coef[channels + c], coef[2 * channels + c])));
-      }
-    }
-  }
 
   // ---------------------------------------------------------------- channels-last groups of whole vectors
 
