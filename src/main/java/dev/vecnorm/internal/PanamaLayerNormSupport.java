@@ -129,13 +129,13 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * {@code rmsForward} keeps that form). Row r + 1 is only read while row r is written, so y may be x (in
    * place). The last row sums itself again, discarded: one loop for every row, and a read from L1.
    *
-   * <p>Against oneDNN 2.6 at short rows (4096x256, 2048x768: 0.86x-0.92x) the gap is mostly where the
-   * bytes sit, not this loop. oneDNN's kernel (its JIT dump) streams nothing: plain 256-bit stores, three
-   * passes per row, fully unrolled. Its buffers are page-aligned. Large float[]s (G1 humongous) start 16
-   * bytes past a 64-byte line, so every 512-bit access here spans two lines. Moving x and y 12 floats in
-   * (64-byte aligned) made this forward 5-7% faster in four runs and a copy 1-2%. Giving oneDNN the same
-   * 16-byte misalignment slowed it 1-12%. The kernel cannot see an array's address, so it cannot peel to a
-   * line.
+   * <p>Against oneDNN 2.6 at short rows (4096x256, 2048x768) the gap is mostly where the bytes sit, not
+   * this loop. oneDNN's kernel (its JIT dump) streams nothing: plain 256-bit stores, three passes per row,
+   * fully unrolled. Its buffers are page-aligned. Large float[]s (G1 humongous) appear to start 16 bytes
+   * past a 64-byte line (inferred from offset runs), so every 512-bit access here spans two lines; in
+   * uncommitted probes, moving x and y to a 64-byte line sped this forward up and misaligning oneDNN's
+   * buffers slowed it (README, "LayerNorm, RMSNorm and GroupNorm against PyTorch and oneDNN"). The kernel
+   * cannot see an array's address, so it cannot peel to a line.
    */
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
