@@ -30,6 +30,13 @@ import jdk.incubator.vector.VectorSpecies;
  * them from these loops). On NHWC 64x56x56x64 the reduce took 1.1-1.3x the array reduce, and 0.7x
  * with {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} (a probe timing the two bodies, thread CPU
  * time, AVX-512); copying L1-sized chunks into arrays for the array body instead was slower still.
+ * The fused channels-first backward on short planes is the same story: with that property the whole
+ * backward on NCHW 7x13x13x17 and 32x14x14x256 is 1.01-1.04x the {@code float[]} time, against 1.42-1.57x
+ * and 1.25-1.41x without it (two rounds each, {@code SegmentCheck ratio}, load 2.6-3.0). Tried on those
+ * shapes and dropped, no better or slower than one plane per loop (same command, 3-4 rounds each, load 1.6-13):
+ * two planes per reduce loop (2.25-2.49x on 7x13x13x17 in five of six rounds), two planes per apply loop,
+ * the apply walked vector position by vector position with one loop over the planes (1.40-1.54x on
+ * 32x14x14x256 against 1.20-1.24x), one apply loop without the block nest, and long induction variables.
  *
  * <p>The one case left to staging: wide channels-last rows with a ragged channel tail
  * ({@code superWidth < 0}) narrower than four vectors, which the array kernel walks in register tiles;
@@ -266,10 +273,9 @@ final class PanamaNativeBackward {
    * Plane (o, c)'s sums added to channel c's (assigned for o == 0), as {@code PanamaBatchNormSupport.reducePlane}. A
    * ragged tail is read from one vector of dy and one of x ending at the plane's end, copied to {@code t}
    * ({@code 2 * LANES} floats), instead of one checked {@code get} per float: the same values in the same order, so the
-   * same bits. On 169-float planes (NCHW 7x13x13x17: 9 floats of x and 9 of dy per plane) that took the native backward
-   * from 1.56-1.70x to 1.44-1.46x the {@code float[]} time, and from 1.30-1.38x to 1.22-1.23x on 196-float planes
-   * (NCHW 32x14x14x256; two rounds of {@code SegmentCheck ratio}, load 1.7-1.9). Reducing two planes per loop (one
-   * loop entry's hoisted segment checks for both) was slower: 2.25-2.40x and 1.39-1.43x in the same runs.
+   * same bits. With it the native backward went from 1.76x to 1.46x the
+   * {@code float[]} time on NCHW 7x13x13x17 (169-float planes: 9 floats of x and 9 of dy per plane) and from 1.23x
+   * to 1.16x on NCHW 32x14x14x256 (medians of three alternating rounds of {@code SegmentCheck ratio}, load 6.8-8.5).
    */
   private static void reducePlane(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
                                   int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
