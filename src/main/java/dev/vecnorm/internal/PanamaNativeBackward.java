@@ -30,6 +30,13 @@ import jdk.incubator.vector.VectorSpecies;
  * them from these loops). On NHWC 64x56x56x64 the reduce took 1.1-1.3x the array reduce, and 0.7x
  * with {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} (a probe timing the two bodies, thread CPU
  * time, AVX-512); copying L1-sized chunks into arrays for the array body instead was slower still.
+ * The fused channels-first backward on short planes is the same story: with that property the whole
+ * backward on NCHW 7x13x13x17 and 32x14x14x256 is 1.01-1.04x the {@code float[]} time, against 1.42-1.57x
+ * and 1.25-1.41x without it (two rounds each, {@code SegmentCheck ratio}, load 2.6-3.0). Tried on those
+ * shapes and dropped, no better or slower than one plane per loop (same command, 3-4 rounds each, load 1.6-13):
+ * two planes per reduce loop (2.25-2.49x on 7x13x13x17 in five of six rounds), two planes per apply loop,
+ * the apply walked vector position by vector position with one loop over the planes (1.40-1.54x on
+ * 32x14x14x256 against 1.20-1.24x), one apply loop without the block nest, and long induction variables.
  *
  * <p>The one case left to staging: wide channels-last rows with a ragged channel tail
  * ({@code superWidth < 0}) narrower than four vectors, which the array kernel walks in register tiles;
@@ -61,10 +68,15 @@ final class PanamaNativeBackward {
       return true;
     }
     // Channel by channel: the apply re-reads the channel's planes from L2 (see PanamaBatchNormSupport.backward).
-    for (int c = 0; c < channels; c++) {
-      for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat);
-      sumDyXhat[c] *= invStd[c];
-      applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    float[] t = Scratch.borrow(2 * LANES);
+    try {
+      for (int c = 0; c < channels; c++) {
+        for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
+        sumDyXhat[c] *= invStd[c];
+        applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+      }
+    } finally {
+      Scratch.release(t);
     }
     return true;
   }
@@ -91,7 +103,7 @@ final class PanamaNativeBackward {
       reduceRows(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat);
       return;
     }
-    float[] s = Scratch.borrow(3 * width);
+    float[] s = Scratch.borrow(3 * width + 2 * LANES);
     try {
       for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
       java.util.Arrays.fill(s, width, 3 * width, 0f);
@@ -110,10 +122,21 @@ final class PanamaNativeBackward {
     }
   }
 
-  /** {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch {@code [mean | sumDy | sumDyXmu]}. */
+  /**
+   * {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch
+   * {@code [mean | sumDy | sumDyXmu | 2 * LANES]}. The scalar tail (under a vector of floats at the tensor's end) is
+   * read from one vector of dy and one of x ending at the tensor's end, copied to the scratch's last {@code 2 * LANES}
+   * floats, not by a checked {@code get} per float: the same values in the same order, so the same bits.
+   */
   private static void reduceSuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
                                       float[] s) {
     long w = 4L * width; // a super row in bytes
+    int t = 3 * width; // the tail vectors: dy at t, x at t + LANES
+    boolean vectorTail = total % LANES != 0 && total >= LANES;
+    if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
+      FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * (total - LANES), LE).intoArray(s, t);
+      FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * (total - LANES), LE).intoArray(s, t + LANES);
+    }
     long i = 0;
     for (; i + 4L * width <= total; i += 4L * width) {
       long xs = xOffset + 4 * i, gs = dyOffset + 4 * i;
@@ -140,7 +163,14 @@ final class PanamaNativeBackward {
       g.fma(FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * i, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
           FloatVector.fromArray(SPECIES, s, 2 * width + j)).intoArray(s, 2 * width + j);
     }
-    for (; i < total; i++, j++) { // scalar tail
+    if (vectorTail) {
+      for (int k = t + LANES - (int) (total - i); i < total; i++, j++, k++) { // scalar tail, from scratch
+        float g = s[k];
+        s[width + j] += g;
+        s[2 * width + j] = Math.fma(g, s[k + LANES] - s[j], s[2 * width + j]);
+      }
+    }
+    for (; i < total; i++, j++) { // scalar tail (a tensor shorter than a vector)
       float g = dy.get(FLOAT_LE, dyOffset + 4 * i);
       s[width + j] += g;
       s[2 * width + j] = Math.fma(g, x.get(FLOAT_LE, xOffset + 4 * i) - s[j], s[2 * width + j]);
@@ -239,12 +269,25 @@ final class PanamaNativeBackward {
     }
   }
 
-  /** Plane (o, c)'s sums added to channel c's (assigned for o == 0), as {@code PanamaBatchNormSupport.reducePlane}. */
+  /**
+   * Plane (o, c)'s sums added to channel c's (assigned for o == 0), as {@code PanamaBatchNormSupport.reducePlane}. A
+   * ragged tail is read from one vector of dy and one of x ending at the plane's end, copied to {@code t}
+   * ({@code 2 * LANES} floats), instead of one checked {@code get} per float: the same values in the same order, so the
+   * same bits. With it the native backward went from 1.76x to 1.46x the
+   * {@code float[]} time on NCHW 7x13x13x17 (169-float planes: 9 floats of x and 9 of dy per plane) and from 1.23x
+   * to 1.16x on NCHW 32x14x14x256 (medians of three alternating rounds of {@code SegmentCheck ratio}, load 6.8-8.5).
+   */
   private static void reducePlane(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
-                                  int c, float[] mean, float[] sumDy, float[] sumDyXhat) {
+                                  int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
     int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
     FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
     long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, gs = dyOffset + plane;
+    boolean vectorTail = vectorBound != inner && inner >= LANES; // always, above FUSED_MIN_INNER, for up to 128 lanes
+    if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
+      long tail = 4L * (inner - LANES);
+      FloatVector.fromMemorySegment(SPECIES, dy, gs + tail, LE).intoArray(t, 0);
+      FloatVector.fromMemorySegment(SPECIES, x, xs + tail, LE).intoArray(t, LANES);
+    }
     FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
     FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
     int i = 0;
@@ -262,7 +305,15 @@ final class PanamaNativeBackward {
       h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, LE).sub(m), h0);
     }
     float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
-    for (; i < inner; i++) { // scalar tail
+    if (vectorTail) {
+      int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
+      for (; i < inner; i++) { // scalar tail, from scratch
+        float g = t[i + shift];
+        sDy += g;
+        sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
+      }
+    }
+    for (; i < inner; i++) { // scalar tail (planes shorter than a vector)
       float g = dy.get(FLOAT_LE, gs + 4L * i);
       sDy += g;
       sDyX = Math.fma(g, x.get(FLOAT_LE, xs + 4L * i) - mean[c], sDyX);
@@ -319,6 +370,15 @@ final class PanamaNativeBackward {
     }
     int rest = (int) (total - i), j = 0; // rows that do not fill a super row: the pattern continues
     long xs = xOffset + 4 * i, gs = dyOffset + 4 * i, ds = dxOffset + 4 * i;
+    // A ragged end longer than a vector: one vector ending at the end, loaded before anything is written (dx may be
+    // x or dy), for the scalar tail's checked gets and sets; each element gets the same two FMAs, so the same bits.
+    int last = rest - LANES;
+    boolean overlapTail = rest % LANES != 0 && rest > LANES;
+    FloatVector lastDy = null, lastX = null;
+    if (overlapTail) {
+      lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * last, LE);
+      lastX = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * last, LE);
+    }
     for (; j < SPECIES.loopBound(rest); j += LANES) {
       FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, LE)
           .sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
@@ -326,6 +386,12 @@ final class PanamaNativeBackward {
           FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
       FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * j, LE).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner)
           .intoMemorySegment(dx, ds + 4L * j, LE);
+    }
+    if (overlapTail) {
+      FloatVector inner = lastX.sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + last))
+          .fma(FloatVector.fromArray(SPECIES, coef, at + width + last), FloatVector.fromArray(SPECIES, coef, at + 2 * width + last));
+      lastDy.fma(FloatVector.fromArray(SPECIES, coef, at + last), inner).intoMemorySegment(dx, ds + 4L * last, LE);
+      return;
     }
     for (; j < rest; j++) { // scalar tail
       int c = at + j;
