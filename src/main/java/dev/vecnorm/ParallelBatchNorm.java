@@ -1153,6 +1153,12 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * and rounded once, and the apply of each plane uses the same per-channel arguments.
      */
     void fusedChannel(int c) {
+      NormShape s = plan.shape();
+      if (owner.impl.backwardChannel(arrays[X], arrayOffsets[X], arrays[DY], arrayOffsets[DY], arrays[DX], arrayOffsets[DX],
+          s.outer(), s.channels(), s.inner(), c, perChannel[MEAN], perChannel[SCALE], perChannel[GAMMA], perChannel[SUM_DY],
+          perChannel[SUM_DYXHAT], count)) {
+        return; // the kernel's one-call form of the loops below: the same sums and dx
+      }
       float[][] a = borrowPlaneArgs();
       try {
         setArgs(a, c);

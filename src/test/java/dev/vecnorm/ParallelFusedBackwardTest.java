@@ -24,12 +24,16 @@ class ParallelFusedBackwardTest {
    * 224x224 RGB planes), one plane per chunk (1x5x70000), planes of 1031 floats (a vector tail on any
    * width) in blocks of 127 channels, and whole slabs of one image each (3x100x1024). Few channels per
    * thread (3, and 6: whole channels per thread on 1 thread, planes shared on 2 and 3) share each channel's
-   * planes among the threads; the others give each thread whole channels.
+   * planes among the threads; the others give each thread whole channels, through the kernel's one-call channel
+   * ({@code BatchNormSupport.backwardChannel}): the peers' NCHW:8x3x224x224 slabs (224 planes of 672 floats, no
+   * vector tail, in channel blocks) with 3 images, and planes just over the fused threshold (161: a vector tail at
+   * any width).
    */
   static NormShape[] fusedShapes() {
     return new NormShape[] {NormShape.channelsFirst(8, 64, 3136), NormShape.channelsFirst(2, 3, 50176),
         NormShape.channelsFirst(3, 6, 25_000),
-        NormShape.channelsFirst(1, 5, 70_000), NormShape.channelsFirst(2, 130, 1031), NormShape.channelsFirst(3, 100, 1024)};
+        NormShape.channelsFirst(1, 5, 70_000), NormShape.channelsFirst(2, 130, 1031), NormShape.channelsFirst(3, 100, 1024),
+        NormShape.channelsFirst(3, 224, 672), NormShape.channelsFirst(2, 500, 161)};
   }
 
   record Grad(float[] dx, float[] dGamma, float[] dBeta) {}

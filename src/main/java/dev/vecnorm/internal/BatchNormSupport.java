@@ -115,6 +115,20 @@ public interface BatchNormSupport {
   }
 
   /**
+   * Channel {@code c}'s whole backward as {@code ParallelBatchNorm} splits it over threads (planes of
+   * {@link #FUSED_MIN_INNER}+ floats, one slab per chunk): each plane (o, c)'s float sums, as {@link #backwardReduce}
+   * gives them for that plane alone, added in o order in double and rounded once into {@code sumDy[c]} and
+   * {@code sumDyXhat[c]}; then channel c's planes of dx, as {@link #backwardApply} with those sums. Only channel
+   * c's entries of the per-channel arrays are read or written. Returns false (nothing written) when the
+   * implementation has no such kernel, and the caller runs it plane by plane.
+   */
+  default boolean backwardChannel(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
+                                  int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
+                                  float[] sumDyXhat, double count) {
+    return false;
+  }
+
+  /**
    * {@link #backward} straight on native memory ({@code MemorySegment.isNative()}, not mapped), byte
    * offsets, with the same bits as on arrays; returns false (having written nothing) when the
    * implementation has no such kernel for this shape, and the caller stages the tensors through arrays.

@@ -1095,6 +1095,30 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
+  /**
+   * ParallelBatchNorm's channel on one thread in one call, instead of two kernel calls per plane (16 calls per
+   * channel at N=8, each with its own coefficient derivation): the plane sums come from the plane loop of
+   * {@link #backward} and are merged as the interface says, then the apply walks the channel last-reduced-first.
+   */
+  @Override
+  public boolean backwardChannel(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
+                                 int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
+                                 float[] sumDyXhat, double count) {
+    if (inner < FUSED_MIN_INNER) return false; // ParallelBatchNorm fuses only these (backwardApply's other loop below them)
+    double accDy = 0, accDyXhat = 0;
+    long slab = (long) channels * inner;
+    for (int o = 0; o < outer; o++) {
+      int shift = (int) (o * slab); // plane (o, c) as plane (0, c) of the tensor shifted by o slabs: its sums are assigned, not added
+      reducePlane(x, xOffset + shift, dy, dyOffset + shift, 0, channels, inner, c, mean, sumDy, sumDyXhat);
+      accDy += sumDy[c];
+      accDyXhat += sumDyXhat[c] * invStd[c]; // in float, as backwardReduce scales a plane's sum, then added in double
+    }
+    sumDy[c] = (float) accDy;
+    sumDyXhat[c] = (float) accDyXhat;
+    applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, 0, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    return true;
+  }
+
   // ---------------------------------------------------------------- backward on native memory (PanamaNativeBackward)
 
   @Override

@@ -15,10 +15,12 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * {@code jmh/bench peers}: vecnorm against oneDNN and PyTorch on the same tensors, in one run.
@@ -38,7 +40,10 @@ import java.util.Map;
  * suite's NHWC and NCHW tensors ({@link NormsSide}).
  *
  * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
- *       [--measure-ms 150] [--shapes S1,S2,...] [--threads 1,2]</pre>
+ *       [--measure-ms 150] [--shapes S1,S2,...] [--threads 1,2] [--ops OP1,OP2,...]</pre>
+ *
+ * <p>{@code --ops} keeps only the cases of the named operations ({@code trainingForward}, {@code inferenceForward},
+ * {@code backward}; with {@code --norms} names such as {@code layerNorm.trainingForward}), for a quick A/B of one op.
  */
 public final class Peers {
   private Peers() {}
@@ -111,7 +116,7 @@ public final class Peers {
           torch.add(args[++i]);
           torch.add(args[++i]);
         }
-        case "--onednn", "--out", "--rounds", "--warm-ms", "--measure-ms", "--shapes", "--threads" -> opt.put(args[i].substring(2), args[++i]);
+        case "--onednn", "--out", "--rounds", "--warm-ms", "--measure-ms", "--shapes", "--threads", "--ops" -> opt.put(args[i].substring(2), args[++i]);
         default -> {
           System.err.println("peers: unknown argument " + args[i]);
           System.exit(2);
@@ -119,7 +124,7 @@ public final class Peers {
       }
     }
     if (!opt.containsKey("onednn") || torch.isEmpty()) {
-      System.err.println("usage: Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--out PREFIX] [--rounds N] [--warm-ms MS] [--measure-ms MS] [--shapes A,B] [--threads 1,2]");
+      System.err.println("usage: Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--out PREFIX] [--rounds N] [--warm-ms MS] [--measure-ms MS] [--shapes A,B] [--threads 1,2] [--ops A,B]");
       System.exit(2);
     }
     boolean norms = opt.containsKey("norms");
@@ -127,7 +132,15 @@ public final class Peers {
         : norms ? (opt.containsKey("quick") ? NormsSide.QUICK : NormsSide.SHAPES)
         : opt.containsKey("quick") ? QUICK : concat(SUITE, OUTSIDE);
     int[] threads = Arrays.stream(opt.getOrDefault("threads", "1,2").split(",")).mapToInt(Integer::parseInt).toArray();
-    for (String s : shapes) cases(s, threads, norms); // a bad label fails here, not after minutes of measuring
+    Set<String> ops = opt.containsKey("ops") ? Set.of(opt.get("ops").split(",")) : null;
+    Set<String> known = new HashSet<>();
+    for (String s : shapes) { // a bad label or operation fails here, not after minutes of measuring
+      for (Case c : cases(s, threads, norms)) known.add(c.op());
+    }
+    if (ops != null && !known.containsAll(ops)) {
+      System.err.println("peers: --ops must name operations of these shapes' cases " + known + ", got " + ops);
+      System.exit(2);
+    }
     int rounds = Integer.parseInt(opt.getOrDefault("rounds", opt.containsKey("quick") ? "2" : "3"));
     double warmMs = Double.parseDouble(opt.getOrDefault("warm-ms", "60"));
     double measureMs = Double.parseDouble(opt.getOrDefault("measure-ms", "150"));
@@ -151,7 +164,7 @@ public final class Peers {
           header.get("vecnorm"), onednn.version, pytorch.version);
       warmUp(vecnorm, threads, norms);
       int done = 0, total = 0;
-      for (String shape : shapes) total += cases(shape, threads, norms).size() * rounds;
+      for (String shape : shapes) total += selected(shape, threads, norms, ops).size() * rounds;
       for (String shape : shapes) {
         vecnorm.shape(shape);
         // This shape's own batch-norm kernels compiled before its first timed call: the shared warm-up's
@@ -162,7 +175,7 @@ public final class Peers {
           if (!"ok".equals(ok)) throw new IOException(w.name + " could not allocate " + shape + ": " + ok);
         }
         Map<String, Double> reference = norms ? vecnorm.normsReference() : vecnorm.reference();
-        List<Case> cases = cases(shape, threads, norms);
+        List<Case> cases = selected(shape, threads, norms, ops);
         Map<Case, Row> byCase = new LinkedHashMap<>();
         for (Case c : cases) byCase.put(c, new Row(c, reference.get(c.op())));
         for (int round = 0; round < rounds; round++) {
@@ -201,6 +214,15 @@ public final class Peers {
     Files.writeString(Path.of(prefix + ".md"), md);
     System.out.print(md);
     System.out.printf(Locale.ROOT, "%nresults: %s.{md,json,csv} (%.0f s)%n", prefix, (System.nanoTime() - started) / 1e9);
+  }
+
+  /** The shape's cases ({@link #cases}), only those of {@code ops} when it is not null. */
+  static List<Case> selected(String shape, int[] threads, boolean norms, Set<String> ops) {
+    List<Case> all = cases(shape, threads, norms);
+    if (ops == null) return all;
+    List<Case> kept = new ArrayList<>();
+    for (Case c : all) if (ops.contains(c.op())) kept.add(c);
+    return kept;
   }
 
   static String request(Case c, double warmMs, double measureMs) {
