@@ -342,7 +342,7 @@ public final class ParallelNorms implements AutoCloseable {
     LayerNorm.checkArrays(t, "x", x, xOffset, "y", y, yOffset);
     GroupNorm.checkForward(s, gamma, beta, epsilon, mean, invStd);
     GroupNorm.checkNotTensor(mean, "mean", invStd, "invStd", x, "x", y, "y");
-    Work w = take().samples(GN_FORWARD, s).arrays(x, xOffset, null, 0, y, yOffset);
+    Work w = take().samples(GN_FORWARD, s, team.threads()).arrays(x, xOffset, null, 0, y, yOffset);
     run(w.params(gamma, beta, epsilon, mean, invStd, null, null));
   }
 
@@ -372,7 +372,7 @@ public final class ParallelNorms implements AutoCloseable {
     } else {
       GroupNorm.sampleFloats(s); // staging copies whole samples into a float[]
     }
-    Work w = take().samples(GN_FORWARD, s).segments(x, xOffset, null, 0, y, yOffset);
+    Work w = take().samples(GN_FORWARD, s, team.threads()).segments(x, xOffset, null, 0, y, yOffset);
     run(w.params(gamma, beta, epsilon, mean, invStd, null, null));
   }
 
@@ -400,7 +400,7 @@ public final class ParallelNorms implements AutoCloseable {
     GroupNorm.checkBackward(s, gamma, mean, invStd, dGamma, dBeta);
     GroupNorm.checkNotTensor(dGamma, "dGamma", dBeta, "dBeta", x, "x", dy, "dy");
     GroupNorm.checkNotTensor(dGamma, "dGamma", dBeta, "dBeta", dx, "dx", null, null);
-    Work w = take().samples(GN_BACKWARD, s).arrays(x, xOffset, dy, dyOffset, dx, dxOffset);
+    Work w = take().samples(GN_BACKWARD, s, team.threads()).arrays(x, xOffset, dy, dyOffset, dx, dxOffset);
     run(w.params(gamma, null, 0, mean, invStd, dGamma, dBeta));
   }
 
@@ -433,7 +433,7 @@ public final class ParallelNorms implements AutoCloseable {
     } else {
       GroupNorm.sampleFloats(s);
     }
-    Work w = take().samples(GN_BACKWARD, s).segments(x, xOffset, dy, dyOffset, dx, dxOffset);
+    Work w = take().samples(GN_BACKWARD, s, team.threads()).segments(x, xOffset, dy, dyOffset, dx, dxOffset);
     run(w.params(gamma, null, 0, mean, invStd, dGamma, dBeta));
   }
 
@@ -494,6 +494,13 @@ public final class ParallelNorms implements AutoCloseable {
      * would otherwise run on one thread.
      */
     static final int RANGE_BATCH = 2;
+    /**
+     * Samples per chunk, at most, of a channels-last forward over whole samples (when a chunk of 512 KiB
+     * holds fewer): on NHWC 32x7x7x2048, 2 threads, chunks of 1, 16 and 4 samples took 1095-1374,
+     * 990-1381 and 827-949 us a call (GroupNormThreads, same session, load ~2); 4 keeps 2 chunks a
+     * thread there for the caller and the worker to balance.
+     */
+    static final int FORWARD_RUN = 4;
 
     final LayerNormSupport layer;
     final GroupNormSupport group;
@@ -554,7 +561,8 @@ public final class ParallelNorms implements AutoCloseable {
       return partition(op, rows, features);
     }
 
-    Work samples(int op, GroupShape s) {
+    /** @param threads the threads a call runs on: forward runs of samples are at most an equal share each */
+    Work samples(int op, GroupShape s, int threads) {
       this.shape = s;
       this.features = s.channels();
       this.statsPerUnit = s.groups();
@@ -583,7 +591,20 @@ public final class ParallelNorms implements AutoCloseable {
         this.count = Math.toIntExact((long) s.batch() * blocks);
         return this;
       }
-      return partition(op, s.batch(), sample);
+      partition(op, s.batch(), sample);
+      if (op == GN_FORWARD && s.channelsLast()) {
+        // Runs of consecutive samples: the channels-last forward pipelines within a call (writing sample n
+        // sums sample n + 1), so every chunk boundary costs one sample read alone and summed twice. At
+        // 1-sample chunks ParallelNorms(1) took 1.25-1.33x the facade's time on NHWC 32x7x7x2048; runs of
+        // FORWARD_RUN samples, at most an equal share per thread, recover it (GroupNormThreads). Forward
+        // samples are independent, so the bits do not depend on the partition.
+        int run = Math.min(FORWARD_RUN, Math.ceilDiv(s.batch(), threads));
+        if (run > perChunk) {
+          perChunk = run;
+          count = Math.ceilDiv(s.batch(), run);
+        }
+      }
+      return this;
     }
 
     private static long target(long size) {
