@@ -23,7 +23,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * (contiguous there). Channels-last groups interleave in every pixel row, so a batch of one sample
  * splits into ranges of pixel rows, run in two passes: each range sums per channel, the ranges'
  * sums are merged per group in double in range order ({@code GroupNormRows}), then each range writes.
- * Forward chunks of whole rows, samples or group blocks run the single-threaded kernels on their rows,
+ * A channels-last group norm forward over whole samples takes runs of up to 4 consecutive samples a chunk
+ * (at most an equal share per thread) even where a chunk of 512 KiB holds fewer: its kernel pipelines
+ * from one sample to the next within a call, which every chunk boundary breaks. Forward chunks of whole rows, samples or group blocks run the single-threaded kernels on their rows,
  * so forward outputs and statistics equal the facades' bit for bit; row ranges give other bits than the
  * facade (another summation order: within 2e-6 relative for the statistics and 1e-5 for y and dx in
  * {@code ParallelNormsTest}), the same for any thread count. Backward's {@code dGamma}/{@code dBeta} are sums over rows: each chunk
@@ -447,8 +449,16 @@ public final class ParallelNorms implements AutoCloseable {
       } else {
         team.run(w, w.count, w.confined, w.loop);
       }
-      w.mergeGradients();
+      if (w.mergeInParallel(team.threads())) {
+        // The chunks' partials merged by blocks of channels on all threads: the same additions per channel
+        // in the same (chunk) order as the caller's merge, so the same bits.
+        w.merging = true;
+        team.run(w, w.mergeBlocks, w.confined, w.loop);
+      } else {
+        w.mergeGradients();
+      }
     } finally {
+      w.merging = false;
       w.unbind();
       idle.set(w);
     }
@@ -723,6 +733,10 @@ public final class ParallelNorms implements AutoCloseable {
 
     @Override
     public void run(int chunk) {
+      if (merging) {
+        mergeBlock(chunk);
+        return;
+      }
       if (ranges > 0) {
         if (phase == 0) runSample(chunk);
         else runRange(chunk, phase);
@@ -890,21 +904,54 @@ public final class ParallelNorms implements AutoCloseable {
       }
     }
 
-    /** Chunk partials added in chunk order, in double: the same bits for any thread count. */
-    void mergeGradients() {
-      if (dGamma != null) merge(partGamma, dGamma);
-      if (dBeta != null) merge(partBeta, dBeta);
+    /**
+     * Partials (chunks x channels) from which the merge runs on all threads: below, the caller merges
+     * alone. NCHW 32x7x7x2048's backward has 32 chunks of 2048 channels, 131072 partials for the two
+     * gradients, added serially after the parallel loop otherwise.
+     */
+    static final int PARALLEL_MERGE = 1 << 13;
+
+    /** Set while the chunk loop merges gradients ({@link #mergeBlock}) instead of running chunks. */
+    boolean merging;
+    /** Blocks of channels the parallel merge runs over. */
+    int mergeBlocks;
+
+    /** Whether to merge the gradients on all threads; sets {@link #mergeBlocks}. */
+    boolean mergeInParallel(int threads) {
+      if (threads < 2 || (dGamma == null && dBeta == null) || (long) count * features < PARALLEL_MERGE) return false;
+      mergeBlocks = Math.min(threads, Math.ceilDiv(features, MERGE_ALIGN));
+      if (mergeBlocks < 2) return false;
+      if (sum.length != features) sum = new double[features];
+      return true;
     }
 
-    private void merge(float[][] parts, float[] result) {
+    /** Channels per merge block are a multiple of this (16 doubles, two cache lines), so blocks share no line of {@link #sum}. */
+    private static final int MERGE_ALIGN = 16;
+
+    /** Merge block {@code b}: channels {@code [b * step, (b + 1) * step)} of both gradients, as {@link #mergeGradients}. */
+    private void mergeBlock(int b) {
+      int step = Math.ceilDiv(Math.ceilDiv(features, mergeBlocks), MERGE_ALIGN) * MERGE_ALIGN;
+      int f0 = Math.min(features, b * step), f1 = Math.min(features, f0 + step);
+      if (dGamma != null) merge(partGamma, dGamma, f0, f1);
+      if (dBeta != null) merge(partBeta, dBeta, f0, f1);
+    }
+
+    /** Chunk partials added in chunk order, in double: the same bits for any thread count. */
+    void mergeGradients() {
       if (sum.length != features) sum = new double[features];
-      Arrays.fill(sum, 0);
+      if (dGamma != null) merge(partGamma, dGamma, 0, features);
+      if (dBeta != null) merge(partBeta, dBeta, 0, features);
+    }
+
+    /** Channels {@code [f0, f1)} of {@code result}: each channel's chunk partials in increasing chunk index, in double. */
+    private void merge(float[][] parts, float[] result, int f0, int f1) {
+      Arrays.fill(sum, f0, f1, 0);
       for (int i = 0; i < count; i++) { // chunk order: for each channel, its chunks in increasing index
         float[] p = parts[i];
-        int from = chunkChannelFrom(i);
-        for (int f = 0; f < p.length; f++) sum[from + f] += p[f];
+        int from = chunkChannelFrom(i), lo = Math.max(f0, from), hi = Math.min(f1, from + p.length);
+        for (int f = lo; f < hi; f++) sum[f] += p[f - from];
       }
-      for (int f = 0; f < features; f++) result[f] = (float) sum[f];
+      for (int f = f0; f < f1; f++) result[f] = (float) sum[f];
     }
 
     /** Drops the call's references so an idle Work keeps no tensor alive. */
