@@ -506,9 +506,9 @@ public final class ParallelNorms implements AutoCloseable {
     static final int RANGE_BATCH = 2;
     /**
      * Samples per chunk, at most, of a channels-last forward over whole samples (when a chunk of 512 KiB
-     * holds fewer): on NHWC 32x7x7x2048, 2 threads, chunks of 1, 16 and 4 samples took 1095-1374,
-     * 990-1381 and 827-949 us a call (GroupNormThreads, same session, load ~2); 4 keeps 2 chunks a
-     * thread there for the caller and the worker to balance.
+     * holds fewer): on NHWC 32x7x7x2048, ParallelNorms(2), chunks of 1, 16 and 4 samples took 1095-1374,
+     * 990-1381 and 827-949 us a call (3 rounds each of GroupNormThreads, one after the other, load 2-7;
+     * the facade 1470-2302 us in the same runs); 4 leaves 4 chunks a thread there to balance.
      */
     static final int FORWARD_RUN = 4;
 
@@ -605,9 +605,9 @@ public final class ParallelNorms implements AutoCloseable {
       if (op == GN_FORWARD && s.channelsLast()) {
         // Runs of consecutive samples: the channels-last forward pipelines within a call (writing sample n
         // sums sample n + 1), so every chunk boundary costs one sample read alone and summed twice. At
-        // 1-sample chunks ParallelNorms(1) took 1.25-1.33x the facade's time on NHWC 32x7x7x2048; runs of
-        // FORWARD_RUN samples, at most an equal share per thread, recover it (GroupNormThreads). Forward
-        // samples are independent, so the bits do not depend on the partition.
+        // 1-sample chunks ParallelNorms(1) took 1.25-1.39x the facade's time on NHWC 32x7x7x2048 in four
+        // of six rounds (GroupNormThreads, two runs; the other two were load). Forward samples are
+        // independent, so the bits do not depend on the partition.
         int run = Math.min(FORWARD_RUN, Math.ceilDiv(s.batch(), threads));
         if (run > perChunk) {
           perChunk = run;
