@@ -508,7 +508,7 @@ public final class ParallelNorms implements AutoCloseable {
      * Samples per chunk, at most, of a channels-last forward over whole samples (when a chunk of 512 KiB
      * holds fewer): on NHWC 32x7x7x2048, ParallelNorms(2), chunks of 1, 16 and 4 samples took 1095-1374,
      * 990-1381 and 827-949 us a call (3 rounds each of GroupNormThreads, one after the other, load 2-7;
-     * the facade 1470-2302 us in the same runs); 4 leaves 4 chunks a thread there to balance.
+     * the facade 1470-2594 us in the same runs); 4 leaves 4 chunks a thread there to balance.
      */
     static final int FORWARD_RUN = 4;
 
