@@ -23,7 +23,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * (contiguous there). Channels-last groups interleave in every pixel row, so a batch of one sample
  * splits into ranges of pixel rows, run in two passes: each range sums per channel, the ranges'
  * sums are merged per group in double in range order ({@code GroupNormRows}), then each range writes.
- * Forward chunks of whole rows, samples or group blocks run the single-threaded kernels on their rows,
+ * A channels-last group norm forward over whole samples takes runs of up to 4 consecutive samples a chunk
+ * (at most an equal share per thread) even where a chunk of 512 KiB holds fewer: its kernel pipelines
+ * from one sample to the next within a call, which every chunk boundary breaks. Forward chunks of whole rows, samples or group blocks run the single-threaded kernels on their rows,
  * so forward outputs and statistics equal the facades' bit for bit; row ranges give other bits than the
  * facade (another summation order: within 2e-6 relative for the statistics and 1e-5 for y and dx in
  * {@code ParallelNormsTest}), the same for any thread count. Backward's {@code dGamma}/{@code dBeta} are sums over rows: each chunk
@@ -342,7 +344,7 @@ public final class ParallelNorms implements AutoCloseable {
     LayerNorm.checkArrays(t, "x", x, xOffset, "y", y, yOffset);
     GroupNorm.checkForward(s, gamma, beta, epsilon, mean, invStd);
     GroupNorm.checkNotTensor(mean, "mean", invStd, "invStd", x, "x", y, "y");
-    Work w = take().samples(GN_FORWARD, s).arrays(x, xOffset, null, 0, y, yOffset);
+    Work w = take().samples(GN_FORWARD, s, team.threads()).arrays(x, xOffset, null, 0, y, yOffset);
     run(w.params(gamma, beta, epsilon, mean, invStd, null, null));
   }
 
@@ -372,7 +374,7 @@ public final class ParallelNorms implements AutoCloseable {
     } else {
       GroupNorm.sampleFloats(s); // staging copies whole samples into a float[]
     }
-    Work w = take().samples(GN_FORWARD, s).segments(x, xOffset, null, 0, y, yOffset);
+    Work w = take().samples(GN_FORWARD, s, team.threads()).segments(x, xOffset, null, 0, y, yOffset);
     run(w.params(gamma, beta, epsilon, mean, invStd, null, null));
   }
 
@@ -400,7 +402,7 @@ public final class ParallelNorms implements AutoCloseable {
     GroupNorm.checkBackward(s, gamma, mean, invStd, dGamma, dBeta);
     GroupNorm.checkNotTensor(dGamma, "dGamma", dBeta, "dBeta", x, "x", dy, "dy");
     GroupNorm.checkNotTensor(dGamma, "dGamma", dBeta, "dBeta", dx, "dx", null, null);
-    Work w = take().samples(GN_BACKWARD, s).arrays(x, xOffset, dy, dyOffset, dx, dxOffset);
+    Work w = take().samples(GN_BACKWARD, s, team.threads()).arrays(x, xOffset, dy, dyOffset, dx, dxOffset);
     run(w.params(gamma, null, 0, mean, invStd, dGamma, dBeta));
   }
 
@@ -433,7 +435,7 @@ public final class ParallelNorms implements AutoCloseable {
     } else {
       GroupNorm.sampleFloats(s);
     }
-    Work w = take().samples(GN_BACKWARD, s).segments(x, xOffset, dy, dyOffset, dx, dxOffset);
+    Work w = take().samples(GN_BACKWARD, s, team.threads()).segments(x, xOffset, dy, dyOffset, dx, dxOffset);
     run(w.params(gamma, null, 0, mean, invStd, dGamma, dBeta));
   }
 
@@ -447,8 +449,16 @@ public final class ParallelNorms implements AutoCloseable {
       } else {
         team.run(w, w.count, w.confined, w.loop);
       }
-      w.mergeGradients();
+      if (w.mergeInParallel(team.threads())) {
+        // The chunks' partials merged by blocks of channels on all threads: the same additions per channel
+        // in the same (chunk) order as the caller's merge, so the same bits.
+        w.merging = true;
+        team.run(w, w.mergeBlocks, w.confined, w.loop);
+      } else {
+        w.mergeGradients();
+      }
     } finally {
+      w.merging = false;
       w.unbind();
       idle.set(w);
     }
@@ -494,6 +504,13 @@ public final class ParallelNorms implements AutoCloseable {
      * would otherwise run on one thread.
      */
     static final int RANGE_BATCH = 2;
+    /**
+     * Samples per chunk, at most, of a channels-last forward over whole samples (when a chunk of 512 KiB
+     * holds fewer): on NHWC 32x7x7x2048, ParallelNorms(2), chunks of 1, 16 and 4 samples took 1095-1374,
+     * 990-1381 and 827-949 us a call (3 rounds each of GroupNormThreads, one after the other, load 2-7;
+     * the facade 1470-2594 us in the same runs); 4 leaves 4 chunks a thread there to balance.
+     */
+    static final int FORWARD_RUN = 4;
 
     final LayerNormSupport layer;
     final GroupNormSupport group;
@@ -554,7 +571,8 @@ public final class ParallelNorms implements AutoCloseable {
       return partition(op, rows, features);
     }
 
-    Work samples(int op, GroupShape s) {
+    /** @param threads the threads a call runs on: forward runs of samples are at most an equal share each */
+    Work samples(int op, GroupShape s, int threads) {
       this.shape = s;
       this.features = s.channels();
       this.statsPerUnit = s.groups();
@@ -583,7 +601,20 @@ public final class ParallelNorms implements AutoCloseable {
         this.count = Math.toIntExact((long) s.batch() * blocks);
         return this;
       }
-      return partition(op, s.batch(), sample);
+      partition(op, s.batch(), sample);
+      if (op == GN_FORWARD && s.channelsLast()) {
+        // Runs of consecutive samples: the channels-last forward pipelines within a call (writing sample n
+        // sums sample n + 1), so every chunk boundary costs one sample read alone and summed twice. At
+        // 1-sample chunks ParallelNorms(1) took 1.25-1.39x the facade's time on NHWC 32x7x7x2048 in four
+        // of six rounds (GroupNormThreads, two runs; the other two were load). Forward samples are
+        // independent, so the bits do not depend on the partition.
+        int run = Math.min(FORWARD_RUN, Math.ceilDiv(s.batch(), threads));
+        if (run > perChunk) {
+          perChunk = run;
+          count = Math.ceilDiv(s.batch(), run);
+        }
+      }
+      return this;
     }
 
     private static long target(long size) {
@@ -702,6 +733,10 @@ public final class ParallelNorms implements AutoCloseable {
 
     @Override
     public void run(int chunk) {
+      if (merging) {
+        mergeBlock(chunk);
+        return;
+      }
       if (ranges > 0) {
         if (phase == 0) runSample(chunk);
         else runRange(chunk, phase);
@@ -869,21 +904,54 @@ public final class ParallelNorms implements AutoCloseable {
       }
     }
 
-    /** Chunk partials added in chunk order, in double: the same bits for any thread count. */
-    void mergeGradients() {
-      if (dGamma != null) merge(partGamma, dGamma);
-      if (dBeta != null) merge(partBeta, dBeta);
+    /**
+     * Partials (chunks x channels) from which the merge runs on all threads: below, the caller merges
+     * alone. NCHW 32x7x7x2048's backward has 32 chunks of 2048 channels, 131072 partials for the two
+     * gradients, added serially after the parallel loop otherwise.
+     */
+    static final int PARALLEL_MERGE = 1 << 13;
+
+    /** Set while the chunk loop merges gradients ({@link #mergeBlock}) instead of running chunks. */
+    boolean merging;
+    /** Blocks of channels the parallel merge runs over. */
+    int mergeBlocks;
+
+    /** Whether to merge the gradients on all threads; sets {@link #mergeBlocks}. */
+    boolean mergeInParallel(int threads) {
+      if (threads < 2 || (dGamma == null && dBeta == null) || (long) count * features < PARALLEL_MERGE) return false;
+      mergeBlocks = Math.min(threads, Math.ceilDiv(features, MERGE_ALIGN));
+      if (mergeBlocks < 2) return false;
+      if (sum.length != features) sum = new double[features];
+      return true;
     }
 
-    private void merge(float[][] parts, float[] result) {
+    /** Channels per merge block are a multiple of this (16 doubles, two cache lines), so blocks share no line of {@link #sum}. */
+    private static final int MERGE_ALIGN = 16;
+
+    /** Merge block {@code b}: channels {@code [b * step, (b + 1) * step)} of both gradients, as {@link #mergeGradients}. */
+    private void mergeBlock(int b) {
+      int step = Math.ceilDiv(Math.ceilDiv(features, mergeBlocks), MERGE_ALIGN) * MERGE_ALIGN;
+      int f0 = Math.min(features, b * step), f1 = Math.min(features, f0 + step);
+      if (dGamma != null) merge(partGamma, dGamma, f0, f1);
+      if (dBeta != null) merge(partBeta, dBeta, f0, f1);
+    }
+
+    /** Chunk partials added in chunk order, in double: the same bits for any thread count. */
+    void mergeGradients() {
       if (sum.length != features) sum = new double[features];
-      Arrays.fill(sum, 0);
+      if (dGamma != null) merge(partGamma, dGamma, 0, features);
+      if (dBeta != null) merge(partBeta, dBeta, 0, features);
+    }
+
+    /** Channels {@code [f0, f1)} of {@code result}: each channel's chunk partials in increasing chunk index, in double. */
+    private void merge(float[][] parts, float[] result, int f0, int f1) {
+      Arrays.fill(sum, f0, f1, 0);
       for (int i = 0; i < count; i++) { // chunk order: for each channel, its chunks in increasing index
         float[] p = parts[i];
-        int from = chunkChannelFrom(i);
-        for (int f = 0; f < p.length; f++) sum[from + f] += p[f];
+        int from = chunkChannelFrom(i), lo = Math.max(f0, from), hi = Math.min(f1, from + p.length);
+        for (int f = lo; f < hi; f++) sum[f] += p[f - from];
       }
-      for (int f = 0; f < features; f++) result[f] = (float) sum[f];
+      for (int f = f0; f < f1; f++) result[f] = (float) sum[f];
     }
 
     /** Drops the call's references so an idle Work keeps no tensor alive. */

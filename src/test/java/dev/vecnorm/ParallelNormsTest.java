@@ -91,6 +91,8 @@ class ParallelNormsTest {
       new Problem("group", 0, 0, GroupShape.nhwc(1, 4096, 64, 32)), // one channels-last sample: 2 ranges of 2048 rows
       new Problem("group", 0, 0, GroupShape.nhwc(1, 2501, 60, 4)), // 2 ranges, 1251 and 1250 rows; super rows of 240
       new Problem("group", 0, 0, GroupShape.nhwc(2, 2501, 60, 4)), // two samples larger than a chunk: whole samples
+      // Samples larger than a chunk, groups of 4 (16 lanes) or 8 vectors: forward chunks are runs of 4, 3 and 2 samples at 1, 2, 3 threads
+      new Problem("group", 0, 0, GroupShape.nhwc(5, 36, 2048, 32)),
       new Problem("group", 0, 0, GroupShape.nhwc(1, 300, 1023, 3))); // 3 ranges; ragged rows too wide for super rows
 
   static Stream<Arguments> cases() {
