@@ -439,7 +439,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     try {
       System.arraycopy(coef, 0, s, 0, 4 * channels);
       PanamaBatchNormSupport.tilePattern(s, 0, channels, 4, 4 * channels, width);
-      PanamaNativeGroupNorm.applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, (long) rows * channels, width, s, 4 * channels);
+      PanamaNativeBackward.applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, (long) rows * channels, width, s, 4 * channels);
     } finally {
       Scratch.release(s);
     }

@@ -353,8 +353,11 @@ final class PanamaNativeBackward {
     return true;
   }
 
-  /** {@code PanamaBatchNormSupport.applySuperRows} on native memory: {@code total} floats, coefficients at {@code at}. */
-  private static void applySuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+  /**
+   * {@code PanamaBatchNormSupport.applySuperRows} on native memory: {@code total} floats, coefficients at {@code at}.
+   * GroupNorm's channels-last dx runs on it too (its own copy kept the scalar tail this one replaced).
+   */
+  static void applySuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
                                      long dxOffset, long total, int width, float[] coef, int at) {
     long i = 0;
     for (; i + width <= total; i += width) {

@@ -110,7 +110,7 @@ final class PanamaNativeGroupNorm {
           PanamaNativeBackward.applyRows(x, xs, dy, gs, dx, ds, spatial, channels, chMean, 0, coef);
         } else {
           PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
-          applySuperRows(x, xs, dy, gs, dx, ds, (long) channels * spatial, width, coef, 4 * channels);
+          PanamaNativeBackward.applySuperRows(x, xs, dy, gs, dx, ds, (long) channels * spatial, width, coef, 4 * channels);
         }
       }
     } finally {
@@ -156,33 +156,6 @@ final class PanamaNativeGroupNorm {
         float xv = x.get(PanamaBatchNormSupport.FLOAT_LE, xs + p), g = dy.get(PanamaBatchNormSupport.FLOAT_LE, gs + p);
         dx.set(PanamaBatchNormSupport.FLOAT_LE, ds + p, Math.fma(g, a, Math.fma(xv - m, b, k)));
       }
-    }
-  }
-
-  /** {@link PanamaBatchNormSupport#applySuperRows} on segments; {@code total} floats, offsets in bytes. */
-  static void applySuperRows(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, long total,
-                                     int width, float[] coef, int at) {
-    long i = 0;
-    for (; i + width <= total; i += width) {
-      for (int j = 0; j < width; j += LANES) {
-        long p = 4L * (i + j);
-        FloatVector xm = load(x, xs + p).sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
-        FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j), FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
-        load(dy, gs + p).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner).intoMemorySegment(dx, ds + p, LE);
-      }
-    }
-    int rest = (int) (total - i), j = 0; // rows that do not fill a super row: the pattern continues
-    for (; j < SPECIES.loopBound(rest); j += LANES) {
-      long p = 4L * (i + j);
-      FloatVector xm = load(x, xs + p).sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
-      FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j), FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
-      load(dy, gs + p).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner).intoMemorySegment(dx, ds + p, LE);
-    }
-    for (; j < rest; j++) { // scalar tail
-      int c = at + j;
-      long p = 4L * (i + j);
-      float xv = x.get(PanamaBatchNormSupport.FLOAT_LE, xs + p), g = dy.get(PanamaBatchNormSupport.FLOAT_LE, gs + p);
-      dx.set(PanamaBatchNormSupport.FLOAT_LE, ds + p, Math.fma(g, coef[c], Math.fma(xv - coef[c + 3 * width], coef[c + width], coef[c + 2 * width])));
     }
   }
 
