@@ -62,7 +62,9 @@ public final class BatchNorm {
    * Compiles the kernels for one shape before its first real call, as creating a oneDNN primitive does:
    * runs training forward, inference and backward through these public methods on private {@code float[]}
    * buffers of that shape (or of a stand-in with fewer outer slabs when it holds over 1 Mi floats), out of
-   * place and now and then in place and at an unaligned offset, until their per-call time stops falling,
+   * place and now and then in place, at an unaligned offset and with null gamma, beta, dGamma and dBeta (so
+   * that a program's first call with any of these does not take a path C2 compiled as never taken and
+   * throw its code away), until their per-call time stops falling,
    * each has had the calls C2 needs for a method without loops (about 5700), HotSpot's compile queue holds
    * none of their methods and its code cache holds C2 code of each of these entry points (both read
    * through the DiagnosticCommand MBean; without it, until no JIT compilation has finished for 300 ms),

@@ -20,8 +20,8 @@ import java.util.SplittableRandom;
  *
  * <p>Every operation is run on {@code float[]}, and when an arena is given also on native segments from
  * it (the two have separate kernel bodies), out of place, on random data; once per round each also runs
- * in place and at an offset of one float, so that no branch of the checks and the dispatch is left
- * unprofiled for the caller's first call to take. Native segments only come
+ * in place, at an offset of one float and without gamma, beta, dGamma and dBeta (null), so that no branch of
+ * the checks, the dispatch and the coefficients is left unprofiled for the caller's first call to take. Native segments only come
  * from the caller's arena: the JDK's segment access code calls the segment's session
  * ({@code Arena.ofConfined}, {@code ofShared}, {@code ofAuto} and {@code global} each have their own class)
  * and C2 compiles that call from a profile shared by the whole JVM. A warm-up on confined segments
@@ -114,6 +114,14 @@ final class WarmUp {
         () -> BatchNorm.backward(s, y, 0, dx, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
         () -> BatchNorm.forwardTraining(s, x, 1, gamma, beta, eps, y, 1, mean, variance, invStd),
         () -> BatchNorm.backward(s, x, 1, dy, 1, gamma, m2, i2, dx, 1, dGamma, dBeta),
+        // Null gamma and beta (Keras scale=False, center=False) and no dGamma/dBeta: every argument check and
+        // coefficient loop tests them for null, and C2 compiled those tests as never true when the warm-up only
+        // passed arrays. A caller's first call without them then hit an uncommon trap (unstable_if in
+        // Checks.perChannel, Checks.distinct, ScalarBatchNormSupport.alpha, Coefficients.backwardA), the C2 code
+        // was thrown away and calls 1-50 ran at 13-43x the steady state (SegmentCheck -Daffine=false).
+        () -> BatchNorm.forwardTraining(s, x, 0, null, null, eps, y, 0, mean, variance, invStd),
+        () -> BatchNorm.forwardInference(s, x, 0, null, null, m2, v2, eps, y, 0),
+        () -> BatchNorm.backward(s, x, 0, dy, 0, null, m2, i2, dx, 0, null, null),
     };
     Op[] ops = arrayOps, branches = arrayBranches;
     String[] entries = ARRAY_ENTRIES;
@@ -129,6 +137,10 @@ final class WarmUp {
           () -> BatchNorm.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
       };
       branches = new Op[] {arrayBranches[0], arrayBranches[1], arrayBranches[2], arrayBranches[3], arrayBranches[4],
+          arrayBranches[5], arrayBranches[6], arrayBranches[7],
+          () -> BatchNorm.forwardTraining(s, xs, 0, null, null, eps, ys, 0, mean, variance, invStd),
+          () -> BatchNorm.forwardInference(s, xs, 0, null, null, m2, v2, eps, ys, 0),
+          () -> BatchNorm.backward(s, xs, 0, dys, 0, null, m2, i2, dxs, 0, null, null),
           () -> BatchNorm.forwardTraining(s, ys, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
           () -> BatchNorm.forwardInference(s, ys, 0, gamma, beta, m2, v2, eps, ys, 0),
           () -> BatchNorm.backward(s, ys, 0, dxs, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),

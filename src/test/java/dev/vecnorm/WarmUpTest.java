@@ -125,7 +125,7 @@ class WarmUpTest {
     }
   }
 
-  /** Training forward then backward on fixed random data; every output. */
+  /** Training forward then backward on fixed random data, with and without gamma and beta, and inference without; every output. */
   private static float[][] run(NormShape s) {
     int n = Math.toIntExact(s.size()), c = s.channels();
     SplittableRandom r = new SplittableRandom(7);
@@ -142,6 +142,13 @@ class WarmUpTest {
     float[] mean = new float[c], variance = new float[c], invStd = new float[c], dGamma = new float[c], dBeta = new float[c];
     BatchNorm.forwardTraining(s, x, 0, gamma, beta, 1e-3f, y, 0, mean, variance, invStd);
     BatchNorm.backward(s, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
-    return new float[][] {y, mean, variance, invStd, dx, dGamma, dBeta};
+    // Without gamma, beta, dGamma and dBeta (Keras scale=False, center=False): the warm-up now runs these
+    // paths too, on its own buffers, and must leave a caller's results as they were.
+    float[] y0 = new float[n], dx0 = new float[n], mean0 = new float[c], variance0 = new float[c], invStd0 = new float[c];
+    BatchNorm.forwardTraining(s, x, 0, null, null, 1e-3f, y0, 0, mean0, variance0, invStd0);
+    BatchNorm.backward(s, x, 0, dy, 0, null, mean0, invStd0, dx0, 0, null, null);
+    float[] yInf = new float[n];
+    BatchNorm.forwardInference(s, x, 0, null, null, mean0, variance0, 1e-3f, yInf, 0);
+    return new float[][] {y, mean, variance, invStd, dx, dGamma, dBeta, y0, mean0, variance0, invStd0, dx0, yInf};
   }
 }

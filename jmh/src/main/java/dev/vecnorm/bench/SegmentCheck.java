@@ -143,10 +143,62 @@ public final class SegmentCheck {
     return t[calls / 2] / 1e3;
   }
 
+  /** One call of {@code op}, timed alone (thread CPU time, ns): calls 1-50, the fresh tensors and the empty control share it. */
+  private static long timed(BiFunction<Ops, Workload, Object> op, Ops ops, Workload w) {
+    long t0 = now();
+    op.apply(ops, w);
+    return now() - t0;
+  }
+
+  /** This thread's minor page faults so far ({@code /proc/thread-self/stat}, field 10); -1 where it cannot be read. */
+  private static long minorFaults() {
+    try {
+      String st = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/stat"));
+      String[] f = st.substring(st.lastIndexOf(')') + 2).split(" "); // fields from 3 (state) on
+      return Long.parseLong(f[10 - 3]);
+    } catch (java.io.IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
+  /** The -Dvloop control's private buffers (4 KiB each: in L1), null without -Dvloop. */
+  private static float[] vloopX, vloopY;
+
+  /** ~20 µs of a plain vector loop over the private buffers. */
+  private static void vloop() {
+    for (int r = 0; r < 400; r++) loopArray(vloopX, vloopY, vloopX.length, 0.5f, 2f, 1f);
+  }
+
   private static void warmup(String shape, String opName, boolean onSegment) {
+    if (Boolean.getBoolean("vloop")) {
+      vloopX = new float[1024];
+      vloopY = new float[1024];
+      Arrays.fill(vloopX, 1f);
+      for (int i = 0; i < 200; i++) vloop(); // compiled (C2, OSR and standalone) long before call 1
+    }
     Workload w = new Workload(shape);
     Ops ops = onSegment ? new SegmentOps(true) : new LibraryOps();
     BiFunction<Ops, Workload, Object> op = op(opName);
+    if (!Boolean.parseBoolean(System.getProperty("affine", "true"))) {
+      // -Daffine=false (float[] rows): calls 1-50 and the steady state pass gamma = beta = null (Keras scale=False,
+      // center=False) and, in backward, no dGamma/dBeta: a caller whose arguments differ from the warm-up's.
+      if (onSegment) throw new IllegalArgumentException("-Daffine=false is for float[] rows");
+      op = switch (opName) {
+        case "trainingForward" -> (o, v) -> {
+          dev.vecnorm.BatchNorm.forwardTraining(v.shape, v.x, 0, null, null, Workload.EPSILON, v.y, 0, v.mean, v.variance, v.invStd);
+          return v.y;
+        };
+        case "inferenceForward" -> (o, v) -> {
+          dev.vecnorm.BatchNorm.forwardInference(v.shape, v.x, 0, null, null, v.movingMean, v.movingVariance, Workload.EPSILON, v.y, 0);
+          return v.y;
+        };
+        case "backward" -> (o, v) -> {
+          dev.vecnorm.BatchNorm.backward(v.shape, v.x, 0, v.dy, 0, null, v.mean, v.invStd, v.dx, 0, null, null);
+          return v.dx;
+        };
+        default -> throw new IllegalArgumentException("-Daffine=false: trainingForward, inferenceForward or backward, got " + opName);
+      };
+    }
     if (Boolean.getBoolean("warm")) { // -Dwarm=true: BatchNorm.warmUp on this shape first (wall time, printed to stderr)
       // Segments come from Arena.ofAuto (SegmentOps), so the warm-up's native tensors do too.
       // -DwarmBudget=MS (default 3000): a longer budget tells a warm-up cut short by the load from one that warms the wrong code.
@@ -161,20 +213,71 @@ public final class SegmentCheck {
       // Inference and backward need statistics: one forward on the same path, counted as call 0.
       ops.trainingForward(w);
     }
+    if ("direct".equals(System.getProperty("prime")) && !onSegment) {
+      // -Dprime=direct (float[] rows): a training forward on OTHER tensors (see -Dprime=true below), but BatchNorm called straight from here, not through the harness's
+      // lambda and LibraryOps: the prime call is then the library's own first call after the warm-up, and call 1
+      // still pays the harness's first run of its call path.
+      Workload other = new Workload(shape);
+      long t0 = now();
+      dev.vecnorm.BatchNorm.forwardTraining(other.shape, other.x, 0, other.gamma, other.beta, Workload.EPSILON, other.y, 0, other.mean, other.variance, other.invStd);
+      long t1 = now();
+      System.out.printf(Locale.ROOT, "#### control direct training forward on other tensors: %.2f%n", (t1 - t0) / 1e3);
+    } else if (Boolean.getBoolean("prime")) {
+      // -Dprime=true: one call of the op on OTHER tensors of the same shape before call 1 (printed, µs): it runs
+      // the harness's call path and the library's code for the first time after the warm-up, so that call 1
+      // then pays only for the state of its own tensors (add -Dtouch=true to read those first).
+      Workload other = new Workload(shape);
+      if (ops instanceof SegmentOps so) so.bind(other);
+      if (!opName.equals("trainingForward")) ops.trainingForward(other);
+      double p = timed(op, ops, other) / 1e3;
+      if (ops instanceof SegmentOps so) so.bind(w);
+      if (!opName.equals("trainingForward")) ops.trainingForward(w);
+      System.out.printf(Locale.ROOT, "#### control prime call on other tensors: %.2f%n", p);
+    }
     if (Boolean.getBoolean("touch")) {
       // -Dtouch=true: read the tensors once before call 1 (no library call), so that call 1 does not pay for
       // caches the warm-up's own buffers evicted: it tells cold data from cold code in call 1's time.
-      touched = touch(w.x) + touch(w.y) + touch(w.dy) + touch(w.dx);
+      // Only the operation's own tensors: all four of NC 256x1024 are 4 MiB, twice this core's L2, and reading
+      // dy and dx last evicted the x and y of a training forward (until 2026-11-30 it read all four).
+      touched = opName.equals("backward") ? touch(w.x) + touch(w.dy) + touch(w.dx) : touch(w.x) + touch(w.y);
     }
+    if (Boolean.getBoolean("touchOut")) {
+      // -DtouchOut=true: WRITE the output tensors (y, dx) before call 1, as a caller's previous layer would have:
+      // tells a first write to their lines/pages (read-for-ownership, page faults, TLB) from everything else.
+      // (Native segments are written by the bind just above in any case.)
+      Arrays.fill(w.y, 0.5f);
+      Arrays.fill(w.dx, 0.5f);
+    }
+    // Controls for call 1 (each printed as "#### control ...", times in µs):
+    // -Dempty=true: an empty BiFunction timed twice through the same timing method as call 1 (the harness's own
+    // first call: resolving the call site, interpreter); -Dvloop=true: a plain Vector API loop (compiled by C2
+    // before the warm-up) over a private in-cache buffer, ~20 µs, timed twice: a first run much slower than the
+    // second is the CPU (AVX-512 unit / frequency waking up), not the library.
+    if (Boolean.getBoolean("empty")) {
+      BiFunction<Ops, Workload, Object> nop = (o, ww) -> null;
+      long e1 = timed(nop, ops, w), e2 = timed(nop, ops, w);
+      System.out.printf(Locale.ROOT, "#### control empty call: first %.2f, second %.2f%n", e1 / 1e3, e2 / 1e3);
+    }
+    if (vloopX != null) {
+      long t0 = now();
+      vloop();
+      long t1 = now();
+      vloop();
+      long t2 = now();
+      System.out.printf(Locale.ROOT, "#### control vector loop: first %.2f, second %.2f%n", (t1 - t0) / 1e3, (t2 - t1) / 1e3);
+    }
+    boolean faults = Boolean.getBoolean("faults"); // -Dfaults=true: this thread's minor page faults during calls 1, 2 and 3
+    long[] minflt = new long[4];
     boolean marks = Boolean.getBoolean("marks"); // -Dmarks=true: delimit calls 1-50 in -XX:+PrintCompilation / -Xlog output
     if (marks) codelist("before call 1");
     if (marks) System.out.println("#### calls 1-50 begin");
     double[] first = new double[50];
     for (int i = 0; i < first.length; i++) {
-      long t0 = now();
-      op.apply(ops, w);
-      first[i] = (now() - t0) / 1e3;
+      if (faults && i < 4) minflt[i] = minorFaults();
+      first[i] = timed(op, ops, w) / 1e3;
     }
+    if (faults) System.out.printf(Locale.ROOT, "#### minor page faults: call 1 %d, call 2 %d, call 3 %d%n",
+        minflt[1] - minflt[0], minflt[2] - minflt[1], minflt[3] - minflt[2]);
     if (marks) {
       System.out.println("#### calls 1-50 end");
       StringBuilder all = new StringBuilder("#### call µs:");
@@ -191,6 +294,22 @@ public final class SegmentCheck {
     }
     double base = median(steady);
     if (marks) codelist("steady state");
+    if (Boolean.getBoolean("fresh")) {
+      // -Dfresh=true: first call IN THE PROCESS or first call ON THESE BUFFERS? New tensors of the same shape
+      // (filled by the constructor, outputs zeroed), bound and given their call 0 as above, then their calls
+      // 1-3 timed, and one more call on the old tensors: all relative to the steady state.
+      Workload fresh = new Workload(shape);
+      if (ops instanceof SegmentOps so) so.bind(fresh);
+      if (!opName.equals("trainingForward")) ops.trainingForward(fresh);
+      long m0 = faults ? minorFaults() : 0;
+      double f1 = timed(op, ops, fresh) / 1e3;
+      long m1 = faults ? minorFaults() : 0;
+      double f2 = timed(op, ops, fresh) / 1e3, f3 = timed(op, ops, fresh) / 1e3;
+      if (ops instanceof SegmentOps so) so.bind(w);
+      double old = timed(op, ops, w) / 1e3;
+      System.out.printf(Locale.ROOT, "#### fresh tensors: call 1 %.2f, call 2 %.2f, call 3 %.2f; old tensors again %.2f (x steady)%s%n",
+          f1 / base, f2 / base, f3 / base, old / base, faults ? "; minor page faults in fresh call 1: " + (m1 - m0) : "");
+    }
     List<String> cells = new ArrayList<>();
     for (int i : new int[] {1, 2, 3, 5, 10, 20, 30, 40, 50}) cells.add(String.format(Locale.ROOT, "%.2f", first[i - 1] / base));
     double worstLate = Arrays.stream(first, 40, 50).max().orElseThrow() / base;
