@@ -221,8 +221,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
     w.variance = variance;
     w.statsInvStd = invStd;
     w.epsilon = epsilon;
-    Arrays.fill(w.accA, 0);
-    Arrays.fill(w.accB, 0);
     if (w.mergeRanges > 1) {
       // The merge and the square roots cost a few ns per channel and chunk: microseconds for wide
       // layers, so channel ranges merge on the threads (each channel still merges its chunks in chunk order).
@@ -1267,6 +1265,13 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * Every channel has merged the same count before a given chunk, so Chan's weights are per chunk.
      */
     void merge(int from, int to) {
+      Arrays.fill(accA, from, to, 0);
+      Arrays.fill(accB, from, to, 0);
+      if (plan.blocks() == 1) {
+        if (mergeFinite(from, to)) return;
+        Arrays.fill(accA, from, to, 0); // a non-finite mean: redo the range with the branching merge
+        Arrays.fill(accB, from, to, 0);
+      }
       double inner = plan.shape().inner();
       for (int i = 0; i < plan.count(); i++) {
         int chunkFrom = plan.channelFrom()[i], lo = Math.max(from, chunkFrom), hi = Math.min(to, chunkFrom + plan.channelCount()[i]);
@@ -1280,6 +1285,37 @@ public final class ParallelBatchNorm implements AutoCloseable {
         float v = variance[c] = (float) (accB[c] / total);
         if (statsInvStd != null) statsInvStd[c] = Kernels.statisticsInvStd(v, epsilon);
       }
+    }
+
+    /**
+     * {@link #merge}'s common case, every chunk holding every channel and every chunk mean finite, in loops
+     * C2 vectorizes: Chan's merge ({@link Staging#mergeFiniteChunk}), then the outputs and invStd as
+     * {@link Kernels#finishStatistics} derives them, from the same expressions as the branching merge, so
+     * the same bits. Returns false, having written only the accumulators, when a merged mean is not finite.
+     */
+    private boolean mergeFinite(int from, int to) {
+      double inner = plan.shape().inner();
+      double[] a = accA, b = accB;
+      for (int i = 0; i < plan.count(); i++) {
+        Staging.mergeFiniteChunk(done[i], a, b, from, to, partA[i], partR[i], partB[i], plan.outerCount()[i] * inner);
+      }
+      if (!Staging.allFinite(a, from, to)) return false;
+      // Locals, one output per loop: loops C2 vectorizes (float to double and back, double divide and square root).
+      float[] m = mean, res = meanResidual, v = variance, inv = statsInvStd;
+      double n = total;
+      float eps = epsilon;
+      for (int c = from; c < to; c++) m[c] = (float) a[c];
+      if (res != null) {
+        for (int c = from; c < to; c++) res[c] = (float) (a[c] - m[c]); // Staging.meanResidual of a finite mean
+      }
+      for (int c = from; c < to; c++) v[c] = (float) (b[c] / n);
+      if (inv != null) {
+        for (int c = from; c < to; c++) inv[c] = (float) (1.0 / Math.sqrt((double) v[c] + eps)); // ScalarBatchNormSupport.invStd
+        for (int c = from; c < to; c++) {
+          if (v[c] == Float.POSITIVE_INFINITY) inv[c] = Float.NaN; // Kernels.statisticsInvStd's rule
+        }
+      }
+      return true;
     }
 
     @Override

@@ -127,4 +127,83 @@ class ChunkMergeTest {
       }
     }
   }
+
+  /**
+   * The branch-free merge ParallelBatchNorm runs when every chunk mean is finite gives the branching
+   * merge's bits, on uneven chunks and any range split; and the finiteness check that sends a range back
+   * to the branching merge sees every +Inf, -Inf and NaN.
+   */
+  @Test
+  void finiteMergeGivesTheBranchingMergesBits() {
+    SplittableRandom r = new SplittableRandom(21);
+    int channels = 1000, chunks = 5;
+    double[] meanA = new double[channels], m2A = new double[channels], meanB = new double[channels], m2B = new double[channels];
+    double done = 0;
+    for (int i = 0; i < chunks; i++) {
+      double n = 1 + r.nextInt(300);
+      float[] mean = new float[channels], residual = new float[channels], variance = new float[channels];
+      for (int c = 0; c < channels; c++) {
+        double m = (c % 3 == 0 ? 1e4 : -3) + r.nextGaussian() * (1 + c % 17);
+        mean[c] = (float) m;
+        residual[c] = (float) (m - mean[c]);
+        variance[c] = (float) (r.nextDouble() * (c % 5 == 0 ? 1e30 : 3));
+      }
+      Staging.mergeChunk(done, meanA, m2A, 0, channels, 0, mean, residual, variance, n);
+      Staging.mergeFiniteChunk(done, meanB, m2B, 0, 256, mean, residual, variance, n);
+      Staging.mergeFiniteChunk(done, meanB, m2B, 256, channels, mean, residual, variance, n);
+      done += n;
+    }
+    assertArrayEquals(meanA, meanB);
+    assertArrayEquals(m2A, m2B);
+    assertTrue(Staging.allFinite(meanB, 0, channels));
+    for (double bad : new double[] {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, Double.NaN}) {
+      for (int at : new int[] {0, 1, 998, 999}) {
+        double[] a = meanB.clone();
+        a[at] = bad;
+        assertTrue(!Staging.allFinite(a, 0, channels), bad + " at " + at);
+        assertTrue(Staging.allFinite(a, at == 0 ? 1 : 0, at == 0 ? channels : at), "outside the range");
+      }
+    }
+  }
+
+  /**
+   * A non-finite value in one channel sends its merge range to the branching merge: its statistics follow
+   * BatchNorm's rule (+Inf mean, NaN variance and invStd), the other channels of that range and of the
+   * other ranges stay within float rounding of the double reference, and the bits are the same on 1-3 threads.
+   */
+  @Test
+  void nonFiniteChannelFallsBackToTheBranchingMergeOnAnyThreadCount() {
+    NormShape s = NormShape.channelsLast(256, 1024);
+    int n = (int) s.size(), C = s.channels();
+    SplittableRandom r = new SplittableRandom(5);
+    float[] x = new float[n];
+    for (int i = 0; i < n; i++) x[i] = (float) (3 + r.nextGaussian());
+    x[200 * C + 300] = Float.POSITIVE_INFINITY; // channel 300, in the second chunk
+    x[5 * C + 301] = Float.NaN; // channel 301, in the first
+    double[][] ref = Reference.moments(s, x, 0);
+    float[][] first = null;
+    for (int threads = 1; threads <= 3; threads++) {
+      try (ParallelBatchNorm p = new ParallelBatchNorm(threads)) {
+        float[] y = new float[n], mean = new float[C], var = new float[C], inv = new float[C];
+        p.forwardTraining(s, x, 0, null, null, 1e-3f, y, 0, mean, var, inv);
+        assertEquals(Float.POSITIVE_INFINITY, mean[300]);
+        assertTrue(Float.isNaN(var[300]) && Float.isNaN(inv[300]) && Float.isNaN(mean[301]) && Float.isNaN(var[301]));
+        for (int c = 0; c < C; c++) {
+          if (c == 300 || c == 301) continue;
+          String at = "threads " + threads + " channel " + c;
+          assertEquals(ref[0][c], mean[c], 2 * Math.ulp((float) ref[0][c]), at);
+          assertEquals(ref[1][c], var[c], 1e-5 * ref[1][c], at);
+          assertEquals((float) (1.0 / Math.sqrt((double) var[c] + 1e-3f)), inv[c], at);
+        }
+        if (first == null) {
+          first = new float[][] {mean, var, inv, y};
+        } else {
+          assertArrayEquals(first[0], mean);
+          assertArrayEquals(first[1], var);
+          assertArrayEquals(first[2], inv);
+          assertArrayEquals(first[3], y);
+        }
+      }
+    }
+  }
 }

@@ -40,6 +40,18 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code handOff}: one {@link SpinPool} loop of 2 empty chunks with one spinning worker: the
  *       round trip of a hand-off when the worker is awake.</li>
  * </ul>
+ * The ceiling rows: what two threads can give on this machine at all, for perfectly parallel work on
+ * the same tensor, with the same hand-off ({@link SpinPool}, one spinning worker, the caller runs a
+ * chunk too). Each {@code ceiling*2} row runs the two row halves as 2 chunks of one loop; its
+ * {@code ceiling*1} partner runs the same two chunks on the caller alone (the same work and calls):
+ * <ul>
+ *   <li>{@code ceilingInference1/2}: the kernel's normalize of each half with given statistics (inference forward's work: read x, write y);</li>
+ *   <li>{@code ceilingMoments1/2}: the kernel's moments of each half into its own arrays (read x only, no merge);</li>
+ *   <li>{@code ceilingTraining1/2}: each half's moments then its normalize with the whole tensor's
+ *       statistics, in one loop: a training forward's data traffic with no merge and one hand-off.</li>
+ * </ul>
+ * {@code single} is {@link BatchNorm#forwardTraining} and {@code parallel} {@code ParallelBatchNorm(2)}'s,
+ * so the ratios to compare come from one run.
  * Channels-last shapes only (rows are split in halves).
  */
 @State(Scope.Benchmark)
@@ -53,6 +65,7 @@ public class ParallelBreakdownBenchmark {
   public String shape;
 
   private static final ChunkJob.Body EMPTY = i -> {};
+  private static final int INFERENCE = 0, MOMENTS = 1, TRAINING = 2;
 
   Workload w;
   BatchNormSupport impl;
@@ -61,6 +74,12 @@ public class ParallelBreakdownBenchmark {
   Moments moments;
   float[] residual;
   int rows, channels, half;
+  /** The halves' shapes (the second gets the odd row) and their own moments outputs. */
+  NormShape[] halves;
+  float[][] halfMean, halfResidual, halfVariance;
+  int op;
+  /** One body for every ceiling loop (allocated once: no lambda per call); {@link #op} picks the work. */
+  final ChunkJob.Body ceiling = this::ceilingChunk;
 
   @Setup(Level.Trial)
   public void setUp() {
@@ -76,6 +95,10 @@ public class ParallelBreakdownBenchmark {
     half = rows / 2;
     moments = new Moments(channels);
     residual = new float[channels];
+    halves = new NormShape[] {new NormShape(half, channels, 1), new NormShape(rows - half, channels, 1)};
+    halfMean = new float[2][channels];
+    halfResidual = new float[2][channels];
+    halfVariance = new float[2][channels];
     BatchNorm.forwardTraining(s, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
   }
 
@@ -125,5 +148,67 @@ public class ParallelBreakdownBenchmark {
   @Benchmark
   public void handOff() {
     pool.run(EMPTY, 2);
+  }
+
+  private void ceilingChunk(int i) {
+    NormShape h = halves[i];
+    int at = i * half * channels;
+    if (op != INFERENCE) impl.moments(w.x, at, h.outer(), channels, 1, halfMean[i], halfResidual[i], halfVariance[i]);
+    if (op != MOMENTS) {
+      impl.normalize(w.x, at, w.y, at, h.outer(), channels, 1, w.mean, w.invStd, false, Workload.EPSILON, w.gamma, w.beta);
+    }
+  }
+
+  private Object ceiling(int what, int threads) {
+    op = what;
+    if (threads == 2) {
+      pool.run(ceiling, 2);
+    } else {
+      ceiling.run(0);
+      ceiling.run(1);
+    }
+    return w.y;
+  }
+
+  @Benchmark
+  public Object ceilingInference1() {
+    return ceiling(INFERENCE, 1);
+  }
+
+  @Benchmark
+  public Object ceilingInference2() {
+    return ceiling(INFERENCE, 2);
+  }
+
+  @Benchmark
+  public Object ceilingMoments1() {
+    return ceiling(MOMENTS, 1);
+  }
+
+  @Benchmark
+  public Object ceilingMoments2() {
+    return ceiling(MOMENTS, 2);
+  }
+
+  @Benchmark
+  public Object ceilingTraining1() {
+    return ceiling(TRAINING, 1);
+  }
+
+  @Benchmark
+  public Object ceilingTraining2() {
+    return ceiling(TRAINING, 2);
+  }
+
+  @Benchmark
+  public Object single() {
+    BatchNorm.forwardTraining(w.shape, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+    return w.y;
+  }
+
+  @Benchmark
+  public Object parallel() {
+    two.forwardTraining(w.shape, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+    return w.y;
   }
 }
