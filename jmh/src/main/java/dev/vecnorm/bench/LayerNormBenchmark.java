@@ -206,6 +206,34 @@ public abstract class LayerNormBenchmark {
     }
   }
 
+  /**
+   * {@link Vector}'s forward on {@code float[]} tensors starting {@code lead} floats into the arrays (x and y
+   * one line longer): the arrays' own placement cannot be chosen, a tensor's start within them can. A large
+   * array's data starts 16 bytes past a 64-byte line here (inferred: the array header), so {@code lead=12}
+   * would put every row of 256 or 768 floats on a line and {@code lead=0} is where callers' tensors sit;
+   * {@link SegmentOffset} is the same question with known addresses.
+   */
+  @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})
+  public static class ArrayOffset extends Vector {
+    @Param({"0", "4", "8", "12"})
+    public int lead;
+
+    private float[] xl, yl;
+
+    @Override
+    protected void prepare() {
+      xl = new float[x.length + 16];
+      yl = new float[y.length + 16];
+      System.arraycopy(x, 0, xl, lead, x.length);
+    }
+
+    @Override
+    protected float[] lnForward() {
+      LayerNorm.forward(rows, features, xl, lead, gamma, beta, 1e-5f, yl, lead, mean, invStd);
+      return yl;
+    }
+  }
+
   /** The library forced onto its scalar implementation. */
   @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dvecnorm.forceScalar=true"})
   public static class Scalar extends Library {}
