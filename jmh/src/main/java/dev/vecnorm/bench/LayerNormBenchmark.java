@@ -29,7 +29,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * a row fits in L1/L2, so a kernel's second read of it is not memory traffic). Also awkward widths: 17
  * (one vector and a scalar tail), 1000 (a one-vector tail and 8 scalar floats at 16 lanes) and 4095
  * (255 vectors and 15 floats: the one-vector tail is compiled, see {@code -prof gc}), and 4096x256, the
- * shortest transformer rows (1 KiB), where a row's fixed costs weigh most. {@link Segment} runs the library on native {@code MemorySegment}s.
+ * shortest transformer rows (1 KiB), where a row's fixed costs weigh most. {@link Segment} runs the library on native {@code MemorySegment}s,
+ * {@link SegmentOffset} on native ones at a byte offset from a 64-byte line.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -149,8 +150,14 @@ public abstract class LayerNormBenchmark {
       dxs = copy(dx);
     }
 
-    private static MemorySegment copy(float[] a) {
-      MemorySegment s = Arena.ofAuto().allocate(4L * a.length, 64); // freed with the benchmark state
+    /** Bytes from a 64-byte line to each tensor's first float: 0 here, {@link SegmentOffset}'s parameter there. */
+    protected long offset() {
+      return 0;
+    }
+
+    private MemorySegment copy(float[] a) {
+      // Freed with the benchmark state. One line more than the tensor, so that any offset below 64 fits.
+      MemorySegment s = Arena.ofAuto().allocate(4L * a.length + 64, 64).asSlice(offset(), 4L * a.length);
       MemorySegment.copy(a, 0, s, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 0, a.length);
       return s;
     }
@@ -177,6 +184,53 @@ public abstract class LayerNormBenchmark {
     protected float[] rmsBackward() {
       RmsNorm.backward(rows, features, xs, 0, dys, 0, gamma, invStd, dxs, 0, dGamma);
       return dGamma;
+    }
+  }
+
+  /**
+   * {@link Segment} with every tensor {@code offset} bytes past a 64-byte line (the same kernel call on a
+   * slice of an aligned allocation): what misalignment costs the library's own native kernels. A large Java
+   * {@code float[]}'s data starts 16 bytes past a line (the array header; G1 puts large arrays at a region
+   * start), so {@code offset=16} is where the {@code float[]} kernels' loads and stores sit, and
+   * {@code offset=0} where a native tensor library's allocations sit. At 16 lanes a 64-byte vector off a
+   * line touches two lines. Rows of 1000 floats (4000 bytes) are off by 32 bytes every other row even at 0.
+   */
+  @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})
+  public static class SegmentOffset extends Segment {
+    @Param({"0", "16", "32"})
+    public int offset;
+
+    @Override
+    protected long offset() {
+      return offset;
+    }
+  }
+
+  /**
+   * {@link Vector}'s forward on {@code float[]} tensors starting {@code lead} floats into the arrays (x and y
+   * one line longer): the arrays' own placement cannot be chosen, a tensor's start within them can. A large
+   * array's data starts 16 bytes past a 64-byte line here (inferred: the array header), so {@code lead=12}
+   * would put every row of 256 or 768 floats on a line and {@code lead=0} is where callers' tensors sit;
+   * {@link SegmentOffset} is the same question with known addresses.
+   */
+  @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx1g"})
+  public static class ArrayOffset extends Vector {
+    @Param({"0", "4", "8", "12"})
+    public int lead;
+
+    private float[] xl, yl;
+
+    @Override
+    protected void prepare() {
+      xl = new float[x.length + 16];
+      yl = new float[y.length + 16];
+      System.arraycopy(x, 0, xl, lead, x.length);
+    }
+
+    @Override
+    protected float[] lnForward() {
+      LayerNorm.forward(rows, features, xl, lead, gamma, beta, 1e-5f, yl, lead, mean, invStd);
+      return yl;
     }
   }
 

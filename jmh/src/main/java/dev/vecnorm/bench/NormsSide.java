@@ -7,6 +7,10 @@ import dev.vecnorm.ParallelNorms;
 import dev.vecnorm.RmsNorm;
 import dev.vecnorm.bench.PeersReport.Case;
 import dev.vecnorm.bench.PeersReport.Reply;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -21,6 +25,12 @@ import java.util.function.IntBinaryOperator;
  * statistics: training forward {@code Σ|y| + Σmean}, inference forward and RMS forward {@code Σ|y|},
  * backward {@code Σ|dx| + ΣdGamma + ΣdBeta}. One thread is the single-threaded facades, more is
  * {@link ParallelNorms} (one instance per thread count, kept for the run), as a user would call them.
+ *
+ * <p>With {@code Peers --ln-native}, each NC shape also gets layer norm's two forwards on native segments
+ * allocated 64-byte aligned ({@link #NATIVE}: vecnorm's {@code MemorySegment} entry point on a copy of the
+ * same data), beside the {@code float[]} rows, with the peers timed again on their own (page-aligned)
+ * buffers: a large {@code float[]}'s data starts 16 bytes past a 64-byte line, a native tensor library's
+ * does not, and these rows show what that costs on the same table.
  */
 final class NormsSide {
   private static final float EPSILON = VecnormSide.EPSILON;
@@ -31,7 +41,16 @@ final class NormsSide {
   static final List<String> SHAPES = Peers.concat(LAYER_SHAPES, Peers.SUITE.stream().filter(s -> !s.startsWith("NC:")).toList());
   static final List<String> QUICK = List.of("NC:2048x768", "NC:512x4096", "NHWC:32x14x14x256", "NCHW:32x14x14x256");
 
+  /** Suffix of a vecnorm-only variant of an operation: the same call on 64-byte-aligned native segments. */
+  static final String NATIVE = "@native";
+  /** Set by {@code Peers --ln-native}: add the {@link #NATIVE} layer-norm forward rows. */
+  static boolean nativeRows;
+
+  private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private float[] statMean = new float[0], statInvStd = new float[0];
+  /** Native copies of the workload's x and a native y, made once per workload (released with it). */
+  private Workload nativeFor;
+  private MemorySegment nativeX, nativeY;
   /** Per thread count above 1; daemon workers, left to the worker JVM's exit. */
   private final Map<Integer, ParallelNorms> pools = new HashMap<>();
 
@@ -42,7 +61,9 @@ final class NormsSide {
    */
   static List<Case> cases(String shape, int[] threads) {
     List<String> ops = shape.startsWith("NC:")
-        ? List.of("layerNorm.trainingForward", "layerNorm.inferenceForward", "layerNorm.backward", "rmsNorm.forward", "rmsNorm.backward")
+        ? nativeRows ? List.of("layerNorm.trainingForward", "layerNorm.trainingForward" + NATIVE, "layerNorm.inferenceForward",
+            "layerNorm.inferenceForward" + NATIVE, "layerNorm.backward", "rmsNorm.forward", "rmsNorm.backward")
+        : List.of("layerNorm.trainingForward", "layerNorm.inferenceForward", "layerNorm.backward", "rmsNorm.forward", "rmsNorm.backward")
         : List.of("groupNorm" + groups(shape) + ".trainingForward", "groupNorm" + groups(shape) + ".backward");
     List<Case> cases = new ArrayList<>();
     for (String op : ops) {
@@ -81,6 +102,17 @@ final class NormsSide {
     }
     float[] x = w.x, y = w.y, dy = w.dy, dx = w.dx, gamma = w.gamma, beta = w.beta, dGamma = w.dGamma, dBeta = w.dBeta;
     float[] mean = statMean, invStd = statInvStd;
+    if (c.op().endsWith(NATIVE)) {
+      if (c.threads() != 1) return Reply.error("the native layer-norm rows run on 1 thread only");
+      if (nativeFor != w) { // the segments follow the workload: a new shape gets new ones
+        nativeFor = w;
+        Arena arena = Arena.ofAuto(); // freed once this side drops them
+        nativeX = arena.allocate(4L * x.length, 64);
+        nativeY = arena.allocate(4L * x.length, 64);
+        MemorySegment.copy(x, 0, nativeX, FLOAT, 0, x.length);
+      }
+    }
+    MemorySegment nx = nativeX, ny = nativeY;
     Runnable call;
     String detail;
     // One thread: the single-threaded facades; more: ParallelNorms, on the same arguments.
@@ -96,6 +128,14 @@ final class NormsSide {
         call = p == null ? () -> LayerNorm.forward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, null, null)
             : () -> p.layerNormForward(rows, features, x, 0, gamma, beta, EPSILON, y, 0, null, null);
         detail = via + "LayerNorm.forward, no statistics";
+      }
+      case "layerNorm.trainingForward" + NATIVE -> {
+        call = () -> LayerNorm.forward(rows, features, nx, 0, gamma, beta, EPSILON, ny, 0, mean, invStd);
+        detail = "LayerNorm.forward on 64-byte-aligned native segments";
+      }
+      case "layerNorm.inferenceForward" + NATIVE -> {
+        call = () -> LayerNorm.forward(rows, features, nx, 0, gamma, beta, EPSILON, ny, 0, null, null);
+        detail = "LayerNorm.forward on 64-byte-aligned native segments, no statistics";
       }
       case "layerNorm.backward" -> {
         // The statistics backward needs come from a real training forward, as in training.
@@ -131,7 +171,8 @@ final class NormsSide {
       }
     }
     call.run();
-    String op = c.op().substring(c.family().length() + 1);
+    if (c.op().endsWith(NATIVE)) MemorySegment.copy(ny, FLOAT, 0, y, 0, y.length); // the checksum reads y
+    String op = c.peerOp().substring(c.family().length() + 1);
     double checksum = switch (op) { // after exactly one call on fresh data, as in the other workers
       case "trainingForward" -> VecnormSide.sumAbs(y) + VecnormSide.sum(mean);
       case "inferenceForward", "forward" -> VecnormSide.sumAbs(y);

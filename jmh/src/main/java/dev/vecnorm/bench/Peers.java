@@ -39,7 +39,7 @@ import java.util.Set;
  * workers, loop and table: layer norm and RMS norm over the rows of NC tensors, group norm on the
  * suite's NHWC and NCHW tensors ({@link NormsSide}).
  *
- * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
+ * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--ln-native] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
  *       [--measure-ms 150] [--shapes S1,S2,...] [--threads 1,2] [--ops OP1,OP2,...]</pre>
  *
  * <p>{@code --ops} keeps only the cases of the named operations ({@code trainingForward}, {@code inferenceForward},
@@ -112,6 +112,7 @@ public final class Peers {
       switch (args[i]) {
         case "--quick" -> opt.put("quick", "true");
         case "--norms" -> opt.put("norms", "true");
+        case "--ln-native" -> NormsSide.nativeRows = true; // with --norms: layer-norm forward rows on aligned native segments
         case "--torch" -> {
           torch.add(args[++i]);
           torch.add(args[++i]);
@@ -124,7 +125,7 @@ public final class Peers {
       }
     }
     if (!opt.containsKey("onednn") || torch.isEmpty()) {
-      System.err.println("usage: Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--out PREFIX] [--rounds N] [--warm-ms MS] [--measure-ms MS] [--shapes A,B] [--threads 1,2] [--ops A,B]");
+      System.err.println("usage: Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--ln-native] [--out PREFIX] [--rounds N] [--warm-ms MS] [--measure-ms MS] [--shapes A,B] [--threads 1,2] [--ops A,B]");
       System.exit(2);
     }
     boolean norms = opt.containsKey("norms");
@@ -177,7 +178,7 @@ public final class Peers {
         Map<String, Double> reference = norms ? vecnorm.normsReference() : vecnorm.reference();
         List<Case> cases = selected(shape, threads, norms, ops);
         Map<Case, Row> byCase = new LinkedHashMap<>();
-        for (Case c : cases) byCase.put(c, new Row(c, reference.get(c.op())));
+        for (Case c : cases) byCase.put(c, new Row(c, reference.get(c.peerOp())));
         for (int round = 0; round < rounds; round++) {
           for (int k = 0; k < cases.size(); k++) {
             Case c = cases.get(k);
@@ -226,7 +227,7 @@ public final class Peers {
   }
 
   static String request(Case c, double warmMs, double measureMs) {
-    return String.format(Locale.ROOT, "run %s %s %d %.0f %.0f", c.op(), c.inPlace() ? "in" : "out", c.threads(), warmMs, measureMs);
+    return String.format(Locale.ROOT, "run %s %s %d %.0f %.0f", c.peerOp(), c.inPlace() ? "in" : "out", c.threads(), warmMs, measureMs);
   }
 
   /** C2 compiles vecnorm's kernels before the first measurement, as the native peers need no JIT. */

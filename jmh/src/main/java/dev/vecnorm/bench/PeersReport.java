@@ -59,9 +59,14 @@ public final class PeersReport {
       return passes * elements() * 4.0;
     }
 
+    /** The operation the peers run: a vecnorm-only variant's ({@link NormsSide#NATIVE}) plain one. */
+    String peerOp() {
+      return op.endsWith(NormsSide.NATIVE) ? op.substring(0, op.length() - NormsSide.NATIVE.length()) : op;
+    }
+
     String label() {
-      String family = family();
-      String name = switch (family == null ? op : op.substring(family.length() + 1)) {
+      String family = family(), peerOp = peerOp();
+      String name = switch (family == null ? op : peerOp.substring(family.length() + 1)) {
         case "trainingForward" -> "training fwd";
         case "inferenceForward" -> "inference fwd";
         case "forward" -> "fwd";
@@ -74,6 +79,7 @@ public final class PeersReport {
           default -> "group_norm G=" + family.substring("groupNorm".length()) + " ";
         } + name;
       }
+      if (!peerOp.equals(op)) name += ", vecnorm native 64-byte aligned";
       return inPlace ? name + ", y = x" : name;
     }
   }

@@ -223,4 +223,24 @@ class PeersReportTest {
     assertFalse(cases.contains(new Case("NC:8x4", "backward", true, 1)));
     assertNull(new Row(NC_TRAIN, Double.NaN).bestPeer());
   }
+  @Test
+  void nativeLayerNormRowsAreOptInAndAskThePeersForThePlainOperation() {
+    assertFalse(NormsSide.cases("NC:8x4", new int[] {1}).stream().anyMatch(c -> c.op().endsWith(NormsSide.NATIVE)));
+    NormsSide.nativeRows = true;
+    try {
+      List<Case> cases = NormsSide.cases("NC:8x4", new int[] {1});
+      Case n = new Case("NC:8x4", "layerNorm.trainingForward" + NormsSide.NATIVE, false, 1);
+      assertTrue(cases.contains(n));
+      assertTrue(cases.contains(new Case("NC:8x4", "layerNorm.inferenceForward" + NormsSide.NATIVE, false, 1)));
+      assertTrue(cases.contains(new Case("NC:8x4", "layerNorm.trainingForward", false, 1)), "the float[] row stays");
+      assertFalse(NormsSide.cases("NHWC:2x2x2x4", new int[] {1}).stream().anyMatch(c -> c.op().endsWith(NormsSide.NATIVE)));
+      assertEquals("layerNorm.trainingForward", n.peerOp());
+      assertEquals("run layerNorm.trainingForward out 1 60 150", Peers.request(n, 60, 150));
+      assertEquals("layer_norm training fwd, vecnorm native 64-byte aligned", n.label());
+      assertEquals("layerNorm", n.family());
+      assertEquals(2 * 32 * 4.0, n.bytes()); // one read and one write, as the float[] row
+    } finally {
+      NormsSide.nativeRows = false;
+    }
+  }
 }
