@@ -22,7 +22,7 @@ public interface BatchNormSupport {
    * Channels-first planes at least this long (640 B, 10 cache lines) go channel by channel in the fused
    * backward, in the Panama kernels and in {@code ParallelBatchNorm} alike. A channel's planes then stay in
    * L1/L2 between its reduce and its apply, where memory order reads x and dy twice from L3 or memory
-   * (NCHW N=8, C=224, 672-float planes: see the README's peers section for the measured gain). 49-float
+   * (NCHW N=8, C=224, 672-float planes: docs/performance-history.md has the measured gain). 49-float
    * planes stay in memory order: walking a channel's 3-line planes, a slab apart, took 2.9x longer
    * (NCHW 32x2048x49).
    */

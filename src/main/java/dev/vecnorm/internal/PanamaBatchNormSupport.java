@@ -580,8 +580,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * loads and stores go straight to the segments. Only native segments ever reach these loops (float[]
    * segments run on their arrays, others are staged): C2 compiles segment access well only while its
    * type profile has seen one segment class, and a loop that had also seen heap segments ran 1.6x
-   * slower (README, "Why not Vector API loads straight from the segment"). Same arithmetic as the array
-   * kernels, so the same bits.
+   * slower (README, "How the kernels work": "Why a second body and not one kernel over segments").
+   * Same arithmetic as the array kernels, so the same bits.
    */
   @Override
   public boolean normalizeNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer, int channels,

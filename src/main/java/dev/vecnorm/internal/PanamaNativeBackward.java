@@ -21,9 +21,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Why a second body and not one kernel on segments: only plain native segments ever reach these
  * loops ({@code float[]} segments run on their arrays, other kinds are staged), so C2's type profile of
  * the segment accesses stays monomorphic; a loop that had also seen heap segments ran 1.6x slower
- * (README, "Why not Vector API loads straight from the segment"). Every loop does the array kernel's
- * arithmetic in the array kernel's order (same accumulators, same lane-sum tree, same scalar tails), so
- * results are the same bits as on {@code float[]} ({@code NativeBackwardTest}). Segments and offsets are
+ * (README, "How the kernels work": "Why a second body and not one kernel over segments").
+ * Every loop does the array kernel's arithmetic in the array kernel's order (same accumulators, same
+ * lane-sum tree, same scalar tails), so results are the same bits as on {@code float[]} ({@code NativeBackwardTest}). Segments and offsets are
  * loop-invariant and offsets {@code long}.
  *
  * <p>What is left of the cost: each segment access keeps its bounds check (JDK 25's C2 did not remove

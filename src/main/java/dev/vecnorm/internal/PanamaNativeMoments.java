@@ -15,8 +15,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Why a second body and not the array kernels on a segment: C2 compiles segment access well only while
  * the loop's type profile has seen one segment class, and only plain native segments
- * ({@code isNative()}, not mapped) ever reach these loops (README, "Why not Vector API loads straight from
- * the segment"; the same reason as {@link PanamaBatchNormSupport#normalizeNative}).
+ * ({@code isNative()}, not mapped) ever reach these loops (README, "How the kernels work": "Why a second
+ * body and not one kernel over segments"; the same reason as {@link PanamaBatchNormSupport#normalizeNative}).
  *
  * <p>Same arithmetic in the same order as the array kernels, so the same bits ({@code NativeMomentsTest}):
  * every vector operation and every scalar expression below is the array code's with {@code x[i]} read from
