@@ -67,7 +67,8 @@ final class NormsSide {
         : List.of("groupNorm" + groups(shape) + ".trainingForward", "groupNorm" + groups(shape) + ".backward");
     List<Case> cases = new ArrayList<>();
     for (String op : ops) {
-      for (int t : threads) cases.add(new Case(shape, op, false, t));
+      // The aligned native rows call the single-threaded facade: no 2-thread case for them (it would only fail).
+      for (int t : threads) if (t == 1 || !op.endsWith(NATIVE)) cases.add(new Case(shape, op, false, t));
     }
     return cases;
   }

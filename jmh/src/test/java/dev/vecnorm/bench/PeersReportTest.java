@@ -239,6 +239,10 @@ class PeersReportTest {
       assertEquals("layer_norm training fwd, vecnorm native 64-byte aligned", n.label());
       assertEquals("layerNorm", n.family());
       assertEquals(2 * 32 * 4.0, n.bytes()); // one read and one write, as the float[] row
+      // The native rows run the single-threaded facade: with --threads 1,2 they get a 1-thread case only.
+      List<Case> both = NormsSide.cases("NC:8x4", new int[] {1, 2});
+      assertFalse(both.stream().anyMatch(c -> c.op().endsWith(NormsSide.NATIVE) && c.threads() != 1));
+      assertTrue(both.contains(new Case("NC:8x4", "layerNorm.trainingForward", false, 2)), "float[] rows keep 2 threads");
     } finally {
       NormsSide.nativeRows = false;
     }
