@@ -1265,13 +1265,10 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * Every channel has merged the same count before a given chunk, so Chan's weights are per chunk.
      */
     void merge(int from, int to) {
+      if (plan.blocks() == 1 && mergeFinite(from, to)) return;
+      // The branching merge: chunks of some channels only, or a non-finite mean (the range is redone from zero).
       Arrays.fill(accA, from, to, 0);
       Arrays.fill(accB, from, to, 0);
-      if (plan.blocks() == 1) {
-        if (mergeFinite(from, to)) return;
-        Arrays.fill(accA, from, to, 0); // a non-finite mean: redo the range with the branching merge
-        Arrays.fill(accB, from, to, 0);
-      }
       double inner = plan.shape().inner();
       for (int i = 0; i < plan.count(); i++) {
         int chunkFrom = plan.channelFrom()[i], lo = Math.max(from, chunkFrom), hi = Math.min(to, chunkFrom + plan.channelCount()[i]);
@@ -1296,6 +1293,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
     private boolean mergeFinite(int from, int to) {
       double inner = plan.shape().inner();
       double[] a = accA, b = accB;
+      Arrays.fill(a, from, to, 0);
+      Arrays.fill(b, from, to, 0);
       for (int i = 0; i < plan.count(); i++) {
         Staging.mergeFiniteChunk(done[i], a, b, from, to, partA[i], partR[i], partB[i], plan.outerCount()[i] * inner);
       }

@@ -308,21 +308,13 @@ final class Staging {
   }
 
   /**
-   * {@link #mergeChunk(double[], double[], double[], int, float[], float[], float[], double) mergeChunk}
-   * into channels {@code [from, to)} when every one of them has merged the same count {@code done}
-   * before this chunk (a fixed chunk partition: {@code ParallelBatchNorm}): Chan's two weights are then
-   * the same for every channel, so they are computed once per chunk instead of as two double divisions
-   * per channel and chunk, from the same expressions, so with the same bits. The chunk's arrays hold
-   * channels from {@code chunkFrom} on.
-   */
-  /**
    * {@link #mergeChunk(double, double[], double[], int, int, int, float[], float[], float[], double) mergeChunk}'s
    * finite case for a chunk holding every channel ({@code chunkFrom} 0) with its mean residuals: the same
    * expressions as its finite branch, in the same order, so the same bits, but without the per-channel
    * branches, so that C2 vectorizes the loop (ParallelBatchNorm's merge sits between its moments and
-   * normalize loops on every thread count: microseconds per call at 1024 channels). Only valid when every chunk mean merged so far, and this
-   * chunk's, is finite: the caller checks the running means afterwards ({@link #allFinite}) and redoes
-   * the range with the branching merge when one is not.
+   * normalize loops on every thread count: microseconds per call at 1024 channels). Only valid when every
+   * chunk mean merged so far, and this chunk's, is finite: the caller checks the running means afterwards
+   * ({@link #allFinite}) and redoes the range with the branching merge when one is not.
    */
   static void mergeFiniteChunk(double done, double[] runMean, double[] runM2, int from, int to, float[] chunkMean,
                                float[] chunkMeanResidual, float[] chunkVariance, double n) {
@@ -346,6 +338,14 @@ final class Staging {
     return p0 + p1 == 0;
   }
 
+  /**
+   * {@link #mergeChunk(double[], double[], double[], int, float[], float[], float[], double) mergeChunk}
+   * into channels {@code [from, to)} when every one of them has merged the same count {@code done}
+   * before this chunk (a fixed chunk partition: {@code ParallelBatchNorm}): Chan's two weights are then
+   * the same for every channel, so they are computed once per chunk instead of as two double divisions
+   * per channel and chunk, from the same expressions, so with the same bits. The chunk's arrays hold
+   * channels from {@code chunkFrom} on.
+   */
   static void mergeChunk(double done, double[] runMean, double[] runM2, int from, int to, int chunkFrom, float[] chunkMean,
                          float[] chunkMeanResidual, float[] chunkVariance, double n) {
     double total = done + n, wBlock = n / total, wCross = done * n / total;

@@ -23,8 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  * the segment accesses stays monomorphic; a loop that had also seen heap segments ran 1.6x slower
  * (README, "How the kernels work": "Why a second body and not one kernel over segments").
  * Every loop does the array kernel's arithmetic in the array kernel's order (same accumulators, same
- * lane-sum tree, same scalar tails), so results are the same bits as on {@code float[]} ({@code NativeBackwardTest}). Segments and offsets are
- * loop-invariant and offsets {@code long}.
+ * lane-sum tree, same scalar tails), so results are the same bits as on {@code float[]}
+ * ({@code NativeBackwardTest}). Segments and offsets are loop-invariant and offsets {@code long}.
  *
  * <p>What is left of the cost: each segment access keeps its bounds check (JDK 25's C2 did not remove
  * them from these loops). On NHWC 64x56x56x64 the reduce took 1.1-1.3x the array reduce, and 0.7x
@@ -358,7 +358,7 @@ final class PanamaNativeBackward {
    * GroupNorm's channels-last dx runs on it too (its own copy kept the scalar tail this one replaced).
    */
   static void applySuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
-                                     long dxOffset, long total, int width, float[] coef, int at) {
+                             long dxOffset, long total, int width, float[] coef, int at) {
     long i = 0;
     for (; i + width <= total; i += width) {
       long xs = xOffset + 4 * i, gs = dyOffset + 4 * i, ds = dxOffset + 4 * i;
