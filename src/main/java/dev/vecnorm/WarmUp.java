@@ -131,13 +131,11 @@ final class WarmUp {
       MemorySegment ys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1), dxs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
       MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, n + 1);
       MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, n + 1);
-      ops = new Op[] {arrayOps[0], arrayOps[1], arrayOps[2],
+      ops = concat(arrayOps,
           () -> BatchNorm.forwardTraining(s, xs, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
           () -> BatchNorm.forwardInference(s, xs, 0, gamma, beta, m2, v2, eps, ys, 0),
-          () -> BatchNorm.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
-      };
-      branches = new Op[] {arrayBranches[0], arrayBranches[1], arrayBranches[2], arrayBranches[3], arrayBranches[4],
-          arrayBranches[5], arrayBranches[6], arrayBranches[7],
+          () -> BatchNorm.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta));
+      branches = concat(arrayBranches, // the same kinds of call on the caller's segments
           () -> BatchNorm.forwardTraining(s, xs, 0, null, null, eps, ys, 0, mean, variance, invStd),
           () -> BatchNorm.forwardInference(s, xs, 0, null, null, m2, v2, eps, ys, 0),
           () -> BatchNorm.backward(s, xs, 0, dys, 0, null, m2, i2, dxs, 0, null, null),
@@ -145,13 +143,19 @@ final class WarmUp {
           () -> BatchNorm.forwardInference(s, ys, 0, gamma, beta, m2, v2, eps, ys, 0),
           () -> BatchNorm.backward(s, ys, 0, dxs, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
           () -> BatchNorm.forwardTraining(s, xs, 4, gamma, beta, eps, ys, 4, mean, variance, invStd),
-          () -> BatchNorm.backward(s, xs, 4, dys, 4, gamma, m2, i2, dxs, 4, dGamma, dBeta),
-      };
+          () -> BatchNorm.backward(s, xs, 4, dys, 4, gamma, m2, i2, dxs, 4, dGamma, dBeta));
       entries = new String[] {ARRAY_ENTRIES[0], ARRAY_ENTRIES[1], ARRAY_ENTRIES[2],
           SEGMENT_ENTRIES[0], SEGMENT_ENTRIES[1], SEGMENT_ENTRIES[2]};
     }
     runUntilCompiled(ops, entries, branches, deadline);
     return Duration.ofNanos(System.nanoTime() - start);
+  }
+
+  /** {@code first}'s operations, then {@code more}, in that order. */
+  private static Op[] concat(Op[] first, Op... more) {
+    Op[] all = Arrays.copyOf(first, first.length + more.length);
+    System.arraycopy(more, 0, all, first.length, more.length);
+    return all;
   }
 
   /** Budget that must be left to open the compile queue; with less the warm-up uses the quiet-time rule. */
