@@ -39,9 +39,14 @@ final class BandwidthOps implements Ops {
   }
 
   static void copy(float[] in, float[] out, float scale) {
-    int step = SPECIES.length(), i = 0, bound = SPECIES.loopBound(in.length);
+    copy(in, out, 0, in.length, scale);
+  }
+
+  /** {@link #copy(float[], float[], float)} over elements {@code [from, to)} only: one thread's part of a copy. */
+  static void copy(float[] in, float[] out, int from, int to, float scale) {
+    int step = SPECIES.length(), i = from, bound = from + SPECIES.loopBound(to - from);
     for (; i < bound; i += step) FloatVector.fromArray(SPECIES, in, i).mul(scale).intoArray(out, i);
-    for (; i < in.length; i++) out[i] = in[i] * scale;
+    for (; i < to; i++) out[i] = in[i] * scale;
   }
 
   static void combine(float[] a, float[] b, float[] out, float scale) {

@@ -5,8 +5,6 @@ import dev.vecnorm.GroupShape;
 import dev.vecnorm.ParallelNorms;
 import java.util.Arrays;
 import java.util.concurrent.CyclicBarrier;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Stopwatch of GroupNorm on 1 and 2 threads: the facade, {@code ParallelNorms(1)} and
@@ -17,7 +15,6 @@ import jdk.incubator.vector.VectorSpecies;
  * of one (1x64x64x320); a batch of two keeps whole samples (2x56x56x64).
  */
 public final class GroupNormThreads {
-  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
   interface Op { void run(); }
   static double time(Op op, int reps) {
     long[] t = new long[7];
@@ -58,18 +55,11 @@ public final class GroupNormThreads {
     int from = (int) ((long) x.length * part / parts), to = (int) ((long) x.length * (part + 1) / parts);
     try {
       start.await();
-      for (int r = 0; r < reps; r++) copy(x, y, from, to, 0.5f);
+      for (int r = 0; r < reps; r++) BandwidthOps.copy(x, y, from, to, 0.5f);
       end.await();
     } catch (Exception e) {
       throw new IllegalStateException(e);
     }
-  }
-
-  /** {@link BandwidthOps#copy}'s loop over elements {@code [from, to)} only: one thread's part of a copy. */
-  static void copy(float[] in, float[] out, int from, int to, float scale) {
-    int step = SPECIES.length(), i = from, bound = from + SPECIES.loopBound(to - from);
-    for (; i < bound; i += step) FloatVector.fromArray(SPECIES, in, i).mul(scale).intoArray(out, i);
-    for (; i < to; i++) out[i] = in[i] * scale;
   }
 
   public static void main(String[] a) throws Exception {

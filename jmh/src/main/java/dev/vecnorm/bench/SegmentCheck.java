@@ -150,6 +150,15 @@ public final class SegmentCheck {
     return now() - t0;
   }
 
+  /**
+   * Binds {@code v} (segment rows: its native copies) and, for inference and backward, which need statistics,
+   * runs one training forward on the same path: "call 0", never timed.
+   */
+  private static void prepare(Ops ops, Workload v, String opName) {
+    if (ops instanceof SegmentOps so) so.bind(v);
+    if (!opName.equals("trainingForward")) ops.trainingForward(v);
+  }
+
   /** This thread's minor page faults so far ({@code /proc/thread-self/stat}, field 10); -1 where it cannot be read. */
   private static long minorFaults() {
     try {
@@ -208,11 +217,7 @@ public final class SegmentCheck {
     }
     // The native copies of the tensors are the harness's, not the call's: made before call 1 (until
     // 2026-11-30 call 1 of a segment training forward included allocating and filling four tensors).
-    if (ops instanceof SegmentOps so) so.bind(w);
-    if (!opName.equals("trainingForward")) {
-      // Inference and backward need statistics: one forward on the same path, counted as call 0.
-      ops.trainingForward(w);
-    }
+    prepare(ops, w, opName);
     if ("direct".equals(System.getProperty("prime")) && !onSegment) {
       // -Dprime=direct (float[] rows): a training forward on OTHER tensors (see -Dprime=true below), but BatchNorm called straight from here, not through the harness's
       // lambda and LibraryOps: the prime call is then the library's own first call after the warm-up, and call 1
@@ -227,11 +232,9 @@ public final class SegmentCheck {
       // the harness's call path and the library's code for the first time after the warm-up, so that call 1
       // then pays only for the state of its own tensors (add -Dtouch=true to read those first).
       Workload other = new Workload(shape);
-      if (ops instanceof SegmentOps so) so.bind(other);
-      if (!opName.equals("trainingForward")) ops.trainingForward(other);
+      prepare(ops, other, opName);
       double p = timed(op, ops, other) / 1e3;
-      if (ops instanceof SegmentOps so) so.bind(w);
-      if (!opName.equals("trainingForward")) ops.trainingForward(w);
+      prepare(ops, w, opName);
       System.out.printf(Locale.ROOT, "#### control prime call on other tensors: %.2f%n", p);
     }
     if (Boolean.getBoolean("touch")) {
@@ -299,8 +302,7 @@ public final class SegmentCheck {
       // (filled by the constructor, outputs zeroed), bound and given their call 0 as above, then their calls
       // 1-3 timed, and one more call on the old tensors: all relative to the steady state.
       Workload fresh = new Workload(shape);
-      if (ops instanceof SegmentOps so) so.bind(fresh);
-      if (!opName.equals("trainingForward")) ops.trainingForward(fresh);
+      prepare(ops, fresh, opName);
       long m0 = faults ? minorFaults() : 0;
       double f1 = timed(op, ops, fresh) / 1e3;
       long m1 = faults ? minorFaults() : 0;
