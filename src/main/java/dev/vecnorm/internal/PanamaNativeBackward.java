@@ -345,12 +345,23 @@ final class PanamaNativeBackward {
       } else {
         System.arraycopy(mean, 0, coef, 3 * channels, channels);
         tilePattern(coef, 0, channels, 4, 4 * channels, width); // [a | b | k | mean] over a super row
-        applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, (long) outer * channels, width, coef, 4 * channels);
+        applySuperRowsFromEnd(x, xOffset, dy, dyOffset, dx, dxOffset, (long) outer * channels, width, coef, 4 * channels);
       }
     } finally {
       Scratch.release(coef);
     }
     return true;
+  }
+
+  /** {@code PanamaBatchNormSupport.applySuperRowsFromEnd} on native memory: the same blocks in the same order. */
+  static void applySuperRowsFromEnd(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                    long dxOffset, long total, int width, float[] coef, int at) {
+    long full = total - total % width, block = (long) width * Math.max(1, APPLY_BLOCK / width);
+    applySuperRows(x, xOffset + 4 * full, dy, dyOffset + 4 * full, dx, dxOffset + 4 * full, total - full, width, coef, at);
+    for (long hi = full; hi > 0; hi -= block) {
+      long lo = Math.max(0, hi - block);
+      applySuperRows(x, xOffset + 4 * lo, dy, dyOffset + 4 * lo, dx, dxOffset + 4 * lo, hi - lo, width, coef, at);
+    }
   }
 
   /**
