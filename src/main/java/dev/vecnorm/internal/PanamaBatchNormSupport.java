@@ -935,7 +935,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   /**
    * Row by row with per-channel {@code a, b, k} folded into pooled scratch first (as normalize):
-   * {@code dx = a*dy + b*(x - mean) + k}, two FMAs per element, memory read in order.
+   * {@code dx = a*dy + b*(x - mean) + k}, two FMAs per element, from the tensor's end back in blocks of rows
+   * (see {@link #applySuperRowsFromEnd}).
    */
   private static void applyChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                                         int outer, int channels, float[] mean, float[] invStd, float[] gamma,
@@ -945,7 +946,12 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         sumDyXhat, count);
     try {
       if (width < 0) {
-        applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, coef);
+        int block = Math.max(1, APPLY_BLOCK / channels); // rows a block: each block forwards, the blocks from the end back
+        for (int hi = outer; hi > 0; hi -= block) {
+          int lo = Math.max(0, hi - block);
+          applyRows(x, xOffset + lo * channels, dy, dyOffset + lo * channels, dx, dxOffset + lo * channels, hi - lo, channels,
+              mean, coef);
+        }
       } else {
         System.arraycopy(mean, 0, coef, 3 * channels, channels);
         tilePattern(coef, 0, channels, 4, 4 * channels, width); // [a | b | k | mean] over a super row

@@ -341,7 +341,12 @@ final class PanamaNativeBackward {
       if (inner > 1) {
         applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, coef);
       } else if (width < 0) {
-        applyRows(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, mean, 0, coef);
+        int block = Math.max(1, APPLY_BLOCK / channels); // as the float[] body: blocks of rows from the end back
+        for (int hi = outer; hi > 0; hi -= block) {
+          int lo = Math.max(0, hi - block);
+          long at = 4L * lo * channels;
+          applyRows(x, xOffset + at, dy, dyOffset + at, dx, dxOffset + at, hi - lo, channels, mean, 0, coef);
+        }
       } else {
         System.arraycopy(mean, 0, coef, 3 * channels, channels);
         tilePattern(coef, 0, channels, 4, 4 * channels, width); // [a | b | k | mean] over a super row

@@ -12,18 +12,19 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The channels-last backward apply walks the tensor from its end back in blocks of super rows
+ * The channels-last backward apply walks the tensor from its end back in blocks of super rows or rows
  * ({@code applySuperRowsFromEnd}, float[] and native). Every element must still get its own two FMAs:
  * {@code dx = fma(dy, a, fma(x - mean, b, k))} with channel c's folded coefficients, bit for bit, out of place
  * and in place (dx = x, dx = dy), on a native segment too, and within float rounding of the same formula in double.
- * Shapes: one part super row only, several blocks plus a part row, super rows wider than a block.
+ * Shapes: one part super row only, several blocks plus a part row, super rows wider than a block, and rows too wide
+ * for super rows with a channel tail (1023, 4097, 5000: blocks of rows, one row a block at 4097 and 5000).
  */
 class ChannelsLastApplyOrderTest {
 
   private static final ValueLayout.OfFloat LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
   @ParameterizedTest
-  @CsvSource({"33, 100", "1000, 1", "777, 17", "300, 64", "257, 1024", "9, 5000", "3, 2048"})
+  @CsvSource({"33, 100", "1000, 1", "777, 17", "300, 64", "257, 1024", "9, 5000", "3, 2048", "40, 1023", "7, 4097"})
   void everyElementGetsItsOwnFmasInAnyWalk(int rows, int channels) {
     var panama = VectorizationProvider.panama();
     assumeTrue(panama.isPresent(), "no Panama implementation on this JVM");
