@@ -188,47 +188,47 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
   }
 
-  /**
-   * Moments, statistics, then plain or fused normalization: the body of every training forward. A tensor
-   * of several chunks runs it as one loop of three phases (moments, merge ranges, normalize) split at two
-   * barriers, so the helpers are handed the call once and never leave between phases (see {@link Work#run}).
-   */
+  /** Moments, statistics, then plain or fused normalization: the body of every training forward. */
   private void training(Work w, boolean relu, float[] gamma, float[] beta, float epsilon, float[] batchMean,
                         float[] batchVariance, float[] invStd) {
-    if (oneChunkMoments(w, batchMean, null, batchVariance)) {
-      Kernels.finishStatistics(w.plan.shape(), epsilon, batchVariance, invStd);
-      w.perChannel(batchMean, invStd, false, epsilon, gamma, beta);
-      loop(w, relu ? RELU_NORMALIZE : NORMALIZE);
-      return;
+    if (!chunkedMoments(w, batchMean, null, batchVariance, invStd, epsilon)) {
+      Kernels.finishStatistics(w.plan.shape, epsilon, batchVariance, invStd);
     }
-    w.statistics(batchMean, null, batchVariance, invStd, epsilon);
-    // Channel-blocked plans copy the statistics' block slices again once the merge has written them (Work#run).
     w.perChannel(batchMean, invStd, false, epsilon, gamma, beta);
-    int n = w.plan.count(), m = w.mergeRanges;
-    loop(w, relu ? RELU_TRAINING : TRAINING, n, n + m, 2 * n + m);
+    loop(w, relu ? RELU_NORMALIZE : NORMALIZE);
+  }
+
+  private void chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
+    chunkedMoments(w, mean, meanResidual, variance, null, 0f);
   }
 
   /**
    * Chunk moments on the threads, merged in chunk order in double: writes mean, biased variance and,
-   * when {@code meanResidual} is not null, the float means' rounding errors (for {@link Moments}). One
-   * loop of two phases, the chunks' moments then the merge ranges, split at a barrier.
+   * when {@code meanResidual} is not null, the float means' rounding errors (for {@link Moments}).
+   * When {@code invStd} is not null the merge also derives it as {@link Kernels#finishStatistics} does,
+   * on the threads, and this returns true; false means the caller must derive it.
    */
-  private void chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
-    if (oneChunkMoments(w, mean, meanResidual, variance)) return;
-    w.statistics(mean, meanResidual, variance, null, 0f);
-    int n = w.plan.count(), m = w.mergeRanges;
-    loop(w, STATISTICS, n, n + m, n + m);
-  }
-
-  /**
-   * A tensor of one chunk on arrays, too small to split on any thread count: the kernel's own statistics on
-   * the caller, without a merge into double and back; returns true. False (nothing done) otherwise.
-   */
-  private boolean oneChunkMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
-    if (w.plan.count() > 1 || w.segments) return false;
-    NormShape s = w.plan.shape();
-    impl.moments(w.arrays[X], w.arrayOffsets[X], s.outer(), s.channels(), s.inner(), mean, meanResidual, variance);
-    return true;
+  private boolean chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance, float[] invStd, float epsilon) {
+    if (w.plan.count() == 1 && !w.segments) {
+      // Too small to split, on any thread count: the kernel's own statistics, without a merge into double and back.
+      NormShape s = w.plan.shape();
+      impl.moments(w.arrays[X], w.arrayOffsets[X], s.outer(), s.channels(), s.inner(), mean, meanResidual, variance);
+      return false;
+    }
+    loop(w, MOMENTS);
+    w.mean = mean;
+    w.meanResidual = meanResidual;
+    w.variance = variance;
+    w.statsInvStd = invStd;
+    w.epsilon = epsilon;
+    if (w.mergeRanges > 1) {
+      // The merge and the square roots cost a few ns per channel and chunk: microseconds for wide
+      // layers, so channel ranges merge on the threads (each channel still merges its chunks in chunk order).
+      loop(w, MERGE, w.mergeRanges);
+    } else {
+      w.merge(0, mean.length);
+    }
+    return invStd != null;
   }
 
   /**
@@ -880,14 +880,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
   }
 
   private void loop(Work w, int op, int n) {
-    loop(w, op, n, n, n);
-  }
-
-  /** A loop of up to three phases, {@code [0, barrier1)}, {@code [barrier1, barrier2)}, {@code [barrier2, n)}. */
-  private void loop(Work w, int op, int barrier1, int barrier2, int n) {
     w.op = op;
     // One chunk, or a segment only this thread may touch: the caller alone.
-    team.run(w, barrier1, barrier2, n, w.confined, w.loop);
+    team.run(w, n, w.confined, w.loop);
   }
 
   private Work take(NormShape s) {
@@ -959,14 +954,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /** Tensor slots. */
   private static final int X = 0, Y = 1, DY = 2, DX = 3, RES = 4, DRES = 5;
-  /** Chunk operations. */
-  private static final int MOMENTS = 0, NORMALIZE = 1, REDUCE = 2, APPLY = 3, RELU_NORMALIZE = 4, RELU_REDUCE = 5, RELU_APPLY = 6;
-  /**
-   * Phased loops ({@link Work#run}): STATISTICS is every chunk's MOMENTS, then the merge, one range of
-   * MERGE_CHANNELS channels per index; TRAINING and RELU_TRAINING add a third phase, every chunk's
-   * NORMALIZE or RELU_NORMALIZE.
-   */
-  private static final int STATISTICS = 11, TRAINING = 12, RELU_TRAINING = 13;
+  /** Chunk operations (MERGE: one range of MERGE_CHANNELS channels per index). */
+  private static final int MOMENTS = 0, NORMALIZE = 1, REDUCE = 2, APPLY = 3, RELU_NORMALIZE = 4, RELU_REDUCE = 5, RELU_APPLY = 6,
+      MERGE = 7;
   /** Channels per parallel merge range. */
   static final int MERGE_CHANNELS = 256;
   /**
@@ -1007,11 +997,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     /** [slot][block]: the block's part of a per-channel argument (channel-blocked plans only). */
     final float[][][] slices;
     final NormShape[] chunkShapes;
-    /**
-     * Merge ranges: ranges of {@link #MERGE_CHANNELS} channels when every chunk has every channel, else 1.
-     * The merge and the square roots cost a few ns per channel and chunk, microseconds for wide layers,
-     * so channel ranges merge on all threads (each channel still merges its chunks in chunk order).
-     */
+    /** Parallel merge ranges (1: merge on the caller). */
     final int mergeRanges;
     float[] mean, meanResidual, variance, statsInvStd;
     /**
@@ -1066,7 +1052,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       total = (double) plan.shape().outer() * inner;
       chunkShapes = new NormShape[n];
       // Only when every chunk has every channel (channels-last and whole-slab chunks).
-      mergeRanges = plan.blocks() == 1 ? Math.ceilDiv(C, MERGE_CHANNELS) : 1;
+      mergeRanges = plan.blocks() == 1 && n > 1 ? Math.ceilDiv(C, MERGE_CHANNELS) : 1;
       boolean oneSlabEach = plan.shape().inner() >= FUSED_MIN_INNER;
       for (int i = 0; i < n && oneSlabEach; i++) oneSlabEach = plan.outerCount()[i] == 1;
       fusable = oneSlabEach;
@@ -1109,15 +1095,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
       mean = meanResidual = variance = statsInvStd = null;
       segments = false;
       confined = false;
-    }
-
-    /** The statistics' outputs for a STATISTICS or TRAINING loop's merge; invStd null: not derived. */
-    void statistics(float[] mean, float[] meanResidual, float[] variance, float[] invStd, float epsilon) {
-      this.mean = mean;
-      this.meanResidual = meanResidual;
-      this.variance = variance;
-      this.statsInvStd = invStd;
-      this.epsilon = epsilon;
     }
 
     Work perChannel(float[] mean, float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
@@ -1340,43 +1317,22 @@ public final class ParallelBatchNorm implements AutoCloseable {
       return true;
     }
 
-    /**
-     * Index {@code i} of the current loop. Phased loops number the chunks' moments {@code 0 .. n-1}, the
-     * merge ranges {@code n .. n+m-1}, then (training) the chunks' normalize {@code n+m .. 2n+m-1}; the
-     * loop's barriers keep the phases in that order.
-     */
     @Override
     public void run(int i) {
-      int o = op;
-      if (o >= STATISTICS) {
-        int n = plan.count(), m = mergeRanges;
-        if (i < n) {
-          run(MOMENTS, i);
-        } else if (i < n + m) {
-          int r = i - n;
-          merge(r * MERGE_CHANNELS, m == 1 ? plan.shape().channels() : Math.min(plan.shape().channels(), (r + 1) * MERGE_CHANNELS));
-          if (slices != null && o != STATISTICS) { // channel-blocked (m == 1): the normalize reads block slices
-            setPerChannel(MEAN, mean);
-            setPerChannel(SCALE, statsInvStd);
-          }
-        } else {
-          run(o == TRAINING ? NORMALIZE : RELU_NORMALIZE, i - n - m);
-        }
-      } else if (o >= FUSED_BACKWARD) {
-        switch (o) {
+      if (op == MERGE) {
+        merge(i * MERGE_CHANNELS, Math.min(plan.shape().channels(), (i + 1) * MERGE_CHANNELS));
+        return;
+      }
+      if (op >= FUSED_BACKWARD) {
+        switch (op) {
           case FUSED_BACKWARD -> fusedChannel(i);
           case REDUCE_PLANES -> reduceSharedPlane(i);
           default -> applyPlane(i, channel, channelArgs);
         }
-      } else {
-        run(o, i);
+        return;
       }
-    }
-
-    /** Chunk {@code i}'s operation {@code op}. */
-    private void run(int op, int i) {
       if (segments) {
-        runSegments(op, i);
+        runSegments(i);
         return;
       }
       int oc = plan.outerCount()[i], cc = plan.channelCount()[i], inner = plan.shape().inner();
@@ -1403,7 +1359,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
 
     /** A chunk of a call with native (or otherwise not float[]-backed) segments: the library's segment path per chunk. */
-    private void runSegments(int op, int i) {
+    private void runSegments(int i) {
       NormShape cs = chunkShapes[i];
       if (cs == null) cs = chunkShapes[i] = plan.chunkShape(i); // benign race: equal records
       long b = plan.offset()[i] * Float.BYTES;
@@ -1417,7 +1373,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
         case REDUCE -> k.reduceSegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(MEAN, i), pc(SCALE, i), partA[i], partB[i]);
         case APPLY -> k.applySegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(GAMMA, i), pc(MEAN, i), pc(SCALE, i),
             pc(SUM_DY, i), pc(SUM_DYXHAT, i), count, t[DX], o[DX] + b);
-        default -> fusedStaged(op, i, cs, b);
+        default -> fusedStaged(i, cs, b);
       }
     }
 
@@ -1425,7 +1381,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * The fused ReLU kernels take arrays only, and BatchNormRelu has no segment path to call: stage
      * the chunk's tensors into one pooled array (slots of the chunk's size), compute there, copy out.
      */
-    private void fusedStaged(int op, int i, NormShape cs, long b) {
+    private void fusedStaged(int i, NormShape cs, long b) {
       int n = (int) cs.size(), oc = cs.outer(), cc = cs.channels(), inner = cs.inner();
       float[] st = borrowStage(5 * n);
       try {

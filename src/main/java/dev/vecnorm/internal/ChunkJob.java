@@ -15,13 +15,6 @@ import java.util.concurrent.locks.LockSupport;
  * tensor (moments, then normalize) give each thread the same part again while it is still in its own
  * cache. Which thread runs a chunk never changes a result.
  *
- * <p>A loop may have up to three phases, split at two barriers ({@link #open(Body, int, int, int)}): no
- * index of a phase starts before every index of the earlier phases is done. A participant that runs
- * out of chunks of a phase waits (spinning) only for chunks other participants have claimed and are
- * running, never for an unclaimed one, so a helper that never starts cannot stall the loop. One loop
- * with barriers instead of one loop per phase saves each phase boundary a close, a reopen and the
- * helpers' re-entry (a training forward: moments, their merge, normalize).
- *
  * <p>Lifecycle, owned by one caller at a time: {@link #open} publishes the body; helpers run
  * {@link #help}; the caller runs {@link #runAsCaller}, then {@link #finish}, which waits until every
  * helper that entered has left and bars late ones. Only then may the body's data change, so a call
@@ -40,20 +33,9 @@ public final class ChunkJob {
   /** Ints between two range cursors: one cache line each, so participants do not contend on claims. */
   private static final int PAD = 16;
 
-  /** Phases of one loop at most (two barriers). */
-  private static final int PHASES = 3;
-
-  /** Pauses before a participant at a barrier starts yielding its core (to a preempted participant on a busy machine). */
-  private static final int BARRIER_SPINS = 1 << 12;
-
   private final int participants;
-  /** Next unclaimed chunk of phase f's range r at index (f * participants + r) * PAD. */
+  /** Next unclaimed chunk of range r at index r * PAD. */
   private final AtomicIntegerArray cursors;
-  /** Chunks completed (counted only in loops with barriers), on its own cache line. */
-  private final AtomicInteger completed = new AtomicInteger();
-  /** End index of each phase (the last one is {@link #count}). */
-  private final int[] phaseEnd = new int[PHASES];
-  private boolean barriers;
   private final AtomicInteger helperIds = new AtomicInteger();
   /** Helpers inside the loop, or CLOSED. Fields below are read only while inside. */
   private final AtomicInteger active = new AtomicInteger(CLOSED);
@@ -70,43 +52,23 @@ public final class ChunkJob {
   public ChunkJob(int participants) {
     if (participants < 1) throw new IllegalArgumentException("participants must be >= 1, got " + participants);
     this.participants = participants;
-    this.cursors = new AtomicIntegerArray(PHASES * participants * PAD);
+    this.cursors = new AtomicIntegerArray(participants * PAD);
   }
 
   private int participantCount() {
     return participants;
   }
 
-  /** First index of range r of the phase [start, end). */
-  private int rangeStart(int start, int end, int r) {
-    return start + (int) ((long) r * (end - start) / participants);
+  private int rangeStart(int r) {
+    return (int) ((long) r * count / participants);
   }
 
-  /** Publishes a loop without barriers; the caller must own this job (no other loop open). */
+  /** Publishes a loop; the caller must own this job (no other loop open). */
   public void open(Body body, int count) {
-    open(body, count, count, count);
-  }
-
-  /**
-   * Publishes a loop over {@code 0 .. count-1} in up to three phases: {@code [0, barrier1)},
-   * {@code [barrier1, barrier2)} and {@code [barrier2, count)} (empty phases are skipped); the caller
-   * must own this job (no other loop open).
-   */
-  public void open(Body body, int barrier1, int barrier2, int count) {
-    if (0 > barrier1 || barrier1 > barrier2 || barrier2 > count) {
-      throw new IllegalArgumentException("need 0 <= barrier1 <= barrier2 <= count, got " + barrier1 + ", " + barrier2 + ", " + count);
-    }
     this.body = body;
     this.count = count;
     this.failure = null;
-    phaseEnd[0] = barrier1;
-    phaseEnd[1] = barrier2;
-    phaseEnd[2] = count;
-    barriers = (barrier1 > 0 && barrier1 < count) || (barrier2 > 0 && barrier2 < count);
-    completed.set(0);
-    for (int f = 0, start = 0; f < PHASES; start = phaseEnd[f++]) {
-      for (int r = 0; r < participants; r++) cursors.set((f * participants + r) * PAD, rangeStart(start, phaseEnd[f], r));
-    }
+    for (int r = 0; r < participants; r++) cursors.set(r * PAD, rangeStart(r));
     active.set(0); // volatile write: helpers that enter after it see the fields above
   }
 
@@ -132,48 +94,22 @@ public final class ChunkJob {
     runChunks(0);
   }
 
-  /**
-   * Phase by phase: own range first, then the others' in turn; every index comes out of exactly one
-   * range cursor once. Before a phase, waits until every earlier index is done.
-   */
+  /** Own range first, then the others' in turn; every index comes out of exactly one range cursor once. */
   private void runChunks(int id) {
     Body b = body;
-    boolean counting = barriers;
-    for (int f = 0, start = 0; f < PHASES; start = phaseEnd[f++]) {
-      int end = phaseEnd[f];
-      if (start == end) continue;
-      if (start > 0 && counting && !awaitCompleted(start)) return;
-      for (int k = 0; k < participants; k++) {
-        int r = (id + k) % participants, stop = rangeStart(start, end, r + 1), cursor = (f * participants + r) * PAD;
-        for (int i; (i = cursors.getAndIncrement(cursor)) < stop; ) {
-          if (failure != null) return; // another chunk failed: the call will throw, skip the rest
-          try {
-            b.run(i);
-          } catch (Throwable t) {
-            synchronized (this) {
-              if (failure == null) failure = t;
-            }
+    for (int k = 0; k < participants; k++) {
+      int r = (id + k) % participants, end = rangeStart(r + 1);
+      for (int i; (i = cursors.getAndIncrement(r * PAD)) < end; ) {
+        if (failure != null) return; // another chunk failed: the call will throw, skip the rest
+        try {
+          b.run(i);
+        } catch (Throwable t) {
+          synchronized (this) {
+            if (failure == null) failure = t;
           }
-          if (counting) completed.incrementAndGet(); // volatile: publishes the chunk's writes to the next phase
         }
       }
     }
-  }
-
-  /**
-   * Waits until {@code target} chunks are done (all claimed and running on other participants), or a chunk
-   * failed (returns false). Spins first: the other participants' last chunks usually end within microseconds.
-   */
-  private boolean awaitCompleted(int target) {
-    for (int spins = 0; completed.get() < target; spins++) {
-      if (failure != null) return false;
-      if (spins < BARRIER_SPINS) {
-        Thread.onSpinWait();
-      } else {
-        Thread.yield();
-      }
-    }
-    return failure == null;
   }
 
   /**
@@ -207,7 +143,7 @@ public final class ChunkJob {
     if (t != null) throw new IllegalStateException(t);
   }
 
-  /** Runs the whole loop on the calling thread (one chunk, or no helpers available); index order meets every barrier. */
+  /** Runs the whole loop on the calling thread (one chunk, or no helpers available). */
   public static void runInline(Body body, int count) {
     for (int i = 0; i < count; i++) body.run(i);
   }

@@ -38,18 +38,12 @@ public final class ExecutorLoop {
    * when there is a pool, else on {@code loop}'s executor.
    */
   public static void run(ChunkJob.Body body, int count, boolean callerOnly, SpinPool pool, ExecutorLoop loop) {
-    run(body, count, count, count, callerOnly, pool, loop);
-  }
-
-  /** {@link #run(ChunkJob.Body, int, boolean, SpinPool, ExecutorLoop)} in phases split at two barriers ({@link ChunkJob#open(ChunkJob.Body, int, int, int)}). */
-  public static void run(ChunkJob.Body body, int barrier1, int barrier2, int count, boolean callerOnly, SpinPool pool,
-                         ExecutorLoop loop) {
     if (count <= 1 || callerOnly) {
       ChunkJob.runInline(body, count);
     } else if (pool != null) {
-      pool.run(body, barrier1, barrier2, count);
+      pool.run(body, count);
     } else {
-      loop.run(body, barrier1, barrier2, count);
+      loop.run(body, count);
     }
   }
 
@@ -58,9 +52,9 @@ public final class ExecutorLoop {
    * of the executor; returns when every chunk is done and no helper touches the body any more,
    * rethrowing the first chunk failure. Helpers that never started are cancelled.
    */
-  void run(ChunkJob.Body body, int barrier1, int barrier2, int count) {
+  void run(ChunkJob.Body body, int count) {
     int helpers = Math.min(futures.length + 1, count) - 1, submitted = 0;
-    job.open(body, barrier1, barrier2, count);
+    job.open(body, count);
     try {
       for (; submitted < helpers; submitted++) futures[submitted] = executor.submit(job.helper);
     } catch (RejectedExecutionException e) {

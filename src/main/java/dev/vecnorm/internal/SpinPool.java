@@ -54,20 +54,12 @@ public final class SpinPool implements AutoCloseable {
    * every chunk is done and no worker touches the body any more, rethrowing the first chunk failure.
    */
   public void run(ChunkJob.Body body, int count) {
-    run(body, count, count, count);
-  }
-
-  /**
-   * {@link #run(ChunkJob.Body, int)} in phases split at {@code barrier1} and {@code barrier2}, as
-   * {@link ChunkJob#open(ChunkJob.Body, int, int, int)}: one hand-off for several dependent loops.
-   */
-  public void run(ChunkJob.Body body, int barrier1, int barrier2, int count) {
     if (count <= 1 || workers.length == 0 || shutdown || !busy.compareAndSet(false, true)) {
       ChunkJob.runInline(body, count);
       return;
     }
     try {
-      job.open(body, barrier1, barrier2, count);
+      job.open(body, count);
       epoch = epoch + 1; // only the busy owner writes epoch
       int p = parked;
       if (p != 0) {

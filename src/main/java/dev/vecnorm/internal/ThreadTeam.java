@@ -65,11 +65,6 @@ public final class ThreadTeam implements AutoCloseable {
     ExecutorLoop.run(body, count, callerOnly, pool, loop);
   }
 
-  /** {@link #run(ChunkJob.Body, int, boolean, ExecutorLoop)} in phases split at two barriers ({@link ChunkJob#open(ChunkJob.Body, int, int, int)}). */
-  public void run(ChunkJob.Body body, int barrier1, int barrier2, int count, boolean callerOnly, ExecutorLoop loop) {
-    ExecutorLoop.run(body, barrier1, barrier2, count, callerOnly, pool, loop);
-  }
-
   /** Throws {@link IllegalStateException} once {@link #close()} was called. */
   public void ensureOpen() {
     if (closed) throw new IllegalStateException("this " + owner + " is closed");

@@ -8,13 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.Test;
 
 /**
- * The phased training forward and moments of {@link ParallelBatchNorm} (the chunks' moments, the merge
- * ranges and the chunks' normalize as one loop with two barriers) on the shapes its earlier tests miss:
- * several chunks with a channel count that no lane count divides, one channel, uneven chunks, and a
- * non-finite value in one chunk only. Identical bits on 1, 2 and 3 threads; values against the
- * double-precision reference ({@link Reference}) or, for non-finite channels, {@link BatchNorm}'s rule.
+ * {@link ParallelBatchNorm}'s chunked training forward and moments (the chunks' moments, the merge ranges,
+ * the chunks' normalize) on the shapes {@link ParallelBatchNormTest} misses: several chunks with a channel
+ * count that no lane count divides, one channel, uneven chunks, and a non-finite value in one chunk only.
+ * Identical bits on 1, 2 and 3 threads; values against the double-precision reference ({@link Reference})
+ * or, for non-finite channels, {@link BatchNorm}'s rule.
  */
-class ParallelTrainingPhasesTest {
+class ParallelTrainingShapesTest {
 
   /** 400x1023: 4 chunks, the kernels' channel tail; 300000x1: 3 chunks of one channel; 1000x300: 436, 436 and 128 rows. */
   static final NormShape[] SHAPES = {NormShape.channelsLast(400, 1023), NormShape.channelsLast(300_000, 1),
@@ -23,7 +23,7 @@ class ParallelTrainingPhasesTest {
   @Test
   void phasedLoopsGiveTheSameBitsOnAnyThreadCountAndTheDoubleReferenceValues() {
     for (NormShape s : SHAPES) {
-      assertTrue(ParallelBatchNorm.Plan.of(s).count() > 1, s + " must take the phased route (several chunks)");
+      assertTrue(ParallelBatchNorm.Plan.of(s).count() > 1, s + " must be cut into several chunks");
       float[] x = Reference.data(s, 0, 21), dy = Reference.data(s, 0, 22);
       float[] gamma = Reference.perChannel(s.channels(), 1, 0.3, 23), beta = Reference.perChannel(s.channels(), 0, 1, 24);
       ParallelBatchNormTest.Out first = null;
