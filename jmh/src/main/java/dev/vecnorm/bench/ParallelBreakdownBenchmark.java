@@ -33,6 +33,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *       (no mean residual);</li>
  *   <li>{@code momentsHalf}: the moments of the first half's rows with the mean residual, as one
  *       chunk of a 2-chunk plan is computed;</li>
+ *   <li>{@code momentsHalfPlain}: the same without the mean residual, as {@link BatchNorm} asks: the
+ *       difference is what a chunk pays for the residual its merge needs;</li>
  *   <li>{@code momentsSerial}: {@code ParallelBatchNorm(1).moments}: every chunk's moments on one
  *       thread, then the merge: minus twice {@code momentsHalf} it is the merge;</li>
  *   <li>{@code momentsParallel}: the same on 2 threads;</li>
@@ -50,7 +52,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code ceilingTraining1/2}: each half's moments then its normalize with the whole tensor's
  *       statistics, in one loop: a training forward's data traffic with no merge and one hand-off.</li>
  * </ul>
- * {@code single} is {@link BatchNorm#forwardTraining} and {@code parallel} {@code ParallelBatchNorm(2)}'s,
+ * {@code single} is {@link BatchNorm#forwardTraining}, {@code serial} {@code ParallelBatchNorm(1)}'s (the
+ * chunked path on the caller alone: minus {@code ceilingTraining1} it is the merge and the call's
+ * bookkeeping) and {@code parallel} {@code ParallelBatchNorm(2)}'s,
  * so the ratios to compare come from one run.
  * Channels-last shapes only (rows are split in halves).
  */
@@ -118,6 +122,12 @@ public class ParallelBreakdownBenchmark {
   @Benchmark
   public Object momentsHalf() {
     impl.moments(w.x, 0, half, channels, 1, w.movingMean, residual, w.movingVariance);
+    return w.movingVariance;
+  }
+
+  @Benchmark
+  public Object momentsHalfPlain() {
+    impl.moments(w.x, 0, half, channels, 1, w.movingMean, null, w.movingVariance);
     return w.movingVariance;
   }
 
@@ -203,6 +213,12 @@ public class ParallelBreakdownBenchmark {
   @Benchmark
   public Object single() {
     BatchNorm.forwardTraining(w.shape, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+    return w.y;
+  }
+
+  @Benchmark
+  public Object serial() {
+    one.forwardTraining(w.shape, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
     return w.y;
   }
 
