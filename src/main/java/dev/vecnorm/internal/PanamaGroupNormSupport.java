@@ -25,7 +25,9 @@ import jdk.incubator.vector.VectorSpecies;
  * and the batch-norm normalize / backward-reduce kernels run unchanged on the sample. Only the input
  * gradient differs from batch norm: its group terms {@code b, k} do not scale with gamma, so it folds
  * {@code dx = a_c*dy + b_g*(x - mean_g) + k_g} itself and runs the channels-last apply on those
- * coefficients, or, channels-first, a loop along each channel's contiguous positions.
+ * coefficients. The channels-first backward on planes of a vector or more does not use batch norm's
+ * kernels: it runs one group at a time, reducing and applying in place of a per-plane lane sum
+ * ({@link #backwardGroupsFirst}).
  *
  * <p>Scratch is pooled ({@link Scratch}); nothing allocates in steady state. Species only in static finals.
  */
@@ -337,16 +339,18 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * <ol>
    *   <li>per plane, Σdy and Σdy*(x - mean) as vectors (two accumulator pairs; a ragged end is the vector
    *       ending at the plane's end, its lanes already summed weighted by 0 ({@link #TAIL_WEIGHTS}): no
-   *       scalar tail, and no masked load, which C2 boxed here, 95 B a plane, -prof gc), added into the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean) vectors, and
-   *       into the channel's dBeta and dGamma vectors in {@code acc} (dGamma's scaled by the sample's invStd),
-   *       which run across all the call's samples. Lanes are summed once per group, and once per channel at
+   *       scalar tail, no masked load), added into the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean)
+   *       vectors, and into the channel's dBeta and dGamma vectors in {@code acc} (dGamma's scaled by the
+   *       sample's invStd), which run across all the call's samples. Lanes are summed once per group, and once per channel at
    *       the end of the call;</li>
    *   <li>{@code dx = a_c*dy + b*(x - mean) + k} over the same planes, read again from L1/L2 (a group of
    *       64 planes of 49 floats is 25 KB of x and dy).</li>
    * </ol>
    * Batch norm's channels-first reduce, which this replaced, sums lanes per plane (two lane-sum trees and
-   * a scalar tail per 49-float plane, ~18 ns a plane): 0.83x PyTorch at NCHW 32x7x7x2048 on 2 threads.
-   * The bits depend on the call's samples (their dGamma/dBeta vectors add across them), not on the thread.
+   * a scalar tail per 49-float plane, ~18 ns a plane): 0.83x PyTorch at NCHW 32x7x7x2048 on 2 threads
+   * (seventh session). The bits depend on the call's samples (their dGamma/dBeta vectors add across them),
+   * not on the thread; a staged call (per block of samples) may differ from an unstaged one in dGamma/dBeta's
+   * last bits.
    * The native body ({@code PanamaNativeGroupNorm.backwardGroupsFirst}) runs the same operations in the same order.
    */
   private static void backwardGroupsFirst(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch,
@@ -422,7 +426,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   static void channelSums(float[] acc, int channels, float[] dGamma, float[] dBeta) {
     int cl = channels * LANES;
     for (int c = 0; c < channels; c++) {
-      long sums = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, c * LANES), FloatVector.fromArray(SPECIES, acc, cl + c * LANES));
+      long sums = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, c * LANES),
+          FloatVector.fromArray(SPECIES, acc, cl + c * LANES));
       if (dBeta != null) dBeta[c] += Float.intBitsToFloat((int) (sums >>> 32));
       if (dGamma != null) dGamma[c] += Float.intBitsToFloat((int) sums);
     }

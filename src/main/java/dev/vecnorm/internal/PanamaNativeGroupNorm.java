@@ -15,6 +15,9 @@ import jdk.incubator.vector.VectorSpecies;
  * segment loads and stores. So the bits equal the {@code float[]} path's ({@code NativeGroupNormTest}), and
  * a native tensor is read in place instead of being staged through arrays a block of samples at a time.
  *
+ * <p>The channels-first backward on planes of a vector or more ({@code PanamaGroupNormSupport.backwardGroupsFirst})
+ * has its segment body here too ({@link #backwardGroupsFirst}), the same operations in the same order.
+ *
  * <p>The two cases batch norm's native bodies do not cover have their own segment bodies here: the
  * memory-order forward of channels-last groups of whole vectors ({@link PanamaGroupNormSupport#takesRows}:
  * {@link #forwardRows}); rows too wide for super rows with a ragged channel tail ({@code superWidth < 0}) run
