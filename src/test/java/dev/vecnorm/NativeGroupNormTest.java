@@ -63,6 +63,10 @@ class NativeGroupNormTest {
     out.add(new Object[] {GroupShape.nchw(2, 1023, 1, 3), true, true}); // one row too wide for super rows
     out.add(new Object[] {GroupShape.nchw(2, 16, 1023, 4), true, true});
     out.add(new Object[] {GroupShape.nchw(2, 3, 20_000, 1), true, true}); // a group over several cache blocks
+    out.add(new Object[] {GroupShape.nchw(3, 8, LANES, 2), true, true}); // planes of one vector: no ragged end
+    out.add(new Object[] {GroupShape.nchw(2, 12, 2 * LANES + 1, 3), true, true}); // the pair loop and a one-lane ragged end
+    out.add(new Object[] {GroupShape.nchw(2, 8, 3 * LANES - 1, 8), true, true}); // InstanceNorm, a ragged end of lanes - 1
+    out.add(new Object[] {GroupShape.nchw(3, 8, LANES - 1, 2), true, true}); // planes shorter than a vector: batch norm's reduce
     return out;
   }
 

@@ -25,7 +25,9 @@ import jdk.incubator.vector.VectorSpecies;
  * and the batch-norm normalize / backward-reduce kernels run unchanged on the sample. Only the input
  * gradient differs from batch norm: its group terms {@code b, k} do not scale with gamma, so it folds
  * {@code dx = a_c*dy + b_g*(x - mean_g) + k_g} itself and runs the channels-last apply on those
- * coefficients, or, channels-first, a loop along each channel's contiguous positions.
+ * coefficients. The channels-first backward on planes of a vector or more does not use batch norm's
+ * kernels: it runs one group at a time, reducing and applying in place of a per-plane lane sum
+ * ({@link #backwardGroupsFirst}).
  *
  * <p>Scratch is pooled ({@link Scratch}); nothing allocates in steady state. Species only in static finals.
  */
@@ -273,6 +275,11 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch, int channels, int spatial,
                        int groups, boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
                        float[] dBeta) {
+    if (groupsFirst(channelsLast, spatial)) {
+      backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
+          dGamma, dBeta);
+      return;
+    }
     int cpg = channels / groups, sampleFloats = channels * spatial;
     int width = channelsLast ? PanamaBatchNormSupport.superWidth(channels) : -1;
     int floats = scratchFloats(channels);
@@ -304,6 +311,148 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       Scratch.release(chInvStd);
       Scratch.release(chMean);
       Scratch.release(coef);
+    }
+  }
+
+  /**
+   * Whether the backward takes {@link #backwardGroupsFirst}: channels-first planes of at least one vector
+   * (its ragged end is one vector overlapping the plane's last full one). Shorter planes keep batch norm's
+   * reduce (one position is a row of channels, which its channels-last reduce vectorizes across).
+   */
+  static boolean groupsFirst(boolean channelsLast, int spatial) {
+    return !channelsLast && spatial >= LANES;
+  }
+
+  /**
+   * {@code LANES} zeros then {@code LANES} ones: the vector at {@code tail} weighs the lanes of a plane's
+   * last (overlapping) vector, 1 for the {@code tail} lanes past the loop bound, 0 for those already summed.
+   */
+  static final float[] TAIL_WEIGHTS = new float[2 * LANES];
+
+  static {
+    Arrays.fill(TAIL_WEIGHTS, LANES, 2 * LANES, 1f);
+  }
+
+  /**
+   * Channels-first backward one group at a time (a group is {@code cpg} contiguous planes of {@code spatial}
+   * floats), in two passes over the group:
+   * <ol>
+   *   <li>per plane, Σdy and Σdy*(x - mean) as vectors (two accumulator pairs; a ragged end is the vector
+   *       ending at the plane's end, its lanes already summed weighted by 0 ({@link #TAIL_WEIGHTS}): no
+   *       scalar tail, no masked load), added into the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean)
+   *       vectors, and into the channel's dBeta and dGamma vectors in {@code acc} (dGamma's scaled by the
+   *       sample's invStd), which run across all the call's samples. Lanes are summed once per group, and once per channel at
+   *       the end of the call;</li>
+   *   <li>{@code dx = a_c*dy + b*(x - mean) + k} over the same planes, read again from L1/L2 (a group of
+   *       64 planes of 49 floats is 25 KB of x and dy).</li>
+   * </ol>
+   * Batch norm's channels-first reduce, which this replaced, sums lanes per plane (two lane-sum trees and
+   * a scalar tail per 49-float plane, ~18 ns a plane): 0.83x PyTorch at NCHW 32x7x7x2048 on 2 threads
+   * (seventh session). The bits depend on the call's samples (their dGamma/dBeta vectors add across them),
+   * not on the thread; a staged call (per block of samples) may differ from an unstaged one in dGamma/dBeta's
+   * last bits.
+   * The native body ({@code PanamaNativeGroupNorm.backwardGroupsFirst}) runs the same operations in the same order.
+   */
+  private static void backwardGroupsFirst(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch,
+                                          int channels, int spatial, int groups, float[] gamma, float[] mean, float[] invStd,
+                                          int statsOffset, float[] dGamma, float[] dBeta) {
+    int cpg = channels / groups;
+    double count = (double) cpg * spatial;
+    float[] acc = Scratch.borrow(2 * channels * LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
+    try {
+      Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
+      for (int n = 0; n < batch; n++) {
+        for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+          int at = statsOffset + n * groups + g, p0 = (n * channels + c0) * spatial;
+          float m = mean[at], sf = invStd[at];
+          long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+          // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n, Σ(g*xhat) = s*Σ(gamma*dy*(x - mean)): b and k per group, in double
+          double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+          applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+              (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+        }
+      }
+      channelSums(acc, channels, dGamma, dBeta);
+    } finally {
+      Scratch.release(acc);
+    }
+  }
+
+  /**
+   * A group's planes at {@code xs}/{@code gs}: adds each plane's Σdy and invStd*Σdy*(x - mean) vectors into
+   * its channel's in {@code acc}, and returns the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean), lanes summed
+   * once, packed as {@link PanamaBatchNormSupport#sumLanes(FloatVector, FloatVector)}. Only scalars cross
+   * these calls: a vector argument of a call C2 does not inline is boxed (672 B a group at NCHW 32x7x7x2048, -prof gc).
+   */
+  private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma,
+                                  float m, float sf, float[] acc) {
+    int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), last = spatial - LANES, cl = channels * LANES;
+    FloatVector w = FloatVector.fromArray(SPECIES, TAIL_WEIGHTS, spatial - vb); // used only when vb < spatial
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
+    FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
+    for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
+      int xp = xs + p, gp = gs + p, i = 0;
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+      for (; i < upper; i += 2 * LANES) {
+        FloatVector d0 = FloatVector.fromArray(SPECIES, dy, gp + i), d1 = FloatVector.fromArray(SPECIES, dy, gp + i + LANES);
+        g0 = g0.add(d0);
+        g1 = g1.add(d1);
+        h0 = d0.fma(FloatVector.fromArray(SPECIES, x, xp + i).sub(vm), h0);
+        h1 = d1.fma(FloatVector.fromArray(SPECIES, x, xp + i + LANES).sub(vm), h1);
+      }
+      for (; i < vb; i += LANES) {
+        FloatVector d0 = FloatVector.fromArray(SPECIES, dy, gp + i);
+        g0 = g0.add(d0);
+        h0 = d0.fma(FloatVector.fromArray(SPECIES, x, xp + i).sub(vm), h0);
+      }
+      if (vb < spatial) { // dy*0 = 0 in the lanes summed above (a non-finite dy there gives NaN: the sums are non-finite anyway)
+        FloatVector d1 = FloatVector.fromArray(SPECIES, dy, gp + last).mul(w);
+        g1 = g1.add(d1);
+        h1 = d1.fma(FloatVector.fromArray(SPECIES, x, xp + last).sub(vm), h1);
+      }
+      FloatVector pg = g0.add(g1), ph = h0.add(h1);
+      FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]); // fma by 1 is the plain add
+      sg = pg.fma(gc, sg);
+      sh = ph.fma(gc, sh);
+      int ca = c * LANES;
+      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
+      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+    }
+    return PanamaBatchNormSupport.sumLanes(sg, sh);
+  }
+
+  /** Adds each channel's Σdy and Σdy*xhat vectors in {@code acc}, lanes summed, into dBeta and dGamma (when not null). */
+  static void channelSums(float[] acc, int channels, float[] dGamma, float[] dBeta) {
+    int cl = channels * LANES;
+    for (int c = 0; c < channels; c++) {
+      long sums = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, c * LANES),
+          FloatVector.fromArray(SPECIES, acc, cl + c * LANES));
+      if (dBeta != null) dBeta[c] += Float.intBitsToFloat((int) (sums >>> 32));
+      if (dGamma != null) dGamma[c] += Float.intBitsToFloat((int) sums);
+    }
+  }
+
+  /**
+   * {@code dx = a_c*dy + ((x - mean)*b + k)} over a group's {@code cpg} planes starting at {@code xs}/{@code gs}/{@code ds},
+   * {@code a_c = gamma_c*invStd}, planes of at least one vector; a ragged end is one vector ending at the plane's
+   * end, computed before the plane's stores (dx may be x or dy) and stored after, rewriting the same values
+   * ({@link #applyChannelsFirst}'s order).
+   */
+  private static void applyGroup(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial,
+                                 float[] gamma, float sf, float m, float b, float k) {
+    int bound = SPECIES.loopBound(spatial), last = spatial - LANES;
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
+      FloatVector va = FloatVector.broadcast(SPECIES, gamma == null ? sf : gamma[c] * sf);
+      FloatVector end = FloatVector.fromArray(SPECIES, dy, gs + p + last)
+          .fma(va, FloatVector.fromArray(SPECIES, x, xs + p + last).sub(vm).fma(vb, vk));
+      for (int i = 0; i < bound; i += LANES) {
+        int q = p + i;
+        FloatVector.fromArray(SPECIES, dy, gs + q).fma(va, FloatVector.fromArray(SPECIES, x, xs + q).sub(vm).fma(vb, vk))
+            .intoArray(dx, ds + q);
+      }
+      if (bound < spatial) end.intoArray(dx, ds + p + last);
     }
   }
 

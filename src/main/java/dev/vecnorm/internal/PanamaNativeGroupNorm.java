@@ -2,6 +2,7 @@ package dev.vecnorm.internal;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -13,6 +14,9 @@ import jdk.incubator.vector.VectorSpecies;
  * helpers, fed per-channel floats), and the input-gradient apply loops below, which are the array loops with
  * segment loads and stores. So the bits equal the {@code float[]} path's ({@code NativeGroupNormTest}), and
  * a native tensor is read in place instead of being staged through arrays a block of samples at a time.
+ *
+ * <p>The channels-first backward on planes of a vector or more ({@code PanamaGroupNormSupport.backwardGroupsFirst})
+ * has its segment body here too ({@link #backwardGroupsFirst}), the same operations in the same order.
  *
  * <p>The two cases batch norm's native bodies do not cover have their own segment bodies here: the
  * memory-order forward of channels-last groups of whole vectors ({@link PanamaGroupNormSupport#takesRows}:
@@ -88,6 +92,11 @@ final class PanamaNativeGroupNorm {
                           long dxOffset, int batch, int channels, int spatial, int groups, boolean channelsLast, float[] gamma,
                           float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     if (!supported(batch, channels, spatial, channelsLast)) return false;
+    if (PanamaGroupNormSupport.groupsFirst(channelsLast, spatial)) {
+      backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
+          dGamma, dBeta);
+      return true;
+    }
     int cpg = channels / groups, width = channelsLast ? PanamaBatchNormSupport.superWidth(channels) : -1;
     int floats = PanamaGroupNormSupport.scratchFloats(channels);
     float[] coef = Scratch.borrow(floats); // [a | b | k | mean] per channel, then tiled over a super row
@@ -125,6 +134,94 @@ final class PanamaNativeGroupNorm {
 
   private static FloatVector load(MemorySegment s, long at) {
     return FloatVector.fromMemorySegment(SPECIES, s, at, LE);
+  }
+
+  /**
+   * {@code PanamaGroupNormSupport.backwardGroupsFirst} on segments (byte offsets): the same vector operations
+   * in the same order (per plane, per group, per channel at the end), so the same bits.
+   */
+  private static void backwardGroupsFirst(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                          long dxOffset, int batch, int channels, int spatial, int groups, float[] gamma, float[] mean,
+                                          float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    int cpg = channels / groups;
+    double count = (double) cpg * spatial;
+    float[] acc = Scratch.borrow(2 * channels * LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
+    try {
+      Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
+      for (int n = 0; n < batch; n++) {
+        for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+          int at = statsOffset + n * groups + g;
+          long p0 = ((long) n * channels + c0) * spatial * 4L;
+          float m = mean[at], sf = invStd[at];
+          long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+          double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+          applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+              (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+        }
+      }
+      PanamaGroupNormSupport.channelSums(acc, channels, dGamma, dBeta);
+    } finally {
+      Scratch.release(acc);
+    }
+  }
+
+  /** {@code PanamaGroupNormSupport.reduceGroup} on segments (byte offsets): the same operations in the same order. */
+  private static long reduceGroup(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
+                                  float[] gamma, float m, float sf, float[] acc) {
+    int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), cl = channels * LANES;
+    long last = 4L * (spatial - LANES), plane = 4L * spatial;
+    FloatVector w = FloatVector.fromArray(SPECIES, PanamaGroupNormSupport.TAIL_WEIGHTS, spatial - vb);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
+    FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
+    long p = 0;
+    for (int c = c0; c < c0 + cpg; c++, p += plane) {
+      long xp = xs + p, gp = gs + p;
+      int i = 0;
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+      for (; i < upper; i += 2 * LANES) {
+        FloatVector d0 = load(dy, gp + 4L * i), d1 = load(dy, gp + 4L * (i + LANES));
+        g0 = g0.add(d0);
+        g1 = g1.add(d1);
+        h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
+        h1 = d1.fma(load(x, xp + 4L * (i + LANES)).sub(vm), h1);
+      }
+      for (; i < vb; i += LANES) {
+        FloatVector d0 = load(dy, gp + 4L * i);
+        g0 = g0.add(d0);
+        h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
+      }
+      if (vb < spatial) {
+        FloatVector d1 = load(dy, gp + last).mul(w);
+        g1 = g1.add(d1);
+        h1 = d1.fma(load(x, xp + last).sub(vm), h1);
+      }
+      FloatVector pg = g0.add(g1), ph = h0.add(h1);
+      FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]);
+      sg = pg.fma(gc, sg);
+      sh = ph.fma(gc, sh);
+      int ca = c * LANES;
+      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
+      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+    }
+    return PanamaBatchNormSupport.sumLanes(sg, sh);
+  }
+
+  /** {@code PanamaGroupNormSupport.applyGroup} on segments (byte offsets): the same operations per element, in the same order. */
+  private static void applyGroup(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
+                                 int spatial, float[] gamma, float sf, float m, float b, float k) {
+    int bound = SPECIES.loopBound(spatial);
+    long p = 0, last = 4L * (spatial - LANES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    for (int c = c0; c < c0 + cpg; c++, p += 4L * spatial) {
+      FloatVector va = FloatVector.broadcast(SPECIES, gamma == null ? sf : gamma[c] * sf);
+      FloatVector end = load(dy, gs + p + last).fma(va, load(x, xs + p + last).sub(vm).fma(vb, vk));
+      for (int i = 0; i < bound; i += LANES) {
+        long q = p + 4L * i;
+        load(dy, gs + q).fma(va, load(x, xs + q).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + q, LE);
+      }
+      if (bound < spatial) end.intoMemorySegment(dx, ds + p + last, LE);
+    }
   }
 
   /** {@link PanamaGroupNormSupport}'s channels-first apply on segments: the same operations per element. */
