@@ -365,4 +365,47 @@ class GroupNormTest {
             MemorySegment.ofArray(dx), 4, dG, dB)));
     assertRejectedBeforeWriting(cases, x, y, dy, dx, gamma, beta, mean, inv, dG, dB, big);
   }
+
+  /**
+   * An infinite dy in one element reaches dBeta (and dGamma) of its channel as IEEE addition gives it, +Inf, not NaN,
+   * and leaves the other channels' gradients and the other groups' dx finite. Planes of 49 floats put the element
+   * (position 45) in the lanes that the Panama channels-first backward's overlapping last vector has already
+   * summed, for 8 and 16 lanes alike (a multiply by 0 there made +Inf * 0 = NaN); float[] and native segments.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void infiniteDyPropagatesOnce(String name, GroupNormSupport k) {
+    GroupShape s = GroupShape.nchw(2, 4, 49, 2); // groups of channels {0, 1} and {2, 3}
+    SplittableRandom rnd = new SplittableRandom(45);
+    int size = (int) s.size(), st = s.statistics(), hit = index(s, 1, 1, 45);
+    float[] x = random(rnd, size, 1, 2), gamma = random(rnd, s.channels(), 1, 1), dy = random(rnd, size, 0, 1);
+    float[] mean = new float[st], inv = new float[st];
+    GroupNorm.forward(k, s, x, 0, gamma, null, 1e-3f, new float[size], 0, mean, inv);
+    dy[hit] = Float.POSITIVE_INFINITY;
+    double xhat = (x[hit] - mean[s.groups() + 0]) * (double) inv[s.groups() + 0];
+    try (Arena arena = Arena.ofConfined()) {
+      for (boolean onSegment : new boolean[] {false, true}) {
+        float[] dx = new float[size], dGamma = new float[s.channels()], dBeta = new float[s.channels()];
+        if (onSegment) {
+          MemorySegment xs = segment(arena, false, x, 0), dys = segment(arena, false, dy, 0), dxs = segment(arena, false, dx, 0);
+          GroupNorm.backward(k, s, xs, 0, dys, 0, gamma, mean, inv, dxs, 0, dGamma, dBeta);
+          dx = read(dxs, 0, size);
+        } else {
+          GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dGamma, dBeta);
+        }
+        String where = (onSegment ? "native segment" : "float[]") + " " + s;
+        assertEquals(Float.POSITIVE_INFINITY, dBeta[1], "dBeta[1] " + where);
+        assertEquals(xhat > 0 ? Float.POSITIVE_INFINITY : Float.NEGATIVE_INFINITY, dGamma[1], "dGamma[1] " + where);
+        for (int c : new int[] {0, 2, 3}) {
+          assertTrue(Float.isFinite(dBeta[c]) && Float.isFinite(dGamma[c]), "channel " + c + " " + where);
+        }
+        for (int n = 0; n < 2; n++) {
+          for (int c = 0; c < 4; c++) {
+            if (n == 1 && c < 2) continue; // the infinite element's group
+            for (int p = 0; p < 49; p++) assertTrue(Float.isFinite(dx[index(s, n, c, p)]), "dx n=" + n + " c=" + c + " p=" + p + " " + where);
+          }
+        }
+      }
+    }
+  }
 }

@@ -3,6 +3,8 @@ package dev.vecnorm.internal;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -324,8 +326,9 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   }
 
   /**
-   * {@code LANES} zeros then {@code LANES} ones: the vector at {@code tail} weighs the lanes of a plane's
-   * last (overlapping) vector, 1 for the {@code tail} lanes past the loop bound, 0 for those already summed.
+   * {@code LANES} zeros then {@code LANES} ones: the vector at {@code tail} marks the lanes of a plane's last
+   * (overlapping) vector, 1 for the {@code tail} lanes past the loop bound, 0 for those already summed
+   * ({@link #alreadySummed}).
    */
   static final float[] TAIL_WEIGHTS = new float[2 * LANES];
 
@@ -334,11 +337,21 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   }
 
   /**
+   * The lanes of a plane's last (overlapping) vector that the loop before it already summed, for a plane of
+   * {@code spatial} floats: they are set to 0 in dy and in {@code x - mean} before the tail's add and FMA
+   * (a blend, not a multiply by 0: an infinite dy or x there would give NaN, where the sums hold the IEEE
+   * result of adding it once, e.g. +Inf in dBeta).
+   */
+  static VectorMask<Float> alreadySummed(int spatial) {
+    return FloatVector.fromArray(SPECIES, TAIL_WEIGHTS, spatial - SPECIES.loopBound(spatial)).compare(VectorOperators.EQ, 0f);
+  }
+
+  /**
    * Channels-first backward one group at a time (a group is {@code cpg} contiguous planes of {@code spatial}
    * floats), in two passes over the group:
    * <ol>
    *   <li>per plane, Σdy and Σdy*(x - mean) as vectors (two accumulator pairs; a ragged end is the vector
-   *       ending at the plane's end, its lanes already summed weighted by 0 ({@link #TAIL_WEIGHTS}): no
+   *       ending at the plane's end, its lanes already summed set to 0 ({@link #alreadySummed}): no
    *       scalar tail, no masked load), added into the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean)
    *       vectors, and into the channel's dBeta and dGamma vectors in {@code acc} (dGamma's scaled by the
    *       sample's invStd), which run across all the call's samples. Lanes are summed once per group, and once per channel at
@@ -387,7 +400,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma,
                                   float m, float sf, float[] acc) {
     int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), last = spatial - LANES, cl = channels * LANES;
-    FloatVector w = FloatVector.fromArray(SPECIES, TAIL_WEIGHTS, spatial - vb); // used only when vb < spatial
+    VectorMask<Float> seen = alreadySummed(spatial); // used only when vb < spatial
+    FloatVector zero = FloatVector.zero(SPECIES);
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
     FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
     for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
@@ -406,10 +420,10 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
         g0 = g0.add(d0);
         h0 = d0.fma(FloatVector.fromArray(SPECIES, x, xp + i).sub(vm), h0);
       }
-      if (vb < spatial) { // dy*0 = 0 in the lanes summed above (a non-finite dy there gives NaN: the sums are non-finite anyway)
-        FloatVector d1 = FloatVector.fromArray(SPECIES, dy, gp + last).mul(w);
+      if (vb < spatial) { // the lanes summed above are 0 in dy and x - mean: adding them again adds 0 (as the scalar tail did not)
+        FloatVector d1 = FloatVector.fromArray(SPECIES, dy, gp + last).blend(zero, seen);
         g1 = g1.add(d1);
-        h1 = d1.fma(FloatVector.fromArray(SPECIES, x, xp + last).sub(vm), h1);
+        h1 = d1.fma(FloatVector.fromArray(SPECIES, x, xp + last).sub(vm).blend(zero, seen), h1);
       }
       FloatVector pg = g0.add(g1), ph = h0.add(h1);
       FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]); // fma by 1 is the plain add

@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -170,7 +171,8 @@ final class PanamaNativeGroupNorm {
                                   float[] gamma, float m, float sf, float[] acc) {
     int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), cl = channels * LANES;
     long last = 4L * (spatial - LANES), plane = 4L * spatial;
-    FloatVector w = FloatVector.fromArray(SPECIES, PanamaGroupNormSupport.TAIL_WEIGHTS, spatial - vb);
+    VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummed(spatial);
+    FloatVector zero = FloatVector.zero(SPECIES);
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
     FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
     long p = 0;
@@ -192,9 +194,9 @@ final class PanamaNativeGroupNorm {
         h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
       }
       if (vb < spatial) {
-        FloatVector d1 = load(dy, gp + last).mul(w);
+        FloatVector d1 = load(dy, gp + last).blend(zero, seen);
         g1 = g1.add(d1);
-        h1 = d1.fma(load(x, xp + last).sub(vm), h1);
+        h1 = d1.fma(load(x, xp + last).sub(vm).blend(zero, seen), h1);
       }
       FloatVector pg = g0.add(g1), ph = h0.add(h1);
       FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]);
