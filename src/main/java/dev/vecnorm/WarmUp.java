@@ -19,7 +19,7 @@ import java.util.SplittableRandom;
  * a warm-up on a tiny stand-in shape would leave the main loops' paths unprofiled.
  *
  * <p>Every operation is run on {@code float[]}, and when an arena is given also on native segments from
- * it (the two have separate kernel bodies), out of place, on random data; once per round each also runs
+ * it (the two have separate kernel bodies), out of place, on random data; one call in twenty is one of them
  * in place, at an offset of one float and without gamma, beta, dGamma and dBeta (null), so that no branch of
  * the checks, the dispatch and the coefficients is left unprofiled for the caller's first call to take. Native segments only come
  * from the caller's arena: the JDK's segment access code calls the segment's session
@@ -161,8 +161,18 @@ final class WarmUp {
   /** Budget that must be left to open the compile queue; with less the warm-up uses the quiet-time rule. */
   static final long QUEUE_OPEN_NANOS = 600_000_000L;
 
-  /** The branch calls (in place, unaligned) get at most 1/BRANCH_SHARE of the warm-up's time. */
+  /** The branch calls (in place, unaligned, without gamma and beta) get one call per BRANCH_SHARE operation calls. */
   static final int BRANCH_SHARE = 20;
+
+  /**
+   * Calls every operation has had before the branch calls start: a quarter of C1's invocation threshold
+   * (Tier3InvocationThreshold), by when the checks and coefficient helpers, called several times per
+   * operation call and the first to reach C2, run in C1's profiling code, whose profile C2 compiles from.
+   * Made at the start, while everything was interpreted, one round of them took 2 s of a 3 s budget on NC
+   * 256x1024; starting at twice the threshold was too late: C2 had compiled those helpers without the branch
+   * paths, and the first round's uncommon traps came at the end of the budget.
+   */
+  static final int BRANCH_FROM_CALLS = (int) (vmOption("Tier3InvocationThreshold", 200) / 4);
 
   /** How often the compile queue is read once every operation has settled. */
   static final long QUEUE_READ_NANOS = 5_000_000L;
@@ -195,12 +205,20 @@ final class WarmUp {
   }
 
   /**
-   * Runs the operations round-robin, each turn at most {@link #WINDOW} calls or {@link #SLICE_NANOS} (one
-   * call once the operation is done), and the branch calls once per round while they have had under
-   * 1/{@link #BRANCH_SHARE} of the time, until every operation is done, the JIT has nothing of the
+   * Runs the operations in turns, each turn going to the unfinished operation with the fewest calls and lasting
+   * at most {@link #WINDOW} calls or {@link #SLICE_NANOS} (one call each a round once all are done), and the
+   * branch calls, once every operation has had {@link #BRANCH_FROM_CALLS} calls, in rounds that keep them at
+   * 1/{@link #BRANCH_SHARE} of the operation calls, until every operation is done, the JIT has nothing of the
    * kernels' left to compile and the code cache holds C2 code (tier 4) of every operation's entry point
    * ({@code entries}), or the deadline. An operation is done when its per-call time has stopped falling
    * and it has had {@link #ENTRY_CALLS} calls (more when a listing found its entry point still in C1 code).
+   *
+   * <p>Why the fewest calls, not equal time: HotSpot compiles by invocation counts, and with equal time
+   * slices the slowest operations got the fewest calls (NC 256x1024 with an arena: 2240, 3136 and 1179 calls
+   * of the array training forward, inference and backward, 2240, 3136 and 1088 of the native ones in a 3 s
+   * warm-up; NCHW 7x13x13x17: 800 native training forwards against 2176 inferences), so their kernels were the
+   * last to reach C2. The time goes to the operations whose calls are still slow, which are those the
+   * program's first calls would find uncompiled.
    *
    * <p>Why turns end after a time slice: before C2 has compiled them a call runs the Vector API as
    * objects, up to 1000x slower, and a fixed 32-call window of the first operation then took a large part
@@ -230,21 +248,24 @@ final class WarmUp {
     Arrays.fill(target, Math.max(MIN_CALLS, ENTRY_CALLS));
     long[][] times = new long[ops.length][WINDOW];
     long lastJit = -1, jitChanged = System.nanoTime(), queueEmpty = 0, queueRead = 0, listed = 0;
-    long started = System.nanoTime(), branchNanos = 0, listingNanos = 0;
-    int listings = 0;
+    long started = System.nanoTime(), listingNanos = 0, opCalls = 0, branchCalls = 0, branchFrom = -1;
+    int listings = 0, branchRounds = 0;
     JitQueue queue = null;
     while (System.nanoTime() < deadline) {
-      boolean settled = true;
-      for (int o = 0; o < ops.length && System.nanoTime() < deadline; o++) {
-        // An operation that is done gets one call a turn: the budget goes to those still compiling.
-        boolean done = calls[o] >= target[o] && stale[o] >= STABLE_WINDOWS;
-        long turnEnd = done ? 0 : System.nanoTime() + SLICE_NANOS;
+      // The turn goes to the unfinished operation with the fewest calls, so that every operation reaches the
+      // JIT's invocation thresholds after the same number of calls, however slow its calls still are; once all
+      // are done, each gets one call a round.
+      int next = nextOperation(calls, target, stale);
+      boolean settled = next < 0;
+      for (int o = settled ? 0 : next; o < (settled ? ops.length : next + 1) && System.nanoTime() < deadline; o++) {
+        long turnEnd = settled ? 0 : System.nanoTime() + SLICE_NANOS;
         do {
           long t0 = System.nanoTime();
           ops[o].run();
           long t1 = System.nanoTime();
           times[o][filled[o]++] = t1 - t0;
           calls[o]++;
+          opCalls++;
           if (filled[o] == WINDOW) {
             filled[o] = 0;
             Arrays.sort(times[o]);
@@ -259,18 +280,23 @@ final class WarmUp {
           }
           if (t1 >= turnEnd) break;
         } while (true);
-        settled &= calls[o] >= target[o] && stale[o] >= STABLE_WINDOWS;
       }
-      // At most 1/BRANCH_SHARE of the time so far: in the slow tiers a branch call costs as much as an
-      // operation's whole turn, and ten of them a round took most of the budget from the operations.
-      long sinceStart = System.nanoTime() - started;
-      if (branchNanos * BRANCH_SHARE <= sinceStart) {
-        long b0 = System.nanoTime();
-        for (Op b : branches) {
-          if (System.nanoTime() >= deadline) break;
-          b.run();
+      // The branch calls start once every operation has had BRANCH_FROM_CALLS calls, and then get one call per
+      // BRANCH_SHARE operation calls: counted in calls, so that the profiles C2 compiles from hold the branch
+      // paths in the same proportion whenever C2 compiles. (Until 2026-11-30 they got a share of the time: the
+      // first round, made while everything was interpreted, cost 60-340 ms, so the next came 1.2-2.5 s later or
+      // never, after C2 had compiled the kernels without those paths; that round then hit their uncommon traps
+      // and the deoptimized kernels were still recompiling when the warm-up returned. README, "Warm-up".)
+      if (branchFrom < 0 && Arrays.stream(calls).min().orElse(0) >= BRANCH_FROM_CALLS) branchFrom = opCalls;
+      if (branchFrom >= 0) {
+        if (branchTurn(opCalls - branchFrom, branchCalls)) {
+          for (Op b : branches) {
+            if (System.nanoTime() >= deadline) break;
+            b.run();
+            branchCalls++;
+          }
+          branchRounds++;
         }
-        branchNanos += System.nanoTime() - b0;
       }
       long jitNow = jitTimed ? jit.getTotalCompilationTime() : 0, now = System.nanoTime();
       if (jitNow != lastJit) jitChanged = now;
@@ -283,7 +309,7 @@ final class WarmUp {
       }
       if (!queue.available()) {
         if (now - jitChanged < QUIET_NANOS) continue;
-        trace("no compilation for 300 ms", started, calls, null, listings, listingNanos);
+        trace("no compilation for 300 ms", started, calls, null, listings, listingNanos, branchRounds);
         return;
       }
       if (now - queueRead < QUEUE_READ_NANOS) continue; // reading it builds a string of the whole queue
@@ -310,23 +336,41 @@ final class WarmUp {
         all &= tier4[o];
       }
       if (all) {
-        trace("entry points compiled, compile queue empty", started, calls, tier4, listings, listingNanos);
+        trace("entry points compiled, compile queue empty", started, calls, tier4, listings, listingNanos, branchRounds);
         return;
       }
       queueEmpty = 0;
     }
-    trace("budget spent", started, calls, null, listings, listingNanos);
+    trace("budget spent", started, calls, null, listings, listingNanos, branchRounds);
+  }
+
+  /**
+   * The operation whose turn it is: of those not done (at least {@code target} calls and {@link #STABLE_WINDOWS}
+   * windows without improvement), the one with the fewest calls, the first of equals; -1 when all are done.
+   */
+  static int nextOperation(int[] calls, int[] target, int[] stale) {
+    int next = -1;
+    for (int o = 0; o < calls.length; o++) {
+      if (!(calls[o] >= target[o] && stale[o] >= STABLE_WINDOWS) && (next < 0 || calls[o] < calls[next])) next = o;
+    }
+    return next;
+  }
+
+  /** Whether a round of branch calls is due: they have had at most 1/{@link #BRANCH_SHARE} of the operation calls since they started. */
+  static boolean branchTurn(long opCallsSince, long branchCalls) {
+    return branchCalls * BRANCH_SHARE <= opCallsSince;
   }
 
   private static final System.Logger LOG = System.getLogger("dev.vecnorm");
 
-  /** At DEBUG: why the warm-up ended, and each operation's calls and whether its entry point had reached C2. */
-  private static void trace(String reason, long started, int[] calls, boolean[] compiled, int listings, long listingNanos) {
+  /** At DEBUG: why the warm-up ended, each operation's calls, whether its entry point had reached C2, and the branch rounds. */
+  private static void trace(String reason, long started, int[] calls, boolean[] compiled, int listings, long listingNanos,
+                            int branchRounds) {
     if (!LOG.isLoggable(System.Logger.Level.DEBUG)) return;
     LOG.log(System.Logger.Level.DEBUG, "warm-up: " + reason + " after " + (System.nanoTime() - started) / 1_000_000
         + " ms; calls per operation " + Arrays.toString(calls)
         + (compiled == null ? "" : ", entry point in C2 code " + Arrays.toString(compiled))
-        + "; " + listings + " code cache listings, " + listingNanos / 1_000_000 + " ms");
+        + "; " + branchRounds + " rounds of branch calls; " + listings + " code cache listings, " + listingNanos / 1_000_000 + " ms");
   }
 
   private static java.lang.management.CompilationMXBean compilationBean() {

@@ -53,6 +53,32 @@ class WarmUpTest {
     assertTrue(spent.toMillis() < 2_000, "warm-up with a 20 ms budget took " + spent);
   }
 
+  @Test
+  void turnsGoToTheUnfinishedOperationWithTheFewestCalls() {
+    // Counted in calls, not time: an operation whose calls are still slow (interpreted, C1) must not fall
+    // behind in the invocation counts that decide when HotSpot compiles its kernels.
+    int[] target = {100, 100, 100}, stale = {WarmUp.STABLE_WINDOWS, WarmUp.STABLE_WINDOWS, WarmUp.STABLE_WINDOWS};
+    assertEquals(1, WarmUp.nextOperation(new int[] {40, 7, 12}, target, stale));
+    assertEquals(0, WarmUp.nextOperation(new int[] {7, 7, 12}, target, stale), "the first of equals");
+    // Done (calls reached and time settled) is skipped even with fewer calls; not settled is not done.
+    assertEquals(2, WarmUp.nextOperation(new int[] {150, 100, 120}, target, new int[] {WarmUp.STABLE_WINDOWS, WarmUp.STABLE_WINDOWS, 0}));
+    assertEquals(-1, WarmUp.nextOperation(new int[] {100, 300, 101}, target, stale), "all done");
+  }
+
+  @Test
+  void branchCallsKeepTheirShareOfTheCallsWhateverTheyCost() {
+    // Rounds of 19 branch calls (the segment warm-up's) against operation calls: always within one round of
+    // 1/BRANCH_SHARE of them, so that the profiles hold the branch paths whenever C2 compiles; the time a
+    // round took (up to the whole budget when interpreted) plays no part.
+    long branchCalls = 0;
+    for (long opCalls = 0; opCalls <= 100_000; opCalls++) {
+      if (WarmUp.branchTurn(opCalls, branchCalls)) branchCalls += 19;
+      assertTrue(branchCalls * WarmUp.BRANCH_SHARE >= opCalls - 19 * WarmUp.BRANCH_SHARE
+          && branchCalls * WarmUp.BRANCH_SHARE <= opCalls + 19 * WarmUp.BRANCH_SHARE, opCalls + " operation calls, " + branchCalls + " branch calls");
+    }
+    assertTrue(WarmUp.BRANCH_FROM_CALLS > 0 && WarmUp.BRANCH_FROM_CALLS < WarmUp.MIN_CALLS, "start " + WarmUp.BRANCH_FROM_CALLS);
+  }
+
   /** HotSpot's compile queue and code cache; skips the test on other VMs and fails when HotSpot's are not readable. */
   private static WarmUp.JitQueue hotSpotQueue() {
     String vm = System.getProperty("java.vm.name", "");

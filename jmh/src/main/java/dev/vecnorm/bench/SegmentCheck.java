@@ -27,7 +27,7 @@ import jdk.incubator.vector.VectorSpecies;
  *       then after 20000 calls on each other arena kind (median of 2000 calls each, wall time): how much
  *       the JDK's JVM-wide profile of the segment's session class moves the native kernels.</li>
  *   <li>{@code warmup SHAPE OP segment|array}: in a fresh JVM (after {@code BatchNorm.warmUp(shape)} with
- *       {@code -Dwarm=true}), each of the first 50 calls timed alone,
+ *       {@code -Dwarm=true}; {@code -DwarmTrace=true} prints why it ended), each of the first 50 calls timed alone,
  *       then the steady state; prints calls 1, 2, 3, 5, 10, 20, 30, 40, 50, the worst of calls 41–50, the median
  *       of calls 2–50 and the steady state's own 90th percentile (of 51 calls), all relative to the
  *       steady-state median.</li>
@@ -208,6 +208,16 @@ public final class SegmentCheck {
         default -> throw new IllegalArgumentException("-Daffine=false: trainingForward, inferenceForward or backward, got " + opName);
       };
     }
+    if (Boolean.getBoolean("warmTrace")) {
+      // -DwarmTrace=true: the warm-up's DEBUG line on stderr (why it ended, each operation's calls, the rounds of
+      // branch calls), through java.util.logging, System.Logger's default backend.
+      java.util.logging.Logger log = java.util.logging.Logger.getLogger("dev.vecnorm");
+      java.util.logging.ConsoleHandler handler = new java.util.logging.ConsoleHandler();
+      handler.setLevel(java.util.logging.Level.FINE);
+      log.setLevel(java.util.logging.Level.FINE);
+      log.addHandler(handler);
+      warmTraceLogger = log; // held: the JDK keeps loggers only weakly
+    }
     if (Boolean.getBoolean("warm")) { // -Dwarm=true: BatchNorm.warmUp on this shape first (wall time, printed to stderr)
       // Segments come from Arena.ofAuto (SegmentOps), so the warm-up's native tensors do too.
       // -DwarmBudget=MS (default 3000): a longer budget tells a warm-up cut short by the load from one that warms the wrong code.
@@ -324,6 +334,9 @@ public final class SegmentCheck {
     System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %s | %.2f | %.2f | %.2f |%n", shape, opName, onSegment ? "segment" : "array", base,
         String.join(" ", cells), worstLate, median2to50, steadyP90);
   }
+
+  /** The logger -DwarmTrace configures, held so that its level is not collected with it. */
+  private static java.util.logging.Logger warmTraceLogger;
 
   /** Sink for {@link #touch}, so that the JIT keeps the reads. */
   static float touched;
