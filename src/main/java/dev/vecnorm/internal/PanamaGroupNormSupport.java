@@ -4,7 +4,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -326,24 +325,14 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   }
 
   /**
-   * {@code LANES} zeros then {@code LANES} ones: the vector at {@code tail} marks the lanes of a plane's last
-   * (overlapping) vector, 1 for the {@code tail} lanes past the loop bound, 0 for those already summed
-   * ({@link #alreadySummed}).
-   */
-  static final float[] TAIL_WEIGHTS = new float[2 * LANES];
-
-  static {
-    Arrays.fill(TAIL_WEIGHTS, LANES, 2 * LANES, 1f);
-  }
-
-  /**
    * The lanes of a plane's last (overlapping) vector that the loop before it already summed, for a plane of
-   * {@code spatial} floats: they are set to 0 in dy and in {@code x - mean} before the tail's add and FMA
-   * (a blend, not a multiply by 0: an infinite dy or x there would give NaN, where the sums hold the IEEE
-   * result of adding it once, e.g. +Inf in dBeta).
+   * {@code spatial} floats: its first {@code LANES - tail} lanes, {@code tail = spatial - loopBound(spatial)}.
+   * They are set to 0 in dy and in {@code x - mean} before the tail's add and FMA (a blend, not a multiply by 0:
+   * an infinite dy or x there would give NaN, where the sums hold the IEEE result of adding it once, e.g. +Inf
+   * in dBeta).
    */
   static VectorMask<Float> alreadySummed(int spatial) {
-    return FloatVector.fromArray(SPECIES, TAIL_WEIGHTS, spatial - SPECIES.loopBound(spatial)).compare(VectorOperators.EQ, 0f);
+    return SPECIES.indexInRange(spatial - SPECIES.loopBound(spatial), LANES);
   }
 
   /**
