@@ -129,13 +129,15 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * {@code rmsForward} keeps that form). Row r + 1 is only read while row r is written, so y may be x (in
    * place). The last row sums itself again, discarded: one loop for every row, and a read from L1.
    *
-   * <p>Against oneDNN 2.6 at short rows (4096x256, 2048x768) the gap is mostly where the bytes sit, not
+   * <p>Against oneDNN 2.6 at short rows (4096x256, 2048x768) the gap is partly where the bytes sit, partly
    * this loop. oneDNN's kernel (its JIT dump) streams nothing: plain 256-bit stores, three passes per row,
-   * fully unrolled. Its buffers are page-aligned. Large float[]s (G1 humongous) appear to start 16 bytes
-   * past a 64-byte line (inferred from offset runs), so every 512-bit access here spans two lines; in
-   * uncommitted probes, moving x and y to a 64-byte line sped this forward up and misaligning oneDNN's
-   * buffers slowed it (README, "LayerNorm, RMSNorm and GroupNorm against PyTorch and oneDNN"). The kernel
-   * cannot see an array's address, so it cannot peel to a line.
+   * fully unrolled. Its buffers are page-aligned. Large float[]s (G1 humongous) start 16 bytes past a
+   * 64-byte line in every JVM (read from their addresses: LayerNormCopyProbe), so every 512-bit access here
+   * spans two lines; on a line (12 floats in) this forward took 0.94-0.96x the time, paired in one JVM, and
+   * where gamma and beta sit made no difference. The kernel cannot see an array's address, so it cannot peel
+   * to a line. The rest of the gap at 256 features is this loop's fixed cost per row (lane sums and
+   * the double statistics on the row-to-row chain, ~20-30 ns a row on L1-resident rows), not memory
+   * (README, "LayerNorm, RMSNorm and GroupNorm against PyTorch and oneDNN").
    */
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,

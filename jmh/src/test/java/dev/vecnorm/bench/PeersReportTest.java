@@ -68,6 +68,23 @@ class PeersReportTest {
     assertEquals("ok", b.status);
   }
 
+  /** Rounds of vecnorm or of the best peer that disagree by more than 1.25x are listed under the table; closer ones are not. */
+  @Test
+  void listsCasesWhoseRoundsSpread() {
+    Row steady = row(NC_TRAIN, 100_000, 120_000, 0);
+    steady.side(PeersReport.VECNORM).add(new Reply(true, false, 124_000, 100.0, "BatchNorm")); // 1.24x: not listed
+    Case slowCase = new Case("NC:4096x256", "trainingForward", false, 2);
+    Row slow = row(slowCase, 335_000, 360_000, 0);
+    slow.side(PeersReport.VECNORM).add(new Reply(true, false, 626_000, 100.0, "BatchNorm")); // a slow-state round: 1.87x
+    slow.side(PeersReport.ONEDNN).add(new Reply(true, false, 370_000, 100.0, "nc"));
+    assertEquals("", PeersReport.spread(List.of(steady)));
+    String note = PeersReport.spread(List.of(steady, slow));
+    assertEquals(2, note.lines().count(), note); // the heading and one case
+    assertTrue(note.contains("- NC:4096x256 " + slowCase.label() + ", 2 thread(s): vecnorm 335–626 µs (1.87×); oneDNN 360–370 µs (1.03×)"), note);
+    assertEquals(335_000, slow.sides().get(PeersReport.VECNORM).ns); // the table keeps the best round
+    assertTrue(PeersReport.render(List.of(steady, slow)).contains(note), "render includes the note");
+  }
+
   @Test
   void ratioIsBestPeerOverVecnorm() {
     Row r = row(NC_TRAIN, 100, 150, 120);
