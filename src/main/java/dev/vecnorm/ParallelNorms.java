@@ -25,7 +25,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * sums are merged per group in double in range order ({@code GroupNormRows}), then each range writes.
  * A channels-last group norm forward over whole samples takes runs of up to 4 consecutive samples a chunk
  * (at most an equal share per thread) even where a chunk of 512 KiB holds fewer: its kernel pipelines
- * from one sample to the next within a call, which every chunk boundary breaks. Forward chunks of whole
+ * from one sample to the next within a call, which every chunk boundary breaks. A channels-first group norm
+ * backward over whole samples takes runs of samples with at least 64 positions per channel (keeping 8 chunks
+ * or more): its kernel zeroes and lane-sums one dGamma and one dBeta vector per channel on every call, which
+ * at NCHW 32x7x7x2048 is ~20 us a call against ~65 us of work per sample (16 lanes). Forward chunks of whole
  * rows, samples or group blocks run the single-threaded kernels on their rows, so forward outputs and statistics equal the facades' bit for bit; row ranges give other bits than the
  * facade (another summation order: within 2e-6 relative for the statistics and 1e-5 for y and dx in
  * {@code ParallelNormsTest}), the same for any thread count. Backward's {@code dGamma}/{@code dBeta} are sums over rows: each chunk
@@ -511,6 +514,15 @@ public final class ParallelNorms implements AutoCloseable {
      * the facade 1470-2594 us in the same runs); 4 leaves 4 chunks a thread there to balance.
      */
     static final int FORWARD_RUN = 4;
+    /**
+     * Positions per channel a channels-first backward chunk of whole samples holds at least (by taking
+     * several samples): on NCHW 32x7x7x2048, ParallelNorms(2), chunks of 1, 2, 4 and 8 samples took
+     * 1895-1920, 1554-1564, 1457-1677 and 1563-1738 us a call (gn2t's trace, one JVM each, load ~3).
+     * 64 gives 2 samples there; planes of 64 or more keep the 512 KiB partition.
+     */
+    static final int BACKWARD_POSITIONS = 64;
+    /** ... but at least this many chunks (when the batch allows), so 2 or 3 threads still balance. */
+    static final int MIN_BACKWARD_CHUNKS = 8;
 
     final LayerNormSupport layer;
     final GroupNormSupport group;
@@ -602,6 +614,17 @@ public final class ParallelNorms implements AutoCloseable {
         return this;
       }
       partition(op, s.batch(), sample);
+      if (op == GN_BACKWARD && !s.channelsLast()) {
+        // Runs of samples with at least BACKWARD_POSITIONS positions per channel: the channels-first backward
+        // pays per call (per chunk) a pass over one vector of dGamma and one of dBeta per channel (zeroed, lanes
+        // summed at the end), 2 * 2048 * 16 floats at NCHW 32x7x7x2048, against 3 * 49 floats of data per
+        // channel and sample. Shape only, so the merge order (the bits) does not depend on the threads.
+        int run = Math.min(Math.ceilDiv(BACKWARD_POSITIONS, s.spatial()), Math.max(1, s.batch() / MIN_BACKWARD_CHUNKS));
+        if (run > perChunk) {
+          perChunk = run;
+          count = Math.ceilDiv(s.batch(), run);
+        }
+      }
       if (op == GN_FORWARD && s.channelsLast()) {
         // Runs of consecutive samples: the channels-last forward pipelines within a call (writing sample n
         // sums sample n + 1), so every chunk boundary costs one sample read alone and summed twice. At

@@ -93,6 +93,9 @@ class ParallelNormsTest {
       new Problem("group", 0, 0, GroupShape.nhwc(2, 2501, 60, 4)), // two samples larger than a chunk: whole samples
       // Samples larger than a chunk, groups of 4 (16 lanes) or 8 vectors: forward chunks are runs of 4, 3 and 2 samples at 1, 2, 3 threads
       new Problem("group", 0, 0, GroupShape.nhwc(5, 36, 2048, 32)),
+      // Channels-first planes of 36 floats in samples of 288 KiB: backward chunks are runs of 2 samples (64 positions
+      // per channel at least), 9 chunks, the last one sample; the forward keeps one sample a chunk
+      new Problem("group", 0, 0, GroupShape.nchw(17, 2048, 36, 32)),
       new Problem("group", 0, 0, GroupShape.nhwc(1, 300, 1023, 3))); // 3 ranges; ragged rows too wide for super rows
 
   static Stream<Arguments> cases() {

@@ -427,11 +427,11 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
 
   /**
    * Adds each channel's Σdy and Σdy*xhat vectors in {@code acc}, lanes summed, into dBeta and dGamma (when not null).
-   * Scalar, in place in {@code acc} (which the call owns and drops): the same additions in the same order as
+   * Scalar ({@link #laneTree}; {@code acc} is the call's and is dropped): the same additions in the same order as
    * {@link PanamaBatchNormSupport#sumLanes}'s rotation tree (lane j plus lane j + s, s = lanes/2 down to 1, lane 0
    * kept), so the same bits. Why not the vector tree: this runs once per call, so C2 compiles it only after
    * ~600 calls; until then C1 boxed its vectors, 12.3 KB a call at NCHW 64x56x56x64 (64 channels, {@code -prof
-   * gc}). Scalar code allocates nothing in any tier, and the work (channels * lanes additions) is tiny.
+   * gc}). Scalar code allocates nothing in any tier.
    */
   static void channelSums(float[] acc, int channels, float[] dGamma, float[] dBeta) {
     int cl = channels * LANES;
@@ -442,8 +442,34 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     }
   }
 
-  /** {@link PanamaBatchNormSupport#sumLanes}'s lane 0 for the {@code LANES} floats at {@code at}, in scalar (overwrites them). */
+  /**
+   * {@link PanamaBatchNormSupport#sumLanes}'s lane 0 for the {@code LANES} floats at {@code at}, in scalar: lane j
+   * plus lane j + s, s = lanes/2 down to 1. Straight-line code in locals for 4, 8 and 16 lanes (LANES is a
+   * constant, so C2 keeps one case): the loop form (trip counts 8, 4, 2, 1, through memory) took ~95 µs a call
+   * at 2048 channels, paid once per chunk in ParallelNorms (32 chunks at NCHW 32x7x7x2048); this takes ~10 µs.
+   * Does not write {@code v}.
+   */
   private static float laneTree(float[] v, int at) {
+    return switch (LANES) {
+      case 16 -> tree8(v[at] + v[at + 8], v[at + 1] + v[at + 9], v[at + 2] + v[at + 10], v[at + 3] + v[at + 11],
+          v[at + 4] + v[at + 12], v[at + 5] + v[at + 13], v[at + 6] + v[at + 14], v[at + 7] + v[at + 15]);
+      case 8 -> tree8(v[at], v[at + 1], v[at + 2], v[at + 3], v[at + 4], v[at + 5], v[at + 6], v[at + 7]);
+      case 4 -> tree4(v[at], v[at + 1], v[at + 2], v[at + 3]);
+      default -> laneLoop(v, at);
+    };
+  }
+
+  /** The tree's last three levels over 8 values: (a_j + a_{j+4}), then (b_j + b_{j+2}), then (c_0 + c_1). */
+  private static float tree8(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7) {
+    return tree4(a0 + a4, a1 + a5, a2 + a6, a3 + a7);
+  }
+
+  private static float tree4(float b0, float b1, float b2, float b3) {
+    return (b0 + b2) + (b1 + b3);
+  }
+
+  /** Any other width (2, 32, 64 lanes): the same tree in place (overwrites the {@code LANES} floats). */
+  private static float laneLoop(float[] v, int at) {
     for (int s = LANES / 2; s >= 1; s /= 2) {
       for (int j = at; j < at + s; j++) v[j] += v[j + s];
     }
