@@ -28,7 +28,9 @@ import java.util.SplittableRandom;
  * followed by calls on {@code ofAuto} segments left NCHW 7x13x13x17 training forward at 356–442 µs
  * instead of 11–19 µs (README, "Warm-up"). A tensor larger than {@link #CAP_FLOATS} is warmed on a
  * stand-in with fewer outer slabs and the same channels and inner size, which takes the same kernel
- * paths. Each operation runs until its per-call time has stopped falling for {@link #STABLE_WINDOWS}
+ * paths. A shape of 64 Ki floats or more is first warmed, for at most half the budget, on a stand-in of about
+ * 16 Ki floats ({@link #smallStandIn}), where the interpreted and C1 calls that HotSpot counts towards C2
+ * cost a sixteenth as much; then on its own shape. Each operation runs until its per-call time has stopped falling for {@link #STABLE_WINDOWS}
  * windows after at least {@link #MIN_CALLS} calls and HotSpot's code cache holds C2 code of its entry
  * point; then the warm-up ends once the compile queue holds no method of the kernels' call tree
  * ({@link JitQueue}), or when the budget is spent.
@@ -83,7 +85,7 @@ final class WarmUp {
       throw new IllegalArgumentException("budget must be a positive duration, got " + budget);
     }
     long start = System.nanoTime(), deadline = start + budget.toNanos();
-    NormShape s = standIn(shape);
+    NormShape s = standIn(shape), small = smallStandIn(s);
     int n = Math.toIntExact(s.size()), c = s.channels();
     SplittableRandom random = new SplittableRandom(42);
     // One float more than the tensor, so that the branch calls below can start at element 1 (4 bytes: not vector-aligned).
@@ -97,13 +99,69 @@ final class WarmUp {
     Arrays.fill(gamma, 1.5f);
     Arrays.fill(beta, 0.25f);
     float eps = 1e-3f;
-    BatchNorm.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd); // statistics for inference and backward
+    // Statistics for inference and backward, from the first rows (the same distribution): on the whole tensor this
+    // first, interpreted call alone took up to 0.3 s of the budget on NC 256x1024.
+    BatchNorm.forwardTraining(small == null ? s : small, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd);
     float[] m2 = mean.clone(), v2 = variance.clone(), i2 = invStd.clone();
+    MemorySegment xs = null, dys = null, ys = null, dxs = null;
+    String[] entries = ARRAY_ENTRIES;
+    if (arena != null) {
+      // The caller's arena, so that the segments' session class is the one the kernels will see.
+      xs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
+      dys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
+      ys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
+      dxs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
+      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, n + 1);
+      MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, n + 1);
+      entries = new String[] {ARRAY_ENTRIES[0], ARRAY_ENTRIES[1], ARRAY_ENTRIES[2],
+          SEGMENT_ENTRIES[0], SEGMENT_ENTRIES[1], SEGMENT_ENTRIES[2]};
+    }
+    Buffers b = new Buffers(x, dy, y, dx, xs, dys, ys, dxs, gamma, beta, mean, variance, invStd, dGamma, dBeta, m2, v2, i2, eps);
+    int target = Math.max(MIN_CALLS, ENTRY_CALLS);
+    if (small != null) {
+      // First the same operations on a stand-in with fewer outer slabs, for at most half the budget: HotSpot compiles
+      // by invocation counts, and calls in the interpreter and C1 cost in proportion to the data. On the whole
+      // tensor the JIT could fall behind for the whole budget: in 4 of 8 fresh JVMs of NC 256x1024 (main, 14:18-14:22
+      // UTC) the warm-up made 7-28 calls per operation in 3 s instead of ~1100, and calls 2-50 ran at 7.5-21x the
+      // steady state. On 1/16 of the rows the same calls reach C2's thresholds 16 times sooner.
+      long smallDeadline = Math.min(deadline, System.nanoTime() + (deadline - System.nanoTime()) / 2);
+      boolean compiled = runUntilCompiled(operations(small, b), entries, branches(small, b), smallDeadline, target, "small stand-in " + small);
+      // Then the shape itself, for the profile of its own trip counts and branches (and to recompile what its paths
+      // trap in, within the budget). Its entry points already have C2 code when the first phase ended on that.
+      if (compiled) target = MIN_CALLS;
+    }
+    runUntilCompiled(operations(s, b), entries, branches(s, b), deadline, target, "shape " + s);
+    return Duration.ofNanos(System.nanoTime() - start);
+  }
+
+  /** The warm-up's private tensors (segments null without an arena) and per-channel arrays, shared by both phases. */
+  private record Buffers(float[] x, float[] dy, float[] y, float[] dx, MemorySegment xs, MemorySegment dys, MemorySegment ys,
+                         MemorySegment dxs, float[] gamma, float[] beta, float[] mean, float[] variance, float[] invStd,
+                         float[] dGamma, float[] dBeta, float[] m2, float[] v2, float[] i2, float eps) {}
+
+  /** The timed operations on shape {@code s}: training forward, inference and backward on {@code float[]}, then on segments if any. */
+  private static Op[] operations(NormShape s, Buffers b) {
+    float[] x = b.x, dy = b.dy, y = b.y, dx = b.dx, gamma = b.gamma, beta = b.beta, mean = b.mean, variance = b.variance;
+    float[] invStd = b.invStd, dGamma = b.dGamma, dBeta = b.dBeta, m2 = b.m2, v2 = b.v2, i2 = b.i2;
+    float eps = b.eps;
     Op[] arrayOps = {
         () -> BatchNorm.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd),
         () -> BatchNorm.forwardInference(s, x, 0, gamma, beta, m2, v2, eps, y, 0),
         () -> BatchNorm.backward(s, x, 0, dy, 0, gamma, m2, i2, dx, 0, dGamma, dBeta),
     };
+    if (b.xs == null) return arrayOps;
+    MemorySegment xs = b.xs, dys = b.dys, ys = b.ys, dxs = b.dxs;
+    return concat(arrayOps,
+        () -> BatchNorm.forwardTraining(s, xs, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
+        () -> BatchNorm.forwardInference(s, xs, 0, gamma, beta, m2, v2, eps, ys, 0),
+        () -> BatchNorm.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta));
+  }
+
+  /** The branch calls on shape {@code s} (in place, at an offset, without gamma and beta), on segments too if any. */
+  private static Op[] branches(NormShape s, Buffers b) {
+    float[] x = b.x, dy = b.dy, y = b.y, dx = b.dx, gamma = b.gamma, beta = b.beta, mean = b.mean, variance = b.variance;
+    float[] invStd = b.invStd, dGamma = b.dGamma, dBeta = b.dBeta, m2 = b.m2, v2 = b.v2, i2 = b.i2;
+    float eps = b.eps;
     // In place and at an unaligned offset: the other paths through the checks, the dispatch and the
     // kernels' alignment-dependent loops, so that C2 does not compile them as never taken (an uncommon
     // trap, then a deoptimization on the caller's first such call). In place runs on y and dx, which
@@ -123,32 +181,17 @@ final class WarmUp {
         () -> BatchNorm.forwardInference(s, x, 0, null, null, m2, v2, eps, y, 0),
         () -> BatchNorm.backward(s, x, 0, dy, 0, null, m2, i2, dx, 0, null, null),
     };
-    Op[] ops = arrayOps, branches = arrayBranches;
-    String[] entries = ARRAY_ENTRIES;
-    if (arena != null) {
-      // The caller's arena, so that the segments' session class is the one the kernels will see.
-      MemorySegment xs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1), dys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
-      MemorySegment ys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1), dxs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
-      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, n + 1);
-      MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, n + 1);
-      ops = concat(arrayOps,
-          () -> BatchNorm.forwardTraining(s, xs, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
-          () -> BatchNorm.forwardInference(s, xs, 0, gamma, beta, m2, v2, eps, ys, 0),
-          () -> BatchNorm.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta));
-      branches = concat(arrayBranches, // the same kinds of call on the caller's segments
-          () -> BatchNorm.forwardTraining(s, xs, 0, null, null, eps, ys, 0, mean, variance, invStd),
-          () -> BatchNorm.forwardInference(s, xs, 0, null, null, m2, v2, eps, ys, 0),
-          () -> BatchNorm.backward(s, xs, 0, dys, 0, null, m2, i2, dxs, 0, null, null),
-          () -> BatchNorm.forwardTraining(s, ys, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
-          () -> BatchNorm.forwardInference(s, ys, 0, gamma, beta, m2, v2, eps, ys, 0),
-          () -> BatchNorm.backward(s, ys, 0, dxs, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
-          () -> BatchNorm.forwardTraining(s, xs, 4, gamma, beta, eps, ys, 4, mean, variance, invStd),
-          () -> BatchNorm.backward(s, xs, 4, dys, 4, gamma, m2, i2, dxs, 4, dGamma, dBeta));
-      entries = new String[] {ARRAY_ENTRIES[0], ARRAY_ENTRIES[1], ARRAY_ENTRIES[2],
-          SEGMENT_ENTRIES[0], SEGMENT_ENTRIES[1], SEGMENT_ENTRIES[2]};
-    }
-    runUntilCompiled(ops, entries, branches, deadline);
-    return Duration.ofNanos(System.nanoTime() - start);
+    if (b.xs == null) return arrayBranches;
+    MemorySegment xs = b.xs, dys = b.dys, ys = b.ys, dxs = b.dxs;
+    return concat(arrayBranches, // the same kinds of call on the caller's segments
+        () -> BatchNorm.forwardTraining(s, xs, 0, null, null, eps, ys, 0, mean, variance, invStd),
+        () -> BatchNorm.forwardInference(s, xs, 0, null, null, m2, v2, eps, ys, 0),
+        () -> BatchNorm.backward(s, xs, 0, dys, 0, null, m2, i2, dxs, 0, null, null),
+        () -> BatchNorm.forwardTraining(s, ys, 0, gamma, beta, eps, ys, 0, mean, variance, invStd),
+        () -> BatchNorm.forwardInference(s, ys, 0, gamma, beta, m2, v2, eps, ys, 0),
+        () -> BatchNorm.backward(s, ys, 0, dxs, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
+        () -> BatchNorm.forwardTraining(s, xs, 4, gamma, beta, eps, ys, 4, mean, variance, invStd),
+        () -> BatchNorm.backward(s, xs, 4, dys, 4, gamma, m2, i2, dxs, 4, dGamma, dBeta));
   }
 
   /** {@code first}'s operations, then {@code more}, in that order. */
@@ -211,7 +254,9 @@ final class WarmUp {
    * 1/{@link #BRANCH_SHARE} of the operation calls, until every operation is done, the JIT has nothing of the
    * kernels' left to compile and the code cache holds C2 code (tier 4) of every operation's entry point
    * ({@code entries}), or the deadline. An operation is done when its per-call time has stopped falling
-   * and it has had {@link #ENTRY_CALLS} calls (more when a listing found its entry point still in C1 code).
+   * and it has had {@code firstTarget} calls (a quarter of {@link #ENTRY_CALLS} more each time a listing found
+   * its entry point still in C1 code). Returns whether it ended on "entry points compiled, queue empty";
+   * {@code phase} names the shape in the DEBUG trace.
    *
    * <p>Why the fewest calls, not equal time: HotSpot compiles by invocation counts, and with equal time
    * slices the slowest operations got the fewest calls (NC 256x1024 with an arena: 2240, 3136 and 1179 calls
@@ -239,13 +284,14 @@ final class WarmUp {
    * {@link JitQueue} reads the queue and the code cache; where they cannot be read, the warm-up ends when
    * no compilation has finished for {@link #QUIET_NANOS}.
    */
-  private static void runUntilCompiled(Op[] ops, String[] entries, Op[] branches, long deadline) {
+  private static boolean runUntilCompiled(Op[] ops, String[] entries, Op[] branches, long deadline, int firstTarget,
+                                          String phase) {
     java.lang.management.CompilationMXBean jit = compilationBean();
     boolean jitTimed = jit != null && jit.isCompilationTimeMonitoringSupported();
     long[] best = new long[ops.length];
     int[] calls = new int[ops.length], stale = new int[ops.length], filled = new int[ops.length], target = new int[ops.length];
     Arrays.fill(best, Long.MAX_VALUE);
-    Arrays.fill(target, Math.max(MIN_CALLS, ENTRY_CALLS));
+    Arrays.fill(target, firstTarget);
     long[][] times = new long[ops.length][WINDOW];
     long lastJit = -1, jitChanged = System.nanoTime(), queueEmpty = 0, queueRead = 0, listed = 0;
     long started = System.nanoTime(), listingNanos = 0, opCalls = 0, branchCalls = 0, branchFrom = -1;
@@ -255,7 +301,7 @@ final class WarmUp {
       // The turn goes to the unfinished operation with the fewest calls, so that every operation reaches the
       // JIT's invocation thresholds after the same number of calls, however slow its calls still are; once all
       // are done, each gets one call a round.
-      int next = nextOperation(calls, target, stale);
+      int next = nextOperation(calls, target, stale, entries.length > ARRAY_ENTRIES.length ? ARRAY_ENTRIES.length : ops.length);
       boolean settled = next < 0;
       for (int o = settled ? 0 : next; o < (settled ? ops.length : next + 1) && System.nanoTime() < deadline; o++) {
         long turnEnd = settled ? 0 : System.nanoTime() + SLICE_NANOS;
@@ -309,8 +355,8 @@ final class WarmUp {
       }
       if (!queue.available()) {
         if (now - jitChanged < QUIET_NANOS) continue;
-        trace("no compilation for 300 ms", started, calls, null, listings, listingNanos, branchRounds);
-        return;
+        trace(phase, "no compilation for 300 ms", started, calls, null, listings, listingNanos, branchRounds);
+        return false;
       }
       if (now - queueRead < QUEUE_READ_NANOS) continue; // reading it builds a string of the whole queue
       queueRead = now;
@@ -336,22 +382,40 @@ final class WarmUp {
         all &= tier4[o];
       }
       if (all) {
-        trace("entry points compiled, compile queue empty", started, calls, tier4, listings, listingNanos, branchRounds);
-        return;
+        trace(phase, "entry points compiled, compile queue empty", started, calls, tier4, listings, listingNanos, branchRounds);
+        return true;
       }
       queueEmpty = 0;
     }
-    trace("budget spent", started, calls, null, listings, listingNanos, branchRounds);
+    trace(phase, "budget spent", started, calls, null, listings, listingNanos, branchRounds);
+    return false;
   }
 
   /**
-   * The operation whose turn it is: of those not done (at least {@code target} calls and {@link #STABLE_WINDOWS}
-   * windows without improvement), the one with the fewest calls, the first of equals; -1 when all are done.
+   * With an arena, each {@code float[]} operation call counts as this many in {@link #nextOperation}: the native
+   * operations get three turns to the arrays' one. The arena says that the program's tensors are native, and C2's
+   * time is what runs out: in a fresh JVM of NC 256x1024 sharing the 2 cores with other engineers' builds (vmstat: 5-10
+   * runnable threads), C2 compiled for 3.6 s of the run (-XX:+CITime: warm-up, 50 calls and 2 s of steady state),
+   * the warm-up made 27 calls per operation in its 3 s, and the native kernels the caller then ran were in C1 code. HotSpot queues the methods with the most calls
+   * first, so fewer array calls leave C2 to the native kernels first.
    */
-  static int nextOperation(int[] calls, int[] target, int[] stale) {
+  static final int ARRAY_WEIGHT = 3;
+
+  /**
+   * The operation whose turn it is: of those not done (at least {@code target} calls and {@link #STABLE_WINDOWS}
+   * windows without improvement), the one with the fewest calls, those before {@code nativeFrom} (the {@code float[]}
+   * operations when there are native ones after them) counting {@link #ARRAY_WEIGHT} each, the first of equals;
+   * -1 when all are done.
+   */
+  static int nextOperation(int[] calls, int[] target, int[] stale, int nativeFrom) {
     int next = -1;
+    long fewest = Long.MAX_VALUE;
     for (int o = 0; o < calls.length; o++) {
-      if (!(calls[o] >= target[o] && stale[o] >= STABLE_WINDOWS) && (next < 0 || calls[o] < calls[next])) next = o;
+      long weighted = (long) calls[o] * (o < nativeFrom && nativeFrom < calls.length ? ARRAY_WEIGHT : 1);
+      if (!(calls[o] >= target[o] && stale[o] >= STABLE_WINDOWS) && weighted < fewest) {
+        next = o;
+        fewest = weighted;
+      }
     }
     return next;
   }
@@ -364,10 +428,10 @@ final class WarmUp {
   private static final System.Logger LOG = System.getLogger("dev.vecnorm");
 
   /** At DEBUG: why the warm-up ended, each operation's calls, whether its entry point had reached C2, and the branch rounds. */
-  private static void trace(String reason, long started, int[] calls, boolean[] compiled, int listings, long listingNanos,
+  private static void trace(String phase, String reason, long started, int[] calls, boolean[] compiled, int listings, long listingNanos,
                             int branchRounds) {
     if (!LOG.isLoggable(System.Logger.Level.DEBUG)) return;
-    LOG.log(System.Logger.Level.DEBUG, "warm-up: " + reason + " after " + (System.nanoTime() - started) / 1_000_000
+    LOG.log(System.Logger.Level.DEBUG, "warm-up on " + phase + ": " + reason + " after " + (System.nanoTime() - started) / 1_000_000
         + " ms; calls per operation " + Arrays.toString(calls)
         + (compiled == null ? "" : ", entry point in C2 code " + Arrays.toString(compiled))
         + "; " + branchRounds + " rounds of branch calls; " + listings + " code cache listings, " + listingNanos / 1_000_000 + " ms");
@@ -463,6 +527,21 @@ final class WarmUp {
       for (String p : PREFIXES) if (t.contains(p)) return true;
       return false;
     }
+  }
+
+  /** Floats of the first phase's stand-in ({@link #smallStandIn}): 64 KiB, 1/16 of NC 256x1024. */
+  static final long SMALL_FLOATS = 16 * 1024;
+
+  /**
+   * The first phase's stand-in for {@code s} (already capped by {@link #standIn}): the same channels and inner size
+   * and as many outer slabs as fit in {@link #SMALL_FLOATS}, at least 2 (so that the loops over slabs run more than
+   * once); null, for no first phase, when that would not make the calls at least 4 times cheaper (NCHW 7x13x13x17,
+   * or one slab over half of {@link #SMALL_FLOATS}: a shorter plane would change the plane kernels' paths).
+   */
+  static NormShape smallStandIn(NormShape s) {
+    long slab = (long) s.channels() * s.inner();
+    if (2 * slab > SMALL_FLOATS || s.size() < 4 * SMALL_FLOATS) return null;
+    return new NormShape((int) (SMALL_FLOATS / slab), s.channels(), s.inner());
   }
 
   /**

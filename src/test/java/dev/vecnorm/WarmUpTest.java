@@ -45,6 +45,23 @@ class WarmUpTest {
   }
 
   @Test
+  void largeShapesStartOnASixteenthWithTheSameChannelsAndInnerSize() {
+    // NC 256x1024: 16 rows of the same 1024 channels, a sixteenth of the floats.
+    NormShape nc = NormShape.channelsLast(256, 1024);
+    assertEquals(new NormShape(16, 1024, 1), WarmUp.smallStandIn(nc));
+    for (NormShape s : new NormShape[] {nc, WarmUp.standIn(NormShape.channelsLast(64 * 56 * 56, 64)),
+        NormShape.channelsFirst(256, 3, 300), NormShape.channelsLast(100_000, 33)}) {
+      NormShape small = WarmUp.smallStandIn(s);
+      assertEquals(s.channels(), small.channels(), s.toString());
+      assertEquals(s.inner(), small.inner(), s.toString());
+      assertTrue(small.outer() >= 2 && small.size() <= WarmUp.SMALL_FLOATS && 4 * small.size() <= s.size(), s + " -> " + small);
+    }
+    // No first phase where it would not make calls at least 4x cheaper, or where one slab is over half of it.
+    assertEquals(null, WarmUp.smallStandIn(NormShape.channelsFirst(7, 17, 169)));
+    assertEquals(null, WarmUp.smallStandIn(NormShape.channelsFirst(16, 64, 3136)));
+  }
+
+  @Test
   void stopsAtItsBudget() {
     // 20 ms cannot be enough to compile anything, so the budget is what ends the warm-up. A small shape:
     // the budget is checked between calls, and one interpreted call on 512 Ki floats took ~2 s on a loaded
@@ -58,11 +75,28 @@ class WarmUpTest {
     // Counted in calls, not time: an operation whose calls are still slow (interpreted, C1) must not fall
     // behind in the invocation counts that decide when HotSpot compiles its kernels.
     int[] target = {100, 100, 100}, stale = {WarmUp.STABLE_WINDOWS, WarmUp.STABLE_WINDOWS, WarmUp.STABLE_WINDOWS};
-    assertEquals(1, WarmUp.nextOperation(new int[] {40, 7, 12}, target, stale));
-    assertEquals(0, WarmUp.nextOperation(new int[] {7, 7, 12}, target, stale), "the first of equals");
+    assertEquals(1, WarmUp.nextOperation(new int[] {40, 7, 12}, target, stale, 3));
+    assertEquals(0, WarmUp.nextOperation(new int[] {7, 7, 12}, target, stale, 3), "the first of equals");
     // Done (calls reached and time settled) is skipped even with fewer calls; not settled is not done.
-    assertEquals(2, WarmUp.nextOperation(new int[] {150, 100, 120}, target, new int[] {WarmUp.STABLE_WINDOWS, WarmUp.STABLE_WINDOWS, 0}));
-    assertEquals(-1, WarmUp.nextOperation(new int[] {100, 300, 101}, target, stale), "all done");
+    assertEquals(2, WarmUp.nextOperation(new int[] {150, 100, 120}, target, new int[] {WarmUp.STABLE_WINDOWS, WarmUp.STABLE_WINDOWS, 0}, 3));
+    assertEquals(-1, WarmUp.nextOperation(new int[] {100, 300, 101}, target, stale, 3), "all done");
+  }
+
+  @Test
+  void withAnArenaTheNativeOperationsGetMoreTurns() {
+    // Three float[] operations, then three native ones: run turn by turn, the native ones get ARRAY_WEIGHT times
+    // the calls of the array ones, and every operation still gets its turns (none is starved).
+    int[] calls = new int[6], target = new int[6], stale = new int[6];
+    java.util.Arrays.fill(target, Integer.MAX_VALUE);
+    for (int turn = 0; turn < 6000; turn++) calls[WarmUp.nextOperation(calls, target, stale, 3)]++;
+    for (int o = 0; o < 3; o++) {
+      assertTrue(Math.abs(calls[o] * WarmUp.ARRAY_WEIGHT - calls[3 + o]) <= WarmUp.ARRAY_WEIGHT, java.util.Arrays.toString(calls));
+      assertTrue(calls[o] > 6000 / (2 * (3 * WarmUp.ARRAY_WEIGHT + 3)), java.util.Arrays.toString(calls));
+    }
+    // Without native operations (nativeFrom = the count) no weight: equal calls.
+    int[] three = new int[3];
+    for (int turn = 0; turn < 300; turn++) three[WarmUp.nextOperation(three, new int[] {1000, 1000, 1000}, new int[3], 3)]++;
+    assertArrayEquals(new int[] {100, 100, 100}, three);
   }
 
   @Test
