@@ -206,4 +206,67 @@ class ChunkMergeTest {
       }
     }
   }
+
+  /** The first chunk's one-pass merge gives the bits of the clearing pass plus Chan's merge into zeros. */
+  @Test
+  void firstChunkMergeGivesTheClearedMergesBits() {
+    SplittableRandom r = new SplittableRandom(33);
+    int channels = 777;
+    float[] mean = new float[channels], residual = new float[channels], variance = new float[channels];
+    for (int c = 0; c < channels; c++) {
+      double m = (c % 3 == 0 ? 1e4 : -3) + r.nextGaussian() * (1 + c % 17);
+      mean[c] = (float) m;
+      residual[c] = (float) (m - mean[c]);
+      variance[c] = (float) (r.nextDouble() * (c % 5 == 0 ? 1e30 : 3));
+    }
+    for (double n : new double[] {1, 37, 128, 1e6}) {
+      double[] meanA = new double[channels], m2A = new double[channels], meanB = new double[channels], m2B = new double[channels];
+      java.util.Arrays.fill(meanB, Double.NaN); // not cleared: the first chunk overwrites
+      java.util.Arrays.fill(m2B, 12345);
+      Staging.mergeFiniteChunk(0, meanA, m2A, 0, channels, mean, residual, variance, n);
+      Staging.mergeFirstChunk(meanB, m2B, 0, 300, mean, residual, variance, n);
+      Staging.mergeFirstChunk(meanB, m2B, 300, channels, mean, residual, variance, n);
+      assertArrayEquals(meanA, meanB, "n " + n);
+      assertArrayEquals(m2A, m2B, "n " + n);
+    }
+  }
+
+  /**
+   * A channel whose variance overflows float (finite mean, values of +-3e38) gets an infinite variance and
+   * a NaN invStd (Kernels.statisticsInvStd's rule, which the merge applies without a branch), the other
+   * channels the invStd of their variance, the same bits on 1-3 threads: on a merge run by the thread that
+   * finishes the last chunk (NC 256x1024) and on one split into channel ranges (NC 600x1000).
+   */
+  @Test
+  void infiniteVarianceGivesNaNInvStdOnBothMergeSchedules() {
+    for (NormShape s : new NormShape[] {NormShape.channelsLast(256, 1024), NormShape.channelsLast(600, 1000)}) {
+      int n = (int) s.size(), C = s.channels(), rows = s.outer();
+      SplittableRandom r = new SplittableRandom(8);
+      float[] x = new float[n];
+      for (int i = 0; i < n; i++) x[i] = (float) (3 + r.nextGaussian());
+      for (int o = 0; o < rows; o++) x[o * C + 700] = o % 2 == 0 ? 3e38f : -3e38f;
+      float[][] first = null;
+      for (int threads = 1; threads <= 3; threads++) {
+        try (ParallelBatchNorm p = new ParallelBatchNorm(threads)) {
+          float[] y = new float[n], mean = new float[C], var = new float[C], inv = new float[C];
+          p.forwardTraining(s, x, 0, null, null, 1e-3f, y, 0, mean, var, inv);
+          String at = s + " threads " + threads;
+          assertTrue(Float.isFinite(mean[700]), at + ": mean " + mean[700]);
+          assertEquals(Float.POSITIVE_INFINITY, var[700], at);
+          assertTrue(Float.isNaN(inv[700]), at + ": invStd " + inv[700]);
+          for (int c = 0; c < C; c++) {
+            if (c != 700) assertEquals((float) (1.0 / Math.sqrt((double) var[c] + 1e-3f)), inv[c], at + " channel " + c);
+          }
+          if (first == null) {
+            first = new float[][] {mean, var, inv, y};
+          } else {
+            assertArrayEquals(first[0], mean, at);
+            assertArrayEquals(first[1], var, at);
+            assertArrayEquals(first[2], inv, at);
+            assertArrayEquals(first[3], y, at);
+          }
+        }
+      }
+    }
+  }
 }
