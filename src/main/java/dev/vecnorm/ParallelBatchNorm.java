@@ -11,7 +11,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -216,19 +215,12 @@ public final class ParallelBatchNorm implements AutoCloseable {
       impl.moments(w.arrays[X], w.arrayOffsets[X], s.outer(), s.channels(), s.inner(), mean, meanResidual, variance);
       return false;
     }
+    loop(w, MOMENTS);
     w.mean = mean;
     w.meanResidual = meanResidual;
     w.variance = variance;
     w.statsInvStd = invStd;
     w.epsilon = epsilon;
-    if (w.mergeLast) {
-      // A small merge: the thread that finishes the last chunk merges every channel inside the loop
-      // (Work#run), so it costs no loop of its own (a hand-off and a join: ~1 µs) and no cross-core range claims.
-      w.pending.set(w.plan.count());
-      loop(w, MOMENTS);
-      return invStd != null;
-    }
-    loop(w, MOMENTS);
     if (w.mergeRanges > 1) {
       // The merge and the square roots cost a few ns per channel and chunk: microseconds for wide
       // layers, so channel ranges merge on the threads (each channel still merges its chunks in chunk order).
@@ -965,13 +957,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /** Chunk operations (MERGE: one range of MERGE_CHANNELS channels per index). */
   private static final int MOMENTS = 0, NORMALIZE = 1, REDUCE = 2, APPLY = 3, RELU_NORMALIZE = 4, RELU_REDUCE = 5, RELU_APPLY = 6,
       MERGE = 7;
-  /**
-   * Merges of at most this many chunk channels (chunks times channels) run on the thread that finishes
-   * the last moments chunk, inside the moments loop; larger ones in a loop of channel ranges on all threads.
-   * NC 256x1024 on 2 threads: 2 x 1024, ~4 µs on one thread against ~5 µs for its two ranges per thread
-   * plus the loop's hand-off and join.
-   */
-  static final int MERGE_LAST_VALUES = 4096;
   /** Channels per parallel merge range. */
   static final int MERGE_CHANNELS = 256;
   /**
@@ -1014,10 +999,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
     final NormShape[] chunkShapes;
     /** Parallel merge ranges (1: merge on the caller). */
     final int mergeRanges;
-    /** The merge runs at the end of the moments loop, on the thread that finishes its last chunk ({@link #pending}). */
-    final boolean mergeLast;
-    /** Moments chunks not yet done in a {@link #mergeLast} loop. */
-    final AtomicInteger pending = new AtomicInteger();
     float[] mean, meanResidual, variance, statsInvStd;
     /**
      * Channels-first with planes of {@value ParallelBatchNorm#FUSED_MIN_INNER}+ floats and one slab per chunk, so that
@@ -1072,7 +1053,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
       chunkShapes = new NormShape[n];
       // Only when every chunk has every channel (channels-last and whole-slab chunks).
       mergeRanges = plan.blocks() == 1 && n > 1 ? Math.ceilDiv(C, MERGE_CHANNELS) : 1;
-      mergeLast = (long) n * C <= MERGE_LAST_VALUES;
       boolean oneSlabEach = plan.shape().inner() >= FUSED_MIN_INNER;
       for (int i = 0; i < n && oneSlabEach; i++) oneSlabEach = plan.outerCount()[i] == 1;
       fusable = oneSlabEach;
@@ -1313,47 +1293,32 @@ public final class ParallelBatchNorm implements AutoCloseable {
     private boolean mergeFinite(int from, int to) {
       double inner = plan.shape().inner();
       double[] a = accA, b = accB;
-      // The first chunk writes the accumulators (no clearing pass), the others add to them.
-      Staging.mergeFirstChunk(a, b, from, to, partA[0], partR[0], partB[0], plan.outerCount()[0] * inner);
-      for (int i = 1; i < plan.count(); i++) {
+      Arrays.fill(a, from, to, 0);
+      Arrays.fill(b, from, to, 0);
+      for (int i = 0; i < plan.count(); i++) {
         Staging.mergeFiniteChunk(done[i], a, b, from, to, partA[i], partR[i], partB[i], plan.outerCount()[i] * inner);
       }
       if (!Staging.allFinite(a, from, to)) return false;
-      // Locals, branch-free loops C2 vectorizes (float to double and back, double divide and square root);
-      // the outputs of a channel in one pass, 2-3x faster than one pass per output (0.9 against 1.3 µs per
-      // 256 channels of 2 chunks, measured alone).
+      // Locals, one output per loop: loops C2 vectorizes (float to double and back, double divide and square root).
       float[] m = mean, res = meanResidual, v = variance, inv = statsInvStd;
       double n = total;
       float eps = epsilon;
+      for (int c = from; c < to; c++) m[c] = (float) a[c];
       if (res != null) {
-        for (int c = from; c < to; c++) {
-          float mc = m[c] = (float) a[c];
-          res[c] = (float) (a[c] - mc); // Staging.meanResidual of a finite mean
-        }
-      } else {
-        for (int c = from; c < to; c++) m[c] = (float) a[c];
+        for (int c = from; c < to; c++) res[c] = (float) (a[c] - m[c]); // Staging.meanResidual of a finite mean
       }
+      for (int c = from; c < to; c++) v[c] = (float) (b[c] / n);
       if (inv != null) {
+        for (int c = from; c < to; c++) inv[c] = (float) (1.0 / Math.sqrt((double) v[c] + eps)); // ScalarBatchNormSupport.invStd
         for (int c = from; c < to; c++) {
-          float vc = v[c] = (float) (b[c] / n);
-          // ScalarBatchNormSupport.invStd plus (vc - vc): +0.0 for a finite variance (the same bits, as the
-          // root is positive), NaN for an infinite one: Kernels.statisticsInvStd's rule without a branch.
-          inv[c] = (float) (1.0 / Math.sqrt((double) vc + eps) + ((double) vc - vc));
+          if (v[c] == Float.POSITIVE_INFINITY) inv[c] = Float.NaN; // Kernels.statisticsInvStd's rule
         }
-      } else {
-        for (int c = from; c < to; c++) v[c] = (float) (b[c] / n);
       }
       return true;
     }
 
     @Override
     public void run(int i) {
-      chunk(i);
-      // The decrement orders every chunk's partial moments before the merge that the last one runs.
-      if (op == MOMENTS && mergeLast && pending.decrementAndGet() == 0) merge(0, plan.shape().channels());
-    }
-
-    private void chunk(int i) {
       if (op == MERGE) {
         merge(i * MERGE_CHANNELS, Math.min(plan.shape().channels(), (i + 1) * MERGE_CHANNELS));
         return;

@@ -326,33 +326,16 @@ final class Staging {
     }
   }
 
-  /**
-   * {@link #mergeFiniteChunk} of the first chunk ({@code done} 0) into accumulators that need not be
-   * cleared: the same expressions with the running mean and M2 at 0, so the same bits, in one pass instead
-   * of a clearing pass and a read-modify-write pass.
-   */
-  static void mergeFirstChunk(double[] runMean, double[] runM2, int from, int to, float[] chunkMean, float[] chunkMeanResidual,
-                              float[] chunkVariance, double n) {
-    double done = 0, total = done + n, wBlock = n / total, wCross = done * n / total;
-    for (int c = from; c < to; c++) {
-      double delta = ((double) chunkMean[c] + chunkMeanResidual[c]) - 0.0;
-      runMean[c] = 0.0 + delta * wBlock;
-      runM2[c] = 0.0 + ((double) chunkVariance[c] * n + delta * delta * wCross);
-    }
-  }
-
   /** True when {@code a[from, to)} holds no infinity or NaN (x * 0 is NaN exactly for those). */
   static boolean allFinite(double[] a, int from, int to) {
-    double p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+    double p0 = 0, p1 = 0;
     int c = from;
-    for (; c + 3 < to; c += 4) { // four chains: the adds' latency, not their count, bounds this loop
+    for (; c + 1 < to; c += 2) { // two chains: the adds' latency, not their count, bounds this loop
       p0 += a[c] * 0.0;
       p1 += a[c + 1] * 0.0;
-      p2 += a[c + 2] * 0.0;
-      p3 += a[c + 3] * 0.0;
     }
-    for (; c < to; c++) p0 += a[c] * 0.0;
-    return (p0 + p1) + (p2 + p3) == 0;
+    if (c < to) p0 += a[c] * 0.0;
+    return p0 + p1 == 0;
   }
 
   /**

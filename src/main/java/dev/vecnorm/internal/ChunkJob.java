@@ -120,8 +120,7 @@ public final class ChunkJob {
     // A helper is finishing its last chunk: spin briefly (it is usually running), then park so that a
     // helper preempted on a busy machine gets this core instead of a spinning caller.
     for (int spins = 0; spins < 2_000; spins++) {
-      // Read before the CAS: a CAS per pause would take the line from the helper that must decrement it.
-      if (active.get() == 0 && active.compareAndSet(0, CLOSED)) {
+      if (active.compareAndSet(0, CLOSED)) {
         done();
         return;
       }
