@@ -206,4 +206,42 @@ class ChunkMergeTest {
       }
     }
   }
+
+  /**
+   * A channel whose variance overflows float (finite mean, values of +-3e38) gets an infinite variance and
+   * a NaN invStd (Kernels.statisticsInvStd's rule, which the branch-free merge applies), the other channels
+   * the invStd of their variance, the same bits on 1-3 threads, on 2 and 5 chunks.
+   */
+  @Test
+  void infiniteVarianceGivesNaNInvStdOnAnyThreadCount() {
+    for (NormShape s : new NormShape[] {NormShape.channelsLast(256, 1024), NormShape.channelsLast(600, 1000)}) {
+      int n = (int) s.size(), C = s.channels(), rows = s.outer();
+      SplittableRandom r = new SplittableRandom(8);
+      float[] x = new float[n];
+      for (int i = 0; i < n; i++) x[i] = (float) (3 + r.nextGaussian());
+      for (int o = 0; o < rows; o++) x[o * C + 700] = o % 2 == 0 ? 3e38f : -3e38f;
+      float[][] first = null;
+      for (int threads = 1; threads <= 3; threads++) {
+        try (ParallelBatchNorm p = new ParallelBatchNorm(threads)) {
+          float[] y = new float[n], mean = new float[C], var = new float[C], inv = new float[C];
+          p.forwardTraining(s, x, 0, null, null, 1e-3f, y, 0, mean, var, inv);
+          String at = s + " threads " + threads;
+          assertTrue(Float.isFinite(mean[700]), at + ": mean " + mean[700]);
+          assertEquals(Float.POSITIVE_INFINITY, var[700], at);
+          assertTrue(Float.isNaN(inv[700]), at + ": invStd " + inv[700]);
+          for (int c = 0; c < C; c++) {
+            if (c != 700) assertEquals((float) (1.0 / Math.sqrt((double) var[c] + 1e-3f)), inv[c], at + " channel " + c);
+          }
+          if (first == null) {
+            first = new float[][] {mean, var, inv, y};
+          } else {
+            assertArrayEquals(first[0], mean, at);
+            assertArrayEquals(first[1], var, at);
+            assertArrayEquals(first[2], inv, at);
+            assertArrayEquals(first[3], y, at);
+          }
+        }
+      }
+    }
+  }
 }
