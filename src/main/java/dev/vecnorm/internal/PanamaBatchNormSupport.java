@@ -537,45 +537,35 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static void normalizeChannelsFirst(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels,
                                              int inner, float[] mean, float[] scale, boolean fromVariance,
                                              float epsilon, float[] gamma, float[] beta) {
+    int vectorBound = SPECIES.loopBound(inner);
     // [alpha | shift] once per call, not per plane: with 49-float planes (4 vectors), inference's double
     // square root and division per plane cost as much as the plane itself. Same values, so the same bits.
     float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, scale, fromVariance, epsilon, gamma, beta);
     try {
-      int sample = channels * inner;
       for (int o = 0; o < outer; o++) {
-        normalizePlanes(x, xOffset + o * sample, y, yOffset + o * sample, 0, channels, channels, inner, mean, coef);
+        for (int c = 0; c < channels; c++) {
+          float alpha = coef[c], shift = coef[channels + c];
+          FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+          FloatVector a = FloatVector.broadcast(SPECIES, alpha);
+          FloatVector b = FloatVector.broadcast(SPECIES, shift);
+          int xs = xOffset + (o * channels + c) * inner, ys = yOffset + (o * channels + c) * inner;
+          int i = 0;
+          if (vectorBound != inner && inner > LANES) {
+            // Ragged plane (NCHW 14x14: 196 = 12 * 16 + 4): one vector ending at the plane's end instead of
+            // a scalar tail, which cost a tenth of the time on such shapes. It overlaps elements already
+            // written, so it is loaded before any store to this plane (y may be x) and rewrites the same values.
+            FloatVector last = FloatVector.fromArray(SPECIES, x, xs + inner - LANES);
+            for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
+            last.sub(m).fma(a, b).intoArray(y, ys + inner - LANES);
+            continue;
+          }
+          for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
+          // scalar tail
+          ScalarBatchNormSupport.normalizeStrided(x, xs + i, y, ys + i, 1, inner - i, mean[c], alpha, shift);
+        }
       }
     } finally {
       Scratch.release(coef);
-    }
-  }
-
-  /**
-   * The planes of channels {@code [c0, c1)} of one sample, contiguous from {@code xs} (and {@code ys}):
-   * {@code y = fma(x - mean, alpha, shift)} with {@code coef = [alpha | shift]}. Shared by the array kernel
-   * and the native short-plane blocks ({@link #normalizeBlocksNative}), so both give the same bits.
-   */
-  static void normalizePlanes(float[] x, int xs, float[] y, int ys, int c0, int c1, int channels, int inner,
-                              float[] mean, float[] coef) {
-    int vectorBound = SPECIES.loopBound(inner);
-    for (int c = c0; c < c1; c++, xs += inner, ys += inner) {
-      float alpha = coef[c], shift = coef[channels + c];
-      FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-      FloatVector a = FloatVector.broadcast(SPECIES, alpha);
-      FloatVector b = FloatVector.broadcast(SPECIES, shift);
-      int i = 0;
-      if (vectorBound != inner && inner > LANES) {
-        // Ragged plane (NCHW 14x14: 196 = 12 * 16 + 4): one vector ending at the plane's end instead of
-        // a scalar tail, which cost a tenth of the time on such shapes. It overlaps elements already
-        // written, so it is loaded before any store to this plane (y may be x) and rewrites the same values.
-        FloatVector last = FloatVector.fromArray(SPECIES, x, xs + inner - LANES);
-        for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
-        last.sub(m).fma(a, b).intoArray(y, ys + inner - LANES);
-        continue;
-      }
-      for (; i < vectorBound; i += LANES) FloatVector.fromArray(SPECIES, x, xs + i).sub(m).fma(a, b).intoArray(y, ys + i);
-      // scalar tail
-      ScalarBatchNormSupport.normalizeStrided(x, xs + i, y, ys + i, 1, inner - i, mean[c], alpha, shift);
     }
   }
 
@@ -662,41 +652,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  /** Planes up to this many floats take {@link #normalizeBlocksNative}. */
-  static final int BLOCK_MAX_INNER = 256;
-
-  /** Floats per block: 16 KiB, so the block stays in L1 between its copy in, the kernel and its copy out. */
-  static final int BLOCK_FLOATS = 4096;
-
-  /**
-   * Channels-first normalize on native memory with short planes (NCHW 13x13, 14x14): a plane loop over the
-   * segment pays the JDK's segment bounds and liveness checks at each loop entry, that is once per plane
-   * (1.1-1.7x the float[] time on 169- and 196-float planes). Here each block of whole planes of one sample
-   * (at most {@link #BLOCK_FLOATS}) is copied into a pooled array with one bulk copy, normalized there in
-   * place by the array kernel's own code ({@link #normalizePlanes}), and copied out with one more: two
-   * checked accesses per block instead of two per plane. Same code on the same values, so the same bits.
-   * y may be x: each block is read whole before it is written back.
-   */
-  private static void normalizeBlocksNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
-                                            int channels, int inner, float[] mean, float[] coef) {
-    int group = Math.max(1, Math.min(channels, BLOCK_FLOATS / inner)); // whole planes per block
-    float[] b = Scratch.borrow(group * inner);
-    try {
-      long sample = 4L * channels * inner;
-      for (int o = 0; o < outer; o++) {
-        for (int c0 = 0; c0 < channels; c0 += group) {
-          int c1 = Math.min(channels, c0 + group), n = (c1 - c0) * inner;
-          long at = sample * o + 4L * c0 * inner;
-          MemorySegment.copy(x, FLOAT_LE, xOffset + at, b, 0, n);
-          normalizePlanes(b, 0, b, 0, c0, c1, channels, inner, mean, coef);
-          MemorySegment.copy(b, 0, y, FLOAT_LE, yOffset + at, n);
-        }
-      }
-    } finally {
-      Scratch.release(b);
-    }
-  }
-
   /** {@link #normalizeChannelsFirst} on native memory (offsets in bytes), with the same overlapping last vector. */
   private static void normalizeChannelsFirstNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
                                                    int channels, int inner, float[] mean, float[] scale, boolean fromVariance,
@@ -707,10 +662,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     try {
       if (PanamaNativeShortPlanes.applies(outer, channels, inner)) { // short planes: one loop per run of planes, not per plane
         PanamaNativeShortPlanes.normalize(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
-        return;
-      }
-      if (inner <= BLOCK_MAX_INNER) { // short planes: one bulk copy in and out per block of planes, array code between
-        normalizeBlocksNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
         return;
       }
       for (int o = 0; o < outer; o++) {
