@@ -664,26 +664,34 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         PanamaNativeShortPlanes.normalize(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
         return;
       }
+      long planeBytes = 4L * inner;
       for (int o = 0; o < outer; o++) {
         for (int c = 0; c < channels; c++) {
           float alpha = coef[c], shift = coef[channels + c];
           FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
           FloatVector a = FloatVector.broadcast(SPECIES, alpha);
           FloatVector b = FloatVector.broadcast(SPECIES, shift);
-          long plane = 4L * ((long) o * channels + c) * inner, xs = xOffset + plane, ys = yOffset + plane;
+          long plane = 4L * ((long) o * channels + c) * inner;
+          // The plane as its own slice, addressed from 0: the loop's bounds checks are then against the slice's
+          // size, and C2 hoists them at a cheaper loop entry than against the whole tensor's. Inference,
+          // segment/float[] (SegmentCheck ratio): NCHW 7x13x13x17 1.40-1.50 -> 1.04-1.07, 16x10x10x100
+          // 1.42-1.71 -> 0.97-1.05. The slices are scalar-replaced (0 B per call). Copying blocks of planes
+          // into a pooled float[] instead was slower (1.22-1.26x on 32x14x14x256): the two copies cost as
+          // much as the array kernel itself.
+          MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes);
           boolean overlap = vectorBound != inner && inner > LANES;
-          FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
+          FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, xp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
           int i = 0;
           for (; i < vectorBound; i += LANES) {
-            FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
-                .intoMemorySegment(y, ys + 4L * i, ByteOrder.LITTLE_ENDIAN);
+            FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+                .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
           }
           if (overlap) {
-            last.sub(m).fma(a, b).intoMemorySegment(y, ys + 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN);
+            last.sub(m).fma(a, b).intoMemorySegment(yp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN);
             continue;
           }
           for (; i < inner; i++) { // scalar tail
-            y.set(FLOAT_LE, ys + 4L * i, Math.fma(x.get(FLOAT_LE, xs + 4L * i) - mean[c], alpha, shift));
+            yp.set(FLOAT_LE, 4L * i, Math.fma(xp.get(FLOAT_LE, 4L * i) - mean[c], alpha, shift));
           }
         }
       }

@@ -210,6 +210,8 @@ final class PanamaNativeMoments {
       int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
       long base = slice + 4L * i0;
       float center = sumContiguous(x, base, n, t, tails) / n;
+      MemorySegment block = x.asSlice(base, 4L * n); // as in pairSums
+      base = 0;
       boolean copied = copiesTail(n);
       int from = tails - (n - LANES);
       FloatVector vCenter = FloatVector.broadcast(SPECIES, center);
@@ -218,22 +220,22 @@ final class PanamaNativeMoments {
       int upperBound = n - n % (2 * LANES);
       int i = 0;
       for (; i < upperBound; i += 2 * LANES) {
-        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
-        FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (i + LANES), LE).sub(vCenter);
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, base + 4L * i, LE).sub(vCenter);
+        FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, block, base + 4L * (i + LANES), LE).sub(vCenter);
         d0 = d0.add(e0);
         d1 = d1.add(e1);
         q0 = e0.fma(e0, q0);
         q1 = e1.fma(e1, q1);
       }
       for (; i < SPECIES.loopBound(n); i += LANES) {
-        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, base + 4L * i, LE).sub(vCenter);
         d0 = d0.add(e0);
         q0 = e0.fma(e0, q0);
       }
       float sumD = PanamaBatchNormSupport.sumLanes(d0.add(d1));
       float sumD2 = PanamaBatchNormSupport.sumLanes(q0.add(q1));
       for (; i < n; i++) { // scalar tail
-        float e = (copied ? t[from + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i)) - center;
+        float e = (copied ? t[from + i] : block.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i)) - center;
         sumD += e;
         sumD2 += e * e;
       }
@@ -296,7 +298,13 @@ final class PanamaNativeMoments {
   }
 
   /** The vector part of {@link #sumContiguous} for the planes at {@code a} and {@code b}: their accumulators, combined, at t[at] and t[at + LANES]. */
-  private static void pairSums(MemorySegment x, long a, long b, int n, float[] t, int at) {
+  private static void pairSums(MemorySegment planes, long a, long b, int n, float[] t, int at) {
+    // Both planes through one slice from offset 0 (made here, in the loop's own method, so it is scalar-replaced):
+    // the bounds checks are against the slice's size and hoisted at a cheaper loop entry
+    // (PanamaBatchNormSupport.normalizeChannelsFirstNative).
+    MemorySegment x = planes.asSlice(a, b - a + 4L * n);
+    b -= a;
+    a = 0;
     FloatVector a0 = FloatVector.zero(SPECIES), a1 = FloatVector.zero(SPECIES), a2 = FloatVector.zero(SPECIES), a3 = FloatVector.zero(SPECIES);
     FloatVector b0 = FloatVector.zero(SPECIES), b1 = FloatVector.zero(SPECIES), b2 = FloatVector.zero(SPECIES), b3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
@@ -321,7 +329,10 @@ final class PanamaNativeMoments {
   }
 
   /** The vector part of {@link #channelsFirst}'s deviation pass for both planes: from t[at], [sumD a | sumD2 a | sumD b | sumD2 b], one vector each. */
-  private static void pairDeviations(MemorySegment x, long a, long b, int n, float ca, float cb, float[] t, int at) {
+  private static void pairDeviations(MemorySegment planes, long a, long b, int n, float ca, float cb, float[] t, int at) {
+    MemorySegment x = planes.asSlice(a, b - a + 4L * n); // as in pairSums
+    b -= a;
+    a = 0;
     FloatVector va = FloatVector.broadcast(SPECIES, ca), vb = FloatVector.broadcast(SPECIES, cb);
     FloatVector da0 = FloatVector.zero(SPECIES), da1 = FloatVector.zero(SPECIES), qa0 = FloatVector.zero(SPECIES), qa1 = FloatVector.zero(SPECIES);
     FloatVector db0 = FloatVector.zero(SPECIES), db1 = FloatVector.zero(SPECIES), qb0 = FloatVector.zero(SPECIES), qb1 = FloatVector.zero(SPECIES);
@@ -372,7 +383,9 @@ final class PanamaNativeMoments {
    * {@code PanamaBatchNormSupport.sumContiguous} on native memory; a tail is read from its plane's last vector,
    * copied to {@code t[tails]} ({@link #copiesTail}), where the caller's deviation pass reads it again.
    */
-  private static float sumContiguous(MemorySegment x, long base, int n, float[] t, int tails) {
+  private static float sumContiguous(MemorySegment plane, long base, int n, float[] t, int tails) {
+    MemorySegment x = plane.asSlice(base, 4L * n); // as in pairSums
+    base = 0;
     FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES), acc2 = FloatVector.zero(SPECIES), acc3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
     int i = 0;
