@@ -224,29 +224,29 @@ final class PanamaNativeBackward {
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
         FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-        long plane = 4L * ((long) o * channels + c) * inner, xs = 0, gs = 0;
+        long plane = 4L * ((long) o * channels + c) * inner;
         // Each plane through its own slices, from offset 0: the segment bounds checks are then against the slice's
         // size and C2 hoists them at a cheaper loop entry (see PanamaBatchNormSupport.normalizeChannelsFirstNative).
         MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
         if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
-          FloatVector.fromMemorySegment(SPECIES, gq, gs + tail, LE).intoArray(t, 0);
-          FloatVector.fromMemorySegment(SPECIES, xq, xs + tail, LE).intoArray(t, LANES);
+          FloatVector.fromMemorySegment(SPECIES, gq, tail, LE).intoArray(t, 0);
+          FloatVector.fromMemorySegment(SPECIES, xq, tail, LE).intoArray(t, LANES);
         }
         FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
         FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
         int i = 0;
         for (; i < upperBound; i += 2 * LANES) {
-          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, gs + 4L * i, LE);
-          FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, gs + 4L * (i + LANES), LE);
+          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
+          FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * (i + LANES), LE);
           g0 = g0.add(dy0);
           g1 = g1.add(dy1);
-          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, xs + 4L * i, LE).sub(m), h0);
-          h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, xs + 4L * (i + LANES), LE).sub(m), h1);
+          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
+          h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * (i + LANES), LE).sub(m), h1);
         }
         for (; i < vectorBound; i += LANES) {
-          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, gs + 4L * i, LE);
+          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
           g0 = g0.add(dy0);
-          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, xs + 4L * i, LE).sub(m), h0);
+          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
         }
         float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
         if (vectorTail) {
@@ -257,9 +257,9 @@ final class PanamaNativeBackward {
           }
         }
         for (; i < inner; i++) { // scalar tail
-          float g = gq.get(FLOAT_LE, gs + 4L * i);
+          float g = gq.get(FLOAT_LE, 4L * i);
           sDy += g;
-          sDyX = Math.fma(g, xq.get(FLOAT_LE, xs + 4L * i) - mean[c], sDyX);
+          sDyX = Math.fma(g, xq.get(FLOAT_LE, 4L * i) - mean[c], sDyX);
         }
         if (o == 0) {
           sumDy[c] = sDy;
@@ -284,31 +284,30 @@ final class PanamaNativeBackward {
                                   int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
     int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
     FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-    long plane = 4L * ((long) o * channels + c) * inner, xs = 0, gs = 0;
-    // Each plane through its own slices, from offset 0: the segment bounds checks are then against the slice's
-    // size and C2 hoists them at a cheaper loop entry (see PanamaBatchNormSupport.normalizeChannelsFirstNative).
+    long plane = 4L * ((long) o * channels + c) * inner;
+    // Each plane through its own slices, from offset 0, as in reduceChannelsFirst above.
     MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
     boolean vectorTail = vectorBound != inner && inner >= LANES; // always, above FUSED_MIN_INNER, for up to 128 lanes
     if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
       long tail = 4L * (inner - LANES);
-      FloatVector.fromMemorySegment(SPECIES, gq, gs + tail, LE).intoArray(t, 0);
-      FloatVector.fromMemorySegment(SPECIES, xq, xs + tail, LE).intoArray(t, LANES);
+      FloatVector.fromMemorySegment(SPECIES, gq, tail, LE).intoArray(t, 0);
+      FloatVector.fromMemorySegment(SPECIES, xq, tail, LE).intoArray(t, LANES);
     }
     FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
     FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
     int i = 0;
     for (; i < upperBound; i += 2 * LANES) {
-      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, gs + 4L * i, LE);
-      FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, gs + 4L * (i + LANES), LE);
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
+      FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * (i + LANES), LE);
       g0 = g0.add(dy0);
       g1 = g1.add(dy1);
-      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, xs + 4L * i, LE).sub(m), h0);
-      h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, xs + 4L * (i + LANES), LE).sub(m), h1);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
+      h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * (i + LANES), LE).sub(m), h1);
     }
     for (; i < vectorBound; i += LANES) {
-      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, gs + 4L * i, LE);
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
       g0 = g0.add(dy0);
-      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, xs + 4L * i, LE).sub(m), h0);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
     }
     float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
     if (vectorTail) {
@@ -320,9 +319,9 @@ final class PanamaNativeBackward {
       }
     }
     for (; i < inner; i++) { // scalar tail (planes shorter than a vector)
-      float g = gq.get(FLOAT_LE, gs + 4L * i);
+      float g = gq.get(FLOAT_LE, 4L * i);
       sDy += g;
-      sDyX = Math.fma(g, xq.get(FLOAT_LE, xs + 4L * i) - mean[c], sDyX);
+      sDyX = Math.fma(g, xq.get(FLOAT_LE, 4L * i) - mean[c], sDyX);
     }
     if (o == 0) {
       sumDy[c] = sDy;
@@ -468,29 +467,28 @@ final class PanamaNativeBackward {
         float a = coef[c], b = coef[channels + c], k = coef[2 * channels + c];
         FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
         FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
-        long plane = 4L * ((long) o * channels + c) * inner, xs = 0, gs = 0, ds = 0;
-        // Each plane through its own slices, from offset 0: the segment bounds checks are then against the slice's
-        // size and C2 hoists them at a cheaper loop entry (see PanamaBatchNormSupport.normalizeChannelsFirstNative).
+        long plane = 4L * ((long) o * channels + c) * inner;
+        // Each plane through its own slices, from offset 0, as in reduceChannelsFirst above.
         MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
         MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
         FloatVector lastDy = null, lastX = null;
         if (overlapTail) {
-          lastDy = FloatVector.fromMemorySegment(SPECIES, gq, gs + tail, LE);
-          lastX = FloatVector.fromMemorySegment(SPECIES, xq, xs + tail, LE);
+          lastDy = FloatVector.fromMemorySegment(SPECIES, gq, tail, LE);
+          lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
         }
         int i = 0;
         for (; i < vectorBound; i += LANES) {
-          FloatVector.fromMemorySegment(SPECIES, gq, gs + 4L * i, LE)
-              .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, xs + 4L * i, LE).sub(m).fma(vb, vk))
-              .intoMemorySegment(dq, ds + 4L * i, LE);
+          FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
+              .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
+              .intoMemorySegment(dq, 4L * i, LE);
         }
         if (overlapTail) {
-          lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dq, ds + tail, LE);
+          lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dq, tail, LE);
           continue;
         }
         float mc = mean[c];
         for (; i < inner; i++) { // scalar tail
-          dq.set(FLOAT_LE, ds + 4L * i, Math.fma(gq.get(FLOAT_LE, gs + 4L * i), a, Math.fma(xq.get(FLOAT_LE, xs + 4L * i) - mc, b, k)));
+          dq.set(FLOAT_LE, 4L * i, Math.fma(gq.get(FLOAT_LE, 4L * i), a, Math.fma(xq.get(FLOAT_LE, 4L * i) - mc, b, k)));
         }
       }
     }
@@ -508,30 +506,29 @@ final class PanamaNativeBackward {
     boolean overlapTail = vectorBound != inner && inner > LANES;
     long tail = 4L * (inner - LANES);
     for (int o = outer - 1; o >= 0; o--) {
-      long plane = 4L * ((long) o * channels + c) * inner, xs = 0, gs = 0, ds = 0;
-      // Each plane through its own slices, from offset 0: the segment bounds checks are then against the slice's
-      // size and C2 hoists them at a cheaper loop entry (see PanamaBatchNormSupport.normalizeChannelsFirstNative).
+      long plane = 4L * ((long) o * channels + c) * inner;
+      // Each plane through its own slices, from offset 0, as in reduceChannelsFirst above.
       MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
       MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
       FloatVector lastDy = null, lastX = null;
       if (overlapTail) {
-        lastDy = FloatVector.fromMemorySegment(SPECIES, gq, gs + tail, LE);
-        lastX = FloatVector.fromMemorySegment(SPECIES, xq, xs + tail, LE);
+        lastDy = FloatVector.fromMemorySegment(SPECIES, gq, tail, LE);
+        lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
       }
       for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) {
         for (int i = Math.max(0, hi - APPLY_BLOCK); i < hi; i += LANES) {
-          FloatVector.fromMemorySegment(SPECIES, gq, gs + 4L * i, LE)
-              .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, xs + 4L * i, LE).sub(m).fma(vb, vk))
-              .intoMemorySegment(dq, ds + 4L * i, LE);
+          FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
+              .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
+              .intoMemorySegment(dq, 4L * i, LE);
         }
       }
       if (overlapTail) {
-        lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dq, ds + tail, LE);
+        lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dq, tail, LE);
         continue;
       }
       float mc = mean[c];
       for (int i = vectorBound; i < inner; i++) { // scalar tail
-        dq.set(FLOAT_LE, ds + 4L * i, Math.fma(gq.get(FLOAT_LE, gs + 4L * i), a, Math.fma(xq.get(FLOAT_LE, xs + 4L * i) - mc, b, k)));
+        dq.set(FLOAT_LE, 4L * i, Math.fma(gq.get(FLOAT_LE, 4L * i), a, Math.fma(xq.get(FLOAT_LE, 4L * i) - mc, b, k)));
       }
     }
   }

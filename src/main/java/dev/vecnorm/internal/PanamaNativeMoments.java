@@ -211,7 +211,6 @@ final class PanamaNativeMoments {
       long base = slice + 4L * i0;
       float center = sumContiguous(x, base, n, t, tails) / n;
       MemorySegment block = x.asSlice(base, 4L * n); // as in pairSums
-      base = 0;
       boolean copied = copiesTail(n);
       int from = tails - (n - LANES);
       FloatVector vCenter = FloatVector.broadcast(SPECIES, center);
@@ -220,22 +219,22 @@ final class PanamaNativeMoments {
       int upperBound = n - n % (2 * LANES);
       int i = 0;
       for (; i < upperBound; i += 2 * LANES) {
-        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, base + 4L * i, LE).sub(vCenter);
-        FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, block, base + 4L * (i + LANES), LE).sub(vCenter);
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, 4L * i, LE).sub(vCenter);
+        FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, block, 4L * (i + LANES), LE).sub(vCenter);
         d0 = d0.add(e0);
         d1 = d1.add(e1);
         q0 = e0.fma(e0, q0);
         q1 = e1.fma(e1, q1);
       }
       for (; i < SPECIES.loopBound(n); i += LANES) {
-        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, base + 4L * i, LE).sub(vCenter);
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, 4L * i, LE).sub(vCenter);
         d0 = d0.add(e0);
         q0 = e0.fma(e0, q0);
       }
       float sumD = PanamaBatchNormSupport.sumLanes(d0.add(d1));
       float sumD2 = PanamaBatchNormSupport.sumLanes(q0.add(q1));
       for (; i < n; i++) { // scalar tail
-        float e = (copied ? t[from + i] : block.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i)) - center;
+        float e = (copied ? t[from + i] : block.get(PanamaBatchNormSupport.FLOAT_LE, 4L * i)) - center;
         sumD += e;
         sumD2 += e * e;
       }
@@ -303,26 +302,25 @@ final class PanamaNativeMoments {
     // the bounds checks are against the slice's size and hoisted at a cheaper loop entry
     // (PanamaBatchNormSupport.normalizeChannelsFirstNative).
     MemorySegment x = planes.asSlice(a, b - a + 4L * n);
-    b -= a;
-    a = 0;
+    long bs = b - a; // the second plane from the slice's start (the first is at 0)
     FloatVector a0 = FloatVector.zero(SPECIES), a1 = FloatVector.zero(SPECIES), a2 = FloatVector.zero(SPECIES), a3 = FloatVector.zero(SPECIES);
     FloatVector b0 = FloatVector.zero(SPECIES), b1 = FloatVector.zero(SPECIES), b2 = FloatVector.zero(SPECIES), b3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
     int i = 0;
     for (; i < upperBound; i += TILE) {
       long p = 4L * i;
-      a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, a + p, LE));
-      a1 = a1.add(FloatVector.fromMemorySegment(SPECIES, x, a + p + 4L * LANES, LE));
-      a2 = a2.add(FloatVector.fromMemorySegment(SPECIES, x, a + p + 8L * LANES, LE));
-      a3 = a3.add(FloatVector.fromMemorySegment(SPECIES, x, a + p + 12L * LANES, LE));
-      b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, b + p, LE));
-      b1 = b1.add(FloatVector.fromMemorySegment(SPECIES, x, b + p + 4L * LANES, LE));
-      b2 = b2.add(FloatVector.fromMemorySegment(SPECIES, x, b + p + 8L * LANES, LE));
-      b3 = b3.add(FloatVector.fromMemorySegment(SPECIES, x, b + p + 12L * LANES, LE));
+      a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
+      a1 = a1.add(FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE));
+      a2 = a2.add(FloatVector.fromMemorySegment(SPECIES, x, p + 8L * LANES, LE));
+      a3 = a3.add(FloatVector.fromMemorySegment(SPECIES, x, p + 12L * LANES, LE));
+      b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p, LE));
+      b1 = b1.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p + 4L * LANES, LE));
+      b2 = b2.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p + 8L * LANES, LE));
+      b3 = b3.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p + 12L * LANES, LE));
     }
     for (; i < SPECIES.loopBound(n); i += LANES) {
-      a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, a + 4L * i, LE));
-      b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, b + 4L * i, LE));
+      a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE));
+      b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE));
     }
     a0.add(a1).add(a2.add(a3)).intoArray(t, at);
     b0.add(b1).add(b2.add(b3)).intoArray(t, at + LANES);
@@ -331,8 +329,7 @@ final class PanamaNativeMoments {
   /** The vector part of {@link #channelsFirst}'s deviation pass for both planes: from t[at], [sumD a | sumD2 a | sumD b | sumD2 b], one vector each. */
   private static void pairDeviations(MemorySegment planes, long a, long b, int n, float ca, float cb, float[] t, int at) {
     MemorySegment x = planes.asSlice(a, b - a + 4L * n); // as in pairSums
-    b -= a;
-    a = 0;
+    long bs = b - a; // the second plane from the slice's start (the first is at 0)
     FloatVector va = FloatVector.broadcast(SPECIES, ca), vb = FloatVector.broadcast(SPECIES, cb);
     FloatVector da0 = FloatVector.zero(SPECIES), da1 = FloatVector.zero(SPECIES), qa0 = FloatVector.zero(SPECIES), qa1 = FloatVector.zero(SPECIES);
     FloatVector db0 = FloatVector.zero(SPECIES), db1 = FloatVector.zero(SPECIES), qb0 = FloatVector.zero(SPECIES), qb1 = FloatVector.zero(SPECIES);
@@ -340,10 +337,10 @@ final class PanamaNativeMoments {
     int i = 0;
     for (; i < upperBound; i += 2 * LANES) {
       long p = 4L * i;
-      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, a + p, LE).sub(va);
-      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, a + p + 4L * LANES, LE).sub(va);
-      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, b + p, LE).sub(vb);
-      FloatVector f1 = FloatVector.fromMemorySegment(SPECIES, x, b + p + 4L * LANES, LE).sub(vb);
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, p, LE).sub(va);
+      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE).sub(va);
+      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, bs + p, LE).sub(vb);
+      FloatVector f1 = FloatVector.fromMemorySegment(SPECIES, x, bs + p + 4L * LANES, LE).sub(vb);
       da0 = da0.add(e0);
       da1 = da1.add(e1);
       qa0 = e0.fma(e0, qa0);
@@ -354,8 +351,8 @@ final class PanamaNativeMoments {
       qb1 = f1.fma(f1, qb1);
     }
     for (; i < SPECIES.loopBound(n); i += LANES) {
-      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, a + 4L * i, LE).sub(va);
-      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, b + 4L * i, LE).sub(vb);
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE).sub(va);
+      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE).sub(vb);
       da0 = da0.add(e0);
       qa0 = e0.fma(e0, qa0);
       db0 = db0.add(f0);
@@ -385,24 +382,23 @@ final class PanamaNativeMoments {
    */
   private static float sumContiguous(MemorySegment plane, long base, int n, float[] t, int tails) {
     MemorySegment x = plane.asSlice(base, 4L * n); // as in pairSums
-    base = 0;
     FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES), acc2 = FloatVector.zero(SPECIES), acc3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
     int i = 0;
     for (; i < upperBound; i += TILE) {
-      long p = base + 4L * i;
+      long p = 4L * i;
       acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
       acc1 = acc1.add(FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE));
       acc2 = acc2.add(FloatVector.fromMemorySegment(SPECIES, x, p + 8L * LANES, LE));
       acc3 = acc3.add(FloatVector.fromMemorySegment(SPECIES, x, p + 12L * LANES, LE));
     }
-    for (; i < SPECIES.loopBound(n); i += LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE));
+    for (; i < SPECIES.loopBound(n); i += LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE));
     float sum = PanamaBatchNormSupport.sumLanes(acc0.add(acc1).add(acc2.add(acc3)));
     if (copiesTail(n)) {
-      FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (n - LANES), LE).intoArray(t, tails);
+      FloatVector.fromMemorySegment(SPECIES, x, 4L * (n - LANES), LE).intoArray(t, tails);
       for (int from = tails - (n - LANES); i < n; i++) sum += t[from + i]; // scalar tail
     }
-    for (; i < n; i++) sum += x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i); // scalar tail
+    for (; i < n; i++) sum += x.get(PanamaBatchNormSupport.FLOAT_LE, 4L * i); // scalar tail
     return sum;
   }
 
