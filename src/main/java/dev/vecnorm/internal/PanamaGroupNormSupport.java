@@ -447,7 +447,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * plus lane j + s, s = lanes/2 down to 1. Straight-line code in locals for 4, 8 and 16 lanes (LANES is a
    * constant, so C2 keeps one case): the loop form (trip counts 8, 4, 2, 1, through memory) took ~95 µs a call
    * at 2048 channels, paid once per chunk in ParallelNorms (32 chunks at NCHW 32x7x7x2048); this takes ~10 µs.
-   * Does not write {@code v}.
+   * For 4, 8 and 16 lanes it does not write {@code v}; other widths ({@link #laneLoop}) sum in place.
    */
   private static float laneTree(float[] v, int at) {
     return switch (LANES) {
