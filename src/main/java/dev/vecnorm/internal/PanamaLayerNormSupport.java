@@ -127,7 +127,12 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * statistics in a loop of its own before writing row r measured no gain, and neither did summing row
    * r + 2 in the pass that writes row r (0.99x-1.00x at 768, 1000 and 4096 features, 1.05x at 256:
    * {@code rmsForward} keeps that form). Row r + 1 is only read while row r is written, so y may be x (in
-   * place). The last row sums itself again, discarded: one loop for every row, and a read from L1.
+   * place). The last row sums itself again, discarded: one loop for every row, and a read from L1. Two rows
+   * a pass (rows r and r + 1 written and rows r + 2 and r + 3 summed in one loop, both rows' lane sums and
+   * statistics back to back, gamma and beta read once; same bits, commit 1abc1d5) took 1.20-1.62x this
+   * loop's time from memory at 256, 768 and 1000 features (LayerNormCopyProbe --base, paired in one JVM,
+   * four JVMs, both role orders), though 0.77-0.89x on L1-resident rows at 256: reading two rows in one loop costs
+   * more than the per-row chain it overlaps.
    *
    * <p>Against oneDNN 2.6 at short rows (4096x256, 2048x768) the gap is partly where the bytes sit, partly
    * this loop. oneDNN's kernel (its JIT dump) streams nothing: plain 256-bit stores, three passes per row,
@@ -142,103 +147,22 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
                       float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    float[] g = ones(gamma, features), b = zeros(beta, features), second = null;
+    float[] g = ones(gamma, features), b = zeros(beta, features);
     try {
       long stats = blockStatistics(x, xOffset, 1, features, features, epsilon);
-      int r = 0;
-      if (rows > 1) {
-        long stats1 = blockStatistics(x, xOffset + features, 1, features, features, epsilon);
-        second = Scratch.borrow(2);
-        for (; r + 1 < rows; r += 2) {
-          int xo = xOffset + r * features, yo = yOffset + r * features;
-          float m0 = Float.intBitsToFloat((int) (stats >>> 32)), s0 = Float.intBitsToFloat((int) stats);
-          float m1 = Float.intBitsToFloat((int) (stats1 >>> 32)), s1 = Float.intBitsToFloat((int) stats1);
-          if (mean != null) {
-            mean[statsOffset + r] = m0;
-            mean[statsOffset + r + 1] = m1;
-          }
-          if (invStd != null) {
-            invStd[statsOffset + r] = s0;
-            invStd[statsOffset + r + 1] = s1;
-          }
-          boolean more0 = r + 2 < rows, more1 = r + 3 < rows;
-          int next0 = more0 ? xo + 2 * features : xo, next1 = more1 ? xo + 3 * features : xo + features;
-          long sums0 = normalizePair(x, xo, y, yo, features, g, b, m0, s0, m1, s1, next0, next1, second);
-          long sums1 = (long) Float.floatToRawIntBits(second[0]) << 32 | Float.floatToRawIntBits(second[1]) & 0xFFFF_FFFFL;
-          if (more0) stats = statistics(x, next0, 1, features, features, epsilon, sums0);
-          if (more1) stats1 = statistics(x, next1, 1, features, features, epsilon, sums1);
-        }
-      }
-      if (r < rows) { // an odd last row: its statistics came with the last pair's pass
-        int xo = xOffset + r * features;
+      for (int r = 0; r < rows; r++) {
+        int xo = xOffset + r * features, yo = yOffset + r * features;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
-        normalizeBlock(x, xo, y, yOffset + r * features, 1, features, features, g, b, 0, m, s, xo);
+        boolean more = r + 1 < rows;
+        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, more ? xo + features : xo);
+        if (more) stats = statistics(x, xo + features, 1, features, features, epsilon, sums);
       }
     } finally {
-      if (second != null) Scratch.release(second);
       release(beta, b);
       release(gamma, g);
     }
-  }
-
-  /**
-   * {@link #normalizeBlock} of rows {@code xo} and {@code xo + width} (one run each) in one loop, summing the
-   * rows at {@code next0} and {@code next1}: each row with its own accumulators in normalizeBlock's order (the
-   * same sums, the same bits), gamma and beta read once for both rows. Returns next0's sums (blockSums'
-   * packing) and writes next1's Σd and Σd² to {@code second[0..1]}. A method of its own: inlined into forward,
-   * C2's node budget ran out before the second lane sum and its vectors were boxed (96 B a row).
-   */
-  static long normalizePair(float[] x, int xo, float[] y, int yo, int features, float[] g, float[] b, float m0, float s0, float m1,
-                            float s1, int next0, int next1, float[] second) {
-    FloatVector vm0 = FloatVector.broadcast(SPECIES, m0), vs0 = FloatVector.broadcast(SPECIES, s0);
-    FloatVector vm1 = FloatVector.broadcast(SPECIES, m1), vs1 = FloatVector.broadcast(SPECIES, s1);
-    float a0 = x[next0], a1 = x[next1];
-    FloatVector va0 = FloatVector.broadcast(SPECIES, a0), va1 = FloatVector.broadcast(SPECIES, a1);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0, e0 = d0, e1 = d0, p0 = d0, p1 = d0;
-    int xp = xo + features, yp = yo + features, vb = SPECIES.loopBound(features);
-    // One vector a step, each row's two accumulator pairs swapped after every vector: even vectors into one
-    // pair, odd into the other, the last odd-count vector into the even pair, which is normalizeBlock's pair
-    // loop plus one-vector step (d0 + d1 == d1 + d0 at the end). One loop, parsed once: with both forms C2's
-    // node budget ran out before the second lane sum and its vectors were boxed (the native backward's fix).
-    int f = 0;
-    for (; f < vb; f += LANES) {
-      FloatVector u = FloatVector.fromArray(SPECIES, x, next0 + f).sub(va0), w = FloatVector.fromArray(SPECIES, x, next1 + f).sub(va1);
-      FloatVector nd = d1, nq = q1, ne = e1, np = p1;
-      d1 = d0.add(u);
-      q1 = u.fma(u, q0);
-      e1 = e0.add(w);
-      p1 = w.fma(w, p0);
-      d0 = nd;
-      q0 = nq;
-      e0 = ne;
-      p0 = np;
-      FloatVector g0 = FloatVector.fromArray(SPECIES, g, f), b0 = FloatVector.fromArray(SPECIES, b, f);
-      FloatVector.fromArray(SPECIES, x, xo + f).sub(vm0).mul(vs0).fma(g0, b0).intoArray(y, yo + f);
-      FloatVector.fromArray(SPECIES, x, xp + f).sub(vm1).mul(vs1).fma(g0, b0).intoArray(y, yp + f);
-    }
-    float sd0 = 0, sq0 = 0, sd1 = 0, sq1 = 0;
-    for (; f < features; f++) { // scalar tail
-      float u = x[next0 + f] - a0, w = x[next1 + f] - a1;
-      sd0 += u;
-      sq0 = Math.fma(u, u, sq0);
-      sd1 += w;
-      sq1 = Math.fma(w, w, sq1);
-      y[yo + f] = Math.fma((x[xo + f] - m0) * s0, g[f], b[f]);
-      y[yp + f] = Math.fma((x[xp + f] - m1) * s1, g[f], b[f]);
-    }
-    long sums1 = addSums(sd1, sq1, PanamaBatchNormSupport.sumLanes(e0.add(e1), p0.add(p1)));
-    second[0] = Float.intBitsToFloat((int) (sums1 >>> 32));
-    second[1] = Float.intBitsToFloat((int) sums1);
-    return addSums(sd0, sq0, PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)));
-  }
-
-  /** {@link #blockSums}' packing of the scalar tail's sums plus the lanes' ({@code sumLanes(a, b)}'s packing), added in blockSums' order. */
-  static long addSums(float sd, float sq, long lanes) {
-    sd += Float.intBitsToFloat((int) (lanes >>> 32));
-    sq += Float.intBitsToFloat((int) lanes);
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   // A null gamma or beta is read as pooled ones or zeros: one loop form (a second, with the affine step's
