@@ -127,7 +127,14 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * statistics in a loop of its own before writing row r measured no gain, and neither did summing row
    * r + 2 in the pass that writes row r (0.99x-1.00x at 768, 1000 and 4096 features, 1.05x at 256:
    * {@code rmsForward} keeps that form). Row r + 1 is only read while row r is written, so y may be x (in
-   * place). The last row sums itself again, discarded: one loop for every row, and a read from L1.
+   * place). The last row sums itself again, discarded: one loop for every row, and a read from L1. Two rows
+   * a pass (rows r and r + 1 written and rows r + 2 and r + 3 summed in one loop, both rows' lane sums and
+   * statistics back to back, gamma and beta read once; same bits, commit 1abc1d5) took 1.20-1.62x this
+   * loop's time from memory at 256, 768 and 1000 features (LayerNormCopyProbe --base, paired in one JVM,
+   * four JVMs, both role orders), though 0.77-0.89x on L1-resident rows at 256. The loss is writing two rows
+   * in one loop: a diagnostic build that read both rows but stored one took 0.99-1.10x, one that read one row
+   * but stored both 1.19-1.54x. Sharing gamma/beta or overlapping two rows' chains at the same feature index
+   * means storing two rows in one loop; storing them one after the other is this loop twice.
    *
    * <p>Against oneDNN 2.6 at short rows (4096x256, 2048x768) the gap is partly where the bytes sit, partly
    * this loop. oneDNN's kernel (its JIT dump) streams nothing: plain 256-bit stores, three passes per row,
