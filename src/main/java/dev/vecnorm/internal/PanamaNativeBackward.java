@@ -148,19 +148,22 @@ final class PanamaNativeBackward {
     }
     long i = 0;
     for (; i + 4L * width <= total; i += 4L * width) {
-      long xs = xOffset + 4 * i, gs = dyOffset + 4 * i;
+      // The four super rows as their own slices, addressed from 0, as the channels-first planes
+      // (PanamaBatchNormSupport.normalizeChannelsFirstNative): the inner loop (width / LANES steps) is entered once
+      // per four super rows, and its segment checks are then against the slice's size.
+      MemorySegment xq = x.asSlice(xOffset + 4 * i, 4 * w), gq = dy.asSlice(dyOffset + 4 * i, 4 * w);
       for (int j = 0; j < width; j += LANES) {
-        long xp = xs + 4L * j, gp = gs + 4L * j;
+        long p = 4L * j;
         FloatVector m = FloatVector.fromArray(SPECIES, s, j);
-        FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, dy, gp, LE), g1 = FloatVector.fromMemorySegment(SPECIES, dy, gp + w, LE);
-        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, dy, gp + 2 * w, LE);
-        FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, dy, gp + 3 * w, LE);
+        FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, gq, p, LE), g1 = FloatVector.fromMemorySegment(SPECIES, gq, p + w, LE);
+        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, gq, p + 2 * w, LE);
+        FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, gq, p + 3 * w, LE);
         FloatVector.fromArray(SPECIES, s, width + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, width + j);
         FloatVector h = FloatVector.fromArray(SPECIES, s, 2 * width + j);
-        h = g0.fma(FloatVector.fromMemorySegment(SPECIES, x, xp, LE).sub(m), h);
-        h = g1.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + w, LE).sub(m), h);
-        h = g2.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + 2 * w, LE).sub(m), h);
-        g3.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + 3 * w, LE).sub(m), h).intoArray(s, 2 * width + j);
+        h = g0.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), h);
+        h = g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), h);
+        h = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 2 * w, LE).sub(m), h);
+        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), h).intoArray(s, 2 * width + j);
       }
     }
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.

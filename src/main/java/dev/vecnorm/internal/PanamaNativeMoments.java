@@ -120,8 +120,11 @@ final class PanamaNativeMoments {
     int r = 0;
     long p = base;
     for (; r + 3 < n; r += 4, p += 4 * stride) {
-      for (int c = 0; c < width; c += LANES) accumulate4(x, p + 4L * c, stride, s, c, P);
-      if (tailAt >= 0) accumulate4(x, p + 4L * tailAt, stride, s, width, P);
+      // The four rows as their own slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over the
+      // positions is entered once per four rows, and its segment checks are then against the slice's size.
+      MemorySegment q = x.asSlice(p, 4 * stride);
+      for (int c = 0; c < width; c += LANES) accumulate4(q, 4L * c, stride, s, c, P);
+      if (tailAt >= 0) accumulate4(q, 4L * tailAt, stride, s, width, P);
     }
     for (; r < n; r++, p += stride) { // the last rows, one at a time
       for (int c = 0; c < width; c += LANES) accumulate1(x, p + 4L * c, s, c, P);
