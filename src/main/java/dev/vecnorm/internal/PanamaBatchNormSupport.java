@@ -664,39 +664,86 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         PanamaNativeShortPlanes.normalize(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
         return;
       }
-      long planeBytes = 4L * inner;
-      for (int o = 0; o < outer; o++) {
-        for (int c = 0; c < channels; c++) {
-          float alpha = coef[c], shift = coef[channels + c];
-          FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-          FloatVector a = FloatVector.broadcast(SPECIES, alpha);
-          FloatVector b = FloatVector.broadcast(SPECIES, shift);
-          long plane = 4L * ((long) o * channels + c) * inner;
-          // The plane as its own slice, addressed from 0: the loop's bounds checks are then against the slice's
-          // size, and C2 hoists them at a cheaper loop entry than against the whole tensor's. Inference,
-          // segment/float[] (SegmentCheck ratio): NCHW 7x13x13x17 1.40-1.50 -> 1.04-1.07, 16x10x10x100
-          // 1.42-1.71 -> 0.97-1.05. The slices are scalar-replaced (0 B per call). Copying blocks of planes
-          // into a pooled float[] instead was slower (1.22-1.26x on 32x14x14x256): the two copies cost as
-          // much as the array kernel itself.
-          MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes);
-          boolean overlap = vectorBound != inner && inner > LANES;
-          FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, xp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
-          int i = 0;
-          for (; i < vectorBound; i += LANES) {
-            FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
-                .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
-          }
-          if (overlap) {
-            last.sub(m).fma(a, b).intoMemorySegment(yp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN);
-            continue;
-          }
-          for (; i < inner; i++) { // scalar tail
-            yp.set(FLOAT_LE, 4L * i, Math.fma(xp.get(FLOAT_LE, 4L * i) - mean[c], alpha, shift));
-          }
-        }
+      // Short planes run their own copy of the plane loop: see PanamaNativeShortPlanes.ownLoops.
+      if (PanamaNativeShortPlanes.ownLoops(inner)) {
+        normalizeShortPlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
+      } else {
+        normalizePlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
       }
     } finally {
       Scratch.release(coef);
+    }
+  }
+
+  /** The plane loop of {@link #normalizeChannelsFirstNative}; {@code coef} is {@code [alpha | shift]} per channel. */
+  private static void normalizePlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
+                                            int channels, int inner, float[] mean, float[] coef) {
+    int vectorBound = SPECIES.loopBound(inner);
+    long planeBytes = 4L * inner;
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        float alpha = coef[c], shift = coef[channels + c];
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        FloatVector a = FloatVector.broadcast(SPECIES, alpha);
+        FloatVector b = FloatVector.broadcast(SPECIES, shift);
+        long plane = 4L * ((long) o * channels + c) * inner;
+        // The plane as its own slice, addressed from 0: the loop's bounds checks are then against the slice's
+        // size, and C2 hoists them at a cheaper loop entry than against the whole tensor's. Inference,
+        // segment/float[] (SegmentCheck ratio): NCHW 7x13x13x17 1.40-1.50 -> 1.04-1.07, 16x10x10x100
+        // 1.42-1.71 -> 0.97-1.05. The slices are scalar-replaced (0 B per call). Copying blocks of planes
+        // into a pooled float[] instead was slower (1.22-1.26x on 32x14x14x256): the two copies cost as
+        // much as the array kernel itself.
+        MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes);
+        boolean overlap = vectorBound != inner && inner > LANES;
+        FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, xp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
+        int i = 0;
+        for (; i < vectorBound; i += LANES) {
+          FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+              .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
+        }
+        if (overlap) {
+          last.sub(m).fma(a, b).intoMemorySegment(yp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN);
+          continue;
+        }
+        for (; i < inner; i++) { // scalar tail
+          yp.set(FLOAT_LE, 4L * i, Math.fma(xp.get(FLOAT_LE, 4L * i) - mean[c], alpha, shift));
+        }
+      }
+    }
+  }
+
+  /**
+   * {@link #normalizePlanesNative}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only:
+   * a copy so that C2 compiles it with a profile of short planes alone (PanamaNativeShortPlanes.ownLoops says why).
+   */
+  private static void normalizeShortPlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
+                                            int channels, int inner, float[] mean, float[] coef) {
+    int vectorBound = SPECIES.loopBound(inner);
+    long planeBytes = 4L * inner;
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        float alpha = coef[c], shift = coef[channels + c];
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        FloatVector a = FloatVector.broadcast(SPECIES, alpha);
+        FloatVector b = FloatVector.broadcast(SPECIES, shift);
+        long plane = 4L * ((long) o * channels + c) * inner;
+        // Slices as in normalizePlanesNative.
+        MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes);
+        boolean overlap = vectorBound != inner && inner > LANES;
+        FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, xp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
+        int i = 0;
+        for (; i < vectorBound; i += LANES) {
+          FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+              .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
+        }
+        if (overlap) {
+          last.sub(m).fma(a, b).intoMemorySegment(yp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN);
+          continue;
+        }
+        for (; i < inner; i++) { // scalar tail
+          yp.set(FLOAT_LE, 4L * i, Math.fma(xp.get(FLOAT_LE, 4L * i) - mean[c], alpha, shift));
+        }
+      }
     }
   }
 

@@ -70,10 +70,19 @@ final class PanamaNativeBackward {
     // Channel by channel: the apply re-reads the channel's planes from L2 (see PanamaBatchNormSupport.backward).
     float[] t = Scratch.borrow(2 * LANES);
     try {
+      boolean own = PanamaNativeShortPlanes.ownLoops(inner); // short planes: their own copies of the loops, with their own profile
       for (int c = 0; c < channels; c++) {
-        for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
+        if (own) {
+          for (int o = 0; o < outer; o++) reducePlaneShort(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
+        } else {
+          for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
+        }
         sumDyXhat[c] *= invStd[c];
-        applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+        if (own) {
+          applyPlanesShort(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+        } else {
+          applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+        }
       }
     } finally {
       Scratch.release(t);
@@ -139,19 +148,22 @@ final class PanamaNativeBackward {
     }
     long i = 0;
     for (; i + 4L * width <= total; i += 4L * width) {
-      long xs = xOffset + 4 * i, gs = dyOffset + 4 * i;
+      // The four super rows as their own slices, addressed from 0, as the channels-first planes
+      // (PanamaBatchNormSupport.normalizeChannelsFirstNative): the inner loop (width / LANES steps) is entered once
+      // per four super rows, and its segment checks are then against the slice's size.
+      MemorySegment xq = x.asSlice(xOffset + 4 * i, 4 * w), gq = dy.asSlice(dyOffset + 4 * i, 4 * w);
       for (int j = 0; j < width; j += LANES) {
-        long xp = xs + 4L * j, gp = gs + 4L * j;
+        long p = 4L * j;
         FloatVector m = FloatVector.fromArray(SPECIES, s, j);
-        FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, dy, gp, LE), g1 = FloatVector.fromMemorySegment(SPECIES, dy, gp + w, LE);
-        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, dy, gp + 2 * w, LE);
-        FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, dy, gp + 3 * w, LE);
+        FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, gq, p, LE), g1 = FloatVector.fromMemorySegment(SPECIES, gq, p + w, LE);
+        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, gq, p + 2 * w, LE);
+        FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, gq, p + 3 * w, LE);
         FloatVector.fromArray(SPECIES, s, width + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, width + j);
         FloatVector h = FloatVector.fromArray(SPECIES, s, 2 * width + j);
-        h = g0.fma(FloatVector.fromMemorySegment(SPECIES, x, xp, LE).sub(m), h);
-        h = g1.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + w, LE).sub(m), h);
-        h = g2.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + 2 * w, LE).sub(m), h);
-        g3.fma(FloatVector.fromMemorySegment(SPECIES, x, xp + 3 * w, LE).sub(m), h).intoArray(s, 2 * width + j);
+        h = g0.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), h);
+        h = g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), h);
+        h = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 2 * w, LE).sub(m), h);
+        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), h).intoArray(s, 2 * width + j);
       }
     }
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
@@ -508,6 +520,95 @@ final class PanamaNativeBackward {
     for (int o = outer - 1; o >= 0; o--) {
       long plane = 4L * ((long) o * channels + c) * inner;
       // Each plane through its own slices, from offset 0, as in reduceChannelsFirst above.
+      MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
+      MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
+      FloatVector lastDy = null, lastX = null;
+      if (overlapTail) {
+        lastDy = FloatVector.fromMemorySegment(SPECIES, gq, tail, LE);
+        lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
+      }
+      for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) {
+        for (int i = Math.max(0, hi - APPLY_BLOCK); i < hi; i += LANES) {
+          FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
+              .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
+              .intoMemorySegment(dq, 4L * i, LE);
+        }
+      }
+      if (overlapTail) {
+        lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dq, tail, LE);
+        continue;
+      }
+      float mc = mean[c];
+      for (int i = vectorBound; i < inner; i++) { // scalar tail
+        dq.set(FLOAT_LE, 4L * i, Math.fma(gq.get(FLOAT_LE, 4L * i), a, Math.fma(xq.get(FLOAT_LE, 4L * i) - mc, b, k)));
+      }
+    }
+  }
+
+  /** {@link #reducePlane}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only (that method says why a copy). */
+  private static void reducePlaneShort(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
+                                  int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
+    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+    long plane = 4L * ((long) o * channels + c) * inner;
+    MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
+    boolean vectorTail = vectorBound != inner && inner >= LANES; // always, above FUSED_MIN_INNER, for up to 128 lanes
+    if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
+      long tail = 4L * (inner - LANES);
+      FloatVector.fromMemorySegment(SPECIES, gq, tail, LE).intoArray(t, 0);
+      FloatVector.fromMemorySegment(SPECIES, xq, tail, LE).intoArray(t, LANES);
+    }
+    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+    FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+    int i = 0;
+    for (; i < upperBound; i += 2 * LANES) {
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
+      FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * (i + LANES), LE);
+      g0 = g0.add(dy0);
+      g1 = g1.add(dy1);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
+      h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * (i + LANES), LE).sub(m), h1);
+    }
+    for (; i < vectorBound; i += LANES) {
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
+      g0 = g0.add(dy0);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
+    }
+    float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+    if (vectorTail) {
+      int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
+      for (; i < inner; i++) { // scalar tail, from scratch
+        float g = t[i + shift];
+        sDy += g;
+        sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
+      }
+    }
+    for (; i < inner; i++) { // scalar tail (planes shorter than a vector)
+      float g = gq.get(FLOAT_LE, 4L * i);
+      sDy += g;
+      sDyX = Math.fma(g, xq.get(FLOAT_LE, 4L * i) - mean[c], sDyX);
+    }
+    if (o == 0) {
+      sumDy[c] = sDy;
+      sumDyXhat[c] = sDyX;
+    } else {
+      sumDy[c] += sDy;
+      sumDyXhat[c] += sDyX;
+    }
+  }
+  /** {@link #applyPlanes}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only. */
+  private static void applyPlanesShort(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                  int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
+                                  float[] sumDy, float[] sumDyXhat, double count) {
+    int vectorBound = SPECIES.loopBound(inner);
+    float a = Coefficients.backwardA(invStd, gamma, c);
+    float b = Coefficients.backwardB(a, invStd, sumDyXhat, count, c), k = Coefficients.backwardK(a, sumDy, count, c);
+    FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
+    FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
+    boolean overlapTail = vectorBound != inner && inner > LANES;
+    long tail = 4L * (inner - LANES);
+    for (int o = outer - 1; o >= 0; o--) {
+      long plane = 4L * ((long) o * channels + c) * inner;
       MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
       MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
       FloatVector lastDy = null, lastX = null;

@@ -120,8 +120,11 @@ final class PanamaNativeMoments {
     int r = 0;
     long p = base;
     for (; r + 3 < n; r += 4, p += 4 * stride) {
-      for (int c = 0; c < width; c += LANES) accumulate4(x, p + 4L * c, stride, s, c, P);
-      if (tailAt >= 0) accumulate4(x, p + 4L * tailAt, stride, s, width, P);
+      // The four rows as their own slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over the
+      // positions is entered once per four rows, and its segment checks are then against the slice's size.
+      MemorySegment q = x.asSlice(p, 4 * stride);
+      for (int c = 0; c < width; c += LANES) accumulate4(q, 4L * c, stride, s, c, P);
+      if (tailAt >= 0) accumulate4(q, 4L * tailAt, stride, s, width, P);
     }
     for (; r < n; r++, p += stride) { // the last rows, one at a time
       for (int c = 0; c < width; c += LANES) accumulate1(x, p + 4L * c, s, c, P);
@@ -270,7 +273,12 @@ final class PanamaNativeMoments {
       FloatVector.fromMemorySegment(SPECIES, x, a + 4L * (n - LANES), LE).intoArray(t, tails);
       FloatVector.fromMemorySegment(SPECIES, x, b + 4L * (n - LANES), LE).intoArray(t, tails + LANES);
     }
-    pairSums(x, a, b, n, t, at);
+    boolean own = PanamaNativeShortPlanes.ownLoops(n); // short planes: their own copies of the loops, with their own profile
+    if (own) {
+      pairSumsShort(x, a, b, n, t, at);
+    } else {
+      pairSums(x, a, b, n, t, at);
+    }
     float sa = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at));
     float sb = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + LANES));
     for (int i = vectorBound; i < n; i++) { // scalar tail
@@ -278,7 +286,11 @@ final class PanamaNativeMoments {
       sb += copied ? t[from + LANES + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i);
     }
     float ca = sa / n, cb = sb / n;
-    pairDeviations(x, a, b, n, ca, cb, t, at);
+    if (own) {
+      pairDeviationsShort(x, a, b, n, ca, cb, t, at);
+    } else {
+      pairDeviations(x, a, b, n, ca, cb, t, at);
+    }
     float sumDa = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at));
     float sumD2a = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + LANES));
     float sumDb = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + 2 * LANES));
@@ -328,6 +340,71 @@ final class PanamaNativeMoments {
 
   /** The vector part of {@link #channelsFirst}'s deviation pass for both planes: from t[at], [sumD a | sumD2 a | sumD b | sumD2 b], one vector each. */
   private static void pairDeviations(MemorySegment planes, long a, long b, int n, float ca, float cb, float[] t, int at) {
+    MemorySegment x = planes.asSlice(a, b - a + 4L * n); // as in pairSums
+    long bs = b - a; // the second plane from the slice's start (the first is at 0)
+    FloatVector va = FloatVector.broadcast(SPECIES, ca), vb = FloatVector.broadcast(SPECIES, cb);
+    FloatVector da0 = FloatVector.zero(SPECIES), da1 = FloatVector.zero(SPECIES), qa0 = FloatVector.zero(SPECIES), qa1 = FloatVector.zero(SPECIES);
+    FloatVector db0 = FloatVector.zero(SPECIES), db1 = FloatVector.zero(SPECIES), qb0 = FloatVector.zero(SPECIES), qb1 = FloatVector.zero(SPECIES);
+    int upperBound = n - n % (2 * LANES);
+    int i = 0;
+    for (; i < upperBound; i += 2 * LANES) {
+      long p = 4L * i;
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, p, LE).sub(va);
+      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE).sub(va);
+      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, bs + p, LE).sub(vb);
+      FloatVector f1 = FloatVector.fromMemorySegment(SPECIES, x, bs + p + 4L * LANES, LE).sub(vb);
+      da0 = da0.add(e0);
+      da1 = da1.add(e1);
+      qa0 = e0.fma(e0, qa0);
+      qa1 = e1.fma(e1, qa1);
+      db0 = db0.add(f0);
+      db1 = db1.add(f1);
+      qb0 = f0.fma(f0, qb0);
+      qb1 = f1.fma(f1, qb1);
+    }
+    for (; i < SPECIES.loopBound(n); i += LANES) {
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE).sub(va);
+      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE).sub(vb);
+      da0 = da0.add(e0);
+      qa0 = e0.fma(e0, qa0);
+      db0 = db0.add(f0);
+      qb0 = f0.fma(f0, qb0);
+    }
+    da0.add(da1).intoArray(t, at);
+    qa0.add(qa1).intoArray(t, at + LANES);
+    db0.add(db1).intoArray(t, at + 2 * LANES);
+    qb0.add(qb1).intoArray(t, at + 3 * LANES);
+  }
+
+  /** {@link #pairSums}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only (that method says why a copy). */
+  private static void pairSumsShort(MemorySegment planes, long a, long b, int n, float[] t, int at) {
+    MemorySegment x = planes.asSlice(a, b - a + 4L * n);
+    long bs = b - a; // the second plane from the slice's start (the first is at 0)
+    FloatVector a0 = FloatVector.zero(SPECIES), a1 = FloatVector.zero(SPECIES), a2 = FloatVector.zero(SPECIES), a3 = FloatVector.zero(SPECIES);
+    FloatVector b0 = FloatVector.zero(SPECIES), b1 = FloatVector.zero(SPECIES), b2 = FloatVector.zero(SPECIES), b3 = FloatVector.zero(SPECIES);
+    int upperBound = n - n % TILE;
+    int i = 0;
+    for (; i < upperBound; i += TILE) {
+      long p = 4L * i;
+      a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
+      a1 = a1.add(FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE));
+      a2 = a2.add(FloatVector.fromMemorySegment(SPECIES, x, p + 8L * LANES, LE));
+      a3 = a3.add(FloatVector.fromMemorySegment(SPECIES, x, p + 12L * LANES, LE));
+      b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p, LE));
+      b1 = b1.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p + 4L * LANES, LE));
+      b2 = b2.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p + 8L * LANES, LE));
+      b3 = b3.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p + 12L * LANES, LE));
+    }
+    for (; i < SPECIES.loopBound(n); i += LANES) {
+      a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE));
+      b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE));
+    }
+    a0.add(a1).add(a2.add(a3)).intoArray(t, at);
+    b0.add(b1).add(b2.add(b3)).intoArray(t, at + LANES);
+  }
+
+  /** {@link #pairDeviations}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only. */
+  private static void pairDeviationsShort(MemorySegment planes, long a, long b, int n, float ca, float cb, float[] t, int at) {
     MemorySegment x = planes.asSlice(a, b - a + 4L * n); // as in pairSums
     long bs = b - a; // the second plane from the slice's start (the first is at 0)
     FloatVector va = FloatVector.broadcast(SPECIES, ca), vb = FloatVector.broadcast(SPECIES, cb);

@@ -58,6 +58,27 @@ final class PanamaNativeShortPlanes {
    */
   static final long MIN_FLOATS = 512 * 1024;
 
+  /**
+   * Whether planes of {@code inner} floats run the short-plane copies of the native plane loops
+   * ({@code PanamaBatchNormSupport.normalizeShortPlanesNative}, {@code PanamaNativeMoments.pairSumsShort} and
+   * {@code pairDeviationsShort}, {@code PanamaNativeBackward.reducePlaneShort} and {@code applyPlanesShort}): fewer
+   * than {@link #OWN_LOOP_VECTORS} vectors.
+   *
+   * <p>Why copies of the same code: C2 compiles a loop with the trip counts its method's profile has seen (one
+   * profile per method, whatever calls it), and a segment loop compiled while long planes filled that profile ran
+   * short planes slower than one compiled on short planes. In one JVM, NCHW 32x14x14x256 statistics went from
+   * 0.96 segment/float[] run first to 1.21 after eight other shapes (NCHW 8x3x224x224's 672-float planes compiled
+   * {@code pairSums} first); the {@code float[]} side moved far less, and the native loops' own samples
+   * ({@code perf record -e cpu-clock} over that cell's rounds) grew by 73%. A method of its own per regime gives
+   * each its own profile, as ATen keeps one kernel per regime. Bits: the same code, so the same values.
+   */
+  static boolean ownLoops(int inner) {
+    return inner < OWN_LOOP_VECTORS * LANES;
+  }
+
+  /** Planes of fewer vectors than this take the short-plane loop copies ({@link #ownLoops}): 512 floats on AVX-512. */
+  static final int OWN_LOOP_VECTORS = 32;
+
   /** Whether {@link #normalize} is the faster route for {@code [outer, channels, inner]}. */
   static boolean applies(int outer, int channels, int inner) {
     return inner <= MAX_INNER && outer >= MIN_OUTER && (long) outer * channels * inner >= MIN_FLOATS;

@@ -45,6 +45,8 @@ public final class SegmentCheck {
     return CPU.getCurrentThreadCpuTime();
   }
 
+  private static final boolean STAMPS = Boolean.getBoolean("stamps");
+
   private static final List<String> OPS = List.of(System.getProperty("ops", "trainingForward,inferenceForward,backward").split(","));
 
   static BiFunction<Ops, Workload, Object> op(String name) {
@@ -90,6 +92,7 @@ public final class SegmentCheck {
     int batch = Math.max(1, calls / 150); // ~20 ms per timed batch
     int rounds = 21;
     double[] a = new double[rounds], s = new double[rounds], r = new double[rounds];
+    long start = System.nanoTime(); // CLOCK_MONOTONIC: `perf record -k CLOCK_MONOTONIC` samples can be cut to this cell (-Dstamps=true)
     for (int k = 0; k < rounds; k++) {
       boolean arrayFirst = (k & 1) == 0;
       double t1 = time(arrayFirst ? array : segment, w, op, batch), t2 = time(arrayFirst ? segment : array, w, op, batch);
@@ -97,6 +100,7 @@ public final class SegmentCheck {
       s[k] = arrayFirst ? t2 : t1;
       r[k] = s[k] / a[k];
     }
+    if (STAMPS) System.out.printf(Locale.ROOT, "# rounds of %s %s: %.6f to %.6f s (System.nanoTime)%n", shape, opName, start / 1e9, System.nanoTime() / 1e9);
     System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.3f |%n", shape, opName, median(a), median(s), median(r));
   }
 
