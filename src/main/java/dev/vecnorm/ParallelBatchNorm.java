@@ -191,11 +191,15 @@ public final class ParallelBatchNorm implements AutoCloseable {
   /** Moments, statistics, then plain or fused normalization: the body of every training forward. */
   private void training(Work w, boolean relu, float[] gamma, float[] beta, float epsilon, float[] batchMean,
                         float[] batchVariance, float[] invStd) {
+    // Channels-last arrays in several chunks: the merge ranges also fold each channel's normalize
+    // coefficients, so the normalize chunks skip the kernel's per-call fold (see Work#fold).
+    boolean fold = !relu && w.folded != null && !w.segments && w.plan.count() > 1;
+    w.foldWith(fold, gamma, beta);
     if (!chunkedMoments(w, batchMean, null, batchVariance, invStd, epsilon)) {
       Kernels.finishStatistics(w.plan.shape, epsilon, batchVariance, invStd);
     }
     w.perChannel(batchMean, invStd, false, epsilon, gamma, beta);
-    loop(w, relu ? RELU_NORMALIZE : NORMALIZE);
+    loop(w, relu ? RELU_NORMALIZE : fold ? NORMALIZE_FOLDED : NORMALIZE);
   }
 
   private void chunkedMoments(Work w, float[] mean, float[] meanResidual, float[] variance) {
@@ -954,16 +958,16 @@ public final class ParallelBatchNorm implements AutoCloseable {
 
   /** Tensor slots. */
   private static final int X = 0, Y = 1, DY = 2, DX = 3, RES = 4, DRES = 5;
-  /** Chunk operations (MERGE: one range of MERGE_CHANNELS channels per index). */
+  /** Chunk operations (MERGE: one range of MERGE_CHANNELS channels per index; NORMALIZE_FOLDED: NORMALIZE with Work#folded). */
   private static final int MOMENTS = 0, NORMALIZE = 1, REDUCE = 2, APPLY = 3, RELU_NORMALIZE = 4, RELU_REDUCE = 5, RELU_APPLY = 6,
-      MERGE = 7;
+      MERGE = 7, NORMALIZE_FOLDED = 8;
   /** Channels per parallel merge range. */
   static final int MERGE_CHANNELS = 256;
   /**
    * Backward one channel at a time, see {@link Work#fusedChannel}: one index per channel (FUSED_BACKWARD),
    * or one channel on all threads, one index per plane (REDUCE_PLANES, then APPLY_PLANES).
    */
-  private static final int FUSED_BACKWARD = 8, REDUCE_PLANES = 9, APPLY_PLANES = 10;
+  private static final int FUSED_BACKWARD = 9, REDUCE_PLANES = 10, APPLY_PLANES = 11;
   /** The fused backward gives each thread whole channels when there are at least this many per thread (at most 1/8 idle). */
   static final int FUSED_CHANNELS_PER_THREAD = 4;
   /**
@@ -1000,6 +1004,14 @@ public final class ParallelBatchNorm implements AutoCloseable {
     /** Parallel merge ranges (1: merge on the caller). */
     final int mergeRanges;
     float[] mean, meanResidual, variance, statsInvStd;
+    /**
+     * Channels-last plans of one channel block: the training forward's folded normalize coefficients
+     * {@code [alpha | shift | mean]} ({@link BatchNormSupport#normalizeFolded}), written by the merge
+     * ranges when {@link #folding}; null for other plans.
+     */
+    final float[] folded;
+    boolean folding;
+    float[] foldGamma, foldBeta;
     /**
      * Channels-first with planes of {@value ParallelBatchNorm#FUSED_MIN_INNER}+ floats and one slab per chunk, so that
      * each chunk's part of a channel is one plane: the backward may go channel by channel.
@@ -1053,6 +1065,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       chunkShapes = new NormShape[n];
       // Only when every chunk has every channel (channels-last and whole-slab chunks).
       mergeRanges = plan.blocks() == 1 && n > 1 ? Math.ceilDiv(C, MERGE_CHANNELS) : 1;
+      folded = plan.shape().inner() == 1 && plan.blocks() == 1 && n > 1 ? new float[3 * C] : null;
       boolean oneSlabEach = plan.shape().inner() >= FUSED_MIN_INNER;
       for (int i = 0; i < n && oneSlabEach; i++) oneSlabEach = plan.outerCount()[i] == 1;
       fusable = oneSlabEach;
@@ -1093,8 +1106,16 @@ public final class ParallelBatchNorm implements AutoCloseable {
       Arrays.fill(segs, null);
       Arrays.fill(perChannel, null);
       mean = meanResidual = variance = statsInvStd = null;
+      foldWith(false, null, null);
       segments = false;
       confined = false;
+    }
+
+    /** Whether the next merge folds the normalize coefficients ({@link #fold}), with this gamma and beta. */
+    void foldWith(boolean fold, float[] gamma, float[] beta) {
+      folding = fold;
+      foldGamma = gamma;
+      foldBeta = beta;
     }
 
     Work perChannel(float[] mean, float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
@@ -1265,8 +1286,34 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * Every channel has merged the same count before a given chunk, so Chan's weights are per chunk.
      */
     void merge(int from, int to) {
-      if (plan.blocks() == 1 && mergeFinite(from, to)) return;
-      // The branching merge: chunks of some channels only, or a non-finite mean (the range is redone from zero).
+      if (plan.blocks() != 1 || !mergeFinite(from, to)) mergeBranching(from, to);
+      if (folding) fold(from, to);
+    }
+
+    /**
+     * Channels [from, to) of {@link #folded}, from the merged mean and invStd: {@code alpha = gamma * invStd}
+     * and {@code shift = beta} as {@code Coefficients.forward} folds them for the kernel's normalize (the
+     * same float products, so the same bits), and the mean. Run by the merge range that has just written
+     * these channels, while they are in its cache, instead of by every normalize chunk for all channels.
+     */
+    private void fold(int from, int to) {
+      int C = plan.shape().channels(), n = to - from;
+      float[] k = folded, inv = statsInvStd, g = foldGamma, b = foldBeta;
+      if (g == null) {
+        System.arraycopy(inv, from, k, from, n);
+      } else {
+        for (int c = from; c < to; c++) k[c] = g[c] * inv[c]; // ScalarBatchNormSupport.alpha with fromVariance false
+      }
+      if (b == null) {
+        Arrays.fill(k, C + from, C + to, 0f);
+      } else {
+        System.arraycopy(b, from, k, C + from, n);
+      }
+      System.arraycopy(mean, from, k, 2 * C + from, n);
+    }
+
+    /** The merge for chunks of some channels only, or a non-finite mean (the range is redone from zero). */
+    private void mergeBranching(int from, int to) {
       Arrays.fill(accA, from, to, 0);
       Arrays.fill(accB, from, to, 0);
       double inner = plan.shape().inner();
@@ -1344,6 +1391,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
         case MOMENTS -> impl.moments(t[X], o[X] + e, oc, cc, inner, partA[i], partR[i], partB[i]);
         case NORMALIZE -> impl.normalize(t[X], o[X] + e, t[Y], o[Y] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i), fromVariance,
             epsilon, pc(GAMMA, i), pc(BETA, i));
+        case NORMALIZE_FOLDED -> impl.normalizeFolded(t[X], o[X] + e, t[Y], o[Y] + e, oc, cc, folded);
         case REDUCE -> impl.backwardReduce(t[X], o[X] + e, t[DY], o[DY] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i),
             partA[i], partB[i]);
         case APPLY -> impl.backwardApply(t[X], o[X] + e, t[DY], o[DY] + e, t[DX], o[DX] + e, oc, cc, inner, pc(MEAN, i),

@@ -418,11 +418,18 @@ class ParallelBatchNormTest {
       }
       @Override public void normalize(float[] x, int xo, float[] y, int yo, int outer, int channels, int inner, float[] mean,
                                       float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
+        slowOrFailing(() -> real.normalize(x, xo, y, yo, outer, channels, inner, mean, scale, fromVariance, epsilon, gamma, beta));
+      }
+      // The training forward's channels-last chunks normalize through this entry.
+      @Override public void normalizeFolded(float[] x, int xo, float[] y, int yo, int rows, int channels, float[] coef) {
+        slowOrFailing(() -> real.normalizeFolded(x, xo, y, yo, rows, channels, coef));
+      }
+      private void slowOrFailing(Runnable chunk) {
         running.incrementAndGet();
         try {
           if (calls.incrementAndGet() == 3) throw new IllegalStateException("chunk failed");
           java.util.concurrent.locks.LockSupport.parkNanos(2_000_000); // slow chunks: others are mid-chunk at the failure
-          real.normalize(x, xo, y, yo, outer, channels, inner, mean, scale, fromVariance, epsilon, gamma, beta);
+          chunk.run();
         } finally {
           running.decrementAndGet();
         }

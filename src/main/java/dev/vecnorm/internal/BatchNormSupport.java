@@ -69,6 +69,22 @@ public interface BatchNormSupport {
   void normalize(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels, int inner,
                  float[] mean, float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta);
 
+  /**
+   * {@link #normalize} of {@code rows} channels-last rows ({@code inner == 1}) with the per-channel
+   * coefficients already folded: {@code coef} holds {@code [alpha | shift | mean]}, {@code channels} floats
+   * each from index 0, with {@code alpha = gamma * invStd} (invStd itself when gamma is null) and
+   * {@code shift = beta} (0 when null), as {@link #normalize} folds them from {@code scale = invStd},
+   * {@code fromVariance = false}: {@code y = fma(x - mean, alpha, shift)}, the same bits as that call.
+   * For callers that normalize several chunks with one call's arguments ({@code ParallelBatchNorm}):
+   * the fold runs once per call, not once per chunk. The default is the scalar row loop.
+   */
+  default void normalizeFolded(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] coef) {
+    for (int r = 0; r < rows; r++) {
+      int xs = xOffset + r * channels, ys = yOffset + r * channels;
+      for (int c = 0; c < channels; c++) y[ys + c] = Math.fma(x[xs + c] - coef[2 * channels + c], coef[c], coef[channels + c]);
+    }
+  }
+
   /** {@code sumDy[c] = sum dy}, {@code sumDyXhat[c] = sum dy * (x - mean) * invStd}, over the channel. */
   void backwardReduce(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels, int inner,
                       float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat);

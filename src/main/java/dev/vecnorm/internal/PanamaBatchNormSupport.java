@@ -480,6 +480,36 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
+   * {@link #normalizeChannelsLast} with {@code [alpha | shift | mean]} folded by the caller. When a super
+   * row is one row (channels a multiple of the lanes and at least {@link #MIN_ROW_FLOATS}: NC 256x1024)
+   * {@code coef} is already the kernel's per-position pattern, so the rows start at once: no scratch and
+   * no fold, which cost each chunk of a {@code ParallelBatchNorm} call ~2 µs at 1024 channels. Otherwise
+   * the pattern (or, for ragged wide rows, a mean array) is copied into scratch from the folded values
+   * as {@link #forwardCoefficients} lays it out: the same values, so the same bits.
+   */
+  @Override
+  public void normalizeFolded(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] coef) {
+    int width = superWidth(channels);
+    if (width == channels) {
+      normalizeSuperRows(x, xOffset, y, yOffset, rows * channels, width, coef, 0);
+      return;
+    }
+    float[] s = Scratch.borrow(width < 0 ? channels : 3 * channels + 3 * width);
+    try {
+      if (width < 0) {
+        System.arraycopy(coef, 2 * channels, s, 0, channels);
+        normalizeRows(x, xOffset, y, yOffset, rows, channels, s, coef);
+      } else {
+        System.arraycopy(coef, 0, s, 0, 3 * channels);
+        tilePattern(s, 0, channels, 3, 3 * channels, width);
+        normalizeSuperRows(x, xOffset, y, yOffset, rows * channels, width, s, 3 * channels);
+      }
+    } finally {
+      Scratch.release(s);
+    }
+  }
+
+  /**
    * Pooled scratch (release it) holding {@code [alpha | shift]} per channel and, when {@code width >= 0},
    * {@code [alpha | shift | mean]} repeated over a super row from {@code 3 * channels}.
    */

@@ -39,6 +39,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *       thread, then the merge: minus twice {@code momentsHalf} it is the merge;</li>
  *   <li>{@code momentsParallel}: the same on 2 threads;</li>
  *   <li>{@code normalizeWhole}, {@code normalizeHalf}: the kernel's normalize of all rows and of half;</li>
+ *   <li>{@code normalizeHalfFolded}: half's rows through {@link BatchNormSupport#normalizeFolded} with the
+ *       coefficients folded beforehand, as a 2-chunk training forward's normalize chunk runs: minus
+ *       {@code normalizeHalf} it is what the kernel's per-call fold costs;</li>
  *   <li>{@code handOff}: one {@link SpinPool} loop of 2 empty chunks with one spinning worker: the
  *       round trip of a hand-off when the worker is awake.</li>
  * </ul>
@@ -77,6 +80,8 @@ public class ParallelBreakdownBenchmark {
   SpinPool pool;
   Moments moments;
   float[] residual;
+  /** {@code [alpha | shift | mean]} of the workload's statistics, for {@link #normalizeHalfFolded}. */
+  float[] folded;
   int rows, channels, half;
   /** The halves' shapes (the second gets the odd row) and their own moments outputs. */
   NormShape[] halves;
@@ -104,6 +109,12 @@ public class ParallelBreakdownBenchmark {
     halfResidual = new float[2][channels];
     halfVariance = new float[2][channels];
     BatchNorm.forwardTraining(s, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
+    folded = new float[3 * channels];
+    for (int c = 0; c < channels; c++) {
+      folded[c] = w.gamma[c] * w.invStd[c];
+      folded[channels + c] = w.beta[c];
+      folded[2 * channels + c] = w.mean[c];
+    }
   }
 
   @TearDown(Level.Trial)
@@ -152,6 +163,12 @@ public class ParallelBreakdownBenchmark {
   @Benchmark
   public Object normalizeHalf() {
     impl.normalize(w.x, 0, w.y, 0, half, channels, 1, w.mean, w.invStd, false, Workload.EPSILON, w.gamma, w.beta);
+    return w.y;
+  }
+
+  @Benchmark
+  public Object normalizeHalfFolded() {
+    impl.normalizeFolded(w.x, 0, w.y, 0, half, channels, folded);
     return w.y;
   }
 
