@@ -115,20 +115,21 @@ final class PanamaNativeMoments {
     sum.intoArray(s, pos);
   }
 
-  /** The hot loop: S1 and S2 of {@code n} super rows, four rows per step, positions in memory order (stride in bytes). */
+  /** The hot loop: S1 and S2 of {@code n} super rows, four rows a quarter of the block apart per step (the array kernel's order), stride in bytes. */
   private static void accumulateBlock(MemorySegment x, long base, long stride, int n, int width, int tailAt, int P, float[] s) {
-    int r = 0;
-    long p = base;
-    for (; r + 3 < n; r += 4, p += 4 * stride) {
-      // The four rows as their own slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over the
-      // positions is entered once per four rows, and its segment checks are then against the slice's size.
-      MemorySegment q = x.asSlice(p, 4 * stride);
-      for (int c = 0; c < width; c += LANES) accumulate4(q, 4L * c, stride, s, c, P);
-      if (tailAt >= 0) accumulate4(q, 4L * tailAt, stride, s, width, P);
+    int q = n / 4;
+    long quarter = q * stride, p = base;
+    for (int r = 0; r < q; r++, p += stride) {
+      // The step's four rows through one slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over
+      // the positions is entered once per step, and its segment checks are then against the slice's size.
+      MemorySegment v = x.asSlice(p, 3 * quarter + stride);
+      for (int c = 0; c < width; c += LANES) accumulate4(v, 4L * c, quarter, s, c, P);
+      if (tailAt >= 0) accumulate4(v, 4L * tailAt, quarter, s, width, P);
     }
-    for (; r < n; r++, p += stride) { // the last rows, one at a time
-      for (int c = 0; c < width; c += LANES) accumulate1(x, p + 4L * c, s, c, P);
-      if (tailAt >= 0) accumulate1(x, p + 4L * tailAt, s, width, P);
+    long e = base + 4 * quarter;
+    for (int r = 4 * q; r < n; r++, e += stride) { // the last rows, one at a time
+      for (int c = 0; c < width; c += LANES) accumulate1(x, e + 4L * c, s, c, P);
+      if (tailAt >= 0) accumulate1(x, e + 4L * tailAt, s, width, P);
     }
   }
 
