@@ -21,12 +21,15 @@ class FusedBackwardOrderTest {
   /**
    * 2 and 3 blocks exactly (8192, 12288), ragged (9001, 4097: a one-float last block and a vector tail), one short block (5000);
    * short planes that also go channel by channel: the threshold (160), 169, 196, 672, and 1023 (a vector tail at any width).
+   * Planes of one block or less (up to 4096) are pipelined (channel c's reduce in one loop with channel c - 1's apply):
+   * one channel (no pair at all), a single batch item, and exactly one block.
    */
   static NormShape[] shapes() {
     return new NormShape[] {NormShape.channelsFirst(2, 3, 8192), NormShape.channelsFirst(3, 2, 9001),
         NormShape.channelsFirst(1, 3, 12_288), NormShape.channelsFirst(4, 1, 4097), NormShape.channelsFirst(2, 2, 5000),
         NormShape.channelsFirst(3, 5, 160), NormShape.channelsFirst(7, 17, 169), NormShape.channelsFirst(5, 9, 196),
-        NormShape.channelsFirst(8, 6, 672), NormShape.channelsFirst(2, 3, 1023)};
+        NormShape.channelsFirst(8, 6, 672), NormShape.channelsFirst(2, 3, 1023), NormShape.channelsFirst(3, 1, 700),
+        NormShape.channelsFirst(1, 4, 301), NormShape.channelsFirst(2, 3, 4096)};
   }
 
   @ParameterizedTest

@@ -969,6 +969,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       sDy += g;
       sDyX = Math.fma(g, x[xs + i] - mean[c], sDyX);
     }
+    addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
+  }
+
+  /** Plane o's sums into channel c's: assigned for o == 0, added after (o ascending per channel, as every caller walks). */
+  private static void addPlaneSums(float[] sumDy, float[] sumDyXhat, int c, int o, float sDy, float sDyX) {
     if (o == 0) {
       sumDy[c] = sDy;
       sumDyXhat[c] = sDyX;
@@ -1194,8 +1199,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * again by the apply right after, from L2 while they fit there, instead of from L3 or memory after a
    * sweep over the whole tensor. Planes shorter than {@link BatchNormSupport#FUSED_MIN_INNER} stay in memory
    * order. A channel larger than L2 (N=8 C=3 at 224x224: 3.2 MB) is applied from its end back
-   * ({@link #applyPlanes}), so its last ~2 MB still come from L2. The same arithmetic in the same order per
-   * channel as reduce-then-apply, so the same bits.
+   * ({@link #applyPlanes}), so its last ~2 MB still come from L2. Planes of one apply block or less are
+   * {@link #pipelined}: each channel's reduce shares its loop with the previous channel's apply. The same
+   * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
    */
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
@@ -1207,11 +1213,87 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
           sumDy, sumDyXhat, count);
       return;
     }
+    if (inner <= APPLY_BLOCK) { // planes of one apply block: see pipelined
+      pipelined(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
+      return;
+    }
     for (int c = 0; c < channels; c++) {
       for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat);
       sumDyXhat[c] *= invStd[c];
       applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, 0, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
     }
+  }
+
+  /**
+   * Channel c's reduce interleaved with channel c - 1's apply, plane by plane: the reduce streams x and dy from
+   * memory while the apply reads the previous channel from L1/L2 and writes dx, so reads and writes overlap
+   * instead of alternating phases. Plane (o, c) is reduced as in reducePlane (same accumulators, same order),
+   * plane (outer - 1 - o, c - 1) applied as in applyPlanes (last reduced, first applied): the same bits.
+   */
+  private static void pipelined(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
+                                int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, 0, mean, sumDy, sumDyXhat);
+    sumDyXhat[0] *= invStd[0];
+    for (int c = 1; c < channels; c++) {
+      int p = c - 1;
+      float a = Coefficients.backwardA(invStd, gamma, p);
+      float b = Coefficients.backwardB(a, invStd, sumDyXhat, count, p), k = Coefficients.backwardK(a, sumDy, count, p);
+      for (int o = 0; o < outer; o++) {
+        reduceApplyPlane(x, xOffset, dy, dyOffset, dx, dxOffset, channels, inner, o, c, outer - 1 - o, mean, invStd, gamma,
+            sumDy, sumDyXhat, count, a, b, k);
+      }
+      sumDyXhat[c] *= invStd[c];
+    }
+    applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, 0, outer, channels, inner, channels - 1, mean, invStd, gamma, sumDy,
+        sumDyXhat, count);
+  }
+
+  /** reducePlane of plane (o, c) and the apply of plane (q, c - 1) with coefficients a, b, k, in one loop. */
+  private static void reduceApplyPlane(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int channels,
+                                       int inner, int o, int c, int q, float[] mean, float[] invStd, float[] gamma,
+                                       float[] sumDy, float[] sumDyXhat, double count, float a, float b, float k) {
+    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+    FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    FloatVector am = FloatVector.broadcast(SPECIES, mean[c - 1]);
+    int xs = xOffset + (o * channels + c) * inner, gs = dyOffset + (o * channels + c) * inner;
+    int off = (q * channels + c - 1) * inner;
+    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+    FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+    int i = 0;
+    for (; i < upperBound; i += 2 * LANES) {
+      FloatVector dy0 = FloatVector.fromArray(SPECIES, dy, gs + i), dy1 = FloatVector.fromArray(SPECIES, dy, gs + i + LANES);
+      g0 = g0.add(dy0);
+      g1 = g1.add(dy1);
+      h0 = dy0.fma(FloatVector.fromArray(SPECIES, x, xs + i).sub(m), h0);
+      h1 = dy1.fma(FloatVector.fromArray(SPECIES, x, xs + i + LANES).sub(m), h1);
+      int p = off + i;
+      FloatVector.fromArray(SPECIES, dy, dyOffset + p)
+          .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p).sub(am).fma(vb, vk)).intoArray(dx, dxOffset + p);
+      FloatVector.fromArray(SPECIES, dy, dyOffset + p + LANES)
+          .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p + LANES).sub(am).fma(vb, vk)).intoArray(dx, dxOffset + p + LANES);
+    }
+    if (i < vectorBound) { // at most one vector: upperBound steps by two
+      FloatVector dy0 = FloatVector.fromArray(SPECIES, dy, gs + i);
+      g0 = g0.add(dy0);
+      h0 = dy0.fma(FloatVector.fromArray(SPECIES, x, xs + i).sub(m), h0);
+      int p = off + i;
+      i += LANES;
+      FloatVector.fromArray(SPECIES, dy, dyOffset + p)
+          .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p).sub(am).fma(vb, vk)).intoArray(dx, dxOffset + p);
+    }
+    // The apply's ragged end in scalar code (the same FMAs, so the same bits), not applyPlanes' overlapping last vector:
+    // that vector, loaded before the loop and live across it, was boxed here (96 B a plane on NCHW 3x5x1023).
+    int p = off + vectorBound;
+    ScalarBatchNormSupport.applyStrided(x, xOffset + p, dy, dyOffset + p, dx, dxOffset + p, 1, inner - vectorBound,
+        mean, invStd, gamma, sumDy, sumDyXhat, count, c - 1);
+    float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+    for (; i < inner; i++) { // scalar tail
+      float g = dy[gs + i];
+      sDy += g;
+      sDyX = Math.fma(g, x[xs + i] - mean[c], sDyX);
+    }
+    addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
   }
 
   /**
