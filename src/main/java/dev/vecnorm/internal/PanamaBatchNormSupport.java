@@ -931,13 +931,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
           sDy += g;
           sDyX = Math.fma(g, x[xs + i] - mean[c], sDyX);
         }
-        if (o == 0) {
-          sumDy[c] = sDy;
-          sumDyXhat[c] = sDyX;
-        } else {
-          sumDy[c] += sDy;
-          sumDyXhat[c] += sDyX;
-        }
+        addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
       }
     }
   }
@@ -973,7 +967,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /** Plane o's sums into channel c's: assigned for o == 0, added after (o ascending per channel, as every caller walks). */
-  private static void addPlaneSums(float[] sumDy, float[] sumDyXhat, int c, int o, float sDy, float sDyX) {
+  static void addPlaneSums(float[] sumDy, float[] sumDyXhat, int c, int o, float sDy, float sDyX) {
     if (o == 0) {
       sumDy[c] = sDy;
       sumDyXhat[c] = sDyX;

@@ -273,13 +273,7 @@ final class PanamaNativeBackward {
           sDy += g;
           sDyX = Math.fma(g, xq.get(FLOAT_LE, 4L * i) - mean[c], sDyX);
         }
-        if (o == 0) {
-          sumDy[c] = sDy;
-          sumDyXhat[c] = sDyX;
-        } else {
-          sumDy[c] += sDy;
-          sumDyXhat[c] += sDyX;
-        }
+        PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
       }
     }
   }
@@ -335,13 +329,7 @@ final class PanamaNativeBackward {
       sDy += g;
       sDyX = Math.fma(g, xq.get(FLOAT_LE, 4L * i) - mean[c], sDyX);
     }
-    if (o == 0) {
-      sumDy[c] = sDy;
-      sumDyXhat[c] = sDyX;
-    } else {
-      sumDy[c] += sDy;
-      sumDyXhat[c] += sDyX;
-    }
+    PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
   }
 
   // ---------------------------------------------------------------- apply
@@ -588,13 +576,7 @@ final class PanamaNativeBackward {
       sDy += g;
       sDyX = Math.fma(g, xq.get(FLOAT_LE, 4L * i) - mean[c], sDyX);
     }
-    if (o == 0) {
-      sumDy[c] = sDy;
-      sumDyXhat[c] = sDyX;
-    } else {
-      sumDy[c] += sDy;
-      sumDyXhat[c] += sDyX;
-    }
+    PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
   }
   /** {@link #applyPlanes}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only. */
   private static void applyPlanesShort(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
