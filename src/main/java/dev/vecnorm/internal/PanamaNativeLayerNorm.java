@@ -56,7 +56,7 @@ final class PanamaNativeLayerNorm {
     }
   }
 
-  /** {@link PanamaLayerNormSupport#blockStatistics} of one row at byte offset {@code at}. */
+  /** The mean and invStd of one row at byte offset {@code at}: {@link #rowSums} about its first element, then {@link #statistics}. */
   private static long rowStatistics(MemorySegment x, long at, int width, float epsilon) {
     return statistics(x, at, width, epsilon, rowSums(x, at, width, x.get(F, at)));
   }
@@ -262,7 +262,7 @@ final class PanamaNativeLayerNorm {
     }
   }
 
-  /** {@link PanamaLayerNormSupport#rowSquares} at byte offset {@code off}: the row's sums about 0. */
+  /** Σx² of one row at byte offset {@code off}: {@link #rowSums} about 0, in {@link #scaleRow}'s order. */
   private static float rowSquares(MemorySegment a, long off, int n) {
     return Float.intBitsToFloat((int) rowSums(a, off, n, 0f));
   }
