@@ -39,9 +39,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   /**
    * Σ(x - shift) and Σ(x - shift)² over a block in one read: two independent pairs of accumulators over
    * {@code 2 * LANES} floats of a run, then one vector at a time, then a scalar tail; one lane sum each
-   * per block. Exactly the order of {@link #normalizeBlock}'s sums of the next block, so a row (or group)
-   * gets the same statistics whether it is the first of a call or summed while the previous one is
-   * written: the result cannot depend on where a caller (ParallelNorms' chunks) splits the rows.
+   * per block. Exactly the order of {@link #normalizeBlock}'s sums of the next block (which also sums a
+   * call's first row), so the two-pass redo about the mean ({@link #statistics}) sums as the first pass did.
    * Returned as one long, Σd's float bits high and Σd²'s low: two results without an allocation.
    */
   static long blockSums(float[] a, int off, int runs, int stride, int width, float shift) {
@@ -72,16 +71,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
     sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
-  }
-
-  /**
-   * A block's mean and {@code 1/sqrt(var + epsilon)} in one read, about its first element (shifted
-   * sums: x - x0 is exact for data far from 0 but close together, e.g. 1e4 + N(0, 0.01), and
-   * (Σd² - (Σd)²/n)/n cancels little while x0 is within a few standard deviations of the mean). Returned
-   * packed as {@link #blockSums} does: mean high, invStd low.
-   */
-  static long blockStatistics(float[] x, int at, int runs, int stride, int width, float epsilon) {
-    return statistics(x, at, runs, stride, width, epsilon, blockSums(x, at, runs, stride, width, x[at]));
   }
 
   /**
@@ -142,29 +131,52 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * 64-byte line in every JVM (read from their addresses: LayerNormCopyProbe), so every 512-bit access here
    * spans two lines; on a line (12 floats in) this forward took 0.94-0.96x the time, paired in one JVM, and
    * where gamma and beta sit made no difference. The kernel cannot see an array's address, so it cannot peel
-   * to a line. The rest of the gap at 256 features is this loop's fixed cost per row (lane sums and
+   * to a line; doing the (elementwise, so same-bits) writes in 256-bit vectors, half of them line-split
+   * instead of all, took 1.15x this loop's time at 4096x256 and 1.02x at 512x4096 (LayerNormCopyProbe --base,
+   * one JVM, eleventh session). The rest of the gap at 256 features is this loop's fixed cost per row (lane sums and
    * the double statistics on the row-to-row chain, ~20-30 ns a row on L1-resident rows), not memory
    * (README, "LayerNorm, RMSNorm and GroupNorm against PyTorch and oneDNN").
    */
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
                       float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    float[] g = ones(gamma, features), b = zeros(beta, features);
+    float[] g = ones(gamma, features), b = zeros(beta, features), discard = Scratch.borrow(features);
     try {
-      long stats = blockStatistics(x, xOffset, 1, features, features, epsilon);
+      // Row 0 is summed by the row loop's own normalizeBlock (its writes go to scratch), not by blockSums. See rowStatistics.
+      long stats = rowStatistics(x, xOffset, features, epsilon, discard, g, b,
+          normalizeBlock(x, xOffset, discard, 0, 1, features, features, g, b, 0, 0f, 1f, xOffset, x[xOffset]));
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features, yo = yOffset + r * features;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
         boolean more = r + 1 < rows;
-        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, more ? xo + features : xo);
-        if (more) stats = statistics(x, xo + features, 1, features, features, epsilon, sums);
+        int next = more ? xo + features : xo;
+        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, next, x[next]);
+        if (more) stats = rowStatistics(x, next, features, epsilon, discard, g, b, sums);
       }
     } finally {
+      Scratch.release(discard);
       release(beta, b);
       release(gamma, g);
     }
+  }
+
+  /**
+   * {@link #statistics} of the row at {@code at} (one run), its two-pass redo about the mean also summed by
+   * {@link #normalizeBlock} (output to {@code discard}, {@code features} floats of scratch) rather than by
+   * {@link #blockSums}: the same sums in the same order, but in the method every row runs. A vector method
+   * called a few times a call (the redo: rows whose first element is ~3 standard deviations out, ~0.5% of
+   * Gaussian rows) or once (row 0) reaches C2 only after hundreds of calls, and is deoptimized back to C1
+   * when a new width first takes a loop its profile never saw; C1 runs Vector API code as objects. In
+   * LayerNormCopyProbe (1024x1000, fresh JVM) the blocks in that state allocated 73-103 KB a call and took
+   * 1.35-1.65x the copy against 1.04-1.33x once blockSums was compiled.
+   */
+  private static long rowStatistics(float[] x, int at, int width, float epsilon, float[] discard, float[] g, float[] b, long sums) {
+    double invN = 1.0 / width;
+    float m = shiftedMean(x[at], sums, invN);
+    if (cancels(sums, invN)) sums = normalizeBlock(x, at, discard, 0, 1, width, width, g, b, 0, 0f, 1f, at, m);
+    return meanInvStd(m, sums, invN, epsilon);
   }
 
   // A null gamma or beta is read as pooled ones or zeros: one loop form (a second, with the affine step's
@@ -193,14 +205,13 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
 
   /**
    * y = (x - m) * s * gamma + beta over a block (gamma and beta from {@code po} on, along a run), and in
-   * the same loop the {@link #blockSums} of the same-shaped block at {@code next} about its first
-   * element (same packing). Two vectors a step with independent accumulators, then one vector, then a
+   * the same loop the {@link #blockSums} of the same-shaped block at {@code next} about {@code x0} (that
+   * block's first element, or its mean for the two-pass redo; same packing). Two vectors a step with independent accumulators, then one vector, then a
    * scalar tail; one lane sum each per block.
    */
   static long normalizeBlock(float[] x, int xo, float[] y, int yo, int runs, int stride, int width, float[] gamma, float[] beta,
-                             int po, float m, float s, int next) {
+                             int po, float m, float s, int next, float x0) {
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
-    float x0 = x[next];
     FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
     FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
     int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
@@ -311,16 +322,17 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * RMS norm in one pass a row: the pass that writes row r sums the squares of row r + 2, and row r + 1's
    * invRms was finished after the previous pass (two rows ahead; the sum-then-write form it replaces took
    * 1.04-1.05x the time at 2048x768 and 1024x1000 in an interleaved probe). The first two rows are summed by
-   * {@link #rowSquares}, in the fused loop's order, so a row's invRms does not depend on where the call
-   * starts. A null gamma is pooled ones: x * s * 1 is x * s exactly.
+   * {@link #scaleRow} itself (writing to scratch, discarded), so a row's invRms does not depend on where the
+   * call starts, and no vector loop runs once a call (see {@link #forward}). A null gamma is pooled ones: x * s * 1 is x * s exactly.
    */
   @Override
   public void rmsForward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float epsilon,
                          float[] invRms, int statsOffset) {
-    float[] g = ones(gamma, features);
+    float[] g = ones(gamma, features), discard = Scratch.borrow(features);
     try {
-      float s = invRms(rowSquares(x, xOffset, features), features, epsilon);
-      float following = rows > 1 ? invRms(rowSquares(x, xOffset + features, features), features, epsilon) : 0;
+      // The first two rows are summed by the row loop's scaleRow (writes to scratch), as in forward.
+      float s = invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);
+      float following = rows > 1 ? invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset + features), features, epsilon) : 0;
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features;
         if (invRms != null) invRms[statsOffset + r] = s;
@@ -331,6 +343,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         if (more) following = invRms(squares, features, epsilon);
       }
     } finally {
+      Scratch.release(discard);
       release(gamma, g);
     }
   }
@@ -341,17 +354,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * Σx² of a row: {@link #blockSums} about 0 (x - 0 is x), whose order {@link #scaleRow} repeats for its
-   * next row. Not a loop of its own: inlined into rmsForward, such a loop's lane sum was not, and its
-   * vector argument was boxed (192 B a call).
-   */
-  static float rowSquares(float[] a, int off, int n) {
-    return Float.intBitsToFloat((int) blockSums(a, off, 1, n, n, 0f));
-  }
-
-  /**
-   * y = x * s * gamma over a row, and in the same loop {@link #rowSquares} of the row at {@code next}: two
-   * accumulators over {@code 2 * LANES} floats, then one vector, a scalar tail, one lane sum, as blockSums.
+   * y = x * s * gamma over a row, and in the same loop Σx² of the row at {@code next}: two accumulators over
+   * {@code 2 * LANES} floats, then one vector, a scalar tail, one lane sum ({@link #blockSums}' order about 0).
    */
   static float scaleRow(float[] x, int xo, float[] y, int yo, int width, float[] gamma, float s, int next) {
     FloatVector vs = FloatVector.broadcast(SPECIES, s);

@@ -1,5 +1,6 @@
 package dev.vecnorm.internal;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -40,15 +41,19 @@ final class PanamaNativeLayerNorm {
     float[] g = PanamaLayerNormSupport.ones(gamma, features), b = PanamaLayerNormSupport.zeros(beta, features);
     try {
       long rowBytes = 4L * features;
-      long stats = rowStatistics(x, xOffset, features, epsilon);
+      // Row 0 and the two-pass redo summed by normalizeRow itself (output discarded), as the array forward does.
+      MemorySegment discard = discard(rowBytes);
+      long stats = statistics(x, xOffset, features, epsilon, discard, g, b,
+          normalizeRow(x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x.get(F, xOffset)));
       for (int r = 0; r < rows; r++) {
         long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
         boolean more = r + 1 < rows;
-        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, more ? xo + rowBytes : xo);
-        if (more) stats = statistics(x, xo + rowBytes, features, epsilon, sums);
+        long next = more ? xo + rowBytes : xo;
+        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, next, x.get(F, next));
+        if (more) stats = statistics(x, next, features, epsilon, discard, g, b, sums);
       }
     } finally {
       PanamaLayerNormSupport.release(beta, b);
@@ -56,54 +61,36 @@ final class PanamaNativeLayerNorm {
     }
   }
 
-  /** {@link PanamaLayerNormSupport#blockStatistics} of one row at byte offset {@code at}. */
-  private static long rowStatistics(MemorySegment x, long at, int width, float epsilon) {
-    return statistics(x, at, width, epsilon, rowSums(x, at, width, x.get(F, at)));
+  /** Each thread's native row of scratch for {@link #forward}'s discarded writes (the largest row it has needed). */
+  private static final ThreadLocal<MemorySegment> DISCARD = new ThreadLocal<>();
+
+  /**
+   * A native scratch row of at least {@code bytes}: native, as the loops' {@code y}, so normalizeRow's type
+   * profile sees one segment class; freed with its automatic arena once a larger one replaces it.
+   */
+  private static MemorySegment discard(long bytes) {
+    MemorySegment d = DISCARD.get();
+    if (d == null || d.byteSize() < bytes) DISCARD.set(d = Arena.ofAuto().allocate(bytes, 64));
+    return d;
   }
 
-  /** {@link PanamaLayerNormSupport#statistics} of one row at byte offset {@code at}. */
-  private static long statistics(MemorySegment x, long at, int width, float epsilon, long sums) {
+  /**
+   * PanamaLayerNormSupport's rowStatistics of one row at byte offset {@code at}: its redo about the mean is
+   * summed by {@link #normalizeRow} into {@code discard}, not by a loop of its own that runs a few times a
+   * call and so stays in C1 (Vector API as objects) for hundreds of calls.
+   */
+  private static long statistics(MemorySegment x, long at, int width, float epsilon, MemorySegment discard, float[] g, float[] b,
+                                 long sums) {
     double invN = 1.0 / ((double) 1 * width);
     float m = PanamaLayerNormSupport.shiftedMean(x.get(F, at), sums, invN);
-    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = rowSums(x, at, width, m);
+    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = normalizeRow(x, at, discard, 0, width, g, b, 0f, 1f, at, m);
     return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
   }
 
-  /** {@link PanamaLayerNormSupport#blockSums} of one run of {@code width} floats at byte offset {@code at}. */
-  private static long rowSums(MemorySegment x, long at, int width, float shift) {
-    FloatVector vs = FloatVector.broadcast(SPECIES, shift);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
-    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
-    float sd = 0, sq = 0;
-    int i = 0;
-    for (; i < bound2; i += 2 * LANES) {
-      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, at + 4L * i, LE).sub(vs);
-      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, at + 4L * (i + LANES), LE).sub(vs);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-    }
-    for (; i < vb; i += LANES) {
-      FloatVector e = FloatVector.fromMemorySegment(SPECIES, x, at + 4L * i, LE).sub(vs);
-      d0 = d0.add(e);
-      q0 = e.fma(e, q0);
-    }
-    for (; i < width; i++) { // scalar tail
-      float e = x.get(F, at + 4L * i) - shift;
-      sd += e;
-      sq = Math.fma(e, e, sq);
-    }
-    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
-    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
-  }
-
-  /** {@link PanamaLayerNormSupport#normalizeBlock} of one row (byte offsets), summing the row at {@code next}. */
+  /** {@link PanamaLayerNormSupport#normalizeBlock} of one row (byte offsets), summing the row at {@code na} about {@code x0}. */
   private static long normalizeRow(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta,
-                                   float m, float s, long na) {
+                                   float m, float s, long na, float x0) {
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
-    float x0 = x.get(F, na);
     FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
     FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
     int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
@@ -246,8 +233,10 @@ final class PanamaNativeLayerNorm {
     float[] g = PanamaLayerNormSupport.ones(gamma, features);
     try {
       long rowBytes = 4L * features;
-      float s = PanamaLayerNormSupport.invRms(rowSquares(x, xOffset, features), features, epsilon);
-      float following = rows > 1 ? PanamaLayerNormSupport.invRms(rowSquares(x, xOffset + rowBytes, features), features, epsilon) : 0;
+      MemorySegment discard = discard(rowBytes); // the first two rows summed by scaleRow itself, as in forward
+      float s = PanamaLayerNormSupport.invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);
+      float following = rows > 1
+          ? PanamaLayerNormSupport.invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset + rowBytes), features, epsilon) : 0;
       for (int r = 0; r < rows; r++) {
         long xo = xOffset + r * rowBytes;
         if (invRms != null) invRms[statsOffset + r] = s;
@@ -260,11 +249,6 @@ final class PanamaNativeLayerNorm {
     } finally {
       PanamaLayerNormSupport.release(gamma, g);
     }
-  }
-
-  /** {@link PanamaLayerNormSupport#rowSquares} at byte offset {@code off}: the row's sums about 0. */
-  private static float rowSquares(MemorySegment a, long off, int n) {
-    return Float.intBitsToFloat((int) rowSums(a, off, n, 0f));
   }
 
   /** {@link PanamaLayerNormSupport#scaleRow} with byte offsets. */

@@ -32,7 +32,11 @@ import java.util.Locale;
  * <p>What it showed (ninth session, engineer lnfwd3; README, LayerNorm peers section): the forward/copy ratio at
  * 4096x256 moves between ~1.05 and ~1.7 from one JVM, and one stretch of seconds, to the next, the forward on
  * L1-resident rows slowing by the same factor (so it is the core running this instruction stream slower, not
- * memory), with no allocation, and independently of where x, y, gamma and beta sit. Arguments: peers-style
+ * memory), with no allocation, and independently of where x, y, gamma and beta sit. Read the bytes/call
+ * column too: until commit d852f00 (eleventh session, engineer ln5) the first blocks of a fresh JVM, and of a
+ * width following another, allocated 73-103 KB a call at 1024x1000 and ran 1.35-1.65x the copy against
+ * 1.04-1.33x later, because the row-0 and two-pass-redo sums (blockSums, a few calls a call) were still C1
+ * code, which runs Vector API operations as objects; a block that allocates is measuring that. Arguments: peers-style
  * labels ({@code NC:ROWSxFEATURES}), {@code --blocks N} (default 12) and the options above; run it under the
  * measurement lock:
  * <pre>flock /tmp/vecnorm-measure.lock java --sun-misc-unsafe-memory-access=allow --add-modules jdk.incubator.vector \
