@@ -2,7 +2,6 @@ package dev.vecnorm;
 
 import dev.vecnorm.internal.BatchNormSupport;
 import dev.vecnorm.internal.ScalarBatchNormSupport;
-import dev.vecnorm.internal.StreamingStores;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -31,7 +30,7 @@ record Kernels(BatchNormSupport impl) {
     checkTraining(s, gamma, beta, epsilon, batchMean, batchVariance, invStd);
     impl.moments(x, xOffset, s.outer(), s.channels(), s.inner(), batchMean, batchVariance);
     finishStatistics(s, epsilon, batchVariance, invStd);
-    normalizeArrays(s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
+    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd, false, epsilon, gamma, beta);
   }
 
   void forwardTraining(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float epsilon,
@@ -84,19 +83,7 @@ record Kernels(BatchNormSupport impl) {
     Checks.tensor("y", y, yOffset, s);
     Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
     checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
-    normalizeArrays(s, x, xOffset, y, yOffset, movingMean, movingVariance, true, epsilon, gamma, beta);
-  }
-
-  /**
-   * The validated normalize on arrays: out of place on a tensor far beyond the caches through {@link StreamingStores}
-   * (y written by streaming stores, same bits), else the kernel directly.
-   */
-  private void normalizeArrays(NormShape s, float[] x, int xOffset, float[] y, int yOffset, float[] mean, float[] scale,
-                               boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
-    if (!StreamingStores.normalize(impl, x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), mean, scale, fromVariance,
-        epsilon, gamma, beta)) {
-      impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), mean, scale, fromVariance, epsilon, gamma, beta);
-    }
+    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), movingMean, movingVariance, true, epsilon, gamma, beta);
   }
 
   void forwardInference(NormShape s, MemorySegment x, long xOffset, float[] gamma, float[] beta, float[] movingMean,
@@ -121,7 +108,7 @@ record Kernels(BatchNormSupport impl) {
     Checks.tensor("y", y, yOffset, s);
     Checks.noPartialOverlap("y", y, yOffset, "x", x, xOffset, s);
     checkGiven(s, mean, invStd, gamma, beta);
-    normalizeArrays(s, x, xOffset, y, yOffset, mean, invStd, false, 1f, gamma, beta);
+    impl.normalize(x, xOffset, y, yOffset, s.outer(), s.channels(), s.inner(), mean, invStd, false, 1f, gamma, beta);
   }
 
   void normalize(NormShape s, MemorySegment x, long xOffset, float[] mean, float[] invStd, float[] gamma, float[] beta,
@@ -141,8 +128,8 @@ record Kernels(BatchNormSupport impl) {
                                  float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
     float[] xa = Staging.backingArray(x, xOffset), ya = Staging.backingArray(y, yOffset);
     if (xa != null && ya != null) {
-      normalizeArrays(s, xa, Staging.elementOffset(x, xOffset), ya, Staging.elementOffset(y, yOffset), mean, scale, fromVariance,
-          epsilon, gamma, beta);
+      impl.normalize(xa, Staging.elementOffset(x, xOffset), ya, Staging.elementOffset(y, yOffset), s.outer(), s.channels(),
+          s.inner(), mean, scale, fromVariance, epsilon, gamma, beta);
     } else if (Staging.plainNative(x) && Staging.plainNative(y) && impl.normalizeNative(x, xOffset, y, yOffset, s.outer(),
         s.channels(), s.inner(), mean, scale, fromVariance, epsilon, gamma, beta)) {
       return; // straight on native memory (only plain native segments: see PanamaBatchNormSupport.normalizeNative)

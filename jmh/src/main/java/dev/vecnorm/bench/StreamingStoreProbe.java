@@ -115,10 +115,6 @@ public final class StreamingStoreProbe {
         case "--training" -> training = true;
         case "--backward" -> backward = true;
         case "--two" -> two = true;
-        case "--toggle" -> {
-          toggle(args[++i], blocks);
-          return;
-        }
         case "--library" -> {
           library(args[++i], blocks, training);
           return;
@@ -399,52 +395,6 @@ public final class StreamingStoreProbe {
     }
     System.out.printf(Locale.ROOT, "library %s %s (%.1f MiB), chunks of %d %s (%.2f MiB); median us per block%n", label,
         backward ? "backward" : training ? "training forward" : "inference", n / 262144.0, per, last ? "rows" : "samples", per * unit / 262144.0);
-    for (int k = 0; k < calls.length; k++) {
-      double[] q = us[k].clone();
-      Arrays.sort(q);
-      System.out.printf(Locale.ROOT, "%-22s median %8.0f us  blocks %s%n", names[k], q[q.length / 2], fmt(us[k]));
-    }
-  }
-
-  /**
-   * {@code --toggle LABEL}: the library's own inference and training forward (float[], out of place) with its
-   * streaming-store staging off and on ({@code StreamingStores}' test hook, default thresholds), one per block.
-   */
-  static void toggle(String label, int blocks) {
-    String[] lp = label.split(":");
-    int[] d = Arrays.stream(lp[1].split("x")).mapToInt(Integer::parseInt).toArray();
-    boolean last = lp[0].equals("NHWC");
-    int c = d[3], plane = d[1] * d[2];
-    dev.vecnorm.NormShape shape = last ? dev.vecnorm.NormShape.channelsLast(d[0] * plane, c) : dev.vecnorm.NormShape.channelsFirst(d[0], c, plane);
-    int n = (int) shape.size();
-    float[] x = new float[n], y = new float[n];
-    java.util.Random r = new java.util.Random(1);
-    for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
-    float[] g = new float[c], b = new float[c], m = new float[c], v = new float[c], bm = new float[c], bv = new float[c], is = new float[c];
-    Arrays.fill(g, 1.1f); Arrays.fill(b, 0.1f); Arrays.fill(m, 0.05f); Arrays.fill(v, 0.9f);
-    String[] names = {"inference off", "inference on", "training off", "training on"};
-    Runnable inf = () -> dev.vecnorm.BatchNorm.forwardInference(shape, x, 0, g, b, m, v, 1e-3f, y, 0);
-    Runnable tr = () -> dev.vecnorm.BatchNorm.forwardTraining(shape, x, 0, g, b, 1e-3f, y, 0, bm, bv, is);
-    Runnable[] calls = {inf, inf, tr, tr};
-    double[][] us = new double[calls.length][blocks];
-    for (int blk = 0; blk < blocks; blk++) {
-      for (int k = 0; k < calls.length; k++) {
-        if (k % 2 == 0) dev.vecnorm.internal.StreamingStores.setForTesting(false, Long.MAX_VALUE, 2621440);
-        else dev.vecnorm.internal.StreamingStores.resetForTesting();
-        long[] t = new long[15];
-        for (int q = -5; q < 15; q++) {
-          long s0 = System.nanoTime();
-          calls[k].run();
-          long e = System.nanoTime();
-          if (q >= 0) t[q] = e - s0;
-        }
-        Arrays.sort(t);
-        us[k][blk] = t[7] / 1e3;
-      }
-    }
-    dev.vecnorm.internal.StreamingStores.resetForTesting();
-    System.out.printf(Locale.ROOT, "library %s (%.1f MiB), staging available here: %b; median us per block%n", label, n / 262144.0,
-        dev.vecnorm.internal.StreamingStores.available());
     for (int k = 0; k < calls.length; k++) {
       double[] q = us[k].clone();
       Arrays.sort(q);
