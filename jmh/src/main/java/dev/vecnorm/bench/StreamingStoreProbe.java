@@ -43,10 +43,11 @@ import jdk.incubator.vector.VectorSpecies;
  * in the runtime without the stub). But staging the forward's output does not pay here: the kernel's pass into a
  * staging array of at least 2.5 MB (larger than this CPU's 2 MiB L2) and the copy out of it run one after the
  * other, where the direct kernel overlaps its reads and writes. {@code --library NHWC:64x56x56x64} (49 MiB):
- * staged 0.88-1.03x the direct inference in five runs; NCHW 0.95-1.03x; training 0.90-1.02x; NHWC:16x56x56x64
+ * staged 0.88-1.03x the direct inference in five runs; NCHW 0.94-1.03x; training 0.90-1.03x; NHWC:16x56x56x64
  * (12 MiB, cached) 0.56x, as the streamed y leaves the cache; NHWC:128x56x56x64 (98 MiB) 1.19x in one run, but
  * the library's own staged path toggled in one JVM (commit 2c246f5, reverted) gave 1.01x inference, 0.85x
- * training on NHWC and 0.95x / 0.97x on NCHW. Backward apply staged into dx: 0.69-0.90x.
+ * training on NHWC and 0.95x / 0.97x on NCHW. Backward (reduce, then the apply staged into dx, against reduce then
+ * apply): 0.69-0.94x.
  */
 public final class StreamingStoreProbe {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
