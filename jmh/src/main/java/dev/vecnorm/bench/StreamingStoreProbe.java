@@ -159,7 +159,7 @@ public final class StreamingStoreProbe {
         () -> stagedAffine(src, dst, n, stage2, 1.5f, 0.25f),
         () -> stagedAffineSegment(src, hd, n, stage3, stage3Seg, 1.5f, 0.25f),
     };
-    System.out.printf(Locale.ROOT, "%d MB tensor, %d-bit vectors; GB/s (read + write bytes) per block%n", mb, S.vectorBitSize());
+    System.out.printf(Locale.ROOT, "%d MiB tensor, %d-bit vectors; GB/s (read + write bytes) per block%n", mb, S.vectorBitSize());
     double[][] gbs = new double[calls.length][blocks];
     for (int blk = 0; blk < blocks; blk++) {
       long[][] t = new long[calls.length][15];
@@ -207,19 +207,9 @@ public final class StreamingStoreProbe {
     };
     double[][] gbs = new double[calls.length][blocks];
     for (int blk = 0; blk < blocks; blk++) {
-      for (int c = 0; c < calls.length; c++) {
-        long[] t = new long[15];
-        for (int r = -5; r < 15; r++) {
-          long s = System.nanoTime();
-          calls[c].run();
-          long e = System.nanoTime();
-          if (r >= 0) t[r] = e - s;
-        }
-        Arrays.sort(t);
-        gbs[c][blk] = 8.0 * n / t[7];
-      }
+      for (int c = 0; c < calls.length; c++) gbs[c][blk] = 8.0 * n / (1e3 * LayerNormCopyProbe.block(calls[c]));
     }
-    System.out.printf(Locale.ROOT, "pair: %.1f MB x and y, %d-bit vectors; GB/s (x read + y written) per block%n", n / 262144.0, S.vectorBitSize());
+    System.out.printf(Locale.ROOT, "pair: %.1f MiB x and y, %d-bit vectors; GB/s (x read + y written) per block%n", n / 262144.0, S.vectorBitSize());
     for (int c = 0; c < calls.length; c++) {
       double[] g = gbs[c].clone();
       Arrays.sort(g);
@@ -242,29 +232,23 @@ public final class StreamingStoreProbe {
     int c = d[3], plane = d[1] * d[2], units = last ? d[0] * plane : d[0], unit = last ? c : c * plane;
     dev.vecnorm.NormShape shape = last ? dev.vecnorm.NormShape.channelsLast(units, c) : dev.vecnorm.NormShape.channelsFirst(units, c, plane);
     int n = units * unit, per = (2621440 / 4 + unit - 1) / unit;
-    dev.vecnorm.NormShape chunkShape = last ? dev.vecnorm.NormShape.channelsLast(per, c) : dev.vecnorm.NormShape.channelsFirst(per, c, plane);
     float[] x = new float[n], y = new float[n], stage = new float[per * unit];
     java.util.Random r = new java.util.Random(1);
     for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
     float[] g = new float[c], b = new float[c], m = new float[c], v = new float[c];
     Arrays.fill(g, 1.1f); Arrays.fill(b, 0.1f); Arrays.fill(m, 0.05f); Arrays.fill(v, 0.9f);
     MemorySegment ys = MemorySegment.ofArray(y), ss = MemorySegment.ofArray(stage);
+    java.util.function.IntFunction<dev.vecnorm.NormShape> shapeOf =
+        k -> last ? dev.vecnorm.NormShape.channelsLast(k, c) : dev.vecnorm.NormShape.channelsFirst(k, c, plane);
     Runnable direct = () -> dev.vecnorm.BatchNorm.forwardInference(shape, x, 0, g, b, m, v, 1e-3f, y, 0);
-    Runnable staged = () -> {
-      for (int u = 0; u < units; u += per) {
-        int k = Math.min(per, units - u);
-        dev.vecnorm.NormShape cs = k == per ? chunkShape : last ? dev.vecnorm.NormShape.channelsLast(k, c) : dev.vecnorm.NormShape.channelsFirst(k, c, plane);
-        dev.vecnorm.BatchNorm.forwardInference(cs, x, u * unit, g, b, m, v, 1e-3f, stage, 0);
-        MemorySegment.copy(ss, 0, ys, 4L * u * unit, 4L * k * unit);
+    Runnable staged = () -> stagedRange(x, y, ys, 0, units, per, unit, c, plane, last, g, b, m, v, stage, ss);
+    // The normalize alone, step units at a time, each into the stage's start.
+    java.util.function.IntConsumer normalizeSteps = step -> {
+      for (int u = 0; u < units; u += step) {
+        dev.vecnorm.BatchNorm.forwardInference(shapeOf.apply(Math.min(step, units - u)), x, u * unit, g, b, m, v, 1e-3f, stage, 0);
       }
     };
-    Runnable normalizeOnly = () -> {
-      for (int u = 0; u < units; u += per) {
-        int k = Math.min(per, units - u);
-        dev.vecnorm.NormShape cs = k == per ? chunkShape : last ? dev.vecnorm.NormShape.channelsLast(k, c) : dev.vecnorm.NormShape.channelsFirst(k, c, plane);
-        dev.vecnorm.BatchNorm.forwardInference(cs, x, u * unit, g, b, m, v, 1e-3f, stage, 0);
-      }
-    };
+    Runnable normalizeOnly = () -> normalizeSteps.accept(per);
     Runnable copyOnly = () -> {
       for (int u = 0; u < units; u += per) {
         int k = Math.min(per, units - u);
@@ -274,26 +258,17 @@ public final class StreamingStoreProbe {
     // Zig-zag: the copy reads the stage forward, so the stage's end is what the L2 still holds; the next chunk is
     // normalized into the stage in sub-blocks from the end back to the start, starting on those lines.
     int sub = Math.max(1, per / 8);
-    dev.vecnorm.NormShape subShape = last ? dev.vecnorm.NormShape.channelsLast(sub, c) : dev.vecnorm.NormShape.channelsFirst(sub, c, plane);
     Runnable zigzag = () -> {
       for (int u = 0; u < units; u += per) {
         int k = Math.min(per, units - u);
         for (int j = ((k - 1) / sub) * sub; j >= 0; j -= sub) {
-          int q = Math.min(sub, k - j);
-          dev.vecnorm.NormShape cs = q == sub ? subShape : last ? dev.vecnorm.NormShape.channelsLast(q, c) : dev.vecnorm.NormShape.channelsFirst(q, c, plane);
-          dev.vecnorm.BatchNorm.forwardInference(cs, x, (u + j) * unit, g, b, m, v, 1e-3f, stage, j * unit);
+          dev.vecnorm.BatchNorm.forwardInference(shapeOf.apply(Math.min(sub, k - j)), x, (u + j) * unit, g, b, m, v, 1e-3f, stage, j * unit);
         }
         MemorySegment.copy(ss, 0, ys, 4L * u * unit, 4L * k * unit);
       }
     };
     // The normalize alone into one eighth of the stage, rewritten for every sub-block: x's read with L2-resident writes.
-    Runnable normalizeSmall = () -> {
-      for (int u = 0; u < units; u += sub) {
-        int q = Math.min(sub, units - u);
-        dev.vecnorm.NormShape cs = q == sub ? subShape : last ? dev.vecnorm.NormShape.channelsLast(q, c) : dev.vecnorm.NormShape.channelsFirst(q, c, plane);
-        dev.vecnorm.BatchNorm.forwardInference(cs, x, u * unit, g, b, m, v, 1e-3f, stage, 0);
-      }
-    };
+    Runnable normalizeSmall = () -> normalizeSteps.accept(sub);
     String[] names = {"direct", "staged", "normalize into stage", "copy stage into y", "staged zigzag", "normalize into stage/8"};
     Runnable[] calls = {direct, staged, normalizeOnly, copyOnly, zigzag, normalizeSmall};
     if (two) {
@@ -353,8 +328,7 @@ public final class StreamingStoreProbe {
             dev.vecnorm.BatchNorm.backwardReduce(shape, x, 0, dy, 0, mean, inv, sd, sx);
             for (int u = 0; u < units; u += per) {
               int k = Math.min(per, units - u);
-              dev.vecnorm.NormShape cs = k == per ? chunkShape : last ? dev.vecnorm.NormShape.channelsLast(k, c) : dev.vecnorm.NormShape.channelsFirst(k, c, plane);
-              dev.vecnorm.BatchNorm.backwardApply(cs, x, u * unit, dy, u * unit, g, mean, inv, sd, sx, count, stage, 0);
+              dev.vecnorm.BatchNorm.backwardApply(shapeOf.apply(k), x, u * unit, dy, u * unit, g, mean, inv, sd, sx, count, stage, 0);
               MemorySegment.copy(ss, 0, dxs, 4L * u * unit, 4L * k * unit);
             }
           }};
@@ -375,8 +349,7 @@ public final class StreamingStoreProbe {
             momentsOnly.run();
             for (int u = 0; u < units; u += per) {
               int k = Math.min(per, units - u);
-              dev.vecnorm.NormShape cs = k == per ? chunkShape : last ? dev.vecnorm.NormShape.channelsLast(k, c) : dev.vecnorm.NormShape.channelsFirst(k, c, plane);
-              dev.vecnorm.BatchNorm.normalize(cs, x, u * unit, mm, is, g, b, stage, 0);
+              dev.vecnorm.BatchNorm.normalize(shapeOf.apply(k), x, u * unit, mm, is, g, b, stage, 0);
               MemorySegment.copy(ss, 0, ys, 4L * u * unit, 4L * k * unit);
             }
           },
@@ -384,17 +357,7 @@ public final class StreamingStoreProbe {
     }
     double[][] us = new double[calls.length][blocks];
     for (int blk = 0; blk < blocks; blk++) {
-      for (int k = 0; k < calls.length; k++) {
-        long[] t = new long[15];
-        for (int q = -5; q < 15; q++) {
-          long s0 = System.nanoTime();
-          calls[k].run();
-          long e = System.nanoTime();
-          if (q >= 0) t[q] = e - s0;
-        }
-        Arrays.sort(t);
-        us[k][blk] = t[7] / 1e3;
-      }
+      for (int k = 0; k < calls.length; k++) us[k][blk] = LayerNormCopyProbe.block(calls[k]); // median of 15 after 5 warm
     }
     System.out.printf(Locale.ROOT, "library %s %s (%.1f MiB), chunks of %d %s (%.2f MiB); median us per block%n", label,
         backward ? "backward" : training ? "training forward" : "inference", n / 262144.0, per, last ? "rows" : "samples", per * unit / 262144.0);
