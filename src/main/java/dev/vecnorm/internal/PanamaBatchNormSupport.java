@@ -806,8 +806,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
-   * {@link #normalizePlanesNative}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only:
-   * a copy so that C2 compiles it with a profile of short planes alone (PanamaNativeShortPlanes.ownLoops says why).
+   * {@link #normalizePlanesNative} for planes of {@link PanamaNativeShortPlanes#ownLoops} length only: the same
+   * arithmetic in the same order, but the vector loop exits on equality ({@code i != vectorBound}), so C2 does not
+   * make it a counted loop (PanamaNativeShortPlanes.ownLoops says why that is faster on short planes).
    */
   private static void normalizeShortPlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
                                             int channels, int inner, float[] mean, float[] coef) {
@@ -825,7 +826,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         boolean overlap = vectorBound != inner && inner > LANES;
         FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, xp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
         int i = 0;
-        for (; i < vectorBound; i += LANES) {
+        for (; i != vectorBound; i += LANES) { // != : not a counted loop (see the method's comment); vectorBound is a multiple of LANES
           FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
               .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
         }

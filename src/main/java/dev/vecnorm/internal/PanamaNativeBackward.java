@@ -533,7 +533,11 @@ final class PanamaNativeBackward {
     }
   }
 
-  /** {@link #reducePlane}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only (that method says why a copy). */
+  /**
+   * {@link #reducePlane} for planes of {@link PanamaNativeShortPlanes#ownLoops} length only: the same arithmetic in the
+   * same order, with vector loops that exit on equality so that C2 does not make them counted loops (that method says
+   * why); both bounds are multiples of the step from where each loop starts.
+   */
   private static void reducePlaneShort(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
                                   int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
     int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
@@ -549,7 +553,7 @@ final class PanamaNativeBackward {
     FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
     FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
     int i = 0;
-    for (; i < upperBound; i += 2 * LANES) {
+    for (; i != upperBound; i += 2 * LANES) { // != : not a counted loop
       FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
       FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * (i + LANES), LE);
       g0 = g0.add(dy0);
@@ -557,7 +561,7 @@ final class PanamaNativeBackward {
       h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
       h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * (i + LANES), LE).sub(m), h1);
     }
-    for (; i < vectorBound; i += LANES) {
+    for (; i != vectorBound; i += LANES) {
       FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
       g0 = g0.add(dy0);
       h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
@@ -578,7 +582,11 @@ final class PanamaNativeBackward {
     }
     PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
   }
-  /** {@link #applyPlanes}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only. */
+  /**
+   * {@link #applyPlanes} for planes of {@link PanamaNativeShortPlanes#ownLoops} length only, the vector loop exiting on
+   * equality as in {@link #reducePlaneShort} (hi and the block start differ by a multiple of LANES: vectorBound and
+   * APPLY_BLOCK are multiples of it).
+   */
   private static void applyPlanesShort(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
                                   int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
                                   float[] sumDy, float[] sumDyXhat, double count) {
@@ -599,7 +607,7 @@ final class PanamaNativeBackward {
         lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
       }
       for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) {
-        for (int i = Math.max(0, hi - APPLY_BLOCK); i < hi; i += LANES) {
+        for (int i = Math.max(0, hi - APPLY_BLOCK); i != hi; i += LANES) { // != : not a counted loop
           FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
               .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
               .intoMemorySegment(dq, 4L * i, LE);

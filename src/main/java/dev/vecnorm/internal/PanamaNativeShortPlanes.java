@@ -70,7 +70,22 @@ final class PanamaNativeShortPlanes {
    * 0.96 segment/float[] run first to 1.21 after eight other shapes (NCHW 8x3x224x224's 672-float planes compiled
    * {@code pairSums} first); the {@code float[]} side moved far less, and the native loops' own samples
    * ({@code perf record -e cpu-clock} over that cell's rounds) grew by 73%. A method of its own per regime gives
-   * each its own profile, as ATen keeps one kernel per regime. Bits: the same code, so the same values.
+   * each its own profile, as ATen keeps one kernel per regime. Bits: the same arithmetic in the same order, so the
+   * same values.
+   *
+   * <p>The copies of normalize and of the fused backward (reduce and apply) also differ in loop form (eleventh
+   * session): their vector loops exit on equality ({@code i != bound}, the bound a multiple of the step from where the
+   * loop starts), so C2 does not make them counted loops. A counted loop over a segment is compiled (JDK 25,
+   * {@code -XX:+PrintAssembly}) as a peeled first iteration, a long-range-check loop nest (segment offsets are
+   * {@code long}), a pre-loop, a main loop unrolled four times and a post-loop, all set up afresh at every entry: about
+   * 100 instructions per plane before the main loop of normalize, against about 65 for the array kernel's counted loop
+   * and about 30 for the non-counted one, on planes of 10-12 vectors of five instructions each. The non-counted loop
+   * keeps a bounds check per vector (one compare in normalize: x's and y's slices have the same offset and length) and
+   * starts at once: a standalone copy of the NCHW 7x13x13x17 plane loop took 3.2 instead of 3.8 us a call (thread
+   * CPU time). Long planes keep counted loops, where unrolling and hoisted checks pay: the same change to the
+   * channels-last per-step loops (16-64 vectors) took NC 256x1024 statistics from 0.77-0.83 to 0.93-1.12
+   * segment/float[], and to the statistics' pair loops (eight loads a step, each its own check) NCHW 32x14x14x256
+   * statistics from 1.05-1.19 to 1.10-1.43 ({@code SegmentCheck ratio}, three runs each); both were dropped.
    */
   static boolean ownLoops(int inner) {
     return inner < OWN_LOOP_VECTORS * LANES;
