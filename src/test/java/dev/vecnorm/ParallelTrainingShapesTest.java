@@ -90,6 +90,38 @@ class ParallelTrainingShapesTest {
     }
   }
 
+  /**
+   * Finite data whose variance overflows a float (a channel of +-2e19: squares near 4e38): every chunk mean
+   * is finite, so the merge ranges take the finite path, which must still apply BatchNorm's rule (+Inf
+   * variance, NaN invStd) and not 1/sqrt(Inf) = 0. NC 256x1024: two chunks, four merge ranges; the channel
+   * sits in the third. Same bits on 1, 2 and 3 threads; the other channels are the double reference's.
+   */
+  @Test
+  void aFiniteChannelWhoseVarianceOverflowsGetsANaNInvStd() {
+    NormShape s = NormShape.channelsLast(256, 1024);
+    int C = s.channels(), big = 600;
+    float[] x = Reference.data(s, 0, 26);
+    for (int r = 0; r < s.outer(); r++) x[r * C + big] = (r & 1) == 0 ? 2e19f : -2e19f;
+    float[][] first = null;
+    for (int threads : new int[] {1, 2, 3}) {
+      try (ParallelBatchNorm p = new ParallelBatchNorm(threads)) {
+        float[][] o = trainingForward(p, s, x);
+        if (first == null) first = o;
+        for (int k = 0; k < o.length; k++) assertArrayEquals(first[k], o[k], threads + " threads, output " + k);
+      }
+    }
+    assertTrue(Float.isFinite(first[1][big]), "mean " + first[1][big]);
+    assertEquals(Float.POSITIVE_INFINITY, first[2][big]);
+    assertTrue(Float.isNaN(first[3][big]), "invStd " + first[3][big]);
+    double[][] ref = Reference.moments(s, x, 0);
+    for (int c = 0; c < C; c++) {
+      if (c == big) continue;
+      assertClose("mean " + c, ref[0][c], first[1][c], 1e-5 * (1 + Math.abs(ref[0][c])));
+      assertClose("variance " + c, ref[1][c], first[2][c], 1e-5 * (1 + ref[1][c]));
+      assertClose("invStd " + c, 1 / Math.sqrt(ref[1][c] + 1e-3), first[3][c], 1e-5 / Math.sqrt(ref[1][c] + 1e-3));
+    }
+  }
+
   private static float[][] trainingForward(ParallelBatchNorm p, NormShape s, float[] x) {
     int C = s.channels();
     float[][] o = {new float[x.length], new float[C], new float[C], new float[C]};
