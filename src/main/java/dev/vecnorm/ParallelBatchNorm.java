@@ -1363,8 +1363,12 @@ public final class ParallelBatchNorm implements AutoCloseable {
       }
       for (int c = from; c < to; c++) v[c] = (float) (b[c] / n);
       if (inv != null) {
-        // ScalarBatchNormSupport.invStd; plus v - v, which is 0 for a finite variance and NaN for +Inf: Kernels.statisticsInvStd's rule.
-        for (int c = from; c < to; c++) inv[c] = (float) (1.0 / Math.sqrt((double) v[c] + eps)) + (v[c] - v[c]);
+        for (int c = from; c < to; c++) inv[c] = (float) (1.0 / Math.sqrt((double) v[c] + eps)); // ScalarBatchNormSupport.invStd
+        // Kernels.statisticsInvStd's rule as a pass of its own, as Kernels.finishStatistics: not "+ (v - v)", whose
+        // Inf - Inf is x86's default NaN 0xffc00000, not Float.NaN's 0x7fc00000 (raw bits would differ from BatchNorm's).
+        for (int c = from; c < to; c++) {
+          if (v[c] == Float.POSITIVE_INFINITY) inv[c] = Float.NaN;
+        }
       }
       return true;
     }
