@@ -231,11 +231,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     // overflow). A single row would be 2.65 std off in some lane of a wide row nearly every time, and
     // that lane's block would need the two-pass redo.
     int k = Integer.highestOneBit(Math.min(8, superRows));
-    // One position per call, not four (firstPivot4, engineer nc11: 1.1 µs less at 1024 channels in cache): called
-    // width / (4 * LANES) times a call, a 51 MB tensor's few calls left firstPivot4 in C1 (Vector API as objects) for
-    // JMH's whole run: 54 KB a call under -prof gc on NHWC 64x56x56x64, 60 B with this loop (lead, eleventh session).
-    for (int c = 0; c < width; c += LANES) firstPivot(x, xOffset + c, stride, k, s, c);
-    if (tailAt >= 0) firstPivot(x, xOffset + tailAt, stride, k, s, width);
+    firstPivots(x, xOffset, stride, k, s, 0, width);
+    if (tailAt >= 0) firstPivots(x, xOffset + tailAt, stride, k, s, width, LANES);
     System.arraycopy(s, 0, s, P, P);
     java.util.Arrays.fill(s, 2 * P, 4 * P, 0f);
     int blockRows = Math.min(MAX_BLOCK_ROWS, Math.max(MIN_BLOCK_ROWS, ONE_PASS_BLOCK_FLOATS / width));
@@ -247,11 +244,21 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  private static void firstPivot(float[] x, int at, int stride, int rows, float[] s, int pos) {
-    FloatVector sum = FloatVector.zero(SPECIES);
+  /**
+   * {@code s[pos + c] = sum over r < rows of x[at + r * stride + c] * scale}, rows in order, for {@code c < n}: the
+   * same float operations per position as a vector lane's {@code x.mul(scale).add(sum)} from zero (so the same bits
+   * as the native body's vector {@code firstPivot}). Scalar Java on purpose: it runs once a call, so on a large
+   * tensor's few calls it stays in C1 for a long time, where Vector API values are objects. As vectors it cost
+   * 51 KB a call under -prof gc on NHWC 64x56x56x64 training forward (15 ms calls; 54 KB in statistics with the
+   * four-position form): C2 vectorizes this loop once it compiles it, and C1 allocates nothing for it.
+   */
+  private static void firstPivots(float[] x, int at, int stride, int rows, float[] s, int pos, int n) {
     float scale = 1f / rows;
-    for (int r = 0; r < rows; r++) sum = FloatVector.fromArray(SPECIES, x, at + r * stride).mul(scale).add(sum);
-    sum.intoArray(s, pos);
+    for (int c = 0; c < n; c++) s[pos + c] = x[at + c] * scale + 0f;
+    for (int r = 1; r < rows; r++) {
+      int p = at + r * stride;
+      for (int c = 0; c < n; c++) s[pos + c] = x[p + c] * scale + s[pos + c];
+    }
   }
 
   /**
