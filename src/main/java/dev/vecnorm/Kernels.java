@@ -66,14 +66,21 @@ record Kernels(BatchNormSupport impl) {
    * would silently equal beta, while NaN makes the overflow visible in y. A NaN variance stays NaN.
    */
   static void finishStatistics(NormShape s, float epsilon, float[] batchVariance, float[] invStd) {
-    // statisticsInvStd's expressions with its branch split out, one output per loop, so C2 vectorizes the
-    // double square root and division (as Coefficients.forward): the branching loop took 4.3-4.5 µs a call at
-    // 1024 channels (engineer nc11), ~4% of an in-cache NC 256x1024 training forward. Same expressions, so
-    // the same bits; the +Inf rule is a second pass that compares and rarely stores.
-    int channels = s.channels();
+    finishStatistics(epsilon, batchVariance, invStd, 0, s.channels());
+  }
+
+  /**
+   * {@link #finishStatistics} of channels [from, to) (ParallelBatchNorm's merge ranges call it too):
+   * statisticsInvStd's expressions with its branch split out, one output per loop, so C2 vectorizes the
+   * double square root and division (as Coefficients.forward): the branching loop took 4.3-4.5 µs a call at
+   * 1024 channels (engineer nc11), ~4% of an in-cache NC 256x1024 training forward. Same expressions, so
+   * the same bits. The +Inf rule is a second pass that compares and rarely stores, not "+ (v - v)": x86's
+   * Inf - Inf is the NaN 0xffc00000, not Float.NaN's 0x7fc00000, and raw bits would differ between paths.
+   */
+  static void finishStatistics(float epsilon, float[] batchVariance, float[] invStd, int from, int to) {
     double eps = epsilon;
-    for (int c = 0; c < channels; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) batchVariance[c] + eps)); // ScalarBatchNormSupport.invStd
-    for (int c = 0; c < channels; c++) {
+    for (int c = from; c < to; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) batchVariance[c] + eps)); // ScalarBatchNormSupport.invStd
+    for (int c = from; c < to; c++) {
       if (batchVariance[c] == Float.POSITIVE_INFINITY) invStd[c] = Float.NaN;
     }
   }

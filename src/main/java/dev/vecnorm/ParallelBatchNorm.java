@@ -1342,8 +1342,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * <p>Few passes over the range: a 256-channel range took 1.2-1.3 µs alone and 2.4-4.6 µs in a two-thread
      * call, where half its partials come from the other core's cache (eleventh session's probe and trace). So
      * there is no clearing pass ({@link #firstChunk}), the finiteness check reads the float means (an OR C2
-     * vectorizes, half the bytes of the double accumulators' add chain), and the invStd rule for an infinite
-     * variance is an add, not a pass of conditional stores.
+     * vectorizes, half the bytes of the double accumulators' add chain); invStd comes from
+     * {@link Kernels#finishStatistics(float, float[], float[], int, int)}, the facade's own loops.
      */
     private boolean mergeFinite(int from, int to) {
       double inner = plan.shape().inner();
@@ -1355,21 +1355,13 @@ public final class ParallelBatchNorm implements AutoCloseable {
       // Locals, one output per loop: loops C2 vectorizes (float to double and back, double divide and square root).
       float[] m = mean, res = meanResidual, v = variance, inv = statsInvStd;
       double n = total;
-      float eps = epsilon;
       for (int c = from; c < to; c++) m[c] = (float) a[c];
-      if (!finite(m, from, to)) return false;
+      if (!ScalarBatchNormSupport.allFinite(m, from, to)) return false;
       if (res != null) {
         for (int c = from; c < to; c++) res[c] = (float) (a[c] - m[c]); // Staging.meanResidual of a finite mean
       }
       for (int c = from; c < to; c++) v[c] = (float) (b[c] / n);
-      if (inv != null) {
-        for (int c = from; c < to; c++) inv[c] = (float) (1.0 / Math.sqrt((double) v[c] + eps)); // ScalarBatchNormSupport.invStd
-        // Kernels.statisticsInvStd's rule as a pass of its own, as Kernels.finishStatistics: not "+ (v - v)", whose
-        // Inf - Inf is x86's default NaN 0xffc00000, not Float.NaN's 0x7fc00000 (raw bits would differ from BatchNorm's).
-        for (int c = from; c < to; c++) {
-          if (v[c] == Float.POSITIVE_INFINITY) inv[c] = Float.NaN;
-        }
-      }
+      if (inv != null) Kernels.finishStatistics(epsilon, v, inv, from, to);
       return true;
     }
 
@@ -1386,13 +1378,6 @@ public final class ParallelBatchNorm implements AutoCloseable {
         runMean[c] = 0.0 + delta * wBlock;
         runM2[c] = 0.0 + ((double) chunkVariance[c] * n + delta * delta * wCross);
       }
-    }
-
-    /** True when {@code a[from, to)} holds no infinity or NaN: an all-ones exponent plus one exponent step carries into the sign bit. */
-    private static boolean finite(float[] a, int from, int to) {
-      int bits = 0;
-      for (int c = from; c < to; c++) bits |= (Float.floatToRawIntBits(a[c]) & 0x7f800000) + 0x00800000;
-      return bits >= 0;
     }
 
     @Override

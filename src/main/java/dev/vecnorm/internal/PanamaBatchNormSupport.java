@@ -108,24 +108,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
     // The scalar per-channel finite test cost 1.5 µs at 1024 channels (as much as 14 rows of NC 256x1024's
     // statistics); one branch-free pass decides that no channel needs it.
-    if (!allFinite(mean, variance, channels)) {
+    if (!ScalarBatchNormSupport.allFinite(mean, 0, channels) || !ScalarBatchNormSupport.allFinite(variance, 0, channels)) {
       ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
     }
-  }
-
-  /**
-   * Whether every {@code a[c]} and {@code b[c]} ({@code c < n}) is finite: an all-ones exponent plus one exponent
-   * step carries into the sign bit, so the OR of those sums is negative exactly when some value is infinite or NaN.
-   * Scalar and branch-free on purpose: C2 vectorizes the OR, and on a large tensor's few calls, while this
-   * once-a-call loop still runs in C1, it allocates nothing (a Vector API version cost 5 KB a call there under
-   * -prof gc on NHWC 64x56x56x64).
-   */
-  static boolean allFinite(float[] a, float[] b, int n) {
-    int bits = 0;
-    for (int c = 0; c < n; c++) {
-      bits |= ((Float.floatToRawIntBits(a[c]) & 0x7f800000) + 0x00800000) | ((Float.floatToRawIntBits(b[c]) & 0x7f800000) + 0x00800000);
-    }
-    return bits >= 0;
   }
 
   /** {@link #moments} on plain native memory, byte offsets: a second body of these kernels ({@link PanamaNativeMoments}). */
