@@ -216,11 +216,21 @@ public final class LayerNorm {
 
   // ---------------------------------------------------------------- checks shared with RmsNorm
 
+  /**
+   * The last shape {@link #shape} returned. A new {@code NormShape} per call cost 24 B a call, every call, in
+   * an application's loop: the checks it is passed to are not always inlined, so escape analysis kept it.
+   * Calls on one tensor size (a model's layers, a training loop) reuse it instead. A racy read is safe: a
+   * record's fields are final, so another thread sees either shape whole.
+   */
+  private static NormShape lastShape = NormShape.channelsLast(1, 1);
+
   /** The tensor as rows of features; NormShape rejects rows or features < 1 and sizes that overflow. */
   static NormShape shape(int rows, int features) {
     if (rows < 1) throw new IllegalArgumentException("rows must be >= 1, got " + rows);
     if (features < 1) throw new IllegalArgumentException("features must be >= 1, got " + features);
-    return NormShape.channelsLast(rows, features);
+    NormShape last = lastShape;
+    if (last.outer() == rows && last.channels() == features) return last;
+    return lastShape = NormShape.channelsLast(rows, features);
   }
 
   static void checkArrays(NormShape s, String inName, float[] in, int inOffset, String outName, float[] out, int outOffset) {
