@@ -168,10 +168,15 @@ public final class SegmentCheck {
 
   /** This thread's minor page faults so far ({@code /proc/thread-self/stat}, field 10); -1 where it cannot be read. */
   private static long minorFaults() {
+    return threadStat(10);
+  }
+
+  /** Field {@code n} (1-based, as proc(5) numbers them, n >= 3) of {@code /proc/thread-self/stat}; -1 where it cannot be read. */
+  private static long threadStat(int n) {
     try {
       String st = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/stat"));
       String[] f = st.substring(st.lastIndexOf(')') + 2).split(" "); // fields from 3 (state) on
-      return Long.parseLong(f[10 - 3]);
+      return Long.parseLong(f[n - 3]);
     } catch (java.io.IOException | RuntimeException e) {
       return -1;
     }
@@ -432,13 +437,7 @@ public final class SegmentCheck {
 
   /** The CPU this thread last ran on ({@code /proc/thread-self/stat}, field 39), -1 where it cannot be read. */
   private static int cpu() {
-    try {
-      String st = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/stat"));
-      String[] f = st.substring(st.lastIndexOf(')') + 2).split(" "); // fields from 3 (state) on
-      return Integer.parseInt(f[39 - 3]);
-    } catch (java.io.IOException | RuntimeException e) {
-      return -1;
-    }
+    return (int) threadStat(39);
   }
 
   /** One call of op, timed, {@code k} compiled frames below here. */
