@@ -30,7 +30,10 @@ import jdk.incubator.vector.VectorSpecies;
  *       {@code -Dwarm=true}; {@code -DwarmTrace=true} prints why it ended), each of the first 50 calls timed alone,
  *       then the steady state; prints calls 1, 2, 3, 5, 10, 20, 30, 40, 50, the worst of calls 41–50, the median
  *       of calls 2–50 and the steady state's own 90th percentile (of 51 calls), all relative to the
- *       steady-state median.</li>
+ *       steady-state median. Diagnostics of one JVM's speed (README, "Warm-up", twelfth session): {@code -Dalign=true}
+ *       (where the tensors start in a cache line, before call 1 and in the steady state), {@code -Dprobe=true} (the
+ *       same calls through other call paths, stack depths and tensor addresses) and {@code -Dtimeline=MS} (blocks
+ *       of 100 calls over time, next to a plain vector loop and the training forward, with the CPU).</li>
  * </ul>
  * Run: {@code java --add-modules jdk.incubator.vector -Xms4g -Xmx4g -cp jmh/target/benchmarks.jar
  * dev.vecnorm.bench.SegmentCheck ratio NC:256x1024 NCHW:7x13x13x17}.
@@ -165,10 +168,15 @@ public final class SegmentCheck {
 
   /** This thread's minor page faults so far ({@code /proc/thread-self/stat}, field 10); -1 where it cannot be read. */
   private static long minorFaults() {
+    return threadStat(10);
+  }
+
+  /** Field {@code n} (1-based, as proc(5) numbers them, n >= 3) of {@code /proc/thread-self/stat}; -1 where it cannot be read. */
+  private static long threadStat(int n) {
     try {
       String st = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/stat"));
       String[] f = st.substring(st.lastIndexOf(')') + 2).split(" "); // fields from 3 (state) on
-      return Long.parseLong(f[10 - 3]);
+      return Long.parseLong(f[n - 3]);
     } catch (java.io.IOException | RuntimeException e) {
       return -1;
     }
@@ -288,6 +296,8 @@ public final class SegmentCheck {
     boolean marks = Boolean.getBoolean("marks"); // -Dmarks=true: delimit calls 1-50 in -XX:+PrintCompilation / -Xlog output
     if (marks) codelist("before call 1");
     if (marks) System.out.println("#### calls 1-50 begin");
+    boolean align = Boolean.getBoolean("align"); // -Dalign=true: where x, dy, dx, y start in a 64-byte line, before call 1 and in the steady state
+    if (align) System.out.println("#### offsets in a 64-byte line before call 1: " + lineOffsets(w));
     double[] first = new double[50];
     for (int i = 0; i < first.length; i++) {
       if (faults && i < 4) minflt[i] = minorFaults();
@@ -311,6 +321,9 @@ public final class SegmentCheck {
     }
     double base = median(steady);
     if (marks) codelist("steady state");
+    if (align) System.out.println("#### offsets in a 64-byte line in the steady state: " + lineOffsets(w));
+    if (Boolean.getBoolean("probe")) probe(op, ops, w, shape, opName);
+    if (Long.getLong("timeline", 0) > 0) timeline(op, ops, w, Long.getLong("timeline", 0));
     if (Boolean.getBoolean("fresh")) {
       // -Dfresh=true: first call IN THE PROCESS or first call ON THESE BUFFERS? New tensors of the same shape
       // (filled by the constructor, outputs zeroed), bound and given their call 0 as above, then their calls
@@ -341,6 +354,127 @@ public final class SegmentCheck {
 
   /** The logger -DwarmTrace configures, held so that its level is not collected with it. */
   private static java.util.logging.Logger warmTraceLogger;
+
+  /**
+   * -Dprobe=true (float[] rows), after the steady state: what makes one JVM's calls slower than another's with the
+   * same compiled code. (1) The same tensors through the path of calls 1-50 ({@link #timed}) and the steady state's
+   * (inline), alternating; (2) through 0-7 extra compiled frames (the stack pointer at the library's entry); (3) new
+   * tensors of the shape (other addresses, so other distances between x, dy and dx modulo 4 KiB). Medians of 201
+   * calls each, µs.
+   */
+  private static void probe(BiFunction<Ops, Workload, Object> op, Ops ops, Workload w, String shape, String opName) {
+    if (ops instanceof SegmentOps) { // its new tensors would need their own native copies bound, and w's again after
+      System.out.println("#### probe: float[] rows only");
+      return;
+    }
+    int n = 201;
+    double[] a = new double[n], b = new double[n];
+    for (int r = 0; r < n; r++) {
+      a[r] = timed(op, ops, w) / 1e3;
+      long t0 = now();
+      op.apply(ops, w);
+      b[r] = (now() - t0) / 1e3;
+    }
+    System.out.printf(Locale.ROOT, "#### probe path: timed() %.2f, inline %.2f%n", median(a), median(b));
+    StringBuilder depth = new StringBuilder("#### probe extra frames 0-7:");
+    for (int rep = 0; rep < 2; rep++) {
+      for (int k = 0; k < 8; k++) {
+        for (int r = 0; r < n; r++) a[r] = deep(k, op, ops, w) / 1e3;
+        depth.append(String.format(Locale.ROOT, " %.2f", median(a)));
+      }
+      depth.append(" |");
+    }
+    System.out.println(depth);
+    for (int t = 0; t < 6; t++) {
+      Workload v = new Workload(shape);
+      prepare(ops, v, opName);
+      for (int r = 0; r < n; r++) a[r] = timed(op, ops, v) / 1e3;
+      for (int r = 0; r < n; r++) b[r] = timed(op, ops, w) / 1e3;
+      long x = address(v.x), dy = address(v.dy), dx = address(v.dx);
+      System.out.printf(Locale.ROOT, "#### probe new tensors %d: %.2f (old tensors %.2f); x, dy, dx mod 4096 = %d %d %d, mod 64 = %d %d %d%n", t,
+          median(a), median(b), x % 4096, dy % 4096, dx % 4096, x % 64, dy % 64, dx % 64);
+    }
+    long x = address(w.x), dy = address(w.dy), dx = address(w.dx);
+    System.out.printf(Locale.ROOT, "#### probe old tensors: x, dy, dx mod 4096 = %d %d %d%n", x % 4096, dy % 4096, dx % 4096);
+  }
+
+  /**
+   * -Dtimeline=MS: after the steady state, blocks of 100 calls for MS milliseconds, each block's median (µs) with its
+   * start in ms of JVM uptime (the clock of -XX:+PrintCompilation): whether one JVM's speed changes over time with
+   * the same compiled code.
+   */
+  private static void timeline(BiFunction<Ops, Workload, Object> op, Ops ops, Workload w, long ms) {
+    long upStart = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime(), t0 = System.nanoTime();
+    double[] a = new double[100], c = new double[100];
+    float[] sink = new float[w.x.length];
+    for (int r = 0; r < 20_000; r++) control(w, sink); // in C2 code before the first block
+    StringBuilder out = new StringBuilder("#### timeline (uptime ms: block median µs, control µs, training forward µs, cpu):");
+    while (System.nanoTime() - t0 < ms * 1_000_000L) {
+      long at = upStart + (System.nanoTime() - t0) / 1_000_000L;
+      int cpu = cpu();
+      for (int r = 0; r < a.length; r++) a[r] = timed(op, ops, w) / 1e3;
+      for (int r = 0; r < c.length; r++) {
+        long s0 = now();
+        control(w, sink);
+        c[r] = (now() - s0) / 1e3;
+      }
+      double control = median(c);
+      for (int r = 0; r < c.length; r++) {
+        long s0 = now();
+        ops.trainingForward(w);
+        c[r] = (now() - s0) / 1e3;
+      }
+      out.append(String.format(Locale.ROOT, " %d:%.1f:%.2f:%.2f@%d", at, median(a), control, median(c), cpu));
+    }
+    System.out.println(out);
+  }
+
+  /** The control of -Dtimeline: a plain vector loop reading x and dy and writing a private array of their size (the backward's traffic). */
+  private static void control(Workload w, float[] sink) {
+    loopArray(w.x, sink, sink.length, 0.5f, 2f, 1f);
+    loopArray(w.dy, sink, sink.length, 0.5f, 2f, 1f);
+  }
+
+  /** The CPU this thread last ran on ({@code /proc/thread-self/stat}, field 39), -1 where it cannot be read. */
+  private static int cpu() {
+    return (int) threadStat(39);
+  }
+
+  /** One call of op, timed, {@code k} compiled frames below here. */
+  private static long deep(int k, BiFunction<Ops, Workload, Object> op, Ops ops, Workload w) {
+    if (k > 0) return deep(k - 1, op, ops, w);
+    return timed(op, ops, w);
+  }
+
+  /** Address of element 0 of {@code a} (32-bit unscaled compressed oops, see {@link #lineOffsets}), -1 when unknown. */
+  private static long address(float[] a) {
+    try {
+      java.lang.reflect.Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+      f.setAccessible(true);
+      sun.misc.Unsafe u = (sun.misc.Unsafe) f.get(null);
+      Object[] holder = {a};
+      // The reference is the address only with 32-bit (unscaled) compressed oops: 4-byte slots and a heap below 4 GiB.
+      if (u.arrayIndexScale(Object[].class) != 4 || Runtime.getRuntime().maxMemory() >= (3L << 30)) return -1;
+      return Integer.toUnsignedLong(u.getInt(holder, (long) u.arrayBaseOffset(Object[].class))) + u.arrayBaseOffset(float[].class);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return -1;
+    }
+  }
+
+  /**
+   * -Dalign=true: the byte offset of element 0 of x, dy, dx and y within a 64-byte cache line (one AVX-512 vector),
+   * through sun.misc.Unsafe: the reference read from an Object[] is the address itself with 32-bit (unscaled)
+   * compressed oops, which -Xms2g -Xmx2g gets here (-Xlog:gc+init says so); "?" otherwise. A garbage collection
+   * moves arrays and so can change these between call 1 and the steady state.
+   */
+  private static String lineOffsets(Workload w) {
+    StringBuilder out = new StringBuilder("x dy dx y =");
+    for (float[] a : new float[][] {w.x, w.dy, w.dx, w.y}) {
+      long address = address(a);
+      out.append(' ').append(address < 0 ? "?" : Long.toString(address % 64));
+    }
+    return out.toString();
+  }
 
   /** Sink for {@link #touch}, so that the JIT keeps the reads. */
   static float touched;
