@@ -90,10 +90,11 @@ public final class SpinPool implements AutoCloseable {
       // host's other vCPU busy, unpark() woke the worker onto the caller's vCPU and it took it over).
       // Twelfth session's trace, NC 256x1024 under other builds: up to 3-4% of calls ran every loop
       // on the worker, each loop followed by its whole 100 µs spin with the caller unable to run,
-      // 400-460 µs a call against ~100 on one thread; with the yield that kind of call went from
-      // 789 to 25 in 20k. Yielding lets that caller run and keeps the worker runnable, where the
-      // scheduler may move it to the other vCPU. (Parking at once instead, and the caller not waking
-      // a worker that had taken its vCPU, kept the pair on one vCPU: ~110 µs calls, not kept.)
+      // 400-460 µs a call against ~100 on one thread; with the yield such calls went from 1356 to 88
+      // in 120k (from 2498 to 143 beside a niced busy loop), though more calls then ran on the
+      // caller alone, until the scheduler moves the runnable worker to the other vCPU. (Parking at
+      // once instead, and the caller leaving such a worker parked for a while, kept the pair on one
+      // vCPU: ~110 µs calls; not kept.)
       long deadline = System.nanoTime() + spinNanos;
       boolean yielding = callerAway;
       callerAway = false;
