@@ -2,6 +2,7 @@ package dev.vecnorm;
 
 import dev.vecnorm.internal.BatchNormSupport;
 import dev.vecnorm.internal.ChunkJob;
+import dev.vecnorm.internal.Coefficients;
 import dev.vecnorm.internal.ExecutorLoop;
 import dev.vecnorm.internal.FusedReluSupport;
 import dev.vecnorm.internal.ScalarBatchNormSupport;
@@ -1291,25 +1292,13 @@ public final class ParallelBatchNorm implements AutoCloseable {
     }
 
     /**
-     * Channels [from, to) of {@link #folded}, from the merged mean and invStd: {@code alpha = gamma * invStd}
-     * and {@code shift = beta} as {@code Coefficients.forward} folds them for the kernel's normalize (the
-     * same float products, so the same bits), and the mean. Run by the merge range that has just written
-     * these channels, while they are in its cache, instead of by every normalize chunk for all channels.
+     * Channels [from, to) of {@link #folded}, {@code [alpha | shift | mean]} from the merged mean and invStd, as the
+     * kernel's normalize folds them ({@link Coefficients#folded}: the same expressions, so the same bits). Run by the
+     * merge range that has just written these channels, while they are in its cache, instead of by every normalize
+     * chunk for all channels.
      */
     private void fold(int from, int to) {
-      int C = plan.shape().channels(), n = to - from;
-      float[] k = folded, inv = statsInvStd, g = foldGamma, b = foldBeta;
-      if (g == null) {
-        System.arraycopy(inv, from, k, from, n);
-      } else {
-        for (int c = from; c < to; c++) k[c] = g[c] * inv[c]; // ScalarBatchNormSupport.alpha with fromVariance false
-      }
-      if (b == null) {
-        Arrays.fill(k, C + from, C + to, 0f);
-      } else {
-        System.arraycopy(b, from, k, C + from, n);
-      }
-      System.arraycopy(mean, from, k, 2 * C + from, n);
+      Coefficients.folded(folded, plan.shape().channels(), from, to, mean, statsInvStd, false, 0f, foldGamma, foldBeta);
     }
 
     /** The merge for chunks of some channels only, or a non-finite mean (the range is redone from zero). */

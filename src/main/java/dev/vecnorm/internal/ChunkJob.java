@@ -73,12 +73,18 @@ public final class ChunkJob {
     active.set(0); // volatile write: helpers that enter after it see the fields above
   }
 
-  /** Runs chunks of the open loop as participant {@code id}, if any; returns at once when the loop is over or closed. */
-  public void help(int id) {
+  /**
+   * Runs chunks of the open loop as participant {@code id}, if any; returns at once when the loop is over or closed.
+   *
+   * @return true when this helper ran every chunk of a loop of two or more: the caller, which claims its
+   *     first chunk right after opening the loop, did not run during the whole loop (see {@link SpinPool})
+   */
+  public boolean help(int id) {
     for (int a; (a = active.get()) >= 0; ) {
       if (active.compareAndSet(a, a + 1)) {
         try {
-          runChunks(id % participants);
+          int ran = runChunks(id % participants);
+          return ran == count && ran > 1; // count is this loop's while we are inside it
         } finally {
           // Dekker with finish(): it publishes waiter, then re-reads active; we write active, then read waiter.
           if (active.decrementAndGet() == 0) {
@@ -86,9 +92,9 @@ public final class ChunkJob {
             if (w != null) LockSupport.unpark(w);
           }
         }
-        return;
       }
     }
+    return false;
   }
 
   public void runAsCaller() {
@@ -103,12 +109,13 @@ public final class ChunkJob {
    * other range's cursor had to fetch that line from the other core first (eleventh session's trace: a
    * loop's join took 0.5-0.8 µs after its last chunk, three loops per training forward).
    */
-  private void runChunks(int id) {
+  private int runChunks(int id) {
     Body b = body;
+    int ran = 0;
     for (int k = 0; k < participants; k++) {
       int r = (id + k) % participants, end = rangeStart(r + 1), at = r * PAD;
-      for (int i; cursors.get(at) < end && (i = cursors.getAndIncrement(at)) < end; ) {
-        if (failure != null) return; // another chunk failed: the call will throw, skip the rest
+      for (int i; cursors.get(at) < end && (i = cursors.getAndIncrement(at)) < end; ran++) {
+        if (failure != null) return ran; // another chunk failed: the call will throw, skip the rest
         try {
           b.run(i);
         } catch (Throwable t) {
@@ -118,6 +125,7 @@ public final class ChunkJob {
         }
       }
     }
+    return ran;
   }
 
   /**

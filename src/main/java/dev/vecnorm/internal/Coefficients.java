@@ -6,7 +6,7 @@ package dev.vecnorm.internal;
  * {@code b = -a*invStd*sumDyXhat/count}, {@code k = -a*sumDy/count} (the textbook
  * {@code gamma*invStd*(g - mean(g) - xhat*mean(g*xhat))} expanded).
  */
-final class Coefficients {
+public final class Coefficients {
   private Coefficients() {}
 
   /**
@@ -15,24 +15,37 @@ final class Coefficients {
    */
   static float[] forward(float[] coef, int channels, float[] scale, boolean fromVariance, float epsilon, float[] gamma,
                              float[] beta) {
+    return folded(coef, channels, 0, channels, null, scale, fromVariance, epsilon, gamma, beta);
+  }
+
+  /**
+   * Channels {@code [from, to)} of the forward coefficients {@code [alpha | shift | mean]} ({@link #forward}'s
+   * {@code [alpha | shift]}, then the mean unless {@code mean} is null; each section {@code channels}
+   * long), as a normalize takes them folded ({@link BatchNormSupport#normalizeFolded}): the one-row
+   * normalize folds all channels, {@code ParallelBatchNorm}'s merge ranges the channels each has just merged.
+   */
+  public static float[] folded(float[] coef, int channels, int from, int to, float[] mean, float[] scale, boolean fromVariance,
+                               float epsilon, float[] gamma, float[] beta) {
     // ScalarBatchNormSupport.alpha's expressions with its branches hoisted, one output per loop, so C2
     // vectorizes them (the double square root and division too): the per-channel loop with the branches
     // inside took ~1 µs per call at 1024 channels, ~4-8 µs when derived from a variance (inference),
     // against ~0.1 µs; every normalize call pays it. Same expressions, so the same bits.
+    int n = to - from;
     if (fromVariance) {
       double eps = epsilon;
-      for (int c = 0; c < channels; c++) coef[c] = (float) (1.0 / Math.sqrt((double) scale[c] + eps)); // ScalarBatchNormSupport.invStd
+      for (int c = from; c < to; c++) coef[c] = (float) (1.0 / Math.sqrt((double) scale[c] + eps)); // ScalarBatchNormSupport.invStd
     } else {
-      System.arraycopy(scale, 0, coef, 0, channels);
+      System.arraycopy(scale, from, coef, from, n);
     }
     if (gamma != null) {
-      for (int c = 0; c < channels; c++) coef[c] = gamma[c] * coef[c];
+      for (int c = from; c < to; c++) coef[c] = gamma[c] * coef[c];
     }
     if (beta == null) {
-      java.util.Arrays.fill(coef, channels, 2 * channels, 0f);
+      java.util.Arrays.fill(coef, channels + from, channels + to, 0f);
     } else {
-      System.arraycopy(beta, 0, coef, channels, channels);
+      System.arraycopy(beta, from, coef, channels + from, n);
     }
+    if (mean != null) System.arraycopy(mean, from, coef, 2 * channels + from, n);
     return coef;
   }
 

@@ -541,9 +541,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /** Pooled scratch (release it) holding {@code [alpha | shift | mean]} per channel. */
   private static float[] rowCoefficients(int channels, float[] mean, float[] scale, boolean fromVariance, float epsilon,
                                          float[] gamma, float[] beta) {
-    float[] coef = Coefficients.forward(Scratch.borrow(3 * channels), channels, scale, fromVariance, epsilon, gamma, beta);
-    System.arraycopy(mean, 0, coef, 2 * channels, channels);
-    return coef;
+    return Coefficients.folded(Scratch.borrow(3 * channels), channels, 0, channels, mean, scale, fromVariance, epsilon, gamma, beta);
   }
 
   /**

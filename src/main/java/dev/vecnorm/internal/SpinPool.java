@@ -75,18 +75,32 @@ public final class SpinPool implements AutoCloseable {
   private void work(int id) {
     long seen = 0;
     int bit = 1 << id;
+    boolean callerAway = false;
     while (!shutdown) {
       long e = epoch;
       if (e != seen) {
         seen = e;
-        job.help(id + 1); // the caller is participant 0
+        callerAway = job.help(id + 1); // the caller is participant 0
         continue;
       }
       // Idle: poll for the next loop, then park. Dekker with run(): set the parked bit, re-read
       // epoch; run() writes epoch, then reads the bits, so one of the two sees the other.
+      // After a loop this worker ran alone, it yields between polls: the caller opened that loop and
+      // then did not run for a whole chunk, mostly because it waits for this very processor (the
+      // host's other vCPU busy, unpark() woke the worker onto the caller's vCPU and it took it over).
+      // Twelfth session's trace, NC 256x1024 under other builds: up to 3-4% of calls ran every loop
+      // on the worker, each loop followed by its whole 100 µs spin with the caller unable to run,
+      // 400-460 µs a call against ~100 on one thread; with the yield such calls went from 1356 to 88
+      // in 120k (from 2498 to 143 beside a niced busy loop), though more calls then ran on the
+      // caller alone, until the scheduler moves the runnable worker to the other vCPU. (Parking at
+      // once instead, and the caller leaving such a worker parked for a while, kept the pair on one
+      // vCPU: ~110 µs calls; not kept.)
       long deadline = System.nanoTime() + spinNanos;
+      boolean yielding = callerAway;
+      callerAway = false;
       for (int i = 1; epoch == seen && !shutdown; i++) {
-        Thread.onSpinWait();
+        if (yielding) Thread.yield();
+        else Thread.onSpinWait();
         if ((i & 63) == 0 && System.nanoTime() > deadline) break; // the clock costs more than a pause
       }
       if (epoch != seen || shutdown) continue;

@@ -1,6 +1,7 @@
 package dev.vecnorm.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import java.time.Duration;
@@ -42,5 +43,41 @@ class ChunkJobTest {
       job.help(1); // after finish: a late helper does nothing
       for (int i = 0; i < count; i++) assertEquals(1, runs.get(i), "late helper ran chunk " + i);
     }
+  }
+
+  /** help() reports a loop it ran alone (SpinPool's sign that the caller was off its processor), and only that. */
+  @Test
+  void aHelperReportsALoopItRanAlone() throws Exception {
+    ChunkJob job = new ChunkJob(2);
+    for (int count = 0; count <= 6; count++) {
+      AtomicIntegerArray runs = new AtomicIntegerArray(Math.max(1, count));
+      job.open(runs::incrementAndGet, count);
+      assertEquals(count > 1, job.help(1), count + " chunks, the helper before the caller"); // one chunk is no sign
+      job.runAsCaller();
+      job.finish();
+      job.open(runs::incrementAndGet, count);
+      job.runAsCaller();
+      assertFalse(job.help(1), count + " chunks, the caller before the helper");
+      job.finish();
+      for (int i = 0; i < count; i++) assertEquals(2, runs.get(i), count + " chunks, chunk " + i);
+    }
+    // The caller inside its first chunk while a helper takes every other one: shared, so no sign.
+    boolean[] alone = {true};
+    AtomicIntegerArray runs = new AtomicIntegerArray(4);
+    job.open(i -> {
+      runs.incrementAndGet(i);
+      if (i == 0) {
+        Thread h = Thread.ofPlatform().start(() -> alone[0] = job.help(1));
+        try {
+          h.join(10_000);
+        } catch (InterruptedException e) {
+          throw new IllegalStateException(e);
+        }
+      }
+    }, 4);
+    job.runAsCaller();
+    job.finish();
+    assertFalse(alone[0], "a helper that ran 3 of 4 chunks");
+    for (int i = 0; i < 4; i++) assertEquals(1, runs.get(i), "chunk " + i);
   }
 }
