@@ -115,55 +115,32 @@ final class PanamaNativeMoments {
     sum.intoArray(s, pos);
   }
 
-  /**
-   * The hot loop: S1 and S2 of {@code n} super rows, four rows a quarter of the block apart per step (the array kernel's
-   * order), stride in bytes. Two steps per pass over the positions: each position's sums take step r, then step r + 1,
-   * as in the array kernel (positions are independent), so the same bits, with half the loop entries (segment checks
-   * and loop set-up paid per entry) and half the loads and stores of S1 and S2.
-   */
+  /** The hot loop: S1 and S2 of {@code n} super rows, four rows a quarter of the block apart per step (the array kernel's order), stride in bytes. */
   private static void accumulateBlock(MemorySegment x, long base, long stride, int n, int width, int tailAt, int P, float[] s) {
     int q = n / 4;
     long quarter = q * stride, p = base;
-    int r = 0;
-    for (; r + 1 < q; r += 2, p += 2 * stride) {
-      // The steps' eight rows through one slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over
-      // the positions is entered once per two steps, and its segment checks are then against the slice's size.
-      MemorySegment v = x.asSlice(p, 3 * quarter + 2 * stride);
-      for (int c = 0; c < width; c += LANES) accumulateSteps(v, 4L * c, quarter, stride, 2, s, c, P);
-      if (tailAt >= 0) accumulateSteps(v, 4L * tailAt, quarter, stride, 2, s, width, P);
-    }
-    if (r < q) { // an odd step
+    for (int r = 0; r < q; r++, p += stride) {
+      // The step's four rows through one slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over
+      // the positions is entered once per step, and its segment checks are then against the slice's size.
       MemorySegment v = x.asSlice(p, 3 * quarter + stride);
-      for (int c = 0; c < width; c += LANES) accumulateSteps(v, 4L * c, quarter, stride, 1, s, c, P);
-      if (tailAt >= 0) accumulateSteps(v, 4L * tailAt, quarter, stride, 1, s, width, P);
+      for (int c = 0; c < width; c += LANES) accumulate4(v, 4L * c, quarter, s, c, P);
+      if (tailAt >= 0) accumulate4(v, 4L * tailAt, quarter, s, width, P);
     }
     long e = base + 4 * quarter;
-    for (r = 4 * q; r < n; r++, e += stride) { // the last rows, one at a time
+    for (int r = 4 * q; r < n; r++, e += stride) { // the last rows, one at a time
       for (int c = 0; c < width; c += LANES) accumulate1(x, e + 4L * c, s, c, P);
       if (tailAt >= 0) accumulate1(x, e + 4L * tailAt, s, width, P);
     }
   }
 
-  /**
-   * The array kernel's {@code accumulate4} for {@code steps} consecutive steps ({@code step} bytes apart) of one vector
-   * position: S1 and S2 stay in registers between the steps, and each step's operations are the array kernel's, in
-   * its order. Called with constant {@code steps} (1, 2), which C2 unrolls fully once inlined; one method for both
-   * counts keeps it under C2's hot inlining size (a written-out two-step copy was 356 bytes, not inlined, and the
-   * step's slice escaped into it: 250 KB a call on NHWC 64x56x56x64).
-   */
-  private static void accumulateSteps(MemorySegment x, long at, long stride, long step, int steps, float[] s, int pos, int P) {
+  private static void accumulate4(MemorySegment x, long at, long stride, float[] s, int pos, int P) {
     FloatVector k = FloatVector.fromArray(SPECIES, s, P + pos);
-    FloatVector s1 = FloatVector.fromArray(SPECIES, s, 2 * P + pos), s2 = FloatVector.fromArray(SPECIES, s, 3 * P + pos);
-    for (int h = 0; h < steps; h++, at += step) {
-      FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, at, LE).sub(k);
-      FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, at + stride, LE).sub(k);
-      FloatVector d2 = FloatVector.fromMemorySegment(SPECIES, x, at + 2 * stride, LE).sub(k);
-      FloatVector d3 = FloatVector.fromMemorySegment(SPECIES, x, at + 3 * stride, LE).sub(k);
-      s1 = s1.add(d0.add(d1).add(d2.add(d3)));
-      s2 = d3.fma(d3, d2.fma(d2, d1.fma(d1, d0.fma(d0, s2))));
-    }
-    s1.intoArray(s, 2 * P + pos);
-    s2.intoArray(s, 3 * P + pos);
+    FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, at, LE).sub(k);
+    FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, at + stride, LE).sub(k);
+    FloatVector d2 = FloatVector.fromMemorySegment(SPECIES, x, at + 2 * stride, LE).sub(k);
+    FloatVector d3 = FloatVector.fromMemorySegment(SPECIES, x, at + 3 * stride, LE).sub(k);
+    FloatVector.fromArray(SPECIES, s, 2 * P + pos).add(d0.add(d1).add(d2.add(d3))).intoArray(s, 2 * P + pos);
+    d3.fma(d3, d2.fma(d2, d1.fma(d1, d0.fma(d0, FloatVector.fromArray(SPECIES, s, 3 * P + pos))))).intoArray(s, 3 * P + pos);
   }
 
   private static void accumulate1(MemorySegment x, long at, float[] s, int pos, int P) {
