@@ -388,8 +388,9 @@ final class PanamaNativeMoments {
    * their own profiles ({@link PanamaNativeShortPlanes#ownLoops}). Measured (twelfth session): the native statistics
    * of NCHW 32x14x14x256 went from 26.2% of the samples (planePair itself 12.3%) to 23.7%, against 22.6% and 22.4%
    * for the array kernel; {@code SegmentCheck ratio} medians of 5 and 7 alternating runs: NCHW 32x7x7x2048
-   * statistics 1.048 to 0.998, NCHW 32x14x14x256 1.094 to 1.050, NCHW 7x13x13x17 (in cache, 8 of 17 channels
-   * paired) about 3% slower in either shape order (README, "How the kernels work").
+   * statistics 1.048 to 0.998, NCHW 32x14x14x256 1.094 to 1.050; NCHW 7x13x13x17 (in cache, 8 of 17 channels
+   * paired) moved with the shapes run before it in the JVM: about 3% slower after 32x14x14x256 or alone, 1.04-1.10 to
+   * 0.93-0.95 in the ten-shape order (README, "How the kernels work").
    */
   private static void planePairShort(MemorySegment x, long a, long planeBytes, int n, int c, float[] pivots, float[] mean,
                                      float[] m2, int done, float[] t, int tails) {
