@@ -201,7 +201,12 @@ final class PanamaNativeMoments {
     long planeBytes = 4L * inner;
     for (int o = 0; o < outer; o++) {
       int c = 0;
-      if (inner < PAIR_INNER) {
+      if (PanamaNativeShortPlanes.ownLoops(inner)) { // short planes: a body of their own (planePairShort says why)
+        for (; c + 1 < channels; c += 2) {
+          planePairShort(x, xOffset + planeBytes * ((long) o * channels + c), planeBytes, inner, c, pivots, mean, m2, o * inner, pivots,
+              channels + 4 * LANES);
+        }
+      } else if (inner < PAIR_INNER) {
         for (; c + 1 < channels; c += 2) {
           planePair(x, xOffset + planeBytes * ((long) o * channels + c), planeBytes, inner, c, pivots, mean, m2, o * inner, pivots, channels);
         }
@@ -282,12 +287,7 @@ final class PanamaNativeMoments {
       FloatVector.fromMemorySegment(SPECIES, x, a + 4L * (n - LANES), LE).intoArray(t, tails);
       FloatVector.fromMemorySegment(SPECIES, x, b + 4L * (n - LANES), LE).intoArray(t, tails + LANES);
     }
-    boolean own = PanamaNativeShortPlanes.ownLoops(n); // short planes: their own copies of the loops, with their own profile
-    if (own) {
-      pairSumsShort(x, a, b, n, t, at);
-    } else {
-      pairSums(x, a, b, n, t, at);
-    }
+    pairSums(x, a, b, n, t, at);
     float sa = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at));
     float sb = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + LANES));
     for (int i = vectorBound; i < n; i++) { // scalar tail
@@ -295,11 +295,7 @@ final class PanamaNativeMoments {
       sb += copied ? t[from + LANES + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i);
     }
     float ca = sa / n, cb = sb / n;
-    if (own) {
-      pairDeviationsShort(x, a, b, n, ca, cb, t, at);
-    } else {
-      pairDeviations(x, a, b, n, ca, cb, t, at);
-    }
+    pairDeviations(x, a, b, n, ca, cb, t, at);
     float sumDa = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at));
     float sumD2a = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + LANES));
     float sumDb = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, t, at + 2 * LANES));
@@ -385,10 +381,55 @@ final class PanamaNativeMoments {
     qb0.add(qb1).intoArray(t, at + 3 * LANES);
   }
 
-  /** {@link #pairSums}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only (that method says why a copy). */
-  private static void pairSumsShort(MemorySegment planes, long a, long b, int n, float[] t, int at) {
-    MemorySegment x = planes.asSlice(a, b - a + 4L * n);
-    long bs = b - a; // the second plane from the slice's start (the first is at 0)
+  /**
+   * {@link #planePair} for planes of {@link PanamaNativeShortPlanes#ownLoops} length (one block each): the same
+   * arithmetic in the same order, so the same bits, with less of the pair's own code. Split as planePair is (vector
+   * loops that leave their accumulators in scratch, four lane sums one after the other, two calls of
+   * {@code mergeBlock} that C2 left out of line at its inlining node budget, a counted scalar tail per pass), the
+   * pair's own code cost as much as its vector loops on 196-float planes (NCHW 32x14x14x256: 7-9% of the samples
+   * against 9-10%, {@code perf record -e cpu-clock}, eleventh session). Here each pass is one method that keeps its
+   * accumulators in registers and returns the packed lane sums
+   * ({@link PanamaBatchNormSupport#sumLanes(FloatVector, FloatVector)}: both planes' trees interleaved), and the
+   * deviation pass ends the pair (tails and merges). Not one body: with both passes' 18 segment loads in one method,
+   * C2 reached its inlining node budget (NodeCountInliningCutoff) at the second lane sum and boxed the vectors
+   * (384 B a pair: 1.5 MB a call on NCHW 32x14x14x256, ThreadMXBean). Methods of their own per regime also keep
+   * their own profiles ({@link PanamaNativeShortPlanes#ownLoops}). Measured (twelfth session): the native statistics
+   * of NCHW 32x14x14x256 went from 26.2% of the samples (planePair itself 12.3%) to 23.7%, against 22.6% and 22.4%
+   * for the array kernel; {@code SegmentCheck ratio} medians of 5 and 7 alternating runs: NCHW 32x7x7x2048
+   * statistics 1.048 to 0.998, NCHW 32x14x14x256 1.094 to 1.050; NCHW 7x13x13x17 (in cache, 8 of 17 channels
+   * paired) moved with the shapes run before it in the JVM: about 3% slower after 32x14x14x256 or alone, 1.04-1.10 to
+   * 0.93-0.95 in the ten-shape order (README, "How the kernels work").
+   */
+  private static void planePairShort(MemorySegment x, long a, long planeBytes, int n, int c, float[] pivots, float[] mean,
+                                     float[] m2, int done, float[] t, int tails) {
+    long b = a + planeBytes;
+    int vectorBound = SPECIES.loopBound(n);
+    boolean copied = copiesTail(n); // scalar tails from a copy of each plane's last vector, t[tails] and t[tails + LANES]
+    if (copied) {
+      FloatVector.fromMemorySegment(SPECIES, x, a + 4L * (n - LANES), LE).intoArray(t, tails);
+      FloatVector.fromMemorySegment(SPECIES, x, b + 4L * (n - LANES), LE).intoArray(t, tails + LANES);
+    }
+    int from = tails - (n - LANES); // t[from + i] is element i of the first plane's tail, t[from + LANES + i] the second's
+    long sums = pairSumsShort(x, a, planeBytes, n);
+    float sa = Float.intBitsToFloat((int) (sums >>> 32)), sb = Float.intBitsToFloat((int) sums); // sumLanes(a, b)'s packing
+    if (copied) {
+      for (int i = vectorBound; i < n; i++) { // scalar tail
+        sa += t[from + i];
+        sb += t[from + LANES + i];
+      }
+    } else {
+      for (int i = vectorBound; i < n; i++) { // scalar tail
+        sa += x.get(PanamaBatchNormSupport.FLOAT_LE, a + 4L * i);
+        sb += x.get(PanamaBatchNormSupport.FLOAT_LE, b + 4L * i);
+      }
+    }
+    pairDeviationsShort(x, a, planeBytes, n, sa / n, sb / n, c, pivots, mean, m2, done, t, copied ? from : -1);
+  }
+
+  /** {@link #pairSums} for {@link #planePairShort}: the two planes' vector sums, lane-summed, packed (first plane high). */
+  private static long pairSumsShort(MemorySegment planes, long a, long planeBytes, int n) {
+    MemorySegment x = planes.asSlice(a, planeBytes + 4L * n); // both planes, addressed from 0 (as pairSums)
+    long bs = planeBytes; // the second plane from the slice's start
     FloatVector a0 = FloatVector.zero(SPECIES), a1 = FloatVector.zero(SPECIES), a2 = FloatVector.zero(SPECIES), a3 = FloatVector.zero(SPECIES);
     FloatVector b0 = FloatVector.zero(SPECIES), b1 = FloatVector.zero(SPECIES), b2 = FloatVector.zero(SPECIES), b3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
@@ -408,46 +449,68 @@ final class PanamaNativeMoments {
       a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE));
       b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE));
     }
-    a0.add(a1).add(a2.add(a3)).intoArray(t, at);
-    b0.add(b1).add(b2.add(b3)).intoArray(t, at + LANES);
+    return PanamaBatchNormSupport.sumLanes(a0.add(a1).add(a2.add(a3)), b0.add(b1).add(b2.add(b3)));
   }
 
-  /** {@link #pairDeviations}, the same code, for planes of {@link PanamaNativeShortPlanes#ownLoops} length only. */
-  private static void pairDeviationsShort(MemorySegment planes, long a, long b, int n, float ca, float cb, float[] t, int at) {
-    MemorySegment x = planes.asSlice(a, b - a + 4L * n); // as in pairSums
-    long bs = b - a; // the second plane from the slice's start (the first is at 0)
+  /**
+   * {@link #pairDeviations} and the rest of {@link #planePair} for {@link #planePairShort}: the deviation pass about
+   * centers {@code ca}, {@code cb}, its lane sums and scalar tails (from {@code t[from + i]}, or the segment when
+   * {@code from < 0}), and Chan's merge of both planes into channels c and c + 1.
+   */
+  private static void pairDeviationsShort(MemorySegment planes, long a, long planeBytes, int n, float ca, float cb, int c,
+                                          float[] pivots, float[] mean, float[] m2, int done, float[] t, int from) {
+    MemorySegment x = planes.asSlice(a, planeBytes + 4L * n); // as in pairSumsShort
+    long bs = planeBytes; // the second plane from the slice's start
     FloatVector va = FloatVector.broadcast(SPECIES, ca), vb = FloatVector.broadcast(SPECIES, cb);
     FloatVector da0 = FloatVector.zero(SPECIES), da1 = FloatVector.zero(SPECIES), qa0 = FloatVector.zero(SPECIES), qa1 = FloatVector.zero(SPECIES);
     FloatVector db0 = FloatVector.zero(SPECIES), db1 = FloatVector.zero(SPECIES), qb0 = FloatVector.zero(SPECIES), qb1 = FloatVector.zero(SPECIES);
-    int upperBound = n - n % (2 * LANES);
+    int vectorBound = SPECIES.loopBound(n);
+    // One vector of each plane a step, the accumulators swapping roles every step: vector k goes to accumulator k % 2,
+    // which is the array kernel's two-vector loop and its one-vector remainder (vector upperBound / LANES, even, to
+    // accumulator 0). After an odd number of steps the roles are swapped, and the final d0.add(d1) is then d1.add(d0):
+    // the same value (addition commutes; NaN channels are redone in double). One load per plane in the method instead
+    // of three: with three, C2 reached its inlining node budget at the second lane sum on 49-float planes (both loops
+    // taken) and boxed the vectors (6 MB a call on NCHW 32x7x7x2048).
     int i = 0;
-    for (; i < upperBound; i += 2 * LANES) {
-      long p = 4L * i;
-      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, p, LE).sub(va);
-      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE).sub(va);
-      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, bs + p, LE).sub(vb);
-      FloatVector f1 = FloatVector.fromMemorySegment(SPECIES, x, bs + p + 4L * LANES, LE).sub(vb);
-      da0 = da0.add(e0);
-      da1 = da1.add(e1);
-      qa0 = e0.fma(e0, qa0);
-      qa1 = e1.fma(e1, qa1);
-      db0 = db0.add(f0);
-      db1 = db1.add(f1);
-      qb0 = f0.fma(f0, qb0);
-      qb1 = f1.fma(f1, qb1);
+    for (; i < vectorBound; i += LANES) {
+      FloatVector e = FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE).sub(va);
+      FloatVector f = FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE).sub(vb);
+      FloatVector da = da0.add(e), qa = e.fma(e, qa0), db = db0.add(f), qb = f.fma(f, qb0);
+      da0 = da1;
+      qa0 = qa1;
+      db0 = db1;
+      qb0 = qb1;
+      da1 = da;
+      qa1 = qa;
+      db1 = db;
+      qb1 = qb;
     }
-    for (; i < SPECIES.loopBound(n); i += LANES) {
-      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE).sub(va);
-      FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE).sub(vb);
-      da0 = da0.add(e0);
-      qa0 = e0.fma(e0, qa0);
-      db0 = db0.add(f0);
-      qb0 = f0.fma(f0, qb0);
+    long sumD = PanamaBatchNormSupport.sumLanes(da0.add(da1), db0.add(db1));
+    long sumD2 = PanamaBatchNormSupport.sumLanes(qa0.add(qa1), qb0.add(qb1));
+    float sumDa = Float.intBitsToFloat((int) (sumD >>> 32)), sumDb = Float.intBitsToFloat((int) sumD);
+    float sumD2a = Float.intBitsToFloat((int) (sumD2 >>> 32)), sumD2b = Float.intBitsToFloat((int) sumD2);
+    if (from >= 0) {
+      for (i = vectorBound; i < n; i++) { // scalar tail
+        float e = t[from + i] - ca;
+        sumDa += e;
+        sumD2a += e * e;
+        float f = t[from + LANES + i] - cb;
+        sumDb += f;
+        sumD2b += f * f;
+      }
+    } else {
+      for (i = vectorBound; i < n; i++) { // scalar tail
+        float e = x.get(PanamaBatchNormSupport.FLOAT_LE, 4L * i) - ca;
+        sumDa += e;
+        sumD2a += e * e;
+        float f = x.get(PanamaBatchNormSupport.FLOAT_LE, bs + 4L * i) - cb;
+        sumDb += f;
+        sumD2b += f * f;
+      }
     }
-    da0.add(da1).intoArray(t, at);
-    qa0.add(qa1).intoArray(t, at + LANES);
-    db0.add(db1).intoArray(t, at + 2 * LANES);
-    qb0.add(qb1).intoArray(t, at + 3 * LANES);
+    ScalarBatchNormSupport.mergeBlock(mean, m2, c, (ca - pivots[c]) + sumDa / n, Math.max(0f, sumD2a - sumDa * (sumDa / n)), n, done);
+    ScalarBatchNormSupport.mergeBlock(mean, m2, c + 1, (cb - pivots[c + 1]) + sumDb / n, Math.max(0f, sumD2b - sumDb * (sumDb / n)), n,
+        done);
   }
 
   /**
