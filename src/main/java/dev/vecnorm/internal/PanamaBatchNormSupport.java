@@ -1186,7 +1186,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     boolean overlapTail = vectorBound != inner && inner > LANES;
     for (int o = to - 1; o >= from; o--) {
       int off = (o * channels + c) * inner, t = off + inner - LANES;
-      FloatVector lastDy = null, lastX = null;
+      FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
       if (overlapTail) { // as in normalizeChannelsFirst: a last vector ending at the plane's end, loaded first (dx may be x or dy)
         lastDy = FloatVector.fromArray(SPECIES, dy, dyOffset + t);
         lastX = FloatVector.fromArray(SPECIES, x, xOffset + t);

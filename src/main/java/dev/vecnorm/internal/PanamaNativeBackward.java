@@ -398,7 +398,7 @@ final class PanamaNativeBackward {
     // x or dy), for the scalar tail's checked gets and sets; each element gets the same two FMAs, so the same bits.
     int last = rest - LANES;
     boolean overlapTail = rest % LANES != 0 && rest > LANES;
-    FloatVector lastDy = null, lastX = null;
+    FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
     if (overlapTail) {
       lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * last, LE);
       lastX = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * last, LE);
@@ -471,7 +471,7 @@ final class PanamaNativeBackward {
         // Each plane through its own slices, from offset 0, as in reduceChannelsFirst above.
         MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
         MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
-        FloatVector lastDy = null, lastX = null;
+        FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
         if (overlapTail) {
           lastDy = FloatVector.fromMemorySegment(SPECIES, gq, tail, LE);
           lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
@@ -510,7 +510,7 @@ final class PanamaNativeBackward {
       // Each plane through its own slices, from offset 0, as in reduceChannelsFirst above.
       MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
       MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
-      FloatVector lastDy = null, lastX = null;
+      FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
       if (overlapTail) {
         lastDy = FloatVector.fromMemorySegment(SPECIES, gq, tail, LE);
         lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
@@ -601,7 +601,7 @@ final class PanamaNativeBackward {
       long plane = 4L * ((long) o * channels + c) * inner;
       MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
       MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
-      FloatVector lastDy = null, lastX = null;
+      FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
       if (overlapTail) {
         lastDy = FloatVector.fromMemorySegment(SPECIES, gq, tail, LE);
         lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
