@@ -329,47 +329,32 @@ final class PanamaNativeGroupNorm {
     }
   }
 
-  /** {@link PanamaLayerNormSupport#statistics} of a block of {@code runs} runs {@code stride} bytes apart, on a segment. */
+  /** {@link PanamaGroupNormSupport#statistics} of a block of {@code runs} runs {@code stride} bytes apart, on a segment. */
   private static long statistics(MemorySegment x, long at, int runs, long stride, int width, float epsilon, long sums) {
     double invN = 1.0 / ((double) runs * width);
     float m = PanamaLayerNormSupport.shiftedMean(x.get(PanamaBatchNormSupport.FLOAT_LE, at), sums, invN);
-    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = blockSums(x, at, runs, stride, width, m);
+    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = redoSums(x, at, runs, stride, width, m);
     return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
   }
 
   /**
-   * {@link PanamaLayerNormSupport#blockSums} on a segment (the cold two-pass redo of a group whose first
-   * element is far out): Σ(x - shift) and Σ(x - shift)² over the runs, packed as there. Written here, not
-   * in {@code PanamaNativeLayerNorm}, whose row version takes one run.
+   * {@link PanamaGroupNormSupport#redoSums} on a segment (the cold two-pass redo of a group whose first
+   * element is far out): each run copied to pooled scratch and summed by the array code's
+   * {@link PanamaGroupNormSupport#redoRun}, so the same operations in the same order and no vector code
+   * that runs a few times a call (see {@link PanamaGroupNormSupport#statistics}).
    */
-  private static long blockSums(MemorySegment x, long at, int runs, long stride, int width, float shift) {
-    FloatVector vs = FloatVector.broadcast(SPECIES, shift);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
-    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
-    float sd = 0, sq = 0;
-    for (int p = 0; p < runs; p++) {
-      long run = at + p * stride;
-      int i = 0;
-      for (; i < bound2; i += 2 * LANES) {
-        FloatVector e0 = load(x, run + 4L * i).sub(vs), e1 = load(x, run + 4L * (i + LANES)).sub(vs);
-        d0 = d0.add(e0);
-        d1 = d1.add(e1);
-        q0 = e0.fma(e0, q0);
-        q1 = e1.fma(e1, q1);
+  private static long redoSums(MemorySegment x, long at, int runs, long stride, int width, float shift) {
+    float[] lanes = Scratch.borrow(PanamaGroupNormSupport.REDO_FLOATS), run = Scratch.borrow(width);
+    try {
+      java.util.Arrays.fill(lanes, 0, PanamaGroupNormSupport.REDO_FLOATS, 0f);
+      for (int p = 0; p < runs; p++) {
+        MemorySegment.copy(x, PanamaBatchNormSupport.FLOAT_LE, at + p * stride, run, 0, width);
+        PanamaGroupNormSupport.redoRun(run, 0, width, shift, lanes);
       }
-      for (; i < vb; i += LANES) {
-        FloatVector e = load(x, run + 4L * i).sub(vs);
-        d0 = d0.add(e);
-        q0 = e.fma(e, q0);
-      }
-      for (; i < width; i++) { // scalar tail
-        float e = x.get(PanamaBatchNormSupport.FLOAT_LE, run + 4L * i) - shift;
-        sd += e;
-        sq = Math.fma(e, e, sq);
-      }
+      return PanamaGroupNormSupport.redoFinish(lanes);
+    } finally {
+      Scratch.release(run);
+      Scratch.release(lanes);
     }
-    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
-    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 }
