@@ -157,12 +157,16 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     // scratch: [Σd vectors | Σd² vectors | x0 | mean | invStd] per group
     float[] acc = Scratch.borrow(2 * Q + 3 * groups);
     float[] g = PanamaLayerNormSupport.ones(gamma, channels), b = PanamaLayerNormSupport.zeros(beta, channels);
+    double invN = 1.0 / ((double) spatial * cpg);
+    int redos = 0, frequent = frequentRedos(batch, groups);
     try {
       sampleSums(x, xOffset, xOffset, null, 0, spatial, channels, groups, cpg, g, b, acc);
       for (int n = 0; n < batch; n++) {
         int xs = xOffset + n * sampleFloats;
         for (int grp = 0; grp < groups; grp++) {
-          long stats = statistics(x, xs + grp * cpg, spatial, channels, cpg, epsilon, groupSums(acc, grp, Q));
+          long sums = groupSums(acc, grp, Q);
+          long stats = statistics(x, xs + grp * cpg, spatial, channels, cpg, epsilon, sums, redos >= frequent);
+          if (PanamaLayerNormSupport.cancels(sums, invN)) redos++;
           keepStatistics(stats, acc, Q, groups, grp, mean, invStd, statsOffset + n * groups);
         }
         // The last sample sums itself again, discarded: one loop for every sample.
@@ -177,20 +181,34 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
 
   /**
    * Layer norm's {@link PanamaLayerNormSupport#statistics} steps for a group of {@code runs} runs of
-   * {@code width} floats {@code stride} apart, its two-pass redo (first element far out) summed by
-   * {@link #redoSums} in scalar Java instead of the vector {@link PanamaLayerNormSupport#blockSums}: the
-   * same operations per lane in the same order, so the same bits. The redo runs for a few groups a call
-   * (first element ~2.8 standard deviations out: ~0.5% of Gaussian groups), so the vector method reached
-   * C2 only after hundreds of redos, and in C1, where vectors are objects, each redo allocated: JMH
-   * {@code -prof gc} on NHWC 256x7x7x2048 (8192 groups of 3136 floats, ~40 redos a call) measured 1.0-1.7
-   * MB a call in the second 200 ms iteration of a fresh fork, after the per-sample kernels had reached C2.
-   * Scalar code allocates nothing in any tier; the redo is cold, so its speed does not matter.
+   * {@code width} floats {@code stride} apart. Its two-pass redo (first element far out) is summed by
+   * {@link #redoSums} in scalar Java, or, once the call has had {@link #frequentRedos} of them
+   * ({@code vector}), by the vector {@link PanamaLayerNormSupport#blockSums}: the same operations per lane in
+   * the same order, so the same bits either way ({@code GroupNormRedoTest}). Why both: the redo runs for
+   * ~0.5% of Gaussian groups (first element ~2.8 standard deviations out), a few a call, so the vector
+   * method reached C2 only after hundreds of redos, and in C1, where vectors are objects, each redo
+   * allocated: JMH {@code -prof gc} on NHWC 256x7x7x2048 (8192 groups of 3136 floats, ~40 redos a call)
+   * measured 2.3-2.8 MB a call in the 2nd-4th 200 ms iterations of a fresh fork, after the per-sample
+   * kernels had reached C2; scalar code allocates nothing in any tier. But it takes ~2.4 us a group of
+   * 49x64 floats against the compiled vector loop's ~0.26 us, so data whose groups all redo (a biased first
+   * channel) would have paid ~2 ms a call at NHWC 32x7x7x2048: there the vector method runs hundreds of
+   * times in the first call and reaches C2 at once.
    */
-  static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums) {
+  static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums, boolean vector) {
     double invN = 1.0 / ((double) runs * width);
     float m = PanamaLayerNormSupport.shiftedMean(x[at], sums, invN);
-    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = redoSums(x, at, runs, stride, width, m);
+    if (PanamaLayerNormSupport.cancels(sums, invN)) {
+      sums = vector ? PanamaLayerNormSupport.blockSums(x, at, runs, stride, width, m) : redoSums(x, at, runs, stride, width, m);
+    }
     return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
+  }
+
+  /**
+   * Redos a call has in scalar Java before the rest take the vector loop: 1/16 of its groups (at least 1).
+   * Gaussian data (~0.5% of groups) stays below; a systematic offset, every group, goes over.
+   */
+  static int frequentRedos(int batch, int groups) {
+    return Math.max(1, batch * groups / 16);
   }
 
   /** Floats of {@link #redoSums}' state: the lanes of its four accumulator vectors, then the scalar tail's two sums. */

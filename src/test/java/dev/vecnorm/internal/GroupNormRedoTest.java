@@ -64,6 +64,7 @@ class GroupNormRedoTest {
     long sums = PanamaLayerNormSupport.blockSums(x, 0, runs, stride, width, x[0]);
     assertTrue(PanamaLayerNormSupport.cancels(sums, 1.0 / ((double) runs * width)), "the redo runs");
     long expected = PanamaLayerNormSupport.statistics(x, 0, runs, stride, width, 1e-3f, sums);
-    assertEquals(expected, PanamaGroupNormSupport.statistics(x, 0, runs, stride, width, 1e-3f, sums), "mean and invStd bits");
+    assertEquals(expected, PanamaGroupNormSupport.statistics(x, 0, runs, stride, width, 1e-3f, sums, false), "scalar redo: mean and invStd bits");
+    assertEquals(expected, PanamaGroupNormSupport.statistics(x, 0, runs, stride, width, 1e-3f, sums, true), "vector redo: mean and invStd bits");
   }
 }
