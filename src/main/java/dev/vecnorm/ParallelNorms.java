@@ -516,11 +516,15 @@ public final class ParallelNorms implements AutoCloseable {
     static final int FORWARD_RUN = 4;
     /**
      * Positions per channel a channels-first backward chunk of whole samples holds at least (by taking
-     * several samples): on NCHW 32x7x7x2048, ParallelNorms(2), chunks of 1, 2, 4 and 8 samples took
-     * 1895-1920, 1554-1564, 1457-1677 and 1563-1738 us a call (gn2t's trace, one JVM each, load ~3).
-     * 64 gives 2 samples there; planes of 64 or more keep the 512 KiB partition.
+     * several samples): each chunk pays a fixed cost per channel (one dGamma and one dBeta vector zeroed
+     * and lane-summed: ~13-28 us a chunk at 2048 channels, ParallelNorms(1) against the facade). On NCHW
+     * 32x7x7x2048, ParallelNorms(2), chunks of 1, 2, 4 and 8 samples took 1895-1920, 1554-1564, 1457-1677
+     * and 1563-1738 us a call (gn2t's trace, one JVM each, load ~3); 64 (2 samples there) against 196 (4
+     * samples), GroupNormThreads alternating the two jars twice, quiet (2-thread copy 472-505 us): 2 threads
+     * 1155-1216 against 1009-1130 us, ParallelNorms(1) 2226-2369 against 1900-2156 (gn12). Planes of 196
+     * or more keep the 512 KiB partition.
      */
-    static final int BACKWARD_POSITIONS = 64;
+    static final int BACKWARD_POSITIONS = 196;
     /** ... but at least this many chunks (when the batch allows), so 2 or 3 threads still balance. */
     static final int MIN_BACKWARD_CHUNKS = 8;
 

@@ -138,8 +138,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * Channels-last groups of at least two whole vectors per position (e.g. 2048 channels in 32 groups),
    * per sample in memory order: one read accumulating Σ(x - x0) and Σ(x - x0)² per group (x0 the
    * group's first element; a register pair per group run, added into the group's pair of vectors in
-   * scratch), one lane sum each per group, layer norm's {@link PanamaLayerNormSupport#statistics} (with
-   * its two-pass redo about the mean), then one pass writing y row by row (from L2) that also sums the
+   * scratch), one lane sum each per group, layer norm's statistics steps ({@link #statistics}, with its
+   * two-pass redo about the mean in scalar Java), then one pass writing y row by row (from L2) that also sums the
    * next sample ({@link #sampleSums}).
    * The per-channel route below (batch norm's moments over the sample's positions, a double merge per
    * group, per-channel coefficients) spends per-channel scalar work on every sample and moves
@@ -157,12 +157,16 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     // scratch: [Σd vectors | Σd² vectors | x0 | mean | invStd] per group
     float[] acc = Scratch.borrow(2 * Q + 3 * groups);
     float[] g = PanamaLayerNormSupport.ones(gamma, channels), b = PanamaLayerNormSupport.zeros(beta, channels);
+    double invN = 1.0 / ((double) spatial * cpg);
+    int redos = 0, frequent = frequentRedos(batch, groups);
     try {
       sampleSums(x, xOffset, xOffset, null, 0, spatial, channels, groups, cpg, g, b, acc);
       for (int n = 0; n < batch; n++) {
         int xs = xOffset + n * sampleFloats;
         for (int grp = 0; grp < groups; grp++) {
-          long stats = PanamaLayerNormSupport.statistics(x, xs + grp * cpg, spatial, channels, cpg, epsilon, groupSums(acc, grp, Q));
+          long sums = groupSums(acc, grp, Q);
+          long stats = statistics(x, xs + grp * cpg, spatial, channels, cpg, epsilon, sums, redos >= frequent);
+          if (PanamaLayerNormSupport.cancels(sums, invN)) redos++;
           keepStatistics(stats, acc, Q, groups, grp, mean, invStd, statsOffset + n * groups);
         }
         // The last sample sums itself again, discarded: one loop for every sample.
@@ -173,6 +177,99 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       PanamaLayerNormSupport.release(gamma, g);
       Scratch.release(acc);
     }
+  }
+
+  /**
+   * Layer norm's {@link PanamaLayerNormSupport#statistics} steps for a group of {@code runs} runs of
+   * {@code width} floats {@code stride} apart. Its two-pass redo (first element far out) is summed by
+   * {@link #redoSums} in scalar Java, or, once the call has had {@link #frequentRedos} of them
+   * ({@code vector}), by the vector {@link PanamaLayerNormSupport#blockSums}: the same operations per lane in
+   * the same order, so the same bits either way ({@code GroupNormRedoTest}). Why both: the redo runs for
+   * ~0.5% of Gaussian groups (first element ~2.8 standard deviations out), a few a call, so the vector
+   * method reached C2 only after hundreds of redos, and in C1, where vectors are objects, each redo
+   * allocated: JMH {@code -prof gc} on NHWC 256x7x7x2048 (8192 groups of 3136 floats, ~40 redos a call)
+   * measured 2.3-2.8 MB a call in the 2nd-4th 200 ms iterations of a fresh fork, after the per-sample
+   * kernels had reached C2; scalar code allocates nothing in any tier. But it takes ~2.4 us a group of
+   * 49x64 floats against the compiled vector loop's ~0.26 us, so data whose groups all redo (a biased first
+   * channel) would have paid ~2 ms a call at NHWC 32x7x7x2048: there the vector method runs hundreds of
+   * times in the first call and reaches C2 at once.
+   */
+  static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums, boolean vector) {
+    double invN = 1.0 / ((double) runs * width);
+    float m = PanamaLayerNormSupport.shiftedMean(x[at], sums, invN);
+    if (PanamaLayerNormSupport.cancels(sums, invN)) {
+      sums = vector ? PanamaLayerNormSupport.blockSums(x, at, runs, stride, width, m) : redoSums(x, at, runs, stride, width, m);
+    }
+    return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
+  }
+
+  /**
+   * Redos a call has in scalar Java before the rest take the vector loop: 1/16 of its groups (at least 1).
+   * Gaussian data (~0.5% of groups) stays below; a systematic offset, every group, goes over.
+   */
+  static int frequentRedos(int batch, int groups) {
+    return Math.max(1, batch * groups / 16);
+  }
+
+  /** Floats of {@link #redoSums}' state: the lanes of its four accumulator vectors, then the scalar tail's two sums. */
+  static final int REDO_FLOATS = 4 * LANES + 2;
+
+  /**
+   * {@link PanamaLayerNormSupport#blockSums} in scalar Java: Σ(x - shift) and Σ(x - shift)² over
+   * {@code runs} runs of {@code width} floats {@code stride} apart, packed the same way, with the same
+   * float operations per lane in the same order (two accumulator pairs over {@code 2 * LANES} floats of a
+   * run, then one vector, then the scalar tail; the pairs added, then {@link #laneTree}, the vector lane
+   * sum's order), so the same bits ({@code GroupNormRedoTest}).
+   */
+  static long redoSums(float[] x, int at, int runs, int stride, int width, float shift) {
+    float[] lanes = Scratch.borrow(REDO_FLOATS);
+    try {
+      Arrays.fill(lanes, 0, REDO_FLOATS, 0f);
+      for (int p = 0; p < runs; p++) redoRun(x, at + p * stride, width, shift, lanes);
+      return redoFinish(lanes);
+    } finally {
+      Scratch.release(lanes);
+    }
+  }
+
+  /**
+   * One run of {@link #redoSums} into {@code lanes} ({@link #REDO_FLOATS}: d0, d1, q0, q1 lane by lane,
+   * then the tail's Σd and Σd²). Shared with the segment body, which copies each run to an array first.
+   */
+  static void redoRun(float[] x, int at, int width, float shift, float[] lanes) {
+    int bound2 = width - width % (2 * LANES), vb = width - width % LANES, d1 = LANES, q0 = 2 * LANES, q1 = 3 * LANES, tail = 4 * LANES;
+    int i = 0;
+    for (; i < bound2; i += 2 * LANES) {
+      for (int j = 0; j < LANES; j++) {
+        float e0 = x[at + i + j] - shift, e1 = x[at + i + LANES + j] - shift;
+        lanes[j] += e0;
+        lanes[d1 + j] += e1;
+        lanes[q0 + j] = Math.fma(e0, e0, lanes[q0 + j]);
+        lanes[q1 + j] = Math.fma(e1, e1, lanes[q1 + j]);
+      }
+    }
+    for (; i < vb; i += LANES) {
+      for (int j = 0; j < LANES; j++) {
+        float e = x[at + i + j] - shift;
+        lanes[j] += e;
+        lanes[q0 + j] = Math.fma(e, e, lanes[q0 + j]);
+      }
+    }
+    for (; i < width; i++) {
+      float e = x[at + i] - shift;
+      lanes[tail] += e;
+      lanes[tail + 1] = Math.fma(e, e, lanes[tail + 1]);
+    }
+  }
+
+  /** {@link #redoSums}' result from its state: d0 + d1 and q0 + q1 lane by lane, lane-summed as the vector tree, added to the tail's sums. */
+  static long redoFinish(float[] lanes) {
+    for (int j = 0; j < LANES; j++) {
+      lanes[j] += lanes[LANES + j];
+      lanes[2 * LANES + j] += lanes[3 * LANES + j];
+    }
+    float sd = lanes[4 * LANES] + laneTree(lanes, 0), sq = lanes[4 * LANES + 1] + laneTree(lanes, 2 * LANES);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /** Group {@code grp}'s Σ(x - x0) and Σ(x - x0)² from its accumulator vectors, one lane sum each, packed as layer norm's block sums. */

@@ -273,14 +273,17 @@ final class PanamaNativeGroupNorm {
     long sampleBytes = 4L * channels * spatial, stride = 4L * channels;
     float[] acc = Scratch.borrow(2 * Q + 3 * groups); // [Σd vectors | Σd² vectors | x0 | mean | invStd] per group
     float[] g = PanamaLayerNormSupport.ones(gamma, channels), b = PanamaLayerNormSupport.zeros(beta, channels);
+    double invN = 1.0 / ((double) spatial * cpg);
+    int redos = 0, frequent = PanamaGroupNormSupport.frequentRedos(batch, groups);
     try {
       sampleSums(x, xOffset, xOffset, null, 0, spatial, channels, groups, cpg, g, b, acc);
       for (int n = 0; n < batch; n++) {
         long xs = xOffset + n * sampleBytes;
         for (int grp = 0; grp < groups; grp++) {
           long sums = PanamaGroupNormSupport.groupSums(acc, grp, Q);
-          PanamaGroupNormSupport.keepStatistics(statistics(x, xs + 4L * grp * cpg, spatial, stride, cpg, epsilon, sums), acc, Q, groups,
-              grp, mean, invStd, statsOffset + n * groups);
+          long stats = statistics(x, xs + 4L * grp * cpg, spatial, stride, cpg, epsilon, sums, redos >= frequent);
+          if (PanamaLayerNormSupport.cancels(sums, invN)) redos++;
+          PanamaGroupNormSupport.keepStatistics(stats, acc, Q, groups, grp, mean, invStd, statsOffset + n * groups);
         }
         // The last sample sums itself again, discarded: one loop for every sample.
         sampleSums(x, n + 1 < batch ? xs + sampleBytes : xs, xs, y, yOffset + n * sampleBytes, spatial, channels, groups, cpg, g, b, acc);
@@ -329,18 +332,41 @@ final class PanamaNativeGroupNorm {
     }
   }
 
-  /** {@link PanamaLayerNormSupport#statistics} of a block of {@code runs} runs {@code stride} bytes apart, on a segment. */
-  private static long statistics(MemorySegment x, long at, int runs, long stride, int width, float epsilon, long sums) {
+  /** {@link PanamaGroupNormSupport#statistics} of a block of {@code runs} runs {@code stride} bytes apart, on a segment. */
+  private static long statistics(MemorySegment x, long at, int runs, long stride, int width, float epsilon, long sums, boolean vector) {
     double invN = 1.0 / ((double) runs * width);
     float m = PanamaLayerNormSupport.shiftedMean(x.get(PanamaBatchNormSupport.FLOAT_LE, at), sums, invN);
-    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = blockSums(x, at, runs, stride, width, m);
+    if (PanamaLayerNormSupport.cancels(sums, invN)) {
+      sums = vector ? blockSums(x, at, runs, stride, width, m) : redoSums(x, at, runs, stride, width, m);
+    }
     return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
   }
 
   /**
-   * {@link PanamaLayerNormSupport#blockSums} on a segment (the cold two-pass redo of a group whose first
-   * element is far out): Σ(x - shift) and Σ(x - shift)² over the runs, packed as there. Written here, not
-   * in {@code PanamaNativeLayerNorm}, whose row version takes one run.
+   * {@link PanamaGroupNormSupport#redoSums} on a segment (the cold two-pass redo of a group whose first
+   * element is far out, while a call has had few): each run copied to pooled scratch and summed by the
+   * array code's {@link PanamaGroupNormSupport#redoRun}, so the same operations in the same order and no
+   * vector code that runs a few times a call (see {@link PanamaGroupNormSupport#statistics}).
+   */
+  private static long redoSums(MemorySegment x, long at, int runs, long stride, int width, float shift) {
+    float[] lanes = Scratch.borrow(PanamaGroupNormSupport.REDO_FLOATS), run = Scratch.borrow(width);
+    try {
+      java.util.Arrays.fill(lanes, 0, PanamaGroupNormSupport.REDO_FLOATS, 0f);
+      for (int p = 0; p < runs; p++) {
+        MemorySegment.copy(x, PanamaBatchNormSupport.FLOAT_LE, at + p * stride, run, 0, width);
+        PanamaGroupNormSupport.redoRun(run, 0, width, shift, lanes);
+      }
+      return PanamaGroupNormSupport.redoFinish(lanes);
+    } finally {
+      Scratch.release(run);
+      Scratch.release(lanes);
+    }
+  }
+
+  /**
+   * {@link PanamaLayerNormSupport#blockSums} on a segment: the redo of a call whose groups redo often
+   * ({@link PanamaGroupNormSupport#frequentRedos}), Σ(x - shift) and Σ(x - shift)² over the runs, packed as
+   * there. Written here, not in {@code PanamaNativeLayerNorm}, whose row version takes one run.
    */
   private static long blockSums(MemorySegment x, long at, int runs, long stride, int width, float shift) {
     FloatVector vs = FloatVector.broadcast(SPECIES, shift);
