@@ -326,18 +326,6 @@ final class Staging {
     }
   }
 
-  /** True when {@code a[from, to)} holds no infinity or NaN (x * 0 is NaN exactly for those). */
-  static boolean allFinite(double[] a, int from, int to) {
-    double p0 = 0, p1 = 0;
-    int c = from;
-    for (; c + 1 < to; c += 2) { // two chains: the adds' latency, not their count, bounds this loop
-      p0 += a[c] * 0.0;
-      p1 += a[c + 1] * 0.0;
-    }
-    if (c < to) p0 += a[c] * 0.0;
-    return p0 + p1 == 0;
-  }
-
   /**
    * {@link #mergeChunk(double[], double[], double[], int, float[], float[], float[], double) mergeChunk}
    * into channels {@code [from, to)} when every one of them has merged the same count {@code done}

@@ -202,7 +202,6 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
     return gamma == null ? invStd : gamma[c] * invStd;
   }
 
-  /** {@code 1 / sqrt(variance + epsilon)} as every inference path derives it (in double, rounded once). */
   /**
    * True when {@code a[from, to)} holds no infinity or NaN: an all-ones exponent plus one exponent step carries
    * into the sign bit, so the OR of those sums is negative exactly when some value is not finite. Branch-free,
@@ -215,6 +214,7 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
     return bits >= 0;
   }
 
+  /** {@code 1 / sqrt(variance + epsilon)} as every inference path derives it (in double, rounded once). */
   public static float invStd(float variance, float epsilon) {
     return (float) (1.0 / Math.sqrt((double) variance + epsilon));
   }
