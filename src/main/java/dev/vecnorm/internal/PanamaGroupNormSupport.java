@@ -183,8 +183,9 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * Layer norm's {@link PanamaLayerNormSupport#statistics} steps for a group of {@code runs} runs of
    * {@code width} floats {@code stride} apart. Its two-pass redo (first element far out) is summed by
    * {@link #redoSums} in scalar Java, or, once the call has had {@link #frequentRedos} of them
-   * ({@code vector}), by the vector {@link PanamaLayerNormSupport#blockSums}: the same operations per lane in
-   * the same order, so the same bits either way ({@code GroupNormRedoTest}). Why both: the redo runs for
+   * ({@code vector}), by layer norm's statistics itself (its redo is the vector
+   * {@link PanamaLayerNormSupport#blockSums}): the same operations per lane in the same order, so the same bits
+   * either way ({@code GroupNormRedoTest}). Why both: the redo runs for
    * ~0.5% of Gaussian groups (first element ~2.8 standard deviations out), a few a call, so the vector
    * method reached C2 only after hundreds of redos, and in C1, where vectors are objects, each redo
    * allocated: JMH {@code -prof gc} on NHWC 256x7x7x2048 (8192 groups of 3136 floats, ~40 redos a call)
@@ -195,11 +196,10 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * times in the first call and reaches C2 at once.
    */
   static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums, boolean vector) {
+    if (vector) return PanamaLayerNormSupport.statistics(x, at, runs, stride, width, epsilon, sums);
     double invN = 1.0 / ((double) runs * width);
     float m = PanamaLayerNormSupport.shiftedMean(x[at], sums, invN);
-    if (PanamaLayerNormSupport.cancels(sums, invN)) {
-      sums = vector ? PanamaLayerNormSupport.blockSums(x, at, runs, stride, width, m) : redoSums(x, at, runs, stride, width, m);
-    }
+    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = redoSums(x, at, runs, stride, width, m);
     return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
   }
 

@@ -78,6 +78,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * is far out, (Σd)²/n exceeds 8 times n·var and the cancellation could cost digits, so that block is
    * summed again about its mean (two-pass). 1/n is multiplied, not divided: the divisions sat on the
    * per-row dependency chain (lane sums, then this, then the row's writes), which weighs on short rows.
+   * The row forward sums its redo with its own loop (rowStatistics); group norm's channels-last forward calls
+   * this one for a call whose groups redo often (PanamaGroupNormSupport.statistics).
    */
   static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums) {
     double invN = 1.0 / ((double) runs * width);
