@@ -550,12 +550,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   private static float[] forwardCoefficients(int channels, int width, float[] mean, float[] scale, boolean fromVariance,
                                              float epsilon, float[] gamma, float[] beta) {
-    float[] coef = Coefficients.forward(Scratch.borrow(3 * channels + 3 * Math.max(width, 0)), channels, scale, fromVariance,
-        epsilon, gamma, beta);
-    if (width >= 0) {
-      System.arraycopy(mean, 0, coef, 2 * channels, channels);
-      tilePattern(coef, 0, channels, 3, 3 * channels, width);
-    }
+    float[] coef = Coefficients.folded(Scratch.borrow(3 * channels + 3 * Math.max(width, 0)), channels, 0, channels,
+        width >= 0 ? mean : null, scale, fromVariance, epsilon, gamma, beta);
+    if (width >= 0) tilePattern(coef, 0, channels, 3, 3 * channels, width);
     return coef;
   }
 
