@@ -1,6 +1,7 @@
 package dev.vecnorm;
 
 import dev.vecnorm.internal.FusedReluSupport;
+import dev.vecnorm.internal.ScalarBatchNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 
 /**
@@ -129,7 +130,7 @@ public final class BatchNormRelu {
   /** {@code 1 / sqrt(variance + epsilon)} per channel, in double. */
   static float[] invStdOf(float[] variance, float epsilon) {
     float[] invStd = new float[variance.length];
-    for (int c = 0; c < invStd.length; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) variance[c] + epsilon));
+    ScalarBatchNormSupport.invStd(variance, epsilon, invStd, 0, invStd.length);
     return invStd;
   }
 

@@ -78,8 +78,7 @@ record Kernels(BatchNormSupport impl) {
    * Inf - Inf is the NaN 0xffc00000, not Float.NaN's 0x7fc00000, and raw bits would differ between paths.
    */
   static void finishStatistics(float epsilon, float[] batchVariance, float[] invStd, int from, int to) {
-    double eps = epsilon;
-    for (int c = from; c < to; c++) invStd[c] = (float) (1.0 / Math.sqrt((double) batchVariance[c] + eps)); // ScalarBatchNormSupport.invStd
+    ScalarBatchNormSupport.invStd(batchVariance, epsilon, invStd, from, to);
     for (int c = from; c < to; c++) {
       if (batchVariance[c] == Float.POSITIVE_INFINITY) invStd[c] = Float.NaN;
     }

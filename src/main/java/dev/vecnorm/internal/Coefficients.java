@@ -32,8 +32,7 @@ public final class Coefficients {
     // against ~0.1 µs; every normalize call pays it. Same expressions, so the same bits.
     int n = to - from;
     if (fromVariance) {
-      double eps = epsilon;
-      for (int c = from; c < to; c++) coef[c] = (float) (1.0 / Math.sqrt((double) scale[c] + eps)); // ScalarBatchNormSupport.invStd
+      ScalarBatchNormSupport.invStd(scale, epsilon, coef, from, to);
     } else {
       System.arraycopy(scale, from, coef, from, n);
     }

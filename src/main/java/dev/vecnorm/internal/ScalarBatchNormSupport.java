@@ -220,6 +220,15 @@ public final class ScalarBatchNormSupport implements BatchNormSupport {
   }
 
   /**
+   * {@link #invStd(float, float)} of {@code variance[from, to)} into {@code out}: one output per loop and no branch,
+   * so C2 vectorizes the double square root and division (the folds and the statistics' finish run it every call).
+   */
+  public static void invStd(float[] variance, float epsilon, float[] out, int from, int to) {
+    double eps = epsilon;
+    for (int c = from; c < to; c++) out[c] = (float) (1.0 / Math.sqrt((double) variance[c] + eps));
+  }
+
+  /**
    * {@code y = (x - mean) * alpha + shift} over {@code n} elements {@code stride} apart. Subtracting
    * the mean before scaling, rather than folding it into the shift, keeps full precision when |mean|
    * is large against the spread, for one extra subtraction per element.
