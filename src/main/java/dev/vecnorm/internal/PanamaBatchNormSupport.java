@@ -100,7 +100,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   public void moments(float[] x, int xOffset, int outer, int channels, int inner, float[] mean, float[] meanResidual,
                       float[] variance) {
     if (inner == 1) {
-      momentsChannelsLast(x, xOffset, outer, channels, mean, meanResidual, variance);
+      if (momentsChannelsLast(x, xOffset, outer, channels, mean, meanResidual, variance)) return;
     } else {
       momentsChannelsFirst(x, xOffset, outer, channels, inner, mean, variance);
       ScalarBatchNormSupport.addPivots(x, xOffset, channels, inner, mean, meanResidual);
@@ -141,6 +141,14 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   static final int ONE_PASS_BLOCK_FLOATS = 128 * 1024;
 
+  /**
+   * Calls on at most this many floats (2 MiB: in-cache tensors such as NC 256x1024) take the per-call steps
+   * outside the hot loop (first pivots, fold, finite check) as Vector API loops. Such calls are short and
+   * frequent, so C2 compiles them at once; a few long calls would run them in C1, where vectors are objects
+   * (the reason those steps are scalar Java).
+   */
+  static final int SHORT_CALL_FLOATS = 512 * 1024;
+
   /** Rows per block at least (so the per-block merge stays a small part of the work) and at most (float sums stay short). */
   static final int MIN_BLOCK_ROWS = 64, MAX_BLOCK_ROWS = 1024;
 
@@ -161,9 +169,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * memory order, four at a time, adding {@code S1 = sum(x - pivot)} and {@code S2 = sum((x - pivot)^2)}
    * into scratch; then the block's moments merge with Chan's formula and the pivot moves to the
    * running mean. The positions of each channel fold into its mean and variance in double at the end.
+   * Returns true when it has already checked that every mean and variance is finite (the short calls'
+   * vector fold), so {@link #moments} skips its scan.
    */
-  private static void momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual,
-                                          float[] variance) {
+  private static boolean momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual,
+                                             float[] variance) {
     int superWidth = superWidth(channels);
     boolean tail = superWidth < 0;
     int width = tail ? SPECIES.loopBound(channels) : superWidth;
@@ -172,10 +182,15 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     int positions = width + (tail ? LANES : 0);
     float[] s = Scratch.borrow(6 * positions);
     try {
+      boolean shortCall = (long) rows * channels <= SHORT_CALL_FLOATS;
       if (superRows > 0) {
-        momentsBlocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s);
+        momentsBlocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s, shortCall);
+      }
+      if (shortCall && !tail && width == channels && superRows == rows && meanResidual == null) {
+        return foldOnePositionPerChannel(s, channels, rows, mean, variance);
       }
       foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, meanResidual, variance);
+      return false;
     } finally {
       Scratch.release(s);
     }
@@ -210,14 +225,19 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   private static void momentsBlocks(float[] x, int xOffset, int superRows, int stride, int width, int tailAt, int positions,
-                                    float[] s) {
+                                    float[] s, boolean shortCall) {
     int P = positions;
     // First pivots: the mean of the first 1, 2, 4 or 8 super rows (a power of two: exact scaling, no
     // overflow). A single row would be 2.65 std off in some lane of a wide row nearly every time, and
     // that lane's block would need the two-pass redo.
     int k = Integer.highestOneBit(Math.min(8, superRows));
-    firstPivots(x, xOffset, stride, k, s, 0, width);
-    if (tailAt >= 0) firstPivots(x, xOffset + tailAt, stride, k, s, width, LANES);
+    if (shortCall) {
+      firstPivotsVector(x, xOffset, stride, k, s, 0, width);
+      if (tailAt >= 0) firstPivotsVector(x, xOffset + tailAt, stride, k, s, width, LANES);
+    } else {
+      firstPivots(x, xOffset, stride, k, s, 0, width);
+      if (tailAt >= 0) firstPivots(x, xOffset + tailAt, stride, k, s, width, LANES);
+    }
     System.arraycopy(s, 0, s, P, P);
     java.util.Arrays.fill(s, 2 * P, 4 * P, 0f);
     int blockRows = Math.min(MAX_BLOCK_ROWS, Math.max(MIN_BLOCK_ROWS, ONE_PASS_BLOCK_FLOATS / width));
@@ -243,6 +263,23 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     for (int r = 1; r < rows; r++) {
       int p = at + r * stride;
       for (int c = 0; c < n; c++) s[pos + c] = x[p + c] * scale + s[pos + c];
+    }
+  }
+
+  /**
+   * {@link #firstPivots} as vectors ({@code n} a multiple of the lanes): the same float operations per
+   * lane ({@code x * scale} rounded, then added), so the same bits. C2 does not vectorize the scalar loop
+   * (it cannot rule out that {@code s} is {@code x}), and at 1024 channels it took 2.1 µs a call against
+   * 0.4 µs for this, ~8% of NC 256x1024's statistics (nc13's in-JVM probe of the parts). Used for
+   * {@link #SHORT_CALL_FLOATS short calls} only, which run often enough to reach C2 at once; see
+   * {@link #firstPivots} for why long calls keep the scalar loop.
+   */
+  private static void firstPivotsVector(float[] x, int at, int stride, int rows, float[] s, int pos, int n) {
+    float scale = 1f / rows;
+    for (int c = 0; c < n; c += LANES) {
+      FloatVector sum = FloatVector.fromArray(SPECIES, x, at + c).mul(scale).add(0f);
+      for (int r = 1; r < rows; r++) sum = FloatVector.fromArray(SPECIES, x, at + r * stride + c).mul(scale).add(sum);
+      sum.intoArray(s, pos + c);
     }
   }
 
@@ -405,6 +442,28 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (meanResidual != null) meanResidual[c] = (float) (m - mean[c]);
       variance[c] = (float) (m2 / rows);
     }
+  }
+
+  /**
+   * {@link #foldPositions}' one-position-per-channel branch (no residual wanted) as vectors, for short calls:
+   * {@code mean = pivot0 + runMean} and {@code variance = M2 / rows}, the same float operations, so the same
+   * bits. C2 vectorizes neither scalar loop (the outputs might be {@code s}): 1.5 µs a call at 1024 channels
+   * against ~0.2. It also does the finite test the caller would otherwise scan for ({@code v - v} is 0 for
+   * finite {@code v}, NaN otherwise, and the sum of those stays 0 or NaN): returns true when every mean and
+   * variance is finite, false when {@link ScalarBatchNormSupport#redoNonFinite} must look.
+   */
+  private static boolean foldOnePositionPerChannel(float[] s, int channels, int rows, float[] mean, float[] variance) {
+    int P = channels;
+    float n = rows;
+    FloatVector check = FloatVector.zero(SPECIES);
+    for (int c = 0; c < channels; c += LANES) { // channels is a multiple of the lanes here
+      FloatVector m = FloatVector.fromArray(SPECIES, s, c).add(FloatVector.fromArray(SPECIES, s, 4 * P + c));
+      FloatVector v = FloatVector.fromArray(SPECIES, s, 5 * P + c).div(n);
+      m.intoArray(mean, c);
+      v.intoArray(variance, c);
+      check = check.add(m.sub(m)).add(v.sub(v));
+    }
+    return sumLanes(check) == 0f;
   }
 
   /** Means relative to each channel's first element (the caller adds it: {@link ScalarBatchNormSupport#addPivots}) and M2. */
