@@ -63,6 +63,15 @@ public final class ParallelBatchNorm implements AutoCloseable {
   static final int MAX_CHUNKS = 256;
   /** Channels-last chunks have at least this many rows, so their partial sums stay small against the data. */
   static final int MIN_ROWS = 8;
+  /**
+   * Channels-last tensors of at least {@code WIDE_CHANNELS} channels are cut into at most {@code WIDE_CHUNKS} chunks
+   * (fewer when {@link #CHUNK_FLOATS} chunks are fewer): each chunk's kernel calls pay per-call costs that grow with
+   * the channels (first pivots, the per-position fold, the mean residual, its share of the merge). NHWC
+   * 32x7x7x2048 went from 25 chunks of 64 rows to 8 of 196: {@code ParallelBatchNorm(1)}'s training forward 0.84x,
+   * NHWC 16x7x7x4096 (49 chunks of 16 rows to 8 of 98) 0.79x (par13's one-JVM A/B, thirteenth session). At 512
+   * channels (NHWC 8x28x28x512, 25 chunks of 256 rows) 8 chunks gained nothing (1.04x), so the rule starts at 1024.
+   */
+  static final int WIDE_CHANNELS = 1024, WIDE_CHUNKS = 8;
 
   /** Never started: a segment it may access is not confined to one thread. */
   private static final Thread ANOTHER_THREAD = Thread.ofPlatform().unstarted(() -> {});
@@ -933,6 +942,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
       }
       long perChunk = Math.max(1, Math.min(outer, target / slab));
       if (inner == 1 && perChunk < MIN_ROWS) perChunk = Math.min(outer, MIN_ROWS);
+      if (inner == 1 && C >= WIDE_CHANNELS) perChunk = Math.max(perChunk, Math.ceilDiv(outer, WIDE_CHUNKS));
       int n = (int) Math.ceilDiv(outer, perChunk);
       Plan p = new Plan(s, n, new int[n], new int[n], new int[n], new long[n], new int[n], 1);
       for (int i = 0; i < n; i++) {

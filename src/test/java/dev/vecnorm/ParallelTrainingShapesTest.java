@@ -16,9 +16,26 @@ import org.junit.jupiter.api.Test;
  */
 class ParallelTrainingShapesTest {
 
-  /** 400x1023: 4 chunks, the kernels' channel tail; 300000x1: 3 chunks of one channel; 1000x300: 436, 436 and 128 rows. */
+  /**
+   * 400x1023: 4 chunks, the kernels' channel tail; 300000x1: 3 chunks of one channel; 1000x300: 436, 436 and 128 rows;
+   * 1100x1024: a wide tensor cut into {@value ParallelBatchNorm#WIDE_CHUNKS} chunks (seven of 138 rows, one of 134).
+   */
   static final NormShape[] SHAPES = {NormShape.channelsLast(400, 1023), NormShape.channelsLast(300_000, 1),
-      NormShape.channelsLast(1000, 300)};
+      NormShape.channelsLast(1000, 300), NormShape.channelsLast(1100, 1024)};
+
+  /** Wide channels-last tensors get at most WIDE_CHUNKS chunks; narrower ones keep chunks of CHUNK_FLOATS. */
+  @Test
+  void wideChannelsLastTensorsAreCutIntoAtMostEightChunks() {
+    assertEquals(8, ParallelBatchNorm.Plan.of(NormShape.channelsLast(1568, 2048)).count(), "NHWC 32x7x7x2048");
+    assertEquals(8, ParallelBatchNorm.Plan.of(NormShape.channelsLast(784, 4096)).count(), "NHWC 16x7x7x4096");
+    ParallelBatchNorm.Plan p = ParallelBatchNorm.Plan.of(NormShape.channelsLast(1100, 1024));
+    assertEquals(8, p.count(), "1100x1024");
+    assertEquals(138, p.outerCount()[0]);
+    assertEquals(134, p.outerCount()[7]);
+    // Unchanged: two chunks of CHUNK_FLOATS (NC 256x1024); 25 chunks of 256 rows at 512 channels (NHWC 8x28x28x512).
+    assertEquals(2, ParallelBatchNorm.Plan.of(NormShape.channelsLast(256, 1024)).count(), "NC 256x1024");
+    assertEquals(25, ParallelBatchNorm.Plan.of(NormShape.channelsLast(6272, 512)).count(), "NHWC 8x28x28x512");
+  }
 
   @Test
   void phasedLoopsGiveTheSameBitsOnAnyThreadCountAndTheDoubleReferenceValues() {
