@@ -4,6 +4,8 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -36,6 +38,39 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
 
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
   private static final int LANES = SPECIES.length();
+
+  /**
+   * The channels-first backward's species ({@link #backwardGroupsFirst} and its native body): the preferred
+   * one up to 256 bits. On AVX-512 (16 lanes) the 512-bit kernels ran slower: a {@code float[]}'s data starts 16
+   * bytes into a 64-byte line, so every 64-byte load and store of x, dy, dx and the per-channel accumulators
+   * spans two lines, and a 49-float plane is 3 vectors and a tail vector of which 15 lanes are discarded. In one
+   * JVM, alternating (/tmp/gn13/GnProbe.java, NCHW 32x7x7x2048, G = 32): this kernel 2237 against 2637 us
+   * with {@code -XX:MaxVectorSize=32} against 64, a plain dx = a*dy + b*x stream 798 against 1097 us.
+   */
+  static final VectorSpecies<Float> FIRST = VectorSpecies.of(float.class,
+      VectorShape.forBitSize(Math.min(256, FloatVector.SPECIES_PREFERRED.vectorBitSize())));
+  static final int FIRST_LANES = FIRST.length();
+  private static final VectorShuffle<Float> FIRST_HALF = VectorShuffle.iota(FIRST, FIRST_LANES / 2, 1, true);
+  private static final VectorShuffle<Float> FIRST_QUARTER = VectorShuffle.iota(FIRST, Math.max(1, FIRST_LANES / 4), 1, true);
+  private static final VectorShuffle<Float> FIRST_EIGHTH = VectorShuffle.iota(FIRST, Math.max(1, FIRST_LANES / 8), 1, true);
+
+  /**
+   * {@link PanamaBatchNormSupport#sumLanes(FloatVector, FloatVector)} for {@link #FIRST} vectors (at most 8 lanes): the
+   * same rotation tree (lane j plus lane j + s, s = lanes/2 down to 1), packed the same way.
+   */
+  static long sumFirstLanes(FloatVector a, FloatVector b) {
+    a = a.add(a.rearrange(FIRST_HALF));
+    b = b.add(b.rearrange(FIRST_HALF));
+    if (FIRST_LANES >= 4) {
+      a = a.add(a.rearrange(FIRST_QUARTER));
+      b = b.add(b.rearrange(FIRST_QUARTER));
+    }
+    if (FIRST_LANES >= 8) {
+      a = a.add(a.rearrange(FIRST_EIGHTH));
+      b = b.add(b.rearrange(FIRST_EIGHTH));
+    }
+    return (long) Float.floatToRawIntBits(a.lane(0)) << 32 | Float.floatToRawIntBits(b.lane(0)) & 0xFFFF_FFFFL;
+  }
 
   /** The batch-norm kernels, called through the final class so C2 binds them statically. */
   private final PanamaBatchNormSupport bn;
@@ -418,7 +453,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * reduce (one position is a row of channels, which its channels-last reduce vectorizes across).
    */
   static boolean groupsFirst(boolean channelsLast, int spatial) {
-    return !channelsLast && spatial >= LANES;
+    return !channelsLast && spatial >= FIRST_LANES;
   }
 
   /**
@@ -429,7 +464,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * in dBeta).
    */
   static VectorMask<Float> alreadySummed(int spatial) {
-    return SPECIES.indexInRange(spatial - SPECIES.loopBound(spatial), LANES);
+    return FIRST.indexInRange(spatial - FIRST.loopBound(spatial), FIRST_LANES);
   }
 
   /**
@@ -457,9 +492,9 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
                                           int statsOffset, float[] dGamma, float[] dBeta) {
     int cpg = channels / groups;
     double count = (double) cpg * spatial;
-    float[] acc = Scratch.borrow(2 * channels * LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
+    float[] acc = Scratch.borrow(2 * channels * FIRST_LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
     try {
-      Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
+      Arrays.fill(acc, 0, 2 * channels * FIRST_LANES, 0f);
       for (int n = 0; n < batch; n++) {
         for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
           int at = statsOffset + n * groups + g, p0 = (n * channels + c0) * spatial;
@@ -485,41 +520,41 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    */
   private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma,
                                   float m, float sf, float[] acc) {
-    int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), last = spatial - LANES, cl = channels * LANES;
+    int upper = spatial - spatial % (2 * FIRST_LANES), vb = FIRST.loopBound(spatial), last = spatial - FIRST_LANES, cl = channels * FIRST_LANES;
     VectorMask<Float> seen = alreadySummed(spatial); // used only when vb < spatial
-    FloatVector zero = FloatVector.zero(SPECIES);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
-    FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
+    FloatVector zero = FloatVector.zero(FIRST);
+    FloatVector vm = FloatVector.broadcast(FIRST, m), vs = FloatVector.broadcast(FIRST, sf);
+    FloatVector sg = FloatVector.zero(FIRST), sh = FloatVector.zero(FIRST);
     for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
       int xp = xs + p, gp = gs + p, i = 0;
-      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
-      FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
-      for (; i < upper; i += 2 * LANES) {
-        FloatVector d0 = FloatVector.fromArray(SPECIES, dy, gp + i), d1 = FloatVector.fromArray(SPECIES, dy, gp + i + LANES);
+      FloatVector g0 = FloatVector.zero(FIRST), g1 = FloatVector.zero(FIRST);
+      FloatVector h0 = FloatVector.zero(FIRST), h1 = FloatVector.zero(FIRST);
+      for (; i < upper; i += 2 * FIRST_LANES) {
+        FloatVector d0 = FloatVector.fromArray(FIRST, dy, gp + i), d1 = FloatVector.fromArray(FIRST, dy, gp + i + FIRST_LANES);
         g0 = g0.add(d0);
         g1 = g1.add(d1);
-        h0 = d0.fma(FloatVector.fromArray(SPECIES, x, xp + i).sub(vm), h0);
-        h1 = d1.fma(FloatVector.fromArray(SPECIES, x, xp + i + LANES).sub(vm), h1);
+        h0 = d0.fma(FloatVector.fromArray(FIRST, x, xp + i).sub(vm), h0);
+        h1 = d1.fma(FloatVector.fromArray(FIRST, x, xp + i + FIRST_LANES).sub(vm), h1);
       }
-      for (; i < vb; i += LANES) {
-        FloatVector d0 = FloatVector.fromArray(SPECIES, dy, gp + i);
+      for (; i < vb; i += FIRST_LANES) {
+        FloatVector d0 = FloatVector.fromArray(FIRST, dy, gp + i);
         g0 = g0.add(d0);
-        h0 = d0.fma(FloatVector.fromArray(SPECIES, x, xp + i).sub(vm), h0);
+        h0 = d0.fma(FloatVector.fromArray(FIRST, x, xp + i).sub(vm), h0);
       }
       if (vb < spatial) { // the lanes summed above are 0 in dy and x - mean: adding them again adds 0 (as the scalar tail did not)
-        FloatVector d1 = FloatVector.fromArray(SPECIES, dy, gp + last).blend(zero, seen);
+        FloatVector d1 = FloatVector.fromArray(FIRST, dy, gp + last).blend(zero, seen);
         g1 = g1.add(d1);
-        h1 = d1.fma(FloatVector.fromArray(SPECIES, x, xp + last).sub(vm).blend(zero, seen), h1);
+        h1 = d1.fma(FloatVector.fromArray(FIRST, x, xp + last).sub(vm).blend(zero, seen), h1);
       }
       FloatVector pg = g0.add(g1), ph = h0.add(h1);
-      FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]); // fma by 1 is the plain add
+      FloatVector gc = FloatVector.broadcast(FIRST, gamma == null ? 1f : gamma[c]); // fma by 1 is the plain add
       sg = pg.fma(gc, sg);
       sh = ph.fma(gc, sh);
-      int ca = c * LANES;
-      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
-      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+      int ca = c * FIRST_LANES;
+      FloatVector.fromArray(FIRST, acc, ca).add(pg).intoArray(acc, ca);
+      ph.fma(vs, FloatVector.fromArray(FIRST, acc, cl + ca)).intoArray(acc, cl + ca);
     }
-    return PanamaBatchNormSupport.sumLanes(sg, sh);
+    return sumFirstLanes(sg, sh);
   }
 
   /**
@@ -531,9 +566,9 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * gc}). Scalar code allocates nothing in any tier.
    */
   static void channelSums(float[] acc, int channels, float[] dGamma, float[] dBeta) {
-    int cl = channels * LANES;
+    int cl = channels * FIRST_LANES;
     for (int c = 0; c < channels; c++) {
-      float beta = laneTree(acc, c * LANES), gamma = laneTree(acc, cl + c * LANES);
+      float beta = laneTree(acc, c * FIRST_LANES, FIRST_LANES), gamma = laneTree(acc, cl + c * FIRST_LANES, FIRST_LANES);
       if (dBeta != null) dBeta[c] += beta;
       if (dGamma != null) dGamma[c] += gamma;
     }
@@ -547,12 +582,17 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * For 4, 8 and 16 lanes it does not write {@code v}; other widths ({@link #laneLoop}) sum in place.
    */
   private static float laneTree(float[] v, int at) {
-    return switch (LANES) {
+    return laneTree(v, at, LANES);
+  }
+
+  /** {@link #laneTree(float[], int)} over {@code lanes} floats (a constant at every call: C2 keeps one case). */
+  private static float laneTree(float[] v, int at, int lanes) {
+    return switch (lanes) {
       case 16 -> tree8(v[at] + v[at + 8], v[at + 1] + v[at + 9], v[at + 2] + v[at + 10], v[at + 3] + v[at + 11],
           v[at + 4] + v[at + 12], v[at + 5] + v[at + 13], v[at + 6] + v[at + 14], v[at + 7] + v[at + 15]);
       case 8 -> tree8(v[at], v[at + 1], v[at + 2], v[at + 3], v[at + 4], v[at + 5], v[at + 6], v[at + 7]);
       case 4 -> tree4(v[at], v[at + 1], v[at + 2], v[at + 3]);
-      default -> laneLoop(v, at);
+      default -> laneLoop(v, at, lanes);
     };
   }
 
@@ -566,8 +606,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   }
 
   /** Any other width (2, 32, 64 lanes): the same tree in place (overwrites the {@code LANES} floats). */
-  private static float laneLoop(float[] v, int at) {
-    for (int s = LANES / 2; s >= 1; s /= 2) {
+  private static float laneLoop(float[] v, int at, int lanes) {
+    for (int s = lanes / 2; s >= 1; s /= 2) {
       for (int j = at; j < at + s; j++) v[j] += v[j + s];
     }
     return v[at];
@@ -581,15 +621,15 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    */
   private static void applyGroup(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial,
                                  float[] gamma, float sf, float m, float b, float k) {
-    int bound = SPECIES.loopBound(spatial), last = spatial - LANES;
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    int bound = FIRST.loopBound(spatial), last = spatial - FIRST_LANES;
+    FloatVector vm = FloatVector.broadcast(FIRST, m), vb = FloatVector.broadcast(FIRST, b), vk = FloatVector.broadcast(FIRST, k);
     for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
-      FloatVector va = FloatVector.broadcast(SPECIES, gamma == null ? sf : gamma[c] * sf);
-      FloatVector end = FloatVector.fromArray(SPECIES, dy, gs + p + last)
-          .fma(va, FloatVector.fromArray(SPECIES, x, xs + p + last).sub(vm).fma(vb, vk));
-      for (int i = 0; i < bound; i += LANES) {
+      FloatVector va = FloatVector.broadcast(FIRST, gamma == null ? sf : gamma[c] * sf);
+      FloatVector end = FloatVector.fromArray(FIRST, dy, gs + p + last)
+          .fma(va, FloatVector.fromArray(FIRST, x, xs + p + last).sub(vm).fma(vb, vk));
+      for (int i = 0; i < bound; i += FIRST_LANES) {
         int q = p + i;
-        FloatVector.fromArray(SPECIES, dy, gs + q).fma(va, FloatVector.fromArray(SPECIES, x, xs + q).sub(vm).fma(vb, vk))
+        FloatVector.fromArray(FIRST, dy, gs + q).fma(va, FloatVector.fromArray(FIRST, x, xs + q).sub(vm).fma(vb, vk))
             .intoArray(dx, ds + q);
       }
       if (bound < spatial) end.intoArray(dx, ds + p + last);

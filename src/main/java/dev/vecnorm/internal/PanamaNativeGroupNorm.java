@@ -137,6 +137,14 @@ final class PanamaNativeGroupNorm {
     return FloatVector.fromMemorySegment(SPECIES, s, at, LE);
   }
 
+  /** The channels-first backward's species (at most 256 bits, {@code PanamaGroupNormSupport.FIRST}). */
+  private static final VectorSpecies<Float> FIRST = PanamaGroupNormSupport.FIRST;
+  private static final int FIRST_LANES = FIRST.length();
+
+  private static FloatVector loadFirst(MemorySegment s, long at) {
+    return FloatVector.fromMemorySegment(FIRST, s, at, LE);
+  }
+
   /**
    * {@code PanamaGroupNormSupport.backwardGroupsFirst} on segments (byte offsets): the same vector operations
    * in the same order (per plane, per group, per channel at the end), so the same bits.
@@ -146,9 +154,9 @@ final class PanamaNativeGroupNorm {
                                           float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     int cpg = channels / groups;
     double count = (double) cpg * spatial;
-    float[] acc = Scratch.borrow(2 * channels * LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
+    float[] acc = Scratch.borrow(2 * channels * FIRST_LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
     try {
-      Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
+      Arrays.fill(acc, 0, 2 * channels * FIRST_LANES, 0f);
       for (int n = 0; n < batch; n++) {
         for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
           int at = statsOffset + n * groups + g;
@@ -169,58 +177,58 @@ final class PanamaNativeGroupNorm {
   /** {@code PanamaGroupNormSupport.reduceGroup} on segments (byte offsets): the same operations in the same order. */
   private static long reduceGroup(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
                                   float[] gamma, float m, float sf, float[] acc) {
-    int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), cl = channels * LANES;
-    long last = 4L * (spatial - LANES), plane = 4L * spatial;
+    int upper = spatial - spatial % (2 * FIRST_LANES), vb = FIRST.loopBound(spatial), cl = channels * FIRST_LANES;
+    long last = 4L * (spatial - FIRST_LANES), plane = 4L * spatial;
     VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummed(spatial);
-    FloatVector zero = FloatVector.zero(SPECIES);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
-    FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
+    FloatVector zero = FloatVector.zero(FIRST);
+    FloatVector vm = FloatVector.broadcast(FIRST, m), vs = FloatVector.broadcast(FIRST, sf);
+    FloatVector sg = FloatVector.zero(FIRST), sh = FloatVector.zero(FIRST);
     long p = 0;
     for (int c = c0; c < c0 + cpg; c++, p += plane) {
       long xp = xs + p, gp = gs + p;
       int i = 0;
-      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
-      FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
-      for (; i < upper; i += 2 * LANES) {
-        FloatVector d0 = load(dy, gp + 4L * i), d1 = load(dy, gp + 4L * (i + LANES));
+      FloatVector g0 = FloatVector.zero(FIRST), g1 = FloatVector.zero(FIRST);
+      FloatVector h0 = FloatVector.zero(FIRST), h1 = FloatVector.zero(FIRST);
+      for (; i < upper; i += 2 * FIRST_LANES) {
+        FloatVector d0 = loadFirst(dy, gp + 4L * i), d1 = loadFirst(dy, gp + 4L * (i + FIRST_LANES));
         g0 = g0.add(d0);
         g1 = g1.add(d1);
-        h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
-        h1 = d1.fma(load(x, xp + 4L * (i + LANES)).sub(vm), h1);
+        h0 = d0.fma(loadFirst(x, xp + 4L * i).sub(vm), h0);
+        h1 = d1.fma(loadFirst(x, xp + 4L * (i + FIRST_LANES)).sub(vm), h1);
       }
-      for (; i < vb; i += LANES) {
-        FloatVector d0 = load(dy, gp + 4L * i);
+      for (; i < vb; i += FIRST_LANES) {
+        FloatVector d0 = loadFirst(dy, gp + 4L * i);
         g0 = g0.add(d0);
-        h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
+        h0 = d0.fma(loadFirst(x, xp + 4L * i).sub(vm), h0);
       }
       if (vb < spatial) {
-        FloatVector d1 = load(dy, gp + last).blend(zero, seen);
+        FloatVector d1 = loadFirst(dy, gp + last).blend(zero, seen);
         g1 = g1.add(d1);
-        h1 = d1.fma(load(x, xp + last).sub(vm).blend(zero, seen), h1);
+        h1 = d1.fma(loadFirst(x, xp + last).sub(vm).blend(zero, seen), h1);
       }
       FloatVector pg = g0.add(g1), ph = h0.add(h1);
-      FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]);
+      FloatVector gc = FloatVector.broadcast(FIRST, gamma == null ? 1f : gamma[c]);
       sg = pg.fma(gc, sg);
       sh = ph.fma(gc, sh);
-      int ca = c * LANES;
-      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
-      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+      int ca = c * FIRST_LANES;
+      FloatVector.fromArray(FIRST, acc, ca).add(pg).intoArray(acc, ca);
+      ph.fma(vs, FloatVector.fromArray(FIRST, acc, cl + ca)).intoArray(acc, cl + ca);
     }
-    return PanamaBatchNormSupport.sumLanes(sg, sh);
+    return PanamaGroupNormSupport.sumFirstLanes(sg, sh);
   }
 
   /** {@code PanamaGroupNormSupport.applyGroup} on segments (byte offsets): the same operations per element, in the same order. */
   private static void applyGroup(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
                                  int spatial, float[] gamma, float sf, float m, float b, float k) {
-    int bound = SPECIES.loopBound(spatial);
-    long p = 0, last = 4L * (spatial - LANES);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    int bound = FIRST.loopBound(spatial);
+    long p = 0, last = 4L * (spatial - FIRST_LANES);
+    FloatVector vm = FloatVector.broadcast(FIRST, m), vb = FloatVector.broadcast(FIRST, b), vk = FloatVector.broadcast(FIRST, k);
     for (int c = c0; c < c0 + cpg; c++, p += 4L * spatial) {
-      FloatVector va = FloatVector.broadcast(SPECIES, gamma == null ? sf : gamma[c] * sf);
-      FloatVector end = load(dy, gs + p + last).fma(va, load(x, xs + p + last).sub(vm).fma(vb, vk));
-      for (int i = 0; i < bound; i += LANES) {
+      FloatVector va = FloatVector.broadcast(FIRST, gamma == null ? sf : gamma[c] * sf);
+      FloatVector end = loadFirst(dy, gs + p + last).fma(va, loadFirst(x, xs + p + last).sub(vm).fma(vb, vk));
+      for (int i = 0; i < bound; i += FIRST_LANES) {
         long q = p + 4L * i;
-        load(dy, gs + q).fma(va, load(x, xs + q).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + q, LE);
+        loadFirst(dy, gs + q).fma(va, loadFirst(x, xs + q).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + q, LE);
       }
       if (bound < spatial) end.intoMemorySegment(dx, ds + p + last, LE);
     }
