@@ -492,23 +492,16 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
                                           int statsOffset, float[] dGamma, float[] dBeta) {
     int cpg = channels / groups;
     double count = (double) cpg * spatial;
-    float[] acc = Scratch.borrow(2 * channels * FIRST_LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
-    try {
-      Arrays.fill(acc, 0, 2 * channels * FIRST_LANES, 0f);
-      for (int n = 0; n < batch; n++) {
-        for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
-          int at = statsOffset + n * groups + g, p0 = (n * channels + c0) * spatial;
-          float m = mean[at], sf = invStd[at];
-          long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
-          // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n, Σ(g*xhat) = s*Σ(gamma*dy*(x - mean)): b and k per group, in double
-          double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
-          applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
-              (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
-        }
+    for (int n = 0; n < batch; n++) {
+      for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+        int at = statsOffset + n * groups + g, p0 = (n * channels + c0) * spatial;
+        float m = mean[at], sf = invStd[at];
+        long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, gamma, m, sf, dGamma, dBeta);
+        // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n, Σ(g*xhat) = s*Σ(gamma*dy*(x - mean)): b and k per group, in double
+        double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+        applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+            (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
       }
-      channelSums(acc, channels, dGamma, dBeta);
-    } finally {
-      Scratch.release(acc);
     }
   }
 
@@ -518,12 +511,12 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * once, packed as {@link PanamaBatchNormSupport#sumLanes(FloatVector, FloatVector)}. Only scalars cross
    * these calls: a vector argument of a call C2 does not inline is boxed (672 B a group at NCHW 32x7x7x2048, -prof gc).
    */
-  private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma,
-                                  float m, float sf, float[] acc) {
-    int upper = spatial - spatial % (2 * FIRST_LANES), vb = FIRST.loopBound(spatial), last = spatial - FIRST_LANES, cl = channels * FIRST_LANES;
+  private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, float[] gamma, float m, float sf,
+                                  float[] dGamma, float[] dBeta) {
+    int upper = spatial - spatial % (2 * FIRST_LANES), vb = FIRST.loopBound(spatial), last = spatial - FIRST_LANES;
     VectorMask<Float> seen = alreadySummed(spatial); // used only when vb < spatial
     FloatVector zero = FloatVector.zero(FIRST);
-    FloatVector vm = FloatVector.broadcast(FIRST, m), vs = FloatVector.broadcast(FIRST, sf);
+    FloatVector vm = FloatVector.broadcast(FIRST, m);
     FloatVector sg = FloatVector.zero(FIRST), sh = FloatVector.zero(FIRST);
     for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
       int xp = xs + p, gp = gs + p, i = 0;
@@ -550,28 +543,22 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       FloatVector gc = FloatVector.broadcast(FIRST, gamma == null ? 1f : gamma[c]); // fma by 1 is the plain add
       sg = pg.fma(gc, sg);
       sh = ph.fma(gc, sh);
-      int ca = c * FIRST_LANES;
-      FloatVector.fromArray(FIRST, acc, ca).add(pg).intoArray(acc, ca);
-      ph.fma(vs, FloatVector.fromArray(FIRST, acc, cl + ca)).intoArray(acc, cl + ca);
+      addPlane(sumFirstLanes(pg, ph), c, sf, dGamma, dBeta);
     }
     return sumFirstLanes(sg, sh);
   }
 
   /**
-   * Adds each channel's Σdy and Σdy*xhat vectors in {@code acc}, lanes summed, into dBeta and dGamma (when not null).
-   * Scalar ({@link #laneTree}; {@code acc} is the call's and is dropped): the same additions in the same order as
-   * {@link PanamaBatchNormSupport#sumLanes}'s rotation tree (lane j plus lane j + s, s = lanes/2 down to 1, lane 0
-   * kept), so the same bits. Why not the vector tree: this runs once per call, so C2 compiles it only after
-   * ~600 calls; until then C1 boxed its vectors, 12.3 KB a call at NCHW 64x56x56x64 (64 channels, {@code -prof
-   * gc}). Scalar code allocates nothing in any tier.
+   * A plane's Σdy and Σdy*(x - mean) (lanes summed, packed as {@link #sumFirstLanes}) added into dBeta[c] and, times the
+   * sample's invStd, into dGamma[c] (when not null), in sample order. Lane sums per plane, in place of one
+   * accumulator vector per channel kept across the call's samples (loaded, added and stored per plane, lanes summed
+   * once at the end): on AVX-512 that read-modify-write of a vector at an unaligned float[] index cost ~3.5 ns a
+   * 49-float plane against ~1 ns for the two lane sums (/tmp/gn13/GnProbe.java, in cache), and the per-call zeroing
+   * and lane sums of 2 * channels vectors went with it (each ParallelNorms chunk paid them).
    */
-  static void channelSums(float[] acc, int channels, float[] dGamma, float[] dBeta) {
-    int cl = channels * FIRST_LANES;
-    for (int c = 0; c < channels; c++) {
-      float beta = laneTree(acc, c * FIRST_LANES, FIRST_LANES), gamma = laneTree(acc, cl + c * FIRST_LANES, FIRST_LANES);
-      if (dBeta != null) dBeta[c] += beta;
-      if (dGamma != null) dGamma[c] += gamma;
-    }
+  static void addPlane(long sums, int c, float sf, float[] dGamma, float[] dBeta) {
+    if (dBeta != null) dBeta[c] += Float.intBitsToFloat((int) (sums >>> 32));
+    if (dGamma != null) dGamma[c] += sf * Float.intBitsToFloat((int) sums);
   }
 
   /**

@@ -154,34 +154,27 @@ final class PanamaNativeGroupNorm {
                                           float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     int cpg = channels / groups;
     double count = (double) cpg * spatial;
-    float[] acc = Scratch.borrow(2 * channels * FIRST_LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
-    try {
-      Arrays.fill(acc, 0, 2 * channels * FIRST_LANES, 0f);
-      for (int n = 0; n < batch; n++) {
-        for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
-          int at = statsOffset + n * groups + g;
-          long p0 = ((long) n * channels + c0) * spatial * 4L;
-          float m = mean[at], sf = invStd[at];
-          long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
-          double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
-          applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
-              (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
-        }
+    for (int n = 0; n < batch; n++) {
+      for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+        int at = statsOffset + n * groups + g;
+        long p0 = ((long) n * channels + c0) * spatial * 4L;
+        float m = mean[at], sf = invStd[at];
+        long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, gamma, m, sf, dGamma, dBeta);
+        double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+        applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+            (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
       }
-      PanamaGroupNormSupport.channelSums(acc, channels, dGamma, dBeta);
-    } finally {
-      Scratch.release(acc);
     }
   }
 
   /** {@code PanamaGroupNormSupport.reduceGroup} on segments (byte offsets): the same operations in the same order. */
-  private static long reduceGroup(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
-                                  float[] gamma, float m, float sf, float[] acc) {
-    int upper = spatial - spatial % (2 * FIRST_LANES), vb = FIRST.loopBound(spatial), cl = channels * FIRST_LANES;
+  private static long reduceGroup(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, float[] gamma,
+                                  float m, float sf, float[] dGamma, float[] dBeta) {
+    int upper = spatial - spatial % (2 * FIRST_LANES), vb = FIRST.loopBound(spatial);
     long last = 4L * (spatial - FIRST_LANES), plane = 4L * spatial;
     VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummed(spatial);
     FloatVector zero = FloatVector.zero(FIRST);
-    FloatVector vm = FloatVector.broadcast(FIRST, m), vs = FloatVector.broadcast(FIRST, sf);
+    FloatVector vm = FloatVector.broadcast(FIRST, m);
     FloatVector sg = FloatVector.zero(FIRST), sh = FloatVector.zero(FIRST);
     long p = 0;
     for (int c = c0; c < c0 + cpg; c++, p += plane) {
@@ -210,9 +203,7 @@ final class PanamaNativeGroupNorm {
       FloatVector gc = FloatVector.broadcast(FIRST, gamma == null ? 1f : gamma[c]);
       sg = pg.fma(gc, sg);
       sh = ph.fma(gc, sh);
-      int ca = c * FIRST_LANES;
-      FloatVector.fromArray(FIRST, acc, ca).add(pg).intoArray(acc, ca);
-      ph.fma(vs, FloatVector.fromArray(FIRST, acc, cl + ca)).intoArray(acc, cl + ca);
+      PanamaGroupNormSupport.addPlane(PanamaGroupNormSupport.sumFirstLanes(pg, ph), c, sf, dGamma, dBeta);
     }
     return PanamaGroupNormSupport.sumFirstLanes(sg, sh);
   }
