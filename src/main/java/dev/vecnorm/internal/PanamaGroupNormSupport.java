@@ -409,8 +409,13 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
                        int groups, boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
                        float[] dBeta) {
     if (groupsFirst(channelsLast, spatial)) {
-      backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
-          dGamma, dBeta);
+      if (wideGroups(spatial)) {
+        backwardGroupsWide(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
+            dGamma, dBeta);
+      } else {
+        backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
+            dGamma, dBeta);
+      }
       return;
     }
     int cpg = channels / groups, sampleFloats = channels * spatial;
@@ -463,6 +468,22 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * an infinite dy or x there would give NaN, where the sums hold the IEEE result of adding it once, e.g. +Inf
    * in dBeta).
    */
+  static VectorMask<Float> alreadySummedWide(int spatial) {
+    return SPECIES.indexInRange(spatial - SPECIES.loopBound(spatial), LANES);
+  }
+
+  /**
+   * Whether the channels-first backward runs main's 512-bit kernels ({@link #backwardGroupsWide}: the preferred species,
+   * per-channel accumulator vectors) instead of {@link #FIRST}: where the preferred species is wider, for planes of
+   * one vector up to two less a lane (one vector and an overlapping ragged end). At 5x5 = 25 floats, 2 vectors of 16
+   * lanes against 4 of 8: the 256-bit kernel took 1.19-1.26x the time of main's (NCHW 32x512x25 and 32x1024x25,
+   * G = 32, /tmp/gn13/ab/GnAB.java), and still 1.10-1.13x with 16-lane per-plane lane sums; at 32 floats those
+   * 16-lane lane sums took 1.14x the 256-bit kernel's time. 7x7 (4 vectors against 7), 14x14 and 28x28 ran faster on 8 lanes.
+   */
+  static boolean wideGroups(int spatial) {
+    return LANES > FIRST_LANES && spatial >= LANES && spatial < 2 * LANES;
+  }
+
   static VectorMask<Float> alreadySummed(int spatial) {
     return FIRST.indexInRange(spatial - FIRST.loopBound(spatial), FIRST_LANES);
   }
@@ -620,6 +641,99 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
             .intoArray(dx, ds + q);
       }
       if (bound < spatial) end.intoArray(dx, ds + p + last);
+    }
+  }
+
+  // ---- main's three methods (512-bit at 16 lanes, one accumulator vector per channel across the samples), for
+  // planes of one to two preferred vectors (wideGroups); the same operations as before this session, so the same bits
+
+  private static void backwardGroupsWide(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch,
+                                          int channels, int spatial, int groups, float[] gamma, float[] mean, float[] invStd,
+                                          int statsOffset, float[] dGamma, float[] dBeta) {
+    int cpg = channels / groups;
+    double count = (double) cpg * spatial;
+    float[] acc = Scratch.borrow(2 * channels * LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
+    try {
+      Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
+      for (int n = 0; n < batch; n++) {
+        for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+          int at = statsOffset + n * groups + g, p0 = (n * channels + c0) * spatial;
+          float m = mean[at], sf = invStd[at];
+          long sums = reduceGroupWide(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+          // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n, Σ(g*xhat) = s*Σ(gamma*dy*(x - mean)): b and k per group, in double
+          double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+          applyGroupWide(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+              (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+        }
+      }
+      channelSumsWide(acc, channels, dGamma, dBeta);
+    } finally {
+      Scratch.release(acc);
+    }
+  }
+
+  private static long reduceGroupWide(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma,
+                                  float m, float sf, float[] acc) {
+    int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), last = spatial - LANES, cl = channels * LANES;
+    VectorMask<Float> seen = alreadySummedWide(spatial); // used only when vb < spatial
+    FloatVector zero = FloatVector.zero(SPECIES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
+    FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
+    for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
+      int xp = xs + p, gp = gs + p, i = 0;
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+      for (; i < upper; i += 2 * LANES) {
+        FloatVector d0 = FloatVector.fromArray(SPECIES, dy, gp + i), d1 = FloatVector.fromArray(SPECIES, dy, gp + i + LANES);
+        g0 = g0.add(d0);
+        g1 = g1.add(d1);
+        h0 = d0.fma(FloatVector.fromArray(SPECIES, x, xp + i).sub(vm), h0);
+        h1 = d1.fma(FloatVector.fromArray(SPECIES, x, xp + i + LANES).sub(vm), h1);
+      }
+      for (; i < vb; i += LANES) {
+        FloatVector d0 = FloatVector.fromArray(SPECIES, dy, gp + i);
+        g0 = g0.add(d0);
+        h0 = d0.fma(FloatVector.fromArray(SPECIES, x, xp + i).sub(vm), h0);
+      }
+      if (vb < spatial) { // the lanes summed above are 0 in dy and x - mean: adding them again adds 0 (as the scalar tail did not)
+        FloatVector d1 = FloatVector.fromArray(SPECIES, dy, gp + last).blend(zero, seen);
+        g1 = g1.add(d1);
+        h1 = d1.fma(FloatVector.fromArray(SPECIES, x, xp + last).sub(vm).blend(zero, seen), h1);
+      }
+      FloatVector pg = g0.add(g1), ph = h0.add(h1);
+      FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]); // fma by 1 is the plain add
+      sg = pg.fma(gc, sg);
+      sh = ph.fma(gc, sh);
+      int ca = c * LANES;
+      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
+      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+    }
+    return PanamaBatchNormSupport.sumLanes(sg, sh);
+  }
+
+  private static void applyGroupWide(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial,
+                                 float[] gamma, float sf, float m, float b, float k) {
+    int bound = SPECIES.loopBound(spatial), last = spatial - LANES;
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
+      FloatVector va = FloatVector.broadcast(SPECIES, gamma == null ? sf : gamma[c] * sf);
+      FloatVector end = FloatVector.fromArray(SPECIES, dy, gs + p + last)
+          .fma(va, FloatVector.fromArray(SPECIES, x, xs + p + last).sub(vm).fma(vb, vk));
+      for (int i = 0; i < bound; i += LANES) {
+        int q = p + i;
+        FloatVector.fromArray(SPECIES, dy, gs + q).fma(va, FloatVector.fromArray(SPECIES, x, xs + q).sub(vm).fma(vb, vk))
+            .intoArray(dx, ds + q);
+      }
+      if (bound < spatial) end.intoArray(dx, ds + p + last);
+    }
+  }
+
+  static void channelSumsWide(float[] acc, int channels, float[] dGamma, float[] dBeta) {
+    int cl = channels * LANES;
+    for (int c = 0; c < channels; c++) {
+      float beta = laneTree(acc, c * LANES), gamma = laneTree(acc, cl + c * LANES);
+      if (dBeta != null) dBeta[c] += beta;
+      if (dGamma != null) dGamma[c] += gamma;
     }
   }
 

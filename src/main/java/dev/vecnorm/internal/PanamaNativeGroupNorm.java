@@ -94,8 +94,13 @@ final class PanamaNativeGroupNorm {
                           float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     if (!supported(batch, channels, spatial, channelsLast)) return false;
     if (PanamaGroupNormSupport.groupsFirst(channelsLast, spatial)) {
-      backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
-          dGamma, dBeta);
+      if (PanamaGroupNormSupport.wideGroups(spatial)) {
+        backwardGroupsWide(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
+            dGamma, dBeta);
+      } else {
+        backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
+            dGamma, dBeta);
+      }
       return true;
     }
     int cpg = channels / groups, width = channelsLast ? PanamaBatchNormSupport.superWidth(channels) : -1;
@@ -220,6 +225,92 @@ final class PanamaNativeGroupNorm {
       for (int i = 0; i < bound; i += FIRST_LANES) {
         long q = p + 4L * i;
         loadFirst(dy, gs + q).fma(va, loadFirst(x, xs + q).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + q, LE);
+      }
+      if (bound < spatial) end.intoMemorySegment(dx, ds + p + last, LE);
+    }
+  }
+
+  // ---- main's three methods (512-bit at 16 lanes, one accumulator vector per channel across the samples), for
+  // planes of one to two preferred vectors (wideGroups); the same operations as before this session, so the same bits
+
+  private static void backwardGroupsWide(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                          long dxOffset, int batch, int channels, int spatial, int groups, float[] gamma, float[] mean,
+                                          float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    int cpg = channels / groups;
+    double count = (double) cpg * spatial;
+    float[] acc = Scratch.borrow(2 * channels * LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
+    try {
+      Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
+      for (int n = 0; n < batch; n++) {
+        for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+          int at = statsOffset + n * groups + g;
+          long p0 = ((long) n * channels + c0) * spatial * 4L;
+          float m = mean[at], sf = invStd[at];
+          long sums = reduceGroupWide(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+          double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+          applyGroupWide(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+              (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+        }
+      }
+      PanamaGroupNormSupport.channelSumsWide(acc, channels, dGamma, dBeta);
+    } finally {
+      Scratch.release(acc);
+    }
+  }
+
+  private static long reduceGroupWide(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
+                                  float[] gamma, float m, float sf, float[] acc) {
+    int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), cl = channels * LANES;
+    long last = 4L * (spatial - LANES), plane = 4L * spatial;
+    VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummedWide(spatial);
+    FloatVector zero = FloatVector.zero(SPECIES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
+    FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
+    long p = 0;
+    for (int c = c0; c < c0 + cpg; c++, p += plane) {
+      long xp = xs + p, gp = gs + p;
+      int i = 0;
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+      for (; i < upper; i += 2 * LANES) {
+        FloatVector d0 = load(dy, gp + 4L * i), d1 = load(dy, gp + 4L * (i + LANES));
+        g0 = g0.add(d0);
+        g1 = g1.add(d1);
+        h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
+        h1 = d1.fma(load(x, xp + 4L * (i + LANES)).sub(vm), h1);
+      }
+      for (; i < vb; i += LANES) {
+        FloatVector d0 = load(dy, gp + 4L * i);
+        g0 = g0.add(d0);
+        h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
+      }
+      if (vb < spatial) {
+        FloatVector d1 = load(dy, gp + last).blend(zero, seen);
+        g1 = g1.add(d1);
+        h1 = d1.fma(load(x, xp + last).sub(vm).blend(zero, seen), h1);
+      }
+      FloatVector pg = g0.add(g1), ph = h0.add(h1);
+      FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]);
+      sg = pg.fma(gc, sg);
+      sh = ph.fma(gc, sh);
+      int ca = c * LANES;
+      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
+      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+    }
+    return PanamaBatchNormSupport.sumLanes(sg, sh);
+  }
+
+  private static void applyGroupWide(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
+                                 int spatial, float[] gamma, float sf, float m, float b, float k) {
+    int bound = SPECIES.loopBound(spatial);
+    long p = 0, last = 4L * (spatial - LANES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    for (int c = c0; c < c0 + cpg; c++, p += 4L * spatial) {
+      FloatVector va = FloatVector.broadcast(SPECIES, gamma == null ? sf : gamma[c] * sf);
+      FloatVector end = load(dy, gs + p + last).fma(va, load(x, xs + p + last).sub(vm).fma(vb, vk));
+      for (int i = 0; i < bound; i += LANES) {
+        long q = p + 4L * i;
+        load(dy, gs + q).fma(va, load(x, xs + q).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + q, LE);
       }
       if (bound < spatial) end.intoMemorySegment(dx, ds + p + last, LE);
     }
