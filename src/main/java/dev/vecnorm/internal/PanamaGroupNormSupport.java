@@ -495,17 +495,16 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    *   <li>per plane, Σdy and Σdy*(x - mean) as vectors (two accumulator pairs; a ragged end is the vector
    *       ending at the plane's end, its lanes already summed set to 0 ({@link #alreadySummed}): no
    *       scalar tail, no masked load), added into the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean)
-   *       vectors, and into the channel's dBeta and dGamma vectors in {@code acc} (dGamma's scaled by the
-   *       sample's invStd), which run across all the call's samples. Lanes are summed once per group, and once per channel at
-   *       the end of the call;</li>
+   *       vectors (lanes summed once per group), and, lanes summed per plane ({@link #addPlane}), into the
+   *       channel's dBeta and dGamma (dGamma's scaled by the sample's invStd) in sample order;</li>
    *   <li>{@code dx = a_c*dy + b*(x - mean) + k} over the same planes, read again from L1/L2 (a group of
    *       64 planes of 49 floats is 25 KB of x and dy).</li>
    * </ol>
    * Batch norm's channels-first reduce, which this replaced, sums lanes per plane (two lane-sum trees and
    * a scalar tail per 49-float plane, ~18 ns a plane): 0.83x PyTorch at NCHW 32x7x7x2048 on 2 threads
-   * (seventh session). The bits depend on the call's samples (their dGamma/dBeta vectors add across them),
-   * not on the thread; a staged call (per block of samples) may differ from an unstaged one in dGamma/dBeta's
-   * last bits.
+   * (seventh session). Runs on {@link #FIRST} (at most 256 bits); planes of one to two 512-bit vectors less a
+   * lane take main's kernels instead ({@link #wideGroups}). dGamma/dBeta add the samples' plane sums in sample
+   * order, whatever the thread.
    * The native body ({@code PanamaNativeGroupNorm.backwardGroupsFirst}) runs the same operations in the same order.
    */
   private static void backwardGroupsFirst(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch,
@@ -527,9 +526,9 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
   }
 
   /**
-   * A group's planes at {@code xs}/{@code gs}: adds each plane's Σdy and invStd*Σdy*(x - mean) vectors into
-   * its channel's in {@code acc}, and returns the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean), lanes summed
-   * once, packed as {@link PanamaBatchNormSupport#sumLanes(FloatVector, FloatVector)}. Only scalars cross
+   * A group's planes at {@code xs}/{@code gs}: adds each plane's Σdy and invStd*Σdy*(x - mean), lanes summed, into
+   * its channel's dBeta and dGamma ({@link #addPlane}), and returns the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean),
+   * lanes summed once, packed as {@link #sumFirstLanes}. Only scalars cross
    * these calls: a vector argument of a call C2 does not inline is boxed (672 B a group at NCHW 32x7x7x2048, -prof gc).
    */
   private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, float[] gamma, float m, float sf,
