@@ -899,12 +899,27 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * bandwidth on the AVX-512 EPYC (Zen 4): NHWC 64x56x56x64 reduce 8.5-9.3 ms against 3.6-5.0 ms in memory order,
    * while a plain read of x and dy took 3.6 ms (/tmp/nhwcbw13/probe BwProbe2, BwBand, one JVM; the same at
    * -XX:MaxVectorSize=32, so not the vector width). One super row at a time holds every position's
-   * round trip through L1 apart by a whole row (16 or more vectors), so the stores forward in time.
+   * round trip through L1 apart by a whole row (16 or more vectors), so the stores forward in time. Super rows of
+   * {@link #INTERLEAVED_MIN_WIDTH} floats or more keep the four rows' vectors of a position together (same bits again).
    */
   private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
                                       int slot) {
     int sum = slot, h = 2 * slot, t = 3 * slot, u = 4 * slot;
     int i = 0;
+    for (; width >= INTERLEAVED_MIN_WIDTH && i + 4 * width <= total; i += 4 * width) { // wide rows: the four rows' vectors together
+      for (int j = 0; j < width; j += LANES) {
+        int p = i + j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g0 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g1 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
+        FloatVector g2 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 2 * width), g3 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 3 * width);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum + j);
+        FloatVector hj = FloatVector.fromArray(SPECIES, s, h + j);
+        hj = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), hj);
+        hj = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj);
+        hj = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 2 * width).sub(m), hj);
+        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, h + j);
+      }
+    }
     for (; i + 4 * width <= total; i += 4 * width) {
       int r = i;
       for (int j = 0; j < width; j += LANES) { // row 0: t = g0
@@ -962,6 +977,15 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   static int scratchSlot(int width) {
     return width + 2 * LANES;
   }
+
+  /**
+   * Super rows at least this wide (runs of 4 KiB and more) keep the four rows' vectors of a position together: the
+   * prefetchers follow such runs, and the memory-order walk's scratch round trips (two stores per vector instead of
+   * half a store) and its 5 * width floats of scratch (40 KiB at width 2048, more than L1) cost more than they save:
+   * NHWC 32x7x7x2048 reduce 1.6 ms in memory order against 1.0 ms (BwProbe2, one JVM each, same load). At width 1024
+   * the two walks took the same time on NHWC 12544x1024 (5.0-5.6 against 4.9-5.5 ms).
+   */
+  static final int INTERLEAVED_MIN_WIDTH = 1024;
 
   // Loops written out, not calls of reducePlane: a call per short plane cost 1.16x on NCHW 32x2048x49 (the
   // reduce alone; with the apply also through applyPlanes, 1.45x), two runs of a probe against this body.
