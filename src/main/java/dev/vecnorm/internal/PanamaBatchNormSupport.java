@@ -898,8 +898,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * the four rows of x and of dy per position: eight interleaved 1 KiB runs at 16 lanes) ran at half the read
    * bandwidth on the AVX-512 EPYC (Zen 4): NHWC 64x56x56x64 reduce 8.5-9.3 ms against 3.6-5.0 ms in memory order,
    * while a plain read of x and dy took 3.6 ms (/tmp/nhwcbw13/probe BwProbe2, BwBand, one JVM; the same at
-   * -XX:MaxVectorSize=32, so not the vector width). One super row at a time holds every position's
-   * round trip through L1 apart by a whole row (16 or more vectors), so the stores forward in time. Super rows of
+   * -XX:MaxVectorSize=32, so not the vector width). A position's scratch round trip through L1 comes back a whole
+   * super row (16 or more vectors) later. Super rows of
    * {@link #INTERLEAVED_MIN_WIDTH} floats or more keep the four rows' vectors of a position together (same bits again).
    */
   private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
@@ -970,9 +970,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   /**
    * Floats between the backward reduce's scratch arrays: the super row's width plus two vectors, so that a store to
-   * one array and a load from another at the same position are not 4 KiB apart (a multiple of 4 KiB between them
-   * looks like a dependence to the load unit until the store's address resolves: NHWC 12544x1024, width 1024,
-   * reduce 5.9-7.4 ms against 5.0 ms for the interleaved walk before the arrays were padded apart).
+   * one array and a load from another at the same position are not a multiple of 4 KiB apart (which looks like a
+   * dependence to the load unit until the store's address resolves). Unpadded, width 256 puts mean and u 4 KiB apart,
+   * width 512 mean and sumDyXmu; at width 1024 (all five) the memory-order walk took 5.9-7.4 ms on NHWC 12544x1024
+   * against 5.0-5.6 ms padded (that width now takes the interleaved walk, see {@link #INTERLEAVED_MIN_WIDTH}).
    */
   static int scratchSlot(int width) {
     return width + 2 * LANES;
