@@ -888,16 +888,17 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                                          float[] mean, float[] sumDy, float[] sumDyXhat) {
     int width = superWidth(channels);
     if (width >= 0) {
-      float[] s = Scratch.borrow(3 * width);
+      int slot = scratchSlot(width);
+      float[] s = Scratch.borrow(5 * slot);
       try {
         for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
-        java.util.Arrays.fill(s, width, 3 * width, 0f);
-        reduceSuperRows(x, xOffset, dy, dyOffset, outer * channels, width, s);
+        java.util.Arrays.fill(s, slot, 3 * slot, 0f);
+        reduceSuperRows(x, xOffset, dy, dyOffset, outer * channels, width, s, slot);
         for (int c = 0; c < channels; c++) { // each channel's positions, in a fixed order
           float g = 0, h = 0;
           for (int pos = c; pos < width; pos += channels) {
-            g += s[width + pos];
-            h += s[2 * width + pos];
+            g += s[slot + pos];
+            h += s[2 * slot + pos];
           }
           sumDy[c] = g;
           sumDyXhat[c] = h;
@@ -947,39 +948,104 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * Backward sums over the tensor as one stream of super rows (see {@link #normalizeSuperRows}): per
    * position, {@code sum dy} and {@code sum dy*(x - mean)} accumulate in scratch
-   * {@code [mean | sumDy | sumDyXmu]}, four super rows per step so each position's round trip through
-   * L1 is paid once per four vectors.
+   * {@code [mean | sumDy | sumDyXmu | t | u]} ({@code slot} floats apart, see {@link #scratchSlot}), in steps of four super rows: {@code sumDy += (g0 + g1) + (g2 + g3)}
+   * and {@code sumDyXmu} by four FMAs in row order.
+   *
+   * <p>Each step reads its four super rows one after the other, in memory order, carrying {@code g0 + g1} and
+   * {@code g2} to the last row through scratch {@code t} and {@code u}: the same operations on the same values as
+   * loading the four rows' vectors of one position together, so the same bits. That walk (a vector from each of
+   * the four rows of x and of dy per position: eight interleaved 1 KiB runs at 16 lanes) ran at half the read
+   * bandwidth on the AVX-512 EPYC (Zen 4): NHWC 64x56x56x64 reduce 8.5-9.3 ms against 3.6-5.0 ms in memory order,
+   * while a plain read of x and dy took 3.6 ms (/tmp/nhwcbw13/probe BwProbe2, BwBand, one JVM; the same at
+   * -XX:MaxVectorSize=32, so not the vector width). A position's scratch round trip through L1 comes back a whole
+   * super row (16 or more vectors) later. Super rows of
+   * {@link #INTERLEAVED_MIN_WIDTH} floats or more keep the four rows' vectors of a position together (same bits again).
    */
-  private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s) {
+  private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
+                                      int slot) {
+    int sum = slot, h = 2 * slot, t = 3 * slot, u = 4 * slot;
     int i = 0;
-    for (; i + 4 * width <= total; i += 4 * width) {
+    for (; width >= INTERLEAVED_MIN_WIDTH && i + 4 * width <= total; i += 4 * width) { // wide rows: the four rows' vectors together
       for (int j = 0; j < width; j += LANES) {
         int p = i + j;
         FloatVector m = FloatVector.fromArray(SPECIES, s, j);
         FloatVector g0 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g1 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
         FloatVector g2 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 2 * width), g3 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 3 * width);
-        FloatVector.fromArray(SPECIES, s, width + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, width + j);
-        FloatVector h = FloatVector.fromArray(SPECIES, s, 2 * width + j);
-        h = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), h);
-        h = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), h);
-        h = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 2 * width).sub(m), h);
-        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), h).intoArray(s, 2 * width + j);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum + j);
+        FloatVector hj = FloatVector.fromArray(SPECIES, s, h + j);
+        hj = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), hj);
+        hj = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj);
+        hj = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 2 * width).sub(m), hj);
+        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, h + j);
+      }
+    }
+    for (; i + 4 * width <= total; i += 4 * width) {
+      int r = i;
+      for (int j = 0; j < width; j += LANES) { // row 0: t = g0
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + r + j);
+        FloatVector hj = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + r + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j));
+        g.intoArray(s, t + j);
+        hj.intoArray(s, h + j);
+      }
+      r += width;
+      for (int j = 0; j < width; j += LANES) { // row 1: t = g0 + g1
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + r + j);
+        FloatVector hj = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + r + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j));
+        FloatVector tj = FloatVector.fromArray(SPECIES, s, t + j).add(g);
+        tj.intoArray(s, t + j);
+        hj.intoArray(s, h + j);
+      }
+      r += width;
+      for (int j = 0; j < width; j += LANES) { // row 2: u = g2
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + r + j);
+        FloatVector hj = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + r + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j));
+        g.intoArray(s, u + j);
+        hj.intoArray(s, h + j);
+      }
+      r += width;
+      for (int j = 0; j < width; j += LANES) { // row 3: sumDy += t + (u + g3)
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + r + j);
+        FloatVector hj = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + r + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j));
+        FloatVector gj = FloatVector.fromArray(SPECIES, s, sum + j)
+            .add(FloatVector.fromArray(SPECIES, s, t + j).add(FloatVector.fromArray(SPECIES, s, u + j).add(g)));
+        gj.intoArray(s, sum + j);
+        hj.intoArray(s, h + j);
       }
     }
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
     int vectorBound = SPECIES.loopBound(total), j = 0;
     for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
       FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + i);
-      FloatVector.fromArray(SPECIES, s, width + j).add(g).intoArray(s, width + j);
-      g.fma(FloatVector.fromArray(SPECIES, x, xOffset + i).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, 2 * width + j))
-          .intoArray(s, 2 * width + j);
+      FloatVector.fromArray(SPECIES, s, sum + j).add(g).intoArray(s, sum + j);
+      g.fma(FloatVector.fromArray(SPECIES, x, xOffset + i).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
+          .intoArray(s, h + j);
     }
     for (; i < total; i++, j++) { // scalar tail
       float g = dy[dyOffset + i];
-      s[width + j] += g;
-      s[2 * width + j] = Math.fma(g, x[xOffset + i] - s[j], s[2 * width + j]);
+      s[sum + j] += g;
+      s[h + j] = Math.fma(g, x[xOffset + i] - s[j], s[h + j]);
     }
   }
+
+  /**
+   * Floats between the backward reduce's scratch arrays: the super row's width plus two vectors, so that a store to
+   * one array and a load from another at the same position are not a multiple of 4 KiB apart (which looks like a
+   * dependence to the load unit until the store's address resolves). Unpadded, width 256 puts mean and u 4 KiB apart,
+   * width 512 mean and sumDyXmu; at width 1024 (all five) the memory-order walk took 5.9-7.4 ms on NHWC 12544x1024
+   * against 5.0-5.6 ms padded (that width now takes the interleaved walk, see {@link #INTERLEAVED_MIN_WIDTH}).
+   */
+  static int scratchSlot(int width) {
+    return width + 2 * LANES;
+  }
+
+  /**
+   * Super rows at least this wide (runs of 4 KiB and more) keep the four rows' vectors of a position together: the
+   * prefetchers follow such runs, and the memory-order walk's scratch round trips (two stores per vector instead of
+   * half a store) and its 5 * width floats of scratch (40 KiB at width 2048, more than L1) cost more than they save:
+   * NHWC 32x7x7x2048 reduce 1.6 ms in memory order against 1.0 ms (BwProbe2, one JVM each, same load). At width 1024
+   * the two walks took the same time on NHWC 12544x1024 (5.0-5.6 against 4.9-5.5 ms).
+   */
+  static final int INTERLEAVED_MIN_WIDTH = 1024;
 
   // Loops written out, not calls of reducePlane: a call per short plane cost 1.16x on NCHW 32x2048x49 (the
   // reduce alone; with the apply also through applyPlanes, 1.45x), two runs of a probe against this body.
@@ -1120,7 +1186,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         sumDyXhat, count);
     try {
       if (width < 0) {
-        int block = Math.max(1, APPLY_BLOCK / channels); // rows a block: each block forwards, the blocks from the end back
+        int block = Math.max(1, ROWS_APPLY_BLOCK / channels); // rows a block: each block forwards, the blocks from the end back
         for (int hi = outer; hi > 0; hi -= block) {
           int lo = Math.max(0, hi - block);
           applyRows(x, xOffset + lo * channels, dy, dyOffset + lo * channels, dx, dxOffset + lo * channels, hi - lo, channels,
@@ -1146,13 +1212,21 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   static void applySuperRowsFromEnd(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int total,
                                     int width, float[] coef, int at) {
-    int full = total - total % width, block = width * Math.max(1, APPLY_BLOCK / width);
+    int full = total - total % width, block = width * Math.max(1, ROWS_APPLY_BLOCK / width);
     applySuperRows(x, xOffset + full, dy, dyOffset + full, dx, dxOffset + full, total - full, width, coef, at);
     for (int hi = full; hi > 0; hi -= block) {
       int lo = Math.max(0, hi - block);
       applySuperRows(x, xOffset + lo, dy, dyOffset + lo, dx, dxOffset + lo, hi - lo, width, coef, at);
     }
   }
+
+  /**
+   * Floats per block of the channels-last apply's walk from the end back (256 KiB of each array). Blocks of
+   * {@link #APPLY_BLOCK} (16 KiB runs, each ascending, the runs descending) ran the NHWC 64x56x56x64 apply after the
+   * reduce at 1.3x a forward walk on the AVX-512 EPYC; blocks of 32-1024 Ki floats matched the forward walk
+   * (reduce + apply 9.3-9.9 ms against 12.3 ms, BwProbe3), and still read an L2-sized tensor's cached end first.
+   */
+  static final int ROWS_APPLY_BLOCK = 64 * 1024;
 
   /** As {@link #normalizeSuperRows}, for {@code dx = a*dy + b*(x - mean) + k}. */
   static void applySuperRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int total,
