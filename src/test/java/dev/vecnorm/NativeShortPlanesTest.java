@@ -16,10 +16,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Channels-first normalize on native segments with short planes (inference and training forward) gives
  * the same bits as the {@code float[]} kernels on the same data, compared exactly ({@code floatToIntBits}).
- * The four tensors of at least 512 Ki floats (at least 4 samples, planes of at most 128 floats) take the
+ * The four tensors of at least 512 Ki floats (at least 4 samples, planes of at most 128 floats) took the
  * native route that runs one loop over a run of whole planes with per-element coefficients
- * ({@code PanamaNativeShortPlanes}); the small ones take the plane loop next to it, which serves tensors in
- * cache. {@link NativeMomentsTest} covers fewer samples.
+ * ({@code PanamaNativeShortPlanes}) until the thirteenth session switched that route off
+ * ({@code PanamaNativeShortPlanes.applies}); all cases now take the plane loop, and switching the route back on
+ * makes these cases test it again. {@link NativeMomentsTest} covers fewer samples.
  *
  * <p>Small plane lengths: 2, around 8 and 16 lanes (AVX2, AVX-512), 49, 169, 196 (NCHW 7x7, 13x13, 14x14),
  * 128/129, 255 and 513. Channel counts leave a partial last group of channels or fit

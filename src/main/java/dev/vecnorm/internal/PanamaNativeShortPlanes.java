@@ -94,10 +94,28 @@ final class PanamaNativeShortPlanes {
   /** Planes of fewer vectors than this take the short-plane loop copies ({@link #ownLoops}): 512 floats on AVX-512. */
   static final int OWN_LOOP_VECTORS = 32;
 
-  /** Whether {@link #normalize} is the faster route for {@code [outer, channels, inner]}. */
+  /**
+   * Whether {@link #normalize} is the faster route for {@code [outer, channels, inner]}: never, on the AVX-512 machine
+   * of the thirteenth session (AMD EPYC, 1 MiB L2 a core, 32 MiB L3), at 16 lanes or at 8 ({@code -XX:MaxVectorSize=32}),
+   * in L3 or past it. Its three coefficient loads per data vector cost far more there than the per-plane segment checks
+   * they save. {@code SegmentCheck ratio}, segment/{@code float[]} with the route / with the plane loop (an uncommitted
+   * copy of this class with the route behind a property, ahead of the jar on the class path; one JVM per run, two runs
+   * each, alternating, 00:41-00:42 UTC, load 13-17 from other engineers' builds): NCHW 32x7x7x2048 inference 1.83, 2.33 /
+   * 1.04, 1.17 and training forward 1.36, 1.30 / 1.01, 0.99; the same at 8 lanes, inference 1.78, 1.84 / 0.92, 0.88
+   * and training forward 1.24, 1.22 / 0.90, 0.87; inference on NCHW 128x7x7x1024 2.00 / 0.80 and 64x8x8x512 1.61 /
+   * 0.89 (one run). On the AVX2 machine of the earlier sessions the route won (README, seg9's paragraph: NCHW
+   * 128x7x7x512 training forward 0.95 against 1.39-1.44), so the code stays for a machine where it pays; the plane
+   * loop ({@code normalizeShortPlanesNative}) serves these shapes now.
+   */
   static boolean applies(int outer, int channels, int inner) {
-    return inner <= MAX_INNER && outer >= MIN_OUTER && (long) outer * channels * inner >= MIN_FLOATS;
+    return ENABLED && inner <= MAX_INNER && outer >= MIN_OUTER && (long) outer * channels * inner >= MIN_FLOATS;
   }
+
+  /**
+   * Off: see {@link #applies}. With it off no call reaches {@link #normalize}, and {@code NativeShortPlanesTest}'s large
+   * cases check the plane loop instead; turn it on to test the route again.
+   */
+  private static final boolean ENABLED = false;
 
   /**
    * y = fma(x - mean, alpha, shift) over {@code [outer, channels, inner]} floats at byte offsets
