@@ -1,6 +1,9 @@
 package dev.vecnorm.internal;
 
 import static dev.vecnorm.internal.PanamaBatchNormSupport.APPLY_BLOCK;
+import static dev.vecnorm.internal.PanamaBatchNormSupport.INTERLEAVED_MIN_WIDTH;
+import static dev.vecnorm.internal.PanamaBatchNormSupport.ROWS_APPLY_BLOCK;
+import static dev.vecnorm.internal.PanamaBatchNormSupport.scratchSlot;
 import static dev.vecnorm.internal.BatchNormSupport.FUSED_MIN_INNER;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.sumLanes;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.superWidth;
@@ -112,16 +115,17 @@ final class PanamaNativeBackward {
       reduceRows(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat);
       return;
     }
-    float[] s = Scratch.borrow(3 * width + 2 * LANES);
+    int slot = scratchSlot(width);
+    float[] s = Scratch.borrow(5 * slot + 2 * LANES);
     try {
       for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
-      java.util.Arrays.fill(s, width, 3 * width, 0f);
-      reduceSuperRows(x, xOffset, dy, dyOffset, (long) outer * channels, width, s);
+      java.util.Arrays.fill(s, slot, 3 * slot, 0f);
+      reduceSuperRows(x, xOffset, dy, dyOffset, (long) outer * channels, width, s, slot);
       for (int c = 0; c < channels; c++) { // each channel's positions, in the array kernel's order
         float g = 0, h = 0;
         for (int pos = c; pos < width; pos += channels) {
-          g += s[width + pos];
-          h += s[2 * width + pos];
+          g += s[slot + pos];
+          h += s[2 * slot + pos];
         }
         sumDy[c] = g;
         sumDyXhat[c] = h;
@@ -133,21 +137,25 @@ final class PanamaNativeBackward {
 
   /**
    * {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch
-   * {@code [mean | sumDy | sumDyXmu | 2 * LANES]}. The scalar tail (under a vector of floats at the tensor's end) is
-   * read from one vector of dy and one of x ending at the tensor's end, copied to the scratch's last {@code 2 * LANES}
-   * floats, not by a checked {@code get} per float: the same values in the same order, so the same bits.
+   * {@code [mean | sumDy | sumDyXmu | t | u | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}). Super rows
+   * narrower than {@code INTERLEAVED_MIN_WIDTH} are read in memory order, each step's four rows one after the other
+   * (the array kernel says why: the interleaved walk ran at half the read bandwidth on the AMD EPYC); wider ones keep
+   * the four rows' vectors of a position together. Either walk, the array kernel's operations in its order: the same bits.
+   * The scalar tail (under a vector of floats at the tensor's end) is read from one vector of dy and one of x ending at
+   * the tensor's end, copied to the scratch's last {@code 2 * LANES} floats, not by a checked {@code get} per float.
    */
   private static void reduceSuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
-                                      float[] s) {
+                                      float[] s, int slot) {
     long w = 4L * width; // a super row in bytes
-    int t = 3 * width; // the tail vectors: dy at t, x at t + LANES
+    int sum = slot, h = 2 * slot, tq = 3 * slot, uq = 4 * slot;
+    int t = 5 * slot; // the tail vectors: dy at t, x at t + LANES
     boolean vectorTail = total % LANES != 0 && total >= LANES;
     if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
       FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * (total - LANES), LE).intoArray(s, t);
       FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * (total - LANES), LE).intoArray(s, t + LANES);
     }
     long i = 0;
-    for (; i + 4L * width <= total; i += 4L * width) {
+    for (; width >= INTERLEAVED_MIN_WIDTH && i + 4L * width <= total; i += 4L * width) {
       // The four super rows as their own slices, addressed from 0, as the channels-first planes
       // (PanamaBatchNormSupport.normalizeChannelsFirstNative): the inner loop (width / LANES steps) is entered once
       // per four super rows, and its segment checks are then against the slice's size.
@@ -158,12 +166,48 @@ final class PanamaNativeBackward {
         FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, gq, p, LE), g1 = FloatVector.fromMemorySegment(SPECIES, gq, p + w, LE);
         FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, gq, p + 2 * w, LE);
         FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, gq, p + 3 * w, LE);
-        FloatVector.fromArray(SPECIES, s, width + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, width + j);
-        FloatVector h = FloatVector.fromArray(SPECIES, s, 2 * width + j);
-        h = g0.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), h);
-        h = g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), h);
-        h = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 2 * w, LE).sub(m), h);
-        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), h).intoArray(s, 2 * width + j);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum + j);
+        FloatVector hj = FloatVector.fromArray(SPECIES, s, h + j);
+        hj = g0.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), hj);
+        hj = g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), hj);
+        hj = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 2 * w, LE).sub(m), hj);
+        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), hj).intoArray(s, h + j);
+      }
+    }
+    for (; i + 4L * width <= total; i += 4L * width) { // memory order: t = g0, t += g1, u = g2, sumDy += t + (u + g3)
+      MemorySegment xq = x.asSlice(xOffset + 4 * i, 4 * w), gq = dy.asSlice(dyOffset + 4 * i, 4 * w);
+      for (int j = 0; j < width; j += LANES) { // row 0
+        long p = 4L * j;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, p, LE);
+        FloatVector hj = g.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+            FloatVector.fromArray(SPECIES, s, h + j));
+        g.intoArray(s, tq + j);
+        hj.intoArray(s, h + j);
+      }
+      for (int j = 0; j < width; j += LANES) { // row 1
+        long p = w + 4L * j;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, p, LE);
+        FloatVector hj = g.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+            FloatVector.fromArray(SPECIES, s, h + j));
+        FloatVector.fromArray(SPECIES, s, tq + j).add(g).intoArray(s, tq + j);
+        hj.intoArray(s, h + j);
+      }
+      for (int j = 0; j < width; j += LANES) { // row 2
+        long p = 2 * w + 4L * j;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, p, LE);
+        FloatVector hj = g.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+            FloatVector.fromArray(SPECIES, s, h + j));
+        g.intoArray(s, uq + j);
+        hj.intoArray(s, h + j);
+      }
+      for (int j = 0; j < width; j += LANES) { // row 3
+        long p = 3 * w + 4L * j;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, p, LE);
+        FloatVector hj = g.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+            FloatVector.fromArray(SPECIES, s, h + j));
+        FloatVector.fromArray(SPECIES, s, sum + j)
+            .add(FloatVector.fromArray(SPECIES, s, tq + j).add(FloatVector.fromArray(SPECIES, s, uq + j).add(g))).intoArray(s, sum + j);
+        hj.intoArray(s, h + j);
       }
     }
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
@@ -171,21 +215,21 @@ final class PanamaNativeBackward {
     int j = 0;
     for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
       FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * i, LE);
-      FloatVector.fromArray(SPECIES, s, width + j).add(g).intoArray(s, width + j);
+      FloatVector.fromArray(SPECIES, s, sum + j).add(g).intoArray(s, sum + j);
       g.fma(FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * i, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
-          FloatVector.fromArray(SPECIES, s, 2 * width + j)).intoArray(s, 2 * width + j);
+          FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
     }
     if (vectorTail) {
       for (int k = t + LANES - (int) (total - i); i < total; i++, j++, k++) { // scalar tail, from scratch
         float g = s[k];
-        s[width + j] += g;
-        s[2 * width + j] = Math.fma(g, s[k + LANES] - s[j], s[2 * width + j]);
+        s[sum + j] += g;
+        s[h + j] = Math.fma(g, s[k + LANES] - s[j], s[h + j]);
       }
     }
     for (; i < total; i++, j++) { // scalar tail (a tensor shorter than a vector)
       float g = dy.get(FLOAT_LE, dyOffset + 4 * i);
-      s[width + j] += g;
-      s[2 * width + j] = Math.fma(g, x.get(FLOAT_LE, xOffset + 4 * i) - s[j], s[2 * width + j]);
+      s[sum + j] += g;
+      s[h + j] = Math.fma(g, x.get(FLOAT_LE, xOffset + 4 * i) - s[j], s[h + j]);
     }
   }
 
@@ -346,7 +390,7 @@ final class PanamaNativeBackward {
       if (inner > 1) {
         applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, coef);
       } else if (width < 0) {
-        int block = Math.max(1, APPLY_BLOCK / channels); // as the float[] body: blocks of rows from the end back
+        int block = Math.max(1, ROWS_APPLY_BLOCK / channels); // as the float[] body: blocks of rows from the end back
         for (int hi = outer; hi > 0; hi -= block) {
           int lo = Math.max(0, hi - block);
           long at = 4L * lo * channels;
@@ -366,7 +410,7 @@ final class PanamaNativeBackward {
   /** {@code PanamaBatchNormSupport.applySuperRowsFromEnd} on native memory: the same blocks in the same order. */
   static void applySuperRowsFromEnd(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
                                     long dxOffset, long total, int width, float[] coef, int at) {
-    long full = total - total % width, block = (long) width * Math.max(1, APPLY_BLOCK / width);
+    long full = total - total % width, block = (long) width * Math.max(1, ROWS_APPLY_BLOCK / width);
     applySuperRows(x, xOffset + 4 * full, dy, dyOffset + 4 * full, dx, dxOffset + 4 * full, total - full, width, coef, at);
     for (long hi = full; hi > 0; hi -= block) {
       long lo = Math.max(0, hi - block);
