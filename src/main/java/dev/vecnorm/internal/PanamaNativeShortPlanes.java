@@ -103,7 +103,7 @@ final class PanamaNativeShortPlanes {
    * each, alternating, 00:41-00:42 UTC, load 13-17 from other engineers' builds): NCHW 32x7x7x2048 inference 1.83, 2.33 /
    * 1.04, 1.17 and training forward 1.36, 1.30 / 1.01, 0.99; the same at 8 lanes, inference 1.78, 1.84 / 0.92, 0.88
    * and training forward 1.24, 1.22 / 0.90, 0.87; inference on NCHW 128x7x7x1024 2.00 / 0.80 and 64x8x8x512 1.61 /
-   * 0.89 (one run). On the AVX2 machine of the earlier sessions the route won (README, seg9's paragraph: NCHW
+   * 0.89 (one run). On the Intel Xeon (AVX-512, 300 MiB L3) of the earlier sessions the route won (README, seg9's paragraph: NCHW
    * 128x7x7x512 training forward 0.95 against 1.39-1.44), so the code stays for a machine where it pays; the plane
    * loop ({@code normalizeShortPlanesNative}) serves these shapes now.
    */
