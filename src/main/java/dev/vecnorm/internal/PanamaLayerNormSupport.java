@@ -138,6 +138,18 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * one JVM, eleventh session). The rest of the gap at 256 features is this loop's fixed cost per row (lane sums and
    * the double statistics on the row-to-row chain, ~20-30 ns a row on L1-resident rows), not memory
    * (README, "LayerNorm, RMSNorm and GroupNorm against PyTorch and oneDNN").
+   *
+   * <p>Blocks of rows that fit in L1 (sum rows r..r+k-1 with {@link #blockSums} and {@link #statistics}, then write
+   * those k rows in a loop without sums; the same bits, NativeLayerNormTest green) lost on the AMD EPYC (AVX-512),
+   * although the two halves as separate loops are 1.4x cheaper than this loop on L1-resident rows
+   * (LayerNormRowProbe). LayerNormBenchmark.Vector.layerNormForward, forks of main and the blocked build
+   * alternating, main's time = 1: 2048x768 1.01-1.15x at k = 4 (12 KiB, three rounds), 1.08-1.20x at k = 5 (six
+   * rounds), 1.05-1.09x at k = 2; 1024x1000 0.93-1.00x at k = 3 and 0.92-1.01x at k = 4 (three and six rounds,
+   * inside main's spread), 1.09x at k = 1 (two-pass). A likely reason (not measured): the block's sum loop reads
+   * from L3 with no work to overlap, where this loop's writes of row r overlap row r + 1's reads. Touching block
+   * j + 1 (one scalar load a cache line) in block j's writes took 1.10-1.22x at 768 and 1.06-1.13x at 1000; this loop
+   * four vectors a step (the same two accumulator pairs in the same order) 1.01-1.03x at 768 and 1.17-1.29x at 1000
+   * (engineer lnb13, thirteenth session).
    */
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
