@@ -146,16 +146,48 @@ final class PanamaNativeBackward {
    */
   private static void reduceSuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
                                       float[] s, int slot) {
-    long w = 4L * width; // a super row in bytes
-    int sum = slot, h = 2 * slot, tq = 3 * slot, uq = 4 * slot;
+    int sum = slot, h = 2 * slot;
     int t = 5 * slot; // the tail vectors: dy at t, x at t + LANES
     boolean vectorTail = total % LANES != 0 && total >= LANES;
     if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
       FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * (total - LANES), LE).intoArray(s, t);
       FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * (total - LANES), LE).intoArray(s, t + LANES);
     }
-    long i = 0;
-    for (; width >= INTERLEAVED_MIN_WIDTH && i + 4L * width <= total; i += 4L * width) {
+    // Each walk in its own method. With both walks and the tail in one body, the native backward ran 2-34x slower than
+    // float[] in a JVM that had first run the other kernels (SegmentCheck ratio, the ten suite shapes, all four ops:
+    // NHWC:7x13x13x17 288.7 against 8.6 us, NC:8192x256 2171 against 1184), and at float[] speed when run alone: the
+    // signature of C2 running out of inlining budget and boxing vectors, seen before in these classes. Split: 1.01, 1.04.
+    long i = width >= INTERLEAVED_MIN_WIDTH ? reduceInterleaved(x, xOffset, dy, dyOffset, total, width, s, slot)
+        : reduceInOrder(x, xOffset, dy, dyOffset, total, width, s, slot);
+    // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
+    long vectorBound = total - total % LANES;
+    int j = 0;
+    for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
+      FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * i, LE);
+      FloatVector.fromArray(SPECIES, s, sum + j).add(g).intoArray(s, sum + j);
+      g.fma(FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * i, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+          FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
+    }
+    if (vectorTail) {
+      for (int k = t + LANES - (int) (total - i); i < total; i++, j++, k++) { // scalar tail, from scratch
+        float g = s[k];
+        s[sum + j] += g;
+        s[h + j] = Math.fma(g, s[k + LANES] - s[j], s[h + j]);
+      }
+    }
+    for (; i < total; i++, j++) { // scalar tail (a tensor shorter than a vector)
+      float g = dy.get(FLOAT_LE, dyOffset + 4 * i);
+      s[sum + j] += g;
+      s[h + j] = Math.fma(g, x.get(FLOAT_LE, xOffset + 4 * i) - s[j], s[h + j]);
+    }
+  }
+
+  /** The whole four-super-row steps with the four rows' vectors of a position together (wide super rows); returns the floats done. */
+  private static long reduceInterleaved(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
+                                        float[] s, int slot) {
+    long w = 4L * width, i = 0;
+    int sum = slot, h = 2 * slot;
+    for (; i + 4L * width <= total; i += 4L * width) {
       // The four super rows as their own slices, addressed from 0, as the channels-first planes
       // (PanamaBatchNormSupport.normalizeChannelsFirstNative): the inner loop (width / LANES steps) is entered once
       // per four super rows, and its segment checks are then against the slice's size.
@@ -174,6 +206,14 @@ final class PanamaNativeBackward {
         g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), hj).intoArray(s, h + j);
       }
     }
+    return i;
+  }
+
+  /** The whole four-super-row steps, each step's rows in memory order through scratch {@code t}, {@code u}; returns the floats done. */
+  private static long reduceInOrder(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
+                                    float[] s, int slot) {
+    long w = 4L * width, i = 0;
+    int sum = slot, h = 2 * slot, tq = 3 * slot, uq = 4 * slot;
     for (; i + 4L * width <= total; i += 4L * width) { // memory order: t = g0, t += g1, u = g2, sumDy += t + (u + g3)
       MemorySegment xq = x.asSlice(xOffset + 4 * i, 4 * w), gq = dy.asSlice(dyOffset + 4 * i, 4 * w);
       for (int j = 0; j < width; j += LANES) { // row 0
@@ -210,27 +250,7 @@ final class PanamaNativeBackward {
         hj.intoArray(s, h + j);
       }
     }
-    // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
-    long vectorBound = total - total % LANES;
-    int j = 0;
-    for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
-      FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * i, LE);
-      FloatVector.fromArray(SPECIES, s, sum + j).add(g).intoArray(s, sum + j);
-      g.fma(FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * i, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
-          FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
-    }
-    if (vectorTail) {
-      for (int k = t + LANES - (int) (total - i); i < total; i++, j++, k++) { // scalar tail, from scratch
-        float g = s[k];
-        s[sum + j] += g;
-        s[h + j] = Math.fma(g, s[k + LANES] - s[j], s[h + j]);
-      }
-    }
-    for (; i < total; i++, j++) { // scalar tail (a tensor shorter than a vector)
-      float g = dy.get(FLOAT_LE, dyOffset + 4 * i);
-      s[sum + j] += g;
-      s[h + j] = Math.fma(g, x.get(FLOAT_LE, xOffset + 4 * i) - s[j], s[h + j]);
-    }
+    return i;
   }
 
   /** Wide rows with a ragged channel tail (at least four vectors): accumulated row by row into the L1-resident sums. */
