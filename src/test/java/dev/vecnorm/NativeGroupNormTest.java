@@ -67,9 +67,6 @@ class NativeGroupNormTest {
     out.add(new Object[] {GroupShape.nchw(2, 12, 2 * LANES + 1, 3), true, true}); // the pair loop and a one-lane ragged end
     out.add(new Object[] {GroupShape.nchw(2, 8, 3 * LANES - 1, 8), true, true}); // InstanceNorm, a ragged end of lanes - 1
     out.add(new Object[] {GroupShape.nchw(3, 8, LANES - 1, 2), true, true}); // planes shorter than a vector: batch norm's reduce
-    out.add(new Object[] {GroupShape.nchw(3, 8, 25, 2), true, true}); // 5x5: the preferred species at 16 lanes, ragged
-    out.add(new Object[] {GroupShape.nchw(2, 8, 2 * LANES, 4), true, true}); // two whole preferred vectors a plane: 256-bit planes
-    out.add(new Object[] {GroupShape.nchw(3, 8, 9, 2), true, true}); // 3x3: one 256-bit vector and a ragged end
     return out;
   }
 

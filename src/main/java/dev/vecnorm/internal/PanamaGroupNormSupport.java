@@ -4,8 +4,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -38,39 +36,6 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
 
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
   private static final int LANES = SPECIES.length();
-
-  /**
-   * The channels-first backward's species ({@link #backwardGroupsFirst} and its native body): the preferred
-   * one up to 256 bits. On AVX-512 (16 lanes) the 512-bit kernels ran slower: a {@code float[]}'s data starts 16
-   * bytes into a 64-byte line, so every 64-byte load and store of x, dy, dx and the per-channel accumulators
-   * spans two lines, and a 49-float plane is 3 vectors and a tail vector of which 15 lanes are discarded. In one
-   * JVM, alternating (/tmp/gn13/GnProbe.java, NCHW 32x7x7x2048, G = 32): this kernel 2237 against 2637 us
-   * with {@code -XX:MaxVectorSize=32} against 64, a plain dx = a*dy + b*x stream 798 against 1097 us.
-   */
-  static final VectorSpecies<Float> FIRST = VectorSpecies.of(float.class,
-      VectorShape.forBitSize(Math.min(256, FloatVector.SPECIES_PREFERRED.vectorBitSize())));
-  static final int FIRST_LANES = FIRST.length();
-  private static final VectorShuffle<Float> FIRST_HALF = VectorShuffle.iota(FIRST, FIRST_LANES / 2, 1, true);
-  private static final VectorShuffle<Float> FIRST_QUARTER = VectorShuffle.iota(FIRST, Math.max(1, FIRST_LANES / 4), 1, true);
-  private static final VectorShuffle<Float> FIRST_EIGHTH = VectorShuffle.iota(FIRST, Math.max(1, FIRST_LANES / 8), 1, true);
-
-  /**
-   * {@link PanamaBatchNormSupport#sumLanes(FloatVector, FloatVector)} for {@link #FIRST} vectors (at most 8 lanes): the
-   * same rotation tree (lane j plus lane j + s, s = lanes/2 down to 1), packed the same way.
-   */
-  static long sumFirstLanes(FloatVector a, FloatVector b) {
-    a = a.add(a.rearrange(FIRST_HALF));
-    b = b.add(b.rearrange(FIRST_HALF));
-    if (FIRST_LANES >= 4) {
-      a = a.add(a.rearrange(FIRST_QUARTER));
-      b = b.add(b.rearrange(FIRST_QUARTER));
-    }
-    if (FIRST_LANES >= 8) {
-      a = a.add(a.rearrange(FIRST_EIGHTH));
-      b = b.add(b.rearrange(FIRST_EIGHTH));
-    }
-    return (long) Float.floatToRawIntBits(a.lane(0)) << 32 | Float.floatToRawIntBits(b.lane(0)) & 0xFFFF_FFFFL;
-  }
 
   /** The batch-norm kernels, called through the final class so C2 binds them statically. */
   private final PanamaBatchNormSupport bn;
@@ -409,13 +374,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
                        int groups, boolean channelsLast, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma,
                        float[] dBeta) {
     if (groupsFirst(channelsLast, spatial)) {
-      if (wideGroups(spatial)) {
-        backwardGroupsWide(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
-            dGamma, dBeta);
-      } else {
-        backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
-            dGamma, dBeta);
-      }
+      backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
+          dGamma, dBeta);
       return;
     }
     int cpg = channels / groups, sampleFloats = channels * spatial;
@@ -458,7 +418,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * reduce (one position is a row of channels, which its channels-last reduce vectorizes across).
    */
   static boolean groupsFirst(boolean channelsLast, int spatial) {
-    return !channelsLast && spatial >= FIRST_LANES;
+    return !channelsLast && spatial >= LANES;
   }
 
   /**
@@ -468,24 +428,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * an infinite dy or x there would give NaN, where the sums hold the IEEE result of adding it once, e.g. +Inf
    * in dBeta).
    */
-  static VectorMask<Float> alreadySummedWide(int spatial) {
-    return SPECIES.indexInRange(spatial - SPECIES.loopBound(spatial), LANES);
-  }
-
-  /**
-   * Whether the channels-first backward runs main's 512-bit kernels ({@link #backwardGroupsWide}: the preferred species,
-   * per-channel accumulator vectors) instead of {@link #FIRST}: where the preferred species is wider, for planes of
-   * one vector up to two less a lane (one vector and an overlapping ragged end). At 5x5 = 25 floats, 2 vectors of 16
-   * lanes against 4 of 8: the 256-bit kernel took 1.19-1.26x the time of main's (NCHW 32x512x25 and 32x1024x25,
-   * G = 32, /tmp/gn13/ab/GnAB.java), and still 1.10-1.13x with 16-lane per-plane lane sums; at 32 floats those
-   * 16-lane lane sums took 1.14x the 256-bit kernel's time. 7x7 (4 vectors against 7), 14x14 and 28x28 ran faster on 8 lanes.
-   */
-  static boolean wideGroups(int spatial) {
-    return LANES > FIRST_LANES && spatial >= LANES && spatial < 2 * LANES;
-  }
-
   static VectorMask<Float> alreadySummed(int spatial) {
-    return FIRST.indexInRange(spatial - FIRST.loopBound(spatial), FIRST_LANES);
+    return SPECIES.indexInRange(spatial - SPECIES.loopBound(spatial), LANES);
   }
 
   /**
@@ -495,158 +439,20 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    *   <li>per plane, Σdy and Σdy*(x - mean) as vectors (two accumulator pairs; a ragged end is the vector
    *       ending at the plane's end, its lanes already summed set to 0 ({@link #alreadySummed}): no
    *       scalar tail, no masked load), added into the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean)
-   *       vectors (lanes summed once per group), and, lanes summed per plane ({@link #addPlane}), into the
-   *       channel's dBeta and dGamma (dGamma's scaled by the sample's invStd) in sample order;</li>
+   *       vectors, and into the channel's dBeta and dGamma vectors in {@code acc} (dGamma's scaled by the
+   *       sample's invStd), which run across all the call's samples. Lanes are summed once per group, and once per channel at
+   *       the end of the call;</li>
    *   <li>{@code dx = a_c*dy + b*(x - mean) + k} over the same planes, read again from L1/L2 (a group of
    *       64 planes of 49 floats is 25 KB of x and dy).</li>
    * </ol>
    * Batch norm's channels-first reduce, which this replaced, sums lanes per plane (two lane-sum trees and
    * a scalar tail per 49-float plane, ~18 ns a plane): 0.83x PyTorch at NCHW 32x7x7x2048 on 2 threads
-   * (seventh session). Runs on {@link #FIRST} (at most 256 bits); planes of one to two 512-bit vectors less a
-   * lane take main's kernels instead ({@link #wideGroups}). dGamma/dBeta add the samples' plane sums in sample
-   * order, whatever the thread.
+   * (seventh session). The bits depend on the call's samples (their dGamma/dBeta vectors add across them),
+   * not on the thread; a staged call (per block of samples) may differ from an unstaged one in dGamma/dBeta's
+   * last bits.
    * The native body ({@code PanamaNativeGroupNorm.backwardGroupsFirst}) runs the same operations in the same order.
    */
   private static void backwardGroupsFirst(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch,
-                                          int channels, int spatial, int groups, float[] gamma, float[] mean, float[] invStd,
-                                          int statsOffset, float[] dGamma, float[] dBeta) {
-    int cpg = channels / groups;
-    double count = (double) cpg * spatial;
-    for (int n = 0; n < batch; n++) {
-      for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
-        int at = statsOffset + n * groups + g, p0 = (n * channels + c0) * spatial;
-        float m = mean[at], sf = invStd[at];
-        long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, gamma, m, sf, dGamma, dBeta);
-        // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n, Σ(g*xhat) = s*Σ(gamma*dy*(x - mean)): b and k per group, in double
-        double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
-        applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
-            (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
-      }
-    }
-  }
-
-  /**
-   * A group's planes at {@code xs}/{@code gs}: adds each plane's Σdy and invStd*Σdy*(x - mean), lanes summed, into
-   * its channel's dBeta and dGamma ({@link #addPlane}), and returns the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean),
-   * lanes summed once, packed as {@link #sumFirstLanes}. Only scalars cross
-   * these calls: a vector argument of a call C2 does not inline is boxed (672 B a group at NCHW 32x7x7x2048, -prof gc).
-   */
-  private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, float[] gamma, float m, float sf,
-                                  float[] dGamma, float[] dBeta) {
-    int upper = spatial - spatial % (2 * FIRST_LANES), vb = FIRST.loopBound(spatial), last = spatial - FIRST_LANES;
-    VectorMask<Float> seen = alreadySummed(spatial); // used only when vb < spatial
-    FloatVector zero = FloatVector.zero(FIRST);
-    FloatVector vm = FloatVector.broadcast(FIRST, m);
-    FloatVector sg = FloatVector.zero(FIRST), sh = FloatVector.zero(FIRST);
-    for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
-      int xp = xs + p, gp = gs + p, i = 0;
-      FloatVector g0 = FloatVector.zero(FIRST), g1 = FloatVector.zero(FIRST);
-      FloatVector h0 = FloatVector.zero(FIRST), h1 = FloatVector.zero(FIRST);
-      for (; i < upper; i += 2 * FIRST_LANES) {
-        FloatVector d0 = FloatVector.fromArray(FIRST, dy, gp + i), d1 = FloatVector.fromArray(FIRST, dy, gp + i + FIRST_LANES);
-        g0 = g0.add(d0);
-        g1 = g1.add(d1);
-        h0 = d0.fma(FloatVector.fromArray(FIRST, x, xp + i).sub(vm), h0);
-        h1 = d1.fma(FloatVector.fromArray(FIRST, x, xp + i + FIRST_LANES).sub(vm), h1);
-      }
-      for (; i < vb; i += FIRST_LANES) {
-        FloatVector d0 = FloatVector.fromArray(FIRST, dy, gp + i);
-        g0 = g0.add(d0);
-        h0 = d0.fma(FloatVector.fromArray(FIRST, x, xp + i).sub(vm), h0);
-      }
-      if (vb < spatial) { // the lanes summed above are 0 in dy and x - mean: adding them again adds 0 (as the scalar tail did not)
-        FloatVector d1 = FloatVector.fromArray(FIRST, dy, gp + last).blend(zero, seen);
-        g1 = g1.add(d1);
-        h1 = d1.fma(FloatVector.fromArray(FIRST, x, xp + last).sub(vm).blend(zero, seen), h1);
-      }
-      FloatVector pg = g0.add(g1), ph = h0.add(h1);
-      FloatVector gc = FloatVector.broadcast(FIRST, gamma == null ? 1f : gamma[c]); // fma by 1 is the plain add
-      sg = pg.fma(gc, sg);
-      sh = ph.fma(gc, sh);
-      addPlane(sumFirstLanes(pg, ph), c, sf, dGamma, dBeta);
-    }
-    return sumFirstLanes(sg, sh);
-  }
-
-  /**
-   * A plane's Σdy and Σdy*(x - mean) (lanes summed, packed as {@link #sumFirstLanes}) added into dBeta[c] and, times the
-   * sample's invStd, into dGamma[c] (when not null), in sample order. Lane sums per plane, in place of one
-   * accumulator vector per channel kept across the call's samples (loaded, added and stored per plane, lanes summed
-   * once at the end): on AVX-512 that read-modify-write of a vector at an unaligned float[] index cost ~3.5 ns a
-   * 49-float plane against ~1 ns for the two lane sums (/tmp/gn13/GnProbe.java, in cache), and the per-call zeroing
-   * and lane sums of 2 * channels vectors went with it (each ParallelNorms chunk paid them).
-   */
-  static void addPlane(long sums, int c, float sf, float[] dGamma, float[] dBeta) {
-    if (dBeta != null) dBeta[c] += Float.intBitsToFloat((int) (sums >>> 32));
-    if (dGamma != null) dGamma[c] += sf * Float.intBitsToFloat((int) sums);
-  }
-
-  /**
-   * {@link PanamaBatchNormSupport#sumLanes}'s lane 0 for the {@code LANES} floats at {@code at}, in scalar: lane j
-   * plus lane j + s, s = lanes/2 down to 1. Straight-line code in locals for 4, 8 and 16 lanes (LANES is a
-   * constant, so C2 keeps one case): the loop form (trip counts 8, 4, 2, 1, through memory) took ~95 µs a call
-   * at 2048 channels, paid once per chunk in ParallelNorms (32 chunks at NCHW 32x7x7x2048); this takes ~10 µs.
-   * For 4, 8 and 16 lanes it does not write {@code v}; other widths ({@link #laneLoop}) sum in place.
-   */
-  private static float laneTree(float[] v, int at) {
-    return laneTree(v, at, LANES);
-  }
-
-  /** {@link #laneTree(float[], int)} over {@code lanes} floats (a constant at every call: C2 keeps one case). */
-  private static float laneTree(float[] v, int at, int lanes) {
-    return switch (lanes) {
-      case 16 -> tree8(v[at] + v[at + 8], v[at + 1] + v[at + 9], v[at + 2] + v[at + 10], v[at + 3] + v[at + 11],
-          v[at + 4] + v[at + 12], v[at + 5] + v[at + 13], v[at + 6] + v[at + 14], v[at + 7] + v[at + 15]);
-      case 8 -> tree8(v[at], v[at + 1], v[at + 2], v[at + 3], v[at + 4], v[at + 5], v[at + 6], v[at + 7]);
-      case 4 -> tree4(v[at], v[at + 1], v[at + 2], v[at + 3]);
-      default -> laneLoop(v, at, lanes);
-    };
-  }
-
-  /** The tree's last three levels over 8 values: (a_j + a_{j+4}), then (b_j + b_{j+2}), then (c_0 + c_1). */
-  private static float tree8(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7) {
-    return tree4(a0 + a4, a1 + a5, a2 + a6, a3 + a7);
-  }
-
-  private static float tree4(float b0, float b1, float b2, float b3) {
-    return (b0 + b2) + (b1 + b3);
-  }
-
-  /** Any other width (2, 32, 64 lanes): the same tree in place (overwrites the {@code LANES} floats). */
-  private static float laneLoop(float[] v, int at, int lanes) {
-    for (int s = lanes / 2; s >= 1; s /= 2) {
-      for (int j = at; j < at + s; j++) v[j] += v[j + s];
-    }
-    return v[at];
-  }
-
-  /**
-   * {@code dx = a_c*dy + ((x - mean)*b + k)} over a group's {@code cpg} planes starting at {@code xs}/{@code gs}/{@code ds},
-   * {@code a_c = gamma_c*invStd}, planes of at least one vector; a ragged end is one vector ending at the plane's
-   * end, computed before the plane's stores (dx may be x or dy) and stored after, rewriting the same values
-   * ({@link #applyChannelsFirst}'s order).
-   */
-  private static void applyGroup(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial,
-                                 float[] gamma, float sf, float m, float b, float k) {
-    int bound = FIRST.loopBound(spatial), last = spatial - FIRST_LANES;
-    FloatVector vm = FloatVector.broadcast(FIRST, m), vb = FloatVector.broadcast(FIRST, b), vk = FloatVector.broadcast(FIRST, k);
-    for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
-      FloatVector va = FloatVector.broadcast(FIRST, gamma == null ? sf : gamma[c] * sf);
-      FloatVector end = FloatVector.fromArray(FIRST, dy, gs + p + last)
-          .fma(va, FloatVector.fromArray(FIRST, x, xs + p + last).sub(vm).fma(vb, vk));
-      for (int i = 0; i < bound; i += FIRST_LANES) {
-        int q = p + i;
-        FloatVector.fromArray(FIRST, dy, gs + q).fma(va, FloatVector.fromArray(FIRST, x, xs + q).sub(vm).fma(vb, vk))
-            .intoArray(dx, ds + q);
-      }
-      if (bound < spatial) end.intoArray(dx, ds + p + last);
-    }
-  }
-
-  // ---- main's three methods (512-bit at 16 lanes, one accumulator vector per channel across the samples), for
-  // planes of one to two preferred vectors (wideGroups); the same operations as before this session, so the same bits
-
-  private static void backwardGroupsWide(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch,
                                           int channels, int spatial, int groups, float[] gamma, float[] mean, float[] invStd,
                                           int statsOffset, float[] dGamma, float[] dBeta) {
     int cpg = channels / groups;
@@ -658,23 +464,29 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
         for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
           int at = statsOffset + n * groups + g, p0 = (n * channels + c0) * spatial;
           float m = mean[at], sf = invStd[at];
-          long sums = reduceGroupWide(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+          long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
           // dx = s*g - s*Σg/n - (x - mean)*s^2*Σ(g*xhat)/n, Σ(g*xhat) = s*Σ(gamma*dy*(x - mean)): b and k per group, in double
           double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
-          applyGroupWide(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+          applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
               (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
         }
       }
-      channelSumsWide(acc, channels, dGamma, dBeta);
+      channelSums(acc, channels, dGamma, dBeta);
     } finally {
       Scratch.release(acc);
     }
   }
 
-  private static long reduceGroupWide(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma,
+  /**
+   * A group's planes at {@code xs}/{@code gs}: adds each plane's Σdy and invStd*Σdy*(x - mean) vectors into
+   * its channel's in {@code acc}, and returns the group's Σgamma_c*dy and Σgamma_c*dy*(x - mean), lanes summed
+   * once, packed as {@link PanamaBatchNormSupport#sumLanes(FloatVector, FloatVector)}. Only scalars cross
+   * these calls: a vector argument of a call C2 does not inline is boxed (672 B a group at NCHW 32x7x7x2048, -prof gc).
+   */
+  private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma,
                                   float m, float sf, float[] acc) {
     int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), last = spatial - LANES, cl = channels * LANES;
-    VectorMask<Float> seen = alreadySummedWide(spatial); // used only when vb < spatial
+    VectorMask<Float> seen = alreadySummed(spatial); // used only when vb < spatial
     FloatVector zero = FloatVector.zero(SPECIES);
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
     FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
@@ -710,7 +522,64 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     return PanamaBatchNormSupport.sumLanes(sg, sh);
   }
 
-  private static void applyGroupWide(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial,
+  /**
+   * Adds each channel's Σdy and Σdy*xhat vectors in {@code acc}, lanes summed, into dBeta and dGamma (when not null).
+   * Scalar ({@link #laneTree}; {@code acc} is the call's and is dropped): the same additions in the same order as
+   * {@link PanamaBatchNormSupport#sumLanes}'s rotation tree (lane j plus lane j + s, s = lanes/2 down to 1, lane 0
+   * kept), so the same bits. Why not the vector tree: this runs once per call, so C2 compiles it only after
+   * ~600 calls; until then C1 boxed its vectors, 12.3 KB a call at NCHW 64x56x56x64 (64 channels, {@code -prof
+   * gc}). Scalar code allocates nothing in any tier.
+   */
+  static void channelSums(float[] acc, int channels, float[] dGamma, float[] dBeta) {
+    int cl = channels * LANES;
+    for (int c = 0; c < channels; c++) {
+      float beta = laneTree(acc, c * LANES), gamma = laneTree(acc, cl + c * LANES);
+      if (dBeta != null) dBeta[c] += beta;
+      if (dGamma != null) dGamma[c] += gamma;
+    }
+  }
+
+  /**
+   * {@link PanamaBatchNormSupport#sumLanes}'s lane 0 for the {@code LANES} floats at {@code at}, in scalar: lane j
+   * plus lane j + s, s = lanes/2 down to 1. Straight-line code in locals for 4, 8 and 16 lanes (LANES is a
+   * constant, so C2 keeps one case): the loop form (trip counts 8, 4, 2, 1, through memory) took ~95 µs a call
+   * at 2048 channels, paid once per chunk in ParallelNorms (32 chunks at NCHW 32x7x7x2048); this takes ~10 µs.
+   * For 4, 8 and 16 lanes it does not write {@code v}; other widths ({@link #laneLoop}) sum in place.
+   */
+  private static float laneTree(float[] v, int at) {
+    return switch (LANES) {
+      case 16 -> tree8(v[at] + v[at + 8], v[at + 1] + v[at + 9], v[at + 2] + v[at + 10], v[at + 3] + v[at + 11],
+          v[at + 4] + v[at + 12], v[at + 5] + v[at + 13], v[at + 6] + v[at + 14], v[at + 7] + v[at + 15]);
+      case 8 -> tree8(v[at], v[at + 1], v[at + 2], v[at + 3], v[at + 4], v[at + 5], v[at + 6], v[at + 7]);
+      case 4 -> tree4(v[at], v[at + 1], v[at + 2], v[at + 3]);
+      default -> laneLoop(v, at);
+    };
+  }
+
+  /** The tree's last three levels over 8 values: (a_j + a_{j+4}), then (b_j + b_{j+2}), then (c_0 + c_1). */
+  private static float tree8(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7) {
+    return tree4(a0 + a4, a1 + a5, a2 + a6, a3 + a7);
+  }
+
+  private static float tree4(float b0, float b1, float b2, float b3) {
+    return (b0 + b2) + (b1 + b3);
+  }
+
+  /** Any other width (2, 32, 64 lanes): the same tree in place (overwrites the {@code LANES} floats). */
+  private static float laneLoop(float[] v, int at) {
+    for (int s = LANES / 2; s >= 1; s /= 2) {
+      for (int j = at; j < at + s; j++) v[j] += v[j + s];
+    }
+    return v[at];
+  }
+
+  /**
+   * {@code dx = a_c*dy + ((x - mean)*b + k)} over a group's {@code cpg} planes starting at {@code xs}/{@code gs}/{@code ds},
+   * {@code a_c = gamma_c*invStd}, planes of at least one vector; a ragged end is one vector ending at the plane's
+   * end, computed before the plane's stores (dx may be x or dy) and stored after, rewriting the same values
+   * ({@link #applyChannelsFirst}'s order).
+   */
+  private static void applyGroup(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial,
                                  float[] gamma, float sf, float m, float b, float k) {
     int bound = SPECIES.loopBound(spatial), last = spatial - LANES;
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
@@ -724,15 +593,6 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
             .intoArray(dx, ds + q);
       }
       if (bound < spatial) end.intoArray(dx, ds + p + last);
-    }
-  }
-
-  static void channelSumsWide(float[] acc, int channels, float[] dGamma, float[] dBeta) {
-    int cl = channels * LANES;
-    for (int c = 0; c < channels; c++) {
-      float beta = laneTree(acc, c * LANES), gamma = laneTree(acc, cl + c * LANES);
-      if (dBeta != null) dBeta[c] += beta;
-      if (dGamma != null) dGamma[c] += gamma;
     }
   }
 

@@ -94,13 +94,8 @@ final class PanamaNativeGroupNorm {
                           float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     if (!supported(batch, channels, spatial, channelsLast)) return false;
     if (PanamaGroupNormSupport.groupsFirst(channelsLast, spatial)) {
-      if (PanamaGroupNormSupport.wideGroups(spatial)) {
-        backwardGroupsWide(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
-            dGamma, dBeta);
-      } else {
-        backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
-            dGamma, dBeta);
-      }
+      backwardGroupsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset,
+          dGamma, dBeta);
       return true;
     }
     int cpg = channels / groups, width = channelsLast ? PanamaBatchNormSupport.superWidth(channels) : -1;
@@ -142,98 +137,11 @@ final class PanamaNativeGroupNorm {
     return FloatVector.fromMemorySegment(SPECIES, s, at, LE);
   }
 
-  /** The channels-first backward's species (at most 256 bits, {@code PanamaGroupNormSupport.FIRST}). */
-  private static final VectorSpecies<Float> FIRST = PanamaGroupNormSupport.FIRST;
-  private static final int FIRST_LANES = FIRST.length();
-
-  private static FloatVector loadFirst(MemorySegment s, long at) {
-    return FloatVector.fromMemorySegment(FIRST, s, at, LE);
-  }
-
   /**
    * {@code PanamaGroupNormSupport.backwardGroupsFirst} on segments (byte offsets): the same vector operations
    * in the same order (per plane, per group, per channel at the end), so the same bits.
    */
   private static void backwardGroupsFirst(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
-                                          long dxOffset, int batch, int channels, int spatial, int groups, float[] gamma, float[] mean,
-                                          float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
-    int cpg = channels / groups;
-    double count = (double) cpg * spatial;
-    for (int n = 0; n < batch; n++) {
-      for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
-        int at = statsOffset + n * groups + g;
-        long p0 = ((long) n * channels + c0) * spatial * 4L;
-        float m = mean[at], sf = invStd[at];
-        long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, gamma, m, sf, dGamma, dBeta);
-        double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
-        applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
-            (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
-      }
-    }
-  }
-
-  /** {@code PanamaGroupNormSupport.reduceGroup} on segments (byte offsets): the same operations in the same order. */
-  private static long reduceGroup(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, float[] gamma,
-                                  float m, float sf, float[] dGamma, float[] dBeta) {
-    int upper = spatial - spatial % (2 * FIRST_LANES), vb = FIRST.loopBound(spatial);
-    long last = 4L * (spatial - FIRST_LANES), plane = 4L * spatial;
-    VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummed(spatial);
-    FloatVector zero = FloatVector.zero(FIRST);
-    FloatVector vm = FloatVector.broadcast(FIRST, m);
-    FloatVector sg = FloatVector.zero(FIRST), sh = FloatVector.zero(FIRST);
-    long p = 0;
-    for (int c = c0; c < c0 + cpg; c++, p += plane) {
-      long xp = xs + p, gp = gs + p;
-      int i = 0;
-      FloatVector g0 = FloatVector.zero(FIRST), g1 = FloatVector.zero(FIRST);
-      FloatVector h0 = FloatVector.zero(FIRST), h1 = FloatVector.zero(FIRST);
-      for (; i < upper; i += 2 * FIRST_LANES) {
-        FloatVector d0 = loadFirst(dy, gp + 4L * i), d1 = loadFirst(dy, gp + 4L * (i + FIRST_LANES));
-        g0 = g0.add(d0);
-        g1 = g1.add(d1);
-        h0 = d0.fma(loadFirst(x, xp + 4L * i).sub(vm), h0);
-        h1 = d1.fma(loadFirst(x, xp + 4L * (i + FIRST_LANES)).sub(vm), h1);
-      }
-      for (; i < vb; i += FIRST_LANES) {
-        FloatVector d0 = loadFirst(dy, gp + 4L * i);
-        g0 = g0.add(d0);
-        h0 = d0.fma(loadFirst(x, xp + 4L * i).sub(vm), h0);
-      }
-      if (vb < spatial) {
-        FloatVector d1 = loadFirst(dy, gp + last).blend(zero, seen);
-        g1 = g1.add(d1);
-        h1 = d1.fma(loadFirst(x, xp + last).sub(vm).blend(zero, seen), h1);
-      }
-      FloatVector pg = g0.add(g1), ph = h0.add(h1);
-      FloatVector gc = FloatVector.broadcast(FIRST, gamma == null ? 1f : gamma[c]);
-      sg = pg.fma(gc, sg);
-      sh = ph.fma(gc, sh);
-      PanamaGroupNormSupport.addPlane(PanamaGroupNormSupport.sumFirstLanes(pg, ph), c, sf, dGamma, dBeta);
-    }
-    return PanamaGroupNormSupport.sumFirstLanes(sg, sh);
-  }
-
-  /** {@code PanamaGroupNormSupport.applyGroup} on segments (byte offsets): the same operations per element, in the same order. */
-  private static void applyGroup(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
-                                 int spatial, float[] gamma, float sf, float m, float b, float k) {
-    int bound = FIRST.loopBound(spatial);
-    long p = 0, last = 4L * (spatial - FIRST_LANES);
-    FloatVector vm = FloatVector.broadcast(FIRST, m), vb = FloatVector.broadcast(FIRST, b), vk = FloatVector.broadcast(FIRST, k);
-    for (int c = c0; c < c0 + cpg; c++, p += 4L * spatial) {
-      FloatVector va = FloatVector.broadcast(FIRST, gamma == null ? sf : gamma[c] * sf);
-      FloatVector end = loadFirst(dy, gs + p + last).fma(va, loadFirst(x, xs + p + last).sub(vm).fma(vb, vk));
-      for (int i = 0; i < bound; i += FIRST_LANES) {
-        long q = p + 4L * i;
-        loadFirst(dy, gs + q).fma(va, loadFirst(x, xs + q).sub(vm).fma(vb, vk)).intoMemorySegment(dx, ds + q, LE);
-      }
-      if (bound < spatial) end.intoMemorySegment(dx, ds + p + last, LE);
-    }
-  }
-
-  // ---- main's three methods (512-bit at 16 lanes, one accumulator vector per channel across the samples), for
-  // planes of one to two preferred vectors (wideGroups); the same operations as before this session, so the same bits
-
-  private static void backwardGroupsWide(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
                                           long dxOffset, int batch, int channels, int spatial, int groups, float[] gamma, float[] mean,
                                           float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     int cpg = channels / groups;
@@ -246,23 +154,24 @@ final class PanamaNativeGroupNorm {
           int at = statsOffset + n * groups + g;
           long p0 = ((long) n * channels + c0) * spatial * 4L;
           float m = mean[at], sf = invStd[at];
-          long sums = reduceGroupWide(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+          long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
           double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
-          applyGroupWide(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+          applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
               (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
         }
       }
-      PanamaGroupNormSupport.channelSumsWide(acc, channels, dGamma, dBeta);
+      PanamaGroupNormSupport.channelSums(acc, channels, dGamma, dBeta);
     } finally {
       Scratch.release(acc);
     }
   }
 
-  private static long reduceGroupWide(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
+  /** {@code PanamaGroupNormSupport.reduceGroup} on segments (byte offsets): the same operations in the same order. */
+  private static long reduceGroup(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
                                   float[] gamma, float m, float sf, float[] acc) {
     int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), cl = channels * LANES;
     long last = 4L * (spatial - LANES), plane = 4L * spatial;
-    VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummedWide(spatial);
+    VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummed(spatial);
     FloatVector zero = FloatVector.zero(SPECIES);
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
     FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
@@ -300,7 +209,8 @@ final class PanamaNativeGroupNorm {
     return PanamaBatchNormSupport.sumLanes(sg, sh);
   }
 
-  private static void applyGroupWide(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
+  /** {@code PanamaGroupNormSupport.applyGroup} on segments (byte offsets): the same operations per element, in the same order. */
+  private static void applyGroup(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
                                  int spatial, float[] gamma, float sf, float m, float b, float k) {
     int bound = SPECIES.loopBound(spatial);
     long p = 0, last = 4L * (spatial - LANES);
