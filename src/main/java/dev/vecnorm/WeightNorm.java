@@ -1,5 +1,6 @@
 package dev.vecnorm;
 
+import dev.vecnorm.internal.Scratch;
 import dev.vecnorm.internal.VectorizationProvider;
 import dev.vecnorm.internal.WeightNormSupport;
 import java.lang.foreign.MemorySegment;
@@ -134,10 +135,14 @@ public final class WeightNorm {
     Checks.tensor("w", w, wOffset, s);
     Checks.noPartialOverlap("w", w, wOffset, "v", v, vOffset, s);
     checkForward(cols, g, norms);
-    float[] scale = new float[cols];
-    impl.addColumnSquares(v, vOffset, rows, cols, scale);
-    forwardScale(scale, g, norms);
-    impl.combineColumns(v, vOffset, scale, null, 0, null, rows, cols, w, wOffset);
+    float[] scale = zeroed(cols);
+    try {
+      impl.addColumnSquares(v, vOffset, rows, cols, scale);
+      forwardScale(scale, cols, g, norms);
+      impl.combineColumns(v, vOffset, scale, null, 0, null, rows, cols, w, wOffset);
+    } finally {
+      Scratch.release(scale);
+    }
   }
 
   static void forward(WeightNormSupport impl, int rows, int cols, MemorySegment v, long vOffset, float[] g, MemorySegment w, long wOffset,
@@ -152,22 +157,26 @@ public final class WeightNorm {
       forward(impl, rows, cols, va, Staging.elementOffset(v, vOffset), g, wa, Staging.elementOffset(w, wOffset), norms);
       return;
     }
-    float[] scale = new float[cols];
     int block = blockRows(rows, cols);
-    float[] vs = new float[block * cols];
-    for (int r = 0; r < rows; r += block) {
-      int n = Math.min(block, rows - r);
-      MemorySegment.copy(v, LE_FLOAT, vOffset + (long) r * cols * Float.BYTES, vs, 0, n * cols);
-      impl.addColumnSquares(vs, 0, n, cols, scale);
-    }
-    forwardScale(scale, g, norms);
-    // Second pass: every block of v is read in before its block of w is written, so in place is safe.
-    for (int r = 0; r < rows; r += block) {
-      int n = Math.min(block, rows - r);
-      long bytes = (long) r * cols * Float.BYTES;
-      MemorySegment.copy(v, LE_FLOAT, vOffset + bytes, vs, 0, n * cols);
-      impl.combineColumns(vs, 0, scale, null, 0, null, n, cols, vs, 0);
-      MemorySegment.copy(vs, 0, w, LE_FLOAT, wOffset + bytes, n * cols);
+    float[] scale = zeroed(cols), vs = Scratch.borrow(block * cols);
+    try {
+      for (int r = 0; r < rows; r += block) {
+        int n = Math.min(block, rows - r);
+        MemorySegment.copy(v, LE_FLOAT, vOffset + (long) r * cols * Float.BYTES, vs, 0, n * cols);
+        impl.addColumnSquares(vs, 0, n, cols, scale);
+      }
+      forwardScale(scale, cols, g, norms);
+      // Second pass: every block of v is read in before its block of w is written, so in place is safe.
+      for (int r = 0; r < rows; r += block) {
+        int n = Math.min(block, rows - r);
+        long bytes = (long) r * cols * Float.BYTES;
+        MemorySegment.copy(v, LE_FLOAT, vOffset + bytes, vs, 0, n * cols);
+        impl.combineColumns(vs, 0, scale, null, 0, null, n, cols, vs, 0);
+        MemorySegment.copy(vs, 0, w, LE_FLOAT, wOffset + bytes, n * cols);
+      }
+    } finally {
+      Scratch.release(vs);
+      Scratch.release(scale);
     }
   }
 
@@ -180,10 +189,15 @@ public final class WeightNorm {
     Checks.noPartialOverlap("dv", dv, dvOffset, "v", v, vOffset, s);
     Checks.noPartialOverlap("dv", dv, dvOffset, "dw", dw, dwOffset, s);
     checkBackward(cols, g, dg);
-    float[] a = new float[cols], b = new float[cols];
-    impl.addColumnSquaresAndDots(v, vOffset, dw, dwOffset, rows, cols, a, b);
-    backwardCoefficients(a, b, g, dg);
-    impl.combineColumns(dw, dwOffset, a, v, vOffset, b, rows, cols, dv, dvOffset);
+    float[] a = zeroed(cols), b = zeroed(cols);
+    try {
+      impl.addColumnSquaresAndDots(v, vOffset, dw, dwOffset, rows, cols, a, b);
+      backwardCoefficients(a, b, cols, g, dg);
+      impl.combineColumns(dw, dwOffset, a, v, vOffset, b, rows, cols, dv, dvOffset);
+    } finally {
+      Scratch.release(b);
+      Scratch.release(a);
+    }
   }
 
   static void backward(WeightNormSupport impl, int rows, int cols, MemorySegment v, long vOffset, MemorySegment dw, long dwOffset, float[] g,
@@ -201,30 +215,36 @@ public final class WeightNorm {
           Staging.elementOffset(dv, dvOffset), dg);
       return;
     }
-    float[] a = new float[cols], b = new float[cols];
     int block = blockRows(rows, cols);
-    float[] vs = new float[block * cols], gs = new float[block * cols];
-    for (int r = 0; r < rows; r += block) {
-      int n = Math.min(block, rows - r);
-      long bytes = (long) r * cols * Float.BYTES;
-      MemorySegment.copy(v, LE_FLOAT, vOffset + bytes, vs, 0, n * cols);
-      MemorySegment.copy(dw, LE_FLOAT, dwOffset + bytes, gs, 0, n * cols);
-      impl.addColumnSquaresAndDots(vs, 0, gs, 0, n, cols, a, b);
-    }
-    backwardCoefficients(a, b, g, dg);
-    for (int r = 0; r < rows; r += block) {
-      int n = Math.min(block, rows - r);
-      long bytes = (long) r * cols * Float.BYTES;
-      MemorySegment.copy(v, LE_FLOAT, vOffset + bytes, vs, 0, n * cols);
-      MemorySegment.copy(dw, LE_FLOAT, dwOffset + bytes, gs, 0, n * cols);
-      impl.combineColumns(gs, 0, a, vs, 0, b, n, cols, gs, 0);
-      MemorySegment.copy(gs, 0, dv, LE_FLOAT, dvOffset + bytes, n * cols);
+    float[] a = zeroed(cols), b = zeroed(cols), vs = Scratch.borrow(block * cols), gs = Scratch.borrow(block * cols);
+    try {
+      for (int r = 0; r < rows; r += block) {
+        int n = Math.min(block, rows - r);
+        long bytes = (long) r * cols * Float.BYTES;
+        MemorySegment.copy(v, LE_FLOAT, vOffset + bytes, vs, 0, n * cols);
+        MemorySegment.copy(dw, LE_FLOAT, dwOffset + bytes, gs, 0, n * cols);
+        impl.addColumnSquaresAndDots(vs, 0, gs, 0, n, cols, a, b);
+      }
+      backwardCoefficients(a, b, cols, g, dg);
+      for (int r = 0; r < rows; r += block) {
+        int n = Math.min(block, rows - r);
+        long bytes = (long) r * cols * Float.BYTES;
+        MemorySegment.copy(v, LE_FLOAT, vOffset + bytes, vs, 0, n * cols);
+        MemorySegment.copy(dw, LE_FLOAT, dwOffset + bytes, gs, 0, n * cols);
+        impl.combineColumns(gs, 0, a, vs, 0, b, n, cols, gs, 0);
+        MemorySegment.copy(gs, 0, dv, LE_FLOAT, dvOffset + bytes, n * cols);
+      }
+    } finally {
+      Scratch.release(gs);
+      Scratch.release(vs);
+      Scratch.release(b);
+      Scratch.release(a);
     }
   }
 
   /** Column sums of squares in {@code t} become {@code g * invNorm}; {@code norms} gets the unfloored norms. */
-  private static void forwardScale(float[] t, float[] g, float[] norms) {
-    for (int c = 0; c < t.length; c++) {
+  private static void forwardScale(float[] t, int cols, float[] g, float[] norms) {
+    for (int c = 0; c < cols; c++) {
       double sq = t[c];
       if (norms != null) norms[c] = (float) Math.sqrt(sq);
       t[c] = (float) ((g == null ? 1.0 : g[c]) / Math.sqrt(Math.max(sq, NORM_FLOOR)));
@@ -235,8 +255,8 @@ public final class WeightNorm {
    * Column sums of squares in {@code a} and dots {@code Σ dw·v} in {@code b} become the factors of
    * {@code dv = a * dw + b * v}: {@code a = g u}, {@code b = -g u³ D} (0 below the floor), {@code u = invNorm}.
    */
-  private static void backwardCoefficients(float[] a, float[] b, float[] g, float[] dg) {
-    for (int c = 0; c < a.length; c++) {
+  private static void backwardCoefficients(float[] a, float[] b, int cols, float[] g, float[] dg) {
+    for (int c = 0; c < cols; c++) {
       double sq = a[c], dot = b[c], u = 1 / Math.sqrt(Math.max(sq, NORM_FLOOR)), gc = g == null ? 1.0 : g[c];
       if (dg != null) dg[c] = (float) (u * dot);
       a[c] = (float) (gc * u);
@@ -244,10 +264,22 @@ public final class WeightNorm {
     }
   }
 
+  /**
+   * Pooled scratch (give it back with {@link Scratch#release}) whose first {@code n} floats are zero: the column
+   * sums add into it. A new array per call was 2 x 520 B a call at 130 units, and 64 KiB a call for the
+   * native path's stage, every call of a training loop (KernelMixAllocationTest).
+   */
+  private static float[] zeroed(int n) {
+    float[] a = Scratch.borrow(n);
+    java.util.Arrays.fill(a, 0, n, 0f);
+    return a;
+  }
+
   private static NormShape shape(int rows, int cols) {
     if (rows < 1) throw new IllegalArgumentException("rows must be >= 1, got " + rows);
     if (cols < 1) throw new IllegalArgumentException("cols must be >= 1, got " + cols);
-    return NormShape.channelsLast(rows, cols); // rejects rows * cols overflowing a long
+    // LayerNorm's cache of the last shape: a new NormShape a call (24 B) escaped here as it did there (60791ca).
+    return LayerNorm.shape(rows, cols); // rejects rows * cols overflowing a long
   }
 
   private static void checkForward(int cols, float[] g, float[] norms) {
