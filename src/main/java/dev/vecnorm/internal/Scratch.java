@@ -1,5 +1,6 @@
 package dev.vecnorm.internal;
 
+import java.lang.reflect.Array;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -13,52 +14,89 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * smallest array for a longer one. With first fit, in a JVM that had run the other kernels first (so the pool
  * held their arrays), GroupNorm's channels-last forward and backward (five to seven arrays at once) let a
  * 256-float request take the one long array the pattern request needed, and allocated 8 KB on every call
- * (KernelMixAllocationTest). Public for the facade classes of {@code dev.vecnorm} (WeightNorm); the package
- * is not exported.
+ * (KernelMixAllocationTest). Public for the facade classes of {@code dev.vecnorm} (WeightNorm, BatchNormRelu,
+ * BlockedLayout); the package is not exported. A second pool holds double[] for the facades' double accumulators.
  */
 public final class Scratch {
   /** Slots: two threads of ParallelNorms' GroupNorm hold up to seven arrays each. */
-  private static final AtomicReferenceArray<float[]> FREE = new AtomicReferenceArray<>(16);
+  private static final Pool FLOATS = new Pool(16), DOUBLES = new Pool(8);
 
   private Scratch() {}
 
   /** An array of at least {@code floats} floats, contents unspecified; give it back with {@link #release}. */
   public static float[] borrow(int floats) {
-    while (true) {
-      int best = -1;
-      float[] fit = null;
-      for (int i = 0; i < FREE.length(); i++) {
-        float[] a = FREE.get(i);
-        if (a != null && a.length >= floats && (fit == null || a.length < fit.length)) {
-          fit = a;
-          best = i;
-        }
-      }
-      if (fit == null) return new float[Math.max(floats, 256)];
-      if (FREE.compareAndSet(best, fit, null)) return fit;
-      // another thread took it between the scan and the swap: scan again
-    }
+    Object a = FLOATS.take(floats);
+    return a != null ? (float[]) a : new float[Math.max(floats, 256)];
   }
 
   /** Gives back an array from {@link #borrow} (or any float[] the caller no longer uses). */
   public static void release(float[] a) {
-    // An empty slot first: a call that borrows two arrays and gives back the smaller one first must
-    // not have the larger one evict it from the same slot, or the smaller is allocated again on every
-    // call (the short-plane normalize's 12 KiB, returned before the per-call coefficients: 11.8 KB/op).
-    for (int i = 0; i < FREE.length(); i++) {
-      if (FREE.get(i) == null && FREE.compareAndSet(i, null, a)) return;
+    FLOATS.give(a);
+  }
+
+  /** An array of at least {@code n} doubles, contents unspecified; give it back with {@link #releaseDoubles}. */
+  public static double[] borrowDoubles(int n) {
+    Object a = DOUBLES.take(n);
+    return a != null ? (double[]) a : new double[Math.max(n, 64)];
+  }
+
+  /** Gives back an array from {@link #borrowDoubles}. */
+  public static void releaseDoubles(double[] a) {
+    DOUBLES.give(a);
+  }
+
+  /** Slots of primitive arrays of one type; {@link Array#getLength} is a C2 intrinsic. */
+  private static final class Pool {
+    private final AtomicReferenceArray<Object> free;
+
+    Pool(int slots) {
+      free = new AtomicReferenceArray<>(slots);
     }
-    // Every slot full: replace the smallest held array if it is shorter, so the pool keeps the longest arrays
-    // it has seen and every request up to them is served.
-    int smallest = -1;
-    float[] held = null;
-    for (int i = 0; i < FREE.length(); i++) {
-      float[] h = FREE.get(i);
-      if (h != null && h.length < a.length && (held == null || h.length < held.length)) {
-        held = h;
-        smallest = i;
+
+    /** The smallest held array of at least {@code n} elements, taken out of its slot, or null. */
+    Object take(int n) {
+      while (true) {
+        int best = -1;
+        Object fit = null;
+        int fitLength = Integer.MAX_VALUE;
+        for (int i = 0; i < free.length(); i++) {
+          Object a = free.get(i);
+          if (a == null) continue;
+          int length = Array.getLength(a);
+          if (length >= n && length < fitLength) {
+            fit = a;
+            fitLength = length;
+            best = i;
+          }
+        }
+        if (fit == null) return null;
+        if (free.compareAndSet(best, fit, null)) return fit;
+        // another thread took it between the scan and the swap: scan again
       }
     }
-    if (held != null) FREE.compareAndSet(smallest, held, a);
+
+    void give(Object a) {
+      // An empty slot first: a call that borrows two arrays and gives back the smaller one first must
+      // not have the larger one evict it from the same slot, or the smaller is allocated again on every
+      // call (the short-plane normalize's 12 KiB, returned before the per-call coefficients: 11.8 KB/op).
+      for (int i = 0; i < free.length(); i++) {
+        if (free.get(i) == null && free.compareAndSet(i, null, a)) return;
+      }
+      // Every slot full: replace the smallest held array if it is shorter, so the pool keeps the longest arrays
+      // it has seen and every request up to them is served.
+      int smallest = -1, heldLength = Array.getLength(a);
+      Object held = null;
+      for (int i = 0; i < free.length(); i++) {
+        Object h = free.get(i);
+        if (h == null) continue;
+        int length = Array.getLength(h);
+        if (length < heldLength) {
+          held = h;
+          heldLength = length;
+          smallest = i;
+        }
+      }
+      if (held != null) free.compareAndSet(smallest, held, a);
+    }
   }
 }
