@@ -2,6 +2,7 @@ package dev.vecnorm;
 
 import dev.vecnorm.internal.FusedReluSupport;
 import dev.vecnorm.internal.ScalarBatchNormSupport;
+import dev.vecnorm.internal.Scratch;
 import dev.vecnorm.internal.VectorizationProvider;
 
 /**
@@ -82,9 +83,16 @@ public final class BatchNormRelu {
                                float epsilon, float[] y, int yOffset) {
     checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
     Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
-    float[] invStd = invStdOf(movingVariance, epsilon);
-    fused.normalizeRelu(x, xOffset, residual, residualOffset, y, yOffset, s.outer(), s.channels(), s.inner(), movingMean,
-        invStd, gamma, beta);
+    // Pooled, not invStdOf's new array: a float[channels] every inference call (1 KB at 256 channels,
+    // KernelMixAllocationTest), where BatchNorm's inference allocates nothing.
+    float[] invStd = Scratch.borrow(s.channels());
+    try {
+      ScalarBatchNormSupport.invStd(movingVariance, epsilon, invStd, 0, s.channels());
+      fused.normalizeRelu(x, xOffset, residual, residualOffset, y, yOffset, s.outer(), s.channels(), s.inner(), movingMean,
+          invStd, gamma, beta);
+    } finally {
+      Scratch.release(invStd);
+    }
   }
 
   /**

@@ -1,5 +1,6 @@
 package dev.vecnorm;
 
+import dev.vecnorm.internal.Scratch;
 import java.util.Objects;
 
 /**
@@ -178,20 +179,31 @@ public final class BlockedLayout {
     NormShape perChannel = NormShape.channelsLast(1, s.channels()); // for the per-channel checks only
     Kernels.checkTraining(perChannel, gamma, beta, epsilon, batchMean, batchVariance, invStd);
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
-    float[] slabMean = new float[L], slabResidual = new float[L], slabM2 = new float[L];
-    double[] runMean = new double[L], runM2 = new double[L], count = new double[L];
-    for (int cb = 0; cb < CB; cb++) {
-      java.util.Arrays.fill(runMean, 0);
-      java.util.Arrays.fill(runM2, 0);
-      java.util.Arrays.fill(count, 0);
-      for (int n = 0; n < s.batch(); n++) {
-        k.impl().moments(x, xOffset + (n * CB + cb) * S * L, S, L, 1, slabMean, slabResidual, slabM2);
-        Staging.mergeChunk(count, runMean, runM2, 0, slabMean, slabResidual, slabM2, S);
+    // Pooled scratch (KernelMixAllocationTest: new arrays here were 1 KB a call). Every lane of a block has
+    // merged the same count, so the merge with one count for the block: the same expressions, the same bits.
+    float[] slabMean = Scratch.borrow(L), slabResidual = Scratch.borrow(L), slabM2 = Scratch.borrow(L);
+    double[] runMean = Scratch.borrowDoubles(L), runM2 = Scratch.borrowDoubles(L);
+    try {
+      for (int cb = 0; cb < CB; cb++) {
+        java.util.Arrays.fill(runMean, 0, L, 0);
+        java.util.Arrays.fill(runM2, 0, L, 0);
+        double done = 0;
+        for (int n = 0; n < s.batch(); n++) {
+          k.impl().moments(x, xOffset + (n * CB + cb) * S * L, S, L, 1, slabMean, slabResidual, slabM2);
+          Staging.mergeChunk(done, runMean, runM2, 0, L, 0, slabMean, slabResidual, slabM2, S);
+          done += S;
+        }
+        for (int l = 0; l < L && cb * L + l < C; l++) {
+          batchMean[cb * L + l] = (float) runMean[l];
+          batchVariance[cb * L + l] = (float) (runM2[l] / done);
+        }
       }
-      for (int l = 0; l < L && cb * L + l < C; l++) {
-        batchMean[cb * L + l] = (float) runMean[l];
-        batchVariance[cb * L + l] = (float) (runM2[l] / count[l]);
-      }
+    } finally {
+      Scratch.releaseDoubles(runM2);
+      Scratch.releaseDoubles(runMean);
+      Scratch.release(slabM2);
+      Scratch.release(slabResidual);
+      Scratch.release(slabMean);
     }
     Kernels.finishStatistics(NormShape.channelsFirst(s.batch(), C, S), epsilon, batchVariance, invStd);
     normalizeSlabs(k, s, x, xOffset, y, yOffset, batchMean, invStd, false, epsilon, gamma, beta);
@@ -228,17 +240,24 @@ public final class BlockedLayout {
   private static void normalizeSlabs(Kernels k, BlockedShape s, float[] x, int xOffset, float[] y, int yOffset, float[] mean,
                                      float[] scale, boolean fromVariance, float epsilon, float[] gamma, float[] beta) {
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks();
-    float[] m = new float[L], sc = new float[L], g = new float[L], b = new float[L];
-    for (int cb = 0; cb < CB; cb++) {
-      slice(mean, cb * L, L, 0f, m);
-      slice(scale, cb * L, L, 1f, sc);
-      // Padding lanes get gamma 0 (and beta 0), so padded outputs are exactly 0.
-      float[] gs = gamma == null ? fill(g, cb * L, s.channels(), L) : slice(gamma, cb * L, L, 0f, g);
-      float[] bs = slice(beta, cb * L, L, 0f, b);
-      for (int n = 0; n < s.batch(); n++) {
-        int at = (n * CB + cb) * S * L;
-        k.impl().normalize(x, xOffset + at, y, yOffset + at, S, L, 1, m, sc, fromVariance, epsilon, gs, bs);
+    float[] m = Scratch.borrow(L), sc = Scratch.borrow(L), g = Scratch.borrow(L), b = Scratch.borrow(L);
+    try {
+      for (int cb = 0; cb < CB; cb++) {
+        slice(mean, cb * L, L, 0f, m);
+        slice(scale, cb * L, L, 1f, sc);
+        // Padding lanes get gamma 0 (and beta 0), so padded outputs are exactly 0.
+        float[] gs = gamma == null ? fill(g, cb * L, s.channels(), L) : slice(gamma, cb * L, L, 0f, g);
+        float[] bs = slice(beta, cb * L, L, 0f, b);
+        for (int n = 0; n < s.batch(); n++) {
+          int at = (n * CB + cb) * S * L;
+          k.impl().normalize(x, xOffset + at, y, yOffset + at, S, L, 1, m, sc, fromVariance, epsilon, gs, bs);
+        }
       }
+    } finally {
+      Scratch.release(b);
+      Scratch.release(g);
+      Scratch.release(sc);
+      Scratch.release(m);
     }
   }
 
@@ -271,34 +290,48 @@ public final class BlockedLayout {
     Kernels.checkBackward(NormShape.channelsLast(1, s.channels()), gamma, batchMean, invStd, dGamma, dBeta);
     Kernels k = Kernels.DEFAULT;
     int L = s.block(), S = s.spatial(), CB = s.channelBlocks(), C = s.channels();
-    float[] m = new float[L], inv = new float[L], g = new float[L], slabDy = new float[L], slabDyXhat = new float[L];
-    float[] sumDy = new float[L], sumDyXhat = new float[L];
+    float[] m = Scratch.borrow(L), inv = Scratch.borrow(L), g = Scratch.borrow(L), slabDy = Scratch.borrow(L);
+    float[] slabDyXhat = Scratch.borrow(L), sumDy = Scratch.borrow(L), sumDyXhat = Scratch.borrow(L);
+    double[] accDy = Scratch.borrowDoubles(L), accDyXhat = Scratch.borrowDoubles(L);
     double count = s.countPerChannel();
-    for (int cb = 0; cb < CB; cb++) {
-      slice(batchMean, cb * L, L, 0f, m);
-      slice(invStd, cb * L, L, 1f, inv);
-      float[] gs = gamma == null ? fill(g, cb * L, C, L) : slice(gamma, cb * L, L, 0f, g);
-      double[] accDy = new double[L], accDyXhat = new double[L];
-      for (int n = 0; n < s.batch(); n++) {
-        int at = (n * CB + cb) * S * L;
-        k.impl().backwardReduce(x, xOffset + at, dy, dyOffset + at, S, L, 1, m, inv, slabDy, slabDyXhat);
+    try {
+      for (int cb = 0; cb < CB; cb++) {
+        slice(batchMean, cb * L, L, 0f, m);
+        slice(invStd, cb * L, L, 1f, inv);
+        float[] gs = gamma == null ? fill(g, cb * L, C, L) : slice(gamma, cb * L, L, 0f, g);
+        java.util.Arrays.fill(accDy, 0, L, 0);
+        java.util.Arrays.fill(accDyXhat, 0, L, 0);
+        for (int n = 0; n < s.batch(); n++) {
+          int at = (n * CB + cb) * S * L;
+          k.impl().backwardReduce(x, xOffset + at, dy, dyOffset + at, S, L, 1, m, inv, slabDy, slabDyXhat);
+          for (int l = 0; l < L; l++) {
+            accDy[l] += slabDy[l];
+            accDyXhat[l] += slabDyXhat[l];
+          }
+        }
         for (int l = 0; l < L; l++) {
-          accDy[l] += slabDy[l];
-          accDyXhat[l] += slabDyXhat[l];
+          sumDy[l] = (float) accDy[l];
+          sumDyXhat[l] = (float) accDyXhat[l];
+          if (cb * L + l < C) {
+            if (dBeta != null) dBeta[cb * L + l] = sumDy[l];
+            if (dGamma != null) dGamma[cb * L + l] = sumDyXhat[l];
+          }
+        }
+        for (int n = 0; n < s.batch(); n++) {
+          int at = (n * CB + cb) * S * L;
+          k.impl().backwardApply(x, xOffset + at, dy, dyOffset + at, dx, dxOffset + at, S, L, 1, m, inv, gs, sumDy, sumDyXhat, count);
         }
       }
-      for (int l = 0; l < L; l++) {
-        sumDy[l] = (float) accDy[l];
-        sumDyXhat[l] = (float) accDyXhat[l];
-        if (cb * L + l < C) {
-          if (dBeta != null) dBeta[cb * L + l] = sumDy[l];
-          if (dGamma != null) dGamma[cb * L + l] = sumDyXhat[l];
-        }
-      }
-      for (int n = 0; n < s.batch(); n++) {
-        int at = (n * CB + cb) * S * L;
-        k.impl().backwardApply(x, xOffset + at, dy, dyOffset + at, dx, dxOffset + at, S, L, 1, m, inv, gs, sumDy, sumDyXhat, count);
-      }
+    } finally {
+      Scratch.releaseDoubles(accDyXhat);
+      Scratch.releaseDoubles(accDy);
+      Scratch.release(sumDyXhat);
+      Scratch.release(sumDy);
+      Scratch.release(slabDyXhat);
+      Scratch.release(slabDy);
+      Scratch.release(g);
+      Scratch.release(inv);
+      Scratch.release(m);
     }
   }
 
