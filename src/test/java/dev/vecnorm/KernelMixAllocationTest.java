@@ -31,7 +31,8 @@ class KernelMixAllocationTest {
   enum Op {
     BN_TRAIN, BN_INFER, BN_BACK, BN_TRAIN_SEG, BN_INFER_SEG, BN_BACK_SEG,
     LN_FWD, LN_BACK, LN_FWD_SEG, LN_BACK_SEG, RMS_FWD, RMS_BACK, RMS_FWD_SEG, RMS_BACK_SEG,
-    GN_FWD, GN_BACK, GN_FWD_SEG, GN_BACK_SEG, WN_FWD, WN_BACK, WN_FWD_SEG, WN_BACK_SEG
+    GN_FWD, GN_BACK, GN_FWD_SEG, GN_BACK_SEG, WN_FWD, WN_BACK, WN_FWD_SEG, WN_BACK_SEG,
+    RELU_TRAIN, RELU_INFER, RELU_BACK, BLOCKED_TRAIN, BLOCKED_INFER, BLOCKED_BACK
   }
 
   /** One operation on one shape, with its buffers (heap and native copies of the same data). */
@@ -40,18 +41,28 @@ class KernelMixAllocationTest {
     final String name;
     final NormShape bn;
     final GroupShape gn;
+    final BlockedShape blocked;
     final int rows, cols, n, per, stats;
     final float[] x, dy, y, dx, gamma, beta, mean, var, invStd, dGamma, dBeta;
     final MemorySegment xs, dys, ys, dxs;
 
     Case(Op op, String name, NormShape bn, GroupShape gn, int rows, int cols, Arena arena) {
+      this(op, name, bn, gn, null, rows, cols, arena);
+    }
+
+    Case(Op op, String name, NormShape bn, GroupShape gn, BlockedShape blocked, int rows, int cols, Arena arena) {
       this.op = op;
       this.name = op + " " + name;
       this.bn = bn;
       this.gn = gn;
+      this.blocked = blocked;
       this.rows = rows;
       this.cols = cols;
-      if (bn != null) {
+      if (blocked != null) {
+        n = blocked.size();
+        per = blocked.channels();
+        stats = blocked.channels();
+      } else if (bn != null) {
         n = Math.toIntExact(bn.size());
         per = bn.channels();
         stats = bn.channels();
@@ -102,6 +113,15 @@ class KernelMixAllocationTest {
         NormShape.channelsFirst(2, 8, 3136), NormShape.channelsFirst(2, 64, 196)};
     Op[] bnOps = {Op.BN_TRAIN, Op.BN_INFER, Op.BN_BACK, Op.BN_TRAIN_SEG, Op.BN_INFER_SEG, Op.BN_BACK_SEG};
     for (NormShape s : bn) for (Op op : bnOps) out.add(new Case(op, s.toString(), s, null, 0, 0, arena));
+    // Fused batch norm + ReLU, and the channel-blocked layout.
+    Op[] reluOps = {Op.RELU_TRAIN, Op.RELU_INFER, Op.RELU_BACK};
+    for (NormShape s : new NormShape[] {bn[0], bn[2], bn[4], bn[6]}) {
+      for (Op op : reluOps) out.add(new Case(op, s.toString(), s, null, 0, 0, arena));
+    }
+    Op[] blockedOps = {Op.BLOCKED_TRAIN, Op.BLOCKED_INFER, Op.BLOCKED_BACK};
+    for (BlockedShape s : new BlockedShape[] {BlockedShape.of(4, 64, 49), BlockedShape.of(3, 17, 25)}) {
+      for (Op op : blockedOps) out.add(new Case(op, s.toString(), null, null, s, 0, 0, arena));
+    }
     // LayerNorm and RMSNorm: transformer rows, a ragged row, a long row.
     int[][] rows = {{64, 768}, {33, 1000}, {8, 4096}, {16, 17}};
     Op[] rowOps = {Op.LN_FWD, Op.LN_BACK, Op.LN_FWD_SEG, Op.LN_BACK_SEG, Op.RMS_FWD, Op.RMS_BACK, Op.RMS_FWD_SEG, Op.RMS_BACK_SEG};
@@ -182,6 +202,12 @@ class KernelMixAllocationTest {
       case WN_BACK -> wnBack(c, calls);
       case WN_FWD_SEG -> wnFwdSeg(c, calls);
       case WN_BACK_SEG -> wnBackSeg(c, calls);
+      case RELU_TRAIN -> reluTrain(c, calls);
+      case RELU_INFER -> reluInfer(c, calls);
+      case RELU_BACK -> reluBack(c, calls);
+      case BLOCKED_TRAIN -> blockedTrain(c, calls);
+      case BLOCKED_INFER -> blockedInfer(c, calls);
+      case BLOCKED_BACK -> blockedBack(c, calls);
     }
   }
 
@@ -285,5 +311,37 @@ class KernelMixAllocationTest {
 
   private static void wnBackSeg(Case c, int calls) {
     for (int i = 0; i < calls; i++) WeightNorm.backward(c.rows, c.cols, c.xs, 0, c.dys, 0, c.gamma, c.dxs, 0, c.dBeta);
+  }
+
+  // Batch norm + ReLU: y from the forward is the backward's mask; no residual.
+
+  private static void reluTrain(Case c, int calls) {
+    for (int i = 0; i < calls; i++) {
+      BatchNormRelu.forwardTraining(c.bn, c.x, 0, null, 0, c.gamma, c.beta, EPS, c.y, 0, c.mean, c.var, c.invStd);
+    }
+  }
+
+  private static void reluInfer(Case c, int calls) {
+    for (int i = 0; i < calls; i++) BatchNormRelu.forwardInference(c.bn, c.x, 0, null, 0, c.gamma, c.beta, c.mean, c.var, EPS, c.y, 0);
+  }
+
+  private static void reluBack(Case c, int calls) {
+    for (int i = 0; i < calls; i++) {
+      BatchNormRelu.backward(c.bn, c.x, 0, c.y, 0, c.dy, 0, c.gamma, c.mean, c.invStd, c.dx, 0, null, 0, c.dGamma, c.dBeta);
+    }
+  }
+
+  private static void blockedTrain(Case c, int calls) {
+    for (int i = 0; i < calls; i++) BlockedLayout.forwardTraining(c.blocked, c.x, 0, c.gamma, c.beta, EPS, c.y, 0, c.mean, c.var, c.invStd);
+  }
+
+  private static void blockedInfer(Case c, int calls) {
+    for (int i = 0; i < calls; i++) BlockedLayout.forwardInference(c.blocked, c.x, 0, c.gamma, c.beta, c.mean, c.var, EPS, c.y, 0);
+  }
+
+  private static void blockedBack(Case c, int calls) {
+    for (int i = 0; i < calls; i++) {
+      BlockedLayout.backward(c.blocked, c.x, 0, c.dy, 0, c.gamma, c.mean, c.invStd, c.dx, 0, c.dGamma, c.dBeta);
+    }
   }
 }
