@@ -17,8 +17,9 @@ import org.junit.jupiter.api.Test;
  * JVM that had run the other kernels first: C2, out of its inlining budget in a larger compile unit, boxed
  * vectors (GroupNorm's channels-first forward: 17.5 GB of boxing in a peers run, reverted in c92f375; the native
  * channels-last backward, fixed by c5615e3). Each kernel alone has its own allocation test; this one runs
- * batch norm (training, inference, backward), LayerNorm, RMSNorm, GroupNorm and WeightNorm, on {@code float[]}
- * and native segments, over channels-first, channels-last, ragged and wide shapes, all interleaved, in one fresh
+ * batch norm (training, inference, backward), fused batch norm + ReLU, BlockedLayout, LayerNorm, RMSNorm, GroupNorm
+ * and WeightNorm, on {@code float[]} and native segments, over channels-first, channels-last, ragged and wide
+ * shapes, all interleaved, in one fresh
  * JVM ({@link ChildJvm}), then counts each case's bytes per round. Boxing is at least 16 B per vector per call,
  * so a case that boxes in every call cannot pass; the best of several rounds is taken so that a compilation
  * that lands inside one round does not fail it.
