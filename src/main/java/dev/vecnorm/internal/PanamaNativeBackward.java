@@ -3,6 +3,7 @@ package dev.vecnorm.internal;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.APPLY_BLOCK;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.INTERLEAVED_MIN_WIDTH;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.ROWS_APPLY_BLOCK;
+import static dev.vecnorm.internal.PanamaBatchNormSupport.registerStride;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.scratchSlot;
 import static dev.vecnorm.internal.BatchNormSupport.FUSED_MIN_INNER;
 import static dev.vecnorm.internal.PanamaBatchNormSupport.sumLanes;
@@ -419,7 +420,12 @@ final class PanamaNativeBackward {
       } else {
         System.arraycopy(mean, 0, coef, 3 * channels, channels);
         tilePattern(coef, 0, channels, 4, 4 * channels, width); // [a | b | k | mean] over a super row
-        applySuperRowsFromEnd(x, xOffset, dy, dyOffset, dx, dxOffset, (long) outer * channels, width, coef, 4 * channels);
+        int stride = registerStride(channels);
+        if (stride > 0) {
+          applyRegistersFromEnd(x, xOffset, dy, dyOffset, dx, dxOffset, (long) outer * channels, width, stride, coef, 4 * channels);
+        } else {
+          applySuperRowsFromEnd(x, xOffset, dy, dyOffset, dx, dxOffset, (long) outer * channels, width, coef, 4 * channels);
+        }
       }
     } finally {
       Scratch.release(coef);
@@ -435,6 +441,70 @@ final class PanamaNativeBackward {
     for (long hi = full; hi > 0; hi -= block) {
       long lo = Math.max(0, hi - block);
       applySuperRows(x, xOffset + 4 * lo, dy, dyOffset + 4 * lo, dx, dxOffset + 4 * lo, hi - lo, width, coef, at);
+    }
+  }
+
+  /** {@code PanamaBatchNormSupport.applyRegistersFromEnd} on native memory: the same blocks in the same order. */
+  static void applyRegistersFromEnd(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                    long dxOffset, long total, int width, int stride, float[] coef, int at) {
+    long full = total - total % stride, block = (long) stride * Math.max(1, ROWS_APPLY_BLOCK / stride);
+    applySuperRows(x, xOffset + 4 * full, dy, dyOffset + 4 * full, dx, dxOffset + 4 * full, total - full, width, coef, at);
+    for (long hi = full; hi > 0; hi -= block) {
+      long lo = Math.max(0, hi - block);
+      if (stride == 4 * LANES) {
+        applyRegisters4(x, xOffset + 4 * lo, dy, dyOffset + 4 * lo, dx, dxOffset + 4 * lo, hi - lo, width, coef, at);
+      } else {
+        applyRegisters3(x, xOffset + 4 * lo, dy, dyOffset + 4 * lo, dx, dxOffset + 4 * lo, hi - lo, width, coef, at);
+      }
+    }
+  }
+
+  /** {@code PanamaBatchNormSupport.applyRegisters4} on native memory: {@code n} floats, offsets in bytes. */
+  private static void applyRegisters4(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, long n,
+                                      int width, float[] coef, int at) {
+    int b = at + width, k = at + 2 * width, m = at + 3 * width;
+    FloatVector a0 = FloatVector.fromArray(SPECIES, coef, at), a1 = FloatVector.fromArray(SPECIES, coef, at + LANES);
+    FloatVector a2 = FloatVector.fromArray(SPECIES, coef, at + 2 * LANES), a3 = FloatVector.fromArray(SPECIES, coef, at + 3 * LANES);
+    FloatVector b0 = FloatVector.fromArray(SPECIES, coef, b), b1 = FloatVector.fromArray(SPECIES, coef, b + LANES);
+    FloatVector b2 = FloatVector.fromArray(SPECIES, coef, b + 2 * LANES), b3 = FloatVector.fromArray(SPECIES, coef, b + 3 * LANES);
+    FloatVector k0 = FloatVector.fromArray(SPECIES, coef, k), k1 = FloatVector.fromArray(SPECIES, coef, k + LANES);
+    FloatVector k2 = FloatVector.fromArray(SPECIES, coef, k + 2 * LANES), k3 = FloatVector.fromArray(SPECIES, coef, k + 3 * LANES);
+    FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
+    FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES), m3 = FloatVector.fromArray(SPECIES, coef, m + 3 * LANES);
+    long end = 4 * n, step = 16L * LANES, v = 4L * LANES;
+    for (long i = 0; i < end; i += step) {
+      FloatVector x0 = FloatVector.fromMemorySegment(SPECIES, x, xs + i, LE), x1 = FloatVector.fromMemorySegment(SPECIES, x, xs + i + v, LE);
+      FloatVector x2 = FloatVector.fromMemorySegment(SPECIES, x, xs + i + 2 * v, LE), x3 = FloatVector.fromMemorySegment(SPECIES, x, xs + i + 3 * v, LE);
+      FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, dy, gs + i, LE), g1 = FloatVector.fromMemorySegment(SPECIES, dy, gs + i + v, LE);
+      FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, dy, gs + i + 2 * v, LE), g3 = FloatVector.fromMemorySegment(SPECIES, dy, gs + i + 3 * v, LE);
+      g0.fma(a0, x0.sub(m0).fma(b0, k0)).intoMemorySegment(dx, ds + i, LE);
+      g1.fma(a1, x1.sub(m1).fma(b1, k1)).intoMemorySegment(dx, ds + i + v, LE);
+      g2.fma(a2, x2.sub(m2).fma(b2, k2)).intoMemorySegment(dx, ds + i + 2 * v, LE);
+      g3.fma(a3, x3.sub(m3).fma(b3, k3)).intoMemorySegment(dx, ds + i + 3 * v, LE);
+    }
+  }
+
+  /** {@code PanamaBatchNormSupport.applyRegisters3} on native memory: {@code n} floats, offsets in bytes. */
+  private static void applyRegisters3(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, long n,
+                                      int width, float[] coef, int at) {
+    int b = at + width, k = at + 2 * width, m = at + 3 * width;
+    FloatVector a0 = FloatVector.fromArray(SPECIES, coef, at), a1 = FloatVector.fromArray(SPECIES, coef, at + LANES);
+    FloatVector a2 = FloatVector.fromArray(SPECIES, coef, at + 2 * LANES);
+    FloatVector b0 = FloatVector.fromArray(SPECIES, coef, b), b1 = FloatVector.fromArray(SPECIES, coef, b + LANES);
+    FloatVector b2 = FloatVector.fromArray(SPECIES, coef, b + 2 * LANES);
+    FloatVector k0 = FloatVector.fromArray(SPECIES, coef, k), k1 = FloatVector.fromArray(SPECIES, coef, k + LANES);
+    FloatVector k2 = FloatVector.fromArray(SPECIES, coef, k + 2 * LANES);
+    FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
+    FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES);
+    long end = 4 * n, step = 12L * LANES, v = 4L * LANES;
+    for (long i = 0; i < end; i += step) {
+      FloatVector x0 = FloatVector.fromMemorySegment(SPECIES, x, xs + i, LE), x1 = FloatVector.fromMemorySegment(SPECIES, x, xs + i + v, LE);
+      FloatVector x2 = FloatVector.fromMemorySegment(SPECIES, x, xs + i + 2 * v, LE);
+      FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, dy, gs + i, LE), g1 = FloatVector.fromMemorySegment(SPECIES, dy, gs + i + v, LE);
+      FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, dy, gs + i + 2 * v, LE);
+      g0.fma(a0, x0.sub(m0).fma(b0, k0)).intoMemorySegment(dx, ds + i, LE);
+      g1.fma(a1, x1.sub(m1).fma(b1, k1)).intoMemorySegment(dx, ds + i + v, LE);
+      g2.fma(a2, x2.sub(m2).fma(b2, k2)).intoMemorySegment(dx, ds + i + 2 * v, LE);
     }
   }
 

@@ -17,14 +17,17 @@ import org.junit.jupiter.params.provider.CsvSource;
  * {@code dx = fma(dy, a, fma(x - mean, b, k))} with channel c's folded coefficients, bit for bit, out of place
  * and in place (dx = x, dx = dy), on a native segment too, and within float rounding of the same formula in double.
  * Shapes: one part super row only, several blocks plus a part row, super rows wider than a block, and rows too wide
- * for super rows with a channel tail (1023, 4097, 5000: blocks of rows, one row a block at 4097 and 5000).
+ * for super rows with a channel tail (1023, 4097, 5000: blocks of rows, one row a block at 4097 and 5000), and the
+ * channel counts whose pattern repeats within four vectors (coefficients held in registers: 1 to 64, 3 to 48).
  */
 class ChannelsLastApplyOrderTest {
 
   private static final ValueLayout.OfFloat LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
   @ParameterizedTest
-  @CsvSource({"33, 100", "1000, 1", "777, 17", "300, 64", "257, 1024", "9, 5000", "3, 2048", "40, 1023", "7, 4097"})
+  @CsvSource({"33, 100", "1000, 1", "777, 17", "300, 64", "257, 1024", "9, 5000", "3, 2048", "40, 1023", "7, 4097",
+      // coefficients in registers (steps of three or four vectors, see registerStride): part steps, several blocks
+      "70003, 1", "17000, 8", "9000, 12", "4099, 32", "2100, 48", "1031, 64", "11111, 6", "3001, 24", "5001, 3", "3, 48", "2, 16"})
   void everyElementGetsItsOwnFmasInAnyWalk(int rows, int channels) {
     var panama = VectorizationProvider.panama();
     assumeTrue(panama.isPresent(), "no Panama implementation on this JVM");
