@@ -3,9 +3,18 @@ package dev.vecnorm;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.management.ThreadMXBean;
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -144,5 +153,35 @@ class VectorProfileHazardTest {
         + " B a call: some library kernel ran a second float vector shape and made the Vector API's profiles bimorphic");
     // Boxed, GroupNorm's NCHW forward here allocates ~0.8 MB a call (every vector of 4x64x196 floats).
     assertTrue(forward < 4096, "GroupNorm NCHW forward after the other norms allocated " + forward + " B a call");
+  }
+
+  /** A vector shape other than the preferred one: fixed-size species, species by shape or bit size, shape changes. */
+  private static final Pattern OTHER_SHAPE = Pattern.compile(
+      "SPECIES_(64|128|256|512|MAX)\\b|VectorSpecies\\.of\\(|VectorShape\\.|\\.withShape\\(|\\.(cast|convert|reinterpret)Shape\\(");
+
+  /**
+   * The cause, checked in the sources: the library's kernels use the preferred species only (no fixed-size species, no
+   * species by shape or bit size, no shape-changing conversions), so the Vector API's shared methods see one vector class
+   * per element type. gn13's {@code VectorSpecies.of(float.class, VectorShape.forBitSize(...))} fails this. Runs where
+   * the sources are (Maven runs tests from the project's root).
+   */
+  @Test
+  void theLibraryUsesOneVectorShape() throws IOException {
+    Path root = Path.of("src/main/java");
+    Assumptions.assumeTrue(Files.isDirectory(root), "sources not found from " + Path.of("").toAbsolutePath());
+    List<String> hits = new ArrayList<>();
+    try (Stream<Path> files = Files.walk(root)) {
+      for (Path f : (Iterable<Path>) files.filter(p -> p.toString().endsWith(".java"))::iterator) {
+        List<String> lines = Files.readAllLines(f);
+        for (int i = 0; i < lines.size(); i++) {
+          String line = lines.get(i).strip();
+          if (line.startsWith("*") || line.startsWith("//") || line.startsWith("/*")) continue; // comments may name them
+          Matcher m = OTHER_SHAPE.matcher(line);
+          if (m.find()) hits.add(root.relativize(f) + ":" + (i + 1) + ": " + line);
+        }
+      }
+    }
+    assertTrue(hits.isEmpty(), "a second vector shape pollutes the Vector API's type profiles and makes kernels compiled "
+        + "afterwards box their vectors (see this class); use the preferred species only: " + hits);
   }
 }
