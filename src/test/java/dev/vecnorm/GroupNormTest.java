@@ -274,6 +274,53 @@ class GroupNormTest {
     assertGradient("dBeta", centralDifferences(b, null, h, l), dBeta, 0, null, 1e-3, 1e-12);
   }
 
+  /**
+   * Channels-first backward with many channels (2048: the Panama kernel's per-channel accumulator vectors span 256 KiB
+   * at 16 lanes), planes of 49 (ragged), 16 (one vector) and 25 floats, 32 groups, InstanceNorm and 8 groups, against
+   * the backward's formulas in double from the same float inputs and the forward's statistics:
+   * {@code dBeta = Σ dy}, {@code dGamma = Σ dy*(x - mean)*invStd}, {@code dx = invStd*(g - mean(g) - xhat*mean(g*xhat))},
+   * {@code g = gamma*dy}; within 1e-4 of the largest magnitude of each (group sums of up to 6400 terms in float).
+   * Finite differences (above) would cost O(size^2) here.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void wideChannelsFirstBackwardMatchesDoubleFormulas(String name, GroupNormSupport k) {
+    for (GroupShape s : new GroupShape[] {GroupShape.nchw(2, 2048, 49, 32), GroupShape.nchw(3, 2048, 16, 2048), GroupShape.nchw(2, 2048, 25, 8)}) {
+      SplittableRandom rnd = new SplittableRandom(s.hashCode());
+      int size = (int) s.size(), st = s.statistics(), c = s.channels(), cpg = s.channelsPerGroup(), hw = s.spatial();
+      float[] x = random(rnd, size, 0.5, 1), dy = random(rnd, size, 0, 1), gamma = random(rnd, c, 1, 0.5), beta = random(rnd, c, 0, 1);
+      float[] mean = new float[st], inv = new float[st], y = new float[size], dx = new float[size], dG = new float[c], dB = new float[c];
+      GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+      GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dB);
+      double[] eG = new double[c], eB = new double[c], eDx = new double[size];
+      for (int n = 0; n < s.batch(); n++) {
+        for (int g = 0; g < s.groups(); g++) {
+          double m = mean[n * s.groups() + g], is = inv[n * s.groups() + g], sumG = 0, sumGX = 0, count = (double) cpg * hw;
+          for (int ch = g * cpg; ch < (g + 1) * cpg; ch++) {
+            for (int p = 0; p < hw; p++) {
+              int i = index(s, n, ch, p);
+              double xhat = (x[i] - m) * is, gg = (double) gamma[ch] * dy[i];
+              eB[ch] += dy[i];
+              eG[ch] += dy[i] * xhat;
+              sumG += gg;
+              sumGX += gg * xhat;
+            }
+          }
+          for (int ch = g * cpg; ch < (g + 1) * cpg; ch++) {
+            for (int p = 0; p < hw; p++) {
+              int i = index(s, n, ch, p);
+              double xhat = (x[i] - m) * is;
+              eDx[i] = is * ((double) gamma[ch] * dy[i] - sumG / count - xhat * sumGX / count);
+            }
+          }
+        }
+      }
+      assertGradient("dx " + s, eDx, dx, 0, null, 1e-4, 1e-12);
+      assertGradient("dGamma " + s, eG, dG, 0, null, 1e-4, 1e-12);
+      assertGradient("dBeta " + s, eB, dB, 0, null, 1e-4, 1e-12);
+    }
+  }
+
   // ---------------------------------------------------------------- segments
 
   /**
