@@ -312,7 +312,7 @@ final class PanamaNativeBackward {
         FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
         FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
         int i = 0;
-        for (; i < upperBound; i += 2 * LANES) {
+        for (; i != upperBound; i += 2 * LANES) {
           FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
           FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * (i + LANES), LE);
           g0 = g0.add(dy0);
@@ -320,7 +320,7 @@ final class PanamaNativeBackward {
           h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
           h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * (i + LANES), LE).sub(m), h1);
         }
-        for (; i < vectorBound; i += LANES) {
+        for (; i != vectorBound; i += LANES) {
           FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
           g0 = g0.add(dy0);
           h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
@@ -350,6 +350,10 @@ final class PanamaNativeBackward {
    * same bits. With it the native backward went from 1.76x to 1.46x the
    * {@code float[]} time on NCHW 7x13x13x17 (169-float planes: 9 floats of x and 9 of dy per plane) and from 1.23x
    * to 1.16x on NCHW 32x14x14x256 (medians of three alternating rounds of {@code SegmentCheck ratio}, load 6.8-8.5).
+   * The vector loops exit on equality, not counted loops, as in {@code PanamaNativeMoments.plane} (which says why):
+   * NCHW 8x3x224x224 backward alone in a JVM 1.19-1.27 to 0.89-1.23 segment/{@code float[]} (session 14; in the ten-shape
+   * JVM 1.04-1.40 to 1.01-1.37, within its spread); NCHW 64x56x56x64 stays at 1.12-1.17 either way, and there
+   * {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} does not help either (1.05-1.09): not the checks.
    */
   private static void reducePlane(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
                                   int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
@@ -367,7 +371,7 @@ final class PanamaNativeBackward {
     FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
     FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
     int i = 0;
-    for (; i < upperBound; i += 2 * LANES) {
+    for (; i != upperBound; i += 2 * LANES) {
       FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
       FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * (i + LANES), LE);
       g0 = g0.add(dy0);
@@ -375,7 +379,7 @@ final class PanamaNativeBackward {
       h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
       h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * (i + LANES), LE).sub(m), h1);
     }
-    for (; i < vectorBound; i += LANES) {
+    for (; i != vectorBound; i += LANES) {
       FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
       g0 = g0.add(dy0);
       h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
@@ -611,7 +615,7 @@ final class PanamaNativeBackward {
           lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
         }
         int i = 0;
-        for (; i < vectorBound; i += LANES) {
+        for (; i != vectorBound; i += LANES) {
           FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
               .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
               .intoMemorySegment(dq, 4L * i, LE);
@@ -628,7 +632,10 @@ final class PanamaNativeBackward {
     }
   }
 
-  /** All planes of channel c, as {@code PanamaBatchNormSupport.applyPlanes} (last plane first, blocks from each plane's end back), with the same overlapping last vector. */
+  /**
+   * All planes of channel c, as {@code PanamaBatchNormSupport.applyPlanes} (last plane first, blocks from each plane's end
+   * back), with the same overlapping last vector. The block loop exits on equality ({@link #reducePlane}).
+   */
   private static void applyPlanes(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
                                   int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
                                   float[] sumDy, float[] sumDyXhat, double count) {
@@ -650,7 +657,7 @@ final class PanamaNativeBackward {
         lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
       }
       for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) {
-        for (int i = Math.max(0, hi - APPLY_BLOCK); i < hi; i += LANES) {
+        for (int i = Math.max(0, hi - APPLY_BLOCK); i != hi; i += LANES) {
           FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
               .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
               .intoMemorySegment(dq, 4L * i, LE);

@@ -220,6 +220,17 @@ final class PanamaNativeMoments {
   /**
    * One plane, by blocks. A method of its own: inlined beside {@link #planePair}, its segment loads pushed C2
    * past its inlining node budget and a vector was boxed per plane.
+   *
+   * <p>The vector loops here, in {@link #sumContiguous}, {@link #pairSums} and {@link #pairDeviations} exit on
+   * equality ({@code i != bound}; every bound is a multiple of the step from where its loop starts), so C2 does not
+   * make them counted loops. A counted loop over a segment gets, at every entry, the long-range-check loop nest (the
+   * Vector API checks {@code long} offsets), a pre-loop, an unrolled main loop and a post-loop
+   * ({@link PanamaNativeShortPlanes#ownLoops}); on 672-float planes (NCHW 8x3x224x224 as N x H x W x C: 42 vectors)
+   * that set-up cost more than the bounds check the non-counted loop keeps per vector, and on 3136-float planes
+   * (NCHW 64x56x56x64) too. Same operations in the same order, so the same bits. {@code SegmentCheck ratio}, ten
+   * shapes, segment/{@code float[]}, session 14 (README): NCHW 64x56x56x64 statistics 1.00-1.24 to 0.89-0.94,
+   * NCHW 8x3x224x224 1.16-1.25 to 1.07-1.16. A standalone copy of the pair sums on 672-float planes (one JVM,
+   * alternating): 0.76 of the {@code float[]} time counted, 0.59 non-counted, 0.63 with a {@code long} loop index.
    */
   private static void plane(MemorySegment x, long slice, int inner, int c, float pivot, float[] mean, float[] m2, int o,
                             float[] t, int tails) {
@@ -235,7 +246,7 @@ final class PanamaNativeMoments {
       FloatVector q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
       int upperBound = n - n % (2 * LANES);
       int i = 0;
-      for (; i < upperBound; i += 2 * LANES) {
+      for (; i != upperBound; i += 2 * LANES) {
         FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, 4L * i, LE).sub(vCenter);
         FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, block, 4L * (i + LANES), LE).sub(vCenter);
         d0 = d0.add(e0);
@@ -243,7 +254,7 @@ final class PanamaNativeMoments {
         q0 = e0.fma(e0, q0);
         q1 = e1.fma(e1, q1);
       }
-      for (; i < SPECIES.loopBound(n); i += LANES) {
+      for (; i != SPECIES.loopBound(n); i += LANES) {
         FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, 4L * i, LE).sub(vCenter);
         d0 = d0.add(e0);
         q0 = e0.fma(e0, q0);
@@ -324,7 +335,7 @@ final class PanamaNativeMoments {
     FloatVector b0 = FloatVector.zero(SPECIES), b1 = FloatVector.zero(SPECIES), b2 = FloatVector.zero(SPECIES), b3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
     int i = 0;
-    for (; i < upperBound; i += TILE) {
+    for (; i != upperBound; i += TILE) {
       long p = 4L * i;
       a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
       a1 = a1.add(FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE));
@@ -335,7 +346,7 @@ final class PanamaNativeMoments {
       b2 = b2.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p + 8L * LANES, LE));
       b3 = b3.add(FloatVector.fromMemorySegment(SPECIES, x, bs + p + 12L * LANES, LE));
     }
-    for (; i < SPECIES.loopBound(n); i += LANES) {
+    for (; i != SPECIES.loopBound(n); i += LANES) {
       a0 = a0.add(FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE));
       b0 = b0.add(FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE));
     }
@@ -352,7 +363,7 @@ final class PanamaNativeMoments {
     FloatVector db0 = FloatVector.zero(SPECIES), db1 = FloatVector.zero(SPECIES), qb0 = FloatVector.zero(SPECIES), qb1 = FloatVector.zero(SPECIES);
     int upperBound = n - n % (2 * LANES);
     int i = 0;
-    for (; i < upperBound; i += 2 * LANES) {
+    for (; i != upperBound; i += 2 * LANES) {
       long p = 4L * i;
       FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, p, LE).sub(va);
       FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE).sub(va);
@@ -367,7 +378,7 @@ final class PanamaNativeMoments {
       qb0 = f0.fma(f0, qb0);
       qb1 = f1.fma(f1, qb1);
     }
-    for (; i < SPECIES.loopBound(n); i += LANES) {
+    for (; i != SPECIES.loopBound(n); i += LANES) {
       FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE).sub(va);
       FloatVector f0 = FloatVector.fromMemorySegment(SPECIES, x, bs + 4L * i, LE).sub(vb);
       da0 = da0.add(e0);
@@ -534,14 +545,14 @@ final class PanamaNativeMoments {
     FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES), acc2 = FloatVector.zero(SPECIES), acc3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
     int i = 0;
-    for (; i < upperBound; i += TILE) {
+    for (; i != upperBound; i += TILE) {
       long p = 4L * i;
       acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
       acc1 = acc1.add(FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE));
       acc2 = acc2.add(FloatVector.fromMemorySegment(SPECIES, x, p + 8L * LANES, LE));
       acc3 = acc3.add(FloatVector.fromMemorySegment(SPECIES, x, p + 12L * LANES, LE));
     }
-    for (; i < SPECIES.loopBound(n); i += LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE));
+    for (; i != SPECIES.loopBound(n); i += LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE));
     float sum = PanamaBatchNormSupport.sumLanes(acc0.add(acc1).add(acc2.add(acc3)));
     if (copiesTail(n)) {
       FloatVector.fromMemorySegment(SPECIES, x, 4L * (n - LANES), LE).intoArray(t, tails);
