@@ -82,10 +82,13 @@ final class PanamaNativeShortPlanes {
    * and about 30 for the non-counted one, on planes of 10-12 vectors of five instructions each. The non-counted loop
    * keeps a bounds check per vector (one compare in normalize: x's and y's slices have the same offset and length) and
    * starts at once: a standalone copy of the NCHW 7x13x13x17 plane loop took 3.2 instead of 3.8 us a call (thread
-   * CPU time). Long planes keep counted loops, where unrolling and hoisted checks pay: the same change to the
+   * CPU time). On the Intel Xeon (eleventh session) long planes kept counted loops: the same change to the
    * channels-last per-step loops (16-64 vectors) took NC 256x1024 statistics from 0.77-0.83 to 0.93-1.12
    * segment/float[], and to the statistics' pair loops (eight loads a step, each its own check) NCHW 32x14x14x256
-   * statistics from 1.05-1.19 to 1.10-1.43 ({@code SegmentCheck ratio}, three runs each); both were dropped.
+   * statistics from 1.05-1.19 to 1.10-1.43 ({@code SegmentCheck ratio}, three runs each); both were dropped. On the
+   * AMD EPYC (fourteenth session, seg14) the channels-first long-plane loops exit on equality too (PanamaNativeMoments
+   * plane and pair loops, PanamaNativeBackward's plane loops, normalizePlanesNative): NCHW 64x56x56x64 statistics,
+   * training forward and inference 1.00-1.24 to 0.86-0.94 segment/float[]; the channels-last loops stay counted.
    */
   static boolean ownLoops(int inner) {
     return inner < OWN_LOOP_VECTORS * LANES;
