@@ -560,7 +560,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (width < 0) {
         normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
       } else {
-        normalizeSuperRows(x, xOffset, y, yOffset, outer * channels, width, channels, coef, oneRow ? 0 : 3 * channels);
+        normalizePattern(x, xOffset, y, yOffset, outer * channels, width, channels, coef, oneRow ? 0 : 3 * channels);
       }
     } finally {
       Scratch.release(coef);
@@ -579,7 +579,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   public void normalizeFolded(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] coef) {
     int width = superWidth(channels);
     if (width == channels) {
-      normalizeSuperRows(x, xOffset, y, yOffset, rows * channels, width, channels, coef, 0);
+      normalizePattern(x, xOffset, y, yOffset, rows * channels, width, channels, coef, 0);
       return;
     }
     float[] s = Scratch.borrow(width < 0 ? channels : 3 * channels + 3 * width);
@@ -590,7 +590,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       } else {
         System.arraycopy(coef, 0, s, 0, 3 * channels);
         tilePattern(s, 0, channels, 3, 3 * channels, width);
-        normalizeSuperRows(x, xOffset, y, yOffset, rows * channels, width, channels, s, 3 * channels);
+        normalizePattern(x, xOffset, y, yOffset, rows * channels, width, channels, s, 3 * channels);
       }
     } finally {
       Scratch.release(s);
@@ -640,8 +640,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * instead (interleaved runs a super row apart) ran 2x slower: the prefetchers follow long streams, not short
    * interleaved runs (the same finding as the backward reduce's, thirteenth session).
    */
-  private static void normalizeSuperRows(float[] x, int xOffset, float[] y, int yOffset, int total, int width, int channels,
-                                         float[] coef, int at) {
+  private static void normalizePattern(float[] x, int xOffset, float[] y, int yOffset, int total, int width, int channels,
+                                       float[] coef, int at) {
     int period = channels / gcd(channels, LANES); // vectors per repeat of the coefficient pattern
     if (period == 3) {
       normalizeRegisters3(x, xOffset, y, yOffset, total, width, coef, at);
@@ -656,14 +656,16 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       done = width >= FOUR_STREAM_WIDTH ? normalizeStreams4(x, xOffset, y, yOffset, total, width, coef, at)
           : normalizeStreams2(x, xOffset, y, yOffset, total, width, coef, at);
     }
-    normalizeSuperRowsFrom(x, xOffset, y, yOffset, done, total, width, coef, at);
+    normalizeSuperRows(x, xOffset + done, y, yOffset + done, total - done, width, coef, at);
   }
 
-  /** Floats {@code [from, total)} of {@link #normalizeSuperRows}' stream; {@code from} is a multiple of the pattern's period. */
-  private static void normalizeSuperRowsFrom(float[] x, int xOffset, float[] y, int yOffset, int from, int total, int width,
-                                             float[] coef, int at) {
+  /**
+   * The one-stream walk of {@link #normalizePattern}, from the pattern's start: the loop as it was before the routes
+   * (in-L2 calls such as NC 256x1024 run exactly this), and the rest of the routes' tensors (each starts a period in).
+   */
+  private static void normalizeSuperRows(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
     // Bodies written out: a helper called per vector fails C2's inlining size test at these call sites.
-    int i = from;
+    int i = 0;
     for (; i + width <= total; i += width) {
       int xs = xOffset + i, ys = yOffset + i;
       for (int j = 0; j < width; j += LANES) {
@@ -684,7 +686,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * {@link #normalizeSuperRows} for a pattern of 1, 2 or 4 vectors: four vectors of coefficients in registers,
    * memory order, one load and one store per vector, as the channels-first loop. The last vectors and floats
-   * (fewer than four vectors, starting at a multiple of the period) go to {@link #normalizeSuperRowsFrom}.
+   * (fewer than four vectors, starting at a multiple of the period) go to {@link #normalizeSuperRows}.
    */
   private static void normalizeRegisters4(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
     int s = at + width, m = at + 2 * width;
@@ -702,7 +704,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       FloatVector.fromArray(SPECIES, x, xs + 2 * LANES).sub(m2).fma(a2, b2).intoArray(y, ys + 2 * LANES);
       FloatVector.fromArray(SPECIES, x, xs + 3 * LANES).sub(m3).fma(a3, b3).intoArray(y, ys + 3 * LANES);
     }
-    normalizeSuperRowsFrom(x, xOffset, y, yOffset, i, total, width, coef, at);
+    normalizeSuperRows(x, xOffset + i, y, yOffset + i, total - i, width, coef, at);
   }
 
   /** {@link #normalizeRegisters4} for a pattern of 3 vectors (C = 48, 24, 12, 6, 3 at 16 lanes): three vectors a step. */
@@ -721,7 +723,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       FloatVector.fromArray(SPECIES, x, xs + LANES).sub(m1).fma(a1, b1).intoArray(y, ys + LANES);
       FloatVector.fromArray(SPECIES, x, xs + 2 * LANES).sub(m2).fma(a2, b2).intoArray(y, ys + 2 * LANES);
     }
-    normalizeSuperRowsFrom(x, xOffset, y, yOffset, i, total, width, coef, at);
+    normalizeSuperRows(x, xOffset + i, y, yOffset + i, total - i, width, coef, at);
   }
 
   /**
@@ -868,7 +870,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (width < 0) {
         normalizeRowsNative(x, xOffset, y, yOffset, outer, channels, mean, coef);
       } else {
-        normalizeSuperRowsNative(x, xOffset, y, yOffset, (long) outer * channels, width, channels, coef, 3 * channels);
+        normalizePatternNative(x, xOffset, y, yOffset, (long) outer * channels, width, channels, coef, 3 * channels);
       }
     } finally {
       Scratch.release(coef);
@@ -923,9 +925,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     return 2 * half;
   }
 
-  /** {@link #normalizeSuperRows} on native memory; {@code total} floats, offsets in bytes. The same routes. */
-  private static void normalizeSuperRowsNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total,
-                                               int width, int channels, float[] coef, int at) {
+  /** {@link #normalizePattern} on native memory; {@code total} floats, offsets in bytes. The same routes. */
+  private static void normalizePatternNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total,
+                                             int width, int channels, float[] coef, int at) {
     int period = channels / gcd(channels, LANES);
     if (period == 3) {
       normalizeRegisters3Native(x, xOffset, y, yOffset, total, width, coef, at);
@@ -940,13 +942,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       done = width >= FOUR_STREAM_WIDTH ? normalizeStreams4Native(x, xOffset, y, yOffset, total, width, coef, at)
           : normalizeStreams2Native(x, xOffset, y, yOffset, total, width, coef, at);
     }
-    normalizeSuperRowsFromNative(x, xOffset, y, yOffset, done, total, width, coef, at);
+    normalizeSuperRowsNative(x, xOffset + 4 * done, y, yOffset + 4 * done, total - done, width, coef, at);
   }
 
-  /** {@link #normalizeSuperRowsFrom} on native memory. */
-  private static void normalizeSuperRowsFromNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long from, long total,
-                                                   int width, float[] coef, int at) {
-    long i = from;
+  /** {@link #normalizeSuperRows} on native memory; {@code total} floats, offsets in bytes. */
+  private static void normalizeSuperRowsNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total,
+                                               int width, float[] coef, int at) {
+    long i = 0;
     for (; i + width <= total; i += width) {
       long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
       for (int j = 0; j < width; j += LANES) {
@@ -992,7 +994,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       FloatVector.fromMemorySegment(SPECIES, x, xs + 3 * step, ByteOrder.LITTLE_ENDIAN).sub(m3).fma(a3, b3)
           .intoMemorySegment(y, ys + 3 * step, ByteOrder.LITTLE_ENDIAN);
     }
-    normalizeSuperRowsFromNative(x, xOffset, y, yOffset, i, total, width, coef, at);
+    normalizeSuperRowsNative(x, xOffset + 4 * i, y, yOffset + 4 * i, total - i, width, coef, at);
   }
 
   /** {@link #normalizeRegisters3} on native memory. */
@@ -1015,7 +1017,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * step, ByteOrder.LITTLE_ENDIAN).sub(m2).fma(a2, b2)
           .intoMemorySegment(y, ys + 2 * step, ByteOrder.LITTLE_ENDIAN);
     }
-    normalizeSuperRowsFromNative(x, xOffset, y, yOffset, i, total, width, coef, at);
+    normalizeSuperRowsNative(x, xOffset + 4 * i, y, yOffset + 4 * i, total - i, width, coef, at);
   }
 
   /** {@link #normalizeStreams2} on native memory; returns the floats done. */
