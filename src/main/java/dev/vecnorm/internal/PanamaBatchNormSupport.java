@@ -544,8 +544,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * Row by row, in memory order: the per-channel scale and shift are folded once into pooled scratch
    * ({@link Scratch}) so that each vector costs a subtract and an FMA with coefficients
-   * read from L1. Walking channel tiles down a block of rows instead ran at ~60% of a plain copy's
-   * bandwidth on NHWC 64x56x56x64; this order runs at copy speed.
+   * read from L1 or, for short patterns, held in registers ({@link #normalizePattern}). Walking channel tiles
+   * down a block of rows instead ran at ~60% of a plain copy's bandwidth on NHWC 64x56x56x64 (and at 0.5x of
+   * the memory-order loop on this AMD machine, fourteenth session); memory order runs at copy speed.
    */
   private static void normalizeChannelsLast(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels,
                                             float[] mean, float[] scale, boolean fromVariance, float epsilon,
