@@ -544,8 +544,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * Row by row, in memory order: the per-channel scale and shift are folded once into pooled scratch
    * ({@link Scratch}) so that each vector costs a subtract and an FMA with coefficients
-   * read from L1. Walking channel tiles down a block of rows instead ran at ~60% of a plain copy's
-   * bandwidth on NHWC 64x56x56x64; this order runs at copy speed.
+   * read from L1 or, for short patterns, held in registers ({@link #normalizePattern}). Walking channel tiles
+   * down a block of rows instead ran at ~60% of a plain copy's bandwidth on NHWC 64x56x56x64 (and at 0.5x of
+   * the memory-order loop on this AMD machine, fourteenth session); memory order runs at copy speed.
    */
   private static void normalizeChannelsLast(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels,
                                             float[] mean, float[] scale, boolean fromVariance, float epsilon,
@@ -560,7 +561,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (width < 0) {
         normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
       } else {
-        normalizeSuperRows(x, xOffset, y, yOffset, outer * channels, width, coef, oneRow ? 0 : 3 * channels);
+        normalizePattern(x, xOffset, y, yOffset, outer * channels, width, channels, coef, oneRow ? 0 : 3 * channels);
       }
     } finally {
       Scratch.release(coef);
@@ -579,7 +580,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   public void normalizeFolded(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] coef) {
     int width = superWidth(channels);
     if (width == channels) {
-      normalizeSuperRows(x, xOffset, y, yOffset, rows * channels, width, coef, 0);
+      normalizePattern(x, xOffset, y, yOffset, rows * channels, width, channels, coef, 0);
       return;
     }
     float[] s = Scratch.borrow(width < 0 ? channels : 3 * channels + 3 * width);
@@ -590,7 +591,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       } else {
         System.arraycopy(coef, 0, s, 0, 3 * channels);
         tilePattern(s, 0, channels, 3, 3 * channels, width);
-        normalizeSuperRows(x, xOffset, y, yOffset, rows * channels, width, s, 3 * channels);
+        normalizePattern(x, xOffset, y, yOffset, rows * channels, width, channels, s, 3 * channels);
       }
     } finally {
       Scratch.release(s);
@@ -616,10 +617,52 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
+   * Calls on more floats than this (1 MiB, past L2) walk the super rows as two or four long streams
+   * ({@link #normalizeStreams2}, {@link #normalizeStreams4}). Calls that fit in L2 (NC 256x1024, whose training
+   * forward is held to at most 1.6x its inference forward) keep the one-stream walk.
+   */
+  static final int STREAM_MIN_FLOATS = 256 * 1024;
+
+  /** Super rows (or rows) at least this wide run four streams, narrower ones two. */
+  static final int FOUR_STREAM_WIDTH = 1024;
+
+  /**
    * The tensor as one stream of super rows ({@code width} floats, whole rows, whole vectors), with
    * per-position coefficients {@code [alpha | shift | mean]} at {@code at}: no channel tail and no
    * per-row loop overhead for small or ragged channel counts. The same arithmetic as the row loop, so
    * the same bits.
+   *
+   * <p>Loading three coefficient vectors per data vector made this loop 1.3x slower than the channels-first
+   * one on the same bytes (it holds them in registers): 4 loads and a store per 64 bytes, where this machine
+   * (Zen 4) loads two 256-bit halves a cycle. So when the pattern repeats every 1 to 4 vectors
+   * ({@code lcm(channels, LANES) <= 4 * LANES}: C = 16, 32, 48, 64 at 16 lanes) its vectors stay in
+   * registers ({@link #normalizeRegisters4}, {@link #normalizeRegisters3}); otherwise long calls load each
+   * coefficient vector once for two or four super rows from separate parts of the tensor. Rows of the same part
+   * instead (interleaved runs a super row apart) ran 2x slower: the prefetchers follow long streams, not short
+   * interleaved runs (the same finding as the backward reduce's, thirteenth session).
+   */
+  private static void normalizePattern(float[] x, int xOffset, float[] y, int yOffset, int total, int width, int channels,
+                                       float[] coef, int at) {
+    int period = channels / gcd(channels, LANES); // vectors per repeat of the coefficient pattern
+    if (period == 3) {
+      normalizeRegisters3(x, xOffset, y, yOffset, total, width, coef, at);
+      return;
+    }
+    if (period <= 4) {
+      normalizeRegisters4(x, xOffset, y, yOffset, total, width, coef, at);
+      return;
+    }
+    int done = 0;
+    if (total > STREAM_MIN_FLOATS) {
+      done = width >= FOUR_STREAM_WIDTH ? normalizeStreams4(x, xOffset, y, yOffset, total, width, coef, at)
+          : normalizeStreams2(x, xOffset, y, yOffset, total, width, coef, at);
+    }
+    normalizeSuperRows(x, xOffset + done, y, yOffset + done, total - done, width, coef, at);
+  }
+
+  /**
+   * The one-stream walk of {@link #normalizePattern}, from the pattern's start: the loop as it was before the routes
+   * (in-L2 calls such as NC 256x1024 run exactly this), and the rest of the routes' tensors (each starts a period in).
    */
   private static void normalizeSuperRows(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
     // Bodies written out: a helper called per vector fails C2's inlining size test at these call sites.
@@ -641,10 +684,97 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
+  /**
+   * {@link #normalizeSuperRows} for a pattern of 1, 2 or 4 vectors: four vectors of coefficients in registers,
+   * memory order, one load and one store per vector, as the channels-first loop. The last vectors and floats
+   * (fewer than four vectors, starting at a multiple of the period) go to {@link #normalizeSuperRows}.
+   */
+  private static void normalizeRegisters4(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
+    int s = at + width, m = at + 2 * width;
+    FloatVector a0 = FloatVector.fromArray(SPECIES, coef, at), a1 = FloatVector.fromArray(SPECIES, coef, at + LANES);
+    FloatVector a2 = FloatVector.fromArray(SPECIES, coef, at + 2 * LANES), a3 = FloatVector.fromArray(SPECIES, coef, at + 3 * LANES);
+    FloatVector b0 = FloatVector.fromArray(SPECIES, coef, s), b1 = FloatVector.fromArray(SPECIES, coef, s + LANES);
+    FloatVector b2 = FloatVector.fromArray(SPECIES, coef, s + 2 * LANES), b3 = FloatVector.fromArray(SPECIES, coef, s + 3 * LANES);
+    FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
+    FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES), m3 = FloatVector.fromArray(SPECIES, coef, m + 3 * LANES);
+    int bound = total - total % TILE, i = 0;
+    for (; i < bound; i += TILE) {
+      int xs = xOffset + i, ys = yOffset + i;
+      FloatVector.fromArray(SPECIES, x, xs).sub(m0).fma(a0, b0).intoArray(y, ys);
+      FloatVector.fromArray(SPECIES, x, xs + LANES).sub(m1).fma(a1, b1).intoArray(y, ys + LANES);
+      FloatVector.fromArray(SPECIES, x, xs + 2 * LANES).sub(m2).fma(a2, b2).intoArray(y, ys + 2 * LANES);
+      FloatVector.fromArray(SPECIES, x, xs + 3 * LANES).sub(m3).fma(a3, b3).intoArray(y, ys + 3 * LANES);
+    }
+    normalizeSuperRows(x, xOffset + i, y, yOffset + i, total - i, width, coef, at);
+  }
+
+  /** {@link #normalizeRegisters4} for a pattern of 3 vectors (C = 48, 24, 12, 6, 3 at 16 lanes): three vectors a step. */
+  private static void normalizeRegisters3(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
+    int s = at + width, m = at + 2 * width, step = 3 * LANES;
+    FloatVector a0 = FloatVector.fromArray(SPECIES, coef, at), a1 = FloatVector.fromArray(SPECIES, coef, at + LANES);
+    FloatVector a2 = FloatVector.fromArray(SPECIES, coef, at + 2 * LANES);
+    FloatVector b0 = FloatVector.fromArray(SPECIES, coef, s), b1 = FloatVector.fromArray(SPECIES, coef, s + LANES);
+    FloatVector b2 = FloatVector.fromArray(SPECIES, coef, s + 2 * LANES);
+    FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
+    FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES);
+    int bound = total - total % step, i = 0;
+    for (; i < bound; i += step) {
+      int xs = xOffset + i, ys = yOffset + i;
+      FloatVector.fromArray(SPECIES, x, xs).sub(m0).fma(a0, b0).intoArray(y, ys);
+      FloatVector.fromArray(SPECIES, x, xs + LANES).sub(m1).fma(a1, b1).intoArray(y, ys + LANES);
+      FloatVector.fromArray(SPECIES, x, xs + 2 * LANES).sub(m2).fma(a2, b2).intoArray(y, ys + 2 * LANES);
+    }
+    normalizeSuperRows(x, xOffset + i, y, yOffset + i, total - i, width, coef, at);
+  }
+
+  /**
+   * The first {@code 2 * (superRows / 2)} super rows as two halves walked side by side: each coefficient vector is
+   * loaded once for a vector of each half. Both data vectors are loaded before either store, so a store never sits
+   * between a load and a store of the same address modulo 4 KiB in the other half. Returns the floats done.
+   */
+  private static int normalizeStreams2(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
+    int part = total / width / 2 * width;
+    for (int i = 0; i < part; i += width) {
+      int xs = xOffset + i, ys = yOffset + i;
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector u0 = FloatVector.fromArray(SPECIES, x, xs + j), u1 = FloatVector.fromArray(SPECIES, x, xs + part + j);
+        FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, at + width + j);
+        FloatVector m = FloatVector.fromArray(SPECIES, coef, at + 2 * width + j);
+        u0.sub(m).fma(a, b).intoArray(y, ys + j);
+        u1.sub(m).fma(a, b).intoArray(y, ys + part + j);
+      }
+    }
+    return 2 * part;
+  }
+
+  /** {@link #normalizeStreams2} with four quarters: for wide super rows, whose coefficients (12 KiB and more) leave L1. */
+  private static int normalizeStreams4(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
+    int part = total / width / 4 * width;
+    for (int i = 0; i < part; i += width) {
+      int xs = xOffset + i, ys = yOffset + i;
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector u0 = FloatVector.fromArray(SPECIES, x, xs + j), u1 = FloatVector.fromArray(SPECIES, x, xs + part + j);
+        FloatVector u2 = FloatVector.fromArray(SPECIES, x, xs + 2 * part + j), u3 = FloatVector.fromArray(SPECIES, x, xs + 3 * part + j);
+        FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, at + width + j);
+        FloatVector m = FloatVector.fromArray(SPECIES, coef, at + 2 * width + j);
+        u0.sub(m).fma(a, b).intoArray(y, ys + j);
+        u1.sub(m).fma(a, b).intoArray(y, ys + part + j);
+        u2.sub(m).fma(a, b).intoArray(y, ys + 2 * part + j);
+        u3.sub(m).fma(a, b).intoArray(y, ys + 3 * part + j);
+      }
+    }
+    return 4 * part;
+  }
+
+  /**
+   * Rows too wide for super rows ({@code lcm(channels, LANES) > MAX_SUPER_FLOATS}), with a scalar channel tail. Long
+   * calls walk two halves of the rows side by side ({@link #normalizeRowStreams2}), as {@link #normalizeSuperRows}.
+   */
   private static void normalizeRows(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels, float[] mean,
                                     float[] coef) {
+    int done = (long) outer * channels > STREAM_MIN_FLOATS ? normalizeRowStreams2(x, xOffset, y, yOffset, outer, channels, mean, coef) : 0;
     int vectorBound = SPECIES.loopBound(channels);
-    for (int r = 0; r < outer; r++) {
+    for (int r = done; r < outer; r++) {
       int xs = xOffset + r * channels, ys = yOffset + r * channels;
       int c = 0;
       for (; c < vectorBound; c += LANES) {
@@ -653,6 +783,29 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       }
       for (; c < channels; c++) y[ys + c] = Math.fma(x[xs + c] - mean[c], coef[c], coef[channels + c]); // scalar tail
     }
+  }
+
+  /** The first {@code 2 * (outer / 2)} rows of {@link #normalizeRows} as two halves side by side; returns the rows done. */
+  private static int normalizeRowStreams2(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels, float[] mean,
+                                          float[] coef) {
+    int vectorBound = SPECIES.loopBound(channels), half = outer / 2, part = half * channels;
+    for (int r = 0; r < half; r++) {
+      int xs = xOffset + r * channels, ys = yOffset + r * channels;
+      int c = 0;
+      for (; c < vectorBound; c += LANES) {
+        FloatVector u0 = FloatVector.fromArray(SPECIES, x, xs + c), u1 = FloatVector.fromArray(SPECIES, x, xs + part + c);
+        FloatVector a = FloatVector.fromArray(SPECIES, coef, c), b = FloatVector.fromArray(SPECIES, coef, channels + c);
+        FloatVector m = FloatVector.fromArray(SPECIES, mean, c);
+        u0.sub(m).fma(a, b).intoArray(y, ys + c);
+        u1.sub(m).fma(a, b).intoArray(y, ys + part + c);
+      }
+      for (; c < channels; c++) { // scalar tail
+        float v0 = x[xs + c], v1 = x[xs + part + c];
+        y[ys + c] = Math.fma(v0 - mean[c], coef[c], coef[channels + c]);
+        y[ys + part + c] = Math.fma(v1 - mean[c], coef[c], coef[channels + c]);
+      }
+    }
+    return 2 * half;
   }
 
   private static void normalizeChannelsFirst(float[] x, int xOffset, float[] y, int yOffset, int outer, int channels,
@@ -718,7 +871,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (width < 0) {
         normalizeRowsNative(x, xOffset, y, yOffset, outer, channels, mean, coef);
       } else {
-        normalizeSuperRowsNative(x, xOffset, y, yOffset, (long) outer * channels, width, coef, 3 * channels);
+        normalizePatternNative(x, xOffset, y, yOffset, (long) outer * channels, width, channels, coef, 3 * channels);
       }
     } finally {
       Scratch.release(coef);
@@ -729,9 +882,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /** {@link #normalizeRows} on native memory (offsets in bytes): rows too wide for super rows, with a ragged channel tail. */
   private static void normalizeRowsNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer, int channels,
                                           float[] mean, float[] coef) {
+    int done = (long) outer * channels > STREAM_MIN_FLOATS
+        ? normalizeRowStreams2Native(x, xOffset, y, yOffset, outer, channels, mean, coef) : 0;
     int vectorBound = SPECIES.loopBound(channels);
     long rowBytes = 4L * channels;
-    for (int r = 0; r < outer; r++) {
+    for (int r = done; r < outer; r++) {
       long xr = xOffset + r * rowBytes, yr = yOffset + r * rowBytes;
       int c = 0;
       for (; c < vectorBound; c += LANES) {
@@ -744,6 +899,51 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         y.set(FLOAT_LE, yr + 4L * c, Math.fma(v - mean[c], coef[c], coef[channels + c]));
       }
     }
+  }
+
+  /** {@link #normalizeRowStreams2} on native memory; returns the rows done. */
+  private static int normalizeRowStreams2Native(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer, int channels,
+                                                float[] mean, float[] coef) {
+    int vectorBound = SPECIES.loopBound(channels), half = outer / 2;
+    long rowBytes = 4L * channels, part = half * rowBytes;
+    for (int r = 0; r < half; r++) {
+      long xr = xOffset + r * rowBytes, yr = yOffset + r * rowBytes;
+      int c = 0;
+      for (; c < vectorBound; c += LANES) {
+        FloatVector u0 = FloatVector.fromMemorySegment(SPECIES, x, xr + 4L * c, ByteOrder.LITTLE_ENDIAN);
+        FloatVector u1 = FloatVector.fromMemorySegment(SPECIES, x, xr + part + 4L * c, ByteOrder.LITTLE_ENDIAN);
+        FloatVector a = FloatVector.fromArray(SPECIES, coef, c), b = FloatVector.fromArray(SPECIES, coef, channels + c);
+        FloatVector m = FloatVector.fromArray(SPECIES, mean, c);
+        u0.sub(m).fma(a, b).intoMemorySegment(y, yr + 4L * c, ByteOrder.LITTLE_ENDIAN);
+        u1.sub(m).fma(a, b).intoMemorySegment(y, yr + part + 4L * c, ByteOrder.LITTLE_ENDIAN);
+      }
+      for (; c < channels; c++) { // scalar tail
+        float v0 = x.get(FLOAT_LE, xr + 4L * c), v1 = x.get(FLOAT_LE, xr + part + 4L * c);
+        y.set(FLOAT_LE, yr + 4L * c, Math.fma(v0 - mean[c], coef[c], coef[channels + c]));
+        y.set(FLOAT_LE, yr + part + 4L * c, Math.fma(v1 - mean[c], coef[c], coef[channels + c]));
+      }
+    }
+    return 2 * half;
+  }
+
+  /** {@link #normalizePattern} on native memory; {@code total} floats, offsets in bytes. The same routes. */
+  private static void normalizePatternNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total,
+                                             int width, int channels, float[] coef, int at) {
+    int period = channels / gcd(channels, LANES);
+    if (period == 3) {
+      normalizeRegisters3Native(x, xOffset, y, yOffset, total, width, coef, at);
+      return;
+    }
+    if (period <= 4) {
+      normalizeRegisters4Native(x, xOffset, y, yOffset, total, width, coef, at);
+      return;
+    }
+    long done = 0;
+    if (total > STREAM_MIN_FLOATS) {
+      done = width >= FOUR_STREAM_WIDTH ? normalizeStreams4Native(x, xOffset, y, yOffset, total, width, coef, at)
+          : normalizeStreams2Native(x, xOffset, y, yOffset, total, width, coef, at);
+    }
+    normalizeSuperRowsNative(x, xOffset + 4 * done, y, yOffset + 4 * done, total - done, width, coef, at);
   }
 
   /** {@link #normalizeSuperRows} on native memory; {@code total} floats, offsets in bytes. */
@@ -771,6 +971,94 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       float v = x.get(FLOAT_LE, xs + 4L * j);
       y.set(FLOAT_LE, ys + 4L * j, Math.fma(v - coef[at + 2 * width + j], coef[at + j], coef[at + width + j]));
     }
+  }
+
+  /** {@link #normalizeRegisters4} on native memory. */
+  private static void normalizeRegisters4Native(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total, int width,
+                                                float[] coef, int at) {
+    int s = at + width, m = at + 2 * width;
+    FloatVector a0 = FloatVector.fromArray(SPECIES, coef, at), a1 = FloatVector.fromArray(SPECIES, coef, at + LANES);
+    FloatVector a2 = FloatVector.fromArray(SPECIES, coef, at + 2 * LANES), a3 = FloatVector.fromArray(SPECIES, coef, at + 3 * LANES);
+    FloatVector b0 = FloatVector.fromArray(SPECIES, coef, s), b1 = FloatVector.fromArray(SPECIES, coef, s + LANES);
+    FloatVector b2 = FloatVector.fromArray(SPECIES, coef, s + 2 * LANES), b3 = FloatVector.fromArray(SPECIES, coef, s + 3 * LANES);
+    FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
+    FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES), m3 = FloatVector.fromArray(SPECIES, coef, m + 3 * LANES);
+    long bound = total - total % TILE, i = 0, step = 4L * LANES;
+    for (; i < bound; i += TILE) {
+      long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
+      FloatVector.fromMemorySegment(SPECIES, x, xs, ByteOrder.LITTLE_ENDIAN).sub(m0).fma(a0, b0)
+          .intoMemorySegment(y, ys, ByteOrder.LITTLE_ENDIAN);
+      FloatVector.fromMemorySegment(SPECIES, x, xs + step, ByteOrder.LITTLE_ENDIAN).sub(m1).fma(a1, b1)
+          .intoMemorySegment(y, ys + step, ByteOrder.LITTLE_ENDIAN);
+      FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * step, ByteOrder.LITTLE_ENDIAN).sub(m2).fma(a2, b2)
+          .intoMemorySegment(y, ys + 2 * step, ByteOrder.LITTLE_ENDIAN);
+      FloatVector.fromMemorySegment(SPECIES, x, xs + 3 * step, ByteOrder.LITTLE_ENDIAN).sub(m3).fma(a3, b3)
+          .intoMemorySegment(y, ys + 3 * step, ByteOrder.LITTLE_ENDIAN);
+    }
+    normalizeSuperRowsNative(x, xOffset + 4 * i, y, yOffset + 4 * i, total - i, width, coef, at);
+  }
+
+  /** {@link #normalizeRegisters3} on native memory. */
+  private static void normalizeRegisters3Native(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total, int width,
+                                                float[] coef, int at) {
+    int s = at + width, m = at + 2 * width;
+    FloatVector a0 = FloatVector.fromArray(SPECIES, coef, at), a1 = FloatVector.fromArray(SPECIES, coef, at + LANES);
+    FloatVector a2 = FloatVector.fromArray(SPECIES, coef, at + 2 * LANES);
+    FloatVector b0 = FloatVector.fromArray(SPECIES, coef, s), b1 = FloatVector.fromArray(SPECIES, coef, s + LANES);
+    FloatVector b2 = FloatVector.fromArray(SPECIES, coef, s + 2 * LANES);
+    FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
+    FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES);
+    long floats = 3L * LANES, bound = total - total % floats, i = 0, step = 4L * LANES;
+    for (; i < bound; i += floats) {
+      long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
+      FloatVector.fromMemorySegment(SPECIES, x, xs, ByteOrder.LITTLE_ENDIAN).sub(m0).fma(a0, b0)
+          .intoMemorySegment(y, ys, ByteOrder.LITTLE_ENDIAN);
+      FloatVector.fromMemorySegment(SPECIES, x, xs + step, ByteOrder.LITTLE_ENDIAN).sub(m1).fma(a1, b1)
+          .intoMemorySegment(y, ys + step, ByteOrder.LITTLE_ENDIAN);
+      FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * step, ByteOrder.LITTLE_ENDIAN).sub(m2).fma(a2, b2)
+          .intoMemorySegment(y, ys + 2 * step, ByteOrder.LITTLE_ENDIAN);
+    }
+    normalizeSuperRowsNative(x, xOffset + 4 * i, y, yOffset + 4 * i, total - i, width, coef, at);
+  }
+
+  /** {@link #normalizeStreams2} on native memory; returns the floats done. */
+  private static long normalizeStreams2Native(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total, int width,
+                                              float[] coef, int at) {
+    long part = total / width / 2 * width, partBytes = 4 * part;
+    for (long i = 0; i < part; i += width) {
+      long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector u0 = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        FloatVector u1 = FloatVector.fromMemorySegment(SPECIES, x, xs + partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, at + width + j);
+        FloatVector m = FloatVector.fromArray(SPECIES, coef, at + 2 * width + j);
+        u0.sub(m).fma(a, b).intoMemorySegment(y, ys + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        u1.sub(m).fma(a, b).intoMemorySegment(y, ys + partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
+      }
+    }
+    return 2 * part;
+  }
+
+  /** {@link #normalizeStreams4} on native memory; returns the floats done. */
+  private static long normalizeStreams4Native(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total, int width,
+                                              float[] coef, int at) {
+    long part = total / width / 4 * width, partBytes = 4 * part;
+    for (long i = 0; i < part; i += width) {
+      long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector u0 = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        FloatVector u1 = FloatVector.fromMemorySegment(SPECIES, x, xs + partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        FloatVector u2 = FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        FloatVector u3 = FloatVector.fromMemorySegment(SPECIES, x, xs + 3 * partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, at + width + j);
+        FloatVector m = FloatVector.fromArray(SPECIES, coef, at + 2 * width + j);
+        u0.sub(m).fma(a, b).intoMemorySegment(y, ys + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        u1.sub(m).fma(a, b).intoMemorySegment(y, ys + partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        u2.sub(m).fma(a, b).intoMemorySegment(y, ys + 2 * partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
+        u3.sub(m).fma(a, b).intoMemorySegment(y, ys + 3 * partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
+      }
+    }
+    return 4 * part;
   }
 
   /** {@link #normalizeChannelsFirst} on native memory (offsets in bytes), with the same overlapping last vector. */
