@@ -54,6 +54,10 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code ceilingMoments1/2}: the kernel's moments of each half into its own arrays (read x only, no merge);</li>
  *   <li>{@code ceilingTraining1/2}: each half's moments then its normalize with the whole tensor's
  *       statistics, in one loop: a training forward's data traffic with no merge and one hand-off.</li>
+ *   <li>{@code ceilingBackward1/2}: each half's backward reduce then its apply (with the whole tensor's sums), in one
+ *       loop: a backward's data traffic with no merge and one hand-off; against {@code singleBackward}
+ *       ({@link BatchNorm#backward}) and {@code parallelBackward} ({@code ParallelBatchNorm(2)}), with
+ *       {@code reduceHalf} and {@code applyHalf}, one chunk's kernel calls alone.</li>
  * </ul>
  * {@code single} is {@link BatchNorm#forwardTraining}, {@code serial} {@code ParallelBatchNorm(1)}'s (the
  * chunked path on the caller alone: minus {@code ceilingTraining1} it is the merge and the call's
@@ -72,7 +76,7 @@ public class ParallelBreakdownBenchmark {
   public String shape;
 
   private static final ChunkJob.Body EMPTY = i -> {};
-  private static final int INFERENCE = 0, MOMENTS = 1, TRAINING = 2;
+  private static final int INFERENCE = 0, MOMENTS = 1, TRAINING = 2, BACKWARD = 3;
 
   Workload w;
   BatchNormSupport impl;
@@ -86,6 +90,9 @@ public class ParallelBreakdownBenchmark {
   /** The halves' shapes (the second gets the odd row) and their own moments outputs. */
   NormShape[] halves;
   float[][] halfMean, halfResidual, halfVariance;
+  /** The halves' own backward sums (the ceiling's reduce; its apply uses the whole tensor's, {@link #sumDy}). */
+  float[][] halfDy, halfDyXhat;
+  float[] sumDy, sumDyXhat;
   int op;
   /** One body for every ceiling loop (allocated once: no lambda per call); {@link #op} picks the work. */
   final ChunkJob.Body ceiling = this::ceilingChunk;
@@ -108,6 +115,11 @@ public class ParallelBreakdownBenchmark {
     halfMean = new float[2][channels];
     halfResidual = new float[2][channels];
     halfVariance = new float[2][channels];
+    halfDy = new float[2][channels];
+    halfDyXhat = new float[2][channels];
+    sumDy = new float[channels];
+    sumDyXhat = new float[channels];
+    impl.backwardReduce(w.x, 0, w.dy, 0, rows, channels, 1, w.mean, w.invStd, sumDy, sumDyXhat);
     BatchNorm.forwardTraining(s, w.x, 0, w.gamma, w.beta, Workload.EPSILON, w.y, 0, w.mean, w.variance, w.invStd);
     folded = new float[3 * channels];
     for (int c = 0; c < channels; c++) {
@@ -177,9 +189,28 @@ public class ParallelBreakdownBenchmark {
     pool.run(EMPTY, 2);
   }
 
+  /** The backward reduce of the first half's rows, as one chunk of a 2-chunk plan runs it. */
+  @Benchmark
+  public Object reduceHalf() {
+    impl.backwardReduce(w.x, 0, w.dy, 0, half, channels, 1, w.mean, w.invStd, halfDy[0], halfDyXhat[0]);
+    return halfDyXhat[0];
+  }
+
+  /** The backward apply of the first half's rows, as one chunk of a 2-chunk plan runs it. */
+  @Benchmark
+  public Object applyHalf() {
+    impl.backwardApply(w.x, 0, w.dy, 0, w.dx, 0, half, channels, 1, w.mean, w.invStd, w.gamma, sumDy, sumDyXhat, rows);
+    return w.dx;
+  }
+
   private void ceilingChunk(int i) {
     NormShape h = halves[i];
     int at = i * half * channels;
+    if (op == BACKWARD) { // each half's reduce into its own sums, then its apply with the whole tensor's: no merge
+      impl.backwardReduce(w.x, at, w.dy, at, h.outer(), channels, 1, w.mean, w.invStd, halfDy[i], halfDyXhat[i]);
+      impl.backwardApply(w.x, at, w.dy, at, w.dx, at, h.outer(), channels, 1, w.mean, w.invStd, w.gamma, sumDy, sumDyXhat, rows);
+      return;
+    }
     if (op != INFERENCE) impl.moments(w.x, at, h.outer(), channels, 1, halfMean[i], halfResidual[i], halfVariance[i]);
     if (op != MOMENTS) {
       impl.normalize(w.x, at, w.y, at, h.outer(), channels, 1, w.mean, w.invStd, false, Workload.EPSILON, w.gamma, w.beta);
@@ -225,6 +256,30 @@ public class ParallelBreakdownBenchmark {
   @Benchmark
   public Object ceilingTraining2() {
     return ceiling(TRAINING, 2);
+  }
+
+  @Benchmark
+  public Object ceilingBackward1() {
+    ceiling(BACKWARD, 1);
+    return w.dx;
+  }
+
+  @Benchmark
+  public Object ceilingBackward2() {
+    ceiling(BACKWARD, 2);
+    return w.dx;
+  }
+
+  @Benchmark
+  public Object singleBackward() {
+    BatchNorm.backward(w.shape, w.x, 0, w.dy, 0, w.gamma, w.mean, w.invStd, w.dx, 0, w.dGamma, w.dBeta);
+    return w.dx;
+  }
+
+  @Benchmark
+  public Object parallelBackward() {
+    two.backward(w.shape, w.x, 0, w.dy, 0, w.gamma, w.mean, w.invStd, w.dx, 0, w.dGamma, w.dBeta);
+    return w.dx;
   }
 
   @Benchmark
