@@ -83,7 +83,7 @@ public final class BatchNormRelu {
                                float epsilon, float[] y, int yOffset) {
     checkForward(s, x, xOffset, residual, residualOffset, y, yOffset);
     Kernels.checkInference(s, gamma, beta, movingMean, movingVariance, epsilon);
-    // Pooled, not invStdOf's new array: a float[channels] every inference call (1 KB at 256 channels,
+    // Pooled, not a new array: a float[channels] every inference call (1 KB at 256 channels,
     // KernelMixAllocationTest), where BatchNorm's inference allocates nothing.
     float[] invStd = Scratch.borrow(s.channels());
     try {
@@ -133,13 +133,6 @@ public final class BatchNormRelu {
         sumDy, sumDyXhat);
     fused.backwardApplyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, s.outer(),
         s.channels(), s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat, s.countPerChannel());
-  }
-
-  /** {@code 1 / sqrt(variance + epsilon)} per channel, in double. */
-  static float[] invStdOf(float[] variance, float epsilon) {
-    float[] invStd = new float[variance.length];
-    ScalarBatchNormSupport.invStd(variance, epsilon, invStd, 0, invStd.length);
-    return invStd;
   }
 
   /** The tensor checks of the backward, shared with {@link ParallelBatchNorm#backwardRelu}. */

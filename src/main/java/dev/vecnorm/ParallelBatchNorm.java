@@ -769,8 +769,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
   }
 
   private void inferenceRelu(Work w, float[] gamma, float[] beta, float[] movingMean, float[] movingVariance, float epsilon) {
-    // The fused kernel takes invStd; it is derived in double once per call, as BatchNormRelu does.
-    w.perChannel(movingMean, BatchNormRelu.invStdOf(movingVariance, epsilon), false, epsilon, gamma, beta);
+    // The fused kernel takes invStd; it is derived in double once per call, as BatchNormRelu does, into the
+    // plan's own array (Work.inference): a new array here was a float[channels] every call.
+    w.inference(movingMean, movingVariance, epsilon, gamma, beta);
     loop(w, RELU_NORMALIZE);
   }
 
