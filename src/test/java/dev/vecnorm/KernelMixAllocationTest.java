@@ -33,8 +33,12 @@ class KernelMixAllocationTest {
     BN_TRAIN, BN_INFER, BN_BACK, BN_TRAIN_SEG, BN_INFER_SEG, BN_BACK_SEG,
     LN_FWD, LN_BACK, LN_FWD_SEG, LN_BACK_SEG, RMS_FWD, RMS_BACK, RMS_FWD_SEG, RMS_BACK_SEG,
     GN_FWD, GN_BACK, GN_FWD_SEG, GN_BACK_SEG, WN_FWD, WN_BACK, WN_FWD_SEG, WN_BACK_SEG,
-    RELU_TRAIN, RELU_INFER, RELU_BACK, BLOCKED_TRAIN, BLOCKED_INFER, BLOCKED_BACK
+    RELU_TRAIN, RELU_INFER, RELU_BACK, BLOCKED_TRAIN, BLOCKED_INFER, BLOCKED_BACK,
+    PAR_TRAIN, PAR_INFER, PAR_BACK, PAR_RELU_INFER
   }
+
+  /** Two threads, for the ParallelBatchNorm cases (the calling thread's bytes are counted). */
+  static ParallelBatchNorm par;
 
   /** One operation on one shape, with its buffers (heap and native copies of the same data). */
   static final class Case {
@@ -119,6 +123,11 @@ class KernelMixAllocationTest {
     for (NormShape s : new NormShape[] {bn[0], bn[2], bn[4], bn[6]}) {
       for (Op op : reluOps) out.add(new Case(op, s.toString(), s, null, 0, 0, arena));
     }
+    // ParallelBatchNorm on two threads: a tensor past its one-thread threshold and a small one.
+    Op[] parOps = {Op.PAR_TRAIN, Op.PAR_INFER, Op.PAR_BACK, Op.PAR_RELU_INFER};
+    for (NormShape s : new NormShape[] {NormShape.channelsLast(512, 1024), bn[4]}) {
+      for (Op op : parOps) out.add(new Case(op, s.toString(), s, null, 0, 0, arena));
+    }
     Op[] blockedOps = {Op.BLOCKED_TRAIN, Op.BLOCKED_INFER, Op.BLOCKED_BACK};
     for (BlockedShape s : new BlockedShape[] {BlockedShape.of(4, 64, 49), BlockedShape.of(3, 17, 25)}) {
       for (Op op : blockedOps) out.add(new Case(op, s.toString(), null, null, s, 0, 0, arena));
@@ -142,7 +151,8 @@ class KernelMixAllocationTest {
   public static final class Probe {
     public static void main(String[] args) {
       ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
-      try (Arena arena = Arena.ofConfined()) {
+      try (Arena arena = Arena.ofConfined(); ParallelBatchNorm two = new ParallelBatchNorm(2)) {
+        par = two;
         List<Case> cases = cases(arena);
         if (args.length > 0) cases.removeIf(c -> !c.name.contains(args[0])); // diagnosis: one family alone
         for (int pass = 0; pass < WARM_PASSES; pass++) for (Case c : cases) loop(c, WARM_CALLS);
@@ -213,6 +223,10 @@ class KernelMixAllocationTest {
       case BLOCKED_TRAIN -> blockedTrain(c, calls);
       case BLOCKED_INFER -> blockedInfer(c, calls);
       case BLOCKED_BACK -> blockedBack(c, calls);
+      case PAR_TRAIN -> parTrain(c, calls);
+      case PAR_INFER -> parInfer(c, calls);
+      case PAR_BACK -> parBack(c, calls);
+      case PAR_RELU_INFER -> parReluInfer(c, calls);
     }
   }
 
@@ -348,5 +362,21 @@ class KernelMixAllocationTest {
     for (int i = 0; i < calls; i++) {
       BlockedLayout.backward(c.blocked, c.x, 0, c.dy, 0, c.gamma, c.mean, c.invStd, c.dx, 0, c.dGamma, c.dBeta);
     }
+  }
+
+  private static void parTrain(Case c, int calls) {
+    for (int i = 0; i < calls; i++) par.forwardTraining(c.bn, c.x, 0, c.gamma, c.beta, EPS, c.y, 0, c.mean, c.var, c.invStd);
+  }
+
+  private static void parInfer(Case c, int calls) {
+    for (int i = 0; i < calls; i++) par.forwardInference(c.bn, c.x, 0, c.gamma, c.beta, c.mean, c.var, EPS, c.y, 0);
+  }
+
+  private static void parBack(Case c, int calls) {
+    for (int i = 0; i < calls; i++) par.backward(c.bn, c.x, 0, c.dy, 0, c.gamma, c.mean, c.invStd, c.dx, 0, c.dGamma, c.dBeta);
+  }
+
+  private static void parReluInfer(Case c, int calls) {
+    for (int i = 0; i < calls; i++) par.forwardInferenceRelu(c.bn, c.x, 0, null, 0, c.gamma, c.beta, c.mean, c.var, EPS, c.y, 0);
   }
 }
