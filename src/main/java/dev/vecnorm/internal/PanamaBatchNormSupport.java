@@ -635,20 +635,20 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * <p>Loading three coefficient vectors per data vector made this loop 1.3x slower than the channels-first
    * one on the same bytes (it holds them in registers): 4 loads and a store per 64 bytes, where this machine
    * (Zen 4) loads two 256-bit halves a cycle. So when the pattern repeats every 1 to 4 vectors
-   * ({@code lcm(channels, LANES) <= 4 * LANES}: C = 16, 32, 48, 64 at 16 lanes) its vectors stay in
-   * registers ({@link #normalizeRegisters4}, {@link #normalizeRegisters3}); otherwise long calls load each
+   * ({@link #registerStride}, the backward apply's rule: C = 16, 32, 48, 64 and their divisors at 16 lanes) its
+   * vectors stay in registers ({@link #normalizeRegisters4}, {@link #normalizeRegisters3}); otherwise long calls load each
    * coefficient vector once for two or four super rows from separate parts of the tensor. Rows of the same part
    * instead (interleaved runs a super row apart) ran 2x slower: the prefetchers follow long streams, not short
    * interleaved runs (the same finding as the backward reduce's, thirteenth session).
    */
   private static void normalizePattern(float[] x, int xOffset, float[] y, int yOffset, int total, int width, int channels,
                                        float[] coef, int at) {
-    int period = channels / gcd(channels, LANES); // vectors per repeat of the coefficient pattern
-    if (period == 3) {
+    int stride = registerStride(channels); // the backward apply's rule: the pattern repeats within four vectors
+    if (stride == 3 * LANES) {
       normalizeRegisters3(x, xOffset, y, yOffset, total, width, coef, at);
       return;
     }
-    if (period <= 4) {
+    if (stride > 0) {
       normalizeRegisters4(x, xOffset, y, yOffset, total, width, coef, at);
       return;
     }
@@ -929,12 +929,12 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /** {@link #normalizePattern} on native memory; {@code total} floats, offsets in bytes. The same routes. */
   private static void normalizePatternNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total,
                                              int width, int channels, float[] coef, int at) {
-    int period = channels / gcd(channels, LANES);
-    if (period == 3) {
+    int stride = registerStride(channels);
+    if (stride == 3 * LANES) {
       normalizeRegisters3Native(x, xOffset, y, yOffset, total, width, coef, at);
       return;
     }
-    if (period <= 4) {
+    if (stride > 0) {
       normalizeRegisters4Native(x, xOffset, y, yOffset, total, width, coef, at);
       return;
     }
@@ -1499,7 +1499,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
-   * Floats per step of the register-held apply ({@link #applyRegistersFromEnd}): when the coefficient pattern repeats
+   * Floats per step of the register-held loops (the apply, {@link #applyRegistersFromEnd}, and the forward,
+   * {@link #normalizePattern}): when the coefficient pattern repeats
    * within four vectors ({@code lcm(channels, LANES) <= 4 * LANES}: at 16 lanes 1, 2, 4, 8, 16, 32, 64 channels and
    * 3, 6, 12, 24, 48), four vectors, or three for a period of three vectors; -1 otherwise (the pattern is read from
    * scratch, {@link #applySuperRows}). Apply alone, after a reduce, against {@link #applySuperRowsFromEnd} (AVX-512 EPYC,
@@ -1583,7 +1584,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
-   * {@link #applySuperRows} from the tensor's end back, in blocks of whole super rows of about {@link #APPLY_BLOCK}
+   * {@link #applySuperRows} from the tensor's end back, in blocks of whole super rows of about {@link #ROWS_APPLY_BLOCK}
    * floats (each block forwards), the part row at the end first. The reduce has just swept x and dy forwards, so the
    * cache holds their end and has evicted their start; a forward walk would evict each cached line just before
    * reaching it (LRU over more than the cache holds: NC 256x1024's x and dy are 2 MiB against a 2 MiB L2), walking
