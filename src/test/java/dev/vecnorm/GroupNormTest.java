@@ -276,7 +276,9 @@ class GroupNormTest {
 
   /**
    * Channels-first backward with many channels (2048: the Panama kernel's per-channel accumulator vectors span 256 KiB
-   * at 16 lanes), planes of 49 (ragged), 16 (one vector) and 25 floats, 32 groups, InstanceNorm and 8 groups, against
+   * at 16 lanes), planes of 49 (ragged), 16 (one vector) and 25 floats, 32 groups, InstanceNorm and 8 groups, the
+   * straight-line short planes ({@code PanamaGroupNormSupport.shortPlane}: 49, 50, 63, 64 floats at 16 lanes, 25,
+   * 32 at 8; 33 just outside either) with 1, 3, 8, 32 and C groups, against
    * the backward's formulas in double from the same float inputs and the forward's statistics:
    * {@code dBeta = Σ dy}, {@code dGamma = Σ dy*(x - mean)*invStd}, {@code dx = invStd*(g - mean(g) - xhat*mean(g*xhat))},
    * {@code g = gamma*dy}; within 1e-4 of the largest magnitude of each (group sums of up to 6400 terms in float).
@@ -285,7 +287,11 @@ class GroupNormTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("implementations")
   void wideChannelsFirstBackwardMatchesDoubleFormulas(String name, GroupNormSupport k) {
-    for (GroupShape s : new GroupShape[] {GroupShape.nchw(2, 2048, 49, 32), GroupShape.nchw(3, 2048, 16, 2048), GroupShape.nchw(2, 2048, 25, 8)}) {
+    for (GroupShape s : new GroupShape[] {GroupShape.nchw(2, 2048, 49, 32), GroupShape.nchw(3, 2048, 16, 2048), GroupShape.nchw(2, 2048, 25, 8),
+        // short planes (more than three vectors, at most four: 49..64 floats at 16 lanes, 25..32 at 8) at both ends
+        // of the range, groups 1, 8, 32 and C, an odd group size
+        GroupShape.nchw(2, 256, 64, 32), GroupShape.nchw(2, 256, 50, 8), GroupShape.nchw(3, 64, 63, 64), GroupShape.nchw(2, 96, 32, 1),
+        GroupShape.nchw(2, 96, 33, 32), GroupShape.nchw(3, 45, 49, 3)}) {
       SplittableRandom rnd = new SplittableRandom(s.hashCode());
       int size = (int) s.size(), st = s.statistics(), c = s.channels(), cpg = s.channelsPerGroup(), hw = s.spatial();
       float[] x = random(rnd, size, 0.5, 1), dy = random(rnd, size, 0, 1), gamma = random(rnd, c, 1, 0.5), beta = random(rnd, c, 0, 1);
