@@ -147,26 +147,45 @@ final class PanamaNativeGroupNorm {
     int cpg = channels / groups;
     double count = (double) cpg * spatial;
     float[] acc = Scratch.borrow(2 * channels * LANES + LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples; then reduceShort's sink
-    boolean shortPlanes = PanamaGroupNormSupport.shortPlane(spatial);
     try {
       Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
-      for (int n = 0; n < batch; n++) {
-        for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
-          int at = statsOffset + n * groups + g;
-          long p0 = ((long) n * channels + c0) * spatial * 4L;
-          float m = mean[at], sf = invStd[at];
-          long sums = shortPlanes
-              ? reduceShort(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc)
-              : reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
-          double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
-          float b = (float) (-s * s * sumGXhat / count), k = (float) (-s * sumG / count);
-          if (shortPlanes) applyShort(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m, b, k);
-          else applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m, b, k);
+      if (PanamaGroupNormSupport.shortPlane(spatial)) {
+        shortGroups(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset, acc);
+      } else {
+        for (int n = 0; n < batch; n++) {
+          for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+            int at = statsOffset + n * groups + g;
+            long p0 = ((long) n * channels + c0) * spatial * 4L;
+            float m = mean[at], sf = invStd[at];
+            long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+            double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+            applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+                (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+          }
         }
       }
       PanamaGroupNormSupport.channelSums(acc, channels, dGamma, dBeta);
     } finally {
       Scratch.release(acc);
+    }
+  }
+
+  /** {@code PanamaGroupNormSupport.shortGroups} on segments (byte offsets). */
+  private static void shortGroups(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                  int batch, int channels, int spatial, int groups, float[] gamma, float[] mean, float[] invStd,
+                                  int statsOffset, float[] acc) {
+    int cpg = channels / groups;
+    double count = (double) cpg * spatial;
+    for (int n = 0; n < batch; n++) {
+      for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+        int at = statsOffset + n * groups + g;
+        long p0 = ((long) n * channels + c0) * spatial * 4L;
+        float m = mean[at], sf = invStd[at];
+        long sums = reduceShort(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+        double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+        applyShort(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+            (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+      }
     }
   }
 
