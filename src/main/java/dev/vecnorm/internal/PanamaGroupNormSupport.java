@@ -451,6 +451,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * not on the thread; a staged call (per block of samples) may differ from an unstaged one in dGamma/dBeta's
    * last bits.
    * The native body ({@code PanamaNativeGroupNorm.backwardGroupsFirst}) runs the same operations in the same order.
+   * Planes of more than three vectors and at most four ({@link #shortPlane}: 7x7 at 16 lanes) take
+   * {@link #shortGroups}: the same two passes, straight-line, and the reduce also loads the plane's dx lines.
    */
   private static void backwardGroupsFirst(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int batch,
                                           int channels, int spatial, int groups, float[] gamma, float[] mean, float[] invStd,
