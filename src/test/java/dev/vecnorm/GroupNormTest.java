@@ -276,7 +276,9 @@ class GroupNormTest {
 
   /**
    * Channels-first backward with many channels (2048: the Panama kernel's per-channel accumulator vectors span 256 KiB
-   * at 16 lanes), planes of 49 (ragged), 16 (one vector) and 25 floats, 32 groups, InstanceNorm and 8 groups, against
+   * at 16 lanes), planes of 49 (ragged), 16 (one vector) and 25 floats, 32 groups, InstanceNorm and 8 groups, the
+   * straight-line short planes ({@code PanamaGroupNormSupport.shortPlane}: 49, 50, 63, 64 floats at 16 lanes, 25,
+   * 32 at 8; 33 just outside either) with 1, 3, 8, 32 and C groups, against
    * the backward's formulas in double from the same float inputs and the forward's statistics:
    * {@code dBeta = Σ dy}, {@code dGamma = Σ dy*(x - mean)*invStd}, {@code dx = invStd*(g - mean(g) - xhat*mean(g*xhat))},
    * {@code g = gamma*dy}; within 1e-4 of the largest magnitude of each (group sums of up to 6400 terms in float).
@@ -285,40 +287,66 @@ class GroupNormTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("implementations")
   void wideChannelsFirstBackwardMatchesDoubleFormulas(String name, GroupNormSupport k) {
-    for (GroupShape s : new GroupShape[] {GroupShape.nchw(2, 2048, 49, 32), GroupShape.nchw(3, 2048, 16, 2048), GroupShape.nchw(2, 2048, 25, 8)}) {
-      SplittableRandom rnd = new SplittableRandom(s.hashCode());
-      int size = (int) s.size(), st = s.statistics(), c = s.channels(), cpg = s.channelsPerGroup(), hw = s.spatial();
-      float[] x = random(rnd, size, 0.5, 1), dy = random(rnd, size, 0, 1), gamma = random(rnd, c, 1, 0.5), beta = random(rnd, c, 0, 1);
-      float[] mean = new float[st], inv = new float[st], y = new float[size], dx = new float[size], dG = new float[c], dB = new float[c];
-      GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
-      GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dB);
-      double[] eG = new double[c], eB = new double[c], eDx = new double[size];
-      for (int n = 0; n < s.batch(); n++) {
-        for (int g = 0; g < s.groups(); g++) {
-          double m = mean[n * s.groups() + g], is = inv[n * s.groups() + g], sumG = 0, sumGX = 0, count = (double) cpg * hw;
-          for (int ch = g * cpg; ch < (g + 1) * cpg; ch++) {
-            for (int p = 0; p < hw; p++) {
-              int i = index(s, n, ch, p);
-              double xhat = (x[i] - m) * is, gg = (double) gamma[ch] * dy[i];
-              eB[ch] += dy[i];
-              eG[ch] += dy[i] * xhat;
-              sumG += gg;
-              sumGX += gg * xhat;
-            }
+    for (GroupShape s : new GroupShape[] {GroupShape.nchw(2, 2048, 49, 32), GroupShape.nchw(3, 2048, 16, 2048), GroupShape.nchw(2, 2048, 25, 8),
+        // short planes (more than three vectors, at most four: 49..64 floats at 16 lanes, 25..32 at 8) at both ends
+        // of the range, groups 1, 8, 32 and C, an odd group size
+        GroupShape.nchw(2, 256, 64, 32), GroupShape.nchw(2, 256, 50, 8), GroupShape.nchw(3, 64, 63, 64), GroupShape.nchw(2, 96, 32, 1),
+        GroupShape.nchw(2, 96, 33, 32), GroupShape.nchw(3, 45, 49, 3)}) {
+      checkBackwardAgainstDoubleFormulas(k, s);
+    }
+  }
+
+  /**
+   * Channels-first backward on the planes of common convolution maps (1x1, 3x3, 5x5, 7x7, 14x14, 28x28: batch
+   * norm's reduce below a vector, the group loop, the short planes at 7x7 with 16 lanes) with 1, 8, 32 and C groups
+   * of 64 channels, against the same double formulas as {@link #wideChannelsFirstBackwardMatchesDoubleFormulas}.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void convolutionPlanesAndGroupCountsBackwardMatchDoubleFormulas(String name, GroupNormSupport k) {
+    for (int hw : new int[] {1, 9, 25, 49, 196, 784}) {
+      for (int groups : new int[] {1, 8, 32, 64}) {
+        // Not a group of one element (1x1, InstanceNorm): its dx is 0 in exact arithmetic and rounding noise in
+        // float, so "within 1e-4 of the largest magnitude" (0) has no tolerance.
+        if (hw * (64 / groups) > 1) checkBackwardAgainstDoubleFormulas(k, GroupShape.nchw(2, 64, hw, groups));
+      }
+    }
+  }
+
+  /** {@code dx}, {@code dGamma}, {@code dBeta} of the backward on {@code s} within 1e-4 of the largest magnitude of each, against the formulas in double. */
+  private static void checkBackwardAgainstDoubleFormulas(GroupNormSupport k, GroupShape s) {
+    SplittableRandom rnd = new SplittableRandom(s.hashCode());
+    int size = (int) s.size(), st = s.statistics(), c = s.channels(), cpg = s.channelsPerGroup(), hw = s.spatial();
+    float[] x = random(rnd, size, 0.5, 1), dy = random(rnd, size, 0, 1), gamma = random(rnd, c, 1, 0.5), beta = random(rnd, c, 0, 1);
+    float[] mean = new float[st], inv = new float[st], y = new float[size], dx = new float[size], dG = new float[c], dB = new float[c];
+    GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+    GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dB);
+    double[] eG = new double[c], eB = new double[c], eDx = new double[size];
+    for (int n = 0; n < s.batch(); n++) {
+      for (int g = 0; g < s.groups(); g++) {
+        double m = mean[n * s.groups() + g], is = inv[n * s.groups() + g], sumG = 0, sumGX = 0, count = (double) cpg * hw;
+        for (int ch = g * cpg; ch < (g + 1) * cpg; ch++) {
+          for (int p = 0; p < hw; p++) {
+            int i = index(s, n, ch, p);
+            double xhat = (x[i] - m) * is, gg = (double) gamma[ch] * dy[i];
+            eB[ch] += dy[i];
+            eG[ch] += dy[i] * xhat;
+            sumG += gg;
+            sumGX += gg * xhat;
           }
-          for (int ch = g * cpg; ch < (g + 1) * cpg; ch++) {
-            for (int p = 0; p < hw; p++) {
-              int i = index(s, n, ch, p);
-              double xhat = (x[i] - m) * is;
-              eDx[i] = is * ((double) gamma[ch] * dy[i] - sumG / count - xhat * sumGX / count);
-            }
+        }
+        for (int ch = g * cpg; ch < (g + 1) * cpg; ch++) {
+          for (int p = 0; p < hw; p++) {
+            int i = index(s, n, ch, p);
+            double xhat = (x[i] - m) * is;
+            eDx[i] = is * ((double) gamma[ch] * dy[i] - sumG / count - xhat * sumGX / count);
           }
         }
       }
-      assertGradient("dx " + s, eDx, dx, 0, null, 1e-4, 1e-12);
-      assertGradient("dGamma " + s, eG, dG, 0, null, 1e-4, 1e-12);
-      assertGradient("dBeta " + s, eB, dB, 0, null, 1e-4, 1e-12);
     }
+    assertGradient("dx " + s, eDx, dx, 0, null, 1e-4, 1e-12);
+    assertGradient("dGamma " + s, eG, dG, 0, null, 1e-4, 1e-12);
+    assertGradient("dBeta " + s, eB, dB, 0, null, 1e-4, 1e-12);
   }
 
   // ---------------------------------------------------------------- segments

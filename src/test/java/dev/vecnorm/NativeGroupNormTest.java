@@ -67,6 +67,8 @@ class NativeGroupNormTest {
     out.add(new Object[] {GroupShape.nchw(2, 12, 2 * LANES + 1, 3), true, true}); // the pair loop and a one-lane ragged end
     out.add(new Object[] {GroupShape.nchw(2, 8, 3 * LANES - 1, 8), true, true}); // InstanceNorm, a ragged end of lanes - 1
     out.add(new Object[] {GroupShape.nchw(3, 8, LANES - 1, 2), true, true}); // planes shorter than a vector: batch norm's reduce
+    out.add(new Object[] {GroupShape.nchw(3, 64, 3 * LANES + 1, 32), true, true}); // short planes (straight-line), 7x7 at 16 lanes
+    out.add(new Object[] {GroupShape.nchw(2, 24, 4 * LANES, 8), true, true}); // short planes of four whole vectors
     return out;
   }
 

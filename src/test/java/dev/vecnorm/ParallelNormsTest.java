@@ -96,6 +96,7 @@ class ParallelNormsTest {
       // Channels-first planes of 36 floats in samples of 288 KiB: backward chunks are runs of 2 samples (64 positions
       // per channel at least), 9 chunks, the last one sample; the forward keeps one sample a chunk
       new Problem("group", 0, 0, GroupShape.nchw(17, 2048, 36, 32)),
+      new Problem("group", 0, 0, GroupShape.nchw(17, 256, 49, 32)), // 7x7 planes: the straight-line short planes at 16 lanes
       new Problem("group", 0, 0, GroupShape.nhwc(1, 300, 1023, 3))); // 3 ranges; ragged rows too wide for super rows
 
   static Stream<Arguments> cases() {

@@ -146,23 +146,46 @@ final class PanamaNativeGroupNorm {
                                           float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     int cpg = channels / groups;
     double count = (double) cpg * spatial;
-    float[] acc = Scratch.borrow(2 * channels * LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples
+    float[] acc = Scratch.borrow(2 * channels * LANES + LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples; then reduceShort's sink
     try {
       Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
-      for (int n = 0; n < batch; n++) {
-        for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
-          int at = statsOffset + n * groups + g;
-          long p0 = ((long) n * channels + c0) * spatial * 4L;
-          float m = mean[at], sf = invStd[at];
-          long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
-          double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
-          applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
-              (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+      if (PanamaGroupNormSupport.shortPlane(spatial)) {
+        shortGroups(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset, acc);
+      } else {
+        for (int n = 0; n < batch; n++) {
+          for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+            int at = statsOffset + n * groups + g;
+            long p0 = ((long) n * channels + c0) * spatial * 4L;
+            float m = mean[at], sf = invStd[at];
+            long sums = reduceGroup(x, xOffset + p0, dy, dyOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+            double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+            applyGroup(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+                (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+          }
         }
       }
       PanamaGroupNormSupport.channelSums(acc, channels, dGamma, dBeta);
     } finally {
       Scratch.release(acc);
+    }
+  }
+
+  /** {@code PanamaGroupNormSupport.shortGroups} on segments (byte offsets). */
+  private static void shortGroups(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                  int batch, int channels, int spatial, int groups, float[] gamma, float[] mean, float[] invStd,
+                                  int statsOffset, float[] acc) {
+    int cpg = channels / groups;
+    double count = (double) cpg * spatial;
+    for (int n = 0; n < batch; n++) {
+      for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
+        int at = statsOffset + n * groups + g;
+        long p0 = ((long) n * channels + c0) * spatial * 4L;
+        float m = mean[at], sf = invStd[at];
+        long sums = reduceShort(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, channels, gamma, m, sf, acc);
+        double s = sf, sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGXhat = s * Float.intBitsToFloat((int) sums);
+        applyShort(x, xOffset + p0, dy, dyOffset + p0, dx, dxOffset + p0, c0, cpg, spatial, gamma, sf, m,
+            (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
+      }
     }
   }
 
@@ -207,6 +230,55 @@ final class PanamaNativeGroupNorm {
       ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
     }
     return PanamaBatchNormSupport.sumLanes(sg, sh);
+  }
+
+  /** {@code PanamaGroupNormSupport.reduceShort} on segments (byte offsets): the same operations in the same order. */
+  private static long reduceShort(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
+                                  int spatial, int channels, float[] gamma, float m, float sf, float[] acc) {
+    int cl = channels * LANES;
+    long last = 4L * (spatial - LANES), plane = 4L * spatial, v1 = 4L * LANES, v2 = 8L * LANES;
+    VectorMask<Float> seen = PanamaGroupNormSupport.shortSeen(spatial);
+    FloatVector zero = FloatVector.zero(SPECIES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
+    FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES), touch = FloatVector.zero(SPECIES);
+    long p = 0;
+    for (int c = c0; c < c0 + cpg; c++, p += plane) {
+      long xp = xs + p, gp = gs + p, dp = ds + p;
+      FloatVector d0 = load(dy, gp), d1 = load(dy, gp + v1), d2 = load(dy, gp + v2), d3 = load(dy, gp + last).blend(zero, seen);
+      FloatVector e0 = load(x, xp).sub(vm), e1 = load(x, xp + v1).sub(vm), e2 = load(x, xp + v2).sub(vm);
+      FloatVector e3 = load(x, xp + last).sub(vm).blend(zero, seen);
+      FloatVector t01 = load(dx, dp).blend(load(dx, dp + v1), seen), t23 = load(dx, dp + v2).blend(load(dx, dp + last), seen);
+      touch = touch.blend(t01.blend(t23, seen), seen);
+      FloatVector pg = d0.add(d1).add(d2.add(d3));
+      FloatVector ph = d1.fma(e1, d0.mul(e0)).add(d3.fma(e3, d2.mul(e2)));
+      FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]);
+      sg = pg.fma(gc, sg);
+      sh = ph.fma(gc, sh);
+      int ca = c * LANES;
+      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
+      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+    }
+    touch.intoArray(acc, 2 * cl);
+    return PanamaBatchNormSupport.sumLanes(sg, sh);
+  }
+
+  /** {@code PanamaGroupNormSupport.applyShort} on segments (byte offsets): the same operations per element, in the same order. */
+  private static void applyShort(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
+                                 int spatial, float[] gamma, float sf, float m, float b, float k) {
+    long p = 0, last = 4L * (spatial - LANES), plane = 4L * spatial, v1 = 4L * LANES, v2 = 8L * LANES;
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    for (int c = c0; c < c0 + cpg; c++, p += plane) {
+      FloatVector va = FloatVector.broadcast(SPECIES, gamma == null ? sf : gamma[c] * sf);
+      long xp = xs + p, gp = gs + p, dp = ds + p;
+      FloatVector r0 = load(dy, gp).fma(va, load(x, xp).sub(vm).fma(vb, vk));
+      FloatVector r1 = load(dy, gp + v1).fma(va, load(x, xp + v1).sub(vm).fma(vb, vk));
+      FloatVector r2 = load(dy, gp + v2).fma(va, load(x, xp + v2).sub(vm).fma(vb, vk));
+      FloatVector r3 = load(dy, gp + last).fma(va, load(x, xp + last).sub(vm).fma(vb, vk));
+      r0.intoMemorySegment(dx, dp, LE);
+      r1.intoMemorySegment(dx, dp + v1, LE);
+      r2.intoMemorySegment(dx, dp + v2, LE);
+      r3.intoMemorySegment(dx, dp + last, LE);
+    }
   }
 
   /** {@code PanamaGroupNormSupport.applyGroup} on segments (byte offsets): the same operations per element, in the same order. */
