@@ -13,14 +13,15 @@ import org.junit.jupiter.params.provider.ValueSource;
  * and with the four rows' vectors together from there (PanamaBatchNormSupport.reduceSuperRows): both must give the
  * bits of the native body (which keeps the interleaved walk at every width), and the sums and dx must stay within
  * float accumulation error of a double-precision reference. 997 rows: many four-row steps, then leftover super rows
- * and a part super row, at every channel count the issue lists (16 to 1024, ragged ones included).
+ * and a part super row, at every channel count the issue lists (16 to 1024, ragged ones included), and 1040 and 2048
+ * (wide super rows, whose sums lie in reverse position order: 65 and 128 vector positions).
  */
 class ChannelsLastBackwardWalkTest {
 
   static final int ROWS = 997;
 
   @ParameterizedTest
-  @ValueSource(ints = {1, 16, 17, 32, 33, 48, 64, 96, 100, 128, 255, 256, 512, 1024})
+  @ValueSource(ints = {1, 16, 17, 32, 33, 48, 64, 96, 100, 128, 255, 256, 512, 1024, 1040, 2048})
   void memoryOrderWalkSameBitsAsNativeAndCloseToDouble(int channels) {
     NormShape s = NormShape.channelsLast(ROWS, channels);
     Kernels k = new Kernels(NativeBackwardTest.panama());

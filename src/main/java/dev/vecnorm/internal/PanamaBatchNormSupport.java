@@ -1187,8 +1187,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         for (int c = 0; c < channels; c++) { // each channel's positions, in a fixed order
           float g = 0, h = 0;
           for (int pos = c; pos < width; pos += channels) {
-            g += s[slot + pos];
-            h += s[2 * slot + pos];
+            int at = accumulatorIndex(pos, width);
+            g += s[slot + at];
+            h += s[2 * slot + at];
           }
           sumDy[c] = g;
           sumDyXhat[c] = h;
@@ -1249,11 +1250,14 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * while a plain read of x and dy took 3.6 ms (/tmp/nhwcbw13/probe BwProbe2, BwBand, one JVM; the same at
    * -XX:MaxVectorSize=32, so not the vector width). A position's scratch round trip through L1 comes back a whole
    * super row (16 or more vectors) later. Super rows of
-   * {@link #INTERLEAVED_MIN_WIDTH} floats or more keep the four rows' vectors of a position together (same bits again).
+   * {@link #INTERLEAVED_MIN_WIDTH} floats or more keep the four rows' vectors of a position together (same bits again),
+   * with sumDy and sumDyXmu in reverse position order ({@link #accumulatorIndex}: the 4K aliasing of the pooled scratch).
    */
   private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
                                       int slot) {
     int sum = slot, h = 2 * slot, t = 3 * slot, u = 4 * slot;
+    // Wide rows: sumDy and sumDyXmu in reverse position order (accumulatorIndex), position j at o - j.
+    int o = width - LANES, wideSum = sum + o, wideH = h + o;
     int i = 0;
     for (; width >= INTERLEAVED_MIN_WIDTH && i + 4 * width <= total; i += 4 * width) { // wide rows: the four rows' vectors together
       for (int j = 0; j < width; j += LANES) {
@@ -1261,12 +1265,12 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         FloatVector m = FloatVector.fromArray(SPECIES, s, j);
         FloatVector g0 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g1 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
         FloatVector g2 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 2 * width), g3 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + 3 * width);
-        FloatVector.fromArray(SPECIES, s, sum + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum + j);
-        FloatVector hj = FloatVector.fromArray(SPECIES, s, h + j);
+        FloatVector.fromArray(SPECIES, s, wideSum - j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, wideSum - j);
+        FloatVector hj = FloatVector.fromArray(SPECIES, s, wideH - j);
         hj = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), hj);
         hj = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj);
         hj = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 2 * width).sub(m), hj);
-        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, h + j);
+        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, wideH - j);
       }
     }
     for (; i + 4 * width <= total; i += 4 * width) {
@@ -1305,15 +1309,17 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
     int vectorBound = SPECIES.loopBound(total), j = 0;
     for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
+      int a = accumulatorIndex(j, width);
       FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + i);
-      FloatVector.fromArray(SPECIES, s, sum + j).add(g).intoArray(s, sum + j);
-      g.fma(FloatVector.fromArray(SPECIES, x, xOffset + i).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-          .intoArray(s, h + j);
+      FloatVector.fromArray(SPECIES, s, sum + a).add(g).intoArray(s, sum + a);
+      g.fma(FloatVector.fromArray(SPECIES, x, xOffset + i).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + a))
+          .intoArray(s, h + a);
     }
     for (; i < total; i++, j++) { // scalar tail
+      int a = accumulatorIndex(j, width);
       float g = dy[dyOffset + i];
-      s[sum + j] += g;
-      s[h + j] = Math.fma(g, x[xOffset + i] - s[j], s[h + j]);
+      s[sum + a] += g;
+      s[h + a] = Math.fma(g, x[xOffset + i] - s[j], s[h + a]);
     }
   }
 
@@ -1326,6 +1332,23 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   static int scratchSlot(int width) {
     return width + 2 * LANES;
+  }
+
+  /**
+   * Where float {@code pos} of a super row lies in {@link #reduceSuperRows}' sumDy and sumDyXmu: in place for super
+   * rows narrower than {@link #INTERLEAVED_MIN_WIDTH}; for wider ones its vector's position in reverse order
+   * ({@code width - LANES - j} for the vector at {@code j}), its lane in place. In order, the interleaved walk's stores
+   * kept one distance from the x and dy streams modulo 4 KiB, and a pooled scratch array that lay within about
+   * -450..+250 B of x or dy (mod 4 KiB) made the loads wait on the stores ("4K aliasing"); reversed, the distance
+   * sweeps the whole 4 KiB in every row, so every placement sees the same few stalls. NC 128x1024 (a
+   * ParallelBatchNorm chunk), one JVM, both kernels alternating over 32 placements 128 B apart: 18.5-38.1 µs (mean
+   * 21.3) in order, 19.4-24.4 µs (mean 20.5) reversed. Narrower rows (the memory-order walk, width 256) were slower
+   * reversed on NHWC 3136x64 (41.9 against 28.7 µs at the best placement) and keep the order.
+   */
+  static int accumulatorIndex(int pos, int width) {
+    if (width < INTERLEAVED_MIN_WIDTH) return pos;
+    int lane = pos % LANES;
+    return width - LANES - (pos - lane) + lane;
   }
 
   /**

@@ -125,8 +125,9 @@ final class PanamaNativeBackward {
       for (int c = 0; c < channels; c++) { // each channel's positions, in the array kernel's order
         float g = 0, h = 0;
         for (int pos = c; pos < width; pos += channels) {
-          g += s[slot + pos];
-          h += s[2 * slot + pos];
+          int at = PanamaBatchNormSupport.accumulatorIndex(pos, width);
+          g += s[slot + at];
+          h += s[2 * slot + at];
         }
         sumDy[c] = g;
         sumDyXhat[c] = h;
@@ -164,22 +165,25 @@ final class PanamaNativeBackward {
     long vectorBound = total - total % LANES;
     int j = 0;
     for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
+      int a = PanamaBatchNormSupport.accumulatorIndex(j, width);
       FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * i, LE);
-      FloatVector.fromArray(SPECIES, s, sum + j).add(g).intoArray(s, sum + j);
+      FloatVector.fromArray(SPECIES, s, sum + a).add(g).intoArray(s, sum + a);
       g.fma(FloatVector.fromMemorySegment(SPECIES, x, xOffset + 4 * i, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
-          FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
+          FloatVector.fromArray(SPECIES, s, h + a)).intoArray(s, h + a);
     }
     if (vectorTail) {
       for (int k = t + LANES - (int) (total - i); i < total; i++, j++, k++) { // scalar tail, from scratch
+        int a = PanamaBatchNormSupport.accumulatorIndex(j, width);
         float g = s[k];
-        s[sum + j] += g;
-        s[h + j] = Math.fma(g, s[k + LANES] - s[j], s[h + j]);
+        s[sum + a] += g;
+        s[h + a] = Math.fma(g, s[k + LANES] - s[j], s[h + a]);
       }
     }
     for (; i < total; i++, j++) { // scalar tail (a tensor shorter than a vector)
+      int a = PanamaBatchNormSupport.accumulatorIndex(j, width);
       float g = dy.get(FLOAT_LE, dyOffset + 4 * i);
-      s[sum + j] += g;
-      s[h + j] = Math.fma(g, x.get(FLOAT_LE, xOffset + 4 * i) - s[j], s[h + j]);
+      s[sum + a] += g;
+      s[h + a] = Math.fma(g, x.get(FLOAT_LE, xOffset + 4 * i) - s[j], s[h + a]);
     }
   }
 
@@ -187,7 +191,8 @@ final class PanamaNativeBackward {
   private static long reduceInterleaved(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
                                         float[] s, int slot) {
     long w = 4L * width, i = 0;
-    int sum = slot, h = 2 * slot;
+    // sumDy and sumDyXmu in reverse position order, as the array kernel's (PanamaBatchNormSupport.accumulatorIndex).
+    int o = width - LANES, sum = slot + o, h = 2 * slot + o;
     for (; i + 4L * width <= total; i += 4L * width) {
       // The four super rows as their own slices, addressed from 0, as the channels-first planes
       // (PanamaBatchNormSupport.normalizeChannelsFirstNative): the inner loop (width / LANES steps) is entered once
@@ -199,12 +204,12 @@ final class PanamaNativeBackward {
         FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, gq, p, LE), g1 = FloatVector.fromMemorySegment(SPECIES, gq, p + w, LE);
         FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, gq, p + 2 * w, LE);
         FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, gq, p + 3 * w, LE);
-        FloatVector.fromArray(SPECIES, s, sum + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum + j);
-        FloatVector hj = FloatVector.fromArray(SPECIES, s, h + j);
+        FloatVector.fromArray(SPECIES, s, sum - j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum - j);
+        FloatVector hj = FloatVector.fromArray(SPECIES, s, h - j);
         hj = g0.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), hj);
         hj = g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), hj);
         hj = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 2 * w, LE).sub(m), hj);
-        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), hj).intoArray(s, h + j);
+        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), hj).intoArray(s, h - j);
       }
     }
     return i;
