@@ -297,9 +297,14 @@ final class PanamaNativeMoments {
    * Planes shorter than this go two at a time ({@link #planePair}). Each loop over a plane pays the segment
    * checks (bounds and session) that C2 hoists out of the loop once per entry; on short planes (NCHW
    * 32x14x14x256: 196 floats, 12 vectors) those entries, five loops per plane, cost 1.3-1.5x the
-   * {@code float[]} time. Two planes per loop halve them.
+   * {@code float[]} time. Two planes per loop halve them. Those planes now take planePairShort
+   * ({@link PanamaNativeShortPlanes#ownLoops}: under 512 floats at 16 lanes, 256 at 8), so at 16 lanes no plane reaches
+   * this route. It was 1024 until session 15: pairs of 512-1023-float planes ran far slower than one plane at a time
+   * ({@link #plane}) on the AMD EPYC. {@code SegmentCheck ratio -Dops=statistics}, one JVM per bound, alternating, two
+   * runs each (04:49-04:51 UTC, load ~5), segment/{@code float[]} with 1024 / with 512: NCHW:4x1x1000x1000 (1000-float
+   * planes) 1.753, 1.656 / 1.161, 1.030; NCHW:8x3x224x224 (672) 1.232, 1.164 / 1.024, 1.049.
    */
-  private static final int PAIR_INNER = 1024;
+  private static final int PAIR_INNER = 512;
 
   /**
    * The planes at byte offsets {@code a} and {@code a + planeBytes} (channels c and c + 1, {@code n} floats
