@@ -17,7 +17,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The native channels-first backward ({@code PanamaNativeBackward.backward}) around the fused threshold, where it
  * reads a ragged plane tail from one copied vector: the same bits as
  * the {@code float[]} kernel for an odd and even number of planes (1 to 5), planes of 1 float, a vector ± 1, 49,
- * 159, 160 and 160 + a vector ± 1, 169, 196 and 672 floats, unaligned byte offsets, out of place, dx = dy and
+ * 159, 160 and 160 + a vector ± 1, 169, 196, 672, 32 vectors - 1, 32 vectors, 33 vectors + 1, 1000, 4096 and 4097 floats, unaligned byte offsets, out of place, dx = dy and
  * dx = x, with NaN and infinities in a tail; and near the float64 reference. Also channels-last tensors, whose reduce
  * and apply read the ragged end of the tensor from one vector.
  */
@@ -26,7 +26,10 @@ class NativeFusedBackwardTest {
 
   static Stream<NormShape> shapes() {
     List<NormShape> list = new ArrayList<>();
-    for (int inner : new int[] {1, LANES - 1, LANES + 1, 49, 159, 160, 160 + LANES - 1, 160 + LANES + 1, 169, 196, 672}) {
+    // From 32 vectors (PanamaNativeShortPlanes.OWN_LOOP_VECTORS) to 4096 floats (APPLY_BLOCK) the native backward is
+    // pipelined (channel c's reduce in one loop with channel c - 1's apply): around both ends, ragged and whole.
+    for (int inner : new int[] {1, LANES - 1, LANES + 1, 49, 159, 160, 160 + LANES - 1, 160 + LANES + 1, 169, 196, 672,
+        32 * LANES - 1, 32 * LANES, 33 * LANES + 1, 1000, 4096, 4097}) {
       for (int outer = 1; outer <= 5; outer++) list.add(NormShape.channelsFirst(outer, outer % 2 == 0 ? 3 : 2, inner));
     }
     // Channels-last super rows whose ragged end (under a vector, or longer than one) is read from one vector ending

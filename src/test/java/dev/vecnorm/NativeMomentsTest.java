@@ -46,8 +46,9 @@ class NativeMomentsTest {
         if ((long) rows * c <= 700_000) out.add(NormShape.channelsLast(rows, c));
       }
     }
-    // lanes ± 1 for 8 and 16 lanes; ragged tails; 255, 256, 511, 512 around the short-plane body's bound (PanamaNativeShortPlanes.ownLoops)
-    for (int hw : new int[] {2, 7, 9, 15, 16, 17, 31, 33, 49, 169, 196, 255, 256, 511, 512, 1023}) {
+    // lanes ± 1 for 8 and 16 lanes; ragged tails; 255, 256, 511, 512 around the short-plane body's bound (PanamaNativeShortPlanes.ownLoops);
+    // 672, 1000, 1023 below and 512 at the plane pairs' bound (PanamaNativeMoments.PAIR_INNER)
+    for (int hw : new int[] {2, 7, 9, 15, 16, 17, 31, 33, 49, 169, 196, 255, 256, 511, 512, 672, 1000, 1023}) {
       out.add(NormShape.channelsFirst(3, 17, hw));
       out.add(NormShape.channelsFirst(2, 16, hw));
     }

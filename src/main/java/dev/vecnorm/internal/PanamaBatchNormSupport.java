@@ -1021,42 +1021,56 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     normalizeSuperRowsNative(x, xOffset + 4 * i, y, yOffset + 4 * i, total - i, width, coef, at);
   }
 
-  /** {@link #normalizeStreams2} on native memory; returns the floats done. */
+  /**
+   * {@link #normalizeStreams2} on native memory; returns the floats done. The part runs as ONE loop over its vectors,
+   * the coefficient position {@code j} wrapping at {@code width}, not a loop per super row: each entry into a counted
+   * loop over a segment sets up the long-range-check loop nest, pre-, main and post-loop afresh
+   * ({@link PanamaNativeShortPlanes#ownLoops}), and a super row here is 16-63 vectors. One loop whose segment offsets are
+   * linear in its index lets C2 hoist the bounds checks once a call. Same operations per element, so the same bits.
+   * Probe (one JVM, the loop alone, 21 rotated rounds, /tmp/seg15/probe/NProbe.java): NC 8192x256's bytes 1.096 of the
+   * {@code float[]} loop's time per super row, 0.925 as one loop. {@code SegmentCheck ratio} (session 15): NC:8192x256
+   * training forward 1.131, 1.220 to 0.901, 0.686 and inference 1.034, 1.351 to 0.865, 1.022; NHWC:32x14x14x256 training
+   * forward 0.991, 1.169 to 0.901, 0.871 and inference 0.970, 1.186 to 0.916, 0.962. The in-L2 one-stream walk
+   * ({@link #normalizeSuperRowsNative}, NC 256x1024) keeps its loop per super row: as one loop it ran 1.21-1.39 against
+   * 1.04-1.14.
+   */
   private static long normalizeStreams2Native(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total, int width,
                                               float[] coef, int at) {
     long part = total / width / 2 * width, partBytes = 4 * part;
-    for (long i = 0; i < part; i += width) {
+    int j = 0;
+    for (long i = 0; i < part; i += LANES) {
       long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
-      for (int j = 0; j < width; j += LANES) {
-        FloatVector u0 = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        FloatVector u1 = FloatVector.fromMemorySegment(SPECIES, x, xs + partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, at + width + j);
-        FloatVector m = FloatVector.fromArray(SPECIES, coef, at + 2 * width + j);
-        u0.sub(m).fma(a, b).intoMemorySegment(y, ys + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        u1.sub(m).fma(a, b).intoMemorySegment(y, ys + partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
-      }
+      FloatVector u0 = FloatVector.fromMemorySegment(SPECIES, x, xs, ByteOrder.LITTLE_ENDIAN);
+      FloatVector u1 = FloatVector.fromMemorySegment(SPECIES, x, xs + partBytes, ByteOrder.LITTLE_ENDIAN);
+      FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, at + width + j);
+      FloatVector m = FloatVector.fromArray(SPECIES, coef, at + 2 * width + j);
+      u0.sub(m).fma(a, b).intoMemorySegment(y, ys, ByteOrder.LITTLE_ENDIAN);
+      u1.sub(m).fma(a, b).intoMemorySegment(y, ys + partBytes, ByteOrder.LITTLE_ENDIAN);
+      j += LANES;
+      if (j == width) j = 0;
     }
     return 2 * part;
   }
 
-  /** {@link #normalizeStreams4} on native memory; returns the floats done. */
+  /** {@link #normalizeStreams4} on native memory; returns the floats done. One loop over the part, as {@link #normalizeStreams2Native}. */
   private static long normalizeStreams4Native(MemorySegment x, long xOffset, MemorySegment y, long yOffset, long total, int width,
                                               float[] coef, int at) {
     long part = total / width / 4 * width, partBytes = 4 * part;
-    for (long i = 0; i < part; i += width) {
+    int j = 0;
+    for (long i = 0; i < part; i += LANES) {
       long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
-      for (int j = 0; j < width; j += LANES) {
-        FloatVector u0 = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        FloatVector u1 = FloatVector.fromMemorySegment(SPECIES, x, xs + partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        FloatVector u2 = FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        FloatVector u3 = FloatVector.fromMemorySegment(SPECIES, x, xs + 3 * partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, at + width + j);
-        FloatVector m = FloatVector.fromArray(SPECIES, coef, at + 2 * width + j);
-        u0.sub(m).fma(a, b).intoMemorySegment(y, ys + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        u1.sub(m).fma(a, b).intoMemorySegment(y, ys + partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        u2.sub(m).fma(a, b).intoMemorySegment(y, ys + 2 * partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
-        u3.sub(m).fma(a, b).intoMemorySegment(y, ys + 3 * partBytes + 4L * j, ByteOrder.LITTLE_ENDIAN);
-      }
+      FloatVector u0 = FloatVector.fromMemorySegment(SPECIES, x, xs, ByteOrder.LITTLE_ENDIAN);
+      FloatVector u1 = FloatVector.fromMemorySegment(SPECIES, x, xs + partBytes, ByteOrder.LITTLE_ENDIAN);
+      FloatVector u2 = FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * partBytes, ByteOrder.LITTLE_ENDIAN);
+      FloatVector u3 = FloatVector.fromMemorySegment(SPECIES, x, xs + 3 * partBytes, ByteOrder.LITTLE_ENDIAN);
+      FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, at + width + j);
+      FloatVector m = FloatVector.fromArray(SPECIES, coef, at + 2 * width + j);
+      u0.sub(m).fma(a, b).intoMemorySegment(y, ys, ByteOrder.LITTLE_ENDIAN);
+      u1.sub(m).fma(a, b).intoMemorySegment(y, ys + partBytes, ByteOrder.LITTLE_ENDIAN);
+      u2.sub(m).fma(a, b).intoMemorySegment(y, ys + 2 * partBytes, ByteOrder.LITTLE_ENDIAN);
+      u3.sub(m).fma(a, b).intoMemorySegment(y, ys + 3 * partBytes, ByteOrder.LITTLE_ENDIAN);
+      j += LANES;
+      if (j == width) j = 0;
     }
     return 4 * part;
   }
@@ -1076,6 +1090,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       // Short planes run their own copy of the plane loop: see PanamaNativeShortPlanes.ownLoops.
       if (PanamaNativeShortPlanes.ownLoops(inner)) {
         normalizeShortPlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
+      } else if (vectorBound == inner) {
+        normalizeWholePlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
       } else {
         normalizePlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
       }
@@ -1118,6 +1134,32 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         }
         for (; i < inner; i++) { // scalar tail
           yp.set(FLOAT_LE, 4L * i, Math.fma(xp.get(FLOAT_LE, 4L * i) - mean[c], alpha, shift));
+        }
+      }
+    }
+  }
+
+  /**
+   * {@link #normalizePlanesNative} for planes of whole vectors ({@code inner % LANES == 0}): the same loop without the
+   * ragged end, in a method of its own so that its profile is its own. Compiled after ragged planes had filled the
+   * shared method's profile, the loop ran whole planes slower: NCHW 8x4x128x128 (512-float planes) inference 0.876
+   * segment/{@code float[]} alone in a JVM and 1.283 right after NCHW 4x1x1000x1000 (1000-float planes, a ragged end)
+   * ({@code SegmentCheck ratio -Dops=inferenceForward}, session 15; with
+   * {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} alone 0.875: not the checks). Same operations, same bits.
+   */
+  private static void normalizeWholePlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
+                                                 int channels, int inner, float[] mean, float[] coef) {
+    long planeBytes = 4L * inner;
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        FloatVector a = FloatVector.broadcast(SPECIES, coef[c]);
+        FloatVector b = FloatVector.broadcast(SPECIES, coef[channels + c]);
+        long plane = 4L * ((long) o * channels + c) * inner;
+        MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes); // as normalizePlanesNative
+        for (int i = 0; i != inner; i += LANES) { // != : not a counted loop (normalizePlanesNative); inner is a multiple of LANES
+          FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+              .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
         }
       }
     }

@@ -72,8 +72,15 @@ final class PanamaNativeBackward {
       return true;
     }
     // Channel by channel: the apply re-reads the channel's planes from L2 (see PanamaBatchNormSupport.backward).
-    float[] t = Scratch.borrow(2 * LANES);
+    float[] t = Scratch.borrow(4 * LANES);
     try {
+      // Planes of one apply block: pipelined, as the array kernel, except short planes (ownLoops), which keep their own
+      // loop copies: pipelined they ran slower (NCHW 32x14x14x256 1.12-1.13 -> 1.18-1.40, 7x13x13x17 1.00-1.01 -> 1.17-1.21,
+      // 16x5x100x100's 500-float planes 1.06-1.40 -> 1.15-1.33 segment/float[], SegmentCheck ratio, two runs).
+      if (inner <= APPLY_BLOCK && !PanamaNativeShortPlanes.ownLoops(inner)) {
+        pipelined(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count, t);
+        return true;
+      }
       boolean own = PanamaNativeShortPlanes.ownLoops(inner); // short planes: their own copies of the loops, with their own profile
       for (int c = 0; c < channels; c++) {
         if (own) {
@@ -92,6 +99,114 @@ final class PanamaNativeBackward {
       Scratch.release(t);
     }
     return true;
+  }
+
+  /**
+   * {@code PanamaBatchNormSupport.pipelined} on native memory: channel c's reduce shares its loop with channel c - 1's
+   * apply, plane by plane (plane (o, c) reduced as in {@link #reducePlane}, plane (outer - 1 - o, c - 1) applied as in
+   * {@link #applyPlanes}, last reduced first applied), so the reduce streams x and dy from memory while the apply
+   * re-reads the previous channel from L1/L2 and writes dx. Before, the native backward ran each channel's reduce and
+   * apply as two phases, where the array kernel has pipelined them since the twelfth session: that was the
+   * consistent channels-first backward miss (NCHW 8x3x224x224, 32x14x14x256, 64x56x56x64 at 1.05-1.27x the
+   * {@code float[]} time, with or without {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0}). Same operations in
+   * the same order per channel, so the same bits.
+   */
+  private static void pipelined(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
+                                float[] sumDyXhat, double count, float[] t) {
+    for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, 0, mean, sumDy, sumDyXhat, t);
+    sumDyXhat[0] *= invStd[0];
+    for (int c = 1; c < channels; c++) {
+      int p = c - 1;
+      float a = Coefficients.backwardA(invStd, gamma, p);
+      float b = Coefficients.backwardB(a, invStd, sumDyXhat, count, p), k = Coefficients.backwardK(a, sumDy, count, p);
+      for (int o = 0; o < outer; o++) {
+        reduceApplyPlane(x, xOffset, dy, dyOffset, dx, dxOffset, channels, inner, o, c, outer - 1 - o, mean, sumDy, sumDyXhat, a, b, k, t);
+      }
+      sumDyXhat[c] *= invStd[c];
+    }
+    applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, channels - 1, mean, invStd, gamma, sumDy, sumDyXhat,
+        count);
+  }
+
+  /**
+   * {@code PanamaBatchNormSupport.reduceApplyPlane} on native memory: the reduce of plane (o, c) and the apply of plane
+   * (q, c - 1) with coefficients a, b, k in one loop ({@link #reduceApplyLoop}, each plane through its own slices from
+   * offset 0, as {@link #reducePlane}); the vector loop exits on equality ({@link #reducePlane} says why). The reduce's ragged tail
+   * comes from a copy of its last vector in {@code t} (as {@link #reducePlane}), the apply's ragged end is scalar (the
+   * same FMAs as the array kernel's {@code applyStrided}). Same values in the same order, so the same bits.
+   */
+  private static void reduceApplyPlane(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                       long dxOffset, int channels, int inner, int o, int c, int q, float[] mean, float[] sumDy,
+                                       float[] sumDyXhat, float a, float b, float k, float[] t) {
+    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    long planeBytes = 4L * inner;
+    long plane = planeBytes * ((long) o * channels + c), applied = planeBytes * ((long) q * channels + c - 1);
+    boolean vectorTail = vectorBound != inner; // inner >= FUSED_MIN_INNER > LANES here
+    if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
+      long tail = 4L * (inner - LANES);
+      FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + plane + tail, LE).intoArray(t, 0);
+      FloatVector.fromMemorySegment(SPECIES, x, xOffset + plane + tail, LE).intoArray(t, LANES);
+    }
+    int i = reduceApplyLoop(x, xOffset, dy, dyOffset, dx, dxOffset, plane, applied, planeBytes, upperBound, vectorBound, mean[c],
+        mean[c - 1], a, b, k, t);
+    float pm = mean[c - 1];
+    for (int j = vectorBound; j < inner; j++) { // the apply's ragged end, scalar (applyStrided's FMAs)
+      long e = applied + 4L * j;
+      dx.set(FLOAT_LE, dxOffset + e, Math.fma(dy.get(FLOAT_LE, dyOffset + e), a, Math.fma(x.get(FLOAT_LE, xOffset + e) - pm, b, k)));
+    }
+    float sDy = sumLanes(FloatVector.fromArray(SPECIES, t, 2 * LANES)), sDyX = sumLanes(FloatVector.fromArray(SPECIES, t, 3 * LANES));
+    int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
+    for (; i < inner; i++) { // scalar tail, from scratch
+      float g = t[i + shift];
+      sDy += g;
+      sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
+    }
+    PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
+  }
+
+  /**
+   * The vector loop of {@link #reduceApplyPlane}, a method of its own that leaves the reduce's accumulators
+   * ({@code g0 + g1}, {@code h0 + h1}) at {@code t[2 * LANES]} and {@code t[3 * LANES]} and returns the index it stopped
+   * at: with the lane sums and tails in the same body, C2 allocated per plane (96 B a plane, 783 KB a call on
+   * NCHW 32x14x14x256), as in PanamaNativeMoments.planePair.
+   */
+  private static int reduceApplyLoop(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                     long plane, long applied, long planeBytes, int upperBound, int vectorBound, float mean,
+                                     float appliedMean, float a, float b, float k, float[] t) {
+    // The slices are made here, in the loop's own method, so they are scalar-replaced (passed in, they were allocated).
+    MemorySegment xq = x.asSlice(xOffset + plane, planeBytes), gq = dy.asSlice(dyOffset + plane, planeBytes);
+    MemorySegment xa = x.asSlice(xOffset + applied, planeBytes), ga = dy.asSlice(dyOffset + applied, planeBytes);
+    MemorySegment da = dx.asSlice(dxOffset + applied, planeBytes);
+    FloatVector m = FloatVector.broadcast(SPECIES, mean), am = FloatVector.broadcast(SPECIES, appliedMean);
+    FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+    FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+    int i = 0;
+    for (; i != upperBound; i += 2 * LANES) {
+      long e = 4L * i, f = e + 4L * LANES;
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, e, LE), dy1 = FloatVector.fromMemorySegment(SPECIES, gq, f, LE);
+      g0 = g0.add(dy0);
+      g1 = g1.add(dy1);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, e, LE).sub(m), h0);
+      h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, f, LE).sub(m), h1);
+      FloatVector.fromMemorySegment(SPECIES, ga, e, LE).fma(va, FloatVector.fromMemorySegment(SPECIES, xa, e, LE).sub(am).fma(vb, vk))
+          .intoMemorySegment(da, e, LE);
+      FloatVector.fromMemorySegment(SPECIES, ga, f, LE).fma(va, FloatVector.fromMemorySegment(SPECIES, xa, f, LE).sub(am).fma(vb, vk))
+          .intoMemorySegment(da, f, LE);
+    }
+    if (i != vectorBound) { // at most one vector: upperBound steps by two
+      long e = 4L * i;
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, e, LE);
+      g0 = g0.add(dy0);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, e, LE).sub(m), h0);
+      FloatVector.fromMemorySegment(SPECIES, ga, e, LE).fma(va, FloatVector.fromMemorySegment(SPECIES, xa, e, LE).sub(am).fma(vb, vk))
+          .intoMemorySegment(da, e, LE);
+      i += LANES;
+    }
+    g0.add(g1).intoArray(t, 2 * LANES);
+    h0.add(h1).intoArray(t, 3 * LANES);
+    return i;
   }
 
   // ---------------------------------------------------------------- reduce

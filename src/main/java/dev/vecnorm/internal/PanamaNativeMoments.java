@@ -93,8 +93,13 @@ final class PanamaNativeMoments {
   private static void blocks(MemorySegment x, long xOffset, int superRows, int stride, int width, int tailAt, int P, float[] s) {
     long strideBytes = 4L * stride;
     int k = Integer.highestOneBit(Math.min(8, superRows));
-    for (int c = 0; c < width; c += LANES) firstPivot(x, xOffset + 4L * c, strideBytes, k, s, c);
-    if (tailAt >= 0) firstPivot(x, xOffset + 4L * tailAt, strideBytes, k, s, width);
+    if ((long) superRows * stride <= PanamaBatchNormSupport.SHORT_CALL_FLOATS) { // short calls: as vectors (firstPivotVector)
+      for (int c = 0; c < width; c += LANES) firstPivotVector(x, xOffset + 4L * c, strideBytes, k, s, c);
+      if (tailAt >= 0) firstPivotVector(x, xOffset + 4L * tailAt, strideBytes, k, s, width);
+    } else {
+      for (int c = 0; c < width; c += LANES) firstPivot(x, xOffset + 4L * c, strideBytes, k, s, c);
+      if (tailAt >= 0) firstPivot(x, xOffset + 4L * tailAt, strideBytes, k, s, width);
+    }
     System.arraycopy(s, 0, s, P, P);
     java.util.Arrays.fill(s, 2 * P, 4 * P, 0f);
     int blockRows = Math.min(PanamaBatchNormSupport.MAX_BLOCK_ROWS,
@@ -121,6 +126,23 @@ final class PanamaNativeMoments {
       long p = at + r * stride;
       for (int c = 0; c < LANES; c++) s[pos + c] = x.get(PanamaBatchNormSupport.FLOAT_LE, p + 4L * c) * scale + s[pos + c];
     }
+  }
+
+  /**
+   * {@link #firstPivot} as one vector (the same float operations per lane, {@code x * scale} rounded then added, so the
+   * same bits), as the array kernel's {@code firstPivotsVector} for short calls: the scalar form reads up to 8 rows of
+   * every position with a checked {@code get} per float (2176 on NHWC 7x13x13x17's 272-float super rows), a third of
+   * that call's native statistics (README, session 15). Long calls keep the scalar form (C1, see {@link #firstPivot}).
+   */
+  private static void firstPivotVector(MemorySegment x, long at, long stride, int rows, float[] s, int pos) {
+    float scale = 1f / rows;
+    FloatVector sum = FloatVector.fromMemorySegment(SPECIES, x, at, LE).mul(scale).add(0f);
+    long p = at;
+    for (int r = 1; r < rows; r++) {
+      p += stride;
+      sum = FloatVector.fromMemorySegment(SPECIES, x, p, LE).mul(scale).add(sum);
+    }
+    sum.intoArray(s, pos);
   }
 
   /** The hot loop: S1 and S2 of {@code n} super rows, four rows a quarter of the block apart per step (the array kernel's order), stride in bytes. */
@@ -275,9 +297,14 @@ final class PanamaNativeMoments {
    * Planes shorter than this go two at a time ({@link #planePair}). Each loop over a plane pays the segment
    * checks (bounds and session) that C2 hoists out of the loop once per entry; on short planes (NCHW
    * 32x14x14x256: 196 floats, 12 vectors) those entries, five loops per plane, cost 1.3-1.5x the
-   * {@code float[]} time. Two planes per loop halve them.
+   * {@code float[]} time. Two planes per loop halve them. Those planes now take planePairShort
+   * ({@link PanamaNativeShortPlanes#ownLoops}: under 512 floats at 16 lanes, 256 at 8), so at 16 lanes no plane reaches
+   * this route. It was 1024 until session 15: pairs of 512-1023-float planes ran far slower than one plane at a time
+   * ({@link #plane}) on the AMD EPYC. {@code SegmentCheck ratio -Dops=statistics}, one JVM per bound, alternating, two
+   * runs each (04:49-04:51 UTC, load ~5), segment/{@code float[]} with 1024 / with 512: NCHW:4x1x1000x1000 (1000-float
+   * planes) 1.753, 1.656 / 1.161, 1.030; NCHW:8x3x224x224 (672) 1.232, 1.164 / 1.024, 1.049.
    */
-  private static final int PAIR_INNER = 1024;
+  private static final int PAIR_INNER = 512;
 
   /**
    * The planes at byte offsets {@code a} and {@code a + planeBytes} (channels c and c + 1, {@code n} floats
