@@ -22,16 +22,26 @@ import java.util.SplittableRandom;
  * <p>Arguments: {@code A.jar B.jar ROWS FEATURES} (the library jars, {@code target/vecnorm-*.jar}); properties
  * {@code -Dplacements=0,1024,2048,3072} (dGamma's element 0 that many bytes past x's mod 4096, dBeta 2048 bytes
  * further; allocated with {@link Addresses#at}), {@code -Dreps=11} rounds, {@code -Dcalls=10} calls a round,
- * {@code -DnullB=true} (side B passes null dGamma and dBeta: the price of the parameter gradients).
+ * {@code -DnullB=true} (side B passes null dGamma and dBeta: the price of the parameter gradients), {@code -Dbase=P}
+ * (side A keeps dGamma at placement P throughout: with the same jar on both sides, B/A is each placement's time
+ * against P's, paired).
  * <pre>java --add-modules jdk.incubator.vector --sun-misc-unsafe-memory-access=allow -Xms2g -Xmx2g \
  *   -cp jmh/target/benchmarks.jar dev.vecnorm.bench.LayerNormBackwardProbe /tmp/lead/main.jar target/vecnorm-0.1.0-SNAPSHOT.jar 2048 768</pre>
  *
  * <p>What it showed (fifteenth session, engineer ln15; AMD EPYC, 16 lanes; machine shared, so absolute µs drifted
  * 1.5-2x between runs while paired ratios held to about ±3%): main's backward with null dGamma/dBeta took 0.67-0.77x
- * the time with them at 2048x768 and 0.76x at 64x768 (L2-resident): the per-row load-add-store of dGamma and dBeta
+ * the time with them at 2048x768 (0.63-0.76x in a quieter hour) and 0.76x at 64x768 (L2-resident): the per-row load-add-store of dGamma and dBeta
  * is a quarter to a third of the kernel. With x, dy and dx fixed, dGamma/dBeta placements alone moved main from
  * ~700 to ~1070 µs at 2048x768 in one JVM (placements timed one after another, so drift is not ruled out; a
- * second sweep under heavy load read 924-1641 µs with no clear order). Four same-bits rewrites lost, B/A: a blocked column pass (per block of
+ * second sweep under heavy load read 924-1641 µs with no clear order). Paired against a fixed placement instead
+ * ({@code -Dbase=0}, same jar twice, quieter machine): dGamma 256 or 512 bytes past x mod 4 KiB took 1.20-1.23x at
+ * 2048x768 and 1.36x (512) at 1024x1000, every other placement 0.96-1.02x; in another JVM no placement stood out.
+ * x, dy and x's rows move against a fixed dGamma from row to row (768 floats are 3 KiB), so what stays fixed per
+ * JVM is dGamma/dBeta against gamma: a likely reading is that gamma's loads run into dGamma's in-flight stores
+ * (4K aliasing) when dGamma sits a few vectors past gamma mod 4 KiB. A build that copies gamma, dGamma and dBeta
+ * into one pooled array at 1536-byte spacings (same bits; /tmp/ln15/variant-B8-spaced.diff in that session) read
+ * B/A 0.85-0.90 at 2048x768 in one JVM and 0.94-1.00 in another, 0.98-1.01 at 1024x1000, 0.96-1.04 at 512x4096,
+ * 1.03-1.11 at 4096x256 and 1.1-1.7 on calls of 1-16 rows (the copies), so it was not kept. Four same-bits rewrites lost, B/A: a blocked column pass (per block of
  * 8 rows: row sums, then dGamma/dBeta in registers down a strip of columns, then dx) 1.14x at 2048x768, 1.38x at
  * 1024x1000, 1.14-1.21x at 512x4096; rows in pairs (one load and store of dGamma/dBeta for two rows, in the row
  * sums' read) 1.18-1.25x at 2048x768 (three JVMs), 0.96-1.04x at 1024x1000, 0.86-0.88x at 512x4096, 1.03x at
@@ -78,6 +88,9 @@ public final class LayerNormBackwardProbe {
     for (int w = 0; w < 300; w++) {
       for (int i = 0; i < 2; i++) backward[i].invokeExact(rows, features, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dg[0], db[0]);
     }
+    Integer base = Integer.getInteger("base"); // side A's placement when given: B/A is then placement against placement
+    float[] baseGamma = base == null ? null : Addresses.at(features, Math.floorMod(Addresses.line(x) + base, 4096), 4096);
+    float[] baseBeta = base == null ? null : Addresses.at(features, Math.floorMod(Addresses.line(x) + base + 2048, 4096), 4096);
     for (int place : placements) {
       float[] dGamma = Addresses.at(features, Math.floorMod(Addresses.line(x) + place, 4096), 4096);
       float[] dBeta = Addresses.at(features, Math.floorMod(Addresses.line(x) + place + 2048, 4096), 4096);
@@ -86,7 +99,8 @@ public final class LayerNormBackwardProbe {
       for (int r = 0; r < reps; r++) {
         for (int k = 0; k < 2; k++) {
           int i = (r & 1) == 0 ? k : 1 - k;
-          float[] g = i == 1 && nullB ? null : dGamma, b = i == 1 && nullB ? null : dBeta;
+          float[] g = i == 1 && nullB ? null : i == 0 && base != null ? baseGamma : dGamma;
+          float[] b = i == 1 && nullB ? null : i == 0 && base != null ? baseBeta : dBeta;
           long t0 = System.nanoTime();
           for (int c = 0; c < calls; c++) backward[i].invokeExact(rows, features, x, 0, dy, 0, gamma, mean, invStd, dx, 0, g, b);
           t[i][r] = (System.nanoTime() - t0) / 1e3 / calls;
