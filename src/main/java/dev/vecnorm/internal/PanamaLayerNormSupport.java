@@ -278,7 +278,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * read, one accumulator-swapping loop so C2 does not box a lane sum) 1.18-1.25x at 2048x768 in three JVMs,
    * 0.96-1.04x at 1024x1000, 0.86-0.88x at 512x4096; four rows' dGamma/dBeta in one pass from cache between their
    * sums and their dx 1.07-1.46x (and it boxed at 33 rows, 47 KB a call); the gradients added in the dx pass
-   * (x and dy from L1 there) instead of the sums' read 1.03-1.15x.
+   * (x and dy from L1 there) instead of the sums' read 1.03-1.15x. Copying gamma, dGamma and dBeta into one pooled
+   * array at 1536-byte spacings mod 4 KiB (so their relative placement is fixed; from 128 rows on, copied back
+   * after) read 0.69-0.95x at 2048x768 in one JVM and 1.10-1.35x in the next, 1.21-1.24x at 1024x1000: the pooled
+   * array's own place against x, dy and dx is a new lottery, not a cure.
    */
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,

@@ -41,7 +41,9 @@ import java.util.SplittableRandom;
  * (4K aliasing) when dGamma sits a few vectors past gamma mod 4 KiB. A build that copies gamma, dGamma and dBeta
  * into one pooled array at 1536-byte spacings (same bits; /tmp/ln15/variant-B8-spaced.diff in that session) read
  * B/A 0.85-0.90 at 2048x768 in one JVM and 0.94-1.00 in another, 0.98-1.01 at 1024x1000, 0.96-1.04 at 512x4096,
- * 1.03-1.11 at 4096x256 and 1.1-1.7 on calls of 1-16 rows (the copies), so it was not kept. Four same-bits rewrites lost, B/A: a blocked column pass (per block of
+ * 1.03-1.11 at 4096x256 and 1.1-1.7 on calls of 1-16 rows (the copies); gated to 128 rows and up, two more JVMs read
+ * 0.69-0.95 and 1.10-1.35 at 2048x768 and 1.21-1.24 at 1024x1000: the pooled array's own placement against x, dy and
+ * dx is another lottery, so it was not kept. Four same-bits rewrites lost, B/A: a blocked column pass (per block of
  * 8 rows: row sums, then dGamma/dBeta in registers down a strip of columns, then dx) 1.14x at 2048x768, 1.38x at
  * 1024x1000, 1.14-1.21x at 512x4096; rows in pairs (one load and store of dGamma/dBeta for two rows, in the row
  * sums' read) 1.18-1.25x at 2048x768 (three JVMs), 0.96-1.04x at 1024x1000, 0.86-0.88x at 512x4096, 1.03x at
