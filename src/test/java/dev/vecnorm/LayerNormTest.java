@@ -193,6 +193,67 @@ class LayerNormTest {
     assertArrayEquals(rdx, rdy, "rms dx == dy");
   }
 
+  /**
+   * A backward over 300 rows gives the bits of the same rows in three calls of 100 adding into the same gradients
+   * (dGamma/dBeta summed per feature in row order, whatever blocks or copies a kernel uses), with a null gamma the
+   * bits of gamma = 1, in place the bits out of place, and dGamma, dBeta and dx within 1e-4 (of the terms'
+   * magnitudes) of a double reference.
+   */
+  @ParameterizedTest(name = "{0} features={2}")
+  @MethodSource("implsAndFeatures")
+  void manyRowsGiveTheBitsOfFewRowsAndMatchDoubleReference(String name, LayerNormSupport k, int features) {
+    SplittableRandom rnd = new SplittableRandom(5);
+    int rows = 300, part = 100, n = rows * features;
+    float[] x = random(rnd, n, 1, 2), dy = random(rnd, n, 0, 1), gamma = random(rnd, features, 1, 0.5), beta = random(rnd, features, 0, 1);
+    float[] y = new float[n], mean = new float[rows], inv = new float[rows];
+    LayerNorm.forward(k, rows, features, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
+    float[] dx = new float[n], dG = new float[features], dB = new float[features];
+    LayerNorm.backward(k, rows, features, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dB);
+    // The same rows in three calls of 100 rows, adding into the same gradients (the kernel adds; the facade zeroes first).
+    float[] px = new float[n], pG = new float[features], pB = new float[features];
+    for (int r0 = 0; r0 < rows; r0 += part) {
+      float[] m = java.util.Arrays.copyOfRange(mean, r0, r0 + part), s = java.util.Arrays.copyOfRange(inv, r0, r0 + part);
+      k.backward(x, r0 * features, dy, r0 * features, px, r0 * features, part, features, gamma, m, s, 0, pG, pB);
+    }
+    assertArrayEquals(dx, px, "dx, 300 rows against 3 x 100");
+    assertArrayEquals(dG, pG, "dGamma, 300 rows against 3 x 100");
+    assertArrayEquals(dB, pB, "dBeta, 300 rows against 3 x 100");
+    float[] ones = new float[features], ux = new float[n], nx = new float[n], uG = new float[features], uB = new float[features];
+    java.util.Arrays.fill(ones, 1f);
+    LayerNorm.backward(k, rows, features, x, 0, dy, 0, ones, mean, inv, ux, 0, uG, uB);
+    LayerNorm.backward(k, rows, features, x, 0, dy, 0, null, mean, inv, nx, 0, null, uB.clone());
+    assertArrayEquals(ux, nx, "null gamma, null dGamma");
+    float[] inPlace = dy.clone();
+    LayerNorm.backward(k, rows, features, x, 0, inPlace, 0, gamma, mean, inv, inPlace, 0, null, null);
+    assertArrayEquals(dx, inPlace, "dx == dy");
+    double[] rg = new double[features], rb = new double[features], mg = new double[features], mb = new double[features];
+    for (int r = 0; r < rows; r++) {
+      double[] xr = row(x, 0, features, r), gr = row(dy, 0, features, r), stat = new double[2];
+      double[] xhat = normalized(xr, 1e-3, false, stat);
+      double sg = 0, sgx = 0;
+      for (int f = 0; f < features; f++) {
+        rg[f] += gr[f] * xhat[f];
+        rb[f] += gr[f];
+        double g = gr[f] * gamma[f];
+        sg += g;
+        sgx += g * xhat[f];
+      }
+      for (int f = 0; f < features; f++) {
+        double g = gr[f] * gamma[f], want = stat[1] * (g - sg / features - xhat[f] * sgx / features);
+        double scale = stat[1] * (Math.abs(g) + Math.abs(sg / features) + Math.abs(xhat[f] * sgx / features));
+        assertClose("dx row " + r + " feature " + f, want, dx[r * features + f], 1e-4 * scale + 1e-6);
+      }
+      for (int f = 0; f < features; f++) {
+        mg[f] += Math.abs(gr[f] * xhat[f]);
+        mb[f] += Math.abs(gr[f]);
+      }
+    }
+    for (int f = 0; f < features; f++) { // relative to the sum of the terms' magnitudes
+      assertClose("dGamma " + f, rg[f], dG[f], 1e-4 * mg[f] + 1e-6);
+      assertClose("dBeta " + f, rb[f], dB[f], 1e-4 * mb[f] + 1e-6);
+    }
+  }
+
   // ---------------------------------------------------------------- backward against finite differences
 
   /** L = Σ w·y over all rows (x and w rows x features, flat), in double from the reference forward. */

@@ -264,6 +264,25 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
+  /**
+   * Per row: one read of dy and x for Σg and Σg·(x - mean) (g = dy * gamma), adding dy * xhat into dGamma and
+   * dy into dBeta in the same read; then dx from the row again (L1). dGamma/dBeta cost a load and a store each
+   * per vector of dy: with them null this loop took 0.67-0.77x the time at 2048x768 and 0.76x at 64x768
+   * (L2-resident), and where the caller's dGamma/dBeta sit relative to x mod 4 KiB moved it from ~700 to
+   * ~1070 µs at 2048x768 in one JVM (x, dy and dx fixed; placements timed one after another, so drift is not
+   * ruled out). Four rewrites with the same bits (dGamma/dBeta added
+   * per feature in row order, so block boundaries do not matter) lost against this loop, paired in one JVM on
+   * the same arrays (LayerNormBackwardProbe's method, fifteenth session, engineer ln15; B/A medians): blocks of 8 rows
+   * with the sums, then dGamma/dBeta in registers down strips of two vectors, then dx, 1.14x at 2048x768, 1.38x at
+   * 1024x1000, 1.14-1.21x at 512x4096; rows in pairs (dGamma/dBeta loaded and stored once for two rows in the sums'
+   * read, one accumulator-swapping loop so C2 does not box a lane sum) 1.18-1.25x at 2048x768 in three JVMs,
+   * 0.96-1.04x at 1024x1000, 0.86-0.88x at 512x4096; four rows' dGamma/dBeta in one pass from cache between their
+   * sums and their dx 1.07-1.46x (and it boxed at 33 rows, 47 KB a call); the gradients added in the dx pass
+   * (x and dy from L1 there) instead of the sums' read 1.03-1.15x. Copying gamma, dGamma and dBeta into one pooled
+   * array at 1536-byte spacings mod 4 KiB (so their relative placement is fixed; from 128 rows on, copied back
+   * after) read 0.69-0.95x at 2048x768 in one JVM and 1.10-1.35x in the next, 1.21-1.24x at 1024x1000: the pooled
+   * array's own place against x, dy and dx is a new lottery, not a cure.
+   */
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
                        float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
