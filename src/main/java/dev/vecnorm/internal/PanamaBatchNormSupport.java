@@ -1146,6 +1146,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * segment/{@code float[]} alone in a JVM and 1.283 right after NCHW 4x1x1000x1000 (1000-float planes, a ragged end)
    * ({@code SegmentCheck ratio -Dops=inferenceForward}, session 15; with
    * {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} alone 0.875: not the checks). Same operations, same bits.
+   * <p>A further copy per plane-length range did not help (seg15b, session 15): 512-1023-float planes (NCHW 8x3x224x224,
+   * 672 floats) in a copy of their own read 1.167/1.259 inference segment/{@code float[]} in the ten-shape JVM against
+   * main's 1.197/1.108, and 1.270/1.231 with that copy's loop counted ({@code i < inner}). That miss does not come from
+   * other plane lengths: channels-last shapes run first are enough (NC 256x1024, NC 8192x256 or the NHWC shapes, then
+   * 8x3x224x224, inference only: 1.19-1.28, against 0.85-0.95 alone or after channels-first shapes), and
+   * {@code VECTOR_ACCESS_OOB_CHECK=0} removes it (0.92): the plane loop's bounds checks compile slower after the
+   * channels-last kernels, with the same inlining tree ({@code -XX:CompileCommand=PrintInlining}).
    */
   private static void normalizeWholePlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
                                                  int channels, int inner, float[] mean, float[] coef) {
