@@ -42,6 +42,21 @@ import jdk.incubator.vector.VectorSpecies;
  * the apply walked vector position by vector position with one loop over the planes (1.40-1.54x on
  * 32x14x14x256 against 1.20-1.24x), one apply loop without the block nest, and long induction variables.
  *
+ * <p>Short planes in memory order (session 15, seg15c). Planes of {@link PanamaNativeShortPlanes#ownLoops} length
+ * (160-511 floats at 16 lanes, from {@code FUSED_MIN_INNER}) no longer take the fused channel-by-channel walk (the array
+ * kernel's): {@link #backward} reduces the whole tensor in memory order ({@link #reduceChannelsFirst}) and then applies
+ * it in memory order ({@link #applyChannelsFirst}), as it already did below {@code FUSED_MIN_INNER}. The same plane
+ * sums added in the same order per channel and the same folded coefficients, so the same bits. The channel walk jumps
+ * a slab between planes of a few hundred floats; memory order streams, and fewer of those jumps beat the bounds
+ * checks the channel walk paid per plane. {@code SegmentCheck ratio}, segment/{@code float[]}, main then this, three
+ * alternating runs each (AMD EPYC, 16 lanes): NCHW 32x14x14x256 1.17-1.23 to 0.64-0.73 (segment 2.06-2.24 to
+ * 1.05-1.19 ms), 7x13x13x17 0.99-1.03 to 0.74-0.77; beyond L3 (x and dy 51 MB) NCHW 128x14x14x256 1.19-1.21 to
+ * 0.83-0.90, 64x20x20x128 1.14-1.17 to 0.55-0.66, 256x13x13x64 1.31-1.34 to 0.98-1.05 (two runs each). Tried first and
+ * dropped (the channel walk kept): no slices, offsets from one base (32x14x14x256 1.13-1.16 against 1.10-1.18);
+ * each plane copied into a pooled {@code float[]} (MemorySegment.copy) for the array reduce loop (1.11-1.17,
+ * 7x13x13x17 1.28-1.34), and with the apply reading the channel's copies (1.17-1.27, 7x13x13x17 1.37-1.41); counted
+ * loops (1.23); the reduce written out four vectors a step and the apply two (1.15-1.18, 7x13x13x17 1.99-2.03).
+ *
  * <p>The one case left to staging: wide channels-last rows with a ragged channel tail
  * ({@code superWidth < 0}) narrower than four vectors, which the array kernel walks in register tiles;
  * {@code superWidth} never returns -1 there for lane counts up to 16.
@@ -66,7 +81,9 @@ final class PanamaNativeBackward {
                           int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
                           float[] sumDyXhat, double count) {
     if (!supported(channels, inner)) return false;
-    if (inner < FUSED_MIN_INNER) { // as the array kernel: reduce over the tensor, then apply
+    // Short planes (PanamaNativeShortPlanes.ownLoops: under 32 vectors) too, unlike the array kernel (which walks channels
+    // from FUSED_MIN_INNER on): see the class javadoc, "Short planes in memory order".
+    if (inner < FUSED_MIN_INNER || PanamaNativeShortPlanes.ownLoops(inner)) { // as the array kernel: reduce over the tensor, then apply
       reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
       apply(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
       return true;
@@ -74,26 +91,15 @@ final class PanamaNativeBackward {
     // Channel by channel: the apply re-reads the channel's planes from L2 (see PanamaBatchNormSupport.backward).
     float[] t = Scratch.borrow(4 * LANES);
     try {
-      // Planes of one apply block: pipelined, as the array kernel, except short planes (ownLoops), which keep their own
-      // loop copies: pipelined they ran slower (NCHW 32x14x14x256 1.12-1.13 -> 1.18-1.40, 7x13x13x17 1.00-1.01 -> 1.17-1.21,
-      // 16x5x100x100's 500-float planes 1.06-1.40 -> 1.15-1.33 segment/float[], SegmentCheck ratio, two runs).
-      if (inner <= APPLY_BLOCK && !PanamaNativeShortPlanes.ownLoops(inner)) {
+      // Planes of one apply block: pipelined, as the array kernel (short planes took the memory-order branch above).
+      if (inner <= APPLY_BLOCK) {
         pipelined(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count, t);
         return true;
       }
-      boolean own = PanamaNativeShortPlanes.ownLoops(inner); // short planes: their own copies of the loops, with their own profile
       for (int c = 0; c < channels; c++) {
-        if (own) {
-          for (int o = 0; o < outer; o++) reducePlaneShort(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
-        } else {
-          for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
-        }
+        for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
         sumDyXhat[c] *= invStd[c];
-        if (own) {
-          applyPlanesShort(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
-        } else {
-          applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
-        }
+        applyPlanes(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
       }
     } finally {
       Scratch.release(t);
@@ -778,97 +784,6 @@ final class PanamaNativeBackward {
       }
       for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) {
         for (int i = Math.max(0, hi - APPLY_BLOCK); i != hi; i += LANES) {
-          FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
-              .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
-              .intoMemorySegment(dq, 4L * i, LE);
-        }
-      }
-      if (overlapTail) {
-        lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dq, tail, LE);
-        continue;
-      }
-      float mc = mean[c];
-      for (int i = vectorBound; i < inner; i++) { // scalar tail
-        dq.set(FLOAT_LE, 4L * i, Math.fma(gq.get(FLOAT_LE, 4L * i), a, Math.fma(xq.get(FLOAT_LE, 4L * i) - mc, b, k)));
-      }
-    }
-  }
-
-  /**
-   * {@link #reducePlane} for planes of {@link PanamaNativeShortPlanes#ownLoops} length only: the same arithmetic in the
-   * same order, with vector loops that exit on equality so that C2 does not make them counted loops (that method says
-   * why); both bounds are multiples of the step from where each loop starts.
-   */
-  private static void reducePlaneShort(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
-                                  int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
-    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
-    FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-    long plane = 4L * ((long) o * channels + c) * inner;
-    MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
-    boolean vectorTail = vectorBound != inner && inner >= LANES; // always, above FUSED_MIN_INNER, for up to 128 lanes
-    if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
-      long tail = 4L * (inner - LANES);
-      FloatVector.fromMemorySegment(SPECIES, gq, tail, LE).intoArray(t, 0);
-      FloatVector.fromMemorySegment(SPECIES, xq, tail, LE).intoArray(t, LANES);
-    }
-    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
-    FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
-    int i = 0;
-    for (; i != upperBound; i += 2 * LANES) { // != : not a counted loop
-      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
-      FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * (i + LANES), LE);
-      g0 = g0.add(dy0);
-      g1 = g1.add(dy1);
-      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
-      h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * (i + LANES), LE).sub(m), h1);
-    }
-    for (; i != vectorBound; i += LANES) {
-      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
-      g0 = g0.add(dy0);
-      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
-    }
-    float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
-    if (vectorTail) {
-      int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
-      for (; i < inner; i++) { // scalar tail, from scratch
-        float g = t[i + shift];
-        sDy += g;
-        sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
-      }
-    }
-    for (; i < inner; i++) { // scalar tail (planes shorter than a vector)
-      float g = gq.get(FLOAT_LE, 4L * i);
-      sDy += g;
-      sDyX = Math.fma(g, xq.get(FLOAT_LE, 4L * i) - mean[c], sDyX);
-    }
-    PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
-  }
-  /**
-   * {@link #applyPlanes} for planes of {@link PanamaNativeShortPlanes#ownLoops} length only, the vector loop exiting on
-   * equality as in {@link #reducePlaneShort} (hi and the block start differ by a multiple of LANES: vectorBound and
-   * APPLY_BLOCK are multiples of it).
-   */
-  private static void applyPlanesShort(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
-                                  int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
-                                  float[] sumDy, float[] sumDyXhat, double count) {
-    int vectorBound = SPECIES.loopBound(inner);
-    float a = Coefficients.backwardA(invStd, gamma, c);
-    float b = Coefficients.backwardB(a, invStd, sumDyXhat, count, c), k = Coefficients.backwardK(a, sumDy, count, c);
-    FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
-    FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
-    boolean overlapTail = vectorBound != inner && inner > LANES;
-    long tail = 4L * (inner - LANES);
-    for (int o = outer - 1; o >= 0; o--) {
-      long plane = 4L * ((long) o * channels + c) * inner;
-      MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
-      MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
-      FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
-      if (overlapTail) {
-        lastDy = FloatVector.fromMemorySegment(SPECIES, gq, tail, LE);
-        lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
-      }
-      for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) {
-        for (int i = Math.max(0, hi - APPLY_BLOCK); i != hi; i += LANES) { // != : not a counted loop
           FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
               .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
               .intoMemorySegment(dq, 4L * i, LE);

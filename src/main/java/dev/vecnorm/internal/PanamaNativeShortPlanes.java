@@ -61,8 +61,9 @@ final class PanamaNativeShortPlanes {
   /**
    * Whether planes of {@code inner} floats run the short-plane copies of the native plane loops
    * ({@code PanamaBatchNormSupport.normalizeShortPlanesNative}, {@code PanamaNativeMoments.pairSumsShort} and
-   * {@code pairDeviationsShort}, {@code PanamaNativeBackward.reducePlaneShort} and {@code applyPlanesShort}): fewer
-   * than {@link #OWN_LOOP_VECTORS} vectors.
+   * {@code pairDeviationsShort}): fewer than {@link #OWN_LOOP_VECTORS} vectors. The native backward takes such planes
+   * in memory order instead ({@code PanamaNativeBackward.backward}; its copies reducePlaneShort and applyPlanesShort
+   * were removed in session 15, seg15c).
    *
    * <p>Why copies of the same code: C2 compiles a loop with the trip counts its method's profile has seen (one
    * profile per method, whatever calls it), and a segment loop compiled while long planes filled that profile ran
