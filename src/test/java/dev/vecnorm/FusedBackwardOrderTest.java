@@ -22,14 +22,21 @@ class FusedBackwardOrderTest {
    * 2 and 3 blocks exactly (8192, 12288), ragged (9001, 4097: a one-float last block and a vector tail), one short block (5000);
    * short planes that also go channel by channel: the threshold (160), 169, 196, 672, and 1023 (a vector tail at any width).
    * Planes of one block or less (up to 4096) are pipelined (channel c's reduce in one loop with channel c - 1's apply):
-   * one channel (no pair at all), a single batch item, and exactly one block.
+   * one channel (no pair at all), a single batch item, and exactly one block. Short planes that go in memory order
+   * instead ({@code PanamaBatchNormSupport.memoryOrder}) on each side of each of its bounds: under 320 floats (319 against
+   * 320 at N=2), under 512 with 8+ planes a channel (400 and 511 at N=8 against 500 at N=7 and 512 at N=9), under 2560 in
+   * tensors of 5 Mi floats and more (2048 at exactly 5 Mi, 2559 ragged, against 2560 at 5 Mi and 2048 just under).
    */
   static NormShape[] shapes() {
     return new NormShape[] {NormShape.channelsFirst(2, 3, 8192), NormShape.channelsFirst(3, 2, 9001),
         NormShape.channelsFirst(1, 3, 12_288), NormShape.channelsFirst(4, 1, 4097), NormShape.channelsFirst(2, 2, 5000),
         NormShape.channelsFirst(3, 5, 160), NormShape.channelsFirst(7, 17, 169), NormShape.channelsFirst(5, 9, 196),
         NormShape.channelsFirst(8, 6, 672), NormShape.channelsFirst(2, 3, 1023), NormShape.channelsFirst(3, 1, 700),
-        NormShape.channelsFirst(1, 4, 301), NormShape.channelsFirst(2, 3, 4096)};
+        NormShape.channelsFirst(1, 4, 301), NormShape.channelsFirst(2, 3, 4096),
+        NormShape.channelsFirst(2, 4, 319), NormShape.channelsFirst(2, 3, 320), NormShape.channelsFirst(8, 6, 400),
+        NormShape.channelsFirst(8, 2, 511), NormShape.channelsFirst(7, 3, 500), NormShape.channelsFirst(9, 2, 512),
+        NormShape.channelsFirst(4, 160, 2048), NormShape.channelsFirst(2, 257, 2559), NormShape.channelsFirst(4, 128, 2560),
+        NormShape.channelsFirst(4, 159, 2048)};
   }
 
   @ParameterizedTest

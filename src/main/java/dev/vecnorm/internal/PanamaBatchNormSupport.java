@@ -1791,6 +1791,34 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
+  /**
+   * Whether the fused backward on planes of {@link BatchNormSupport#FUSED_MIN_INNER}+ floats reduces the whole tensor in
+   * memory order and then applies it ({@link #reduceChannelsFirst}, {@link #applyChannelsFirst}: x and dy read twice, the
+   * second time from L2/L3 or memory) instead of walking it channel by channel ({@link #pipelined}: each channel's planes,
+   * one slab apart, read once from memory, again from L1/L2). The channel walk starts a new short run of lines per plane
+   * and loses on short planes, many planes per channel, and tensors beyond the L2; memory order loses when the second
+   * read costs most, on long planes of tensors beyond the L3 and on tensors of a few MB with few planes per channel.
+   * One thread, AMD EPYC (1 MiB L2, 32 MiB L3), memory order / channel walk, medians of 5-9 alternating rounds in one JVM
+   * (jmh ShortPlaneProbe, walks lib,mem; cf16, session 16): planes under 320 floats 0.36-0.85 on tensors of 1-42 MB, 0.80
+   * on 0.3 MB (N=2); 320-511 floats with N=8+ 0.88-0.97, N=2-4 0.96-1.11; 400-2048 floats on tensors of 5.2-42 MB
+   * 0.60-0.97 (N=4 and 32), 1.00-1.16 at 0.3-4.2 MB and N=2-16; 2560 floats 0.85-0.90 at 6.6 MB, 1.00-1.06 at 42 MB; 3136
+   * and 4096 floats 1.03-1.15 at 42 MB.
+   */
+  static boolean memoryOrder(int outer, int channels, int inner) {
+    if (inner < MEMORY_ORDER_SHORT) return true;
+    if (inner < MEMORY_ORDER_MANY && outer >= MEMORY_ORDER_MANY_OUTER) return true;
+    return inner < MEMORY_ORDER_LONG && (long) outer * channels * inner >= MEMORY_ORDER_MIN_SIZE;
+  }
+
+  /** Planes shorter than this go in memory order at any size (see {@link #memoryOrder}). */
+  static final int MEMORY_ORDER_SHORT = 320;
+  /** Planes shorter than this go in memory order when a channel has at least {@link #MEMORY_ORDER_MANY_OUTER} of them. */
+  static final int MEMORY_ORDER_MANY = 512;
+  static final int MEMORY_ORDER_MANY_OUTER = 8;
+  /** Planes shorter than this go in memory order in tensors of at least {@link #MEMORY_ORDER_MIN_SIZE} floats (5 MiB). */
+  static final int MEMORY_ORDER_LONG = 2560;
+  static final long MEMORY_ORDER_MIN_SIZE = 5L << 18;
+
   /** Floats per block of the fused backward's reverse apply (16 KiB of each array: four pages ascending, for the prefetcher). */
   static final int APPLY_BLOCK = 4096;
 
@@ -1799,7 +1827,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * channel's planes (x and dy, {@code 2 * outer * inner} floats) are read by the reduce and read
    * again by the apply right after, from L2 while they fit there, instead of from L3 or memory after a
    * sweep over the whole tensor. Planes shorter than {@link BatchNormSupport#FUSED_MIN_INNER} stay in memory
-   * order. A channel larger than L2 (N=8 C=3 at 224x224: 3.2 MB) is applied from its end back
+   * order, and so do short planes where the channel walk was measured slower ({@link #memoryOrder}). A channel larger than L2 (N=8 C=3 at 224x224: 3.2 MB) is applied from its end back
    * ({@link #applyPlanes}), so its last ~2 MB still come from L2. Planes of one apply block or less are
    * {@link #pipelined}: each channel's reduce shares its loop with the previous channel's apply. The same
    * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
@@ -1812,6 +1840,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       // miss per plane: NCHW 32x7x7x2048 took 2.9x longer channel by channel than in memory order.
       BatchNormSupport.super.backward(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma,
           sumDy, sumDyXhat, count);
+      return;
+    }
+    if (memoryOrder(outer, channels, inner)) { // as below FUSED_MIN_INNER: the same sums in the same order, the same bits
+      reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
+      for (int c = 0; c < channels; c++) sumDyXhat[c] *= invStd[c];
+      applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat,
+          count);
       return;
     }
     if (inner <= APPLY_BLOCK) { // planes of one apply block: see pipelined
