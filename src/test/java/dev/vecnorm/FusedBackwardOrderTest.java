@@ -25,7 +25,9 @@ class FusedBackwardOrderTest {
    * one channel (no pair at all), a single batch item, and exactly one block. Short planes that go in memory order
    * instead ({@code PanamaBatchNormSupport.memoryOrder}) on each side of each of its bounds: under 320 floats (319 against
    * 320 at N=2), under 512 with 8+ planes a channel (400 and 511 at N=8 against 500 at N=7 and 512 at N=9), under 2560 in
-   * tensors of 5 Mi floats and more (2048 at exactly 5 Mi, 2559 ragged, against 2560 at 5 Mi and 2048 just under).
+   * tensors of 1.25 Mi floats and more with 8+ planes a channel (2048 at exactly 1.25 Mi against 2560 at 1.25 Mi, 2048
+   * just under, and 2048 at 1.25 Mi with N=4), of 2 Mi floats and more with fewer (2048 at exactly 2 Mi, 2559 ragged,
+   * against 2048 just under).
    */
   static NormShape[] shapes() {
     return new NormShape[] {NormShape.channelsFirst(2, 3, 8192), NormShape.channelsFirst(3, 2, 9001),
@@ -35,8 +37,9 @@ class FusedBackwardOrderTest {
         NormShape.channelsFirst(1, 4, 301), NormShape.channelsFirst(2, 3, 4096),
         NormShape.channelsFirst(2, 4, 319), NormShape.channelsFirst(2, 3, 320), NormShape.channelsFirst(8, 6, 400),
         NormShape.channelsFirst(8, 2, 511), NormShape.channelsFirst(7, 3, 500), NormShape.channelsFirst(9, 2, 512),
-        NormShape.channelsFirst(4, 160, 2048), NormShape.channelsFirst(2, 257, 2559), NormShape.channelsFirst(4, 128, 2560),
-        NormShape.channelsFirst(4, 159, 2048)};
+        NormShape.channelsFirst(8, 80, 2048), NormShape.channelsFirst(8, 64, 2560), NormShape.channelsFirst(8, 79, 2048),
+        NormShape.channelsFirst(4, 160, 2048), NormShape.channelsFirst(4, 256, 2048), NormShape.channelsFirst(2, 410, 2559),
+        NormShape.channelsFirst(4, 255, 2048)};
   }
 
   @ParameterizedTest

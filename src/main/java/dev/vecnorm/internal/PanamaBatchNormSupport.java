@@ -1802,12 +1802,16 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * (jmh ShortPlaneProbe, walks lib,mem; cf16, session 16): planes under 320 floats 0.36-0.85 on tensors of 1-42 MB, 0.80
    * on 0.3 MB (N=2); 320-511 floats with N=8+ 0.88-0.97, N=2-4 0.96-1.11; 400-2048 floats on tensors of 5.2-42 MB
    * 0.60-0.97 (N=4 and 32), 1.00-1.16 at 0.3-4.2 MB and N=2-16; 2560 floats 0.85-0.90 at 6.6 MB, 1.00-1.06 at 42 MB; 3136
-   * and 4096 floats 1.03-1.15 at 42 MB.
+   * and 4096 floats 1.03-1.15 at 42 MB. JMH {@code Vector.backward} (main against this rule, 3 alternating forks a side)
+   * agreed except near 5 MB with few planes a channel: NCHW 4x1x784x417 (5.2 MB) 1.08 and 4x1x1600x204 1.01, where
+   * 32x1x1600x30 (6.1 MB) took 0.75, 4x1x784x1024 (12.8 MB) 0.75 and 2x1x1024x2560 (21 MB) 0.77; hence the larger
+   * bound for fewer than 8 planes a channel.
    */
   static boolean memoryOrder(int outer, int channels, int inner) {
     if (inner < MEMORY_ORDER_SHORT) return true;
     if (inner < MEMORY_ORDER_MANY && outer >= MEMORY_ORDER_MANY_OUTER) return true;
-    return inner < MEMORY_ORDER_LONG && (long) outer * channels * inner >= MEMORY_ORDER_MIN_SIZE;
+    long size = (long) outer * channels * inner;
+    return inner < MEMORY_ORDER_LONG && size >= (outer >= MEMORY_ORDER_MANY_OUTER ? MEMORY_ORDER_MIN_SIZE : MEMORY_ORDER_FEW_MIN_SIZE);
   }
 
   /** Planes shorter than this go in memory order at any size (see {@link #memoryOrder}). */
@@ -1815,9 +1819,12 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /** Planes shorter than this go in memory order when a channel has at least {@link #MEMORY_ORDER_MANY_OUTER} of them. */
   static final int MEMORY_ORDER_MANY = 512;
   static final int MEMORY_ORDER_MANY_OUTER = 8;
-  /** Planes shorter than this go in memory order in tensors of at least {@link #MEMORY_ORDER_MIN_SIZE} floats (5 MiB). */
+  /**
+   * Planes shorter than this go in memory order in tensors of at least {@link #MEMORY_ORDER_MIN_SIZE} floats (5 MiB) with
+   * 8+ planes a channel, {@link #MEMORY_ORDER_FEW_MIN_SIZE} (8 MiB) with fewer.
+   */
   static final int MEMORY_ORDER_LONG = 2560;
-  static final long MEMORY_ORDER_MIN_SIZE = 5L << 18;
+  static final long MEMORY_ORDER_MIN_SIZE = 5L << 18, MEMORY_ORDER_FEW_MIN_SIZE = 1L << 21;
 
   /** Floats per block of the fused backward's reverse apply (16 KiB of each array: four pages ascending, for the prefetcher). */
   static final int APPLY_BLOCK = 4096;
