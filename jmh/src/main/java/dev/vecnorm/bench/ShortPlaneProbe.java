@@ -16,7 +16,8 @@ import jdk.incubator.vector.VectorSpecies;
  * probe copies of the kernels walking the tensor channel by channel ({@code chan}: ParallelBatchNorm's
  * backwardChannel decomposition, reduce then apply per channel), in memory order ({@code mem}: reduce the tensor,
  * then apply it) and in blocks of channels ({@code blkN}: the planes of N channels reduced in memory order, then
- * applied). Prints each walk's median time over rounds and its ratio to {@code lib}.
+ * applied; {@code memr}: memory order, the apply slab by slab from the last; {@code memd}: memory order, the apply
+ * plane by plane from the last, as backwardApply walks planes of FUSED_MIN_INNER+ floats). Prints each walk's median time over rounds and its ratio to {@code lib}.
  *
  * <pre>java --add-modules jdk.incubator.vector -Xmx3g -cp jmh/target/benchmarks.jar dev.vecnorm.bench.ShortPlaneProbe
  *   [-Drounds=15] [-Dwalks=lib,par1,par2,chan,mem,blk4,blk8] NCHW:32x14x14x256 ...</pre>
@@ -72,6 +73,7 @@ public final class ShortPlaneProbe {
       case "chan" -> blocks(w, 1, true);
       case "mem" -> blocks(w, s.channels(), false);
       case "memr" -> blocks(w, s.channels(), true);
+      case "memd" -> descending(w);
       default -> {
         if (walk.startsWith("blkr")) blocks(w, Integer.parseInt(walk.substring(4)), true);
         else if (walk.startsWith("blk")) blocks(w, Integer.parseInt(walk.substring(3)), false);
@@ -102,6 +104,20 @@ public final class ShortPlaneProbe {
           for (int c = c0; c < c1; c++) applyPlane(w, o, channels, inner, c, count);
         }
       }
+    }
+  }
+
+  /** Memory order reduce, then the apply plane by plane from the tensor's last plane back to its first (o and c descending). */
+  static void descending(Workload w) {
+    NormShape s = w.shape;
+    int outer = (int) s.outer(), channels = s.channels(), inner = s.inner();
+    double count = (double) outer * inner;
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) reducePlane(w.x, w.dy, o, channels, inner, c, w.mean, w.dBeta, w.dGamma);
+    }
+    for (int c = 0; c < channels; c++) w.dGamma[c] *= w.invStd[c];
+    for (int o = outer - 1; o >= 0; o--) {
+      for (int c = channels - 1; c >= 0; c--) applyPlane(w, o, channels, inner, c, count);
     }
   }
 
