@@ -1090,6 +1090,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       // Short planes run their own copy of the plane loop: see PanamaNativeShortPlanes.ownLoops.
       if (PanamaNativeShortPlanes.ownLoops(inner)) {
         normalizeShortPlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
+      } else if (vectorBound == inner && inner < MID_PLANE_FLOATS) {
+        normalizeMidPlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
       } else if (vectorBound == inner) {
         normalizeWholePlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
       } else {
@@ -1165,6 +1167,55 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         long plane = 4L * ((long) o * channels + c) * inner;
         MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes); // as normalizePlanesNative
         for (int i = 0; i != inner; i += LANES) { // != : not a counted loop (normalizePlanesNative); inner is a multiple of LANES
+          FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+              .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
+        }
+      }
+    }
+  }
+
+  /**
+   * Whole-vector planes shorter than this (and not {@link PanamaNativeShortPlanes#ownLoops} short: 32-63 vectors at 16
+   * lanes) take {@link #normalizeMidPlanesNative}; longer ones {@link #normalizeWholePlanesNative}.
+   */
+  static final int MID_PLANE_FLOATS = 64 * LANES;
+
+  /**
+   * {@link #normalizeWholePlanesNative} for whole-vector planes of 32-63 vectors (below {@link #MID_PLANE_FLOATS}; NCHW
+   * 8x3x224x224: 672 floats, NCHW 8x4x128x128: 512), two vectors a step: the loop still exits on equality (not counted,
+   * {@link #normalizePlanesNative}), each access keeps its bounds check, but there is one loop-back branch and one index
+   * update per two vectors, and the two loads are issued before the two stores. A plane of an odd number of vectors ends
+   * with one vector. Same operation per element, so the same bits.
+   *
+   * <p>Measured (session 16, seg16): the ten-shape slow state of these planes (seg15b: the one-vector loop compiled
+   * after channels-last kernels ran 1.10-1.26 segment/{@code float[]}) is gone with two vectors a step. {@code
+   * SegmentCheck ratio -Dops=inferenceForward,trainingForward NC:256x1024 NHWC:7x13x13x17 NCHW:64x56x56x64
+   * NCHW:32x14x14x256 NCHW:8x3x224x224}, one JVM per run, five runs each alternating with the one-vector loop: NCHW
+   * 8x3x224x224 inference 1.10-1.19 to 0.89-1.07, training forward 1.04-1.11 to 0.95-1.01. Two planes a step (two
+   * slices, six coefficient vectors) ran 1.32-1.40; a counted loop 1.15-1.28; one slice per sample with offsets from
+   * it 0.92-1.22; four vectors a step about as two (0.95-1.00). Longer planes keep the one-vector loop: two vectors a
+   * step moved NCHW 64x56x56x64 (3136 floats) inference from 0.83-0.89 to 0.87-0.97.
+   */
+  private static void normalizeMidPlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
+                                               int channels, int inner, float[] mean, float[] coef) {
+    long planeBytes = 4L * inner;
+    int pairBound = inner - inner % (2 * LANES);
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        FloatVector a = FloatVector.broadcast(SPECIES, coef[c]);
+        FloatVector b = FloatVector.broadcast(SPECIES, coef[channels + c]);
+        long plane = 4L * ((long) o * channels + c) * inner;
+        MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes); // as normalizePlanesNative
+        int i = 0;
+        for (; i != pairBound; i += 2 * LANES) { // != : not a counted loop (normalizePlanesNative)
+          long p = 4L * i;
+          FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, xp, p, ByteOrder.LITTLE_ENDIAN);
+          FloatVector v1 = FloatVector.fromMemorySegment(SPECIES, xp, p + 4L * LANES, ByteOrder.LITTLE_ENDIAN);
+          v0.sub(m).fma(a, b).intoMemorySegment(yp, p, ByteOrder.LITTLE_ENDIAN);
+          v1.sub(m).fma(a, b).intoMemorySegment(yp, p + 4L * LANES, ByteOrder.LITTLE_ENDIAN);
+        }
+        if (i != inner) { // an odd number of vectors: the last one
           FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
               .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
         }
