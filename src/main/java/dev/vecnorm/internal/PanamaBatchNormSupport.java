@@ -1227,10 +1227,17 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * {@link #normalizePlanesNative} for planes of {@link PanamaNativeShortPlanes#ownLoops} length only: the same
    * arithmetic in the same order, but the vector loop exits on equality ({@code i != vectorBound}), so C2 does not
    * make it a counted loop (PanamaNativeShortPlanes.ownLoops says why that is faster on short planes).
+   *
+   * <p>Four vectors a step, then the last 0-3 one at a time (session 16, seg16): one loop-back branch and index
+   * update per four vectors, the four loads issued before the four stores; each access keeps its bounds check. Same
+   * operation per element, so the same bits. NCHW 32x14x14x256 (196 floats: three steps, the overlapping last vector)
+   * inference segment/{@code float[]} in one JVM after NC 256x1024 and NHWC 7x13x13x17 ({@code SegmentCheck ratio
+   * -Dops=inferenceForward,trainingForward}, alternating runs under load): 0.95-1.06 (six runs, median 0.98) against
+   * 0.90-1.28 (eight runs, median 1.05) for one vector a step; two vectors a step 0.96-1.32.
    */
   private static void normalizeShortPlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
                                             int channels, int inner, float[] mean, float[] coef) {
-    int vectorBound = SPECIES.loopBound(inner);
+    int vectorBound = SPECIES.loopBound(inner), quadBound = inner - inner % (4 * LANES);
     long planeBytes = 4L * inner;
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
@@ -1244,7 +1251,18 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         boolean overlap = vectorBound != inner && inner > LANES;
         FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, xp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
         int i = 0;
-        for (; i != vectorBound; i += LANES) { // != : not a counted loop (see the method's comment); vectorBound is a multiple of LANES
+        for (; i != quadBound; i += 4 * LANES) { // != : not a counted loop (see the method's comment); four vectors a step
+          long p = 4L * i;
+          FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, xp, p, ByteOrder.LITTLE_ENDIAN);
+          FloatVector v1 = FloatVector.fromMemorySegment(SPECIES, xp, p + 4L * LANES, ByteOrder.LITTLE_ENDIAN);
+          FloatVector v2 = FloatVector.fromMemorySegment(SPECIES, xp, p + 8L * LANES, ByteOrder.LITTLE_ENDIAN);
+          FloatVector v3 = FloatVector.fromMemorySegment(SPECIES, xp, p + 12L * LANES, ByteOrder.LITTLE_ENDIAN);
+          v0.sub(m).fma(a, b).intoMemorySegment(yp, p, ByteOrder.LITTLE_ENDIAN);
+          v1.sub(m).fma(a, b).intoMemorySegment(yp, p + 4L * LANES, ByteOrder.LITTLE_ENDIAN);
+          v2.sub(m).fma(a, b).intoMemorySegment(yp, p + 8L * LANES, ByteOrder.LITTLE_ENDIAN);
+          v3.sub(m).fma(a, b).intoMemorySegment(yp, p + 12L * LANES, ByteOrder.LITTLE_ENDIAN);
+        }
+        for (; i != vectorBound; i += LANES) { // the last 0-3 vectors, one at a time; vectorBound is a multiple of LANES
           FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
               .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
         }
