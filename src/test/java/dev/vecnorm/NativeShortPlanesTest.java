@@ -23,7 +23,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * makes these cases test it again. {@link NativeMomentsTest} covers fewer samples.
  *
  * <p>Small plane lengths: 2, around 8 and 16 lanes (AVX2, AVX-512), 49, 169, 196 (NCHW 7x7, 13x13, 14x14),
- * 128/129, 255 and 513. Channel counts leave a partial last group of channels or fit
+ * 128/129, 255 and 513; whole-vector planes of 32, 33, 42, 63 and 64 vectors of 16 lanes (512, 528, 672, 1008, 1024:
+ * the two-vector-a-step loop of 32-63-vector planes, an odd count ending with one vector, and the first plane past it). Channel counts leave a partial last group of channels or fit
  * in one. Data: {@link NativeMomentsTest#data}, 1e4 + N(0, 0.01), with a drift, or with NaN and
  * infinities. Byte offsets aligned, float-aligned and not float-aligned; out of place and in place. The
  * inference result is also checked against a double reference (1e-5 * (1 + |y|)) so that the data
@@ -35,7 +36,7 @@ class NativeShortPlanesTest {
     List<Arguments> out = new ArrayList<>();
     for (int outer : new int[] {4, 9}) {
       for (int channels : new int[] {3, 17, 64}) {
-        for (int hw : new int[] {2, 7, 8, 9, 15, 16, 17, 49, 128, 129, 169, 196, 255, 513}) {
+        for (int hw : new int[] {2, 7, 8, 9, 15, 16, 17, 49, 128, 129, 169, 196, 255, 512, 513, 528, 672, 1008, 1024}) {
           for (Fill f : Fill.values()) out.add(Arguments.of(NormShape.channelsFirst(outer, channels, hw), f));
         }
       }

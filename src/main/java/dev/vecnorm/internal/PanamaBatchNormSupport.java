@@ -1090,6 +1090,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       // Short planes run their own copy of the plane loop: see PanamaNativeShortPlanes.ownLoops.
       if (PanamaNativeShortPlanes.ownLoops(inner)) {
         normalizeShortPlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
+      } else if (vectorBound == inner && inner < MID_PLANE_FLOATS) {
+        normalizeMidPlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
       } else if (vectorBound == inner) {
         normalizeWholePlanesNative(x, xOffset, y, yOffset, outer, channels, inner, mean, coef);
       } else {
@@ -1173,13 +1175,69 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
+   * Whole-vector planes shorter than this (and not {@link PanamaNativeShortPlanes#ownLoops} short: 32-63 vectors at 16
+   * lanes) take {@link #normalizeMidPlanesNative}; longer ones {@link #normalizeWholePlanesNative}.
+   */
+  static final int MID_PLANE_FLOATS = 64 * LANES;
+
+  /**
+   * {@link #normalizeWholePlanesNative} for whole-vector planes of 32-63 vectors (below {@link #MID_PLANE_FLOATS}; NCHW
+   * 8x3x224x224: 672 floats, NCHW 8x4x128x128: 512), two vectors a step: the loop still exits on equality (not counted,
+   * {@link #normalizePlanesNative}), each access keeps its bounds check, but there is one loop-back branch and one index
+   * update per two vectors, and the two loads are issued before the two stores. A plane of an odd number of vectors ends
+   * with one vector. Same operation per element, so the same bits.
+   *
+   * <p>Measured (session 16, seg16): the ten-shape slow state of these planes (seg15b: the one-vector loop compiled
+   * after channels-last kernels ran 1.10-1.26 segment/{@code float[]}) is gone with two vectors a step. {@code
+   * SegmentCheck ratio -Dops=inferenceForward,trainingForward NC:256x1024 NHWC:7x13x13x17 NCHW:64x56x56x64
+   * NCHW:32x14x14x256 NCHW:8x3x224x224}, one JVM per run, five runs each alternating with the one-vector loop: NCHW
+   * 8x3x224x224 inference 1.10-1.19 to 0.89-1.07, training forward 1.04-1.11 to 0.95-1.01. Two planes a step (two
+   * slices, six coefficient vectors) ran 1.32-1.40; a counted loop 1.15-1.28; one slice per sample with offsets from
+   * it 0.92-1.22; four vectors a step about as two (0.95-1.00). Longer planes keep the one-vector loop: two vectors a
+   * step moved NCHW 64x56x56x64 (3136 floats) inference from 0.83-0.89 to 0.87-0.97.
+   */
+  private static void normalizeMidPlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
+                                               int channels, int inner, float[] mean, float[] coef) {
+    long planeBytes = 4L * inner;
+    int pairBound = inner - inner % (2 * LANES);
+    for (int o = 0; o < outer; o++) {
+      for (int c = 0; c < channels; c++) {
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        FloatVector a = FloatVector.broadcast(SPECIES, coef[c]);
+        FloatVector b = FloatVector.broadcast(SPECIES, coef[channels + c]);
+        long plane = 4L * ((long) o * channels + c) * inner;
+        MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes); // as normalizePlanesNative
+        int i = 0;
+        for (; i != pairBound; i += 2 * LANES) { // != : not a counted loop (normalizePlanesNative)
+          long p = 4L * i;
+          FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, xp, p, ByteOrder.LITTLE_ENDIAN);
+          FloatVector v1 = FloatVector.fromMemorySegment(SPECIES, xp, p + 4L * LANES, ByteOrder.LITTLE_ENDIAN);
+          v0.sub(m).fma(a, b).intoMemorySegment(yp, p, ByteOrder.LITTLE_ENDIAN);
+          v1.sub(m).fma(a, b).intoMemorySegment(yp, p + 4L * LANES, ByteOrder.LITTLE_ENDIAN);
+        }
+        if (i != inner) { // an odd number of vectors: the last one
+          FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+              .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
+        }
+      }
+    }
+  }
+
+  /**
    * {@link #normalizePlanesNative} for planes of {@link PanamaNativeShortPlanes#ownLoops} length only: the same
    * arithmetic in the same order, but the vector loop exits on equality ({@code i != vectorBound}), so C2 does not
    * make it a counted loop (PanamaNativeShortPlanes.ownLoops says why that is faster on short planes).
+   *
+   * <p>Four vectors a step, then the last 0-3 one at a time (session 16, seg16): one loop-back branch and index
+   * update per four vectors, the four loads issued before the four stores; each access keeps its bounds check. Same
+   * operation per element, so the same bits. NCHW 32x14x14x256 (196 floats: three steps, the overlapping last vector)
+   * inference segment/{@code float[]} in one JVM after NC 256x1024 and NHWC 7x13x13x17 ({@code SegmentCheck ratio
+   * -Dops=inferenceForward,trainingForward}, alternating runs under load): 0.95-1.06 (six runs, median 0.98) against
+   * 0.90-1.28 (eight runs, median 1.05) for one vector a step; two vectors a step 0.96-1.32.
    */
   private static void normalizeShortPlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
                                             int channels, int inner, float[] mean, float[] coef) {
-    int vectorBound = SPECIES.loopBound(inner);
+    int vectorBound = SPECIES.loopBound(inner), quadBound = inner - inner % (4 * LANES);
     long planeBytes = 4L * inner;
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
@@ -1193,7 +1251,18 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         boolean overlap = vectorBound != inner && inner > LANES;
         FloatVector last = overlap ? FloatVector.fromMemorySegment(SPECIES, xp, 4L * (inner - LANES), ByteOrder.LITTLE_ENDIAN) : null;
         int i = 0;
-        for (; i != vectorBound; i += LANES) { // != : not a counted loop (see the method's comment); vectorBound is a multiple of LANES
+        for (; i != quadBound; i += 4 * LANES) { // != : not a counted loop (see the method's comment); four vectors a step
+          long p = 4L * i;
+          FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, xp, p, ByteOrder.LITTLE_ENDIAN);
+          FloatVector v1 = FloatVector.fromMemorySegment(SPECIES, xp, p + 4L * LANES, ByteOrder.LITTLE_ENDIAN);
+          FloatVector v2 = FloatVector.fromMemorySegment(SPECIES, xp, p + 8L * LANES, ByteOrder.LITTLE_ENDIAN);
+          FloatVector v3 = FloatVector.fromMemorySegment(SPECIES, xp, p + 12L * LANES, ByteOrder.LITTLE_ENDIAN);
+          v0.sub(m).fma(a, b).intoMemorySegment(yp, p, ByteOrder.LITTLE_ENDIAN);
+          v1.sub(m).fma(a, b).intoMemorySegment(yp, p + 4L * LANES, ByteOrder.LITTLE_ENDIAN);
+          v2.sub(m).fma(a, b).intoMemorySegment(yp, p + 8L * LANES, ByteOrder.LITTLE_ENDIAN);
+          v3.sub(m).fma(a, b).intoMemorySegment(yp, p + 12L * LANES, ByteOrder.LITTLE_ENDIAN);
+        }
+        for (; i != vectorBound; i += LANES) { // the last 0-3 vectors, one at a time; vectorBound is a multiple of LANES
           FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
               .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
         }
