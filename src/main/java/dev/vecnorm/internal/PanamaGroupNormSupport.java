@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -36,6 +37,9 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
 
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
   private static final int LANES = SPECIES.length();
+  /** {@link #reduceShort}'s fold: the upper half of the lanes, and the rotation by half a vector that swaps the halves. */
+  static final VectorMask<Float> UPPER_HALF = SPECIES.indexInRange(0, LANES / 2).not();
+  static final VectorShuffle<Float> SWAP_HALVES = VectorShuffle.iota(SPECIES, LANES / 2, 1, true);
 
   /** The batch-norm kernels, called through the final class so C2 binds them statically. */
   private final PanamaBatchNormSupport bn;
@@ -461,10 +465,12 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     double count = (double) cpg * spatial;
     float[] acc = Scratch.borrow(2 * channels * LANES + LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples; then reduceShort's sink
     try {
-      Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
-      if (shortPlane(spatial)) {
+      if (shortPlane(spatial)) { // one folded vector per channel ([Σdy | Σdy*xhat] halves), then reduceShort's sink
+        Arrays.fill(acc, 0, channels * LANES, 0f);
         shortGroups(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset, acc);
+        foldedSums(acc, channels, dGamma, dBeta);
       } else {
+        Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
         for (int n = 0; n < batch; n++) {
           for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
             int at = statsOffset + n * groups + g, p0 = (n * channels + c0) * spatial;
@@ -476,8 +482,8 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
                 (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
           }
         }
+        channelSums(acc, channels, dGamma, dBeta);
       }
-      channelSums(acc, channels, dGamma, dBeta);
     } finally {
       Scratch.release(acc);
     }
@@ -576,13 +582,17 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
    * last {@code LANES} floats, so C2 keeps the loads): the apply then writes lines already in cache instead of
    * waiting for each line's read-for-ownership after the reduce's reads, which at NCHW 32x7x7x2048 (38.5 MB
    * of x, dy and dx, more than the L3) made the apply as slow as the reduce. dx may be x or dy (loads only).
+   * A channel's Σdy and invStd*Σdy*(x - mean) vectors are folded into one (lower half: Σdy's two halves added;
+   * upper half: Σdy*(x - mean)'s, times invStd), added into the channel's one vector in {@code acc} (summed by
+   * {@link #foldedSums}): one load and one store a plane, and half the accumulator footprint (128 KB at 2048
+   * channels, in the L2 with the group's data), instead of two of each (session 16, gn16).
    */
   private static long reduceShort(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial, int channels,
                                   float[] gamma, float m, float sf, float[] acc) {
     int last = spatial - LANES, cl = channels * LANES;
     VectorMask<Float> seen = shortSeen(spatial);
     FloatVector zero = FloatVector.zero(SPECIES);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vsh = FloatVector.broadcast(SPECIES, 1f).blend(FloatVector.broadcast(SPECIES, sf), UPPER_HALF);
     FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES), touch = FloatVector.zero(SPECIES);
     for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
       int xp = xs + p, gp = gs + p, dp = ds + p;
@@ -600,11 +610,12 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]); // fma by 1 is the plain add
       sg = pg.fma(gc, sg);
       sh = ph.fma(gc, sh);
+      // [pg_lo + pg_hi | ph_hi + ph_lo]: one vector per channel; the upper half is scaled by invStd (fma by 1 is the plain add)
+      FloatVector fold = pg.blend(ph, UPPER_HALF).add(ph.blend(pg, UPPER_HALF).rearrange(SWAP_HALVES));
       int ca = c * LANES;
-      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
-      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+      fold.fma(vsh, FloatVector.fromArray(SPECIES, acc, ca)).intoArray(acc, ca);
     }
-    touch.intoArray(acc, 2 * cl);
+    touch.intoArray(acc, cl);
     return PanamaBatchNormSupport.sumLanes(sg, sh);
   }
 
@@ -647,6 +658,33 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       if (dBeta != null) dBeta[c] += beta;
       if (dGamma != null) dGamma[c] += gamma;
     }
+  }
+
+  /**
+   * {@link #channelSums} for {@link #reduceShort}'s folded accumulators (one vector per channel at {@code c*LANES}:
+   * Σdy in the lower half of the lanes, Σdy*xhat in the upper half): each half's lanes summed as the rotation
+   * tree's last levels ({@link #halfTree}), scalar for the same reason.
+   */
+  static void foldedSums(float[] acc, int channels, float[] dGamma, float[] dBeta) {
+    for (int c = 0; c < channels; c++) {
+      float beta = halfTree(acc, c * LANES), gamma = halfTree(acc, c * LANES + LANES / 2);
+      if (dBeta != null) dBeta[c] += beta;
+      if (dGamma != null) dGamma[c] += gamma;
+    }
+  }
+
+  /** The {@code LANES / 2} floats at {@code at} summed as {@link #laneTree}'s levels after its first (may overwrite them for widths other than 8 and 16). */
+  private static float halfTree(float[] v, int at) {
+    return switch (LANES) {
+      case 16 -> tree8(v[at], v[at + 1], v[at + 2], v[at + 3], v[at + 4], v[at + 5], v[at + 6], v[at + 7]);
+      case 8 -> tree4(v[at], v[at + 1], v[at + 2], v[at + 3]);
+      default -> {
+        for (int s = LANES / 4; s >= 1; s /= 2) {
+          for (int j = at; j < at + s; j++) v[j] += v[j + s];
+        }
+        yield v[at];
+      }
+    };
   }
 
   /**

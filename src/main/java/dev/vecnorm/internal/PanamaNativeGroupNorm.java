@@ -148,10 +148,12 @@ final class PanamaNativeGroupNorm {
     double count = (double) cpg * spatial;
     float[] acc = Scratch.borrow(2 * channels * LANES + LANES); // [Σdy | Σdy*xhat] per channel, one vector each, across the samples; then reduceShort's sink
     try {
-      Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
       if (PanamaGroupNormSupport.shortPlane(spatial)) {
+        Arrays.fill(acc, 0, channels * LANES, 0f);
         shortGroups(x, xOffset, dy, dyOffset, dx, dxOffset, batch, channels, spatial, groups, gamma, mean, invStd, statsOffset, acc);
+        PanamaGroupNormSupport.foldedSums(acc, channels, dGamma, dBeta);
       } else {
+        Arrays.fill(acc, 0, 2 * channels * LANES, 0f);
         for (int n = 0; n < batch; n++) {
           for (int g = 0, c0 = 0; g < groups; g++, c0 += cpg) {
             int at = statsOffset + n * groups + g;
@@ -163,8 +165,8 @@ final class PanamaNativeGroupNorm {
                 (float) (-s * s * sumGXhat / count), (float) (-s * sumG / count));
           }
         }
+        PanamaGroupNormSupport.channelSums(acc, channels, dGamma, dBeta);
       }
-      PanamaGroupNormSupport.channelSums(acc, channels, dGamma, dBeta);
     } finally {
       Scratch.release(acc);
     }
@@ -239,7 +241,8 @@ final class PanamaNativeGroupNorm {
     long last = 4L * (spatial - LANES), plane = 4L * spatial, v1 = 4L * LANES, v2 = 8L * LANES;
     VectorMask<Float> seen = PanamaGroupNormSupport.shortSeen(spatial);
     FloatVector zero = FloatVector.zero(SPECIES);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m);
+    FloatVector vsh = FloatVector.broadcast(SPECIES, 1f).blend(FloatVector.broadcast(SPECIES, sf), PanamaGroupNormSupport.UPPER_HALF);
     FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES), touch = FloatVector.zero(SPECIES);
     long p = 0;
     for (int c = c0; c < c0 + cpg; c++, p += plane) {
@@ -254,11 +257,12 @@ final class PanamaNativeGroupNorm {
       FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]);
       sg = pg.fma(gc, sg);
       sh = ph.fma(gc, sh);
+      FloatVector fold = pg.blend(ph, PanamaGroupNormSupport.UPPER_HALF).add(ph.blend(pg, PanamaGroupNormSupport.UPPER_HALF)
+          .rearrange(PanamaGroupNormSupport.SWAP_HALVES));
       int ca = c * LANES;
-      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
-      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+      fold.fma(vsh, FloatVector.fromArray(SPECIES, acc, ca)).intoArray(acc, ca);
     }
-    touch.intoArray(acc, 2 * cl);
+    touch.intoArray(acc, cl);
     return PanamaBatchNormSupport.sumLanes(sg, sh);
   }
 
