@@ -32,6 +32,14 @@ import jdk.incubator.vector.VectorSpecies;
  * than its two halves as separate loops (L1: 1.4x sumOnly + writeOnly), but from memory the separate loops lose
  * what they win on the core: no form here beat fused by more than the noise from memory. Lead 512 (no 4K aliasing
  * between row r's stores and row r + 1's loads) changed fused by less than the noise, and so did fusedRev.
+ *
+ * <p>Sixteenth session (engineer ln16): four diagnostic forms of fused, each changed in one respect: {@code fixedStore}
+ * (stores to the same two vectors of y every step), {@code noGB} (no gamma/beta: two loads and an fma fewer a
+ * vector), {@code storesLast} (both stores after all loads and arithmetic of a step), {@code fixedNext} (row r + 1's
+ * loads from one address). ns a row, 768 L1-resident ({@code 768 4 512 0 0}) and 1000 from memory ({@code 1000 1024
+ * 1 0 0}), five JVMs: fused 154-163 / 190-207, twoPass 111-114 / 171-187, noGB 107-120 / 147-156, fixedStore
+ * 147-162 / 162-175, fixedNext 146-163 / 160-173, storesLast 147-156 / 191-207. gamma and beta cost a third of the
+ * fused step, and twoPass beat fused in every run: the library's forward became sum-then-write (PanamaLayerNormSupport.forward).
  */
 public final class LayerNormRowProbe {
   private LayerNormRowProbe() {}
@@ -119,6 +127,117 @@ public final class LayerNormRowProbe {
       if (more) st = stats(x[next], sums, n, 1e-5f);
     }
   }
+  static long fv1(float[] x, int xa, float[] y, int ya, int n, float[] g, float[] b, float m, float s, int na, float x0) {
+    FloatVector vm = FloatVector.broadcast(S, m), vs = FloatVector.broadcast(S, s), vx0 = FloatVector.broadcast(S, x0);
+    FloatVector d0 = FloatVector.zero(S), d1 = d0, q0 = d0, q1 = d0;
+    int vb = S.loopBound(n), b2 = n - n % (2 * L), f = 0; float sd = 0, sq = 0;
+    for (; f < b2; f += 2 * L) {
+      FloatVector e0 = FloatVector.fromArray(S, x, na + f).sub(vx0), e1 = FloatVector.fromArray(S, x, na + f + L).sub(vx0);
+      d0 = d0.add(e0); d1 = d1.add(e1); q0 = e0.fma(e0, q0); q1 = e1.fma(e1, q1);
+      FloatVector t0 = FloatVector.fromArray(S, x, xa + f).sub(vm).mul(vs);
+      t0.fma(FloatVector.fromArray(S, g, f), FloatVector.fromArray(S, b, f)).intoArray(y, ya);
+      FloatVector t1 = FloatVector.fromArray(S, x, xa + f + L).sub(vm).mul(vs);
+      t1.fma(FloatVector.fromArray(S, g, f + L), FloatVector.fromArray(S, b, f + L)).intoArray(y, ya + L);
+    }
+    for (; f < vb; f += L) {
+      FloatVector e = FloatVector.fromArray(S, x, na + f).sub(vx0); d0 = d0.add(e); q0 = e.fma(e, q0);
+      FloatVector.fromArray(S, x, xa + f).sub(vm).mul(vs).fma(FloatVector.fromArray(S, g, f), FloatVector.fromArray(S, b, f)).intoArray(y, ya);
+    }
+    for (; f < n; f++) { float e = x[na + f] - x0; sd += e; sq = Math.fma(e, e, sq); y[ya + f] = Math.fma((x[xa + f] - m) * s, g[f], b[f]); }
+    sd += sumLanes(d0.add(d1)); sq += sumLanes(q0.add(q1));
+    return pack(sd, sq);
+  }
+  static void fv1Forward(float[] x, float[] y, float[] g, float[] b, int rows, int n) {
+    long st = stats(x[XO], fv1(x, XO, DISCARD, 0, n, g, b, 0, 1, XO, x[XO]), n, 1e-5f);
+    for (int r = 0; r < rows; r++) {
+      int o = XO + r * n; boolean more = r + 1 < rows; int next = more ? o + n : o;
+      long sums = fv1(x, o, y, YO + r * n, n, g, b, Float.intBitsToFloat((int) (st >>> 32)), Float.intBitsToFloat((int) st), next, x[next]);
+      if (more) st = stats(x[next], sums, n, 1e-5f);
+    }
+  }
+  static long fv2(float[] x, int xa, float[] y, int ya, int n, float[] g, float[] b, float m, float s, int na, float x0) {
+    FloatVector vm = FloatVector.broadcast(S, m), vs = FloatVector.broadcast(S, s), vx0 = FloatVector.broadcast(S, x0);
+    FloatVector d0 = FloatVector.zero(S), d1 = d0, q0 = d0, q1 = d0;
+    int vb = S.loopBound(n), b2 = n - n % (2 * L), f = 0; float sd = 0, sq = 0;
+    for (; f < b2; f += 2 * L) {
+      FloatVector e0 = FloatVector.fromArray(S, x, na + f).sub(vx0), e1 = FloatVector.fromArray(S, x, na + f + L).sub(vx0);
+      d0 = d0.add(e0); d1 = d1.add(e1); q0 = e0.fma(e0, q0); q1 = e1.fma(e1, q1);
+      FloatVector t0 = FloatVector.fromArray(S, x, xa + f).sub(vm).mul(vs);
+      t0.intoArray(y, ya + f);
+      FloatVector t1 = FloatVector.fromArray(S, x, xa + f + L).sub(vm).mul(vs);
+      t1.intoArray(y, ya + f + L);
+    }
+    for (; f < vb; f += L) {
+      FloatVector e = FloatVector.fromArray(S, x, na + f).sub(vx0); d0 = d0.add(e); q0 = e.fma(e, q0);
+      FloatVector.fromArray(S, x, xa + f).sub(vm).mul(vs).fma(FloatVector.fromArray(S, g, f), FloatVector.fromArray(S, b, f)).intoArray(y, ya + f);
+    }
+    for (; f < n; f++) { float e = x[na + f] - x0; sd += e; sq = Math.fma(e, e, sq); y[ya + f] = Math.fma((x[xa + f] - m) * s, g[f], b[f]); }
+    sd += sumLanes(d0.add(d1)); sq += sumLanes(q0.add(q1));
+    return pack(sd, sq);
+  }
+  static void fv2Forward(float[] x, float[] y, float[] g, float[] b, int rows, int n) {
+    long st = stats(x[XO], fv2(x, XO, DISCARD, 0, n, g, b, 0, 1, XO, x[XO]), n, 1e-5f);
+    for (int r = 0; r < rows; r++) {
+      int o = XO + r * n; boolean more = r + 1 < rows; int next = more ? o + n : o;
+      long sums = fv2(x, o, y, YO + r * n, n, g, b, Float.intBitsToFloat((int) (st >>> 32)), Float.intBitsToFloat((int) st), next, x[next]);
+      if (more) st = stats(x[next], sums, n, 1e-5f);
+    }
+  }
+  static long fv3(float[] x, int xa, float[] y, int ya, int n, float[] g, float[] b, float m, float s, int na, float x0) {
+    FloatVector vm = FloatVector.broadcast(S, m), vs = FloatVector.broadcast(S, s), vx0 = FloatVector.broadcast(S, x0);
+    FloatVector d0 = FloatVector.zero(S), d1 = d0, q0 = d0, q1 = d0;
+    int vb = S.loopBound(n), b2 = n - n % (2 * L), f = 0; float sd = 0, sq = 0;
+    for (; f < b2; f += 2 * L) {
+      FloatVector e0 = FloatVector.fromArray(S, x, na + f).sub(vx0), e1 = FloatVector.fromArray(S, x, na + f + L).sub(vx0);
+      FloatVector t0 = FloatVector.fromArray(S, x, xa + f).sub(vm).mul(vs), t1 = FloatVector.fromArray(S, x, xa + f + L).sub(vm).mul(vs);
+      FloatVector u0 = t0.fma(FloatVector.fromArray(S, g, f), FloatVector.fromArray(S, b, f)), u1 = t1.fma(FloatVector.fromArray(S, g, f + L), FloatVector.fromArray(S, b, f + L));
+      d0 = d0.add(e0); d1 = d1.add(e1); q0 = e0.fma(e0, q0); q1 = e1.fma(e1, q1);
+      u0.intoArray(y, ya + f); u1.intoArray(y, ya + f + L);
+    }
+    for (; f < vb; f += L) {
+      FloatVector e = FloatVector.fromArray(S, x, na + f).sub(vx0); d0 = d0.add(e); q0 = e.fma(e, q0);
+      FloatVector.fromArray(S, x, xa + f).sub(vm).mul(vs).fma(FloatVector.fromArray(S, g, f), FloatVector.fromArray(S, b, f)).intoArray(y, ya + f);
+    }
+    for (; f < n; f++) { float e = x[na + f] - x0; sd += e; sq = Math.fma(e, e, sq); y[ya + f] = Math.fma((x[xa + f] - m) * s, g[f], b[f]); }
+    sd += sumLanes(d0.add(d1)); sq += sumLanes(q0.add(q1));
+    return pack(sd, sq);
+  }
+  static void fv3Forward(float[] x, float[] y, float[] g, float[] b, int rows, int n) {
+    long st = stats(x[XO], fv3(x, XO, DISCARD, 0, n, g, b, 0, 1, XO, x[XO]), n, 1e-5f);
+    for (int r = 0; r < rows; r++) {
+      int o = XO + r * n; boolean more = r + 1 < rows; int next = more ? o + n : o;
+      long sums = fv3(x, o, y, YO + r * n, n, g, b, Float.intBitsToFloat((int) (st >>> 32)), Float.intBitsToFloat((int) st), next, x[next]);
+      if (more) st = stats(x[next], sums, n, 1e-5f);
+    }
+  }
+  static long fv4(float[] x, int xa, float[] y, int ya, int n, float[] g, float[] b, float m, float s, int na, float x0) {
+    FloatVector vm = FloatVector.broadcast(S, m), vs = FloatVector.broadcast(S, s), vx0 = FloatVector.broadcast(S, x0);
+    FloatVector d0 = FloatVector.zero(S), d1 = d0, q0 = d0, q1 = d0;
+    int vb = S.loopBound(n), b2 = n - n % (2 * L), f = 0; float sd = 0, sq = 0;
+    for (; f < b2; f += 2 * L) {
+      FloatVector e0 = FloatVector.fromArray(S, x, na).sub(vx0), e1 = FloatVector.fromArray(S, x, na + L).sub(vx0);
+      d0 = d0.add(e0); d1 = d1.add(e1); q0 = e0.fma(e0, q0); q1 = e1.fma(e1, q1);
+      FloatVector t0 = FloatVector.fromArray(S, x, xa + f).sub(vm).mul(vs);
+      t0.fma(FloatVector.fromArray(S, g, f), FloatVector.fromArray(S, b, f)).intoArray(y, ya + f);
+      FloatVector t1 = FloatVector.fromArray(S, x, xa + f + L).sub(vm).mul(vs);
+      t1.fma(FloatVector.fromArray(S, g, f + L), FloatVector.fromArray(S, b, f + L)).intoArray(y, ya + f + L);
+    }
+    for (; f < vb; f += L) {
+      FloatVector e = FloatVector.fromArray(S, x, na + f).sub(vx0); d0 = d0.add(e); q0 = e.fma(e, q0);
+      FloatVector.fromArray(S, x, xa + f).sub(vm).mul(vs).fma(FloatVector.fromArray(S, g, f), FloatVector.fromArray(S, b, f)).intoArray(y, ya + f);
+    }
+    for (; f < n; f++) { float e = x[na + f] - x0; sd += e; sq = Math.fma(e, e, sq); y[ya + f] = Math.fma((x[xa + f] - m) * s, g[f], b[f]); }
+    sd += sumLanes(d0.add(d1)); sq += sumLanes(q0.add(q1));
+    return pack(sd, sq);
+  }
+  static void fv4Forward(float[] x, float[] y, float[] g, float[] b, int rows, int n) {
+    long st = stats(x[XO], fv4(x, XO, DISCARD, 0, n, g, b, 0, 1, XO, x[XO]), n, 1e-5f);
+    for (int r = 0; r < rows; r++) {
+      int o = XO + r * n; boolean more = r + 1 < rows; int next = more ? o + n : o;
+      long sums = fv4(x, o, y, YO + r * n, n, g, b, Float.intBitsToFloat((int) (st >>> 32)), Float.intBitsToFloat((int) st), next, x[next]);
+      if (more) st = stats(x[next], sums, n, 1e-5f);
+    }
+  }
   // two-pass per row: sums of row r (one read), then write row r
   static long sums(float[] x, int o, int n, float x0) {
     FloatVector vx0 = FloatVector.broadcast(S, x0);
@@ -197,9 +316,9 @@ public final class LayerNormRowProbe {
 
   public static void main(String[] a) {
     int n = Integer.parseInt(a[0]), rows = Integer.parseInt(a[1]), reps = Integer.parseInt(a.length > 2 ? a[2] : "1");
-    String[] names = {"copyScale", "sumOnly", "writeOnly", "fused", "twoPass", "fusedRev", "pipe"};
+    String[] names = {"copyScale", "sumOnly", "writeOnly", "fused", "twoPass", "fusedRev", "pipe", "fixedStore", "noGB", "storesLast", "fixedNext"};
     XO = Integer.parseInt(a[3]); YO = Integer.parseInt(a[4]);
-    K[] ks = {(x, y, g, b, r, m) -> copyScale(x, y, r, m), (x, y, g, b, r, m) -> sumOnly(x, y, r, m), LayerNormRowProbe::writeOnly, LayerNormRowProbe::fusedForward, LayerNormRowProbe::twoPass, LayerNormRowProbe::fusedRevForward, LayerNormRowProbe::pipeForward};
+    K[] ks = {(x, y, g, b, r, m) -> copyScale(x, y, r, m), (x, y, g, b, r, m) -> sumOnly(x, y, r, m), LayerNormRowProbe::writeOnly, LayerNormRowProbe::fusedForward, LayerNormRowProbe::twoPass, LayerNormRowProbe::fusedRevForward, LayerNormRowProbe::pipeForward, LayerNormRowProbe::fv1Forward, LayerNormRowProbe::fv2Forward, LayerNormRowProbe::fv3Forward, LayerNormRowProbe::fv4Forward};
     SplittableRandom rnd = new SplittableRandom(1);
     int big = Math.max(rows * n + 4096, 1 << 20); float[] x = new float[big], y = new float[big], g = new float[n], b = new float[n];
     for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
