@@ -688,6 +688,12 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * {@link #normalizeSuperRows} for a pattern of 1, 2 or 4 vectors: four vectors of coefficients in registers,
    * memory order, one load and one store per vector, as the channels-first loop. The last vectors and floats
    * (fewer than four vectors, starting at a multiple of the period) go to {@link #normalizeSuperRows}.
+   *
+   * <p>Each step loads its four x vectors before it stores any y vector (as the backward apply's step does). Load,
+   * store, load, store ran the 51 MB NHWC 64x56x56x64 inference forward at 1.15x a plain {@code y = x * a + b} vector
+   * loop over the same arrays, loads first at 1.00x (JVMs with -XX:+UseTransparentHugePages, where the loop is not
+   * bound by TLB misses: 2992 against 2609 us and 3141 against 2708 us, /tmp/nhwc16/src/LoopProbe.java). A partial
+   * overlap of x and y is rejected by the entry points, so the order changes no value.
    */
   private static void normalizeRegisters4(float[] x, int xOffset, float[] y, int yOffset, int total, int width, float[] coef, int at) {
     int s = at + width, m = at + 2 * width;
@@ -698,12 +704,14 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
     FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES), m3 = FloatVector.fromArray(SPECIES, coef, m + 3 * LANES);
     int bound = total - total % TILE, i = 0;
-    for (; i < bound; i += TILE) {
+    for (; i < bound; i += TILE) { // the step's four loads before its four stores (see the comment above)
       int xs = xOffset + i, ys = yOffset + i;
-      FloatVector.fromArray(SPECIES, x, xs).sub(m0).fma(a0, b0).intoArray(y, ys);
-      FloatVector.fromArray(SPECIES, x, xs + LANES).sub(m1).fma(a1, b1).intoArray(y, ys + LANES);
-      FloatVector.fromArray(SPECIES, x, xs + 2 * LANES).sub(m2).fma(a2, b2).intoArray(y, ys + 2 * LANES);
-      FloatVector.fromArray(SPECIES, x, xs + 3 * LANES).sub(m3).fma(a3, b3).intoArray(y, ys + 3 * LANES);
+      FloatVector x0 = FloatVector.fromArray(SPECIES, x, xs), x1 = FloatVector.fromArray(SPECIES, x, xs + LANES);
+      FloatVector x2 = FloatVector.fromArray(SPECIES, x, xs + 2 * LANES), x3 = FloatVector.fromArray(SPECIES, x, xs + 3 * LANES);
+      x0.sub(m0).fma(a0, b0).intoArray(y, ys);
+      x1.sub(m1).fma(a1, b1).intoArray(y, ys + LANES);
+      x2.sub(m2).fma(a2, b2).intoArray(y, ys + 2 * LANES);
+      x3.sub(m3).fma(a3, b3).intoArray(y, ys + 3 * LANES);
     }
     normalizeSuperRows(x, xOffset + i, y, yOffset + i, total - i, width, coef, at);
   }
@@ -718,11 +726,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
     FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES);
     int bound = total - total % step, i = 0;
-    for (; i < bound; i += step) {
+    for (; i < bound; i += step) { // loads before stores, as normalizeRegisters4
       int xs = xOffset + i, ys = yOffset + i;
-      FloatVector.fromArray(SPECIES, x, xs).sub(m0).fma(a0, b0).intoArray(y, ys);
-      FloatVector.fromArray(SPECIES, x, xs + LANES).sub(m1).fma(a1, b1).intoArray(y, ys + LANES);
-      FloatVector.fromArray(SPECIES, x, xs + 2 * LANES).sub(m2).fma(a2, b2).intoArray(y, ys + 2 * LANES);
+      FloatVector x0 = FloatVector.fromArray(SPECIES, x, xs), x1 = FloatVector.fromArray(SPECIES, x, xs + LANES);
+      FloatVector x2 = FloatVector.fromArray(SPECIES, x, xs + 2 * LANES);
+      x0.sub(m0).fma(a0, b0).intoArray(y, ys);
+      x1.sub(m1).fma(a1, b1).intoArray(y, ys + LANES);
+      x2.sub(m2).fma(a2, b2).intoArray(y, ys + 2 * LANES);
     }
     normalizeSuperRows(x, xOffset + i, y, yOffset + i, total - i, width, coef, at);
   }

@@ -55,6 +55,11 @@ final class VecnormSide implements AutoCloseable {
     System.gc(); // now, not inside a measurement
   }
 
+  /** The current shape's tensors. */
+  Workload workload() {
+    return w;
+  }
+
   Reply run(Case c, double warmMs, double measureMs) {
     if (c.family() != null) return norms.run(w, c, warmMs, measureMs);
     if (c.inPlace() && c.op().equals("backward")) return Reply.error("backward runs out of place only");
