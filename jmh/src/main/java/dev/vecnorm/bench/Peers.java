@@ -209,9 +209,12 @@ public final class Peers {
     Files.writeString(Path.of(prefix + ".json"), PeersReport.json(header, rows));
     Files.writeString(Path.of(prefix + ".csv"), PeersReport.csv(rows));
     Map<String, Object> env = Environment.describe();
-    String md = String.format(Locale.ROOT, "Environment: %s, %.0f cores, %s, %.0f float lanes; %s on JDK %s; %s; %s%n%n%s",
+    // The -XX flags of vecnorm's JVM (jmh/peers/run's PEERS_JVM_OPTS, e.g. huge pages) belong beside its numbers.
+    List<String> xx = new ArrayList<>();
+    for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) if (a.startsWith("-XX:")) xx.add(a);
+    String md = String.format(Locale.ROOT, "Environment: %s, %.0f cores, %s, %.0f float lanes; %s on JDK %s (%s); %s; %s%n%n%s",
         env.get("cpu"), (Double) env.get("cores"), env.get("isa"), (Double) env.get("floatLanes"), header.get("vecnorm"), Runtime.version(),
-        header.get("oneDNN"), header.get("PyTorch"), table);
+        xx.isEmpty() ? "no -XX flags" : String.join(" ", xx), header.get("oneDNN"), header.get("PyTorch"), table);
     Files.writeString(Path.of(prefix + ".md"), md);
     System.out.print(md);
     System.out.printf(Locale.ROOT, "%nresults: %s.{md,json,csv} (%.0f s)%n", prefix, (System.nanoTime() - started) / 1e9);
