@@ -597,6 +597,14 @@ public final class ParallelBatchNorm implements AutoCloseable {
           s.channels(), s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat, s.countPerChannel());
       return;
     }
+    if (!relu && w.memoryOrder && !w.segments) {
+      // Short planes (BatchNorm's backward walks them in memory order): each thread a range of channels, reduced then
+      // applied sample by sample, each sample's part one contiguous run; the chunked route's bits (memoryOrder).
+      w.fused(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
+      w.ranges = Math.min(team.threads(), s.channels());
+      loop(w, CHANNEL_RANGES, w.ranges);
+      return;
+    }
     if (!relu && w.fusable && !w.segments) {
       w.fused(gamma, batchMean, invStd, sumDy, sumDyXhat, s.countPerChannel());
       if (s.channels() >= FUSED_CHANNELS_PER_THREAD * team.threads() || s.outer() < 2) {
@@ -980,6 +988,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
    * or one channel on all threads, one index per plane (REDUCE_PLANES, then APPLY_PLANES).
    */
   private static final int FUSED_BACKWARD = 9, REDUCE_PLANES = 10, APPLY_PLANES = 11;
+  /** The backward of a range of channels in memory order, one index per range ({@link Work#channelRange}). */
+  private static final int CHANNEL_RANGES = 12;
   /** The fused backward gives each thread whole channels when there are at least this many per thread (at most 1/8 idle). */
   static final int FUSED_CHANNELS_PER_THREAD = 4;
   /**
@@ -1029,6 +1039,15 @@ public final class ParallelBatchNorm implements AutoCloseable {
      * each chunk's part of a channel is one plane: the backward may go channel by channel.
      */
     final boolean fusable;
+    /**
+     * Channels-first shapes whose backward the kernel walks in memory order ({@link BatchNormSupport#backwardInMemoryOrder}):
+     * the backward goes by channel ranges ({@link #channelRange}) and the chunks' apply forward.
+     */
+    final boolean memoryOrder;
+    /** Float plane sums per partial of the memory-order reduce: the chunks' slabs (1 in channel-blocked plans). */
+    final int group;
+    /** This call's channel ranges (CHANNEL_RANGES). */
+    int ranges;
     /** Pooled one-channel argument arrays for {@link #fusedChannel}: {mean, invStd, gamma, sumDy, sumDyXhat}. */
     final AtomicReferenceArray<float[][]> planeArgs = new AtomicReferenceArray<>(4);
     /** Planes shared by all threads: the channel's arguments (read-only during a loop) and its planes' partial sums. */
@@ -1081,6 +1100,9 @@ public final class ParallelBatchNorm implements AutoCloseable {
       boolean oneSlabEach = plan.shape().inner() >= FUSED_MIN_INNER;
       for (int i = 0; i < n && oneSlabEach; i++) oneSlabEach = plan.outerCount()[i] == 1;
       fusable = oneSlabEach;
+      NormShape s = plan.shape();
+      memoryOrder = s.inner() > 1 && owner.impl.backwardInMemoryOrder(s.outer(), C, s.inner());
+      group = plan.outerCount()[0]; // every chunk but the last has the first's slabs; channel blocks have one
       if (plan.blocks() > 1) {
         slices = new float[6][plan.blocks()][];
         for (int i = 0; i < plan.blocks(); i++) { // chunks 0 .. blocks-1 are the blocks of slab 0
@@ -1204,6 +1226,22 @@ public final class ParallelBatchNorm implements AutoCloseable {
       } finally {
         releasePlaneArgs(a);
       }
+    }
+
+    /**
+     * Channels [i * C / ranges, (i + 1) * C / ranges): their reduce over every sample in memory order, then their apply,
+     * forward. The sums are the chunked reduce's (each chunk's float sums of its slabs, scaled, added in chunk order in
+     * double: {@link BatchNormSupport#backwardReduceChannels}), so the bits of REDUCE, the merge and APPLY for any ranges.
+     */
+    void channelRange(int i) {
+      NormShape s = plan.shape();
+      int C = s.channels(), from = (int) ((long) i * C / ranges), to = (int) ((long) (i + 1) * C / ranges);
+      BatchNormSupport impl = owner.impl;
+      impl.backwardReduceChannels(arrays[X], arrayOffsets[X], arrays[DY], arrayOffsets[DY], s.outer(), C, s.inner(), from, to,
+          group, perChannel[MEAN], perChannel[SCALE], perChannel[SUM_DY], perChannel[SUM_DYXHAT], accA, accB);
+      impl.backwardApplyChannels(arrays[X], arrayOffsets[X], arrays[DY], arrayOffsets[DY], arrays[DX], arrayOffsets[DX],
+          s.outer(), C, s.inner(), from, to, perChannel[MEAN], perChannel[SCALE], perChannel[GAMMA], perChannel[SUM_DY],
+          perChannel[SUM_DYXHAT], count);
     }
 
     /** Channel c's mean, invStd and gamma into one-element arrays (the kernels index channels from 0). */
@@ -1390,6 +1428,7 @@ public final class ParallelBatchNorm implements AutoCloseable {
         switch (op) {
           case FUSED_BACKWARD -> fusedChannel(i);
           case REDUCE_PLANES -> reduceSharedPlane(i);
+          case CHANNEL_RANGES -> channelRange(i);
           default -> applyPlane(i, channel, channelArgs);
         }
         return;
@@ -1410,8 +1449,15 @@ public final class ParallelBatchNorm implements AutoCloseable {
         case NORMALIZE_FOLDED -> impl.normalizeFolded(t[X], o[X] + e, t[Y], o[Y] + e, oc, cc, folded);
         case REDUCE -> impl.backwardReduce(t[X], o[X] + e, t[DY], o[DY] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i),
             partA[i], partB[i]);
-        case APPLY -> impl.backwardApply(t[X], o[X] + e, t[DY], o[DY] + e, t[DX], o[DX] + e, oc, cc, inner, pc(MEAN, i),
-            pc(SCALE, i), pc(GAMMA, i), pc(SUM_DY, i), pc(SUM_DYXHAT, i), count);
+        case APPLY -> {
+          if (memoryOrder) { // forward (backwardApply walks planes of FUSED_MIN_INNER+ floats from the end back): the same bits
+            impl.backwardApplyChannels(t[X], o[X] + e, t[DY], o[DY] + e, t[DX], o[DX] + e, oc, cc, inner, 0, cc, pc(MEAN, i),
+                pc(SCALE, i), pc(GAMMA, i), pc(SUM_DY, i), pc(SUM_DYXHAT, i), count);
+          } else {
+            impl.backwardApply(t[X], o[X] + e, t[DY], o[DY] + e, t[DX], o[DX] + e, oc, cc, inner, pc(MEAN, i),
+                pc(SCALE, i), pc(GAMMA, i), pc(SUM_DY, i), pc(SUM_DYXHAT, i), count);
+          }
+        }
         case RELU_NORMALIZE -> owner.fused.normalizeRelu(t[X], o[X] + e, t[RES], o[RES] + e, t[Y], o[Y] + e, oc, cc, inner,
             pc(MEAN, i), pc(SCALE, i), pc(GAMMA, i), pc(BETA, i));
         case RELU_REDUCE -> owner.fused.backwardReduceRelu(t[X], o[X] + e, t[Y], o[Y] + e, t[DY], o[DY] + e, oc, cc, inner,

@@ -145,6 +145,36 @@ public interface BatchNormSupport {
   }
 
   /**
+   * Whether {@link #backwardReduceChannels} and {@link #backwardApplyChannels} walk this channels-first shape in memory
+   * order faster than channel by channel ({@code ParallelBatchNorm} then gives each thread a range of channels); false
+   * when the implementation has no such kernels.
+   */
+  default boolean backwardInMemoryOrder(int outer, int channels, int inner) {
+    return false;
+  }
+
+  /**
+   * Channels {@code [cFrom, cTo)} of a channels-first reduce, sample by sample in memory order: the planes of each group
+   * of {@code group} consecutive samples summed in float as {@link #backwardReduce} sums a chunk of that many samples
+   * (the last group may be shorter), sumDyXhat scaled by invStd in float, the groups added in sample order in double
+   * ({@code accDy}, {@code accDyXhat}) and rounded once into {@code sumDy[c]} and {@code sumDyXhat[c]}: the bits of
+   * ParallelBatchNorm's chunked reduce and merge. Only channels {@code [cFrom, cTo)} of the arrays are touched. Called
+   * only where {@link #backwardInMemoryOrder} holds.
+   */
+  default void backwardReduceChannels(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels, int inner,
+                                      int cFrom, int cTo, int group, float[] mean, float[] invStd, float[] sumDy,
+                                      float[] sumDyXhat, double[] accDy, double[] accDyXhat) {
+    throw new UnsupportedOperationException();
+  }
+
+  /** Channels {@code [cFrom, cTo)} of {@link #backwardApply} (channels-first), sample by sample in memory order: the same bits. */
+  default void backwardApplyChannels(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
+                                     int channels, int inner, int cFrom, int cTo, float[] mean, float[] invStd, float[] gamma,
+                                     float[] sumDy, float[] sumDyXhat, double count) {
+    throw new UnsupportedOperationException();
+  }
+
+  /**
    * {@link #backward} straight on native memory ({@code MemorySegment.isNative()}, not mapped), byte
    * offsets, with the same bits as on arrays; returns false (having written nothing) when the
    * implementation has no such kernel for this shape, and the caller stages the tensors through arrays.

@@ -2042,6 +2042,100 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     return true;
   }
 
+  /** ParallelBatchNorm's channel ranges walk in memory order where the 1-thread backward does ({@link #memoryOrder}). */
+  @Override
+  public boolean backwardInMemoryOrder(int outer, int channels, int inner) {
+    return inner >= FUSED_MIN_INNER && memoryOrder(outer, channels, inner);
+  }
+
+  /**
+   * {@link #reduceChannelsFirst}'s loops on channels [cFrom, cTo): a group's plane sums added in float as that method adds
+   * a chunk's (kept in sumDy, sumDyXhat meanwhile), each group's scaled sum added in double (see the interface).
+   */
+  @Override
+  public void backwardReduceChannels(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels, int inner,
+                                     int cFrom, int cTo, int group, float[] mean, float[] invStd, float[] sumDy,
+                                     float[] sumDyXhat, double[] accDy, double[] accDyXhat) {
+    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    for (int o = 0; o < outer; o++) {
+      int at = o % group;
+      boolean first = at == 0, last = at == group - 1 || o == outer - 1, firstGroup = o < group;
+      for (int c = cFrom; c < cTo; c++) {
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        int xs = xOffset + (o * channels + c) * inner, gs = dyOffset + (o * channels + c) * inner;
+        FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+        FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+        int i = 0;
+        for (; i < upperBound; i += 2 * LANES) {
+          FloatVector dy0 = FloatVector.fromArray(SPECIES, dy, gs + i), dy1 = FloatVector.fromArray(SPECIES, dy, gs + i + LANES);
+          g0 = g0.add(dy0);
+          g1 = g1.add(dy1);
+          h0 = dy0.fma(FloatVector.fromArray(SPECIES, x, xs + i).sub(m), h0);
+          h1 = dy1.fma(FloatVector.fromArray(SPECIES, x, xs + i + LANES).sub(m), h1);
+        }
+        for (; i < vectorBound; i += LANES) {
+          FloatVector dy0 = FloatVector.fromArray(SPECIES, dy, gs + i);
+          g0 = g0.add(dy0);
+          h0 = dy0.fma(FloatVector.fromArray(SPECIES, x, xs + i).sub(m), h0);
+        }
+        float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+        for (; i < inner; i++) { // scalar tail
+          float g = dy[gs + i];
+          sDy += g;
+          sDyX = Math.fma(g, x[xs + i] - mean[c], sDyX);
+        }
+        if (!first) { // the group's earlier planes, as addPlaneSums adds them
+          sDy = sumDy[c] + sDy;
+          sDyX = sumDyXhat[c] + sDyX;
+        }
+        if (!last) {
+          sumDy[c] = sDy;
+          sumDyXhat[c] = sDyX;
+        } else {
+          float scaled = sDyX * invStd[c]; // in float, as backwardReduce scales a chunk's sum
+          if (firstGroup) {
+            accDy[c] = sDy;
+            accDyXhat[c] = scaled;
+          } else {
+            accDy[c] += sDy;
+            accDyXhat[c] += scaled;
+          }
+        }
+      }
+    }
+    for (int c = cFrom; c < cTo; c++) {
+      sumDy[c] = (float) accDy[c];
+      sumDyXhat[c] = (float) accDyXhat[c];
+    }
+  }
+
+  /** {@link #applyChannelsFirst} on channels [cFrom, cTo), with its vector and scalar tail (the bits of every apply). */
+  @Override
+  public void backwardApplyChannels(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
+                                    int channels, int inner, int cFrom, int cTo, float[] mean, float[] invStd, float[] gamma,
+                                    float[] sumDy, float[] sumDyXhat, double count) {
+    int vectorBound = SPECIES.loopBound(inner);
+    for (int o = 0; o < outer; o++) {
+      for (int c = cFrom; c < cTo; c++) {
+        float a = Coefficients.backwardA(invStd, gamma, c);
+        FloatVector va = FloatVector.broadcast(SPECIES, a);
+        FloatVector vb = FloatVector.broadcast(SPECIES, Coefficients.backwardB(a, invStd, sumDyXhat, count, c));
+        FloatVector vk = FloatVector.broadcast(SPECIES, Coefficients.backwardK(a, sumDy, count, c));
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        int off = (o * channels + c) * inner;
+        int i = 0;
+        for (; i < vectorBound; i += LANES) {
+          int p = off + i;
+          FloatVector.fromArray(SPECIES, dy, dyOffset + p)
+              .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m).fma(vb, vk)).intoArray(dx, dxOffset + p);
+        }
+        int p = off + i; // scalar tail
+        ScalarBatchNormSupport.applyStrided(x, xOffset + p, dy, dyOffset + p, dx, dxOffset + p, 1, inner - i,
+            mean, invStd, gamma, sumDy, sumDyXhat, count, c);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- backward on native memory (PanamaNativeBackward)
 
   @Override
