@@ -32,6 +32,14 @@ class NativeFusedBackwardTest {
         32 * LANES - 1, 32 * LANES, 33 * LANES + 1, 1000, 4096, 4097}) {
       for (int outer = 1; outer <= 5; outer++) list.add(NormShape.channelsFirst(outer, outer % 2 == 0 ? 3 : 2, inner));
     }
+    // The route follows the array kernel's (PanamaBatchNormSupport.memoryOrder): 320-511-float planes of 8+ samples in
+    // memory order (above, with 1-5 samples, they walk channels); 512-2559-float planes in tensors of 5 MiB+ with 8+
+    // samples, 8 MiB+ with fewer, in memory order, ragged and whole.
+    list.add(NormShape.channelsFirst(8, 2, 400));
+    list.add(NormShape.channelsFirst(9, 3, 333));
+    list.add(NormShape.channelsFirst(8, 164, 1000));
+    list.add(NormShape.channelsFirst(8, 161, 1024));
+    list.add(NormShape.channelsFirst(2, 1026, 1023));
     // Channels-last super rows whose ragged end (under a vector, or longer than one) is read from one vector ending
     // at the tensor's end: 17 channels as NHWC 7x13x13x17, 15 and 33, one channel, and a tensor shorter than a vector.
     for (int rows : new int[] {7 * 13 * 13, 67, 3, 1}) {

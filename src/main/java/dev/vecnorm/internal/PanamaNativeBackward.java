@@ -57,6 +57,14 @@ import jdk.incubator.vector.VectorSpecies;
  * 7x13x13x17 1.28-1.34), and with the apply reading the channel's copies (1.17-1.27, 7x13x13x17 1.37-1.41); counted
  * loops (1.23); the reduce written out four vectors a step and the apply two (1.15-1.18, 7x13x13x17 1.99-2.03).
  *
+ * <p>Session 16 (segb16): the route is the array kernel's ({@code PanamaBatchNormSupport.memoryOrder}, cf16) instead of
+ * {@code ownLoops}: planes of 320-511 floats with fewer than 8 samples now walk channels as {@code float[]} does, and
+ * planes of 512-2559 floats in tensors of 5 MiB+ (8 MiB+ with fewer than 8 samples) go in memory order. The memory-order
+ * reduce and apply take one slice per sample (a sample's planes are contiguous) instead of one per plane. With
+ * {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} NCHW 32x14x14x256 went from 1.77 to 1.15 segment/float[]
+ * (one JVM each, load ~2): the per-vector bounds checks of the non-counted loops are most of the gap left; counted
+ * loops on the per-sample slices ran no better (1.41-1.49 against 1.03-1.34).
+ *
  * <p>The one case left to staging: wide channels-last rows with a ragged channel tail
  * ({@code superWidth < 0}) narrower than four vectors, which the array kernel walks in register tiles;
  * {@code superWidth} never returns -1 there for lane counts up to 16.
@@ -81,9 +89,9 @@ final class PanamaNativeBackward {
                           int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
                           float[] sumDyXhat, double count) {
     if (!supported(channels, inner)) return false;
-    // Short planes (PanamaNativeShortPlanes.ownLoops: under 32 vectors) too, unlike the array kernel (which walks channels
-    // from FUSED_MIN_INNER on): see the class javadoc, "Short planes in memory order".
-    if (inner < FUSED_MIN_INNER || PanamaNativeShortPlanes.ownLoops(inner)) { // as the array kernel: reduce over the tensor, then apply
+    // The array kernel's route (PanamaBatchNormSupport.memoryOrder, session 16): the same walk, so the same bits and the
+    // same cache behaviour; see the class javadoc, "Short planes in memory order".
+    if (inner < FUSED_MIN_INNER || PanamaBatchNormSupport.memoryOrder(outer, channels, inner)) { // the array kernel's route
       reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
       apply(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
       return true;
@@ -424,32 +432,35 @@ final class PanamaNativeBackward {
     boolean vectorTail = vectorBound != inner && inner >= LANES;
     long tail = 4L * (inner - LANES);
     int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
+    long sampleBytes = 4L * channels * inner;
     for (int o = 0; o < outer; o++) {
+      // One slice per sample (its channels' planes are contiguous), from offset 0: the segment bounds checks are then
+      // against the slice's size; a slice per plane cost its set-up once per plane (see the class javadoc).
+      MemorySegment xs = x.asSlice(xOffset + o * sampleBytes, sampleBytes), gs = dy.asSlice(dyOffset + o * sampleBytes, sampleBytes);
       for (int c = 0; c < channels; c++) {
         FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-        long plane = 4L * ((long) o * channels + c) * inner;
-        // Each plane through its own slices, from offset 0: the segment bounds checks are then against the slice's
-        // size and C2 hoists them at a cheaper loop entry (see PanamaBatchNormSupport.normalizeChannelsFirstNative).
-        MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
+        long base = 4L * c * inner;
         if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
-          FloatVector.fromMemorySegment(SPECIES, gq, tail, LE).intoArray(t, 0);
-          FloatVector.fromMemorySegment(SPECIES, xq, tail, LE).intoArray(t, LANES);
+          FloatVector.fromMemorySegment(SPECIES, gs, base + tail, LE).intoArray(t, 0);
+          FloatVector.fromMemorySegment(SPECIES, xs, base + tail, LE).intoArray(t, LANES);
         }
         FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
         FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
         int i = 0;
         for (; i != upperBound; i += 2 * LANES) {
-          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
-          FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * (i + LANES), LE);
+          long e = base + 4L * i, f = e + 4L * LANES;
+          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gs, e, LE);
+          FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, gs, f, LE);
           g0 = g0.add(dy0);
           g1 = g1.add(dy1);
-          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
-          h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * (i + LANES), LE).sub(m), h1);
+          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xs, e, LE).sub(m), h0);
+          h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, xs, f, LE).sub(m), h1);
         }
         for (; i != vectorBound; i += LANES) {
-          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE);
+          long e = base + 4L * i;
+          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, gs, e, LE);
           g0 = g0.add(dy0);
-          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m), h0);
+          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, xs, e, LE).sub(m), h0);
         }
         float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
         if (vectorTail) {
@@ -460,9 +471,9 @@ final class PanamaNativeBackward {
           }
         }
         for (; i < inner; i++) { // scalar tail
-          float g = gq.get(FLOAT_LE, 4L * i);
+          float g = gs.get(FLOAT_LE, base + 4L * i);
           sDy += g;
-          sDyX = Math.fma(g, xq.get(FLOAT_LE, 4L * i) - mean[c], sDyX);
+          sDyX = Math.fma(g, xs.get(FLOAT_LE, base + 4L * i) - mean[c], sDyX);
         }
         PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
       }
@@ -726,33 +737,37 @@ final class PanamaNativeBackward {
     int vectorBound = SPECIES.loopBound(inner);
     boolean overlapTail = vectorBound != inner && inner > LANES;
     long tail = 4L * (inner - LANES);
+    long sampleBytes = 4L * channels * inner;
     for (int o = 0; o < outer; o++) {
+      // One slice per sample, from offset 0, as in reduceChannelsFirst above.
+      long at = o * sampleBytes;
+      MemorySegment xs = x.asSlice(xOffset + at, sampleBytes), gs = dy.asSlice(dyOffset + at, sampleBytes);
+      MemorySegment ds = dx.asSlice(dxOffset + at, sampleBytes);
       for (int c = 0; c < channels; c++) {
         float a = coef[c], b = coef[channels + c], k = coef[2 * channels + c];
         FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
         FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
-        long plane = 4L * ((long) o * channels + c) * inner;
-        // Each plane through its own slices, from offset 0, as in reduceChannelsFirst above.
-        MemorySegment xq = x.asSlice(xOffset + plane, 4L * inner), gq = dy.asSlice(dyOffset + plane, 4L * inner);
-        MemorySegment dq = dx.asSlice(dxOffset + plane, 4L * inner);
+        long base = 4L * c * inner;
         FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
         if (overlapTail) {
-          lastDy = FloatVector.fromMemorySegment(SPECIES, gq, tail, LE);
-          lastX = FloatVector.fromMemorySegment(SPECIES, xq, tail, LE);
+          lastDy = FloatVector.fromMemorySegment(SPECIES, gs, base + tail, LE);
+          lastX = FloatVector.fromMemorySegment(SPECIES, xs, base + tail, LE);
         }
         int i = 0;
         for (; i != vectorBound; i += LANES) {
-          FloatVector.fromMemorySegment(SPECIES, gq, 4L * i, LE)
-              .fma(va, FloatVector.fromMemorySegment(SPECIES, xq, 4L * i, LE).sub(m).fma(vb, vk))
-              .intoMemorySegment(dq, 4L * i, LE);
+          long e = base + 4L * i;
+          FloatVector.fromMemorySegment(SPECIES, gs, e, LE)
+              .fma(va, FloatVector.fromMemorySegment(SPECIES, xs, e, LE).sub(m).fma(vb, vk))
+              .intoMemorySegment(ds, e, LE);
         }
         if (overlapTail) {
-          lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dq, tail, LE);
+          lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(ds, base + tail, LE);
           continue;
         }
         float mc = mean[c];
         for (; i < inner; i++) { // scalar tail
-          dq.set(FLOAT_LE, 4L * i, Math.fma(gq.get(FLOAT_LE, 4L * i), a, Math.fma(xq.get(FLOAT_LE, 4L * i) - mc, b, k)));
+          long e = base + 4L * i;
+          ds.set(FLOAT_LE, e, Math.fma(gs.get(FLOAT_LE, e), a, Math.fma(xs.get(FLOAT_LE, e) - mc, b, k)));
         }
       }
     }
