@@ -995,15 +995,15 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES), m3 = FloatVector.fromArray(SPECIES, coef, m + 3 * LANES);
     long bound = total - total % TILE, i = 0, step = 4L * LANES;
     for (; i < bound; i += TILE) {
-      long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
-      FloatVector.fromMemorySegment(SPECIES, x, xs, ByteOrder.LITTLE_ENDIAN).sub(m0).fma(a0, b0)
-          .intoMemorySegment(y, ys, ByteOrder.LITTLE_ENDIAN);
-      FloatVector.fromMemorySegment(SPECIES, x, xs + step, ByteOrder.LITTLE_ENDIAN).sub(m1).fma(a1, b1)
-          .intoMemorySegment(y, ys + step, ByteOrder.LITTLE_ENDIAN);
-      FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * step, ByteOrder.LITTLE_ENDIAN).sub(m2).fma(a2, b2)
-          .intoMemorySegment(y, ys + 2 * step, ByteOrder.LITTLE_ENDIAN);
-      FloatVector.fromMemorySegment(SPECIES, x, xs + 3 * step, ByteOrder.LITTLE_ENDIAN).sub(m3).fma(a3, b3)
-          .intoMemorySegment(y, ys + 3 * step, ByteOrder.LITTLE_ENDIAN);
+      long xs = xOffset + 4 * i, ys = yOffset + 4 * i; // the step's four loads before its four stores, as normalizeRegisters4
+      FloatVector x0 = FloatVector.fromMemorySegment(SPECIES, x, xs, ByteOrder.LITTLE_ENDIAN);
+      FloatVector x1 = FloatVector.fromMemorySegment(SPECIES, x, xs + step, ByteOrder.LITTLE_ENDIAN);
+      FloatVector x2 = FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * step, ByteOrder.LITTLE_ENDIAN);
+      FloatVector x3 = FloatVector.fromMemorySegment(SPECIES, x, xs + 3 * step, ByteOrder.LITTLE_ENDIAN);
+      x0.sub(m0).fma(a0, b0).intoMemorySegment(y, ys, ByteOrder.LITTLE_ENDIAN);
+      x1.sub(m1).fma(a1, b1).intoMemorySegment(y, ys + step, ByteOrder.LITTLE_ENDIAN);
+      x2.sub(m2).fma(a2, b2).intoMemorySegment(y, ys + 2 * step, ByteOrder.LITTLE_ENDIAN);
+      x3.sub(m3).fma(a3, b3).intoMemorySegment(y, ys + 3 * step, ByteOrder.LITTLE_ENDIAN);
     }
     normalizeSuperRowsNative(x, xOffset + 4 * i, y, yOffset + 4 * i, total - i, width, coef, at);
   }
@@ -1020,13 +1020,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES);
     long floats = 3L * LANES, bound = total - total % floats, i = 0, step = 4L * LANES;
     for (; i < bound; i += floats) {
-      long xs = xOffset + 4 * i, ys = yOffset + 4 * i;
-      FloatVector.fromMemorySegment(SPECIES, x, xs, ByteOrder.LITTLE_ENDIAN).sub(m0).fma(a0, b0)
-          .intoMemorySegment(y, ys, ByteOrder.LITTLE_ENDIAN);
-      FloatVector.fromMemorySegment(SPECIES, x, xs + step, ByteOrder.LITTLE_ENDIAN).sub(m1).fma(a1, b1)
-          .intoMemorySegment(y, ys + step, ByteOrder.LITTLE_ENDIAN);
-      FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * step, ByteOrder.LITTLE_ENDIAN).sub(m2).fma(a2, b2)
-          .intoMemorySegment(y, ys + 2 * step, ByteOrder.LITTLE_ENDIAN);
+      long xs = xOffset + 4 * i, ys = yOffset + 4 * i; // loads before stores, as normalizeRegisters4
+      FloatVector x0 = FloatVector.fromMemorySegment(SPECIES, x, xs, ByteOrder.LITTLE_ENDIAN);
+      FloatVector x1 = FloatVector.fromMemorySegment(SPECIES, x, xs + step, ByteOrder.LITTLE_ENDIAN);
+      FloatVector x2 = FloatVector.fromMemorySegment(SPECIES, x, xs + 2 * step, ByteOrder.LITTLE_ENDIAN);
+      x0.sub(m0).fma(a0, b0).intoMemorySegment(y, ys, ByteOrder.LITTLE_ENDIAN);
+      x1.sub(m1).fma(a1, b1).intoMemorySegment(y, ys + step, ByteOrder.LITTLE_ENDIAN);
+      x2.sub(m2).fma(a2, b2).intoMemorySegment(y, ys + 2 * step, ByteOrder.LITTLE_ENDIAN);
     }
     normalizeSuperRowsNative(x, xOffset + 4 * i, y, yOffset + 4 * i, total - i, width, coef, at);
   }
