@@ -362,14 +362,14 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * invRms was finished after the previous pass (two rows ahead; the sum-then-write form it replaces took
    * 1.04-1.05x the time at 2048x768 and 1024x1000 in an interleaved probe). The first two rows are summed by
    * {@link #scaleRow} itself (writing to scratch, discarded), so a row's invRms does not depend on where the
-   * call starts, and no vector loop runs once a call (a method run a few times a call stays in C1, where the Vector API boxes). A null gamma is pooled ones: x * s * 1 is x * s exactly.
+   * call starts, and no vector loop runs once a call (see {@link #forward}). A null gamma is pooled ones: x * s * 1 is x * s exactly.
    */
   @Override
   public void rmsForward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float epsilon,
                          float[] invRms, int statsOffset) {
     float[] g = ones(gamma, features), discard = Scratch.borrow(features);
     try {
-      // The first two rows are summed by the row loop's scaleRow (writes to scratch) (no vector loop that runs once a call).
+      // The first two rows are summed by the row loop's scaleRow (writes to scratch), as in forward.
       float s = invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);
       float following = rows > 1 ? invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset + features), features, epsilon) : 0;
       for (int r = 0; r < rows; r++) {

@@ -239,7 +239,7 @@ final class PanamaNativeLayerNorm {
     float[] g = PanamaLayerNormSupport.ones(gamma, features);
     try {
       long rowBytes = 4L * features;
-      MemorySegment discard = discard(rowBytes); // the first two rows summed by scaleRow itself (no vector loop run once a call)
+      MemorySegment discard = discard(rowBytes); // the first two rows summed by scaleRow itself, as in forward
       float s = PanamaLayerNormSupport.invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);
       float following = rows > 1
           ? PanamaLayerNormSupport.invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset + rowBytes), features, epsilon) : 0;
