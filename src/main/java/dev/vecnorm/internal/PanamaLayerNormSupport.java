@@ -12,9 +12,8 @@ import jdk.incubator.vector.VectorSpecies;
  * one vector at a time, then a scalar tail), one lane sum per reduction, then an elementwise pass. A row
  * of a transformer (768..8192 floats, 3..32 KiB) stays in L1/L2 between the passes, so the second read
  * is nearly free. The forwards' statistics take one read (layer norm: sums shifted by the row's first
- * element, with a two-pass fallback when that shift would cancel digits; see {@link #statistics}); layer
- * norm sums a row in a loop of its own before writing it (see {@link #forward}), RMS norm sums a following
- * row in the loop that writes row r (see {@link #rmsForward}). Species and
+ * element, with a two-pass fallback when that shift would cancel digits; see {@link #statistics}), and
+ * that read of a following row shares a loop with the writes of row r (see {@link #forward}). Species and
  * shuffles only in static finals; no vector is held in a static (a constant vector in a loop phi makes
  * C2 box it). Nothing allocates.
  */
@@ -111,20 +110,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * Per row: its sums in one read ({@link #rowSums}: four pairs of accumulators), its statistics, then one pass
-   * that writes y (from L1). Sixteenth session (engineer ln16): this replaced the fused loop described below (the
-   * pass that wrote row r summed row r + 1), which on the AMD EPYC cost more than its two halves: in
-   * LayerNormRowProbe (ns a row, L1-resident 768: fused 154-163, sum loop then write loop 112-114; from memory
-   * 1000: 190-204 against 171-183) and in the library (LayerNormForwardProbe, main and this build paired in one
-   * JVM, B/A: 1024x1000 0.86, 4096x256 0.87-0.90, 2048x768 0.95-0.98, 512x4096 0.99-1.01). With the sum loop's two
-   * pairs of accumulators (same bits as the fused loop) it was 1.02 at 2048x768 and 1.07-1.14 at 512x4096: that
-   * loop is bound by its accumulators' add/fma latency. The fused loop also met 4K aliasing: its load of row
-   * r + 1 at feature f sat a fixed distance from row r's just-issued stores, 96 bytes at 1000 features with y at x
-   * mod 4 KiB (where G1 puts two large arrays, and in place), 1.09x the time of y 2 KiB away; a separate sum loop
-   * has no stores. Writing the row from its end while summing the next from its start (so that distance sweeps)
-   * took 1.04-1.20x main's time at most placements: descending stores cost more here than aliasing did.
-   *
-   * <p>What the fused loop was and what was tried against it (sessions 11-13): in a probe at 2048x768, 1024x1000 and 512x4096 the fused loop took 0.82x, 0.94x and 0.93x the time
+   * Per row: the statistics in one read, then one pass that writes y, software-pipelined: the pass that
+   * writes row r also sums row r + 1 (the next row's reads stream in while this row's writes go out,
+   * and its lane sums, square root and division overlap the next pass instead of stalling the writes).
+   * In a probe at 2048x768, 1024x1000 and 512x4096 the fused loop took 0.82x, 0.94x and 0.93x the time
    * of statistics-then-write per row, within 5% of a plain copy at the short rows; computing row r + 1's
    * statistics in a loop of its own before writing row r measured no gain, and neither did summing row
    * r + 2 in the pass that writes row r (0.99x-1.00x at 768, 1000 and 4096 features, 1.05x at 256:
@@ -138,7 +127,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * but stored both 1.19-1.54x. Sharing gamma/beta or overlapping two rows' chains at the same feature index
    * means storing two rows in one loop; storing them one after the other is this loop twice.
    *
-   * <p>(Fused loop, continued.) Against oneDNN 2.6 at short rows (4096x256, 2048x768) the gap is partly where the bytes sit, partly
+   * <p>Against oneDNN 2.6 at short rows (4096x256, 2048x768) the gap is partly where the bytes sit, partly
    * this loop. oneDNN's kernel (its JIT dump) streams nothing: plain 256-bit stores, three passes per row,
    * fully unrolled. Its buffers are page-aligned. Large float[]s (G1 humongous) start 16 bytes past a
    * 64-byte line in every JVM (read from their addresses: LayerNormCopyProbe), so every 512-bit access here
@@ -165,85 +154,43 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
                       float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    float[] g = ones(gamma, features), b = zeros(beta, features);
+    float[] g = ones(gamma, features), b = zeros(beta, features), discard = Scratch.borrow(features);
     try {
+      // Row 0 is summed by the row loop's own normalizeBlock (its writes go to scratch), not by blockSums. See rowStatistics.
+      long stats = rowStatistics(x, xOffset, features, epsilon, discard, g, b,
+          normalizeBlock(x, xOffset, discard, 0, 1, features, features, g, b, 0, 0f, 1f, xOffset, x[xOffset]));
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features, yo = yOffset + r * features;
-        long stats = rowStatistics(x, xo, features, epsilon, rowSums(x, xo, features, x[xo]));
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
-        writeRow(x, xo, y, yo, features, g, b, m, s);
+        boolean more = r + 1 < rows;
+        int next = more ? xo + features : xo;
+        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, next, x[next]);
+        if (more) stats = rowStatistics(x, next, features, epsilon, discard, g, b, sums);
       }
     } finally {
+      Scratch.release(discard);
       release(beta, b);
       release(gamma, g);
     }
   }
 
-  /** {@link #statistics} of the row at {@code at} (one run), its two-pass redo about the mean summed by {@link #rowSums}. */
-  private static long rowStatistics(float[] x, int at, int width, float epsilon, long sums) {
+  /**
+   * {@link #statistics} of the row at {@code at} (one run), its two-pass redo about the mean also summed by
+   * {@link #normalizeBlock} (output to {@code discard}, {@code features} floats of scratch) rather than by
+   * {@link #blockSums}: the same sums in the same order, but in the method every row runs. A vector method
+   * called a few times a call (the redo: rows whose first element is ~3 standard deviations out, ~0.5% of
+   * Gaussian rows) or once (row 0) reaches C2 only after hundreds of calls, and is deoptimized back to C1
+   * when a new width first takes a loop its profile never saw; C1 runs Vector API code as objects. In
+   * LayerNormCopyProbe (1024x1000, fresh JVM) the blocks in that state allocated 73-103 KB a call and took
+   * 1.35-1.65x the copy against 1.04-1.33x once blockSums was compiled.
+   */
+  private static long rowStatistics(float[] x, int at, int width, float epsilon, float[] discard, float[] g, float[] b, long sums) {
     double invN = 1.0 / width;
     float m = shiftedMean(x[at], sums, invN);
-    if (cancels(sums, invN)) sums = rowSums(x, at, width, m);
+    if (cancels(sums, invN)) sums = normalizeBlock(x, at, discard, 0, 1, width, width, g, b, 0, 0f, 1f, at, m);
     return meanInvStd(m, sums, invN, epsilon);
-  }
-
-  /**
-   * {@link #blockSums} of one row (the same operations in the same order, so the same bits): Σ(x - shift) and
-   * Σ(x - shift)² over {@code width} floats at {@code at}, packed the same way.
-   */
-  static long rowSums(float[] x, int at, int width, float shift) {
-    FloatVector vs = FloatVector.broadcast(SPECIES, shift);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, d2 = d0, d3 = d0, q0 = d0, q1 = d0, q2 = d0, q3 = d0;
-    int vb = SPECIES.loopBound(width), bound4 = width - width % (4 * LANES);
-    float sd = 0, sq = 0;
-    int i = 0;
-    for (; i < bound4; i += 4 * LANES) {
-      FloatVector e0 = FloatVector.fromArray(SPECIES, x, at + i).sub(vs), e1 = FloatVector.fromArray(SPECIES, x, at + i + LANES).sub(vs);
-      FloatVector e2 = FloatVector.fromArray(SPECIES, x, at + i + 2 * LANES).sub(vs), e3 = FloatVector.fromArray(SPECIES, x, at + i + 3 * LANES).sub(vs);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      d2 = d2.add(e2);
-      d3 = d3.add(e3);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-      q2 = e2.fma(e2, q2);
-      q3 = e3.fma(e3, q3);
-    }
-    for (; i < vb; i += LANES) {
-      FloatVector e = FloatVector.fromArray(SPECIES, x, at + i).sub(vs);
-      d0 = d0.add(e);
-      q0 = e.fma(e, q0);
-    }
-    for (; i < width; i++) { // scalar tail
-      float e = x[at + i] - shift;
-      sd += e;
-      sq = Math.fma(e, e, sq);
-    }
-    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1).add(d2.add(d3)), q0.add(q1).add(q2.add(q3)));
-    sd += Float.intBitsToFloat((int) (lanes >>> 32));
-    sq += Float.intBitsToFloat((int) lanes);
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
-  }
-
-  /** y = (x - m) * s * gamma + beta over one row: two vectors a step, then one vector, then a scalar tail. */
-  static void writeRow(float[] x, int xo, float[] y, int yo, int width, float[] gamma, float[] beta, float m, float s) {
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
-    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
-    int f = 0;
-    // x - mean first: exact for data far from 0 (Sterbenz), where folding mean into the shift is not.
-    for (; f < bound2; f += 2 * LANES) {
-      FloatVector t0 = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm).mul(vs);
-      t0.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, yo + f);
-      FloatVector t1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES).sub(vm).mul(vs);
-      t1.fma(FloatVector.fromArray(SPECIES, gamma, f + LANES), FloatVector.fromArray(SPECIES, beta, f + LANES)).intoArray(y, yo + f + LANES);
-    }
-    for (; f < vb; f += LANES) {
-      FloatVector t = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm).mul(vs);
-      t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, yo + f);
-    }
-    for (; f < width; f++) y[yo + f] = Math.fma((x[xo + f] - m) * s, gamma[f], beta[f]); // scalar tail
   }
 
   // A null gamma or beta is read as pooled ones or zeros: one loop form (a second, with the affine step's
@@ -268,6 +215,53 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   /** Returns {@code used} to the pool when it stood in for a null {@code given}. */
   static void release(float[] given, float[] used) {
     if (given == null) Scratch.release(used);
+  }
+
+  /**
+   * y = (x - m) * s * gamma + beta over a block (gamma and beta from {@code po} on, along a run), and in
+   * the same loop the {@link #blockSums} of the same-shaped block at {@code next} about {@code x0} (that
+   * block's first element, or its mean for the two-pass redo; same packing). Two vectors a step with independent accumulators, then one vector, then a
+   * scalar tail; one lane sum each per block.
+   */
+  static long normalizeBlock(float[] x, int xo, float[] y, int yo, int runs, int stride, int width, float[] gamma, float[] beta,
+                             int po, float m, float s, int next, float x0) {
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    float sd = 0, sq = 0;
+    for (int p = 0, pd = 0; p < runs; p++, pd += stride) {
+      int xa = xo + pd, ya = yo + pd, na = next + pd, f = 0;
+      // x - mean first: exact for data far from 0 (Sterbenz), where folding mean into the shift is not.
+      for (; f < bound2; f += 2 * LANES) {
+        FloatVector e0 = FloatVector.fromArray(SPECIES, x, na + f).sub(vx0), e1 = FloatVector.fromArray(SPECIES, x, na + f + LANES).sub(vx0);
+        d0 = d0.add(e0);
+        d1 = d1.add(e1);
+        q0 = e0.fma(e0, q0);
+        q1 = e1.fma(e1, q1);
+        FloatVector t0 = FloatVector.fromArray(SPECIES, x, xa + f).sub(vm).mul(vs);
+        t0.fma(FloatVector.fromArray(SPECIES, gamma, po + f), FloatVector.fromArray(SPECIES, beta, po + f)).intoArray(y, ya + f);
+        FloatVector t1 = FloatVector.fromArray(SPECIES, x, xa + f + LANES).sub(vm).mul(vs);
+        t1.fma(FloatVector.fromArray(SPECIES, gamma, po + f + LANES), FloatVector.fromArray(SPECIES, beta, po + f + LANES))
+            .intoArray(y, ya + f + LANES);
+      }
+      for (; f < vb; f += LANES) {
+        FloatVector e = FloatVector.fromArray(SPECIES, x, na + f).sub(vx0);
+        d0 = d0.add(e);
+        q0 = e.fma(e, q0);
+        FloatVector t = FloatVector.fromArray(SPECIES, x, xa + f).sub(vm).mul(vs);
+        t.fma(FloatVector.fromArray(SPECIES, gamma, po + f), FloatVector.fromArray(SPECIES, beta, po + f)).intoArray(y, ya + f);
+      }
+      for (; f < width; f++) { // scalar tail
+        float e = x[na + f] - x0;
+        sd += e;
+        sq = Math.fma(e, e, sq);
+        y[ya + f] = Math.fma((x[xa + f] - m) * s, gamma[po + f], beta[po + f]);
+      }
+    }
+    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
+    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /**

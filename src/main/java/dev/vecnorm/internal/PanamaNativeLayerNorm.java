@@ -35,19 +35,25 @@ final class PanamaNativeLayerNorm {
 
   // ---------------------------------------------------------------- layer norm forward
 
-  /** {@link PanamaLayerNormSupport#forward}: per row its sums ({@link #rowSums}), its statistics, then its writes. */
+  /** {@link PanamaLayerNormSupport#forward}: each row's sums are taken in the loop that writes the row before it. */
   static void forward(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
                       float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
     float[] g = PanamaLayerNormSupport.ones(gamma, features), b = PanamaLayerNormSupport.zeros(beta, features);
     try {
       long rowBytes = 4L * features;
+      // Row 0 and the two-pass redo summed by normalizeRow itself (output discarded), as the array forward does.
+      MemorySegment discard = discard(rowBytes);
+      long stats = statistics(x, xOffset, features, epsilon, discard, g, b,
+          normalizeRow(x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x.get(F, xOffset)));
       for (int r = 0; r < rows; r++) {
         long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
-        long stats = statistics(x, xo, features, epsilon, rowSums(x, xo, features, x.get(F, xo)));
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
         if (mean != null) mean[statsOffset + r] = m;
         if (invStd != null) invStd[statsOffset + r] = s;
-        writeRow(x, xo, y, yo, features, g, b, m, s);
+        boolean more = r + 1 < rows;
+        long next = more ? xo + rowBytes : xo;
+        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, next, x.get(F, next));
+        if (more) stats = statistics(x, next, features, epsilon, discard, g, b, sums);
       }
     } finally {
       PanamaLayerNormSupport.release(beta, b);
@@ -55,7 +61,7 @@ final class PanamaNativeLayerNorm {
     }
   }
 
-  /** Each thread's native row of scratch for {@link #rmsForward}'s discarded writes (the largest row it has needed). */
+  /** Each thread's native row of scratch for {@link #forward}'s discarded writes (the largest row it has needed). */
   private static final ThreadLocal<MemorySegment> DISCARD = new ThreadLocal<>();
 
   /**
@@ -68,61 +74,36 @@ final class PanamaNativeLayerNorm {
     return d;
   }
 
-  /** PanamaLayerNormSupport's rowStatistics of one row at byte offset {@code at}: its redo about the mean by {@link #rowSums}. */
-  private static long statistics(MemorySegment x, long at, int width, float epsilon, long sums) {
-    double invN = 1.0 / width;
+  /**
+   * PanamaLayerNormSupport's rowStatistics of one row at byte offset {@code at}: its redo about the mean is
+   * summed by {@link #normalizeRow} into {@code discard}, not by a loop of its own that runs a few times a
+   * call and so stays in C1 (Vector API as objects) for hundreds of calls.
+   */
+  private static long statistics(MemorySegment x, long at, int width, float epsilon, MemorySegment discard, float[] g, float[] b,
+                                 long sums) {
+    double invN = 1.0 / ((double) 1 * width);
     float m = PanamaLayerNormSupport.shiftedMean(x.get(F, at), sums, invN);
-    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = rowSums(x, at, width, m);
+    if (PanamaLayerNormSupport.cancels(sums, invN)) sums = normalizeRow(x, at, discard, 0, width, g, b, 0f, 1f, at, m);
     return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
   }
 
-  /** {@link PanamaLayerNormSupport#rowSums} of the row at byte offset {@code at}. */
-  private static long rowSums(MemorySegment x, long at, int width, float shift) {
-    FloatVector vs = FloatVector.broadcast(SPECIES, shift);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, d2 = d0, d3 = d0, q0 = d0, q1 = d0, q2 = d0, q3 = d0;
-    int vb = SPECIES.loopBound(width), bound4 = width - width % (4 * LANES);
-    float sd = 0, sq = 0;
-    int f = 0;
-    for (; f < bound4; f += 4 * LANES) {
-      long o = at + 4L * f;
-      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, o, LE).sub(vs);
-      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, o + 4L * LANES, LE).sub(vs);
-      FloatVector e2 = FloatVector.fromMemorySegment(SPECIES, x, o + 8L * LANES, LE).sub(vs);
-      FloatVector e3 = FloatVector.fromMemorySegment(SPECIES, x, o + 12L * LANES, LE).sub(vs);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      d2 = d2.add(e2);
-      d3 = d3.add(e3);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-      q2 = e2.fma(e2, q2);
-      q3 = e3.fma(e3, q3);
-    }
-    for (; f < vb; f += LANES) {
-      FloatVector e = FloatVector.fromMemorySegment(SPECIES, x, at + 4L * f, LE).sub(vs);
-      d0 = d0.add(e);
-      q0 = e.fma(e, q0);
-    }
-    // Both lane sums in one call, before the scalar tail (added after it: the same bits as the array code).
-    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1).add(d2.add(d3)), q0.add(q1).add(q2.add(q3)));
-    for (; f < width; f++) { // scalar tail
-      float e = x.get(F, at + 4L * f) - shift;
-      sd += e;
-      sq = Math.fma(e, e, sq);
-    }
-    sd += Float.intBitsToFloat((int) (lanes >>> 32));
-    sq += Float.intBitsToFloat((int) lanes);
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
-  }
-
-  /** {@link PanamaLayerNormSupport#writeRow} at byte offsets. */
-  private static void writeRow(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta, float m,
-                               float s) {
+  /** {@link PanamaLayerNormSupport#normalizeBlock} of one row (byte offsets), summing the row at {@code na} about {@code x0}. */
+  private static long normalizeRow(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta,
+                                   float m, float s, long na, float x0) {
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
     int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    float sd = 0, sq = 0;
     int f = 0;
     for (; f < bound2; f += 2 * LANES) {
       long o0 = 4L * f, o1 = 4L * (f + LANES);
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, na + o0, LE).sub(vx0);
+      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, na + o1, LE).sub(vx0);
+      d0 = d0.add(e0);
+      d1 = d1.add(e1);
+      q0 = e0.fma(e0, q0);
+      q1 = e1.fma(e1, q1);
       FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, x, xa + o0, LE).sub(vm).mul(vs);
       t0.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(y, ya + o0, LE);
       FloatVector t1 = FloatVector.fromMemorySegment(SPECIES, x, xa + o1, LE).sub(vm).mul(vs);
@@ -131,13 +112,26 @@ final class PanamaNativeLayerNorm {
     }
     for (; f < vb; f += LANES) {
       long o = 4L * f;
+      FloatVector e = FloatVector.fromMemorySegment(SPECIES, x, na + o, LE).sub(vx0);
+      d0 = d0.add(e);
+      q0 = e.fma(e, q0);
       FloatVector t = FloatVector.fromMemorySegment(SPECIES, x, xa + o, LE).sub(vm).mul(vs);
       t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(y, ya + o, LE);
     }
+    // Both lane sums in one call, before the scalar tail (added after it: the same bits as the array code).
+    // Two calls after the tail's segment accesses met C2's inlining node budget when the one-vector tail
+    // was compiled (4095 features at 16 lanes), and their vectors were boxed: 192 B a row.
+    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1));
     for (; f < width; f++) { // scalar tail
       long o = 4L * f;
+      float e = x.get(F, na + o) - x0;
+      sd += e;
+      sq = Math.fma(e, e, sq);
       y.set(F, ya + o, Math.fma((x.get(F, xa + o) - m) * s, gamma[f], beta[f]));
     }
+    sd += Float.intBitsToFloat((int) (lanes >>> 32));
+    sq += Float.intBitsToFloat((int) lanes);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   // ---------------------------------------------------------------- layer norm backward
