@@ -150,6 +150,14 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * j + 1 (one scalar load a cache line) in block j's writes took 1.10-1.22x at 768 and 1.06-1.13x at 1000; this loop
    * four vectors a step (the same two accumulator pairs in the same order) 1.01-1.03x at 768 and 1.17-1.29x at 1000
    * (engineer lnb13, thirteenth session).
+   *
+   * <p>Sixteenth session (engineer ln16): per row a sum loop with four accumulator pairs (two pairs were
+   * add/FMA-latency-bound), the statistics, then a write-only loop, was merged and reverted. On L1-resident rows it is
+   * cheaper than this loop (LayerNormRowProbe, 768 floats: 111-114 against 154-163 ns a row), but from memory the
+   * lead's quiet JMH A/B of this loop (A) against it (B) (`jmh/bench ab A.jar B.jar --rounds 3
+   * 'LayerNormBenchmark\.Vector\.layerNormForward$' -p shape=...`, B/A) read 0.818 at 1024x1000, 0.829 at 512x2048,
+   * 0.880 at 4096x256, 1.009 at 2048x768, but 1.076 at 1024x1024, 1.086 and 1.151 at 512x4096 and 1.138 at 256x8192:
+   * slower at the long transformer widths, with no rule by width or size that separates the two sets.
    */
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
