@@ -1913,7 +1913,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * channel's planes (x and dy, {@code 2 * outer * inner} floats) are read by the reduce and read
    * again by the apply right after, from L2 while they fit there, instead of from L3 or memory after a
    * sweep over the whole tensor. Planes shorter than {@link BatchNormSupport#FUSED_MIN_INNER} stay in memory
-   * order, and so do short planes where the channel walk was measured slower ({@link #memoryOrder}). A channel larger than L2 (N=8 C=3 at 224x224: 3.2 MB) is applied from its end back
+   * order, and so do short planes where the channel walk was measured slower ({@link #memoryOrder}). A channel larger than L2 (eight 224x224 planes: 3.2 MB of x and dy) is applied from its end back
    * ({@link #applyPlanes}), so its last ~2 MB still come from L2. Planes of one apply block or less are
    * {@link #pipelined}: each channel's reduce shares its loop with the previous channel's apply. The same
    * arithmetic in the same order per channel as reduce-then-apply, so the same bits.
