@@ -1929,8 +1929,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       return;
     }
     if (memoryOrder(outer, channels, inner)) { // as below FUSED_MIN_INNER: the same sums in the same order, the same bits
-      reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
-      for (int c = 0; c < channels; c++) sumDyXhat[c] *= invStd[c];
+      backwardReduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
       applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat,
           count);
       return;
