@@ -1609,7 +1609,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         }
       }
     } else {
-      applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy,
+      applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, 0, channels, mean, invStd, gamma, sumDy,
           sumDyXhat, count);
     }
   }
@@ -1803,11 +1803,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   private static void applyChannelsFirst(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
-                                         int outer, int channels, int inner, float[] mean, float[] invStd,
+                                         int outer, int channels, int inner, int cFrom, int cTo, float[] mean, float[] invStd,
                                          float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
     int vectorBound = SPECIES.loopBound(inner);
     for (int o = 0; o < outer; o++) {
-      for (int c = 0; c < channels; c++) {
+      for (int c = cFrom; c < cTo; c++) {
         float a = Coefficients.backwardA(invStd, gamma, c);
         FloatVector va = FloatVector.broadcast(SPECIES, a);
         FloatVector vb = FloatVector.broadcast(SPECIES, Coefficients.backwardB(a, invStd, sumDyXhat, count, c));
@@ -1930,8 +1930,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
     if (memoryOrder(outer, channels, inner)) { // as below FUSED_MIN_INNER: the same sums in the same order, the same bits
       backwardReduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
-      applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat,
-          count);
+      applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, 0, channels, mean, invStd, gamma, sumDy,
+          sumDyXhat, count);
       return;
     }
     if (inner <= APPLY_BLOCK) { // planes of one apply block: see pipelined
@@ -2110,31 +2110,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  /** {@link #applyChannelsFirst} on channels [cFrom, cTo), with its vector and scalar tail (the bits of every apply). */
+  /** {@link #applyChannelsFirst} on channels [cFrom, cTo): the bits of every apply. */
   @Override
   public void backwardApplyChannels(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer,
                                     int channels, int inner, int cFrom, int cTo, float[] mean, float[] invStd, float[] gamma,
                                     float[] sumDy, float[] sumDyXhat, double count) {
-    int vectorBound = SPECIES.loopBound(inner);
-    for (int o = 0; o < outer; o++) {
-      for (int c = cFrom; c < cTo; c++) {
-        float a = Coefficients.backwardA(invStd, gamma, c);
-        FloatVector va = FloatVector.broadcast(SPECIES, a);
-        FloatVector vb = FloatVector.broadcast(SPECIES, Coefficients.backwardB(a, invStd, sumDyXhat, count, c));
-        FloatVector vk = FloatVector.broadcast(SPECIES, Coefficients.backwardK(a, sumDy, count, c));
-        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-        int off = (o * channels + c) * inner;
-        int i = 0;
-        for (; i < vectorBound; i += LANES) {
-          int p = off + i;
-          FloatVector.fromArray(SPECIES, dy, dyOffset + p)
-              .fma(va, FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m).fma(vb, vk)).intoArray(dx, dxOffset + p);
-        }
-        int p = off + i; // scalar tail
-        ScalarBatchNormSupport.applyStrided(x, xOffset + p, dy, dyOffset + p, dx, dxOffset + p, 1, inner - i,
-            mean, invStd, gamma, sumDy, sumDyXhat, count, c);
-      }
-    }
+    applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, cFrom, cTo, mean, invStd, gamma, sumDy,
+        sumDyXhat, count);
   }
 
   // ---------------------------------------------------------------- backward on native memory (PanamaNativeBackward)
