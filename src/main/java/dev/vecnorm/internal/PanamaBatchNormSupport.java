@@ -186,8 +186,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (superRows > 0) {
         momentsBlocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s, shortCall);
       }
-      if (shortCall && !tail && width == channels && superRows == rows && meanResidual == null) {
-        return foldOnePositionPerChannel(s, channels, rows, mean, variance);
+      if (shortCall && !tail && width == channels && superRows == rows) {
+        return foldOnePositionPerChannel(s, channels, rows, mean, meanResidual, variance);
       }
       foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, meanResidual, variance);
       return false;
@@ -445,23 +445,35 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
-   * {@link #foldPositions}' one-position-per-channel branch (no residual wanted) as vectors, for short calls:
-   * {@code mean = pivot0 + runMean} and {@code variance = M2 / rows}, the same float operations, so the same
-   * bits. C2 vectorizes neither scalar loop (the outputs might be {@code s}): 1.5 µs a call at 1024 channels
-   * against ~0.2. It also does the finite test the caller would otherwise scan for ({@code v - v} is 0 for
-   * finite {@code v}, NaN otherwise, and the sum of those stays 0 or NaN): returns true when every mean and
-   * variance is finite, false when {@link ScalarBatchNormSupport#redoNonFinite} must look.
+   * {@link #foldPositions}' one-position-per-channel branch as vectors, for short calls: {@code mean = pivot0 + runMean}
+   * and {@code variance = M2 / rows}, the same float operations, so the same bits. C2 vectorizes neither scalar loop
+   * (the outputs might be {@code s}): 1.5 µs a call at 1024 channels against ~0.2. It also does the finite test the
+   * caller would otherwise scan for ({@code v - v} is 0 for finite {@code v}, NaN otherwise, and the sum of those
+   * stays 0 or NaN): returns true when every mean and variance is finite, false when
+   * {@link ScalarBatchNormSupport#redoNonFinite} must look (it zeroes the residual of the channels it redoes).
+   *
+   * <p>The mean residual ({@code ParallelBatchNorm}'s chunks ask for it, for their merge) is foldPositions' expression,
+   * {@code (float) ((double) pivot0 + runMean - mean)}: the vector loop parks {@code runMean} in the residual array,
+   * so the loop after it reads all its operands at the residual's own index, and C2 vectorizes it. Taking the
+   * residual to foldPositions' scalar loops and the caller's two finite scans cost a 128x1024 chunk 6.3-6.6 µs of its
+   * 22 (par17's probe, one thread, in cache), a quarter of each thread's moments in a 2-thread NC 256x1024 forward.
    */
-  private static boolean foldOnePositionPerChannel(float[] s, int channels, int rows, float[] mean, float[] variance) {
+  static boolean foldOnePositionPerChannel(float[] s, int channels, int rows, float[] mean, float[] meanResidual,
+                                           float[] variance) {
     int P = channels;
     float n = rows;
     FloatVector check = FloatVector.zero(SPECIES);
     for (int c = 0; c < channels; c += LANES) { // channels is a multiple of the lanes here
-      FloatVector m = FloatVector.fromArray(SPECIES, s, c).add(FloatVector.fromArray(SPECIES, s, 4 * P + c));
+      FloatVector runMean = FloatVector.fromArray(SPECIES, s, 4 * P + c);
+      FloatVector m = FloatVector.fromArray(SPECIES, s, c).add(runMean);
       FloatVector v = FloatVector.fromArray(SPECIES, s, 5 * P + c).div(n);
       m.intoArray(mean, c);
       v.intoArray(variance, c);
+      if (meanResidual != null) runMean.intoArray(meanResidual, c);
       check = check.add(m.sub(m)).add(v.sub(v));
+    }
+    if (meanResidual != null) {
+      for (int c = 0; c < channels; c++) meanResidual[c] = (float) ((double) s[c] + meanResidual[c] - mean[c]);
     }
     return sumLanes(check) == 0f;
   }
