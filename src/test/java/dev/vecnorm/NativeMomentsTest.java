@@ -54,6 +54,17 @@ class NativeMomentsTest {
     }
     out.add(NormShape.channelsFirst(7, 1, 13 * 13));
     out.add(NormShape.channelsFirst(2, 3, 20_000)); // planes of two channels-first blocks
+    // past L2 (more than 256 Ki floats): one sample at a time (PanamaNativeMoments.samplePlanes) from 8 vectors a plane
+    // (128 floats at 16 lanes), pairs below; ragged tails of 1-15 floats, whole vectors, blocks
+    out.add(NormShape.channelsFirst(3, 700, 127));
+    out.add(NormShape.channelsFirst(3, 700, 128));
+    out.add(NormShape.channelsFirst(3, 600, 169));
+    out.add(NormShape.channelsFirst(2, 700, 196));
+    out.add(NormShape.channelsFirst(3, 400, 255));
+    out.add(NormShape.channelsFirst(2, 200, 672));
+    out.add(NormShape.channelsFirst(1, 300, 1000));
+    out.add(NormShape.channelsFirst(1, 90, 3136));
+    out.add(NormShape.channelsFirst(3, 5, 20_000));
     return out;
   }
 

@@ -221,6 +221,10 @@ final class PanamaNativeMoments {
   private static void channelsFirst(MemorySegment x, long xOffset, int outer, int channels, int inner, float[] mean, float[] m2,
                                     float[] pivots) {
     long planeBytes = 4L * inner;
+    if (bySample(outer, channels, inner)) {
+      for (int o = 0; o < outer; o++) samplePlanes(x, xOffset + planeBytes * channels * o, channels, inner, o, mean, m2, pivots, channels + 4 * LANES);
+      return;
+    }
     for (int o = 0; o < outer; o++) {
       int c = 0;
       if (PanamaNativeShortPlanes.ownLoops(inner)) { // short planes: a body of their own (planePairShort says why)
@@ -235,6 +239,93 @@ final class PanamaNativeMoments {
       }
       for (; c < channels; c++) {
         plane(x, xOffset + planeBytes * ((long) o * channels + c), inner, c, pivots[c], mean, m2, o, pivots, channels + 4 * LANES);
+      }
+    }
+  }
+
+  /**
+   * Whether {@link #channelsFirst} reads one sample at a time through {@link #samplePlanes}: tensors past L2 (more than
+   * {@link PanamaBatchNormSupport#STREAM_MIN_FLOATS}) whose planes have at least {@link #SAMPLE_MIN_VECTORS} vectors.
+   * In L2 the calls are bound by each plane's fixed cost (loop entries, lane sums, tails, the merge), which the pairs
+   * ({@link #planePairShort}, {@link #planePair}) share between two planes; on planes of a few vectors too (NCHW
+   * 32x7x7x2048's 49 floats). Past L2 the plane-at-a-time walk of the {@code float[]} kernel is the faster one.
+   */
+  private static boolean bySample(int outer, int channels, int inner) {
+    return inner >= SAMPLE_MIN_VECTORS * LANES && (long) outer * channels * inner > PanamaBatchNormSupport.STREAM_MIN_FLOATS;
+  }
+
+  /** Planes of fewer vectors than this keep the pairs ({@link #bySample}). */
+  private static final int SAMPLE_MIN_VECTORS = 8;
+
+  /**
+   * The {@code channels} planes of sample {@code o} (byte offset {@code at}, {@code inner} floats each), one plane
+   * after the other, each block as {@code PanamaBatchNormSupport.momentsChannelsFirst} does it (the sum of
+   * {@code sumContiguous}, then the two-accumulator deviation pass, the scalar tails, Chan's merge): the same
+   * operations in the same order, so the same bits.
+   *
+   * <p>Why this form (session 17, Intel Xeon, 2 MiB L2): on NCHW 32x14x14x256 (196-float planes) the pairs
+   * ({@link #planePairShort}) ran at 1.30-1.37x the {@code float[]} time in the ten-shape {@code SegmentCheck} JVM,
+   * and 1.18 even with {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0}. Here the whole sample is one
+   * slice, made once (so C2 scalar-replaces it and checks every load against one loop-invariant size), and the
+   * vector loops exit on {@code !=} with byte offsets as induction variables, so C2 makes no counted loop (no
+   * long-range-check nest, pre-, main and post-loop set up per plane: {@link #plane}) and keeps one compare per load.
+   * Non-counted loops are not unrolled, so the profile of another plane length cannot reshape them
+   * ({@link PanamaNativeShortPlanes#ownLoops}). The scalar tail is read from a copy of the block's last vector
+   * ({@link #copiesTail}) at {@code t[tail]}.
+   */
+  private static void samplePlanes(MemorySegment whole, long at, int channels, int inner, int o, float[] mean, float[] m2,
+                                   float[] pivots, int tail) {
+    MemorySegment x = whole.asSlice(at, 4L * channels * inner);
+    float[] t = pivots;
+    for (int c = 0; c < channels; c++) {
+      for (int i0 = 0; i0 < inner; i0 += Blocking.BLOCK_FLOATS) {
+        int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
+        long base = 4L * ((long) c * inner + i0);
+        int vectorBound = SPECIES.loopBound(n);
+        long p = base, tileEnd = base + 4L * (n - n % TILE), vectorEnd = base + 4L * vectorBound;
+        long pairEnd = base + 4L * (n - n % (2 * LANES));
+        FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES), acc2 = FloatVector.zero(SPECIES), acc3 = FloatVector.zero(SPECIES);
+        for (; p != tileEnd; p += 4L * TILE) {
+          acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
+          acc1 = acc1.add(FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE));
+          acc2 = acc2.add(FloatVector.fromMemorySegment(SPECIES, x, p + 8L * LANES, LE));
+          acc3 = acc3.add(FloatVector.fromMemorySegment(SPECIES, x, p + 12L * LANES, LE));
+        }
+        for (; p != vectorEnd; p += 4L * LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
+        float sum = PanamaBatchNormSupport.sumLanes(acc0.add(acc1).add(acc2.add(acc3)));
+        boolean copied = copiesTail(n);
+        int from = tail - (n - LANES); // t[from + i] is element i of the block when copied
+        if (copied) {
+          FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (n - LANES), LE).intoArray(t, tail);
+          for (int i = vectorBound; i < n; i++) sum += t[from + i]; // scalar tail
+        } else {
+          for (int i = vectorBound; i < n; i++) sum += x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i); // scalar tail
+        }
+        float center = sum / n;
+        FloatVector vCenter = FloatVector.broadcast(SPECIES, center);
+        FloatVector d0 = FloatVector.zero(SPECIES), d1 = FloatVector.zero(SPECIES), q0 = FloatVector.zero(SPECIES), q1 = FloatVector.zero(SPECIES);
+        for (p = base; p != pairEnd; p += 8L * LANES) {
+          FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, p, LE).sub(vCenter);
+          FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE).sub(vCenter);
+          d0 = d0.add(e0);
+          d1 = d1.add(e1);
+          q0 = e0.fma(e0, q0);
+          q1 = e1.fma(e1, q1);
+        }
+        for (; p != vectorEnd; p += 4L * LANES) {
+          FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, p, LE).sub(vCenter);
+          d0 = d0.add(e0);
+          q0 = e0.fma(e0, q0);
+        }
+        long sums = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // sumD high, sumD2 low
+        float sumD = Float.intBitsToFloat((int) (sums >>> 32)), sumD2 = Float.intBitsToFloat((int) sums);
+        for (int i = vectorBound; i < n; i++) { // scalar tail
+          float e = (copied ? t[from + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i)) - center;
+          sumD += e;
+          sumD2 += e * e;
+        }
+        ScalarBatchNormSupport.mergeBlock(mean, m2, c, (center - pivots[c]) + sumD / n, Math.max(0f, sumD2 - sumD * (sumD / n)), n,
+            o * inner + i0);
       }
     }
   }
