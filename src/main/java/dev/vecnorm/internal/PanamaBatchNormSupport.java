@@ -1319,7 +1319,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     int width = superWidth(channels);
     if (width >= 0) {
       int slot = scratchSlot(width);
-      float[] s = Scratch.borrow(5 * slot);
+      float[] s = Scratch.borrow(4 * slot);
       try {
         for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
         java.util.Arrays.fill(s, slot, 3 * slot, 0f);
@@ -1379,23 +1379,28 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * Backward sums over the tensor as one stream of super rows (see {@link #normalizeSuperRows}): per
    * position, {@code sum dy} and {@code sum dy*(x - mean)} accumulate in scratch
-   * {@code [mean | sumDy | sumDyXmu | t | u]} ({@code slot} floats apart, see {@link #scratchSlot}), in steps of four super rows: {@code sumDy += (g0 + g1) + (g2 + g3)}
-   * and {@code sumDyXmu} by four FMAs in row order.
+   * {@code [mean | sumDy | sumDyXmu | t]} ({@code slot} floats apart, see {@link #scratchSlot}), in steps of four super
+   * rows: {@code sumDy += (g0 + g1) + (g2 + g3)} and {@code sumDyXmu} by four FMAs in row order.
    *
-   * <p>Each step reads its four super rows one after the other, in memory order, carrying {@code g0 + g1} and
-   * {@code g2} to the last row through scratch {@code t} and {@code u}: the same operations on the same values as
-   * loading the four rows' vectors of one position together, so the same bits. That walk (a vector from each of
-   * the four rows of x and of dy per position: eight interleaved 1 KiB runs at 16 lanes) ran at half the read
-   * bandwidth on the AVX-512 EPYC (Zen 4): NHWC 64x56x56x64 reduce 8.5-9.3 ms against 3.6-5.0 ms in memory order,
-   * while a plain read of x and dy took 3.6 ms (/tmp/nhwcbw13/probe BwProbe2, BwBand, one JVM; the same at
-   * -XX:MaxVectorSize=32, so not the vector width). A position's scratch round trip through L1 comes back a whole
-   * super row (16 or more vectors) later. Super rows of
-   * {@link #INTERLEAVED_MIN_WIDTH} floats or more keep the four rows' vectors of a position together (same bits again),
-   * with sumDy and sumDyXmu in reverse position order ({@link #accumulatorIndex}: the 4K aliasing of the pooled scratch).
+   * <p>Super rows narrower than {@link #INTERLEAVED_MIN_WIDTH} are read two at a time: rows 0 and 1 with a position's
+   * two vectors of each together (storing {@code t = g0 + g1} and sumDyXmu), then rows 2 and 3 (adding
+   * {@code t + (g2 + g3)} to sumDy): the same operations on the same values as loading the four rows' vectors of a
+   * position together, so the same bits. Four streams (two rows of x, two of dy) one super row apart, and a scratch
+   * round trip per position every two rows. The earlier walk read the four rows one after the other in memory order
+   * (carrying g0 + g1 and g2 through scratch: two stores per vector), since the four-row walk (eight interleaved 1 KiB
+   * runs at 16 lanes) ran at half the read bandwidth on the AVX-512 EPYC (NHWC 64x56x56x64 reduce 8.5-9.3 ms against
+   * 3.6-5.0 ms, /tmp/nhwcbw13/probe BwProbe2, session 13). On the Sapphire-Rapids-class Xeon (2 MiB L2), width 256, one
+   * JVM, the three walks alternating (medians of 11 rounds, pairs / memory order / four rows, with a plain read of x
+   * and dy): NHWC 64x56x56x64 9.91 / 10.95 / 11.54 ms (read 9.89), NHWC 32x56x56x32 2.26 / 2.53 / 2.58 ms (2.16),
+   * NC 8192x256 907 / 1057 / 962 us (867), NHWC 32x14x14x256 694 / 777 / 728 us (671), NC 512x256 31.6 / 47.3 / 29.8
+   * us (21.7) (/tmp/bw17/probe RedProbe, session 17): the four-row walk wins only while x and dy are cached and loses
+   * from memory, the pair walk is at or near the best at every size. Super rows of {@link #INTERLEAVED_MIN_WIDTH}
+   * floats or more keep the four rows' vectors of a position together (same bits again), with sumDy and sumDyXmu in
+   * reverse position order ({@link #accumulatorIndex}: the 4K aliasing of the pooled scratch).
    */
   private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
                                       int slot) {
-    int sum = slot, h = 2 * slot, t = 3 * slot, u = 4 * slot;
+    int sum = slot, h = 2 * slot, t = 3 * slot;
     // Wide rows: sumDy and sumDyXmu in reverse position order (accumulatorIndex), position j at o - j.
     int o = width - LANES, wideSum = sum + o, wideH = h + o;
     int i = 0;
@@ -1413,37 +1418,22 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, wideH - j);
       }
     }
-    for (; i + 4 * width <= total; i += 4 * width) {
-      int r = i;
-      for (int j = 0; j < width; j += LANES) { // row 0: t = g0
-        FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + r + j);
-        FloatVector hj = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + r + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j));
-        g.intoArray(s, t + j);
-        hj.intoArray(s, h + j);
+    for (; i + 4 * width <= total; i += 4 * width) { // two rows' vectors together: rows 0 and 1 (t = g0 + g1), then 2 and 3
+      for (int j = 0; j < width; j += LANES) {
+        int p = i + j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g0 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g1 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
+        g0.add(g1).intoArray(s, t + j);
+        FloatVector hj = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
+        g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj).intoArray(s, h + j);
       }
-      r += width;
-      for (int j = 0; j < width; j += LANES) { // row 1: t = g0 + g1
-        FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + r + j);
-        FloatVector hj = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + r + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j));
-        FloatVector tj = FloatVector.fromArray(SPECIES, s, t + j).add(g);
-        tj.intoArray(s, t + j);
-        hj.intoArray(s, h + j);
-      }
-      r += width;
-      for (int j = 0; j < width; j += LANES) { // row 2: u = g2
-        FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + r + j);
-        FloatVector hj = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + r + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j));
-        g.intoArray(s, u + j);
-        hj.intoArray(s, h + j);
-      }
-      r += width;
-      for (int j = 0; j < width; j += LANES) { // row 3: sumDy += t + (u + g3)
-        FloatVector g = FloatVector.fromArray(SPECIES, dy, dyOffset + r + j);
-        FloatVector hj = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + r + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j));
-        FloatVector gj = FloatVector.fromArray(SPECIES, s, sum + j)
-            .add(FloatVector.fromArray(SPECIES, s, t + j).add(FloatVector.fromArray(SPECIES, s, u + j).add(g)));
-        gj.intoArray(s, sum + j);
-        hj.intoArray(s, h + j);
+      for (int j = 0; j < width; j += LANES) { // sumDy += t + (g2 + g3)
+        int p = i + 2 * width + j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g2 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g3 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, t + j).add(g2.add(g3))).intoArray(s, sum + j);
+        FloatVector hj = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
+        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj).intoArray(s, h + j);
       }
     }
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
@@ -1466,8 +1456,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * Floats between the backward reduce's scratch arrays: the super row's width plus two vectors, so that a store to
    * one array and a load from another at the same position are not a multiple of 4 KiB apart (which looks like a
-   * dependence to the load unit until the store's address resolves). Unpadded, width 256 puts mean and u 4 KiB apart,
-   * width 512 mean and sumDyXmu; at width 1024 (all five) the memory-order walk took 5.9-7.4 ms on NHWC 12544x1024
+   * dependence to the load unit until the store's address resolves). Unpadded, width 256 put mean and the (since
+   * dropped) fifth array 4 KiB apart, width 512 mean and sumDyXmu; at width 1024 (all five) the memory-order walk took 5.9-7.4 ms on NHWC 12544x1024
    * against 5.0-5.6 ms padded (that width now takes the interleaved walk, see {@link #INTERLEAVED_MIN_WIDTH}).
    */
   static int scratchSlot(int width) {

@@ -246,7 +246,7 @@ final class PanamaNativeBackward {
       return;
     }
     int slot = scratchSlot(width);
-    float[] s = Scratch.borrow(5 * slot + 2 * LANES);
+    float[] s = Scratch.borrow(4 * slot + 2 * LANES);
     try {
       for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
       java.util.Arrays.fill(s, slot, 3 * slot, 0f);
@@ -268,17 +268,16 @@ final class PanamaNativeBackward {
 
   /**
    * {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch
-   * {@code [mean | sumDy | sumDyXmu | t | u | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}). Super rows
-   * narrower than {@code INTERLEAVED_MIN_WIDTH} are read in memory order, each step's four rows one after the other
-   * (the array kernel says why: the interleaved walk ran at half the read bandwidth on the AMD EPYC); wider ones keep
-   * the four rows' vectors of a position together. Either walk, the array kernel's operations in its order: the same bits.
+   * {@code [mean | sumDy | sumDyXmu | t | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}). Super rows
+   * narrower than {@code INTERLEAVED_MIN_WIDTH} are read two rows at a time (rows 0 and 1, then 2 and 3: the array
+   * kernel says why); wider ones keep the four rows' vectors of a position together. Either walk, the array kernel's operations in its order: the same bits.
    * The scalar tail (under a vector of floats at the tensor's end) is read from one vector of dy and one of x ending at
    * the tensor's end, copied to the scratch's last {@code 2 * LANES} floats, not by a checked {@code get} per float.
    */
   private static void reduceSuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
                                       float[] s, int slot) {
     int sum = slot, h = 2 * slot;
-    int t = 5 * slot; // the tail vectors: dy at t, x at t + LANES
+    int t = 4 * slot; // the tail vectors: dy at t, x at t + LANES
     boolean vectorTail = total % LANES != 0 && total >= LANES;
     if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
       FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * (total - LANES), LE).intoArray(s, t);
@@ -289,7 +288,7 @@ final class PanamaNativeBackward {
     // NHWC:7x13x13x17 288.7 against 8.6 us, NC:8192x256 2171 against 1184), and at float[] speed when run alone: the
     // signature of C2 running out of inlining budget and boxing vectors, seen before in these classes. Split: 1.01, 1.04.
     long i = width >= INTERLEAVED_MIN_WIDTH ? reduceInterleaved(x, xOffset, dy, dyOffset, total, width, s, slot)
-        : reduceInOrder(x, xOffset, dy, dyOffset, total, width, s, slot);
+        : reducePairs(x, xOffset, dy, dyOffset, total, width, s, slot);
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
     long vectorBound = total - total % LANES;
     int j = 0;
@@ -344,45 +343,28 @@ final class PanamaNativeBackward {
     return i;
   }
 
-  /** The whole four-super-row steps, each step's rows in memory order through scratch {@code t}, {@code u}; returns the floats done. */
-  private static long reduceInOrder(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
-                                    float[] s, int slot) {
+  /** The whole four-super-row steps two rows at a time, through scratch {@code t} (as the array kernel); returns the floats done. */
+  private static long reducePairs(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
+                                  float[] s, int slot) {
     long w = 4L * width, i = 0;
-    int sum = slot, h = 2 * slot, tq = 3 * slot, uq = 4 * slot;
-    for (; i + 4L * width <= total; i += 4L * width) { // memory order: t = g0, t += g1, u = g2, sumDy += t + (u + g3)
+    int sum = slot, h = 2 * slot, tq = 3 * slot;
+    for (; i + 4L * width <= total; i += 4L * width) { // rows 0 and 1: t = g0 + g1; rows 2 and 3: sumDy += t + (g2 + g3)
       MemorySegment xq = x.asSlice(xOffset + 4 * i, 4 * w), gq = dy.asSlice(dyOffset + 4 * i, 4 * w);
-      for (int j = 0; j < width; j += LANES) { // row 0
+      for (int j = 0; j < width; j += LANES) {
         long p = 4L * j;
-        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, p, LE);
-        FloatVector hj = g.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
-            FloatVector.fromArray(SPECIES, s, h + j));
-        g.intoArray(s, tq + j);
-        hj.intoArray(s, h + j);
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, gq, p, LE), g1 = FloatVector.fromMemorySegment(SPECIES, gq, p + w, LE);
+        g0.add(g1).intoArray(s, tq + j);
+        FloatVector hj = g0.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
+        g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), hj).intoArray(s, h + j);
       }
-      for (int j = 0; j < width; j += LANES) { // row 1
-        long p = w + 4L * j;
-        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, p, LE);
-        FloatVector hj = g.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
-            FloatVector.fromArray(SPECIES, s, h + j));
-        FloatVector.fromArray(SPECIES, s, tq + j).add(g).intoArray(s, tq + j);
-        hj.intoArray(s, h + j);
-      }
-      for (int j = 0; j < width; j += LANES) { // row 2
+      for (int j = 0; j < width; j += LANES) {
         long p = 2 * w + 4L * j;
-        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, p, LE);
-        FloatVector hj = g.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
-            FloatVector.fromArray(SPECIES, s, h + j));
-        g.intoArray(s, uq + j);
-        hj.intoArray(s, h + j);
-      }
-      for (int j = 0; j < width; j += LANES) { // row 3
-        long p = 3 * w + 4L * j;
-        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, p, LE);
-        FloatVector hj = g.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
-            FloatVector.fromArray(SPECIES, s, h + j));
-        FloatVector.fromArray(SPECIES, s, sum + j)
-            .add(FloatVector.fromArray(SPECIES, s, tq + j).add(FloatVector.fromArray(SPECIES, s, uq + j).add(g))).intoArray(s, sum + j);
-        hj.intoArray(s, h + j);
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, gq, p, LE), g3 = FloatVector.fromMemorySegment(SPECIES, gq, p + w, LE);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, tq + j).add(g2.add(g3))).intoArray(s, sum + j);
+        FloatVector hj = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
+        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), hj).intoArray(s, h + j);
       }
     }
     return i;
