@@ -39,7 +39,7 @@ import java.util.Set;
  * workers, loop and table: layer norm and RMS norm over the rows of NC tensors, group norm on the
  * suite's NHWC and NCHW tensors ({@link NormsSide}).
  *
- * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--ln-native] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
+ * <pre>Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--ln-native] [--bn-native] [--out PREFIX] [--rounds 3, quick 2] [--warm-ms 60]
  *       [--measure-ms 150] [--shapes S1,S2,...] [--threads 1,2] [--ops OP1,OP2,...]</pre>
  *
  * <p>{@code --ops} keeps only the cases of the named operations ({@code trainingForward}, {@code inferenceForward},
@@ -68,6 +68,7 @@ public final class Peers {
     for (String op : List.of("trainingForward", "inferenceForward", "backward")) {
       for (boolean inPlace : op.equals("backward") ? new boolean[] {false} : new boolean[] {false, true}) {
         for (int t : threads) cases.add(new Case(shape, op, inPlace, t));
+        if (VecnormSide.nativeRows) for (int t : threads) cases.add(new Case(shape, op + NormsSide.NATIVE, inPlace, t));
       }
     }
     return cases;
@@ -113,6 +114,7 @@ public final class Peers {
         case "--quick" -> opt.put("quick", "true");
         case "--norms" -> opt.put("norms", "true");
         case "--ln-native" -> NormsSide.nativeRows = true; // with --norms: layer-norm forward rows on aligned native segments
+        case "--bn-native" -> VecnormSide.nativeRows = true; // batch norm: every case again on aligned native segments
         case "--torch" -> {
           torch.add(args[++i]);
           torch.add(args[++i]);
@@ -125,7 +127,7 @@ public final class Peers {
       }
     }
     if (!opt.containsKey("onednn") || torch.isEmpty()) {
-      System.err.println("usage: Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--ln-native] [--out PREFIX] [--rounds N] [--warm-ms MS] [--measure-ms MS] [--shapes A,B] [--threads 1,2] [--ops A,B]");
+      System.err.println("usage: Peers --onednn BIN --torch PYTHON SCRIPT [--quick] [--norms] [--ln-native] [--bn-native] [--out PREFIX] [--rounds N] [--warm-ms MS] [--measure-ms MS] [--shapes A,B] [--threads 1,2] [--ops A,B]");
       System.exit(2);
     }
     boolean norms = opt.containsKey("norms");
@@ -225,7 +227,7 @@ public final class Peers {
     List<Case> all = cases(shape, threads, norms);
     if (ops == null) return all;
     List<Case> kept = new ArrayList<>();
-    for (Case c : all) if (ops.contains(c.op())) kept.add(c);
+    for (Case c : all) if (ops.contains(c.op()) || ops.contains(c.peerOp())) kept.add(c); // a native row with its op
     return kept;
   }
 

@@ -55,7 +55,7 @@ public final class PeersReport {
      * cache between its passes: forward 1 read + 1 write, backward 2 reads + 1 write.
      */
     double bytes() {
-      int passes = family() == null ? Report.passes(op) : op.endsWith(".backward") ? 3 : 2;
+      int passes = family() == null ? Report.passes(peerOp()) : op.endsWith(".backward") ? 3 : 2;
       return passes * elements() * 4.0;
     }
 
@@ -66,11 +66,11 @@ public final class PeersReport {
 
     String label() {
       String family = family(), peerOp = peerOp();
-      String name = switch (family == null ? op : peerOp.substring(family.length() + 1)) {
+      String name = switch (family == null ? peerOp : peerOp.substring(family.length() + 1)) {
         case "trainingForward" -> "training fwd";
         case "inferenceForward" -> "inference fwd";
         case "forward" -> "fwd";
-        default -> family == null ? op : "bwd";
+        default -> family == null ? peerOp : "bwd";
       };
       if (family != null) {
         name = switch (family) {

@@ -5,6 +5,10 @@ import dev.vecnorm.NormShape;
 import dev.vecnorm.ParallelBatchNorm;
 import dev.vecnorm.bench.PeersReport.Case;
 import dev.vecnorm.bench.PeersReport.Reply;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -22,6 +26,17 @@ final class VecnormSide implements AutoCloseable {
   private Workload w;
   private String label;
   private float[] xin;
+  /**
+   * Set by {@code Peers --bn-native}: every batch-norm case also runs on 64-byte-aligned native segments
+   * ({@link NormsSide#NATIVE}). A large {@code float[]}'s data starts 16 bytes past a cache line (the array
+   * header), so every 64-byte vector load of the {@code float[]} rows spans two lines; the native rows show
+   * the same kernels on buffers aligned as a native tensor library's (and the peers') are.
+   */
+  static boolean nativeRows;
+  private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  /** Native copies of the workload's x and dy, and native y, dx, in-place input: made once per workload. */
+  private Workload nativeFor;
+  private MemorySegment nx, ny, ndy, ndx, nxin;
 
   /** The shared deterministic data: a uint32 hash of the memory index, in [0, 1) (as hash_unit in the workers). */
   static float hashUnit(int i) {
@@ -63,6 +78,7 @@ final class VecnormSide implements AutoCloseable {
   Reply run(Case c, double warmMs, double measureMs) {
     if (c.family() != null) return norms.run(w, c, warmMs, measureMs);
     if (c.inPlace() && c.op().equals("backward")) return Reply.error("backward runs out of place only");
+    if (c.op().endsWith(NormsSide.NATIVE)) return runNative(c, warmMs, measureMs);
     NormShape s = w.shape;
     float[] x = w.x, y = w.y, dy = w.dy, dx = w.dx, gamma = w.gamma, beta = w.beta, mean = w.mean, variance = w.variance;
     float[] invStd = w.invStd, movingMean = w.movingMean, movingVariance = w.movingVariance, dGamma = w.dGamma, dBeta = w.dBeta;
@@ -96,6 +112,62 @@ final class VecnormSide implements AutoCloseable {
     };
     double ns = medianNs(call, warmMs, measureMs);
     return new Reply(true, false, ns, checksum, c.threads() == 1 ? "BatchNorm" : "ParallelBatchNorm(" + c.threads() + ")");
+  }
+
+  /** {@link #run} for a {@link NormsSide#NATIVE} case: the same calls through the {@code MemorySegment} entry points. */
+  private Reply runNative(Case c, double warmMs, double measureMs) {
+    String op = c.op().substring(0, c.op().length() - NormsSide.NATIVE.length());
+    NormShape s = w.shape;
+    int n = w.x.length;
+    if (nativeFor != w) { // the segments follow the workload: a new shape gets new ones, the old are freed by the GC
+      nativeFor = w;
+      Arena arena = Arena.ofAuto();
+      nx = arena.allocate(4L * n, 64);
+      ny = arena.allocate(4L * n, 64);
+      ndy = arena.allocate(4L * n, 64);
+      ndx = arena.allocate(4L * n, 64);
+      nxin = arena.allocate(4L * n, 64);
+      MemorySegment.copy(w.x, 0, nx, FLOAT, 0, n);
+      MemorySegment.copy(w.dy, 0, ndy, FLOAT, 0, n);
+    }
+    float[] gamma = w.gamma, beta = w.beta, mean = w.mean, variance = w.variance, invStd = w.invStd;
+    float[] movingMean = w.movingMean, movingVariance = w.movingVariance, dGamma = w.dGamma, dBeta = w.dBeta;
+    MemorySegment.copy(nx, 0, nxin, 0, 4L * n); // in place starts from fresh data
+    MemorySegment x = nx, dy = ndy, dx = ndx, in = c.inPlace() ? nxin : nx, out = c.inPlace() ? nxin : ny;
+    ParallelBatchNorm pool = c.threads() == 1 ? null : pools.computeIfAbsent(c.threads(), ParallelBatchNorm::new);
+    Runnable call;
+    switch (op) {
+      case "trainingForward" -> call = pool == null
+          ? () -> BatchNorm.forwardTraining(s, in, 0, gamma, beta, EPSILON, out, 0, mean, variance, invStd)
+          : () -> pool.forwardTraining(s, in, 0, gamma, beta, EPSILON, out, 0, mean, variance, invStd);
+      case "inferenceForward" -> call = pool == null
+          ? () -> BatchNorm.forwardInference(s, in, 0, gamma, beta, movingMean, movingVariance, EPSILON, out, 0)
+          : () -> pool.forwardInference(s, in, 0, gamma, beta, movingMean, movingVariance, EPSILON, out, 0);
+      case "backward" -> {
+        BatchNorm.forwardTraining(s, x, 0, gamma, beta, EPSILON, ny, 0, mean, variance, invStd);
+        call = pool == null
+            ? () -> BatchNorm.backward(s, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta)
+            : () -> pool.backward(s, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
+      }
+      default -> {
+        return Reply.error("unknown op " + c.op());
+      }
+    }
+    call.run();
+    double checksum = switch (op) { // after exactly one call on fresh data, as the float[] rows
+      case "trainingForward" -> sumAbs(out, n) + sum(mean);
+      case "inferenceForward" -> sumAbs(out, n);
+      default -> sumAbs(dx, n) + sum(dGamma) + sum(dBeta);
+    };
+    double ns = medianNs(call, warmMs, measureMs);
+    return new Reply(true, false, ns, checksum,
+        (c.threads() == 1 ? "BatchNorm" : "ParallelBatchNorm(" + c.threads() + ")") + " on 64-byte-aligned native segments");
+  }
+
+  private static double sumAbs(MemorySegment a, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += Math.abs(a.getAtIndex(FLOAT, i));
+    return s;
   }
 
   /**

@@ -264,4 +264,36 @@ class PeersReportTest {
       NormsSide.nativeRows = false;
     }
   }
+
+  /** --bn-native: every batch-norm case again on aligned native segments, its checksum on the same float64 reference. */
+  @Test
+  void nativeBatchNormRowsAreOptInAndMatchTheFloat64Reference() {
+    assertFalse(Peers.cases("NC:8x4", new int[] {1, 2}).stream().anyMatch(c -> c.op().endsWith(NormsSide.NATIVE)));
+    VecnormSide.nativeRows = true;
+    try (VecnormSide side = new VecnormSide()) {
+      List<Case> cases = Peers.cases("NC:8x4", new int[] {1, 2});
+      assertEquals(20, cases.size()); // the 10 float[] cases, each again native
+      Case n = new Case("NC:8x4", "inferenceForward" + NormsSide.NATIVE, true, 2);
+      assertTrue(cases.contains(n));
+      assertEquals("run inferenceForward in 2 60 150", Peers.request(n, 60, 150));
+      assertEquals("inference fwd, vecnorm native 64-byte aligned, y = x", n.label());
+      assertEquals(2 * 32 * 4.0, n.bytes());
+      assertEquals(List.of("backward", "backward" + NormsSide.NATIVE),
+          Peers.selected("NC:8x4", new int[] {1}, false, java.util.Set.of("backward")).stream().map(Case::op).toList());
+      for (String shape : List.of("NHWC:3x5x7x13", "NCHW:3x5x7x13", "NC:37x19")) {
+        side.shape(shape);
+        Map<String, Double> reference = side.reference();
+        for (Case c : Peers.cases(shape, new int[] {1, 2})) {
+          if (!c.op().endsWith(NormsSide.NATIVE)) continue;
+          Reply r = side.run(c, 0, 0);
+          assertTrue(r.ok(), c + ": " + r.detail());
+          assertTrue(r.detail().endsWith("native segments"), r.detail());
+          double expected = reference.get(c.peerOp());
+          assertEquals(expected, r.checksum(), 1e-5 * Math.abs(expected), c.toString());
+        }
+      }
+    } finally {
+      VecnormSide.nativeRows = false;
+    }
+  }
 }
