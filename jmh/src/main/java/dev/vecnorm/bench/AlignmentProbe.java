@@ -77,7 +77,7 @@ public final class AlignmentProbe {
     MemorySegment m = Arena.ofAuto().allocate(4L * (floats + 16), 64);
     MemorySegment.copy(a, 0, m, FLOAT, 0, a.length);
     List<Variant> v = new ArrayList<>();
-    for (int o : OFFSETS) v.add(reps -> { for (int r = 0; r < reps; r++) sink += sum(a, o, floats); });
+    for (int o : OFFSETS) v.add(reps -> { for (int r = 0; r < reps; r++) sink += BandwidthOps.read(a, o, floats); });
     for (int o : OFFSETS) v.add(reps -> { for (int r = 0; r < reps; r++) sink += sum(m, 4L * o, floats); });
     print(floats + " floats (" + (4L * floats >> 10) + " KiB)", "read", time(v, floats));
   }
@@ -157,22 +157,7 @@ public final class AlignmentProbe {
     return Arrays.stream(a).max().orElse(Double.NaN);
   }
 
-  /** The bandwidth probe's read ({@link BandwidthOps#read}) from element {@code from}. */
-  static float sum(float[] a, int from, int n) {
-    FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int step = SPECIES.length(), i = from, bound = from + n - n % (4 * step);
-    for (; i < bound; i += 4 * step) {
-      acc0 = acc0.add(FloatVector.fromArray(SPECIES, a, i));
-      acc1 = acc1.add(FloatVector.fromArray(SPECIES, a, i + step));
-      acc2 = acc2.add(FloatVector.fromArray(SPECIES, a, i + 2 * step));
-      acc3 = acc3.add(FloatVector.fromArray(SPECIES, a, i + 3 * step));
-    }
-    float s = acc0.add(acc1).add(acc2).add(acc3).reduceLanes(VectorOperators.ADD);
-    for (; i < from + n; i++) s += a[i];
-    return s;
-  }
-
-  /** {@link #sum(float[], int, int)} on a native segment from byte {@code from}. */
+  /** {@link BandwidthOps#read(float[], int, int)} on a native segment from byte {@code from}. */
   static float sum(MemorySegment a, long from, int n) {
     FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     int step = SPECIES.length();

@@ -13,8 +13,13 @@ final class BandwidthOps implements Ops {
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
 
   static float read(float[] a) {
+    return read(a, 0, a.length);
+  }
+
+  /** {@link #read(float[])} of {@code n} floats from element {@code from} ({@link AlignmentProbe}: any start within a line). */
+  static float read(float[] a, int from, int n) {
     FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int step = SPECIES.length(), i = 0, bound = a.length - a.length % (4 * step);
+    int step = SPECIES.length(), i = from, bound = from + n - n % (4 * step);
     for (; i < bound; i += 4 * step) {
       acc0 = acc0.add(FloatVector.fromArray(SPECIES, a, i));
       acc1 = acc1.add(FloatVector.fromArray(SPECIES, a, i + step));
@@ -22,7 +27,7 @@ final class BandwidthOps implements Ops {
       acc3 = acc3.add(FloatVector.fromArray(SPECIES, a, i + 3 * step));
     }
     float s = acc0.add(acc1).add(acc2).add(acc3).reduceLanes(VectorOperators.ADD);
-    for (; i < a.length; i++) s += a[i];
+    for (; i < from + n; i++) s += a[i];
     return s;
   }
 
