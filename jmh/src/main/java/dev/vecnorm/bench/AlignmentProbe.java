@@ -37,7 +37,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class AlignmentProbe {
   private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
-  private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfFloat FLOAT = NormsSide.FLOAT;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final int[] OFFSETS = {0, 4, 8, 12};
   private static final int ROUNDS = 15, WARM_ROUNDS = 3;
@@ -54,7 +54,7 @@ public final class AlignmentProbe {
     System.out.println("| --- | --- |" + " ---: |".repeat(2 * OFFSETS.length + 2));
     for (int i = 1; i < args.length; i++) {
       if (args[0].equals("read")) read(Integer.parseInt(args[i]));
-      else for (String op : List.of("statistics", "inferenceForward", "backward")) kernel(args[i], op);
+      else kernels(args[i]);
     }
     if (sink == 1.2345) System.out.println();
   }
@@ -82,10 +82,10 @@ public final class AlignmentProbe {
     print(floats + " floats (" + (4L * floats >> 10) + " KiB)", "read", time(v, floats));
   }
 
-  private static void kernel(String label, String op) {
-    Workload w = new Workload(label); // for the shape and the per-channel arrays
-    NormShape s = w.shape;
-    int n = w.x.length, c = s.channels();
+  /** The three operations on one shape's tensors, made once (x, dy at every offset hold the same data). */
+  private static void kernels(String label) {
+    NormShape s = Workload.parse(label);
+    int n = Math.toIntExact(s.size()), c = s.channels();
     float[] x = new float[n + 16], y = new float[n + 16], dy = new float[n + 16], dx = new float[n + 16];
     for (int i = 0; i < x.length; i++) {
       x[i] = VecnormSide.hashUnit(i) * 4 - 1;
@@ -96,29 +96,33 @@ public final class AlignmentProbe {
     MemorySegment ndy = arena.allocate(4L * x.length, 64), ndx = arena.allocate(4L * x.length, 64);
     MemorySegment.copy(x, 0, nx, FLOAT, 0, x.length);
     MemorySegment.copy(dy, 0, ndy, FLOAT, 0, x.length);
-    Arrays.fill(w.gamma, 1f);
-    Arrays.fill(w.movingVariance, 1f);
+    float[] gamma = new float[c], beta = new float[c], movingMean = new float[c], movingVariance = new float[c];
+    float[] mean = new float[c], variance = new float[c], invStd = new float[c], dGamma = new float[c], dBeta = new float[c];
+    Arrays.fill(gamma, 1f);
+    Arrays.fill(movingVariance, 1f);
+    float eps = Workload.EPSILON;
     Moments moments = new Moments(c);
-    float[] mean = w.mean, invStd = w.invStd, variance = w.variance;
     // Statistics for the backward: from the data, as in training.
-    BatchNorm.forwardTraining(s, x, 0, w.gamma, w.beta, Workload.EPSILON, y, 0, mean, variance, invStd);
-    List<Variant> v = new ArrayList<>();
-    for (int k = 0; k < 2 * OFFSETS.length; k++) {
-      boolean nat = k >= OFFSETS.length;
-      int o = OFFSETS[k % OFFSETS.length];
-      long b = 4L * o;
-      v.add(switch (op) {
-        case "statistics" -> nat ? reps -> { for (int r = 0; r < reps; r++) BatchNorm.moments(s, nx, b, moments); }
-            : reps -> { for (int r = 0; r < reps; r++) BatchNorm.moments(s, x, o, moments); };
-        case "inferenceForward" -> nat
-            ? reps -> { for (int r = 0; r < reps; r++) BatchNorm.forwardInference(s, nx, b, w.gamma, w.beta, w.movingMean, w.movingVariance, Workload.EPSILON, ny, b); }
-            : reps -> { for (int r = 0; r < reps; r++) BatchNorm.forwardInference(s, x, o, w.gamma, w.beta, w.movingMean, w.movingVariance, Workload.EPSILON, y, o); };
-        default -> nat
-            ? reps -> { for (int r = 0; r < reps; r++) BatchNorm.backward(s, nx, b, ndy, b, w.gamma, mean, invStd, ndx, b, w.dGamma, w.dBeta); }
-            : reps -> { for (int r = 0; r < reps; r++) BatchNorm.backward(s, x, o, dy, o, w.gamma, mean, invStd, dx, o, w.dGamma, w.dBeta); };
-      });
+    BatchNorm.forwardTraining(s, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd);
+    for (String op : List.of("statistics", "inferenceForward", "backward")) {
+      List<Variant> v = new ArrayList<>();
+      for (int k = 0; k < 2 * OFFSETS.length; k++) {
+        boolean nat = k >= OFFSETS.length;
+        int o = OFFSETS[k % OFFSETS.length];
+        long b = 4L * o;
+        v.add(switch (op) {
+          case "statistics" -> nat ? reps -> { for (int r = 0; r < reps; r++) BatchNorm.moments(s, nx, b, moments); }
+              : reps -> { for (int r = 0; r < reps; r++) BatchNorm.moments(s, x, o, moments); };
+          case "inferenceForward" -> nat
+              ? reps -> { for (int r = 0; r < reps; r++) BatchNorm.forwardInference(s, nx, b, gamma, beta, movingMean, movingVariance, eps, ny, b); }
+              : reps -> { for (int r = 0; r < reps; r++) BatchNorm.forwardInference(s, x, o, gamma, beta, movingMean, movingVariance, eps, y, o); };
+          default -> nat
+              ? reps -> { for (int r = 0; r < reps; r++) BatchNorm.backward(s, nx, b, ndy, b, gamma, mean, invStd, ndx, b, dGamma, dBeta); }
+              : reps -> { for (int r = 0; r < reps; r++) BatchNorm.backward(s, x, o, dy, o, gamma, mean, invStd, dx, o, dGamma, dBeta); };
+        });
+      }
+      print(label, op, time(v, n));
     }
-    print(label, op, time(v, n));
     sink += moments.mean(0) + y[n / 2] + dx[n / 2];
   }
 

@@ -47,7 +47,8 @@ final class NormsSide {
   /** Set by {@code Peers --ln-native}: add the {@link #NATIVE} layer-norm forward rows. */
   static boolean nativeRows;
 
-  private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  /** Little-endian float32, unaligned: the layout of every native tensor of the peers run and the probes. */
+  static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private float[] statMean = new float[0], statInvStd = new float[0];
   /** Native copies of the workload's x and a native y, made once per workload (released with it). */
   private Workload nativeFor;

@@ -8,10 +8,10 @@ import dev.vecnorm.bench.PeersReport.Reply;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.DoubleSupplier;
 
 /**
  * The vecnorm side of {@link Peers}, in the driver's own JVM: the same tensors, data, timing and
@@ -33,7 +33,7 @@ final class VecnormSide implements AutoCloseable {
    * the same kernels on buffers aligned as a native tensor library's (and the peers') are.
    */
   static boolean nativeRows;
-  private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfFloat FLOAT = NormsSide.FLOAT;
   /** Native copies of the workload's x and dy, and native y, dx, in-place input: made once per workload. */
   private Workload nativeFor;
   private MemorySegment nx, ny, ndy, ndx, nxin;
@@ -104,19 +104,28 @@ final class VecnormSide implements AutoCloseable {
         return Reply.error("unknown op " + c.op());
       }
     }
+    return measure(c.op(), call, () -> sumAbs(out), () -> sumAbs(dx), warmMs, measureMs,
+        c.threads() == 1 ? "BatchNorm" : "ParallelBatchNorm(" + c.threads() + ")");
+  }
+
+  /**
+   * Runs {@code call} once on fresh data and checksums its outputs as every worker does (training forward
+   * {@code Σ|y| + Σmean}, inference {@code Σ|y|}, backward {@code Σ|dx| + ΣdGamma + ΣdBeta}), then times it.
+   */
+  private Reply measure(String op, Runnable call, DoubleSupplier sumAbsOut, DoubleSupplier sumAbsDx, double warmMs,
+                        double measureMs, String detail) {
     call.run();
-    double checksum = switch (c.op()) { // after exactly one call on fresh data, as in the other workers
-      case "trainingForward" -> sumAbs(out) + sum(mean);
-      case "inferenceForward" -> sumAbs(out);
-      default -> sumAbs(dx) + sum(dGamma) + sum(dBeta);
+    double checksum = switch (op) {
+      case "trainingForward" -> sumAbsOut.getAsDouble() + sum(w.mean);
+      case "inferenceForward" -> sumAbsOut.getAsDouble();
+      default -> sumAbsDx.getAsDouble() + sum(w.dGamma) + sum(w.dBeta);
     };
-    double ns = medianNs(call, warmMs, measureMs);
-    return new Reply(true, false, ns, checksum, c.threads() == 1 ? "BatchNorm" : "ParallelBatchNorm(" + c.threads() + ")");
+    return new Reply(true, false, medianNs(call, warmMs, measureMs), checksum, detail);
   }
 
   /** {@link #run} for a {@link NormsSide#NATIVE} case: the same calls through the {@code MemorySegment} entry points. */
   private Reply runNative(Case c, double warmMs, double measureMs) {
-    String op = c.op().substring(0, c.op().length() - NormsSide.NATIVE.length());
+    String op = c.peerOp();
     NormShape s = w.shape;
     int n = w.x.length;
     if (nativeFor != w) { // the segments follow the workload: a new shape gets new ones, the old are freed by the GC
@@ -153,14 +162,7 @@ final class VecnormSide implements AutoCloseable {
         return Reply.error("unknown op " + c.op());
       }
     }
-    call.run();
-    double checksum = switch (op) { // after exactly one call on fresh data, as the float[] rows
-      case "trainingForward" -> sumAbs(out, n) + sum(mean);
-      case "inferenceForward" -> sumAbs(out, n);
-      default -> sumAbs(dx, n) + sum(dGamma) + sum(dBeta);
-    };
-    double ns = medianNs(call, warmMs, measureMs);
-    return new Reply(true, false, ns, checksum,
+    return measure(op, call, () -> sumAbs(out, n), () -> sumAbs(dx, n), warmMs, measureMs,
         (c.threads() == 1 ? "BatchNorm" : "ParallelBatchNorm(" + c.threads() + ")") + " on 64-byte-aligned native segments");
   }
 
