@@ -289,7 +289,12 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * (x and dy from L1 there) instead of the sums' read 1.03-1.15x. Copying gamma, dGamma and dBeta into one pooled
    * array at 1536-byte spacings mod 4 KiB (so their relative placement is fixed; from 128 rows on, copied back
    * after) read 0.69-0.95x at 2048x768 in one JVM and 1.10-1.35x in the next, 1.21-1.24x at 1024x1000: the pooled
-   * array's own place against x, dy and dx is a new lottery, not a cure.
+   * array's own place against x, dy and dx is a new lottery, not a cure. Nineteenth session (AVX-512 EPYC, Zen 5
+   * class): the forward's software pipelining, row r's dx written in the loop that reads row r + 1 for its sums and
+   * dGamma/dBeta (the same sums in the same order: bits equal to this loop's, checked in the probe), took 1.11x this
+   * loop's time at 512x4096, 1.11x at 2048x768 and 1.28x at 1024x1000 (median of 31 paired rounds in one JVM, a
+   * probe calling this method against the pipelined copy): unlike the forward, whose pipelined pass only reads the
+   * next row, here that pass also loads and stores dGamma and dBeta beside row r's dx stores.
    */
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,

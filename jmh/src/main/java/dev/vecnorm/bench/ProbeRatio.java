@@ -43,20 +43,13 @@ public final class ProbeRatio {
     }
   }
 
-  /** Warms both sides for 2 s of CPU time, then {@link #ROUNDS} rounds of two ~20 ms batches, order flipped each round. */
+  /** Warms both sides for at least 2 s of CPU time until settled ({@link SegmentCheck#warmUp}), then {@link #ROUNDS} rounds of two ~10 ms batches, order flipped each round. */
   private static void row(String shape, String name, String reference, Ops a, BiFunction<Ops, Workload, Object> opA, Ops b,
                           BiFunction<Ops, Workload, Object> opB) {
     boolean probe = b instanceof BandwidthOps;
     Workload w = new Workload(shape);
     a.trainingForward(w); // statistics for inference and backward come from a real forward
-    long until = now() + 2_000_000_000L;
-    int calls = 0;
-    while (now() < until) {
-      opA.apply(a, w);
-      opB.apply(b, w);
-      calls++;
-    }
-    int batch = Math.max(1, calls / 100);
+    int batch = SegmentCheck.batch(SegmentCheck.warmUp(() -> opA.apply(a, w), () -> opB.apply(b, w), 2_000_000_000L), 20_000_000L);
     double[] ta = new double[ROUNDS], tb = new double[ROUNDS], r = new double[ROUNDS];
     for (int k = 0; k < ROUNDS; k++) {
       boolean aFirst = (k & 1) == 0;

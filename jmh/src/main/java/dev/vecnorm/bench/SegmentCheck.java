@@ -85,14 +85,8 @@ public final class SegmentCheck {
     BiFunction<Ops, Workload, Object> op = op(opName);
     array.trainingForward(w); // statistics for inference and backward come from a real forward
     segment.trainingForward(w);
-    long until = now() + 1_500_000_000L;
-    int calls = 0;
-    while (now() < until) {
-      op.apply(array, w);
-      op.apply(segment, w);
-      calls++;
-    }
-    int batch = Math.max(1, calls / 150); // ~20 ms per timed batch
+    double pair = warmUp(() -> op.apply(array, w), () -> op.apply(segment, w), 1_500_000_000L);
+    int batch = batch(pair, 10_000_000L); // ~10 ms of both sides per round
     int rounds = 21;
     double[] a = new double[rounds], s = new double[rounds], r = new double[rounds];
     long start = System.nanoTime(); // CLOCK_MONOTONIC: `perf record -k CLOCK_MONOTONIC` samples can be cut to this cell (-Dstamps=true)
@@ -105,6 +99,45 @@ public final class SegmentCheck {
     }
     if (STAMPS) System.out.printf(Locale.ROOT, "# rounds of %s %s: %.6f to %.6f s (System.nanoTime)%n", shape, opName, start / 1e9, System.nanoTime() / 1e9);
     System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.3f |%n", shape, opName, median(a), median(s), median(r));
+  }
+
+  /**
+   * Runs {@code a} then {@code b} until their time per call has settled; returns the CPU nanoseconds of one pair.
+   * At least {@code minNanos} of CPU time and {@link #WARM_PAIRS} pairs, then until two consecutive ~100 ms windows
+   * agree within 10% (30 s at most). A fixed time was not enough: an operation first run after three others in the
+   * same JVM ({@code ratio NC:256x1024} with the four default operations: backward after statistics, training and
+   * inference forward) ran its first ~1.3 s at 30-70 ms a call, interpreted and in C1 while C2 compiled, so 1.5 s
+   * left ~40 calls and timed rounds of one call each from the end of that phase: 283-427 µs against 92-99 µs
+   * compiled, on both sides (nineteenth session). Interpreted calls are far too slow to reach 200 pairs, so the count
+   * is what makes the warm-up outlast that phase.
+   */
+  static double warmUp(Runnable a, Runnable b, long minNanos) {
+    long start = now();
+    int pairs = 0;
+    double previous = Double.NaN;
+    while (true) {
+      long w0 = now();
+      int n = 0;
+      do {
+        a.run();
+        b.run();
+        n++;
+      } while (now() - w0 < 100_000_000L);
+      double pair = (double) (now() - w0) / n;
+      pairs += n;
+      long spent = now() - start;
+      boolean settled = pair <= 1.1 * previous && previous <= 1.1 * pair;
+      if (spent >= minNanos && pairs >= WARM_PAIRS && settled || spent >= 30_000_000_000L) return pair;
+      previous = pair;
+    }
+  }
+
+  /** Pairs of calls {@link #warmUp} runs at least. */
+  static final int WARM_PAIRS = 200;
+
+  /** Calls per timed batch of one side, for batches of both sides of about {@code nanos} given one pair's time. */
+  static int batch(double pairNanos, long nanos) {
+    return (int) Math.max(1, Math.round(nanos / pairNanos));
   }
 
   private static double time(Ops ops, Workload w, BiFunction<Ops, Workload, Object> op, int batch) {
