@@ -18,7 +18,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * offset of a {@code float[]} (0 to 16) and at every 4-byte offset of a 64-byte-aligned native segment (0 to 64) gives
  * the bits of the same call at offset 0, for training forward (y), inference forward (y) and backward (dx, dGamma,
  * dBeta), at channel counts with one-row, tiled and register-held patterns, and ragged totals (61 rows past the
- * smallest call that computes a head).
+ * smallest call that computes a head). The channels-last statistics load from a line too, rebuilding the unaligned
+ * vectors (PanamaBatchNormSupport.accumulate4Aligned): the training forward's y depends on its mean and variance, so
+ * the same comparison covers them.
  */
 class ElementwiseHeadTest {
 
