@@ -1541,15 +1541,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, wideH - j);
       }
     }
-    int hx = lineHead(xOffset), hg = lineHead(dyOffset); // floats to each array's first line (whole vectors a super row)
-    boolean align = hx > 0 || hg > 0;
     for (; i + 4 * width <= total; i += 4 * width) { // two rows' vectors together: rows 0 and 1 (t = g0 + g1), then 2 and 3
-      if (align && xOffset + i + hx >= LANES && dyOffset + i + hg >= LANES && xOffset + i + 4 * width + hx <= x.length
-          && dyOffset + i + 4 * width + hg <= dy.length) { // line-aligned loads, the same lanes (reducePairAligned)
-        reducePairAligned(x, xOffset + i, dy, dyOffset + i, width, s, slot, hx, hg, false);
-        reducePairAligned(x, xOffset + i + 2 * width, dy, dyOffset + i + 2 * width, width, s, slot, hx, hg, true);
-        continue;
-      }
       for (int j = 0; j < width; j += LANES) {
         int p = i + j;
         FloatVector m = FloatVector.fromArray(SPECIES, s, j);
@@ -1581,42 +1573,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       float g = dy[dyOffset + i];
       s[sum + a] += g;
       s[h + a] = Math.fma(g, x[xOffset + i] - s[j], s[h + a]);
-    }
-  }
-
-  /**
-   * One pass of {@link #reduceSuperRows}' pair walk, two super rows at {@code xq}/{@code gq} ({@code rows23}: the second
-   * pass, rows 2 and 3, which adds {@code t + (g2 + g3)} to sumDy; else rows 0 and 1, which store {@code t = g0 + g1}),
-   * from loads that start on a line ({@code hx}, {@code hg} floats in: {@link #lineHead}; 0 rebuilds the next vector
-   * itself), each unaligned vector rebuilt from two aligned ones by a two-vector {@code selectFrom}, as the statistics'
-   * {@link #accumulate4Aligned}: the same lanes and operations as the plain pass, so the same bits. The caller makes
-   * sure the line before each row and the {@code h} floats after the pass's rows are inside the arrays.
-   */
-  private static void reducePairAligned(float[] x, int xq, float[] dy, int gq, int width, float[] s, int slot, int hx, int hg,
-                                        boolean rows23) {
-    int sum = slot, h = 2 * slot, t = 3 * slot;
-    FloatVector ix = FloatVector.fromArray(SPECIES, IOTA, 0).add((float) (LANES - hx));
-    FloatVector ig = FloatVector.fromArray(SPECIES, IOTA, 0).add((float) (LANES - hg));
-    int xa = xq + hx, xb = xa + width, ga = gq + hg, gb = ga + width;
-    FloatVector px0 = FloatVector.fromArray(SPECIES, x, xa - LANES), px1 = FloatVector.fromArray(SPECIES, x, xb - LANES);
-    FloatVector pg0 = FloatVector.fromArray(SPECIES, dy, ga - LANES), pg1 = FloatVector.fromArray(SPECIES, dy, gb - LANES);
-    for (int j = 0; j < width; j += LANES) {
-      FloatVector nx0 = FloatVector.fromArray(SPECIES, x, xa + j), nx1 = FloatVector.fromArray(SPECIES, x, xb + j);
-      FloatVector ng0 = FloatVector.fromArray(SPECIES, dy, ga + j), ng1 = FloatVector.fromArray(SPECIES, dy, gb + j);
-      FloatVector g0 = ig.selectFrom(pg0, ng0), g1 = ig.selectFrom(pg1, ng1);
-      FloatVector e0 = ix.selectFrom(px0, nx0), e1 = ix.selectFrom(px1, nx1);
-      px0 = nx0;
-      px1 = nx1;
-      pg0 = ng0;
-      pg1 = ng1;
-      FloatVector m = FloatVector.fromArray(SPECIES, s, j);
-      if (rows23) {
-        FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, t + j).add(g0.add(g1))).intoArray(s, sum + j);
-      } else {
-        g0.add(g1).intoArray(s, t + j);
-      }
-      FloatVector hj = g0.fma(e0.sub(m), FloatVector.fromArray(SPECIES, s, h + j));
-      g1.fma(e1.sub(m), hj).intoArray(s, h + j);
     }
   }
 
