@@ -254,9 +254,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * 256x256 1.036, 64x1024 1.012): the rotated pattern and the scalar floats cost more than the split loads.
    */
   static int head(int offset, int total) {
-    if (total < HEAD_MIN_FLOATS) return 0;
-    int aligned = (ALIGN_BYTES - ARRAY_BASE_BYTES % ALIGN_BYTES) % ALIGN_BYTES / 4; // first element on an alignment boundary
-    return Math.min(total, Math.floorMod(aligned - offset, ALIGN_BYTES / 4));
+    return total < HEAD_MIN_FLOATS ? 0 : Math.min(total, lineHead(offset));
   }
 
   /**
@@ -422,7 +420,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   /** Floats from element {@code offset} of a {@code float[]} to the first line boundary, as {@link #head(int, int)} guesses it (no size threshold). */
   static int lineHead(int offset) {
-    int aligned = (ALIGN_BYTES - ARRAY_BASE_BYTES % ALIGN_BYTES) % ALIGN_BYTES / 4;
+    int aligned = (ALIGN_BYTES - ARRAY_BASE_BYTES % ALIGN_BYTES) % ALIGN_BYTES / 4; // first element on an alignment boundary
     return Math.floorMod(aligned - offset, ALIGN_BYTES / 4);
   }
 

@@ -134,8 +134,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * spans two lines; on a line (12 floats in) this forward took 0.94-0.96x the time, paired in one JVM, and
    * where gamma and beta sit made no difference. The kernel cannot see an array's address (batch norm's elementwise
    * passes guess it from G1's placement, {@code PanamaBatchNormSupport.head}; its rows' sums here fix the vector grid
-   * per row, so a head would change their bits), so it does not peel to a line; doing the (elementwise, so same-bits) writes in 256-bit vectors, half of them line-split
-   * instead of all, took 1.15x this loop's time at 4096x256 and 1.02x at 512x4096 (LayerNormCopyProbe --base,
+   * per row, so a head would change their bits), so it does not peel to a line; doing the (elementwise, so
+   * same-bits) writes in 256-bit vectors, half of them line-split instead of all, took 1.15x this loop's time at 4096x256 and 1.02x at 512x4096 (LayerNormCopyProbe --base,
    * one JVM, eleventh session). The rest of the gap at 256 features is this loop's fixed cost per row (lane sums and
    * the double statistics on the row-to-row chain, ~20-30 ns a row on L1-resident rows), not memory
    * (README, "LayerNorm, RMSNorm and GroupNorm against PyTorch and oneDNN").
