@@ -20,7 +20,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * dBeta), at channel counts with one-row, tiled and register-held patterns, and ragged totals (61 rows past the
  * smallest call that computes a head). The channels-last statistics load from a line too, rebuilding the unaligned
  * vectors (PanamaBatchNormSupport.accumulate4Aligned): the training forward's y depends on its mean and variance, so
- * the same comparison covers them.
+ * the same comparison covers them. {@code normalizeFolded}, the normalize of ParallelBatchNorm's training chunks, has the
+ * same head and the same check.
  */
 class ElementwiseHeadTest {
 
@@ -56,6 +57,35 @@ class ElementwiseHeadTest {
         assertArrayEquals(expected[3], dGamma, "dGamma" + at);
         assertArrayEquals(expected[4], dBeta, "dBeta" + at);
       }
+    }
+  }
+
+  /**
+   * {@code normalizeFolded} (a ParallelBatchNorm training forward's normalize chunks) computes the same head: at every
+   * {@code float[]} offset 0 to 16, out of place (y at the same offset, as a chunk's) and in place, it gives the bits of
+   * the kernel's own normalize at offset 0 with the same statistics, and writes nothing outside the tensor.
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 3, 17, 64, 100, 256, 1024, 2048})
+  void foldedNormalizeSameBitsAtEveryOffset(int channels) {
+    int rows = PanamaBatchNormSupportAccess.headMinFloats() / channels + 61, c = channels, n = rows * c;
+    NormShape s = NormShape.channelsLast(rows, c);
+    var impl = NativeBackwardTest.panama();
+    float[] x0 = Reference.data(s, 0, 7L * c);
+    float[] mean = Reference.perChannel(c, 0, 2, 1), invStd = Reference.perChannel(c, 1, 0.2, 2);
+    float[] gamma = Reference.perChannel(c, 1, 0.3, 3), beta = Reference.perChannel(c, 0, 1, 4);
+    float[] coef = ParallelBatchNormFoldedTest.fold(mean, invStd, gamma, beta);
+    float[] expected = new float[n];
+    impl.normalize(x0, 0, expected, 0, rows, c, 1, mean, invStd, false, 1e-3f, gamma, beta);
+    for (int offset = 0; offset <= 16; offset++) {
+      float[] x = new float[offset + n + 5], y = new float[x.length];
+      System.arraycopy(x0, 0, x, offset, n);
+      impl.normalizeFolded(x, offset, y, offset, rows, c, coef);
+      String at = "float[] offset " + offset + ", C = " + c;
+      assertArrayEquals(expected, java.util.Arrays.copyOfRange(y, offset, offset + n), "y, " + at);
+      for (int k = 0; k < y.length; k++) if (k < offset || k >= offset + n) assertEquals(0f, y[k], "outside the tensor, " + at);
+      impl.normalizeFolded(x, offset, x, offset, rows, c, coef);
+      assertArrayEquals(expected, java.util.Arrays.copyOfRange(x, offset, offset + n), "in place, " + at);
     }
   }
 

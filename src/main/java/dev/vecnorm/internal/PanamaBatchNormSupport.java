@@ -700,15 +700,16 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * {@link #normalizeChannelsLast} with {@code [alpha | shift | mean]} folded by the caller. When a super
    * row is one row (channels a multiple of the lanes and at least {@link #MIN_ROW_FLOATS}: NC 256x1024)
    * {@code coef} is already the kernel's per-position pattern, so the rows start at once: no scratch and
-   * no fold, which cost each chunk of a {@code ParallelBatchNorm} call ~2 µs at 1024 channels. Otherwise
+   * no fold, which cost each chunk of a {@code ParallelBatchNorm} call ~2 µs at 1024 channels, unless the chunk takes
+   * a head ({@link #head(int, int)}: its vectors then start on a line, the pattern at the channel there). Otherwise
    * the pattern (or, for ragged wide rows, a mean array) is copied into scratch from the folded values
    * as {@link #forwardCoefficients} lays it out: the same values, so the same bits.
    */
   @Override
   public void normalizeFolded(float[] x, int xOffset, float[] y, int yOffset, int rows, int channels, float[] coef) {
-    int width = superWidth(channels);
-    if (width == channels) {
-      normalizePattern(x, xOffset, y, yOffset, rows * channels, width, channels, coef, 0);
+    int width = superWidth(channels), total = rows * channels, h = width < 0 ? 0 : head(xOffset, total);
+    if (width == channels && h == 0) {
+      normalizePattern(x, xOffset, y, yOffset, total, width, channels, coef, 0);
       return;
     }
     float[] s = Scratch.borrow(width < 0 ? channels : 3 * channels + 3 * width);
@@ -717,9 +718,17 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         System.arraycopy(coef, 2 * channels, s, 0, channels);
         normalizeRows(x, xOffset, y, yOffset, rows, channels, s, coef);
       } else {
+        // The head, as normalizeChannelsLast's (x's lines; y is at the same offset in a ParallelBatchNorm chunk): floats
+        // before the first line one at a time, then the pattern tiled from the channel where the vectors start.
+        // Switched on and off in one JVM (Intel Xeon, 16 lanes, 41 alternating rounds, ParallelBatchNorm training forward,
+        // offset 0, on/off medians): NC 1568x2048 0.799 on 1 thread and 0.763 on 2, 784x4096 0.782 on 2, 200704x64 0.927
+        // on 1, 6272x256 and 8192x256 0.99-1.01.
+        for (int i = 0, c = 0; i < h; i++, c = c + 1 == channels ? 0 : c + 1) {
+          y[yOffset + i] = Math.fma(x[xOffset + i] - coef[2 * channels + c], coef[c], coef[channels + c]);
+        }
         System.arraycopy(coef, 0, s, 0, 3 * channels);
-        tilePattern(s, 0, channels, 3, 3 * channels, width);
-        normalizePattern(x, xOffset, y, yOffset, rows * channels, width, channels, s, 3 * channels);
+        tilePattern(s, 0, channels, 3, 3 * channels, width, h % channels);
+        normalizePattern(x, xOffset + h, y, yOffset + h, total - h, width, channels, s, 3 * channels);
       }
     } finally {
       Scratch.release(s);
