@@ -26,8 +26,12 @@ class BatchNormReluTest {
     VectorizationProvider.panamaFusedRelu().ifPresent(impls::add);
     List<Arguments> out = new ArrayList<>();
     for (FusedReluSupport f : impls) {
+      // Channels-last: super rows (whole rows and vectors) with and without the four-at-a-time steps and rows left over,
+      // one channel, rows that are one super row, ragged rows too wide for super rows; channels-first: planes with
+      // two-vector steps, one vector and scalar tails.
       for (NormShape s : new NormShape[] {NormShape.channelsLast(37, 19), NormShape.channelsLast(5, 64), NormShape.channelsFirst(3, 5, 53),
-          NormShape.channelsFirst(2, 4, 1)}) {
+          NormShape.channelsFirst(2, 4, 1), NormShape.channelsLast(301, 17), NormShape.channelsLast(1100, 1), NormShape.channelsLast(70, 256),
+          NormShape.channelsLast(9, 1023), NormShape.channelsLast(33, 48), NormShape.channelsFirst(3, 5, 200), NormShape.channelsFirst(2, 3, 17)}) {
         for (boolean residual : new boolean[] {false, true}) out.add(Arguments.of(f.getClass().getSimpleName(), f, s, residual));
       }
     }

@@ -21,9 +21,20 @@ final class PanamaFusedRelu implements FusedReluSupport {
   public void normalizeRelu(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset,
                             int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] beta) {
     if (inner == 1) {
-      float[] coef = Coefficients.forward(Scratch.borrow(2 * channels), channels, invStd, false, 1f, gamma, beta);
+      int width = PanamaBatchNormSupport.superWidth(channels), superRows = width < 0 ? 0 : outer * channels / width;
+      // [alpha | shift | mean] per channel, then (super rows) the same three tiled over a super row.
+      float[] coef = Coefficients.folded(Scratch.borrow(3 * channels + 3 * Math.max(width, 0)), channels, 0, channels, mean,
+          invStd, false, 1f, gamma, beta);
       try {
-        reluRows(x, xOffset, residual, residualOffset, y, yOffset, outer, channels, mean, coef);
+        int done = 0;
+        if (superRows > 0) {
+          PanamaBatchNormSupport.tilePattern(coef, 0, channels, 3, 3 * channels, width);
+          reluSuperRows(x, xOffset, residual, residualOffset, y, yOffset, superRows, width, coef, 3 * channels);
+          done = superRows * (width / channels);
+        }
+        int at = done * channels; // the rows that do not fill a super row (all rows for ragged wide rows)
+        reluRows(x, xOffset + at, residual, residual == null ? 0 : residualOffset + at, y, yOffset + at, outer - done, channels,
+            coef, 2 * channels, coef);
       } finally {
         Scratch.release(coef);
       }
@@ -32,24 +43,45 @@ final class PanamaFusedRelu implements FusedReluSupport {
     reluSlices(x, xOffset, residual, residualOffset, y, yOffset, outer, channels, inner, mean, invStd, gamma, beta);
   }
 
+  /**
+   * Rows as they are, per-channel {@code [alpha | shift]} in {@code coef} and the mean at {@code mean[meanAt + c]}: ragged
+   * rows too wide for super rows, and the last rows that do not fill one.
+   */
   private static void reluRows(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset, int outer,
-                               int channels, float[] mean, float[] coef) {
-    {
-      int bound = SPECIES.loopBound(channels);
-      for (int r = 0; r < outer; r++) {
-        int row = r * channels;
-        int c = 0;
-        for (; c < bound; c += LANES) {
-          FloatVector v = FloatVector.fromArray(SPECIES, x, xOffset + row + c).sub(FloatVector.fromArray(SPECIES, mean, c))
-              .fma(FloatVector.fromArray(SPECIES, coef, c), FloatVector.fromArray(SPECIES, coef, channels + c));
-          if (residual != null) v = v.add(FloatVector.fromArray(SPECIES, residual, residualOffset + row + c));
-          v.max(0f).intoArray(y, yOffset + row + c);
-        }
-        for (; c < channels; c++) { // scalar tail
-          float v = Math.fma(x[xOffset + row + c] - mean[c], coef[c], coef[channels + c]);
-          if (residual != null) v += residual[residualOffset + row + c];
-          y[yOffset + row + c] = Math.max(v, 0f);
-        }
+                               int channels, float[] mean, int meanAt, float[] coef) {
+    int bound = SPECIES.loopBound(channels);
+    for (int r = 0; r < outer; r++) {
+      int row = r * channels;
+      int c = 0;
+      for (; c < bound; c += LANES) {
+        FloatVector v = FloatVector.fromArray(SPECIES, x, xOffset + row + c).sub(FloatVector.fromArray(SPECIES, mean, meanAt + c))
+            .fma(FloatVector.fromArray(SPECIES, coef, c), FloatVector.fromArray(SPECIES, coef, channels + c));
+        if (residual != null) v = v.add(FloatVector.fromArray(SPECIES, residual, residualOffset + row + c));
+        v.max(0f).intoArray(y, yOffset + row + c);
+      }
+      for (; c < channels; c++) { // scalar tail
+        float v = Math.fma(x[xOffset + row + c] - mean[meanAt + c], coef[c], coef[channels + c]);
+        if (residual != null) v += residual[residualOffset + row + c];
+        y[yOffset + row + c] = Math.max(v, 0f);
+      }
+    }
+  }
+
+  /**
+   * {@code superRows} super rows ({@code width} floats: whole rows and whole vectors, PanamaBatchNormSupport.superWidth)
+   * with the coefficients tiled over a super row at {@code at} ({@code [alpha | shift | mean]}, {@code width} each): no
+   * channel tail per row. With 17 channels the row loop ran one vector and a scalar float per row, and the fused forward
+   * took 2x batch norm's forward followed by a separate ReLU pass (NHWC 7x13x13x17, JMH ThroughputBenchmark). The same
+   * expression per element as the row loop, so the same bits.
+   */
+  private static void reluSuperRows(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset,
+                                    int superRows, int width, float[] coef, int at) {
+    for (int r = 0, row = 0; r < superRows; r++, row += width) {
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector v = FloatVector.fromArray(SPECIES, x, xOffset + row + j).sub(FloatVector.fromArray(SPECIES, coef, at + 2 * width + j))
+            .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, at + width + j));
+        if (residual != null) v = v.add(FloatVector.fromArray(SPECIES, residual, residualOffset + row + j));
+        v.max(0f).intoArray(y, yOffset + row + j);
       }
     }
   }
@@ -88,39 +120,40 @@ final class PanamaFusedRelu implements FusedReluSupport {
     java.util.Arrays.fill(sumDy, 0f);
     java.util.Arrays.fill(sumDyXhat, 0f);
     if (inner == 1) {
-      int bound = SPECIES.loopBound(channels);
-      for (int r = 0; r < outer; r++) {
-        int row = r * channels;
-        int c = 0;
-        for (; c < bound; c += LANES) {
-          FloatVector g = masked(dy, dyOffset + row + c, y, yOffset + row + c);
-          g.add(FloatVector.fromArray(SPECIES, sumDy, c)).intoArray(sumDy, c);
-          g.fma(FloatVector.fromArray(SPECIES, x, xOffset + row + c).sub(FloatVector.fromArray(SPECIES, mean, c)),
-              FloatVector.fromArray(SPECIES, sumDyXhat, c)).intoArray(sumDyXhat, c);
-        }
-        for (; c < channels; c++) { // scalar tail
-          float g = y[yOffset + row + c] > 0 ? dy[dyOffset + row + c] : 0f;
-          sumDy[c] += g;
-          sumDyXhat[c] = Math.fma(g, x[xOffset + row + c] - mean[c], sumDyXhat[c]);
-        }
+      // Super rows only where a row is not one already: with whole-vector rows (256, 1024 channels) the row loop's
+      // accumulators see enough independent vectors, and four rows a step read 1.04-1.07x its time (JMH A/B, inconclusive).
+      int width = PanamaBatchNormSupport.superWidth(channels), superRows = width < 0 || width == channels ? 0 : outer * channels / width;
+      int done = 0;
+      if (superRows > 0) {
+        reduceSuperRows(x, xOffset, y, yOffset, dy, dyOffset, superRows, width, channels, mean, sumDy, sumDyXhat);
+        done = superRows * (width / channels);
       }
+      int at = done * channels;
+      reduceRows(x, xOffset + at, y, yOffset + at, dy, dyOffset + at, outer - done, channels, mean, sumDy, sumDyXhat);
     } else {
-      int bound = SPECIES.loopBound(inner);
+      int bound = SPECIES.loopBound(inner), bound2 = inner - inner % (2 * LANES);
       for (int o = 0; o < outer; o++) {
         for (int c = 0; c < channels; c++) {
           FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-          FloatVector accDy = FloatVector.zero(SPECIES), accDyX = FloatVector.zero(SPECIES);
+          FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, b0 = a0, b1 = a0;
           int base = (o * channels + c) * inner, i = 0;
+          // Two independent accumulator pairs (the add and FMA latencies), one lane sum per plane (sumLanes: a fixed
+          // tree, the same bits interpreted or compiled; sixteen lane() reads a sum cost more than a 196-float plane's loop).
+          for (; i < bound2; i += 2 * LANES) {
+            FloatVector g0 = masked(dy, dyOffset + base + i, y, yOffset + base + i);
+            FloatVector g1 = masked(dy, dyOffset + base + i + LANES, y, yOffset + base + i + LANES);
+            a0 = a0.add(g0);
+            a1 = a1.add(g1);
+            b0 = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m), b0);
+            b1 = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i + LANES).sub(m), b1);
+          }
           for (; i < bound; i += LANES) {
             FloatVector g = masked(dy, dyOffset + base + i, y, yOffset + base + i);
-            accDy = accDy.add(g);
-            accDyX = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m), accDyX);
+            a0 = a0.add(g);
+            b0 = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m), b0);
           }
-          float sDy = 0, sDyX = 0;
-          for (int l = 0; l < LANES; l++) { // once per slice, fixed order: same bits interpreted or compiled
-            sDy += accDy.lane(l);
-            sDyX += accDyX.lane(l);
-          }
+          long sums = PanamaBatchNormSupport.sumLanes(a0.add(a1), b0.add(b1));
+          float sDy = Float.intBitsToFloat((int) (sums >>> 32)), sDyX = Float.intBitsToFloat((int) sums);
           for (; i < inner; i++) { // scalar tail
             float g = y[yOffset + base + i] > 0 ? dy[dyOffset + base + i] : 0f;
             sDy += g;
@@ -134,15 +167,116 @@ final class PanamaFusedRelu implements FusedReluSupport {
     for (int c = 0; c < channels; c++) sumDyXhat[c] *= invStd[c];
   }
 
+  /** Rows as they are, added into {@code sumDy} and {@code sumDyXhat} per channel (ragged wide rows, the rows after the super rows). */
+  private static void reduceRows(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, int outer, int channels,
+                                 float[] mean, float[] sumDy, float[] sumDyXhat) {
+    int bound = SPECIES.loopBound(channels);
+    for (int r = 0; r < outer; r++) {
+      int row = r * channels;
+      int c = 0;
+      for (; c < bound; c += LANES) {
+        FloatVector g = masked(dy, dyOffset + row + c, y, yOffset + row + c);
+        g.add(FloatVector.fromArray(SPECIES, sumDy, c)).intoArray(sumDy, c);
+        g.fma(FloatVector.fromArray(SPECIES, x, xOffset + row + c).sub(FloatVector.fromArray(SPECIES, mean, c)),
+            FloatVector.fromArray(SPECIES, sumDyXhat, c)).intoArray(sumDyXhat, c);
+      }
+      for (; c < channels; c++) { // scalar tail
+        float g = y[yOffset + row + c] > 0 ? dy[dyOffset + row + c] : 0f;
+        sumDy[c] += g;
+        sumDyXhat[c] = Math.fma(g, x[xOffset + row + c] - mean[c], sumDyXhat[c]);
+      }
+    }
+  }
+
+  /**
+   * The super rows' sums (PanamaBatchNormSupport.superWidth: whole rows and whole vectors, no channel tail): per
+   * position of a super row in pooled scratch, four super rows a step (their g and g * (x - mean) summed in registers,
+   * then added once: a quarter of the accumulators' loads and stores), then folded into channels in position order.
+   * The row loop instead loaded and stored both accumulators for every vector of every row, and with 17 channels ran a
+   * vector and a scalar float per row: the fused backward took 4.3x batch norm's backward after a separate ReLU mask
+   * pass on NHWC 7x13x13x17 (JMH ThroughputBenchmark, Intel Xeon). A fixed order for a given shape, so the same bits for
+   * any thread count (ParallelBatchNorm's chunks are whole rows, each summed from its first row).
+   */
+  private static void reduceSuperRows(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, int superRows,
+                                      int width, int channels, float[] mean, float[] sumDy, float[] sumDyXhat) {
+    float[] s = Scratch.borrow(3 * width); // [mean tiled | S(g) | S(g (x - mean))] per position
+    try {
+      System.arraycopy(mean, 0, s, 0, channels);
+      PanamaBatchNormSupport.tilePattern(s, 0, channels, 1, 0, width);
+      java.util.Arrays.fill(s, width, 3 * width, 0f);
+      int r = 0;
+      for (int row = 0; r + 4 <= superRows; r += 4, row += 4 * width) {
+        int x0 = xOffset + row, y0 = yOffset + row, d0 = dyOffset + row;
+        for (int j = 0; j < width; j += LANES) {
+          FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+          FloatVector g0 = masked(dy, d0 + j, y, y0 + j), g1 = masked(dy, d0 + width + j, y, y0 + width + j);
+          FloatVector g2 = masked(dy, d0 + 2 * width + j, y, y0 + 2 * width + j), g3 = masked(dy, d0 + 3 * width + j, y, y0 + 3 * width + j);
+          FloatVector.fromArray(SPECIES, s, width + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, width + j);
+          FloatVector e0 = FloatVector.fromArray(SPECIES, x, x0 + j).sub(m), e1 = FloatVector.fromArray(SPECIES, x, x0 + width + j).sub(m);
+          FloatVector e2 = FloatVector.fromArray(SPECIES, x, x0 + 2 * width + j).sub(m);
+          FloatVector e3 = FloatVector.fromArray(SPECIES, x, x0 + 3 * width + j).sub(m);
+          g3.fma(e3, g2.fma(e2, g1.fma(e1, g0.fma(e0, FloatVector.fromArray(SPECIES, s, 2 * width + j))))).intoArray(s, 2 * width + j);
+        }
+      }
+      for (int row = r * width; r < superRows; r++, row += width) {
+        for (int j = 0; j < width; j += LANES) {
+          FloatVector g = masked(dy, dyOffset + row + j, y, yOffset + row + j);
+          FloatVector.fromArray(SPECIES, s, width + j).add(g).intoArray(s, width + j);
+          g.fma(FloatVector.fromArray(SPECIES, x, xOffset + row + j).sub(FloatVector.fromArray(SPECIES, s, j)),
+              FloatVector.fromArray(SPECIES, s, 2 * width + j)).intoArray(s, 2 * width + j);
+        }
+      }
+      for (int j = 0, c = 0; j < width; j++, c = c + 1 == channels ? 0 : c + 1) { // positions into channels, in order
+        sumDy[c] += s[width + j];
+        sumDyXhat[c] += s[2 * width + j];
+      }
+    } finally {
+      Scratch.release(s);
+    }
+  }
+
   @Override
   public void backwardApplyRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx,
                                 int dxOffset, float[] dResidual, int dResidualOffset, int outer, int channels, int inner,
                                 float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
-    float[] coef = Coefficients.backward(Scratch.borrow(3 * channels), channels, invStd, gamma, sumDy, sumDyXhat, count);
+    int width = inner == 1 ? PanamaBatchNormSupport.superWidth(channels) : -1;
+    int superRows = width < 0 ? 0 : outer * channels / width;
+    // [a | b | k | mean] per channel, then (super rows) the four tiled over a super row.
+    float[] coef = Coefficients.backward(Scratch.borrow(4 * channels + (superRows > 0 ? 4 * width : 0)), channels, invStd, gamma,
+        sumDy, sumDyXhat, count);
     try {
-      applyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, outer, channels, inner, mean, coef);
+      if (superRows > 0) {
+        System.arraycopy(mean, 0, coef, 3 * channels, channels);
+        PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
+        applySuperRows(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows, width, coef,
+            4 * channels);
+        int done = superRows * (width / channels), at = done * channels;
+        applyRelu(x, xOffset + at, y, yOffset + at, dy, dyOffset + at, dx, dxOffset + at, dResidual,
+            dResidual == null ? 0 : dResidualOffset + at, outer - done, channels, 1, mean, coef);
+      } else {
+        applyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, outer, channels, inner, mean, coef);
+      }
     } finally {
       Scratch.release(coef);
+    }
+  }
+
+  /**
+   * {@link #applyRelu}'s channels-last element over super rows (whole rows and whole vectors), with {@code [a | b | k |
+   * mean]} tiled over a super row at {@code at}: no channel tail per row (see {@link #reduceSuperRows}). Every input of
+   * an element is loaded before its outputs are stored (dx may be x, y or dy; dResidual may be dy), as in the row loop.
+   */
+  private static void applySuperRows(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx,
+                                     int dxOffset, float[] dResidual, int dResidualOffset, int superRows, int width, float[] coef,
+                                     int at) {
+    for (int r = 0, row = 0; r < superRows; r++, row += width) {
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector g = masked(dy, dyOffset + row + j, y, yOffset + row + j);
+        FloatVector lin = FloatVector.fromArray(SPECIES, x, xOffset + row + j).sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j))
+            .fma(FloatVector.fromArray(SPECIES, coef, at + width + j), FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
+        if (dResidual != null) g.intoArray(dResidual, dResidualOffset + row + j);
+        g.fma(FloatVector.fromArray(SPECIES, coef, at + j), lin).intoArray(dx, dxOffset + row + j);
+      }
     }
   }
 
