@@ -129,6 +129,10 @@ public final class BatchNormRelu {
     checkBackwardTensors(s, x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset);
     Kernels.checkBackward(s, gamma, batchMean, invStd, dGamma, dBeta);
     float[] sumDy = Kernels.orTemporary(dBeta, s), sumDyXhat = Kernels.orTemporary(dGamma, s);
+    if (fused.backwardRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, s.outer(), s.channels(),
+        s.inner(), batchMean, invStd, gamma, sumDy, sumDyXhat, s.countPerChannel())) {
+      return;
+    }
     fused.backwardReduceRelu(x, xOffset, y, yOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), batchMean, invStd,
         sumDy, sumDyXhat);
     fused.backwardApplyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, s.outer(),

@@ -31,11 +31,45 @@ class BatchNormReluTest {
       // two-vector steps, one vector and scalar tails.
       for (NormShape s : new NormShape[] {NormShape.channelsLast(37, 19), NormShape.channelsLast(5, 64), NormShape.channelsFirst(3, 5, 53),
           NormShape.channelsFirst(2, 4, 1), NormShape.channelsLast(301, 17), NormShape.channelsLast(1100, 1), NormShape.channelsLast(70, 256),
-          NormShape.channelsLast(9, 1023), NormShape.channelsLast(33, 48), NormShape.channelsFirst(3, 5, 200), NormShape.channelsFirst(2, 3, 17)}) {
+          NormShape.channelsLast(9, 1023), NormShape.channelsLast(33, 48), NormShape.channelsFirst(3, 5, 200), NormShape.channelsFirst(2, 3, 17), NormShape.channelsFirst(3, 2, 2600)}) {
         for (boolean residual : new boolean[] {false, true}) out.add(Arguments.of(f.getClass().getSimpleName(), f, s, residual));
       }
     }
     return out.stream();
+  }
+
+  /**
+   * The channel walk ({@code backwardRelu}: each channel reduced then applied) gives the bits of the reduce over the whole
+   * tensor followed by the apply, with and without dResidual, out of place and with dx in place of dy.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("walkShapes")
+  void channelWalkGivesReduceThenApplysBits(NormShape s) {
+    FusedReluSupport fused = VectorizationProvider.panamaFusedRelu().orElse(null);
+    org.junit.jupiter.api.Assumptions.assumeTrue(fused != null, "no Vector API implementation");
+    int n = (int) s.size(), C = s.channels();
+    float[] x = Reference.data(s, 0, 41), y = Reference.data(s, 0, 42), dy = Reference.data(s, 0, 43);
+    float[] gamma = Reference.perChannel(C, 1, 0.5, 44), mean = Reference.perChannel(C, 0, 0.1, 45), inv = Reference.perChannel(C, 1, 0.2, 46);
+    for (boolean withResidual : new boolean[] {false, true}) {
+      float[] dx = new float[n], dRes = withResidual ? new float[n] : null, sDy = new float[C], sDyX = new float[C];
+      fused.backwardReduceRelu(x, 0, y, 0, dy, 0, s.outer(), C, s.inner(), mean, inv, sDy, sDyX);
+      fused.backwardApplyRelu(x, 0, y, 0, dy, 0, dx, 0, dRes, 0, s.outer(), C, s.inner(), mean, inv, gamma, sDy, sDyX, s.countPerChannel());
+      float[] dx2 = new float[n], dRes2 = withResidual ? new float[n] : null, sDy2 = new float[C], sDyX2 = new float[C];
+      org.junit.jupiter.api.Assertions.assertTrue(fused.backwardRelu(x, 0, y, 0, dy, 0, dx2, 0, dRes2, 0, s.outer(), C, s.inner(), mean,
+          inv, gamma, sDy2, sDyX2, s.countPerChannel()), s + " takes the channel walk");
+      assertArrayEquals(sDy, sDy2, "sumDy");
+      assertArrayEquals(sDyX, sDyX2, "sumDyXhat");
+      assertArrayEquals(dx, dx2, "dx");
+      if (withResidual) assertArrayEquals(dRes, dRes2, "dResidual");
+      float[] inPlace = dy.clone(), sDy3 = new float[C], sDyX3 = new float[C];
+      fused.backwardRelu(x, 0, y, 0, inPlace, 0, inPlace, 0, null, 0, s.outer(), C, s.inner(), mean, inv, gamma, sDy3, sDyX3,
+          s.countPerChannel());
+      assertArrayEquals(dx, inPlace, "dx in place of dy");
+    }
+  }
+
+  static Stream<NormShape> walkShapes() {
+    return Stream.of(NormShape.channelsFirst(3, 2, 2600), NormShape.channelsFirst(2, 3, 3136 + 5), NormShape.channelsFirst(1, 2, 2561));
   }
 
   @ParameterizedTest(name = "{0} {2} residual={3}")

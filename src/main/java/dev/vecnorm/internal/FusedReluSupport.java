@@ -23,4 +23,15 @@ public interface FusedReluSupport {
   void backwardApplyRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
                          float[] dResidual, int dResidualOffset, int outer, int channels, int inner, float[] mean,
                          float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count);
+
+  /**
+   * {@link #backwardReduceRelu} then {@link #backwardApplyRelu} in one call, where the implementation has a faster walk
+   * with the same bits (channel by channel, as {@link BatchNormSupport#backward}); false, having written nothing, where
+   * it has none and the caller runs the two.
+   */
+  default boolean backwardRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
+                               float[] dResidual, int dResidualOffset, int outer, int channels, int inner, float[] mean,
+                               float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    return false;
+  }
 }

@@ -131,40 +131,95 @@ final class PanamaFusedRelu implements FusedReluSupport {
       int at = done * channels;
       reduceRows(x, xOffset + at, y, yOffset + at, dy, dyOffset + at, outer - done, channels, mean, sumDy, sumDyXhat);
     } else {
-      int bound = SPECIES.loopBound(inner), bound2 = inner - inner % (2 * LANES);
       for (int o = 0; o < outer; o++) {
         for (int c = 0; c < channels; c++) {
-          FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
-          FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, b0 = a0, b1 = a0;
-          int base = (o * channels + c) * inner, i = 0;
-          // Two independent accumulator pairs (the add and FMA latencies), one lane sum per plane (sumLanes: a fixed
-          // tree, the same bits interpreted or compiled; sixteen lane() reads a sum cost more than a 196-float plane's loop).
-          for (; i < bound2; i += 2 * LANES) {
-            FloatVector g0 = masked(dy, dyOffset + base + i, y, yOffset + base + i);
-            FloatVector g1 = masked(dy, dyOffset + base + i + LANES, y, yOffset + base + i + LANES);
-            a0 = a0.add(g0);
-            a1 = a1.add(g1);
-            b0 = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m), b0);
-            b1 = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i + LANES).sub(m), b1);
-          }
-          for (; i < bound; i += LANES) {
-            FloatVector g = masked(dy, dyOffset + base + i, y, yOffset + base + i);
-            a0 = a0.add(g);
-            b0 = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m), b0);
-          }
-          long sums = PanamaBatchNormSupport.sumLanes(a0.add(a1), b0.add(b1));
-          float sDy = Float.intBitsToFloat((int) (sums >>> 32)), sDyX = Float.intBitsToFloat((int) sums);
-          for (; i < inner; i++) { // scalar tail
-            float g = y[yOffset + base + i] > 0 ? dy[dyOffset + base + i] : 0f;
-            sDy += g;
-            sDyX = Math.fma(g, x[xOffset + base + i] - mean[c], sDyX);
-          }
-          sumDy[c] += sDy;
-          sumDyXhat[c] += sDyX;
+          long sums = planeSums(x, xOffset, y, yOffset, dy, dyOffset, (o * channels + c) * inner, inner, mean[c]);
+          sumDy[c] += Float.intBitsToFloat((int) (sums >>> 32));
+          sumDyXhat[c] += Float.intBitsToFloat((int) sums);
         }
       }
     }
     for (int c = 0; c < channels; c++) sumDyXhat[c] *= invStd[c];
+  }
+
+  /**
+   * One plane's {@code Σg} (high float bits) and {@code Σg (x - mean)} (low) from element {@code base}: two independent
+   * accumulator pairs (the add and FMA latencies), one lane sum per plane (sumLanes: a fixed tree, the same bits
+   * interpreted or compiled; sixteen lane() reads a sum cost more than a 196-float plane's loop), then a scalar tail.
+   */
+  private static long planeSums(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, int base, int inner,
+                                float mean) {
+    FloatVector m = FloatVector.broadcast(SPECIES, mean);
+    FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, b0 = a0, b1 = a0;
+    int bound = SPECIES.loopBound(inner), bound2 = inner - inner % (2 * LANES), i = 0;
+    for (; i < bound2; i += 2 * LANES) {
+      FloatVector g0 = masked(dy, dyOffset + base + i, y, yOffset + base + i);
+      FloatVector g1 = masked(dy, dyOffset + base + i + LANES, y, yOffset + base + i + LANES);
+      a0 = a0.add(g0);
+      a1 = a1.add(g1);
+      b0 = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m), b0);
+      b1 = g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i + LANES).sub(m), b1);
+    }
+    for (; i < bound; i += LANES) {
+      FloatVector g = masked(dy, dyOffset + base + i, y, yOffset + base + i);
+      a0 = a0.add(g);
+      b0 = g.fma(FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m), b0);
+    }
+    long sums = PanamaBatchNormSupport.sumLanes(a0.add(a1), b0.add(b1));
+    float sDy = Float.intBitsToFloat((int) (sums >>> 32)), sDyX = Float.intBitsToFloat((int) sums);
+    for (; i < inner; i++) { // scalar tail
+      float g = y[yOffset + base + i] > 0 ? dy[dyOffset + base + i] : 0f;
+      sDy += g;
+      sDyX = Math.fma(g, x[xOffset + base + i] - mean, sDyX);
+    }
+    return (long) Float.floatToRawIntBits(sDy) << 32 | Float.floatToRawIntBits(sDyX) & 0xFFFF_FFFFL;
+  }
+
+  /**
+   * Channels-first planes that batch norm's own backward walks channel by channel ({@code PanamaBatchNormSupport.memoryOrder}
+   * false: long planes, e.g. NCHW 64x56x56x64): each channel's planes reduced, its coefficients folded, then applied while
+   * they are still in L2, last plane first (a channel larger than L2 then finds its last planes there). Reduce-then-apply
+   * over the whole tensor read x, y and dy a second time from memory: the fused backward took 2.3x batch norm's on NCHW
+   * 64x56x56x64 (JMH, Intel Xeon). The same sums in the same order per channel (plane by plane in sample order, from 0)
+   * and the same per-element apply, so the same bits as reduce-then-apply.
+   */
+  @Override
+  public boolean backwardRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
+                              float[] dResidual, int dResidualOffset, int outer, int channels, int inner, float[] mean,
+                              float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    if (inner < BatchNormSupport.FUSED_MIN_INNER || PanamaBatchNormSupport.memoryOrder(outer, channels, inner)) return false;
+    for (int c = 0; c < channels; c++) {
+      float sDy = 0f, sDyX = 0f;
+      for (int o = 0; o < outer; o++) {
+        long sums = planeSums(x, xOffset, y, yOffset, dy, dyOffset, (o * channels + c) * inner, inner, mean[c]);
+        sDy += Float.intBitsToFloat((int) (sums >>> 32));
+        sDyX += Float.intBitsToFloat((int) sums);
+      }
+      sumDy[c] = sDy;
+      sumDyXhat[c] = sDyX * invStd[c];
+      float a = Coefficients.backwardA(invStd, gamma, c), b = Coefficients.backwardB(a, invStd, sumDyXhat, count, c);
+      float k = Coefficients.backwardK(a, sumDy, count, c);
+      for (int o = outer - 1; o >= 0; o--) {
+        applyPlane(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, (o * channels + c) * inner, inner,
+            mean[c], a, b, k);
+      }
+    }
+    return true;
+  }
+
+  /** One channels-first plane of the apply from element {@code base}, with its channel's coefficients. */
+  private static void applyPlane(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
+                                 float[] dResidual, int dResidualOffset, int base, int inner, float mean, float a, float b, float k) {
+    FloatVector m = FloatVector.broadcast(SPECIES, mean), va = FloatVector.broadcast(SPECIES, a);
+    FloatVector vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    int bound = SPECIES.loopBound(inner), i = 0;
+    for (; i < bound; i += LANES) {
+      FloatVector g = masked(dy, dyOffset + base + i, y, yOffset + base + i);
+      if (dResidual != null) g.intoArray(dResidual, dResidualOffset + base + i);
+      g.fma(va, FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m).fma(vb, vk)).intoArray(dx, dxOffset + base + i);
+    }
+    for (; i < inner; i++) applyScalar(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, base + i,
+        mean, a, b, k); // scalar tail
   }
 
   /** Rows as they are, added into {@code sumDy} and {@code sumDyXhat} per channel (ragged wide rows, the rows after the super rows). */
@@ -300,19 +355,10 @@ final class PanamaFusedRelu implements FusedReluSupport {
       }
       return;
     }
-    int bound = SPECIES.loopBound(inner);
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
-        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]), a = FloatVector.broadcast(SPECIES, coef[c]);
-        FloatVector b = FloatVector.broadcast(SPECIES, coef[channels + c]), k = FloatVector.broadcast(SPECIES, coef[2 * channels + c]);
-        int base = (o * channels + c) * inner, i = 0;
-        for (; i < bound; i += LANES) {
-          FloatVector g = masked(dy, dyOffset + base + i, y, yOffset + base + i);
-          if (dResidual != null) g.intoArray(dResidual, dResidualOffset + base + i);
-          g.fma(a, FloatVector.fromArray(SPECIES, x, xOffset + base + i).sub(m).fma(b, k)).intoArray(dx, dxOffset + base + i);
-        }
-        for (; i < inner; i++) applyScalar(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset,
-            base + i, mean[c], coef[c], coef[channels + c], coef[2 * channels + c]); // scalar tail
+        applyPlane(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, (o * channels + c) * inner, inner,
+            mean[c], coef[c], coef[channels + c], coef[2 * channels + c]);
       }
     }
   }
