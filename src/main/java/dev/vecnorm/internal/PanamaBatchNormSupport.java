@@ -686,9 +686,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (width < 0) {
         normalizeRows(x, xOffset, y, yOffset, outer, channels, mean, coef);
       } else {
-        for (int i = 0, c = 0; i < h; i++, c = c + 1 == channels ? 0 : c + 1) { // the head, one float at a time: the vector loop's formula
-          y[yOffset + i] = Math.fma(x[xOffset + i] - coef[2 * channels + c], coef[c], coef[channels + c]);
-        }
+        normalizeHead(x, xOffset, y, yOffset, h, channels, coef);
         normalizePattern(x, xOffset + h, y, yOffset + h, total - h, width, channels, coef, oneRow ? 0 : 3 * channels);
       }
     } finally {
@@ -723,15 +721,23 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         // Switched on and off in one JVM (Intel Xeon, 16 lanes, 41 alternating rounds, ParallelBatchNorm training forward,
         // offset 0, on/off medians): NC 1568x2048 0.799 on 1 thread and 0.763 on 2, 784x4096 0.782 on 2, 200704x64 0.927
         // on 1, 6272x256 and 8192x256 0.99-1.01.
-        for (int i = 0, c = 0; i < h; i++, c = c + 1 == channels ? 0 : c + 1) {
-          y[yOffset + i] = Math.fma(x[xOffset + i] - coef[2 * channels + c], coef[c], coef[channels + c]);
-        }
+        normalizeHead(x, xOffset, y, yOffset, h, channels, coef);
         System.arraycopy(coef, 0, s, 0, 3 * channels);
         tilePattern(s, 0, channels, 3, 3 * channels, width, h % channels);
         normalizePattern(x, xOffset + h, y, yOffset + h, total - h, width, channels, s, 3 * channels);
       }
     } finally {
       Scratch.release(s);
+    }
+  }
+
+  /**
+   * The head of a channels-last normalize ({@link #head(int, int)}): its first {@code h} floats one at a time, with the
+   * vector loop's formula and the per-channel {@code [alpha | shift | mean]} at the start of {@code coef}.
+   */
+  private static void normalizeHead(float[] x, int xOffset, float[] y, int yOffset, int h, int channels, float[] coef) {
+    for (int i = 0, c = 0; i < h; i++, c = c + 1 == channels ? 0 : c + 1) {
+      y[yOffset + i] = Math.fma(x[xOffset + i] - coef[2 * channels + c], coef[c], coef[channels + c]);
     }
   }
 
