@@ -29,12 +29,12 @@ final class PanamaFusedRelu implements FusedReluSupport {
         int done = 0;
         if (superRows > 0) {
           PanamaBatchNormSupport.tilePattern(coef, 0, channels, 3, 3 * channels, width);
-          reluSuperRows(x, xOffset, residual, residualOffset, y, yOffset, superRows, width, coef, 3 * channels);
+          reluRows(x, xOffset, residual, residualOffset, y, yOffset, superRows, width, coef, 3 * channels);
           done = superRows * (width / channels);
         }
         int at = done * channels; // the rows that do not fill a super row (all rows for ragged wide rows)
         reluRows(x, xOffset + at, residual, residual == null ? 0 : residualOffset + at, y, yOffset + at, outer - done, channels,
-            coef, 2 * channels, coef);
+            coef, 0);
       } finally {
         Scratch.release(coef);
       }
@@ -44,44 +44,29 @@ final class PanamaFusedRelu implements FusedReluSupport {
   }
 
   /**
-   * Rows as they are, per-channel {@code [alpha | shift]} in {@code coef} and the mean at {@code mean[meanAt + c]}: ragged
-   * rows too wide for super rows, and the last rows that do not fill one.
+   * {@code rows} rows of {@code width} floats with the coefficients {@code [alpha | shift | mean]}, {@code width} each, at
+   * {@code at} of {@code coef}: rows of {@code channels} floats with the per-channel values (ragged rows too wide for super
+   * rows, and the last rows that do not fill one), or super rows ({@code width} a multiple of the lanes and the channels,
+   * PanamaBatchNormSupport.superWidth) with the values tiled over a super row, which leaves no channel tail per row. With
+   * 17 channels the row loop alone ran one vector and a scalar float per row, and the fused forward took 2x batch norm's
+   * forward followed by a separate ReLU pass (NHWC 7x13x13x17, JMH ThroughputBenchmark). One expression per element
+   * either way, so the same bits.
    */
-  private static void reluRows(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset, int outer,
-                               int channels, float[] mean, int meanAt, float[] coef) {
-    int bound = SPECIES.loopBound(channels);
-    for (int r = 0; r < outer; r++) {
-      int row = r * channels;
-      int c = 0;
-      for (; c < bound; c += LANES) {
-        FloatVector v = FloatVector.fromArray(SPECIES, x, xOffset + row + c).sub(FloatVector.fromArray(SPECIES, mean, meanAt + c))
-            .fma(FloatVector.fromArray(SPECIES, coef, c), FloatVector.fromArray(SPECIES, coef, channels + c));
-        if (residual != null) v = v.add(FloatVector.fromArray(SPECIES, residual, residualOffset + row + c));
-        v.max(0f).intoArray(y, yOffset + row + c);
-      }
-      for (; c < channels; c++) { // scalar tail
-        float v = Math.fma(x[xOffset + row + c] - mean[meanAt + c], coef[c], coef[channels + c]);
-        if (residual != null) v += residual[residualOffset + row + c];
-        y[yOffset + row + c] = Math.max(v, 0f);
-      }
-    }
-  }
-
-  /**
-   * {@code superRows} super rows ({@code width} floats: whole rows and whole vectors, PanamaBatchNormSupport.superWidth)
-   * with the coefficients tiled over a super row at {@code at} ({@code [alpha | shift | mean]}, {@code width} each): no
-   * channel tail per row. With 17 channels the row loop ran one vector and a scalar float per row, and the fused forward
-   * took 2x batch norm's forward followed by a separate ReLU pass (NHWC 7x13x13x17, JMH ThroughputBenchmark). The same
-   * expression per element as the row loop, so the same bits.
-   */
-  private static void reluSuperRows(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset,
-                                    int superRows, int width, float[] coef, int at) {
-    for (int r = 0, row = 0; r < superRows; r++, row += width) {
-      for (int j = 0; j < width; j += LANES) {
-        FloatVector v = FloatVector.fromArray(SPECIES, x, xOffset + row + j).sub(FloatVector.fromArray(SPECIES, coef, at + 2 * width + j))
-            .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, at + width + j));
+  private static void reluRows(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset, int rows,
+                               int width, float[] coef, int at) {
+    int bound = SPECIES.loopBound(width), shift = at + width, mean = at + 2 * width;
+    for (int r = 0, row = 0; r < rows; r++, row += width) {
+      int j = 0;
+      for (; j < bound; j += LANES) {
+        FloatVector v = FloatVector.fromArray(SPECIES, x, xOffset + row + j).sub(FloatVector.fromArray(SPECIES, coef, mean + j))
+            .fma(FloatVector.fromArray(SPECIES, coef, at + j), FloatVector.fromArray(SPECIES, coef, shift + j));
         if (residual != null) v = v.add(FloatVector.fromArray(SPECIES, residual, residualOffset + row + j));
         v.max(0f).intoArray(y, yOffset + row + j);
+      }
+      for (; j < width; j++) { // scalar tail
+        float v = Math.fma(x[xOffset + row + j] - coef[mean + j], coef[at + j], coef[shift + j]);
+        if (residual != null) v += residual[residualOffset + row + j];
+        y[yOffset + row + j] = Math.max(v, 0f);
       }
     }
   }
@@ -300,66 +285,51 @@ final class PanamaFusedRelu implements FusedReluSupport {
     float[] coef = Coefficients.backward(Scratch.borrow(4 * channels + (superRows > 0 ? 4 * width : 0)), channels, invStd, gamma,
         sumDy, sumDyXhat, count);
     try {
-      if (superRows > 0) {
-        System.arraycopy(mean, 0, coef, 3 * channels, channels);
-        PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
-        applySuperRows(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows, width, coef,
-            4 * channels);
-        int done = superRows * (width / channels), at = done * channels;
-        applyRelu(x, xOffset + at, y, yOffset + at, dy, dyOffset + at, dx, dxOffset + at, dResidual,
-            dResidual == null ? 0 : dResidualOffset + at, outer - done, channels, 1, mean, coef);
-      } else {
-        applyRelu(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, outer, channels, inner, mean, coef);
+      if (inner > 1) {
+        for (int o = 0; o < outer; o++) {
+          for (int c = 0; c < channels; c++) {
+            applyPlane(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, (o * channels + c) * inner,
+                inner, mean[c], coef[c], coef[channels + c], coef[2 * channels + c]);
+          }
+        }
+        return;
       }
+      System.arraycopy(mean, 0, coef, 3 * channels, channels);
+      int done = 0;
+      if (superRows > 0) {
+        PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
+        applyRows(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows, width, coef,
+            4 * channels);
+        done = superRows * (width / channels);
+      }
+      int at = done * channels; // the rows that do not fill a super row (all rows for ragged wide rows)
+      applyRows(x, xOffset + at, y, yOffset + at, dy, dyOffset + at, dx, dxOffset + at, dResidual,
+          dResidual == null ? 0 : dResidualOffset + at, outer - done, channels, coef, 0);
     } finally {
       Scratch.release(coef);
     }
   }
 
   /**
-   * {@link #applyRelu}'s channels-last element over super rows (whole rows and whole vectors), with {@code [a | b | k |
-   * mean]} tiled over a super row at {@code at}: no channel tail per row (see {@link #reduceSuperRows}). Every input of
-   * an element is loaded before its outputs are stored (dx may be x, y or dy; dResidual may be dy), as in the row loop.
+   * The channels-last apply over {@code rows} rows of {@code width} floats with {@code [a | b | k | mean]}, {@code width}
+   * each, at {@code at} of {@code coef}: rows of channels with the per-channel values, or super rows with the values tiled
+   * over a super row (no channel tail per row, see {@link #reduceSuperRows}). Every input of an element is loaded before
+   * its outputs are stored (dx may be x, y or dy; dResidual may be dy).
    */
-  private static void applySuperRows(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx,
-                                     int dxOffset, float[] dResidual, int dResidualOffset, int superRows, int width, float[] coef,
-                                     int at) {
-    for (int r = 0, row = 0; r < superRows; r++, row += width) {
-      for (int j = 0; j < width; j += LANES) {
+  private static void applyRows(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
+                                float[] dResidual, int dResidualOffset, int rows, int width, float[] coef, int at) {
+    int bound = SPECIES.loopBound(width), b = at + width, k = at + 2 * width, mean = at + 3 * width;
+    for (int r = 0, row = 0; r < rows; r++, row += width) {
+      int j = 0;
+      for (; j < bound; j += LANES) {
         FloatVector g = masked(dy, dyOffset + row + j, y, yOffset + row + j);
-        FloatVector lin = FloatVector.fromArray(SPECIES, x, xOffset + row + j).sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j))
-            .fma(FloatVector.fromArray(SPECIES, coef, at + width + j), FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
+        FloatVector lin = FloatVector.fromArray(SPECIES, x, xOffset + row + j).sub(FloatVector.fromArray(SPECIES, coef, mean + j))
+            .fma(FloatVector.fromArray(SPECIES, coef, b + j), FloatVector.fromArray(SPECIES, coef, k + j));
         if (dResidual != null) g.intoArray(dResidual, dResidualOffset + row + j);
         g.fma(FloatVector.fromArray(SPECIES, coef, at + j), lin).intoArray(dx, dxOffset + row + j);
       }
-    }
-  }
-
-  private static void applyRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
-                                float[] dResidual, int dResidualOffset, int outer, int channels, int inner, float[] mean,
-                                float[] coef) {
-    if (inner == 1) {
-      int bound = SPECIES.loopBound(channels);
-      for (int r = 0; r < outer; r++) {
-        int row = r * channels;
-        int c = 0;
-        for (; c < bound; c += LANES) {
-          FloatVector g = masked(dy, dyOffset + row + c, y, yOffset + row + c);
-          if (dResidual != null) g.intoArray(dResidual, dResidualOffset + row + c);
-          FloatVector lin = FloatVector.fromArray(SPECIES, x, xOffset + row + c).sub(FloatVector.fromArray(SPECIES, mean, c))
-              .fma(FloatVector.fromArray(SPECIES, coef, channels + c), FloatVector.fromArray(SPECIES, coef, 2 * channels + c));
-          g.fma(FloatVector.fromArray(SPECIES, coef, c), lin).intoArray(dx, dxOffset + row + c);
-        }
-        for (; c < channels; c++) applyScalar(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset,
-            row + c, mean[c], coef[c], coef[channels + c], coef[2 * channels + c]); // scalar tail
-      }
-      return;
-    }
-    for (int o = 0; o < outer; o++) {
-      for (int c = 0; c < channels; c++) {
-        applyPlane(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, (o * channels + c) * inner, inner,
-            mean[c], coef[c], coef[channels + c], coef[2 * channels + c]);
-      }
+      for (; j < width; j++) applyScalar(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, row + j,
+          coef[mean + j], coef[at + j], coef[b + j], coef[k + j]); // scalar tail
     }
   }
 
