@@ -5,7 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.vecnorm.internal.BatchNormSupport;
+import dev.vecnorm.internal.PanamaBatchNormSupportAccess;
 import dev.vecnorm.internal.VectorizationProvider;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -21,8 +25,9 @@ class FusedBackwardOrderTest {
   /**
    * 2 and 3 blocks exactly (8192, 12288), ragged (9001, 4097: a one-float last block and a vector tail), one short block (5000);
    * short planes that also go channel by channel: the threshold (160), 169, 196, 672, and 1023 (a vector tail at any width).
-   * Planes of one block or less (up to 4096) are pipelined (channel c's reduce in one loop with channel c - 1's apply):
-   * one channel (no pair at all), a single batch item, and exactly one block. Short planes that go in memory order
+   * Planes of one block or less (up to 4096) are pipelined below 16 lanes (channel c's reduce in one loop with channel c - 1's
+   * apply; the pipelined walk is also run directly, on arrays and on native segments, at any width): one channel (no pair at
+   * all), a single batch item, and exactly one block. Short planes that go in memory order
    * instead ({@code PanamaBatchNormSupport.memoryOrder}) on each side of each of its bounds: under 320 floats (319 against
    * 320 at N=2), under 512 with 8+ planes a channel (400 and 511 at N=8 against 500 at N=7 and 512 at N=9), under 2560 in
    * tensors of 1.25 Mi floats and more with 8+ planes a channel (2048 at exactly 1.25 Mi against 2560 at 1.25 Mi, 2048
@@ -76,6 +81,24 @@ class FusedBackwardOrderTest {
     float[] applyInPlace = dy.clone(); // backwardApply alone walks long planes back too (ParallelBatchNorm, synchronized BN)
     impl.backwardApply(x, 0, applyInPlace, 0, applyInPlace, 0, outer, C, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
     assertArrayEquals(expected, applyInPlace, s + " backwardApply dx = dy");
+
+    if (inner >= BatchNormSupport.FUSED_MIN_INNER && inner <= 4096) {
+      // The pipelined walk, which backward takes only below 16 lanes: the same bits at any width, on arrays and on segments.
+      float[] pdx = new float[n], pDy = new float[C], pDyXhat = new float[C];
+      PanamaBatchNormSupportAccess.pipelined(x, dy, pdx, outer, C, inner, mean, invStd, gamma, pDy, pDyXhat, count);
+      assertArrayEquals(expected, pdx, s + " pipelined dx");
+      assertArrayEquals(sumDy, pDy, s + " pipelined sumDy");
+      assertArrayEquals(sumDyXhat, pDyXhat, s + " pipelined sumDyXhat");
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment nx = arena.allocate(4L * n, 64).copyFrom(MemorySegment.ofArray(x));
+        MemorySegment ndy = arena.allocate(4L * n, 64).copyFrom(MemorySegment.ofArray(dy)), ndx = arena.allocate(4L * n, 64);
+        float[] nDy = new float[C], nDyXhat = new float[C];
+        PanamaBatchNormSupportAccess.pipelined(nx, ndy, ndx, outer, C, inner, mean, invStd, gamma, nDy, nDyXhat, count);
+        assertArrayEquals(expected, ndx.toArray(ValueLayout.JAVA_FLOAT), s + " native pipelined dx");
+        assertArrayEquals(sumDy, nDy, s + " native pipelined sumDy");
+        assertArrayEquals(sumDyXhat, nDyXhat, s + " native pipelined sumDyXhat");
+      }
+    }
 
     // Near the float64 backward (tolerances as KernelsTest's: 2e-4 of the terms' magnitudes, plus 1e-6).
     double[][] ref = Reference.backward(s, x, 0, dy, 0, gamma, KernelsTest.EPS);

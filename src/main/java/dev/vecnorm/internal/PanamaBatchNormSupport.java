@@ -2048,6 +2048,19 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   static final int MEMORY_ORDER_LONG = 2560;
   static final long MEMORY_ORDER_MIN_SIZE = 5L << 18, MEMORY_ORDER_FEW_MIN_SIZE = 1L << 21;
 
+  /**
+   * Whether the channel walk of the channels-first backward pipelines planes of one apply block ({@link #pipelined}, and
+   * the native body's {@code PanamaNativeBackward.pipelined}): only below 16 lanes. It was measured a win at 8 lanes (AVX2,
+   * tenth session: NCHW 32x14x14x256 1130-1196 against 1420-1443 µs, 64x56x56x64 16.7-16.8 against 17.9-19.6 ms, README).
+   * At 16 lanes (AVX-512 EPYC, Zen 5 class, session 21) the plain channel walk (a channel's planes reduced, then applied
+   * last plane first) was faster or the same on every shape tried: switched in one JVM, pipelined over plain, medians of
+   * 21-31 alternating rounds, {@code float[]} NCHW 64x56x56x64 1.214 and 1.189, 16x32x60x60 1.127 and 1.058, 8x64x56x56
+   * 1.022 and 1.099, 32x16x50x50 1.060, 4x16x28x28 1.082, 2x64x112x112 1.00, 32x64x28x28 1.00; native segments 1.123,
+   * 1.021, 1.014, 1.014, 1.034 on the first five (8x3x224x224, planes past one block, 1.000 as a control). Both walks
+   * make the same sums in the same order, so the choice changes no bit (FusedBackwardOrderTest runs both at any width).
+   */
+  static final boolean PIPELINE = LANES < 16;
+
   /** Floats per block of the fused backward's reverse apply (16 KiB of each array: four pages ascending, for the prefetcher). */
   static final int APPLY_BLOCK = 4096;
 
@@ -2077,7 +2090,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
           sumDyXhat, count);
       return;
     }
-    if (inner <= APPLY_BLOCK) { // planes of one apply block: see pipelined
+    if (PIPELINE && inner <= APPLY_BLOCK) { // planes of one apply block: see pipelined and PIPELINE
       pipelined(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count);
       return;
     }
@@ -2094,7 +2107,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * instead of alternating phases. Plane (o, c) is reduced as in reducePlane (same accumulators, same order),
    * plane (outer - 1 - o, c - 1) applied as in applyPlanes (last reduced, first applied): the same bits.
    */
-  private static void pipelined(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
+  static void pipelined(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
                                 int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
     for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, 0, mean, sumDy, sumDyXhat);
     sumDyXhat[0] *= invStd[0];

@@ -99,8 +99,9 @@ final class PanamaNativeBackward {
     // Channel by channel: the apply re-reads the channel's planes from L2 (see PanamaBatchNormSupport.backward).
     float[] t = Scratch.borrow(4 * LANES);
     try {
-      // Planes of one apply block: pipelined, as the array kernel (short planes took the memory-order branch above).
-      if (inner <= APPLY_BLOCK) {
+      // Planes of one apply block: pipelined where the array kernel pipelines them (PanamaBatchNormSupport.PIPELINE; short
+      // planes took the memory-order branch above).
+      if (PanamaBatchNormSupport.PIPELINE && inner <= APPLY_BLOCK) {
         pipelined(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, invStd, gamma, sumDy, sumDyXhat, count, t);
         return true;
       }
@@ -125,7 +126,7 @@ final class PanamaNativeBackward {
    * {@code float[]} time, with or without {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0}). Same operations in
    * the same order per channel, so the same bits.
    */
-  private static void pipelined(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+  static void pipelined(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
                                 int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
                                 float[] sumDyXhat, double count, float[] t) {
     for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, 0, mean, sumDy, sumDyXhat, t);
