@@ -94,6 +94,9 @@ final class PanamaFusedRelu implements FusedReluSupport {
     }
   }
 
+  /** Whole-vector rows of at most this many vectors keep {@link #reduceRows} in the backward reduce (see there). */
+  static final int ROW_LOOP_MAX_VECTORS = 16;
+
   private static FloatVector masked(float[] dy, int dyAt, float[] y, int yAt) {
     FloatVector g = FloatVector.fromArray(SPECIES, dy, dyAt);
     return FloatVector.zero(SPECIES).blend(g, FloatVector.fromArray(SPECIES, y, yAt).compare(VectorOperators.GT, 0f));
@@ -105,9 +108,13 @@ final class PanamaFusedRelu implements FusedReluSupport {
     java.util.Arrays.fill(sumDy, 0f);
     java.util.Arrays.fill(sumDyXhat, 0f);
     if (inner == 1) {
-      // Super rows only where a row is not one already: with whole-vector rows (256, 1024 channels) the row loop's
-      // accumulators see enough independent vectors, and four rows a step read 1.04-1.07x its time (JMH A/B, inconclusive).
-      int width = PanamaBatchNormSupport.superWidth(channels), superRows = width < 0 || width == channels ? 0 : outer * channels / width;
+      // Rows of whole vectors up to ROW_LOOP_MAX_VECTORS of them keep the row loop (NC 8192x256: four rows a step read
+      // 1.04-1.07x its time on the Xeon, 0.94-1.05 on the EPYC); wider ones take super rows of one row, four rows a step:
+      // the row loop loads and stores both accumulators for every vector of every row. One-JVM toggle on the AVX-512 EPYC
+      // (Zen 5 class, session 21, fused backward, four rows over the row loop, medians of 21 rounds): NC 256x1024 0.59 and
+      // 0.91, 64x2048 0.67, 128x4096 0.80, 512x512 0.83, 1000x512 0.93, 1024x384 0.88, 4096x1024 0.91.
+      int width = PanamaBatchNormSupport.superWidth(channels);
+      int superRows = width < 0 || width == channels && channels <= ROW_LOOP_MAX_VECTORS * LANES ? 0 : outer * channels / width;
       int done = 0;
       if (superRows > 0) {
         reduceSuperRows(x, xOffset, y, yOffset, dy, dyOffset, superRows, width, channels, mean, sumDy, sumDyXhat);
