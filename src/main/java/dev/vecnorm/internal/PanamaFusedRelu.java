@@ -29,7 +29,11 @@ final class PanamaFusedRelu implements FusedReluSupport {
         int done = 0;
         if (superRows > 0) {
           PanamaBatchNormSupport.tilePattern(coef, 0, channels, 3, 3 * channels, width);
-          reluRows(x, xOffset, residual, residualOffset, y, yOffset, superRows, width, coef, 3 * channels);
+          if (PanamaBatchNormSupport.registerStride(channels) == 4 * LANES) {
+            reluRegisters(x, xOffset, residual, residualOffset, y, yOffset, superRows * width, width, coef, 3 * channels);
+          } else {
+            reluRows(x, xOffset, residual, residualOffset, y, yOffset, superRows, width, coef, 3 * channels);
+          }
           done = superRows * (width / channels);
         }
         int at = done * channels; // the rows that do not fill a super row (all rows for ragged wide rows)
@@ -68,6 +72,40 @@ final class PanamaFusedRelu implements FusedReluSupport {
         if (residual != null) v += residual[residualOffset + row + j];
         y[yOffset + row + j] = Math.max(v, 0f);
       }
+    }
+  }
+
+  /**
+   * {@link #reluRows} over {@code n} floats of super rows whose coefficient pattern repeats every four vectors, with
+   * {@code alpha, shift, mean} of the four vectors in registers (see {@link #applyRegisters}): one load (two with a
+   * residual) and a store per vector. The same expression per element, so the same bits. One-JVM toggle against reluRows
+   * (session 21, fused training forward, medians of 21 rounds): NHWC 32x56x56x32 0.781, 64x56x56x64 0.699, 8x28x28x64
+   * 0.725, 16x28x28x16 0.703, 32x112x112x8 0.803, NC 4096x32 0.652.
+   */
+  private static void reluRegisters(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset, int n,
+                                    int width, float[] coef, int at) {
+    int sh = at + width, m = at + 2 * width;
+    FloatVector a0 = FloatVector.fromArray(SPECIES, coef, at), a1 = FloatVector.fromArray(SPECIES, coef, at + LANES);
+    FloatVector a2 = FloatVector.fromArray(SPECIES, coef, at + 2 * LANES), a3 = FloatVector.fromArray(SPECIES, coef, at + 3 * LANES);
+    FloatVector s0 = FloatVector.fromArray(SPECIES, coef, sh), s1 = FloatVector.fromArray(SPECIES, coef, sh + LANES);
+    FloatVector s2 = FloatVector.fromArray(SPECIES, coef, sh + 2 * LANES), s3 = FloatVector.fromArray(SPECIES, coef, sh + 3 * LANES);
+    FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
+    FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES), m3 = FloatVector.fromArray(SPECIES, coef, m + 3 * LANES);
+    for (int i = 0; i < n; i += 4 * LANES) {
+      FloatVector v0 = FloatVector.fromArray(SPECIES, x, xOffset + i).sub(m0).fma(a0, s0);
+      FloatVector v1 = FloatVector.fromArray(SPECIES, x, xOffset + i + LANES).sub(m1).fma(a1, s1);
+      FloatVector v2 = FloatVector.fromArray(SPECIES, x, xOffset + i + 2 * LANES).sub(m2).fma(a2, s2);
+      FloatVector v3 = FloatVector.fromArray(SPECIES, x, xOffset + i + 3 * LANES).sub(m3).fma(a3, s3);
+      if (residual != null) {
+        v0 = v0.add(FloatVector.fromArray(SPECIES, residual, residualOffset + i));
+        v1 = v1.add(FloatVector.fromArray(SPECIES, residual, residualOffset + i + LANES));
+        v2 = v2.add(FloatVector.fromArray(SPECIES, residual, residualOffset + i + 2 * LANES));
+        v3 = v3.add(FloatVector.fromArray(SPECIES, residual, residualOffset + i + 3 * LANES));
+      }
+      v0.max(0f).intoArray(y, yOffset + i);
+      v1.max(0f).intoArray(y, yOffset + i + LANES);
+      v2.max(0f).intoArray(y, yOffset + i + 2 * LANES);
+      v3.max(0f).intoArray(y, yOffset + i + 3 * LANES);
     }
   }
 
@@ -305,8 +343,13 @@ final class PanamaFusedRelu implements FusedReluSupport {
       int done = 0;
       if (superRows > 0) {
         PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
-        applyRows(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows, width, coef,
-            4 * channels);
+        if (PanamaBatchNormSupport.registerStride(channels) == 4 * LANES) {
+          applyRegisters(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows * width, width, coef,
+              4 * channels);
+        } else {
+          applyRows(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows, width, coef,
+              4 * channels);
+        }
         done = superRows * (width / channels);
       }
       int at = done * channels; // the rows that do not fill a super row (all rows for ragged wide rows)
@@ -337,6 +380,48 @@ final class PanamaFusedRelu implements FusedReluSupport {
       }
       for (; j < width; j++) applyScalar(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, row + j,
           coef[mean + j], coef[at + j], coef[b + j], coef[k + j]); // scalar tail
+    }
+  }
+
+  /**
+   * {@link #applyRows} over {@code n} floats of super rows whose coefficient pattern repeats every four vectors
+   * ({@code PanamaBatchNormSupport.registerStride}: 1-64 channels at 16 lanes), with {@code a, b, k, mean} of the four vectors
+   * held in registers, as batch norm's own apply does (applyRegisters4): three loads and a store per vector of dx (four
+   * with dResidual), not seven. The same expression per element, so the same bits; each vector's inputs are loaded
+   * before its outputs are stored. One-JVM toggle against applyRows (AVX-512 EPYC, Zen 5 class, session 21, fused backward,
+   * medians of 21 rounds): NHWC 32x56x56x32 0.758, 64x56x56x64 0.809, 8x28x28x64 0.798, 16x28x28x16 0.858, 32x112x112x8
+   * 0.785, NC 4096x32 0.833; the fused backward had taken 1.22x and 1.08x batch norm's backward after a separate mask pass
+   * on NHWC 32x56x56x32 and 64x56x56x64 (ThroughputBenchmark).
+   */
+  private static void applyRegisters(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
+                                     float[] dResidual, int dResidualOffset, int n, int width, float[] coef, int at) {
+    int b = at + width, k = at + 2 * width, m = at + 3 * width;
+    FloatVector a0 = FloatVector.fromArray(SPECIES, coef, at), a1 = FloatVector.fromArray(SPECIES, coef, at + LANES);
+    FloatVector a2 = FloatVector.fromArray(SPECIES, coef, at + 2 * LANES), a3 = FloatVector.fromArray(SPECIES, coef, at + 3 * LANES);
+    FloatVector b0 = FloatVector.fromArray(SPECIES, coef, b), b1 = FloatVector.fromArray(SPECIES, coef, b + LANES);
+    FloatVector b2 = FloatVector.fromArray(SPECIES, coef, b + 2 * LANES), b3 = FloatVector.fromArray(SPECIES, coef, b + 3 * LANES);
+    FloatVector k0 = FloatVector.fromArray(SPECIES, coef, k), k1 = FloatVector.fromArray(SPECIES, coef, k + LANES);
+    FloatVector k2 = FloatVector.fromArray(SPECIES, coef, k + 2 * LANES), k3 = FloatVector.fromArray(SPECIES, coef, k + 3 * LANES);
+    FloatVector m0 = FloatVector.fromArray(SPECIES, coef, m), m1 = FloatVector.fromArray(SPECIES, coef, m + LANES);
+    FloatVector m2 = FloatVector.fromArray(SPECIES, coef, m + 2 * LANES), m3 = FloatVector.fromArray(SPECIES, coef, m + 3 * LANES);
+    for (int i = 0; i < n; i += 4 * LANES) {
+      FloatVector g0 = masked(dy, dyOffset + i, y, yOffset + i), g1 = masked(dy, dyOffset + i + LANES, y, yOffset + i + LANES);
+      FloatVector g2 = masked(dy, dyOffset + i + 2 * LANES, y, yOffset + i + 2 * LANES);
+      FloatVector g3 = masked(dy, dyOffset + i + 3 * LANES, y, yOffset + i + 3 * LANES);
+      FloatVector l0 = FloatVector.fromArray(SPECIES, x, xOffset + i).sub(m0).fma(b0, k0);
+      FloatVector l1 = FloatVector.fromArray(SPECIES, x, xOffset + i + LANES).sub(m1).fma(b1, k1);
+      FloatVector l2 = FloatVector.fromArray(SPECIES, x, xOffset + i + 2 * LANES).sub(m2).fma(b2, k2);
+      FloatVector l3 = FloatVector.fromArray(SPECIES, x, xOffset + i + 3 * LANES).sub(m3).fma(b3, k3);
+      if (dResidual != null) {
+        g0.intoArray(dResidual, dResidualOffset + i);
+        g1.intoArray(dResidual, dResidualOffset + i + LANES);
+        g2.intoArray(dResidual, dResidualOffset + i + 2 * LANES);
+        g3.intoArray(dResidual, dResidualOffset + i + 3 * LANES);
+      }
+      g0.fma(a0, l0).intoArray(dx, dxOffset + i);
+      g1.fma(a1, l1).intoArray(dx, dxOffset + i + LANES);
+      g2.fma(a2, l2).intoArray(dx, dxOffset + i + 2 * LANES);
+      g3.fma(a3, l3).intoArray(dx, dxOffset + i + 3 * LANES);
     }
   }
 
