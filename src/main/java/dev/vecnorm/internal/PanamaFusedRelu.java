@@ -32,7 +32,11 @@ final class PanamaFusedRelu implements FusedReluSupport {
           if (PanamaBatchNormSupport.registerStride(channels) == 4 * LANES) {
             reluRegisters(x, xOffset, residual, residualOffset, y, yOffset, superRows * width, width, coef, 3 * channels);
           } else {
-            reluRows(x, xOffset, residual, residualOffset, y, yOffset, superRows, width, coef, 3 * channels);
+            int two = (long) superRows * width > PanamaBatchNormSupport.STREAM_MIN_FLOATS ? superRows / 2 : 0;
+            if (two > 0) reluStreams2(x, xOffset, residual, residualOffset, y, yOffset, two, width, coef, 3 * channels);
+            int at = 2 * two * width;
+            reluRows(x, xOffset + at, residual, residual == null ? 0 : residualOffset + at, y, yOffset + at, superRows - 2 * two, width,
+                coef, 3 * channels);
           }
           done = superRows * (width / channels);
         }
@@ -106,6 +110,34 @@ final class PanamaFusedRelu implements FusedReluSupport {
       v1.max(0f).intoArray(y, yOffset + i + LANES);
       v2.max(0f).intoArray(y, yOffset + i + 2 * LANES);
       v3.max(0f).intoArray(y, yOffset + i + 3 * LANES);
+    }
+  }
+
+  /**
+   * The first {@code 2 * half} super rows as two halves walked side by side, as batch norm's normalizeStreams2: each
+   * coefficient vector is loaded once for a vector of each half, and both halves' inputs are loaded before either store.
+   * The same expression per element, so the same bits. Taken past L2 (more than STREAM_MIN_FLOATS, batch norm's rule).
+   * One-JVM toggle against reluRows (AVX-512 EPYC, Zen 5 class, session 21, fused training forward, medians of 21 rounds):
+   * NHWC 32x14x14x256 0.777, 16x28x28x128 0.799, 32x7x7x2048 0.835, NC 8192x256 0.806, 100000x100 0.883, 1000x1024
+   * 0.901, 50000x17 0.804.
+   */
+  private static void reluStreams2(float[] x, int xOffset, float[] residual, int residualOffset, float[] y, int yOffset, int half,
+                                   int width, float[] coef, int at) {
+    int part = half * width, sh = at + width, mean = at + 2 * width;
+    for (int i = 0; i < part; i += width) {
+      for (int j = 0; j < width; j += LANES) {
+        int p = i + j;
+        FloatVector u0 = FloatVector.fromArray(SPECIES, x, xOffset + p), u1 = FloatVector.fromArray(SPECIES, x, xOffset + part + p);
+        FloatVector a = FloatVector.fromArray(SPECIES, coef, at + j), b = FloatVector.fromArray(SPECIES, coef, sh + j);
+        FloatVector m = FloatVector.fromArray(SPECIES, coef, mean + j);
+        FloatVector v0 = u0.sub(m).fma(a, b), v1 = u1.sub(m).fma(a, b);
+        if (residual != null) {
+          v0 = v0.add(FloatVector.fromArray(SPECIES, residual, residualOffset + p));
+          v1 = v1.add(FloatVector.fromArray(SPECIES, residual, residualOffset + part + p));
+        }
+        v0.max(0f).intoArray(y, yOffset + p);
+        v1.max(0f).intoArray(y, yOffset + part + p);
+      }
     }
   }
 
@@ -347,8 +379,13 @@ final class PanamaFusedRelu implements FusedReluSupport {
           applyRegisters(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows * width, width, coef,
               4 * channels);
         } else {
-          applyRows(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows, width, coef,
-              4 * channels);
+          int two = (long) superRows * width > PanamaBatchNormSupport.STREAM_MIN_FLOATS ? superRows / 2 : 0;
+          if (two > 0) {
+            applyStreams2(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, two, width, coef, 4 * channels);
+          }
+          int at = 2 * two * width;
+          applyRows(x, xOffset + at, y, yOffset + at, dy, dyOffset + at, dx, dxOffset + at, dResidual,
+              dResidual == null ? 0 : dResidualOffset + at, superRows - 2 * two, width, coef, 4 * channels);
         }
         done = superRows * (width / channels);
       }
@@ -422,6 +459,34 @@ final class PanamaFusedRelu implements FusedReluSupport {
       g1.fma(a1, l1).intoArray(dx, dxOffset + i + LANES);
       g2.fma(a2, l2).intoArray(dx, dxOffset + i + 2 * LANES);
       g3.fma(a3, l3).intoArray(dx, dxOffset + i + 3 * LANES);
+    }
+  }
+
+  /**
+   * The first {@code 2 * half} super rows of the apply as two halves walked side by side (see {@link #reluStreams2}): the
+   * coefficients {@code a, b, k, mean} loaded once for a vector of each half. Both halves' inputs are loaded before any
+   * output is stored (dx may be x, y or dy; dResidual may be dy). The same expression per element, so the same bits.
+   * Toggle against applyRows (as {@link #reluStreams2}, fused backward): NHWC 32x14x14x256 0.974, 16x28x28x128 0.987,
+   * 32x7x7x2048 0.911, NC 8192x256 0.958, 100000x100 0.994, 1000x1024 0.911, 50000x17 0.909.
+   */
+  private static void applyStreams2(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, float[] dx, int dxOffset,
+                                    float[] dResidual, int dResidualOffset, int half, int width, float[] coef, int at) {
+    int part = half * width, b = at + width, k = at + 2 * width, mean = at + 3 * width;
+    for (int i = 0; i < part; i += width) {
+      for (int j = 0; j < width; j += LANES) {
+        int p = i + j, q = part + p;
+        FloatVector g0 = masked(dy, dyOffset + p, y, yOffset + p), g1 = masked(dy, dyOffset + q, y, yOffset + q);
+        FloatVector m = FloatVector.fromArray(SPECIES, coef, mean + j), vb = FloatVector.fromArray(SPECIES, coef, b + j);
+        FloatVector vk = FloatVector.fromArray(SPECIES, coef, k + j), va = FloatVector.fromArray(SPECIES, coef, at + j);
+        FloatVector l0 = FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m).fma(vb, vk);
+        FloatVector l1 = FloatVector.fromArray(SPECIES, x, xOffset + q).sub(m).fma(vb, vk);
+        if (dResidual != null) {
+          g0.intoArray(dResidual, dResidualOffset + p);
+          g1.intoArray(dResidual, dResidualOffset + q);
+        }
+        g0.fma(va, l0).intoArray(dx, dxOffset + p);
+        g1.fma(va, l1).intoArray(dx, dxOffset + q);
+      }
     }
   }
 
