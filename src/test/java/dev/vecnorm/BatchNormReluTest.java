@@ -29,11 +29,12 @@ class BatchNormReluTest {
       // Channels-last: super rows (whole rows and vectors) with and without the four-at-a-time steps and rows left over,
       // one channel, rows that are one super row (256 channels: the row loop; 512 with seven rows: four a step, then three
       // one at a time; 1101x256: past L2, two halves side by side and a row left over), ragged rows too wide for super
-      // rows; channels-first: planes with
-      // two-vector steps, one vector and scalar tails.
+      // rows, patterns held in registers (64 channels: four vectors, 48: three); channels-first: planes with two-vector
+      // steps, one vector and scalar tails.
       for (NormShape s : new NormShape[] {NormShape.channelsLast(37, 19), NormShape.channelsLast(5, 64), NormShape.channelsFirst(3, 5, 53),
           NormShape.channelsFirst(2, 4, 1), NormShape.channelsLast(301, 17), NormShape.channelsLast(1100, 1), NormShape.channelsLast(70, 256),
-          NormShape.channelsLast(9, 1023), NormShape.channelsLast(7, 512), NormShape.channelsLast(1101, 256), NormShape.channelsLast(33, 48), NormShape.channelsFirst(3, 5, 200), NormShape.channelsFirst(2, 3, 17), NormShape.channelsFirst(3, 2, 2600)}) {
+          NormShape.channelsLast(9, 1023), NormShape.channelsLast(7, 512), NormShape.channelsLast(1101, 256), NormShape.channelsLast(33, 48),
+          NormShape.channelsFirst(3, 5, 200), NormShape.channelsFirst(2, 3, 17), NormShape.channelsFirst(3, 2, 2600)}) {
         for (boolean residual : new boolean[] {false, true}) out.add(Arguments.of(f.getClass().getSimpleName(), f, s, residual));
       }
     }

@@ -2055,8 +2055,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * At 16 lanes (AVX-512 EPYC, Zen 5 class, session 21) the plain channel walk (a channel's planes reduced, then applied
    * last plane first) was faster or the same on every shape tried: switched in one JVM, pipelined over plain, medians of
    * 21-31 alternating rounds, {@code float[]} NCHW 64x56x56x64 1.214 and 1.189, 16x32x60x60 1.127 and 1.058, 8x64x56x56
-   * 1.022 and 1.099, 32x16x50x50 1.060, 4x16x28x28 1.082, 2x64x112x112 1.00, 32x64x28x28 1.00; native segments 1.123,
-   * 1.021, 1.014, 1.014, 1.034 on the first five (8x3x224x224, planes past one block, 1.000 as a control). Both walks
+   * 1.022 and 1.099, 32x16x50x50 1.060, 4x16x28x28 1.082, 2x64x112x112 1.00, 32x64x28x28 1.00; native segments
+   * 64x56x56x64 1.123, 16x32x60x60 1.021, 8x64x56x56 1.014, 2x64x112x112 1.014, 32x16x50x50 1.034 (8x3x224x224, planes
+   * past one block, 1.000 as a control). Both walks
    * make the same sums in the same order, so the choice changes no bit (FusedBackwardOrderTest runs both at any width).
    */
   static final boolean PIPELINE = LANES < 16;
@@ -2108,7 +2109,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * plane (outer - 1 - o, c - 1) applied as in applyPlanes (last reduced, first applied): the same bits.
    */
   static void pipelined(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int outer, int channels,
-                                int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+                        int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
     for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, 0, mean, sumDy, sumDyXhat);
     sumDyXhat[0] *= invStd[0];
     for (int c = 1; c < channels; c++) {

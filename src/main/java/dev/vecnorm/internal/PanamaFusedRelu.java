@@ -35,7 +35,7 @@ final class PanamaFusedRelu implements FusedReluSupport {
           } else if (stride == 3 * LANES) {
             reluRegisters3(x, xOffset, residual, residualOffset, y, yOffset, superRows * width, width, coef, 3 * channels);
           } else {
-            int two = (long) superRows * width > PanamaBatchNormSupport.STREAM_MIN_FLOATS ? superRows / 2 : 0;
+            int two = streamedHalf(superRows, width);
             if (two > 0) reluStreams2(x, xOffset, residual, residualOffset, y, yOffset, two, width, coef, 3 * channels);
             int at = 2 * two * width;
             reluRows(x, xOffset + at, residual, residual == null ? 0 : residualOffset + at, y, yOffset + at, superRows - 2 * two, width,
@@ -117,9 +117,17 @@ final class PanamaFusedRelu implements FusedReluSupport {
   }
 
   /**
+   * Super rows in each half of {@link #reluStreams2} and {@link #applyStreams2}: half of them for calls past L2 (more than
+   * {@code STREAM_MIN_FLOATS}, batch norm's rule for its own two-stream walk), none otherwise.
+   */
+  private static int streamedHalf(int superRows, int width) {
+    return (long) superRows * width > PanamaBatchNormSupport.STREAM_MIN_FLOATS ? superRows / 2 : 0;
+  }
+
+  /**
    * The first {@code 2 * half} super rows as two halves walked side by side, as batch norm's normalizeStreams2: each
    * coefficient vector is loaded once for a vector of each half, and both halves' inputs are loaded before either store.
-   * The same expression per element, so the same bits. Taken past L2 (more than STREAM_MIN_FLOATS, batch norm's rule).
+   * The same expression per element, so the same bits. Taken past L2 ({@link #streamedHalf}).
    * One-JVM toggle against reluRows (AVX-512 EPYC, Zen 5 class, session 21, fused training forward, medians of 21 rounds):
    * NHWC 32x14x14x256 0.777, 16x28x28x128 0.799, 32x7x7x2048 0.835, NC 8192x256 0.806, 100000x100 0.883, 1000x1024
    * 0.901, 50000x17 0.804.
@@ -196,7 +204,7 @@ final class PanamaFusedRelu implements FusedReluSupport {
     }
   }
 
-  /** Whole-vector rows of at most this many vectors keep {@link #reduceRows} in the backward reduce (see there). */
+  /** Whole-vector rows of at most this many vectors keep {@link #reduceRows} in the backward reduce (see {@link #backwardReduceRelu}). */
   static final int ROW_LOOP_MAX_VECTORS = 16;
 
   private static FloatVector masked(float[] dy, int dyAt, float[] y, int yAt) {
@@ -415,7 +423,7 @@ final class PanamaFusedRelu implements FusedReluSupport {
           applyRegisters3(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, superRows * width, width, coef,
               4 * channels);
         } else {
-          int two = (long) superRows * width > PanamaBatchNormSupport.STREAM_MIN_FLOATS ? superRows / 2 : 0;
+          int two = streamedHalf(superRows, width);
           if (two > 0) {
             applyStreams2(x, xOffset, y, yOffset, dy, dyOffset, dx, dxOffset, dResidual, dResidualOffset, two, width, coef, 4 * channels);
           }

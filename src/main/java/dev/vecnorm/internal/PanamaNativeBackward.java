@@ -127,8 +127,8 @@ final class PanamaNativeBackward {
    * the same order per channel, so the same bits.
    */
   static void pipelined(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
-                                int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
-                                float[] sumDyXhat, double count, float[] t) {
+                        int outer, int channels, int inner, float[] mean, float[] invStd, float[] gamma, float[] sumDy,
+                        float[] sumDyXhat, double count, float[] t) {
     for (int o = 0; o < outer; o++) reducePlane(x, xOffset, dy, dyOffset, o, channels, inner, 0, mean, sumDy, sumDyXhat, t);
     sumDyXhat[0] *= invStd[0];
     for (int c = 1; c < channels; c++) {

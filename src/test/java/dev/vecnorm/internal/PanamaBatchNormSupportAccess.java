@@ -42,10 +42,6 @@ public final class PanamaBatchNormSupportAccess {
     }
   }
 
-  public static boolean pipelines() {
-    return PanamaBatchNormSupport.PIPELINE;
-  }
-
   public static int arrayBaseBytes() {
     return PanamaBatchNormSupport.ARRAY_BASE_BYTES;
   }
