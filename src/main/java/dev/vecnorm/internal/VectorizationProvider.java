@@ -219,6 +219,19 @@ public final class VectorizationProvider {
     return !"interpreted mode".equals(System.getProperty("java.vm.info"));
   }
 
+  /**
+   * Bytes from a {@code float[]}'s start to its element 0 in this VM, for the kernels that guess where a large array's
+   * lines fall ({@code PanamaBatchNormSupport.head}): HotSpot's 64-bit layout is a header (8 bytes with compact object
+   * headers, {@code -XX:+UseCompactObjectHeaders}; 12 with compressed class pointers, the default; 16 without them)
+   * and a 4-byte length. 16 when the options cannot be read (no java.management, another VM): a wrong guess costs
+   * speed (line-split loads), never a result, since the heads only move where elementwise vectors start.
+   */
+  static int floatArrayBaseBytes() {
+    if ("true".equals(vmOption("UseCompactObjectHeaders"))) return 12;
+    if ("false".equals(vmOption("UseCompressedClassPointers"))) return 20;
+    return 16;
+  }
+
   /** A HotSpot VM option, or null when java.management or the option is unavailable. */
   private static String vmOption(String name) {
     try {
