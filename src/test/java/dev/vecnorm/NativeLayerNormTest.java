@@ -137,6 +137,46 @@ class NativeLayerNormTest {
     }
   }
 
+  /**
+   * Calls large enough for the {@code float[]} forward's rebuilt line-aligned row loads (PanamaLayerNormSupport
+   * normalizeRowOnLines: rows of 1000 floats and more, calls past 512 Ki floats, 16 lanes; at 8 lanes this compares the
+   * plain loop) against the native body, which reads the rows directly: the same bits, at array offsets that put the
+   * rows' starts 0 to 15 floats before a line, in place too. 1000 features move the rows' line offset from row to row;
+   * 1024 keep it.
+   */
+  @ParameterizedTest(name = "features={0} {1} arrayOffset={2}")
+  @MethodSource("lineCases")
+  void lineAlignedRowsEqualNative(int features, Fill fill, int arrayOffset) {
+    LayerNormSupport k = panama();
+    int rows = 530, n = rows * features, so = 1;
+    float[] data = data(rows, features, fill, 11L * features + arrayOffset);
+    float[] x = new float[arrayOffset + n + 3], y = new float[arrayOffset + n + 3];
+    System.arraycopy(data, 0, x, arrayOffset, n);
+    float[] gamma = param(features, 5, 1), beta = param(features, 6, 0);
+    float[] mean = new float[rows + so], inv = new float[rows + so];
+    k.forward(x, arrayOffset, y, arrayOffset, rows, features, gamma, beta, EPS, mean, inv, so);
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment xs = segment(arena, false, data, 0), out = segment(arena, false, new float[n], 0);
+      float[] m2 = new float[rows + so], i2 = new float[rows + so];
+      assertTrue(k.forwardNative(xs, 0, out, 0, rows, features, gamma, beta, EPS, m2, i2, so));
+      assertArrayEquals(java.util.Arrays.copyOfRange(y, arrayOffset, arrayOffset + n), read(out, 0, n), "y");
+      assertArrayEquals(mean, m2, "mean");
+      assertArrayEquals(inv, i2, "invStd");
+      k.forward(x, arrayOffset, x, arrayOffset, rows, features, gamma, beta, EPS, null, null, so); // y = x
+      assertArrayEquals(read(out, 0, n), java.util.Arrays.copyOfRange(x, arrayOffset, arrayOffset + n), "y in place");
+    }
+  }
+
+  static Stream<Arguments> lineCases() {
+    List<Arguments> out = new ArrayList<>();
+    for (int features : new int[] {1000, 1024, 1031}) {
+      for (int off : new int[] {0, 1, 5, 12, 15}) out.add(Arguments.of(features, off == 5 ? Fill.SPECIAL : Fill.OFFSET, off));
+    }
+    out.add(Arguments.of(1000, Fill.OUTLIER, 3));
+    out.add(Arguments.of(1024, Fill.PLAIN, 0));
+    return out.stream();
+  }
+
   /** The mean of 1e4 + N(0, 0.01) rows to 1e-6 relative of a double sum: the comparison above compared real statistics. */
   static void assertSensible(float[] x, int rows, int features, float[] mean, int so) {
     for (int r = 0; r < rows; r++) {

@@ -416,8 +416,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  /** 0, 1, 2, ...: the index vector of {@link #accumulate4Aligned} is built from it (vectors are never held in statics). */
-  private static final float[] IOTA = iota();
+  /**
+   * 0, 1, 2, ...: the index vectors of {@link #accumulate4Aligned} and of layer norm's rebuilt row loads
+   * (PanamaLayerNormSupport.normalizeRowOnLines) are built from it (vectors are never held in statics).
+   */
+  static final float[] IOTA = iota();
 
   private static float[] iota() {
     float[] a = new float[LANES];

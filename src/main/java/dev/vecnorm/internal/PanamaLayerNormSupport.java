@@ -136,7 +136,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * passes guess it from G1's placement, {@code PanamaBatchNormSupport.head}; its rows' sums here fix the vector grid
    * per row, so a head would change their bits), so it does not peel to a line; doing the (elementwise, so
    * same-bits) writes in 256-bit vectors, half of them line-split instead of all, took 1.15x this loop's time at 4096x256 and 1.02x at 512x4096 (LayerNormCopyProbe --base,
-   * one JVM, eleventh session). The rest of the gap at 256 features is this loop's fixed cost per row (lane sums and
+   * one JVM, eleventh session). Since the twenty-second session rows of 1000 floats and more, in calls past 2 MiB at 16
+   * lanes, read both rows through rebuilt line-aligned loads instead ({@link #normalizeRowOnLines}, same bits;
+   * {@link #onLines(int, int)} has the numbers). The rest of the gap at 256 features is this loop's fixed cost per row (lane sums and
    * the double statistics on the row-to-row chain, ~20-30 ns a row on L1-resident rows), not memory
    * (README, "LayerNorm, RMSNorm and GroupNorm against PyTorch and oneDNN").
    *
@@ -168,6 +170,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       // Row 0 is summed by the row loop's own normalizeBlock (its writes go to scratch), not by blockSums. See rowStatistics.
       long stats = rowStatistics(x, xOffset, features, epsilon, discard, g, b,
           normalizeBlock(x, xOffset, discard, 0, 1, features, features, g, b, 0, 0f, 1f, xOffset, x[xOffset]));
+      boolean lines = onLines(rows, features);
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features, yo = yOffset + r * features;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
@@ -175,7 +178,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         if (invStd != null) invStd[statsOffset + r] = s;
         boolean more = r + 1 < rows;
         int next = more ? xo + features : xo;
-        long sums = normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, next, x[next]);
+        long sums = lines && onLines(x.length, xo, next, features)
+            ? normalizeRowOnLines(x, xo, y, yo, features, g, b, m, s, next, x[next])
+            : normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, next, x[next]);
         if (more) stats = rowStatistics(x, next, features, epsilon, discard, g, b, sums);
       }
     } finally {
@@ -183,6 +188,93 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       release(beta, b);
       release(gamma, g);
     }
+  }
+
+  /**
+   * Whether {@link #forward} reads its rows through {@link #normalizeRowOnLines}: 16 lanes or more (at 8 lanes, with
+   * {@code -XX:UseAVX=2} on the same CPU, the two-vector permute made it 1.2-1.7x slower), rows of at least
+   * {@link #LINES_MIN_FEATURES} and calls of at least {@link #LINES_MIN_FLOATS}.
+   *
+   * <p>Why: a large {@code float[]} starts 16 bytes past a line (PanamaBatchNormSupport.head), so at 16 lanes every
+   * load of a row spans two lines. The same forward on the same data with x 12 floats further on (on a line) took
+   * 0.72-0.79x the time at 768 features (2048 and 8192 rows), 0.88-0.94x at 1000, x alone on a line the same, y alone
+   * 1.03-1.10x (LnAlign probe, one JVM, 21 alternating rounds). Switched on and off in one JVM (AVX-512 EPYC, Zen 5
+   * class; 21-31 alternating rounds; bits equal; on / off medians, training and inference forward): 1024x1000
+   * 0.85-0.95, 512x4096 0.90-1.01, 2048x4096 0.91-0.92, 4096x1024 0.76, 1024x2048 0.77-0.81, 8192x768 0.75-0.92,
+   * 3000x768 0.75-0.95; but 2048x768 swung 0.85-1.15 between JVMs, 4096x256 and 2048x512 read 1.01-1.10, and rows in L2
+   * (512x768, 64x768) 1.05-1.20, 17 features 1.55. Hence rows of 1000 floats and up, past 2 MiB.
+   */
+  static boolean onLines(int rows, int features) {
+    return LANES >= 16 && features >= LINES_MIN_FEATURES && (long) rows * features >= LINES_MIN_FLOATS;
+  }
+
+  /** Features a row needs for {@link #normalizeRowOnLines} (see {@link #onLines(int, int)}). */
+  static final int LINES_MIN_FEATURES = 1000;
+
+  /** Floats a call needs for {@link #normalizeRowOnLines} (2 MiB, see {@link #onLines(int, int)}). */
+  static final int LINES_MIN_FLOATS = 512 * 1024;
+
+  /** True when {@link #normalizeRowOnLines}' line-aligned loads of both rows stay inside an array of {@code length}. */
+  static boolean onLines(int length, int xa, int na, int width) {
+    int vb = SPECIES.loopBound(width);
+    int ax = xa + PanamaBatchNormSupport.lineHead(xa), an = na + PanamaBatchNormSupport.lineHead(na);
+    return Math.min(ax, an) >= LANES && Math.max(ax, an) + vb <= length;
+  }
+
+  /**
+   * {@link #normalizeBlock} of one row (one run, gamma and beta from 0), with both rows' vectors (the row written and
+   * the row summed) rebuilt from line-aligned loads: each stream keeps its previous aligned vector, and the vector at
+   * {@code f} is a two-vector {@code selectFrom} of it and the next one, as the batch-norm statistics do
+   * (PanamaBatchNormSupport accumulate4Aligned). The same lanes, so the same operations on the same values: the same
+   * bits as {@link #normalizeBlock} and the native body. Each vector step loads x before it stores y, and the loads of
+   * the written row run ahead of its stores, so y may be x.
+   */
+  static long normalizeRowOnLines(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s,
+                                  int na, float x0) {
+    int hx = PanamaBatchNormSupport.lineHead(xa), hn = PanamaBatchNormSupport.lineHead(na), ax = xa + hx, an = na + hn;
+    FloatVector iota = FloatVector.fromArray(SPECIES, PanamaBatchNormSupport.IOTA, 0);
+    FloatVector ix = iota.add((float) (LANES - hx)), in = iota.add((float) (LANES - hn));
+    FloatVector px = FloatVector.fromArray(SPECIES, x, ax - LANES), pn = FloatVector.fromArray(SPECIES, x, an - LANES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    float sd = 0, sq = 0;
+    int f = 0;
+    for (; f < bound2; f += 2 * LANES) {
+      FloatVector n0 = FloatVector.fromArray(SPECIES, x, an + f), n1 = FloatVector.fromArray(SPECIES, x, an + f + LANES);
+      FloatVector e0 = in.selectFrom(pn, n0).sub(vx0), e1 = in.selectFrom(n0, n1).sub(vx0);
+      pn = n1;
+      d0 = d0.add(e0);
+      d1 = d1.add(e1);
+      q0 = e0.fma(e0, q0);
+      q1 = e1.fma(e1, q1);
+      FloatVector c0 = FloatVector.fromArray(SPECIES, x, ax + f), c1 = FloatVector.fromArray(SPECIES, x, ax + f + LANES);
+      FloatVector t0 = ix.selectFrom(px, c0).sub(vm).mul(vs), t1 = ix.selectFrom(c0, c1).sub(vm).mul(vs);
+      px = c1;
+      t0.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, ya + f);
+      t1.fma(FloatVector.fromArray(SPECIES, gamma, f + LANES), FloatVector.fromArray(SPECIES, beta, f + LANES)).intoArray(y, ya + f + LANES);
+    }
+    for (; f < vb; f += LANES) {
+      FloatVector n0 = FloatVector.fromArray(SPECIES, x, an + f);
+      FloatVector e = in.selectFrom(pn, n0).sub(vx0);
+      pn = n0;
+      d0 = d0.add(e);
+      q0 = e.fma(e, q0);
+      FloatVector c0 = FloatVector.fromArray(SPECIES, x, ax + f);
+      FloatVector t = ix.selectFrom(px, c0).sub(vm).mul(vs);
+      px = c0;
+      t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, ya + f);
+    }
+    for (; f < width; f++) { // scalar tail
+      float e = x[na + f] - x0;
+      sd += e;
+      sq = Math.fma(e, e, sq);
+      y[ya + f] = Math.fma((x[xa + f] - m) * s, gamma[f], beta[f]);
+    }
+    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
+    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /**
