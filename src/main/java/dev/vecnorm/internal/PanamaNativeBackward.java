@@ -269,9 +269,9 @@ final class PanamaNativeBackward {
 
   /**
    * {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch
-   * {@code [mean | sumDy | sumDyXmu | t | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}). Super rows
-   * narrower than {@code INTERLEAVED_MIN_WIDTH} are read two rows at a time (rows 0 and 1, then 2 and 3: the array
-   * kernel says why); wider ones keep the four rows' vectors of a position together. Either walk, the array kernel's operations in its order: the same bits.
+   * {@code [mean | sumDy | sumDyXmu | t | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}; {@code t} unused
+   * here). Steps of four super rows with the four rows' vectors of a position together ({@link #reduceFourRows},
+   * {@link #reduceInterleaved}); the array kernel's operations per position in its order: the same bits.
    * The scalar tail (under a vector of floats at the tensor's end) is read from one vector of dy and one of x ending at
    * the tensor's end, copied to the scratch's last {@code 2 * LANES} floats, not by a checked {@code get} per float.
    */
@@ -289,7 +289,7 @@ final class PanamaNativeBackward {
     // NHWC:7x13x13x17 288.7 against 8.6 us, NC:8192x256 2171 against 1184), and at float[] speed when run alone: the
     // signature of C2 running out of inlining budget and boxing vectors, seen before in these classes. Split: 1.01, 1.04.
     long i = width >= INTERLEAVED_MIN_WIDTH ? reduceInterleaved(x, xOffset, dy, dyOffset, total, width, s, slot)
-        : reducePairs(x, xOffset, dy, dyOffset, total, width, s, slot);
+        : reduceFourRows(x, xOffset, dy, dyOffset, total, width, s, slot);
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
     long vectorBound = total - total % LANES;
     int j = 0;
@@ -344,28 +344,37 @@ final class PanamaNativeBackward {
     return i;
   }
 
-  /** The whole four-super-row steps two rows at a time, through scratch {@code t} (as the array kernel); returns the floats done. */
-  private static long reducePairs(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
-                                  float[] s, int slot) {
+  /**
+   * The whole four-super-row steps of super rows narrower than {@code INTERLEAVED_MIN_WIDTH}, the four rows' vectors of a
+   * position together, sums in position order; returns the floats done. Per position the array kernel's pair walk's
+   * operations in its order ({@code sumDy + ((g0 + g1) + (g2 + g3))}, then the four FMAs in row order), so the same bits;
+   * one inner loop a step instead of two, and no {@code t} round trip. The array kernel keeps the pairs (from
+   * 16-byte-offset arrays the four-row walk swung 0.86-1.14 with the arrays' placement on L3-sized tensors here); on
+   * 64-byte-aligned native memory it was faster everywhere: switched against the pair walk in one JVM (AVX-512 EPYC, Zen
+   * 5 class; 21 alternating rounds; bits equal; four rows / pairs), the reduce NC 8192x256 0.90, NHWC 32x14x14x256 0.88,
+   * 32x56x56x32 0.76 and 0.78, 64x56x56x64 0.78, 16x56x56x64 0.79, NC 16384x256 0.78, 4096x256 0.85, 1024x256 0.92,
+   * 512x256 0.91, 256x512 0.97, 100000x17 0.83, 1000x100 0.99, NHWC 7x13x13x17 0.94; the whole backward 0.89-0.94.
+   * {@link #reduceInterleaved} is the same walk with the sums in reverse position order (the wide rows' 4K aliasing); one
+   * method for both would put a variable-stride index in the hot loop.
+   */
+  private static long reduceFourRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
+                                     float[] s, int slot) {
     long w = 4L * width, i = 0;
-    int sum = slot, h = 2 * slot, tq = 3 * slot;
-    for (; i + 4L * width <= total; i += 4L * width) { // rows 0 and 1: t = g0 + g1; rows 2 and 3: sumDy += t + (g2 + g3)
+    int sum = slot, h = 2 * slot;
+    for (; i + 4L * width <= total; i += 4L * width) {
       MemorySegment xq = x.asSlice(xOffset + 4 * i, 4 * w), gq = dy.asSlice(dyOffset + 4 * i, 4 * w);
       for (int j = 0; j < width; j += LANES) {
         long p = 4L * j;
         FloatVector m = FloatVector.fromArray(SPECIES, s, j);
         FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, gq, p, LE), g1 = FloatVector.fromMemorySegment(SPECIES, gq, p + w, LE);
-        g0.add(g1).intoArray(s, tq + j);
-        FloatVector hj = g0.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
-        g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), hj).intoArray(s, h + j);
-      }
-      for (int j = 0; j < width; j += LANES) {
-        long p = 2 * w + 4L * j;
-        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
-        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, gq, p, LE), g3 = FloatVector.fromMemorySegment(SPECIES, gq, p + w, LE);
-        FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, tq + j).add(g2.add(g3))).intoArray(s, sum + j);
-        FloatVector hj = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
-        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), hj).intoArray(s, h + j);
+        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, gq, p + 2 * w, LE);
+        FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, gq, p + 3 * w, LE);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum + j);
+        FloatVector hj = FloatVector.fromArray(SPECIES, s, h + j);
+        hj = g0.fma(FloatVector.fromMemorySegment(SPECIES, xq, p, LE).sub(m), hj);
+        hj = g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), hj);
+        hj = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 2 * w, LE).sub(m), hj);
+        g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), hj).intoArray(s, h + j);
       }
     }
     return i;
