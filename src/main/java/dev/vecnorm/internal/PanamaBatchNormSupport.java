@@ -1542,8 +1542,89 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * us (21.7) (/tmp/bw17/probe RedProbe, session 17): the four-row walk wins only while x and dy are cached and loses
    * from memory, the pair walk is at or near the best at every size. Super rows of {@link #INTERLEAVED_MIN_WIDTH}
    * floats or more keep the four rows' vectors of a position together (same bits again), with sumDy and sumDyXmu in
-   * reverse position order ({@link #accumulatorIndex}: the 4K aliasing of the pooled scratch).
+   * reverse position order ({@link #accumulatorIndex}: the 4K aliasing of the pooled scratch). At 16 lanes, calls of
+   * {@link #HEAD_MIN_FLOATS} or more read narrower super rows four at a time from line-aligned loads instead
+   * ({@link #fourRowsOnLines}; the same bits).
    */
+  private static int pairSteps(float[] x, int xOffset, float[] dy, int dyOffset, int i, int end, int width, float[] s, int slot) {
+    int sum = slot, h = 2 * slot, t = 3 * slot;
+    for (; i < end; i += 4 * width) { // two rows' vectors together: rows 0 and 1 (t = g0 + g1), then 2 and 3
+      for (int j = 0; j < width; j += LANES) {
+        int p = i + j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g0 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g1 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
+        g0.add(g1).intoArray(s, t + j);
+        FloatVector hj = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
+        g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj).intoArray(s, h + j);
+      }
+      for (int j = 0; j < width; j += LANES) { // sumDy += t + (g2 + g3)
+        int p = i + 2 * width + j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g2 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g3 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, t + j).add(g2.add(g3))).intoArray(s, sum + j);
+        FloatVector hj = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
+        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj).intoArray(s, h + j);
+      }
+    }
+    return i;
+  }
+
+  /**
+   * The backward reduce's steps of four super rows (narrower than {@link #INTERLEAVED_MIN_WIDTH}) from float {@code i}
+   * on, the four rows' vectors of a position together and each of the eight streams (four rows of x and of dy) rebuilt
+   * from line-aligned loads, as the statistics' {@link #accumulate4Aligned}: the same lanes and, per position, the pair
+   * walk's operations in its order ({@code sumDy + ((g0 + g1) + (g2 + g3))}, the four FMAs in row order), so the same
+   * bits as {@link #pairSteps} and the native body. Stops before a step whose last aligned loads would pass an array's
+   * end; returns the floats done. The caller runs the first step through {@link #pairSteps} when the line before it is
+   * outside an array.
+   *
+   * <p>Why: at 16 lanes every load of a {@code float[]} at offset 0 spans two lines ({@link #head}). Switched against the
+   * pair walk in one JVM (AVX-512 EPYC, Zen 5 class; 21 alternating rounds; bits equal; on / off medians), the reduce
+   * alone: NHWC 32x14x14x256 0.65, 0.68, NC 8192x256 0.49-0.81, 4096x256 0.66, 2048x512 0.72, 100000x17 0.70, NHWC
+   * 32x56x56x32 0.80 (1.06 as a JVM's first shape), 64x56x56x64 0.88, 16x56x56x64 0.88, NC 512x256 0.92, 256x256 0.93;
+   * the whole backward NC 8192x256 0.66-0.94, NHWC 32x14x14x256 0.88-0.89, 32x56x56x32 0.81, 64x56x56x64 0.88. Not
+   * taken under {@link #HEAD_MIN_FLOATS} (NC 1000x100 1.00-1.13, NHWC 7x13x13x17 0.97-1.07) nor at 8 lanes, where the
+   * two-vector permute is several instructions ({@code -XX:UseAVX=2} on the same CPU: the backward 1.03-1.53x slower).
+   * The pair walk four rows apart without the rebuild swung 0.86-1.14 with the arrays' placement.
+   */
+  private static int fourRowsOnLines(float[] x, int xOffset, float[] dy, int dyOffset, int i, int total, int width, float[] s, int slot) {
+    int sum = slot, h = 2 * slot;
+    int hx = lineHead(xOffset), hg = lineHead(dyOffset);
+    FloatVector iota = FloatVector.fromArray(SPECIES, IOTA, 0);
+    FloatVector ix = iota.add((float) (LANES - hx)), ig = iota.add((float) (LANES - hg));
+    for (; i + 4 * width <= total
+        && xOffset + i + hx + 4 * width <= x.length && dyOffset + i + hg + 4 * width <= dy.length; i += 4 * width) {
+      int ax = xOffset + i + hx, ag = dyOffset + i + hg;
+      FloatVector px0 = FloatVector.fromArray(SPECIES, x, ax - LANES), px1 = FloatVector.fromArray(SPECIES, x, ax + width - LANES);
+      FloatVector px2 = FloatVector.fromArray(SPECIES, x, ax + 2 * width - LANES), px3 = FloatVector.fromArray(SPECIES, x, ax + 3 * width - LANES);
+      FloatVector pg0 = FloatVector.fromArray(SPECIES, dy, ag - LANES), pg1 = FloatVector.fromArray(SPECIES, dy, ag + width - LANES);
+      FloatVector pg2 = FloatVector.fromArray(SPECIES, dy, ag + 2 * width - LANES), pg3 = FloatVector.fromArray(SPECIES, dy, ag + 3 * width - LANES);
+      for (int j = 0; j < width; j += LANES) {
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector n0 = FloatVector.fromArray(SPECIES, dy, ag + j), n1 = FloatVector.fromArray(SPECIES, dy, ag + width + j);
+        FloatVector n2 = FloatVector.fromArray(SPECIES, dy, ag + 2 * width + j), n3 = FloatVector.fromArray(SPECIES, dy, ag + 3 * width + j);
+        FloatVector g0 = ig.selectFrom(pg0, n0), g1 = ig.selectFrom(pg1, n1), g2 = ig.selectFrom(pg2, n2), g3 = ig.selectFrom(pg3, n3);
+        pg0 = n0;
+        pg1 = n1;
+        pg2 = n2;
+        pg3 = n3;
+        FloatVector.fromArray(SPECIES, s, sum + j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum + j);
+        FloatVector c0 = FloatVector.fromArray(SPECIES, x, ax + j), c1 = FloatVector.fromArray(SPECIES, x, ax + width + j);
+        FloatVector c2 = FloatVector.fromArray(SPECIES, x, ax + 2 * width + j), c3 = FloatVector.fromArray(SPECIES, x, ax + 3 * width + j);
+        FloatVector hj = FloatVector.fromArray(SPECIES, s, h + j);
+        hj = g0.fma(ix.selectFrom(px0, c0).sub(m), hj);
+        hj = g1.fma(ix.selectFrom(px1, c1).sub(m), hj);
+        hj = g2.fma(ix.selectFrom(px2, c2).sub(m), hj);
+        g3.fma(ix.selectFrom(px3, c3).sub(m), hj).intoArray(s, h + j);
+        px0 = c0;
+        px1 = c1;
+        px2 = c2;
+        px3 = c3;
+      }
+    }
+    return i;
+  }
+
   private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
                                       int slot) {
     int sum = slot, h = 2 * slot, t = 3 * slot;
@@ -1564,24 +1645,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, wideH - j);
       }
     }
-    for (; i + 4 * width <= total; i += 4 * width) { // two rows' vectors together: rows 0 and 1 (t = g0 + g1), then 2 and 3
-      for (int j = 0; j < width; j += LANES) {
-        int p = i + j;
-        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
-        FloatVector g0 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g1 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
-        g0.add(g1).intoArray(s, t + j);
-        FloatVector hj = g0.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
-        g1.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj).intoArray(s, h + j);
+    if (LANES >= 16 && width < INTERLEAVED_MIN_WIDTH && total >= HEAD_MIN_FLOATS) { // see fourRowsOnLines
+      if ((lineHead(xOffset) + xOffset < LANES || lineHead(dyOffset) + dyOffset < LANES) && 4 * width <= total) {
+        i = pairSteps(x, xOffset, dy, dyOffset, i, i + 4 * width, width, s, slot); // the line before it is outside the array
       }
-      for (int j = 0; j < width; j += LANES) { // sumDy += t + (g2 + g3)
-        int p = i + 2 * width + j;
-        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
-        FloatVector g2 = FloatVector.fromArray(SPECIES, dy, dyOffset + p), g3 = FloatVector.fromArray(SPECIES, dy, dyOffset + p + width);
-        FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, t + j).add(g2.add(g3))).intoArray(s, sum + j);
-        FloatVector hj = g2.fma(FloatVector.fromArray(SPECIES, x, xOffset + p).sub(m), FloatVector.fromArray(SPECIES, s, h + j));
-        g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + width).sub(m), hj).intoArray(s, h + j);
-      }
+      i = fourRowsOnLines(x, xOffset, dy, dyOffset, i, total, width, s, slot);
     }
+    i = pairSteps(x, xOffset, dy, dyOffset, i, total - total % (4 * width), width, s, slot);
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
     int vectorBound = SPECIES.loopBound(total), j = 0;
     for (; i < vectorBound; i += LANES, j = j + LANES == width ? 0 : j + LANES) {
