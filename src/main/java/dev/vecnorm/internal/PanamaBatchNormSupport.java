@@ -1522,30 +1522,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  /**
-   * Backward sums over the tensor as one stream of super rows (see {@link #normalizeSuperRows}): per
-   * position, {@code sum dy} and {@code sum dy*(x - mean)} accumulate in scratch
-   * {@code [mean | sumDy | sumDyXmu | t]} ({@code slot} floats apart, see {@link #scratchSlot}), in steps of four super
-   * rows: {@code sumDy += (g0 + g1) + (g2 + g3)} and {@code sumDyXmu} by four FMAs in row order.
-   *
-   * <p>Super rows narrower than {@link #INTERLEAVED_MIN_WIDTH} are read two at a time: rows 0 and 1 with a position's
-   * two vectors of each together (storing {@code t = g0 + g1} and sumDyXmu), then rows 2 and 3 (adding
-   * {@code t + (g2 + g3)} to sumDy): the same operations on the same values as loading the four rows' vectors of a
-   * position together, so the same bits. Four streams (two rows of x, two of dy) one super row apart, and a scratch
-   * round trip per position every two rows. The earlier walk read the four rows one after the other in memory order
-   * (carrying g0 + g1 and g2 through scratch: two stores per vector), since the four-row walk (eight interleaved 1 KiB
-   * runs at 16 lanes) ran at half the read bandwidth on the AVX-512 EPYC (NHWC 64x56x56x64 reduce 8.5-9.3 ms against
-   * 3.6-5.0 ms, /tmp/nhwcbw13/probe BwProbe2, session 13). On the Sapphire-Rapids-class Xeon (2 MiB L2), width 256, one
-   * JVM, the three walks alternating (medians of 11 rounds, pairs / memory order / four rows, with a plain read of x
-   * and dy): NHWC 64x56x56x64 9.91 / 10.95 / 11.54 ms (read 9.89), NHWC 32x56x56x32 2.26 / 2.53 / 2.58 ms (2.16),
-   * NC 8192x256 907 / 1057 / 962 us (867), NHWC 32x14x14x256 694 / 777 / 728 us (671), NC 512x256 31.6 / 47.3 / 29.8
-   * us (21.7) (/tmp/bw17/probe RedProbe, session 17): the four-row walk wins only while x and dy are cached and loses
-   * from memory, the pair walk is at or near the best at every size. Super rows of {@link #INTERLEAVED_MIN_WIDTH}
-   * floats or more keep the four rows' vectors of a position together (same bits again), with sumDy and sumDyXmu in
-   * reverse position order ({@link #accumulatorIndex}: the 4K aliasing of the pooled scratch). At 16 lanes, calls of
-   * {@link #HEAD_MIN_FLOATS} or more read narrower super rows four at a time from line-aligned loads instead
-   * ({@link #fourRowsOnLines}; the same bits).
-   */
+  /** The pair walk's steps of four super rows from float {@code i} to {@code end} (see {@link #reduceSuperRows}); returns {@code end}. */
   private static int pairSteps(float[] x, int xOffset, float[] dy, int dyOffset, int i, int end, int width, float[] s, int slot) {
     int sum = slot, h = 2 * slot, t = 3 * slot;
     for (; i < end; i += 4 * width) { // two rows' vectors together: rows 0 and 1 (t = g0 + g1), then 2 and 3
@@ -1625,6 +1602,30 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     return i;
   }
 
+  /**
+   * Backward sums over the tensor as one stream of super rows (see {@link #normalizeSuperRows}): per
+   * position, {@code sum dy} and {@code sum dy*(x - mean)} accumulate in scratch
+   * {@code [mean | sumDy | sumDyXmu | t]} ({@code slot} floats apart, see {@link #scratchSlot}), in steps of four super
+   * rows: {@code sumDy += (g0 + g1) + (g2 + g3)} and {@code sumDyXmu} by four FMAs in row order.
+   *
+   * <p>Super rows narrower than {@link #INTERLEAVED_MIN_WIDTH} are read two at a time: rows 0 and 1 with a position's
+   * two vectors of each together (storing {@code t = g0 + g1} and sumDyXmu), then rows 2 and 3 (adding
+   * {@code t + (g2 + g3)} to sumDy): the same operations on the same values as loading the four rows' vectors of a
+   * position together, so the same bits. Four streams (two rows of x, two of dy) one super row apart, and a scratch
+   * round trip per position every two rows. The earlier walk read the four rows one after the other in memory order
+   * (carrying g0 + g1 and g2 through scratch: two stores per vector), since the four-row walk (eight interleaved 1 KiB
+   * runs at 16 lanes) ran at half the read bandwidth on the AVX-512 EPYC (NHWC 64x56x56x64 reduce 8.5-9.3 ms against
+   * 3.6-5.0 ms, /tmp/nhwcbw13/probe BwProbe2, session 13). On the Sapphire-Rapids-class Xeon (2 MiB L2), width 256, one
+   * JVM, the three walks alternating (medians of 11 rounds, pairs / memory order / four rows, with a plain read of x
+   * and dy): NHWC 64x56x56x64 9.91 / 10.95 / 11.54 ms (read 9.89), NHWC 32x56x56x32 2.26 / 2.53 / 2.58 ms (2.16),
+   * NC 8192x256 907 / 1057 / 962 us (867), NHWC 32x14x14x256 694 / 777 / 728 us (671), NC 512x256 31.6 / 47.3 / 29.8
+   * us (21.7) (/tmp/bw17/probe RedProbe, session 17): the four-row walk wins only while x and dy are cached and loses
+   * from memory, the pair walk is at or near the best at every size. Super rows of {@link #INTERLEAVED_MIN_WIDTH}
+   * floats or more keep the four rows' vectors of a position together (same bits again), with sumDy and sumDyXmu in
+   * reverse position order ({@link #accumulatorIndex}: the 4K aliasing of the pooled scratch). At 16 lanes, calls of
+   * {@link #HEAD_MIN_FLOATS} or more read narrower super rows four at a time from line-aligned loads instead
+   * ({@link #fourRowsOnLines}; the same bits).
+   */
   private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
                                       int slot) {
     int sum = slot, h = 2 * slot, t = 3 * slot;
