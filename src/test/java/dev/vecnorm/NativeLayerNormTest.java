@@ -138,8 +138,8 @@ class NativeLayerNormTest {
   }
 
   /**
-   * Calls large enough for the {@code float[]} forward's rebuilt line-aligned row loads (PanamaLayerNormSupport
-   * normalizeRowOnLines: rows of 1000 floats and more, calls past 512 Ki floats, 16 lanes; at 8 lanes this compares the
+   * Calls large enough for the {@code float[]} forwards' rebuilt line-aligned row loads (PanamaLayerNormSupport
+   * normalizeRowOnLines and, for RMS norm, scaleRowOnLines: rows of 1000 floats and more, calls past 512 Ki floats, 16 lanes; at 8 lanes this compares the
    * plain loop) against the native body, which reads the rows directly: the same bits, at array offsets that put the
    * rows' starts 0 to 15 floats before a line, in place too. 1000 features move the rows' line offset from row to row;
    * 1024 keep it.
@@ -162,8 +162,18 @@ class NativeLayerNormTest {
       assertArrayEquals(java.util.Arrays.copyOfRange(y, arrayOffset, arrayOffset + n), read(out, 0, n), "y");
       assertArrayEquals(mean, m2, "mean");
       assertArrayEquals(inv, i2, "invStd");
+      float[] r1 = new float[rows + so], r2 = new float[rows + so];
+      k.rmsForward(x, arrayOffset, y, arrayOffset, rows, features, gamma, EPS, r1, so);
+      assertTrue(k.rmsForwardNative(xs, 0, out, 0, rows, features, gamma, EPS, r2, so));
+      assertArrayEquals(java.util.Arrays.copyOfRange(y, arrayOffset, arrayOffset + n), read(out, 0, n), "rms y");
+      assertArrayEquals(r1, r2, "invRms");
       k.forward(x, arrayOffset, x, arrayOffset, rows, features, gamma, beta, EPS, null, null, so); // y = x
+      assertTrue(k.forwardNative(xs, 0, out, 0, rows, features, gamma, beta, EPS, null, null, so));
       assertArrayEquals(read(out, 0, n), java.util.Arrays.copyOfRange(x, arrayOffset, arrayOffset + n), "y in place");
+      System.arraycopy(data, 0, x, arrayOffset, n);
+      k.rmsForward(x, arrayOffset, x, arrayOffset, rows, features, gamma, EPS, null, so); // y = x
+      assertTrue(k.rmsForwardNative(xs, 0, out, 0, rows, features, gamma, EPS, null, so));
+      assertArrayEquals(read(out, 0, n), java.util.Arrays.copyOfRange(x, arrayOffset, arrayOffset + n), "rms y in place");
     }
   }
 
