@@ -227,7 +227,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   /**
    * The byte offset of a {@code float[]}'s element 0 from the array's start, read from the running VM's object layout
-   * ({@link VectorizationProvider#floatArrayBaseBytes}: 16 by default, 12 with compact object headers). See {@link #head}.
+   * ({@link VectorizationProvider#floatArrayBaseBytes}: 16 by default, 12 with compact object headers, 20 without
+   * compressed class pointers). See {@link #head}.
    * A constant at 16 put every head 4 bytes off under {@code -XX:+UseCompactObjectHeaders}, so every vector load of the
    * heads' passes and of the statistics' rebuilt loads ({@link #accumulate4Aligned}) spanned two lines again. In a JVM
    * with compact headers, the right guess against 16 (switched on and off in one JVM, 21 alternating rounds, same bits;
@@ -417,8 +418,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
-   * 0, 1, 2, ...: the index vectors of {@link #accumulate4Aligned} and of layer norm's rebuilt row loads
-   * (PanamaLayerNormSupport.normalizeRowOnLines) are built from it (vectors are never held in statics).
+   * 0, 1, 2, ...: the index vectors of the rebuilt line-aligned loads ({@link #accumulate4Aligned},
+   * {@link #fourRowsOnLines}, layer and RMS norm's rows in PanamaLayerNormSupport) are built from it (vectors are never
+   * held in statics).
    */
   static final float[] IOTA = iota();
 
@@ -1628,7 +1630,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
                                       int slot) {
-    int sum = slot, h = 2 * slot, t = 3 * slot;
+    int sum = slot, h = 2 * slot;
     // Wide rows: sumDy and sumDyXmu in reverse position order (accumulatorIndex), position j at o - j.
     int o = width - LANES, wideSum = sum + o, wideH = h + o;
     int i = 0;
