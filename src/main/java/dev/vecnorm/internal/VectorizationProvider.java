@@ -224,7 +224,8 @@ public final class VectorizationProvider {
    * lines fall ({@code PanamaBatchNormSupport.head}): HotSpot's 64-bit layout is a header (8 bytes with compact object
    * headers, {@code -XX:+UseCompactObjectHeaders}; 12 with compressed class pointers, the default; 16 without them)
    * and a 4-byte length. 16 when the options cannot be read (no java.management, another VM): a wrong guess costs
-   * speed (line-split loads), never a result, since the heads only move where elementwise vectors start.
+   * speed (line-split loads), never a result: the heads only move where elementwise vectors start, and the rebuilt
+   * line-aligned loads of the reductions keep every lane's value.
    */
   static int floatArrayBaseBytes() {
     if ("true".equals(vmOption("UseCompactObjectHeaders"))) return 12;
