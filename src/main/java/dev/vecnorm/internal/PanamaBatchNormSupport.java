@@ -398,7 +398,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * {@code slice} instead took 115 µs, and 1.07x the unaligned loads on 1 MiB).
    */
   private static void accumulate4Aligned(float[] x, int p, int quarter, int width, float[] s, int P, int h) {
-    FloatVector idx = FloatVector.fromArray(SPECIES, IOTA, 0).add((float) (LANES - h));
+    FloatVector idx = lineIndex(h);
     int a0 = p + h, a1 = a0 + quarter, a2 = a1 + quarter, a3 = a2 + quarter;
     FloatVector v0 = FloatVector.fromArray(SPECIES, x, a0 - LANES), v1 = FloatVector.fromArray(SPECIES, x, a1 - LANES);
     FloatVector v2 = FloatVector.fromArray(SPECIES, x, a2 - LANES), v3 = FloatVector.fromArray(SPECIES, x, a3 - LANES);
@@ -417,12 +417,19 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
+  /** 0, 1, 2, ...: {@link #lineIndex} builds its vectors from it (vectors are never held in statics). */
+  private static final float[] IOTA = iota();
+
   /**
-   * 0, 1, 2, ...: the index vectors of the rebuilt line-aligned loads ({@link #accumulate4Aligned},
-   * {@link #fourRowsOnLines}, layer and RMS norm's rows in PanamaLayerNormSupport) are built from it (vectors are never
-   * held in statics).
+   * The two-vector {@code selectFrom} index that rebuilds the vector starting {@code h} floats before a line from the
+   * aligned vector before that line and the one after it ({@code LANES - h}, {@code LANES - h + 1}, ...): the rebuilt
+   * line-aligned loads of {@link #accumulate4Aligned}, {@link #fourRowsOnLines} and layer and RMS norm's rows
+   * (PanamaLayerNormSupport). With {@code h = 0} it selects the second vector whole. A few bytecodes, so C2 inlines it
+   * and the vector it returns is not boxed (as PanamaFusedRelu's {@code masked}).
    */
-  static final float[] IOTA = iota();
+  static FloatVector lineIndex(int h) {
+    return FloatVector.fromArray(SPECIES, IOTA, 0).add((float) (LANES - h));
+  }
 
   private static float[] iota() {
     float[] a = new float[LANES];
@@ -1569,8 +1576,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   private static int fourRowsOnLines(float[] x, int xOffset, float[] dy, int dyOffset, int i, int total, int width, float[] s, int slot) {
     int sum = slot, h = 2 * slot;
     int hx = lineHead(xOffset), hg = lineHead(dyOffset);
-    FloatVector iota = FloatVector.fromArray(SPECIES, IOTA, 0);
-    FloatVector ix = iota.add((float) (LANES - hx)), ig = iota.add((float) (LANES - hg));
+    FloatVector ix = lineIndex(hx), ig = lineIndex(hg);
     for (; i + 4 * width <= total
         && xOffset + i + hx + 4 * width <= x.length && dyOffset + i + hg + 4 * width <= dy.length; i += 4 * width) {
       int ax = xOffset + i + hx, ag = dyOffset + i + hg;

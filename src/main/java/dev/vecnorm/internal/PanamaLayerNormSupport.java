@@ -232,8 +232,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static long normalizeRowOnLines(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s,
                                   int na, float x0) {
     int hx = PanamaBatchNormSupport.lineHead(xa), hn = PanamaBatchNormSupport.lineHead(na), ax = xa + hx, an = na + hn;
-    FloatVector iota = FloatVector.fromArray(SPECIES, PanamaBatchNormSupport.IOTA, 0);
-    FloatVector ix = iota.add((float) (LANES - hx)), in = iota.add((float) (LANES - hn));
+    FloatVector ix = PanamaBatchNormSupport.lineIndex(hx), in = PanamaBatchNormSupport.lineIndex(hn);
     FloatVector px = FloatVector.fromArray(SPECIES, x, ax - LANES), pn = FloatVector.fromArray(SPECIES, x, an - LANES);
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
     FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
@@ -509,8 +508,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    */
   static float scaleRowOnLines(float[] x, int xo, float[] y, int yo, int width, float[] gamma, float s, int next) {
     int hx = PanamaBatchNormSupport.lineHead(xo), hn = PanamaBatchNormSupport.lineHead(next), ax = xo + hx, an = next + hn;
-    FloatVector iota = FloatVector.fromArray(SPECIES, PanamaBatchNormSupport.IOTA, 0);
-    FloatVector ix = iota.add((float) (LANES - hx)), in = iota.add((float) (LANES - hn));
+    FloatVector ix = PanamaBatchNormSupport.lineIndex(hx), in = PanamaBatchNormSupport.lineIndex(hn);
     FloatVector px = FloatVector.fromArray(SPECIES, x, ax - LANES), pn = FloatVector.fromArray(SPECIES, x, an - LANES);
     FloatVector vs = FloatVector.broadcast(SPECIES, s);
     FloatVector q0 = FloatVector.zero(SPECIES), q1 = q0;

@@ -247,7 +247,7 @@ final class PanamaNativeBackward {
       return;
     }
     int slot = scratchSlot(width);
-    float[] s = Scratch.borrow(4 * slot + 2 * LANES);
+    float[] s = Scratch.borrow(3 * slot + 2 * LANES);
     try {
       for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
       java.util.Arrays.fill(s, slot, 3 * slot, 0f);
@@ -269,16 +269,17 @@ final class PanamaNativeBackward {
 
   /**
    * {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch
-   * {@code [mean | sumDy | sumDyXmu | t | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}; {@code t} unused
-   * here). Steps of four super rows with the four rows' vectors of a position together ({@link #reduceFourRows},
-   * {@link #reduceInterleaved}); the array kernel's operations per position in its order: the same bits.
+   * {@code [mean | sumDy | sumDyXmu | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}; the array kernel's
+   * pair walk also keeps a {@code t} slot, which these walks do not need). Steps of four super rows with the four rows'
+   * vectors of a position together ({@link #reduceFourRows}, {@link #reduceInterleaved}); the array kernel's operations
+   * per position in its order: the same bits.
    * The scalar tail (under a vector of floats at the tensor's end) is read from one vector of dy and one of x ending at
    * the tensor's end, copied to the scratch's last {@code 2 * LANES} floats, not by a checked {@code get} per float.
    */
   private static void reduceSuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
                                       float[] s, int slot) {
     int sum = slot, h = 2 * slot;
-    int t = 4 * slot; // the tail vectors: dy at t, x at t + LANES
+    int t = 3 * slot; // the tail vectors: dy at t, x at t + LANES
     boolean vectorTail = total % LANES != 0 && total >= LANES;
     if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
       FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * (total - LANES), LE).intoArray(s, t);
