@@ -313,14 +313,59 @@ class GroupNormTest {
     }
   }
 
+  /**
+   * Channels-last backward of samples of 128 Ki floats and more (batch norm's apply from a line boundary on, the floats
+   * before it one at a time, its pattern starting at the channel there) and of smaller samples of a tensor that size
+   * (the reduce's line-aligned walk), at element offsets that move the line boundary (so the pattern's first channel)
+   * within the sample: coefficients in registers (32 channels: four-vector steps; 48: three at 16 lanes), and from
+   * the tiled pattern (96, 256), against the double formulas; a native segment at the same offset gives the same bits.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void channelsLastSamplesFromALineMatchDoubleFormulas(String name, GroupNormSupport k) {
+    for (GroupShape s : new GroupShape[] {GroupShape.nhwc(2, 4096, 32, 8), GroupShape.nhwc(2, 2731, 48, 8), GroupShape.nhwc(2, 1366, 96, 32),
+        GroupShape.nhwc(2, 520, 256, 32), GroupShape.nhwc(8, 1000, 64, 32), GroupShape.nhwc(4, 700, 48, 16)}) {
+      for (int off : new int[] {0, 3, 9}) checkBackwardAgainstDoubleFormulas(k, s, off);
+    }
+  }
+
   /** {@code dx}, {@code dGamma}, {@code dBeta} of the backward on {@code s} within 1e-4 of the largest magnitude of each, against the formulas in double. */
   private static void checkBackwardAgainstDoubleFormulas(GroupNormSupport k, GroupShape s) {
+    checkBackwardAgainstDoubleFormulas(k, s, 0);
+  }
+
+  /**
+   * As {@link #checkBackwardAgainstDoubleFormulas(GroupNormSupport, GroupShape)} with x, dy and dx at element {@code off}
+   * of their arrays; for {@code off > 0} also the same call on native segments at that offset, bit for bit.
+   */
+  private static void checkBackwardAgainstDoubleFormulas(GroupNormSupport k, GroupShape s, int off) {
     SplittableRandom rnd = new SplittableRandom(s.hashCode());
     int size = (int) s.size(), st = s.statistics(), c = s.channels(), cpg = s.channelsPerGroup(), hw = s.spatial();
-    float[] x = random(rnd, size, 0.5, 1), dy = random(rnd, size, 0, 1), gamma = random(rnd, c, 1, 0.5), beta = random(rnd, c, 0, 1);
-    float[] mean = new float[st], inv = new float[st], y = new float[size], dx = new float[size], dG = new float[c], dB = new float[c];
-    GroupNorm.forward(k, s, x, 0, gamma, beta, 1e-3f, y, 0, mean, inv);
-    GroupNorm.backward(k, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dG, dB);
+    float[] x0 = random(rnd, size, 0.5, 1), dy0 = random(rnd, size, 0, 1), gamma = random(rnd, c, 1, 0.5), beta = random(rnd, c, 0, 1);
+    float[] x = new float[size + off], dy = new float[size + off];
+    System.arraycopy(x0, 0, x, off, size);
+    System.arraycopy(dy0, 0, dy, off, size);
+    float[] mean = new float[st], inv = new float[st], y = new float[size], dx = new float[size + off], dG = new float[c], dB = new float[c];
+    GroupNorm.forward(k, s, x, off, gamma, beta, 1e-3f, y, 0, mean, inv);
+    GroupNorm.backward(k, s, x, off, dy, off, gamma, mean, inv, dx, off, dG, dB);
+    if (off > 0) {
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment xs = arena.allocate(4L * (size + off), 64), gs = arena.allocate(4L * (size + off), 64);
+        MemorySegment ds = arena.allocate(4L * (size + off), 64);
+        MemorySegment.copy(x, 0, xs, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0, size + off);
+        MemorySegment.copy(dy, 0, gs, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0, size + off);
+        float[] nG = new float[c], nB = new float[c];
+        GroupNorm.backward(k, s, xs, 4L * off, gs, 4L * off, gamma, mean, inv, ds, 4L * off, nG, nB);
+        float[] nDx = new float[size];
+        MemorySegment.copy(ds, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 4L * off, nDx, 0, size);
+        assertArrayEquals(java.util.Arrays.copyOfRange(dx, off, off + size), nDx, "native dx " + s + " at " + off);
+        assertArrayEquals(dG, nG, "native dGamma " + s);
+        assertArrayEquals(dB, nB, "native dBeta " + s);
+      }
+    }
+    x = x0;
+    dy = dy0;
+    if (off > 0) dx = java.util.Arrays.copyOfRange(dx, off, off + size);
     double[] eG = new double[c], eB = new double[c], eDx = new double[size];
     for (int n = 0; n < s.batch(); n++) {
       for (int g = 0; g < s.groups(); g++) {

@@ -1460,17 +1460,35 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   public void backwardReduce(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels,
                              int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
     if (inner == 1) {
-      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat);
+      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat, outer * channels >= HEAD_MIN_FLOATS);
     } else {
       reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
     }
+    scaleByInvStd(sumDyXhat, invStd, channels);
+  }
+
+  /** {@code sumDyXhat[c] *= invStd[c]}, the reduce's last step. */
+  private static void scaleByInvStd(float[] sumDyXhat, float[] invStd, int channels) {
     // Scalar Java (C2 vectorizes it), not Vector API code: once a call, so on a large tensor's few calls it stayed in
     // C1, where vectors are objects: 4.6 KB a call under -prof gc on NC 8192x256 backward, 1.1 KB on NHWC 64x56x56x64.
     for (int c = 0; c < channels; c++) sumDyXhat[c] *= invStd[c];
   }
 
+  /**
+   * {@link #backwardReduce} of one channels-last sample of a larger tensor ({@code rows} rows of {@code channels}), for
+   * group norm's backward: {@code streamed} says whether the tensor the sample belongs to comes from memory (at least
+   * {@link #HEAD_MIN_FLOATS} floats), which decides the walk ({@link #fourRowsOnLines}) as the tensor's size does in
+   * batch norm's own call: a sample of NHWC 16x28x28x96 (75 Ki floats) is read from memory like the whole tensor.
+   * The same bits either way.
+   */
+  static void reduceSample(float[] x, int xOffset, float[] dy, int dyOffset, int rows, int channels, float[] mean, float[] invStd,
+                           float[] sumDy, float[] sumDyXhat, boolean streamed) {
+    reduceChannelsLast(x, xOffset, dy, dyOffset, rows, channels, mean, sumDy, sumDyXhat, streamed);
+    scaleByInvStd(sumDyXhat, invStd, channels);
+  }
+
   private static void reduceChannelsLast(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels,
-                                         float[] mean, float[] sumDy, float[] sumDyXhat) {
+                                         float[] mean, float[] sumDy, float[] sumDyXhat, boolean streamed) {
     int width = superWidth(channels);
     if (width >= 0) {
       int slot = scratchSlot(width);
@@ -1478,7 +1496,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       try {
         for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
         java.util.Arrays.fill(s, slot, 3 * slot, 0f);
-        reduceSuperRows(x, xOffset, dy, dyOffset, outer * channels, width, s, slot);
+        reduceSuperRows(x, xOffset, dy, dyOffset, outer * channels, width, s, slot, streamed);
         for (int c = 0; c < channels; c++) { // each channel's positions, in a fixed order
           float g = 0, h = 0;
           for (int pos = c; pos < width; pos += channels) {
@@ -1635,7 +1653,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * ({@link #fourRowsOnLines}; the same bits).
    */
   private static void reduceSuperRows(float[] x, int xOffset, float[] dy, int dyOffset, int total, int width, float[] s,
-                                      int slot) {
+                                      int slot, boolean streamed) {
     int sum = slot, h = 2 * slot;
     // Wide rows: sumDy and sumDyXmu in reverse position order (accumulatorIndex), position j at o - j.
     int o = width - LANES, wideSum = sum + o, wideH = h + o;
@@ -1654,7 +1672,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, wideH - j);
       }
     }
-    if (LANES >= 16 && width < INTERLEAVED_MIN_WIDTH && total >= HEAD_MIN_FLOATS) { // see fourRowsOnLines
+    if (LANES >= 16 && width < INTERLEAVED_MIN_WIDTH && streamed) { // see fourRowsOnLines
       if ((lineHead(xOffset) + xOffset < LANES || lineHead(dyOffset) + dyOffset < LANES) && 4 * width <= total) {
         i = pairSteps(x, xOffset, dy, dyOffset, i, i + 4 * width, width, s, slot); // the line before it is outside the array
       }
@@ -1862,22 +1880,35 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
               mean, coef);
         }
       } else {
-        int total = outer * channels, h = head(xOffset, total); // vectors from a line on (head)
         System.arraycopy(mean, 0, coef, 3 * channels, channels);
-        tilePattern(coef, 0, channels, 4, 4 * channels, width, h % channels); // [a | b | k | mean] over a super row from channel h
-        for (int i = 0, c = 0; i < h; i++, c = c + 1 == channels ? 0 : c + 1) { // the head, one float at a time: the vector loop's formula
-          dx[dxOffset + i] = Math.fma(dy[dyOffset + i], coef[c], Math.fma(x[xOffset + i] - coef[3 * channels + c], coef[channels + c],
-              coef[2 * channels + c]));
-        }
-        int stride = registerStride(channels);
-        if (stride > 0) {
-          applyRegistersFromEnd(x, xOffset + h, dy, dyOffset + h, dx, dxOffset + h, total - h, width, stride, coef, 4 * channels);
-        } else {
-          applySuperRowsFromEnd(x, xOffset + h, dy, dyOffset + h, dx, dxOffset + h, total - h, width, coef, 4 * channels);
-        }
+        applyPattern(x, xOffset, dy, dyOffset, dx, dxOffset, outer * channels, channels, width, coef);
       }
     } finally {
       Scratch.release(coef);
+    }
+  }
+
+  /**
+   * The channels-last apply of {@code total} floats (whole rows) for channels with a super row ({@code width >= 0}):
+   * {@code coef} holds {@code [a | b | k | mean]} per channel (at least {@code 4 * channels + 4 * width} floats; the
+   * pattern is tiled over a super row at {@code 4 * channels} here). The floats before the first line boundary
+   * ({@link #head}) one at a time, then vectors from that line on: with the coefficients in registers when their
+   * pattern repeats within four vectors ({@link #registerStride}), else from the pattern in scratch; both from the end
+   * back. Group norm's channels-last backward applies each sample (or row range) through this too.
+   */
+  static void applyPattern(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int total, int channels,
+                           int width, float[] coef) {
+    int h = head(xOffset, total); // vectors from a line on (head)
+    tilePattern(coef, 0, channels, 4, 4 * channels, width, h % channels); // [a | b | k | mean] over a super row from channel h
+    for (int i = 0, c = 0; i < h; i++, c = c + 1 == channels ? 0 : c + 1) { // the head, one float at a time: the vector loop's formula
+      dx[dxOffset + i] = Math.fma(dy[dyOffset + i], coef[c], Math.fma(x[xOffset + i] - coef[3 * channels + c], coef[channels + c],
+          coef[2 * channels + c]));
+    }
+    int stride = registerStride(channels);
+    if (stride > 0) {
+      applyRegistersFromEnd(x, xOffset + h, dy, dyOffset + h, dx, dxOffset + h, total - h, width, stride, coef, 4 * channels);
+    } else {
+      applySuperRowsFromEnd(x, xOffset + h, dy, dyOffset + h, dx, dxOffset + h, total - h, width, coef, 4 * channels);
     }
   }
 

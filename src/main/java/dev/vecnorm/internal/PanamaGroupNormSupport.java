@@ -391,20 +391,23 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     spareForKernel(floats);
     try {
       double count = (double) cpg * spatial;
+      boolean streamed = (long) batch * sampleFloats >= PanamaBatchNormSupport.HEAD_MIN_FLOATS; // the samples come from memory
       for (int n = 0; n < batch; n++) {
         int xs = xOffset + n * sampleFloats, gs = dyOffset + n * sampleFloats, ds = dxOffset + n * sampleFloats, at = statsOffset + n * groups;
         GroupNormRows.spread(mean, invStd, at, channels, groups, chMean, chInvStd);
         // Per channel: Σdy and Σdy*xhat over the sample's positions, in the layout's memory order.
-        if (channelsLast) bn.backwardReduce(x, xs, dy, gs, spatial, channels, 1, chMean, chInvStd, sumDy, sumDyXhat);
-        else bn.backwardReduce(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat);
+        if (channelsLast) {
+          PanamaBatchNormSupport.reduceSample(x, xs, dy, gs, spatial, channels, chMean, chInvStd, sumDy, sumDyXhat, streamed);
+        } else {
+          bn.backwardReduce(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat);
+        }
         GroupNormRows.coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);
         } else if (width < 0) {
           PanamaBatchNormSupport.applyRows(x, xs, dy, gs, dx, ds, spatial, channels, chMean, coef);
         } else {
-          PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
-          PanamaBatchNormSupport.applySuperRows(x, xs, dy, gs, dx, ds, sampleFloats, width, coef, 4 * channels);
+          PanamaBatchNormSupport.applyPattern(x, xs, dy, gs, dx, ds, sampleFloats, channels, width, coef);
         }
       }
     } finally {
@@ -838,8 +841,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     float[] s = Scratch.borrow(4 * channels + 4 * width);
     try {
       System.arraycopy(coef, 0, s, 0, 4 * channels);
-      PanamaBatchNormSupport.tilePattern(s, 0, channels, 4, 4 * channels, width); // a range starts on a row: the pattern's phase
-      PanamaBatchNormSupport.applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows * channels, width, s, 4 * channels);
+      PanamaBatchNormSupport.applyPattern(x, xOffset, dy, dyOffset, dx, dxOffset, rows * channels, channels, width, s); // a range starts on a row
     } finally {
       Scratch.release(s);
     }
@@ -875,8 +877,7 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
     float[] s = Scratch.borrow(4 * channels + 4 * width);
     try {
       System.arraycopy(coef, 0, s, 0, 4 * channels);
-      PanamaBatchNormSupport.tilePattern(s, 0, channels, 4, 4 * channels, width);
-      PanamaNativeBackward.applySuperRows(x, xOffset, dy, dyOffset, dx, dxOffset, (long) rows * channels, width, s, 4 * channels);
+      PanamaNativeBackward.applyPattern(x, xOffset, dy, dyOffset, dx, dxOffset, (long) rows * channels, channels, width, s); // a range starts on a row
     } finally {
       Scratch.release(s);
     }

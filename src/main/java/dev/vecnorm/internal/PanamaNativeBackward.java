@@ -552,26 +552,31 @@ final class PanamaNativeBackward {
           applyRows(x, xOffset + at, dy, dyOffset + at, dx, dxOffset + at, hi - lo, channels, mean, 0, coef);
         }
       } else {
-        long total = (long) outer * channels;
-        int h = PanamaBatchNormSupport.head(x, xOffset, total); // vectors from a line on, as the float[] body
-        long skip = 4L * h;
         System.arraycopy(mean, 0, coef, 3 * channels, channels);
-        tilePattern(coef, 0, channels, 4, 4 * channels, width, h % channels); // [a | b | k | mean] over a super row from channel h
-        for (int i = 0, c = 0; i < h; i++, c = c + 1 == channels ? 0 : c + 1) { // the head, one float at a time: the vector loop's formula
-          dx.set(FLOAT_LE, dxOffset + 4L * i, Math.fma(dy.get(FLOAT_LE, dyOffset + 4L * i), coef[c],
-              Math.fma(x.get(FLOAT_LE, xOffset + 4L * i) - coef[3 * channels + c], coef[channels + c], coef[2 * channels + c])));
-        }
-        int stride = registerStride(channels);
-        if (stride > 0) {
-          applyRegistersFromEnd(x, xOffset + skip, dy, dyOffset + skip, dx, dxOffset + skip, total - h, width, stride, coef, 4 * channels);
-        } else {
-          applySuperRowsFromEnd(x, xOffset + skip, dy, dyOffset + skip, dx, dxOffset + skip, total - h, width, coef, 4 * channels);
-        }
+        applyPattern(x, xOffset, dy, dyOffset, dx, dxOffset, (long) outer * channels, channels, width, coef);
       }
     } finally {
       Scratch.release(coef);
     }
     return true;
+  }
+
+  /** {@code PanamaBatchNormSupport.applyPattern} on native memory (offsets in bytes): the same head, walks and bits. */
+  static void applyPattern(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, long total,
+                           int channels, int width, float[] coef) {
+    int h = PanamaBatchNormSupport.head(x, xOffset, total); // vectors from a line on, as the float[] body
+    long skip = 4L * h;
+    tilePattern(coef, 0, channels, 4, 4 * channels, width, h % channels); // [a | b | k | mean] over a super row from channel h
+    for (int i = 0, c = 0; i < h; i++, c = c + 1 == channels ? 0 : c + 1) { // the head, one float at a time: the vector loop's formula
+      dx.set(FLOAT_LE, dxOffset + 4L * i, Math.fma(dy.get(FLOAT_LE, dyOffset + 4L * i), coef[c],
+          Math.fma(x.get(FLOAT_LE, xOffset + 4L * i) - coef[3 * channels + c], coef[channels + c], coef[2 * channels + c])));
+    }
+    int stride = registerStride(channels);
+    if (stride > 0) {
+      applyRegistersFromEnd(x, xOffset + skip, dy, dyOffset + skip, dx, dxOffset + skip, total - h, width, stride, coef, 4 * channels);
+    } else {
+      applySuperRowsFromEnd(x, xOffset + skip, dy, dyOffset + skip, dx, dxOffset + skip, total - h, width, coef, 4 * channels);
+    }
   }
 
   /** {@code PanamaBatchNormSupport.applySuperRowsFromEnd} on native memory: the same blocks in the same order. */

@@ -119,8 +119,7 @@ final class PanamaNativeGroupNorm {
         } else if (width < 0) {
           PanamaNativeBackward.applyRows(x, xs, dy, gs, dx, ds, spatial, channels, chMean, 0, coef);
         } else {
-          PanamaBatchNormSupport.tilePattern(coef, 0, channels, 4, 4 * channels, width);
-          PanamaNativeBackward.applySuperRows(x, xs, dy, gs, dx, ds, (long) channels * spatial, width, coef, 4 * channels);
+          PanamaNativeBackward.applyPattern(x, xs, dy, gs, dx, ds, (long) channels * spatial, channels, width, coef);
         }
       }
     } finally {
