@@ -1561,16 +1561,18 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * which take super rows. The native body ({@code PanamaNativeBackward.reduceRows}) does the same: the same bits.
    */
   /**
-   * Whether the reduce of rows with no super row takes {@link #reduceFourRows}: calls of up to
-   * {@link #FOUR_ROWS_MAX_FLOATS} (8 MiB a tensor, x and dy well inside L3). From memory the row-by-row walk, one
-   * stream per array, is as fast or faster: four rows side by side are four runs the prefetchers follow worse
-   * (README: "Rows of one part side by side"). Reduce alone, one JVM per walk, alternating (AVX-512 EPYC, Zen 5 class),
-   * four rows / row by row: NC 2000x300 0.70, 4000x300 0.68, 8000x130 0.65; NC 8000x300 (9.6 MB) 0.9-1.2,
-   * 16000x300 1.2-1.4, 30000x130 1.5-2.0, 16000x1000 1.0-1.35. The native body takes the same decision (the sum
+   * Whether the reduce of rows with no super row takes {@link #reduceFourRows}: rows of {@link #INTERLEAVED_MIN_WIDTH}
+   * floats and more (runs of 4 KiB, as the wide super rows' walk), and narrower rows in calls of up to
+   * {@link #FOUR_ROWS_MAX_FLOATS} (8 MiB a tensor, x and dy well inside L3). Narrower rows from memory keep the
+   * row-by-row walk, one stream per array: four short runs side by side are followed worse by the prefetchers
+   * (README: "Rows of one part side by side"). Reduce alone, one JVM per walk, alternating (AVX-512 EPYC, Zen 5
+   * class), four rows / row by row: NC 2000x300 0.70, 4000x300 0.68, 8000x130 0.65; from memory NC 8000x300 (9.6 MB)
+   * 0.9-1.2, 16000x300 1.2-1.4, 30000x130 1.5-2.0, 16000x1000 1.0-1.35; wide rows NC 512x4097 0.48-0.52, 4000x4097
+   * (65 MB) 0.59-0.73, 2000x2050 0.54-0.72, 8000x1025 0.80-0.92. The native body takes the same decision (the sum
    * order depends on it).
    */
   static boolean fourRows(int outer, int channels) {
-    return (long) outer * channels <= FOUR_ROWS_MAX_FLOATS;
+    return channels >= INTERLEAVED_MIN_WIDTH || (long) outer * channels <= FOUR_ROWS_MAX_FLOATS;
   }
 
   static final int FOUR_ROWS_MAX_FLOATS = 2 * 1024 * 1024;
