@@ -753,7 +753,12 @@ final class PanamaNativeBackward {
   static void applyRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
                         int outer, int channels, float[] mean, int meanAt, float[] coef) {
     int vectorBound = SPECIES.loopBound(channels);
-    for (int r = 0; r < outer; r++) {
+    int four = channels >= PanamaBatchNormSupport.APPLY_FOUR_ROWS_MIN_CHANNELS ? outer - outer % 4 : 0;
+    for (int r = 0; r < four; r += 4) { // wide rows four at a time, as the array kernel (elementwise: any grouping, the same bits)
+      long row = 4L * r * channels;
+      applyFourRows(x, xOffset + row, dy, dyOffset + row, dx, dxOffset + row, channels, mean, meanAt, coef);
+    }
+    for (int r = four; r < outer; r++) {
       long row = 4L * r * channels, xs = xOffset + row, gs = dyOffset + row, ds = dxOffset + row;
       int c = 0;
       for (; c < vectorBound; c += LANES) {
@@ -769,6 +774,33 @@ final class PanamaNativeBackward {
       }
     }
   }
+  /** {@code PanamaBatchNormSupport.applyFourRows} on native memory (byte offsets): the coefficients loaded once per position for four rows. */
+  private static void applyFourRows(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int channels,
+                                    float[] mean, int meanAt, float[] coef) {
+    int vectorBound = SPECIES.loopBound(channels), w2 = 2 * channels;
+    long r1 = 4L * channels, r2 = 2 * r1, r3 = 3 * r1;
+    for (int c = 0; c < vectorBound; c += LANES) {
+      long o = 4L * c;
+      FloatVector m = FloatVector.fromArray(SPECIES, mean, meanAt + c), a = FloatVector.fromArray(SPECIES, coef, c);
+      FloatVector b = FloatVector.fromArray(SPECIES, coef, channels + c), k = FloatVector.fromArray(SPECIES, coef, w2 + c);
+      FloatVector.fromMemorySegment(SPECIES, dy, gs + o, LE).fma(a, FloatVector.fromMemorySegment(SPECIES, x, xs + o, LE).sub(m).fma(b, k))
+          .intoMemorySegment(dx, ds + o, LE);
+      FloatVector.fromMemorySegment(SPECIES, dy, gs + r1 + o, LE).fma(a, FloatVector.fromMemorySegment(SPECIES, x, xs + r1 + o, LE).sub(m).fma(b, k))
+          .intoMemorySegment(dx, ds + r1 + o, LE);
+      FloatVector.fromMemorySegment(SPECIES, dy, gs + r2 + o, LE).fma(a, FloatVector.fromMemorySegment(SPECIES, x, xs + r2 + o, LE).sub(m).fma(b, k))
+          .intoMemorySegment(dx, ds + r2 + o, LE);
+      FloatVector.fromMemorySegment(SPECIES, dy, gs + r3 + o, LE).fma(a, FloatVector.fromMemorySegment(SPECIES, x, xs + r3 + o, LE).sub(m).fma(b, k))
+          .intoMemorySegment(dx, ds + r3 + o, LE);
+    }
+    for (long r = 0; r <= r3; r += r1) {
+      for (int c = vectorBound; c < channels; c++) { // scalar tail
+        long o = r + 4L * c;
+        float v = Math.fma(dy.get(FLOAT_LE, gs + o), coef[c], Math.fma(x.get(FLOAT_LE, xs + o) - mean[meanAt + c], coef[channels + c], coef[w2 + c]));
+        dx.set(FLOAT_LE, ds + o, v);
+      }
+    }
+  }
+
 
   /**
    * Memory order, outer slices first. A ragged plane longer than a vector ends with one vector ending at
