@@ -21,6 +21,8 @@ import dev.vecnorm.internal.GroupNormSupport;
 import dev.vecnorm.internal.VectorizationProvider;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.DoubleSupplier;
@@ -352,20 +354,20 @@ class GroupNormTest {
       try (Arena arena = Arena.ofConfined()) {
         MemorySegment xs = arena.allocate(4L * (size + off), 64), gs = arena.allocate(4L * (size + off), 64);
         MemorySegment ds = arena.allocate(4L * (size + off), 64);
-        MemorySegment.copy(x, 0, xs, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0, size + off);
-        MemorySegment.copy(dy, 0, gs, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0, size + off);
+        MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, size + off);
+        MemorySegment.copy(dy, 0, gs, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, size + off);
         float[] nG = new float[c], nB = new float[c];
         GroupNorm.backward(k, s, xs, 4L * off, gs, 4L * off, gamma, mean, inv, ds, 4L * off, nG, nB);
         float[] nDx = new float[size];
-        MemorySegment.copy(ds, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 4L * off, nDx, 0, size);
-        assertArrayEquals(java.util.Arrays.copyOfRange(dx, off, off + size), nDx, "native dx " + s + " at " + off);
+        MemorySegment.copy(ds, ValueLayout.JAVA_FLOAT_UNALIGNED, 4L * off, nDx, 0, size);
+        assertArrayEquals(Arrays.copyOfRange(dx, off, off + size), nDx, "native dx " + s + " at " + off);
         assertArrayEquals(dG, nG, "native dGamma " + s);
         assertArrayEquals(dB, nB, "native dBeta " + s);
       }
     }
     x = x0;
     dy = dy0;
-    if (off > 0) dx = java.util.Arrays.copyOfRange(dx, off, off + size);
+    if (off > 0) dx = Arrays.copyOfRange(dx, off, off + size);
     double[] eG = new double[c], eB = new double[c], eDx = new double[size];
     for (int n = 0; n < s.batch(); n++) {
       for (int g = 0; g < s.groups(); g++) {

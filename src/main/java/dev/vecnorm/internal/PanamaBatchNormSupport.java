@@ -1553,14 +1553,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
-   * Four rows of {@code channels} floats (a ragged width with no super row) added to {@code sumDy} and
-   * {@code sumDyXhat}: per position the four rows' vectors together, {@code sumDy + ((g0 + g1) + (g2 + g3))} and four
-   * FMAs in row order, as the super rows' walks; the channel tail in scalar Java in the same order. One load and one
-   * store of each sum per four rows instead of per row: row by row, the sums' round trips through L1 (two loads and
-   * two stores per two data vectors) made NC 2000x1000's reduce 1.6-2.2x its neighbours' 992, 1008 and 1040 channels,
-   * which take super rows. The native body ({@code PanamaNativeBackward.reduceRows}) does the same: the same bits.
-   */
-  /**
    * Whether the reduce of rows with no super row takes {@link #reduceFourRows}: rows of {@link #INTERLEAVED_MIN_WIDTH}
    * floats and more (runs of 4 KiB, as the wide super rows' walk), and narrower rows in calls of up to
    * {@link #FOUR_ROWS_MAX_FLOATS} (8 MiB a tensor, x and dy well inside L3). Narrower rows from memory keep the
@@ -1578,8 +1570,17 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /** Rows at least this wide take the four-row apply ({@link #applyFourRows}; 2 KiB runs). */
   static final int APPLY_FOUR_ROWS_MIN_CHANNELS = 512;
 
+  /** Calls of up to this many floats take {@link #reduceFourRows} whatever their row width ({@link #fourRows}). */
   static final int FOUR_ROWS_MAX_FLOATS = 2 * 1024 * 1024;
 
+  /**
+   * Four rows of {@code channels} floats (a ragged width with no super row) added to {@code sumDy} and
+   * {@code sumDyXhat}: per position the four rows' vectors together, {@code sumDy + ((g0 + g1) + (g2 + g3))} and four
+   * FMAs in row order, as the super rows' walks; the channel tail in scalar Java in the same order. One load and one
+   * store of each sum per four rows instead of per row: row by row, the sums' round trips through L1 (two loads and
+   * two stores per two data vectors) made NC 2000x1000's reduce 1.6-2.2x its neighbours' 992, 1008 and 1040 channels,
+   * which take super rows. The native body ({@code PanamaNativeBackward.reduceRows}) does the same: the same bits.
+   */
   private static void reduceFourRows(float[] x, int xs, float[] dy, int gs, int channels, float[] mean, float[] sumDy,
                                      float[] sumDyXhat) {
     int vectorBound = SPECIES.loopBound(channels), w2 = 2 * channels, w3 = 3 * channels;
@@ -2153,7 +2154,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       FloatVector.fromArray(SPECIES, dy, gs + w3 + c).fma(a, FloatVector.fromArray(SPECIES, x, xs + w3 + c).sub(m).fma(b, k))
           .intoArray(dx, ds + w3 + c);
     }
-    for (int r = 0; r < w3 + 1; r += channels) {
+    for (int r = 0; r <= w3; r += channels) { // the four rows' channel tails
       for (int c = vectorBound; c < channels; c++) { // scalar tail
         dx[ds + r + c] = Math.fma(dy[gs + r + c], coef[c], Math.fma(x[xs + r + c] - mean[c], coef[channels + c], coef[w2 + c]));
       }

@@ -774,6 +774,7 @@ final class PanamaNativeBackward {
       }
     }
   }
+
   /** {@code PanamaBatchNormSupport.applyFourRows} on native memory (byte offsets): the coefficients loaded once per position for four rows. */
   private static void applyFourRows(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int channels,
                                     float[] mean, int meanAt, float[] coef) {
@@ -800,7 +801,6 @@ final class PanamaNativeBackward {
       }
     }
   }
-
 
   /**
    * Memory order, outer slices first. A ragged plane longer than a vector ends with one vector ending at
