@@ -139,16 +139,17 @@ class NativeLayerNormTest {
 
   /**
    * Calls large enough for the {@code float[]} forwards' rebuilt line-aligned row loads (PanamaLayerNormSupport
-   * normalizeRowOnLines and, for RMS norm, scaleRowOnLines: rows of 1000 floats and more, calls past 512 Ki floats, 16 lanes; at 8 lanes this compares the
+   * normalizeRowOnLines and, for RMS norm, scaleRowOnLines: rows of 768 floats and more, calls past 512 Ki floats, 16 lanes; at 8 lanes this compares the
    * plain loop) against the native body, which reads the rows directly: the same bits, at array offsets that put the
    * rows' starts 0 to 15 floats before a line, in place too. 1000 features move the rows' line offset from row to row;
-   * 1024 keep it.
+   * 768 and 1024 keep it. The first rows at small offsets and the last rows (3 floats of slack) are read through
+   * PanamaLayerNormSupport's pooled copies (linesRow, scaleLinesRow), the outlier rows' redo too.
    */
   @ParameterizedTest(name = "features={0} {1} arrayOffset={2}")
   @MethodSource("lineCases")
   void lineAlignedRowsEqualNative(int features, Fill fill, int arrayOffset) {
     LayerNormSupport k = panama();
-    int rows = 530, n = rows * features, so = 1;
+    int rows = Math.max(530, 512 * 1024 / features + 2), n = rows * features, so = 1; // past the lines' 512 Ki floats
     float[] data = data(rows, features, fill, 11L * features + arrayOffset);
     float[] x = new float[arrayOffset + n + 3], y = new float[arrayOffset + n + 3];
     System.arraycopy(data, 0, x, arrayOffset, n);
@@ -179,10 +180,11 @@ class NativeLayerNormTest {
 
   static Stream<Arguments> lineCases() {
     List<Arguments> out = new ArrayList<>();
-    for (int features : new int[] {1000, 1024, 1031}) {
+    for (int features : new int[] {768, 1000, 1024, 1031}) {
       for (int off : new int[] {0, 1, 5, 12, 15}) out.add(Arguments.of(features, off == 5 ? Fill.SPECIAL : Fill.OFFSET, off));
     }
     out.add(Arguments.of(1000, Fill.OUTLIER, 3));
+    out.add(Arguments.of(768, Fill.OUTLIER, 0));
     out.add(Arguments.of(1024, Fill.PLAIN, 0));
     return out.stream();
   }

@@ -168,9 +168,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     float[] g = ones(gamma, features), b = zeros(beta, features), discard = Scratch.borrow(features);
     try {
       // Row 0 is summed by the row loop's own normalizeBlock (its writes go to scratch), not by blockSums. See rowStatistics.
-      long stats = rowStatistics(x, xOffset, features, epsilon, discard, g, b,
-          normalizeBlock(x, xOffset, discard, 0, 1, features, features, g, b, 0, 0f, 1f, xOffset, x[xOffset]));
       boolean lines = onLines(rows, features);
+      long stats = rowStatistics(x, xOffset, features, epsilon, discard, g, b, lines
+          ? linesRow(x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x[xOffset])
+          : normalizeBlock(x, xOffset, discard, 0, 1, features, features, g, b, 0, 0f, 1f, xOffset, x[xOffset]), lines);
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features, yo = yOffset + r * features;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
@@ -178,10 +179,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         if (invStd != null) invStd[statsOffset + r] = s;
         boolean more = r + 1 < rows;
         int next = more ? xo + features : xo;
-        long sums = lines && onLines(x.length, xo, next, features)
-            ? normalizeRowOnLines(x, xo, y, yo, features, g, b, m, s, next, x[next])
+        long sums = lines
+            ? linesRow(x, xo, y, yo, features, g, b, m, s, next, x[next])
             : normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, next, x[next]);
-        if (more) stats = rowStatistics(x, next, features, epsilon, discard, g, b, sums);
+        if (more) stats = rowStatistics(x, next, features, epsilon, discard, g, b, sums, lines);
       }
     } finally {
       Scratch.release(discard);
@@ -202,17 +203,47 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * class; 21-31 alternating rounds; bits equal; on / off medians, training and inference forward): 1024x1000
    * 0.85-0.95, 512x4096 0.90-1.01, 2048x4096 0.91-0.92, 4096x1024 0.76, 1024x2048 0.77-0.81, 8192x768 0.75-0.92,
    * 3000x768 0.75-0.95; but 2048x768 swung 0.85-1.15 between JVMs, 4096x256 and 2048x512 read 1.01-1.10, and rows in L2
-   * (512x768, 64x768) 1.05-1.20, 17 features 1.55. Hence rows of 1000 floats and up, past 2 MiB.
+   * (512x768, 64x768) 1.05-1.20, 17 features 1.55. Hence rows of 1000 floats and up, past 2 MiB, until the
+   * twenty-fourth session found part of those swings in the JIT: with the lines on, {@link #normalizeBlock} ran only
+   * for the rows at the array's ends and stayed in C1 (now {@link #linesRow} keeps every row in one method). With that,
+   * separate JVMs, three alternating pairs each (probe LnB, 140 calls, medians; new / old µs ratio): layer norm
+   * 4096x768 0.68-0.93, 8192x768 0.74-0.82, 3000x768 0.72-0.84, 2800x768 0.61-1.03, 4096x992 0.70-0.81; RMS norm
+   * 4096x768 0.63-0.81, 8192x768 0.63-0.69, 3000x768 0.60-0.65, 4096x992 0.62-0.71; narrower rows past 2 MiB did not
+   * gain (8192x512 0.57-1.28, 6000x640 0.57-1.10, 16384x384 0.72-1.24, 16384x256 0.71-1.40, 3000x320 1.05-1.09 at a
+   * lower size gate). Hence rows of 768 floats and up.
    */
   static boolean onLines(int rows, int features) {
     return LANES >= 16 && features >= LINES_MIN_FEATURES && (long) rows * features >= LINES_MIN_FLOATS;
   }
 
   /** Features a row needs for {@link #normalizeRowOnLines} (see {@link #onLines(int, int)}). */
-  static final int LINES_MIN_FEATURES = 1000;
+  static final int LINES_MIN_FEATURES = 768;
 
   /** Floats a call needs for {@link #normalizeRowOnLines} (2 MiB, see {@link #onLines(int, int)}). */
   static final int LINES_MIN_FLOATS = 512 * 1024;
+
+  /**
+   * {@link #normalizeRowOnLines} for every row of a call that takes it, the rows whose line-aligned loads would
+   * leave {@code x} (a row at the array's start, the last row or two at its end) included: those two rows are
+   * copied into pooled scratch with a vector of slack on either side and read from there (the same values in the
+   * same lanes, so the same bits). Why not {@link #normalizeBlock} for them: a vector method that runs for two or
+   * three rows a call, as the redo about the mean does, stays in C1 for hundreds of calls, where the Vector API runs
+   * as objects; at 768 features with the lines switched on that cold path made whole calls 3-4x slower (probe
+   * {@code LnB}, fresh JVMs, 140 calls; twenty-fourth session).
+   */
+  static long linesRow(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s, int na,
+                       float x0) {
+    if (onLines(x.length, xa, na, width)) return normalizeRowOnLines(x, xa, y, ya, width, gamma, beta, m, s, na, x0);
+    float[] c = Scratch.borrow(2 * width + 4 * LANES);
+    try {
+      int cx = LANES, cn = xa == na ? cx : width + 2 * LANES;
+      System.arraycopy(x, xa, c, cx, width);
+      if (cn != cx) System.arraycopy(x, na, c, cn, width);
+      return normalizeRowOnLines(c, cx, y, ya, width, gamma, beta, m, s, cn, x0);
+    } finally {
+      Scratch.release(c);
+    }
+  }
 
   /** True when {@link #normalizeRowOnLines}' line-aligned loads of both rows stay inside an array of {@code length}. */
   static boolean onLines(int length, int xa, int na, int width) {
@@ -286,10 +317,14 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * LayerNormCopyProbe (1024x1000, fresh JVM) the blocks in that state allocated 73-103 KB a call and took
    * 1.35-1.65x the copy against 1.04-1.33x once blockSums was compiled.
    */
-  private static long rowStatistics(float[] x, int at, int width, float epsilon, float[] discard, float[] g, float[] b, long sums) {
+  private static long rowStatistics(float[] x, int at, int width, float epsilon, float[] discard, float[] g, float[] b, long sums,
+                                    boolean lines) {
     double invN = 1.0 / width;
     float m = shiftedMean(x[at], sums, invN);
-    if (cancels(sums, invN)) sums = normalizeBlock(x, at, discard, 0, 1, width, width, g, b, 0, 0f, 1f, at, m);
+    if (cancels(sums, invN)) {
+      sums = lines ? linesRow(x, at, discard, 0, width, g, b, 0f, 1f, at, m)
+          : normalizeBlock(x, at, discard, 0, 1, width, width, g, b, 0, 0f, 1f, at, m);
+    }
     return meanInvStd(m, sums, invN, epsilon);
   }
 
@@ -468,18 +503,20 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
                          float[] invRms, int statsOffset) {
     float[] g = ones(gamma, features), discard = Scratch.borrow(features);
     try {
-      // The first two rows are summed by the row loop's scaleRow (writes to scratch), as in forward.
-      float s = invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);
-      float following = rows > 1 ? invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset + features), features, epsilon) : 0;
+      // The first two rows are summed by the row loop's own method (writes to scratch), as in forward.
       boolean lines = onLines(rows, features); // wide rows from line-aligned loads, as forward (scaleRowOnLines)
+      float s = invRms(lines ? scaleLinesRow(x, xOffset, discard, 0, features, g, 1f, xOffset)
+          : scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);
+      float following = rows <= 1 ? 0 : invRms(lines ? scaleLinesRow(x, xOffset, discard, 0, features, g, 1f, xOffset + features)
+          : scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset + features), features, epsilon);
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features;
         if (invRms != null) invRms[statsOffset + r] = s;
         boolean more = r + 2 < rows;
         int ahead = xo + 2 * features;
         int next = more ? ahead : xo;
-        float squares = lines && onLines(x.length, xo, next, features)
-            ? scaleRowOnLines(x, xo, y, yOffset + r * features, features, g, s, next)
+        float squares = lines
+            ? scaleLinesRow(x, xo, y, yOffset + r * features, features, g, s, next)
             : scaleRow(x, xo, y, yOffset + r * features, features, g, s, next);
         s = following;
         if (more) following = invRms(squares, features, epsilon);
@@ -487,6 +524,24 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     } finally {
       Scratch.release(discard);
       release(gamma, g);
+    }
+  }
+
+  /**
+   * {@link #scaleRowOnLines} for every row of a call that takes it, rows near the array's ends through a pooled copy
+   * (the same bits), as {@link #linesRow} does for layer norm and for the same reason: {@link #scaleRow} taken for
+   * three or four rows a call stays in C1.
+   */
+  static float scaleLinesRow(float[] x, int xo, float[] y, int yo, int width, float[] gamma, float s, int next) {
+    if (onLines(x.length, xo, next, width)) return scaleRowOnLines(x, xo, y, yo, width, gamma, s, next);
+    float[] c = Scratch.borrow(2 * width + 4 * LANES);
+    try {
+      int cx = LANES, cn = xo == next ? cx : width + 2 * LANES;
+      System.arraycopy(x, xo, c, cx, width);
+      if (cn != cx) System.arraycopy(x, next, c, cn, width);
+      return scaleRowOnLines(c, cx, y, yo, width, gamma, s, cn);
+    } finally {
+      Scratch.release(c);
     }
   }
 
