@@ -139,10 +139,10 @@ class NativeLayerNormTest {
 
   /**
    * Calls large enough for the {@code float[]} forwards' rebuilt line-aligned row loads (PanamaLayerNormSupport
-   * normalizeRowOnLines and, for RMS norm, scaleRowOnLines: rows of 768 floats and more, calls past 512 Ki floats, 16 lanes; at 8 lanes this compares the
+   * normalizeRowOnLines and, for RMS norm, scaleRowOnLines: rows of 512 floats and more, calls past 512 Ki floats, 16 lanes; at 8 lanes this compares the
    * plain loop) against the native body, which reads the rows directly: the same bits, at array offsets that put the
    * rows' starts 0 to 15 floats before a line, in place too. 1000 features move the rows' line offset from row to row;
-   * 768 and 1024 keep it. The first rows at small offsets and the last rows (3 floats of slack) are read through
+   * 768 and 1024 keep it, 520 alternates two. The first rows at small offsets and the last rows (3 floats of slack) are read through
    * PanamaLayerNormSupport's pooled copies (linesRow, scaleLinesRow), the outlier rows' redo too.
    */
   @ParameterizedTest(name = "features={0} {1} arrayOffset={2}")
@@ -180,7 +180,7 @@ class NativeLayerNormTest {
 
   static Stream<Arguments> lineCases() {
     List<Arguments> out = new ArrayList<>();
-    for (int features : new int[] {768, 1000, 1024, 1031}) {
+    for (int features : new int[] {520, 768, 1000, 1024, 1031}) {
       for (int off : new int[] {0, 1, 5, 12, 15}) out.add(Arguments.of(features, off == 5 ? Fill.SPECIAL : Fill.OFFSET, off));
     }
     out.add(Arguments.of(1000, Fill.OUTLIER, 3));

@@ -210,14 +210,16 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * 4096x768 0.68-0.93, 8192x768 0.74-0.82, 3000x768 0.72-0.84, 2800x768 0.61-1.03, 4096x992 0.70-0.81; RMS norm
    * 4096x768 0.63-0.81, 8192x768 0.63-0.69, 3000x768 0.60-0.65, 4096x992 0.62-0.71; narrower rows past 2 MiB did not
    * gain (8192x512 0.57-1.28, 6000x640 0.57-1.10, 16384x384 0.72-1.24, 16384x256 0.71-1.40, 3000x320 1.05-1.09 at a
-   * lower size gate). Hence rows of 768 floats and up.
+   * lower size gate) in three pairs of JVMs. Seven more pairs (the gate at 384 against 768, both orders) put them
+   * at medians of 0.79 (6000x640), 0.80 (4096x640), 0.85 (8192x512), 0.89 (12000x512), 0.86 (16384x384, 0.67-1.38)
+   * and about 1.0 at 256 (0.80-1.17); RMS norm in four pairs 0.64-0.86 at 512 and 640. Hence rows of 512 floats and up.
    */
   static boolean onLines(int rows, int features) {
     return LANES >= 16 && features >= LINES_MIN_FEATURES && (long) rows * features >= LINES_MIN_FLOATS;
   }
 
   /** Features a row needs for {@link #normalizeRowOnLines} (see {@link #onLines(int, int)}). */
-  static final int LINES_MIN_FEATURES = 768;
+  static final int LINES_MIN_FEATURES = 512;
 
   /** Floats a call needs for {@link #normalizeRowOnLines} (2 MiB, see {@link #onLines(int, int)}). */
   static final int LINES_MIN_FLOATS = 512 * 1024;
