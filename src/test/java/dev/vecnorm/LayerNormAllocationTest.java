@@ -64,6 +64,60 @@ class LayerNormAllocationTest {
     }
   }
 
+  /**
+   * The forwards' wide rows (line-aligned loads, calls past 512 Ki floats) after a width that takes the one-vector step
+   * (1008 features at 16 lanes; at 8 lanes this is the plain loop): a lane sum's vector boxed, 96 B a row, once C2 had
+   * recompiled the row method for that step (twenty-fourth session). Per width, the fewest bytes a round of calls allocated.
+   */
+  public static final class WideProbe {
+    public static void main(String[] args) {
+      ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
+      int[] features = {1008, 1000, 4100};
+      int[] rows = {528, 528, 128};
+      long[] best = new long[2 * features.length];
+      java.util.Arrays.fill(best, Long.MAX_VALUE);
+      float[][] x = new float[features.length][], y = new float[features.length][], gamma = new float[features.length][];
+      for (int k = 0; k < features.length; k++) {
+        int n = rows[k] * features[k];
+        x[k] = new float[n];
+        y[k] = new float[n];
+        for (int i = 0; i < n; i++) x[k][i] = (i * 37 % 101) * 0.01f;
+        gamma[k] = new float[features[k]];
+        java.util.Arrays.fill(gamma[k], 1.5f);
+      }
+      for (int round = 0; round < WIDE_ROUNDS; round++) {
+        for (int k = 0; k < features.length; k++) {
+          int r = rows[k], f = features[k];
+          float[] mean = new float[r], invStd = new float[r];
+          long t0 = threads.getCurrentThreadAllocatedBytes();
+          for (int i = 0; i < WIDE_CALLS; i++) LayerNorm.forward(r, f, x[k], 0, gamma[k], gamma[k], 1e-3f, y[k], 0, mean, invStd);
+          long t1 = threads.getCurrentThreadAllocatedBytes();
+          for (int i = 0; i < WIDE_CALLS; i++) RmsNorm.forward(r, f, x[k], 0, gamma[k], 1e-3f, y[k], 0, invStd);
+          long t2 = threads.getCurrentThreadAllocatedBytes();
+          best[2 * k] = Math.min(best[2 * k], t1 - t0);
+          best[2 * k + 1] = Math.min(best[2 * k + 1], t2 - t1);
+        }
+      }
+      StringBuilder out = new StringBuilder();
+      for (long b : best) out.append(b).append(' ');
+      System.out.println(out.toString().trim());
+    }
+  }
+
+  private static final int WIDE_CALLS = 20, WIDE_ROUNDS = 25;
+
+  @Test
+  void wideRowsAfterAOneVectorStepAllocateNothing() throws Exception {
+    String out = ChildJvm.run(WideProbe.class, 180, "--add-modules", "jdk.incubator.vector", "-Xmx1g").stdout();
+    String[] best = out.substring(out.lastIndexOf('\n') + 1).trim().split(" ");
+    String[] names = {"1008", "1000", "4100"};
+    for (int k = 0; k < best.length; k++) {
+      // One boxed vector a row would be 96 B x 128-528 rows x 20 calls: 245,000 B or more a round.
+      String what = (k % 2 == 0 ? "LayerNorm" : "RmsNorm") + " forward at " + names[k / 2] + " features";
+      assertTrue(Long.parseLong(best[k]) < 16L * WIDE_CALLS, what + ": fewest bytes allocated in a round of " + WIDE_CALLS + " calls: " + best[k]);
+    }
+  }
+
   @Test
   void oneTensorSizeReusesItsShape() {
     // The cause of the 24 B a call, checked without the JIT: the same size gives the same shape object.

@@ -68,8 +68,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         sq = Math.fma(e, e, sq);
       }
     }
-    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
-    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
+    sd += Float.intBitsToFloat((int) (lanes >>> 32));
+    sq += Float.intBitsToFloat((int) lanes);
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
@@ -261,6 +262,12 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * (PanamaBatchNormSupport accumulate4Aligned). The same lanes, so the same operations on the same values: the same
    * bits as {@link #normalizeBlock} and the native body. Each vector step loads x before it stores y, and the loads of
    * the written row run ahead of its stores, so y may be x.
+   *
+   * <p>Both lane sums in one {@code sumLanes} call (here, in {@link #normalizeBlock} and in {@link #blockSums}): as two
+   * calls, once a width that takes the one-vector step (1008 features at 16 lanes) had recompiled this method, C2's
+   * inlining node budget ran out before the second and its vector was boxed, 96 B a row from then on for every width
+   * (393 KB a call at 4096x1000, and 1000x4100 took 1.4-1.6x its time; probe LnB, five widths in one JVM; the same
+   * trap the backward and the native rows document).
    */
   static long normalizeRowOnLines(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s,
                                   int na, float x0) {
@@ -304,8 +311,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       sq = Math.fma(e, e, sq);
       y[ya + f] = Math.fma((x[xa + f] - m) * s, gamma[f], beta[f]);
     }
-    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
-    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
+    sd += Float.intBitsToFloat((int) (lanes >>> 32));
+    sq += Float.intBitsToFloat((int) lanes);
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
@@ -396,8 +404,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         y[ya + f] = Math.fma((x[xa + f] - m) * s, gamma[po + f], beta[po + f]);
       }
     }
-    sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
-    sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
+    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
+    sd += Float.intBitsToFloat((int) (lanes >>> 32));
+    sq += Float.intBitsToFloat((int) lanes);
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
