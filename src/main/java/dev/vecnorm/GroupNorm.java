@@ -38,6 +38,7 @@ public final class GroupNorm {
 
   private GroupNorm() {}
 
+
   /**
    * Forward: writes {@code y} and, when non-null, the per-(sample, group) {@code mean} and {@code invStd}.
    *
@@ -209,11 +210,20 @@ public final class GroupNorm {
 
   // ---------------------------------------------------------------- checks
 
-  /** The tensor's extent for the shared tensor and overlap checks (its size does not depend on the layout). */
+  /**
+   * The tensor's extent for the shared tensor and overlap checks (its size does not depend on the layout). The last one
+   * is kept, as {@link LayerNorm#shape} keeps its: a new NormShape a call was 24 B a call of garbage in every steady
+   * training loop (escape analysis did not remove it; twenty-fourth session, {@code LayerNormAllocationTest}). A racy
+   * read is safe: a record's fields are final, so another thread sees it whole or sees the older one.
+   */
   static NormShape tensorShape(GroupShape s) {
     java.util.Objects.requireNonNull(s, "shape");
-    return new NormShape(s.batch(), s.channels(), s.spatial());
+    NormShape last = lastTensor;
+    if (last.outer() == s.batch() && last.channels() == s.channels() && last.inner() == s.spatial()) return last;
+    return lastTensor = new NormShape(s.batch(), s.channels(), s.spatial());
   }
+
+  private static NormShape lastTensor = new NormShape(1, 1, 1);
 
   /** Staging copies whole samples into a float[]: one sample must fit one. */
   static int sampleFloats(GroupShape s) {
