@@ -38,6 +38,36 @@ public final class GroupNorm {
 
   private GroupNorm() {}
 
+  /**
+   * Runs group norm forward and backward on private {@code float[]} tensors of this shape until C2 has compiled them, for
+   * at most 3 seconds, as {@link BatchNorm#warmUp(NormShape)} does for batch norm. Without it a program's first calls
+   * run in HotSpot's interpreter and C1 code, where vector operations are objects: NHWC 4x50x100 with 10 groups took
+   * 12 ms a backward on its first calls, 0.4-0.8 ms until call 200 and reached its steady 30 us after ~800 calls
+   * (README, "Warm-up"). Optional; results never depend on it. A tensor over 1 Mi floats is warmed on as many of its
+   * samples as fit (the same sample shape, so the same kernel paths).
+   *
+   * @param s the shape the program will use; not null
+   * @return the time spent
+   */
+  public static java.time.Duration warmUp(GroupShape s) {
+    return WarmUp.groups(s, null, java.time.Duration.ofSeconds(3));
+  }
+
+  /**
+   * {@link #warmUp(GroupShape)} with a time limit, and on native segments too when {@code arena} is not null: pass an arena
+   * of the kind the program's tensors come from (see
+   * {@link BatchNorm#warmUp(NormShape, java.lang.foreign.Arena, java.time.Duration)}).
+   *
+   * @param s the shape the program will use; not null
+   * @param arena where the native warm-up tensors come from (at most 16 MiB, living as long as it does); null warms the
+   *     {@code float[]} kernels only
+   * @param budget the most time to spend; positive
+   * @return the time spent (at most about {@code budget} plus one call)
+   * @throws IllegalArgumentException if the budget is not positive
+   */
+  public static java.time.Duration warmUp(GroupShape s, java.lang.foreign.Arena arena, java.time.Duration budget) {
+    return WarmUp.groups(s, arena, budget);
+  }
 
   /**
    * Forward: writes {@code y} and, when non-null, the per-(sample, group) {@code mean} and {@code invStd}.

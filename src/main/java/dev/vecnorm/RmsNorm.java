@@ -14,6 +14,39 @@ public final class RmsNorm {
   private RmsNorm() {}
 
   /**
+   * Runs RMS norm forward and backward on private {@code float[]} tensors of this size until C2 has compiled them, for at
+   * most 3 seconds, as {@link BatchNorm#warmUp(NormShape)} does for batch norm: without it a program's first calls run
+   * in HotSpot's interpreter and C1 code, where vector operations are objects (the first calls of an in-cache size
+   * take 10-1000x the steady state; README, "Warm-up"). Optional; results never depend on it. A size over 1 Mi floats
+   * is warmed on as many of its rows as fit (the same row length, so the same kernel paths).
+   *
+   * @param rows number of rows the program will pass, at least 1
+   * @param features floats per row, at least 1
+   * @return the time spent
+   * @throws IllegalArgumentException if rows or features is below 1
+   */
+  public static java.time.Duration warmUp(int rows, int features) {
+    return WarmUp.rows(rows, features, true, null, java.time.Duration.ofSeconds(3));
+  }
+
+  /**
+   * {@link #warmUp(int, int)} with a time limit, and on native segments too when {@code arena} is not null: pass an arena
+   * of the kind the program's tensors come from (the segment kernels are compiled for its session class, as
+   * {@link BatchNorm#warmUp(NormShape, java.lang.foreign.Arena, java.time.Duration)} explains).
+   *
+   * @param rows number of rows the program will pass, at least 1
+   * @param features floats per row, at least 1
+   * @param arena where the native warm-up tensors come from (at most 16 MiB, living as long as it does); null warms the
+   *     {@code float[]} kernels only
+   * @param budget the most time to spend; positive
+   * @return the time spent (at most about {@code budget} plus one call)
+   * @throws IllegalArgumentException if rows or features is below 1, or the budget is not positive
+   */
+  public static java.time.Duration warmUp(int rows, int features, java.lang.foreign.Arena arena, java.time.Duration budget) {
+    return WarmUp.rows(rows, features, true, arena, budget);
+  }
+
+  /**
    * Forward: writes {@code y} and, when non-null, the per-row {@code invRms} ({@code float[rows]}).
    *
    * @param rows number of rows (samples) normalized independently, at least 1

@@ -117,6 +117,7 @@ final class WarmUp {
           SEGMENT_ENTRIES[0], SEGMENT_ENTRIES[1], SEGMENT_ENTRIES[2]};
     }
     Buffers b = new Buffers(x, dy, y, dx, xs, dys, ys, dxs, gamma, beta, mean, variance, invStd, dGamma, dBeta, m2, v2, i2, eps);
+    int nativeFrom = ARRAY_ENTRIES.length; // the float[] operations come first
     int target = Math.max(MIN_CALLS, ENTRY_CALLS);
     if (small != null) {
       // First the same operations on a stand-in with fewer outer slabs, for at most half the budget: HotSpot compiles
@@ -125,13 +126,195 @@ final class WarmUp {
       // UTC) the warm-up made 7-28 calls per operation in 3 s instead of ~1100, and calls 2-50 ran at 7.5-21x the
       // steady state. On 1/16 of the rows the same calls reach C2's thresholds 16 times sooner.
       long smallDeadline = Math.min(deadline, System.nanoTime() + (deadline - System.nanoTime()) / 2);
-      boolean compiled = runUntilCompiled(operations(small, b), entries, branches(small, b), smallDeadline, target, "small stand-in " + small);
+      boolean compiled = runUntilCompiled(operations(small, b), entries, branches(small, b), smallDeadline, target, "small stand-in " + small,
+          nativeFrom);
       // Then the shape itself, for the profile of its own trip counts and branches (and to recompile what its paths
       // trap in, within the budget). Its entry points already have C2 code when the first phase ended on that.
       if (compiled) target = MIN_CALLS;
     }
-    runUntilCompiled(operations(s, b), entries, branches(s, b), deadline, target, "shape " + s);
+    runUntilCompiled(operations(s, b), entries, branches(s, b), deadline, target, "shape " + s, nativeFrom);
     return Duration.ofNanos(System.nanoTime() - start);
+  }
+
+  // ---------------------------------------------------------------- the rest of the family
+
+  /** Entry points of {@link LayerNorm} and {@link RmsNorm} (forward, backward; arrays, then segments), as {@link #ARRAY_ENTRIES}. */
+  static final String[] LAYER_NORM_ENTRIES = {
+      "dev.vecnorm.LayerNorm.forward(II[F", "dev.vecnorm.LayerNorm.backward(II[F",
+      "dev.vecnorm.LayerNorm.forward(IILjava/lang/foreign/MemorySegment;", "dev.vecnorm.LayerNorm.backward(IILjava/lang/foreign/MemorySegment;",
+  };
+  static final String[] RMS_NORM_ENTRIES = {
+      "dev.vecnorm.RmsNorm.forward(II[F", "dev.vecnorm.RmsNorm.backward(II[F",
+      "dev.vecnorm.RmsNorm.forward(IILjava/lang/foreign/MemorySegment;", "dev.vecnorm.RmsNorm.backward(IILjava/lang/foreign/MemorySegment;",
+  };
+  static final String[] GROUP_NORM_ENTRIES = {
+      "dev.vecnorm.GroupNorm.forward(Ldev/vecnorm/GroupShape;[F", "dev.vecnorm.GroupNorm.backward(Ldev/vecnorm/GroupShape;[F",
+      "dev.vecnorm.GroupNorm.forward(Ldev/vecnorm/GroupShape;Ljava/lang/foreign/MemorySegment;",
+      "dev.vecnorm.GroupNorm.backward(Ldev/vecnorm/GroupShape;Ljava/lang/foreign/MemorySegment;",
+  };
+
+  /** A family member's private tensors: {@code float[]} of {@code n + 1} floats, segments of the same when there is an arena. */
+  private record Tensors(float[] x, float[] dy, float[] y, float[] dx, MemorySegment xs, MemorySegment dys, MemorySegment ys,
+                         MemorySegment dxs) {
+    static Tensors of(long n, java.lang.foreign.Arena arena) {
+      int m = Math.toIntExact(n + 1); // one float more, for the calls at element 1 (not vector-aligned)
+      SplittableRandom random = new SplittableRandom(42);
+      float[] x = new float[m], dy = new float[m];
+      for (int i = 0; i < m; i++) {
+        x[i] = (float) random.nextGaussian(1, 2);
+        dy[i] = (float) random.nextGaussian();
+      }
+      if (arena == null) return new Tensors(x, dy, new float[m], new float[m], null, null, null, null);
+      MemorySegment xs = arena.allocate(ValueLayout.JAVA_FLOAT, m), dys = arena.allocate(ValueLayout.JAVA_FLOAT, m);
+      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, m);
+      MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, m);
+      return new Tensors(x, dy, new float[m], new float[m], xs, dys, arena.allocate(ValueLayout.JAVA_FLOAT, m),
+          arena.allocate(ValueLayout.JAVA_FLOAT, m));
+    }
+  }
+
+  /** One phase's work: the timed operations ({@code float[]} first, then segments) and the branch calls. */
+  private record Work(Op[] ops, Op[] branches, String label) {}
+
+  /**
+   * {@link #run}'s two phases for any operations: the small stand-in's work (may be null) for at most half the
+   * budget, then the stand-in's own, until the entry points are in C2 code and the compile queue is empty, or the budget
+   * is spent.
+   */
+  private static Duration phases(Work small, Work whole, String[] entries, int nativeFrom, long start, long deadline) {
+    int target = Math.max(MIN_CALLS, ENTRY_CALLS);
+    if (small != null) {
+      long smallDeadline = Math.min(deadline, System.nanoTime() + (deadline - System.nanoTime()) / 2);
+      if (runUntilCompiled(small.ops, entries, small.branches, smallDeadline, target, small.label, nativeFrom)) target = MIN_CALLS;
+    }
+    runUntilCompiled(whole.ops, entries, whole.branches, deadline, target, whole.label, nativeFrom);
+    return Duration.ofNanos(System.nanoTime() - start);
+  }
+
+  private static void checkBudget(Duration budget) {
+    if (budget == null || budget.isNegative() || budget.isZero()) {
+      throw new IllegalArgumentException("budget must be a positive duration, got " + budget);
+    }
+  }
+
+  /** Rows of {@code features} floats a {@link LayerNorm}/{@link RmsNorm} warm-up runs on: all, or as many as fit in {@link #CAP_FLOATS} (at least 1). */
+  static int standInRows(int rows, int features) {
+    return (int) Math.min(rows, Math.max(1, CAP_FLOATS / features));
+  }
+
+  /** The first phase's rows ({@link #SMALL_FLOATS} of them, at least 2), or 0 for none, by {@link #smallStandIn}'s rule. */
+  static int smallStandInRows(int rows, int features) {
+    if (2L * features > SMALL_FLOATS || (long) rows * features < 4 * SMALL_FLOATS) return 0;
+    return (int) (SMALL_FLOATS / features);
+  }
+
+  /**
+   * {@link LayerNorm#warmUp} ({@code rms} false) or {@link RmsNorm#warmUp}: forward and backward on {@code float[]}, on
+   * segments from {@code arena} too when it is not null, with the branch calls of {@link #branches} (in place, at element 1,
+   * without gamma, beta, dGamma and dBeta). The backward's statistics are fixed values near the data's (mean 1, invStd 0.5):
+   * a warm-up's results are discarded, and a forward on the whole stand-in in the interpreter would cost a large part of the budget.
+   */
+  static Duration rows(int rows, int features, boolean rms, java.lang.foreign.Arena arena, Duration budget) {
+    LayerNorm.shape(rows, features); // the operations' own checks of rows and features
+    checkBudget(budget);
+    long start = System.nanoTime(), deadline = start + budget.toNanos();
+    int r = standInRows(rows, features), small = smallStandInRows(r, features);
+    Tensors t = Tensors.of((long) r * features, arena);
+    float[] gamma = new float[features], beta = new float[features], dGamma = new float[features], dBeta = new float[features];
+    Arrays.fill(gamma, 1.5f);
+    Arrays.fill(beta, 0.25f);
+    String[] entries = rms ? RMS_NORM_ENTRIES : LAYER_NORM_ENTRIES;
+    if (arena == null) entries = Arrays.copyOf(entries, 2);
+    Work smallWork = small == 0 ? null : rowWork(small, features, rms, t, gamma, beta, dGamma, dBeta);
+    return phases(smallWork, rowWork(r, features, rms, t, gamma, beta, dGamma, dBeta), entries, 2, start, deadline);
+  }
+
+  /** Per-row or per-group statistics: outputs for the forward, and fixed inputs near the data's for the backward. */
+  private record Stats(float[] mean, float[] invStd, float[] m2, float[] i2) {
+    static Stats of(int n) {
+      float[] m2 = new float[n], i2 = new float[n];
+      Arrays.fill(m2, 1f);
+      Arrays.fill(i2, 0.5f);
+      return new Stats(new float[n], new float[n], m2, i2);
+    }
+  }
+
+  private static Work rowWork(int r, int f, boolean rms, Tensors t, float[] gamma, float[] beta, float[] dGamma, float[] dBeta) {
+    Stats st = Stats.of(r);
+    float[] mean = st.mean, invStd = st.invStd, m2 = st.m2, i2 = st.i2;
+    float[] x = t.x, dy = t.dy, y = t.y, dx = t.dx;
+    float eps = 1e-3f;
+    Op[] ops = rms
+        ? new Op[] {() -> RmsNorm.forward(r, f, x, 0, gamma, eps, y, 0, invStd), () -> RmsNorm.backward(r, f, x, 0, dy, 0, gamma, i2, dx, 0, dGamma)}
+        : new Op[] {() -> LayerNorm.forward(r, f, x, 0, gamma, beta, eps, y, 0, mean, invStd),
+            () -> LayerNorm.backward(r, f, x, 0, dy, 0, gamma, m2, i2, dx, 0, dGamma, dBeta)};
+    Op[] branches = rms
+        ? new Op[] {() -> RmsNorm.forward(r, f, y, 0, gamma, eps, y, 0, invStd), () -> RmsNorm.forward(r, f, x, 1, null, eps, y, 1, null),
+            () -> RmsNorm.backward(r, f, x, 1, dy, 1, null, i2, dx, 1, null), () -> RmsNorm.backward(r, f, x, 0, dx, 0, gamma, i2, dx, 0, dGamma)}
+        : new Op[] {() -> LayerNorm.forward(r, f, y, 0, gamma, beta, eps, y, 0, mean, invStd),
+            () -> LayerNorm.forward(r, f, x, 1, null, null, eps, y, 1, null, null),
+            () -> LayerNorm.backward(r, f, x, 1, dy, 1, null, m2, i2, dx, 1, null, null),
+            () -> LayerNorm.backward(r, f, x, 0, dx, 0, gamma, m2, i2, dx, 0, dGamma, dBeta)};
+    if (t.xs != null) {
+      MemorySegment xs = t.xs, dys = t.dys, ys = t.ys, dxs = t.dxs;
+      ops = rms
+          ? concat(ops, () -> RmsNorm.forward(r, f, xs, 0, gamma, eps, ys, 0, invStd),
+              () -> RmsNorm.backward(r, f, xs, 0, dys, 0, gamma, i2, dxs, 0, dGamma))
+          : concat(ops, () -> LayerNorm.forward(r, f, xs, 0, gamma, beta, eps, ys, 0, mean, invStd),
+              () -> LayerNorm.backward(r, f, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta));
+      branches = rms
+          ? concat(branches, () -> RmsNorm.forward(r, f, xs, 4, null, eps, ys, 4, null),
+              () -> RmsNorm.backward(r, f, xs, 4, dys, 4, null, i2, dxs, 4, null))
+          : concat(branches, () -> LayerNorm.forward(r, f, xs, 4, null, null, eps, ys, 4, null, null),
+              () -> LayerNorm.backward(r, f, xs, 4, dys, 4, null, m2, i2, dxs, 4, null, null));
+    }
+    return new Work(ops, branches, (rms ? "RmsNorm " : "LayerNorm ") + r + "x" + f);
+  }
+
+  /**
+   * {@link GroupNorm#warmUp}: forward and backward on {@code float[]}, on segments from {@code arena} too, with the branch
+   * calls; on as many samples as fit in {@link #CAP_FLOATS} (at least 1), first on a sixteenth when samples are small.
+   */
+  static Duration groups(GroupShape shape, java.lang.foreign.Arena arena, Duration budget) {
+    if (shape == null) throw new NullPointerException("shape must not be null");
+    checkBudget(budget);
+    long start = System.nanoTime(), deadline = start + budget.toNanos();
+    long sample = (long) shape.channels() * shape.spatial();
+    int b = (int) Math.min(shape.batch(), Math.max(1, CAP_FLOATS / sample));
+    int small = 2 * sample > SMALL_FLOATS || b * sample < 4 * SMALL_FLOATS ? 0 : (int) (SMALL_FLOATS / sample);
+    Tensors t = Tensors.of(b * sample, arena);
+    int c = shape.channels();
+    float[] gamma = new float[c], beta = new float[c], dGamma = new float[c], dBeta = new float[c];
+    Arrays.fill(gamma, 1.5f);
+    Arrays.fill(beta, 0.25f);
+    String[] entries = arena == null ? Arrays.copyOf(GROUP_NORM_ENTRIES, 2) : GROUP_NORM_ENTRIES;
+    Work smallWork = small == 0 ? null : groupWork(withBatch(shape, small), t, gamma, beta, dGamma, dBeta);
+    return phases(smallWork, groupWork(withBatch(shape, b), t, gamma, beta, dGamma, dBeta), entries, 2, start, deadline);
+  }
+
+  private static GroupShape withBatch(GroupShape s, int batch) {
+    return new GroupShape(batch, s.channels(), s.spatial(), s.groups(), s.channelsLast());
+  }
+
+  private static Work groupWork(GroupShape s, Tensors t, float[] gamma, float[] beta, float[] dGamma, float[] dBeta) {
+    Stats st = Stats.of(s.statistics());
+    float[] mean = st.mean, invStd = st.invStd, m2 = st.m2, i2 = st.i2;
+    float[] x = t.x, dy = t.dy, y = t.y, dx = t.dx;
+    float eps = 1e-3f;
+    Op[] ops = {() -> GroupNorm.forward(s, x, 0, gamma, beta, eps, y, 0, mean, invStd),
+        () -> GroupNorm.backward(s, x, 0, dy, 0, gamma, m2, i2, dx, 0, dGamma, dBeta)};
+    Op[] branches = {() -> GroupNorm.forward(s, y, 0, gamma, beta, eps, y, 0, mean, invStd),
+        () -> GroupNorm.forward(s, x, 1, null, null, eps, y, 1, null, null),
+        () -> GroupNorm.backward(s, x, 1, dy, 1, null, m2, i2, dx, 1, null, null),
+        () -> GroupNorm.backward(s, x, 0, dx, 0, gamma, m2, i2, dx, 0, dGamma, dBeta)};
+    if (t.xs != null) {
+      MemorySegment xs = t.xs, dys = t.dys, ys = t.ys, dxs = t.dxs;
+      ops = concat(ops, () -> GroupNorm.forward(s, xs, 0, gamma, beta, eps, ys, 0, mean, invStd),
+          () -> GroupNorm.backward(s, xs, 0, dys, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta));
+      branches = concat(branches, () -> GroupNorm.forward(s, xs, 4, null, null, eps, ys, 4, null, null),
+          () -> GroupNorm.backward(s, xs, 4, dys, 4, null, m2, i2, dxs, 4, null, null));
+    }
+    return new Work(ops, branches, "GroupNorm " + s);
   }
 
   /** The warm-up's private tensors (segments null without an arena) and per-channel arrays, shared by both phases. */
@@ -285,7 +468,7 @@ final class WarmUp {
    * no compilation has finished for {@link #QUIET_NANOS}.
    */
   private static boolean runUntilCompiled(Op[] ops, String[] entries, Op[] branches, long deadline, int firstTarget,
-                                          String phase) {
+                                          String phase, int nativeFrom) {
     java.lang.management.CompilationMXBean jit = compilationBean();
     boolean jitTimed = jit != null && jit.isCompilationTimeMonitoringSupported();
     long[] best = new long[ops.length];
@@ -301,7 +484,7 @@ final class WarmUp {
       // The turn goes to the unfinished operation with the fewest calls, so that every operation reaches the
       // JIT's invocation thresholds after the same number of calls, however slow its calls still are; once all
       // are done, each gets one call a round.
-      int next = nextOperation(calls, target, stale, entries.length > ARRAY_ENTRIES.length ? ARRAY_ENTRIES.length : ops.length);
+      int next = nextOperation(calls, target, stale, nativeFrom);
       boolean settled = next < 0;
       for (int o = settled ? 0 : next; o < (settled ? ops.length : next + 1) && System.nanoTime() < deadline; o++) {
         long turnEnd = settled ? 0 : System.nanoTime() + SLICE_NANOS;
