@@ -75,6 +75,22 @@ final class NormsSide {
     return cases;
   }
 
+  /**
+   * This shape's family kernels compiled before its first timed call, as {@code Peers} does for batch norm: layer and RMS
+   * norm on an NC shape's rows, group norm on a 4-D one (float[] only; the aligned native rows warm in their own cases).
+   */
+  static void warmUp(String shape) {
+    java.time.Duration budget = java.time.Duration.ofSeconds(2);
+    if (shape.startsWith("NC:")) {
+      dev.vecnorm.NormShape s = Workload.parse(shape);
+      int rows = Math.toIntExact((long) s.outer() * s.inner());
+      dev.vecnorm.LayerNorm.warmUp(rows, s.channels(), null, budget);
+      dev.vecnorm.RmsNorm.warmUp(rows, s.channels(), null, budget);
+    } else {
+      dev.vecnorm.GroupNorm.warmUp(groupShape(shape), null, budget);
+    }
+  }
+
   /** Keras' default of 32 groups where it divides the channels, else one group per channel (InstanceNorm). */
   static int groups(String shape) {
     int channels = dims(shape)[3];

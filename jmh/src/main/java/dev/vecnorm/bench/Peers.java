@@ -173,6 +173,7 @@ public final class Peers {
         // This shape's own batch-norm kernels compiled before its first timed call: the shared warm-up's
         // shapes do not reach every path (NCHW planes of 1024+ floats run a per-channel backward).
         if (!norms) dev.vecnorm.BatchNorm.warmUp(Workload.parse(shape), null, java.time.Duration.ofSeconds(2));
+        else NormsSide.warmUp(shape); // the same for layer, RMS and group norm (their warmUp since the twenty-fourth session)
         for (Worker w : List.of(onednn, pytorch)) {
           String ok = w.request("shape " + shape);
           if (!"ok".equals(ok)) throw new IOException(w.name + " could not allocate " + shape + ": " + ok);
