@@ -207,7 +207,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * (512x768, 64x768) 1.05-1.20, 17 features 1.55. Hence rows of 1000 floats and up, past 2 MiB, until the
    * twenty-fourth session found part of those swings in the JIT: with the lines on, {@link #normalizeBlock} ran only
    * for the rows at the array's ends and stayed in C1 (now {@link #linesRow} keeps every row in one method). With that,
-   * separate JVMs, three alternating pairs each (probe LnB, 140 calls, medians; new / old µs ratio): layer norm
+   * separate JVMs, three alternating pairs each (jmh LayerNormSweep, 140 calls, medians; new / old µs ratio): layer norm
    * 4096x768 0.68-0.93, 8192x768 0.74-0.82, 3000x768 0.72-0.84, 2800x768 0.61-1.03, 4096x992 0.70-0.81; RMS norm
    * 4096x768 0.63-0.81, 8192x768 0.63-0.69, 3000x768 0.60-0.65, 4096x992 0.62-0.71; narrower rows past 2 MiB did not
    * gain (8192x512 0.57-1.28, 6000x640 0.57-1.10, 16384x384 0.72-1.24, 16384x256 0.71-1.40, 3000x320 1.05-1.09 at a
@@ -232,7 +232,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * same lanes, so the same bits). Why not {@link #normalizeBlock} for them: a vector method that runs for two or
    * three rows a call, as the redo about the mean does, stays in C1 for hundreds of calls, where the Vector API runs
    * as objects; at 768 features with the lines switched on that cold path made whole calls 3-4x slower (probe
-   * {@code LnB}, fresh JVMs, 140 calls; twenty-fourth session).
+   * {@code LayerNormSweep} in the jmh module, fresh JVMs, 140 calls; twenty-fourth session).
    */
   static long linesRow(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s, int na,
                        float x0) {
@@ -266,7 +266,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * <p>Both lane sums in one {@code sumLanes} call (here, in {@link #normalizeBlock} and in {@link #blockSums}): as two
    * calls, once a width that takes the one-vector step (1008 features at 16 lanes) had recompiled this method, C2's
    * inlining node budget ran out before the second and its vector was boxed, 96 B a row from then on for every width
-   * (393 KB a call at 4096x1000, and 1000x4100 took 1.4-1.6x its time; probe LnB, five widths in one JVM; the same
+   * (393 KB a call at 4096x1000, and 1000x4100 took 1.4-1.6x its time; LayerNormSweep in the jmh module, five widths in one JVM; the same
    * trap the backward and the native rows document).
    */
   static long normalizeRowOnLines(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s,
