@@ -149,28 +149,30 @@ final class PanamaNativeMoments {
   private static void accumulateBlock(MemorySegment x, long base, long stride, int n, int width, int tailAt, int P, float[] s) {
     int q = n / 4;
     long quarter = q * stride, p = base;
+    int positions = tailAt >= 0 ? width + LANES : width; // the tail vector's sums sit at position width
     for (int r = 0; r < q; r++, p += stride) {
       // The step's four rows through one slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over
-      // the positions is entered once per step, and its segment checks are then against the slice's size.
+      // the positions is entered once per step, and its segment checks are then against the slice's size. The four rows'
+      // sums are added here, not in a method the slice is passed to: where C2 did not inline that method (a JVM that had
+      // run a dozen other shapes first) the slice escaped into the call, 40 B a step, 82 KB a call on NC 8192x256
+      // (twenty-fourth session, a BatchNorm allocation sweep; SegmentMixAllocationTest).
       MemorySegment v = x.asSlice(p, 3 * quarter + stride);
-      for (int c = 0; c < width; c += LANES) accumulate4(v, 4L * c, quarter, s, c, P);
-      if (tailAt >= 0) accumulate4(v, 4L * tailAt, quarter, s, width, P);
+      for (int c = 0; c < positions; c += LANES) {
+        long at = 4L * (c < width ? c : tailAt);
+        FloatVector k = FloatVector.fromArray(SPECIES, s, P + c);
+        FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, v, at, LE).sub(k);
+        FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, v, at + quarter, LE).sub(k);
+        FloatVector d2 = FloatVector.fromMemorySegment(SPECIES, v, at + 2 * quarter, LE).sub(k);
+        FloatVector d3 = FloatVector.fromMemorySegment(SPECIES, v, at + 3 * quarter, LE).sub(k);
+        FloatVector.fromArray(SPECIES, s, 2 * P + c).add(d0.add(d1).add(d2.add(d3))).intoArray(s, 2 * P + c);
+        d3.fma(d3, d2.fma(d2, d1.fma(d1, d0.fma(d0, FloatVector.fromArray(SPECIES, s, 3 * P + c))))).intoArray(s, 3 * P + c);
+      }
     }
     long e = base + 4 * quarter;
     for (int r = 4 * q; r < n; r++, e += stride) { // the last rows, one at a time
       for (int c = 0; c < width; c += LANES) accumulate1(x, e + 4L * c, s, c, P);
       if (tailAt >= 0) accumulate1(x, e + 4L * tailAt, s, width, P);
     }
-  }
-
-  private static void accumulate4(MemorySegment x, long at, long stride, float[] s, int pos, int P) {
-    FloatVector k = FloatVector.fromArray(SPECIES, s, P + pos);
-    FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, at, LE).sub(k);
-    FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, at + stride, LE).sub(k);
-    FloatVector d2 = FloatVector.fromMemorySegment(SPECIES, x, at + 2 * stride, LE).sub(k);
-    FloatVector d3 = FloatVector.fromMemorySegment(SPECIES, x, at + 3 * stride, LE).sub(k);
-    FloatVector.fromArray(SPECIES, s, 2 * P + pos).add(d0.add(d1).add(d2.add(d3))).intoArray(s, 2 * P + pos);
-    d3.fma(d3, d2.fma(d2, d1.fma(d1, d0.fma(d0, FloatVector.fromArray(SPECIES, s, 3 * P + pos))))).intoArray(s, 3 * P + pos);
   }
 
   private static void accumulate1(MemorySegment x, long at, float[] s, int pos, int P) {
