@@ -10,12 +10,9 @@ import java.util.*;
  * <pre>java --add-modules jdk.incubator.vector -Xms3g -Xmx3g -Drounds=25 -Dreps=10 -cp jmh/target/benchmarks.jar dev.vecnorm.bench.GroupNormAllocationSweep NHWC:8x3136x64:32 NHWC:4x50x100:10 NHWC:32x196x256:32 NHWC:32x49x2048:32</pre>
  */
 
-/** GroupNorm forward/backward (float[]) over many shapes in one JVM: timing medians and steady bytes a call. */
 public class GroupNormAllocationSweep {
   static float[] fill(int n, int seed, float lo, float span) {
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) { int h = (i + seed) * 0x9E3779B1; h ^= h >>> 15; h *= 0x85EBCA6B; h ^= h >>> 13; a[i] = lo + span * ((h >>> 8) / (float) (1 << 24)); }
-    return a;
+    return LayerNormSweep.fill(n, seed, lo, span); // the same hashed data
   }
   public static void main(String[] args) {
     int rounds = Integer.getInteger("rounds", 5), reps = Integer.getInteger("reps", 10);
