@@ -38,4 +38,14 @@ public final class ChildJvm {
     assertEquals(0, p.exitValue(), "child JVM failed: " + err);
     return new Run(out, err);
   }
+
+  /** The {@code name<TAB>bytes} lines of a child's output, as name and number: what the allocation probes print. */
+  static java.util.Map<String, Long> byteCounts(String out) {
+    java.util.Map<String, Long> counts = new java.util.LinkedHashMap<>();
+    for (String line : out.split("\\R")) {
+      String[] f = line.split("\t");
+      if (f.length == 2) counts.put(f[0], Long.parseLong(f[1].trim()));
+    }
+    return counts;
+  }
 }

@@ -175,17 +175,15 @@ class KernelMixAllocationTest {
   void everyKernelAllocatesNothingAfterAllTheOthers() throws Exception {
     String out = ChildJvm.run(Probe.class, 300, "--add-modules", "jdk.incubator.vector").stdout();
     List<String> allocating = new ArrayList<>();
-    int count = 0;
-    for (String line : out.split("\\R")) {
-      String[] f = line.split("\t");
-      if (f.length != 2) continue;
-      count++;
+    java.util.Map<String, Long> counts = ChildJvm.byteCounts(out);
+    int count = counts.size();
+    for (var c : counts.entrySet()) {
       // Under 32 B a call in the best round. A boxed vector is an object holding a payload array, 48 B+ even at
       // 4 lanes, and a pool miss is an array of 256+ floats (1 KB+). A 24 B object that escape analysis removes
       // in some compilations and not in others is below the line: in one full-suite run on a loaded machine
       // BlockedLayout's inference kept one a call (7200 B a round; its per-call NormShapes), two other runs did
       // not. LayerNormAllocationTest holds LayerNorm/RMSNorm to under a byte a call, where a shape was a leak.
-      if (Long.parseLong(f[1].trim()) >= 32L * CALLS) allocating.add(f[0] + ": " + f[1] + " B in " + CALLS + " calls");
+      if (c.getValue() >= 32L * CALLS) allocating.add(c.getKey() + ": " + c.getValue() + " B in " + CALLS + " calls");
     }
     assertTrue(count >= 100, "the child reported " + count + " cases:\n" + out);
     assertTrue(allocating.isEmpty(), "cases allocating in their best round after the whole mix ran:\n" + String.join("\n", allocating));

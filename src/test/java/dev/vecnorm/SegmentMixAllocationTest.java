@@ -78,14 +78,12 @@ class SegmentMixAllocationTest {
   void channelsLastTrainingForwardsAfterTheMixAllocateNothing() throws Exception {
     String out = ChildJvm.run(Probe.class, 300, "--add-modules", "jdk.incubator.vector", "-Xms2g", "-Xmx2g").stdout();
     List<String> allocating = new ArrayList<>();
-    int count = 0;
-    for (String line : out.split("\\R")) {
-      String[] f = line.split("\t");
-      if (f.length != 2) continue;
-      count++;
-      // Bytes a call, the best of three windows of 20 calls; 40 B a step of four rows is 2,560 B+ a call here.
-      if (Long.parseLong(f[1].trim()) >= 16) allocating.add(f[0] + ": " + f[1] + " B a call");
-    }
+    java.util.Map<String, Long> counts = ChildJvm.byteCounts(out);
+    int count = counts.size();
+    // Bytes a call, the best of three windows of 20 calls; 40 B a step of four rows is 2,560 B+ a call here.
+    counts.forEach((shape, bytes) -> {
+      if (bytes >= 16) allocating.add(shape + ": " + bytes + " B a call");
+    });
     assertTrue(count == 9, "the child reported " + count + " shapes:\n" + out);
     assertTrue(allocating.isEmpty(), "native training forwards allocating after the mix:\n" + String.join("\n", allocating));
   }
