@@ -19,10 +19,16 @@ class SegmentMixAllocationTest {
   static final String[] SHAPES = {"NC:256x1024", "NHWC:32x196x256", "NC:8192x256", "NCHW:32x256x196", "NHWC:7x169x17", "NCHW:7x17x169",
       "NC:1000x100", "NHWC:32x49x2048", "NCHW:32x2048x49", "NHWC:8x3136x64", "NC:2000x1000", "NCHW:8x3x50176", "NC:300x4097"};
 
-  /** Every shape's three operations in rounds, the tensors of all shapes live (heap and native), then bytes per shape. */
+  /**
+   * Every shape's three operations in rounds, the tensors of all shapes live (heap and native), then bytes per shape. Runs
+   * alone too: {@code mvn test-compile}, then {@code java --add-modules jdk.incubator.vector -Xms2g -Xmx2g -Dmix.all=true
+   * [-Dmix.shapes=...] -cp target/classes:target/test-classes 'dev.vecnorm.SegmentMixAllocationTest$Probe'}.
+   */
   public static final class Probe {
     public static void main(String[] unused) {
-    String[] args = SHAPES;
+    // -Dmix.shapes=A,B,... runs another mix and -Dmix.all=true reports every shape and operation (the test uses neither).
+    String[] args = System.getProperty("mix.shapes", String.join(",", SHAPES)).split(",");
+    boolean all = Boolean.getBoolean("mix.all");
     int rounds = 25, reps = 10;
     com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
     List<NormShape> shapes = new ArrayList<>();
@@ -56,7 +62,8 @@ class SegmentMixAllocationTest {
         for (int i = 0; i < 20; i++) call(op, seg, shapes.get(k), bufs[k]);
         best = Math.min(best, (mx.getCurrentThreadAllocatedBytes() - b0) / 20);
       }
-      if (op.equals("train") && shapes.get(k).inner() == 1) System.out.println(args[k] + "\t" + best);
+      if (all) System.out.println(op + " " + args[k] + "\t" + best);
+      else if (op.equals("train") && shapes.get(k).inner() == 1) System.out.println(args[k] + "\t" + best);
     }
   }
     static void call(String op, boolean seg, NormShape s, Object[] b) {

@@ -155,7 +155,12 @@ final class PanamaNativeMoments {
       // the positions is entered once per step, and its segment checks are then against the slice's size. The four rows'
       // sums are added here, not in a method the slice is passed to: where C2 did not inline that method (a JVM that had
       // run a dozen other shapes first) the slice escaped into the call, 40 B a step, 82 KB a call on NC 8192x256
-      // (twenty-fourth session, a BatchNorm allocation sweep; SegmentMixAllocationTest).
+      // (twenty-fourth session, a BatchNorm allocation sweep; SegmentMixAllocationTest). Not a cure for every JIT history:
+      // after the same thirteen shapes in the reverse order this slice was still allocated here, 40 B a step (the probe
+      // SegmentMixAllocationTest$Probe with -Dmix.shapes in that order). Reading the four rows from x at absolute offsets,
+      // without a slice, removed that but made the native statistics 1.1-1.4x slower than with it (SegmentCheck ratio,
+      // two runs each: NHWC 64x56x56x64 1.25 and 1.42 against 1.11 and 1.13, NC 8192x256 1.21 and 1.15 against 1.07 and
+      // 1.05), so the slice stays.
       MemorySegment v = x.asSlice(p, 3 * quarter + stride);
       for (int c = 0; c < positions; c += LANES) {
         long at = 4L * (c < width ? c : tailAt);
