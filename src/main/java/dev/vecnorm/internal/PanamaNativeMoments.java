@@ -153,8 +153,8 @@ final class PanamaNativeMoments {
     for (int r = 0; r < q; r++, p += stride) {
       // The step's four rows through one slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over
       // the positions is entered once per step, and its segment checks are then against the slice's size. The four rows'
-      // sums are added here, not in a method the slice is passed to: where C2 did not inline that method (a JVM that had
-      // run a dozen other shapes first) the slice escaped into the call, 40 B a step, 82 KB a call on NC 8192x256
+      // sums are added here, not in a method the slice is passed to: with that method, in a JVM that had run a dozen other
+      // shapes first, C2 did not scalar-replace the slice, 40 B a step, 82 KB a call on NC 8192x256
       // (twenty-fourth session, a BatchNorm allocation sweep; SegmentMixAllocationTest). Not a cure for every JIT history:
       // after the same thirteen shapes in the reverse order this slice was still allocated here, 40 B a step (the probe
       // SegmentMixAllocationTest$Probe with -Dmix.shapes in that order). Reading the four rows from x at absolute offsets,
