@@ -10,9 +10,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Batch norm on native segments over thirteen suite and outside shapes in one JVM, then each channels-last training
- * forward's bytes a call. The native statistics passed a slice of each step's four rows to a helper; where C2 did not
- * inline the helper after this mix the slice escaped, 40 B a step (82 KB a call at NC 8192x256, every call, also after
- * 80 rounds; twenty-fourth session). Smaller mixes, and {@link KernelMixAllocationTest}'s, did not show it. Fresh JVM
+ * forward's bytes a call. The native statistics passed a slice of each step's four rows to a helper; after this mix C2
+ * did not scalar-replace the slice, 40 B a step (82 KB a call at NC 8192x256, every call, also after 80 rounds;
+ * twenty-fourth session). Smaller mixes, and {@link KernelMixAllocationTest}'s, did not show it; the reverse order still
+ * does (PanamaNativeMoments.accumulateBlock says why the slice stays). Fresh JVM
  * ({@link ChildJvm}); about half a minute.
  */
 class SegmentMixAllocationTest {
