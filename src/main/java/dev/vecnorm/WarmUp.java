@@ -81,19 +81,11 @@ final class WarmUp {
    */
   static Duration run(NormShape shape, java.lang.foreign.Arena arena, Duration budget) {
     if (shape == null) throw new NullPointerException("shape must not be null");
-    if (budget == null || budget.isNegative() || budget.isZero()) {
-      throw new IllegalArgumentException("budget must be a positive duration, got " + budget);
-    }
+    checkBudget(budget);
     long start = System.nanoTime(), deadline = start + budget.toNanos();
     NormShape s = standIn(shape), small = smallStandIn(s);
-    int n = Math.toIntExact(s.size()), c = s.channels();
-    SplittableRandom random = new SplittableRandom(42);
-    // One float more than the tensor, so that the branch calls below can start at element 1 (4 bytes: not vector-aligned).
-    float[] x = new float[n + 1], dy = new float[n + 1], y = new float[n + 1], dx = new float[n + 1];
-    for (int i = 0; i <= n; i++) {
-      x[i] = (float) random.nextGaussian(1, 2);
-      dy[i] = (float) random.nextGaussian();
-    }
+    int c = s.channels();
+    Tensors t = Tensors.of(s.size(), arena); // the caller's arena: the segments' session class is the one the kernels will see
     float[] gamma = new float[c], beta = new float[c], mean = new float[c], variance = new float[c], invStd = new float[c];
     float[] dGamma = new float[c], dBeta = new float[c];
     Arrays.fill(gamma, 1.5f);
@@ -101,39 +93,13 @@ final class WarmUp {
     float eps = 1e-3f;
     // Statistics for inference and backward, from the first rows (the same distribution): on the whole tensor this
     // first, interpreted call alone took up to 0.3 s of the budget on NC 256x1024.
-    BatchNorm.forwardTraining(small == null ? s : small, x, 0, gamma, beta, eps, y, 0, mean, variance, invStd);
+    BatchNorm.forwardTraining(small == null ? s : small, t.x, 0, gamma, beta, eps, t.y, 0, mean, variance, invStd);
     float[] m2 = mean.clone(), v2 = variance.clone(), i2 = invStd.clone();
-    MemorySegment xs = null, dys = null, ys = null, dxs = null;
-    String[] entries = ARRAY_ENTRIES;
-    if (arena != null) {
-      // The caller's arena, so that the segments' session class is the one the kernels will see.
-      xs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
-      dys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
-      ys = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
-      dxs = arena.allocate(ValueLayout.JAVA_FLOAT, n + 1);
-      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, n + 1);
-      MemorySegment.copy(dy, 0, dys, ValueLayout.JAVA_FLOAT, 0, n + 1);
-      entries = new String[] {ARRAY_ENTRIES[0], ARRAY_ENTRIES[1], ARRAY_ENTRIES[2],
-          SEGMENT_ENTRIES[0], SEGMENT_ENTRIES[1], SEGMENT_ENTRIES[2]};
-    }
-    Buffers b = new Buffers(x, dy, y, dx, xs, dys, ys, dxs, gamma, beta, mean, variance, invStd, dGamma, dBeta, m2, v2, i2, eps);
-    int nativeFrom = ARRAY_ENTRIES.length; // the float[] operations come first
-    int target = Math.max(MIN_CALLS, ENTRY_CALLS);
-    if (small != null) {
-      // First the same operations on a stand-in with fewer outer slabs, for at most half the budget: HotSpot compiles
-      // by invocation counts, and calls in the interpreter and C1 cost in proportion to the data. On the whole
-      // tensor the JIT could fall behind for the whole budget: in 4 of 8 fresh JVMs of NC 256x1024 (main, 14:18-14:22
-      // UTC) the warm-up made 7-28 calls per operation in 3 s instead of ~1100, and calls 2-50 ran at 7.5-21x the
-      // steady state. On 1/16 of the rows the same calls reach C2's thresholds 16 times sooner.
-      long smallDeadline = Math.min(deadline, System.nanoTime() + (deadline - System.nanoTime()) / 2);
-      boolean compiled = runUntilCompiled(operations(small, b), entries, branches(small, b), smallDeadline, target, "small stand-in " + small,
-          nativeFrom);
-      // Then the shape itself, for the profile of its own trip counts and branches (and to recompile what its paths
-      // trap in, within the budget). Its entry points already have C2 code when the first phase ended on that.
-      if (compiled) target = MIN_CALLS;
-    }
-    runUntilCompiled(operations(s, b), entries, branches(s, b), deadline, target, "shape " + s, nativeFrom);
-    return Duration.ofNanos(System.nanoTime() - start);
+    String[] entries = arena == null ? ARRAY_ENTRIES : concat(ARRAY_ENTRIES, SEGMENT_ENTRIES);
+    Buffers b = new Buffers(t.x, t.dy, t.y, t.dx, t.xs, t.dys, t.ys, t.dxs, gamma, beta, mean, variance, invStd, dGamma, dBeta, m2,
+        v2, i2, eps);
+    Work smallWork = small == null ? null : new Work(operations(small, b), branches(small, b), "small stand-in " + small);
+    return phases(smallWork, new Work(operations(s, b), branches(s, b), "shape " + s), entries, ARRAY_ENTRIES.length, start, deadline);
   }
 
   // ---------------------------------------------------------------- the rest of the family
@@ -153,7 +119,10 @@ final class WarmUp {
       "dev.vecnorm.GroupNorm.backward(Ldev/vecnorm/GroupShape;Ljava/lang/foreign/MemorySegment;",
   };
 
-  /** A family member's private tensors: {@code float[]} of {@code n + 1} floats, segments of the same when there is an arena. */
+  /**
+   * A warm-up's private tensors: {@code float[]} of {@code n + 1} floats (the branch calls start at element 1, 4 bytes: not
+   * vector-aligned), random, and segments of the same from the caller's arena when there is one.
+   */
   private record Tensors(float[] x, float[] dy, float[] y, float[] dx, MemorySegment xs, MemorySegment dys, MemorySegment ys,
                          MemorySegment dxs) {
     static Tensors of(long n, java.lang.foreign.Arena arena) {
@@ -184,6 +153,13 @@ final class WarmUp {
   private static Duration phases(Work small, Work whole, String[] entries, int nativeFrom, long start, long deadline) {
     int target = Math.max(MIN_CALLS, ENTRY_CALLS);
     if (small != null) {
+      // First the same operations on a stand-in with fewer outer slabs, for at most half the budget: HotSpot compiles
+      // by invocation counts, and calls in the interpreter and C1 cost in proportion to the data. On the whole
+      // tensor the JIT could fall behind for the whole budget: in 4 of 8 fresh JVMs of NC 256x1024 (main, 14:18-14:22
+      // UTC) the warm-up made 7-28 calls per operation in 3 s instead of ~1100, and calls 2-50 ran at 7.5-21x the
+      // steady state. On 1/16 of the rows the same calls reach C2's thresholds 16 times sooner. Then the shape itself,
+      // for the profile of its own trip counts and branches (and to recompile what its paths trap in, within the
+      // budget); its entry points already have C2 code when the first phase ended on that.
       long smallDeadline = Math.min(deadline, System.nanoTime() + (deadline - System.nanoTime()) / 2);
       if (runUntilCompiled(small.ops, entries, small.branches, smallDeadline, target, small.label, nativeFrom)) target = MIN_CALLS;
     }
@@ -375,6 +351,13 @@ final class WarmUp {
         () -> BatchNorm.backward(s, ys, 0, dxs, 0, gamma, m2, i2, dxs, 0, dGamma, dBeta),
         () -> BatchNorm.forwardTraining(s, xs, 4, gamma, beta, eps, ys, 4, mean, variance, invStd),
         () -> BatchNorm.backward(s, xs, 4, dys, 4, gamma, m2, i2, dxs, 4, dGamma, dBeta));
+  }
+
+  /** {@code first}'s entry points, then {@code more}'s. */
+  private static String[] concat(String[] first, String[] more) {
+    String[] all = Arrays.copyOf(first, first.length + more.length);
+    System.arraycopy(more, 0, all, first.length, more.length);
+    return all;
   }
 
   /** {@code first}'s operations, then {@code more}, in that order. */

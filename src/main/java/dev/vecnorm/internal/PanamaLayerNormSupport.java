@@ -237,15 +237,29 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static long linesRow(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s, int na,
                        float x0) {
     if (onLines(x.length, xa, na, width)) return normalizeRowOnLines(x, xa, y, ya, width, gamma, beta, m, s, na, x0);
-    float[] c = Scratch.borrow(2 * width + 4 * LANES);
+    float[] c = copyRows(x, xa, na, width);
     try {
-      int cx = LANES, cn = xa == na ? cx : width + 2 * LANES;
-      System.arraycopy(x, xa, c, cx, width);
-      if (cn != cx) System.arraycopy(x, na, c, cn, width);
-      return normalizeRowOnLines(c, cx, y, ya, width, gamma, beta, m, s, cn, x0);
+      return normalizeRowOnLines(c, LANES, y, ya, width, gamma, beta, m, s, copiedNext(xa, na, width), x0);
     } finally {
       Scratch.release(c);
     }
+  }
+
+  /**
+   * Rows {@code xa} and {@code na} of {@code x} ({@code width} floats each; one copy when they are the same row) in pooled
+   * scratch, the first at {@link #LANES}, the other at {@link #copiedNext}, with a vector of slack around both, so that
+   * the rebuilt line-aligned loads stay inside it. Give it back with {@link Scratch#release}.
+   */
+  static float[] copyRows(float[] x, int xa, int na, int width) {
+    float[] c = Scratch.borrow(2 * width + 4 * LANES);
+    System.arraycopy(x, xa, c, LANES, width);
+    if (xa != na) System.arraycopy(x, na, c, copiedNext(xa, na, width), width);
+    return c;
+  }
+
+  /** Where {@link #copyRows} put row {@code na}. */
+  static int copiedNext(int xa, int na, int width) {
+    return xa == na ? LANES : width + 2 * LANES;
   }
 
   /** True when {@link #normalizeRowOnLines}' line-aligned loads of both rows stay inside an array of {@code length}. */
@@ -545,12 +559,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    */
   static float scaleLinesRow(float[] x, int xo, float[] y, int yo, int width, float[] gamma, float s, int next) {
     if (onLines(x.length, xo, next, width)) return scaleRowOnLines(x, xo, y, yo, width, gamma, s, next);
-    float[] c = Scratch.borrow(2 * width + 4 * LANES);
+    float[] c = copyRows(x, xo, next, width);
     try {
-      int cx = LANES, cn = xo == next ? cx : width + 2 * LANES;
-      System.arraycopy(x, xo, c, cx, width);
-      if (cn != cx) System.arraycopy(x, next, c, cn, width);
-      return scaleRowOnLines(c, cx, y, yo, width, gamma, s, cn);
+      return scaleRowOnLines(c, LANES, y, yo, width, gamma, s, copiedNext(xo, next, width));
     } finally {
       Scratch.release(c);
     }
