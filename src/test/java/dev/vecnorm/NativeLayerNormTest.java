@@ -143,7 +143,7 @@ class NativeLayerNormTest {
    * plain loop) against the native body, which reads the rows directly: the same bits, at array offsets that put the
    * rows' starts 0 to 15 floats before a line, in place too. 1000 features move the rows' line offset from row to row;
    * 768 and 1024 keep it, 520 alternates two. The first rows at small offsets and the last rows (3 floats of slack) are read through
-   * PanamaLayerNormSupport's pooled copies (linesRow, scaleLinesRow), the outlier rows' redo too.
+   * PanamaLayerNormSupport's pooled copies (rowPass, scalePass), the outlier rows' redo too.
    */
   @ParameterizedTest(name = "features={0} {1} arrayOffset={2}")
   @MethodSource("lineCases")

@@ -170,9 +170,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     try {
       // Row 0 is summed by the row loop's own normalizeBlock (its writes go to scratch), not by blockSums. See rowStatistics.
       boolean lines = onLines(rows, features);
-      long stats = rowStatistics(x, xOffset, features, epsilon, discard, g, b, lines
-          ? linesRow(x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x[xOffset])
-          : normalizeBlock(x, xOffset, discard, 0, 1, features, features, g, b, 0, 0f, 1f, xOffset, x[xOffset]), lines);
+      long stats = rowStatistics(x, xOffset, features, epsilon, discard, g, b,
+          rowPass(lines, x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x[xOffset]), lines);
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features, yo = yOffset + r * features;
         float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
@@ -180,9 +179,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         if (invStd != null) invStd[statsOffset + r] = s;
         boolean more = r + 1 < rows;
         int next = more ? xo + features : xo;
-        long sums = lines
-            ? linesRow(x, xo, y, yo, features, g, b, m, s, next, x[next])
-            : normalizeBlock(x, xo, y, yo, 1, features, features, g, b, 0, m, s, next, x[next]);
+        long sums = rowPass(lines, x, xo, y, yo, features, g, b, m, s, next, x[next]);
         if (more) stats = rowStatistics(x, next, features, epsilon, discard, g, b, sums, lines);
       }
     } finally {
@@ -206,7 +203,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * 3000x768 0.75-0.95; but 2048x768 swung 0.85-1.15 between JVMs, 4096x256 and 2048x512 read 1.01-1.10, and rows in L2
    * (512x768, 64x768) 1.05-1.20, 17 features 1.55. Hence rows of 1000 floats and up, past 2 MiB, until the
    * twenty-fourth session found part of those swings in the JIT: with the lines on, {@link #normalizeBlock} ran only
-   * for the rows at the array's ends and stayed in C1 (now {@link #linesRow} keeps every row in one method). With that,
+   * for the rows at the array's ends and stayed in C1 (now {@link #rowPass} keeps every row in one method). With that,
    * separate JVMs, three alternating pairs each (jmh LayerNormSweep, 140 calls, medians; new / old µs ratio): layer norm
    * 4096x768 0.68-0.93, 8192x768 0.74-0.82, 3000x768 0.72-0.84, 2800x768 0.61-1.03, 4096x992 0.70-0.81; RMS norm
    * 4096x768 0.63-0.81, 8192x768 0.63-0.69, 3000x768 0.60-0.65, 4096x992 0.62-0.71; narrower rows past 2 MiB did not
@@ -226,7 +223,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static final int LINES_MIN_FLOATS = 512 * 1024;
 
   /**
-   * {@link #normalizeRowOnLines} for every row of a call that takes it, the rows whose line-aligned loads would
+   * One row of a forward call: {@link #normalizeBlock} when the call does not read its rows on lines ({@code lines} false,
+   * {@link #onLines(int, int)}), else {@link #normalizeRowOnLines} for every row, the rows whose line-aligned loads would
    * leave {@code x} (a row at the array's start, the last row or two at its end) included: those two rows are
    * copied into pooled scratch with a vector of slack on either side and read from there (the same values in the
    * same lanes, so the same bits). Why not {@link #normalizeBlock} for them: a vector method that runs for two or
@@ -234,8 +232,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * as objects; at 768 features with the lines switched on that cold path made whole calls 3-4x slower (probe
    * {@code LayerNormSweep} in the jmh module, fresh JVMs, 140 calls; twenty-fourth session).
    */
-  static long linesRow(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s, int na,
-                       float x0) {
+  static long rowPass(boolean lines, float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s,
+                      int na, float x0) {
+    if (!lines) return normalizeBlock(x, xa, y, ya, 1, width, width, gamma, beta, 0, m, s, na, x0);
     if (onLines(x.length, xa, na, width)) return normalizeRowOnLines(x, xa, y, ya, width, gamma, beta, m, s, na, x0);
     float[] c = copyRows(x, xa, na, width);
     try {
@@ -345,10 +344,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
                                     boolean lines) {
     double invN = 1.0 / width;
     float m = shiftedMean(x[at], sums, invN);
-    if (cancels(sums, invN)) {
-      sums = lines ? linesRow(x, at, discard, 0, width, g, b, 0f, 1f, at, m)
-          : normalizeBlock(x, at, discard, 0, 1, width, width, g, b, 0, 0f, 1f, at, m);
-    }
+    if (cancels(sums, invN)) sums = rowPass(lines, x, at, discard, 0, width, g, b, 0f, 1f, at, m);
     return meanInvStd(m, sums, invN, epsilon);
   }
 
@@ -530,19 +526,15 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     try {
       // The first two rows are summed by the row loop's own method (writes to scratch), as in forward.
       boolean lines = onLines(rows, features); // wide rows from line-aligned loads, as forward (scaleRowOnLines)
-      float s = invRms(lines ? scaleLinesRow(x, xOffset, discard, 0, features, g, 1f, xOffset)
-          : scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);
-      float following = rows <= 1 ? 0 : invRms(lines ? scaleLinesRow(x, xOffset, discard, 0, features, g, 1f, xOffset + features)
-          : scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset + features), features, epsilon);
+      float s = invRms(scalePass(lines, x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);
+      float following = rows <= 1 ? 0 : invRms(scalePass(lines, x, xOffset, discard, 0, features, g, 1f, xOffset + features), features, epsilon);
       for (int r = 0; r < rows; r++) {
         int xo = xOffset + r * features;
         if (invRms != null) invRms[statsOffset + r] = s;
         boolean more = r + 2 < rows;
         int ahead = xo + 2 * features;
         int next = more ? ahead : xo;
-        float squares = lines
-            ? scaleLinesRow(x, xo, y, yOffset + r * features, features, g, s, next)
-            : scaleRow(x, xo, y, yOffset + r * features, features, g, s, next);
+        float squares = scalePass(lines, x, xo, y, yOffset + r * features, features, g, s, next);
         s = following;
         if (more) following = invRms(squares, features, epsilon);
       }
@@ -553,11 +545,12 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * {@link #scaleRowOnLines} for every row of a call that takes it, rows near the array's ends through a pooled copy
-   * (the same bits), as {@link #linesRow} does for layer norm and for the same reason: {@link #scaleRow} taken for
+   * {@link #scaleRow} when {@code lines} is false, else {@link #scaleRowOnLines} for every row, rows near the array's ends through a pooled copy
+   * (the same bits), as {@link #rowPass} does for layer norm and for the same reason: {@link #scaleRow} taken for
    * three or four rows a call stays in C1.
    */
-  static float scaleLinesRow(float[] x, int xo, float[] y, int yo, int width, float[] gamma, float s, int next) {
+  static float scalePass(boolean lines, float[] x, int xo, float[] y, int yo, int width, float[] gamma, float s, int next) {
+    if (!lines) return scaleRow(x, xo, y, yo, width, gamma, s, next);
     if (onLines(x.length, xo, next, width)) return scaleRowOnLines(x, xo, y, yo, width, gamma, s, next);
     float[] c = copyRows(x, xo, next, width);
     try {
