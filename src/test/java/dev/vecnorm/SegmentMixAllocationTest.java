@@ -12,9 +12,10 @@ import org.junit.jupiter.api.Test;
  * Batch norm on native segments over thirteen suite and outside shapes in one JVM, then each channels-last training
  * forward's bytes a call. The native statistics passed a slice of each step's four rows to a helper; after this mix C2
  * did not scalar-replace the slice, 40 B a step (82 KB a call at NC 8192x256, every call, also after 80 rounds;
- * twenty-fourth session). Smaller mixes, and {@link KernelMixAllocationTest}'s, did not show it; the reverse order still
- * does (PanamaNativeMoments.accumulateBlock says why the slice stays). Fresh JVM
- * ({@link ChildJvm}); about half a minute.
+ * twenty-fourth session). With the slice made in the step loop itself, the reverse order still allocated it (C2 did
+ * not inline the JDK's asSlice chain, "low call site frequency"); the step now reads at absolute offsets
+ * (twenty-fifth session). Smaller mixes, and {@link KernelMixAllocationTest}'s, did not show it. Fresh JVMs
+ * ({@link ChildJvm}); about half a minute each.
  */
 class SegmentMixAllocationTest {
   static final String[] SHAPES = {"NC:256x1024", "NHWC:32x196x256", "NC:8192x256", "NCHW:32x256x196", "NHWC:7x169x17", "NCHW:7x17x169",
@@ -27,7 +28,7 @@ class SegmentMixAllocationTest {
    */
   public static final class Probe {
     public static void main(String[] unused) {
-    // -Dmix.shapes=A,B,... runs another mix and -Dmix.all=true reports every shape and operation (the test uses neither).
+    // -Dmix.shapes=A,B,... runs another mix (the tests: SHAPES and its reverse); -Dmix.all=true reports every shape and operation.
     String[] args = System.getProperty("mix.shapes", String.join(",", SHAPES)).split(",");
     boolean all = Boolean.getBoolean("mix.all");
     int rounds = 25, reps = 10;
@@ -84,7 +85,20 @@ class SegmentMixAllocationTest {
 
   @Test
   void channelsLastTrainingForwardsAfterTheMixAllocateNothing() throws Exception {
-    String out = ChildJvm.run(Probe.class, 300, "--add-modules", "jdk.incubator.vector", "-Xms2g", "-Xmx2g").stdout();
+    assertNothingAllocatedAfter(SHAPES);
+  }
+
+  /** The same shapes the other way round: the order in which the slice made in the step loop was still allocated. */
+  @Test
+  void channelsLastTrainingForwardsAfterTheReversedMixAllocateNothing() throws Exception {
+    List<String> reversed = new ArrayList<>(Arrays.asList(SHAPES));
+    java.util.Collections.reverse(reversed);
+    assertNothingAllocatedAfter(reversed.toArray(String[]::new));
+  }
+
+  private static void assertNothingAllocatedAfter(String[] order) throws Exception {
+    String out = ChildJvm.run(Probe.class, 300, "--add-modules", "jdk.incubator.vector", "-Xms2g", "-Xmx2g",
+        "-Dmix.shapes=" + String.join(",", order)).stdout();
     List<String> allocating = new ArrayList<>();
     java.util.Map<String, Long> counts = ChildJvm.byteCounts(out);
     int count = counts.size();

@@ -151,24 +151,21 @@ final class PanamaNativeMoments {
     long quarter = q * stride, p = base;
     int positions = tailAt >= 0 ? width + LANES : width; // the tail vector's sums sit at position width
     for (int r = 0; r < q; r++, p += stride) {
-      // The step's four rows through one slice, addressed from 0 (as PanamaNativeBackward.reduceSuperRows): the loop over
-      // the positions is entered once per step, and its segment checks are then against the slice's size. The four rows'
-      // sums are added here, not in a method the slice is passed to: with that method, in a JVM that had run a dozen other
-      // shapes first, C2 did not scalar-replace the slice, 40 B a step, 82 KB a call on NC 8192x256
-      // (twenty-fourth session, a BatchNorm allocation sweep; SegmentMixAllocationTest). Not a cure for every JIT history:
-      // after the same thirteen shapes in the reverse order this slice was still allocated here, 40 B a step (the probe
-      // SegmentMixAllocationTest$Probe with -Dmix.shapes in that order). Reading the four rows from x at absolute offsets,
-      // without a slice, removed that but made the native statistics 1.1-1.4x slower than with it (SegmentCheck ratio,
-      // two runs each: NHWC 64x56x56x64 1.25 and 1.42 against 1.11 and 1.13, NC 8192x256 1.21 and 1.15 against 1.07 and
-      // 1.05), so the slice stays.
-      MemorySegment v = x.asSlice(p, 3 * quarter + stride);
+      // The step's four rows at absolute offsets from four row bases, not through a slice of the step as until the
+      // twenty-fifth session: whether C2 scalar-replaces a slice depends on whether it inlines the JDK's asSlice chain,
+      // which asSlice's own profile decides ("low call site frequency" under -XX:CompileCommand=PrintInlining). In fresh
+      // JVMs running nothing but one native training forward, 4 of 16 allocated 40 B a step (NC 256x1024: 2560 B a call,
+      // 1024x1000: 10240 B), as did every channels-last shape after SegmentMixAllocationTest's mix in reverse order
+      // (82 KB a call on NC 8192x256). The price, SegmentCheck ratio over four runs each: native statistics on NC
+      // 2000x1000 1.10 against 1.00, NC 4096x100 1.06 against 0.98 of float[] time; other shapes within the noise.
+      long p1 = p + quarter, p2 = p1 + quarter, p3 = p2 + quarter;
       for (int c = 0; c < positions; c += LANES) {
         long at = 4L * (c < width ? c : tailAt);
         FloatVector k = FloatVector.fromArray(SPECIES, s, P + c);
-        FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, v, at, LE).sub(k);
-        FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, v, at + quarter, LE).sub(k);
-        FloatVector d2 = FloatVector.fromMemorySegment(SPECIES, v, at + 2 * quarter, LE).sub(k);
-        FloatVector d3 = FloatVector.fromMemorySegment(SPECIES, v, at + 3 * quarter, LE).sub(k);
+        FloatVector d0 = FloatVector.fromMemorySegment(SPECIES, x, p + at, LE).sub(k);
+        FloatVector d1 = FloatVector.fromMemorySegment(SPECIES, x, p1 + at, LE).sub(k);
+        FloatVector d2 = FloatVector.fromMemorySegment(SPECIES, x, p2 + at, LE).sub(k);
+        FloatVector d3 = FloatVector.fromMemorySegment(SPECIES, x, p3 + at, LE).sub(k);
         FloatVector.fromArray(SPECIES, s, 2 * P + c).add(d0.add(d1).add(d2.add(d3))).intoArray(s, 2 * P + c);
         d3.fma(d3, d2.fma(d2, d1.fma(d1, d0.fma(d0, FloatVector.fromArray(SPECIES, s, 3 * P + c))))).intoArray(s, 3 * P + c);
       }
