@@ -1339,17 +1339,19 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   private static void normalizeWholePlanesNative(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int outer,
                                                  int channels, int inner, float[] mean, float[] coef) {
-    long planeBytes = 4L * inner;
     for (int o = 0; o < outer; o++) {
       for (int c = 0; c < channels; c++) {
         FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
         FloatVector a = FloatVector.broadcast(SPECIES, coef[c]);
         FloatVector b = FloatVector.broadcast(SPECIES, coef[channels + c]);
-        long plane = 4L * ((long) o * channels + c) * inner;
-        MemorySegment xp = x.asSlice(xOffset + plane, planeBytes), yp = y.asSlice(yOffset + plane, planeBytes); // as normalizePlanesNative
+        long plane = 4L * ((long) o * channels + c) * inner, xp = xOffset + plane, yp = yOffset + plane;
+        // No slice (the shorter planes' loops have them, normalizePlanesNative says why): a long plane's loop is entered
+        // rarely enough that its setup does not show, and a slice here was allocated in half the fresh JVMs that ran only
+        // this call (NCHW 64x56x56x64 inference, 327 KB a call: PlainCallProbe, twenty-fifth session), C2 not having
+        // inlined the JDK's asSlice chain (its profile: "low call site frequency").
         for (int i = 0; i != inner; i += LANES) { // != : not a counted loop (normalizePlanesNative); inner is a multiple of LANES
-          FloatVector.fromMemorySegment(SPECIES, xp, 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
-              .intoMemorySegment(yp, 4L * i, ByteOrder.LITTLE_ENDIAN);
+          FloatVector.fromMemorySegment(SPECIES, x, xp + 4L * i, ByteOrder.LITTLE_ENDIAN).sub(m).fma(a, b)
+              .intoMemorySegment(y, yp + 4L * i, ByteOrder.LITTLE_ENDIAN);
         }
       }
     }
