@@ -269,22 +269,23 @@ final class PanamaNativeMoments {
    *
    * <p>Why this form (session 17, Intel Xeon, 2 MiB L2): on NCHW 32x14x14x256 (196-float planes) the pairs
    * ({@link #planePairShort}) ran at 1.30-1.37x the {@code float[]} time in the ten-shape {@code SegmentCheck} JVM,
-   * and 1.18 even with {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0}. Here the whole sample is one
-   * slice, made once (so C2 scalar-replaces it and checks every load against one loop-invariant size), and the
+   * and 1.18 even with {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0}. Here every load is checked against
+   * the one loop-invariant size of {@code x} (until the twenty-fifth session through a slice of the sample, made once a
+   * sample: in fresh JVMs running only one call C2 did not always inline the JDK's asSlice chain, and the slice was
+   * allocated, 40 B a sample; {@link #plane}'s and {@link #sumContiguous}'s slice per block likewise), and the
    * vector loops exit on {@code !=} with byte offsets as induction variables, so C2 makes no counted loop (no
    * long-range-check nest, pre-, main and post-loop set up per plane: {@link #plane}) and keeps one compare per load.
    * Non-counted loops are not unrolled, so the profile of another plane length cannot reshape them
    * ({@link PanamaNativeShortPlanes#ownLoops}). The scalar tail is read from a copy of the block's last vector
    * ({@link #copiesTail}) at {@code t[tail]}.
    */
-  private static void samplePlanes(MemorySegment whole, long at, int channels, int inner, int o, float[] mean, float[] m2,
+  private static void samplePlanes(MemorySegment x, long at, int channels, int inner, int o, float[] mean, float[] m2,
                                    float[] pivots, int tail) {
-    MemorySegment x = whole.asSlice(at, 4L * channels * inner);
     float[] t = pivots;
     for (int c = 0; c < channels; c++) {
       for (int i0 = 0; i0 < inner; i0 += Blocking.BLOCK_FLOATS) {
         int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
-        long base = 4L * ((long) c * inner + i0);
+        long base = at + 4L * ((long) c * inner + i0);
         int vectorBound = SPECIES.loopBound(n);
         long p = base, tileEnd = base + 4L * (n - n % TILE), vectorEnd = base + 4L * vectorBound;
         long pairEnd = base + 4L * (n - n % (2 * LANES));
@@ -355,7 +356,6 @@ final class PanamaNativeMoments {
       int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
       long base = slice + 4L * i0;
       float center = sumContiguous(x, base, n, t, tails) / n;
-      MemorySegment block = x.asSlice(base, 4L * n); // as in pairSums
       boolean copied = copiesTail(n);
       int from = tails - (n - LANES);
       FloatVector vCenter = FloatVector.broadcast(SPECIES, center);
@@ -364,22 +364,22 @@ final class PanamaNativeMoments {
       int upperBound = n - n % (2 * LANES);
       int i = 0;
       for (; i != upperBound; i += 2 * LANES) {
-        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, 4L * i, LE).sub(vCenter);
-        FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, block, 4L * (i + LANES), LE).sub(vCenter);
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
+        FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (i + LANES), LE).sub(vCenter);
         d0 = d0.add(e0);
         d1 = d1.add(e1);
         q0 = e0.fma(e0, q0);
         q1 = e1.fma(e1, q1);
       }
       for (; i != SPECIES.loopBound(n); i += LANES) {
-        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, block, 4L * i, LE).sub(vCenter);
+        FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE).sub(vCenter);
         d0 = d0.add(e0);
         q0 = e0.fma(e0, q0);
       }
       float sumD = PanamaBatchNormSupport.sumLanes(d0.add(d1));
       float sumD2 = PanamaBatchNormSupport.sumLanes(q0.add(q1));
       for (; i < n; i++) { // scalar tail
-        float e = (copied ? t[from + i] : block.get(PanamaBatchNormSupport.FLOAT_LE, 4L * i)) - center;
+        float e = (copied ? t[from + i] : x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i)) - center;
         sumD += e;
         sumD2 += e * e;
       }
@@ -662,25 +662,24 @@ final class PanamaNativeMoments {
    * {@code PanamaBatchNormSupport.sumContiguous} on native memory; a tail is read from its plane's last vector,
    * copied to {@code t[tails]} ({@link #copiesTail}), where the caller's deviation pass reads it again.
    */
-  private static float sumContiguous(MemorySegment plane, long base, int n, float[] t, int tails) {
-    MemorySegment x = plane.asSlice(base, 4L * n); // as in pairSums
+  private static float sumContiguous(MemorySegment x, long base, int n, float[] t, int tails) {
     FloatVector acc0 = FloatVector.zero(SPECIES), acc1 = FloatVector.zero(SPECIES), acc2 = FloatVector.zero(SPECIES), acc3 = FloatVector.zero(SPECIES);
     int upperBound = n - n % TILE;
     int i = 0;
     for (; i != upperBound; i += TILE) {
-      long p = 4L * i;
+      long p = base + 4L * i;
       acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, p, LE));
       acc1 = acc1.add(FloatVector.fromMemorySegment(SPECIES, x, p + 4L * LANES, LE));
       acc2 = acc2.add(FloatVector.fromMemorySegment(SPECIES, x, p + 8L * LANES, LE));
       acc3 = acc3.add(FloatVector.fromMemorySegment(SPECIES, x, p + 12L * LANES, LE));
     }
-    for (; i != SPECIES.loopBound(n); i += LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, 4L * i, LE));
+    for (; i != SPECIES.loopBound(n); i += LANES) acc0 = acc0.add(FloatVector.fromMemorySegment(SPECIES, x, base + 4L * i, LE));
     float sum = PanamaBatchNormSupport.sumLanes(acc0.add(acc1).add(acc2.add(acc3)));
     if (copiesTail(n)) {
-      FloatVector.fromMemorySegment(SPECIES, x, 4L * (n - LANES), LE).intoArray(t, tails);
+      FloatVector.fromMemorySegment(SPECIES, x, base + 4L * (n - LANES), LE).intoArray(t, tails);
       for (int from = tails - (n - LANES); i < n; i++) sum += t[from + i]; // scalar tail
     }
-    for (; i < n; i++) sum += x.get(PanamaBatchNormSupport.FLOAT_LE, 4L * i); // scalar tail
+    for (; i < n; i++) sum += x.get(PanamaBatchNormSupport.FLOAT_LE, base + 4L * i); // scalar tail
     return sum;
   }
 
