@@ -1,0 +1,67 @@
+package dev.vecnorm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * One native-segment call, alone in a fresh JVM, then its bytes a call: what a user program that calls one kernel sees.
+ * Whether C2 scalar-replaces a {@code MemorySegment} slice made in a kernel loop depends on the JDK's asSlice chain being
+ * inlined, which asSlice's own profile decides, and in a JVM that runs nothing else it often was not (twenty-fifth
+ * session, jmh's PlainCallProbe): batch norm NCHW 8x3x50176 inference allocated a slice pair per plane in 6 of 6 such
+ * JVMs (1920 B a call), its training forward 2249 B in 4 of 4, group norm NCHW 64x64x3136 forward 82-491 KB in 4 of 4.
+ * Those loops now read at absolute offsets. The longer test runs (SegmentMixAllocationTest) did not show these.
+ */
+class FreshJvmNativeAllocationTest {
+
+  /** {@code -Dcall=bn-infer|bn-train|gn-forward}: 300 calls, then bytes a call over 100 more ({@code call<TAB>bytes}). */
+  public static final class Probe {
+    public static void main(String[] unused) {
+      String call = System.getProperty("call");
+      Arena arena = Arena.ofShared();
+      boolean gn = call.startsWith("gn");
+      int batch = gn ? 64 : 8, channels = gn ? 64 : 3, spatial = gn ? 3136 : 50176;
+      long n = (long) batch * channels * spatial;
+      MemorySegment x = arena.allocate(4 * n, 64), y = arena.allocate(4 * n, 64);
+      Random r = new Random(7);
+      for (long i = 0; i < n; i++) x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
+      float[] g = new float[channels], b = new float[channels];
+      Arrays.fill(g, 1.5f);
+      Runnable run;
+      if (gn) {
+        GroupShape s = GroupShape.nchw(batch, channels, spatial, 32);
+        float[] m = new float[s.statistics()], is = new float[s.statistics()];
+        run = () -> GroupNorm.forward(s, x, 0, g, b, 1e-3f, y, 0, m, is);
+      } else {
+        NormShape s = NormShape.channelsFirst(batch, channels, spatial);
+        float[] m = new float[channels], v = new float[channels], is = new float[channels];
+        Arrays.fill(v, 1f);
+        run = call.equals("bn-infer") ? () -> BatchNorm.forwardInference(s, x, 0, g, b, m, v, 1e-3f, y, 0)
+            : () -> BatchNorm.forwardTraining(s, x, 0, g, b, 1e-3f, y, 0, m, v, is);
+      }
+      var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+      for (int i = 0; i < 300; i++) run.run();
+      long b0 = mx.getCurrentThreadAllocatedBytes();
+      for (int i = 0; i < 100; i++) run.run();
+      System.out.println(call + "\t" + (mx.getCurrentThreadAllocatedBytes() - b0) / 100);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"bn-infer", "bn-train", "gn-forward"})
+  void oneNativeCallAloneInAJvmAllocatesNothing(String call) throws Exception {
+    String out = ChildJvm.run(Probe.class, 120, "--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dcall=" + call).stdout();
+    Map<String, Long> counts = ChildJvm.byteCounts(out);
+    assertEquals(1, counts.size(), "the child printed:\n" + out);
+    long bytes = counts.get(call);
+    assertTrue(bytes < 16, call + " allocated " + bytes + " B a call (a slice per plane or block is 40 B each)");
+  }
+}
