@@ -18,25 +18,38 @@ import org.junit.jupiter.params.provider.ValueSource;
  * inlined, which asSlice's own profile decides, and in a JVM that runs nothing else it often was not (twenty-fifth
  * session, jmh's PlainCallProbe): batch norm NCHW 8x3x50176 inference allocated a slice pair per plane in 6 of 6 such
  * JVMs (1920 B a call), its training forward 2249 B in 4 of 4, group norm NCHW 64x64x3136 forward 82-491 KB in 4 of 4.
- * Those loops now read at absolute offsets. The longer test runs (SegmentMixAllocationTest) did not show these.
+ * Those loops now read at absolute offsets. NHWC 64x56x56x64 backward boxed a default vector once a call (120 B, 4 of
+ * 4), now loaded where it is used. The longer test runs (SegmentMixAllocationTest) did not show these.
  */
 class FreshJvmNativeAllocationTest {
 
-  /** {@code -Dcall=bn-infer|bn-train|gn-forward}: 300 calls, then bytes a call over 100 more ({@code call<TAB>bytes}). */
+  /**
+   * {@code -Dcall=bn-infer|bn-train|gn-forward|bnl-backward}: 300 calls, then bytes a call over 100 more
+   * ({@code call<TAB>bytes}).
+   */
   public static final class Probe {
     public static void main(String[] unused) {
       String call = System.getProperty("call");
       Arena arena = Arena.ofShared();
-      boolean gn = call.startsWith("gn");
-      int batch = gn ? 64 : 8, channels = gn ? 64 : 3, spatial = gn ? 3136 : 50176;
+      boolean gn = call.startsWith("gn"), nhwc = call.startsWith("bnl");
+      int batch = gn || nhwc ? 64 : 8, channels = gn || nhwc ? 64 : 3, spatial = gn || nhwc ? 3136 : 50176;
       long n = (long) batch * channels * spatial;
       MemorySegment x = arena.allocate(4 * n, 64), y = arena.allocate(4 * n, 64);
       Random r = new Random(7);
-      for (long i = 0; i < n; i++) x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
+      for (long i = 0; i < n; i++) {
+        x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
+        y.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian()); // dy for the backward
+      }
       float[] g = new float[channels], b = new float[channels];
       Arrays.fill(g, 1.5f);
       Runnable run;
-      if (gn) {
+      if (nhwc) { // NHWC 64x56x56x64 backward: dy in y, dx in a third segment
+        NormShape s = NormShape.channelsLast(batch * spatial, channels);
+        MemorySegment dx = arena.allocate(4 * n, 64);
+        float[] m = new float[channels], is = new float[channels], dg = new float[channels], db = new float[channels];
+        Arrays.fill(is, 1f);
+        run = () -> BatchNorm.backward(s, x, 0, y, 0, g, m, is, dx, 0, dg, db);
+      } else if (gn) {
         GroupShape s = GroupShape.nchw(batch, channels, spatial, 32);
         float[] m = new float[s.statistics()], is = new float[s.statistics()];
         run = () -> GroupNorm.forward(s, x, 0, g, b, 1e-3f, y, 0, m, is);
@@ -56,12 +69,12 @@ class FreshJvmNativeAllocationTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"bn-infer", "bn-train", "gn-forward"})
+  @ValueSource(strings = {"bn-infer", "bn-train", "gn-forward", "bnl-backward"})
   void oneNativeCallAloneInAJvmAllocatesNothing(String call) throws Exception {
     String out = ChildJvm.run(Probe.class, 120, "--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dcall=" + call).stdout();
     Map<String, Long> counts = ChildJvm.byteCounts(out);
     assertEquals(1, counts.size(), "the child printed:\n" + out);
     long bytes = counts.get(call);
-    assertTrue(bytes < 16, call + " allocated " + bytes + " B a call (a slice per plane or block is 40 B each)");
+    assertTrue(bytes < 16, call + " allocated " + bytes + " B a call (a slice is 40 B, a boxed 16-lane vector 120 B)");
   }
 }

@@ -713,36 +713,43 @@ final class PanamaNativeBackward {
             .intoMemorySegment(dx, ds + 4L * j, LE);
       }
     }
-    int rest = (int) (total - i), j = 0; // rows that do not fill a super row: the pattern continues
+    int rest = (int) (total - i); // rows that do not fill a super row: the pattern continues
     long xs = xOffset + 4 * i, gs = dyOffset + 4 * i, ds = dxOffset + 4 * i;
     // A ragged end longer than a vector: one vector ending at the end, loaded before anything is written (dx may be
     // x or dy), for the scalar tail's checked gets and sets; each element gets the same two FMAs, so the same bits.
-    int last = rest - LANES;
-    boolean overlapTail = rest % LANES != 0 && rest > LANES;
-    FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
-    if (overlapTail) {
-      lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * last, LE);
-      lastX = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * last, LE);
+    // The two vectors are loaded in the branch that uses them, not merged with a default before it: merged with
+    // FloatVector.zero (or null before that), C2 boxed the default, 120 B a call on NHWC 64x56x56x64 backward in fresh
+    // JVMs running only that call (PlainCallProbe, twenty-fifth session).
+    if (rest % LANES != 0 && rest > LANES) {
+      int last = rest - LANES;
+      FloatVector lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * last, LE);
+      FloatVector lastX = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * last, LE);
+      applyRest(x, xs, dy, gs, dx, ds, SPECIES.loopBound(rest), width, coef, at);
+      FloatVector inner = lastX.sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + last))
+          .fma(FloatVector.fromArray(SPECIES, coef, at + width + last), FloatVector.fromArray(SPECIES, coef, at + 2 * width + last));
+      lastDy.fma(FloatVector.fromArray(SPECIES, coef, at + last), inner).intoMemorySegment(dx, ds + 4L * last, LE);
+      return;
     }
-    for (; j < SPECIES.loopBound(rest); j += LANES) {
+    int j = SPECIES.loopBound(rest);
+    applyRest(x, xs, dy, gs, dx, ds, j, width, coef, at);
+    for (; j < rest; j++) { // scalar tail
+      int c = at + j;
+      float v = Math.fma(dy.get(FLOAT_LE, gs + 4L * j), coef[c],
+          Math.fma(x.get(FLOAT_LE, xs + 4L * j) - coef[c + 3 * width], coef[c + width], coef[c + 2 * width]));
+      dx.set(FLOAT_LE, ds + 4L * j, v);
+    }
+  }
+
+  /** {@link #applySuperRows}' vectors over the first {@code bound} floats of the rest (a multiple of LANES); only scalars cross. */
+  private static void applyRest(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int bound, int width,
+                                float[] coef, int at) {
+    for (int j = 0; j < bound; j += LANES) {
       FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, LE)
           .sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
       FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j),
           FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
       FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * j, LE).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner)
           .intoMemorySegment(dx, ds + 4L * j, LE);
-    }
-    if (overlapTail) {
-      FloatVector inner = lastX.sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + last))
-          .fma(FloatVector.fromArray(SPECIES, coef, at + width + last), FloatVector.fromArray(SPECIES, coef, at + 2 * width + last));
-      lastDy.fma(FloatVector.fromArray(SPECIES, coef, at + last), inner).intoMemorySegment(dx, ds + 4L * last, LE);
-      return;
-    }
-    for (; j < rest; j++) { // scalar tail
-      int c = at + j;
-      float v = Math.fma(dy.get(FLOAT_LE, gs + 4L * j), coef[c],
-          Math.fma(x.get(FLOAT_LE, xs + 4L * j) - coef[c + 3 * width], coef[c + width], coef[c + 2 * width]));
-      dx.set(FLOAT_LE, ds + 4L * j, v);
     }
   }
 
