@@ -702,17 +702,7 @@ final class PanamaNativeBackward {
   static void applySuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
                              long dxOffset, long total, int width, float[] coef, int at) {
     long i = 0;
-    for (; i + width <= total; i += width) {
-      long xs = xOffset + 4 * i, gs = dyOffset + 4 * i, ds = dxOffset + 4 * i;
-      for (int j = 0; j < width; j += LANES) {
-        FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, LE)
-            .sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + j));
-        FloatVector inner = xm.fma(FloatVector.fromArray(SPECIES, coef, at + width + j),
-            FloatVector.fromArray(SPECIES, coef, at + 2 * width + j));
-        FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * j, LE).fma(FloatVector.fromArray(SPECIES, coef, at + j), inner)
-            .intoMemorySegment(dx, ds + 4L * j, LE);
-      }
-    }
+    for (; i + width <= total; i += width) applyRun(x, xOffset + 4 * i, dy, dyOffset + 4 * i, dx, dxOffset + 4 * i, width, width, coef, at);
     int rest = (int) (total - i); // rows that do not fill a super row: the pattern continues
     long xs = xOffset + 4 * i, gs = dyOffset + 4 * i, ds = dxOffset + 4 * i;
     // A ragged end longer than a vector: one vector ending at the end, loaded before anything is written (dx may be
@@ -724,14 +714,14 @@ final class PanamaNativeBackward {
       int last = rest - LANES;
       FloatVector lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gs + 4L * last, LE);
       FloatVector lastX = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * last, LE);
-      applyRest(x, xs, dy, gs, dx, ds, SPECIES.loopBound(rest), width, coef, at);
+      applyRun(x, xs, dy, gs, dx, ds, SPECIES.loopBound(rest), width, coef, at);
       FloatVector inner = lastX.sub(FloatVector.fromArray(SPECIES, coef, at + 3 * width + last))
           .fma(FloatVector.fromArray(SPECIES, coef, at + width + last), FloatVector.fromArray(SPECIES, coef, at + 2 * width + last));
       lastDy.fma(FloatVector.fromArray(SPECIES, coef, at + last), inner).intoMemorySegment(dx, ds + 4L * last, LE);
       return;
     }
     int j = SPECIES.loopBound(rest);
-    applyRest(x, xs, dy, gs, dx, ds, j, width, coef, at);
+    applyRun(x, xs, dy, gs, dx, ds, j, width, coef, at);
     for (; j < rest; j++) { // scalar tail
       int c = at + j;
       float v = Math.fma(dy.get(FLOAT_LE, gs + 4L * j), coef[c],
@@ -740,8 +730,11 @@ final class PanamaNativeBackward {
     }
   }
 
-  /** {@link #applySuperRows}' vectors over the first {@code bound} floats of the rest (a multiple of LANES); only scalars cross. */
-  private static void applyRest(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int bound, int width,
+  /**
+   * {@link #applySuperRows}' vectors over the first {@code bound} floats (a multiple of LANES) of a super row, or of the
+   * rest after the last whole one; only scalars cross.
+   */
+  private static void applyRun(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int bound, int width,
                                 float[] coef, int at) {
     for (int j = 0; j < bound; j += LANES) {
       FloatVector xm = FloatVector.fromMemorySegment(SPECIES, x, xs + 4L * j, LE)
