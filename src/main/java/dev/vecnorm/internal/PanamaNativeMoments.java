@@ -351,11 +351,11 @@ final class PanamaNativeMoments {
    * NCHW 8x3x224x224 1.16-1.25 to 1.07-1.16. A standalone copy of the pair sums on 672-float planes (one JVM,
    * alternating): 0.76 of the {@code float[]} time counted, 0.59 non-counted, 0.63 with a {@code long} loop index.
    */
-  private static void plane(MemorySegment x, long slice, int inner, int c, float pivot, float[] mean, float[] m2, int o,
+  private static void plane(MemorySegment x, long planeAt, int inner, int c, float pivot, float[] mean, float[] m2, int o,
                             float[] t, int tails) {
     for (int i0 = 0; i0 < inner; i0 += Blocking.BLOCK_FLOATS) {
       int n = Math.min(Blocking.BLOCK_FLOATS, inner - i0);
-      long base = slice + 4L * i0;
+      long base = planeAt + 4L * i0;
       float center = sumContiguous(x, base, n, t, tails) / n;
       boolean copied = copiesTail(n);
       int from = tails - (n - LANES);
