@@ -19,20 +19,23 @@ import org.junit.jupiter.params.provider.ValueSource;
  * session, jmh's PlainCallProbe): batch norm NCHW 8x3x50176 inference allocated a slice pair per plane in 6 of 6 such
  * JVMs (1920 B a call), its training forward 2249 B in 4 of 4, group norm NCHW 64x64x3136 forward 82-491 KB in 4 of 4.
  * Those loops now read at absolute offsets. NHWC 64x56x56x64 backward boxed a default vector once a call (120 B, 4 of
- * 4), now loaded where it is used. The longer test runs (SegmentMixAllocationTest) did not show these.
+ * 4), now loaded where it is used. Layer norm forward over 512 rows of 4096 features allocated its three row slices
+ * (62040 B a call) in 12 of 13 plain JVMs (twenty-sixth session); rows that wide now read at absolute offsets
+ * (PanamaNativeLayerNorm.WIDE). The longer test runs (SegmentMixAllocationTest) did not show these.
  */
 class FreshJvmNativeAllocationTest {
 
   /**
-   * {@code -Dcall=bn-infer|bn-train|gn-forward|bnl-backward}: 300 calls, then bytes a call over 100 more
+   * {@code -Dcall=bn-infer|bn-train|gn-forward|bnl-backward|ln-forward}: 300 calls, then bytes a call over 100 more
    * ({@code call<TAB>bytes}).
    */
   public static final class Probe {
     public static void main(String[] unused) {
       String call = System.getProperty("call");
       Arena arena = Arena.ofShared();
-      boolean gn = call.startsWith("gn"), nhwc = call.startsWith("bnl");
-      int batch = gn || nhwc ? 64 : 8, channels = gn || nhwc ? 64 : 3, spatial = gn || nhwc ? 3136 : 50176;
+      boolean gn = call.startsWith("gn"), nhwc = call.startsWith("bnl"), ln = call.startsWith("ln");
+      int batch = gn || nhwc ? 64 : ln ? 1 : 8, channels = gn || nhwc ? 64 : ln ? 512 : 3;
+      int spatial = gn || nhwc ? 3136 : ln ? 4096 : 50176; // layer norm: 512 rows of 4096 features
       long n = (long) batch * channels * spatial;
       MemorySegment x = arena.allocate(4 * n, 64), y = arena.allocate(4 * n, 64);
       Random r = new Random(7);
@@ -43,7 +46,11 @@ class FreshJvmNativeAllocationTest {
       float[] g = new float[channels], b = new float[channels];
       Arrays.fill(g, 1.5f);
       Runnable run;
-      if (nhwc) { // NHWC 64x56x56x64 backward: dy in y, dx in a third segment
+      if (ln) {
+        float[] m = new float[channels], is = new float[channels], lg = new float[spatial], lb = new float[spatial];
+        Arrays.fill(lg, 1.5f);
+        run = () -> LayerNorm.forward(channels, spatial, x, 0, lg, lb, 1e-3f, y, 0, m, is);
+      } else if (nhwc) { // NHWC 64x56x56x64 backward: dy in y, dx in a third segment
         NormShape s = NormShape.channelsLast(batch * spatial, channels);
         MemorySegment dx = arena.allocate(4 * n, 64);
         float[] m = new float[channels], is = new float[channels], dg = new float[channels], db = new float[channels];
@@ -69,7 +76,7 @@ class FreshJvmNativeAllocationTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"bn-infer", "bn-train", "gn-forward", "bnl-backward"})
+  @ValueSource(strings = {"bn-infer", "bn-train", "gn-forward", "bnl-backward", "ln-forward"})
   void oneNativeCallAloneInAJvmAllocatesNothing(String call) throws Exception {
     String out = ChildJvm.run(Probe.class, 120, "--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dcall=" + call).stdout();
     Map<String, Long> counts = ChildJvm.byteCounts(out);

@@ -34,7 +34,9 @@ class NativeLayerNormOffsetTest {
 
   static Stream<Arguments> cases() {
     List<Arguments> out = new ArrayList<>();
-    for (int features : new int[] {1, 3, LANES - 1, LANES, LANES + 1, 2 * LANES - 1, 2 * LANES + 3, 3 * LANES + 5, 256, 1000, 1023}) {
+    // The last two are wide rows, read at absolute offsets (PanamaNativeLayerNorm.WIDE).
+    for (int features : new int[] {1, 3, LANES - 1, LANES, LANES + 1, 2 * LANES - 1, 2 * LANES + 3, 3 * LANES + 5, 256, 1000, 1023,
+        2048 + LANES + 1, 4100}) {
       for (int at = 0; at <= LANES; at++) {
         out.add(Arguments.of(features, at, at)); // x and y at the same offset
         out.add(Arguments.of(features, (at + 5) % (LANES + 1), at)); // x elsewhere

@@ -50,7 +50,9 @@ class NativeLayerNormTest {
 
   static Stream<Arguments> cases() {
     List<Arguments> out = new ArrayList<>();
-    for (int f : new int[] {1, LANES - 1, LANES, LANES + 1, 2 * LANES + 1, 1000, 1023}) {
+    // 2047 and from 2048 on: either side of PanamaNativeLayerNorm.WIDE (rows from there on at absolute offsets);
+    // 2048 + LANES + 1 takes the one-vector step and the scalar tail, 4100 the pair loop and a tail.
+    for (int f : new int[] {1, LANES - 1, LANES, LANES + 1, 2 * LANES + 1, 1000, 1023, 2047, 2048, 2048 + LANES + 1, 4100}) {
       for (int rows : new int[] {1, 5}) {
         for (Fill fill : Fill.values()) {
           for (long off : new long[] {0, 4, 70}) out.add(Arguments.of(rows, f, fill, off));

@@ -25,7 +25,7 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link PanamaLayerNormSupport#accumulateGradients}, the lane sums. Offsets are bytes ({@code long}), so
  * no tensor is too large; the segments and offsets are loop-invariant and C2 hoists their checks.
  *
- * <p>Each row loop reads and writes its rows through slices of one row, made in the loop's own method and addressed
+ * <p>Each row loop reads and writes its rows of fewer than {@link #WIDE} floats through slices of one row, made in the loop's own method and addressed
  * from 0 (as {@link PanamaNativeMoments}' planes): C2 sets a counted loop over a segment up afresh at every entry (a
  * long range-check nest against the segment's size), and these loops are entered once or twice a row. Slices made by
  * a caller and passed down escape when the callee is not inlined. Against the same loops on the whole segments at
@@ -41,6 +41,24 @@ final class PanamaNativeLayerNorm {
   private static final int LANES = SPECIES.length();
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfFloat F = PanamaBatchNormSupport.FLOAT_LE;
+
+  /**
+   * Rows of at least this many floats are read at absolute offsets into the caller's segments ({@code ...Wide}
+   * methods), not through slices. A slice is free only while C2 inlines the JDK's asSlice chain into the row method
+   * and scalar-replaces it, which the JDK's own asSlice profile decides: once asSlice had run compiled at tier 2 (no
+   * call-site counts) before its tier-3 profile, PrintInlining showed "asSliceNoCheck ... low call site frequency" and
+   * every row allocated its slices. Wide rows make that likely (their row methods reach C2 after few calls): in fresh
+   * JVMs running one LayerNorm call (jmh PlainCallProbe, twenty-sixth session), forward 512x4096 allocated its three
+   * slices a row (62040 B a call) in 9 of 9, 680x3072 in 6 of 7, 256x8192 in 3 of 3, backward 512x4096 in 2 of 3;
+   * forward 1024x2048 in 0 of 7, 2048x1024 0 of 4, 800x2560 0 of 3 (backward 0 of 3). 2048 keeps a margin below the
+   * first width seen allocating. The cost: absolute offsets set a long range check up at every loop entry, which short
+   * rows feel (20-30% at 256-1000 features, so they keep their slices). Where the slices were scalar-replaced
+   * (LayerNormSweep 1024x2048 680x3072 512x4096 256x8192 1024x1000 in one JVM, -Dop=nfwd,nbwd,nrms, three alternating
+   * JVM pairs, medians; whole/sliced) forward 1.12, 1.15, 1.08, 1.02; RMS forward 1.16, 1.06, 1.06, 1.07; backward
+   * 0.96-1.03; 1000 features unchanged. In plain JVMs, where the sliced rows allocated, the medians were alike
+   * (512x4096 forward 419-496 us sliced, 427-515 whole; four JVMs each).
+   */
+  static final int WIDE = 2048;
 
   // ---------------------------------------------------------------- layer norm forward
 
@@ -96,9 +114,16 @@ final class PanamaNativeLayerNorm {
     return PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon);
   }
 
-  /** {@link PanamaLayerNormSupport#normalizeBlock} of one row (byte offsets), summing the row at {@code na} about {@code x0}. */
+  /** {@link #normalizeRowSliced} or, for rows of at least {@link #WIDE} floats, {@link #normalizeRowWide}. */
   private static long normalizeRow(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta,
                                    float m, float s, long na, float x0) {
+    return width >= WIDE ? normalizeRowWide(x, xa, y, ya, width, gamma, beta, m, s, na, x0)
+        : normalizeRowSliced(x, xa, y, ya, width, gamma, beta, m, s, na, x0);
+  }
+
+  /** {@link PanamaLayerNormSupport#normalizeBlock} of one row (byte offsets), summing the row at {@code na} about {@code x0}. */
+  private static long normalizeRowSliced(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta,
+                                         float m, float s, long na, float x0) {
     long rowBytes = 4L * width;
     MemorySegment xq = x.asSlice(xa, rowBytes), nq = x.asSlice(na, rowBytes), yq = y.asSlice(ya, rowBytes);
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
@@ -145,6 +170,51 @@ final class PanamaNativeLayerNorm {
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
+  /** {@link #normalizeRow} at absolute offsets. */
+  private static long normalizeRowWide(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta,
+                                       float m, float s, long na, float x0) {
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector vx0 = FloatVector.broadcast(SPECIES, x0);
+    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    float sd = 0, sq = 0;
+    int f = 0;
+    for (; f < bound2; f += 2 * LANES) {
+      long o0 = 4L * f, o1 = 4L * (f + LANES);
+      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, x, na + o0, LE).sub(vx0);
+      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, x, na + o1, LE).sub(vx0);
+      d0 = d0.add(e0);
+      d1 = d1.add(e1);
+      q0 = e0.fma(e0, q0);
+      q1 = e1.fma(e1, q1);
+      FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, x, xa + o0, LE).sub(vm).mul(vs);
+      t0.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(y, ya + o0, LE);
+      FloatVector t1 = FloatVector.fromMemorySegment(SPECIES, x, xa + o1, LE).sub(vm).mul(vs);
+      t1.fma(FloatVector.fromArray(SPECIES, gamma, f + LANES), FloatVector.fromArray(SPECIES, beta, f + LANES))
+          .intoMemorySegment(y, ya + o1, LE);
+    }
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector e = FloatVector.fromMemorySegment(SPECIES, x, na + o, LE).sub(vx0);
+      d0 = d0.add(e);
+      q0 = e.fma(e, q0);
+      FloatVector t = FloatVector.fromMemorySegment(SPECIES, x, xa + o, LE).sub(vm).mul(vs);
+      t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(y, ya + o, LE);
+    }
+    // Both lane sums in one call, before the scalar tail: see normalizeRow.
+    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1));
+    for (; f < width; f++) { // scalar tail
+      long o = 4L * f;
+      float e = x.get(F, na + o) - x0;
+      sd += e;
+      sq = Math.fma(e, e, sq);
+      y.set(F, ya + o, Math.fma((x.get(F, xa + o) - m) * s, gamma[f], beta[f]));
+    }
+    sd += Float.intBitsToFloat((int) (lanes >>> 32));
+    sq += Float.intBitsToFloat((int) lanes);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
+  }
+
   // ---------------------------------------------------------------- layer norm backward
 
   /**
@@ -182,6 +252,13 @@ final class PanamaNativeLayerNorm {
     return (long) Float.floatToRawIntBits(sumG) << 32 | Float.floatToRawIntBits(sumGd) & 0xFFFF_FFFFL;
   }
 
+  /** {@link #backwardLanesSliced} or, for rows of at least {@link #WIDE} floats, {@link #backwardLanesWide}. */
+  private static long backwardLanes(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m,
+                                    float s, float[] dGamma, float[] dBeta) {
+    return features >= WIDE ? backwardLanesWide(x, xo, dy, go, features, gamma, m, s, dGamma, dBeta)
+        : backwardLanesSliced(x, xo, dy, go, features, gamma, m, s, dGamma, dBeta);
+  }
+
   /**
    * The vector part of {@link #backwardSums} over [0, loopBound), both lane sums packed. The array code's
    * loop over pairs of vectors (accumulators g0/p0 for even vectors, g1/p1 for odd ones) and its one-vector
@@ -191,8 +268,8 @@ final class PanamaNativeLayerNorm {
    * features at 16 lanes) C2 stopped inlining at its node budget (NodeCountInliningCutoff) before the lane
    * sum and boxed its vectors: 96 B a row as two sumLanes calls, 192 B as one.
    */
-  private static long backwardLanes(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m, float s,
-                                    float[] dGamma, float[] dBeta) {
+  private static long backwardLanesSliced(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m, float s,
+                                          float[] dGamma, float[] dBeta) {
     int vb = SPECIES.loopBound(features);
     long rowBytes = 4L * features;
     MemorySegment xq = x.asSlice(xo, rowBytes), gq = dy.asSlice(go, rowBytes);
@@ -217,9 +294,41 @@ final class PanamaNativeLayerNorm {
     return PanamaBatchNormSupport.sumLanes(g0.add(g1), p0.add(p1));
   }
 
-  /** dx = (x - m) * b + (g * s + k) over a row. */
+  /** {@link #backwardLanes} at absolute offsets. */
+  private static long backwardLanesWide(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m, float s,
+                                        float[] dGamma, float[] dBeta) {
+    int vb = SPECIES.loopBound(features);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    // (ga, pa) takes the next vector, then the pairs swap: (ga, pa) is always the array code's g0/p0 before
+    // an even vector and its g1/p1 before an odd one, two independent chains as in the pair loop.
+    FloatVector ga = FloatVector.zero(SPECIES), gb = ga, pa = ga, pb = ga;
+    for (int f = 0; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+      FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
+      PanamaLayerNormSupport.accumulateGradients(dGamma, dBeta, f, t, d, vs);
+      if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      FloatVector g = ga.add(t), p = t.fma(d, pa);
+      ga = gb;
+      pa = pb;
+      gb = g;
+      pb = p;
+    }
+    boolean odd = (vb / LANES & 1) != 0; // after an odd count the even vectors' sums (g0, p0) are in (gb, pb)
+    FloatVector g0 = odd ? gb : ga, g1 = odd ? ga : gb, p0 = odd ? pb : pa, p1 = odd ? pa : pb;
+    return PanamaBatchNormSupport.sumLanes(g0.add(g1), p0.add(p1));
+  }
+
+  /** {@link #backwardRowSliced} or, for rows of at least {@link #WIDE} floats, {@link #backwardRowWide}. */
   private static void backwardRow(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
                                   float[] gamma, float m, float s, float b, float k) {
+    if (features >= WIDE) backwardRowWide(x, xo, dy, go, dx, dxo, features, gamma, m, s, b, k);
+    else backwardRowSliced(x, xo, dy, go, dx, dxo, features, gamma, m, s, b, k);
+  }
+
+  /** dx = (x - m) * b + (g * s + k) over a row. */
+  private static void backwardRowSliced(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
+                                        float[] gamma, float m, float s, float b, float k) {
     int vb = SPECIES.loopBound(features), f = 0;
     long rowBytes = 4L * features;
     MemorySegment xq = x.asSlice(xo, rowBytes), gq = dy.asSlice(go, rowBytes), dq = dx.asSlice(dxo, rowBytes);
@@ -237,6 +346,27 @@ final class PanamaNativeLayerNorm {
       float d = xq.get(F, o) - m, t = gq.get(F, o);
       float g = gamma == null ? t : t * gamma[f];
       dq.set(F, o, Math.fma(d, b, Math.fma(g, s, k)));
+    }
+  }
+
+  /** {@link #backwardRow} at absolute offsets. */
+  private static void backwardRowWide(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
+                                      float[] gamma, float m, float s, float b, float k) {
+    int vb = SPECIES.loopBound(features), f = 0;
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector vbv = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+      if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      FloatVector d = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).sub(vm);
+      d.fma(vbv, g.fma(vs, vk)).intoMemorySegment(dx, dxo + o, LE);
+    }
+    for (; f < features; f++) {
+      long o = 4L * f;
+      float d = x.get(F, xo + o) - m, t = dy.get(F, go + o);
+      float g = gamma == null ? t : t * gamma[f];
+      dx.set(F, dxo + o, Math.fma(d, b, Math.fma(g, s, k)));
     }
   }
 
@@ -266,8 +396,14 @@ final class PanamaNativeLayerNorm {
     }
   }
 
+  /** {@link #scaleRowSliced} or, for rows of at least {@link #WIDE} floats, {@link #scaleRowWide}. */
+  private static float scaleRow(MemorySegment x, long xo, MemorySegment y, long yo, int width, float[] gamma, float s,
+                                long next) {
+    return width >= WIDE ? scaleRowWide(x, xo, y, yo, width, gamma, s, next) : scaleRowSliced(x, xo, y, yo, width, gamma, s, next);
+  }
+
   /** {@link PanamaLayerNormSupport#scaleRow} with byte offsets. */
-  private static float scaleRow(MemorySegment x, long xo, MemorySegment y, long yo, int width, float[] gamma, float s, long next) {
+  private static float scaleRowSliced(MemorySegment x, long xo, MemorySegment y, long yo, int width, float[] gamma, float s, long next) {
     long rowBytes = 4L * width;
     MemorySegment xq = x.asSlice(xo, rowBytes), nq = x.asSlice(next, rowBytes), yq = y.asSlice(yo, rowBytes);
     FloatVector vs = FloatVector.broadcast(SPECIES, s);
@@ -300,62 +436,160 @@ final class PanamaNativeLayerNorm {
     return sq + PanamaBatchNormSupport.sumLanes(q0.add(q1));
   }
 
+  /** {@link #scaleRow} at absolute offsets. */
+  private static float scaleRowWide(MemorySegment x, long xo, MemorySegment y, long yo, int width, float[] gamma, float s, long next) {
+    FloatVector vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector q0 = FloatVector.zero(SPECIES), q1 = q0;
+    int f = 0, vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    for (; f < bound2; f += 2 * LANES) {
+      long o0 = 4L * f, o1 = 4L * (f + LANES);
+      FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, x, next + o0, LE), v1 = FloatVector.fromMemorySegment(SPECIES, x, next + o1, LE);
+      q0 = v0.fma(v0, q0);
+      q1 = v1.fma(v1, q1);
+      FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f))
+          .intoMemorySegment(y, yo + o0, LE);
+      FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f + LANES))
+          .intoMemorySegment(y, yo + o1, LE);
+    }
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector v = FloatVector.fromMemorySegment(SPECIES, x, next + o, LE);
+      q0 = v.fma(v, q0);
+      FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f))
+          .intoMemorySegment(y, yo + o, LE);
+    }
+    float sq = 0;
+    for (; f < width; f++) { // scalar tail
+      long o = 4L * f;
+      float v = x.get(F, next + o);
+      sq = Math.fma(v, v, sq);
+      y.set(F, yo + o, x.get(F, xo + o) * s * gamma[f]);
+    }
+    return sq + PanamaBatchNormSupport.sumLanes(q0.add(q1));
+  }
+
   /** {@link PanamaLayerNormSupport#rmsBackward} with byte offsets. */
   static void rmsBackward(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
                           int features, float[] gamma, float[] invRms, int statsOffset, float[] dGamma) {
-    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
     long rowBytes = 4L * features;
     for (int r = 0; r < rows; r++) {
-      long xo = xOffset + r * rowBytes, go = dyOffset + r * rowBytes, dxo = dxOffset + r * rowBytes;
-      MemorySegment xq = x.asSlice(xo, rowBytes), gq = dy.asSlice(go, rowBytes), dq = dx.asSlice(dxo, rowBytes);
-      float s = invRms[statsOffset + r];
-      FloatVector vs = FloatVector.broadcast(SPECIES, s);
-      FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
-      int f = 0;
-      for (; f < bound2; f += 2 * LANES) {
-        long o0 = 4L * f, o1 = 4L * (f + LANES);
-        FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, gq, o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, gq, o1, LE);
-        FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, xq, o0, LE), v1 = FloatVector.fromMemorySegment(SPECIES, xq, o1, LE);
-        if (dGamma != null) {
-          t0.fma(v0.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
-          t1.fma(v1.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f + LANES)).intoArray(dGamma, f + LANES);
-        }
-        if (gamma != null) {
-          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
-          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
-        }
-        p0 = t0.fma(v0, p0);
-        p1 = t1.fma(v1, p1);
+      long at = r * rowBytes;
+      rmsBackwardRow(x, xOffset + at, dy, dyOffset + at, dx, dxOffset + at, features, gamma, invRms[statsOffset + r], dGamma);
+    }
+  }
+
+  /** {@link #rmsBackwardRowSliced} or, for rows of at least {@link #WIDE} floats, {@link #rmsBackwardRowWide}. */
+  private static void rmsBackwardRow(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo,
+                                     int features, float[] gamma, float s, float[] dGamma) {
+    if (features >= WIDE) rmsBackwardRowWide(x, xo, dy, go, dx, dxo, features, gamma, s, dGamma);
+    else rmsBackwardRowSliced(x, xo, dy, go, dx, dxo, features, gamma, s, dGamma);
+  }
+
+  /** One row of {@link #rmsBackward}. */
+  private static void rmsBackwardRowSliced(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
+                                           float[] gamma, float s, float[] dGamma) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    long rowBytes = 4L * features;
+    MemorySegment xq = x.asSlice(xo, rowBytes), gq = dy.asSlice(go, rowBytes), dq = dx.asSlice(dxo, rowBytes);
+    FloatVector vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+    int f = 0;
+    for (; f < bound2; f += 2 * LANES) {
+      long o0 = 4L * f, o1 = 4L * (f + LANES);
+      FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, gq, o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, gq, o1, LE);
+      FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, xq, o0, LE), v1 = FloatVector.fromMemorySegment(SPECIES, xq, o1, LE);
+      if (dGamma != null) {
+        t0.fma(v0.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+        t1.fma(v1.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f + LANES)).intoArray(dGamma, f + LANES);
       }
-      for (; f < vb; f += LANES) {
-        long o = 4L * f;
-        FloatVector t = FloatVector.fromMemorySegment(SPECIES, gq, o, LE), v = FloatVector.fromMemorySegment(SPECIES, xq, o, LE);
-        if (dGamma != null) t.fma(v.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
-        if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
-        p0 = t.fma(v, p0);
+      if (gamma != null) {
+        t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
       }
-      float sumGx = PanamaBatchNormSupport.sumLanes(p0.add(p1));
-      for (; f < features; f++) {
-        long o = 4L * f;
-        float v = xq.get(F, o), t = gq.get(F, o);
-        if (dGamma != null) dGamma[f] += t * (v * s);
-        float g = gamma == null ? t : t * gamma[f];
-        sumGx = Math.fma(g, v, sumGx);
+      p0 = t0.fma(v0, p0);
+      p1 = t1.fma(v1, p1);
+    }
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector t = FloatVector.fromMemorySegment(SPECIES, gq, o, LE), v = FloatVector.fromMemorySegment(SPECIES, xq, o, LE);
+      if (dGamma != null) t.fma(v.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+      if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      p0 = t.fma(v, p0);
+    }
+    float sumGx = PanamaBatchNormSupport.sumLanes(p0.add(p1));
+    for (; f < features; f++) {
+      long o = 4L * f;
+      float v = xq.get(F, o), t = gq.get(F, o);
+      if (dGamma != null) dGamma[f] += t * (v * s);
+      float g = gamma == null ? t : t * gamma[f];
+      sumGx = Math.fma(g, v, sumGx);
+    }
+    float k = (float) (-(double) s * s * s * sumGx / features);
+    FloatVector vk = FloatVector.broadcast(SPECIES, k);
+    for (f = 0; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, o, LE);
+      if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      FloatVector.fromMemorySegment(SPECIES, xq, o, LE).fma(vk, g.mul(vs)).intoMemorySegment(dq, o, LE);
+    }
+    for (; f < features; f++) {
+      long o = 4L * f;
+      float t = gq.get(F, o);
+      float g = gamma == null ? t : t * gamma[f];
+      dq.set(F, o, Math.fma(xq.get(F, o), k, g * s));
+    }
+  }
+
+  /** {@link #rmsBackwardRow} at absolute offsets. */
+  private static void rmsBackwardRowWide(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
+                                         float[] gamma, float s, float[] dGamma) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    FloatVector vs = FloatVector.broadcast(SPECIES, s);
+    FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+    int f = 0;
+    for (; f < bound2; f += 2 * LANES) {
+      long o0 = 4L * f, o1 = 4L * (f + LANES);
+      FloatVector t0 = FloatVector.fromMemorySegment(SPECIES, dy, go + o0, LE), t1 = FloatVector.fromMemorySegment(SPECIES, dy, go + o1, LE);
+      FloatVector v0 = FloatVector.fromMemorySegment(SPECIES, x, xo + o0, LE), v1 = FloatVector.fromMemorySegment(SPECIES, x, xo + o1, LE);
+      if (dGamma != null) {
+        t0.fma(v0.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+        t1.fma(v1.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f + LANES)).intoArray(dGamma, f + LANES);
       }
-      float k = (float) (-(double) s * s * s * sumGx / features);
-      FloatVector vk = FloatVector.broadcast(SPECIES, k);
-      for (f = 0; f < vb; f += LANES) {
-        long o = 4L * f;
-        FloatVector g = FloatVector.fromMemorySegment(SPECIES, gq, o, LE);
-        if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
-        FloatVector.fromMemorySegment(SPECIES, xq, o, LE).fma(vk, g.mul(vs)).intoMemorySegment(dq, o, LE);
+      if (gamma != null) {
+        t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
       }
-      for (; f < features; f++) {
-        long o = 4L * f;
-        float t = gq.get(F, o);
-        float g = gamma == null ? t : t * gamma[f];
-        dq.set(F, o, Math.fma(xq.get(F, o), k, g * s));
-      }
+      p0 = t0.fma(v0, p0);
+      p1 = t1.fma(v1, p1);
+    }
+    for (; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector t = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE), v = FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE);
+      if (dGamma != null) t.fma(v.mul(vs), FloatVector.fromArray(SPECIES, dGamma, f)).intoArray(dGamma, f);
+      if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      p0 = t.fma(v, p0);
+    }
+    float sumGx = PanamaBatchNormSupport.sumLanes(p0.add(p1));
+    for (; f < features; f++) {
+      long o = 4L * f;
+      float v = x.get(F, xo + o), t = dy.get(F, go + o);
+      if (dGamma != null) dGamma[f] += t * (v * s);
+      float g = gamma == null ? t : t * gamma[f];
+      sumGx = Math.fma(g, v, sumGx);
+    }
+    float k = (float) (-(double) s * s * s * sumGx / features);
+    FloatVector vk = FloatVector.broadcast(SPECIES, k);
+    for (f = 0; f < vb; f += LANES) {
+      long o = 4L * f;
+      FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, go + o, LE);
+      if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, f));
+      FloatVector.fromMemorySegment(SPECIES, x, xo + o, LE).fma(vk, g.mul(vs)).intoMemorySegment(dx, dxo + o, LE);
+    }
+    for (; f < features; f++) {
+      long o = 4L * f;
+      float t = dy.get(F, go + o);
+      float g = gamma == null ? t : t * gamma[f];
+      dx.set(F, dxo + o, Math.fma(x.get(F, xo + o), k, g * s));
     }
   }
 
