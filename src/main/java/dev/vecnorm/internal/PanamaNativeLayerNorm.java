@@ -25,14 +25,14 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link PanamaLayerNormSupport#accumulateGradients}, the lane sums. Offsets are bytes ({@code long}), so
  * no tensor is too large; the segments and offsets are loop-invariant and C2 hoists their checks.
  *
- * <p>Each row loop reads and writes its rows of fewer than {@link #WIDE} floats through slices of one row, made in the loop's own method and addressed
- * from 0 (as {@link PanamaNativeMoments}' planes): C2 sets a counted loop over a segment up afresh at every entry (a
- * long range-check nest against the segment's size), and these loops are entered once or twice a row. Slices made by
- * a caller and passed down escape when the callee is not inlined. Against the same loops on the whole segments at
- * byte offsets, switched in one JVM (AVX-512 EPYC, Zen 5 class; 21 alternating rounds; bits equal; medians of
- * sliced / whole): layer norm forward 0.84-0.90 at 256-4096 features (2048x768, 1024x1000, 512x4096, 4096x256;
- * two more runs 0.74-0.95), 1.01 at 1000x100, 0.94 at 1000x17; backward 0.94-1.00 at 256-4096, 0.87 and 0.85 at 100
- * and 17; RMS forward 0.84-1.00 and 0.82, 0.94; RMS backward 0.85-1.03 and 0.72, 0.89.
+ * <p>Each row loop reads and writes its rows of fewer than {@link #WIDE} floats through slices of one row, made in the
+ * loop's own method and addressed from 0 (as {@link PanamaNativeMoments}' planes): C2 sets a counted loop over a
+ * segment up afresh at every entry (a long range-check nest against the segment's size), and these loops are entered
+ * once or twice a row. Slices made by a caller and passed down escape when the callee is not inlined. Against the same
+ * loops on the whole segments at byte offsets, switched in one JVM (AVX-512 EPYC, Zen 5 class; 21 alternating rounds;
+ * bits equal; medians of sliced / whole): layer norm forward 0.84-0.90 at 256-4096 features (2048x768, 1024x1000,
+ * 512x4096, 4096x256; two more runs 0.74-0.95), 1.01 at 1000x100, 0.94 at 1000x17; backward 0.94-1.00 at 256-4096, 0.87
+ * and 0.85 at 100 and 17; RMS forward 0.84-1.00 and 0.82, 0.94; RMS backward 0.85-1.03 and 0.72, 0.89.
  */
 final class PanamaNativeLayerNorm {
   private PanamaNativeLayerNorm() {}
@@ -170,7 +170,7 @@ final class PanamaNativeLayerNorm {
     return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
-  /** {@link #normalizeRow} at absolute offsets. */
+  /** {@link #normalizeRowSliced} at absolute offsets: the same operations in the same order. */
   private static long normalizeRowWide(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta,
                                        float m, float s, long na, float x0) {
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
@@ -201,7 +201,7 @@ final class PanamaNativeLayerNorm {
       FloatVector t = FloatVector.fromMemorySegment(SPECIES, x, xa + o, LE).sub(vm).mul(vs);
       t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(y, ya + o, LE);
     }
-    // Both lane sums in one call, before the scalar tail: see normalizeRow.
+    // Both lane sums in one call, before the scalar tail: see normalizeRowSliced.
     long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1));
     for (; f < width; f++) { // scalar tail
       long o = 4L * f;
@@ -294,7 +294,7 @@ final class PanamaNativeLayerNorm {
     return PanamaBatchNormSupport.sumLanes(g0.add(g1), p0.add(p1));
   }
 
-  /** {@link #backwardLanes} at absolute offsets. */
+  /** {@link #backwardLanesSliced} at absolute offsets: the same operations in the same order. */
   private static long backwardLanesWide(MemorySegment x, long xo, MemorySegment dy, long go, int features, float[] gamma, float m, float s,
                                         float[] dGamma, float[] dBeta) {
     int vb = SPECIES.loopBound(features);
@@ -349,7 +349,7 @@ final class PanamaNativeLayerNorm {
     }
   }
 
-  /** {@link #backwardRow} at absolute offsets. */
+  /** {@link #backwardRowSliced} at absolute offsets: the same operations in the same order. */
   private static void backwardRowWide(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
                                       float[] gamma, float m, float s, float b, float k) {
     int vb = SPECIES.loopBound(features), f = 0;
@@ -436,7 +436,7 @@ final class PanamaNativeLayerNorm {
     return sq + PanamaBatchNormSupport.sumLanes(q0.add(q1));
   }
 
-  /** {@link #scaleRow} at absolute offsets. */
+  /** {@link #scaleRowSliced} at absolute offsets: the same operations in the same order. */
   private static float scaleRowWide(MemorySegment x, long xo, MemorySegment y, long yo, int width, float[] gamma, float s, long next) {
     FloatVector vs = FloatVector.broadcast(SPECIES, s);
     FloatVector q0 = FloatVector.zero(SPECIES), q1 = q0;
@@ -485,7 +485,11 @@ final class PanamaNativeLayerNorm {
     else rmsBackwardRowSliced(x, xo, dy, go, dx, dxo, features, gamma, s, dGamma);
   }
 
-  /** One row of {@link #rmsBackward}. */
+  /**
+   * One row of {@link #rmsBackward}. Its dGamma/gamma step is written out here, in the wide copy and in the array
+   * kernel, not shared: as a helper returning the vector (tried in the twenty-sixth session's review) C2 boxed it after
+   * the long kernel mix (KernelMixAllocationTest: RMS_BACK_SEG 64x768, 33x1000, 16x17 allocated 950-1843 KB in 300 calls).
+   */
   private static void rmsBackwardRowSliced(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
                                            float[] gamma, float s, float[] dGamma) {
     int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
@@ -540,7 +544,7 @@ final class PanamaNativeLayerNorm {
     }
   }
 
-  /** {@link #rmsBackwardRow} at absolute offsets. */
+  /** {@link #rmsBackwardRowSliced} at absolute offsets: the same operations in the same order. */
   private static void rmsBackwardRowWide(MemorySegment x, long xo, MemorySegment dy, long go, MemorySegment dx, long dxo, int features,
                                          float[] gamma, float s, float[] dGamma) {
     int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
