@@ -21,12 +21,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Those loops now read at absolute offsets. NHWC 64x56x56x64 backward boxed a default vector once a call (120 B, 4 of
  * 4), now loaded where it is used. Layer norm forward over 512 rows of 4096 features allocated its three row slices
  * (62040 B a call) in 12 of 13 plain JVMs (twenty-sixth session); rows that wide now read at absolute offsets
- * (PanamaNativeLayerNorm.WIDE). The longer test runs (SegmentMixAllocationTest) did not show these.
+ * (PanamaNativeLayerNorm.WIDE). Batch norm's NCHW 8x3x50176 backward allocated five slices a plane (4800 B a call) in
+ * every plain JVM tried (twenty-seventh session); planes longer than 4096 floats now read at absolute offsets
+ * (PanamaNativeBackward.WIDE_PLANE). The longer test runs (SegmentMixAllocationTest) did not show these.
  */
 class FreshJvmNativeAllocationTest {
 
   /**
-   * {@code -Dcall=bn-infer|bn-train|gn-forward|bnl-backward|ln-forward}: 300 calls, then bytes a call over 100 more
+   * {@code -Dcall=bn-infer|bn-train|bn-backward|gn-forward|bnl-backward|ln-forward}: 300 calls, then bytes a call over 100 more
    * ({@code call<TAB>bytes}).
    */
   public static final class Probe {
@@ -64,8 +66,15 @@ class FreshJvmNativeAllocationTest {
         NormShape s = NormShape.channelsFirst(batch, channels, spatial);
         float[] m = new float[channels], v = new float[channels], is = new float[channels];
         Arrays.fill(v, 1f);
-        run = call.equals("bn-infer") ? () -> BatchNorm.forwardInference(s, x, 0, g, b, m, v, 1e-3f, y, 0)
-            : () -> BatchNorm.forwardTraining(s, x, 0, g, b, 1e-3f, y, 0, m, v, is);
+        if (call.equals("bn-backward")) { // dy in y, dx in a third segment
+          MemorySegment dx = arena.allocate(4 * n, 64);
+          float[] dg = new float[channels], db = new float[channels];
+          Arrays.fill(is, 1f);
+          run = () -> BatchNorm.backward(s, x, 0, y, 0, g, m, is, dx, 0, dg, db);
+        } else {
+          run = call.equals("bn-infer") ? () -> BatchNorm.forwardInference(s, x, 0, g, b, m, v, 1e-3f, y, 0)
+              : () -> BatchNorm.forwardTraining(s, x, 0, g, b, 1e-3f, y, 0, m, v, is);
+        }
       }
       var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
       for (int i = 0; i < 300; i++) run.run();
@@ -76,7 +85,7 @@ class FreshJvmNativeAllocationTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"bn-infer", "bn-train", "gn-forward", "bnl-backward", "ln-forward"})
+  @ValueSource(strings = {"bn-infer", "bn-train", "bn-backward", "gn-forward", "bnl-backward", "ln-forward"})
   void oneNativeCallAloneInAJvmAllocatesNothing(String call) throws Exception {
     String out = ChildJvm.run(Probe.class, 120, "--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dcall=" + call).stdout();
     Map<String, Long> counts = ChildJvm.byteCounts(out);

@@ -15,6 +15,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The Panama backward on plain native segments (straight on the memory, {@code PanamaNativeBackward})
@@ -43,7 +44,8 @@ class NativeBackwardTest {
       list.add(NormShape.channelsFirst(3, 5, inner));
       list.add(NormShape.channelsFirst(2, 17, inner));
     }
-    for (int inner : new int[] {1024, 1031, 3136, 9001}) list.add(NormShape.channelsFirst(3, 3, inner)); // 9001: several reverse-apply blocks
+    // 9001: several reverse-apply blocks; from 4097 floats the planes are read at absolute offsets (WIDE_PLANE)
+    for (int inner : new int[] {1024, 1031, 3136, 4096, 4097, 4113, 8192, 9001}) list.add(NormShape.channelsFirst(3, 3, inner));
     return list.stream();
   }
 
@@ -203,6 +205,37 @@ class NativeBackwardTest {
         k.backwardApply(s, x, offset, dy, offset, d.gamma(), d.mean(), d.invStd(), sumDy, sumDyXhat, globalCount, dy, offset);
         assertArrayEquals(dx, SegmentTest.read(dy, offset, n), "dx = dy " + s + " offset " + offset);
         assertEquals(0, rec.arrayCalls, "apply staged: " + s);
+      }
+    }
+  }
+
+  /**
+   * Planes longer than one apply block ({@code PanamaNativeBackward.WIDE_PLANE}) are read at absolute offsets into the
+   * caller's segments: x, dy and dx here at three different offsets (the other tests give all three the same one, under
+   * which a load from the wrong base goes unseen), planes with and without a ragged end, 4096 as the last sliced one.
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {4096, 4097, 4113, 8192, 9001})
+  void widePlanesAtDistinctOffsets(int inner) {
+    Recording rec = new Recording(panama());
+    Kernels k = new Kernels(rec);
+    NormShape s = NormShape.channelsFirst(2, 3, inner);
+    int n = (int) s.size(), c = s.channels();
+    Data d = Data.of(s, 5L * inner);
+    float[] dx = new float[n], dGamma = new float[c], dBeta = new float[c];
+    k.backward(s, d.x(), 0, d.dy(), 0, d.gamma(), d.mean(), d.invStd(), dx, 0, dGamma, dBeta);
+    for (long[] at : new long[][] {{8, 20, 36}, {6, 2, 10}}) {
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment x = hold(arena, d.x(), at[0]), dy = hold(arena, d.dy(), at[1]);
+        MemorySegment out = arena.allocate(at[2] + 4L * n, 64);
+        float[] segGamma = new float[c], segBeta = new float[c];
+        rec.arrayCalls = 0;
+        k.backward(s, x, at[0], dy, at[1], d.gamma(), d.mean(), d.invStd(), out, at[2], segGamma, segBeta);
+        String what = s + " offsets x " + at[0] + " dy " + at[1] + " dx " + at[2];
+        assertEquals(0, rec.arrayCalls, "staged instead of native: " + what);
+        assertArrayEquals(dx, SegmentTest.read(out, at[2], n), "dx " + what);
+        assertArrayEquals(dGamma, segGamma, "dGamma " + what);
+        assertArrayEquals(dBeta, segBeta, "dBeta " + what);
       }
     }
   }

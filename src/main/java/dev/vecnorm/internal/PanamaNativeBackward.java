@@ -515,6 +515,82 @@ final class PanamaNativeBackward {
   }
 
   /**
+   * Planes longer than one apply block ({@code APPLY_BLOCK}, 4096 floats) are read at absolute offsets into the caller's
+   * segments ({@link #reducePlaneWide}, {@link #applyPlanesWide}); shorter ones through a slice per plane
+   * ({@link #reducePlaneSliced}, {@link #applyPlanesSliced}). Why (twenty-seventh session): in a program that calls only
+   * this backward, the slices of planes longer than 4096 floats were allocated in every fresh JVM tried (NCHW 8x3x50176
+   * 4800 B a call, 2x3x8192, 8x8x6000, 2x16x8192, 1x1x50176; 2x3x4100 in one of two), those of 3136- and 4096-float planes
+   * in none: C2 refused the JDK's {@code asSliceNoCheck} for "low call site frequency" (the twenty-sixth session's
+   * finding for LayerNorm's wide rows), and once in five JVMs even after 3000 calls on 3136-float planes had warmed the
+   * sliced bodies. Absolute offsets cost 7-10% at 3136-float planes (twenty-fifth session), so the shorter planes keep
+   * their slices; from 4097 floats they cost little where the slices were scalar-replaced: native/{@code float[]} NCHW
+   * backward, after that warm-up, five JVMs each alternating (a probe, not committed), 0.67-0.87 against 0.60-0.72 at
+   * 8x3x50176, 1.01-1.04 against 0.96-1.04 at 2x16x8192, 0.93-1.02 against 0.95-0.98 at 4x4x20000 (sliced JVMs that
+   * allocated left out). A counted loop ({@code i < bound}) at absolute offsets read 0.90-0.92 at 8x3x50176. The dispatch
+   * sits in these small methods, not in the bodies: inside the sliced LayerNorm row bodies it made C2 box their vectors.
+   */
+  static final int WIDE_PLANE = APPLY_BLOCK + 1;
+
+  private static void reducePlane(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
+                                  int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
+    if (inner >= WIDE_PLANE) reducePlaneWide(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
+    else reducePlaneSliced(x, xOffset, dy, dyOffset, o, channels, inner, c, mean, sumDy, sumDyXhat, t);
+  }
+
+  private static void applyPlanes(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                  int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
+                                  float[] sumDy, float[] sumDyXhat, double count) {
+    if (inner >= WIDE_PLANE) {
+      applyPlanesWide(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat, count);
+    } else {
+      applyPlanesSliced(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, c, mean, invStd, gamma, sumDy, sumDyXhat,
+          count);
+    }
+  }
+
+  /**
+   * {@link #reducePlaneSliced} at absolute offsets (planes of {@link #WIDE_PLANE} floats and more, so the vector tail is
+   * always a whole vector inside the plane): the same loads in the same order, so the same bits.
+   */
+  private static void reducePlaneWide(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels,
+                                      int inner, int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
+    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+    long plane = 4L * ((long) o * channels + c) * inner, xb = xOffset + plane, gb = dyOffset + plane;
+    boolean vectorTail = vectorBound != inner; // inner > LANES here
+    if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
+      long tail = 4L * (inner - LANES);
+      FloatVector.fromMemorySegment(SPECIES, dy, gb + tail, LE).intoArray(t, 0);
+      FloatVector.fromMemorySegment(SPECIES, x, xb + tail, LE).intoArray(t, LANES);
+    }
+    FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+    FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+    int i = 0;
+    for (; i != upperBound; i += 2 * LANES) {
+      long e = 4L * i, f = e + 4L * LANES;
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, dy, gb + e, LE);
+      FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, dy, gb + f, LE);
+      g0 = g0.add(dy0);
+      g1 = g1.add(dy1);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + e, LE).sub(m), h0);
+      h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + f, LE).sub(m), h1);
+    }
+    for (; i != vectorBound; i += LANES) {
+      FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, dy, gb + 4L * i, LE);
+      g0 = g0.add(dy0);
+      h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + 4L * i, LE).sub(m), h0);
+    }
+    float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+    int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
+    for (; i < inner; i++) { // scalar tail, from scratch
+      float g = t[i + shift];
+      sDy += g;
+      sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
+    }
+    PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
+  }
+
+  /**
    * Plane (o, c)'s sums added to channel c's (assigned for o == 0), as {@code PanamaBatchNormSupport.reducePlane}. A
    * ragged tail is read from one vector of dy and one of x ending at the plane's end, copied to {@code t}
    * ({@code 2 * LANES} floats), instead of one checked {@code get} per float: the same values in the same order, so the
@@ -526,8 +602,8 @@ final class PanamaNativeBackward {
    * JVM 1.04-1.40 to 1.01-1.37, within its spread); NCHW 64x56x56x64 stays at 1.12-1.17 either way, and there
    * {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} does not help either (1.05-1.09): not the checks.
    */
-  private static void reducePlane(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
-                                  int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
+  private static void reducePlaneSliced(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels,
+                                        int inner, int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
     int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
     FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
     long plane = 4L * ((long) o * channels + c) * inner;
@@ -855,9 +931,9 @@ final class PanamaNativeBackward {
    * All planes of channel c, as {@code PanamaBatchNormSupport.applyPlanes} (last plane first, blocks from each plane's end
    * back), with the same overlapping last vector. The block loop exits on equality ({@link #reducePlane}).
    */
-  private static void applyPlanes(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
-                                  int outer, int channels, int inner, int c, float[] mean, float[] invStd, float[] gamma,
-                                  float[] sumDy, float[] sumDyXhat, double count) {
+  private static void applyPlanesSliced(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                        long dxOffset, int outer, int channels, int inner, int c, float[] mean, float[] invStd,
+                                        float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
     int vectorBound = SPECIES.loopBound(inner);
     float a = Coefficients.backwardA(invStd, gamma, c);
     float b = Coefficients.backwardB(a, invStd, sumDyXhat, count, c), k = Coefficients.backwardK(a, sumDy, count, c);
@@ -890,6 +966,39 @@ final class PanamaNativeBackward {
       for (int i = vectorBound; i < inner; i++) { // scalar tail
         dq.set(FLOAT_LE, 4L * i, Math.fma(gq.get(FLOAT_LE, 4L * i), a, Math.fma(xq.get(FLOAT_LE, 4L * i) - mc, b, k)));
       }
+    }
+  }
+
+  /**
+   * {@link #applyPlanesSliced} at absolute offsets (planes of {@link #WIDE_PLANE} floats and more, so a ragged end always
+   * takes the overlapping last vector): the same operations in the same order, so the same bits.
+   */
+  private static void applyPlanesWide(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                      long dxOffset, int outer, int channels, int inner, int c, float[] mean, float[] invStd,
+                                      float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
+    int vectorBound = SPECIES.loopBound(inner);
+    float a = Coefficients.backwardA(invStd, gamma, c);
+    float b = Coefficients.backwardB(a, invStd, sumDyXhat, count, c), k = Coefficients.backwardK(a, sumDy, count, c);
+    FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
+    FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
+    boolean overlapTail = vectorBound != inner; // inner > LANES here
+    long tail = 4L * (inner - LANES);
+    for (int o = outer - 1; o >= 0; o--) {
+      long plane = 4L * ((long) o * channels + c) * inner, xb = xOffset + plane, gb = dyOffset + plane, db = dxOffset + plane;
+      FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null
+      if (overlapTail) {
+        lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gb + tail, LE);
+        lastX = FloatVector.fromMemorySegment(SPECIES, x, xb + tail, LE);
+      }
+      for (int hi = vectorBound; hi > 0; hi -= APPLY_BLOCK) {
+        for (int i = Math.max(0, hi - APPLY_BLOCK); i != hi; i += LANES) {
+          long e = 4L * i;
+          FloatVector.fromMemorySegment(SPECIES, dy, gb + e, LE)
+              .fma(va, FloatVector.fromMemorySegment(SPECIES, x, xb + e, LE).sub(m).fma(vb, vk))
+              .intoMemorySegment(dx, db + e, LE);
+        }
+      }
+      if (overlapTail) lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dx, db + tail, LE);
     }
   }
 }
