@@ -23,21 +23,22 @@ import org.junit.jupiter.params.provider.ValueSource;
  * (62040 B a call) in 12 of 13 plain JVMs (twenty-sixth session); rows that wide now read at absolute offsets
  * (PanamaNativeLayerNorm.WIDE). Batch norm's NCHW 8x3x50176 backward allocated five slices a plane (4800 B a call) in
  * every plain JVM tried (twenty-seventh session); planes longer than 4096 floats now read at absolute offsets
- * (PanamaNativeBackward.WIDE_PLANE). The longer test runs (SegmentMixAllocationTest) did not show these.
+ * (PanamaNativeBackward.WIDE_PLANE), and so do group norm's NCHW backward planes that long (1x32x50176 allocated 6400 B a
+ * call in 2 of 3 such JVMs, 3840 B in the third). The longer test runs (SegmentMixAllocationTest) did not show these.
  */
 class FreshJvmNativeAllocationTest {
 
   /**
-   * {@code -Dcall=bn-infer|bn-train|bn-backward|gn-forward|bnl-backward|ln-forward}: 300 calls, then bytes a call over 100 more
+   * {@code -Dcall=bn-infer|bn-train|bn-backward|gn-forward|gn-backward|bnl-backward|ln-forward}: 300 calls, then bytes a call over 100 more
    * ({@code call<TAB>bytes}).
    */
   public static final class Probe {
     public static void main(String[] unused) {
       String call = System.getProperty("call");
       Arena arena = Arena.ofShared();
-      boolean gn = call.startsWith("gn"), nhwc = call.startsWith("bnl"), ln = call.startsWith("ln");
-      int batch = gn || nhwc ? 64 : ln ? 1 : 8, channels = gn || nhwc ? 64 : ln ? 512 : 3;
-      int spatial = gn || nhwc ? 3136 : ln ? 4096 : 50176; // layer norm: 512 rows of 4096 features
+      boolean gn = call.startsWith("gn"), nhwc = call.startsWith("bnl"), ln = call.startsWith("ln"), gnb = call.equals("gn-backward");
+      int batch = gnb ? 1 : gn || nhwc ? 64 : ln ? 1 : 8, channels = gnb ? 32 : gn || nhwc ? 64 : ln ? 512 : 3;
+      int spatial = gn && !gnb || nhwc ? 3136 : ln ? 4096 : 50176; // layer norm: 512 rows of 4096 features
       long n = (long) batch * channels * spatial;
       MemorySegment x = arena.allocate(4 * n, 64), y = arena.allocate(4 * n, 64);
       Random r = new Random(7);
@@ -61,7 +62,14 @@ class FreshJvmNativeAllocationTest {
       } else if (gn) {
         GroupShape s = GroupShape.nchw(batch, channels, spatial, 32);
         float[] m = new float[s.statistics()], is = new float[s.statistics()];
-        run = () -> GroupNorm.forward(s, x, 0, g, b, 1e-3f, y, 0, m, is);
+        if (gnb) { // NCHW 1x32x50176, 32 groups: dy in y, dx in a third segment
+          MemorySegment dx = arena.allocate(4 * n, 64);
+          float[] dg = new float[channels], db = new float[channels];
+          GroupNorm.forward(s, x, 0, g, b, 1e-3f, dx, 0, m, is);
+          run = () -> GroupNorm.backward(s, x, 0, y, 0, g, m, is, dx, 0, dg, db);
+        } else {
+          run = () -> GroupNorm.forward(s, x, 0, g, b, 1e-3f, y, 0, m, is);
+        }
       } else {
         NormShape s = NormShape.channelsFirst(batch, channels, spatial);
         float[] m = new float[channels], v = new float[channels], is = new float[channels];
@@ -85,7 +93,7 @@ class FreshJvmNativeAllocationTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"bn-infer", "bn-train", "bn-backward", "gn-forward", "bnl-backward", "ln-forward"})
+  @ValueSource(strings = {"bn-infer", "bn-train", "bn-backward", "gn-forward", "gn-backward", "bnl-backward", "ln-forward"})
   void oneNativeCallAloneInAJvmAllocatesNothing(String call) throws Exception {
     String out = ChildJvm.run(Probe.class, 120, "--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dcall=" + call).stdout();
     Map<String, Long> counts = ChildJvm.byteCounts(out);

@@ -63,6 +63,8 @@ class NativeGroupNormTest {
     out.add(new Object[] {GroupShape.nchw(2, 1023, 1, 3), true, true}); // one row too wide for super rows
     out.add(new Object[] {GroupShape.nchw(2, 16, 1023, 4), true, true});
     out.add(new Object[] {GroupShape.nchw(2, 3, 20_000, 1), true, true}); // a group over several cache blocks
+    out.add(new Object[] {GroupShape.nchw(2, 4, 4096, 2), true, true}); // the longest planes read through slices
+    out.add(new Object[] {GroupShape.nchw(2, 4, 4097, 2), true, true}); // the shortest at absolute offsets, ragged
     out.add(new Object[] {GroupShape.nchw(3, 8, LANES, 2), true, true}); // planes of one vector: no ragged end
     out.add(new Object[] {GroupShape.nchw(2, 12, 2 * LANES + 1, 3), true, true}); // the pair loop and a one-lane ragged end
     out.add(new Object[] {GroupShape.nchw(2, 8, 3 * LANES - 1, 8), true, true}); // InstanceNorm, a ragged end of lanes - 1
@@ -171,6 +173,44 @@ class NativeGroupNormTest {
         sameBits(dx, read(xi2, off, n), what + " in place dx over x");
       }
     }
+  }
+
+  /**
+   * The channels-first backward's planes of 4097 floats and more ({@code PanamaNativeBackward.WIDE_PLANE}) are read at
+   * absolute offsets into the caller's segments: x, dy and dx here at three different offsets (the test above gives all
+   * three the same one, under which a load from the wrong base goes unseen), with and without a ragged end; 4096 is the
+   * last plane read through slices.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("widePlanes")
+  void widePlanesAtDistinctOffsets(GroupShape s) {
+    GroupNormSupport impl = GroupNormTest.impls().stream().filter(i -> i.name().equals("panama")).findFirst().orElse(null);
+    org.junit.jupiter.api.Assumptions.assumeTrue(impl != null, "no Panama implementation on this JVM");
+    int n = (int) s.size(), c = s.channels();
+    float[] x = data(s, Fill.NORMAL, n), dy = data(s, Fill.NORMAL, n + 1);
+    SplittableRandom r = new SplittableRandom(5);
+    float[] gamma = NormTesting.random(r, c, 1, 0.5), beta = NormTesting.random(r, c, 0.2, 1);
+    float[] y = new float[n], mean = new float[s.statistics()], inv = new float[s.statistics()];
+    GroupNorm.forward(impl, s, x, 0, gamma, beta, EPS, y, 0, mean, inv);
+    float[] dx = new float[n], dGamma = new float[c], dBeta = new float[c];
+    GroupNorm.backward(impl, s, x, 0, dy, 0, gamma, mean, inv, dx, 0, dGamma, dBeta);
+    for (long[] at : new long[][] {{8, 20, 36}, {6, 2, 10}}) {
+      String what = s + " offsets x " + at[0] + " dy " + at[1] + " dx " + at[2];
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment xs = copy(arena, x, at[0]), dys = copy(arena, dy, at[1]), dxs = arena.allocate(n * 4L + at[2], 8);
+        float[] g2 = new float[c], b2 = new float[c];
+        assertTrue(impl.backwardNative(xs, at[0], dys, at[1], dxs, at[2], s.batch(), c, s.spatial(), s.groups(), s.channelsLast(),
+            gamma, mean, inv, 0, g2, b2), what + " backward native taken");
+        sameBits(dx, read(dxs, at[2], n), what + " dx");
+        sameBits(dGamma, g2, what + " dGamma");
+        sameBits(dBeta, b2, what + " dBeta");
+      }
+    }
+  }
+
+  static Stream<GroupShape> widePlanes() {
+    return Stream.of(GroupShape.nchw(2, 4, 4096, 2), GroupShape.nchw(2, 4, 4097, 2), GroupShape.nchw(2, 2, 4096 + LANES + 1, 1),
+        GroupShape.nchw(1, 2, 8192, 1));
   }
 
   /**

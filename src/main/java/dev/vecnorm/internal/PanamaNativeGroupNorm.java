@@ -198,10 +198,25 @@ final class PanamaNativeGroupNorm {
    * one JVM (AVX-512 EPYC, Zen 5 class; 21 alternating rounds; sliced / whole medians), group norm backward NCHW, G
    * groups: 32x256x14x14 G=32 0.85 and 0.92, 7x17x13x13 G=17 0.83, 16x100x10x10 G=20 0.69, 16x64x20x20 G=16 0.89,
    * 4x32x112x112 G=32 0.93, 64x128x3x3 G=32 0.79, 32x512x2x2 G=32 0.74, 64x64x56x56 G=32 0.97, 32x2048x7x7 G=32 1.00,
-   * 8x32x60x60 G=8 1.02; the forward, which does not use them, 0.96-1.01.
+   * 8x32x60x60 G=8 1.02; the forward, which does not use them, 0.96-1.01. Planes of
+   * {@code PanamaNativeBackward.WIDE_PLANE} floats and more (4097) are read at absolute offsets instead
+   * ({@link #reduceGroupWide}, {@link #applyGroupWide}; twenty-seventh session): in programs that called only this backward
+   * their slices were allocated (jmh's {@code PlainCallProbe gn bwd}, 6000 calls: NCHW 2x64x8192 15360 B a call in 1 of 3
+   * fresh JVMs, 4x32x4100 1 of 3, 1x32x50176 3 of 3; 4096- and 3136-float planes 0 of 3), the inlining refusal that
+   * {@code PanamaNativeBackward.WIDE_PLANE} describes, and at such planes the slices bought nothing (3136-3600 floats above;
+   * native/{@code float[]} after 3000 calls on 3136-float planes, three JVMs each alternating, absolute against sliced:
+   * 2x64x8192 0.53-0.70 against 0.60-0.75, 1x32x50176 0.63-0.71 against 0.62-0.74, 4x32x4100 0.99-1.05 against
+   * 0.94-1.04, 4x16x20000 G=8 0.66-0.80 against 0.64-0.74).
    */
   private static long reduceGroup(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
                                   float[] gamma, float m, float sf, float[] acc) {
+    return spatial >= PanamaNativeBackward.WIDE_PLANE ? reduceGroupWide(x, xs, dy, gs, c0, cpg, spatial, channels, gamma, m, sf, acc)
+        : reduceGroupSliced(x, xs, dy, gs, c0, cpg, spatial, channels, gamma, m, sf, acc);
+  }
+
+  /** The body of {@link #reduceGroup} for planes shorter than {@code PanamaNativeBackward.WIDE_PLANE}, through slices. */
+  private static long reduceGroupSliced(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
+                                        float[] gamma, float m, float sf, float[] acc) {
     int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), cl = channels * LANES;
     long last = 4L * (spatial - LANES), plane = 4L * spatial;
     VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummed(spatial);
@@ -230,6 +245,52 @@ final class PanamaNativeGroupNorm {
         FloatVector d1 = load(gq, last).blend(zero, seen);
         g1 = g1.add(d1);
         h1 = d1.fma(load(xq, last).sub(vm).blend(zero, seen), h1);
+      }
+      FloatVector pg = g0.add(g1), ph = h0.add(h1);
+      FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]);
+      sg = pg.fma(gc, sg);
+      sh = ph.fma(gc, sh);
+      int ca = c * LANES;
+      FloatVector.fromArray(SPECIES, acc, ca).add(pg).intoArray(acc, ca);
+      ph.fma(vs, FloatVector.fromArray(SPECIES, acc, cl + ca)).intoArray(acc, cl + ca);
+    }
+    return PanamaBatchNormSupport.sumLanes(sg, sh);
+  }
+
+  /**
+   * {@link #reduceGroupSliced} at absolute offsets, for planes of {@code PanamaNativeBackward.WIDE_PLANE} floats and more
+   * (see {@link #reduceGroup}): the same operations in the same order, so the same bits.
+   */
+  private static long reduceGroupWide(MemorySegment x, long xs, MemorySegment dy, long gs, int c0, int cpg, int spatial, int channels,
+                                      float[] gamma, float m, float sf, float[] acc) {
+    int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), cl = channels * LANES;
+    long last = 4L * (spatial - LANES), plane = 4L * spatial;
+    VectorMask<Float> seen = PanamaGroupNormSupport.alreadySummed(spatial);
+    FloatVector zero = FloatVector.zero(SPECIES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, sf);
+    FloatVector sg = FloatVector.zero(SPECIES), sh = FloatVector.zero(SPECIES);
+    long p = 0;
+    for (int c = c0; c < c0 + cpg; c++, p += plane) {
+      long xp = xs + p, gp = gs + p;
+      int i = 0;
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+      FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+      for (; i < upper; i += 2 * LANES) {
+        FloatVector d0 = load(dy, gp + 4L * i), d1 = load(dy, gp + 4L * (i + LANES));
+        g0 = g0.add(d0);
+        g1 = g1.add(d1);
+        h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
+        h1 = d1.fma(load(x, xp + 4L * (i + LANES)).sub(vm), h1);
+      }
+      for (; i < vb; i += LANES) {
+        FloatVector d0 = load(dy, gp + 4L * i);
+        g0 = g0.add(d0);
+        h0 = d0.fma(load(x, xp + 4L * i).sub(vm), h0);
+      }
+      if (vb < spatial) {
+        FloatVector d1 = load(dy, gp + last).blend(zero, seen);
+        g1 = g1.add(d1);
+        h1 = d1.fma(load(x, xp + last).sub(vm).blend(zero, seen), h1);
       }
       FloatVector pg = g0.add(g1), ph = h0.add(h1);
       FloatVector gc = FloatVector.broadcast(SPECIES, gamma == null ? 1f : gamma[c]);
@@ -296,6 +357,13 @@ final class PanamaNativeGroupNorm {
   /** {@code PanamaGroupNormSupport.applyGroup} on segments (byte offsets): the same operations per element, in the same order. */
   private static void applyGroup(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
                                  int spatial, float[] gamma, float sf, float m, float b, float k) {
+    if (spatial >= PanamaNativeBackward.WIDE_PLANE) applyGroupWide(x, xs, dy, gs, dx, ds, c0, cpg, spatial, gamma, sf, m, b, k);
+    else applyGroupSliced(x, xs, dy, gs, dx, ds, c0, cpg, spatial, gamma, sf, m, b, k);
+  }
+
+  /** The body of {@link #applyGroup} for planes shorter than {@code PanamaNativeBackward.WIDE_PLANE}, through slices. */
+  private static void applyGroupSliced(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
+                                       int spatial, float[] gamma, float sf, float m, float b, float k) {
     int bound = SPECIES.loopBound(spatial);
     long p = 0, last = 4L * (spatial - LANES);
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
@@ -309,6 +377,27 @@ final class PanamaNativeGroupNorm {
         load(gq, q).fma(va, load(xq, q).sub(vm).fma(vb, vk)).intoMemorySegment(dq, q, LE);
       }
       if (bound < spatial) end.intoMemorySegment(dq, last, LE);
+    }
+  }
+
+  /**
+   * {@link #applyGroupSliced} at absolute offsets, for planes of {@code PanamaNativeBackward.WIDE_PLANE} floats and more
+   * (see {@link #reduceGroup}): the same operations per element, in the same order.
+   */
+  private static void applyGroupWide(MemorySegment x, long xs, MemorySegment dy, long gs, MemorySegment dx, long ds, int c0, int cpg,
+                                     int spatial, float[] gamma, float sf, float m, float b, float k) {
+    int bound = SPECIES.loopBound(spatial);
+    long p = 0, last = 4L * (spatial - LANES);
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+    for (int c = c0; c < c0 + cpg; c++, p += 4L * spatial) {
+      FloatVector va = FloatVector.broadcast(SPECIES, gamma == null ? sf : gamma[c] * sf);
+      long xp = xs + p, gp = gs + p, dp = ds + p;
+      FloatVector end = load(dy, gp + last).fma(va, load(x, xp + last).sub(vm).fma(vb, vk));
+      for (int i = 0; i < bound; i += LANES) {
+        long q = 4L * i;
+        load(dy, gp + q).fma(va, load(x, xp + q).sub(vm).fma(vb, vk)).intoMemorySegment(dx, dp + q, LE);
+      }
+      if (bound < spatial) end.intoMemorySegment(dx, dp + last, LE);
     }
   }
 
