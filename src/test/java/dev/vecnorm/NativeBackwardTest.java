@@ -15,7 +15,6 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The Panama backward on plain native segments (straight on the memory, {@code PanamaNativeBackward})
@@ -211,17 +210,24 @@ class NativeBackwardTest {
 
   /**
    * Planes longer than one apply block ({@code PanamaNativeBackward.WIDE_PLANE}) are read at absolute offsets into the
-   * caller's segments: x, dy and dx here at three different offsets (the other tests give all three the same one, under
-   * which a load from the wrong base goes unseen), planes with and without a ragged end, 4096 as the last sliced one.
+   * caller's segments, wide channels-last super rows through slices of four rows: x, dy and dx here at three different
+   * offsets (the other tests give all three the same one, under which a load from the wrong base goes unseen), with and
+   * without a ragged end; 4096-float planes are the last sliced ones.
    */
+  static Stream<NormShape> wideShapes() {
+    List<NormShape> list = new ArrayList<>();
+    for (int inner : new int[] {4096, 4097, 4113, 8192, 9001}) list.add(NormShape.channelsFirst(2, 3, inner));
+    for (int c : new int[] {1000, 2048, 2064, 4096}) list.add(NormShape.channelsLast(9, c)); // two four-row steps and one row
+    return list.stream();
+  }
+
   @ParameterizedTest
-  @ValueSource(ints = {4096, 4097, 4113, 8192, 9001})
-  void widePlanesAtDistinctOffsets(int inner) {
+  @MethodSource("wideShapes")
+  void wideAtDistinctOffsets(NormShape s) {
     Recording rec = new Recording(panama());
     Kernels k = new Kernels(rec);
-    NormShape s = NormShape.channelsFirst(2, 3, inner);
     int n = (int) s.size(), c = s.channels();
-    Data d = Data.of(s, 5L * inner);
+    Data d = Data.of(s, 5L * s.size());
     float[] dx = new float[n], dGamma = new float[c], dBeta = new float[c];
     k.backward(s, d.x(), 0, d.dy(), 0, d.gamma(), d.mean(), d.invStd(), dx, 0, dGamma, dBeta);
     for (long[] at : new long[][] {{8, 20, 36}, {6, 2, 10}}) {
