@@ -9,7 +9,8 @@ import java.util.*;
  * allocated a call (ThreadMXBean, 200 calls after {@code CALLS} warm-up calls, default 3000) and the median time a call.
  * Written for the twenty-fifth session, which found that whether C2 scalar-replaces a segment slice made in a kernel
  * loop depends on the JDK's asSlice profile, so fresh JVMs differ: run it several times.
- * Families: {@code ln fwd|bwd ROWSxFEATURES}; {@code gn fwd|bwd NxCxS [GROUPS]} (NCHW); {@code bn train|infer|bwd RxC}
+ * Families: {@code ln fwd|bwd ROWSxFEATURES}; {@code rms fwd|bwd ROWSxFEATURES}; {@code gn fwd|bwd NxCxS [GROUPS]} (NCHW);
+ * {@code gnl fwd|bwd NxSxC [GROUPS]} (NHWC); {@code bn train|infer|bwd RxC}
  * (NC) or {@code NxCxS} (NCHW); {@code bnl train|infer|bwd NxSxC} (NHWC).
  * <pre>for i in 1 2 3 4 5; do java --add-modules jdk.incubator.vector -cp jmh/target/benchmarks.jar dev.vecnorm.bench.PlainCallProbe bn train 256x1024; done</pre>
  */
@@ -35,6 +36,23 @@ public final class PlainCallProbe {
       case "gn" -> { // NCHW n c s
         GroupShape s = GroupShape.nchw(Integer.parseInt(d[0]), Integer.parseInt(d[1]), Integer.parseInt(d[2]), Integer.parseInt(a.length > 3 ? a[3] : "32"));
         int c = Integer.parseInt(d[1]);
+        float[] g = new float[c], b = new float[c], m = new float[s.statistics()], is = new float[s.statistics()], dg = new float[c], db = new float[c];
+        Arrays.fill(g, 1.2f);
+        GroupNorm.forward(s, x, 0, g, b, 1e-3f, y, 0, m, is);
+        call = op.equals("fwd") ? () -> GroupNorm.forward(s, x, 0, g, b, 1e-3f, y, 0, m, is)
+            : () -> GroupNorm.backward(s, x, 0, dy, 0, g, m, is, dx, 0, dg, db);
+      }
+      case "rms" -> {
+        int rows = Integer.parseInt(d[0]), f = Integer.parseInt(d[1]);
+        float[] g = new float[f], inv = new float[rows], dg = new float[f];
+        Arrays.fill(g, 1.2f);
+        RmsNorm.forward(rows, f, x, 0, g, 1e-3f, y, 0, inv);
+        call = op.equals("fwd") ? () -> RmsNorm.forward(rows, f, x, 0, g, 1e-3f, y, 0, inv)
+            : () -> RmsNorm.backward(rows, f, x, 0, dy, 0, g, inv, dx, 0, dg);
+      }
+      case "gnl" -> { // NHWC n s c
+        int c = Integer.parseInt(d[2]);
+        GroupShape s = GroupShape.nhwc(Integer.parseInt(d[0]), Integer.parseInt(d[1]), c, Integer.parseInt(a.length > 3 ? a[3] : "32"));
         float[] g = new float[c], b = new float[c], m = new float[s.statistics()], is = new float[s.statistics()], dg = new float[c], db = new float[c];
         Arrays.fill(g, 1.2f);
         GroupNorm.forward(s, x, 0, g, b, 1e-3f, y, 0, m, is);
