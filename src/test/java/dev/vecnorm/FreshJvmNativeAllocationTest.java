@@ -24,12 +24,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  * (PanamaNativeLayerNorm.WIDE). Batch norm's NCHW 8x3x50176 backward allocated five slices a plane (4800 B a call) in
  * every plain JVM tried (twenty-seventh session); planes longer than 4096 floats now read at absolute offsets
  * (PanamaNativeBackward.WIDE_PLANE), and so do group norm's NCHW backward planes that long (1x32x50176 allocated 6400 B a
- * call in 2 of 3 such JVMs, 3840 B in the third). The longer test runs (SegmentMixAllocationTest) did not show these.
+ * call in 2 of 3 such JVMs, 3840 B in the third), and the channels-last backward reduce's super rows of 2048 floats and
+ * more (NC 128x4096: 2560 B a call in 2 of 2; PanamaNativeBackward.WIDE_ROW). The longer test runs
+ * (SegmentMixAllocationTest) did not show these.
  */
 class FreshJvmNativeAllocationTest {
 
   /**
-   * {@code -Dcall=bn-infer|bn-train|bn-backward|gn-forward|gn-backward|bnl-backward|ln-forward}: 300 calls, then bytes a call over 100 more
+   * {@code -Dcall=bn-infer|bn-train|bn-backward|gn-forward|gn-backward|bnl-backward|bnc-backward|ln-forward}: 300 calls, then bytes a call over 100 more
    * ({@code call<TAB>bytes}).
    */
   public static final class Probe {
@@ -37,8 +39,9 @@ class FreshJvmNativeAllocationTest {
       String call = System.getProperty("call");
       Arena arena = Arena.ofShared();
       boolean gn = call.startsWith("gn"), nhwc = call.startsWith("bnl"), ln = call.startsWith("ln"), gnb = call.equals("gn-backward");
-      int batch = gnb ? 1 : gn || nhwc ? 64 : ln ? 1 : 8, channels = gnb ? 32 : gn || nhwc ? 64 : ln ? 512 : 3;
-      int spatial = gn && !gnb || nhwc ? 3136 : ln ? 4096 : 50176; // layer norm: 512 rows of 4096 features
+      boolean nc = call.startsWith("bnc"); // NC 128x4096: super rows of 4096 floats
+      int batch = gnb ? 1 : gn || nhwc ? 64 : ln || nc ? 1 : 8, channels = gnb ? 32 : gn || nhwc ? 64 : ln ? 512 : nc ? 4096 : 3;
+      int spatial = gn && !gnb || nhwc ? 3136 : ln ? 4096 : nc ? 128 : 50176; // layer norm: 512 rows of 4096 features
       long n = (long) batch * channels * spatial;
       MemorySegment x = arena.allocate(4 * n, 64), y = arena.allocate(4 * n, 64);
       Random r = new Random(7);
@@ -53,7 +56,7 @@ class FreshJvmNativeAllocationTest {
         float[] m = new float[channels], is = new float[channels], lg = new float[spatial], lb = new float[spatial];
         Arrays.fill(lg, 1.5f);
         run = () -> LayerNorm.forward(channels, spatial, x, 0, lg, lb, 1e-3f, y, 0, m, is);
-      } else if (nhwc) { // NHWC 64x56x56x64 backward: dy in y, dx in a third segment
+      } else if (nhwc || nc) { // NHWC 64x56x56x64 or NC 128x4096 backward: dy in y, dx in a third segment
         NormShape s = NormShape.channelsLast(batch * spatial, channels);
         MemorySegment dx = arena.allocate(4 * n, 64);
         float[] m = new float[channels], is = new float[channels], dg = new float[channels], db = new float[channels];
@@ -93,7 +96,7 @@ class FreshJvmNativeAllocationTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"bn-infer", "bn-train", "bn-backward", "gn-forward", "gn-backward", "bnl-backward", "ln-forward"})
+  @ValueSource(strings = {"bn-infer", "bn-train", "bn-backward", "gn-forward", "gn-backward", "bnl-backward", "bnc-backward", "ln-forward"})
   void oneNativeCallAloneInAJvmAllocatesNothing(String call) throws Exception {
     String out = ChildJvm.run(Probe.class, 120, "--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dcall=" + call).stdout();
     Map<String, Long> counts = ChildJvm.byteCounts(out);

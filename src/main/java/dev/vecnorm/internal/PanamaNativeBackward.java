@@ -289,7 +289,8 @@ final class PanamaNativeBackward {
     // float[] in a JVM that had first run the other kernels (SegmentCheck ratio, the ten suite shapes, all four ops:
     // NHWC:7x13x13x17 288.7 against 8.6 us, NC:8192x256 2171 against 1184), and at float[] speed when run alone: the
     // signature of C2 running out of inlining budget and boxing vectors, seen before in these classes. Split: 1.01, 1.04.
-    long i = width >= INTERLEAVED_MIN_WIDTH ? reduceInterleaved(x, xOffset, dy, dyOffset, total, width, s, slot)
+    long i = width >= WIDE_ROW ? reduceInterleavedWide(x, xOffset, dy, dyOffset, total, width, s, slot)
+        : width >= INTERLEAVED_MIN_WIDTH ? reduceInterleaved(x, xOffset, dy, dyOffset, total, width, s, slot)
         : reduceFourRows(x, xOffset, dy, dyOffset, total, width, s, slot);
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
     long vectorBound = total - total % LANES;
@@ -340,6 +341,44 @@ final class PanamaNativeBackward {
         hj = g1.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + w, LE).sub(m), hj);
         hj = g2.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 2 * w, LE).sub(m), hj);
         g3.fma(FloatVector.fromMemorySegment(SPECIES, xq, p + 3 * w, LE).sub(m), hj).intoArray(s, h - j);
+      }
+    }
+    return i;
+  }
+  /**
+   * {@link #reduceInterleaved} at absolute offsets, for super rows of {@link #WIDE_ROW} floats and more: the same
+   * operations in the same order, so the same bits. Why (twenty-seventh session): in a program that calls only this
+   * backward on native segments, the sliced walk's two slices per four super rows were allocated (jmh's
+   * {@code PlainCallProbe bn bwd}, 6000 calls, fresh JVMs: NC 128x4096 2560 B a call in 2 of 2, 64x8192 and 32x10000 2 of
+   * 2, 256x2048 1 of 2; 1024x1000, whose super rows are 2000 floats, 0 of 2), C2 refusing the JDK's {@code asSliceNoCheck}
+   * for "low call site frequency", as for LayerNorm's wide rows ({@code PanamaNativeLayerNorm.WIDE}, the same 2048).
+   * The inner loop exits on {@code !=}: written as {@code j < width}, C2 unrolled it and spilled vectors to the stack
+   * (PrintAssembly: {@code vmovdqu64 zmm1, [rsp + 0x630]} between the FMAs), and native/{@code float[]} backward went from
+   * 1.03-1.10 to 1.25-1.31 on NC 4096x2048. With {@code !=}, three alternating JVMs each after a warm-up on 256x1024
+   * (absolute against sliced): 256x2048 0.97-1.03 against 0.87-1.02, 128x4096 0.98-1.06 against 1.02-1.04, 32x10000
+   * 0.98-1.01 against 0.98-1.00, 4096x2048 1.03-1.06 against 1.09-1.12, 1568x2048 (NHWC 32x7x7x2048) 0.95-1.10 against
+   * 1.05-1.12.
+   */
+  private static long reduceInterleavedWide(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
+                                            float[] s, int slot) {
+    long w = 4L * width, i = 0;
+    // sumDy and sumDyXmu in reverse position order, as the array kernel's (PanamaBatchNormSupport.accumulatorIndex).
+    int o = width - LANES, sum = slot + o, h = 2 * slot + o;
+    for (; i + 4L * width <= total; i += 4L * width) {
+      long xb = xOffset + 4 * i, gb = dyOffset + 4 * i;
+      for (int j = 0; j != width; j += LANES) {
+        long p = 4L * j;
+        FloatVector m = FloatVector.fromArray(SPECIES, s, j);
+        FloatVector g0 = FloatVector.fromMemorySegment(SPECIES, dy, gb + p, LE);
+        FloatVector g1 = FloatVector.fromMemorySegment(SPECIES, dy, gb + p + w, LE);
+        FloatVector g2 = FloatVector.fromMemorySegment(SPECIES, dy, gb + p + 2 * w, LE);
+        FloatVector g3 = FloatVector.fromMemorySegment(SPECIES, dy, gb + p + 3 * w, LE);
+        FloatVector.fromArray(SPECIES, s, sum - j).add(g0.add(g1).add(g2.add(g3))).intoArray(s, sum - j);
+        FloatVector hj = FloatVector.fromArray(SPECIES, s, h - j);
+        hj = g0.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + p, LE).sub(m), hj);
+        hj = g1.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + p + w, LE).sub(m), hj);
+        hj = g2.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + p + 2 * w, LE).sub(m), hj);
+        g3.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + p + 3 * w, LE).sub(m), hj).intoArray(s, h - j);
       }
     }
     return i;
@@ -530,6 +569,9 @@ final class PanamaNativeBackward {
    * sits in these small methods, not in the bodies: inside the sliced LayerNorm row bodies it made C2 box their vectors.
    */
   static final int WIDE_PLANE = APPLY_BLOCK + 1;
+
+  /** Channels-last super rows of this many floats and more are reduced at absolute offsets ({@link #reduceInterleavedWide}). */
+  static final int WIDE_ROW = 2048;
 
   private static void reducePlane(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int o, int channels, int inner,
                                   int c, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
