@@ -208,12 +208,6 @@ class NativeBackwardTest {
     }
   }
 
-  /**
-   * Planes longer than one apply block ({@code PanamaNativeBackward.WIDE_PLANE}) and channels-last super rows of 2048
-   * floats and more ({@code WIDE_ROW}) are read at absolute offsets into the caller's segments: x, dy and dx here at three
-   * different offsets (the other tests give all three the same one, under which a load from the wrong base goes unseen),
-   * with and without a ragged end; 4096-float planes and 2000-float super rows (1000 channels) are the last sliced ones.
-   */
   static Stream<NormShape> wideShapes() {
     List<NormShape> list = new ArrayList<>();
     for (int inner : new int[] {4096, 4097, 4113, 8192, 9001}) list.add(NormShape.channelsFirst(2, 3, inner));
@@ -221,6 +215,12 @@ class NativeBackwardTest {
     return list.stream();
   }
 
+  /**
+   * Planes longer than one apply block ({@code PanamaNativeBackward.WIDE_PLANE}) and channels-last super rows of 2048
+   * floats and more ({@code WIDE_ROW}) are read at absolute offsets into the caller's segments: x, dy and dx here at three
+   * different offsets (the other tests give all three the same one, under which a load from the wrong base goes unseen),
+   * with and without a ragged end; 4096-float planes and 2000-float super rows (1000 channels) are the last sliced ones.
+   */
   @ParameterizedTest
   @MethodSource("wideShapes")
   void wideAtDistinctOffsets(NormShape s) {
