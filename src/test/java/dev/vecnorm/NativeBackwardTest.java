@@ -212,12 +212,16 @@ class NativeBackwardTest {
     List<NormShape> list = new ArrayList<>();
     for (int inner : new int[] {4096, 4097, 4113, 8192, 9001}) list.add(NormShape.channelsFirst(2, 3, inner));
     for (int c : new int[] {1000, 2048, 2064, 4096}) list.add(NormShape.channelsLast(9, c)); // two four-row steps and one row
+    // memory order (planes under 2560 floats, 5 MiB and 8 samples), planes of 1024 floats and more at absolute offsets
+    list.add(NormShape.channelsFirst(8, 160, 1024));
+    list.add(NormShape.channelsFirst(8, 160, 1031));
     return list.stream();
   }
 
   /**
    * Planes longer than one apply block ({@code PanamaNativeBackward.WIDE_PLANE}) and channels-last super rows of 2048
-   * floats and more ({@code WIDE_ROW}) are read at absolute offsets into the caller's segments: x, dy and dx here at three
+   * floats and more ({@code WIDE_ROW}), and memory-order samples of planes of 1024 floats and more ({@code WIDE_SAMPLE_PLANE}),
+   * are read at absolute offsets into the caller's segments: x, dy and dx here at three
    * different offsets (the other tests give all three the same one, under which a load from the wrong base goes unseen),
    * with and without a ragged end; 4096-float planes and 2000-float super rows (1000 channels) are the last sliced ones.
    */

@@ -493,7 +493,8 @@ final class PanamaNativeBackward {
                                           int channels, int inner, float[] mean, float[] sumDy, float[] sumDyXhat) {
     float[] t = Scratch.borrow(2 * LANES);
     try {
-      reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat, t);
+      if (inner >= WIDE_SAMPLE_PLANE) reduceChannelsFirstAbs(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat, t);
+      else reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat, t);
     } finally {
       Scratch.release(t);
     }
@@ -552,6 +553,60 @@ final class PanamaNativeBackward {
       }
     }
   }
+  /** {@link #reduceChannelsFirst} at absolute offsets ({@link #WIDE_SAMPLE_PLANE} says when): the same operations, the same bits. */
+  private static void reduceChannelsFirstAbs(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer,
+                                          int channels, int inner, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
+    int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
+    boolean vectorTail = vectorBound != inner && inner >= LANES;
+    long tail = 4L * (inner - LANES);
+    int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
+    long sampleBytes = 4L * channels * inner;
+    for (int o = 0; o < outer; o++) {
+      // One slice per sample (its channels' planes are contiguous), from offset 0: the segment bounds checks are then
+      // against the slice's size; a slice per plane cost its set-up once per plane (see the class javadoc).
+      long xb = xOffset + o * sampleBytes, gb = dyOffset + o * sampleBytes;
+      for (int c = 0; c < channels; c++) {
+        FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
+        long base = 4L * c * inner, xc = xb + base, gc = gb + base;
+        if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
+          FloatVector.fromMemorySegment(SPECIES, dy, gc + tail, LE).intoArray(t, 0);
+          FloatVector.fromMemorySegment(SPECIES, x, xc + tail, LE).intoArray(t, LANES);
+        }
+        FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
+        FloatVector h0 = FloatVector.zero(SPECIES), h1 = FloatVector.zero(SPECIES);
+        int i = 0;
+        for (; i != upperBound; i += 2 * LANES) {
+          long e = 4L * i, f = e + 4L * LANES;
+          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, dy, gc + e, LE);
+          FloatVector dy1 = FloatVector.fromMemorySegment(SPECIES, dy, gc + f, LE);
+          g0 = g0.add(dy0);
+          g1 = g1.add(dy1);
+          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xc + e, LE).sub(m), h0);
+          h1 = dy1.fma(FloatVector.fromMemorySegment(SPECIES, x, xc + f, LE).sub(m), h1);
+        }
+        for (; i != vectorBound; i += LANES) {
+          long e = 4L * i;
+          FloatVector dy0 = FloatVector.fromMemorySegment(SPECIES, dy, gc + e, LE);
+          g0 = g0.add(dy0);
+          h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xc + e, LE).sub(m), h0);
+        }
+        float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
+        if (vectorTail) {
+          for (; i < inner; i++) { // scalar tail, from scratch
+            float g = t[i + shift];
+            sDy += g;
+            sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
+          }
+        }
+        for (; i < inner; i++) { // scalar tail
+          float g = dy.get(FLOAT_LE, gc + 4L * i);
+          sDy += g;
+          sDyX = Math.fma(g, x.get(FLOAT_LE, xc + 4L * i) - mean[c], sDyX);
+        }
+        PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
+      }
+    }
+  }
 
   /**
    * Planes longer than one apply block ({@code APPLY_BLOCK}, 4096 floats) are read at absolute offsets into the caller's
@@ -568,6 +623,19 @@ final class PanamaNativeBackward {
    * allocated left out). A counted loop ({@code i < bound}) at absolute offsets read 0.90-0.92 at 8x3x50176. The dispatch
    * sits in these small methods, not in the bodies: inside the sliced LayerNorm row bodies it made C2 box their vectors.
    */
+  /**
+   * The memory-order reduce and apply ({@link #reduceChannelsFirstAbs}, {@link #applyChannelsFirstAbs}) read samples of
+   * planes this long and longer at absolute offsets, shorter ones through a slice per sample. Why (twenty-seventh
+   * session): in programs that call only this backward, the per-sample slices were allocated (jmh's {@code PlainCallProbe
+   * bn bwd}, 6000 calls: NCHW 8x512x1024 1600 B a call in 3 of 3 fresh JVMs, 4x256x300 800 B in 3 of 3; 32x256x196,
+   * 64x128x400, 32x64x1000 and 7x17x169 in none). On short planes absolute offsets cost 10-50% (native/{@code float[]},
+   * three alternating JVMs: 32x256x196 1.56-2.17 against 1.12-1.45, 4x256x300 1.18-1.27 against 1.08-1.15, 7x17x169
+   * 1.09-1.16 against 0.88-1.07), so those keep their slices and 4x256x300 still allocates in such programs; from 1024
+   * floats they cost nothing: 8x512x1024 0.80-0.94 against 0.83-0.97, 16x128x2048 0.81-0.86 against 0.90-0.94,
+   * 32x64x1024 0.80-0.84 against 0.81-0.97, 8x256x1536 0.90-0.94 against 0.86-0.92 (the 1024 of the native normalize's
+   * planes, twenty-fifth session).
+   */
+  static final int WIDE_SAMPLE_PLANE = 1024;
   static final int WIDE_PLANE = APPLY_BLOCK + 1;
 
   /** Channels-last super rows of this many floats and more are reduced at absolute offsets ({@link #reduceInterleavedWide}). */
@@ -702,7 +770,8 @@ final class PanamaNativeBackward {
         sumDyXhat, count);
     try {
       if (inner > 1) {
-        applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, coef);
+        if (inner >= WIDE_SAMPLE_PLANE) applyChannelsFirstAbs(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, coef);
+        else applyChannelsFirst(x, xOffset, dy, dyOffset, dx, dxOffset, outer, channels, inner, mean, coef);
       } else if (width < 0) {
         int block = Math.max(1, ROWS_APPLY_BLOCK / channels); // as the float[] body: blocks of rows from the end back
         for (int hi = outer; hi > 0; hi -= block) {
@@ -964,6 +1033,46 @@ final class PanamaNativeBackward {
         for (; i < inner; i++) { // scalar tail
           long e = base + 4L * i;
           ds.set(FLOAT_LE, e, Math.fma(gs.get(FLOAT_LE, e), a, Math.fma(xs.get(FLOAT_LE, e) - mc, b, k)));
+        }
+      }
+    }
+  }
+  /** {@link #applyChannelsFirst} at absolute offsets ({@link #WIDE_SAMPLE_PLANE} says when): the same operations, the same bits. */
+  private static void applyChannelsFirstAbs(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
+                                         long dxOffset, int outer, int channels, int inner, float[] mean, float[] coef) {
+    int vectorBound = SPECIES.loopBound(inner);
+    boolean overlapTail = vectorBound != inner && inner > LANES;
+    long tail = 4L * (inner - LANES);
+    long sampleBytes = 4L * channels * inner;
+    for (int o = 0; o < outer; o++) {
+      // One slice per sample, from offset 0, as in reduceChannelsFirst above.
+      long at = o * sampleBytes;
+      long xb = xOffset + at, gb = dyOffset + at, db = dxOffset + at;
+      for (int c = 0; c < channels; c++) {
+        float a = coef[c], b = coef[channels + c], k = coef[2 * channels + c];
+        FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
+        FloatVector vk = FloatVector.broadcast(SPECIES, k), m = FloatVector.broadcast(SPECIES, mean[c]);
+        long base = 4L * c * inner, xc = xb + base, gc = gb + base, dc = db + base;
+        FloatVector lastDy = FloatVector.zero(SPECIES), lastX = lastDy; // not null: C2 boxes a vector merged with null (160 B a call)
+        if (overlapTail) {
+          lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gc + tail, LE);
+          lastX = FloatVector.fromMemorySegment(SPECIES, x, xc + tail, LE);
+        }
+        int i = 0;
+        for (; i != vectorBound; i += LANES) {
+          long e = 4L * i;
+          FloatVector.fromMemorySegment(SPECIES, dy, gc + e, LE)
+              .fma(va, FloatVector.fromMemorySegment(SPECIES, x, xc + e, LE).sub(m).fma(vb, vk))
+              .intoMemorySegment(dx, dc + e, LE);
+        }
+        if (overlapTail) {
+          lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dx, dc + tail, LE);
+          continue;
+        }
+        float mc = mean[c];
+        for (; i < inner; i++) { // scalar tail
+          long e = 4L * i;
+          dx.set(FLOAT_LE, dc + e, Math.fma(dy.get(FLOAT_LE, gc + e), a, Math.fma(x.get(FLOAT_LE, xc + e) - mc, b, k)));
         }
       }
     }
