@@ -345,6 +345,7 @@ final class PanamaNativeBackward {
     }
     return i;
   }
+
   /**
    * {@link #reduceInterleaved} at absolute offsets, for super rows of {@link #WIDE_ROW} floats and more: the same
    * operations in the same order, so the same bits. Why (twenty-seventh session): in a program that calls only this
@@ -553,17 +554,20 @@ final class PanamaNativeBackward {
       }
     }
   }
-  /** {@link #reduceChannelsFirst} at absolute offsets ({@link #WIDE_SAMPLE_PLANE} says when): the same operations, the same bits. */
+
+  /**
+   * {@link #reduceChannelsFirst} at absolute offsets ({@link #WIDE_SAMPLE_PLANE} says when): the same operations, the same
+   * bits. Planes are at least {@code WIDE_SAMPLE_PLANE} floats, so a ragged one always has a whole vector to copy its tail
+   * from.
+   */
   private static void reduceChannelsFirstAbs(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer,
-                                          int channels, int inner, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
+                                             int channels, int inner, float[] mean, float[] sumDy, float[] sumDyXhat, float[] t) {
     int upperBound = inner - inner % (2 * LANES), vectorBound = SPECIES.loopBound(inner);
-    boolean vectorTail = vectorBound != inner && inner >= LANES;
+    boolean vectorTail = vectorBound != inner; // inner > LANES here
     long tail = 4L * (inner - LANES);
     int shift = LANES - inner; // scratch index of element i of the tail vector: i + shift
     long sampleBytes = 4L * channels * inner;
     for (int o = 0; o < outer; o++) {
-      // One slice per sample (its channels' planes are contiguous), from offset 0: the segment bounds checks are then
-      // against the slice's size; a slice per plane cost its set-up once per plane (see the class javadoc).
       long xb = xOffset + o * sampleBytes, gb = dyOffset + o * sampleBytes;
       for (int c = 0; c < channels; c++) {
         FloatVector m = FloatVector.broadcast(SPECIES, mean[c]);
@@ -591,17 +595,10 @@ final class PanamaNativeBackward {
           h0 = dy0.fma(FloatVector.fromMemorySegment(SPECIES, x, xc + e, LE).sub(m), h0);
         }
         float sDy = sumLanes(g0.add(g1)), sDyX = sumLanes(h0.add(h1));
-        if (vectorTail) {
-          for (; i < inner; i++) { // scalar tail, from scratch
-            float g = t[i + shift];
-            sDy += g;
-            sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
-          }
-        }
-        for (; i < inner; i++) { // scalar tail
-          float g = dy.get(FLOAT_LE, gc + 4L * i);
+        for (; i < inner; i++) { // scalar tail, from scratch (none unless vectorTail)
+          float g = t[i + shift];
           sDy += g;
-          sDyX = Math.fma(g, x.get(FLOAT_LE, xc + 4L * i) - mean[c], sDyX);
+          sDyX = Math.fma(g, t[LANES + i + shift] - mean[c], sDyX);
         }
         PanamaBatchNormSupport.addPlaneSums(sumDy, sumDyXhat, c, o, sDy, sDyX);
       }
@@ -1037,17 +1034,19 @@ final class PanamaNativeBackward {
       }
     }
   }
-  /** {@link #applyChannelsFirst} at absolute offsets ({@link #WIDE_SAMPLE_PLANE} says when): the same operations, the same bits. */
+
+  /**
+   * {@link #applyChannelsFirst} at absolute offsets ({@link #WIDE_SAMPLE_PLANE} says when): the same operations, the same
+   * bits. Planes are at least {@code WIDE_SAMPLE_PLANE} floats, so a ragged end always takes the overlapping last vector.
+   */
   private static void applyChannelsFirstAbs(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx,
-                                         long dxOffset, int outer, int channels, int inner, float[] mean, float[] coef) {
+                                            long dxOffset, int outer, int channels, int inner, float[] mean, float[] coef) {
     int vectorBound = SPECIES.loopBound(inner);
-    boolean overlapTail = vectorBound != inner && inner > LANES;
+    boolean overlapTail = vectorBound != inner; // inner > LANES here
     long tail = 4L * (inner - LANES);
     long sampleBytes = 4L * channels * inner;
     for (int o = 0; o < outer; o++) {
-      // One slice per sample, from offset 0, as in reduceChannelsFirst above.
-      long at = o * sampleBytes;
-      long xb = xOffset + at, gb = dyOffset + at, db = dxOffset + at;
+      long at = o * sampleBytes, xb = xOffset + at, gb = dyOffset + at, db = dxOffset + at;
       for (int c = 0; c < channels; c++) {
         float a = coef[c], b = coef[channels + c], k = coef[2 * channels + c];
         FloatVector va = FloatVector.broadcast(SPECIES, a), vb = FloatVector.broadcast(SPECIES, b);
@@ -1058,22 +1057,13 @@ final class PanamaNativeBackward {
           lastDy = FloatVector.fromMemorySegment(SPECIES, dy, gc + tail, LE);
           lastX = FloatVector.fromMemorySegment(SPECIES, x, xc + tail, LE);
         }
-        int i = 0;
-        for (; i != vectorBound; i += LANES) {
+        for (int i = 0; i != vectorBound; i += LANES) {
           long e = 4L * i;
           FloatVector.fromMemorySegment(SPECIES, dy, gc + e, LE)
               .fma(va, FloatVector.fromMemorySegment(SPECIES, x, xc + e, LE).sub(m).fma(vb, vk))
               .intoMemorySegment(dx, dc + e, LE);
         }
-        if (overlapTail) {
-          lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dx, dc + tail, LE);
-          continue;
-        }
-        float mc = mean[c];
-        for (; i < inner; i++) { // scalar tail
-          long e = 4L * i;
-          dx.set(FLOAT_LE, dc + e, Math.fma(dy.get(FLOAT_LE, gc + e), a, Math.fma(x.get(FLOAT_LE, xc + e) - mc, b, k)));
-        }
+        if (overlapTail) lastDy.fma(va, lastX.sub(m).fma(vb, vk)).intoMemorySegment(dx, dc + tail, LE);
       }
     }
   }
