@@ -1563,7 +1563,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * floats and more (runs of 4 KiB, as the wide super rows' walk), and narrower rows in calls of up to
    * {@link #FOUR_ROWS_MAX_FLOATS} (8 MiB a tensor, x and dy well inside L3). Narrower rows from memory keep the
    * row-by-row walk, one stream per array: four short runs side by side are followed worse by the prefetchers
-   * (README: "Rows of one part side by side"). Reduce alone, one JVM per walk, alternating (AVX-512 EPYC, Zen 5
+   * (docs/performance-history.md: "Rows of one part side by side"). Reduce alone, one JVM per walk, alternating (AVX-512 EPYC, Zen 5
    * class), four rows / row by row: NC 2000x300 0.70, 4000x300 0.68, 8000x130 0.65; from memory NC 8000x300 (9.6 MB)
    * 0.9-1.2, 16000x300 1.2-1.4, 30000x130 1.5-2.0, 16000x1000 1.0-1.35; wide rows NC 512x4097 0.48-0.52, 4000x4097
    * (65 MB) 0.59-0.73, 2000x2050 0.54-0.72, 8000x1025 0.80-0.92. The native body takes the same decision (the sum
