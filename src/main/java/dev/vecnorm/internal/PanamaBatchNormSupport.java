@@ -1636,6 +1636,69 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   }
 
   /**
+   * Calls of at least this many floats (8 MiB a tensor: x and dy from memory or the far L3) reduce super rows narrower than
+   * {@link #INTERLEAVED_MIN_WIDTH} one row after the other ({@link #rowOrderSteps}), in both kernels.
+   */
+  static final int ROW_ORDER_MIN_FLOATS = 2 * 1024 * 1024;
+
+  /**
+   * The backward reduce's steps of four super rows (narrower than {@link #INTERLEAVED_MIN_WIDTH}) from float {@code i}
+   * to {@code end}, each row read whole before the next, so x and dy are each read as one forward stream: row 0 stores
+   * {@code t = g0}, row 1 {@code t += g1} (the same bits as {@code g0 + g1}), row 3 adds {@code t + (g2 + g3)} to sumDy
+   * with {@code g2} loaded again from row 2 (in L1; a load instead of a store and a slot), and every row adds its FMA to
+   * sumDyXmu in row order: per position the operations of {@link #pairSteps} and {@link #fourRowsOnLines} in their
+   * order, so the same bits. Returns {@code end}.
+   *
+   * <p>Why (twenty-eighth session, AMD EPYC Zen 4 class, 2 MiB L2, 32 MiB L3, 16 lanes): the walks that read four rows
+   * side by side keep eight streams 1 KiB apart (at width 256), and on tensors past ~8 MiB they ran at 2-3.4x the time
+   * of a plain read of x and dy; one row after the other runs at 1.4-1.7x it. The reduce alone in a throwaway probe, one
+   * JVM, the walks alternating (medians of 11 rounds, two JVMs; rows in order / line-aligned four rows / the read): NC
+   * 8192x256 424-442 / 536-688 / 257-288 µs, 16384x256 970-1111 / 1941-2448 / 634-798, NHWC 16x56x56x64 661-716 /
+   * 1339-1549 / 448-499, NHWC 32x56x56x32 692-882 / 1322-1960 / 444-584; NHWC 64x56x56x64 (rows in order with a fifth
+   * slot for g2 instead of the reload) 4328-5708 / 8840-10490 / 4116-4270. Smaller calls keep the four rows side by
+   * side: NC 4096x256 178-197 against 126-171 µs, and with the fifth slot NC 2048x512 139-192 against 110-159, NHWC
+   * 32x28x28x32 131-174 against 89-134; so do super rows of {@link #INTERLEAVED_MIN_WIDTH} floats and more (NHWC
+   * 32x7x7x2048 1136-1287 in order against 673-728 µs for the interleaved walk). Earlier machines ranked the walks the
+   * other way: the seventeenth session's Intel Xeon read NC 8192x256 in 1057 µs in memory order (a walk of the same
+   * operations) against 907 for the pairs, NHWC 64x56x56x64 in 10.95 against 9.91 ms (docs/performance-history.md).
+   * The native body takes the same walk from the same size ({@code PanamaNativeBackward.reduceRowOrder}).
+   */
+  private static int rowOrderSteps(float[] x, int xOffset, float[] dy, int dyOffset, int i, int end, int width, float[] s, int slot) {
+    int sum = slot, h = 2 * slot, t = 3 * slot;
+    for (; i < end; i += 4 * width) {
+      int x0 = xOffset + i, g0 = dyOffset + i;
+      for (int j = 0; j < width; j += LANES) { // row 0: t = g0
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, g0 + j);
+        g.intoArray(s, t + j);
+        g.fma(FloatVector.fromArray(SPECIES, x, x0 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
+            .intoArray(s, h + j);
+      }
+      int x1 = x0 + width, g1 = g0 + width;
+      for (int j = 0; j < width; j += LANES) { // row 1: t += g1
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, g1 + j);
+        FloatVector.fromArray(SPECIES, s, t + j).add(g).intoArray(s, t + j);
+        g.fma(FloatVector.fromArray(SPECIES, x, x1 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
+            .intoArray(s, h + j);
+      }
+      int x2 = x1 + width, g2 = g1 + width;
+      for (int j = 0; j < width; j += LANES) { // row 2: sumDyXmu only
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, g2 + j);
+        g.fma(FloatVector.fromArray(SPECIES, x, x2 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
+            .intoArray(s, h + j);
+      }
+      int x3 = x2 + width, g3 = g2 + width;
+      for (int j = 0; j < width; j += LANES) { // row 3: sumDy += t + (g2 + g3)
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, g3 + j);
+        FloatVector pair = FloatVector.fromArray(SPECIES, dy, g2 + j).add(g);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, t + j).add(pair)).intoArray(s, sum + j);
+        g.fma(FloatVector.fromArray(SPECIES, x, x3 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
+            .intoArray(s, h + j);
+      }
+    }
+    return i;
+  }
+
+  /**
    * The backward reduce's steps of four super rows (narrower than {@link #INTERLEAVED_MIN_WIDTH}) from float {@code i}
    * on, the four rows' vectors of a position together and each of the eight streams (four rows of x and of dy) rebuilt
    * from line-aligned loads, as the statistics' {@link #accumulate4Aligned}: the same lanes and, per position, the pair
@@ -1734,7 +1797,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         g3.fma(FloatVector.fromArray(SPECIES, x, xOffset + p + 3 * width).sub(m), hj).intoArray(s, wideH - j);
       }
     }
-    if (LANES >= 16 && width < INTERLEAVED_MIN_WIDTH && streamed) { // see fourRowsOnLines
+    if (width < INTERLEAVED_MIN_WIDTH && total >= ROW_ORDER_MIN_FLOATS) { // see rowOrderSteps
+      i = rowOrderSteps(x, xOffset, dy, dyOffset, i, total - total % (4 * width), width, s, slot);
+    } else if (LANES >= 16 && width < INTERLEAVED_MIN_WIDTH && streamed) { // see fourRowsOnLines
       if ((lineHead(xOffset) + xOffset < LANES || lineHead(dyOffset) + dyOffset < LANES) && 4 * width <= total) {
         i = pairSteps(x, xOffset, dy, dyOffset, i, i + 4 * width, width, s, slot); // the line before it is outside the array
       }

@@ -247,7 +247,7 @@ final class PanamaNativeBackward {
       return;
     }
     int slot = scratchSlot(width);
-    float[] s = Scratch.borrow(3 * slot + 2 * LANES);
+    float[] s = Scratch.borrow(4 * slot + 2 * LANES);
     try {
       for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
       java.util.Arrays.fill(s, slot, 3 * slot, 0f);
@@ -269,17 +269,18 @@ final class PanamaNativeBackward {
 
   /**
    * {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch
-   * {@code [mean | sumDy | sumDyXmu | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}; the array kernel's
-   * pair walk also keeps a {@code t} slot, which these walks do not need). Steps of four super rows with the four rows'
-   * vectors of a position together ({@link #reduceFourRows}, {@link #reduceInterleaved}); the array kernel's operations
-   * per position in its order: the same bits.
+   * {@code [mean | sumDy | sumDyXmu | t | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}; {@code t} for
+   * {@link #reduceRowOrder}). Steps of four super rows with the four rows' vectors of a position together
+   * ({@link #reduceFourRows}, {@link #reduceInterleaved}), or one row after the other from
+   * {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} ({@link #reduceRowOrder}); the array kernel's operations per
+   * position in its order: the same bits.
    * The scalar tail (under a vector of floats at the tensor's end) is read from one vector of dy and one of x ending at
    * the tensor's end, copied to the scratch's last {@code 2 * LANES} floats, not by a checked {@code get} per float.
    */
   private static void reduceSuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
                                       float[] s, int slot) {
     int sum = slot, h = 2 * slot;
-    int t = 3 * slot; // the tail vectors: dy at t, x at t + LANES
+    int t = 4 * slot; // the tail vectors: dy at t, x at t + LANES
     boolean vectorTail = total % LANES != 0 && total >= LANES;
     if (vectorTail) { // copied first: scalar reads right after a wide store of the same bytes stall on store forwarding
       FloatVector.fromMemorySegment(SPECIES, dy, dyOffset + 4 * (total - LANES), LE).intoArray(s, t);
@@ -291,6 +292,7 @@ final class PanamaNativeBackward {
     // signature of C2 running out of inlining budget and boxing vectors, seen before in these classes. Split: 1.01, 1.04.
     long i = width >= WIDE_ROW ? reduceInterleavedWide(x, xOffset, dy, dyOffset, total, width, s, slot)
         : width >= INTERLEAVED_MIN_WIDTH ? reduceInterleaved(x, xOffset, dy, dyOffset, total, width, s, slot)
+        : total >= PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS ? reduceRowOrder(x, xOffset, dy, dyOffset, total, width, s, slot)
         : reduceFourRows(x, xOffset, dy, dyOffset, total, width, s, slot);
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
     long vectorBound = total - total % LANES;
@@ -380,6 +382,55 @@ final class PanamaNativeBackward {
         hj = g1.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + p + w, LE).sub(m), hj);
         hj = g2.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + p + 2 * w, LE).sub(m), hj);
         g3.fma(FloatVector.fromMemorySegment(SPECIES, x, xb + p + 3 * w, LE).sub(m), hj).intoArray(s, h - j);
+      }
+    }
+    return i;
+  }
+
+  /**
+   * {@code PanamaBatchNormSupport.rowOrderSteps} on native memory (calls of {@code ROW_ORDER_MIN_FLOATS} floats and more,
+   * super rows narrower than {@code INTERLEAVED_MIN_WIDTH}): the whole four-super-row steps, each row read whole before
+   * the next ({@code t = g0}, {@code t += g1}, then {@code sumDy += t + (g2 + g3)} with g2 loaded again, and the FMAs in
+   * row order), so the same bits as the four-row walk; returns the floats done. At absolute offsets, as
+   * {@link #reduceInterleavedWide}: these calls are few a program, where per-step slices were not always scalar-replaced;
+   * the inner loops exit on {@code !=} for the same reason as there.
+   */
+  private static long reduceRowOrder(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
+                                     float[] s, int slot) {
+    long w = 4L * width, i = 0;
+    int sum = slot, h = 2 * slot, t = 3 * slot;
+    for (; i + 4L * width <= total; i += 4L * width) {
+      long x0 = xOffset + 4 * i, g0 = dyOffset + 4 * i;
+      for (int j = 0; j != width; j += LANES) { // row 0: t = g0
+        long p = 4L * j;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, g0 + p, LE);
+        g.intoArray(s, t + j);
+        g.fma(FloatVector.fromMemorySegment(SPECIES, x, x0 + p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+            FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
+      }
+      long x1 = x0 + w, g1 = g0 + w;
+      for (int j = 0; j != width; j += LANES) { // row 1: t += g1
+        long p = 4L * j;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, g1 + p, LE);
+        FloatVector.fromArray(SPECIES, s, t + j).add(g).intoArray(s, t + j);
+        g.fma(FloatVector.fromMemorySegment(SPECIES, x, x1 + p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+            FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
+      }
+      long x2 = x1 + w, g2 = g1 + w;
+      for (int j = 0; j != width; j += LANES) { // row 2: sumDyXmu only
+        long p = 4L * j;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, g2 + p, LE);
+        g.fma(FloatVector.fromMemorySegment(SPECIES, x, x2 + p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+            FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
+      }
+      long x3 = x2 + w, g3 = g2 + w;
+      for (int j = 0; j != width; j += LANES) { // row 3: sumDy += t + (g2 + g3)
+        long p = 4L * j;
+        FloatVector g = FloatVector.fromMemorySegment(SPECIES, dy, g3 + p, LE);
+        FloatVector pair = FloatVector.fromMemorySegment(SPECIES, dy, g2 + p, LE).add(g);
+        FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, t + j).add(pair)).intoArray(s, sum + j);
+        g.fma(FloatVector.fromMemorySegment(SPECIES, x, x3 + p, LE).sub(FloatVector.fromArray(SPECIES, s, j)),
+            FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
     }
     return i;

@@ -1,0 +1,111 @@
+package dev.vecnorm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.stream.Stream;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The channels-last backward reduce of super rows narrower than 1024 floats takes one of three walks over its four-row
+ * steps: line-aligned four rows side by side, pairs of rows, or (calls of 2 Mi floats and more, twenty-eighth session)
+ * one row after the other. All must give the bits of one fixed order of operations per super-row position:
+ * {@code sumDy += (g0 + g1) + (g2 + g3)} and four FMAs in row order a step, the rows past the last whole step one at a
+ * time, then each channel's positions added in position order and the FMA sum scaled by invStd. This test computes that
+ * order in scalar Java (vector lanes are independent, so the same float operations per element give the same bits) and
+ * holds the {@code float[]} kernel (two offsets) and the native body to it, on calls on both sides of the 2 Mi-float
+ * threshold, with whole and partial steps and a partial super row at the end.
+ */
+class RowOrderReduceTest {
+
+  static final int LANES = FloatVector.SPECIES_PREFERRED.length();
+
+  static Stream<NormShape> shapes() {
+    return Stream.of(
+        NormShape.channelsLast(8192, 256), // 2 Mi floats exactly: rows in order from here
+        NormShape.channelsLast(32768 + 3, 64), // a partial four-row step of super rows (256 floats) at the end
+        NormShape.channelsLast(43691, 48), // 2 Mi + 16 floats; super rows of 384 at 16 lanes, a partial one at the end
+        NormShape.channelsLast(123362, 17), // ragged channels (super rows of 17 * LANES), a part super row at the end
+        NormShape.channelsLast(8191, 256), // just under the threshold: four rows side by side (or pairs)
+        NormShape.channelsLast(997, 100)); // a small call
+  }
+
+  @ParameterizedTest
+  @MethodSource("shapes")
+  void everyWalkGivesTheFixedOrdersBits(NormShape s) {
+    int n = (int) s.size(), c = s.channels();
+    NativeBackwardTest.Data d = NativeBackwardTest.Data.of(s, 13L * n + c);
+    float[] wantDy = new float[c], wantDyXhat = new float[c];
+    fixedOrder(d.x(), d.dy(), n, c, d.mean(), d.invStd(), wantDy, wantDyXhat);
+    Kernels k = new Kernels(NativeBackwardTest.panama());
+    for (int offset : new int[] {0, 3}) {
+      float[] x = new float[offset + n], dy = new float[offset + n];
+      System.arraycopy(d.x(), 0, x, offset, n);
+      System.arraycopy(d.dy(), 0, dy, offset, n);
+      float[] sumDy = new float[c], sumDyXhat = new float[c];
+      k.backwardReduce(s, x, offset, dy, offset, d.mean(), d.invStd(), sumDy, sumDyXhat);
+      assertArrayEquals(wantDy, sumDy, "float[] sumDy, offset " + offset + ", " + s);
+      assertArrayEquals(wantDyXhat, sumDyXhat, "float[] sumDyXhat, offset " + offset + ", " + s);
+    }
+    try (Arena arena = Arena.ofConfined()) {
+      for (long offset : new long[] {64, 4}) {
+        MemorySegment x = NativeBackwardTest.hold(arena, d.x(), offset), dy = NativeBackwardTest.hold(arena, d.dy(), offset + 8);
+        float[] sumDy = new float[c], sumDyXhat = new float[c];
+        k.backwardReduce(s, x, offset, dy, offset + 8, d.mean(), d.invStd(), sumDy, sumDyXhat);
+        assertArrayEquals(wantDy, sumDy, "native sumDy, offset " + offset + ", " + s);
+        assertArrayEquals(wantDyXhat, sumDyXhat, "native sumDyXhat, offset " + offset + ", " + s);
+      }
+    }
+  }
+
+  /** The kernels' super row: {@code lcm(channels, LANES)} floats, doubled up to at least {@code 16 * LANES}. */
+  static int superWidth(int channels) {
+    int a = channels, b = LANES;
+    while (b != 0) {
+      int t = a % b;
+      a = b;
+      b = t;
+    }
+    int width = channels / a * LANES;
+    while (width < 16 * LANES) width *= 2;
+    return width;
+  }
+
+  /** The reduce's order of operations, element by element in float (see the class comment). */
+  static void fixedOrder(float[] x, float[] dy, int total, int channels, float[] mean, float[] invStd, float[] sumDy,
+                         float[] sumDyXhat) {
+    int width = superWidth(channels);
+    float[] sum = new float[width], h = new float[width], m = new float[width];
+    for (int p = 0; p < width; p++) m[p] = mean[p % channels];
+    int i = 0;
+    for (; i + 4 * width <= total; i += 4 * width) {
+      for (int p = 0; p < width; p++) {
+        int a = i + p;
+        float g0 = dy[a], g1 = dy[a + width], g2 = dy[a + 2 * width], g3 = dy[a + 3 * width];
+        sum[p] = sum[p] + ((g0 + g1) + (g2 + g3));
+        float v = h[p];
+        v = Math.fma(g0, x[a] - m[p], v);
+        v = Math.fma(g1, x[a + width] - m[p], v);
+        v = Math.fma(g2, x[a + 2 * width] - m[p], v);
+        h[p] = Math.fma(g3, x[a + 3 * width] - m[p], v);
+      }
+    }
+    for (; i < total; i++) { // the last super rows and the part one, a float at a time
+      int p = i % width;
+      sum[p] += dy[i];
+      h[p] = Math.fma(dy[i], x[i] - m[p], h[p]);
+    }
+    for (int c = 0; c < channels; c++) {
+      float g = 0, v = 0;
+      for (int p = c; p < width; p += channels) {
+        g += sum[p];
+        v += h[p];
+      }
+      sumDy[c] = g;
+      sumDyXhat[c] = v * invStd[c];
+    }
+  }
+}
