@@ -1447,8 +1447,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
         case NORMALIZE -> impl.normalize(t[X], o[X] + e, t[Y], o[Y] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i), fromVariance,
             epsilon, pc(GAMMA, i), pc(BETA, i));
         case NORMALIZE_FOLDED -> impl.normalizeFolded(t[X], o[X] + e, t[Y], o[Y] + e, oc, cc, folded);
-        case REDUCE -> impl.backwardReduce(t[X], o[X] + e, t[DY], o[DY] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i),
-            partA[i], partB[i]);
+        case REDUCE -> impl.backwardReduceChunk(t[X], o[X] + e, t[DY], o[DY] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i),
+            partA[i], partB[i], plan.shape().size());
         case APPLY -> {
           if (memoryOrder) { // forward (backwardApply walks planes of FUSED_MIN_INNER+ floats from the end back): the same bits
             impl.backwardApplyChannels(t[X], o[X] + e, t[DY], o[DY] + e, t[DX], o[DX] + e, oc, cc, inner, 0, cc, pc(MEAN, i),

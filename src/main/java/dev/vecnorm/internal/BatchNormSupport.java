@@ -90,6 +90,16 @@ public interface BatchNormSupport {
                       float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat);
 
   /**
+   * {@link #backwardReduce} of a chunk ({@code outer} rows) of a tensor of {@code tensorFloats} floats, as
+   * {@code ParallelBatchNorm} calls it: an implementation may pick its walk by the whole tensor's size (a chunk of a
+   * tensor that streams from memory is read as the tensor would be). The same results as {@link #backwardReduce}.
+   */
+  default void backwardReduceChunk(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels, int inner,
+                                   float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long tensorFloats) {
+    backwardReduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+  }
+
+  /**
    * {@code dx = gamma * invStd * (dy - sumDy/count - xhat * sumDyXhat/count)} with
    * {@code xhat = (x - mean) * invStd}; {@code count} is the (possibly global) element count per channel.
    */
