@@ -29,6 +29,8 @@ class RowOrderReduceTest {
         NormShape.channelsLast(32768 + 3, 64), // a partial four-row step of super rows (256 floats) at the end
         NormShape.channelsLast(43691, 48), // 2 Mi + 16 floats; super rows of 384 at 16 lanes, a partial one at the end
         NormShape.channelsLast(123362, 17), // ragged channels (super rows of 17 * LANES), a part super row at the end
+        NormShape.channelsLast(130001, 17), // the same past 2 Mi floats of whole super rows (the fused reduce's threshold)
+        NormShape.channelsLast(70001, 32), // 2.24 Mi floats, super rows of 256 and a row past them
         NormShape.channelsLast(8191, 256), // just under the threshold: four rows side by side (or pairs)
         NormShape.channelsLast(997, 100)); // a small call
   }
@@ -59,6 +61,37 @@ class RowOrderReduceTest {
         assertArrayEquals(wantDyXhat, sumDyXhat, "native sumDyXhat, offset " + offset + ", " + s);
       }
     }
+  }
+
+  /**
+   * The fused BN+ReLU backward's reduce (its dBeta and dGamma are the sums) walks its super rows the same three ways: the
+   * fixed order on {@code g = y > 0 ? dy : 0}, the rows past the whole super rows added channel by channel.
+   */
+  @ParameterizedTest
+  @MethodSource("shapes")
+  void fusedReluReduceGivesTheFixedOrdersBits(NormShape s) {
+    int n = (int) s.size(), c = s.channels();
+    NativeBackwardTest.Data d = NativeBackwardTest.Data.of(s, 17L * n + c);
+    float[] y = new float[n], masked = new float[n];
+    java.util.SplittableRandom r = new java.util.SplittableRandom(n);
+    for (int i = 0; i < n; i++) {
+      y[i] = r.nextInt(3) == 0 ? 0f : (float) r.nextDouble();
+      masked[i] = y[i] > 0 ? d.dy()[i] : 0f;
+    }
+    int width = superWidth(c);
+    int superFloats = width == c && c <= 16 * LANES ? 0 : n / width * width; // the row loop for rows of up to 16 vectors
+    float[] wantDy = new float[c], wantDyXhat = new float[c];
+    fixedOrder(d.x(), masked, superFloats, c, d.mean(), null, wantDy, wantDyXhat); // sums, not yet scaled
+    for (int i = superFloats; i < n; i++) { // the rows after the super rows, channel by channel
+      int ch = i % c;
+      wantDy[ch] += masked[i];
+      wantDyXhat[ch] = Math.fma(masked[i], d.x()[i] - d.mean()[ch], wantDyXhat[ch]);
+    }
+    for (int ch = 0; ch < c; ch++) wantDyXhat[ch] *= d.invStd()[ch];
+    float[] dx = new float[n], dGamma = new float[c], dBeta = new float[c];
+    BatchNormRelu.backward(s, d.x(), 0, y, 0, d.dy(), 0, d.gamma(), d.mean(), d.invStd(), dx, 0, null, 0, dGamma, dBeta);
+    assertArrayEquals(wantDy, dBeta, "fused dBeta, " + s);
+    assertArrayEquals(wantDyXhat, dGamma, "fused dGamma, " + s);
   }
 
   /** The kernels' super row: {@code lcm(channels, LANES)} floats, doubled up to at least {@code 16 * LANES}. */
@@ -105,7 +138,7 @@ class RowOrderReduceTest {
         v += h[p];
       }
       sumDy[c] = g;
-      sumDyXhat[c] = v * invStd[c];
+      sumDyXhat[c] = invStd == null ? v : v * invStd[c];
     }
   }
 }
