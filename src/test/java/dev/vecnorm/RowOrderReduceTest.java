@@ -17,7 +17,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * time, then each channel's positions added in position order and the FMA sum scaled by invStd. This test computes that
  * order in scalar Java (vector lanes are independent, so the same float operations per element give the same bits) and
  * holds the {@code float[]} kernel (two offsets) and the native body to it, on calls on both sides of the 2 Mi-float
- * threshold, with whole and partial steps and a partial super row at the end.
+ * threshold, with whole and partial steps and a partial super row at the end; the fused BN+ReLU backward's reduce to the
+ * same order; and group norm's channels-last backward (which picks the walk by the whole tensor) to its per-sample calls.
  */
 class RowOrderReduceTest {
 
@@ -92,6 +93,53 @@ class RowOrderReduceTest {
     BatchNormRelu.backward(s, d.x(), 0, y, 0, d.dy(), 0, d.gamma(), d.mean(), d.invStd(), dx, 0, null, 0, dGamma, dBeta);
     assertArrayEquals(wantDy, dBeta, "fused dBeta, " + s);
     assertArrayEquals(wantDyXhat, dGamma, "fused dGamma, " + s);
+  }
+
+  /**
+   * Group norm's channels-last backward picks the walk of each sample's reduce by the whole tensor's size: a call of
+   * two or three samples of under 2 Mi floats each (2 Mi or more in all) reads rows in order, a call per sample does not.
+   * Both must give the same dx bits, and dGamma/dBeta must be the per-sample sums added in sample order, on
+   * {@code float[]} and on native segments.
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.CsvSource({"2, 16384, 64, 32", "3, 11000, 64, 8", "2, 20000, 60, 6"})
+  void groupNormWholeCallSameBitsAsSampleCalls(int batch, int spatial, int channels, int groups) {
+    GroupShape whole = GroupShape.nhwc(batch, spatial, channels, groups), one = GroupShape.nhwc(1, spatial, channels, groups);
+    int n = (int) whole.size(), per = spatial * channels;
+    java.util.SplittableRandom r = new java.util.SplittableRandom(n + groups);
+    float[] x = new float[n], dy = new float[n], gamma = new float[channels];
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) (2 + r.nextGaussian());
+      dy[i] = (float) r.nextGaussian();
+    }
+    for (int c = 0; c < channels; c++) gamma[c] = (float) (1 + 0.2 * r.nextGaussian());
+    float[] mean = new float[whole.statistics()], invStd = new float[whole.statistics()];
+    GroupNorm.forward(whole, x, 0, gamma, null, 1e-3f, new float[n], 0, mean, invStd);
+    float[] dx = new float[n], dGamma = new float[channels], dBeta = new float[channels];
+    GroupNorm.backward(whole, x, 0, dy, 0, gamma, mean, invStd, dx, 0, dGamma, dBeta);
+    float[] sampleDx = new float[n], sumGamma = new float[channels], sumBeta = new float[channels];
+    for (int b = 0; b < batch; b++) {
+      float[] m = java.util.Arrays.copyOfRange(mean, b * groups, (b + 1) * groups);
+      float[] v = java.util.Arrays.copyOfRange(invStd, b * groups, (b + 1) * groups);
+      float[] dg = new float[channels], db = new float[channels];
+      GroupNorm.backward(one, x, b * per, dy, b * per, gamma, m, v, sampleDx, b * per, dg, db);
+      for (int c = 0; c < channels; c++) {
+        sumGamma[c] += dg[c];
+        sumBeta[c] += db[c];
+      }
+    }
+    assertArrayEquals(sampleDx, dx, "float[] dx");
+    assertArrayEquals(sumGamma, dGamma, "float[] dGamma");
+    assertArrayEquals(sumBeta, dBeta, "float[] dBeta");
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment sx = NativeBackwardTest.hold(arena, x, 64), sdy = NativeBackwardTest.hold(arena, dy, 4);
+      MemorySegment out = arena.allocate(4L * n + 64, 64);
+      float[] segGamma = new float[channels], segBeta = new float[channels];
+      GroupNorm.backward(whole, sx, 64, sdy, 4, gamma, mean, invStd, out, 0, segGamma, segBeta);
+      assertArrayEquals(dx, SegmentTest.read(out, 0, n), "native dx");
+      assertArrayEquals(dGamma, segGamma, "native dGamma");
+      assertArrayEquals(dBeta, segBeta, "native dBeta");
+    }
   }
 
   /** The kernels' super row: {@code lcm(channels, LANES)} floats, doubled up to at least {@code 16 * LANES}. */

@@ -203,6 +203,16 @@ public interface BatchNormSupport {
     return false;
   }
 
+  /**
+   * {@link #backwardReduceNative} of a part of a tensor of {@code tensorFloats} floats (a group norm sample), as
+   * {@link #backwardReduceChunk}: the walk may follow the whole tensor's size; the same results.
+   */
+  default boolean backwardReduceNativeChunk(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy,
+                                            long dyOffset, int outer, int channels, int inner, float[] mean, float[] invStd,
+                                            float[] sumDy, float[] sumDyXhat, long tensorFloats) {
+    return backwardReduceNative(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+  }
+
   /** {@link #backwardApply} on native memory, as {@link #backwardNative}; false (nothing written) when staged. */
   default boolean backwardApplyNative(java.lang.foreign.MemorySegment x, long xOffset, java.lang.foreign.MemorySegment dy,
                                       long dyOffset, java.lang.foreign.MemorySegment dx, long dxOffset, int outer, int channels,

@@ -1507,8 +1507,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * The same bits either way.
    */
   static void reduceSample(float[] x, int xOffset, float[] dy, int dyOffset, int rows, int channels, float[] mean, float[] invStd,
-                           float[] sumDy, float[] sumDyXhat, boolean streamed) {
-    reduceChannelsLast(x, xOffset, dy, dyOffset, rows, channels, mean, sumDy, sumDyXhat, streamed, rows * channels >= ROW_ORDER_MIN_FLOATS);
+                           float[] sumDy, float[] sumDyXhat, boolean streamed, boolean rowOrder) {
+    reduceChannelsLast(x, xOffset, dy, dyOffset, rows, channels, mean, sumDy, sumDyXhat, streamed, rowOrder);
     scaleByInvStd(sumDyXhat, invStd, channels);
   }
 
@@ -2597,6 +2597,13 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   public boolean backwardReduceNative(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels,
                                       int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
     return PanamaNativeBackward.reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+  }
+
+  @Override
+  public boolean backwardReduceNativeChunk(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels,
+                                           int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long tensorFloats) {
+    return PanamaNativeBackward.reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat,
+        tensorFloats >= ROW_ORDER_MIN_FLOATS);
   }
 
   @Override

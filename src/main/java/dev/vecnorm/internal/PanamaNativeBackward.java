@@ -229,9 +229,16 @@ final class PanamaNativeBackward {
   /** {@link BatchNormSupport#backwardReduce} on native memory; false when not {@link #supported}. */
   static boolean reduce(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels, int inner,
                         float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    return reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat,
+        (long) outer * channels * inner >= PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS);
+  }
+
+  /** {@link #reduce}, channels-last super rows read in row order ({@link #reduceRowOrder}) when {@code rowOrder}: the same bits. */
+  static boolean reduce(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels, int inner,
+                        float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, boolean rowOrder) {
     if (!supported(channels, inner)) return false;
     if (inner == 1) {
-      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat);
+      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat, rowOrder);
     } else {
       reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
     }
@@ -240,7 +247,7 @@ final class PanamaNativeBackward {
   }
 
   private static void reduceChannelsLast(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer,
-                                         int channels, float[] mean, float[] sumDy, float[] sumDyXhat) {
+                                         int channels, float[] mean, float[] sumDy, float[] sumDyXhat, boolean rowOrder) {
     int width = superWidth(channels);
     if (width < 0) {
       reduceRows(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat);
@@ -251,7 +258,7 @@ final class PanamaNativeBackward {
     try {
       for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
       java.util.Arrays.fill(s, slot, 3 * slot, 0f);
-      reduceSuperRows(x, xOffset, dy, dyOffset, (long) outer * channels, width, s, slot);
+      reduceSuperRows(x, xOffset, dy, dyOffset, (long) outer * channels, width, s, slot, rowOrder);
       for (int c = 0; c < channels; c++) { // each channel's positions, in the array kernel's order
         float g = 0, h = 0;
         for (int pos = c; pos < width; pos += channels) {
@@ -271,14 +278,14 @@ final class PanamaNativeBackward {
    * {@code PanamaBatchNormSupport.reduceSuperRows} on native memory: {@code total} floats, scratch
    * {@code [mean | sumDy | sumDyXmu | t | 2 * LANES]}, {@code slot} floats apart ({@code scratchSlot}; {@code t} for
    * {@link #reduceRowOrder}). Steps of four super rows with the four rows' vectors of a position together
-   * ({@link #reduceFourRows}, {@link #reduceInterleaved}), or one row after the other from
-   * {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} ({@link #reduceRowOrder}); the array kernel's operations per
-   * position in its order: the same bits.
+   * ({@link #reduceFourRows}, {@link #reduceInterleaved}), or one row after the other when {@code rowOrder} (tensors of
+   * {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} and more, {@link #reduceRowOrder}); the array kernel's operations
+   * per position in its order: the same bits.
    * The scalar tail (under a vector of floats at the tensor's end) is read from one vector of dy and one of x ending at
    * the tensor's end, copied to the scratch's last {@code 2 * LANES} floats, not by a checked {@code get} per float.
    */
   private static void reduceSuperRows(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, long total, int width,
-                                      float[] s, int slot) {
+                                      float[] s, int slot, boolean rowOrder) {
     int sum = slot, h = 2 * slot;
     int t = 4 * slot; // the tail vectors: dy at t, x at t + LANES
     boolean vectorTail = total % LANES != 0 && total >= LANES;
@@ -292,7 +299,7 @@ final class PanamaNativeBackward {
     // signature of C2 running out of inlining budget and boxing vectors, seen before in these classes. Split: 1.01, 1.04.
     long i = width >= WIDE_ROW ? reduceInterleavedWide(x, xOffset, dy, dyOffset, total, width, s, slot)
         : width >= INTERLEAVED_MIN_WIDTH ? reduceInterleaved(x, xOffset, dy, dyOffset, total, width, s, slot)
-        : total >= PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS ? reduceRowOrder(x, xOffset, dy, dyOffset, total, width, s, slot)
+        : rowOrder ? reduceRowOrder(x, xOffset, dy, dyOffset, total, width, s, slot)
         : reduceFourRows(x, xOffset, dy, dyOffset, total, width, s, slot);
     // The last super rows, then the floats that do not fill one (the pattern continues), a vector at a time.
     long vectorBound = total - total % LANES;

@@ -111,8 +111,12 @@ final class PanamaNativeGroupNorm {
         long xs = xOffset + n * sampleBytes, gs = dyOffset + n * sampleBytes, ds = dxOffset + n * sampleBytes;
         int at = statsOffset + n * groups;
         GroupNormRows.spread(mean, invStd, at, channels, groups, chMean, chInvStd);
-        if (channelsLast) require(bn.backwardReduceNative(x, xs, dy, gs, spatial, channels, 1, chMean, chInvStd, sumDy, sumDyXhat));
-        else require(bn.backwardReduceNative(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat));
+        if (channelsLast) { // the walk by the whole tensor's size, as the array kernel's (PanamaGroupNormSupport.backward)
+          require(bn.backwardReduceNativeChunk(x, xs, dy, gs, spatial, channels, 1, chMean, chInvStd, sumDy, sumDyXhat,
+              (long) batch * channels * spatial));
+        } else {
+          require(bn.backwardReduceNative(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat));
+        }
         GroupNormRows.coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);
