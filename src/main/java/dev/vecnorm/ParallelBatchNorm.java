@@ -1460,8 +1460,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
         }
         case RELU_NORMALIZE -> owner.fused.normalizeRelu(t[X], o[X] + e, t[RES], o[RES] + e, t[Y], o[Y] + e, oc, cc, inner,
             pc(MEAN, i), pc(SCALE, i), pc(GAMMA, i), pc(BETA, i));
-        case RELU_REDUCE -> owner.fused.backwardReduceRelu(t[X], o[X] + e, t[Y], o[Y] + e, t[DY], o[DY] + e, oc, cc, inner,
-            pc(MEAN, i), pc(SCALE, i), partA[i], partB[i]);
+        case RELU_REDUCE -> owner.fused.backwardReduceReluChunk(t[X], o[X] + e, t[Y], o[Y] + e, t[DY], o[DY] + e, oc, cc, inner,
+            pc(MEAN, i), pc(SCALE, i), partA[i], partB[i], plan.shape().size());
         case RELU_APPLY -> owner.fused.backwardApplyRelu(t[X], o[X] + e, t[Y], o[Y] + e, t[DY], o[DY] + e, t[DX], o[DX] + e,
             t[DRES], o[DRES] + e, oc, cc, inner, pc(MEAN, i), pc(SCALE, i), pc(GAMMA, i), pc(SUM_DY, i), pc(SUM_DYXHAT, i), count);
         default -> throw new AssertionError(op);

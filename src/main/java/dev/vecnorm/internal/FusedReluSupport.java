@@ -17,6 +17,16 @@ public interface FusedReluSupport {
                           int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat);
 
   /**
+   * {@link #backwardReduceRelu} of a chunk of a tensor of {@code tensorFloats} floats, as {@code ParallelBatchNorm} calls
+   * it: the walk may follow the whole tensor's size (as {@code BatchNormSupport.backwardReduceChunk}); the same results.
+   */
+  default void backwardReduceReluChunk(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, int outer,
+                                       int channels, int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat,
+                                       long tensorFloats) {
+    backwardReduceRelu(x, xOffset, y, yOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
+  }
+
+  /**
    * {@code dx = a*g + b*(x - mean) + k} with {@code g = dy * [y > 0]} and the coefficients of
    * {@link BatchNormSupport#backwardApply}; when {@code dResidual} is not null it receives {@code g}.
    */

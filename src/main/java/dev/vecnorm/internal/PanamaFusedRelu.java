@@ -215,6 +215,15 @@ final class PanamaFusedRelu implements FusedReluSupport {
   @Override
   public void backwardReduceRelu(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, int outer,
                                  int channels, int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    backwardReduceReluChunk(x, xOffset, y, yOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat,
+        (long) outer * channels * inner);
+  }
+
+  /** A call or a {@code ParallelBatchNorm} chunk: super rows in row order when the whole tensor has 2 Mi floats or more. */
+  @Override
+  public void backwardReduceReluChunk(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, int outer,
+                                      int channels, int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat,
+                                      long tensorFloats) {
     java.util.Arrays.fill(sumDy, 0f);
     java.util.Arrays.fill(sumDyXhat, 0f);
     if (inner == 1) {
@@ -227,7 +236,8 @@ final class PanamaFusedRelu implements FusedReluSupport {
       int superRows = width < 0 || width == channels && channels <= ROW_LOOP_MAX_VECTORS * LANES ? 0 : outer * channels / width;
       int done = 0;
       if (superRows > 0) {
-        reduceSuperRows(x, xOffset, y, yOffset, dy, dyOffset, superRows, width, channels, mean, sumDy, sumDyXhat);
+        reduceSuperRows(x, xOffset, y, yOffset, dy, dyOffset, superRows, width, channels, mean, sumDy, sumDyXhat,
+            tensorFloats >= PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS);
         done = superRows * (width / channels);
       }
       int at = done * channels;
@@ -355,8 +365,7 @@ final class PanamaFusedRelu implements FusedReluSupport {
    * any thread count (ParallelBatchNorm's chunks are whole rows, each summed from its first row).
    */
   private static void reduceSuperRows(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, int superRows,
-                                      int width, int channels, float[] mean, float[] sumDy, float[] sumDyXhat) {
-    boolean rowOrder = (long) superRows * width >= PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS;
+                                      int width, int channels, float[] mean, float[] sumDy, float[] sumDyXhat, boolean rowOrder) {
     float[] s = Scratch.borrow((rowOrder ? 5 : 3) * width); // [mean tiled | S(g) | S(g (x - mean)) | t | u] per position
     try {
       System.arraycopy(mean, 0, s, 0, channels);
@@ -395,9 +404,9 @@ final class PanamaFusedRelu implements FusedReluSupport {
 
   /**
    * {@link #reduceSuperRows}' whole four-super-row steps ({@code rows} super rows, a multiple of four) one row after the
-   * other, for calls of {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} floats and more, as batch norm's backward
-   * reduce does ({@code PanamaBatchNormSupport.rowOrderSteps}, where the twelve streams' four-row walk's cost is
-   * explained): {@code t = g0}, {@code t += g1}, {@code u = g2}, then {@code S(g) += t + (u + g3)}, and the FMAs in row
+   * other, for tensors of {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} floats and more (a call or its chunks), as
+   * batch norm's backward reduce does ({@code PanamaBatchNormSupport.rowOrderSteps}, where the four-row walk's cost is
+   * explained; here it reads twelve streams): {@code t = g0}, {@code t += g1}, {@code u = g2}, then {@code S(g) += t + (u + g3)}, and the FMAs in row
    * order: the four-row walk's operations per position in its order, so the same bits. Scratch
    * {@code [mean | S(g) | S(g (x - mean)) | t | u]}, {@code width} floats each; returns {@code rows}. The fused
    * backward's time over batch norm's backward in the same JVM (twenty-eighth session, AMD EPYC Zen 4 class; a
