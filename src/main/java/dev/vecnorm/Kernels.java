@@ -227,12 +227,18 @@ record Kernels(BatchNormSupport impl) {
 
   void reduceSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
                               float[] invStd, float[] sumDy, float[] sumDyXhat) {
+    reduceSegments(s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat, s.size());
+  }
+
+  /** {@link #reduceSegments} of a {@code ParallelBatchNorm} chunk of a tensor of {@code tensorFloats} floats (the walk may follow it). */
+  void reduceSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
+                      float[] invStd, float[] sumDy, float[] sumDyXhat, long tensorFloats) {
     float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset);
     if (xa != null && ga != null) {
-      impl.backwardReduce(xa, Staging.elementOffset(x, xOffset), ga, Staging.elementOffset(dy, dyOffset), s.outer(),
-          s.channels(), s.inner(), mean, invStd, sumDy, sumDyXhat);
+      impl.backwardReduceChunk(xa, Staging.elementOffset(x, xOffset), ga, Staging.elementOffset(dy, dyOffset), s.outer(),
+          s.channels(), s.inner(), mean, invStd, sumDy, sumDyXhat, tensorFloats);
     } else {
-      Staging.backward(impl, s, x, xOffset, dy, dyOffset, mean, invStd, null, sumDy, sumDyXhat, false, null, 0);
+      Staging.backward(impl, s, x, xOffset, dy, dyOffset, mean, invStd, null, sumDy, sumDyXhat, false, null, 0, tensorFloats);
     }
   }
 

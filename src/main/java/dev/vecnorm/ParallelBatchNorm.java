@@ -1480,7 +1480,8 @@ public final class ParallelBatchNorm implements AutoCloseable {
         case MOMENTS -> k.momentsSegments(cs, t[X], o[X] + b, partA[i], partR[i], partB[i]);
         case NORMALIZE -> k.normalizeSegments(cs, t[X], o[X] + b, t[Y], o[Y] + b, pc(MEAN, i), pc(SCALE, i), fromVariance,
             epsilon, pc(GAMMA, i), pc(BETA, i));
-        case REDUCE -> k.reduceSegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(MEAN, i), pc(SCALE, i), partA[i], partB[i]);
+        case REDUCE -> k.reduceSegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(MEAN, i), pc(SCALE, i), partA[i], partB[i],
+            plan.shape().size());
         case APPLY -> k.applySegments(cs, t[X], o[X] + b, t[DY], o[DY] + b, pc(GAMMA, i), pc(MEAN, i), pc(SCALE, i),
             pc(SUM_DY, i), pc(SUM_DYXHAT, i), count, t[DX], o[DX] + b);
         default -> fusedStaged(i, cs, b);

@@ -446,10 +446,21 @@ final class Staging {
   static void backward(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
                        float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, boolean apply,
                        MemorySegment dx, long dxOffset) {
+    backward(impl, s, x, xOffset, dy, dyOffset, mean, invStd, gamma, sumDy, sumDyXhat, apply, dx, dxOffset, s.size());
+  }
+
+  /**
+   * {@link #backward} on a part ({@code s}) of a tensor of {@code tensorFloats} floats, a {@code ParallelBatchNorm}
+   * chunk: the native reduce may walk it as the whole tensor ({@code BatchNormSupport.backwardReduceNativeChunk}).
+   */
+  static void backward(BatchNormSupport impl, NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset,
+                       float[] mean, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, boolean apply,
+                       MemorySegment dx, long dxOffset, long tensorFloats) {
     if (plainNative(x) && plainNative(dy) && (apply
         ? plainNative(dx) && impl.backwardNative(x, xOffset, dy, dyOffset, dx, dxOffset, s.outer(), s.channels(), s.inner(), mean,
             invStd, gamma, sumDy, sumDyXhat, s.countPerChannel())
-        : impl.backwardReduceNative(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), mean, invStd, sumDy, sumDyXhat))) {
+        : impl.backwardReduceNativeChunk(x, xOffset, dy, dyOffset, s.outer(), s.channels(), s.inner(), mean, invStd, sumDy,
+            sumDyXhat, tensorFloats))) {
       return; // straight on native memory, as normalize (PanamaNativeBackward)
     }
     Workspace w = borrow();
