@@ -1671,7 +1671,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    *
    * <p>Why (twenty-eighth session, AMD EPYC Zen 4 class, 2 MiB L2, 32 MiB L3, 16 lanes): the walks that read four rows
    * side by side keep eight streams 1 KiB apart (at width 256), and on tensors past ~8 MiB they ran at 2-3.4x the time
-   * of a plain read of x and dy; one row after the other runs at 1.4-1.7x it. The reduce alone in a throwaway probe, one
+   * of a plain read of x and dy; one row after the other runs at 1.4-1.7x it. The reduce alone (docs/probes/RedVar.java), one
    * JVM, the walks alternating (medians of 11 rounds, two JVMs; rows in order / line-aligned four rows / the read): NC
    * 8192x256 424-442 / 536-688 / 257-288 µs, 16384x256 970-1111 / 1941-2448 / 634-798, NHWC 16x56x56x64 661-716 /
    * 1339-1549 / 448-499, NHWC 32x56x56x32 692-882 / 1322-1960 / 444-584; NHWC 64x56x56x64 (rows in order with a fifth

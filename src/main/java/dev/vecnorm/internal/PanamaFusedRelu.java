@@ -410,7 +410,7 @@ final class PanamaFusedRelu implements FusedReluSupport {
    * order: the four-row walk's operations per position in its order, so the same bits. Scratch
    * {@code [mean | S(g) | S(g (x - mean)) | t | u]}, {@code width} floats each; returns {@code rows}. The fused
    * backward's time over batch norm's backward in the same JVM (twenty-eighth session, AMD EPYC Zen 4 class; a
-   * throwaway probe alternating {@code BatchNormRelu.backward} and {@code BatchNorm.backward}, medians of 9 rounds, two
+   * probe (docs/probes/ReluBw.java) alternating {@code BatchNormRelu.backward} and {@code BatchNorm.backward}, medians of 9 rounds, two
    * JVMs a build; with / without this walk): NHWC 32x56x56x32 1.36, 1.47 / 1.82, 1.98; NHWC 64x56x56x64 1.15, 1.24 /
    * 1.84, 1.87; NHWC 16x56x56x64 1.24, 1.25 / 1.94, 2.10; NC 32768x64 1.19, 1.39 / 1.92, 2.00 (the fused backward
    * reads y as well, so about 1.4 is its traffic's share).

@@ -1,0 +1,31 @@
+import dev.vecnorm.*;
+import java.util.*;
+/** BatchNormRelu.backward vs BatchNorm.backward, channels-last, one JVM alternating. args: RxC... */
+public class ReluBw {
+  public static void main(String[] a) {
+    int rounds = Integer.getInteger("rounds", 9);
+    for (String sh : a) {
+      String[] d = sh.split("x"); int r = Integer.parseInt(d[0]), c = Integer.parseInt(d[1]); int n = r * c;
+      NormShape s = NormShape.channelsLast(r, c);
+      float[] x = new float[n], y = new float[n], dy = new float[n], dx = new float[n];
+      Random rnd = new Random(1); for (int i = 0; i < n; i++) { x[i] = (float) rnd.nextGaussian(); dy[i] = (float) rnd.nextGaussian(); y[i] = Math.max(0f, x[i]); }
+      float[] g = new float[c], m = new float[c], is = new float[c], dg = new float[c], db = new float[c];
+      Arrays.fill(g, 1.1f); Arrays.fill(is, 0.9f);
+      Runnable[] ops = {
+        () -> BatchNormRelu.backward(s, x, 0, y, 0, dy, 0, g, m, is, dx, 0, null, 0, dg, db),
+        () -> BatchNorm.backward(s, x, 0, dy, 0, g, m, is, dx, 0, dg, db),
+      };
+      String[] names = {"relu", "bn"};
+      for (int w = 0; w < 100; w++) for (Runnable o : ops) o.run();
+      double[][] t = new double[ops.length][rounds];
+      for (int k = 0; k < rounds; k++) for (int o = 0; o < ops.length; o++) {
+        long best = Long.MAX_VALUE;
+        for (int rep = 0; rep < 3; rep++) { long t0 = System.nanoTime(); ops[o].run(); best = Math.min(best, System.nanoTime() - t0); }
+        t[o][k] = best / 1e3;
+      }
+      StringBuilder sb = new StringBuilder(sh + ":");
+      for (int o = 0; o < ops.length; o++) { Arrays.sort(t[o]); sb.append(String.format(" %s %.0f", names[o], t[o][rounds / 2])); }
+      System.out.println(sb);
+    }
+  }
+}
