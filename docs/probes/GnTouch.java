@@ -26,16 +26,7 @@ public class GnTouch {
         () -> GroupNorm.forward(gs, x, 0, g, b, 1e-3f, dx2, 0, m, is),
       };
       String[] names = {"lib", "copy", "touch", "pre", "2r1w", "fwd"};
-      for (int w = 0; w < 300; w++) for (Runnable o : ops) o.run();
-      double[][] t = new double[ops.length][rounds];
-      for (int k = 0; k < rounds; k++) for (int o = 0; o < ops.length; o++) {
-        long best = Long.MAX_VALUE;
-        for (int rep = 0; rep < 5; rep++) { long t0 = System.nanoTime(); ops[o].run(); best = Math.min(best, System.nanoTime() - t0); }
-        t[o][k] = best / 1e3;
-      }
-      StringBuilder sb = new StringBuilder(sh + ":");
-      for (int o = 0; o < ops.length; o++) { Arrays.sort(t[o]); sb.append(String.format(" %s %.0f", names[o], t[o][rounds / 2])); }
-      System.out.println(sb);
+      System.out.println(Probe.medians(sh + ":", names, ops, 300, rounds, 5));
     }
   }
   static void rw(float[] x, float[] y, float[] z) {

@@ -22,16 +22,7 @@ public class Inf2 {
       () -> { Future<?> f = ex.submit(() -> rw(x, x, n / 2, n)); rw(x, x, 0, n / 2); try { f.get(); } catch (Exception e) { throw new RuntimeException(e); } },
     };
     String[] names = {"bn1", "pbn2", "rw1", "rw2", "inplace1", "inplace2"};
-    for (int w = 0; w < 30; w++) for (Runnable o : ops) o.run();
-    int rounds = 9; double[][] t = new double[ops.length][rounds];
-    for (int k = 0; k < rounds; k++) for (int o = 0; o < ops.length; o++) {
-      long best = Long.MAX_VALUE;
-      for (int rep = 0; rep < 3; rep++) { long t0 = System.nanoTime(); ops[o].run(); best = Math.min(best, System.nanoTime() - t0); }
-      t[o][k] = best / 1e3;
-    }
-    StringBuilder sb = new StringBuilder();
-    for (int o = 0; o < ops.length; o++) { Arrays.sort(t[o]); sb.append(String.format(" %s %.0f", names[o], t[o][rounds / 2])); }
-    System.out.println(sb);
+    System.out.println(Probe.medians("", names, ops, 30, 9, 3));
     ex.shutdown(); p.close();
   }
   static void rw(float[] x, float[] y, int from, int to) {

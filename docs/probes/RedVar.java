@@ -33,16 +33,7 @@ public class RedVar {
       java.util.List<Runnable> ol = new java.util.ArrayList<>(); java.util.List<String> nl = new java.util.ArrayList<>();
       for (int q = 0; q < ops.length; q++) if (("," + sel + ",").contains("," + names[q] + ",")) { ol.add(ops[q]); nl.add(names[q]); }
       ops = ol.toArray(new Runnable[0]); names = nl.toArray(new String[0]);
-      for (int w = 0; w < 150; w++) for (Runnable o : ops) o.run();
-      double[][] t = new double[ops.length][rounds];
-      for (int k = 0; k < rounds; k++) for (int o = 0; o < ops.length; o++) {
-        long best = Long.MAX_VALUE;
-        for (int rep = 0; rep < 3; rep++) { long t0 = System.nanoTime(); ops[o].run(); best = Math.min(best, System.nanoTime() - t0); }
-        t[o][k] = best / 1e3;
-      }
-      StringBuilder sb = new StringBuilder(sh + ":");
-      for (int o = 0; o < ops.length; o++) { Arrays.sort(t[o]); sb.append(String.format(" %s %.0f", names[o], t[o][rounds / 2])); }
-      System.out.println(sb);
+      System.out.println(Probe.medians(sh + ":", names, ops, 150, rounds, 3));
     }
   }
   static final float[] IOTA = new float[LANES]; static { for (int i = 0; i < LANES; i++) IOTA[i] = i; }

@@ -16,16 +16,7 @@ public class ReluBw {
         () -> BatchNorm.backward(s, x, 0, dy, 0, g, m, is, dx, 0, dg, db),
       };
       String[] names = {"relu", "bn"};
-      for (int w = 0; w < 100; w++) for (Runnable o : ops) o.run();
-      double[][] t = new double[ops.length][rounds];
-      for (int k = 0; k < rounds; k++) for (int o = 0; o < ops.length; o++) {
-        long best = Long.MAX_VALUE;
-        for (int rep = 0; rep < 3; rep++) { long t0 = System.nanoTime(); ops[o].run(); best = Math.min(best, System.nanoTime() - t0); }
-        t[o][k] = best / 1e3;
-      }
-      StringBuilder sb = new StringBuilder(sh + ":");
-      for (int o = 0; o < ops.length; o++) { Arrays.sort(t[o]); sb.append(String.format(" %s %.0f", names[o], t[o][rounds / 2])); }
-      System.out.println(sb);
+      System.out.println(Probe.medians(sh + ":", names, ops, 100, rounds, 3));
     }
   }
 }
