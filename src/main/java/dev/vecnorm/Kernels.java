@@ -230,7 +230,7 @@ record Kernels(BatchNormSupport impl) {
     reduceSegments(s, x, xOffset, dy, dyOffset, mean, invStd, sumDy, sumDyXhat, s.size());
   }
 
-  /** {@link #reduceSegments} of a {@code ParallelBatchNorm} chunk of a tensor of {@code tensorFloats} floats (the walk may follow it). */
+  /** {@link #reduceSegments} of a {@code ParallelBatchNorm} chunk of a tensor of {@code tensorFloats} floats (the walk follows it). */
   void reduceSegments(NormShape s, MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, float[] mean,
                       float[] invStd, float[] sumDy, float[] sumDyXhat, long tensorFloats) {
     float[] xa = Staging.backingArray(x, xOffset), ga = Staging.backingArray(dy, dyOffset);

@@ -1467,7 +1467,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
                              int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
     if (inner == 1) {
       int n = outer * channels;
-      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat, n >= HEAD_MIN_FLOATS, n >= ROW_ORDER_MIN_FLOATS);
+      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat, n >= HEAD_MIN_FLOATS,
+          n >= ROW_ORDER_MIN_FLOATS);
     } else {
       reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
     }
@@ -1477,8 +1478,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * A {@code ParallelBatchNorm} chunk's reduce: channels-last chunks of a tensor of {@link #ROW_ORDER_MIN_FLOATS} or
    * more read its rows in order ({@link #rowOrderSteps}) whatever the chunk's own size (128 Ki floats and up), as the
-   * whole tensor's call would. NHWC 64x56x56x64 backward on 2 threads, {@code jmh/bench peers} (twenty-eighth session):
-   * 7022 and 7786 µs with rows in order in every chunk, 9494-13954 µs with the walk chosen by the chunk's size.
+   * whole tensor's call would. Backward on 2 threads, {@code jmh/peers/run JAR OUT --ops backward --shapes
+   * NHWC:64x56x56x64,NHWC:32x56x56x32,NC:8192x256 --threads 2} (twenty-eighth session, two runs a jar), the walk by the
+   * tensor's size / by the chunk's: NHWC 32x56x56x32 857, 986 / 1940, 1683 µs; NC 8192x256 543, 524 / 775, 764; NHWC
+   * 64x56x56x64 9181, 8892 / 11029, 13158.
    */
   @Override
   public void backwardReduceChunk(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels, int inner,
@@ -1582,8 +1585,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * floats and more (runs of 4 KiB, as the wide super rows' walk), and narrower rows in calls of up to
    * {@link #FOUR_ROWS_MAX_FLOATS} (8 MiB a tensor, x and dy well inside L3). Narrower rows from memory keep the
    * row-by-row walk, one stream per array: four short runs side by side are followed worse by the prefetchers
-   * (docs/performance-history.md: "Rows of one part side by side"). Reduce alone, one JVM per walk, alternating (AVX-512 EPYC, Zen 5
-   * class), four rows / row by row: NC 2000x300 0.70, 4000x300 0.68, 8000x130 0.65; from memory NC 8000x300 (9.6 MB)
+   * (docs/performance-history.md: "Rows of one part side by side"). Reduce alone, one JVM per walk, alternating
+   * (AVX-512 EPYC, Zen 5 class), four rows / row by row: NC 2000x300 0.70, 4000x300 0.68, 8000x130 0.65; from memory
+   * NC 8000x300 (9.6 MB)
    * 0.9-1.2, 16000x300 1.2-1.4, 30000x130 1.5-2.0, 16000x1000 1.0-1.35; wide rows NC 512x4097 0.48-0.52, 4000x4097
    * (65 MB) 0.59-0.73, 2000x2050 0.54-0.72, 8000x1025 0.80-0.92. The native body takes the same decision (the sum
    * order depends on it).
@@ -1671,8 +1675,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    *
    * <p>Why (twenty-eighth session, AMD EPYC Zen 4 class, 2 MiB L2, 32 MiB L3, 16 lanes): the walks that read four rows
    * side by side keep eight streams 1 KiB apart (at width 256), and on tensors past ~8 MiB they ran at 2-3.4x the time
-   * of a plain read of x and dy; one row after the other runs at 1.4-1.7x it. The reduce alone (docs/probes/RedVar.java), one
-   * JVM, the walks alternating (medians of 11 rounds, two JVMs; rows in order / line-aligned four rows / the read): NC
+   * of a plain read of x and dy; one row after the other runs at 1.4-1.7x it. The reduce alone
+   * (docs/probes/RedVar.java), one JVM, the walks alternating (medians of 11 rounds, two JVMs; rows in order /
+   * line-aligned four rows / the read): NC
    * 8192x256 424-442 / 536-688 / 257-288 µs, 16384x256 970-1111 / 1941-2448 / 634-798, NHWC 16x56x56x64 661-716 /
    * 1339-1549 / 448-499, NHWC 32x56x56x32 692-882 / 1322-1960 / 444-584; NHWC 64x56x56x64 (rows in order with a fifth
    * slot for g2 instead of the reload) 4328-5708 / 8840-10490 / 4116-4270. Smaller calls keep the four rows side by
@@ -1683,36 +1688,37 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * operations) against 907 for the pairs, NHWC 64x56x56x64 in 10.95 against 9.91 ms (docs/performance-history.md).
    * The native body takes the same walk from the same size ({@code PanamaNativeBackward.reduceRowOrder}).
    */
-  private static int rowOrderSteps(float[] x, int xOffset, float[] dy, int dyOffset, int i, int end, int width, float[] s, int slot) {
+  private static int rowOrderSteps(float[] x, int xOffset, float[] dy, int dyOffset, int i, int end, int width, float[] s,
+                                   int slot) {
     int sum = slot, h = 2 * slot, t = 3 * slot;
     for (; i < end; i += 4 * width) {
       int x0 = xOffset + i, g0 = dyOffset + i;
       for (int j = 0; j < width; j += LANES) { // row 0: t = g0
         FloatVector g = FloatVector.fromArray(SPECIES, dy, g0 + j);
         g.intoArray(s, t + j);
-        g.fma(FloatVector.fromArray(SPECIES, x, x0 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-            .intoArray(s, h + j);
+        FloatVector d = FloatVector.fromArray(SPECIES, x, x0 + j).sub(FloatVector.fromArray(SPECIES, s, j));
+        g.fma(d, FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
       int x1 = x0 + width, g1 = g0 + width;
       for (int j = 0; j < width; j += LANES) { // row 1: t += g1
         FloatVector g = FloatVector.fromArray(SPECIES, dy, g1 + j);
         FloatVector.fromArray(SPECIES, s, t + j).add(g).intoArray(s, t + j);
-        g.fma(FloatVector.fromArray(SPECIES, x, x1 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-            .intoArray(s, h + j);
+        FloatVector d = FloatVector.fromArray(SPECIES, x, x1 + j).sub(FloatVector.fromArray(SPECIES, s, j));
+        g.fma(d, FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
       int x2 = x1 + width, g2 = g1 + width;
       for (int j = 0; j < width; j += LANES) { // row 2: sumDyXmu only
         FloatVector g = FloatVector.fromArray(SPECIES, dy, g2 + j);
-        g.fma(FloatVector.fromArray(SPECIES, x, x2 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-            .intoArray(s, h + j);
+        FloatVector d = FloatVector.fromArray(SPECIES, x, x2 + j).sub(FloatVector.fromArray(SPECIES, s, j));
+        g.fma(d, FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
       int x3 = x2 + width, g3 = g2 + width;
       for (int j = 0; j < width; j += LANES) { // row 3: sumDy += t + (g2 + g3)
         FloatVector g = FloatVector.fromArray(SPECIES, dy, g3 + j);
         FloatVector pair = FloatVector.fromArray(SPECIES, dy, g2 + j).add(g);
         FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, t + j).add(pair)).intoArray(s, sum + j);
-        g.fma(FloatVector.fromArray(SPECIES, x, x3 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-            .intoArray(s, h + j);
+        FloatVector d = FloatVector.fromArray(SPECIES, x, x3 + j).sub(FloatVector.fromArray(SPECIES, s, j));
+        g.fma(d, FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
     }
     return i;

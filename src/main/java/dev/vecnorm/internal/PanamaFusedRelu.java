@@ -406,11 +406,13 @@ final class PanamaFusedRelu implements FusedReluSupport {
    * {@link #reduceSuperRows}' whole four-super-row steps ({@code rows} super rows, a multiple of four) one row after the
    * other, for tensors of {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} floats and more (a call or its chunks), as
    * batch norm's backward reduce does ({@code PanamaBatchNormSupport.rowOrderSteps}, where the four-row walk's cost is
-   * explained; here it reads twelve streams): {@code t = g0}, {@code t += g1}, {@code u = g2}, then {@code S(g) += t + (u + g3)}, and the FMAs in row
+   * explained; here it reads twelve streams): {@code t = g0}, {@code t += g1}, {@code u = g2}, then {@code S(g) += t
+   * + (u + g3)}, and the FMAs in row
    * order: the four-row walk's operations per position in its order, so the same bits. Scratch
    * {@code [mean | S(g) | S(g (x - mean)) | t | u]}, {@code width} floats each; returns {@code rows}. The fused
    * backward's time over batch norm's backward in the same JVM (twenty-eighth session, AMD EPYC Zen 4 class; a
-   * probe (docs/probes/ReluBw.java) alternating {@code BatchNormRelu.backward} and {@code BatchNorm.backward}, medians of 9 rounds, two
+   * probe (docs/probes/ReluBw.java) alternating {@code BatchNormRelu.backward} and {@code BatchNorm.backward},
+   * medians of 9 rounds, two
    * JVMs a build; with / without this walk): NHWC 32x56x56x32 1.36, 1.47 / 1.82, 1.98; NHWC 64x56x56x64 1.15, 1.24 /
    * 1.84, 1.87; NHWC 16x56x56x64 1.24, 1.25 / 1.94, 2.10; NC 32768x64 1.19, 1.39 / 1.92, 2.00 (the fused backward
    * reads y as well, so about 1.4 is its traffic's share).
@@ -423,30 +425,30 @@ final class PanamaFusedRelu implements FusedReluSupport {
       for (int j = 0; j < width; j += LANES) { // row 0: t = g0
         FloatVector g = masked(dy, d0 + j, y, y0 + j);
         g.intoArray(s, t + j);
-        g.fma(FloatVector.fromArray(SPECIES, x, x0 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-            .intoArray(s, h + j);
+        FloatVector d = FloatVector.fromArray(SPECIES, x, x0 + j).sub(FloatVector.fromArray(SPECIES, s, j));
+        g.fma(d, FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
       int x1 = x0 + width, y1 = y0 + width, d1 = d0 + width;
       for (int j = 0; j < width; j += LANES) { // row 1: t += g1
         FloatVector g = masked(dy, d1 + j, y, y1 + j);
         FloatVector.fromArray(SPECIES, s, t + j).add(g).intoArray(s, t + j);
-        g.fma(FloatVector.fromArray(SPECIES, x, x1 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-            .intoArray(s, h + j);
+        FloatVector d = FloatVector.fromArray(SPECIES, x, x1 + j).sub(FloatVector.fromArray(SPECIES, s, j));
+        g.fma(d, FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
       int x2 = x1 + width, y2 = y1 + width, d2 = d1 + width;
       for (int j = 0; j < width; j += LANES) { // row 2: u = g2
         FloatVector g = masked(dy, d2 + j, y, y2 + j);
         g.intoArray(s, u + j);
-        g.fma(FloatVector.fromArray(SPECIES, x, x2 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-            .intoArray(s, h + j);
+        FloatVector d = FloatVector.fromArray(SPECIES, x, x2 + j).sub(FloatVector.fromArray(SPECIES, s, j));
+        g.fma(d, FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
       int x3 = x2 + width, y3 = y2 + width, d3 = d2 + width;
       for (int j = 0; j < width; j += LANES) { // row 3: S(g) += t + (u + g3)
         FloatVector g = masked(dy, d3 + j, y, y3 + j);
         FloatVector pair = FloatVector.fromArray(SPECIES, s, u + j).add(g);
         FloatVector.fromArray(SPECIES, s, sum + j).add(FloatVector.fromArray(SPECIES, s, t + j).add(pair)).intoArray(s, sum + j);
-        g.fma(FloatVector.fromArray(SPECIES, x, x3 + j).sub(FloatVector.fromArray(SPECIES, s, j)), FloatVector.fromArray(SPECIES, s, h + j))
-            .intoArray(s, h + j);
+        FloatVector d = FloatVector.fromArray(SPECIES, x, x3 + j).sub(FloatVector.fromArray(SPECIES, s, j));
+        g.fma(d, FloatVector.fromArray(SPECIES, s, h + j)).intoArray(s, h + j);
       }
     }
     return rows;

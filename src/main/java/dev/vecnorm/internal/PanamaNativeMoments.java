@@ -132,7 +132,8 @@ final class PanamaNativeMoments {
    * {@link #firstPivot} as one vector (the same float operations per lane, {@code x * scale} rounded then added, so the
    * same bits), as the array kernel's {@code firstPivotsVector} for short calls: the scalar form reads up to 8 rows of
    * every position with a checked {@code get} per float (2176 on NHWC 7x13x13x17's 272-float super rows), a third of
-   * that call's native statistics (docs/performance-history.md, fifteenth session). Long calls keep the scalar form (C1, see {@link #firstPivot}).
+   * that call's native statistics (docs/performance-history.md, fifteenth session). Long calls keep the scalar form
+   * (C1, see {@link #firstPivot}).
    */
   private static void firstPivotVector(MemorySegment x, long at, long stride, int rows, float[] s, int pos) {
     float scale = 1f / rows;
@@ -347,7 +348,8 @@ final class PanamaNativeMoments {
    * ({@link PanamaNativeShortPlanes#ownLoops}); on 672-float planes (NCHW 8x3x224x224 as N x H x W x C: 42 vectors)
    * that set-up cost more than the bounds check the non-counted loop keeps per vector, and on 3136-float planes
    * (NCHW 64x56x56x64) too. Same operations in the same order, so the same bits. {@code SegmentCheck ratio}, ten
-   * shapes, segment/{@code float[]}, session 14 (docs/performance-history.md): NCHW 64x56x56x64 statistics 1.00-1.24 to 0.89-0.94,
+   * shapes, segment/{@code float[]}, session 14 (docs/performance-history.md): NCHW 64x56x56x64 statistics 1.00-1.24
+   * to 0.89-0.94,
    * NCHW 8x3x224x224 1.16-1.25 to 1.07-1.16. A standalone copy of the pair sums on 672-float planes (one JVM,
    * alternating): 0.76 of the {@code float[]} time counted, 0.59 non-counted, 0.63 with a {@code long} loop index.
    */

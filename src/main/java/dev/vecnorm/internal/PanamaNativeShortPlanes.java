@@ -15,7 +15,8 @@ import jdk.incubator.vector.VectorSpecies;
  * The plane loop of {@link PanamaBatchNormSupport#normalizeNative} enters its loop once per plane, and on
  * planes of 3-13 vectors those entries cost 1.1-1.5x the {@code float[]} time; with
  * {@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0} the same loop ran at array speed. Pairing
- * planes and walking the slab position-major were both slower (docs/performance-history.md, "Native short planes: what limits them and what was tried").
+ * planes and walking the slab position-major were both slower (docs/performance-history.md, "Native short planes:
+ * what limits them and what was tried").
  *
  * <p>How: the channels are cut into groups of whole channels whose planes, contiguous in every sample,
  * make a run of at most {@link #RUN_FLOATS} floats. For each group the per-channel {@code mean}, alpha

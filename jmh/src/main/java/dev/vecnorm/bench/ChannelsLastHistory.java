@@ -17,7 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code --targets} cases (out of place), timed as Peers times them ({@link VecnormSide#medianNs}), each followed in the
  * same JVM by a plain vector loop over the same arrays (one read and one write stream for a forward, a read of x and dy
  * then two reads and a write for a backward): the ratio kernel / plain loop takes out the memory system's speed, which
- * differs from JVM to JVM by up to 1.4x (4 KiB pages: TLB misses; see the sixteenth session in docs/performance-history.md).
+ * differs from JVM to JVM by up to 1.4x (4 KiB pages: TLB misses; see the sixteenth session in
+ * docs/performance-history.md).
  * Prints the best round, the plain loop's best round, their ratio and the bytes allocated per timed case.
  *
  * <pre>java --add-modules jdk.incubator.vector -Xms2g -Xmx2g -XX:+AlwaysPreTouch -cp benchmarks.jar dev.vecnorm.bench.ChannelsLastHistory
