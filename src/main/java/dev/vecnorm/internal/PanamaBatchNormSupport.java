@@ -1465,14 +1465,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   @Override
   public void backwardReduce(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels,
                              int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
-    if (inner == 1) {
-      int n = outer * channels;
-      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat, n >= HEAD_MIN_FLOATS,
-          n >= ROW_ORDER_MIN_FLOATS);
-    } else {
-      reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
-    }
-    scaleByInvStd(sumDyXhat, invStd, channels);
+    backwardReduceChunk(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat,
+        (long) outer * channels * inner); // a whole tensor is its own chunk
   }
 
   /**
@@ -1486,12 +1480,12 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   @Override
   public void backwardReduceChunk(float[] x, int xOffset, float[] dy, int dyOffset, int outer, int channels, int inner,
                                   float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long tensorFloats) {
-    if (inner != 1) {
-      backwardReduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat);
-      return;
+    if (inner == 1) {
+      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat, outer * channels >= HEAD_MIN_FLOATS,
+          tensorFloats >= ROW_ORDER_MIN_FLOATS);
+    } else {
+      reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
     }
-    reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat, outer * channels >= HEAD_MIN_FLOATS,
-        tensorFloats >= ROW_ORDER_MIN_FLOATS);
     scaleByInvStd(sumDyXhat, invStd, channels);
   }
 
@@ -1586,11 +1580,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * {@link #FOUR_ROWS_MAX_FLOATS} (8 MiB a tensor, x and dy well inside L3). Narrower rows from memory keep the
    * row-by-row walk, one stream per array: four short runs side by side are followed worse by the prefetchers
    * (docs/performance-history.md: "Rows of one part side by side"). Reduce alone, one JVM per walk, alternating
-   * (AVX-512 EPYC, Zen 5 class), four rows / row by row: NC 2000x300 0.70, 4000x300 0.68, 8000x130 0.65; from memory
-   * NC 8000x300 (9.6 MB)
-   * 0.9-1.2, 16000x300 1.2-1.4, 30000x130 1.5-2.0, 16000x1000 1.0-1.35; wide rows NC 512x4097 0.48-0.52, 4000x4097
-   * (65 MB) 0.59-0.73, 2000x2050 0.54-0.72, 8000x1025 0.80-0.92. The native body takes the same decision (the sum
-   * order depends on it).
+   * (AVX-512 EPYC, Zen 5 class), four rows / row by row: NC 2000x300 0.70, 4000x300 0.68, 8000x130 0.65; from memory NC
+   * 8000x300 (9.6 MB) 0.9-1.2, 16000x300 1.2-1.4, 30000x130 1.5-2.0, 16000x1000 1.0-1.35; wide rows NC 512x4097
+   * 0.48-0.52, 4000x4097 (65 MB) 0.59-0.73, 2000x2050 0.54-0.72, 8000x1025 0.80-0.92. The native body takes the same
+   * decision (the sum order depends on it).
    */
   static boolean fourRows(int outer, int channels) {
     return channels >= INTERLEAVED_MIN_WIDTH || (long) outer * channels <= FOUR_ROWS_MAX_FLOATS;
@@ -1677,16 +1670,16 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * side by side keep eight streams 1 KiB apart (at width 256), and on tensors past ~8 MiB they ran at 2-3.4x the time
    * of a plain read of x and dy; one row after the other runs at 1.4-1.7x it. The reduce alone
    * (docs/probes/RedVar.java), one JVM, the walks alternating (medians of 11 rounds, two JVMs; rows in order /
-   * line-aligned four rows / the read): NC
-   * 8192x256 424-442 / 536-688 / 257-288 µs, 16384x256 970-1111 / 1941-2448 / 634-798, NHWC 16x56x56x64 661-716 /
-   * 1339-1549 / 448-499, NHWC 32x56x56x32 692-882 / 1322-1960 / 444-584; NHWC 64x56x56x64 (rows in order with a fifth
-   * slot for g2 instead of the reload) 4328-5708 / 8840-10490 / 4116-4270. Smaller calls keep the four rows side by
-   * side: NC 4096x256 178-197 against 126-171 µs, and with the fifth slot NC 2048x512 139-192 against 110-159, NHWC
-   * 32x28x28x32 131-174 against 89-134; so do super rows of {@link #INTERLEAVED_MIN_WIDTH} floats and more (NHWC
-   * 32x7x7x2048 1136-1287 in order against 673-728 µs for the interleaved walk). Earlier machines ranked the walks the
-   * other way: the seventeenth session's Intel Xeon read NC 8192x256 in 1057 µs in memory order (a walk of the same
-   * operations) against 907 for the pairs, NHWC 64x56x56x64 in 10.95 against 9.91 ms (docs/performance-history.md).
-   * The native body takes the same walk from the same size ({@code PanamaNativeBackward.reduceRowOrder}).
+   * line-aligned four rows / the read): NC 8192x256 424-442 / 536-688 / 257-288 µs, 16384x256 970-1111 / 1941-2448 /
+   * 634-798, NHWC 16x56x56x64 661-716 / 1339-1549 / 448-499, NHWC 32x56x56x32 692-882 / 1322-1960 / 444-584; NHWC
+   * 64x56x56x64 (rows in order with a fifth slot for g2 instead of the reload) 4328-5708 / 8840-10490 / 4116-4270.
+   * Smaller calls keep the four rows side by side: NC 4096x256 178-197 against 126-171 µs, and with the fifth slot NC
+   * 2048x512 139-192 against 110-159, NHWC 32x28x28x32 131-174 against 89-134; so do super rows of
+   * {@link #INTERLEAVED_MIN_WIDTH} floats and more (NHWC 32x7x7x2048 1136-1287 in order against 673-728 µs for the
+   * interleaved walk). Earlier machines ranked the walks the other way: the seventeenth session's Intel Xeon read NC
+   * 8192x256 in 1057 µs in memory order (a walk of the same operations) against 907 for the pairs, NHWC 64x56x56x64 in
+   * 10.95 against 9.91 ms (docs/performance-history.md). The native body takes the same walk from the same size ({@code
+   * PanamaNativeBackward.reduceRowOrder}).
    */
   private static int rowOrderSteps(float[] x, int xOffset, float[] dy, int dyOffset, int i, int end, int width, float[] s,
                                    int slot) {

@@ -403,19 +403,17 @@ final class PanamaFusedRelu implements FusedReluSupport {
   }
 
   /**
-   * {@link #reduceSuperRows}' whole four-super-row steps ({@code rows} super rows, a multiple of four) one row after the
-   * other, for tensors of {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} floats and more (a call or its chunks), as
-   * batch norm's backward reduce does ({@code PanamaBatchNormSupport.rowOrderSteps}, where the four-row walk's cost is
-   * explained; here it reads twelve streams): {@code t = g0}, {@code t += g1}, {@code u = g2}, then {@code S(g) += t
-   * + (u + g3)}, and the FMAs in row
-   * order: the four-row walk's operations per position in its order, so the same bits. Scratch
-   * {@code [mean | S(g) | S(g (x - mean)) | t | u]}, {@code width} floats each; returns {@code rows}. The fused
-   * backward's time over batch norm's backward in the same JVM (twenty-eighth session, AMD EPYC Zen 4 class; a
-   * probe (docs/probes/ReluBw.java) alternating {@code BatchNormRelu.backward} and {@code BatchNorm.backward},
-   * medians of 9 rounds, two
-   * JVMs a build; with / without this walk): NHWC 32x56x56x32 1.36, 1.47 / 1.82, 1.98; NHWC 64x56x56x64 1.15, 1.24 /
-   * 1.84, 1.87; NHWC 16x56x56x64 1.24, 1.25 / 1.94, 2.10; NC 32768x64 1.19, 1.39 / 1.92, 2.00 (the fused backward
-   * reads y as well, so about 1.4 is its traffic's share).
+   * {@link #reduceSuperRows}' whole four-super-row steps ({@code rows} super rows, a multiple of four) one row after
+   * the other, for tensors of {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} floats and more (a call or its
+   * chunks), as batch norm's backward reduce does ({@code PanamaBatchNormSupport.rowOrderSteps}, where the four-row
+   * walk's cost is explained; here it reads twelve streams): {@code t = g0}, {@code t += g1}, {@code u = g2}, then
+   * {@code S(g) += t + (u + g3)}, and the FMAs in row order: the four-row walk's operations per position in its order,
+   * so the same bits. Scratch {@code [mean | S(g) | S(g (x - mean)) | t | u]}, {@code width} floats each; returns
+   * {@code rows}. The fused backward's time over batch norm's backward in the same JVM (twenty-eighth session, AMD EPYC
+   * Zen 4 class; a probe (docs/probes/ReluBw.java) alternating {@code BatchNormRelu.backward} and
+   * {@code BatchNorm.backward}, medians of 9 rounds, two JVMs a build; with / without this walk): NHWC 32x56x56x32
+   * 1.36, 1.47 / 1.82, 1.98; NHWC 64x56x56x64 1.15, 1.24 / 1.84, 1.87; NHWC 16x56x56x64 1.24, 1.25 / 1.94, 2.10; NC
+   * 32768x64 1.19, 1.39 / 1.92, 2.00 (the fused backward reads y as well, so about 1.4 is its traffic's share).
    */
   private static int rowOrderSteps(float[] x, int xOffset, float[] y, int yOffset, float[] dy, int dyOffset, int rows, int width,
                                    float[] s) {

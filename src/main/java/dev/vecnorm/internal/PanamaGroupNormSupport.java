@@ -393,9 +393,9 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       double count = (double) cpg * spatial;
       boolean streamed = (long) batch * sampleFloats >= PanamaBatchNormSupport.HEAD_MIN_FLOATS; // the samples come from memory
       // Rows in order (PanamaBatchNormSupport.rowOrderSteps) by the whole tensor's size, as batch norm's: NHWC backward,
-      // group norm's time over batch norm's in one JVM (twenty-eighth session, docs/probes/GnlBw.java, two JVMs a
-      // build; with
-      // / without): 64x56x56x64 0.80, 0.71 / 0.97, 1.03; 32x56x56x32 0.91, 0.87 / 1.48, 1.26 (batch norm in order in both).
+      // group norm's time over batch norm's in one JVM (twenty-eighth session, docs/probes/GnlBw.java, two JVMs a build;
+      // with / without): 64x56x56x64 0.80, 0.71 / 0.97, 1.03; 32x56x56x32 0.91, 0.87 / 1.48, 1.26 (batch norm in order
+      // in both).
       boolean rowOrder = (long) batch * sampleFloats >= PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS;
       for (int n = 0; n < batch; n++) {
         int xs = xOffset + n * sampleFloats, gs = dyOffset + n * sampleFloats, ds = dxOffset + n * sampleFloats, at = statsOffset + n * groups;

@@ -111,12 +111,10 @@ final class PanamaNativeGroupNorm {
         long xs = xOffset + n * sampleBytes, gs = dyOffset + n * sampleBytes, ds = dxOffset + n * sampleBytes;
         int at = statsOffset + n * groups;
         GroupNormRows.spread(mean, invStd, at, channels, groups, chMean, chInvStd);
-        if (channelsLast) { // the walk by the whole tensor's size, as the array kernel's (PanamaGroupNormSupport.backward)
-          require(bn.backwardReduceNativeChunk(x, xs, dy, gs, spatial, channels, 1, chMean, chInvStd, sumDy, sumDyXhat,
-              (long) batch * channels * spatial));
-        } else {
-          require(bn.backwardReduceNative(x, xs, dy, gs, 1, channels, spatial, chMean, chInvStd, sumDy, sumDyXhat));
-        }
+        // A sample as [rows, channels, 1] or [1, channels, spatial]; the walk by the whole tensor's size, as the array
+        // kernel's (PanamaGroupNormSupport.backward).
+        require(bn.backwardReduceNativeChunk(x, xs, dy, gs, channelsLast ? spatial : 1, channels, channelsLast ? 1 : spatial,
+            chMean, chInvStd, sumDy, sumDyXhat, (long) batch * channels * spatial));
         GroupNormRows.coefficients(sumDy, sumDyXhat, channels, groups, gamma, invStd, at, count, chMean, coef, dGamma, dBeta);
         if (!channelsLast) {
           applyChannelsFirst(x, xs, dy, gs, dx, ds, channels, spatial, coef);

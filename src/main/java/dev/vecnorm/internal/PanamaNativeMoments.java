@@ -348,10 +348,9 @@ final class PanamaNativeMoments {
    * ({@link PanamaNativeShortPlanes#ownLoops}); on 672-float planes (NCHW 8x3x224x224 as N x H x W x C: 42 vectors)
    * that set-up cost more than the bounds check the non-counted loop keeps per vector, and on 3136-float planes
    * (NCHW 64x56x56x64) too. Same operations in the same order, so the same bits. {@code SegmentCheck ratio}, ten
-   * shapes, segment/{@code float[]}, session 14 (docs/performance-history.md): NCHW 64x56x56x64 statistics 1.00-1.24
-   * to 0.89-0.94,
-   * NCHW 8x3x224x224 1.16-1.25 to 1.07-1.16. A standalone copy of the pair sums on 672-float planes (one JVM,
-   * alternating): 0.76 of the {@code float[]} time counted, 0.59 non-counted, 0.63 with a {@code long} loop index.
+   * shapes, segment/{@code float[]}, session 14 (docs/performance-history.md): NCHW 64x56x56x64 statistics 1.00-1.24 to
+   * 0.89-0.94, NCHW 8x3x224x224 1.16-1.25 to 1.07-1.16. A standalone copy of the pair sums on 672-float planes (one
+   * JVM, alternating): 0.76 of the {@code float[]} time counted, 0.59 non-counted, 0.63 with a {@code long} loop index.
    */
   private static void plane(MemorySegment x, long planeAt, int inner, int c, float pivot, float[] mean, float[] m2, int o,
                             float[] t, int tails) {
