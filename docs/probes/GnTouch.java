@@ -77,7 +77,7 @@ public class GnTouch {
   }
   static long pack(FloatVector a, FloatVector b) { return ((long) Float.floatToRawIntBits(a.reduceLanes(VectorOperators.ADD)) << 32) | (Float.floatToRawIntBits(b.reduceLanes(VectorOperators.ADD)) & 0xffffffffL); }
   static VectorMask<Float> alreadySummed(int spatial) { return SPECIES.indexInRange(spatial - SPECIES.loopBound(spatial), LANES); }
-  private static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma, float m, float sf, float[] acc) {
+  static long reduceGroup(float[] x, int xs, float[] dy, int gs, int c0, int cpg, int spatial, int channels, float[] gamma, float m, float sf, float[] acc) {
     int upper = spatial - spatial % (2 * LANES), vb = SPECIES.loopBound(spatial), last = spatial - LANES, cl = channels * LANES;
     VectorMask<Float> seen = alreadySummed(spatial);
     FloatVector zero = FloatVector.zero(SPECIES);
@@ -146,7 +146,7 @@ public class GnTouch {
     t.intoArray(acc, 0); // keep the loads (a real version stores into a sink slot)
     return pack(sg, sh);
   }
-  private static void applyGroup(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial, float[] gamma, float sf, float m, float b, float k) {
+  static void applyGroup(float[] x, int xs, float[] dy, int gs, float[] dx, int ds, int c0, int cpg, int spatial, float[] gamma, float sf, float m, float b, float k) {
     int bound = SPECIES.loopBound(spatial), last = spatial - LANES;
     FloatVector vm = FloatVector.broadcast(SPECIES, m), vb = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
     for (int c = c0, p = 0; c < c0 + cpg; c++, p += spatial) {
