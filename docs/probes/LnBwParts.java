@@ -34,6 +34,7 @@ public class LnBwParts {
     all.put("pair", () -> pair(x, dy, y2, r, f, g, m, is, dg2, db2));
     all.put("blkR", () -> blkR(x, dy, y2, r, f, g, m, is, bk, dg2, db2));
     all.put("g2", () -> g2(x, dy, y2, r, f, g, m, is, bk, dg2, db2));
+    all.put("g3", () -> g3(x, dy, y2, r, f, g, m, is, bk, dg2, db2));
     all.put("p1", () -> pass1(x, dy, r, f, g, m, is, dg2, db2, bb, kk));
     all.put("p1ng", () -> pass1(x, dy, r, f, g, m, is, null, null, bb, kk));
     all.put("p2", () -> pass2(x, dy, y2, r, f, g, m, is, bb, kk));
@@ -182,6 +183,20 @@ public class LnBwParts {
         t.fma(d.mul(vs), FloatVector.fromArray(S, dGamma, f)).intoArray(dGamma, f);
         t.add(FloatVector.fromArray(S, dBeta, f)).intoArray(dBeta, f);
         d.fma(vbv, t.mul(FloatVector.fromArray(S, gamma, f)).fma(vs, vk)).intoArray(dx, o + f);
+      }
+    }
+  }
+  static void g3(float[] x, float[] dy, float[] dx, int rows, int features, float[] gamma, float[] mean, float[] invStd, float[] bk, float[] dGamma, float[] dBeta) {
+    int vb = S.loopBound(features);
+    for (int r = 0; r < rows; r++) {
+      int o = r * features;
+      sums(x, dy, o, features, vb, gamma, mean[r], invStd[r], bk, 0);
+      applyF(x, dy, dx, o, vb, gamma, mean[r], invStd[r], bk[0], bk[1]);
+      FloatVector vm = FloatVector.broadcast(S, mean[r]), vs = FloatVector.broadcast(S, invStd[r]);
+      for (int f = 0; f < vb; f += L) {
+        FloatVector t = FloatVector.fromArray(S, dy, o + f);
+        t.fma(FloatVector.fromArray(S, x, o + f).sub(vm).mul(vs), FloatVector.fromArray(S, dGamma, f)).intoArray(dGamma, f);
+        t.add(FloatVector.fromArray(S, dBeta, f)).intoArray(dBeta, f);
       }
     }
   }

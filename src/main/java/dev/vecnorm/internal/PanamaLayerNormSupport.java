@@ -111,7 +111,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * Per row: the statistics in one read, then one pass that writes y, software-pipelined: the pass that
+   * Rows shorter than 512 floats, and calls in cache, take {@link #forwardRowsApart} ({@link #rowsApart} says why); the
+   * rest {@link #forwardPipelined}, which this comment describes (and whose bits forwardRowsApart shares).
+   *
+   * <p>Per row: the statistics in one read, then one pass that writes y, software-pipelined: the pass that
    * writes row r also sums row r + 1 (the next row's reads stream in while this row's writes go out,
    * and its lane sums, square root and division overlap the next pass instead of stalling the writes).
    * In a probe at 2048x768, 1024x1000 and 512x4096 the fused loop took 0.82x, 0.94x and 0.93x the time
@@ -166,7 +169,20 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   @Override
   public void forward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float[] beta,
                       float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    float[] g = ones(gamma, features), b = zeros(beta, features), discard = Scratch.borrow(features);
+    float[] g = ones(gamma, features), b = zeros(beta, features);
+    try {
+      if (rowsApart(rows, features)) forwardRowsApart(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset);
+      else forwardPipelined(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset);
+    } finally {
+      release(beta, b);
+      release(gamma, g);
+    }
+  }
+
+  /** {@link #forward}'s pipelined loop (described there), gamma and beta not null. */
+  static void forwardPipelined(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g, float[] b,
+                               float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    float[] discard = Scratch.borrow(features);
     try {
       // Row 0 is summed by the row loop's own normalizeBlock (its writes go to scratch), not by blockSums. See rowStatistics.
       boolean lines = onLines(rows, features);
@@ -184,9 +200,63 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       }
     } finally {
       Scratch.release(discard);
-      release(beta, b);
-      release(gamma, g);
     }
+  }
+
+  /**
+   * Whether {@link #forward} takes {@link #forwardRowsApart}: rows of fewer than {@link #LINES_MIN_FEATURES} floats, or
+   * calls of fewer than {@link #LINES_MIN_FLOATS} (in cache); the rest (wide rows from memory) the pipelined loop. So
+   * the rows apart never read on lines ({@link #onLines(int, int)}).
+   *
+   * <p>Twenty-ninth session (AMD EPYC, Zen 4 class, AVX-512): {@code docs/probes/LnFwdAB.java}, the two forms
+   * alternating in one JVM (same bits, checked), medians over 15 rounds of the per-round time ratio rows apart /
+   * pipelined, three JVMs for the first list and two for the second: 4096x17 0.79-0.95, 16384x32 0.60, 8192x64
+   * 0.58-0.66, 4096x256 0.65-0.74, 64x768 0.66-0.80 (in cache); 8192x256 0.81-0.90, 4096x384 0.96-0.97, 32x768 0.87-0.91,
+   * 256x1024 0.94-0.98, 128x2048 0.82-0.88, 64x4096 0.91-0.97 (the last four in cache). On short rows and in cache
+   * the pipelined loop puts each row's lane sums, square root and division on the chain from one row's writes to the
+   * next's (the next row's sums run in the same loop as this row's writes, and the out-of-order window fills with
+   * writes waiting for them); apart, the next row's sums depend on nothing. Wide rows from memory are a toss-up, so
+   * they keep the pipelined loop, whose overlap of the next row's reads with this row's writes won on earlier
+   * machines (see {@link #forward}): in that run 2048x768 0.75-0.84, 1024x1000 0.81-0.85, 1024x1536 0.88-0.93,
+   * 512x2048 0.89, 768x3072 0.92-0.97, 2048x512 0.94-1.00, but in the session's first run of the same comparison
+   * (the probe then timed rows apart through {@code forward}, three JVMs) 1.04-1.25, 1.00-1.04, 1.12-1.15, 1.04-1.12,
+   * 1.15-1.20 and 0.95-1.03.
+   */
+  static boolean rowsApart(int rows, int features) {
+    return features < LINES_MIN_FEATURES || (long) rows * features < LINES_MIN_FLOATS;
+  }
+
+  /**
+   * Per row, the sums in a read of their own ({@link #blockSums}), the statistics, then a pass that writes y from the
+   * row in L1 ({@link #writeRow}). The same sums in the same order as {@link #normalizeBlock}'s (which the pipelined
+   * form and the native body take), the same statistics and the same formula per element: the same bits. A row is
+   * read whole before it is written, so y may be x.
+   */
+  static void forwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g, float[] b,
+                               float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    double invN = 1.0 / features;
+    for (int r = 0; r < rows; r++) {
+      int xo = xOffset + r * features;
+      float x0 = x[xo];
+      long sums = blockSums(x, xo, 1, features, features, x0);
+      float m = shiftedMean(x0, sums, invN);
+      if (cancels(sums, invN)) sums = blockSums(x, xo, 1, features, features, m); // about the mean, as rowStatistics
+      float s = Float.intBitsToFloat((int) meanInvStd(m, sums, invN, epsilon));
+      if (mean != null) mean[statsOffset + r] = m;
+      if (invStd != null) invStd[statsOffset + r] = s;
+      writeRow(x, xo, y, yOffset + r * features, features, g, b, m, s);
+    }
+  }
+
+  /** y = (x - m) * s * gamma + beta over one row, {@link #normalizeBlock}'s formula per element; each vector loaded before it is stored (y may be x). */
+  static void writeRow(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s) {
+    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+    int vb = SPECIES.loopBound(width), f = 0;
+    for (; f < vb; f += LANES) {
+      FloatVector t = FloatVector.fromArray(SPECIES, x, xa + f).sub(vm).mul(vs);
+      t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, ya + f);
+    }
+    for (; f < width; f++) y[ya + f] = Math.fma((x[xa + f] - m) * s, gamma[f], beta[f]);
   }
 
   /**

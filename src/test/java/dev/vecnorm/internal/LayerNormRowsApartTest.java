@@ -1,0 +1,88 @@
+package dev.vecnorm.internal;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The layer-norm forward's two forms ({@link PanamaLayerNormSupport#forwardRowsApart}, taken by short rows and calls in
+ * cache, and {@link PanamaLayerNormSupport#forwardPipelined}, by wide rows from memory) give the same bits for any
+ * shape, so which one a call takes is a matter of speed only: y, mean and invStd compared exactly, both called directly
+ * on the same data, at widths that take each loop of the sums (pair loop, one-vector step, scalar tail), on rows
+ * 1e4 + N(0, 0.01) whose first element is far out (summed again about the mean), rows holding NaN and infinity, and in
+ * place. The native forward (rows apart for rows below PanamaNativeLayerNorm.WIDE) against the same.
+ */
+class LayerNormRowsApartTest {
+
+  static final int LANES = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+
+  @ParameterizedTest(name = "{0}x{1} {2}")
+  @CsvSource({"7,1,PLAIN", "9,15,OUTLIER", "40,16,PLAIN", "33,17,SPECIAL", "12,33,OUTLIER", "20,255,PLAIN", "6,511,SPECIAL",
+      "5,512,OUTLIER", "4,768,PLAIN", "3,1000,SPECIAL", "3,1031,OUTLIER", "2,2047,PLAIN", "2,2048,OUTLIER", "2,4100,SPECIAL"})
+  void rowsApartEqualsPipelined(int rows, int features, String fill) {
+    float[] x = data(rows, features, fill, 17L * features + rows);
+    float[] gamma = new float[features], beta = new float[features];
+    SplittableRandom r = new SplittableRandom(features);
+    for (int f = 0; f < features; f++) {
+      gamma[f] = 0.5f + (float) r.nextDouble();
+      beta[f] = (float) r.nextGaussian();
+    }
+    int off = 3, so = 2, n = rows * features;
+    float[] xa = new float[off + n], ya = new float[off + n], yb = new float[off + n];
+    System.arraycopy(x, 0, xa, off, n);
+    float[] ma = new float[so + rows], ia = new float[so + rows], mb = new float[so + rows], ib = new float[so + rows];
+    PanamaLayerNormSupport.forwardRowsApart(xa, off, ya, off, rows, features, gamma, beta, 1e-3f, ma, ia, so);
+    PanamaLayerNormSupport.forwardPipelined(xa, off, yb, off, rows, features, gamma, beta, 1e-3f, mb, ib, so);
+    assertArrayEquals(yb, ya, "y");
+    assertArrayEquals(mb, ma, "mean");
+    assertArrayEquals(ib, ia, "invStd");
+    double sum = 0;
+    for (int f = 0; f < features; f++) sum += x[f];
+    if (!fill.equals("SPECIAL")) assertEquals(sum / features, ma[so], 1e-6 * Math.abs(sum / features) + 1e-6, "row 0's mean, against a double sum");
+
+    float[] xin = xa.clone(); // in place: y = x
+    PanamaLayerNormSupport.forwardRowsApart(xin, off, xin, off, rows, features, gamma, beta, 1e-3f, null, null, 0);
+    assertArrayEquals(yb, xin, "y in place");
+
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment xs = arena.allocate(4L * n + 8, 64), ys = arena.allocate(4L * n + 8, 64);
+      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, n);
+      float[] mn = new float[so + rows], in = new float[so + rows];
+      PanamaNativeLayerNorm.forward(xs, 4, ys, 4, rows, features, gamma, beta, 1e-3f, mn, in, so);
+      float[] yn = new float[off + n];
+      MemorySegment.copy(ys, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, yn, off, n);
+      assertArrayEquals(yb, yn, "native y");
+      assertArrayEquals(mb, mn, "native mean");
+      assertArrayEquals(ib, in, "native invStd");
+    }
+  }
+
+  @Test
+  void dispatch() {
+    assertTrue(PanamaLayerNormSupport.rowsApart(1 << 20, 511), "short rows from memory");
+    assertTrue(PanamaLayerNormSupport.rowsApart(100, 4096), "a call in cache");
+    assertFalse(PanamaLayerNormSupport.rowsApart(2048, 768), "wide rows from memory");
+    assertFalse(PanamaLayerNormSupport.rowsApart(1024, 512), "512 Ki floats of 512-float rows");
+  }
+
+  static float[] data(int rows, int features, String fill, long seed) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] x = new float[rows * features];
+    for (int i = 0; i < x.length; i++) x[i] = fill.equals("PLAIN") ? (float) r.nextGaussian() : (float) (1e4 + 0.01 * r.nextGaussian());
+    for (int row = 0; row < rows; row++) {
+      int at = row * features;
+      if (fill.equals("OUTLIER")) x[at] += 1f; // 100 standard deviations out: the shifted sums cancel, the row is summed again
+      if (fill.equals("SPECIAL") && row % 2 == 1) x[at + features / 2] = row % 4 == 1 ? Float.NaN : Float.POSITIVE_INFINITY;
+    }
+    return x;
+  }
+}
