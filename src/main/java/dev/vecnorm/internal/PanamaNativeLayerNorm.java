@@ -72,26 +72,32 @@ final class PanamaNativeLayerNorm {
     try {
       if (features < WIDE && PanamaLayerNormSupport.rowsApart(rows, features)) {
         forwardRowsApart(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset);
-        return;
-      }
-      long rowBytes = 4L * features;
-      // Row 0 and the two-pass redo summed by normalizeRow itself (output discarded), as the array forward does.
-      MemorySegment discard = discard(rowBytes);
-      long stats = statistics(x, xOffset, features, epsilon, discard, g, b,
-          normalizeRow(x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x.get(F, xOffset)));
-      for (int r = 0; r < rows; r++) {
-        long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
-        float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
-        if (mean != null) mean[statsOffset + r] = m;
-        if (invStd != null) invStd[statsOffset + r] = s;
-        boolean more = r + 1 < rows;
-        long next = more ? xo + rowBytes : xo;
-        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, next, x.get(F, next));
-        if (more) stats = statistics(x, next, features, epsilon, discard, g, b, sums);
+      } else {
+        forwardPipelined(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset);
       }
     } finally {
       PanamaLayerNormSupport.release(beta, b);
       PanamaLayerNormSupport.release(gamma, g);
+    }
+  }
+
+  /** PanamaLayerNormSupport's forwardPipelined on segments (byte offsets), gamma and beta not null. */
+  static void forwardPipelined(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] g,
+                               float[] b, float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    long rowBytes = 4L * features;
+    // Row 0 and the two-pass redo summed by normalizeRow itself (output discarded), as the array forward does.
+    MemorySegment discard = discard(rowBytes);
+    long stats = statistics(x, xOffset, features, epsilon, discard, g, b,
+        normalizeRow(x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x.get(F, xOffset)));
+    for (int r = 0; r < rows; r++) {
+      long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
+      float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
+      if (mean != null) mean[statsOffset + r] = m;
+      if (invStd != null) invStd[statsOffset + r] = s;
+      boolean more = r + 1 < rows;
+      long next = more ? xo + rowBytes : xo;
+      long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, next, x.get(F, next));
+      if (more) stats = statistics(x, next, features, epsilon, discard, g, b, sums);
     }
   }
 
@@ -101,7 +107,7 @@ final class PanamaNativeLayerNorm {
    * own ({@link #rowSums}), the statistics, then the writes ({@link #writeRow}). The same sums in the same order, so
    * the same bits as the array kernel and as the pipelined loop.
    */
-  private static void forwardRowsApart(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features,
+  static void forwardRowsApart(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features,
                                        float[] g, float[] b, float epsilon, float[] mean, float[] invStd, int statsOffset) {
     long rowBytes = 4L * features;
     double invN = 1.0 / features;
