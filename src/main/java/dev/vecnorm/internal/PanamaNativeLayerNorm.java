@@ -62,113 +62,30 @@ final class PanamaNativeLayerNorm {
 
   // ---------------------------------------------------------------- layer norm forward
 
-  /**
-   * {@link PanamaLayerNormSupport#forward}: the calls it takes rows apart, with rows below {@link #WIDE} floats, rows apart
-   * ({@link #forwardRowsApart}); the rest with each row's sums taken in the loop that writes the row before it.
-   */
+  /** {@link PanamaLayerNormSupport#forward}: each row's sums are taken in the loop that writes the row before it. */
   static void forward(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] gamma,
                       float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
     float[] g = PanamaLayerNormSupport.ones(gamma, features), b = PanamaLayerNormSupport.zeros(beta, features);
     try {
-      if (features < WIDE && PanamaLayerNormSupport.rowsApart(rows, features)) {
-        forwardRowsApart(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset);
-      } else {
-        forwardPipelined(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset);
+      long rowBytes = 4L * features;
+      // Row 0 and the two-pass redo summed by normalizeRow itself (output discarded), as the array forward does.
+      MemorySegment discard = discard(rowBytes);
+      long stats = statistics(x, xOffset, features, epsilon, discard, g, b,
+          normalizeRow(x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x.get(F, xOffset)));
+      for (int r = 0; r < rows; r++) {
+        long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
+        float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
+        if (mean != null) mean[statsOffset + r] = m;
+        if (invStd != null) invStd[statsOffset + r] = s;
+        boolean more = r + 1 < rows;
+        long next = more ? xo + rowBytes : xo;
+        long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, next, x.get(F, next));
+        if (more) stats = statistics(x, next, features, epsilon, discard, g, b, sums);
       }
     } finally {
       PanamaLayerNormSupport.release(beta, b);
       PanamaLayerNormSupport.release(gamma, g);
     }
-  }
-
-  /** PanamaLayerNormSupport's forwardPipelined on segments (byte offsets), gamma and beta not null. */
-  static void forwardPipelined(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features, float[] g,
-                               float[] b, float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    long rowBytes = 4L * features;
-    // Row 0 and the two-pass redo summed by normalizeRow itself (output discarded), as the array forward does.
-    MemorySegment discard = discard(rowBytes);
-    long stats = statistics(x, xOffset, features, epsilon, discard, g, b,
-        normalizeRow(x, xOffset, discard, 0, features, g, b, 0f, 1f, xOffset, x.get(F, xOffset)));
-    for (int r = 0; r < rows; r++) {
-      long xo = xOffset + r * rowBytes, yo = yOffset + r * rowBytes;
-      float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
-      if (mean != null) mean[statsOffset + r] = m;
-      if (invStd != null) invStd[statsOffset + r] = s;
-      boolean more = r + 1 < rows;
-      long next = more ? xo + rowBytes : xo;
-      long sums = normalizeRow(x, xo, y, yo, features, g, b, m, s, next, x.get(F, next));
-      if (more) stats = statistics(x, next, features, epsilon, discard, g, b, sums);
-    }
-  }
-
-  /**
-   * PanamaLayerNormSupport's forwardRowsApart on segments, for the calls it takes (PanamaLayerNormSupport.rowsApart) with
-   * rows below {@link #WIDE} (wider rows keep the pipelined loop above, whose wide form reads at absolute offsets): per row the sums in a read of their
-   * own ({@link #rowSums}), the statistics, then the writes ({@link #writeRow}). The same sums in the same order, so
-   * the same bits as the array kernel and as the pipelined loop.
-   */
-  static void forwardRowsApart(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features,
-                                       float[] g, float[] b, float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    long rowBytes = 4L * features;
-    double invN = 1.0 / features;
-    for (int r = 0; r < rows; r++) {
-      long xo = xOffset + r * rowBytes;
-      float x0 = x.get(F, xo);
-      long sums = rowSums(x, xo, features, x0);
-      float m = PanamaLayerNormSupport.shiftedMean(x0, sums, invN);
-      if (PanamaLayerNormSupport.cancels(sums, invN)) sums = rowSums(x, xo, features, m); // about the mean
-      float s = Float.intBitsToFloat((int) PanamaLayerNormSupport.meanInvStd(m, sums, invN, epsilon));
-      if (mean != null) mean[statsOffset + r] = m;
-      if (invStd != null) invStd[statsOffset + r] = s;
-      writeRow(x, xo, y, yOffset + r * rowBytes, features, g, b, m, s);
-    }
-  }
-
-  /** PanamaLayerNormSupport.blockSums of one row at byte offset {@code xa}, through a slice of the row (rows below {@link #WIDE}). */
-  private static long rowSums(MemorySegment x, long xa, int width, float shift) {
-    MemorySegment xq = x.asSlice(xa, 4L * width);
-    FloatVector vs = FloatVector.broadcast(SPECIES, shift);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
-    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
-    float sd = 0, sq = 0;
-    int f = 0;
-    for (; f < bound2; f += 2 * LANES) {
-      FloatVector e0 = FloatVector.fromMemorySegment(SPECIES, xq, 4L * f, LE).sub(vs);
-      FloatVector e1 = FloatVector.fromMemorySegment(SPECIES, xq, 4L * (f + LANES), LE).sub(vs);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-    }
-    for (; f < vb; f += LANES) {
-      FloatVector e = FloatVector.fromMemorySegment(SPECIES, xq, 4L * f, LE).sub(vs);
-      d0 = d0.add(e);
-      q0 = e.fma(e, q0);
-    }
-    long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // before the tail, as normalizeRowSliced
-    for (; f < width; f++) { // scalar tail
-      float e = xq.get(F, 4L * f) - shift;
-      sd += e;
-      sq = Math.fma(e, e, sq);
-    }
-    sd += Float.intBitsToFloat((int) (lanes >>> 32));
-    sq += Float.intBitsToFloat((int) lanes);
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
-  }
-
-  /** PanamaLayerNormSupport.writeRow on segments (byte offsets), through slices of the row (rows below {@link #WIDE}); y may be x. */
-  private static void writeRow(MemorySegment x, long xa, MemorySegment y, long ya, int width, float[] gamma, float[] beta, float m,
-                               float s) {
-    long rowBytes = 4L * width;
-    MemorySegment xq = x.asSlice(xa, rowBytes), yq = y.asSlice(ya, rowBytes);
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
-    int vb = SPECIES.loopBound(width), f = 0;
-    for (; f < vb; f += LANES) {
-      long o = 4L * f;
-      FloatVector t = FloatVector.fromMemorySegment(SPECIES, xq, o, LE).sub(vm).mul(vs);
-      t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoMemorySegment(yq, o, LE);
-    }
-    for (; f < width; f++) yq.set(F, 4L * f, Math.fma((xq.get(F, 4L * f) - m) * s, gamma[f], beta[f]));
   }
 
   /** Each thread's native row of scratch for {@link #forward}'s discarded writes (the largest row it has needed). */

@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * shape, so which one a call takes is a matter of speed only: y, mean and invStd compared exactly, both called directly
  * on the same data, at widths that take each loop of the sums (pair loop, one-vector step, scalar tail), on rows
  * 1e4 + N(0, 0.01) whose first element is far out (summed again about the mean), rows holding NaN and infinity, and in
- * place. The native forward (rows apart for rows below PanamaNativeLayerNorm.WIDE) against the same.
+ * place. The native forward (its pipelined loop for every shape: rows apart did not gain there) against the same.
  */
 class LayerNormRowsApartTest {
 
