@@ -592,7 +592,19 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   @Override
   public void rmsForward(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] gamma, float epsilon,
                          float[] invRms, int statsOffset) {
-    float[] g = ones(gamma, features), discard = Scratch.borrow(features);
+    float[] g = ones(gamma, features);
+    try {
+      if (rowsApart(rows, features)) rmsForwardRowsApart(x, xOffset, y, yOffset, rows, features, g, epsilon, invRms, statsOffset);
+      else rmsForwardPipelined(x, xOffset, y, yOffset, rows, features, g, epsilon, invRms, statsOffset);
+    } finally {
+      release(gamma, g);
+    }
+  }
+
+  /** {@link #rmsForward}'s pipelined loop (described there), gamma not null. */
+  static void rmsForwardPipelined(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g, float epsilon,
+                                  float[] invRms, int statsOffset) {
+    float[] discard = Scratch.borrow(features);
     try {
       // The first two rows are summed by the row loop's own method (writes to scratch), as in forward.
       boolean lines = onLines(rows, features); // wide rows from line-aligned loads, as forward (scaleRowOnLines)
@@ -610,8 +622,51 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       }
     } finally {
       Scratch.release(discard);
-      release(gamma, g);
     }
+  }
+
+  /**
+   * {@link #rmsForward} for the calls layer norm's forward takes rows apart ({@link #rowsApart}): per row its squares
+   * in a read of their own ({@link #rowSquares}), then its writes from L1; the same sums in the same order as
+   * {@link #scaleRow}'s, so the same bits as the pipelined loop (and the native body). Twenty-ninth session (Zen 4;
+   * {@code docs/probes/RmsFwdAB.java}, in package dev.vecnorm.internal, the two alternating in one JVM, two JVMs,
+   * medians of the per-round ratio rows apart / pipelined): 4096x17 0.68-0.87, 16384x32 0.67, 8192x64 0.76, 4096x256
+   * 0.92-1.07, 64x768 0.95-0.98; at 2048x768 0.80-0.89, within this VM's spread, so wide rows from memory keep the
+   * pipelined loop under layer norm's rule. The pipelined loop sums two rows ahead, so its row-to-row chain
+   * is shorter than layer norm's was, and short rows still gained.
+   */
+  static void rmsForwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g,
+                                  float epsilon, float[] invRms, int statsOffset) {
+    int vb = SPECIES.loopBound(features);
+    for (int r = 0; r < rows; r++) {
+      int xo = xOffset + r * features, yo = yOffset + r * features;
+      float s = invRms(rowSquares(x, xo, features), features, epsilon);
+      if (invRms != null) invRms[statsOffset + r] = s;
+      FloatVector vs = FloatVector.broadcast(SPECIES, s);
+      int f = 0;
+      for (; f < vb; f += LANES) {
+        FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, g, f)).intoArray(y, yo + f);
+      }
+      for (; f < features; f++) y[yo + f] = x[xo + f] * s * g[f];
+    }
+  }
+
+  /** Σx² over one row in {@link #scaleRow}'s order: two accumulators, one vector, a scalar tail, then the lane sum added. */
+  static float rowSquares(float[] x, int xo, int width) {
+    FloatVector q0 = FloatVector.zero(SPECIES), q1 = q0;
+    int f = 0, vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    for (; f < bound2; f += 2 * LANES) {
+      FloatVector v0 = FloatVector.fromArray(SPECIES, x, xo + f), v1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES);
+      q0 = v0.fma(v0, q0);
+      q1 = v1.fma(v1, q1);
+    }
+    for (; f < vb; f += LANES) {
+      FloatVector v = FloatVector.fromArray(SPECIES, x, xo + f);
+      q0 = v.fma(v, q0);
+    }
+    float sq = 0;
+    for (; f < width; f++) sq = Math.fma(x[xo + f], x[xo + f], sq);
+    return sq + PanamaBatchNormSupport.sumLanes(q0.add(q1));
   }
 
   /**

@@ -19,7 +19,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * shape, so which one a call takes is a matter of speed only: y, mean and invStd compared exactly, both called directly
  * on the same data, at widths that take each loop of the sums (pair loop, one-vector step, scalar tail), on rows
  * 1e4 + N(0, 0.01) whose first element is far out (summed again about the mean), rows holding NaN and infinity, and in
- * place. The native forward (its pipelined loop for every shape: rows apart did not gain there) against the same.
+ * place. The native forward (its pipelined loop for every shape: rows apart did not gain there) against the same. RMS
+ * norm's forward likewise.
  */
 class LayerNormRowsApartTest {
 
@@ -63,6 +64,43 @@ class LayerNormRowsApartTest {
       assertArrayEquals(yb, yn, "native y");
       assertArrayEquals(mb, mn, "native mean");
       assertArrayEquals(ib, in, "native invStd");
+    }
+  }
+
+  /** RMS norm's two forms ({@link PanamaLayerNormSupport#rmsForwardRowsApart}, {@link PanamaLayerNormSupport#rmsForwardPipelined}) and the native body: the same bits. */
+  @ParameterizedTest(name = "{0}x{1} {2}")
+  @CsvSource({"7,1,PLAIN", "40,16,PLAIN", "33,17,SPECIAL", "12,33,OFFSET", "20,255,PLAIN", "6,511,SPECIAL", "3,1000,OFFSET",
+      "3,1031,PLAIN", "2,2048,SPECIAL", "2,4100,OFFSET", "400,31,PLAIN", "300,47,OFFSET"})
+  void rmsRowsApartEqualsPipelined(int rows, int features, String fill) {
+    float[] x = data(rows, features, fill, 29L * features + rows);
+    float[] gamma = new float[features];
+    SplittableRandom r = new SplittableRandom(features);
+    for (int f = 0; f < features; f++) gamma[f] = 0.5f + (float) r.nextDouble();
+    int off = 5, so = 1, n = rows * features;
+    float[] xa = new float[off + n], ya = new float[off + n], yb = new float[off + n];
+    System.arraycopy(x, 0, xa, off, n);
+    float[] ia = new float[so + rows], ib = new float[so + rows];
+    PanamaLayerNormSupport.rmsForwardRowsApart(xa, off, ya, off, rows, features, gamma, 1e-3f, ia, so);
+    PanamaLayerNormSupport.rmsForwardPipelined(xa, off, yb, off, rows, features, gamma, 1e-3f, ib, so);
+    assertArrayEquals(yb, ya, "y");
+    assertArrayEquals(ib, ia, "invRms");
+    double squares = 0;
+    for (int f = 0; f < features; f++) squares += (double) x[f] * x[f];
+    if (!fill.equals("SPECIAL")) {
+      assertEquals(1 / Math.sqrt(squares / features + 1e-3), ia[so], 1e-5 * ia[so], "row 0's invRms, against a double sum");
+    }
+    float[] xin = xa.clone(); // in place: y = x
+    PanamaLayerNormSupport.rmsForwardRowsApart(xin, off, xin, off, rows, features, gamma, 1e-3f, null, 0);
+    assertArrayEquals(yb, xin, "y in place");
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment xs = arena.allocate(4L * n + 8, 64), ys = arena.allocate(4L * n + 8, 64);
+      MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, n);
+      float[] in = new float[so + rows];
+      PanamaNativeLayerNorm.rmsForward(xs, 4, ys, 4, rows, features, gamma, 1e-3f, in, so);
+      float[] yn = new float[off + n];
+      MemorySegment.copy(ys, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, yn, off, n);
+      assertArrayEquals(yb, yn, "native y");
+      assertArrayEquals(ib, in, "native invRms");
     }
   }
 
