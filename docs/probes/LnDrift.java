@@ -3,14 +3,10 @@ import java.util.*;
 /** Per-second LN backward best-of-5 and plain loop best-of-5, for N seconds, one JVM. args: RxF seconds */
 public class LnDrift {
   public static void main(String[] a) {
-    String[] s = a[0].split("x"); int r = Integer.parseInt(s[0]), f = Integer.parseInt(s[1]);
+    String[] s = a[0].split("x"); int r = Integer.parseInt(s[0]), f = Integer.parseInt(s[1]); // also in Probe.LnData
     int secs = Integer.parseInt(a[1]);
-    Random rnd = new Random(1);
-    float[] x = new float[r*f], dy = new float[r*f], y = new float[r*f], g = new float[f], b = new float[f], dg = new float[f], db = new float[f];
-    float[] m = new float[r], is = new float[r];
-    for (int i = 0; i < x.length; i++) { x[i] = (float) rnd.nextGaussian(); dy[i] = (float) rnd.nextGaussian(); }
-    for (int i = 0; i < f; i++) { g[i] = 1 + 0.1f*i/f; b[i] = 0.01f*i; }
-    LayerNorm.forward(r, f, x, 0, g, b, 1e-3f, y, 0, m, is);
+    Probe.LnData d = new Probe.LnData(a[0]);
+    float[] x = d.x, dy = d.dy, y = d.y, g = d.g, b = d.b, dg = d.dg, db = d.db, m = d.m, is = d.is;
     for (int w = 0; w < 300; w++) { LayerNorm.backward(r, f, x, 0, dy, 0, g, m, is, y, 0, dg, db); LnBwParts.plain(x, dy, y); }
     StringBuilder sb = new StringBuilder();
     for (int k = 0; k < secs * 4; k++) {

@@ -20,19 +20,7 @@ public class LnFwdAB {
       Runnable old = () -> PanamaLayerNormSupport.forwardPipelined(x, 0, y2, 0, r, f, g, b, 1e-3f, m2, is2, 0);
       for (int w = 0; w < 300; w++) { lib.run(); old.run(); }
       if (!Arrays.equals(y, y2) || !Arrays.equals(m, m2) || !Arrays.equals(is, is2)) throw new AssertionError("bits differ at " + sh);
-      double[] ra = new double[rounds];
-      double[][] t = new double[2][rounds];
-      for (int q = 0; q < rounds; q++) {
-        Runnable[] ops = q % 2 == 0 ? new Runnable[] {lib, old} : new Runnable[] {old, lib};
-        for (int o = 0; o < 2; o++) {
-          long best = Long.MAX_VALUE;
-          for (int rep = 0; rep < 5; rep++) { long t0 = System.nanoTime(); ops[o].run(); best = Math.min(best, System.nanoTime() - t0); }
-          t[(q % 2 == 0) == (o == 0) ? 0 : 1][q] = best / 1e3;
-        }
-        ra[q] = t[0][q] / t[1][q];
-      }
-      Arrays.sort(ra); Arrays.sort(t[0]); Arrays.sort(t[1]);
-      System.out.printf("%s rowsApart %.0f pipelined %.0f  ratio median %.3f (%.3f-%.3f)%n", sh, t[0][rounds / 2], t[1][rounds / 2], ra[rounds / 2], ra[0], ra[rounds - 1]);
+      System.out.println(PairedAB.run(sh, "rowsApart", lib, "pipelined", old, rounds));
     }
   }
 }

@@ -3,14 +3,10 @@ import java.util.*;
 /** args: op(fwd|bwd) RxF rounds. Median over rounds of best-of-5 call times (µs). */
 public class LnProbe {
   public static void main(String[] a) {
-    String op = a[0]; String[] s = a[1].split("x"); int r = Integer.parseInt(s[0]), f = Integer.parseInt(s[1]);
+    String op = a[0]; String[] s = a[1].split("x"); int r = Integer.parseInt(s[0]), f = Integer.parseInt(s[1]); // also in Probe.LnData
     int rounds = Integer.parseInt(a[2]);
-    Random rnd = new Random(1);
-    float[] x = new float[r*f], dy = new float[r*f], y = new float[r*f], g = new float[f], b = new float[f], dg = new float[f], db = new float[f];
-    float[] m = new float[r], is = new float[r];
-    for (int i = 0; i < x.length; i++) { x[i] = (float) rnd.nextGaussian(); dy[i] = (float) rnd.nextGaussian(); }
-    for (int i = 0; i < f; i++) { g[i] = 1 + 0.1f*i/f; b[i] = 0.01f*i; }
-    LayerNorm.forward(r, f, x, 0, g, b, 1e-3f, y, 0, m, is);
+    Probe.LnData d = new Probe.LnData(a[1]);
+    float[] x = d.x, dy = d.dy, y = d.y, g = d.g, b = d.b, dg = d.dg, db = d.db, m = d.m, is = d.is;
     for (int w = 0; w < 300; w++) call(op, r, f, x, dy, y, g, b, dg, db, m, is);
     double[] t = new double[rounds];
     for (int k = 0; k < rounds; k++) {

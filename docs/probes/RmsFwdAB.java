@@ -18,19 +18,7 @@ public class RmsFwdAB {
       Runnable lib = () -> PanamaLayerNormSupport.rmsForwardPipelined(x, 0, y2, 0, r, f, g, 1e-3f, is2, 0);
       for (int w = 0; w < 300; w++) { apart.run(); lib.run(); }
       if (!Arrays.equals(y, y2) || !Arrays.equals(is, is2)) throw new AssertionError("bits differ at " + sh);
-      double[] ra = new double[rounds];
-      double[][] t = new double[2][rounds];
-      for (int q = 0; q < rounds; q++) {
-        Runnable[] ops = q % 2 == 0 ? new Runnable[] {apart, lib} : new Runnable[] {lib, apart};
-        for (int o = 0; o < 2; o++) {
-          long best = Long.MAX_VALUE;
-          for (int rep = 0; rep < 5; rep++) { long t0 = System.nanoTime(); ops[o].run(); best = Math.min(best, System.nanoTime() - t0); }
-          t[(q % 2 == 0) == (o == 0) ? 0 : 1][q] = best / 1e3;
-        }
-        ra[q] = t[0][q] / t[1][q];
-      }
-      Arrays.sort(ra); Arrays.sort(t[0]); Arrays.sort(t[1]);
-      System.out.printf("rms %s rowsApart %.0f pipelined %.0f  ratio median %.3f (%.3f-%.3f)%n", sh, t[0][rounds / 2], t[1][rounds / 2], ra[rounds / 2], ra[0], ra[rounds - 1]);
+      System.out.println(PairedAB.run("rms " + sh, "rowsApart", apart, "pipelined", lib, rounds));
     }
   }
 }
