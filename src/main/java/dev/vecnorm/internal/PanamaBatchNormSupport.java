@@ -2601,8 +2601,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   @Override
   public boolean backwardReduceNativeChunk(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels,
                                            int inner, float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long tensorFloats) {
-    return PanamaNativeBackward.reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat,
-        tensorFloats >= ROW_ORDER_MIN_FLOATS);
+    return PanamaNativeBackward.reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat, tensorFloats);
   }
 
   @Override

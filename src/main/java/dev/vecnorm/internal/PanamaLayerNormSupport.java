@@ -79,8 +79,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * is far out, (Σd)²/n exceeds 8 times n·var and the cancellation could cost digits, so that block is
    * summed again about its mean (two-pass). 1/n is multiplied, not divided: the divisions sat on the
    * per-row dependency chain (lane sums, then this, then the row's writes), which weighs on short rows.
-   * The row forward sums its redo with its own loop (rowStatistics); group norm's channels-last forward calls
-   * this one for a call whose groups redo often (PanamaGroupNormSupport.statistics).
+   * The pipelined row forward sums its redo with its own loop (rowStatistics); {@link #forwardRowsApart} calls this one,
+   * and so does group norm's channels-last forward for a call whose groups redo often (PanamaGroupNormSupport.statistics).
    */
   static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums) {
     double invN = 1.0 / ((double) runs * width);
@@ -234,14 +234,11 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    */
   static void forwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g, float[] b,
                                float epsilon, float[] mean, float[] invStd, int statsOffset) {
-    double invN = 1.0 / features;
     for (int r = 0; r < rows; r++) {
       int xo = xOffset + r * features;
-      float x0 = x[xo];
-      long sums = blockSums(x, xo, 1, features, features, x0);
-      float m = shiftedMean(x0, sums, invN);
-      if (cancels(sums, invN)) sums = blockSums(x, xo, 1, features, features, m); // about the mean, as rowStatistics
-      float s = Float.intBitsToFloat((int) meanInvStd(m, sums, invN, epsilon));
+      // The row about its first element, summed again about its mean where that cancels (as rowStatistics).
+      long stats = statistics(x, xo, 1, features, features, epsilon, blockSums(x, xo, 1, features, features, x[xo]));
+      float m = Float.intBitsToFloat((int) (stats >>> 32)), s = Float.intBitsToFloat((int) stats);
       if (mean != null) mean[statsOffset + r] = m;
       if (invStd != null) invStd[statsOffset + r] = s;
       writeRow(x, xo, y, yOffset + r * features, features, g, b, m, s);

@@ -229,16 +229,20 @@ final class PanamaNativeBackward {
   /** {@link BatchNormSupport#backwardReduce} on native memory; false when not {@link #supported}. */
   static boolean reduce(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels, int inner,
                         float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat) {
-    return reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat,
-        (long) outer * channels * inner >= PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS);
+    return reduce(x, xOffset, dy, dyOffset, outer, channels, inner, mean, invStd, sumDy, sumDyXhat, (long) outer * channels * inner);
   }
 
-  /** {@link #reduce}, channels-last super rows read in row order ({@link #reduceRowOrder}) when {@code rowOrder}: the same bits. */
+  /**
+   * {@link #reduce} of a part of a tensor of {@code tensorFloats} floats: channels-last super rows read in row order
+   * ({@link #reduceRowOrder}) when the whole tensor has {@code PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS} or more, as
+   * the array kernel's chunks; the same bits.
+   */
   static boolean reduce(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, int outer, int channels, int inner,
-                        float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, boolean rowOrder) {
+                        float[] mean, float[] invStd, float[] sumDy, float[] sumDyXhat, long tensorFloats) {
     if (!supported(channels, inner)) return false;
     if (inner == 1) {
-      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat, rowOrder);
+      reduceChannelsLast(x, xOffset, dy, dyOffset, outer, channels, mean, sumDy, sumDyXhat,
+          tensorFloats >= PanamaBatchNormSupport.ROW_ORDER_MIN_FLOATS);
     } else {
       reduceChannelsFirst(x, xOffset, dy, dyOffset, outer, channels, inner, mean, sumDy, sumDyXhat);
     }
