@@ -108,9 +108,28 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
     // The scalar per-channel finite test cost 1.5 µs at 1024 channels (as much as 14 rows of NC 256x1024's
     // statistics); one branch-free pass decides that no channel needs it.
-    if (!ScalarBatchNormSupport.allFinite(mean, 0, channels) || !ScalarBatchNormSupport.allFinite(variance, 0, channels)) {
+    if (!allFinite(mean, variance, channels, (long) outer * channels * inner <= SHORT_CALL_FLOATS)) {
       ScalarBatchNormSupport.redoNonFinite(x, xOffset, outer, channels, inner, mean, meanResidual, variance);
     }
+  }
+
+  /**
+   * Whether {@code a[0, n)} and {@code b[0, n)} are all finite. Short calls ({@link #SHORT_CALL_FLOATS}: compiled by C2
+   * at once) add {@code v - v} (0 or NaN) in vectors; C2 does not vectorize the scalar test
+   * ({@link ScalarBatchNormSupport#allFinite}, 0.35 ns a float here: 0.7 µs of a 2x1000 training forward's ~6), which
+   * long calls keep (few calls run in C1, where vectors are objects).
+   */
+  static boolean allFinite(float[] a, float[] b, int n, boolean shortCall) {
+    if (!shortCall) return ScalarBatchNormSupport.allFinite(a, 0, n) && ScalarBatchNormSupport.allFinite(b, 0, n);
+    FloatVector check = FloatVector.zero(SPECIES);
+    int c = 0;
+    for (; c < SPECIES.loopBound(n); c += LANES) {
+      FloatVector u = FloatVector.fromArray(SPECIES, a, c), v = FloatVector.fromArray(SPECIES, b, c);
+      check = check.add(u.sub(u)).add(v.sub(v));
+    }
+    float rest = 0; // lanes and rest are +0 or NaN: any order gives the same answer
+    for (; c < n; c++) rest += (a[c] - a[c]) + (b[c] - b[c]);
+    return check.reduceLanes(VectorOperators.ADD) + rest == 0f;
   }
 
   /** {@link #moments} on plain native memory, byte offsets: a second body of these kernels ({@link PanamaNativeMoments}). */
@@ -186,8 +205,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       if (superRows > 0) {
         momentsBlocks(x, xOffset, superRows, rowsPerSuper * channels, width, tail ? channels - LANES : -1, positions, s, shortCall);
       }
-      if (shortCall && !tail && width == channels && superRows == rows) {
-        return foldOnePositionPerChannel(s, channels, rows, mean, meanResidual, variance);
+      if (shortCall && (tail || width == channels) && superRows == rows && rows > 0) {
+        return foldOnePositionPerChannel(s, channels, positions, width, rows, mean, meanResidual, variance);
       }
       foldPositions(x, xOffset, rows, channels, superRows, rowsPerSuper, width, tail, positions, s, mean, meanResidual, variance);
       return false;
@@ -220,9 +239,20 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   static void tilePattern(float[] s, int from, int channels, int count, int to, int width, int first) {
     for (int a = 0; a < count; a++) {
       int src = from + a * channels, dst = to + a * width;
+      // One period (channels floats from channel first), then doubled (tileFilled).
       System.arraycopy(s, src + first, s, dst, channels - first);
-      for (int j = channels - first; j < width; j += channels) System.arraycopy(s, src, s, dst + j, Math.min(channels, width - j));
+      System.arraycopy(s, src, s, dst + channels - first, first);
+      tileFilled(s, dst, channels, width);
     }
+  }
+
+  /**
+   * Repeats {@code s[at, at + period)} over {@code s[at, at + length)} by doubling the filled part: the period divides
+   * every copied length, so the values are those of a period-by-period copy, in log2(length / period) + 1 copies
+   * instead of length / period (256 copies of one float at 1 channel and 16 lanes, ~2 us of a 1x1 call).
+   */
+  static void tileFilled(float[] s, int at, int period, int length) {
+    for (int filled = period; filled < length; filled *= 2) System.arraycopy(s, at, s, at + filled, Math.min(filled, length - filled));
   }
 
   /**
@@ -519,65 +549,153 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * Per channel, in double: its positions hold equal counts, so they merge without divisions (mean of
    * the means; M2 = sum of M2 + count * sum of squared mean deviations); then the rows that do not fill
    * a super row, two-pass, merged with Chan's formula. Writes mean and the biased variance.
+   *
+   * <p>The sums run over a group of positions at a time ({@code group}: the channels, or for fewer channels than
+   * lanes lcm(channels, LANES), which divides the super row), each position of the group with its own double
+   * accumulator in pooled scratch, and the group's accumulators of a channel are added at the end. Every accumulator
+   * is an independent chain, so the loops run at the adds' throughput, not one double add's latency per position as
+   * the channel-by-channel loops they replace did, which took most of a small call (NC 256x3, 128 positions a
+   * channel: ~1.5 us of a 1.8 us training forward; NC 300x1, 256 positions: most of 4 us; AVX-512 EPYC, JFR samples).
+   * From LANES channels on the group is the channels, each channel's positions and rest rows are added in increasing
+   * order, and the bits are the old loops'; narrower channels add their sums in a different order (in double).
    */
   static void foldPositions(float[] x, int xOffset, int rows, int channels, int superRows, int rowsPerSuper, int width,
                                     boolean tail, int P, float[] s, float[] mean, float[] meanResidual, float[] variance) {
-    if (!tail && width == channels && superRows == rows && rows < (1 << 24)) {
-      // One vector position per channel (channels a multiple of the lanes and at least MIN_ROW_FLOATS)
-      // and no leftover rows: the double fold below then reduces to mean = pivot0 + runMean and
-      // variance = M2 / rows, one float + and one float / each. The double sum of two floats is exact
-      // (or off far below half a float ulp), and rounding through double is innocuous for + and / of
-      // floats, so this vector form gives the same bits. It matters for short calls (a 32-row chunk of
-      // 1024 channels): the scalar per-channel fold was a large part of their fixed cost. Two float loops that
-      // C2 vectorizes, not Vector API code: this runs once a call, so on a large tensor's few calls it stayed in
-      // C1, where vectors are objects (NC 8192x256 training forward 9.2 KB a call under -prof gc, ~0 now).
+    // A tail super row is one row, so tail calls have one position per channel too: from width on, a channel's
+    // position is in the extra vector loaded at channels - LANES and kept at width.
+    int split = tail ? width : channels, tailShift = width - (channels - LANES);
+    if ((tail || width == channels) && superRows == rows && rows > 0 && rows < (1 << 24)) {
+      // One position per channel and no leftover rows: the double fold below then reduces to
+      // mean = pivot0 + runMean and variance = M2 / rows, one float + and one float / each (its spread term is
+      // 0). The double sum of two floats is exact (or off far below half a float ulp), and rounding through double
+      // is innocuous for + and / of floats, so this float form gives the same bits. It matters for short calls (a
+      // 32-row chunk of 1024 channels): the scalar per-channel fold was a large part of their fixed cost. Float
+      // loops that C2 vectorizes, not Vector API code: this runs once a call, so on a large tensor's few calls it
+      // stayed in C1, where vectors are objects (NC 8192x256 training forward 9.2 KB a call under -prof gc, ~0 now).
+      // The residual is the same double sum minus its float rounding (ParallelBatchNorm's chunks ask for it).
       float n = rows;
-      for (int c = 0; c < channels; c++) mean[c] = s[c] + s[4 * P + c];
-      for (int c = 0; c < channels; c++) variance[c] = s[5 * P + c] / n;
-      // The residual the double fold below keeps (ParallelBatchNorm's chunks ask for it): the same
-      // double sum minus its float rounding, with no division or loop per channel.
-      if (meanResidual != null) {
-        for (int c = 0; c < channels; c++) meanResidual[c] = (float) ((double) s[c] + s[4 * P + c] - mean[c]);
-      }
+      foldOnePosition(s, P, n, mean, meanResidual, variance, 0, split, 0);
+      if (tail) foldOnePosition(s, P, n, mean, meanResidual, variance, split, channels, tailShift);
       return;
     }
     int perChannel = tail ? 1 : width / channels, restFrom = superRows * rowsPerSuper;
     double perPosition = superRows, count = (double) superRows * perChannel, invPerChannel = 1.0 / perChannel, rest = rows - restFrom;
-    for (int c = 0; c < channels; c++) {
-      double m = 0, m2 = 0;
+    int group = tail || channels >= LANES ? channels : channels / gcd(channels, LANES) * LANES;
+    // [a | b | q] per group position, then [m | m2 | restMean | restSq] per channel
+    int b = group, q = 2 * group, m = 3 * group, m2 = m + channels, rm = m2 + channels, rq = rm + channels;
+    double[] d = Scratch.borrowDoubles(rq + channels);
+    try {
+      java.util.Arrays.fill(d, 0, rq + channels, 0.0);
       if (superRows > 0) {
-        int first = tail && c >= width ? width + c - (channels - LANES) : c, end = tail ? first + 1 : width;
-        for (int pos = first; pos < end; pos += channels) m += (double) s[pos] + s[4 * P + pos];
-        m *= invPerChannel;
-        double spread = 0;
-        for (int pos = first; pos < end; pos += channels) {
-          double d = (double) s[pos] + s[4 * P + pos] - m;
-          m2 += s[5 * P + pos];
-          spread += d * d;
-        }
-        m2 += perPosition * spread;
+        int blocks = tail ? 1 : width / group;
+        positionMeans(s, P, d, tail ? split : group, 0, blocks, group);
+        if (tail) positionMeans(s, P, d, split, channels, tailShift, 1, 0);
+        foldGroups(d, 0, group, channels, d, m);
+        for (int c = 0; c < channels; c++) d[m + c] *= invPerChannel;
+        expandGroups(d, m, group, channels, 0); // a now holds each position's channel mean
+        positionSpreads(s, P, d, group, tail ? split : group, 0, blocks);
+        if (tail) positionSpreads(s, P, d, group, split, channels, tailShift, 1);
+        foldGroups(d, b, group, channels, d, m2);
+        foldGroups(d, q, group, channels, d, rq); // the spread, parked in restSq
+        for (int c = 0; c < channels; c++) d[m2 + c] += perPosition * d[rq + c];
       }
-      if (rest > 0) { // rows that do not fill a super row
-        double sum = 0, sq = 0;
-        for (int r = restFrom; r < rows; r++) sum += x[xOffset + r * channels + c];
-        double restMean = sum / rest;
-        for (int r = restFrom; r < rows; r++) {
-          double d = x[xOffset + r * channels + c] - restMean;
-          sq += d * d;
+      if (rest > 0) { // rows that do not fill a super row, two-pass (they start on a group: restFrom * channels is whole super rows)
+        int at = xOffset + restFrom * channels, n = (rows - restFrom) * channels;
+        java.util.Arrays.fill(d, 0, 3 * group, 0.0);
+        for (int i = 0; i < n; i += group) {
+          for (int j = 0, e = Math.min(group, n - i); j < e; j++) d[j] += x[at + i + j];
         }
-        double total = count + rest, delta = restMean - m;
-        m += delta * (rest / total);
-        m2 += sq + delta * delta * (count * rest / total);
+        foldGroups(d, 0, group, channels, d, rm);
+        for (int c = 0; c < channels; c++) d[rm + c] /= rest; // now the rest rows' mean
+        expandGroups(d, rm, group, channels, b);
+        for (int i = 0; i < n; i += group) {
+          for (int j = 0, e = Math.min(group, n - i); j < e; j++) {
+            double dev = x[at + i + j] - d[b + j];
+            d[q + j] += dev * dev;
+          }
+        }
+        foldGroups(d, q, group, channels, d, rq);
+        double total = count + rest;
+        for (int c = 0; c < channels; c++) {
+          double delta = d[rm + c] - d[m + c];
+          d[m + c] += delta * (rest / total);
+          d[m2 + c] += d[rq + c] + delta * delta * (count * rest / total);
+        }
       }
-      mean[c] = (float) m;
-      if (meanResidual != null) meanResidual[c] = (float) (m - mean[c]);
-      variance[c] = (float) (m2 / rows);
+      for (int c = 0; c < channels; c++) {
+        mean[c] = (float) d[m + c];
+        if (meanResidual != null) meanResidual[c] = (float) (d[m + c] - mean[c]);
+        variance[c] = (float) (d[m2 + c] / rows);
+      }
+    } finally {
+      Scratch.releaseDoubles(d);
+    }
+  }
+
+  /** {@link #foldPositions}' one-position fold of channels [from, to), whose positions are {@code shift} on. */
+  private static void foldOnePosition(float[] s, int P, float n, float[] mean, float[] meanResidual, float[] variance,
+                                      int from, int to, int shift) {
+    for (int c = from; c < to; c++) mean[c] = s[c + shift] + s[4 * P + c + shift];
+    for (int c = from; c < to; c++) variance[c] = s[5 * P + c + shift] / n;
+    if (meanResidual != null) {
+      for (int c = from; c < to; c++) meanResidual[c] = (float) ((double) s[c + shift] + s[4 * P + c + shift] - mean[c]);
     }
   }
 
   /**
+   * Adds the position means ({@code pivot0 + runMean}) into {@code d[j]}, j in [from, to): {@code count} blocks of
+   * positions {@code stride} apart, position {@code shift + j} in the first.
+   */
+  private static void positionMeans(float[] s, int P, double[] d, int to, int shift, int count, int stride) {
+    positionMeans(s, P, d, 0, to, shift, count, stride);
+  }
+
+  private static void positionMeans(float[] s, int P, double[] d, int from, int to, int shift, int count, int stride) {
+    for (int k = 0, at = shift; k < count; k++, at += stride) {
+      for (int j = from; j < to; j++) d[j] += (double) s[at + j] + s[4 * P + at + j];
+    }
+  }
+
+  /**
+   * {@link #positionMeans}' positions: their M2 into {@code d[group + j]} and their squared deviations from the
+   * channel mean ({@code d[j]}) into {@code d[2 * group + j]}.
+   */
+  private static void positionSpreads(float[] s, int P, double[] d, int group, int to, int shift, int count) {
+    positionSpreads(s, P, d, group, 0, to, shift, count, group);
+  }
+
+  private static void positionSpreads(float[] s, int P, double[] d, int group, int from, int to, int shift, int count) {
+    positionSpreads(s, P, d, group, from, to, shift, count, 0);
+  }
+
+  private static void positionSpreads(float[] s, int P, double[] d, int group, int from, int to, int shift, int count, int stride) {
+    for (int k = 0, at = shift; k < count; k++, at += stride) {
+      for (int j = from; j < to; j++) {
+        double e = (double) s[at + j] + s[4 * P + at + j] - d[j];
+        d[group + j] += s[5 * P + at + j];
+        d[2 * group + j] += e * e;
+      }
+    }
+  }
+
+  /** Channel c's group positions ({@code c, c + channels, ...} below {@code group}) of {@code d} from {@code from}, added in order into {@code out[to + c]}. */
+  private static void foldGroups(double[] d, int from, int group, int channels, double[] out, int to) {
+    for (int c = 0; c < channels; c++) {
+      double sum = 0;
+      for (int j = c; j < group; j += channels) sum += d[from + j];
+      out[to + c] = sum;
+    }
+  }
+
+  /** {@code d[to + j] = d[from + j % channels]} for the group's positions. */
+  private static void expandGroups(double[] d, int from, int group, int channels, int to) {
+    for (int j = 0; j < group; j += channels) System.arraycopy(d, from, d, to + j, channels);
+  }
+
+  /**
    * {@link #foldPositions}' one-position-per-channel branch as vectors, for short calls: {@code mean = pivot0 + runMean}
-   * and {@code variance = M2 / rows}, the same float operations, so the same bits. C2 vectorizes neither scalar loop
+   * and {@code variance = M2 / rows}, the same float operations, so the same bits (a tail call's last channels, under
+   * a vector, as foldPositions does them). C2 vectorizes neither scalar loop
    * (the outputs might be {@code s}): 1.5 µs a call at 1024 channels against ~0.2. It also does the finite test the
    * caller would otherwise scan for ({@code v - v} is 0 for finite {@code v}, NaN otherwise, and the sum of those
    * stays 0 or NaN): returns true when every mean and variance is finite, false when
@@ -589,12 +707,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * residual to foldPositions' scalar loops and the caller's two finite scans cost a 128x1024 chunk 6.3-6.6 µs of its
    * 22 (par17's probe, one thread, in cache), a quarter of each thread's moments in a 2-thread NC 256x1024 forward.
    */
-  static boolean foldOnePositionPerChannel(float[] s, int channels, int rows, float[] mean, float[] meanResidual,
+  static boolean foldOnePositionPerChannel(float[] s, int channels, int P, int width, int rows, float[] mean, float[] meanResidual,
                                            float[] variance) {
-    int P = channels;
     float n = rows;
     FloatVector check = FloatVector.zero(SPECIES);
-    for (int c = 0; c < channels; c += LANES) { // channels is a multiple of the lanes here
+    for (int c = 0; c < width; c += LANES) { // width is a multiple of the lanes
       FloatVector runMean = FloatVector.fromArray(SPECIES, s, 4 * P + c);
       FloatVector m = FloatVector.fromArray(SPECIES, s, c).add(runMean);
       FloatVector v = FloatVector.fromArray(SPECIES, s, 5 * P + c).div(n);
@@ -604,13 +721,19 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       check = check.add(m.sub(m)).add(v.sub(v));
     }
     if (meanResidual != null) {
-      for (int c = 0; c < channels; c++) meanResidual[c] = (float) ((double) s[c] + meanResidual[c] - mean[c]);
+      for (int c = 0; c < width; c++) meanResidual[c] = (float) ((double) s[c] + meanResidual[c] - mean[c]);
+    }
+    // A tail call's last channels (fewer than the lanes) sit in the extra vector kept at width: foldPositions' loop.
+    float rest = 0;
+    if (width < channels) {
+      foldOnePosition(s, P, n, mean, meanResidual, variance, width, channels, width - (channels - LANES));
+      for (int c = width; c < channels; c++) rest += (mean[c] - mean[c]) + (variance[c] - variance[c]);
     }
     // Lanes are +0 or NaN, so any order of adding them gives the same answer; reduceLanes is an intrinsic C2 always
     // inlines. sumLanes is a method of ours: where C2 did not inline it here (group norm's channels-last forward,
     // NHWC 32x196x256 with 32 groups after ten other shapes in one JVM), `check` was boxed to be passed, 96 B a
     // call of this method (twenty-fourth session, GroupNorm allocation sweep).
-    return check.reduceLanes(VectorOperators.ADD) == 0f;
+    return check.reduceLanes(VectorOperators.ADD) + rest == 0f;
   }
 
   /** Means relative to each channel's first element (the caller adds it: {@link ScalarBatchNormSupport#addPivots}) and M2. */
@@ -1516,19 +1639,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       int slot = scratchSlot(width);
       float[] s = Scratch.borrow(4 * slot);
       try {
-        for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
-        java.util.Arrays.fill(s, slot, 3 * slot, 0f);
+        int used = reduceScratch(s, mean, channels, width, slot, (long) outer * channels);
         reduceSuperRows(x, xOffset, dy, dyOffset, outer * channels, width, s, slot, streamed, rowOrder);
-        for (int c = 0; c < channels; c++) { // each channel's positions, in a fixed order
-          float g = 0, h = 0;
-          for (int pos = c; pos < width; pos += channels) {
-            int at = accumulatorIndex(pos, width);
-            g += s[slot + at];
-            h += s[2 * slot + at];
-          }
-          sumDy[c] = g;
-          sumDyXhat[c] = h;
-        }
+        foldReduce(s, slot, channels, width, used, sumDy, sumDyXhat);
       } finally {
         Scratch.release(s);
       }
@@ -1571,6 +1684,35 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         ScalarBatchNormSupport.reduceStrided(x, xOffset + block + c, dy, dyOffset + block + c, channels, n, mean[c],
             sumDy, sumDyXhat, c, r0 == 0);
       }
+    }
+  }
+
+  /**
+   * Readies the super-row reduce's scratch ({@link #reduceSuperRows}, and the native one): mean tiled over the
+   * positions the call touches, sumDy and sumDyXmu zeroed. Returns those positions: a call shorter than a super row
+   * ({@code total < width}) touches only its first {@code total}; the rest keep their zeros, and adding +0 to a
+   * sum that starts at +0 changes no bit, so they are neither tiled nor folded ({@link #foldReduce}). A 1x1 call
+   * otherwise copied and folded 256 positions (1.7 us of its 2 us backward at 16 lanes).
+   */
+  static int reduceScratch(float[] s, float[] mean, int channels, int width, int slot, long total) {
+    int used = (int) Math.min(width, total);
+    System.arraycopy(mean, 0, s, 0, channels);
+    tileFilled(s, 0, channels, used);
+    java.util.Arrays.fill(s, slot, 3 * slot, 0f);
+    return used;
+  }
+
+  /** Each channel's positions of the super-row reduce's scratch added in a fixed order (the first {@code used}). */
+  static void foldReduce(float[] s, int slot, int channels, int width, int used, float[] sumDy, float[] sumDyXhat) {
+    for (int c = 0; c < channels; c++) {
+      float g = 0, h = 0;
+      for (int pos = c; pos < used; pos += channels) {
+        int at = accumulatorIndex(pos, width);
+        g += s[slot + at];
+        h += s[2 * slot + at];
+      }
+      sumDy[c] = g;
+      sumDyXhat[c] = h;
     }
   }
 

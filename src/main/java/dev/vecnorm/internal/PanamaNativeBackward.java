@@ -260,19 +260,9 @@ final class PanamaNativeBackward {
     int slot = scratchSlot(width);
     float[] s = Scratch.borrow(4 * slot + 2 * LANES);
     try {
-      for (int j = 0; j < width; j += channels) System.arraycopy(mean, 0, s, j, channels);
-      java.util.Arrays.fill(s, slot, 3 * slot, 0f);
+      int used = PanamaBatchNormSupport.reduceScratch(s, mean, channels, width, slot, (long) outer * channels);
       reduceSuperRows(x, xOffset, dy, dyOffset, (long) outer * channels, width, s, slot, rowOrder);
-      for (int c = 0; c < channels; c++) { // each channel's positions, in the array kernel's order
-        float g = 0, h = 0;
-        for (int pos = c; pos < width; pos += channels) {
-          int at = PanamaBatchNormSupport.accumulatorIndex(pos, width);
-          g += s[slot + at];
-          h += s[2 * slot + at];
-        }
-        sumDy[c] = g;
-        sumDyXhat[c] = h;
-      }
+      PanamaBatchNormSupport.foldReduce(s, slot, channels, width, used, sumDy, sumDyXhat); // the array kernel's order
     } finally {
       Scratch.release(s);
     }
