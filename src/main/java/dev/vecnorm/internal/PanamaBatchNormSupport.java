@@ -193,7 +193,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    */
   private static boolean momentsChannelsLast(float[] x, int xOffset, int rows, int channels, float[] mean, float[] meanResidual,
                                              float[] variance) {
-    int superWidth = superWidth(channels);
+    int superWidth = momentsWidth(channels, (long) rows * channels);
     boolean tail = superWidth < 0;
     int width = tail ? SPECIES.loopBound(channels) : superWidth;
     int rowsPerSuper = tail ? 1 : width / channels;
@@ -225,6 +225,21 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     if (channels % LANES != 0 && width > MAX_SUPER_FLOATS) return -1;
     while (width < MIN_ROW_FLOATS) width *= 2;
     return width;
+  }
+
+  /** Calls on at most this many floats (64 KiB) take the moments over super rows of lcm(channels, LANES): {@link #momentsWidth}. */
+  static final int SMALL_MOMENTS_FLOATS = 16 * 1024;
+
+  /**
+   * The moments' super row ({@link #momentsChannelsLast}, and the native body's, which must agree): {@link #superWidth},
+   * or for calls of at most {@link #SMALL_MOMENTS_FLOATS} the lcm of the channels and the lanes as it is. The widening
+   * to {@link #MIN_ROW_FLOATS} keeps a long call's scratch round trips overlapped; a small call has few rows to overlap,
+   * and its fold costs a few double operations per position: NC 32x64 folded 256 positions (4 a channel) where 64
+   * serve, then one a channel, the vector fold. Every position still sums whole rows, so the accuracy is the same.
+   */
+  static int momentsWidth(int channels, long total) {
+    int width = superWidth(channels);
+    return width < 0 || total > SMALL_MOMENTS_FLOATS ? width : channels / gcd(channels, LANES) * LANES;
   }
 
   /** Repeats {@code count} per-channel arrays of {@code s} (at {@code from}, {@code channels} apart) over a super row at {@code to}. */

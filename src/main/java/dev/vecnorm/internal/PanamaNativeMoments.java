@@ -65,7 +65,7 @@ final class PanamaNativeMoments {
   /** {@code PanamaBatchNormSupport.momentsChannelsLast}: scratch {@code [pivot0 | pivot | S1 | S2 | mean | M2]}. */
   private static void channelsLast(MemorySegment x, long xOffset, int rows, int channels, float[] mean, float[] meanResidual,
                                    float[] variance) {
-    int superWidth = PanamaBatchNormSupport.superWidth(channels);
+    int superWidth = PanamaBatchNormSupport.momentsWidth(channels, (long) rows * channels);
     boolean tail = superWidth < 0;
     int width = tail ? SPECIES.loopBound(channels) : superWidth;
     int rowsPerSuper = tail ? 1 : width / channels;
