@@ -50,34 +50,34 @@ public final class Coefficients {
 
   /** Writes {@code [a_0..a_{C-1} | b_0.. | k_0..]} into {@code coef} (at least 3C floats) and returns it. */
   static float[] backward(float[] coef, int channels, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
-    // backwardA/B/K's expressions with the gamma branch hoisted, one output per loop, each written at the index it
-    // reads (into a pooled array, then copied into place): C2 does not vectorize a loop that stores coef[channels + c]
-    // while loading other float arrays at c, since they might be coef itself, shifted. The per-channel loop with its
-    // double divisions took ~3.5 us of a 4.3 us NC 2x1000 backward (AVX-512 EPYC); the same loop over 1000 floats
-    // writing t[c] ran 0.14 against 0.86 us (writing at an offset). Same expressions, so the same bits.
-    float[] t = Scratch.borrow(channels);
+    // backwardA/B/K's expressions with the gamma branch hoisted, in one loop whose every load and store is at index c (a
+    // into coef, b and k into pooled arrays, then copied into place): C2 does not vectorize a loop that stores
+    // coef[channels + c] while loading other float arrays at c, since they might be coef itself, shifted. The
+    // per-channel loop took ~3.5 us of a 4.3 us NC 2x1000 backward (AVX-512 EPYC). One loop, not three: where C2
+    // compiled this with a profile of a few channels (tiny shapes run first in the JVM) it does not vectorize it, and
+    // three scalar loops then cost more than one. Same expressions, so the same bits.
+    float[] tb = Scratch.borrow(channels), tk = Scratch.borrow(channels);
     try {
       if (gamma == null) {
-        System.arraycopy(invStd, 0, coef, 0, channels);
-        for (int c = 0; c < channels; c++) t[c] = (float) (-invStd[c] * (double) invStd[c] * sumDyXhat[c] / count);
-        System.arraycopy(t, 0, coef, channels, channels);
-        for (int c = 0; c < channels; c++) t[c] = (float) (-invStd[c] * (double) sumDy[c] / count);
-      } else {
-        for (int c = 0; c < channels; c++) t[c] = gamma[c] * invStd[c];
-        System.arraycopy(t, 0, coef, 0, channels);
         for (int c = 0; c < channels; c++) {
-          float a = gamma[c] * invStd[c];
-          t[c] = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
+          float a = invStd[c];
+          coef[c] = a;
+          tb[c] = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
+          tk[c] = (float) (-a * (double) sumDy[c] / count);
         }
-        System.arraycopy(t, 0, coef, channels, channels);
+      } else {
         for (int c = 0; c < channels; c++) {
           float a = gamma[c] * invStd[c];
-          t[c] = (float) (-a * (double) sumDy[c] / count);
+          coef[c] = a;
+          tb[c] = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
+          tk[c] = (float) (-a * (double) sumDy[c] / count);
         }
       }
-      System.arraycopy(t, 0, coef, 2 * channels, channels);
+      System.arraycopy(tb, 0, coef, channels, channels);
+      System.arraycopy(tk, 0, coef, 2 * channels, channels);
     } finally {
-      Scratch.release(t);
+      Scratch.release(tk);
+      Scratch.release(tb);
     }
     return coef;
   }
