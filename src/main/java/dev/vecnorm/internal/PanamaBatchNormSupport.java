@@ -695,6 +695,10 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
 
   /** Channel c's group positions ({@code c, c + channels, ...} below {@code group}) of {@code d} from {@code from}, added in order into {@code out[to + c]}. */
   private static void foldGroups(double[] d, int from, int group, int channels, double[] out, int to) {
+    if (group == channels) { // one position each: 0 + v is v (no sum here is -0: they all start at +0)
+      System.arraycopy(d, from, out, to, channels);
+      return;
+    }
     for (int c = 0; c < channels; c++) {
       double sum = 0;
       for (int j = c; j < group; j += channels) sum += d[from + j];
