@@ -116,8 +116,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * Whether {@code a[0, n)} and {@code b[0, n)} are all finite. Short calls ({@link #SHORT_CALL_FLOATS}: compiled by C2
    * at once) add {@code v - v} (0 or NaN) in vectors; C2 does not vectorize the scalar test
-   * ({@link ScalarBatchNormSupport#allFinite}, 0.35 ns a float here: 0.7 µs of a 2x1000 training forward's ~6), which
-   * long calls keep (few calls run in C1, where vectors are objects).
+   * ({@link ScalarBatchNormSupport#allFinite}: its raw-bits conversion), which long calls keep (few calls run in C1,
+   * where vectors are objects).
    */
   static boolean allFinite(float[] a, float[] b, int n, boolean shortCall) {
     if (!shortCall) return ScalarBatchNormSupport.allFinite(a, 0, n) && ScalarBatchNormSupport.allFinite(b, 0, n);
@@ -264,7 +264,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
   /**
    * Repeats {@code s[at, at + period)} over {@code s[at, at + length)} by doubling the filled part: the period divides
    * every copied length, so the values are those of a period-by-period copy, in log2(length / period) + 1 copies
-   * instead of length / period (256 copies of one float at 1 channel and 16 lanes, ~2 us of a 1x1 call).
+   * instead of length / period (256 copies of one float at 1 channel and 16 lanes, most of a 1x1 call's JFR samples:
+   * docs/performance-history.md, thirtieth session).
    */
   static void tileFilled(float[] s, int at, int period, int length) {
     for (int filled = period; filled < length; filled *= 2) System.arraycopy(s, at, s, at + filled, Math.min(filled, length - filled));
@@ -569,8 +570,9 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * lanes lcm(channels, LANES), which divides the super row), each position of the group with its own double
    * accumulator in pooled scratch, and the group's accumulators of a channel are added at the end. Every accumulator
    * is an independent chain, so the loops run at the adds' throughput, not one double add's latency per position as
-   * the channel-by-channel loops they replace did, which took most of a small call (NC 256x3, 128 positions a
-   * channel: ~1.5 us of a 1.8 us training forward; NC 300x1, 256 positions: most of 4 us; AVX-512 EPYC, JFR samples).
+   * the channel-by-channel loops they replace did, which took most of a small call's JFR samples (NC 256x3, 128
+   * positions a channel; NC 300x1, 256; AVX-512 EPYC; SmallCalls training forward, start / end of the thirtieth
+   * session with the other small-call changes: 3872 / 1154 and 5512 / 847 ns).
    * From LANES channels on the group is the channels, each channel's positions and rest rows are added in increasing
    * order, and the bits are the old loops'; narrower channels add their sums in a different order (in double).
    */
@@ -1711,7 +1713,8 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * positions the call touches, sumDy and sumDyXmu zeroed. Returns those positions: a call shorter than a super row
    * ({@code total < width}) touches only its first {@code total}; the rest keep their zeros, and adding +0 to a
    * sum that starts at +0 changes no bit, so they are neither tiled nor folded ({@link #foldReduce}). A 1x1 call
-   * otherwise copied and folded 256 positions (1.7 us of its 2 us backward at 16 lanes).
+   * otherwise copied and folded 256 positions at 16 lanes (docs/probes/SmallCalls.java NC:1x1, backward: 6528 ns at the
+   * thirtieth session's start, 515 at its end with the other small-call changes).
    */
   static int reduceScratch(float[] s, float[] mean, int channels, int width, int slot, long total) {
     int used = (int) Math.min(width, total);
