@@ -266,10 +266,11 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   /**
    * Rows a block of the rows-apart forwards ({@link #forwardRowsApart}, {@link #rmsForwardRowsApart}): every row's sums,
    * then every row's statistics, then every row's writes, so that no row's lane sums, square root and division sit
-   * between its own reads and writes; rows of a block are independent, and the core overlaps their chains. Blocks of up to 32 rows and 2048 floats
-   * (8 KiB, so the writes read the block from L1) against row by row, one JVM, alternating ({@code docs/probes/LnBlockAB.java},
-   * two JVMs, median per-round ratios; AVX-512 EPYC, Zen 4): 4096x17 0.82, 16384x32 0.88-0.90, 8192x64 0.90-0.94, but
-   * 4096x256 1.04-1.05, 64x768 1.03-1.12, 256x511 1.01-1.06: rows of 8 vectors and more stay row by row.
+   * between its own reads and writes; rows of a block are independent, and the core overlaps their chains. Blocks of
+   * up to 32 rows and 2048 floats (8 KiB, so the writes read the block from L1) against row by row, one JVM,
+   * alternating ({@code docs/probes/LnBlockAB.java}, two JVMs, median per-round ratios; AVX-512 EPYC, Zen 4): 4096x17
+   * 0.82, 16384x32 0.88-0.90, 8192x64 0.90-0.94, but 4096x256 1.04-1.05, 64x768 1.03-1.12, 256x511 1.01-1.06: rows of
+   * 8 vectors and more stay row by row.
    */
   static int rowsApartBlock(int features) {
     return features >= 8 * LANES ? 1 : Math.max(1, Math.min(32, 2048 / features));
