@@ -235,14 +235,11 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static void forwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g, float[] b,
                                float epsilon, float[] mean, float[] invStd, int statsOffset) {
     int block = rowsApartBlock(features);
-    int vAt = 2 * block; // batchSums' vectors after the per-row floats
-    float[] t = Scratch.borrow(vAt + (block >= LANES ? 2 * LANES * LANES : 0)); // per row of the block: Σd, Σd², then mean, invStd
+    float[] t = Scratch.borrow(2 * block); // per row of the block: Σd, Σd², then mean, invStd
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {
         int n = Math.min(block, rows - r0), x0 = xOffset + r0 * features;
-        int batched = n - n % LANES;
-        for (int i = 0; i < batched; i += LANES) batchSums(x, x0 + i * features, features, t, 2 * i, vAt); // rows about their first elements
-        for (int i = batched, xo = x0 + batched * features; i < n; i++, xo += features) {
+        for (int i = 0, xo = x0; i < n; i++, xo += features) { // the row about its first element
           long sums = blockSums(x, xo, 1, features, features, x[xo]);
           t[2 * i] = Float.intBitsToFloat((int) (sums >>> 32));
           t[2 * i + 1] = Float.intBitsToFloat((int) sums);
@@ -259,103 +256,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     } finally {
       Scratch.release(t);
     }
-  }
-
-  /** Lane-sum levels of {@link #batchSums}: log2 of the lanes. */
-  private static final int LEVELS = Integer.numberOfTrailingZeros(LANES);
-  /** Per level, the two-vector indices (as floats, for selectFrom) of each lane's first and second addend. */
-  private static final float[] TREE_FIRST = new float[Math.max(1, LEVELS) * LANES], TREE_SECOND = new float[Math.max(1, LEVELS) * LANES];
-  /** The row whose sum lane l holds after the levels. */
-  private static final int[] TREE_ROW = new int[LANES];
-
-  static {
-    // Level k combines vectors X and Y whose rows sit in groups of g = LANES >> (k - 1) lanes (lane i of a group the
-    // row's partial sum at i): the result's groups are g / 2 lanes, X's group j at lanes [j * g, j * g + g / 2), Y's
-    // group j after it, each lane p[i] + p[i + g / 2] of its row, as sumLanes' rotation by g / 2 adds them.
-    int[] rows = new int[LANES * LANES];
-    for (int r = 0; r < LANES; r++) java.util.Arrays.fill(rows, r * LANES, r * LANES + LANES, r);
-    for (int k = 1, count = LANES; k <= LEVELS; k++, count /= 2) {
-      int g = LANES >> (k - 1), half = g / 2;
-      for (int l = 0; l < LANES; l++) {
-        int j = l / g, fromY = (l / half) % 2, i = l % half;
-        TREE_FIRST[(k - 1) * LANES + l] = fromY * LANES + j * g + i;
-        TREE_SECOND[(k - 1) * LANES + l] = fromY * LANES + j * g + half + i;
-      }
-      for (int pair = 0; pair < count / 2; pair++) {
-        int[] z = new int[LANES];
-        for (int l = 0; l < LANES; l++) {
-          int idx = (int) TREE_FIRST[(k - 1) * LANES + l];
-          z[l] = idx < LANES ? rows[2 * pair * LANES + idx] : rows[(2 * pair + 1) * LANES + idx - LANES];
-        }
-        System.arraycopy(z, 0, rows, pair * LANES, LANES);
-      }
-    }
-    System.arraycopy(rows, 0, TREE_ROW, 0, LANES);
-  }
-
-  /**
-   * {@link #blockSums} of LANES rows at once (each about its first element), into {@code t} as {@code [Σd, Σd²]} per row
-   * from {@code o}: each row's vectors as blockSums accumulates them, then the rows' lane sums together, two rows' vectors
-   * combined per step (two selectFrom and one add for a pair), 2 (LANES - 1) permutes for the LANES rows instead of
-   * 2 LANES log2(LANES). Every lane sum is sumLanes' own association and operand order (lane i + lane i + half at each
-   * level), so the same bits. Rows are independent, so no row's sum waits on another's. The vectors go through
-   * {@code t} from {@code vAt} (2 LANES x LANES floats).
-   */
-  static void batchSums(float[] x, int x0, int features, float[] t, int o, int vAt) {
-    for (int r = 0, xo = x0; r < LANES; r++, xo += features) {
-      long tails = rowVectors(x, xo, features, x[xo], t, vAt + r * LANES, vAt + LANES * LANES + r * LANES);
-      t[o + 2 * r] = Float.intBitsToFloat((int) (tails >>> 32));
-      t[o + 2 * r + 1] = Float.intBitsToFloat((int) tails);
-    }
-    laneSums(t, vAt);
-    laneSums(t, vAt + LANES * LANES);
-    for (int l = 0; l < LANES; l++) {
-      int r = TREE_ROW[l];
-      t[o + 2 * r] += t[vAt + l]; // the scalar tail's sum first, then the lanes', as blockSums adds them
-      t[o + 2 * r + 1] += t[vAt + LANES * LANES + l];
-    }
-  }
-
-  /** The LANES vectors at {@code v[at]} reduced in place to one vector of lane sums (lane l: row TREE_ROW[l]). */
-  private static void laneSums(float[] v, int at) {
-    for (int k = 0, count = LANES; k < LEVELS; k++, count /= 2) {
-      FloatVector first = FloatVector.fromArray(SPECIES, TREE_FIRST, k * LANES), second = FloatVector.fromArray(SPECIES, TREE_SECOND, k * LANES);
-      for (int pair = 0; pair < count / 2; pair++) {
-        FloatVector a = FloatVector.fromArray(SPECIES, v, at + 2 * pair * LANES), b = FloatVector.fromArray(SPECIES, v, at + (2 * pair + 1) * LANES);
-        first.selectFrom(a, b).add(second.selectFrom(a, b)).intoArray(v, at + pair * LANES);
-      }
-    }
-  }
-
-  /**
-   * One run of {@link #blockSums} without its lane sums: the same accumulators, stored ({@code d0 + d1} at {@code v[dAt]},
-   * {@code q0 + q1} at {@code v[qAt]}); returns the scalar tail's two sums, packed as blockSums packs.
-   */
-  static long rowVectors(float[] a, int at, int width, float shift, float[] v, int dAt, int qAt) {
-    FloatVector vs = FloatVector.broadcast(SPECIES, shift);
-    FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
-    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES), i = 0;
-    float sd = 0, sq = 0;
-    for (; i < bound2; i += 2 * LANES) {
-      FloatVector e0 = FloatVector.fromArray(SPECIES, a, at + i).sub(vs), e1 = FloatVector.fromArray(SPECIES, a, at + i + LANES).sub(vs);
-      d0 = d0.add(e0);
-      d1 = d1.add(e1);
-      q0 = e0.fma(e0, q0);
-      q1 = e1.fma(e1, q1);
-    }
-    for (; i < vb; i += LANES) {
-      FloatVector e = FloatVector.fromArray(SPECIES, a, at + i).sub(vs);
-      d0 = d0.add(e);
-      q0 = e.fma(e, q0);
-    }
-    for (; i < width; i++) { // scalar tail
-      float e = a[at + i] - shift;
-      sd += e;
-      sq = Math.fma(e, e, sq);
-    }
-    d0.add(d1).intoArray(v, dAt);
-    q0.add(q1).intoArray(v, qAt);
-    return pack(sd, sq);
   }
 
   /** Two floats' bits in one long, {@code hi}'s high ({@link #blockSums}' packing). */
