@@ -50,7 +50,7 @@ public final class Coefficients {
 
   /** Writes {@code [a_0..a_{C-1} | b_0.. | k_0..]} into {@code coef} (at least 3C floats) and returns it. */
   static float[] backward(float[] coef, int channels, float[] invStd, float[] gamma, float[] sumDy, float[] sumDyXhat, double count) {
-    // backwardA/B/K's expressions with the gamma branch hoisted, in one loop whose every load and store is at index c (a
+    // backwardA/B/K in one loop whose every load and store is at index c (C2 unswitches the loop on gamma; a
     // into coef, b and k into pooled arrays, then copied into place): C2 does not vectorize a loop that stores
     // coef[channels + c] while loading other float arrays at c, since they might be coef itself, shifted (b's loop over
     // 1000 channels: 1503 ns at the offset, 377-404 at c; docs/probes/InvStdAB.java). One loop, not three: where C2
@@ -58,20 +58,11 @@ public final class Coefficients {
     // three scalar loops then cost more than one. Same expressions, so the same bits.
     float[] tb = Scratch.borrow(channels), tk = Scratch.borrow(channels);
     try {
-      if (gamma == null) {
-        for (int c = 0; c < channels; c++) {
-          float a = invStd[c];
-          coef[c] = a;
-          tb[c] = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
-          tk[c] = (float) (-a * (double) sumDy[c] / count);
-        }
-      } else {
-        for (int c = 0; c < channels; c++) {
-          float a = gamma[c] * invStd[c];
-          coef[c] = a;
-          tb[c] = (float) (-a * (double) invStd[c] * sumDyXhat[c] / count);
-          tk[c] = (float) (-a * (double) sumDy[c] / count);
-        }
+      for (int c = 0; c < channels; c++) {
+        float a = backwardA(invStd, gamma, c);
+        coef[c] = a;
+        tb[c] = backwardB(a, invStd, sumDyXhat, count, c);
+        tk[c] = backwardK(a, sumDy, count, c);
       }
       System.arraycopy(tb, 0, coef, channels, channels);
       System.arraycopy(tk, 0, coef, 2 * channels, channels);

@@ -94,6 +94,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     return (long) Float.floatToRawIntBits(a.lane(0)) << 32 | Float.floatToRawIntBits(b.lane(0)) & 0xFFFF_FFFFL;
   }
 
+  /** Two floats' bits in one long, {@code hi}'s high: how the kernels return two sums without an allocation. */
+  static long pack(float hi, float lo) {
+    return (long) Float.floatToRawIntBits(hi) << 32 | Float.floatToRawIntBits(lo) & 0xFFFF_FFFFL;
+  }
+
   // ---------------------------------------------------------------- moments
 
   @Override
@@ -605,15 +610,15 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
       java.util.Arrays.fill(d, 0, rq + channels, 0.0);
       if (superRows > 0) {
         int blocks = tail ? 1 : width / group;
-        positionMeans(s, P, d, tail ? split : group, 0, blocks, group);
+        positionMeans(s, P, d, 0, tail ? split : group, 0, blocks, group);
         if (tail) positionMeans(s, P, d, split, channels, tailShift, 1, 0);
-        foldGroups(d, 0, group, channels, d, m);
+        foldGroups(d, 0, group, channels, m);
         for (int c = 0; c < channels; c++) d[m + c] *= invPerChannel;
         expandGroups(d, m, group, channels, 0); // a now holds each position's channel mean
-        positionSpreads(s, P, d, group, tail ? split : group, 0, blocks);
-        if (tail) positionSpreads(s, P, d, group, split, channels, tailShift, 1);
-        foldGroups(d, b, group, channels, d, m2);
-        foldGroups(d, q, group, channels, d, rq); // the spread, parked in restSq
+        positionSpreads(s, P, d, group, 0, tail ? split : group, 0, blocks, group);
+        if (tail) positionSpreads(s, P, d, group, split, channels, tailShift, 1, 0);
+        foldGroups(d, b, group, channels, m2);
+        foldGroups(d, q, group, channels, rq); // the spread, parked in restSq
         for (int c = 0; c < channels; c++) d[m2 + c] += perPosition * d[rq + c];
       }
       if (rest > 0) { // rows that do not fill a super row, two-pass (they start on a group: restFrom * channels is whole super rows)
@@ -622,7 +627,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
         for (int i = 0; i < n; i += group) {
           for (int j = 0, e = Math.min(group, n - i); j < e; j++) d[j] += x[at + i + j];
         }
-        foldGroups(d, 0, group, channels, d, rm);
+        foldGroups(d, 0, group, channels, rm);
         for (int c = 0; c < channels; c++) d[rm + c] /= rest; // now the rest rows' mean
         expandGroups(d, rm, group, channels, b);
         for (int i = 0; i < n; i += group) {
@@ -631,7 +636,7 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
             d[q + j] += dev * dev;
           }
         }
-        foldGroups(d, q, group, channels, d, rq);
+        foldGroups(d, q, group, channels, rq);
         double total = count + rest;
         for (int c = 0; c < channels; c++) {
           double delta = d[rm + c] - d[m + c];
@@ -663,10 +668,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * Adds the position means ({@code pivot0 + runMean}) into {@code d[j]}, j in [from, to): {@code count} blocks of
    * positions {@code stride} apart, position {@code shift + j} in the first.
    */
-  private static void positionMeans(float[] s, int P, double[] d, int to, int shift, int count, int stride) {
-    positionMeans(s, P, d, 0, to, shift, count, stride);
-  }
-
   private static void positionMeans(float[] s, int P, double[] d, int from, int to, int shift, int count, int stride) {
     for (int k = 0, at = shift; k < count; k++, at += stride) {
       for (int j = from; j < to; j++) d[j] += (double) s[at + j] + s[4 * P + at + j];
@@ -677,14 +678,6 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
    * {@link #positionMeans}' positions: their M2 into {@code d[group + j]} and their squared deviations from the
    * channel mean ({@code d[j]}) into {@code d[2 * group + j]}.
    */
-  private static void positionSpreads(float[] s, int P, double[] d, int group, int to, int shift, int count) {
-    positionSpreads(s, P, d, group, 0, to, shift, count, group);
-  }
-
-  private static void positionSpreads(float[] s, int P, double[] d, int group, int from, int to, int shift, int count) {
-    positionSpreads(s, P, d, group, from, to, shift, count, 0);
-  }
-
   private static void positionSpreads(float[] s, int P, double[] d, int group, int from, int to, int shift, int count, int stride) {
     for (int k = 0, at = shift; k < count; k++, at += stride) {
       for (int j = from; j < to; j++) {
@@ -695,16 +688,16 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     }
   }
 
-  /** Channel c's group positions ({@code c, c + channels, ...} below {@code group}) of {@code d} from {@code from}, added in order into {@code out[to + c]}. */
-  private static void foldGroups(double[] d, int from, int group, int channels, double[] out, int to) {
+  /** Channel c's group positions ({@code c, c + channels, ...} below {@code group}) of {@code d} from {@code from}, added in order into {@code d[to + c]}. */
+  private static void foldGroups(double[] d, int from, int group, int channels, int to) {
     if (group == channels) { // one position each: 0 + v is v (no sum here is -0: they all start at +0)
-      System.arraycopy(d, from, out, to, channels);
+      System.arraycopy(d, from, d, to, channels);
       return;
     }
     for (int c = 0; c < channels; c++) {
       double sum = 0;
       for (int j = c; j < group; j += channels) sum += d[from + j];
-      out[to + c] = sum;
+      d[to + c] = sum;
     }
   }
 

@@ -71,7 +71,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
     sd += Float.intBitsToFloat((int) (lanes >>> 32));
     sq += Float.intBitsToFloat((int) lanes);
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
+    return PanamaBatchNormSupport.pack(sd, sq);
   }
 
   /**
@@ -107,7 +107,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static long meanInvStd(float m, long sums, double invN, float epsilon) {
     double sd = Float.intBitsToFloat((int) (sums >>> 32)), centered = Float.intBitsToFloat((int) sums) - sd * sd * invN;
     float s = (float) (1.0 / Math.sqrt(Math.max(0.0, centered * invN) + epsilon));
-    return (long) Float.floatToRawIntBits(m) << 32 | Float.floatToRawIntBits(s) & 0xFFFF_FFFFL;
+    return PanamaBatchNormSupport.pack(m, s);
   }
 
   /**
@@ -245,7 +245,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
           t[2 * i + 1] = Float.intBitsToFloat((int) sums);
         }
         for (int i = 0, xo = x0; i < n; i++, xo += features) { // summed again about its mean where that cancels (as rowStatistics)
-          long stats = statistics(x, xo, 1, features, features, epsilon, pack(t[2 * i], t[2 * i + 1]));
+          long sums = PanamaBatchNormSupport.pack(t[2 * i], t[2 * i + 1]);
+          long stats = statistics(x, xo, 1, features, features, epsilon, sums);
           t[2 * i] = Float.intBitsToFloat((int) (stats >>> 32));
           t[2 * i + 1] = Float.intBitsToFloat((int) stats);
           if (mean != null) mean[statsOffset + r0 + i] = t[2 * i];
@@ -256,11 +257,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     } finally {
       Scratch.release(t);
     }
-  }
-
-  /** Two floats' bits in one long, {@code hi}'s high ({@link #blockSums}' packing). */
-  static long pack(float hi, float lo) {
-    return (long) Float.floatToRawIntBits(hi) << 32 | Float.floatToRawIntBits(lo) & 0xFFFF_FFFFL;
   }
 
   /**
@@ -425,7 +421,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
     sd += Float.intBitsToFloat((int) (lanes >>> 32));
     sq += Float.intBitsToFloat((int) lanes);
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
+    return PanamaBatchNormSupport.pack(sd, sq);
   }
 
   /**
@@ -515,7 +511,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
     sd += Float.intBitsToFloat((int) (lanes >>> 32));
     sq += Float.intBitsToFloat((int) lanes);
-    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
+    return PanamaBatchNormSupport.pack(sd, sq);
   }
 
   /**
