@@ -94,7 +94,11 @@ final class PanamaBatchNormSupport implements BatchNormSupport {
     return (long) Float.floatToRawIntBits(a.lane(0)) << 32 | Float.floatToRawIntBits(b.lane(0)) & 0xFFFF_FFFFL;
   }
 
-  /** Two floats' bits in one long, {@code hi}'s high: how the kernels return two sums without an allocation. */
+  /**
+   * Two floats' bits in one long, {@code hi}'s high: how the kernels return two sums without an allocation. The kernels'
+   * own return statements write the expression out rather than call this: they sit in methods whose C2 inlining
+   * budget has run out before (see {@link #sumLanes(FloatVector, FloatVector)}), where one more call is not free.
+   */
   static long pack(float hi, float lo) {
     return (long) Float.floatToRawIntBits(hi) << 32 | Float.floatToRawIntBits(lo) & 0xFFFF_FFFFL;
   }

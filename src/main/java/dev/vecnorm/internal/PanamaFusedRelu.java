@@ -284,7 +284,7 @@ final class PanamaFusedRelu implements FusedReluSupport {
       sDy += g;
       sDyX = Math.fma(g, x[xOffset + base + i] - mean, sDyX);
     }
-    return PanamaBatchNormSupport.pack(sDy, sDyX);
+    return (long) Float.floatToRawIntBits(sDy) << 32 | Float.floatToRawIntBits(sDyX) & 0xFFFF_FFFFL;
   }
 
   /**

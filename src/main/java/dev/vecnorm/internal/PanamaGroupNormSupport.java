@@ -273,14 +273,14 @@ final class PanamaGroupNormSupport implements GroupNormSupport {
       lanes[2 * LANES + j] += lanes[3 * LANES + j];
     }
     float sd = lanes[4 * LANES] + laneTree(lanes, 0), sq = lanes[4 * LANES + 1] + laneTree(lanes, 2 * LANES);
-    return PanamaBatchNormSupport.pack(sd, sq);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /** Group {@code grp}'s Σ(x - x0) and Σ(x - x0)² from its accumulator vectors, one lane sum each, packed as layer norm's block sums. */
   static long groupSums(float[] acc, int grp, int Q) {
     float sd = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, grp * LANES));
     float sq = PanamaBatchNormSupport.sumLanes(FloatVector.fromArray(SPECIES, acc, Q + grp * LANES));
-    return PanamaBatchNormSupport.pack(sd, sq);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /** Keeps group {@code grp}'s packed mean and invStd in {@code acc} for the write pass, and writes them out when asked. */

@@ -71,7 +71,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
     sd += Float.intBitsToFloat((int) (lanes >>> 32));
     sq += Float.intBitsToFloat((int) lanes);
-    return PanamaBatchNormSupport.pack(sd, sq);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /**
@@ -107,7 +107,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static long meanInvStd(float m, long sums, double invN, float epsilon) {
     double sd = Float.intBitsToFloat((int) (sums >>> 32)), centered = Float.intBitsToFloat((int) sums) - sd * sd * invN;
     float s = (float) (1.0 / Math.sqrt(Math.max(0.0, centered * invN) + epsilon));
-    return PanamaBatchNormSupport.pack(m, s);
+    return (long) Float.floatToRawIntBits(m) << 32 | Float.floatToRawIntBits(s) & 0xFFFF_FFFFL;
   }
 
   /**
@@ -421,7 +421,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
     sd += Float.intBitsToFloat((int) (lanes >>> 32));
     sq += Float.intBitsToFloat((int) lanes);
-    return PanamaBatchNormSupport.pack(sd, sq);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /**
@@ -511,7 +511,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1)); // one call: see normalizeRowOnLines
     sd += Float.intBitsToFloat((int) (lanes >>> 32));
     sq += Float.intBitsToFloat((int) lanes);
-    return PanamaBatchNormSupport.pack(sd, sq);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /**

@@ -575,7 +575,7 @@ final class PanamaNativeGroupNorm {
     }
     sd += PanamaBatchNormSupport.sumLanes(d0.add(d1));
     sq += PanamaBatchNormSupport.sumLanes(q0.add(q1));
-    return PanamaBatchNormSupport.pack(sd, sq);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
 }

@@ -167,7 +167,7 @@ final class PanamaNativeLayerNorm {
     }
     sd += Float.intBitsToFloat((int) (lanes >>> 32));
     sq += Float.intBitsToFloat((int) lanes);
-    return PanamaBatchNormSupport.pack(sd, sq);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   /** {@link #normalizeRowSliced} at absolute offsets: the same operations in the same order. */
@@ -212,7 +212,7 @@ final class PanamaNativeLayerNorm {
     }
     sd += Float.intBitsToFloat((int) (lanes >>> 32));
     sq += Float.intBitsToFloat((int) lanes);
-    return PanamaBatchNormSupport.pack(sd, sq);
+    return (long) Float.floatToRawIntBits(sd) << 32 | Float.floatToRawIntBits(sq) & 0xFFFF_FFFFL;
   }
 
   // ---------------------------------------------------------------- layer norm backward
@@ -249,7 +249,7 @@ final class PanamaNativeLayerNorm {
       sumG += g;
       sumGd = Math.fma(g, d, sumGd);
     }
-    return PanamaBatchNormSupport.pack(sumG, sumGd);
+    return (long) Float.floatToRawIntBits(sumG) << 32 | Float.floatToRawIntBits(sumGd) & 0xFFFF_FFFFL;
   }
 
   /** {@link #backwardLanesSliced} or, for rows of at least {@link #WIDE} floats, {@link #backwardLanesWide}. */
