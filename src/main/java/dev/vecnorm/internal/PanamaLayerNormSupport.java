@@ -228,7 +228,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
 
   /**
    * Per row, the sums in a read of their own ({@link #blockSums}), the statistics, then a pass that writes y from the
-   * row in L1 ({@link #writeRow}). The same sums in the same order as {@link #normalizeBlock}'s (which the pipelined
+   * row in L1 ({@link #writeRows}), rows a block at a time ({@link #rowsApartBlock}). The same sums in the same order as {@link #normalizeBlock}'s (which the pipelined
    * form and the native body take), the same statistics and the same formula per element: the same bits. A row is
    * read whole before it is written, so y may be x.
    */
@@ -239,11 +239,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {
         int n = Math.min(block, rows - r0), x0 = xOffset + r0 * features;
-        for (int i = 0, xo = x0; i < n; i++, xo += features) { // the row about its first element
-          long sums = blockSums(x, xo, 1, features, features, x[xo]);
-          t[2 * i] = Float.intBitsToFloat((int) (sums >>> 32));
-          t[2 * i + 1] = Float.intBitsToFloat((int) sums);
-        }
+        rowSums(x, x0, n, features, t); // each row about its first element
         for (int i = 0, xo = x0; i < n; i++, xo += features) { // summed again about its mean where that cancels (as rowStatistics)
           long sums = PanamaBatchNormSupport.pack(t[2 * i], t[2 * i + 1]);
           long stats = statistics(x, xo, 1, features, features, epsilon, sums);
@@ -252,10 +248,83 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
           if (mean != null) mean[statsOffset + r0 + i] = t[2 * i];
           if (invStd != null) invStd[statsOffset + r0 + i] = t[2 * i + 1];
         }
-        for (int i = 0, xo = x0; i < n; i++, xo += features) writeRow(x, xo, y, yOffset + (r0 + i) * features, features, g, b, t[2 * i], t[2 * i + 1]);
+        writeRows(x, x0, y, yOffset + r0 * features, n, features, g, b, t);
       }
     } finally {
       Scratch.release(t);
+    }
+  }
+
+  /**
+   * {@link #blockSums} of each of {@code rows} rows of {@code width} floats from {@code off}, each about its first
+   * element, into {@code t} (Σd at {@code 2i}, Σd² at {@code 2i + 1}): the same operations in the same order, the
+   * rows' loop inside. blockSums called once a row is a real call (C2 does not inline a callee whose compiled code is
+   * past InlineSmallCode, and blockSums' loops are), with a frame, the rotation tables loaded and the result packed
+   * through general registers each row; here those are hoisted out of the rows' loop. With {@link #writeRows}, against
+   * the per-row calls, one JVM alternating ({@code docs/probes/LnNarrow.java}; Zen 4, AVX-512; median per-round ratios):
+   * see {@link #rowsApartBlock}.
+   */
+  static void rowSums(float[] a, int off, int rows, int width, float[] t) {
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    for (int r = 0, at = off; r < rows; r++, at += width) {
+      float shift = a[at];
+      FloatVector vs = FloatVector.broadcast(SPECIES, shift);
+      FloatVector d0 = FloatVector.zero(SPECIES), d1 = d0, q0 = d0, q1 = d0;
+      int i = 0;
+      for (; i < bound2; i += 2 * LANES) {
+        FloatVector e0 = FloatVector.fromArray(SPECIES, a, at + i).sub(vs), e1 = FloatVector.fromArray(SPECIES, a, at + i + LANES).sub(vs);
+        d0 = d0.add(e0);
+        d1 = d1.add(e1);
+        q0 = e0.fma(e0, q0);
+        q1 = e1.fma(e1, q1);
+      }
+      for (; i < vb; i += LANES) {
+        FloatVector e = FloatVector.fromArray(SPECIES, a, at + i).sub(vs);
+        d0 = d0.add(e);
+        q0 = e.fma(e, q0);
+      }
+      float sd = 0, sq = 0;
+      for (; i < width; i++) { // scalar tail
+        float e = a[at + i] - shift;
+        sd += e;
+        sq = Math.fma(e, e, sq);
+      }
+      long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1));
+      t[2 * r] = sd + Float.intBitsToFloat((int) (lanes >>> 32));
+      t[2 * r + 1] = sq + Float.intBitsToFloat((int) lanes);
+    }
+  }
+
+  /**
+   * y = (x - m) * s * gamma + beta over {@code rows} rows of {@code width} floats, each row's m and s at {@code t[2i]}
+   * and {@code t[2i + 1]}: {@link #normalizeBlock}'s formula per element. Rows of at least a vector write their last
+   * {@code width % LANES} floats with one vector ending at the row's end, loaded with the row's first vector, before
+   * any of the row is stored: the overlapped floats get the same values again, and y may be x (each of a row's loads
+   * precedes its stores). A scalar tail of up to LANES - 1 floats a row cost about as much as the rest of the row's
+   * writes at 24 and 31 features.
+   */
+  static void writeRows(float[] x, int xa, float[] y, int ya, int rows, int width, float[] gamma, float[] beta, float[] t) {
+    int vb = SPECIES.loopBound(width), last = width - LANES;
+    boolean overlap = vb < width && last >= 0;
+    for (int r = 0; r < rows; r++, xa += width, ya += width) {
+      float m = t[2 * r], s = t[2 * r + 1];
+      FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+      if (overlap) {
+        FloatVector u = FloatVector.fromArray(SPECIES, x, xa + last).sub(vm).mul(vs)
+            .fma(FloatVector.fromArray(SPECIES, gamma, last), FloatVector.fromArray(SPECIES, beta, last));
+        for (int f = 0; f < vb; f += LANES) {
+          FloatVector v = FloatVector.fromArray(SPECIES, x, xa + f).sub(vm).mul(vs);
+          v.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, ya + f);
+        }
+        u.intoArray(y, ya + last);
+        continue;
+      }
+      int f = 0;
+      for (; f < vb; f += LANES) {
+        FloatVector v = FloatVector.fromArray(SPECIES, x, xa + f).sub(vm).mul(vs);
+        v.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, ya + f);
+      }
+      for (; f < width; f++) y[ya + f] = Math.fma((x[xa + f] - m) * s, gamma[f], beta[f]);
     }
   }
 
@@ -270,17 +339,6 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    */
   static int rowsApartBlock(int features) {
     return features >= 8 * LANES ? 1 : Math.max(1, Math.min(32, 2048 / features));
-  }
-
-  /** y = (x - m) * s * gamma + beta over one row, {@link #normalizeBlock}'s formula per element; each vector loaded before it is stored (y may be x). */
-  static void writeRow(float[] x, int xa, float[] y, int ya, int width, float[] gamma, float[] beta, float m, float s) {
-    FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
-    int vb = SPECIES.loopBound(width), f = 0;
-    for (; f < vb; f += LANES) {
-      FloatVector t = FloatVector.fromArray(SPECIES, x, xa + f).sub(vm).mul(vs);
-      t.fma(FloatVector.fromArray(SPECIES, gamma, f), FloatVector.fromArray(SPECIES, beta, f)).intoArray(y, ya + f);
-    }
-    for (; f < width; f++) y[ya + f] = Math.fma((x[xa + f] - m) * s, gamma[f], beta[f]);
   }
 
   /**
@@ -661,12 +719,13 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    */
   static void rmsForwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g,
                                   float epsilon, float[] invRms, int statsOffset) {
-    int vb = SPECIES.loopBound(features), block = rowsApartBlock(features);
+    int vb = SPECIES.loopBound(features), block = rowsApartBlock(features), last = features - LANES;
+    boolean overlap = vb < features && last >= 0; // the row's last floats as one vector: see writeRows
     float[] t = Scratch.borrow(block); // per row of the block (rowsApartBlock): Σx², then invRms
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {
         int n = Math.min(block, rows - r0);
-        for (int i = 0; i < n; i++) t[i] = rowSquares(x, xOffset + (r0 + i) * features, features);
+        rowSquares(x, xOffset + r0 * features, n, features, t);
         for (int i = 0; i < n; i++) {
           t[i] = invRms(t[i], features, epsilon);
           if (invRms != null) invRms[statsOffset + r0 + i] = t[i];
@@ -675,6 +734,14 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
           int xo = xOffset + (r0 + i) * features, yo = yOffset + (r0 + i) * features;
           float s = t[i];
           FloatVector vs = FloatVector.broadcast(SPECIES, s);
+          if (overlap) {
+            FloatVector u = FloatVector.fromArray(SPECIES, x, xo + last).mul(vs).mul(FloatVector.fromArray(SPECIES, g, last));
+            for (int f = 0; f < vb; f += LANES) {
+              FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, g, f)).intoArray(y, yo + f);
+            }
+            u.intoArray(y, yo + last);
+            continue;
+          }
           int f = 0;
           for (; f < vb; f += LANES) {
             FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, g, f)).intoArray(y, yo + f);
@@ -687,22 +754,29 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     }
   }
 
-  /** Σx² over one row in {@link #scaleRow}'s order: two accumulators, one vector, a scalar tail, then the lane sum added. */
-  static float rowSquares(float[] x, int xo, int width) {
-    FloatVector q0 = FloatVector.zero(SPECIES), q1 = q0;
-    int f = 0, vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
-    for (; f < bound2; f += 2 * LANES) {
-      FloatVector v0 = FloatVector.fromArray(SPECIES, x, xo + f), v1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES);
-      q0 = v0.fma(v0, q0);
-      q1 = v1.fma(v1, q1);
+  /**
+   * Σx² of each of {@code rows} rows of {@code width} floats from {@code xo} into {@code t}, each in {@link #scaleRow}'s
+   * order: two accumulators, one vector, a scalar tail, then the lane sum added. The rows' loop is inside for the
+   * reason {@link #rowSums} gives.
+   */
+  static void rowSquares(float[] x, int xo, int rows, int width, float[] t) {
+    int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
+    for (int r = 0; r < rows; r++, xo += width) {
+      FloatVector q0 = FloatVector.zero(SPECIES), q1 = q0;
+      int f = 0;
+      for (; f < bound2; f += 2 * LANES) {
+        FloatVector v0 = FloatVector.fromArray(SPECIES, x, xo + f), v1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES);
+        q0 = v0.fma(v0, q0);
+        q1 = v1.fma(v1, q1);
+      }
+      for (; f < vb; f += LANES) {
+        FloatVector v = FloatVector.fromArray(SPECIES, x, xo + f);
+        q0 = v.fma(v, q0);
+      }
+      float sq = 0;
+      for (; f < width; f++) sq = Math.fma(x[xo + f], x[xo + f], sq);
+      t[r] = sq + PanamaBatchNormSupport.sumLanes(q0.add(q1));
     }
-    for (; f < vb; f += LANES) {
-      FloatVector v = FloatVector.fromArray(SPECIES, x, xo + f);
-      q0 = v.fma(v, q0);
-    }
-    float sq = 0;
-    for (; f < width; f++) sq = Math.fma(x[xo + f], x[xo + f], sq);
-    return sq + PanamaBatchNormSupport.sumLanes(q0.add(q1));
   }
 
   /**
