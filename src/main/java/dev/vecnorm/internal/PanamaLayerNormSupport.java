@@ -3,6 +3,8 @@ package dev.vecnorm.internal;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -296,6 +298,16 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
+   * Whether a row of {@code width} floats takes its tail (past its last whole vector) as one vector ending at the row's
+   * end in the elementwise passes ({@link #writeRows}). Writing only tails of 4 floats and more that way measured no
+   * different at 17 and 18 features (LnLoadersAB, one JVM, two builds alternating, against 4b1a29f's code in the same
+   * JVM: 0.97-1.02x either way on RMS norm at 17), so every tail does.
+   */
+  static boolean vectorTail(int width) {
+    return width > LANES && width % LANES != 0;
+  }
+
+  /**
    * y = (x - m) * s * gamma + beta over {@code rows} rows of {@code width} floats, each row's m and s at {@code t[2i]}
    * and {@code t[2i + 1]}: {@link #normalizeBlock}'s formula per element. Rows of at least a vector write their last
    * {@code width % LANES} floats with one vector ending at the row's end, loaded with the row's first vector, before
@@ -305,7 +317,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    */
   static void writeRows(float[] x, int xa, float[] y, int ya, int rows, int width, float[] gamma, float[] beta, float[] t) {
     int vb = SPECIES.loopBound(width), last = width - LANES;
-    boolean overlap = vb < width && last >= 0;
+    boolean overlap = vectorTail(width);
     for (int r = 0; r < rows; r++, xa += width, ya += width) {
       float m = t[2 * r], s = t[2 * r + 1];
       FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
@@ -599,6 +611,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   @Override
   public void backward(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
                        float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    if (backwardInBlocks(features)) {
+      backwardBlocks(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, mean, invStd, statsOffset, dGamma, dBeta);
+      return;
+    }
     int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
     for (int r = 0; r < rows; r++) {
       int xo = xOffset + r * features, go = dyOffset + r * features, dxo = dxOffset + r * features;
@@ -656,6 +672,177 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         dx[dxo + f] = Math.fma(d, b, Math.fma(g, s, k));
       }
     }
+  }
+
+  /**
+   * Whether {@link #backward} takes {@link #backwardBlocks}: rows of fewer than 8 vectors ({@link #rowsApartBlock}) with
+   * a tail of at least 4 floats past their last whole vector, which the blocks write and accumulate as one vector. Where
+   * the tail is shorter the row loop's one fused pass costs less than three. Blocks / row loop, {@code
+   * docs/probes/LnLoadersAB.java} (one JVM, the two builds through class loaders of their own alternating, median
+   * per-round ratios; Zen 4 EPYC, 16 lanes; two to four JVMs): 4096x20 0.88-0.95x, 4096x24 0.76-0.83x, 2048x31
+   * 0.65-0.69x, 4096x127 0.83-0.90x; but 4096x16 0.99-1.14x, 64x17 and 4096x17 0.98-1.20x, 4096x18 1.01-1.19x, 16x33
+   * 1.18-1.20x, 16384x32 0.93-0.99x, 8192x64 0.99-1.05x.
+   */
+  static boolean backwardInBlocks(int features) {
+    return rowsApartBlock(features) > 1 && features > LANES && features % LANES >= 4;
+  }
+
+  /**
+   * {@link #backward} on rows of fewer than 8 vectors, a block of rows ({@link #rowsApartBlock}) at a time in three
+   * passes with the rows' loops inside: every row's Σg and Σg·(x - m) ({@link #backwardRowSums}), every row's dx
+   * ({@link #backwardWriteRows}), dGamma and dBeta before them (dx may be x or dy), feature by feature over the block's
+   * rows ({@link #gradientRows}). Each sum takes the operations of the row loop in the same order (dGamma and dBeta add
+   * the rows in row order, feature by feature), so the same bits as the row loop and the native body.
+   *
+   * <p>Why: on narrow rows the row loop's time went to the row's scalar tail (Σg, Σg·d, dGamma, dBeta and dx one
+   * float at a time, dGamma and dBeta through memory from row to row), about 3.5 ns a float of the tail on the Zen 4
+   * EPYC (4096x31 against 4096x16, {@code docs/probes/LnBwNarrow.java}); here dx and the gradients take the tail in
+   * one vector and only the two sums stay scalar.
+   */
+  static void backwardBlocks(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
+                             float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    int block = rowsApartBlock(features);
+    float[] t = Scratch.borrow(2 * block); // per row of the block: Σg, Σg·d, then b, k
+    try {
+      for (int r0 = 0; r0 < rows; r0 += block) {
+        int n = Math.min(block, rows - r0), o = r0 * features;
+        backwardRowSums(x, xOffset + o, dy, dyOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, t);
+        for (int i = 0; i < n; i++) {
+          double s = invStd[statsOffset + r0 + i];
+          float sumG = t[2 * i], sumGd = t[2 * i + 1];
+          t[2 * i] = (float) (-s * s * s * sumGd / features); // b and k as the row loop folds them
+          t[2 * i + 1] = (float) (-s * sumG / features);
+        }
+        // the gradients before the writes: dx may be x or dy
+        if (dGamma != null || dBeta != null) gradientRows(x, xOffset + o, dy, dyOffset + o, n, features, mean, invStd, statsOffset + r0, dGamma, dBeta);
+        backwardWriteRows(x, xOffset + o, dy, dyOffset + o, dx, dxOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, t);
+      }
+    } finally {
+      Scratch.release(t);
+    }
+  }
+
+  /** Σg and Σg·(x - m) (g = dy·gamma) of each of {@code rows} rows into {@code t} ({@code 2i}, {@code 2i + 1}): {@link #backward}'s reduction without the gradients. */
+  static void backwardRowSums(float[] x, int xo, float[] dy, int go, int rows, int features, float[] gamma, float[] mean,
+                              float[] invStd, int so, float[] t) {
+    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    for (int r = 0; r < rows; r++, xo += features, go += features) {
+      float m = mean[so + r];
+      FloatVector vm = FloatVector.broadcast(SPECIES, m);
+      FloatVector g0 = FloatVector.zero(SPECIES), g1 = g0, p0 = g0, p1 = g0;
+      int f = 0;
+      for (; f < bound2; f += 2 * LANES) {
+        FloatVector t0 = FloatVector.fromArray(SPECIES, dy, go + f), t1 = FloatVector.fromArray(SPECIES, dy, go + f + LANES);
+        FloatVector d0 = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm), d1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES).sub(vm);
+        if (gamma != null) {
+          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
+        }
+        g0 = g0.add(t0);
+        g1 = g1.add(t1);
+        p0 = t0.fma(d0, p0);
+        p1 = t1.fma(d1, p1);
+      }
+      for (; f < vb; f += LANES) {
+        FloatVector t0 = FloatVector.fromArray(SPECIES, dy, go + f), d = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm);
+        if (gamma != null) t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        g0 = g0.add(t0);
+        p0 = t0.fma(d, p0);
+      }
+      long lanes = PanamaBatchNormSupport.sumLanes(g0.add(g1), p0.add(p1));
+      float sumG = Float.intBitsToFloat((int) (lanes >>> 32)), sumGd = Float.intBitsToFloat((int) lanes);
+      for (; f < features; f++) {
+        float d = x[xo + f] - m, g = gamma == null ? dy[go + f] : dy[go + f] * gamma[f];
+        sumG += g;
+        sumGd = Math.fma(g, d, sumGd);
+      }
+      t[2 * r] = sumG;
+      t[2 * r + 1] = sumGd;
+    }
+  }
+
+  /**
+   * dx = (x - m) * b + (g * s + k) over {@code rows} rows, b and k at {@code t[2i]}, {@code t[2i + 1]}: {@link #backward}'s
+   * formula per element, the row's last floats as one vector ending at its end, loaded before the row's stores
+   * ({@link #writeRows} says why; dx may be x or dy).
+   */
+  static void backwardWriteRows(float[] x, int xo, float[] dy, int go, float[] dx, int dxo, int rows, int features, float[] gamma,
+                                float[] mean, float[] invStd, int so, float[] t) {
+    int vb = SPECIES.loopBound(features), last = features - LANES;
+    boolean overlap = vectorTail(features);
+    for (int r = 0; r < rows; r++, xo += features, go += features, dxo += features) {
+      float m = mean[so + r], s = invStd[so + r], b = t[2 * r], k = t[2 * r + 1];
+      FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
+      FloatVector vb2 = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
+      if (overlap) {
+        FloatVector g = FloatVector.fromArray(SPECIES, dy, go + last);
+        if (gamma != null) g = g.mul(FloatVector.fromArray(SPECIES, gamma, last));
+        FloatVector u = FloatVector.fromArray(SPECIES, x, xo + last).sub(vm).fma(vb2, g.fma(vs, vk));
+        for (int f = 0; f < vb; f += LANES) {
+          FloatVector gf = FloatVector.fromArray(SPECIES, dy, go + f);
+          if (gamma != null) gf = gf.mul(FloatVector.fromArray(SPECIES, gamma, f));
+          FloatVector.fromArray(SPECIES, x, xo + f).sub(vm).fma(vb2, gf.fma(vs, vk)).intoArray(dx, dxo + f);
+        }
+        u.intoArray(dx, dxo + last);
+        continue;
+      }
+      int f = 0;
+      for (; f < vb; f += LANES) {
+        FloatVector gf = FloatVector.fromArray(SPECIES, dy, go + f);
+        if (gamma != null) gf = gf.mul(FloatVector.fromArray(SPECIES, gamma, f));
+        FloatVector.fromArray(SPECIES, x, xo + f).sub(vm).fma(vb2, gf.fma(vs, vk)).intoArray(dx, dxo + f);
+      }
+      for (; f < features; f++) {
+        float d = x[xo + f] - m, g = gamma == null ? dy[go + f] : dy[go + f] * gamma[f];
+        dx[dxo + f] = Math.fma(d, b, Math.fma(g, s, k));
+      }
+    }
+  }
+
+  /**
+   * dGamma += Σ dy·(x - m)·s and dBeta += Σ dy over {@code rows} rows, feature by feature: each vector of features
+   * summed over the rows in a register, in row order, with {@link #accumulateGradients}' operations; the last
+   * {@code features % LANES} in one vector ending at the row's end whose other lanes are left as they are, with the
+   * row loop's scalar operations ({@code dGamma + dy * ((x - m) * s)}). Reads x and dy: runs before the block's dx
+   * writes.
+   */
+  static void gradientRows(float[] x, int xo, float[] dy, int go, int rows, int features, float[] mean, float[] invStd, int so,
+                           float[] dGamma, float[] dBeta) {
+    int vb = SPECIES.loopBound(features);
+    for (int f = 0; f < vb; f += LANES) {
+      FloatVector ag = FloatVector.fromArray(SPECIES, dGamma == null ? dBeta : dGamma, f), ab = FloatVector.fromArray(SPECIES, dBeta == null ? dGamma : dBeta, f);
+      for (int r = 0, xa = xo + f, ga = go + f; r < rows; r++, xa += features, ga += features) {
+        FloatVector t = FloatVector.fromArray(SPECIES, dy, ga);
+        ag = t.fma(FloatVector.fromArray(SPECIES, x, xa).sub(mean[so + r]).mul(invStd[so + r]), ag);
+        ab = t.add(ab);
+      }
+      if (dGamma != null) ag.intoArray(dGamma, f);
+      if (dBeta != null) ab.intoArray(dBeta, f);
+    }
+    if (vb == features) return;
+    int last = features - LANES;
+    if (!vectorTail(features)) {
+      for (int f = vb; f < features; f++) {
+        float sg = dGamma == null ? 0 : dGamma[f], sb = dBeta == null ? 0 : dBeta[f];
+        for (int r = 0; r < rows; r++) {
+          float t = dy[go + r * features + f];
+          sg += t * ((x[xo + r * features + f] - mean[so + r]) * invStd[so + r]);
+          sb += t;
+        }
+        if (dGamma != null) dGamma[f] = sg;
+        if (dBeta != null) dBeta[f] = sb;
+      }
+      return;
+    }
+    VectorMask<Float> tail = SPECIES.indexInRange(features - vb - LANES, features - vb); // lanes [LANES - features % LANES, LANES)
+    FloatVector ag = FloatVector.fromArray(SPECIES, dGamma == null ? dBeta : dGamma, last), ab = FloatVector.fromArray(SPECIES, dBeta == null ? dGamma : dBeta, last);
+    for (int r = 0, xa = xo + last, ga = go + last; r < rows; r++, xa += features, ga += features) {
+      FloatVector t = FloatVector.fromArray(SPECIES, dy, ga);
+      ag = ag.lanewise(VectorOperators.ADD, t.mul(FloatVector.fromArray(SPECIES, x, xa).sub(mean[so + r]).mul(invStd[so + r])), tail);
+      ab = ab.lanewise(VectorOperators.ADD, t, tail);
+    }
+    if (dGamma != null) ag.intoArray(dGamma, last);
+    if (dBeta != null) ab.intoArray(dBeta, last);
   }
 
   /** dGamma += dy * (x - mean) * invStd, dBeta += dy, at features [f, f + LANES); null ones skipped. */
@@ -720,7 +907,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static void rmsForwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g,
                                   float epsilon, float[] invRms, int statsOffset) {
     int vb = SPECIES.loopBound(features), block = rowsApartBlock(features), last = features - LANES;
-    boolean overlap = vb < features && last >= 0; // the row's last floats as one vector: see writeRows
+    boolean overlap = vectorTail(features); // the row's last floats as one vector: see writeRows
     float[] t = Scratch.borrow(block); // per row of the block (rowsApartBlock): Σx², then invRms
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {

@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * on the same data, at widths that take each loop of the sums (pair loop, one-vector step, scalar tail), on rows
  * 1e4 + N(0, 0.01) whose first element is far out (summed again about the mean), rows holding NaN and infinity, and in
  * place. The native forward (its pipelined loop for every shape: rows apart did not gain there) against the same. RMS
- * norm's forward likewise.
+ * norm's forward likewise, and the backward's blocks against its row loop.
  */
 class LayerNormRowsApartTest {
 
@@ -104,12 +104,73 @@ class LayerNormRowsApartTest {
     }
   }
 
+  /**
+   * Layer norm's backward in blocks ({@link PanamaLayerNormSupport#backwardBlocks}: sums, gradients feature by feature,
+   * then dx with the row's tail as one vector) against the native body's row loop: dx, dGamma and dBeta exactly, at
+   * widths with tails of 4 floats and more (the blocks' range) and outside it (a tail of 1, none, a row shorter than a
+   * vector: the blocks are correct there too, only slower), one block and several, gamma and
+   * the gradients null or not, data holding NaN and infinity, and dx over dy and over x.
+   */
+  @ParameterizedTest(name = "{0}x{1}")
+  @CsvSource({"1,4", "5,7", "40,4", "3,11", "40,15", "70,20", "33,36", "7,100", "6,1", "9,32", "4,5"}) // the second picks the width (below)
+  void backwardBlocksEqualTheRowLoop(int rows, int pick) {
+    int features = pick == 1 || pick == 4 || pick == 7 ? LANES + pick : pick == 11 ? 2 * LANES - 1 : pick == 15 ? 2 * LANES + 5
+        : pick == 20 ? 4 * LANES + 7 : pick == 32 ? 2 * LANES : pick == 36 ? 8 * LANES - 1 : pick; // 100 and 5 as they are
+    int n = rows * features, off = 3, so = 2;
+    for (String fill : new String[] {"PLAIN", "SPECIAL"}) {
+      float[] x = data(rows, features, fill, 31L * features + rows), dy = data(rows, features, "PLAIN", 7L * features);
+      float[] gamma = new float[features], beta = new float[features];
+      SplittableRandom r = new SplittableRandom(features);
+      for (int f = 0; f < features; f++) gamma[f] = 0.5f + (float) r.nextDouble();
+      float[] xa = new float[off + n], ga = new float[off + n], y = new float[off + n], mean = new float[so + rows], inv = new float[so + rows];
+      System.arraycopy(x, 0, xa, off, n);
+      System.arraycopy(dy, 0, ga, off, n);
+      PanamaLayerNormSupport.forwardRowsApart(xa, off, y, off, rows, features, gamma, beta, 1e-3f, mean, inv, so);
+      for (boolean withGamma : new boolean[] {true, false}) {
+        float[] g = withGamma ? gamma : null;
+        float[] dx = new float[off + n], dG = new float[features], dB = new float[features];
+        java.util.Arrays.fill(dG, 0.25f); // the kernel adds into the gradients
+        java.util.Arrays.fill(dB, -0.5f);
+        PanamaLayerNormSupport.backwardBlocks(xa, off, ga, off, dx, off, rows, features, g, mean, inv, so, dG, dB);
+        try (Arena arena = Arena.ofConfined()) {
+          MemorySegment xs = arena.allocate(4L * n + 8, 64), gs = arena.allocate(4L * n + 8, 64), out = arena.allocate(4L * n + 8, 64);
+          MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, n);
+          MemorySegment.copy(dy, 0, gs, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, n);
+          float[] nG = new float[features], nB = new float[features];
+          java.util.Arrays.fill(nG, 0.25f);
+          java.util.Arrays.fill(nB, -0.5f);
+          PanamaNativeLayerNorm.backward(xs, 4, gs, 4, out, 4, rows, features, g, mean, inv, so, nG, nB);
+          float[] dn = new float[off + n];
+          MemorySegment.copy(out, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, dn, off, n);
+          String at = fill + (withGamma ? " gamma" : " no gamma");
+          assertArrayEquals(dn, dx, "dx, " + at);
+          assertArrayEquals(nG, dG, "dGamma, " + at);
+          assertArrayEquals(nB, dB, "dBeta, " + at);
+        }
+        float[] overDy = ga.clone(), oG = new float[features];
+        java.util.Arrays.fill(oG, 0.25f);
+        PanamaLayerNormSupport.backwardBlocks(xa, off, overDy, off, overDy, off, rows, features, g, mean, inv, so, oG, null);
+        assertArrayEquals(dx, overDy, "dx over dy, " + fill);
+        assertArrayEquals(dG, oG, "dGamma with dx over dy, " + fill);
+        float[] overX = xa.clone(), xB = new float[features];
+        java.util.Arrays.fill(xB, -0.5f);
+        PanamaLayerNormSupport.backwardBlocks(overX, off, ga, off, overX, off, rows, features, g, mean, inv, so, null, xB);
+        assertArrayEquals(dx, overX, "dx over x, " + fill);
+        assertArrayEquals(dB, xB, "dBeta with dx over x, " + fill);
+      }
+    }
+  }
+
   @Test
   void dispatch() {
     assertTrue(PanamaLayerNormSupport.rowsApart(1 << 20, 511), "short rows from memory");
     assertTrue(PanamaLayerNormSupport.rowsApart(100, 4096), "a call in cache");
     assertFalse(PanamaLayerNormSupport.rowsApart(2048, 768), "wide rows from memory");
     assertFalse(PanamaLayerNormSupport.rowsApart(1024, 512), "512 Ki floats of 512-float rows");
+    assertTrue(PanamaLayerNormSupport.backwardInBlocks(LANES + 4), "a tail of 4");
+    assertFalse(PanamaLayerNormSupport.backwardInBlocks(LANES + 1), "a tail of 1");
+    assertFalse(PanamaLayerNormSupport.backwardInBlocks(2 * LANES), "no tail");
+    assertFalse(PanamaLayerNormSupport.backwardInBlocks(8 * LANES + 4), "8 vectors and more");
   }
 
   static float[] data(int rows, int features, String fill, long seed) {
