@@ -1,5 +1,5 @@
 package dev.vecnorm.internal;
-/** The rows-apart forward's parts in blocks of rowsApartBlock rows, ns a row: rowSums, statistics, writeRows, whole. args: ROWS FEATURES */
+/** The rows-apart forward's parts in blocks of rowsApartBlock rows, ns a row: rowSums, blockStatistics, writeRows, whole. args: ROWS FEATURES */
 public class LnBlockParts {
   public static void main(String[] a) {
     int rows = Integer.parseInt(a[0]), f = Integer.parseInt(a[1]), block = PanamaLayerNormSupport.rowsApartBlock(f);
@@ -7,16 +7,16 @@ public class LnBlockParts {
     java.util.Random r = new java.util.Random(1);
     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
     java.util.Arrays.fill(g, 1f);
-    float[] t = new float[2 * rows];
+    float[] t = new float[5 * block];
     double sink = 0;
     int calls = Math.max(50, 4_000_000 / (rows * f));
     for (int round = 0; round < 10; round++) {
       long t0 = System.nanoTime();
-      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.rowSums(x, r0 * f, Math.min(block, rows - r0), f, t);
+      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.rowSums(x, r0 * f, Math.min(block, rows - r0), f, t, block);
       long t1 = System.nanoTime();
-      for (int k = 0; k < calls; k++) for (int i = 0; i < rows; i++) { long st = PanamaLayerNormSupport.statistics(x, i * f, 1, f, f, 1e-3f, PanamaBatchNormSupport.pack(t[2 * (i % block)], t[2 * (i % block) + 1])); m[i] = Float.intBitsToFloat((int) (st >>> 32)); is[i] = Float.intBitsToFloat((int) st); }
+      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.blockStatistics(x, r0 * f, Math.min(block, rows - r0), f, 1e-3f, t, block);
       long t2 = System.nanoTime();
-      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.writeRows(x, r0 * f, y, r0 * f, Math.min(block, rows - r0), f, g, b, t);
+      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.writeRows(x, r0 * f, y, r0 * f, Math.min(block, rows - r0), f, g, b, t, 3 * block, 4 * block);
       long t3 = System.nanoTime();
       for (int k = 0; k < calls; k++) PanamaLayerNormSupport.forwardRowsApart(x, 0, y, 0, rows, f, g, b, 1e-3f, m, is, 0);
       long t4 = System.nanoTime();

@@ -2,9 +2,11 @@ package dev.vecnorm.internal;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -237,36 +239,80 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static void forwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g, float[] b,
                                float epsilon, float[] mean, float[] invStd, int statsOffset) {
     int block = rowsApartBlock(features);
-    float[] t = Scratch.borrow(2 * block); // per row of the block: Σd, Σd², then mean, invStd
+    float[] t = Scratch.borrow(5 * block); // per row of the block, in five runs of `block`: Σd, Σd², first element, mean, invStd
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {
         int n = Math.min(block, rows - r0), x0 = xOffset + r0 * features;
-        rowSums(x, x0, n, features, t); // each row about its first element
-        for (int i = 0, xo = x0; i < n; i++, xo += features) { // summed again about its mean where that cancels (as rowStatistics)
-          long sums = PanamaBatchNormSupport.pack(t[2 * i], t[2 * i + 1]);
-          long stats = statistics(x, xo, 1, features, features, epsilon, sums);
-          t[2 * i] = Float.intBitsToFloat((int) (stats >>> 32));
-          t[2 * i + 1] = Float.intBitsToFloat((int) stats);
-          if (mean != null) mean[statsOffset + r0 + i] = t[2 * i];
-          if (invStd != null) invStd[statsOffset + r0 + i] = t[2 * i + 1];
-        }
-        writeRows(x, x0, y, yOffset + r0 * features, n, features, g, b, t);
+        rowSums(x, x0, n, features, t, block); // each row about its first element
+        blockStatistics(x, x0, n, features, epsilon, t, block);
+        if (mean != null) System.arraycopy(t, 3 * block, mean, statsOffset + r0, n);
+        if (invStd != null) System.arraycopy(t, 4 * block, invStd, statsOffset + r0, n);
+        writeRows(x, x0, y, yOffset + r0 * features, n, features, g, b, t, 3 * block, 4 * block);
       }
     } finally {
       Scratch.release(t);
     }
   }
 
+  // The rows' statistics a block at a time, in double vectors: the same operations as shiftedMean, cancels and
+  // meanInvStd lane by lane (IEEE square root and division round exactly), so the same bits.
+  private static final VectorSpecies<Double> DOUBLES = VectorSpecies.of(double.class, SPECIES.vectorShape());
+  private static final VectorSpecies<Float> HALF = VectorSpecies.of(float.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 2));
+  private static final int DOUBLE_LANES = DOUBLES.length();
+
+  /**
+   * Mean and invStd of {@code rows} rows from their sums about their first elements ({@link #rowSums}' layout in
+   * {@code t}: Σd at {@code [0, block)}, Σd² at {@code [block, 2 block)}, the first elements at {@code [2 block, 3 block)})
+   * into {@code [3 block, 4 block)} and {@code [4 block, 5 block)}: {@link #statistics} row by row, {@link #DOUBLE_LANES}
+   * rows a step in double vectors (at 8 lanes and more), the rows whose sums cancel ({@link #cancels}) then summed again
+   * about their means and their invStd redone. One row's statistics were a dependent chain of double conversions,
+   * square root and division each row (6-10 ns a row of the rows-apart forward's 17-30 at 17 to 32 features).
+   */
+  static void blockStatistics(float[] x, int x0, int rows, int features, float epsilon, float[] t, int block) {
+    double invN = 1.0 / features;
+    int i = 0;
+    if (LANES >= 8) {
+      DoubleVector vInvN = DoubleVector.broadcast(DOUBLES, invN), eight = DoubleVector.broadcast(DOUBLES, 8.0);
+      DoubleVector zero = DoubleVector.zero(DOUBLES), eps = DoubleVector.broadcast(DOUBLES, (double) epsilon), one = DoubleVector.broadcast(DOUBLES, 1.0);
+      for (; i <= rows - DOUBLE_LANES; i += DOUBLE_LANES) {
+        DoubleVector sd = (DoubleVector) FloatVector.fromArray(HALF, t, i).convertShape(VectorOperators.F2D, DOUBLES, 0);
+        DoubleVector sq = (DoubleVector) FloatVector.fromArray(HALF, t, block + i).convertShape(VectorOperators.F2D, DOUBLES, 0);
+        DoubleVector first = (DoubleVector) FloatVector.fromArray(HALF, t, 2 * block + i).convertShape(VectorOperators.F2D, DOUBLES, 0);
+        ((FloatVector) first.add(sd.mul(vInvN)).convertShape(VectorOperators.D2F, HALF, 0)).intoArray(t, 3 * block + i); // shiftedMean
+        DoubleVector shifted = sd.mul(sd).mul(vInvN), centered = sq.sub(shifted);
+        ((FloatVector) one.div(centered.mul(vInvN).max(zero).add(eps).sqrt()).convertShape(VectorOperators.D2F, HALF, 0)).intoArray(t, 4 * block + i);
+        if (shifted.compare(VectorOperators.GT, centered.mul(eight)).anyTrue()) { // cancels: redo those rows, scalar
+          for (int j = i; j < i + DOUBLE_LANES; j++) redoStatistics(x, x0 + j * features, features, epsilon, t, block, j, invN);
+        }
+      }
+    }
+    for (; i < rows; i++) {
+      long sums = PanamaBatchNormSupport.pack(t[i], t[block + i]);
+      t[3 * block + i] = shiftedMean(t[2 * block + i], sums, invN);
+      t[4 * block + i] = Float.intBitsToFloat((int) meanInvStd(0f, sums, invN, epsilon));
+      redoStatistics(x, x0 + i * features, features, epsilon, t, block, i, invN);
+    }
+  }
+
+  /** Row {@code i} of {@link #blockStatistics}: when its sums cancel, summed again about its mean and its invStd redone. */
+  private static void redoStatistics(float[] x, int at, int features, float epsilon, float[] t, int block, int i, double invN) {
+    long sums = PanamaBatchNormSupport.pack(t[i], t[block + i]);
+    if (!cancels(sums, invN)) return;
+    float m = t[3 * block + i];
+    t[4 * block + i] = Float.intBitsToFloat((int) meanInvStd(m, blockSums(x, at, 1, features, features, m), invN, epsilon));
+  }
+
   /**
    * {@link #blockSums} of each of {@code rows} rows of {@code width} floats from {@code off}, each about its first
-   * element, into {@code t} (Σd at {@code 2i}, Σd² at {@code 2i + 1}): the same operations in the same order, the
+   * element, into {@code t} (Σd at {@code i}, Σd² at {@code block + i}, the first element at {@code 2 block + i}): the
+   * same operations in the same order, the
    * rows' loop inside. blockSums called once a row is a real call (C2 does not inline a callee whose compiled code is
    * past InlineSmallCode, and blockSums' loops are), with a frame, the rotation tables loaded and the result packed
    * through general registers each row; here those are hoisted out of the rows' loop. With {@link #writeRows}, against
    * the per-row calls, one JVM alternating ({@code docs/probes/LnNarrow.java}; Zen 4, AVX-512; median per-round ratios):
    * see {@link #rowsApartBlock}.
    */
-  static void rowSums(float[] a, int off, int rows, int width, float[] t) {
+  static void rowSums(float[] a, int off, int rows, int width, float[] t, int block) {
     int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
     for (int r = 0, at = off; r < rows; r++, at += width) {
       float shift = a[at];
@@ -292,8 +338,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         sq = Math.fma(e, e, sq);
       }
       long lanes = PanamaBatchNormSupport.sumLanes(d0.add(d1), q0.add(q1));
-      t[2 * r] = sd + Float.intBitsToFloat((int) (lanes >>> 32));
-      t[2 * r + 1] = sq + Float.intBitsToFloat((int) lanes);
+      t[r] = sd + Float.intBitsToFloat((int) (lanes >>> 32));
+      t[block + r] = sq + Float.intBitsToFloat((int) lanes);
+      t[2 * block + r] = shift;
     }
   }
 
@@ -308,18 +355,19 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * y = (x - m) * s * gamma + beta over {@code rows} rows of {@code width} floats, each row's m and s at {@code t[2i]}
-   * and {@code t[2i + 1]}: {@link #normalizeBlock}'s formula per element. Rows of at least a vector write their last
+   * y = (x - m) * s * gamma + beta over {@code rows} rows of {@code width} floats, each row's m and s at {@code t[ms + i]}
+   * and {@code t[ss + i]}: {@link #normalizeBlock}'s formula per element. Rows of at least a vector write their last
    * {@code width % LANES} floats with one vector ending at the row's end, loaded with the row's first vector, before
    * any of the row is stored: the overlapped floats get the same values again, and y may be x (each of a row's loads
    * precedes its stores). A scalar tail of up to LANES - 1 floats a row cost about as much as the rest of the row's
    * writes at 24 and 31 features.
    */
-  static void writeRows(float[] x, int xa, float[] y, int ya, int rows, int width, float[] gamma, float[] beta, float[] t) {
+  static void writeRows(float[] x, int xa, float[] y, int ya, int rows, int width, float[] gamma, float[] beta, float[] t, int ms,
+                        int ss) {
     int vb = SPECIES.loopBound(width), last = width - LANES;
     boolean overlap = vectorTail(width);
     for (int r = 0; r < rows; r++, xa += width, ya += width) {
-      float m = t[2 * r], s = t[2 * r + 1];
+      float m = t[ms + r], s = t[ss + r];
       FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
       if (overlap) {
         FloatVector u = FloatVector.fromArray(SPECIES, x, xa + last).sub(vm).mul(vs)
