@@ -663,6 +663,12 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       backwardBlocks(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, mean, invStd, statsOffset, dGamma, dBeta);
       return;
     }
+    backwardRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, mean, invStd, statsOffset, dGamma, dBeta);
+  }
+
+  /** {@link #backward}'s row loop (rows of 8 vectors and more): per row the reduction, dGamma and dBeta in the same read, then dx. */
+  static void backwardRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
+                           float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
     for (int r = 0; r < rows; r++) {
       int xo = xOffset + r * features, go = dyOffset + r * features, dxo = dxOffset + r * features;
@@ -723,16 +729,18 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * Whether {@link #backward} takes {@link #backwardBlocks}: rows of fewer than 8 vectors ({@link #rowsApartBlock}) with
-   * a tail of at least 4 floats past their last whole vector, which the blocks write and accumulate as one vector. Where
-   * the tail is shorter the row loop's one fused pass costs less than three. Blocks / row loop, {@code
-   * docs/probes/LnLoadersAB.java} (one JVM, the two builds through class loaders of their own alternating, median
-   * per-round ratios; Zen 4 EPYC, 16 lanes; two to four JVMs): 4096x20 0.88-0.95x, 4096x24 0.76-0.83x, 2048x31
-   * 0.65-0.69x, 4096x127 0.83-0.90x; but 4096x16 0.99-1.14x, 64x17 and 4096x17 0.98-1.20x, 4096x18 1.01-1.19x, 16x33
-   * 1.18-1.20x, 16384x32 0.93-0.99x, 8192x64 0.99-1.05x.
+   * Whether {@link #backward} takes {@link #backwardBlocks}: rows of fewer than 8 vectors ({@link #rowsApartBlock}), as
+   * the forward's blocks. Blocks / row loop in steady state, {@code docs/probes/LnLoadersAB.java} (one JVM, the two
+   * builds through class loaders of their own alternating, median per-round ratios; Zen 4 EPYC, 16 lanes; two to four
+   * JVMs): 4096x20 0.88-0.95x, 4096x24 0.76-0.83x, 2048x31 0.65-0.69x, 4096x127 0.83-0.90x, 16384x32 0.93-0.99x, 8192x64
+   * 0.99-1.05x, but 4096x16 0.99-1.14x, 64x17 and 4096x17 0.98-1.20x, 4096x18 1.01-1.19x, 16x33 1.18-1.20x. Short tails
+   * still take the blocks because the row loop's C2 compilations before the last box vectors: the peers' shapes in
+   * their order (64x17, 16x33, 4096x17, 16384x32, 8192x64, ...), a second pass after a first of as many calls, allocated
+   * 96 B a row at 64x17 and 4096x17, 480 at 16384x32 and 864 at 8192x64 in 4b1a29f's row loop and ran 2-4x slower; the
+   * blocks, small methods each, 0 B from the second pass on ({@code docs/probes/BwAlloc.java}, thirty-first session).
    */
   static boolean backwardInBlocks(int features) {
-    return rowsApartBlock(features) > 1 && features > LANES && features % LANES >= 4;
+    return rowsApartBlock(features) > 1;
   }
 
   /**
@@ -745,34 +753,30 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * <p>Why: on narrow rows the row loop's time went to the row's scalar tail (Σg, Σg·d, dGamma, dBeta and dx one
    * float at a time, dGamma and dBeta through memory from row to row), about 3.5 ns a float of the tail on the Zen 4
    * EPYC (4096x31 against 4096x16, {@code docs/probes/LnBwNarrow.java}); here dx and the gradients take the tail in
-   * one vector and only the two sums stay scalar.
+   * one vector and only the two sums stay scalar. And the row loop boxed vectors until C2's last compilation of it
+   * ({@link #backwardInBlocks}).
    */
   static void backwardBlocks(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
                              float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     int block = rowsApartBlock(features);
-    float[] t = Scratch.borrow(2 * block); // per row of the block: Σg, Σg·d, then b, k
+    float[] t = Scratch.borrow(2 * block); // per row of the block: Σg then k at [0, block), Σg·d then b at [block, 2 block)
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {
         int n = Math.min(block, rows - r0), o = r0 * features;
-        backwardRowSums(x, xOffset + o, dy, dyOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, t);
-        for (int i = 0; i < n; i++) {
-          double s = invStd[statsOffset + r0 + i];
-          float sumG = t[2 * i], sumGd = t[2 * i + 1];
-          t[2 * i] = (float) (-s * s * s * sumGd / features); // b and k as the row loop folds them
-          t[2 * i + 1] = (float) (-s * sumG / features);
-        }
+        backwardRowSums(x, xOffset + o, dy, dyOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, t, block);
+        backwardCoefficients(invStd, statsOffset + r0, n, features, t, block);
         // the gradients before the writes: dx may be x or dy
         if (dGamma != null || dBeta != null) gradientRows(x, xOffset + o, dy, dyOffset + o, n, features, mean, invStd, statsOffset + r0, dGamma, dBeta);
-        backwardWriteRows(x, xOffset + o, dy, dyOffset + o, dx, dxOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, t);
+        backwardWriteRows(x, xOffset + o, dy, dyOffset + o, dx, dxOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, t, block);
       }
     } finally {
       Scratch.release(t);
     }
   }
 
-  /** Σg and Σg·(x - m) (g = dy·gamma) of each of {@code rows} rows into {@code t} ({@code 2i}, {@code 2i + 1}): {@link #backward}'s reduction without the gradients. */
+  /** Σg and Σg·(x - m) (g = dy·gamma) of each of {@code rows} rows into {@code t} ({@code i}, {@code block + i}): {@link #backward}'s reduction without the gradients. */
   static void backwardRowSums(float[] x, int xo, float[] dy, int go, int rows, int features, float[] gamma, float[] mean,
-                              float[] invStd, int so, float[] t) {
+                              float[] invStd, int so, float[] t, int block) {
     int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
     for (int r = 0; r < rows; r++, xo += features, go += features) {
       float m = mean[so + r];
@@ -804,22 +808,48 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         sumG += g;
         sumGd = Math.fma(g, d, sumGd);
       }
-      t[2 * r] = sumG;
-      t[2 * r + 1] = sumGd;
+      t[r] = sumG;
+      t[block + r] = sumGd;
     }
   }
 
   /**
-   * dx = (x - m) * b + (g * s + k) over {@code rows} rows, b and k at {@code t[2i]}, {@code t[2i + 1]}: {@link #backward}'s
+   * The row loop's b = -s³ Σg·d / n and k = -s Σg / n of {@code rows} rows in double (the same operations in the same
+   * order), Σg at {@code t[i]} replaced by k and Σg·d at {@code t[block + i]} by b, {@link #DOUBLE_LANES} rows a step at
+   * 8 lanes and more (two double divisions a row were ~3 ns of a narrow row).
+   */
+  static void backwardCoefficients(float[] invStd, int so, int rows, int features, float[] t, int block) {
+    int i = 0;
+    if (LANES >= 8) {
+      DoubleVector n = DoubleVector.broadcast(DOUBLES, (double) features);
+      for (; i <= rows - DOUBLE_LANES; i += DOUBLE_LANES) {
+        DoubleVector s = (DoubleVector) FloatVector.fromArray(HALF, invStd, so + i).convertShape(VectorOperators.F2D, DOUBLES, 0);
+        DoubleVector sumG = (DoubleVector) FloatVector.fromArray(HALF, t, i).convertShape(VectorOperators.F2D, DOUBLES, 0);
+        DoubleVector sumGd = (DoubleVector) FloatVector.fromArray(HALF, t, block + i).convertShape(VectorOperators.F2D, DOUBLES, 0);
+        DoubleVector ns = s.neg();
+        ((FloatVector) ns.mul(s).mul(s).mul(sumGd).div(n).convertShape(VectorOperators.D2F, HALF, 0)).intoArray(t, block + i);
+        ((FloatVector) ns.mul(sumG).div(n).convertShape(VectorOperators.D2F, HALF, 0)).intoArray(t, i);
+      }
+    }
+    for (; i < rows; i++) {
+      double s = invStd[so + i];
+      float sumG = t[i], sumGd = t[block + i];
+      t[block + i] = (float) (-s * s * s * sumGd / features);
+      t[i] = (float) (-s * sumG / features);
+    }
+  }
+
+  /**
+   * dx = (x - m) * b + (g * s + k) over {@code rows} rows, b and k at {@code t[block + i]}, {@code t[i]}: {@link #backward}'s
    * formula per element, the row's last floats as one vector ending at its end, loaded before the row's stores
    * ({@link #writeRows} says why; dx may be x or dy).
    */
   static void backwardWriteRows(float[] x, int xo, float[] dy, int go, float[] dx, int dxo, int rows, int features, float[] gamma,
-                                float[] mean, float[] invStd, int so, float[] t) {
+                                float[] mean, float[] invStd, int so, float[] t, int block) {
     int vb = SPECIES.loopBound(features), last = features - LANES;
     boolean overlap = vectorTail(features);
     for (int r = 0; r < rows; r++, xo += features, go += features, dxo += features) {
-      float m = mean[so + r], s = invStd[so + r], b = t[2 * r], k = t[2 * r + 1];
+      float m = mean[so + r], s = invStd[so + r], b = t[block + r], k = t[r];
       FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
       FloatVector vb2 = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
       if (overlap) {
