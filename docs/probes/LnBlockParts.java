@@ -7,16 +7,17 @@ public class LnBlockParts {
     java.util.Random r = new java.util.Random(1);
     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
     java.util.Arrays.fill(g, 1f);
-    float[] t = new float[5 * block];
+    double[] t = new double[5 * block];
+    float[] u = new float[2 * block];
     double sink = 0;
     int calls = Math.max(50, 4_000_000 / (rows * f));
     for (int round = 0; round < 10; round++) {
       long t0 = System.nanoTime();
       for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.rowSums(x, r0 * f, Math.min(block, rows - r0), f, t, block);
       long t1 = System.nanoTime();
-      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.blockStatistics(x, r0 * f, Math.min(block, rows - r0), f, 1e-3f, t, block);
+      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.blockStatistics(x, r0 * f, Math.min(block, rows - r0), f, 1e-3f, t, u, block);
       long t2 = System.nanoTime();
-      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.writeRows(x, r0 * f, y, r0 * f, Math.min(block, rows - r0), f, g, b, t, 3 * block, 4 * block);
+      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.writeRows(x, r0 * f, y, r0 * f, Math.min(block, rows - r0), f, g, b, u, 0, block);
       long t3 = System.nanoTime();
       for (int k = 0; k < calls; k++) PanamaLayerNormSupport.forwardRowsApart(x, 0, y, 0, rows, f, g, b, 1e-3f, m, is, 0);
       long t4 = System.nanoTime();

@@ -6,7 +6,6 @@ import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -239,66 +238,68 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static void forwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g, float[] b,
                                float epsilon, float[] mean, float[] invStd, int statsOffset) {
     int block = rowsApartBlock(features);
-    float[] t = Scratch.borrow(5 * block); // per row of the block, in five runs of `block`: Σd, Σd², first element, mean, invStd
+    double[] t = Scratch.borrowDoubles(5 * block); // per row of the block: Σd, Σd², first element, mean, invStd
+    float[] u = Scratch.borrow(2 * block); // mean, invStd as floats
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {
         int n = Math.min(block, rows - r0), x0 = xOffset + r0 * features;
         rowSums(x, x0, n, features, t, block); // each row about its first element
-        blockStatistics(x, x0, n, features, epsilon, t, block);
-        if (mean != null) System.arraycopy(t, 3 * block, mean, statsOffset + r0, n);
-        if (invStd != null) System.arraycopy(t, 4 * block, invStd, statsOffset + r0, n);
-        writeRows(x, x0, y, yOffset + r0 * features, n, features, g, b, t, 3 * block, 4 * block);
+        blockStatistics(x, x0, n, features, epsilon, t, u, block);
+        if (mean != null) System.arraycopy(u, 0, mean, statsOffset + r0, n);
+        if (invStd != null) System.arraycopy(u, block, invStd, statsOffset + r0, n);
+        writeRows(x, x0, y, yOffset + r0 * features, n, features, g, b, u, 0, block);
       }
     } finally {
-      Scratch.release(t);
+      Scratch.release(u);
+      Scratch.releaseDoubles(t);
     }
   }
 
-  // The rows' statistics a block at a time, in double vectors: the same operations as shiftedMean, cancels and
-  // meanInvStd lane by lane (IEEE square root and division round exactly), so the same bits.
-  private static final VectorSpecies<Double> DOUBLES = VectorSpecies.of(double.class, SPECIES.vectorShape());
-  private static final VectorSpecies<Float> HALF = VectorSpecies.of(float.class, VectorShape.forBitSize(SPECIES.vectorBitSize() / 2));
-  private static final int DOUBLE_LANES = DOUBLES.length();
+  /** Double vectors of the preferred shape: the statistics of a block of rows (no shape conversions; see blockStatistics). */
+  private static final VectorSpecies<Double> DOUBLES = DoubleVector.SPECIES_PREFERRED;
 
   /**
    * Mean and invStd of {@code rows} rows from their sums about their first elements ({@link #rowSums}' layout in
-   * {@code t}: Σd at {@code [0, block)}, Σd² at {@code [block, 2 block)}, the first elements at {@code [2 block, 3 block)})
-   * into {@code [3 block, 4 block)} and {@code [4 block, 5 block)}: {@link #statistics} row by row, {@link #DOUBLE_LANES}
-   * rows a step in double vectors (at 8 lanes and more), the rows whose sums cancel ({@link #cancels}) then summed again
-   * about their means and their invStd redone. One row's statistics were a dependent chain of double conversions,
-   * square root and division each row (6-10 ns a row of the rows-apart forward's 17-30 at 17 to 32 features).
+   * {@code t}, as doubles: Σd at {@code [0, block)}, Σd² at {@code [block, 2 block)}, the first elements at
+   * {@code [2 block, 3 block)}) into {@code u} as floats ({@code [0, block)} and {@code [block, 2 block)}):
+   * {@link #statistics} row by row, a vector of rows a step in double vectors, the rows whose sums cancel
+   * ({@link #cancels}) then summed again about their means and their invStd redone. The same operations per row (IEEE
+   * square root and division round exactly), so the same bits. The sums come as doubles (exact) so that no shape
+   * conversion is needed (VectorProfileHazardTest keeps them out); C2 did not vectorize the same as plain loops over
+   * float arrays. One row's statistics were a dependent chain of double conversions, square root and division each
+   * row: 6-10 ns a row of the rows-apart forward's 17-30 at 17 to 32 features, 1.1-1.7 ns this way (LnBlockParts).
    */
-  static void blockStatistics(float[] x, int x0, int rows, int features, float epsilon, float[] t, int block) {
+  static void blockStatistics(float[] x, int x0, int rows, int features, float epsilon, double[] t, float[] u, int block) {
     double invN = 1.0 / features;
-    int i = 0;
-    if (LANES >= 8) {
-      DoubleVector vInvN = DoubleVector.broadcast(DOUBLES, invN), eight = DoubleVector.broadcast(DOUBLES, 8.0);
-      DoubleVector zero = DoubleVector.zero(DOUBLES), eps = DoubleVector.broadcast(DOUBLES, (double) epsilon), one = DoubleVector.broadcast(DOUBLES, 1.0);
-      for (; i <= rows - DOUBLE_LANES; i += DOUBLE_LANES) {
-        DoubleVector sd = (DoubleVector) FloatVector.fromArray(HALF, t, i).convertShape(VectorOperators.F2D, DOUBLES, 0);
-        DoubleVector sq = (DoubleVector) FloatVector.fromArray(HALF, t, block + i).convertShape(VectorOperators.F2D, DOUBLES, 0);
-        DoubleVector first = (DoubleVector) FloatVector.fromArray(HALF, t, 2 * block + i).convertShape(VectorOperators.F2D, DOUBLES, 0);
-        ((FloatVector) first.add(sd.mul(vInvN)).convertShape(VectorOperators.D2F, HALF, 0)).intoArray(t, 3 * block + i); // shiftedMean
-        DoubleVector shifted = sd.mul(sd).mul(vInvN), centered = sq.sub(shifted);
-        ((FloatVector) one.div(centered.mul(vInvN).max(zero).add(eps).sqrt()).convertShape(VectorOperators.D2F, HALF, 0)).intoArray(t, 4 * block + i);
-        if (shifted.compare(VectorOperators.GT, centered.mul(eight)).anyTrue()) { // cancels: redo those rows, scalar
-          for (int j = i; j < i + DOUBLE_LANES; j++) redoStatistics(x, x0 + j * features, features, epsilon, t, block, j, invN);
-        }
+    int dl = DOUBLES.length(), i = 0, ms = 3 * block, ss = 4 * block;
+    DoubleVector vInvN = DoubleVector.broadcast(DOUBLES, invN), eight = DoubleVector.broadcast(DOUBLES, 8.0);
+    DoubleVector zero = DoubleVector.zero(DOUBLES), eps = DoubleVector.broadcast(DOUBLES, (double) epsilon), one = DoubleVector.broadcast(DOUBLES, 1.0);
+    for (; i <= rows - dl; i += dl) {
+      DoubleVector sd = DoubleVector.fromArray(DOUBLES, t, i), sq = DoubleVector.fromArray(DOUBLES, t, block + i);
+      DoubleVector.fromArray(DOUBLES, t, 2 * block + i).add(sd.mul(vInvN)).intoArray(t, ms + i); // shiftedMean, before the float cast
+      DoubleVector shifted = sd.mul(sd).mul(vInvN), centered = sq.sub(shifted);
+      one.div(centered.mul(vInvN).max(zero).add(eps).sqrt()).intoArray(t, ss + i); // meanInvStd
+      if (shifted.compare(VectorOperators.GT, centered.mul(eight)).anyTrue()) { // cancels: those rows again, scalar
+        for (int j = i; j < i + dl; j++) redoStatistics(x, x0 + j * features, features, epsilon, t, block, j, invN);
       }
     }
     for (; i < rows; i++) {
-      long sums = PanamaBatchNormSupport.pack(t[i], t[block + i]);
-      t[3 * block + i] = shiftedMean(t[2 * block + i], sums, invN);
-      t[4 * block + i] = Float.intBitsToFloat((int) meanInvStd(0f, sums, invN, epsilon));
+      long sums = PanamaBatchNormSupport.pack((float) t[i], (float) t[block + i]);
+      t[ms + i] = shiftedMean((float) t[2 * block + i], sums, invN);
+      t[ss + i] = Float.intBitsToFloat((int) meanInvStd(0f, sums, invN, epsilon));
       redoStatistics(x, x0 + i * features, features, epsilon, t, block, i, invN);
+    }
+    for (int r = 0; r < rows; r++) {
+      u[r] = (float) t[ms + r];
+      u[block + r] = (float) t[ss + r];
     }
   }
 
   /** Row {@code i} of {@link #blockStatistics}: when its sums cancel, summed again about its mean and its invStd redone. */
-  private static void redoStatistics(float[] x, int at, int features, float epsilon, float[] t, int block, int i, double invN) {
-    long sums = PanamaBatchNormSupport.pack(t[i], t[block + i]);
+  private static void redoStatistics(float[] x, int at, int features, float epsilon, double[] t, int block, int i, double invN) {
+    long sums = PanamaBatchNormSupport.pack((float) t[i], (float) t[block + i]);
     if (!cancels(sums, invN)) return;
-    float m = t[3 * block + i];
+    float m = (float) t[3 * block + i];
     t[4 * block + i] = Float.intBitsToFloat((int) meanInvStd(m, blockSums(x, at, 1, features, features, m), invN, epsilon));
   }
 
@@ -312,7 +313,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * the per-row calls, one JVM alternating ({@code docs/probes/LnNarrow.java}; Zen 4, AVX-512; median per-round ratios):
    * see {@link #rowsApartBlock}.
    */
-  static void rowSums(float[] a, int off, int rows, int width, float[] t, int block) {
+  static void rowSums(float[] a, int off, int rows, int width, double[] t, int block) {
     int vb = SPECIES.loopBound(width), bound2 = width - width % (2 * LANES);
     for (int r = 0, at = off; r < rows; r++, at += width) {
       float shift = a[at];
@@ -759,17 +760,18 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   static void backwardBlocks(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
                              float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
     int block = rowsApartBlock(features);
-    float[] t = Scratch.borrow(2 * block); // per row of the block: Σg then k at [0, block), Σg·d then b at [block, 2 block)
+    float[] t = Scratch.borrow(2 * block), u = Scratch.borrow(2 * block); // per row of the block: Σg, Σg·d; k, b
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {
         int n = Math.min(block, rows - r0), o = r0 * features;
         backwardRowSums(x, xOffset + o, dy, dyOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, t, block);
-        backwardCoefficients(invStd, statsOffset + r0, n, features, t, block);
+        backwardCoefficients(invStd, statsOffset + r0, n, features, t, u, block);
         // the gradients before the writes: dx may be x or dy
         if (dGamma != null || dBeta != null) gradientRows(x, xOffset + o, dy, dyOffset + o, n, features, mean, invStd, statsOffset + r0, dGamma, dBeta);
-        backwardWriteRows(x, xOffset + o, dy, dyOffset + o, dx, dxOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, t, block);
+        backwardWriteRows(x, xOffset + o, dy, dyOffset + o, dx, dxOffset + o, n, features, gamma, mean, invStd, statsOffset + r0, u, block);
       }
     } finally {
+      Scratch.release(u);
       Scratch.release(t);
     }
   }
@@ -814,42 +816,29 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * The row loop's b = -s³ Σg·d / n and k = -s Σg / n of {@code rows} rows in double (the same operations in the same
-   * order), Σg at {@code t[i]} replaced by k and Σg·d at {@code t[block + i]} by b, {@link #DOUBLE_LANES} rows a step at
-   * 8 lanes and more (two double divisions a row were ~3 ns of a narrow row).
+   * The row loop's k = -s Σg / n and b = -s³ Σg·d / n of {@code rows} rows in double (the same operations in the same
+   * order) from Σg at {@code t[i]} and Σg·d at {@code t[block + i]}, into {@code u[i]} and {@code u[block + i]}: plain
+   * loops C2 compiles to double vectors (two double divisions a row were ~3 ns of a narrow row).
    */
-  static void backwardCoefficients(float[] invStd, int so, int rows, int features, float[] t, int block) {
-    int i = 0;
-    if (LANES >= 8) {
-      DoubleVector n = DoubleVector.broadcast(DOUBLES, (double) features);
-      for (; i <= rows - DOUBLE_LANES; i += DOUBLE_LANES) {
-        DoubleVector s = (DoubleVector) FloatVector.fromArray(HALF, invStd, so + i).convertShape(VectorOperators.F2D, DOUBLES, 0);
-        DoubleVector sumG = (DoubleVector) FloatVector.fromArray(HALF, t, i).convertShape(VectorOperators.F2D, DOUBLES, 0);
-        DoubleVector sumGd = (DoubleVector) FloatVector.fromArray(HALF, t, block + i).convertShape(VectorOperators.F2D, DOUBLES, 0);
-        DoubleVector ns = s.neg();
-        ((FloatVector) ns.mul(s).mul(s).mul(sumGd).div(n).convertShape(VectorOperators.D2F, HALF, 0)).intoArray(t, block + i);
-        ((FloatVector) ns.mul(sumG).div(n).convertShape(VectorOperators.D2F, HALF, 0)).intoArray(t, i);
-      }
-    }
-    for (; i < rows; i++) {
+  static void backwardCoefficients(float[] invStd, int so, int rows, int features, float[] t, float[] u, int block) {
+    for (int i = 0; i < rows; i++) u[i] = (float) (-(double) invStd[so + i] * t[i] / features);
+    for (int i = 0; i < rows; i++) {
       double s = invStd[so + i];
-      float sumG = t[i], sumGd = t[block + i];
-      t[block + i] = (float) (-s * s * s * sumGd / features);
-      t[i] = (float) (-s * sumG / features);
+      u[block + i] = (float) (-s * s * s * t[block + i] / features);
     }
   }
 
   /**
-   * dx = (x - m) * b + (g * s + k) over {@code rows} rows, b and k at {@code t[block + i]}, {@code t[i]}: {@link #backward}'s
+   * dx = (x - m) * b + (g * s + k) over {@code rows} rows, b and k at {@code c[block + i]}, {@code c[i]}: {@link #backward}'s
    * formula per element, the row's last floats as one vector ending at its end, loaded before the row's stores
    * ({@link #writeRows} says why; dx may be x or dy).
    */
   static void backwardWriteRows(float[] x, int xo, float[] dy, int go, float[] dx, int dxo, int rows, int features, float[] gamma,
-                                float[] mean, float[] invStd, int so, float[] t, int block) {
+                                float[] mean, float[] invStd, int so, float[] c, int block) {
     int vb = SPECIES.loopBound(features), last = features - LANES;
     boolean overlap = vectorTail(features);
     for (int r = 0; r < rows; r++, xo += features, go += features, dxo += features) {
-      float m = mean[so + r], s = invStd[so + r], b = t[block + r], k = t[r];
+      float m = mean[so + r], s = invStd[so + r], b = c[block + r], k = c[r];
       FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
       FloatVector vb2 = FloatVector.broadcast(SPECIES, b), vk = FloatVector.broadcast(SPECIES, k);
       if (overlap) {
