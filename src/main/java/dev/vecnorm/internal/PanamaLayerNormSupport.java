@@ -730,18 +730,23 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * Whether {@link #backward} takes {@link #backwardBlocks}: rows of fewer than 8 vectors ({@link #rowsApartBlock}), as
-   * the forward's blocks. Blocks / row loop in steady state, {@code docs/probes/LnLoadersAB.java} (one JVM, the two
-   * builds through class loaders of their own alternating, median per-round ratios; Zen 4 EPYC, 16 lanes; two to four
-   * JVMs): 4096x20 0.88-0.95x, 4096x24 0.76-0.83x, 2048x31 0.65-0.69x, 4096x127 0.83-0.90x, 16384x32 0.93-0.99x, 8192x64
-   * 0.99-1.05x, but 4096x16 0.99-1.14x, 64x17 and 4096x17 0.98-1.20x, 4096x18 1.01-1.19x, 16x33 1.18-1.20x. Short tails
-   * still take the blocks because the row loop's C2 compilations before the last box vectors: the peers' shapes in
-   * their order (64x17, 16x33, 4096x17, 16384x32, 8192x64, ...), a second pass after a first of as many calls, allocated
-   * 96 B a row at 64x17 and 4096x17, 480 at 16384x32 and 864 at 8192x64 in 4b1a29f's row loop and ran 2-4x slower; the
-   * blocks, small methods each, 0 B from the second pass on ({@code docs/probes/BwAlloc.java}, thirty-first session).
+   * Whether {@link #backward} takes {@link #backwardBlocks}: rows of fewer than 8 vectors ({@link #rowsApartBlock}) with
+   * a tail of at least 4 floats past their last whole vector, which the blocks write and accumulate as one vector; other
+   * rows take the row loop ({@link #backwardRows}). Blocks / row loop in steady state, {@code
+   * docs/probes/LnLoadersAB.java} (one JVM, the two builds through class loaders of their own alternating, median
+   * per-round ratios; Zen 4 EPYC, 16 lanes; two to four JVMs): 4096x20 0.88-0.95x, 4096x24 0.76-0.83x, 2048x31
+   * 0.65-0.69x, 4096x127 0.83-0.90x; but 4096x16 0.99-1.14x, 64x17 and 4096x17 0.98-1.20x, 4096x18 1.01-1.19x, 16x33
+   * 1.18-1.20x, 16384x32 0.93-0.99x, 8192x64 0.99-1.05x.
+   *
+   * <p>Every narrow row in blocks was tried (3775afd..edc5b44): the row loop's C2 compilations before its last box
+   * vectors for thousands of calls ({@code docs/probes/BwAlloc.java}: 96-864 B a row in a second pass over the peers'
+   * shapes, 4b1a29f's row loop as much), the blocks' small methods not. But a path that only narrow rows take reaches C2
+   * late where much else is compiling: KernelMixAllocationTest, whose one narrow backward case (16x17) then took the
+   * blocks, failed in two of three full-suite runs (1.7 KB a row, interpreter and C1 code in all its rounds) and in
+   * every run with half its warm-up passes, while the row loop is compiled early by the wide cases.
    */
   static boolean backwardInBlocks(int features) {
-    return rowsApartBlock(features) > 1;
+    return rowsApartBlock(features) > 1 && features > LANES && features % LANES >= 4;
   }
 
   /**

@@ -106,9 +106,9 @@ class LayerNormRowsApartTest {
 
   /**
    * Layer norm's backward in blocks ({@link PanamaLayerNormSupport#backwardBlocks}: sums, gradients feature by feature,
-   * then dx with the row's tail as one vector; every row under 8 vectors) against the native body's row loop: dx,
-   * dGamma and dBeta exactly, at widths with tails of 1 to 15 floats, none, a row shorter than a vector, one block and
-   * several, gamma and
+   * then dx with the row's tail as one vector) against the native body's row loop: dx, dGamma and dBeta exactly, at
+   * widths with tails of 4 floats and more (the blocks' range) and outside it (a tail of 1, none, a row shorter than a
+   * vector: the blocks are correct there too), one block and several, gamma and
    * the gradients null or not, data holding NaN and infinity, and dx over dy and over x.
    */
   @ParameterizedTest(name = "{0}x{1}")
@@ -167,9 +167,11 @@ class LayerNormRowsApartTest {
     assertTrue(PanamaLayerNormSupport.rowsApart(100, 4096), "a call in cache");
     assertFalse(PanamaLayerNormSupport.rowsApart(2048, 768), "wide rows from memory");
     assertFalse(PanamaLayerNormSupport.rowsApart(1024, 512), "512 Ki floats of 512-float rows");
-    assertTrue(PanamaLayerNormSupport.backwardInBlocks(LANES + 1), "a tail of 1");
-    assertTrue(PanamaLayerNormSupport.backwardInBlocks(8 * LANES - 1), "under 8 vectors");
-    assertFalse(PanamaLayerNormSupport.backwardInBlocks(8 * LANES), "8 vectors and more");
+    assertTrue(PanamaLayerNormSupport.backwardInBlocks(LANES + 4), "a tail of 4");
+    assertTrue(PanamaLayerNormSupport.backwardInBlocks(8 * LANES - 1), "under 8 vectors, a tail of LANES - 1");
+    assertFalse(PanamaLayerNormSupport.backwardInBlocks(LANES + 1), "a tail of 1");
+    assertFalse(PanamaLayerNormSupport.backwardInBlocks(2 * LANES), "no tail");
+    assertFalse(PanamaLayerNormSupport.backwardInBlocks(8 * LANES + 4), "8 vectors and more");
   }
 
   static float[] data(int rows, int features, String fill, long seed) {
