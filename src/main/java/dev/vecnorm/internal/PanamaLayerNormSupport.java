@@ -822,8 +822,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
 
   /**
    * The row loop's k = -s Σg / n and b = -s³ Σg·d / n of {@code rows} rows in double (the same operations in the same
-   * order) from Σg at {@code t[i]} and Σg·d at {@code t[block + i]}, into {@code u[i]} and {@code u[block + i]}: plain
-   * loops C2 compiles to double vectors (two double divisions a row were ~3 ns of a narrow row).
+   * order) from Σg at {@code t[i]} and Σg·d at {@code t[block + i]}, into {@code u[i]} and {@code u[block + i]}. Plain
+   * scalar loops: the rows' divisions no longer sit between each row's sums and its writes, but C2 does not vectorize
+   * them (as it did not blockStatistics' as plain loops); double vectors from doubles, as there, are left to try.
    */
   static void backwardCoefficients(float[] invStd, int so, int rows, int features, float[] t, float[] u, int block) {
     for (int i = 0; i < rows; i++) u[i] = (float) (-(double) invStd[so + i] * t[i] / features);
