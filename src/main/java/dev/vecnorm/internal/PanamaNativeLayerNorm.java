@@ -67,6 +67,10 @@ final class PanamaNativeLayerNorm {
                       float[] beta, float epsilon, float[] mean, float[] invStd, int statsOffset) {
     float[] g = PanamaLayerNormSupport.ones(gamma, features), b = PanamaLayerNormSupport.zeros(beta, features);
     try {
+      if (PanamaLayerNormSupport.rowsApartBlock(features) > 1) {
+        forwardStaged(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset);
+        return;
+      }
       long rowBytes = 4L * features;
       // Row 0 and the two-pass redo summed by normalizeRow itself (output discarded), as the array forward does.
       MemorySegment discard = discard(rowBytes);
@@ -85,6 +89,34 @@ final class PanamaNativeLayerNorm {
     } finally {
       PanamaLayerNormSupport.release(beta, b);
       PanamaLayerNormSupport.release(gamma, g);
+    }
+  }
+
+  /**
+   * {@link #forward} on rows under 8 vectors: each block of rows ({@link PanamaLayerNormSupport#rowsApartBlock}, at most
+   * 2048 floats) copied into pooled scratch, normalized there in place by the array code's rows-apart forward (the
+   * same bits as this body's row loop: LayerNormRowsApartTest), and copied out. The block's two copies (8 KiB at most,
+   * from L1/L2) cost less than the row loop's per-row chain on narrow rows, and the array kernels are the ones every
+   * narrow float[] call keeps compiled (a native-only copy of them would reach C2 later: see
+   * PanamaLayerNormSupport.backwardInBlocks). Thirty-first session, LayerNorm.forward, ns a row, float[] / native before
+   * / native staged ({@code docs/probes/NatVsArr.java}, medians of 11 rounds, one JVM per build; Zen 4 EPYC): 4096x17
+   * 19.4 / 31.9 / 24.8, 16384x32 17.8 / 32.5 / 22.2, 8192x64 25.0 / 37.1 / 33.0, 4096x24 21.4 / 39.0 / 24.2, 2048x31
+   * 23.2 / 47.0 / 27.0, 1024x100 34.6 / 48.0 / 48.1. Still short of float[]: the copies are most of the difference.
+   */
+  private static void forwardStaged(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features,
+                                    float[] g, float[] b, float epsilon, float[] mean, float[] invStd, int statsOffset) {
+    int block = PanamaLayerNormSupport.rowsApartBlock(features);
+    float[] rowsBuf = Scratch.borrow(block * features);
+    try {
+      for (int r0 = 0; r0 < rows; r0 += block) {
+        int n = Math.min(block, rows - r0), floats = n * features;
+        long at = 4L * r0 * features;
+        MemorySegment.copy(x, F, xOffset + at, rowsBuf, 0, floats);
+        PanamaLayerNormSupport.forwardRowsApart(rowsBuf, 0, rowsBuf, 0, n, features, g, b, epsilon, mean, invStd, statsOffset + r0);
+        MemorySegment.copy(rowsBuf, 0, y, F, yOffset + at, floats);
+      }
+    } finally {
+      Scratch.release(rowsBuf);
     }
   }
 
