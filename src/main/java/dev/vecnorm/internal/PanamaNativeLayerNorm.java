@@ -256,6 +256,10 @@ final class PanamaNativeLayerNorm {
    */
   static void backward(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset, int rows,
                        int features, float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
+    if (PanamaLayerNormSupport.backwardInBlocks(features)) {
+      backwardStaged(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, mean, invStd, statsOffset, dGamma, dBeta);
+      return;
+    }
     long rowBytes = 4L * features;
     for (int r = 0; r < rows; r++) {
       long xo = xOffset + r * rowBytes, go = dyOffset + r * rowBytes, dxo = dxOffset + r * rowBytes;
@@ -264,6 +268,34 @@ final class PanamaNativeLayerNorm {
       float sumG = Float.intBitsToFloat((int) (sums >>> 32)), sumGd = Float.intBitsToFloat((int) sums);
       float b = (float) (-(double) s * s * s * sumGd / features), k = (float) (-(double) s * sumG / features);
       backwardRow(x, xo, dy, go, dx, dxo, features, gamma, m, s, b, k);
+    }
+  }
+
+  /**
+   * {@link #backward} where the array code takes its blocks ({@link PanamaLayerNormSupport#backwardInBlocks}: rows under 8
+   * vectors with a tail of 4 floats or more), staged as {@link #forwardStaged}: each block's x and dy copied into pooled
+   * scratch, the array blocks run there with dx over the dy copy (the same bits as this body's row loop), dx copied
+   * out; dGamma and dBeta add the blocks in row order. Where the array code keeps its row loop, so does this body: staged
+   * there, 8192x64 measured 52 ns a row before and 66 after ({@code docs/probes/NatVsArr.java}), the three copies
+   * outweighing the row loop's gain.
+   */
+  private static void backwardStaged(MemorySegment x, long xOffset, MemorySegment dy, long dyOffset, MemorySegment dx, long dxOffset,
+                                     int rows, int features, float[] gamma, float[] mean, float[] invStd, int statsOffset,
+                                     float[] dGamma, float[] dBeta) {
+    int block = PanamaLayerNormSupport.rowsApartBlock(features);
+    float[] xb = Scratch.borrow(block * features), gb = Scratch.borrow(block * features);
+    try {
+      for (int r0 = 0; r0 < rows; r0 += block) {
+        int n = Math.min(block, rows - r0), floats = n * features, so = statsOffset + r0;
+        long at = 4L * r0 * features;
+        MemorySegment.copy(x, F, xOffset + at, xb, 0, floats);
+        MemorySegment.copy(dy, F, dyOffset + at, gb, 0, floats);
+        PanamaLayerNormSupport.backwardBlocks(xb, 0, gb, 0, gb, 0, n, features, gamma, mean, invStd, so, dGamma, dBeta);
+        MemorySegment.copy(gb, 0, dx, F, dxOffset + at, floats);
+      }
+    } finally {
+      Scratch.release(gb);
+      Scratch.release(xb);
     }
   }
 
@@ -409,6 +441,25 @@ final class PanamaNativeLayerNorm {
                          float epsilon, float[] invRms, int statsOffset) {
     float[] g = PanamaLayerNormSupport.ones(gamma, features);
     try {
+      // Rows under 8 vectors staged through the array rows-apart form, as forwardStaged. NatVsArr, ns a row, native before
+      // / staged (float[] staged): 4096x17 21.1 / 17.1 (15.4), 16384x32 20.1 / 18.8 (16.4), 4096x24 28.1 / 20.8 (18.2),
+      // 2048x31 41.2 / 23.9 (20.6), but 8192x64 24.8 / 28.6 (22.5): the copies cost more than the row loop there.
+      if (PanamaLayerNormSupport.rowsApartBlock(features) > 1) {
+        int block = PanamaLayerNormSupport.rowsApartBlock(features);
+        float[] rowsBuf = Scratch.borrow(block * features);
+        try {
+          for (int r0 = 0; r0 < rows; r0 += block) {
+            int n = Math.min(block, rows - r0), floats = n * features;
+            long at = 4L * r0 * features;
+            MemorySegment.copy(x, F, xOffset + at, rowsBuf, 0, floats);
+            PanamaLayerNormSupport.rmsForwardRowsApart(rowsBuf, 0, rowsBuf, 0, n, features, g, epsilon, invRms, statsOffset + r0);
+            MemorySegment.copy(rowsBuf, 0, y, F, yOffset + at, floats);
+          }
+        } finally {
+          Scratch.release(rowsBuf);
+        }
+        return;
+      }
       long rowBytes = 4L * features;
       MemorySegment discard = discard(rowBytes); // the first two rows summed by scaleRow itself, as in forward
       float s = PanamaLayerNormSupport.invRms(scaleRow(x, xOffset, discard, 0, features, g, 1f, xOffset), features, epsilon);

@@ -106,7 +106,8 @@ class LayerNormRowsApartTest {
 
   /**
    * Layer norm's backward in blocks ({@link PanamaLayerNormSupport#backwardBlocks}: sums, gradients feature by feature,
-   * then dx with the row's tail as one vector) against the native body's row loop: dx, dGamma and dBeta exactly, at
+   * then dx with the row's tail as one vector) against the row loop ({@link PanamaLayerNormSupport#backwardRows}) and
+   * the native body (its row loop, or the blocks staged where the array code takes them): dx, dGamma and dBeta exactly, at
    * widths with tails of 4 floats and more (the blocks' range) and outside it (a tail of 1, none, a row shorter than a
    * vector: the blocks are correct there too), one block and several, gamma and
    * the gradients null or not, data holding NaN and infinity, and dx over dy and over x.
@@ -132,6 +133,14 @@ class LayerNormRowsApartTest {
         java.util.Arrays.fill(dG, 0.25f); // the kernel adds into the gradients
         java.util.Arrays.fill(dB, -0.5f);
         PanamaLayerNormSupport.backwardBlocks(xa, off, ga, off, dx, off, rows, features, g, mean, inv, so, dG, dB);
+        float[] rx = new float[off + n], rG = new float[features], rB = new float[features];
+        java.util.Arrays.fill(rG, 0.25f);
+        java.util.Arrays.fill(rB, -0.5f);
+        PanamaLayerNormSupport.backwardRows(xa, off, ga, off, rx, off, rows, features, g, mean, inv, so, rG, rB);
+        String form = fill + (withGamma ? " gamma" : " no gamma");
+        assertArrayEquals(rx, dx, "dx against the row loop, " + form);
+        assertArrayEquals(rG, dG, "dGamma against the row loop, " + form);
+        assertArrayEquals(rB, dB, "dBeta against the row loop, " + form);
         try (Arena arena = Arena.ofConfined()) {
           MemorySegment xs = arena.allocate(4L * n + 8, 64), gs = arena.allocate(4L * n + 8, 64), out = arena.allocate(4L * n + 8, 64);
           MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, n);
@@ -142,10 +151,9 @@ class LayerNormRowsApartTest {
           PanamaNativeLayerNorm.backward(xs, 4, gs, 4, out, 4, rows, features, g, mean, inv, so, nG, nB);
           float[] dn = new float[off + n];
           MemorySegment.copy(out, ValueLayout.JAVA_FLOAT_UNALIGNED, 4, dn, off, n);
-          String at = fill + (withGamma ? " gamma" : " no gamma");
-          assertArrayEquals(dn, dx, "dx, " + at);
-          assertArrayEquals(nG, dG, "dGamma, " + at);
-          assertArrayEquals(nB, dB, "dBeta, " + at);
+          assertArrayEquals(dn, dx, "native dx, " + form);
+          assertArrayEquals(nG, dG, "native dGamma, " + form);
+          assertArrayEquals(nB, dB, "native dBeta, " + form);
         }
         float[] overDy = ga.clone(), oG = new float[features];
         java.util.Arrays.fill(oG, 0.25f);
