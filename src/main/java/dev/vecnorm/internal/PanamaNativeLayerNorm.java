@@ -68,7 +68,7 @@ final class PanamaNativeLayerNorm {
     float[] g = PanamaLayerNormSupport.ones(gamma, features), b = PanamaLayerNormSupport.zeros(beta, features);
     try {
       if (PanamaLayerNormSupport.rowsApartBlock(features) > 1) {
-        forwardStaged(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset);
+        forwardStaged(x, xOffset, y, yOffset, rows, features, g, b, epsilon, mean, invStd, statsOffset, false);
         return;
       }
       long rowBytes = 4L * features;
@@ -93,7 +93,7 @@ final class PanamaNativeLayerNorm {
   }
 
   /**
-   * {@link #forward} on rows under 8 vectors: each block of rows ({@link PanamaLayerNormSupport#rowsApartBlock}, at most
+   * {@link #forward} on rows under 8 vectors (and {@link #rmsForward}, {@code rms}: invRms in {@code invStd}): each block of rows ({@link PanamaLayerNormSupport#rowsApartBlock}, at most
    * 2048 floats) copied into pooled scratch, normalized there in place by the array code's rows-apart forward (the
    * same bits as this body's row loop: LayerNormRowsApartTest), and copied out. The block's two copies (8 KiB at most,
    * from L1/L2) cost less than the row loop's per-row chain on narrow rows, and the array kernels are the ones every
@@ -104,7 +104,7 @@ final class PanamaNativeLayerNorm {
    * 23.2 / 47.0 / 27.0, 1024x100 34.6 / 48.0 / 48.1. Still short of float[]: the copies are most of the difference.
    */
   private static void forwardStaged(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int rows, int features,
-                                    float[] g, float[] b, float epsilon, float[] mean, float[] invStd, int statsOffset) {
+                                    float[] g, float[] b, float epsilon, float[] mean, float[] invStd, int statsOffset, boolean rms) {
     int block = PanamaLayerNormSupport.rowsApartBlock(features);
     float[] rowsBuf = Scratch.borrow(block * features);
     try {
@@ -112,7 +112,8 @@ final class PanamaNativeLayerNorm {
         int n = Math.min(block, rows - r0), floats = n * features;
         long at = 4L * r0 * features;
         MemorySegment.copy(x, F, xOffset + at, rowsBuf, 0, floats);
-        PanamaLayerNormSupport.forwardRowsApart(rowsBuf, 0, rowsBuf, 0, n, features, g, b, epsilon, mean, invStd, statsOffset + r0);
+        if (rms) PanamaLayerNormSupport.rmsForwardRowsApart(rowsBuf, 0, rowsBuf, 0, n, features, g, epsilon, invStd, statsOffset + r0);
+        else PanamaLayerNormSupport.forwardRowsApart(rowsBuf, 0, rowsBuf, 0, n, features, g, b, epsilon, mean, invStd, statsOffset + r0);
         MemorySegment.copy(rowsBuf, 0, y, F, yOffset + at, floats);
       }
     } finally {
@@ -445,19 +446,7 @@ final class PanamaNativeLayerNorm {
       // / staged (float[] staged): 4096x17 21.1 / 17.1 (15.4), 16384x32 20.1 / 18.8 (16.4), 4096x24 28.1 / 20.8 (18.2),
       // 2048x31 41.2 / 23.9 (20.6), but 8192x64 24.8 / 28.6 (22.5): the copies cost more than the row loop there.
       if (PanamaLayerNormSupport.rowsApartBlock(features) > 1) {
-        int block = PanamaLayerNormSupport.rowsApartBlock(features);
-        float[] rowsBuf = Scratch.borrow(block * features);
-        try {
-          for (int r0 = 0; r0 < rows; r0 += block) {
-            int n = Math.min(block, rows - r0), floats = n * features;
-            long at = 4L * r0 * features;
-            MemorySegment.copy(x, F, xOffset + at, rowsBuf, 0, floats);
-            PanamaLayerNormSupport.rmsForwardRowsApart(rowsBuf, 0, rowsBuf, 0, n, features, g, epsilon, invRms, statsOffset + r0);
-            MemorySegment.copy(rowsBuf, 0, y, F, yOffset + at, floats);
-          }
-        } finally {
-          Scratch.release(rowsBuf);
-        }
+        forwardStaged(x, xOffset, y, yOffset, rows, features, g, null, epsilon, null, invRms, statsOffset, true);
         return;
       }
       long rowBytes = 4L * features;
