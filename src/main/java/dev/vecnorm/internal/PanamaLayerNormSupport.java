@@ -267,7 +267,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * square root and division round exactly), so the same bits. The sums come as doubles (exact) so that no shape
    * conversion is needed (VectorProfileHazardTest keeps them out); C2 did not vectorize the same as plain loops over
    * float arrays. One row's statistics were a dependent chain of double conversions, square root and division each
-   * row: 6-10 ns a row of the rows-apart forward's 17-30 at 17 to 32 features, 1.1-1.7 ns this way (LnBlockParts).
+   * row: 6-10 ns a row of the rows-apart forward's 17-30 at 17 to 32 features, 2.0-2.6 ns this way (LnBlockParts;
+   * 1.1-1.7 with the shape conversions VectorProfileHazardTest rejects).
    */
   static void blockStatistics(float[] x, int x0, int rows, int features, float epsilon, double[] t, float[] u, int block) {
     double invN = 1.0 / features;
