@@ -17,7 +17,7 @@ public class LnBlockParts {
       long t1 = System.nanoTime();
       for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.blockStatistics(x, r0 * f, Math.min(block, rows - r0), f, 1e-3f, t, u, block);
       long t2 = System.nanoTime();
-      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.writeRows(x, r0 * f, y, r0 * f, Math.min(block, rows - r0), f, g, b, u, 0, block);
+      for (int k = 0; k < calls; k++) for (int r0 = 0; r0 < rows; r0 += block) PanamaLayerNormSupport.writeRows(x, r0 * f, y, r0 * f, Math.min(block, rows - r0), f, g, b, u, block);
       long t3 = System.nanoTime();
       for (int k = 0; k < calls; k++) PanamaLayerNormSupport.forwardRowsApart(x, 0, y, 0, rows, f, g, b, 1e-3f, m, is, 0);
       long t4 = System.nanoTime();

@@ -82,8 +82,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * is far out, (Σd)²/n exceeds 8 times n·var and the cancellation could cost digits, so that block is
    * summed again about its mean (two-pass). 1/n is multiplied, not divided: the divisions sat on the
    * per-row dependency chain (lane sums, then this, then the row's writes), which weighs on short rows.
-   * The pipelined row forward sums its redo with its own loop (rowStatistics); {@link #forwardRowsApart} calls this one,
-   * and so does group norm's channels-last forward for a call whose groups redo often (PanamaGroupNormSupport.statistics).
+   * The pipelined row forward sums its redo with its own loop (rowStatistics); {@link #blockStatistics} calls this one
+   * (for the rows past its vectors and the rows that cancel), and so does group norm's channels-last forward for a call whose groups redo often (PanamaGroupNormSupport.statistics).
    */
   static long statistics(float[] x, int at, int runs, int stride, int width, float epsilon, long sums) {
     double invN = 1.0 / ((double) runs * width);
@@ -247,7 +247,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
         blockStatistics(x, x0, n, features, epsilon, t, u, block);
         if (mean != null) System.arraycopy(u, 0, mean, statsOffset + r0, n);
         if (invStd != null) System.arraycopy(u, block, invStd, statsOffset + r0, n);
-        writeRows(x, x0, y, yOffset + r0 * features, n, features, g, b, u, 0, block);
+        writeRows(x, x0, y, yOffset + r0 * features, n, features, g, b, u, block);
       }
     } finally {
       Scratch.release(u);
@@ -280,15 +280,14 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
       DoubleVector.fromArray(DOUBLES, t, 2 * block + i).add(sd.mul(vInvN)).intoArray(t, ms + i); // shiftedMean, before the float cast
       DoubleVector shifted = sd.mul(sd).mul(vInvN), centered = sq.sub(shifted);
       one.div(centered.mul(vInvN).max(zero).add(eps).sqrt()).intoArray(t, ss + i); // meanInvStd
-      if (shifted.compare(VectorOperators.GT, centered.mul(eight)).anyTrue()) { // cancels: those rows again, scalar
-        for (int j = i; j < i + dl; j++) redoStatistics(x, x0 + j * features, features, epsilon, t, block, j, invN);
+      if (shifted.compare(VectorOperators.GT, centered.mul(eight)).anyTrue()) { // cancels: those rows' invStd again, scalar
+        for (int j = i; j < i + dl; j++) t[ss + j] = Float.intBitsToFloat((int) blockRowStatistics(x, x0 + j * features, features, epsilon, t, block, j));
       }
     }
     for (; i < rows; i++) {
-      long sums = PanamaBatchNormSupport.pack((float) t[i], (float) t[block + i]);
-      t[ms + i] = shiftedMean((float) t[2 * block + i], sums, invN);
-      t[ss + i] = Float.intBitsToFloat((int) meanInvStd(0f, sums, invN, epsilon));
-      redoStatistics(x, x0 + i * features, features, epsilon, t, block, i, invN);
+      long stats = blockRowStatistics(x, x0 + i * features, features, epsilon, t, block, i);
+      t[ms + i] = Float.intBitsToFloat((int) (stats >>> 32));
+      t[ss + i] = Float.intBitsToFloat((int) stats);
     }
     for (int r = 0; r < rows; r++) {
       u[r] = (float) t[ms + r];
@@ -296,12 +295,9 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     }
   }
 
-  /** Row {@code i} of {@link #blockStatistics}: when its sums cancel, summed again about its mean and its invStd redone. */
-  private static void redoStatistics(float[] x, int at, int features, float epsilon, double[] t, int block, int i, double invN) {
-    long sums = PanamaBatchNormSupport.pack((float) t[i], (float) t[block + i]);
-    if (!cancels(sums, invN)) return;
-    float m = (float) t[3 * block + i];
-    t[4 * block + i] = Float.intBitsToFloat((int) meanInvStd(m, blockSums(x, at, 1, features, features, m), invN, epsilon));
+  /** Row {@code i} of {@link #blockStatistics} by {@link #statistics} from its sums in {@code t} (packed mean, invStd). */
+  private static long blockRowStatistics(float[] x, int at, int features, float epsilon, double[] t, int block, int i) {
+    return statistics(x, at, 1, features, features, epsilon, PanamaBatchNormSupport.pack((float) t[i], (float) t[block + i]));
   }
 
   /**
@@ -357,19 +353,19 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   }
 
   /**
-   * y = (x - m) * s * gamma + beta over {@code rows} rows of {@code width} floats, each row's m and s at {@code t[ms + i]}
-   * and {@code t[ss + i]}: {@link #normalizeBlock}'s formula per element. Rows of at least a vector write their last
+   * y = (x - m) * s * gamma + beta over {@code rows} rows of {@code width} floats, each row's m and s at {@code stats[i]}
+   * and {@code stats[block + i]} ({@link #blockStatistics}' output): {@link #normalizeBlock}'s formula per element. Rows of at least a vector write their last
    * {@code width % LANES} floats with one vector ending at the row's end, loaded with the row's first vector, before
    * any of the row is stored: the overlapped floats get the same values again, and y may be x (each of a row's loads
    * precedes its stores). A scalar tail of up to LANES - 1 floats a row cost about as much as the rest of the row's
    * writes at 24 and 31 features.
    */
-  static void writeRows(float[] x, int xa, float[] y, int ya, int rows, int width, float[] gamma, float[] beta, float[] t, int ms,
-                        int ss) {
+  static void writeRows(float[] x, int xa, float[] y, int ya, int rows, int width, float[] gamma, float[] beta, float[] stats,
+                        int block) {
     int vb = SPECIES.loopBound(width), last = width - LANES;
     boolean overlap = vectorTail(width);
     for (int r = 0; r < rows; r++, xa += width, ya += width) {
-      float m = t[ms + r], s = t[ss + r];
+      float m = stats[r], s = stats[block + r];
       FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
       if (overlap) {
         FloatVector u = FloatVector.fromArray(SPECIES, x, xa + last).sub(vm).mul(vs)
