@@ -664,41 +664,49 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
     backwardRows(x, xOffset, dy, dyOffset, dx, dxOffset, rows, features, gamma, mean, invStd, statsOffset, dGamma, dBeta);
   }
 
-  /** {@link #backward}'s row loop (rows of 8 vectors and more): per row the reduction, dGamma and dBeta in the same read, then dx. */
+  /**
+   * {@link #backward}'s row loop (rows of 8 vectors and more, and narrower rows with a tail under 4 floats): per row
+   * the reduction, dGamma and dBeta in the same read, then dx.
+   *
+   * <p>The reduction's loop has one body and swaps its two accumulator pairs every vector, as the native body does
+   * ({@link PanamaNativeLayerNorm}): the same additions into the same chains in the same order as a loop unrolled by two
+   * with a one-vector step after it (so the same bits), parsed once instead of three times. Why (thirty-second
+   * session): the unrolled form parsed this method past C2's inlining node budget (NodeCountInliningCutoff) before
+   * the lane sum in some compilations, which then boxed a vector a row (KernelMixAllocationTest red on every LN_BACK
+   * case, 96 B a row, in one clean-clone CI run of four in the thirty-first session; its {@code sumLanes} call not
+   * inlined, NodeCountInliningCutoff in the log, in an OSR compilation of one probe run of sixteen). And it is
+   * faster on narrow rows: {@code docs/probes/LnLoadersAB.java}, this form / the unrolled one, two JVMs in each
+   * order (median per-round ratios, Zen 4 EPYC, 16 lanes): 4096x16 0.48-0.65x, 4096x17 0.62-0.78x, 16x17
+   * 0.64-0.71x, 16384x32 0.76-0.83x, 8192x64 0.79-0.84x; 2048x768 0.93-1.02x, 1024x1000 0.89-1.09x, 64x768
+   * 0.87-1.01x. Splitting the reduction into a method of its own (arrays and scalars in, no vector crossing a call)
+   * was the other cure tried: 1.1-1.6x the unrolled form's time on narrow rows in the same probe.
+   */
   static void backwardRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
                            float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
-    int vb = SPECIES.loopBound(features), bound2 = features - features % (2 * LANES);
+    int vb = SPECIES.loopBound(features);
     for (int r = 0; r < rows; r++) {
       int xo = xOffset + r * features, go = dyOffset + r * features, dxo = dxOffset + r * features;
       float m = mean[statsOffset + r], s = invStd[statsOffset + r];
       FloatVector vm = FloatVector.broadcast(SPECIES, m), vs = FloatVector.broadcast(SPECIES, s);
       // Reduction: Σg and Σg·(x-mean), g = dy*gamma; dGamma/dBeta accumulate in the same read of dy and x.
-      FloatVector g0 = FloatVector.zero(SPECIES), g1 = FloatVector.zero(SPECIES);
-      FloatVector p0 = FloatVector.zero(SPECIES), p1 = FloatVector.zero(SPECIES);
+      // (ga, pa) takes the next vector, then the pairs swap: (ga, pa) is always g0/p0 before an even vector and
+      // g1/p1 before an odd one, two independent chains as in a loop unrolled by two (see the javadoc for why).
+      FloatVector ga = FloatVector.zero(SPECIES), gb = ga, pa = ga, pb = ga;
       int f = 0;
-      for (; f < bound2; f += 2 * LANES) {
-        FloatVector t0 = FloatVector.fromArray(SPECIES, dy, go + f), t1 = FloatVector.fromArray(SPECIES, dy, go + f + LANES);
-        FloatVector d0 = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm), d1 = FloatVector.fromArray(SPECIES, x, xo + f + LANES).sub(vm);
-        accumulateGradients(dGamma, dBeta, f, t0, d0, vs);
-        accumulateGradients(dGamma, dBeta, f + LANES, t1, d1, vs);
-        if (gamma != null) {
-          t0 = t0.mul(FloatVector.fromArray(SPECIES, gamma, f));
-          t1 = t1.mul(FloatVector.fromArray(SPECIES, gamma, f + LANES));
-        }
-        g0 = g0.add(t0);
-        g1 = g1.add(t1);
-        p0 = t0.fma(d0, p0);
-        p1 = t1.fma(d1, p1);
-      }
       for (; f < vb; f += LANES) {
         FloatVector t = FloatVector.fromArray(SPECIES, dy, go + f), d = FloatVector.fromArray(SPECIES, x, xo + f).sub(vm);
         accumulateGradients(dGamma, dBeta, f, t, d, vs);
         if (gamma != null) t = t.mul(FloatVector.fromArray(SPECIES, gamma, f));
-        g0 = g0.add(t);
-        p0 = t.fma(d, p0);
+        FloatVector g = ga.add(t), p = t.fma(d, pa);
+        ga = gb;
+        pa = pb;
+        gb = g;
+        pb = p;
       }
+      boolean odd = (vb / LANES & 1) != 0; // after an odd count the even vectors' sums (g0, p0) are in (gb, pb)
+      FloatVector g0 = odd ? gb : ga, g1 = odd ? ga : gb, p0 = odd ? pb : pa, p1 = odd ? pa : pb;
       // Both lane sums in one call: as two calls, C2's inlining node budget ran out before the second when
-      // the one-vector tail was compiled (4095 features at 16 lanes) and its vector was boxed (96 B a row).
+      // the one-vector step of the unrolled form was compiled (4095 features at 16 lanes), boxing its vector.
       long lanes = PanamaBatchNormSupport.sumLanes(g0.add(g1), p0.add(p1));
       float sumG = Float.intBitsToFloat((int) (lanes >>> 32)), sumGd = Float.intBitsToFloat((int) lanes);
       for (; f < features; f++) {
@@ -733,7 +741,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * docs/probes/LnLoadersAB.java} (one JVM, the two builds through class loaders of their own alternating, median
    * per-round ratios; Zen 4 EPYC, 16 lanes; two to four JVMs): 4096x20 0.88-0.95x, 4096x24 0.76-0.83x, 2048x31
    * 0.65-0.69x, 4096x127 0.83-0.90x; but 4096x16 0.99-1.14x, 64x17 and 4096x17 0.98-1.20x, 4096x18 1.01-1.19x, 16x33
-   * 1.18-1.20x, 16384x32 0.93-0.99x, 8192x64 0.99-1.05x.
+   * 1.18-1.20x, 16384x32 0.93-0.99x, 8192x64 0.99-1.05x. Against the thirty-second session's row loop (one body,
+   * swapping accumulators), one JVM in each order: 4096x20 0.92-0.98x, 4096x24 0.74-0.83x, 2048x31 0.65-0.67x,
+   * 4096x40 0.78-0.82x, 4096x127 0.97-1.00x, 1024x100 0.99-1.08x (16x33, the row loop in both builds, 0.87-0.91x: the
+   * probe's noise), so the rule stands.
    *
    * <p>Every narrow row in blocks was tried (3775afd..edc5b44): the row loop's C2 compilations before its last box
    * vectors for thousands of calls ({@code docs/probes/BwAlloc.java}: 96-864 B a row in a second pass over the peers'
