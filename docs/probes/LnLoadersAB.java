@@ -10,7 +10,8 @@ import java.util.Arrays;
  * Two builds of the layer norm kernels in one JVM, each through a class loader of its own, alternating call by call
  * batch (order swapped each round): the rows-apart forward, RMS forward and the backward (with dGamma, dBeta), ns a
  * row, medians of 21 rounds and the median per-round ratio B / A. Bits compared between the builds.
- * args: CLASSES_A CLASSES_B ROWSxFEATURES... (thirty-first session)
+ * args: CLASSES_A CLASSES_B ROWSxFEATURES... (thirty-first session). With -Ddispatch=true the forwards are the kernel's
+ * {@code forward} and {@code rmsForward}, which pick the rows-apart or the pipelined loop by shape (thirty-second session).
  */
 public class LnLoadersAB {
   static final class Build {
@@ -20,9 +21,10 @@ public class LnLoadersAB {
       ClassLoader l = new URLClassLoader(new URL[] {Path.of(dir).toUri().toURL()}, ClassLoader.getPlatformClassLoader());
       Class<?> c = Class.forName("dev.vecnorm.internal.PanamaLayerNormSupport", true, l);
       MethodHandles.Lookup lk = MethodHandles.lookup();
-      Method f = c.getDeclaredMethod("forwardRowsApart", float[].class, int.class, float[].class, int.class, int.class, int.class,
+      boolean dispatch = Boolean.getBoolean("dispatch");
+      Method f = c.getDeclaredMethod(dispatch ? "forward" : "forwardRowsApart", float[].class, int.class, float[].class, int.class, int.class, int.class,
           float[].class, float[].class, float.class, float[].class, float[].class, int.class);
-      Method r = c.getDeclaredMethod("rmsForwardRowsApart", float[].class, int.class, float[].class, int.class, int.class, int.class,
+      Method r = c.getDeclaredMethod(dispatch ? "rmsForward" : "rmsForwardRowsApart", float[].class, int.class, float[].class, int.class, int.class, int.class,
           float[].class, float.class, float[].class, int.class);
       Method b = c.getDeclaredMethod("backward", float[].class, int.class, float[].class, int.class, float[].class, int.class, int.class,
           int.class, float[].class, float[].class, float[].class, int.class, float[].class, float[].class);
@@ -32,8 +34,8 @@ public class LnLoadersAB {
       var ctor = c.getDeclaredConstructor();
       ctor.setAccessible(true);
       kernel = ctor.newInstance();
-      fwd = lk.unreflect(f);
-      rms = lk.unreflect(r);
+      fwd = dispatch ? lk.unreflect(f).bindTo(kernel) : lk.unreflect(f);
+      rms = dispatch ? lk.unreflect(r).bindTo(kernel) : lk.unreflect(r);
       bwd = lk.unreflect(b).bindTo(kernel);
     }
   }

@@ -987,8 +987,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    */
   static void rmsForwardRowsApart(float[] x, int xOffset, float[] y, int yOffset, int rows, int features, float[] g,
                                   float epsilon, float[] invRms, int statsOffset) {
-    int vb = SPECIES.loopBound(features), block = rowsApartBlock(features), last = features - LANES;
-    boolean overlap = vectorTail(features); // the row's last floats as one vector: see writeRows
+    int block = rowsApartBlock(features);
     float[] t = Scratch.borrow(block); // per row of the block (rowsApartBlock): Σx², then invRms
     try {
       for (int r0 = 0; r0 < rows; r0 += block) {
@@ -998,27 +997,42 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
           t[i] = invRms(t[i], features, epsilon);
           if (invRms != null) invRms[statsOffset + r0 + i] = t[i];
         }
-        for (int i = 0; i < n; i++) {
-          int xo = xOffset + (r0 + i) * features, yo = yOffset + (r0 + i) * features;
-          float s = t[i];
-          FloatVector vs = FloatVector.broadcast(SPECIES, s);
-          if (overlap) {
-            FloatVector u = FloatVector.fromArray(SPECIES, x, xo + last).mul(vs).mul(FloatVector.fromArray(SPECIES, g, last));
-            for (int f = 0; f < vb; f += LANES) {
-              FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, g, f)).intoArray(y, yo + f);
-            }
-            u.intoArray(y, yo + last);
-            continue;
-          }
-          int f = 0;
-          for (; f < vb; f += LANES) {
-            FloatVector.fromArray(SPECIES, x, xo + f).mul(vs).mul(FloatVector.fromArray(SPECIES, g, f)).intoArray(y, yo + f);
-          }
-          for (; f < features; f++) y[yo + f] = x[xo + f] * s * g[f];
-        }
+        scaleRows(x, xOffset + r0 * features, y, yOffset + r0 * features, n, features, g, t);
       }
     } finally {
       Scratch.release(t);
+    }
+  }
+
+  /**
+   * y = x * s * gamma over {@code rows} rows of {@code width} floats, row i's s at {@code t[i]}: {@link #scaleRow}'s
+   * formula per element, the row's tail as one vector as {@link #writeRows} writes it (so y may be x). A method of its
+   * own, called once a block, for the reason {@link #rowSums} is: inside {@link #rmsForwardRowsApart}'s block loop
+   * (thirty-first session's form), each width that first took the other side of the tail's branch trapped the
+   * method's C2 code back to C1, which runs the Vector API as objects, for whole calls until the method was compiled
+   * again: in {@code docs/probes/FwAlloc.java}'s second pass over the peers' shapes 64x17 took 322-459 ns a row and
+   * 55 KB a call, 4096x17 175-208 ns a row and 2.6 MB a call (25 ns a row in the third pass); called once a block,
+   * C2 compiles it again within a call or two.
+   */
+  static void scaleRows(float[] x, int xa, float[] y, int ya, int rows, int width, float[] gamma, float[] t) {
+    int vb = SPECIES.loopBound(width), last = width - LANES;
+    boolean overlap = vectorTail(width); // the row's last floats as one vector: see writeRows
+    for (int r = 0; r < rows; r++, xa += width, ya += width) {
+      float s = t[r];
+      FloatVector vs = FloatVector.broadcast(SPECIES, s);
+      if (overlap) {
+        FloatVector u = FloatVector.fromArray(SPECIES, x, xa + last).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, last));
+        for (int f = 0; f < vb; f += LANES) {
+          FloatVector.fromArray(SPECIES, x, xa + f).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f)).intoArray(y, ya + f);
+        }
+        u.intoArray(y, ya + last);
+        continue;
+      }
+      int f = 0;
+      for (; f < vb; f += LANES) {
+        FloatVector.fromArray(SPECIES, x, xa + f).mul(vs).mul(FloatVector.fromArray(SPECIES, gamma, f)).intoArray(y, ya + f);
+      }
+      for (; f < width; f++) y[ya + f] = x[xa + f] * s * gamma[f];
     }
   }
 
