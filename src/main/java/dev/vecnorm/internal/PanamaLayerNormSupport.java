@@ -674,11 +674,12 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * session): the unrolled form parsed this method past C2's inlining node budget (NodeCountInliningCutoff) before
    * the lane sum in some compilations, which then boxed a vector a row (KernelMixAllocationTest red on every LN_BACK
    * case, 96 B a row, in one clean-clone CI run of four in the thirty-first session; its {@code sumLanes} call not
-   * inlined, NodeCountInliningCutoff in the log, in an OSR compilation of one probe run of sixteen). And it is
-   * faster on narrow rows: {@code docs/probes/LnLoadersAB.java}, this form / the unrolled one, two JVMs in each
-   * order (median per-round ratios, Zen 4 EPYC, 16 lanes): 4096x16 0.48-0.65x, 4096x17 0.62-0.78x, 16x17
-   * 0.64-0.71x, 16384x32 0.76-0.83x, 8192x64 0.79-0.84x; 2048x768 0.93-1.02x, 1024x1000 0.89-1.09x, 64x768
-   * 0.87-1.01x. Splitting the reduction into a method of its own (arrays and scalars in, no vector crossing a call)
+   * inlined, NodeCountInliningCutoff in the log, in an OSR compilation of one probe run of sixteen). Speed, {@code
+   * docs/probes/LnLoadersAB.java}, this form / the unrolled one, two JVMs in each order (median per-round ratios, Zen 4
+   * EPYC, 16 lanes): with wide rows run first in the JVM (2048x768, 1024x1000, 64x768; their profile compiled the
+   * unrolled form first, which was not examined further) 4096x16 0.48-0.65x, 4096x17 0.62-0.78x, 16x17 0.64-0.71x,
+   * 16384x32 0.76-0.83x, 8192x64 0.79-0.84x; with narrow rows first 4096x16 1.02-1.03x, 4096x17 0.81-1.04x, 16x17 1.00-1.04x, 16384x32 1.10-1.15x, 8192x64 0.86-0.89x; wide rows 0.89-1.09x
+   * either way. Splitting the reduction into a method of its own (arrays and scalars in, no vector crossing a call)
    * was the other cure tried: 1.1-1.6x the unrolled form's time on narrow rows in the same probe.
    */
   static void backwardRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
