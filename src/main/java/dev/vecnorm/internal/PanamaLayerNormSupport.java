@@ -678,8 +678,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * docs/probes/LnLoadersAB.java}, this form / the unrolled one, two JVMs in each order (median per-round ratios, Zen 4
    * EPYC, 16 lanes): with wide rows run first in the JVM (2048x768, 1024x1000, 64x768; their profile compiled the
    * unrolled form first, which was not examined further) 4096x16 0.48-0.65x, 4096x17 0.62-0.78x, 16x17 0.64-0.71x,
-   * 16384x32 0.76-0.83x, 8192x64 0.79-0.84x; with narrow rows first 4096x16 1.02-1.03x, 4096x17 0.81-1.04x, 16x17 1.00-1.04x, 16384x32 1.10-1.15x, 8192x64 0.86-0.89x; wide rows 0.89-1.09x
-   * either way. Splitting the reduction into a method of its own (arrays and scalars in, no vector crossing a call)
+   * 16384x32 0.76-0.83x, 8192x64 0.79-0.84x; with narrow rows first 4096x16 1.02-1.03x, 4096x17 0.81-1.04x, 16x17
+   * 1.00-1.04x, 16384x32 1.10-1.15x, 8192x64 0.86-0.89x; wide rows 0.89-1.09x either way. Splitting the reduction into a method of its own (arrays and scalars in, no vector crossing a call)
    * was the other cure tried: 1.1-1.6x the unrolled form's time on narrow rows in the same probe.
    */
   static void backwardRows(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
@@ -738,7 +738,7 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
   /**
    * Whether {@link #backward} takes {@link #backwardBlocks}: rows of fewer than 8 vectors ({@link #rowsApartBlock}) with
    * a tail of at least 4 floats past their last whole vector, which the blocks write and accumulate as one vector; other
-   * rows take the row loop ({@link #backwardRows}). Blocks / row loop in steady state, {@code
+   * rows take the row loop ({@link #backwardRows}). Blocks / the row loop's unrolled form (before 4065373) in steady state, {@code
    * docs/probes/LnLoadersAB.java} (one JVM, the two builds through class loaders of their own alternating, median
    * per-round ratios; Zen 4 EPYC, 16 lanes; two to four JVMs): 4096x20 0.88-0.95x, 4096x24 0.76-0.83x, 2048x31
    * 0.65-0.69x, 4096x127 0.83-0.90x; but 4096x16 0.99-1.14x, 64x17 and 4096x17 0.98-1.20x, 4096x18 1.01-1.19x, 16x33
@@ -747,9 +747,10 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * 4096x40 0.78-0.82x, 4096x127 0.97-1.00x, 1024x100 0.99-1.08x (16x33, the row loop in both builds, 0.87-0.91x: the
    * probe's noise), so the rule stands.
    *
-   * <p>Every narrow row in blocks was tried (3775afd..edc5b44): the row loop's C2 compilations before its last box
-   * vectors for thousands of calls ({@code docs/probes/BwAlloc.java}: 96-864 B a row in a second pass over the peers'
-   * shapes, 4b1a29f's row loop as much), the blocks' small methods not. But a path that only narrow rows take reaches C2
+   * <p>Every narrow row in blocks was tried (3775afd..edc5b44): the row loop's unrolled form, in its C2 compilations
+   * before the last, boxed vectors for thousands of calls ({@code docs/probes/BwAlloc.java}: 96-864 B a row in a second
+   * pass over the peers' shapes, 4b1a29f's row loop as much; the one-body form allocates nothing after the first shape),
+   * the blocks' small methods not. But a path that only narrow rows take reaches C2
    * late where much else is compiling: KernelMixAllocationTest, whose one narrow backward case (16x17) then took the
    * blocks, failed in two of three full-suite runs (1.7 KB a row, interpreter and C1 code in all its rounds) and in
    * every run with half its warm-up passes, while the row loop is compiled early by the wide cases.
@@ -768,8 +769,8 @@ final class PanamaLayerNormSupport implements LayerNormSupport {
    * <p>Why: on narrow rows the row loop's time went to the row's scalar tail (Σg, Σg·d, dGamma, dBeta and dx one
    * float at a time, dGamma and dBeta through memory from row to row), about 3.5 ns a float of the tail on the Zen 4
    * EPYC (4096x31 against 4096x16, {@code docs/probes/LnBwNarrow.java}); here dx and the gradients take the tail in
-   * one vector and only the two sums stay scalar. And the row loop boxed vectors until C2's last compilation of it
-   * ({@link #backwardInBlocks}).
+   * one vector and only the two sums stay scalar. (The row loop's unrolled form also boxed vectors until C2's last
+   * compilation of it, {@link #backwardInBlocks}; its one-body form since 4065373 does not.)
    */
   static void backwardBlocks(float[] x, int xOffset, float[] dy, int dyOffset, float[] dx, int dxOffset, int rows, int features,
                              float[] gamma, float[] mean, float[] invStd, int statsOffset, float[] dGamma, float[] dBeta) {
